@@ -1,0 +1,283 @@
+/*
+ * flowlua.h — the public interface of the flowlua workflow runtime.
+ *
+ * This header is the specification: every function says what it does, what it
+ * returns and who owns each pointer that crosses it. A program that embeds
+ * flowlua needs nothing else.
+ *
+ * Model: a `flowlua` handle is one runtime — its own Lua state, event loop and
+ * log sink. Handles share nothing, so several can live in one process, one per
+ * thread. A handle itself is not thread-safe: call it from one thread at a
+ * time, except flowlua_stop(), which may be called from any thread or from a
+ * signal handler.
+ *
+ * Typical use:
+ *
+ *     flowlua_options opts;
+ *     flowlua_options_init(&opts);
+ *     flowlua *rt = NULL;
+ *     if (flowlua_new(&opts, &rt) != FLOWLUA_OK) ...;
+ *     if (flowlua_load_file(rt, "etl.lua") != FLOWLUA_OK)
+ *         fprintf(stderr, "%s\n", flowlua_errmsg(rt));
+ *     flowlua_outcome out;
+ *     flowlua_run(rt, NULL, &out);
+ *     flowlua_free(rt);
+ */
+#ifndef FLOWLUA_H
+#define FLOWLUA_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__) && !defined(FLOWLUA_STATIC_BUILD)
+#define FLOWLUA_API __attribute__((visibility("default")))
+#else
+#define FLOWLUA_API
+#endif
+
+#define FLOWLUA_VERSION_MAJOR 0
+#define FLOWLUA_VERSION_MINOR 1
+#define FLOWLUA_VERSION_PATCH 0
+#define FLOWLUA_VERSION "0.1.0"
+/* One number that grows with every release: 0xMMmmpp. */
+#define FLOWLUA_VERSION_NUMBER                                                 \
+  ((FLOWLUA_VERSION_MAJOR << 16) | (FLOWLUA_VERSION_MINOR << 8) |              \
+   FLOWLUA_VERSION_PATCH)
+
+/* The version of the library actually linked, e.g. "0.1.0". Static string. */
+FLOWLUA_API const char *flowlua_version(void);
+
+/*
+ * Status codes. Every function that can fail returns one of these; 0 is
+ * success, every failure is negative. flowlua_strstatus() names them.
+ */
+#define FLOWLUA_STATUS_MAP(X)                                                  \
+  X(OK, 0, "success")                                                          \
+  X(ENOMEM, -1, "out of memory")                                               \
+  X(EINVAL, -2, "invalid argument")                                            \
+  X(ELOAD, -3, "the script could not be loaded")                               \
+  X(EBUILD, -4, "the flow graph could not be built")                           \
+  X(ENOFLOW, -5, "no such flow")                                               \
+  X(EPARAM, -6, "bad flow parameter")                                          \
+  X(ESTATE, -7, "not allowed in the runtime's current state")                  \
+  X(EIO, -8, "input/output error")
+
+typedef enum flowlua_status {
+#define FLOWLUA_STATUS_ENUM(name, code, text) FLOWLUA_##name = (code),
+  FLOWLUA_STATUS_MAP(FLOWLUA_STATUS_ENUM)
+#undef FLOWLUA_STATUS_ENUM
+} flowlua_status;
+
+/* A short static description of a status code ("out of memory"). */
+FLOWLUA_API const char *flowlua_strstatus(int status);
+
+/* Task run states (DESIGN.md "States"). */
+#define FLOWLUA_TASK_STATE_MAP(X)                                              \
+  X(PENDING, "Pending")                                                        \
+  X(RUNNING, "Running")                                                        \
+  X(SUCCESS, "Success")                                                        \
+  X(FAILED, "Failed")                                                          \
+  X(RETRYING, "Retrying")                                                      \
+  X(TIMED_OUT, "TimedOut")                                                     \
+  X(SKIPPED, "Skipped")                                                        \
+  X(TRIGGER_FAILED, "TriggerFailed")                                           \
+  X(CANCELLED, "Cancelled")                                                    \
+  X(CACHED, "Cached")
+
+typedef enum flowlua_task_state {
+#define FLOWLUA_TASK_STATE_ENUM(name, text) FLOWLUA_TASK_##name,
+  FLOWLUA_TASK_STATE_MAP(FLOWLUA_TASK_STATE_ENUM)
+#undef FLOWLUA_TASK_STATE_ENUM
+  FLOWLUA_TASK_STATE_COUNT
+} flowlua_task_state;
+
+/* Flow run states. */
+#define FLOWLUA_FLOW_STATE_MAP(X)                                              \
+  X(SCHEDULED, "Scheduled")                                                    \
+  X(RUNNING, "Running")                                                        \
+  X(SUCCESS, "Success")                                                        \
+  X(FAILED, "Failed")                                                          \
+  X(CANCELLED, "Cancelled")                                                    \
+  X(CRASHED, "Crashed")
+
+typedef enum flowlua_flow_state {
+#define FLOWLUA_FLOW_STATE_ENUM(name, text) FLOWLUA_FLOW_##name,
+  FLOWLUA_FLOW_STATE_MAP(FLOWLUA_FLOW_STATE_ENUM)
+#undef FLOWLUA_FLOW_STATE_ENUM
+  FLOWLUA_FLOW_STATE_COUNT
+} flowlua_flow_state;
+
+/* Static names ("TimedOut", "Success"); "?" for a value out of range. */
+FLOWLUA_API const char *flowlua_task_state_name(int state);
+FLOWLUA_API const char *flowlua_flow_state_name(int state);
+
+typedef enum flowlua_log_level {
+  FLOWLUA_LOG_DEBUG,
+  FLOWLUA_LOG_INFO,
+  FLOWLUA_LOG_WARN,
+  FLOWLUA_LOG_ERROR,
+  FLOWLUA_LOG_OFF /* as a threshold: log nothing */
+} flowlua_log_level;
+
+typedef enum flowlua_log_format {
+  FLOWLUA_LOG_TEXT, /* "2026-11-28 16:10:01.123 INFO  ..." */
+  FLOWLUA_LOG_JSON  /* one JSON object per line */
+} flowlua_log_format;
+
+/*
+ * One log record. Every pointer is owned by the runtime and valid only during
+ * the callback that receives the record; copy what you keep. Fields that do
+ * not apply are NULL, or -1 for numbers.
+ */
+typedef struct flowlua_log_record {
+  int level;            /* flowlua_log_level */
+  double time;          /* wall clock, seconds since the epoch */
+  const char *flow;     /* flow name */
+  const char *run_id;   /* flow run id */
+  const char *task;     /* task key, e.g. "fetch", "fetch#2", "fetch[3]" */
+  int attempt;          /* 1-based attempt number */
+  int task_state;       /* flowlua_task_state of a task state change */
+  int flow_state;       /* flowlua_flow_state of a flow state change */
+  double duration;      /* seconds, for a finished attempt or run */
+  const char *error;    /* error message with traceback, if any */
+  const char *message;  /* the human-readable text of the record */
+  const char *line;     /* the record formatted in the runtime's log format,
+                           without a trailing newline */
+} flowlua_log_record;
+
+/* Receives every log record at or above the threshold. It runs on the thread
+   that drives the runtime and must not call back into the same runtime. */
+typedef void (*flowlua_log_fn)(void *userdata, const flowlua_log_record *rec);
+
+/*
+ * Options for a new runtime. Always start from flowlua_options_init(), then
+ * set what you need: fields added in later versions keep working defaults.
+ */
+typedef struct flowlua_options {
+  int concurrency;        /* tasks running at once; 0 = the flow's own (32) */
+  int log_level;          /* threshold, flowlua_log_level; default INFO */
+  int log_format;         /* flowlua_log_format; default TEXT */
+  flowlua_log_fn log_fn;  /* NULL: each record's line goes to stderr */
+  void *log_userdata;     /* passed to log_fn, never touched */
+} flowlua_options;
+
+/* Fills *opts with the defaults. */
+FLOWLUA_API void flowlua_options_init(flowlua_options *opts);
+
+typedef struct flowlua flowlua;
+
+/*
+ * Creates a runtime. opts may be NULL for the defaults; it is copied, so the
+ * caller keeps ownership. On success *out owns the new handle (free it with
+ * flowlua_free). Returns FLOWLUA_ENOMEM or FLOWLUA_EINVAL on failure, with
+ * *out set to NULL.
+ */
+FLOWLUA_API int flowlua_new(const flowlua_options *opts, flowlua **out);
+
+/* Frees the runtime and everything it owns. NULL is allowed. */
+FLOWLUA_API void flowlua_free(flowlua *rt);
+
+/*
+ * The message of the last failure on this handle: what failed, where and why.
+ * Owned by the runtime; valid until the next call on the handle. Never NULL
+ * ("" when nothing failed).
+ */
+FLOWLUA_API const char *flowlua_errmsg(const flowlua *rt);
+
+/*
+ * Loads a flow script from a file, or from a string (chunkname names it in
+ * messages; NULL means "=(string)"). The script runs once and must return a
+ * flow or a table of flows. A runtime holds one script; loading again
+ * replaces it. FLOWLUA_ELOAD on syntax or runtime errors, or a bad return.
+ * The caller keeps ownership of every argument.
+ */
+FLOWLUA_API int flowlua_load_file(flowlua *rt, const char *path);
+FLOWLUA_API int flowlua_load_string(flowlua *rt, const char *source,
+                                    const char *chunkname);
+
+/* Number of flows the loaded script defines, and the name of flow i
+   (owned by the runtime, valid until the next load or free). */
+FLOWLUA_API size_t flowlua_flow_count(const flowlua *rt);
+FLOWLUA_API const char *flowlua_flow_name(const flowlua *rt, size_t i);
+
+/*
+ * Sets a parameter override for the next runs, as text ("--param k=v"). It is
+ * converted to the type of the flow's default when the flow is built; a name
+ * the flow does not declare is FLOWLUA_EPARAM then. Both strings are copied.
+ */
+FLOWLUA_API int flowlua_set_param(flowlua *rt, const char *name,
+                                  const char *value);
+/* Forgets every parameter override. */
+FLOWLUA_API void flowlua_clear_params(flowlua *rt);
+
+/*
+ * Builds and validates a flow's graph without running any task: parameters,
+ * the body, cycles. flow_name may be NULL when the script defines one flow.
+ * On success the graph's tasks are readable through flowlua_task_count/get
+ * (all Pending).
+ */
+FLOWLUA_API int flowlua_check(flowlua *rt, const char *flow_name);
+
+typedef struct flowlua_outcome {
+  int state;          /* flowlua_flow_state: SUCCESS, FAILED or CANCELLED */
+  double duration;    /* seconds */
+  size_t tasks;       /* task runs, map elements included */
+  size_t by_state[FLOWLUA_TASK_STATE_COUNT]; /* task runs per final state */
+  char run_id[40];
+} flowlua_outcome;
+
+/*
+ * Runs a flow once, to the end: builds its graph, runs its tasks on the
+ * event loop, and fills *out (may be NULL). Returns FLOWLUA_OK when the run
+ * took place, whatever its outcome — a run that failed is out->state ==
+ * FLOWLUA_FLOW_FAILED — and an error code when it could not start (no such
+ * flow, bad parameter, a body that errors, a cycle).
+ */
+FLOWLUA_API int flowlua_run(flowlua *rt, const char *flow_name,
+                            flowlua_outcome *out);
+
+/*
+ * Asks the runtime to stop: the run in progress is cancelled — its running
+ * tasks end Cancelled, pending ones never start — and flowlua_run returns.
+ * Async-signal-safe and callable from any thread: it only sets a flag and
+ * wakes the event loop. Works on a runtime that is not running (the next run
+ * is cancelled at once) until flowlua_reset_stop() is called.
+ */
+FLOWLUA_API void flowlua_stop(flowlua *rt);
+FLOWLUA_API void flowlua_reset_stop(flowlua *rt);
+
+typedef struct flowlua_task_info {
+  const char *key;    /* stable key: "name", "name#2" for the 2nd call,
+                         "name[3]" for element 3 of a map */
+  const char *task;   /* the task's name */
+  int state;          /* flowlua_task_state */
+  int attempts;       /* attempts started */
+  double duration;    /* seconds from first start to the end; 0 if never run */
+  const char *error;  /* last error, NULL if none */
+  int map_size;       /* for a map's node: its elements; -1 otherwise */
+  int map_index;      /* for one element of a map: 1-based; 0 otherwise */
+} flowlua_task_info;
+
+/*
+ * Task runs of the last run or check, in graph order with each map's
+ * elements after its node. Strings are owned by the runtime and valid until
+ * the next load, run, check or free.
+ */
+FLOWLUA_API size_t flowlua_task_count(flowlua *rt);
+FLOWLUA_API int flowlua_task_get(flowlua *rt, size_t i,
+                                 flowlua_task_info *out);
+
+/*
+ * The runtime's Lua state, for embedders that need to go further than this
+ * API. Owned by the runtime: do not close it, and leave its stack balanced.
+ */
+struct lua_State;
+FLOWLUA_API struct lua_State *flowlua_lua_state(flowlua *rt);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* FLOWLUA_H */

@@ -1,0 +1,98 @@
+/* buf.c — growable byte buffer; see buf.h for the failure convention. */
+#include "buf.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void fl_buf_free(fl_buf *b) {
+  free(b->data);
+  *b = (fl_buf)FL_BUF_INIT;
+}
+
+void fl_buf_reset(fl_buf *b) {
+  b->len = 0;
+  b->oom = 0;
+  if (b->data) b->data[0] = '\0';
+}
+
+static int reserve(fl_buf *b, size_t extra) {
+  if (b->oom) return 0;
+  if (b->len + extra + 1 <= b->cap) return 1;
+  size_t cap = b->cap ? b->cap : 128;
+  while (cap < b->len + extra + 1) {
+    if (cap > ((size_t)-1) / 2) {
+      b->oom = 1;
+      return 0;
+    }
+    cap *= 2;
+  }
+  char *d = realloc(b->data, cap);
+  if (!d) {
+    b->oom = 1;
+    return 0;
+  }
+  b->data = d;
+  b->cap = cap;
+  return 1;
+}
+
+void fl_buf_add(fl_buf *b, const char *s, size_t n) {
+  if (!reserve(b, n)) return;
+  memcpy(b->data + b->len, s, n);
+  b->len += n;
+  b->data[b->len] = '\0';
+}
+
+void fl_buf_adds(fl_buf *b, const char *s) { fl_buf_add(b, s, strlen(s)); }
+
+void fl_buf_addc(fl_buf *b, char c) { fl_buf_add(b, &c, 1); }
+
+void fl_buf_addvf(fl_buf *b, const char *fmt, va_list ap) {
+  va_list again;
+  va_copy(again, ap);
+  char small[256];
+  int n = vsnprintf(small, sizeof small, fmt, ap);
+  if (n < 0) {
+    va_end(again);
+    return;
+  }
+  if ((size_t)n < sizeof small) {
+    fl_buf_add(b, small, (size_t)n);
+  } else if (reserve(b, (size_t)n)) {
+    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, again);
+    b->len += (size_t)n;
+  }
+  va_end(again);
+}
+
+void fl_buf_addf(fl_buf *b, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fl_buf_addvf(b, fmt, ap);
+  va_end(ap);
+}
+
+void fl_buf_add_json_string(fl_buf *b, const char *s) {
+  static const char hex[] = "0123456789abcdef";
+  fl_buf_addc(b, '"');
+  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    switch (*p) {
+    case '"': fl_buf_add(b, "\\\"", 2); break;
+    case '\\': fl_buf_add(b, "\\\\", 2); break;
+    case '\n': fl_buf_add(b, "\\n", 2); break;
+    case '\r': fl_buf_add(b, "\\r", 2); break;
+    case '\t': fl_buf_add(b, "\\t", 2); break;
+    default:
+      if (*p < 0x20 || *p == 0x7f) {
+        char esc[6] = {'\\', 'u', '0', '0', hex[*p >> 4], hex[*p & 15]};
+        fl_buf_add(b, esc, 6);
+      } else {
+        fl_buf_addc(b, (char)*p);
+      }
+    }
+  }
+  fl_buf_addc(b, '"');
+}
+
+const char *fl_buf_str(fl_buf *b) { return b->data ? b->data : ""; }

@@ -1,0 +1,167 @@
+/* cli.c — parsing the flowlua command line; see cli.h. */
+#include "cli.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "flowlua.h"
+#include "log.h"
+
+const char *cli_usage(void) {
+  return "Usage: flowlua [options] SCRIPT.lua\n"
+         "       flowlua check [options] SCRIPT.lua\n"
+         "\n"
+         "Runs the flow that SCRIPT.lua returns (flow.define(...)), once.\n"
+         "'check' loads the script and builds and validates every flow's\n"
+         "task graph without running any task.\n"
+         "\n"
+         "Options:\n"
+         "  --once               run the flow once, now\n"
+         "  --param NAME=VALUE   set a flow parameter (repeatable); the value\n"
+         "                       is converted to the type of its default\n"
+         "  --flow NAME          the flow to use when the script defines several\n"
+         "  --concurrency N      tasks running at once (default: the flow's, 32)\n"
+         "  --log-level LEVEL    debug, info, warn or error (default: info)\n"
+         "  --log-format FORMAT  text or json (default: text)\n"
+         "  --quiet              log only warnings and errors; no summary\n"
+         "  -h, --help           show this help\n"
+         "  -V, --version        show the version\n"
+         "\n"
+         "Exit status: 0 the run succeeded, 1 it failed, 2 bad usage or a\n"
+         "script that cannot load or build, 130 cancelled (SIGINT/SIGTERM).\n";
+}
+
+void cli_args_free(cli_args *a) {
+  free(a->params);
+  a->params = NULL;
+  a->n_params = 0;
+}
+
+static int fail(char *err, size_t errlen, const char *fmt, const char *what) {
+  snprintf(err, errlen, fmt, what);
+  return -1;
+}
+
+static int parse_int(const char *s, int lo, int *out) {
+  char *end;
+  errno = 0;
+  long v = strtol(s, &end, 10);
+  if (errno || end == s || *end || v < lo || v > INT_MAX) return -1;
+  *out = (int)v;
+  return 0;
+}
+
+/* Options that take a value. */
+static const char *const valued[] = {"--param", "--flow", "--concurrency",
+                                     "--log-level", "--log-format", NULL};
+
+static int takes_value(const char *name, size_t len) {
+  for (int i = 0; valued[i]; i++)
+    if (strlen(valued[i]) == len && strncmp(valued[i], name, len) == 0)
+      return 1;
+  return 0;
+}
+
+static int add_param(cli_args *a, const char *kv, char *err, size_t errlen) {
+  const char *eq = strchr(kv, '=');
+  if (!eq || eq == kv)
+    return fail(err, errlen, "--param expects NAME=VALUE, got '%s'", kv);
+  cli_param *p = realloc(a->params, (a->n_params + 1) * sizeof *p);
+  if (!p) return fail(err, errlen, "%s", "out of memory");
+  a->params = p;
+  a->params[a->n_params++] =
+      (cli_param){kv, (size_t)(eq - kv), eq + 1};
+  return 0;
+}
+
+static int apply(cli_args *a, const char *name, const char *value, char *err,
+                 size_t errlen) {
+  if (strcmp(name, "--param") == 0) return add_param(a, value, err, errlen);
+  if (strcmp(name, "--flow") == 0) {
+    if (!*value) return fail(err, errlen, "%s", "--flow expects a flow name");
+    a->flow = value;
+  } else if (strcmp(name, "--concurrency") == 0) {
+    if (parse_int(value, 1, &a->concurrency) != 0)
+      return fail(err, errlen,
+                  "--concurrency expects a whole number >= 1, got '%s'", value);
+  } else if (strcmp(name, "--log-level") == 0) {
+    a->log_level = fl_log_level_parse(value);
+    if (a->log_level < 0)
+      return fail(err, errlen,
+                  "--log-level expects debug, info, warn or error, got '%s'",
+                  value);
+  } else if (strcmp(name, "--log-format") == 0) {
+    if (strcmp(value, "text") == 0)
+      a->log_format = FLOWLUA_LOG_TEXT;
+    else if (strcmp(value, "json") == 0)
+      a->log_format = FLOWLUA_LOG_JSON;
+    else
+      return fail(err, errlen, "--log-format expects text or json, got '%s'",
+                  value);
+  }
+  return 0;
+}
+
+int cli_parse(int argc, char **argv, cli_args *out, char *err, size_t errlen) {
+  *out = (cli_args){.command = CLI_RUN, .log_level = -1, .log_format = -1};
+  int positional = 0, options_done = 0;
+  for (int i = 1; i < argc; i++) {
+    const char *arg = argv[i];
+    if (!options_done && strcmp(arg, "--") == 0) {
+      options_done = 1;
+      continue;
+    }
+    if (!options_done && arg[0] == '-' && arg[1] != '\0') {
+      if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
+        out->command = CLI_HELP;
+        return 0;
+      }
+      if (strcmp(arg, "-V") == 0 || strcmp(arg, "--version") == 0) {
+        out->command = CLI_VERSION;
+        return 0;
+      }
+      if (strcmp(arg, "--once") == 0) {
+        out->once = 1;
+        continue;
+      }
+      if (strcmp(arg, "--quiet") == 0 || strcmp(arg, "-q") == 0) {
+        out->quiet = 1;
+        continue;
+      }
+      const char *eq = strchr(arg, '=');
+      size_t len = eq ? (size_t)(eq - arg) : strlen(arg);
+      if (!takes_value(arg, len)) {
+        snprintf(err, errlen, "unknown option '%.*s'", (int)len, arg);
+        return -1;
+      }
+      const char *value = eq ? eq + 1 : NULL;
+      if (!value) {
+        if (i + 1 >= argc) {
+          snprintf(err, errlen, "option '%s' needs a value", arg);
+          return -1;
+        }
+        value = argv[++i];
+      }
+      char name[32];
+      snprintf(name, sizeof name, "%.*s", (int)len, arg);
+      if (apply(out, name, value, err, errlen) != 0) return -1;
+      continue;
+    }
+    if (positional == 0 && strcmp(arg, "check") == 0 && !out->script) {
+      out->command = CLI_CHECK;
+      positional++;
+      continue;
+    }
+    if (out->script)
+      return fail(err, errlen, "unexpected argument '%s' (one script at a time)",
+                  arg);
+    out->script = arg;
+    positional++;
+  }
+  if (!out->script)
+    return fail(err, errlen, "%s", "no script given");
+  return 0;
+}

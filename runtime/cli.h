@@ -1,0 +1,47 @@
+/*
+ * cli.h — the flowlua command line, parsed into a struct.
+ *
+ * Pure parsing: no I/O, no runtime. Options may come before or after the
+ * script path, as "--opt value" or "--opt=value"; "--" ends the options.
+ */
+#ifndef FL_CLI_H
+#define FL_CLI_H
+
+#include <stddef.h>
+
+typedef enum cli_command {
+  CLI_RUN,   /* flowlua script.lua */
+  CLI_CHECK, /* flowlua check script.lua */
+  CLI_HELP,
+  CLI_VERSION
+} cli_command;
+
+typedef struct cli_param {
+  const char *name; /* points into argv */
+  size_t name_len;
+  const char *value;
+} cli_param;
+
+typedef struct cli_args {
+  cli_command command;
+  const char *script;
+  const char *flow;
+  int once, quiet;
+  int concurrency;  /* 0 = not given */
+  int log_level;    /* flowlua_log_level; -1 = not given */
+  int log_format;   /* flowlua_log_format; -1 = not given */
+  cli_param *params; /* owned: free with cli_args_free */
+  size_t n_params;
+} cli_args;
+
+/*
+ * Parses argv. Returns 0, or -1 with a one-line reason in err ("unknown
+ * option '--foo'"). Strings in *out point into argv.
+ */
+int cli_parse(int argc, char **argv, cli_args *out, char *err, size_t errlen);
+void cli_args_free(cli_args *a);
+
+/* The --help text. */
+const char *cli_usage(void);
+
+#endif

@@ -1,0 +1,240 @@
+/*
+ * internal.h — the runtime's shared structures: task and flow definitions,
+ * the graph a flow body builds, and the scheduler's per-run state.
+ *
+ * Only the library's own files include this. Ownership in one line each:
+ * a fl_taskdef lives inside its Lua userdata (freed by __gc); a fl_graph and
+ * a fl_sched belong to the runtime and are replaced by the next build/run.
+ */
+#ifndef FL_INTERNAL_H
+#define FL_INTERNAL_H
+
+#include <signal.h>
+#include <stdint.h>
+
+#include <lua.h>
+
+#include "buf.h"
+#include "dag.h"
+#include "flowlua.h"
+#include "log.h"
+#include "loop.h"
+#include "retry.h"
+#include "trigger.h"
+
+#define FL_TASK_MT "flowlua.task"
+#define FL_FLOW_MT "flowlua.flow"
+#define FL_NODE_MT "flowlua.node"
+#define FL_UNMAPPED_MT "flowlua.unmapped"
+#define FL_SIGNAL_MT "flowlua.signal"
+
+#define FL_DEFAULT_CONCURRENCY 32
+
+/* ---- definitions (made by flow.task / flow.define) ---------------------- */
+
+/* User values of a task userdata: the Lua functions a task carries. */
+enum {
+  FL_TASK_UV_FN = 1,
+  FL_TASK_UV_RETRY_IF,
+  FL_TASK_UV_TRIGGER,
+  FL_TASK_UV_ON_SUCCESS,
+  FL_TASK_UV_ON_FAILURE,
+  FL_TASK_UV_ON_RETRY,
+  FL_TASK_NUV = FL_TASK_UV_ON_RETRY
+};
+
+typedef struct fl_taskdef {
+  char *name;
+  fl_retry_policy retry;
+  double *delays;    /* owned; retry.delays points here */
+  double timeout;    /* seconds per attempt; 0 = none */
+  fl_trigger_rule trigger;
+  char **tags;       /* owned */
+  int n_tags;
+  uint8_t has_retry_if, has_on_success, has_on_failure, has_on_retry;
+  uint32_t graph_id; /* the build `calls` counts for */
+  uint32_t calls;    /* calls in that build, for stable keys */
+} fl_taskdef;
+
+enum { FL_FLOW_UV_BODY = 1, FL_FLOW_UV_PARAMS, FL_FLOW_NUV = FL_FLOW_UV_PARAMS };
+
+typedef struct fl_limit {
+  char *tag;
+  int limit;
+} fl_limit;
+
+typedef struct fl_flowdef {
+  char *name;
+  int concurrency; /* 0 = default */
+  fl_limit *limits;
+  int n_limits;
+} fl_flowdef;
+
+/* ---- the graph a flow body builds --------------------------------------- */
+
+enum { FL_NODE_MAP = 1, FL_NODE_NESTED = 2 /* a table argument holds nodes */ };
+
+typedef struct fl_node {
+  fl_taskdef *def;
+  uint32_t ordinal; /* 1 for the task's first call in the body */
+  int32_t line;     /* line of the call in the script */
+  uint16_t nargs;
+  uint8_t flags;
+} fl_node;
+
+typedef struct fl_graph {
+  uint32_t id;
+  fl_flowdef *flow;
+  fl_dag dag;
+  fl_node *nodes;
+  uint32_t n, cap;
+  int tasks_ref;  /* Lua table: node+1 -> task userdata (keeps defs alive) */
+  int args_ref;   /* Lua table: node+1 -> packed arguments */
+  int params_ref; /* the params table the body received */
+} fl_graph;
+
+/* ---- a run --------------------------------------------------------------- */
+
+enum { FL_INT_NONE, FL_INT_TIMEOUT, FL_INT_CANCEL };
+enum { FL_PARK_NONE, FL_PARK_SLEEP };
+
+typedef struct fl_sched fl_sched;
+typedef struct fl_taskrun fl_taskrun;
+
+typedef struct fl_mapinfo {
+  fl_taskrun *children;
+  uint32_t n, done;
+  int args_ref;     /* resolved arguments */
+  uint8_t *mapped;  /* per argument: 1 = iterate, 0 = pass whole */
+} fl_mapinfo;
+
+struct fl_taskrun {
+  fl_sched *sched;
+  fl_taskrun *next; /* queue link */
+  uint32_t node;
+  int32_t map_index; /* 1-based element of a map; 0 for a graph node */
+  uint8_t state;
+  uint8_t interrupt; /* FL_INT_*: set by the hook or the deadline timer */
+  uint8_t parked;    /* FL_PARK_*: waiting inside a primitive */
+  uint8_t queued;    /* in the resume queue */
+  int attempts;
+  double first_start, attempt_start, ended; /* monotonic */
+  double deadline_at; /* monotonic; 0 = no timeout */
+  lua_State *co;
+  int co_ref;
+  fl_timer wake;     /* retry delay, or a parked primitive's wait */
+  fl_timer deadline; /* the attempt's timeout */
+  char *error;       /* last error, owned */
+  fl_mapinfo *map;   /* for a map node once expanded */
+};
+
+typedef struct fl_tagcount {
+  const char *tag; /* borrowed from the flow's limits */
+  int limit, running;
+} fl_tagcount;
+
+typedef struct fl_runq {
+  fl_taskrun *head, *tail;
+} fl_runq;
+
+struct fl_sched {
+  flowlua *rt;
+  fl_graph *g;
+  fl_taskrun *runs; /* one per graph node */
+  uint32_t *waiting; /* upstream runs not yet final */
+  uint32_t final_nodes;
+  fl_runq start_q;   /* ready to start an attempt */
+  fl_runq resume_q;  /* parked runs whose wait is over */
+  fl_runq tag_wait;  /* ready, but a tag limit is full */
+  uint32_t *settle;  /* stack of final nodes to propagate */
+  uint32_t n_settle;
+  int concurrency, running;
+  size_t total_runs; /* graph nodes plus map elements */
+  fl_tagcount *tags;
+  int n_tags;
+  int results_ref; /* Lua table: node+1 -> result */
+  char run_id[40];
+  double started, started_wall, ended;
+  int cancelling;
+  int state; /* flowlua_flow_state */
+};
+
+/* ---- the runtime handle -------------------------------------------------- */
+
+struct flowlua {
+  lua_State *L;
+  fl_loop loop;
+  fl_logger log;
+  flowlua_options opts;
+  fl_buf err;
+  volatile sig_atomic_t cancel_requested;
+
+  int flows_ref;   /* Lua list of the loaded script's flow userdatas */
+  size_t n_flows;
+  char *script_name;
+
+  char **param_names, **param_values;
+  size_t n_params;
+
+  fl_graph *building; /* set while a flow body runs */
+  fl_graph *graph;    /* the last graph built */
+  fl_sched *sched;    /* the last run */
+  fl_taskrun *current; /* the task whose Lua code runs now */
+  uint32_t next_graph_id;
+  uint64_t rng;
+
+  char **task_keys; /* lazily built for flowlua_task_get */
+  fl_taskrun **task_runs;
+  size_t n_task_keys;
+};
+
+/* The runtime that owns a Lua state (kept in the state's extra space). */
+static inline flowlua *fl_rt(lua_State *L) {
+  return *(flowlua **)lua_getextraspace(L);
+}
+
+/* runtime.c */
+void fl_set_error(flowlua *rt, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+double fl_random(flowlua *rt); /* uniform in [0, 1) */
+
+/* lflowlib.c: the `flowlua` module */
+int luaopen_flowlua(lua_State *L);
+/* Pushes the error value at idx as a message string and returns it. */
+const char *fl_error_text(lua_State *L, int idx);
+/* Message handler for lua_pcall: message plus traceback. */
+int fl_msgh(lua_State *L);
+/* For an error raised by flow.fail / flow.skip: its FL_SIGNAL_* kind, with
+   *msg set (valid while the value is alive); 0 for any other error. */
+enum { FL_SIGNAL_FAIL = 1, FL_SIGNAL_SKIP = 2 };
+int fl_signal_kind(lua_State *L, int idx, const char **msg);
+
+/* graph.c: building the graph from a flow body */
+fl_graph *fl_graph_new(flowlua *rt, fl_flowdef *flow);
+void fl_graph_free(flowlua *rt, fl_graph *g);
+/* Runs the flow at stack index flow_idx with the params table at params_idx
+   to build rt->graph. FLOWLUA_OK, or an error set with fl_set_error. */
+int fl_graph_build(flowlua *rt, int flow_idx, int params_idx);
+/* Appends a node's key ("name", "name#2") to b. */
+void fl_graph_add_key(fl_buf *b, const fl_graph *g, uint32_t node);
+int fl_graph_add_node(lua_State *L, fl_graph *g, int task_idx, int first_arg,
+                      int nargs, int is_map);
+
+/* sched.c: running a built graph */
+int fl_sched_run(flowlua *rt, fl_graph *g, fl_sched **out);
+void fl_sched_free(flowlua *rt, fl_sched *s);
+/* Appends a run's key ("fetch", "fetch[3]") to b. */
+void fl_taskrun_add_key(fl_buf *b, const fl_taskrun *r);
+/* Pushes flow.context() for the current task (or the run) onto L. */
+void fl_sched_push_context(lua_State *L, flowlua *rt);
+/* Parks the current task for `seconds`; called by flow.sleep. */
+int fl_sched_sleep(lua_State *L, double seconds);
+/* Count hook: interrupts Lua code of a task past its timeout, or any Lua
+   code once the runtime is asked to stop. Installed on the main thread every
+   FL_HOOK_COUNT instructions and inherited by each task's coroutine. */
+#define FL_HOOK_COUNT 1000
+void fl_interrupt_hook(lua_State *L, lua_Debug *ar);
+/* Logs a message from Lua under the current task. */
+void fl_sched_log(flowlua *rt, int level, const char *msg);
+
+#endif

@@ -1,0 +1,142 @@
+/*
+ * log.c — formatting and delivering log records.
+ *
+ * Text lines read "2026-11-28 16:10:01.123 INFO  message", with the error's
+ * further lines (a traceback) indented below. JSON lines carry every field of
+ * the record; times there are UTC with milliseconds.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "log.h"
+
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *const level_names[] = {"debug", "info", "warn", "error"};
+static const char *const level_labels[] = {"DEBUG", "INFO ", "WARN ", "ERROR"};
+
+const char *fl_log_level_name(int level) {
+  return level >= 0 && level < 4 ? level_names[level] : "?";
+}
+
+int fl_log_level_parse(const char *name) {
+  for (int i = 0; i < 4; i++)
+    if (strcmp(name, level_names[i]) == 0) return i;
+  if (strcmp(name, "warning") == 0) return FLOWLUA_LOG_WARN;
+  return -1;
+}
+
+void fl_logger_init(fl_logger *lg, int level, int format, flowlua_log_fn fn,
+                    void *userdata) {
+  *lg = (fl_logger){.level = level, .format = format, .fn = fn,
+                    .userdata = userdata, .line = FL_BUF_INIT};
+}
+
+void fl_logger_free(fl_logger *lg) { fl_buf_free(&lg->line); }
+
+void fl_log_record_init(flowlua_log_record *rec, int level) {
+  *rec = (flowlua_log_record){.level = level, .attempt = -1,
+                              .task_state = -1, .flow_state = -1,
+                              .duration = -1, .message = ""};
+}
+
+static void add_time(fl_buf *out, double t, int utc) {
+  time_t secs = (time_t)floor(t);
+  int ms = (int)((t - floor(t)) * 1000.0);
+  if (ms > 999) ms = 999;
+  struct tm tm;
+  if (utc)
+    gmtime_r(&secs, &tm);
+  else
+    localtime_r(&secs, &tm);
+  char stamp[32];
+  strftime(stamp, sizeof stamp, utc ? "%Y-%m-%dT%H:%M:%S" : "%Y-%m-%d %H:%M:%S",
+           &tm);
+  fl_buf_addf(out, "%s.%03d%s", stamp, ms, utc ? "Z" : "");
+}
+
+static void format_text(fl_buf *out, const flowlua_log_record *rec) {
+  add_time(out, rec->time, 0);
+  fl_buf_addc(out, ' ');
+  fl_buf_adds(out, rec->level >= 0 && rec->level < 4 ? level_labels[rec->level]
+                                                     : "?    ");
+  fl_buf_addc(out, ' ');
+  if (rec->task) fl_buf_addf(out, "%s: ", rec->task);
+  fl_buf_adds(out, rec->message ? rec->message : "");
+  if (!rec->error) return;
+  /* The first line of the error on the record's line; the rest below. */
+  const char *nl = strchr(rec->error, '\n');
+  fl_buf_adds(out, ": ");
+  if (!nl) {
+    fl_buf_adds(out, rec->error);
+    return;
+  }
+  fl_buf_add(out, rec->error, (size_t)(nl - rec->error));
+  for (const char *p = nl + 1; *p;) {
+    const char *end = strchr(p, '\n');
+    size_t n = end ? (size_t)(end - p) : strlen(p);
+    fl_buf_adds(out, "\n    ");
+    fl_buf_add(out, p, n);
+    p += n + (end ? 1 : 0);
+  }
+}
+
+static void add_json_field(fl_buf *out, const char *key, const char *value) {
+  if (!value) return;
+  fl_buf_addf(out, ",\"%s\":", key);
+  fl_buf_add_json_string(out, value);
+}
+
+static void format_json(fl_buf *out, const flowlua_log_record *rec) {
+  fl_buf_adds(out, "{\"time\":\"");
+  add_time(out, rec->time, 1);
+  fl_buf_addf(out, "\",\"level\":\"%s\"", fl_log_level_name(rec->level));
+  add_json_field(out, "flow", rec->flow);
+  add_json_field(out, "run_id", rec->run_id);
+  add_json_field(out, "task", rec->task);
+  if (rec->attempt >= 0) fl_buf_addf(out, ",\"attempt\":%d", rec->attempt);
+  if (rec->task_state >= 0)
+    add_json_field(out, "state", flowlua_task_state_name(rec->task_state));
+  else if (rec->flow_state >= 0)
+    add_json_field(out, "flow_state", flowlua_flow_state_name(rec->flow_state));
+  if (rec->duration >= 0) fl_buf_addf(out, ",\"duration\":%.6f", rec->duration);
+  add_json_field(out, "error", rec->error);
+  add_json_field(out, "message", rec->message ? rec->message : "");
+  fl_buf_addc(out, '}');
+}
+
+void fl_log_format(fl_buf *out, const flowlua_log_record *rec, int format) {
+  if (format == FLOWLUA_LOG_JSON)
+    format_json(out, rec);
+  else
+    format_text(out, rec);
+}
+
+static void write_all(int fd, const char *s, size_t n) {
+  while (n > 0) {
+    ssize_t w = write(fd, s, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return; /* nowhere left to report a failing stderr */
+    }
+    s += w;
+    n -= (size_t)w;
+  }
+}
+
+void fl_log_emit(fl_logger *lg, flowlua_log_record *rec) {
+  if (!fl_log_enabled(lg, rec->level)) return;
+  fl_buf_reset(&lg->line);
+  fl_log_format(&lg->line, rec, lg->format);
+  if (lg->line.oom) return;
+  rec->line = fl_buf_str(&lg->line);
+  if (lg->fn) {
+    lg->fn(lg->userdata, rec);
+  } else {
+    fl_buf_addc(&lg->line, '\n');
+    write_all(2, lg->line.data, lg->line.len);
+  }
+  rec->line = NULL;
+}

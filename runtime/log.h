@@ -1,0 +1,45 @@
+/*
+ * log.h — log records: level filtering, text and JSON formatting, the sink.
+ *
+ * Plain C, no Lua. The scheduler fills a flowlua_log_record; the logger
+ * formats its line and hands it to the embedder's callback, or writes it to
+ * stderr in one write(2) so that lines from tasks and child processes never
+ * interleave mid-line.
+ */
+#ifndef FL_LOG_H
+#define FL_LOG_H
+
+#include "buf.h"
+#include "flowlua.h"
+
+typedef struct fl_logger {
+  int level;  /* threshold */
+  int format; /* flowlua_log_format */
+  flowlua_log_fn fn;
+  void *userdata;
+  fl_buf line; /* reused between records */
+} fl_logger;
+
+void fl_logger_init(fl_logger *lg, int level, int format, flowlua_log_fn fn,
+                    void *userdata);
+void fl_logger_free(fl_logger *lg);
+
+static inline int fl_log_enabled(const fl_logger *lg, int level) {
+  return level >= lg->level && lg->level < FLOWLUA_LOG_OFF;
+}
+
+/* An empty record: no flow, task, state, duration or error. */
+void fl_log_record_init(flowlua_log_record *rec, int level);
+
+/* Formats and delivers rec if its level passes; rec->line is set during the
+   callback only. */
+void fl_log_emit(fl_logger *lg, flowlua_log_record *rec);
+
+/* Appends rec formatted as one line (no newline) to out. */
+void fl_log_format(fl_buf *out, const flowlua_log_record *rec, int format);
+
+const char *fl_log_level_name(int level); /* "info" */
+/* Parses "debug", "info", "warn" (or "warning"), "error"; -1 if unknown. */
+int fl_log_level_parse(const char *name);
+
+#endif

@@ -1,0 +1,72 @@
+/*
+ * loop.h — the event loop: a monotonic clock, timers and a wake-up channel.
+ *
+ * Plain C, no Lua. One loop per runtime. Timers live in a binary min-heap
+ * ordered by due time, ties in arming order. The loop blocks in epoll_wait
+ * until the next timer is due or the loop is woken (fl_loop_wake, which is
+ * async-signal-safe and thread-safe). File-descriptor sources (HTTP transfers,
+ * child processes) register with the same epoll set.
+ */
+#ifndef FL_LOOP_H
+#define FL_LOOP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct fl_timer fl_timer;
+typedef void (*fl_timer_cb)(fl_timer *t);
+
+struct fl_timer {
+  double due;      /* monotonic seconds */
+  uint64_t seq;    /* arming order, for ties */
+  size_t slot;     /* 1 + index in the heap; 0 when not armed */
+  fl_timer_cb cb;
+  void *data;      /* the owner's, never touched by the loop */
+};
+
+typedef struct fl_loop {
+  fl_timer **heap;
+  size_t n, cap;
+  uint64_t seq;
+  int epfd;
+  int wake_fd[2]; /* self-pipe: [0] read end in epfd, [1] written to wake */
+} fl_loop;
+
+/* Seconds on the monotonic clock. */
+double fl_now(void);
+/* Seconds since the epoch on the wall clock, with sub-second precision. */
+double fl_wall_time(void);
+
+/* 0, or a negative FLOWLUA_* code (errno kept) when epoll or the pipe fail. */
+int fl_loop_init(fl_loop *loop);
+void fl_loop_close(fl_loop *loop);
+
+static inline void fl_timer_init(fl_timer *t, fl_timer_cb cb, void *data) {
+  t->due = 0;
+  t->seq = 0;
+  t->slot = 0;
+  t->cb = cb;
+  t->data = data;
+}
+static inline int fl_timer_armed(const fl_timer *t) { return t->slot != 0; }
+
+/* Arms (or re-arms) t to fire `delay` seconds from now. FLOWLUA_ENOMEM. */
+int fl_timer_start(fl_loop *loop, fl_timer *t, double delay);
+/* Disarms t; harmless when it is not armed. */
+void fl_timer_stop(fl_loop *loop, fl_timer *t);
+
+/* Seconds until the earliest timer is due (0 if overdue), or -1 if none. */
+double fl_loop_next_due(const fl_loop *loop);
+
+/*
+ * Waits at most `max_wait` seconds (-1: until a timer or a wake-up; 0: do
+ * not block) for a timer or a wake-up, then runs every timer that is due.
+ * A timer callback may arm or stop any timer. Returns the number of timers
+ * run, or a negative FLOWLUA_* code if waiting failed.
+ */
+int fl_loop_poll(fl_loop *loop, double max_wait);
+
+/* Interrupts a blocked fl_loop_poll. Async-signal-safe, any thread. */
+void fl_loop_wake(fl_loop *loop);
+
+#endif

@@ -1,0 +1,246 @@
+/*
+ * main.c — the flowlua command: a thin user of the public API.
+ *
+ * Parses the command line, turns SIGINT/SIGTERM into flowlua_stop(), runs or
+ * checks the flow, prints the end-of-run summary and maps the outcome to the
+ * exit codes of DESIGN.md. Nothing here is out of an embedder's reach.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "flowlua.h"
+
+enum { EXIT_OK = 0, EXIT_RUN_FAILED = 1, EXIT_USAGE = 2, EXIT_CANCELLED = 130 };
+
+static flowlua *volatile g_runtime;
+static volatile sig_atomic_t g_signals;
+
+static void on_signal(int sig) {
+  static const char first[] =
+      "flowlua: stop requested, cancelling the run (signal again to kill)\n";
+  if (g_signals++ == 0) {
+    ssize_t w = write(2, first, sizeof first - 1);
+    (void)w;
+    if (g_runtime) flowlua_stop(g_runtime);
+    return;
+  }
+  /* A second signal: the user means it. */
+  signal(sig, SIG_DFL);
+  raise(sig);
+}
+
+static void install_signal_handlers(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+}
+
+static int status_exit_code(int status) {
+  return status == FLOWLUA_ENOMEM || status == FLOWLUA_EIO ? EXIT_RUN_FAILED
+                                                           : EXIT_USAGE;
+}
+
+/* ---- the summary --------------------------------------------------------- */
+
+static void print_state_counts(const size_t *by_state) {
+  int first = 1;
+  for (int st = 0; st < FLOWLUA_TASK_STATE_COUNT; st++) {
+    if (!by_state[st]) continue;
+    fprintf(stderr, "%s%zu %s", first ? "" : ", ", by_state[st],
+            flowlua_task_state_name(st));
+    first = 0;
+  }
+}
+
+static const char *first_line(const char *s, char *buf, size_t len) {
+  if (!s) return "";
+  size_t n = strcspn(s, "\n");
+  if (n >= len) n = len - 4, snprintf(buf, len, "%.*s...", (int)n, s);
+  else snprintf(buf, len, "%.*s", (int)n, s);
+  return buf;
+}
+
+/* One row per task call (a map is one row with its elements' states), or,
+   for big flows, one row per task name, so it stays one screen. */
+static void print_summary(flowlua *rt, const char *flow,
+                          const flowlua_outcome *out) {
+  size_t n = flowlua_task_count(rt), rows = 0;
+  flowlua_task_info info;
+  for (size_t i = 0; i < n; i++)
+    if (flowlua_task_get(rt, i, &info) == FLOWLUA_OK && info.map_index == 0)
+      rows++;
+
+  fprintf(stderr, "\nflow '%s' %s in %.3f s (run %s): %zu task run%s — ", flow,
+          flowlua_flow_state_name(out->state), out->duration, out->run_id,
+          out->tasks, out->tasks == 1 ? "" : "s");
+  print_state_counts(out->by_state);
+  fputc('\n', stderr);
+  if (rows > 30) {
+    /* Group by task name, in first-seen order. */
+    fprintf(stderr, "  %-32s %7s %9s  %s\n", "TASK", "RUNS", "ATTEMPTS",
+            "STATES");
+    char **names = calloc(n, sizeof *names);
+    size_t n_names = 0;
+    for (size_t i = 0; names && i < n; i++) {
+      if (flowlua_task_get(rt, i, &info) != FLOWLUA_OK || info.map_size >= 0)
+        continue;
+      size_t k = 0;
+      while (k < n_names && strcmp(names[k], info.task) != 0) k++;
+      if (k < n_names) continue;
+      names[n_names++] = (char *)info.task;
+      size_t runs = 0, attempts = 0, by_state[FLOWLUA_TASK_STATE_COUNT] = {0};
+      for (size_t j = i; j < n; j++) {
+        flowlua_task_info t;
+        if (flowlua_task_get(rt, j, &t) != FLOWLUA_OK || t.map_size >= 0 ||
+            strcmp(t.task, info.task) != 0)
+          continue;
+        runs++;
+        attempts += (size_t)t.attempts;
+        by_state[t.state]++;
+      }
+      fprintf(stderr, "  %-32.32s %7zu %9zu  ", info.task, runs, attempts);
+      print_state_counts(by_state);
+      fputc('\n', stderr);
+      if (n_names == 20) {
+        fprintf(stderr, "  ...\n");
+        break;
+      }
+    }
+    free(names);
+    return;
+  }
+  fprintf(stderr, "  %-32s %-14s %8s %10s\n", "TASK", "STATE", "ATTEMPTS",
+          "DURATION");
+  for (size_t i = 0; i < n; i++) {
+    if (flowlua_task_get(rt, i, &info) != FLOWLUA_OK || info.map_index) continue;
+    char err[100];
+    if (info.map_size >= 0) {
+      size_t by_state[FLOWLUA_TASK_STATE_COUNT] = {0}, attempts = 0;
+      for (size_t j = i + 1; j < n; j++) {
+        flowlua_task_info c;
+        if (flowlua_task_get(rt, j, &c) != FLOWLUA_OK || !c.map_index) break;
+        by_state[c.state]++;
+        attempts += (size_t)c.attempts;
+      }
+      char label[64];
+      snprintf(label, sizeof label, "%s [map of %d]", info.key, info.map_size);
+      fprintf(stderr, "  %-32.32s %-14s %8zu %8.3f s  ", label,
+              flowlua_task_state_name(info.state), attempts, info.duration);
+      print_state_counts(by_state);
+      fputc('\n', stderr);
+      continue;
+    }
+    fprintf(stderr, "  %-32.32s %-14s %8d %8.3f s  %s\n", info.key,
+            flowlua_task_state_name(info.state), info.attempts, info.duration,
+            info.state == FLOWLUA_TASK_SUCCESS
+                ? ""
+                : first_line(info.error, err, sizeof err));
+  }
+}
+
+/* ---- commands ------------------------------------------------------------ */
+
+static int check_one(flowlua *rt, const char *name) {
+  if (flowlua_check(rt, name) != FLOWLUA_OK) {
+    fprintf(stderr, "flowlua: %s\n", flowlua_errmsg(rt));
+    return EXIT_USAGE;
+  }
+  printf("ok: flow '%s' (%zu tasks)\n", name, flowlua_task_count(rt));
+  return EXIT_OK;
+}
+
+/* Builds and validates the chosen flow, or every flow of the script. */
+static int cmd_check(flowlua *rt, const cli_args *args) {
+  if (args->flow) return check_one(rt, args->flow);
+  int code = EXIT_OK;
+  for (size_t i = 0; i < flowlua_flow_count(rt); i++)
+    if (check_one(rt, flowlua_flow_name(rt, i)) != EXIT_OK) code = EXIT_USAGE;
+  return code;
+}
+
+static int cmd_run(flowlua *rt, const cli_args *args) {
+  for (size_t i = 0; i < args->n_params; i++) {
+    char name[256];
+    snprintf(name, sizeof name, "%.*s", (int)args->params[i].name_len,
+             args->params[i].name);
+    if (flowlua_set_param(rt, name, args->params[i].value) != FLOWLUA_OK) {
+      fprintf(stderr, "flowlua: %s\n", flowlua_errmsg(rt));
+      return EXIT_USAGE;
+    }
+  }
+  flowlua_outcome out;
+  int rc = flowlua_run(rt, args->flow, &out);
+  if (rc != FLOWLUA_OK) {
+    fprintf(stderr, "flowlua: %s\n", flowlua_errmsg(rt));
+    return status_exit_code(rc);
+  }
+  const char *flow = args->flow;
+  if (!flow && flowlua_flow_count(rt) == 1) flow = flowlua_flow_name(rt, 0);
+  if (!args->quiet) print_summary(rt, flow ? flow : "?", &out);
+  switch (out.state) {
+  case FLOWLUA_FLOW_SUCCESS: return EXIT_OK;
+  case FLOWLUA_FLOW_CANCELLED: return EXIT_CANCELLED;
+  default: return EXIT_RUN_FAILED;
+  }
+}
+
+int main(int argc, char **argv) {
+  cli_args args;
+  char err[512];
+  if (cli_parse(argc, argv, &args, err, sizeof err) != 0) {
+    fprintf(stderr, "flowlua: %s\nTry 'flowlua --help'.\n", err);
+    cli_args_free(&args);
+    return EXIT_USAGE;
+  }
+  if (args.command == CLI_HELP) {
+    fputs(cli_usage(), stdout);
+    cli_args_free(&args);
+    return EXIT_OK;
+  }
+  if (args.command == CLI_VERSION) {
+    printf("flowlua %s\n", flowlua_version());
+    cli_args_free(&args);
+    return EXIT_OK;
+  }
+
+  flowlua_options opts;
+  flowlua_options_init(&opts);
+  if (args.concurrency) opts.concurrency = args.concurrency;
+  if (args.quiet) opts.log_level = FLOWLUA_LOG_WARN;
+  if (args.log_level >= 0) opts.log_level = args.log_level;
+  if (args.log_format >= 0) opts.log_format = args.log_format;
+
+  flowlua *rt = NULL;
+  int rc = flowlua_new(&opts, &rt);
+  if (rc != FLOWLUA_OK) {
+    fprintf(stderr, "flowlua: cannot start the runtime: %s\n",
+            flowlua_strstatus(rc));
+    cli_args_free(&args);
+    return EXIT_RUN_FAILED;
+  }
+  g_runtime = rt;
+  install_signal_handlers();
+
+  int code;
+  if (flowlua_load_file(rt, args.script) != FLOWLUA_OK) {
+    fprintf(stderr, "flowlua: %s\n", flowlua_errmsg(rt));
+    code = EXIT_USAGE;
+  } else if (args.command == CLI_CHECK) {
+    code = cmd_check(rt, &args);
+  } else {
+    code = cmd_run(rt, &args);
+  }
+  if (g_signals && code != EXIT_OK) code = EXIT_CANCELLED;
+  g_runtime = NULL;
+  flowlua_free(rt);
+  cli_args_free(&args);
+  return code;
+}

@@ -1,0 +1,666 @@
+/*
+ * runtime.c — the public API (include/flowlua.h): the runtime handle, script
+ * loading, parameters, and running or checking a flow.
+ *
+ * Every call that runs Lua does so in protected mode, so an error — even out
+ * of memory — comes back as a status code and a message on the handle; the
+ * library never calls exit() or abort() and never lets a longjmp escape.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <lauxlib.h>
+#include <lua.h>
+#include <lualib.h>
+
+#include "internal.h"
+
+/* ---- names and versions -------------------------------------------------- */
+
+const char *flowlua_version(void) { return FLOWLUA_VERSION; }
+
+const char *flowlua_strstatus(int status) {
+  switch (status) {
+#define FLOWLUA_STATUS_TEXT(name, code, text)                                  \
+  case code:                                                                   \
+    return text;
+    FLOWLUA_STATUS_MAP(FLOWLUA_STATUS_TEXT)
+#undef FLOWLUA_STATUS_TEXT
+  }
+  return "unknown status";
+}
+
+const char *flowlua_task_state_name(int state) {
+  static const char *const names[] = {
+#define FLOWLUA_STATE_TEXT(name, text) text,
+      FLOWLUA_TASK_STATE_MAP(FLOWLUA_STATE_TEXT)};
+  return state >= 0 && state < FLOWLUA_TASK_STATE_COUNT ? names[state] : "?";
+}
+
+const char *flowlua_flow_state_name(int state) {
+  static const char *const names[] = {
+      FLOWLUA_FLOW_STATE_MAP(FLOWLUA_STATE_TEXT)};
+#undef FLOWLUA_STATE_TEXT
+  return state >= 0 && state < FLOWLUA_FLOW_STATE_COUNT ? names[state] : "?";
+}
+
+/* ---- errors and randomness ----------------------------------------------- */
+
+void fl_set_error(flowlua *rt, const char *fmt, ...) {
+  fl_buf msg = FL_BUF_INIT;
+  va_list ap;
+  va_start(ap, fmt);
+  fl_buf_addvf(&msg, fmt, ap);
+  va_end(ap);
+  fl_buf_free(&rt->err);
+  rt->err = msg; /* fmt's arguments may point into the old message */
+}
+
+const char *flowlua_errmsg(const flowlua *rt) {
+  if (!rt) return "no runtime (NULL handle)";
+  return rt->err.data ? rt->err.data : "";
+}
+
+/* xorshift64*: jitter and run ids need spread, not secrecy. */
+double fl_random(flowlua *rt) {
+  uint64_t x = rt->rng;
+  x ^= x >> 12;
+  x ^= x << 25;
+  x ^= x >> 27;
+  rt->rng = x;
+  return (double)((x * 0x2545F4914F6CDD1DULL) >> 11) * 0x1.0p-53;
+}
+
+static uint64_t seed_random(void) {
+  uint64_t seed = 0;
+  if (getrandom(&seed, sizeof seed, GRND_NONBLOCK) != (ssize_t)sizeof seed) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    seed = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^
+           ((uint64_t)getpid() << 40);
+  }
+  return seed ? seed : 0x9E3779B97F4A7C15ULL;
+}
+
+/* ---- lifecycle ----------------------------------------------------------- */
+
+void flowlua_options_init(flowlua_options *opts) {
+  *opts = (flowlua_options){.concurrency = 0,
+                            .log_level = FLOWLUA_LOG_INFO,
+                            .log_format = FLOWLUA_LOG_TEXT,
+                            .log_fn = NULL,
+                            .log_userdata = NULL};
+}
+
+static int valid_options(const flowlua_options *o) {
+  return o->concurrency >= 0 && o->log_level >= FLOWLUA_LOG_DEBUG &&
+         o->log_level <= FLOWLUA_LOG_OFF &&
+         (o->log_format == FLOWLUA_LOG_TEXT || o->log_format == FLOWLUA_LOG_JSON);
+}
+
+/* Opens the standard libraries and makes `require "flowlua"` work. */
+static int open_libraries(lua_State *L) {
+  luaL_openlibs(L);
+  lua_getglobal(L, "package");
+  lua_getfield(L, -1, "preload");
+  lua_pushcfunction(L, luaopen_flowlua);
+  lua_setfield(L, -2, "flowlua");
+  return 0;
+}
+
+int flowlua_new(const flowlua_options *opts, flowlua **out) {
+  if (!out) return FLOWLUA_EINVAL;
+  *out = NULL;
+  flowlua_options defaults;
+  flowlua_options_init(&defaults);
+  if (!opts) opts = &defaults;
+  if (!valid_options(opts)) return FLOWLUA_EINVAL;
+
+  flowlua *rt = calloc(1, sizeof *rt);
+  if (!rt) return FLOWLUA_ENOMEM;
+  rt->opts = *opts;
+  rt->flows_ref = LUA_NOREF;
+  rt->rng = seed_random();
+  fl_logger_init(&rt->log, opts->log_level, opts->log_format, opts->log_fn,
+                 opts->log_userdata);
+  if (fl_loop_init(&rt->loop) != 0) goto fail_loop;
+  rt->L = luaL_newstate();
+  if (!rt->L) goto fail_lua;
+  *(flowlua **)lua_getextraspace(rt->L) = rt;
+  lua_pushcfunction(rt->L, open_libraries);
+  if (lua_pcall(rt->L, 0, 0, 0) != LUA_OK) goto fail_libs;
+  lua_sethook(rt->L, fl_interrupt_hook, LUA_MASKCOUNT, FL_HOOK_COUNT);
+  *out = rt;
+  return FLOWLUA_OK;
+
+fail_libs:
+  lua_close(rt->L);
+fail_lua:
+  fl_loop_close(&rt->loop);
+fail_loop:
+  fl_logger_free(&rt->log);
+  free(rt);
+  return FLOWLUA_ENOMEM;
+}
+
+static void forget_tasks(flowlua *rt) {
+  for (size_t i = 0; i < rt->n_task_keys; i++) free(rt->task_keys[i]);
+  free(rt->task_keys);
+  free(rt->task_runs);
+  rt->task_keys = NULL;
+  rt->task_runs = NULL;
+  rt->n_task_keys = 0;
+}
+
+/* Drops the last run and graph (they borrow from the loaded script). */
+static void forget_run(flowlua *rt) {
+  forget_tasks(rt);
+  fl_sched_free(rt, rt->sched);
+  rt->sched = NULL;
+  fl_graph_free(rt, rt->graph);
+  rt->graph = NULL;
+}
+
+void flowlua_clear_params(flowlua *rt) {
+  if (!rt) return;
+  for (size_t i = 0; i < rt->n_params; i++) {
+    free(rt->param_names[i]);
+    free(rt->param_values[i]);
+  }
+  free(rt->param_names);
+  free(rt->param_values);
+  rt->param_names = rt->param_values = NULL;
+  rt->n_params = 0;
+}
+
+void flowlua_free(flowlua *rt) {
+  if (!rt) return;
+  forget_run(rt);
+  lua_close(rt->L);
+  fl_loop_close(&rt->loop);
+  fl_logger_free(&rt->log);
+  flowlua_clear_params(rt);
+  fl_buf_free(&rt->err);
+  free(rt->script_name);
+  free(rt);
+}
+
+lua_State *flowlua_lua_state(flowlua *rt) { return rt ? rt->L : NULL; }
+
+void flowlua_stop(flowlua *rt) {
+  if (!rt) return;
+  rt->cancel_requested = 1;
+  fl_loop_wake(&rt->loop);
+}
+
+void flowlua_reset_stop(flowlua *rt) {
+  if (rt) rt->cancel_requested = 0;
+}
+
+/* ---- loading a script ---------------------------------------------------- */
+
+/* Lets a script `require` modules that sit next to it. */
+static void add_script_dir_to_path(lua_State *L, const char *path) {
+  const char *slash = strrchr(path, '/');
+  if (!slash) return; /* the default path already has ./?.lua */
+  lua_getglobal(L, "package");
+  const char *dir = lua_pushlstring(L, path, (size_t)(slash - path + 1));
+  lua_pushfstring(L, "%s?.lua;%s?/init.lua;", dir, dir);
+  lua_getfield(L, -3, "path");
+  lua_concat(L, 2);
+  lua_setfield(L, -3, "path");
+  lua_pop(L, 2);
+}
+
+typedef struct load_ctx {
+  const char *path, *source, *chunkname;
+  int status;
+} load_ctx;
+
+/* Collects the flows a script returned into a list; raises on anything
+   else. Index 1 is the returned value. */
+static int collect_flows(lua_State *L, const char *script) {
+  lua_newtable(L); /* list */
+  lua_newtable(L); /* names seen */
+  int list = 2, seen = 3, n = 0;
+  if (luaL_testudata(L, 1, FL_FLOW_MT)) {
+    lua_pushvalue(L, 1);
+    lua_rawseti(L, list, ++n);
+  } else if (lua_type(L, 1) == LUA_TTABLE) {
+    lua_pushnil(L);
+    while (lua_next(L, 1)) {
+      if (!luaL_testudata(L, -1, FL_FLOW_MT))
+        return luaL_error(L, "%s returned a table holding %s at key '%s'; "
+                             "it must hold only flows (flow.define(...))",
+                          script, luaL_typename(L, -1),
+                          luaL_tolstring(L, -2, NULL));
+      fl_flowdef *f = lua_touserdata(L, -1);
+      if (lua_getfield(L, seen, f->name) != LUA_TNIL)
+        return luaL_error(L, "%s returned two flows named '%s'", script,
+                          f->name);
+      lua_pop(L, 1);
+      lua_pushboolean(L, 1);
+      lua_setfield(L, seen, f->name);
+      lua_pushvalue(L, -1);
+      lua_rawseti(L, list, ++n);
+      lua_pop(L, 1);
+    }
+  }
+  if (n == 0)
+    return luaL_error(L,
+                      "%s must return a flow (return flow.define(...)) or a "
+                      "table of flows, but it returned %s",
+                      script,
+                      lua_type(L, 1) == LUA_TTABLE ? "an empty table"
+                                                   : luaL_typename(L, 1));
+  lua_pushvalue(L, list);
+  return 1;
+}
+
+static int protected_load(lua_State *L) {
+  load_ctx *ctx = lua_touserdata(L, 1);
+  flowlua *rt = fl_rt(L);
+  lua_settop(L, 0);
+  if (ctx->path) add_script_dir_to_path(L, ctx->path);
+  int st = ctx->path ? luaL_loadfile(L, ctx->path)
+                     : luaL_loadbufferx(L, ctx->source, strlen(ctx->source),
+                                        ctx->chunkname, "t");
+  if (st != LUA_OK) {
+    fl_set_error(rt, "cannot load %s: %s", rt->script_name,
+                 lua_tostring(L, -1));
+    ctx->status = st == LUA_ERRMEM ? FLOWLUA_ENOMEM : FLOWLUA_ELOAD;
+    return 0;
+  }
+  lua_pushcfunction(L, fl_msgh);
+  lua_insert(L, 1);
+  if (lua_pcall(L, 0, 1, 1) != LUA_OK) {
+    fl_set_error(rt, "%s failed while loading: %s", rt->script_name,
+                 lua_tostring(L, -1));
+    ctx->status = FLOWLUA_ELOAD;
+    return 0;
+  }
+  lua_replace(L, 1);
+  lua_settop(L, 1);
+  return collect_flows(L, rt->script_name);
+}
+
+static int load(flowlua *rt, load_ctx *ctx, const char *name) {
+  forget_run(rt);
+  luaL_unref(rt->L, LUA_REGISTRYINDEX, rt->flows_ref);
+  rt->flows_ref = LUA_NOREF;
+  rt->n_flows = 0;
+  free(rt->script_name);
+  rt->script_name = strdup(name);
+  if (!rt->script_name) return FLOWLUA_ENOMEM;
+  fl_buf_reset(&rt->err);
+
+  lua_State *L = rt->L;
+  int top = lua_gettop(L);
+  lua_pushcfunction(L, protected_load);
+  lua_pushlightuserdata(L, ctx);
+  ctx->status = FLOWLUA_OK;
+  int st = lua_pcall(L, 1, 1, 0);
+  if (st != LUA_OK) {
+    fl_set_error(rt, "%s", lua_tostring(L, -1));
+    ctx->status = st == LUA_ERRMEM ? FLOWLUA_ENOMEM : FLOWLUA_ELOAD;
+  } else if (ctx->status == FLOWLUA_OK) {
+    rt->n_flows = (size_t)lua_rawlen(L, -1);
+    rt->flows_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  }
+  lua_settop(L, top);
+  return ctx->status;
+}
+
+int flowlua_load_file(flowlua *rt, const char *path) {
+  if (!rt) return FLOWLUA_EINVAL;
+  if (!path) {
+    fl_set_error(rt, "flowlua_load_file: path is NULL");
+    return FLOWLUA_EINVAL;
+  }
+  load_ctx ctx = {.path = path};
+  return load(rt, &ctx, path);
+}
+
+int flowlua_load_string(flowlua *rt, const char *source, const char *chunkname) {
+  if (!rt) return FLOWLUA_EINVAL;
+  if (!source) {
+    fl_set_error(rt, "flowlua_load_string: source is NULL");
+    return FLOWLUA_EINVAL;
+  }
+  if (!chunkname) chunkname = "=(string)";
+  load_ctx ctx = {.source = source, .chunkname = chunkname};
+  return load(rt, &ctx, chunkname[0] == '=' || chunkname[0] == '@'
+                            ? chunkname + 1
+                            : chunkname);
+}
+
+size_t flowlua_flow_count(const flowlua *rt) { return rt ? rt->n_flows : 0; }
+
+const char *flowlua_flow_name(const flowlua *rt, size_t i) {
+  if (!rt || i >= rt->n_flows) return NULL;
+  lua_State *L = rt->L;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, rt->flows_ref);
+  lua_rawgeti(L, -1, (lua_Integer)i + 1);
+  fl_flowdef *f = lua_touserdata(L, -1);
+  lua_pop(L, 2); /* the userdata stays referenced by the list */
+  return f ? f->name : NULL;
+}
+
+/* ---- parameters ---------------------------------------------------------- */
+
+int flowlua_set_param(flowlua *rt, const char *name, const char *value) {
+  if (!rt) return FLOWLUA_EINVAL;
+  if (!name || !*name || !value) {
+    fl_set_error(rt, "flowlua_set_param: name and value are required");
+    return FLOWLUA_EINVAL;
+  }
+  for (size_t i = 0; i < rt->n_params; i++)
+    if (strcmp(rt->param_names[i], name) == 0) {
+      char *v = strdup(value);
+      if (!v) return FLOWLUA_ENOMEM;
+      free(rt->param_values[i]);
+      rt->param_values[i] = v;
+      return FLOWLUA_OK;
+    }
+  char **names = realloc(rt->param_names, (rt->n_params + 1) * sizeof *names);
+  if (!names) return FLOWLUA_ENOMEM;
+  rt->param_names = names;
+  char **values = realloc(rt->param_values, (rt->n_params + 1) * sizeof *values);
+  if (!values) return FLOWLUA_ENOMEM;
+  rt->param_values = values;
+  char *n = strdup(name), *v = strdup(value);
+  if (!n || !v) {
+    free(n);
+    free(v);
+    return FLOWLUA_ENOMEM;
+  }
+  names[rt->n_params] = n;
+  values[rt->n_params] = v;
+  rt->n_params++;
+  return FLOWLUA_OK;
+}
+
+/* Converts the text `value` to the type of the default at def_idx and
+   pushes it; returns 0, or -1 with the reason set on rt. */
+static int push_param_value(flowlua *rt, const char *flow, const char *name,
+                            const char *value, int def_idx) {
+  lua_State *L = rt->L;
+  switch (lua_type(L, def_idx)) {
+  case LUA_TNUMBER:
+    if (lua_stringtonumber(L, value) == 0) {
+      fl_set_error(rt, "flow '%s': parameter '%s' must be a number, got '%s'",
+                   flow, name, value);
+      return -1;
+    }
+    return 0;
+  case LUA_TBOOLEAN: {
+    static const char *const yes[] = {"true", "yes", "1", "on"};
+    static const char *const no[] = {"false", "no", "0", "off"};
+    for (int i = 0; i < 4; i++) {
+      if (strcmp(value, yes[i]) == 0) return lua_pushboolean(L, 1), 0;
+      if (strcmp(value, no[i]) == 0) return lua_pushboolean(L, 0), 0;
+    }
+    fl_set_error(rt, "flow '%s': parameter '%s' must be true or false, got '%s'",
+                 flow, name, value);
+    return -1;
+  }
+  case LUA_TTABLE: {
+    int top = lua_gettop(L);
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "cjson.safe");
+    if (lua_pcall(L, 1, 1, 0) != LUA_OK || !lua_istable(L, -1)) {
+      fl_set_error(rt, "flow '%s': parameter '%s' is a table and needs "
+                       "lua-cjson to parse its JSON: %s",
+                   flow, name, lua_tostring(L, -1));
+      lua_settop(L, top);
+      return -1;
+    }
+    lua_getfield(L, -1, "decode");
+    lua_pushstring(L, value);
+    lua_call(L, 1, 2); /* cjson.safe returns nil, message */
+    if (!lua_istable(L, -2)) {
+      fl_set_error(rt, "flow '%s': parameter '%s' must be a JSON object or "
+                       "array, got '%s' (%s)",
+                   flow, name, value,
+                   lua_isstring(L, -1) ? lua_tostring(L, -1) : "not a table");
+      lua_settop(L, top);
+      return -1;
+    }
+    lua_pop(L, 1);
+    lua_replace(L, top + 1);
+    lua_settop(L, top + 1);
+    return 0;
+  }
+  default:
+    lua_pushstring(L, value);
+    return 0;
+  }
+}
+
+/* Pushes the params for the flow at flow_idx: defaults, then overrides. */
+static int push_params(flowlua *rt, int flow_idx) {
+  lua_State *L = rt->L;
+  fl_flowdef *f = lua_touserdata(L, flow_idx);
+  lua_newtable(L);
+  int params = lua_gettop(L);
+  lua_getiuservalue(L, flow_idx, FL_FLOW_UV_PARAMS);
+  int defaults = lua_gettop(L);
+  lua_pushnil(L);
+  while (lua_next(L, defaults)) {
+    lua_pushvalue(L, -2);
+    lua_insert(L, -2);
+    lua_rawset(L, params);
+  }
+  for (size_t i = 0; i < rt->n_params; i++) {
+    const char *name = rt->param_names[i];
+    if (lua_getfield(L, defaults, name) == LUA_TNIL) {
+      fl_buf known = FL_BUF_INIT;
+      lua_pushnil(L);
+      while (lua_next(L, defaults)) {
+        fl_buf_addf(&known, "%s%s", known.len ? ", " : "", lua_tostring(L, -2));
+        lua_pop(L, 1);
+      }
+      if (known.len)
+        fl_set_error(rt, "flow '%s' has no parameter '%s' (its parameters: %s)",
+                     f->name, name, fl_buf_str(&known));
+      else
+        fl_set_error(rt, "flow '%s' has no parameter '%s' (it takes none)",
+                     f->name, name);
+      fl_buf_free(&known);
+      lua_settop(L, params - 1);
+      return FLOWLUA_EPARAM;
+    }
+    if (push_param_value(rt, f->name, name, rt->param_values[i], -1) != 0) {
+      lua_settop(L, params - 1);
+      return FLOWLUA_EPARAM;
+    }
+    lua_setfield(L, params, name);
+    lua_pop(L, 1);
+  }
+  lua_settop(L, params);
+  return FLOWLUA_OK;
+}
+
+/* ---- running ------------------------------------------------------------- */
+
+/* Pushes the flow called name (NULL: the only one); FLOWLUA_ENOFLOW if none. */
+static int push_flow(flowlua *rt, const char *name) {
+  lua_State *L = rt->L;
+  if (rt->flows_ref == LUA_NOREF) {
+    fl_set_error(rt, "no script loaded");
+    return FLOWLUA_ESTATE;
+  }
+  if (!name && rt->n_flows > 1) {
+    fl_buf names = FL_BUF_INIT;
+    for (size_t i = 0; i < rt->n_flows; i++)
+      fl_buf_addf(&names, "%s'%s'", i ? ", " : "", flowlua_flow_name(rt, i));
+    fl_set_error(rt, "%s defines %zu flows (%s): choose one by name",
+                 rt->script_name, rt->n_flows, fl_buf_str(&names));
+    fl_buf_free(&names);
+    return FLOWLUA_ENOFLOW;
+  }
+  for (size_t i = 0; i < rt->n_flows; i++) {
+    if (name && strcmp(flowlua_flow_name(rt, i), name) != 0) continue;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, rt->flows_ref);
+    lua_rawgeti(L, -1, (lua_Integer)i + 1);
+    lua_remove(L, -2);
+    return FLOWLUA_OK;
+  }
+  fl_buf names = FL_BUF_INIT;
+  for (size_t i = 0; i < rt->n_flows; i++)
+    fl_buf_addf(&names, "%s'%s'", i ? ", " : "", flowlua_flow_name(rt, i));
+  fl_set_error(rt, "%s has no flow named '%s' (it defines %s)",
+               rt->script_name, name, fl_buf_str(&names));
+  fl_buf_free(&names);
+  return FLOWLUA_ENOFLOW;
+}
+
+typedef struct run_ctx {
+  const char *flow_name;
+  int check_only;
+  int status;
+} run_ctx;
+
+static int protected_run(lua_State *L) {
+  run_ctx *ctx = lua_touserdata(L, 1);
+  flowlua *rt = fl_rt(L);
+  lua_settop(L, 0);
+  ctx->status = push_flow(rt, ctx->flow_name);
+  if (ctx->status) return 0;
+  ctx->status = push_params(rt, 1);
+  if (ctx->status) return 0;
+  ctx->status = fl_graph_build(rt, 1, 2);
+  if (ctx->status || ctx->check_only) return 0;
+  ctx->status = fl_sched_run(rt, rt->graph, &rt->sched);
+  return 0;
+}
+
+static int run_or_check(flowlua *rt, const char *flow_name, int check_only) {
+  forget_run(rt);
+  fl_buf_reset(&rt->err);
+  lua_State *L = rt->L;
+  int top = lua_gettop(L);
+  run_ctx ctx = {flow_name, check_only, FLOWLUA_OK};
+  lua_pushcfunction(L, protected_run);
+  lua_pushlightuserdata(L, &ctx);
+  int st = lua_pcall(L, 1, 0, 0);
+  rt->building = NULL;
+  rt->current = NULL;
+  if (st != LUA_OK) {
+    fl_set_error(rt, "%s: %s",
+                 check_only ? "checking the flow failed" : "the run aborted",
+                 lua_tostring(L, -1));
+    ctx.status = st == LUA_ERRMEM ? FLOWLUA_ENOMEM : FLOWLUA_EBUILD;
+    if (rt->sched) rt->sched->state = FLOWLUA_FLOW_FAILED;
+  }
+  lua_settop(L, top);
+  return ctx.status;
+}
+
+int flowlua_check(flowlua *rt, const char *flow_name) {
+  if (!rt) return FLOWLUA_EINVAL;
+  return run_or_check(rt, flow_name, 1);
+}
+
+static void fill_outcome(const fl_sched *s, flowlua_outcome *out) {
+  memset(out, 0, sizeof *out);
+  out->state = s->state;
+  out->duration = s->ended - s->started;
+  memcpy(out->run_id, s->run_id, sizeof out->run_id);
+  for (uint32_t i = 0; i < s->g->n; i++) {
+    const fl_taskrun *r = &s->runs[i];
+    if (r->map && r->map->n > 0) {
+      for (uint32_t k = 0; k < r->map->n; k++)
+        out->by_state[r->map->children[k].state]++;
+      out->tasks += r->map->n;
+    } else {
+      out->by_state[r->state]++;
+      out->tasks++;
+    }
+  }
+}
+
+int flowlua_run(flowlua *rt, const char *flow_name, flowlua_outcome *out) {
+  if (!rt) return FLOWLUA_EINVAL;
+  if (out) memset(out, 0, sizeof *out);
+  int rc = run_or_check(rt, flow_name, 0);
+  if (rt->sched && out) fill_outcome(rt->sched, out);
+  if (rc == FLOWLUA_OK && rt->sched && rt->sched->state == FLOWLUA_FLOW_CANCELLED)
+    fl_set_error(rt, "the run was cancelled");
+  return rc;
+}
+
+/* ---- reading task runs --------------------------------------------------- */
+
+/* Lists the task runs of the last run (or the nodes of the last check). */
+static int index_tasks(flowlua *rt) {
+  if (rt->task_keys || !rt->graph) return 0;
+  fl_graph *g = rt->graph;
+  fl_sched *s = rt->sched;
+  size_t n = g->n;
+  if (s) n = s->total_runs;
+  rt->task_keys = calloc(n ? n : 1, sizeof *rt->task_keys);
+  rt->task_runs = calloc(n ? n : 1, sizeof *rt->task_runs);
+  if (!rt->task_keys || !rt->task_runs) {
+    forget_tasks(rt);
+    return FLOWLUA_ENOMEM;
+  }
+  fl_buf key = FL_BUF_INIT;
+  size_t k = 0;
+  for (uint32_t i = 0; i < g->n && k < n; i++) {
+    fl_buf_reset(&key);
+    fl_graph_add_key(&key, g, i);
+    rt->task_runs[k] = s ? &s->runs[i] : NULL;
+    rt->task_keys[k++] = strdup(fl_buf_str(&key));
+    fl_taskrun *r = s ? &s->runs[i] : NULL;
+    for (uint32_t c = 0; r && r->map && c < r->map->n && k < n; c++) {
+      fl_buf_reset(&key);
+      fl_taskrun_add_key(&key, &r->map->children[c]);
+      rt->task_runs[k] = &r->map->children[c];
+      rt->task_keys[k++] = strdup(fl_buf_str(&key));
+    }
+  }
+  rt->n_task_keys = k;
+  fl_buf_free(&key);
+  for (size_t i = 0; i < k; i++)
+    if (!rt->task_keys[i]) {
+      forget_tasks(rt);
+      return FLOWLUA_ENOMEM;
+    }
+  return 0;
+}
+
+size_t flowlua_task_count(flowlua *rt) {
+  if (!rt || index_tasks(rt) != 0) return 0;
+  return rt->n_task_keys;
+}
+
+int flowlua_task_get(flowlua *rt, size_t i, flowlua_task_info *out) {
+  if (!rt || !out) return FLOWLUA_EINVAL;
+  int rc = index_tasks(rt);
+  if (rc) return rc;
+  if (i >= rt->n_task_keys) return FLOWLUA_EINVAL;
+  const fl_taskrun *r = rt->task_runs[i];
+  *out = (flowlua_task_info){.key = rt->task_keys[i],
+                             .state = FLOWLUA_TASK_PENDING,
+                             .map_size = -1};
+  if (!r) { /* a checked graph: the node at that position, never run */
+    out->task = rt->graph->nodes[i].def->name;
+    return FLOWLUA_OK;
+  }
+  out->task = r->sched->g->nodes[r->node].def->name;
+  out->state = r->state;
+  out->attempts = r->attempts;
+  if (r->first_start > 0 && r->ended >= r->first_start)
+    out->duration = r->ended - r->first_start;
+  out->error = r->error;
+  if (r->map) out->map_size = (int)r->map->n;
+  out->map_index = r->map_index;
+  return FLOWLUA_OK;
+}
