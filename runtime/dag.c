@@ -155,7 +155,12 @@ static int extract_cycle(const fl_dag *d, const uint32_t *indeg,
     free(walk);
     return FLOWLUA_ENOMEM;
   }
-  for (size_t i = 0; i < len; i++) out[i] = walk[steps - 1 - i];
+  /* Start at the lowest node, so the same graph always reads the same. */
+  size_t lowest = 0;
+  for (size_t i = 1; i < len; i++)
+    if (walk[steps - 1 - i] < walk[steps - 1 - lowest]) lowest = i;
+  for (size_t i = 0; i < len; i++)
+    out[i] = walk[steps - 1 - (lowest + i) % len];
   out[len] = out[0];
   *cycle = out;
   *cycle_len = len + 1;

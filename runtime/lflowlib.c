@@ -8,6 +8,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,21 +42,22 @@ int fl_msgh(lua_State *L) {
   return 1;
 }
 
-/* A number option in [lo, hi], or raise naming the option. */
+/* A number option in [lo, hi], or raise naming the option. Numbers are
+   formatted here because lua_pushfstring has no %g. */
 static double opt_number(lua_State *L, int idx, const char *who,
                          const char *key, double lo, double hi) {
   if (lua_type(L, idx) != LUA_TNUMBER)
     luaL_error(L, "%s: option '%s' must be a number, got %s", who, key,
                luaL_typename(L, idx));
   double v = lua_tonumber(L, idx);
-  if (!(v >= lo && v <= hi)) {
-    if (isinf(hi))
-      luaL_error(L, "%s: option '%s' must be at least %g, got %g", who, key,
-                 lo, v);
-    luaL_error(L, "%s: option '%s' must be between %g and %g, got %g", who,
-               key, lo, hi, v);
-  }
-  return v;
+  if (v >= lo && v <= hi) return v;
+  char range[96];
+  if (isinf(hi))
+    snprintf(range, sizeof range, "at least %g, got %g", lo, v);
+  else
+    snprintf(range, sizeof range, "between %g and %g, got %g", lo, hi, v);
+  luaL_error(L, "%s: option '%s' must be %s", who, key, range);
+  return 0;
 }
 
 static int opt_integer(lua_State *L, int idx, const char *who, const char *key,

@@ -184,7 +184,9 @@ static int cmd_run(flowlua *rt, const cli_args *args) {
   }
   const char *flow = args->flow;
   if (!flow && flowlua_flow_count(rt) == 1) flow = flowlua_flow_name(rt, 0);
-  if (!args->quiet) print_summary(rt, flow ? flow : "?", &out);
+  /* JSON logs stay one object per line: the run's final record is there. */
+  if (!args->quiet && args->log_format != FLOWLUA_LOG_JSON)
+    print_summary(rt, flow ? flow : "?", &out);
   switch (out.state) {
   case FLOWLUA_FLOW_SUCCESS: return EXIT_OK;
   case FLOWLUA_FLOW_CANCELLED: return EXIT_CANCELLED;

@@ -264,8 +264,10 @@ static void tags_take(fl_sched *s, const fl_taskdef *d, int delta) {
 
 /*
  * Pushes the value at idx with every node replaced by its result: directly,
- * inside flow.unmapped, and (when `deep`) inside plain tables, which are
- * copied so the caller's table is left as it was.
+ * inside flow.unmapped, and (when `deep`) inside plain tables. A table that
+ * holds nodes is copied, so the body's table is left as it was; a table
+ * without nodes is passed as it is. `memo` maps each table seen to its copy,
+ * or to a boolean: whether it holds nodes.
  */
 static void push_resolved(fl_sched *s, int idx, int deep, int memo);
 
@@ -276,11 +278,48 @@ static void push_result(fl_sched *s, uint32_t node) {
   lua_remove(L, -2);
 }
 
+static int is_plain_table(lua_State *L, int idx) {
+  if (lua_type(L, idx) != LUA_TTABLE) return 0;
+  if (!lua_getmetatable(L, idx)) return 1;
+  lua_pop(L, 1);
+  return 0;
+}
+
+static int holds_nodes(lua_State *L, int idx, int memo) {
+  idx = lua_absindex(L, idx);
+  luaL_checkstack(L, 6, "arguments nested too deeply");
+  lua_pushvalue(L, idx);
+  int known = lua_rawget(L, memo);
+  if (known != LUA_TNIL) {
+    int yes = known == LUA_TTABLE || lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    return yes;
+  }
+  lua_pop(L, 1);
+  lua_pushvalue(L, idx);
+  lua_pushboolean(L, 0); /* while in progress: a cycle adds nothing */
+  lua_rawset(L, memo);
+  int found = 0;
+  lua_pushnil(L);
+  while (!found && lua_next(L, idx)) {
+    if (luaL_testudata(L, -1, FL_NODE_MT) ||
+        luaL_testudata(L, -1, FL_UNMAPPED_MT) ||
+        (is_plain_table(L, -1) && holds_nodes(L, -1, memo)))
+      found = 1;
+    lua_pop(L, 1);
+  }
+  if (found) lua_pop(L, 1); /* the key lua_next left */
+  lua_pushvalue(L, idx);
+  lua_pushboolean(L, found);
+  lua_rawset(L, memo);
+  return found;
+}
+
 static void push_table_copy(fl_sched *s, int idx, int memo) {
   lua_State *L = s->rt->L;
   luaL_checkstack(L, 6, "arguments nested too deeply");
   lua_pushvalue(L, idx);
-  if (lua_rawget(L, memo) != LUA_TNIL) return; /* already copied: reuse */
+  if (lua_rawget(L, memo) == LUA_TTABLE) return; /* already copied: reuse */
   lua_pop(L, 1);
   lua_newtable(L);
   int copy = lua_gettop(L);
@@ -297,13 +336,6 @@ static void push_table_copy(fl_sched *s, int idx, int memo) {
   }
 }
 
-static int is_plain_table(lua_State *L, int idx) {
-  if (lua_type(L, idx) != LUA_TTABLE) return 0;
-  if (!lua_getmetatable(L, idx)) return 1;
-  lua_pop(L, 1);
-  return 0;
-}
-
 static void push_resolved(fl_sched *s, int idx, int deep, int memo) {
   lua_State *L = s->rt->L;
   idx = lua_absindex(L, idx);
@@ -314,7 +346,7 @@ static void push_resolved(fl_sched *s, int idx, int deep, int memo) {
     lua_getiuservalue(L, idx, 1);
     push_resolved(s, -1, deep, memo);
     lua_remove(L, -2);
-  } else if (deep && is_plain_table(L, idx)) {
+  } else if (deep && is_plain_table(L, idx) && holds_nodes(L, idx, memo)) {
     push_table_copy(s, idx, memo);
   } else {
     lua_pushvalue(L, idx);
@@ -523,12 +555,9 @@ static void end_interrupted(fl_sched *s, fl_taskrun *r) {
     fail_attempt(s, r, FLOWLUA_TASK_CANCELLED, "cancelled", 0);
     return;
   }
-  lua_pushfstring(L, "timed out after %f s (timeout = %f s)",
-                  fl_now() - r->attempt_start, d->timeout);
   fl_buf msg = FL_BUF_INIT;
   fl_buf_addf(&msg, "task '%s' timed out: attempt %d ran longer than %g s",
               d->name, r->attempts, d->timeout);
-  lua_pop(L, 1);
   lua_pushstring(L, fl_buf_str(&msg));
   fail_attempt(s, r, FLOWLUA_TASK_TIMED_OUT, fl_buf_str(&msg), 1);
   fl_buf_free(&msg);

@@ -1,0 +1,34 @@
+-- Assertions for flow tests: each failure names what was checked and shows
+-- both values, so a failing test explains itself in the task's error.
+local M = {}
+
+local function show(v)
+  if type(v) == "string" then return string.format("%q", v) end
+  return tostring(v)
+end
+
+function M.eq(got, want, what)
+  if got ~= want then
+    error(string.format("%s: expected %s, got %s", what or "value", show(want), show(got)), 2)
+  end
+end
+
+function M.near(got, want, tolerance, what)
+  if type(got) ~= "number" or math.abs(got - want) > tolerance then
+    error(string.format("%s: expected %s +/- %s, got %s", what or "value", want, tolerance, show(got)), 2)
+  end
+end
+
+function M.between(got, lo, hi, what)
+  if type(got) ~= "number" or got < lo or got > hi then
+    error(string.format("%s: expected between %s and %s, got %s", what or "value", lo, hi, show(got)), 2)
+  end
+end
+
+function M.list(got, want, what)
+  M.eq(type(got), "table", (what or "list") .. " type")
+  M.eq(#got, #want, (what or "list") .. " length")
+  for i = 1, #want do M.eq(got[i], want[i], string.format("%s[%d]", what or "list", i)) end
+end
+
+return M
