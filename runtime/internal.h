@@ -197,6 +197,7 @@ static inline flowlua *fl_rt(lua_State *L) {
 void fl_set_error(flowlua *rt, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 double fl_random(flowlua *rt); /* uniform in [0, 1) */
+uint64_t fl_random_u64(flowlua *rt);
 
 /* lflowlib.c: the `flowlua` module */
 int luaopen_flowlua(lua_State *L);

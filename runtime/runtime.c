@@ -68,13 +68,17 @@ const char *flowlua_errmsg(const flowlua *rt) {
 }
 
 /* xorshift64*: jitter and run ids need spread, not secrecy. */
-double fl_random(flowlua *rt) {
+uint64_t fl_random_u64(flowlua *rt) {
   uint64_t x = rt->rng;
   x ^= x >> 12;
   x ^= x << 25;
   x ^= x >> 27;
   rt->rng = x;
-  return (double)((x * 0x2545F4914F6CDD1DULL) >> 11) * 0x1.0p-53;
+  return x * 0x2545F4914F6CDD1DULL;
+}
+
+double fl_random(flowlua *rt) {
+  return (double)(fl_random_u64(rt) >> 11) * 0x1.0p-53;
 }
 
 static uint64_t seed_random(void) {

@@ -1060,7 +1060,7 @@ static void make_run_id(flowlua *rt, char out[40]) {
   static const char hex[] = "0123456789abcdef";
   unsigned char b[16];
   for (int i = 0; i < 16; i += 8) {
-    uint64_t x = (uint64_t)(fl_random(rt) * 18446744073709551616.0);
+    uint64_t x = fl_random_u64(rt);
     for (int k = 0; k < 8; k++) b[i + k] = (unsigned char)(x >> (8 * k));
   }
   b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* UUID version 4 */
