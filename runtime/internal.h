@@ -210,6 +210,9 @@ int fl_msgh(lua_State *L);
 enum { FL_SIGNAL_FAIL = 1, FL_SIGNAL_SKIP = 2 };
 int fl_signal_kind(lua_State *L, int idx, const char **msg);
 
+/* The primitives' modules, each pushing its table (flow.json, flow.csv...):
+   registered in lflowlib.c's `submodules`. */
+
 /* graph.c: building the graph from a flow body */
 fl_graph *fl_graph_new(flowlua *rt, fl_flowdef *flow);
 void fl_graph_free(flowlua *rt, fl_graph *g);

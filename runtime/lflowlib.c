@@ -655,6 +655,13 @@ int luaopen_flowlua(lua_State *L) {
   luaL_newlib(L, funcs);
   luaL_newlib(L, log_funcs);
   lua_setfield(L, -2, "log");
+  /* The primitives, each a table of its own: flow.json, flow.csv, ... */
+  static const luaL_Reg submodules[] = {
+      {NULL, NULL}};
+  for (const luaL_Reg *m = submodules; m->name; m++) {
+    m->func(L);
+    lua_setfield(L, -2, m->name);
+  }
   lua_pushliteral(L, FLOWLUA_VERSION);
   lua_setfield(L, -2, "version");
   return 1;
