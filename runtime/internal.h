@@ -17,6 +17,7 @@
 #include "buf.h"
 #include "dag.h"
 #include "flowlua.h"
+#include "http.h"
 #include "log.h"
 #include "loop.h"
 #include "retry.h"
@@ -96,7 +97,16 @@ typedef struct fl_graph {
 /* ---- a run --------------------------------------------------------------- */
 
 enum { FL_INT_NONE, FL_INT_TIMEOUT, FL_INT_CANCEL };
-enum { FL_PARK_NONE, FL_PARK_SLEEP };
+/*
+ * What a parked task waits on. A primitive embeds this in its own state and
+ * gives it to fl_sched_park(); if the attempt is interrupted (timeout,
+ * cancel) before the wait is over, the scheduler calls cancel() so the
+ * primitive can stop its transfer or process. cancel may be NULL.
+ */
+typedef struct fl_wait fl_wait;
+struct fl_wait {
+  void (*cancel)(fl_wait *w);
+};
 
 typedef struct fl_sched fl_sched;
 typedef struct fl_taskrun fl_taskrun;
@@ -115,11 +125,13 @@ struct fl_taskrun {
   int32_t map_index; /* 1-based element of a map; 0 for a graph node */
   uint8_t state;
   uint8_t interrupt; /* FL_INT_*: set by the hook or the deadline timer */
-  uint8_t parked;    /* FL_PARK_*: waiting inside a primitive */
+  uint8_t parked;    /* waiting inside a primitive */
   uint8_t queued;    /* in the resume queue */
   int attempts;
   double first_start, attempt_start, ended; /* monotonic */
   double deadline_at; /* monotonic; 0 = no timeout */
+  double retry_after; /* seconds a server asked for (Retry-After), or 0 */
+  fl_wait *wait;      /* what a parked task waits on */
   lua_State *co;
   int co_ref;
   fl_timer wake;     /* retry delay, or a parked primitive's wait */
@@ -164,6 +176,8 @@ struct fl_sched {
 struct flowlua {
   lua_State *L;
   fl_loop loop;
+  fl_http http; /* set up on the first request */
+  int http_ready;
   fl_logger log;
   flowlua_options opts;
   fl_buf err;
@@ -212,6 +226,8 @@ int fl_signal_kind(lua_State *L, int idx, const char **msg);
 
 /* The primitives' modules, each pushing its table (flow.json, flow.csv...):
    registered in lflowlib.c's `submodules`. */
+int luaopen_flowlua_http(lua_State *L);
+int luaopen_flowlua_shell(lua_State *L); /* pushes the function flow.shell */
 
 /* graph.c: building the graph from a flow body */
 fl_graph *fl_graph_new(flowlua *rt, fl_flowdef *flow);
@@ -233,6 +249,17 @@ void fl_taskrun_add_key(fl_buf *b, const fl_taskrun *r);
 void fl_sched_push_context(lua_State *L, flowlua *rt);
 /* Parks the current task for `seconds`; called by flow.sleep. */
 int fl_sched_sleep(lua_State *L, double seconds);
+/* The task whose own coroutine L is, if it can be parked now; else NULL. */
+fl_taskrun *fl_sched_parkable(lua_State *L);
+/* Parks r (from fl_sched_parkable) on w and yields; when the wait is over
+   (fl_sched_wake), Lua calls k(L, LUA_YIELD, ctx) to produce the results.
+   Only returns through k. */
+int fl_sched_park(lua_State *L, fl_taskrun *r, fl_wait *w, lua_KContext ctx,
+                  lua_KFunction k);
+/* The wait of a parked task is over: resume it at the next turn. */
+void fl_sched_wake(fl_taskrun *r);
+/* A server asked the running task to wait `seconds` before retrying. */
+void fl_sched_note_retry_after(lua_State *L, double seconds);
 /* Count hook: interrupts Lua code of a task past its timeout, or any Lua
    code once the runtime is asked to stop. Installed on the main thread every
    FL_HOOK_COUNT instructions and inherited by each task's coroutine. */

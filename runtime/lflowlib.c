@@ -657,6 +657,8 @@ int luaopen_flowlua(lua_State *L) {
   lua_setfield(L, -2, "log");
   /* The primitives, each a table of its own: flow.json, flow.csv, ... */
   static const luaL_Reg submodules[] = {
+      {"http", luaopen_flowlua_http},
+      {"shell", luaopen_flowlua_shell},
       {NULL, NULL}};
   for (const luaL_Reg *m = submodules; m->name; m++) {
     m->func(L);

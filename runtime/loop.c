@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/epoll.h>
 #include <time.h>
 #include <unistd.h>
@@ -34,7 +35,7 @@ int fl_loop_init(fl_loop *loop) {
   loop->epfd = epoll_create1(EPOLL_CLOEXEC);
   if (loop->epfd < 0) goto fail;
   if (pipe2(loop->wake_fd, O_CLOEXEC | O_NONBLOCK) != 0) goto fail;
-  struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+  struct epoll_event ev = {.events = EPOLLIN, .data.fd = loop->wake_fd[0]};
   if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, loop->wake_fd[0], &ev) != 0)
     goto fail;
   return 0;
@@ -48,6 +49,7 @@ fail:;
 void fl_loop_close(fl_loop *loop) {
   for (size_t i = 0; i < loop->n; i++) loop->heap[i]->slot = 0;
   free(loop->heap);
+  free(loop->watches);
   if (loop->epfd >= 0) close(loop->epfd);
   if (loop->wake_fd[0] >= 0) close(loop->wake_fd[0]);
   if (loop->wake_fd[1] >= 0) close(loop->wake_fd[1]);
@@ -123,6 +125,32 @@ double fl_loop_next_due(const fl_loop *loop) {
   return d > 0 ? d : 0;
 }
 
+int fl_loop_watch(fl_loop *loop, int fd, uint32_t events, fl_watch_cb cb,
+                  void *data) {
+  if (fd < 0 || !cb) return FLOWLUA_EINVAL;
+  if (fd >= loop->n_watches) {
+    int n = loop->n_watches ? loop->n_watches : 64;
+    while (n <= fd) n *= 2;
+    fl_watch *w = realloc(loop->watches, (size_t)n * sizeof *w);
+    if (!w) return FLOWLUA_ENOMEM;
+    memset(w + loop->n_watches, 0, (size_t)(n - loop->n_watches) * sizeof *w);
+    loop->watches = w;
+    loop->n_watches = n;
+  }
+  fl_watch *w = &loop->watches[fd];
+  struct epoll_event ev = {.events = events, .data.fd = fd};
+  int op = w->cb ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+  if (epoll_ctl(loop->epfd, op, fd, &ev) != 0) return FLOWLUA_EIO;
+  *w = (fl_watch){cb, data, events};
+  return 0;
+}
+
+void fl_loop_unwatch(fl_loop *loop, int fd) {
+  if (fd < 0 || fd >= loop->n_watches || !loop->watches[fd].cb) return;
+  epoll_ctl(loop->epfd, EPOLL_CTL_DEL, fd, NULL);
+  loop->watches[fd] = (fl_watch){NULL, NULL, 0};
+}
+
 static void drain_wake_pipe(fl_loop *loop) {
   char buf[64];
   while (read(loop->wake_fd[0], buf, sizeof buf) > 0) {
@@ -143,8 +171,15 @@ int fl_loop_poll(fl_loop *loop, double max_wait) {
   struct epoll_event events[16];
   int got = epoll_wait(loop->epfd, events, 16, timeout_ms);
   if (got < 0 && errno != EINTR) return FLOWLUA_EIO;
-  for (int i = 0; i < got; i++)
-    if (events[i].data.ptr == NULL) drain_wake_pipe(loop);
+  for (int i = 0; i < got; i++) {
+    int fd = events[i].data.fd;
+    if (fd == loop->wake_fd[0]) {
+      drain_wake_pipe(loop);
+    } else if (fd < loop->n_watches && loop->watches[fd].cb) {
+      fl_watch w = loop->watches[fd];
+      w.cb(fd, events[i].events, w.data);
+    }
+  }
 
   /* Run what is due now; timers armed by callbacks for "now" wait for the
      next poll, so a callback that re-arms itself at 0 cannot spin here. */

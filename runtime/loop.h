@@ -24,12 +24,28 @@ struct fl_timer {
   void *data;      /* the owner's, never touched by the loop */
 };
 
+/* Called when a watched file descriptor is ready; `events` are EPOLLIN,
+   EPOLLOUT, EPOLLERR, EPOLLHUP bits. May be spurious: handlers must cope
+   with a descriptor that is not ready after all. */
+typedef void (*fl_watch_cb)(int fd, uint32_t events, void *data);
+
+typedef struct fl_watch {
+  fl_watch_cb cb; /* NULL when the descriptor is not watched */
+  void *data;
+  uint32_t events;
+} fl_watch;
+
 typedef struct fl_loop {
   fl_timer **heap;
   size_t n, cap;
   uint64_t seq;
   int epfd;
   int wake_fd[2]; /* self-pipe: [0] read end in epfd, [1] written to wake */
+  /* Watches are found by descriptor number, never by pointer, so a watch
+     removed by one callback cannot be reached by a later event of the same
+     batch. */
+  fl_watch *watches;
+  int n_watches;
 } fl_loop;
 
 /* Seconds on the monotonic clock. */
@@ -65,6 +81,14 @@ double fl_loop_next_due(const fl_loop *loop);
  * run, or a negative FLOWLUA_* code if waiting failed.
  */
 int fl_loop_poll(fl_loop *loop, double max_wait);
+
+/* Watches fd for `events` (EPOLLIN and/or EPOLLOUT), or changes the watch
+   if it is already watched. 0, or a negative FLOWLUA_* code. */
+int fl_loop_watch(fl_loop *loop, int fd, uint32_t events, fl_watch_cb cb,
+                  void *data);
+/* Stops watching fd; harmless when it is not watched. Call it before
+   closing the descriptor. */
+void fl_loop_unwatch(fl_loop *loop, int fd);
 
 /* Interrupts a blocked fl_loop_poll. Async-signal-safe, any thread. */
 void fl_loop_wake(fl_loop *loop);

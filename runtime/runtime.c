@@ -186,7 +186,8 @@ void flowlua_clear_params(flowlua *rt) {
 void flowlua_free(flowlua *rt) {
   if (!rt) return;
   forget_run(rt);
-  lua_close(rt->L);
+  lua_close(rt->L); /* frees the requests Lua still held */
+  if (rt->http_ready) fl_http_close(&rt->http);
   fl_loop_close(&rt->loop);
   fl_logger_free(&rt->log);
   flowlua_clear_params(rt);

@@ -32,6 +32,9 @@
 
 static void finish_run(fl_sched *s, fl_taskrun *r, int state, const char *err);
 
+/* A Retry-After longer than this (a day) is taken as this. */
+#define FL_MAX_RETRY_AFTER 86400.0
+
 /* ---- small helpers ------------------------------------------------------- */
 
 static void q_push(fl_runq *q, fl_taskrun *r) {
@@ -401,9 +404,11 @@ static int push_map_args(fl_sched *s, fl_taskrun *parent, int i) {
 static void release(fl_sched *s, fl_taskrun *r) {
   lua_State *L = s->rt->L;
   fl_timer_stop(&s->rt->loop, &r->deadline);
+  if (r->parked && r->wait && r->wait->cancel) r->wait->cancel(r->wait);
+  r->wait = NULL;
   fl_timer_stop(&s->rt->loop, &r->wake);
   r->deadline_at = 0;
-  r->parked = FL_PARK_NONE;
+  r->parked = 0;
   if (r->co) {
     fl_closethread(r->co, L); /* runs pending __close handlers */
     luaL_unref(L, LUA_REGISTRYINDEX, r->co_ref);
@@ -510,6 +515,11 @@ static void fail_attempt(fl_sched *s, fl_taskrun *r, int final_state,
   }
 
   double delay = fl_retry_delay(&d->retry, r->attempts, fl_random(s->rt));
+  if (r->retry_after > delay) {
+    /* The server's Retry-After wins when longer, within the task's cap. */
+    double cap = d->retry.max_delay >= 0 ? d->retry.max_delay : FL_MAX_RETRY_AFTER;
+    delay = r->retry_after < cap ? r->retry_after : cap > delay ? cap : delay;
+  }
   if (final_state == FLOWLUA_TASK_TIMED_OUT) {
     r->state = FLOWLUA_TASK_TIMED_OUT;
     log_task(s, r, (task_log){FLOWLUA_LOG_WARN, FLOWLUA_TASK_TIMED_OUT, took,
@@ -630,7 +640,6 @@ static void deadline_hit(fl_timer *t) {
   fl_taskrun *r = t->data;
   r->interrupt = FL_INT_TIMEOUT;
   if (r->parked && !r->queued) {
-    fl_timer_stop(&r->sched->rt->loop, &r->wake);
     r->queued = 1;
     q_push(&r->sched->resume_q, r);
   }
@@ -646,6 +655,7 @@ static void start_attempt(fl_sched *s, fl_taskrun *r) {
   if (r->attempts == 1) r->first_start = now;
   r->state = FLOWLUA_TASK_RUNNING;
   r->interrupt = FL_INT_NONE;
+  r->retry_after = 0;
   if (d->retry.retries > 0)
     log_task(s, r, (task_log){FLOWLUA_LOG_INFO, FLOWLUA_TASK_RUNNING, -1, NULL},
              "Running (attempt %d of %d)", r->attempts, d->retry.retries + 1);
@@ -677,23 +687,51 @@ static void start_attempt(fl_sched *s, fl_taskrun *r) {
 
 /* ---- parking (used by primitives) ---------------------------------------- */
 
-static void sleep_over(fl_timer *t) {
-  fl_taskrun *r = t->data;
+fl_taskrun *fl_sched_parkable(lua_State *L) {
+  fl_taskrun *r = fl_rt(L)->current;
+  return r && r->co == L && lua_isyieldable(L) ? r : NULL;
+}
+
+int fl_sched_park(lua_State *L, fl_taskrun *r, fl_wait *w, lua_KContext ctx,
+                  lua_KFunction k) {
+  r->parked = 1;
+  r->wait = w;
+  return lua_yieldk(L, 0, ctx, k);
+}
+
+void fl_sched_wake(fl_taskrun *r) {
+  if (!r->parked || r->queued) return;
   r->queued = 1;
   q_push(&r->sched->resume_q, r);
 }
 
+void fl_sched_note_retry_after(lua_State *L, double seconds) {
+  fl_taskrun *r = fl_rt(L)->current;
+  if (r && seconds > r->retry_after) r->retry_after = seconds;
+}
+
+/* flow.sleep's wait: the run's wake timer. */
+static void sleep_over(fl_timer *t) { fl_sched_wake(t->data); }
+
+static void sleep_cancel(fl_wait *w) { (void)w; }
+
+static int sleep_done(lua_State *L, int status, lua_KContext ctx) {
+  (void)L, (void)status, (void)ctx;
+  return 0;
+}
+
 int fl_sched_sleep(lua_State *L, double seconds) {
+  static fl_wait sleep_wait = {sleep_cancel};
   flowlua *rt = fl_rt(L);
-  fl_taskrun *r = rt->current;
-  if (r && r->co == L && lua_isyieldable(L)) {
-    r->parked = FL_PARK_SLEEP;
+  fl_taskrun *r = fl_sched_parkable(L);
+  if (r) {
+    /* The wake timer is stopped by release() if the attempt ends early. */
     r->wake.cb = sleep_over;
     if (fl_timer_start(&rt->loop, &r->wake, seconds) != 0)
       return luaL_error(L, "flow.sleep: out of memory");
-    return lua_yield(L, 0);
+    return fl_sched_park(L, r, &sleep_wait, 0, sleep_done);
   }
-  if (r)
+  if (rt->current)
     return luaL_error(L, "flow.sleep cannot wait here: call it from the task "
                          "body itself, not from a coroutine or hook it runs");
   /* Outside any task (script top level, flow body): a plain blocking wait
@@ -987,7 +1025,6 @@ static void settle(fl_sched *s) {
 static void cancel_one(fl_sched *s, fl_taskrun *r) {
   if (r->state == FLOWLUA_TASK_RUNNING && r->parked && !r->queued) {
     r->interrupt = FL_INT_CANCEL;
-    fl_timer_stop(&s->rt->loop, &r->wake);
     r->queued = 1;
     q_push(&s->resume_q, r);
   } else if (r->state == FLOWLUA_TASK_RETRYING && fl_timer_armed(&r->wake)) {
@@ -1027,7 +1064,8 @@ static int pump(fl_sched *s) {
       if (r->interrupt) {
         end_interrupted(s, r);
       } else {
-        r->parked = FL_PARK_NONE;
+        r->parked = 0;
+        r->wait = NULL;
         resume(s, r, 0);
       }
     }

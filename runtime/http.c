@@ -1,0 +1,363 @@
+/*
+ * http.c — libcurl multi driven by the runtime's event loop.
+ *
+ * curl tells us which sockets to watch (CURLMOPT_SOCKETFUNCTION) and when to
+ * call it back (CURLMOPT_TIMERFUNCTION); the loop reports readiness and
+ * timer expiry, and we hand both back to curl_multi_socket_action. Finished
+ * transfers are collected after every such call. Bodies are bounded by
+ * max_body so that a hostile server cannot exhaust memory.
+ */
+#define _GNU_SOURCE
+#include "http.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+
+#include "flowlua.h"
+
+/* ---- global init --------------------------------------------------------- */
+
+static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+static int global_status = -1;
+
+static void global_init(void) {
+  global_status = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -1;
+}
+
+int fl_http_global_init(void) {
+  pthread_once(&global_once, global_init);
+  return global_status;
+}
+
+/* ---- driving curl from the loop ------------------------------------------ */
+
+static void finish(fl_http *h, CURL *easy, CURLcode result) {
+  fl_http_req *req = NULL;
+  curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&req);
+  curl_multi_remove_handle(h->multi, easy);
+  h->active--;
+  if (!req) return;
+  req->in_flight = 0;
+  req->finished = 1;
+  req->result = result;
+  curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &req->status);
+  curl_off_t us = 0;
+  curl_easy_getinfo(easy, CURLINFO_TOTAL_TIME_T, &us);
+  req->elapsed = (double)us / 1e6;
+  char *url = NULL;
+  curl_easy_getinfo(easy, CURLINFO_EFFECTIVE_URL, &url);
+  free(req->final_url);
+  req->final_url = strdup(url ? url : req->url);
+  /* file:// has no status line: a successful read is a 200. */
+  if (result == CURLE_OK && req->status == 0) req->status = 200;
+  if (req->done) req->done(req);
+}
+
+static void collect_finished(fl_http *h) {
+  CURLMsg *msg;
+  int left;
+  while ((msg = curl_multi_info_read(h->multi, &left)))
+    if (msg->msg == CURLMSG_DONE) finish(h, msg->easy_handle, msg->data.result);
+}
+
+static void on_fd(int fd, uint32_t events, void *data) {
+  fl_http *h = data;
+  int flags = 0, running = 0;
+  if (events & EPOLLIN) flags |= CURL_CSELECT_IN;
+  if (events & EPOLLOUT) flags |= CURL_CSELECT_OUT;
+  if (events & (EPOLLERR | EPOLLHUP)) flags |= CURL_CSELECT_ERR;
+  curl_multi_socket_action(h->multi, fd, flags, &running);
+  collect_finished(h);
+}
+
+static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp,
+                     void *socketp) {
+  (void)easy, (void)socketp;
+  fl_http *h = userp;
+  if (what == CURL_POLL_REMOVE) {
+    fl_loop_unwatch(h->loop, s);
+    return 0;
+  }
+  uint32_t ev = 0;
+  if (what == CURL_POLL_IN || what == CURL_POLL_INOUT) ev |= EPOLLIN;
+  if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT) ev |= EPOLLOUT;
+  return fl_loop_watch(h->loop, s, ev, on_fd, h) == 0 ? 0 : -1;
+}
+
+static void on_timer_due(fl_timer *t) {
+  fl_http *h = t->data;
+  int running = 0;
+  curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+  collect_finished(h);
+}
+
+static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp) {
+  (void)multi;
+  fl_http *h = userp;
+  if (timeout_ms < 0) {
+    fl_timer_stop(h->loop, &h->timer);
+    return 0;
+  }
+  return fl_timer_start(h->loop, &h->timer, (double)timeout_ms / 1000.0) == 0
+             ? 0
+             : -1;
+}
+
+int fl_http_init(fl_http *h, fl_loop *loop) {
+  memset(h, 0, sizeof *h);
+  if (fl_http_global_init() != 0) return FLOWLUA_EIO;
+  h->loop = loop;
+  fl_timer_init(&h->timer, on_timer_due, h);
+  h->multi = curl_multi_init();
+  if (!h->multi) return FLOWLUA_ENOMEM;
+  curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+  curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
+  curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
+  curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
+  return 0;
+}
+
+void fl_http_close(fl_http *h) {
+  if (!h->multi) return;
+  fl_timer_stop(h->loop, &h->timer);
+  curl_multi_cleanup(h->multi); /* requests still in flight were freed by
+                                   their owners' __gc before this */
+  h->multi = NULL;
+}
+
+/* ---- one request --------------------------------------------------------- */
+
+static size_t on_body(char *data, size_t size, size_t n, void *userp) {
+  fl_http_req *req = userp;
+  size_t len = size * n;
+  if (req->resp_body.len + len > req->max_body) {
+    req->too_big = 1;
+    return 0; /* aborts the transfer with CURLE_WRITE_ERROR */
+  }
+  fl_buf_add(&req->resp_body, data, len);
+  return req->resp_body.oom ? 0 : len;
+}
+
+static size_t on_header(char *line, size_t size, size_t n, void *userp) {
+  fl_http_req *req = userp;
+  size_t len = size * n;
+  if (len >= 5 && strncmp(line, "HTTP/", 5) == 0) {
+    fl_buf_reset(&req->resp_headers); /* a new response (after a redirect) */
+    return len;
+  }
+  const char *colon = memchr(line, ':', len);
+  if (!colon) return len; /* the blank line that ends the headers */
+  size_t name_len = (size_t)(colon - line);
+  const char *v = colon + 1, *end = line + len;
+  while (v < end && (*v == ' ' || *v == '\t')) v++;
+  while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' '))
+    end--;
+  for (size_t i = 0; i < name_len; i++)
+    fl_buf_addc(&req->resp_headers, (char)tolower((unsigned char)line[i]));
+  fl_buf_addc(&req->resp_headers, '\0');
+  fl_buf_add(&req->resp_headers, v, (size_t)(end - v));
+  fl_buf_addc(&req->resp_headers, '\0');
+  return len;
+}
+
+fl_http_req *fl_http_req_new(void) {
+  fl_http_req *req = calloc(1, sizeof *req);
+  if (!req) return NULL;
+  req->easy = curl_easy_init();
+  if (!req->easy) {
+    free(req);
+    return NULL;
+  }
+  req->retry_after = -1;
+  return req;
+}
+
+static int fail_prepare(fl_http_req *req, const char *why) {
+  snprintf(req->errbuf, sizeof req->errbuf, "%s", why);
+  return -1;
+}
+
+int fl_http_req_prepare(fl_http_req *req, const fl_http_opts *o) {
+  CURL *e = req->easy;
+  req->method = strdup(o->method);
+  req->url = strdup(o->url);
+  if (!req->method || !req->url) return fail_prepare(req, "out of memory");
+  if (o->body) {
+    req->body = malloc(o->body_len ? o->body_len : 1);
+    if (!req->body) return fail_prepare(req, "out of memory");
+    memcpy(req->body, o->body, o->body_len);
+    req->body_len = o->body_len;
+  }
+  for (const char *const *hl = o->headers; hl && *hl; hl++) {
+    struct curl_slist *l = curl_slist_append(req->headers, *hl);
+    if (!l) return fail_prepare(req, "out of memory");
+    req->headers = l;
+  }
+  req->max_body = o->max_body;
+
+  CURLcode rc = CURLE_OK;
+#define SET(opt, val)                                                          \
+  if (rc == CURLE_OK) rc = curl_easy_setopt(e, opt, val)
+  SET(CURLOPT_URL, req->url);
+  SET(CURLOPT_PRIVATE, (void *)req);
+  SET(CURLOPT_ERRORBUFFER, req->errbuf);
+  SET(CURLOPT_NOSIGNAL, 1L);
+  SET(CURLOPT_PROTOCOLS_STR, "http,https,file");
+  SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  SET(CURLOPT_FOLLOWLOCATION, o->follow ? 1L : 0L);
+  SET(CURLOPT_MAXREDIRS, 10L);
+  SET(CURLOPT_WRITEFUNCTION, on_body);
+  SET(CURLOPT_WRITEDATA, (void *)req);
+  SET(CURLOPT_HEADERFUNCTION, on_header);
+  SET(CURLOPT_HEADERDATA, (void *)req);
+  SET(CURLOPT_USERAGENT, "flowlua/" FLOWLUA_VERSION);
+  SET(CURLOPT_ACCEPT_ENCODING, "");
+  SET(CURLOPT_SSL_VERIFYPEER, o->verify ? 1L : 0L);
+  SET(CURLOPT_SSL_VERIFYHOST, o->verify ? 2L : 0L);
+  if (o->ca_file) SET(CURLOPT_CAINFO, o->ca_file);
+  if (o->timeout > 0) SET(CURLOPT_TIMEOUT_MS, (long)ceil(o->timeout * 1000.0));
+  if (req->headers) SET(CURLOPT_HTTPHEADER, req->headers);
+  if (strcmp(req->method, "GET") == 0 && !req->body) {
+    SET(CURLOPT_HTTPGET, 1L);
+  } else if (strcmp(req->method, "HEAD") == 0) {
+    SET(CURLOPT_NOBODY, 1L);
+  } else {
+    if (strcmp(req->method, "POST") != 0)
+      SET(CURLOPT_CUSTOMREQUEST, req->method);
+    if (req->body || strcmp(req->method, "POST") == 0) {
+      SET(CURLOPT_POSTFIELDS, req->body ? req->body : "");
+      SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+    }
+  }
+#undef SET
+  if (rc != CURLE_OK) return fail_prepare(req, curl_easy_strerror(rc));
+  return 0;
+}
+
+int fl_http_start(fl_http *h, fl_http_req *req, fl_http_done_cb done,
+                  void *data) {
+  req->http = h;
+  req->done = done;
+  req->data = data;
+  if (curl_multi_add_handle(h->multi, req->easy) != CURLM_OK)
+    return fail_prepare(req, "cannot start the transfer");
+  req->in_flight = 1;
+  h->active++;
+  return 0;
+}
+
+void fl_http_cancel(fl_http_req *req) {
+  if (!req->in_flight) return;
+  curl_multi_remove_handle(req->http->multi, req->easy);
+  req->http->active--;
+  req->in_flight = 0;
+}
+
+void fl_http_req_free(fl_http_req *req) {
+  if (!req) return;
+  fl_http_cancel(req);
+  curl_easy_cleanup(req->easy);
+  curl_slist_free_all(req->headers);
+  fl_buf_free(&req->resp_body);
+  fl_buf_free(&req->resp_headers);
+  free(req->method);
+  free(req->url);
+  free(req->body);
+  free(req->final_url);
+  free(req);
+}
+
+/* ---- describing outcomes ------------------------------------------------- */
+
+void fl_http_describe_failure(const fl_http_req *req, double timeout,
+                              fl_buf *out) {
+  const char *detail = req->errbuf[0] ? req->errbuf : NULL;
+  switch (req->result) {
+  case CURLE_WRITE_ERROR:
+    if (req->too_big) {
+      fl_buf_addf(out, "response body larger than max_body (%zu bytes)",
+                  req->max_body);
+      return;
+    }
+    fl_buf_adds(out, "out of memory reading the response body");
+    return;
+  case CURLE_COULDNT_CONNECT:
+    fl_buf_adds(out, "connection refused");
+    break;
+  case CURLE_COULDNT_RESOLVE_HOST:
+  case CURLE_COULDNT_RESOLVE_PROXY:
+    fl_buf_adds(out, "DNS lookup failed");
+    break;
+  case CURLE_OPERATION_TIMEDOUT:
+    if (timeout > 0)
+      fl_buf_addf(out, "timed out after %g s", timeout);
+    else
+      fl_buf_adds(out, "timed out");
+    break;
+  case CURLE_PEER_FAILED_VERIFICATION:
+  case CURLE_SSL_CONNECT_ERROR:
+  case CURLE_SSL_CERTPROBLEM:
+  case CURLE_SSL_CIPHER:
+  case CURLE_SSL_CACERT_BADFILE:
+  case CURLE_SSL_ISSUER_ERROR:
+    fl_buf_adds(out, "TLS failed");
+    break;
+  case CURLE_PARTIAL_FILE:
+    fl_buf_adds(out, "truncated body (the connection closed early)");
+    break;
+  case CURLE_GOT_NOTHING:
+    fl_buf_adds(out, "the server closed the connection without a response");
+    break;
+  case CURLE_RECV_ERROR:
+  case CURLE_SEND_ERROR:
+    fl_buf_adds(out, "connection reset");
+    break;
+  case CURLE_UNSUPPORTED_PROTOCOL:
+    fl_buf_adds(out, "unsupported URL scheme (http, https and file work)");
+    break;
+  case CURLE_URL_MALFORMAT:
+    fl_buf_adds(out, "malformed URL");
+    break;
+  case CURLE_FILE_COULDNT_READ_FILE:
+    fl_buf_adds(out, "cannot read the file");
+    break;
+  case CURLE_TOO_MANY_REDIRECTS:
+    fl_buf_adds(out, "too many redirects (more than 10)");
+    break;
+  default:
+    fl_buf_adds(out, curl_easy_strerror(req->result));
+    break;
+  }
+  if (detail) fl_buf_addf(out, " (%s)", detail);
+}
+
+void fl_http_url_encode(fl_buf *out, const char *s, size_t len) {
+  static const char hex[] = "0123456789ABCDEF";
+  for (size_t i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+      fl_buf_addc(out, (char)c);
+    } else {
+      char esc[3] = {'%', hex[c >> 4], hex[c & 15]};
+      fl_buf_add(out, esc, 3);
+    }
+  }
+}
+
+double fl_http_parse_retry_after(const char *value, double now) {
+  while (*value == ' ') value++;
+  if (*value >= '0' && *value <= '9') {
+    char *end;
+    double secs = strtod(value, &end);
+    while (*end == ' ') end++;
+    return *end == '\0' && secs >= 0 ? secs : -1;
+  }
+  time_t when = curl_getdate(value, NULL);
+  if (when < 0) return -1;
+  double d = (double)when - now;
+  return d > 0 ? d : 0;
+}

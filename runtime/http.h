@@ -1,0 +1,102 @@
+/*
+ * http.h — HTTP transfers on libcurl's multi interface, driven by the
+ * runtime's event loop.
+ *
+ * Plain C, no Lua. One fl_http per runtime owns a curl multi handle (so
+ * connections are reused across tasks); every request is an fl_http_req
+ * that reports to its `done` callback from the loop. Nothing here blocks.
+ */
+#ifndef FL_HTTP_H
+#define FL_HTTP_H
+
+#include <stddef.h>
+
+#include <curl/curl.h>
+
+#include "buf.h"
+#include "loop.h"
+
+typedef struct fl_http {
+  CURLM *multi;
+  fl_loop *loop;
+  fl_timer timer; /* curl's own timeout */
+  int active;     /* transfers in flight */
+} fl_http;
+
+typedef struct fl_http_req fl_http_req;
+typedef void (*fl_http_done_cb)(fl_http_req *req);
+
+struct fl_http_req {
+  CURL *easy;
+  fl_http *http;
+  struct curl_slist *headers;
+  char *method;      /* "GET", ... */
+  char *url;
+  char *body;        /* request body, or NULL */
+  size_t body_len;
+  size_t max_body;   /* response bodies larger than this fail */
+  /* response */
+  long status;
+  fl_buf resp_body;
+  fl_buf resp_headers; /* "name\0value\0" pairs, names lower-case */
+  char *final_url;
+  double elapsed;      /* seconds */
+  double retry_after;  /* seconds from a Retry-After header, or -1 */
+  CURLcode result;
+  int too_big;
+  char errbuf[CURL_ERROR_SIZE];
+  /* bookkeeping */
+  int in_flight, finished;
+  fl_http_done_cb done;
+  void *data; /* the owner's */
+};
+
+/* curl_global_init, once per process, thread-safe. 0 or -1. */
+int fl_http_global_init(void);
+
+int fl_http_init(fl_http *h, fl_loop *loop);
+/* Aborts every transfer still in flight (without calling `done`). */
+void fl_http_close(fl_http *h);
+
+typedef struct fl_http_opts {
+  const char *method;
+  const char *url;
+  const char *body;     /* may be NULL */
+  size_t body_len;
+  const char *const *headers; /* "Name: value" lines, NULL-terminated */
+  double timeout;       /* seconds for the whole transfer; 0 = none */
+  int follow;           /* follow redirects (at most 10) */
+  int verify;           /* verify TLS peers and host names */
+  const char *ca_file;  /* CA bundle, or NULL for the system's */
+  size_t max_body;
+} fl_http_opts;
+
+/*
+ * Makes a request ready to start. Returns NULL when out of memory or when
+ * curl refuses an option (the reason is in errbuf of... nothing: NULL means
+ * ENOMEM or a bad URL scheme; see fl_http_req_prepare's message).
+ */
+fl_http_req *fl_http_req_new(void);
+/* Sets every option; 0, or -1 with a message in req->errbuf. */
+int fl_http_req_prepare(fl_http_req *req, const fl_http_opts *o);
+/* Starts the transfer; `done` runs from the loop when it ends. 0 or -1. */
+int fl_http_start(fl_http *h, fl_http_req *req, fl_http_done_cb done,
+                  void *data);
+/* Stops a transfer in flight (no `done` call). Harmless otherwise. */
+void fl_http_cancel(fl_http_req *req);
+/* Cancels if needed and frees everything. NULL is allowed. */
+void fl_http_req_free(fl_http_req *req);
+
+/* A one-line description of why a finished transfer failed, naming the
+   cause ("connection refused", "timed out after 2 s", "TLS: ..."). */
+void fl_http_describe_failure(const fl_http_req *req, double timeout,
+                              fl_buf *out);
+
+/* Appends s percent-encoded (RFC 3986 unreserved characters kept). */
+void fl_http_url_encode(fl_buf *out, const char *s, size_t len);
+
+/* Parses a Retry-After value: delay-seconds or an HTTP date. Returns the
+   seconds to wait from `now` (wall clock), or -1 if it cannot be read. */
+double fl_http_parse_retry_after(const char *value, double now);
+
+#endif
