@@ -598,6 +598,20 @@ static int flow_env(lua_State *L) {
   return 1;
 }
 
+/* flow.secret(name): the environment value, remembered so that it is masked
+   in every log line, error message and stored record from now on. */
+static int flow_secret(lua_State *L) {
+  const char *name = luaL_checkstring(L, 1);
+  const char *v = getenv(name);
+  if (!v)
+    return luaL_error(L, "flow.secret: environment variable '%s' is not set",
+                      name);
+  if (fl_log_add_secret(&fl_rt(L)->log, v) != 0)
+    return luaL_error(L, "flow.secret: out of memory");
+  lua_pushstring(L, v);
+  return 1;
+}
+
 /* ---- the module ---------------------------------------------------------- */
 
 static void new_metatable(lua_State *L, const char *name, const luaL_Reg *m) {
@@ -640,6 +654,7 @@ int luaopen_flowlua(lua_State *L) {
                                    {"now", flow_now},
                                    {"time", flow_time},
                                    {"env", flow_env},
+                                   {"secret", flow_secret},
                                    {NULL, NULL}};
 
   new_metatable(L, FL_TASK_MT, task_meta);

@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -34,7 +35,57 @@ void fl_logger_init(fl_logger *lg, int level, int format, flowlua_log_fn fn,
                     .userdata = userdata, .line = FL_BUF_INIT};
 }
 
-void fl_logger_free(fl_logger *lg) { fl_buf_free(&lg->line); }
+void fl_logger_free(fl_logger *lg) {
+  fl_buf_free(&lg->line);
+  fl_buf_free(&lg->message);
+  fl_buf_free(&lg->error);
+  for (size_t i = 0; i < lg->n_secrets; i++) free(lg->secrets[i]);
+  free(lg->secrets);
+  lg->secrets = NULL;
+  lg->n_secrets = 0;
+}
+
+int fl_log_add_secret(fl_logger *lg, const char *value) {
+  if (!value || !*value) return 0;
+  for (size_t i = 0; i < lg->n_secrets; i++)
+    if (strcmp(lg->secrets[i], value) == 0) return 0;
+  char **list = realloc(lg->secrets, (lg->n_secrets + 1) * sizeof *list);
+  if (!list) return FLOWLUA_ENOMEM;
+  lg->secrets = list;
+  if (!(list[lg->n_secrets] = strdup(value))) return FLOWLUA_ENOMEM;
+  lg->n_secrets++;
+  return 0;
+}
+
+void fl_log_mask(const fl_logger *lg, const char *s, fl_buf *out) {
+  while (*s) {
+    /* The longest secret starting here wins, so one that contains another
+       is masked whole. */
+    size_t best = 0;
+    for (size_t i = 0; i < lg->n_secrets; i++) {
+      size_t n = strlen(lg->secrets[i]);
+      if (n > best && strncmp(s, lg->secrets[i], n) == 0) best = n;
+    }
+    if (best) {
+      fl_buf_adds(out, "***");
+      s += best;
+    } else {
+      fl_buf_addc(out, *s++);
+    }
+  }
+}
+
+char *fl_log_mask_dup(const fl_logger *lg, const char *s) {
+  if (!s) return NULL;
+  if (lg->n_secrets == 0) return strdup(s);
+  fl_buf b = FL_BUF_INIT;
+  fl_log_mask(lg, s, &b);
+  if (b.oom || !b.data) {
+    fl_buf_free(&b);
+    return b.oom ? NULL : strdup("");
+  }
+  return b.data;
+}
 
 void fl_log_record_init(flowlua_log_record *rec, int level) {
   *rec = (flowlua_log_record){.level = level, .attempt = -1,
@@ -128,6 +179,17 @@ static void write_all(int fd, const char *s, size_t n) {
 
 void fl_log_emit(fl_logger *lg, flowlua_log_record *rec) {
   if (!fl_log_enabled(lg, rec->level)) return;
+  const char *message = rec->message, *error = rec->error;
+  if (lg->n_secrets) {
+    fl_buf_reset(&lg->message);
+    fl_log_mask(lg, message ? message : "", &lg->message);
+    rec->message = fl_buf_str(&lg->message);
+    if (error) {
+      fl_buf_reset(&lg->error);
+      fl_log_mask(lg, error, &lg->error);
+      rec->error = fl_buf_str(&lg->error);
+    }
+  }
   fl_buf_reset(&lg->line);
   fl_log_format(&lg->line, rec, lg->format);
   if (lg->line.oom) return;
@@ -139,4 +201,6 @@ void fl_log_emit(fl_logger *lg, flowlua_log_record *rec) {
     write_all(2, lg->line.data, lg->line.len);
   }
   rec->line = NULL;
+  rec->message = message;
+  rec->error = error;
 }

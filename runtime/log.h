@@ -18,6 +18,9 @@ typedef struct fl_logger {
   flowlua_log_fn fn;
   void *userdata;
   fl_buf line; /* reused between records */
+  fl_buf message, error; /* masked copies, reused */
+  char **secrets; /* values replaced by "***" wherever they appear */
+  size_t n_secrets;
 } fl_logger;
 
 void fl_logger_init(fl_logger *lg, int level, int format, flowlua_log_fn fn,
@@ -37,6 +40,14 @@ void fl_log_emit(fl_logger *lg, flowlua_log_record *rec);
 
 /* Appends rec formatted as one line (no newline) to out. */
 void fl_log_format(fl_buf *out, const flowlua_log_record *rec, int format);
+
+/* Remembers a secret value: from now on it is masked in every record, and
+   by fl_log_mask. Empty values are ignored. 0, or FLOWLUA_ENOMEM. */
+int fl_log_add_secret(fl_logger *lg, const char *value);
+/* Appends s to out with every secret replaced by "***". */
+void fl_log_mask(const fl_logger *lg, const char *s, fl_buf *out);
+/* A malloc'd masked copy of s (NULL for NULL or out of memory). */
+char *fl_log_mask_dup(const fl_logger *lg, const char *s);
 
 const char *fl_log_level_name(int level); /* "info" */
 /* Parses "debug", "info", "warn" (or "warning"), "error"; -1 if unknown. */

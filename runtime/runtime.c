@@ -59,7 +59,9 @@ void fl_set_error(flowlua *rt, const char *fmt, ...) {
   fl_buf_addvf(&msg, fmt, ap);
   va_end(ap);
   fl_buf_free(&rt->err);
-  rt->err = msg; /* fmt's arguments may point into the old message */
+  rt->err = (fl_buf)FL_BUF_INIT;
+  fl_log_mask(&rt->log, fl_buf_str(&msg), &rt->err); /* no secret leaks out */
+  fl_buf_free(&msg);
 }
 
 const char *flowlua_errmsg(const flowlua *rt) {

@@ -32,6 +32,11 @@
 
 static void finish_run(fl_sched *s, fl_taskrun *r, int state, const char *err);
 
+/* A copy of an error to keep, masked: a secret never reaches the API. */
+static char *keep_error(fl_sched *s, const char *msg) {
+  return fl_log_mask_dup(&s->rt->log, msg);
+}
+
 /* A Retry-After longer than this (a day) is taken as this. */
 #define FL_MAX_RETRY_AFTER 86400.0
 
@@ -79,7 +84,7 @@ void fl_taskrun_add_key(fl_buf *b, const fl_taskrun *r) {
   if (r->map_index) fl_buf_addf(b, "[%d]", (int)r->map_index);
 }
 
-static char *dup_str(const char *s) { return s ? strdup(s) : NULL; }
+
 
 /* "1 s", "0.25 s", "1.5 ms" */
 static void add_seconds(fl_buf *b, double secs) {
@@ -491,7 +496,7 @@ static void fail_attempt(fl_sched *s, fl_taskrun *r, int final_state,
   if (retry && d->has_retry_if) retry = retry_allowed(s, r);
   release(s, r);
   free(r->error);
-  r->error = dup_str(msg);
+  r->error = keep_error(s, msg);
 
   if (final_state == FLOWLUA_TASK_CANCELLED) {
     lua_pop(L, 1);
@@ -614,7 +619,7 @@ static void resume(fl_sched *s, fl_taskrun *r, int nargs) {
                               NULL},
              "Skipped: %s", lua_tostring(L, -1));
     free(r->error);
-    r->error = dup_str(lua_tostring(L, -1));
+    r->error = keep_error(s, lua_tostring(L, -1));
     lua_pop(L, 1);
     finish_run(s, r, FLOWLUA_TASK_SKIPPED, NULL);
     return;
@@ -808,7 +813,7 @@ static void finish_map(fl_sched *s, fl_taskrun *p) {
 static void finish_run(fl_sched *s, fl_taskrun *r, int state, const char *err) {
   r->state = (uint8_t)state;
   r->ended = fl_now();
-  if (err && !r->error) r->error = dup_str(err);
+  if (err && !r->error) r->error = keep_error(s, err);
   if (r->map_index) {
     fl_taskrun *p = &s->runs[r->node];
     if (++p->map->done == p->map->n) finish_map(s, p);
@@ -938,7 +943,7 @@ static fl_decision decide_by_function(fl_sched *s, uint32_t node,
   if (lua_pcall(L, 1, 1, top + 1) != LUA_OK) {
     fl_buf b = FL_BUF_INIT;
     fl_buf_addf(&b, "trigger function failed: %s", lua_tostring(L, -1));
-    *why = dup_str(fl_buf_str(&b));
+    *why = keep_error(s, fl_buf_str(&b));
     fl_buf_free(&b);
     out = FL_DECIDE_TRIGGER_FAILED;
   } else {
