@@ -165,6 +165,11 @@ struct fl_sched {
   fl_tagcount *tags;
   int n_tags;
   int results_ref; /* Lua table: node+1 -> result */
+  /* Coroutines that ended cleanly, kept for the next attempts: creating
+     one per attempt is most of a no-op task's cost. */
+  lua_State **pool;
+  int *pool_refs;
+  int pool_n;
   char run_id[40];
   double started, started_wall, ended;
   int cancelling;

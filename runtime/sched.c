@@ -405,9 +405,39 @@ static int push_map_args(fl_sched *s, fl_taskrun *parent, int i) {
   return nargs;
 }
 
+#define FL_POOL_MAX 64
+
+static void take_thread(fl_sched *s, fl_taskrun *r) {
+  if (s->pool_n > 0) {
+    s->pool_n--;
+    r->co = s->pool[s->pool_n];
+    r->co_ref = s->pool_refs[s->pool_n];
+    return;
+  }
+  r->co = lua_newthread(s->rt->L);
+  r->co_ref = luaL_ref(s->rt->L, LUA_REGISTRYINDEX);
+}
+
+/* Keeps a coroutine that returned normally for reuse; any other (failed,
+   or abandoned while suspended) is closed, running its __close handlers. */
+static void give_thread(fl_sched *s, fl_taskrun *r) {
+  lua_State *L = s->rt->L, *co = r->co;
+  lua_Debug ar;
+  int clean = lua_status(co) == LUA_OK && !lua_getstack(co, 0, &ar);
+  if (clean && s->pool_n < FL_POOL_MAX && s->pool) {
+    lua_settop(co, 0);
+    s->pool[s->pool_n] = co;
+    s->pool_refs[s->pool_n++] = r->co_ref;
+  } else {
+    fl_closethread(co, L);
+    luaL_unref(L, LUA_REGISTRYINDEX, r->co_ref);
+  }
+  r->co = NULL;
+  r->co_ref = LUA_NOREF;
+}
+
 /* Ends an attempt's hold on the coroutine, the slot and the timeout. */
 static void release(fl_sched *s, fl_taskrun *r) {
-  lua_State *L = s->rt->L;
   fl_timer_stop(&s->rt->loop, &r->deadline);
   if (r->parked && r->wait && r->wait->cancel) r->wait->cancel(r->wait);
   r->wait = NULL;
@@ -415,10 +445,7 @@ static void release(fl_sched *s, fl_taskrun *r) {
   r->deadline_at = 0;
   r->parked = 0;
   if (r->co) {
-    fl_closethread(r->co, L); /* runs pending __close handlers */
-    luaL_unref(L, LUA_REGISTRYINDEX, r->co_ref);
-    r->co = NULL;
-    r->co_ref = LUA_NOREF;
+    give_thread(s, r);
     s->running--;
     tags_take(s, run_def(r), -1);
     if (s->tag_wait.head) q_prepend(&s->start_q, &s->tag_wait);
@@ -668,8 +695,7 @@ static void start_attempt(fl_sched *s, fl_taskrun *r) {
     log_task(s, r, (task_log){FLOWLUA_LOG_INFO, FLOWLUA_TASK_RUNNING, -1, NULL},
              "Running");
 
-  r->co = lua_newthread(L);
-  r->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  take_thread(s, r);
   s->running++;
   tags_take(s, d, +1);
 
@@ -1141,6 +1167,10 @@ void fl_sched_free(flowlua *rt, fl_sched *s) {
     }
   }
   luaL_unref(L, LUA_REGISTRYINDEX, s->results_ref);
+  for (int i = 0; i < s->pool_n; i++)
+    luaL_unref(L, LUA_REGISTRYINDEX, s->pool_refs[i]);
+  free(s->pool);
+  free(s->pool_refs);
   free(s->runs);
   free(s->waiting);
   free(s->settle);
@@ -1160,7 +1190,10 @@ static fl_sched *sched_new(flowlua *rt, fl_graph *g) {
   s->settle = calloc(n, sizeof *s->settle);
   fl_flowdef *f = g->flow;
   s->tags = calloc((size_t)(f->n_limits ? f->n_limits : 1), sizeof *s->tags);
-  if (!s->runs || !s->waiting || !s->settle || !s->tags) {
+  s->pool = calloc(FL_POOL_MAX, sizeof *s->pool);
+  s->pool_refs = calloc(FL_POOL_MAX, sizeof *s->pool_refs);
+  if (!s->runs || !s->waiting || !s->settle || !s->tags || !s->pool ||
+      !s->pool_refs) {
     fl_sched_free(rt, s);
     return NULL;
   }
