@@ -240,13 +240,41 @@ FLOWLUA_API int flowlua_run(flowlua *rt, const char *flow_name,
                             flowlua_outcome *out);
 
 /*
- * Asks the runtime to stop: the run in progress is cancelled — its running
- * tasks end Cancelled, pending ones never start — and flowlua_run returns.
- * Async-signal-safe and callable from any thread: it only sets a flag and
- * wakes the event loop. Works on a runtime that is not running (the next run
- * is cancelled at once) until flowlua_reset_stop() is called.
+ * Whether the flow has a schedule: 1 yes, 0 no, or a negative status
+ * (FLOWLUA_ENOFLOW) when there is no such flow.
+ */
+FLOWLUA_API int flowlua_flow_scheduled(flowlua *rt, const char *flow_name);
+
+typedef struct flowlua_serve_result {
+  size_t runs;      /* runs started */
+  size_t failed;    /* runs that ended Failed */
+  size_t cancelled; /* runs that ended Cancelled */
+  size_t skipped;   /* fire times skipped because a run was still going */
+} flowlua_serve_result;
+
+/*
+ * Serves a scheduled flow: waits for each fire time, runs the flow, and
+ * goes on until flowlua_stop() (the run in progress finishes first) or
+ * flowlua_cancel() (it is cancelled), or until max_runs runs (0: no limit).
+ * A fire time that passes while a run is still going is skipped and logged.
+ * Returns FLOWLUA_OK when serving ended normally, with *out (may be NULL)
+ * filled; an error code when the flow cannot be served.
+ */
+FLOWLUA_API int flowlua_serve(flowlua *rt, const char *flow_name, int max_runs,
+                              flowlua_serve_result *out);
+
+/*
+ * Stopping. Both are async-signal-safe and callable from any thread: they
+ * only set a flag and wake the event loop.
+ * flowlua_stop: stop serving — start no new run; the run in progress
+ * finishes. flowlua_run is not affected.
+ * flowlua_cancel: cancel the run in progress — its running tasks end
+ * Cancelled, pending ones never start — and stop serving.
+ * Flags stay set (later runs are cancelled at once) until
+ * flowlua_reset_stop().
  */
 FLOWLUA_API void flowlua_stop(flowlua *rt);
+FLOWLUA_API void flowlua_cancel(flowlua *rt);
 FLOWLUA_API void flowlua_reset_stop(flowlua *rt);
 
 typedef struct flowlua_task_info {

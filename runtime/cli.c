@@ -14,12 +14,15 @@ const char *cli_usage(void) {
   return "Usage: flowlua [options] SCRIPT.lua\n"
          "       flowlua check [options] SCRIPT.lua\n"
          "\n"
-         "Runs the flow that SCRIPT.lua returns (flow.define(...)), once.\n"
+         "Runs the flow that SCRIPT.lua returns (flow.define(...)): on its\n"
+         "schedule until SIGINT/SIGTERM (the run in progress finishes; a\n"
+         "second signal cancels it), or once when it has no schedule.\n"
          "'check' loads the script and builds and validates every flow's\n"
          "task graph without running any task.\n"
          "\n"
          "Options:\n"
-         "  --once               run the flow once, now\n"
+         "  --once               run the flow once, now, ignoring its schedule\n"
+         "  --max-runs N         stop serving after N runs\n"
          "  --param NAME=VALUE   set a flow parameter (repeatable); the value\n"
          "                       is converted to the type of its default\n"
          "  --flow NAME          the flow to use when the script defines several\n"
@@ -55,7 +58,8 @@ static int parse_int(const char *s, int lo, int *out) {
 }
 
 /* Options that take a value. */
-static const char *const valued[] = {"--param", "--flow", "--concurrency",
+static const char *const valued[] = {"--param",     "--flow",
+                                     "--concurrency", "--max-runs",
                                      "--log-level", "--log-format", NULL};
 
 static int takes_value(const char *name, size_t len) {
@@ -87,6 +91,10 @@ static int apply(cli_args *a, const char *name, const char *value, char *err,
     if (parse_int(value, 1, &a->concurrency) != 0)
       return fail(err, errlen,
                   "--concurrency expects a whole number >= 1, got '%s'", value);
+  } else if (strcmp(name, "--max-runs") == 0) {
+    if (parse_int(value, 1, &a->max_runs) != 0)
+      return fail(err, errlen,
+                  "--max-runs expects a whole number >= 1, got '%s'", value);
   } else if (strcmp(name, "--log-level") == 0) {
     a->log_level = fl_log_level_parse(value);
     if (a->log_level < 0)

@@ -28,6 +28,7 @@ typedef struct cli_args {
   const char *flow;
   int once, quiet;
   int concurrency;  /* 0 = not given */
+  int max_runs;     /* 0 = not given */
   int log_level;    /* flowlua_log_level; -1 = not given */
   int log_format;   /* flowlua_log_format; -1 = not given */
   cli_param *params; /* owned: free with cli_args_free */

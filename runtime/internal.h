@@ -64,11 +64,21 @@ typedef struct fl_limit {
   int limit;
 } fl_limit;
 
+#define FL_SCHEDULE_MT "flowlua.schedule"
+
+/* A schedule made by flow.interval. */
+typedef struct fl_schedule {
+  double interval; /* seconds */
+  double start;    /* wall-clock epoch seconds of the first fire; < 0 = none */
+} fl_schedule;
+
 typedef struct fl_flowdef {
   char *name;
   int concurrency; /* 0 = default */
   fl_limit *limits;
   int n_limits;
+  int has_schedule;
+  fl_schedule schedule;
 } fl_flowdef;
 
 /* ---- the graph a flow body builds --------------------------------------- */
@@ -186,7 +196,8 @@ struct flowlua {
   fl_logger log;
   flowlua_options opts;
   fl_buf err;
-  volatile sig_atomic_t cancel_requested;
+  volatile sig_atomic_t cancel_requested; /* cancel the run in progress */
+  volatile sig_atomic_t stop_requested;   /* start no new scheduled run */
 
   int flows_ref;   /* Lua list of the loaded script's flow userdatas */
   size_t n_flows;

@@ -19,19 +19,29 @@ enum { EXIT_OK = 0, EXIT_RUN_FAILED = 1, EXIT_USAGE = 2, EXIT_CANCELLED = 130 };
 
 static flowlua *volatile g_runtime;
 static volatile sig_atomic_t g_signals;
+static volatile sig_atomic_t g_serving;
 
+static void say(const char *text) {
+  ssize_t w = write(2, text, strlen(text));
+  (void)w;
+}
+
+/* Serving: the first signal lets the run in progress finish, the second
+   cancels it. A single run: the first signal cancels it. A third signal
+   kills flowlua at once. */
 static void on_signal(int sig) {
-  static const char first[] =
-      "flowlua: stop requested, cancelling the run (signal again to kill)\n";
-  if (g_signals++ == 0) {
-    ssize_t w = write(2, first, sizeof first - 1);
-    (void)w;
+  int n = ++g_signals;
+  if (n == 1 && g_serving) {
+    say("flowlua: stopping after the run in progress (signal again to "
+        "cancel it)\n");
     if (g_runtime) flowlua_stop(g_runtime);
-    return;
+  } else if (n <= 2) {
+    say("flowlua: cancelling the run (signal again to kill)\n");
+    if (g_runtime) flowlua_cancel(g_runtime);
+  } else {
+    signal(sig, SIG_DFL);
+    raise(sig);
   }
-  /* A second signal: the user means it. */
-  signal(sig, SIG_DFL);
-  raise(sig);
 }
 
 static void install_signal_handlers(void) {
@@ -176,6 +186,27 @@ static int cmd_run(flowlua *rt, const cli_args *args) {
       return EXIT_USAGE;
     }
   }
+  int scheduled = flowlua_flow_scheduled(rt, args->flow);
+  if (scheduled < 0) {
+    fprintf(stderr, "flowlua: %s\n", flowlua_errmsg(rt));
+    return EXIT_USAGE;
+  }
+  if (scheduled && !args->once) {
+    g_serving = 1;
+    flowlua_serve_result res;
+    int rc = flowlua_serve(rt, args->flow, args->max_runs, &res);
+    g_serving = 0;
+    if (rc != FLOWLUA_OK) {
+      fprintf(stderr, "flowlua: %s\n", flowlua_errmsg(rt));
+      return status_exit_code(rc);
+    }
+    if (!args->quiet)
+      fprintf(stderr, "flowlua: served %zu run(s): %zu failed, %zu cancelled, "
+                      "%zu fire time(s) skipped\n",
+              res.runs, res.failed, res.cancelled, res.skipped);
+    if (res.cancelled) return EXIT_CANCELLED;
+    return res.failed ? EXIT_RUN_FAILED : EXIT_OK;
+  }
   flowlua_outcome out;
   int rc = flowlua_run(rt, args->flow, &out);
   if (rc != FLOWLUA_OK) {
@@ -240,7 +271,8 @@ int main(int argc, char **argv) {
   } else {
     code = cmd_run(rt, &args);
   }
-  if (g_signals && code != EXIT_OK) code = EXIT_CANCELLED;
+  /* A signal that interrupted loading or building is a cancel too. */
+  if (g_signals && code == EXIT_USAGE) code = EXIT_CANCELLED;
   g_runtime = NULL;
   flowlua_free(rt);
   cli_args_free(&args);

@@ -15,6 +15,7 @@ Directives (Lua comments at the top of the file, in order):
     -- not-stdout: REGEX      must not match stdout (repeatable)
     -- json-lines: stderr     every non-empty stderr line is a JSON object
     -- signal: SIGINT after REGEX   send the signal once stderr matches
+                              (repeatable: each is sent once, in order)
     -- max-seconds: X         the case must finish within X seconds
     -- min-seconds: X         and take at least X seconds
     -- timeout: X             kill the case after X seconds (default 60)
@@ -53,7 +54,7 @@ def parse_cases(path):
     def new_case(name):
         return {"name": name, "args": "{script}", "env": {}, "exit": 0,
                 "stderr": [], "stdout": [], "not_stderr": [],
-                "not_stdout": [], "json_lines": False, "signal": None,
+                "not_stdout": [], "json_lines": False, "signals": [],
                 "max_seconds": None, "min_seconds": None, "timeout": 60.0}
 
     with open(path, encoding="utf-8") as f:
@@ -82,7 +83,7 @@ def parse_cases(path):
                 case()["json_lines"] = True
             elif key == "signal":
                 sig, _, pattern = value.partition(" after ")
-                case()["signal"] = (getattr(signal, sig.strip()), pattern)
+                case()["signals"].append((getattr(signal, sig.strip()), pattern))
             elif key in ("max-seconds", "min-seconds", "timeout"):
                 case()[key.replace("-", "_")] = float(value)
     return cases or [new_case("default")]
@@ -100,17 +101,19 @@ def run_case(binary, script, case):
         proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         err_chunks, out_chunks = [], []
-        signalled = threading.Event()
+        pending_signals = list(case["signals"])
+        sent = []
 
         def read_stderr():
             for line in iter(proc.stderr.readline, b""):
                 err_chunks.append(line)
-                sig = case["signal"]
-                if sig and not signalled.is_set() and re.search(
-                        sig[1], b"".join(err_chunks).decode("utf-8", "replace"),
-                        re.M):
-                    signalled.set()
-                    proc.send_signal(sig[0])
+                text = b"".join(err_chunks).decode("utf-8", "replace")
+                # Each signal's pattern must appear after the previous signal.
+                while pending_signals and re.search(
+                        pending_signals[0][1], text[sent[-1][1]:] if sent else text, re.M):
+                    sig, pattern = pending_signals.pop(0)
+                    proc.send_signal(sig)
+                    sent.append((pattern, len(text)))
 
         def read_stdout():
             out_chunks.append(proc.stdout.read())
@@ -163,8 +166,8 @@ def run_case(binary, script, case):
             except ValueError as e:
                 problems.append(f"stderr line {n} is not a JSON object ({e}): {line[:200]}")
                 break
-    if case["signal"] and not signalled.is_set():
-        problems.append(f"never saw {case['signal'][1]!r} in stderr to send the signal")
+    for _, pattern in pending_signals:
+        problems.append(f"never saw {pattern!r} in stderr to send its signal")
     if case["max_seconds"] is not None and elapsed > case["max_seconds"]:
         problems.append(f"took {elapsed:.2f} s, expected at most {case['max_seconds']} s")
     if case["min_seconds"] is not None and elapsed < case["min_seconds"]:

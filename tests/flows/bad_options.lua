@@ -103,7 +103,7 @@
 -- run: unknown flow option
 -- env: CASE=21
 -- exit: 2
--- stderr: bad_options.lua:\d+: .*flow.define 'f': unknown option 'concurency' \(options: params, concurrency, limits\)
+-- stderr: bad_options.lua:\d+: .*flow.define 'f': unknown option 'concurency' \(options: params, schedule, concurrency, limits\)
 -- not-stderr: Running
 -- run: zero flow concurrency
 -- env: CASE=22

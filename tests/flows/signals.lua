@@ -3,7 +3,7 @@
 -- run: SIGINT while tasks sleep
 -- signal: SIGINT after sleeper\[3\]: Running
 -- exit: 130
--- stderr: stop requested, cancelling the run
+-- stderr: flowlua: cancelling the run
 -- stderr: sleeper\[1\]: Cancelled
 -- stderr: after: Cancelled \(before it started\)
 -- stderr: flow 'signals' run [0-9a-f-]+: Cancelled

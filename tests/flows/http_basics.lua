@@ -1,0 +1,76 @@
+-- flow.http against the local test server: verbs, query encoding, headers,
+-- JSON bodies, redirects, file:// URLs, and many requests in flight at once.
+-- server: http
+-- stderr: verify: Success
+-- stderr: ^  stall \[map of 40\] +Success
+-- max-seconds: 20
+local flow = require "flowlua"
+local check = require "lib.check"
+local http = flow.http
+local base = os.getenv("TEST_HTTP_URL")
+
+-- At the top level of a script a request simply waits.
+local top = http.get(base .. "/json?bytes=2000")
+assert(top.status == 200 and top.ok, "top-level request")
+
+local basics = flow.task("basics", function()
+  local r = http.get(base .. "/json", { query = { bytes = 10240 } })
+  check.eq(r.status, 200, "status")
+  check.eq(r.ok, true, "ok")
+  check.between(#r.body, 9000, 12000, "body length")
+  check.eq(r.headers["content-type"], "application/json", "lower-case header names")
+  check.eq(r.url, base .. "/json?bytes=10240", "url")
+  check.between(r.elapsed, 0, 10, "elapsed")
+  check.eq(math.type(r:json().count), "integer", "JSON integers decode as integers")
+
+  local e = http.get(base .. "/echo", { query = { b = "x y&z", a = 1, list = { "p", "q" } },
+                                         headers = { ["X-Trace"] = "abc" } }):json()
+  check.eq(e.method, "GET", "echo method")
+  check.eq(e.query.b, "x y&z", "query value encoded and decoded")
+  check.eq(e.query.a, "1", "number in query")
+  check.eq(e.headers["x-trace"], "abc", "custom header sent")
+
+  local p = http.post(base .. "/echo", { json = { n = 4, s = "é" } }):json()
+  check.eq(p.method, "POST", "post method")
+  check.eq(p.headers["content-type"], "application/json", "json content type")
+  check.eq(flow.json.decode(p.body).n, 4, "json body sent")
+  check.eq(http.put(base .. "/echo", { body = "raw" }):json().body, "raw", "put body")
+  check.eq(http.patch(base .. "/echo", { body = "x" }):json().method, "PATCH", "patch")
+  check.eq(http.delete(base .. "/echo"):json().method, "DELETE", "delete")
+  check.eq(http.request("put", base .. "/echo", { body = "y" }):json().method, "PUT", "request()")
+
+  local red = http.get(base .. "/redirect?to=/json")
+  check.eq(red.status, 200, "redirect followed")
+  check.eq(red.url, base .. "/json", "final url after redirect")
+  check.eq(http.get(base .. "/redirect?to=/json", { follow = false }).status, 302, "follow = false")
+  local h = http.get(base .. "/headers")
+  check.eq(h.headers["x-custom"], "yes", "x-custom header")
+  assert(h.headers["set-cookie"]:find(", "), "repeated headers are joined: " .. h.headers["set-cookie"])
+  check.eq(http.get(base .. "/status/404").ok, false, "404 is not ok")
+  check.eq(http.get(base .. "/status/404").status, 404, "404 status")
+
+  local f = http.get("file://" .. os.getenv("TEST_FIXTURES") .. "/complaints.json", { query = { size = 10 } })
+  check.eq(f.status, 200, "file:// status")
+  check.eq(type(f:json().hits.hits), "table", "file:// body")
+  return true
+end)
+
+local stall = flow.task("stall", function(i)
+  return http.get(base .. "/stall?seconds=0.5&i=" .. i).status
+end)
+
+local verify = flow.task("verify", function(ok, statuses, started)
+  check.eq(ok, true, "basics")
+  check.eq(#statuses, 40, "stalled requests")
+  -- 40 requests of 0.5 s each, 32 at a time: two waves, not forty.
+  check.between(flow.now() - started, 0.4, 4, "time for 40 stalled requests")
+end)
+
+local start = flow.task("start", function() return flow.now() end)
+
+return flow.define("http basics", {}, function()
+  local t0 = start()
+  local list = {}
+  for i = 1, 40 do list[i] = i end
+  verify(basics(), stall:map(list):after(t0), t0)
+end)
