@@ -37,6 +37,8 @@ static int reserve(fl_buf *b, size_t extra) {
   return 1;
 }
 
+int fl_buf_reserve(fl_buf *b, size_t extra) { return reserve(b, extra) ? 0 : -1; }
+
 void fl_buf_add(fl_buf *b, const char *s, size_t n) {
   if (!reserve(b, n)) return;
   memcpy(b->data + b->len, s, n);

@@ -21,6 +21,8 @@ typedef struct fl_buf {
 
 void fl_buf_free(fl_buf *b);
 void fl_buf_reset(fl_buf *b); /* empty, keeps the memory */
+/* Makes room for `extra` more bytes; 0, or -1 (and oom set). */
+int fl_buf_reserve(fl_buf *b, size_t extra);
 void fl_buf_add(fl_buf *b, const char *s, size_t n);
 void fl_buf_adds(fl_buf *b, const char *s);
 void fl_buf_addc(fl_buf *b, char c);

@@ -124,6 +124,7 @@ int fl_http_init(fl_http *h, fl_loop *loop) {
 void fl_http_close(fl_http *h) {
   if (!h->multi) return;
   fl_timer_stop(h->loop, &h->timer);
+  while (h->n_idle > 0) curl_easy_cleanup(h->idle[--h->n_idle]);
   curl_multi_cleanup(h->multi); /* requests still in flight were freed by
                                    their owners' __gc before this */
   h->multi = NULL;
@@ -134,6 +135,13 @@ void fl_http_close(fl_http *h) {
 static size_t on_body(char *data, size_t size, size_t n, void *userp) {
   fl_http_req *req = userp;
   size_t len = size * n;
+  if (req->resp_body.cap == 0) {
+    /* One allocation for the whole body when its length is announced. */
+    curl_off_t announced = -1;
+    curl_easy_getinfo(req->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &announced);
+    if (announced > 0 && (size_t)announced <= req->max_body)
+      fl_buf_reserve(&req->resp_body, (size_t)announced);
+  }
   if (req->resp_body.len + len > req->max_body) {
     req->too_big = 1;
     return 0; /* aborts the transfer with CURLE_WRITE_ERROR */
@@ -164,10 +172,11 @@ static size_t on_header(char *line, size_t size, size_t n, void *userp) {
   return len;
 }
 
-fl_http_req *fl_http_req_new(void) {
+fl_http_req *fl_http_req_new(fl_http *h) {
   fl_http_req *req = calloc(1, sizeof *req);
   if (!req) return NULL;
-  req->easy = curl_easy_init();
+  req->http = h;
+  req->easy = h->n_idle > 0 ? h->idle[--h->n_idle] : curl_easy_init();
   if (!req->easy) {
     free(req);
     return NULL;
@@ -238,9 +247,8 @@ int fl_http_req_prepare(fl_http_req *req, const fl_http_opts *o) {
   return 0;
 }
 
-int fl_http_start(fl_http *h, fl_http_req *req, fl_http_done_cb done,
-                  void *data) {
-  req->http = h;
+int fl_http_start(fl_http_req *req, fl_http_done_cb done, void *data) {
+  fl_http *h = req->http;
   req->done = done;
   req->data = data;
   if (curl_multi_add_handle(h->multi, req->easy) != CURLM_OK)
@@ -260,7 +268,13 @@ void fl_http_cancel(fl_http_req *req) {
 void fl_http_req_free(fl_http_req *req) {
   if (!req) return;
   fl_http_cancel(req);
-  curl_easy_cleanup(req->easy);
+  fl_http *h = req->http;
+  if (h->multi && h->n_idle < FL_HTTP_IDLE_MAX) {
+    curl_easy_reset(req->easy); /* keeps its connection cache and buffers */
+    h->idle[h->n_idle++] = req->easy;
+  } else {
+    curl_easy_cleanup(req->easy);
+  }
   curl_slist_free_all(req->headers);
   fl_buf_free(&req->resp_body);
   fl_buf_free(&req->resp_headers);

@@ -16,11 +16,17 @@
 #include "buf.h"
 #include "loop.h"
 
+#define FL_HTTP_IDLE_MAX 64
+
 typedef struct fl_http {
   CURLM *multi;
   fl_loop *loop;
   fl_timer timer; /* curl's own timeout */
   int active;     /* transfers in flight */
+  /* Easy handles of finished requests, reset and kept: a new one costs
+     several allocations, a reused one none. */
+  CURL *idle[FL_HTTP_IDLE_MAX];
+  int n_idle;
 } fl_http;
 
 typedef struct fl_http_req fl_http_req;
@@ -71,20 +77,16 @@ typedef struct fl_http_opts {
   size_t max_body;
 } fl_http_opts;
 
-/*
- * Makes a request ready to start. Returns NULL when out of memory or when
- * curl refuses an option (the reason is in errbuf of... nothing: NULL means
- * ENOMEM or a bad URL scheme; see fl_http_req_prepare's message).
- */
-fl_http_req *fl_http_req_new(void);
+/* A new request on h (not started). NULL when out of memory. */
+fl_http_req *fl_http_req_new(fl_http *h);
 /* Sets every option; 0, or -1 with a message in req->errbuf. */
 int fl_http_req_prepare(fl_http_req *req, const fl_http_opts *o);
 /* Starts the transfer; `done` runs from the loop when it ends. 0 or -1. */
-int fl_http_start(fl_http *h, fl_http_req *req, fl_http_done_cb done,
-                  void *data);
+int fl_http_start(fl_http_req *req, fl_http_done_cb done, void *data);
 /* Stops a transfer in flight (no `done` call). Harmless otherwise. */
 void fl_http_cancel(fl_http_req *req);
-/* Cancels if needed and frees everything. NULL is allowed. */
+/* Cancels if needed and frees everything; the easy handle goes back to
+   its fl_http for reuse. NULL is allowed. */
 void fl_http_req_free(fl_http_req *req);
 
 /* A one-line description of why a finished transfer failed, naming the

@@ -325,7 +325,7 @@ static int do_request(lua_State *L, const char *method, int url_idx,
   int ud = lua_gettop(L);
   lr->timeout = o.timeout;
   lr->wait.cancel = on_cancel;
-  lr->req = fl_http_req_new();
+  lr->req = fl_http_req_new(h);
   if (!lr->req) return luaL_error(L, "http: out of memory");
   if (fl_http_req_prepare(lr->req, &o) != 0)
     return luaL_error(L, "%s %s: %s", method, o.url, lr->req->errbuf);
@@ -334,7 +334,7 @@ static int do_request(lua_State *L, const char *method, int url_idx,
     return luaL_error(L, "http: cannot wait here: call it from the task body "
                          "itself, not from a coroutine or hook it runs");
   lr->run = run;
-  if (fl_http_start(h, lr->req, on_done, lr) != 0)
+  if (fl_http_start(lr->req, on_done, lr) != 0)
     return luaL_error(L, "%s %s: %s", method, o.url, lr->req->errbuf);
   if (run) return fl_sched_park(L, run, &lr->wait, ud, finish_request);
 
