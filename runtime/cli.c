@@ -142,7 +142,11 @@ int cli_parse(int argc, char **argv, cli_args *out, char *err, size_t errlen) {
       const char *eq = strchr(arg, '=');
       size_t len = eq ? (size_t)(eq - arg) : strlen(arg);
       if (!takes_value(arg, len)) {
-        snprintf(err, errlen, "unknown option '%.*s'", (int)len, arg);
+        if (eq && (strncmp(arg, "--once", len) == 0 ||
+                   strncmp(arg, "--quiet", len) == 0))
+          snprintf(err, errlen, "option '%.*s' takes no value", (int)len, arg);
+        else
+          snprintf(err, errlen, "unknown option '%.*s'", (int)len, arg);
         return -1;
       }
       const char *value = eq ? eq + 1 : NULL;

@@ -197,6 +197,7 @@ int fl_dag_finalize(fl_dag *d, uint32_t **cycle, size_t *cycle_len) {
   if (!order || !indeg) {
     free(order);
     free(indeg);
+    drop_adjacency(d);
     return FLOWLUA_ENOMEM;
   }
   uint32_t ordered = kahn(d, order, indeg);

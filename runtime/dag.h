@@ -54,7 +54,8 @@ static inline uint32_t fl_dag_n_down(const fl_dag *d, uint32_t i) {
 }
 
 /* Writes a topological order of a finalized, acyclic graph into out[n_nodes]
-   (ties broken by node index). 0, or FLOWLUA_ENOMEM. */
+   (breadth first: the roots in index order, then each node as soon as its
+   last upstream is placed). 0, or FLOWLUA_ENOMEM. */
 int fl_dag_topo_order(const fl_dag *d, uint32_t *out);
 
 #endif

@@ -192,7 +192,11 @@ void fl_log_emit(fl_logger *lg, flowlua_log_record *rec) {
   }
   fl_buf_reset(&lg->line);
   fl_log_format(&lg->line, rec, lg->format);
-  if (lg->line.oom) return;
+  if (lg->line.oom) {
+    rec->message = message;
+    rec->error = error;
+    return;
+  }
   rec->line = fl_buf_str(&lg->line);
   if (lg->fn) {
     lg->fn(lg->userdata, rec);

@@ -18,9 +18,12 @@ double fl_retry_delay(const fl_retry_policy *p, int retry, double unit_random) {
   if (p->delays && p->n_delays > 0) {
     size_t i = (size_t)retry - 1;
     d = p->delays[i < p->n_delays ? i : p->n_delays - 1];
-  } else {
-    /* pow() overflows to inf for huge exponents; the cap below handles it. */
+  } else if (p->delay > 0) {
+    /* pow() overflows to inf for huge exponents; the cap below handles it.
+       A zero delay stays zero (0 * inf would be NaN). */
     d = p->delay * pow(p->backoff, (double)(retry - 1));
+  } else {
+    d = 0;
   }
   if (p->max_delay >= 0 && !(d <= p->max_delay)) d = p->max_delay;
   if (p->jitter > 0) d *= 1.0 + p->jitter * (2.0 * unit_random - 1.0);

@@ -634,6 +634,7 @@ static void test_cli_errors(void) {
       {ARGV("--bogus", "x.lua"), "unknown option '--bogus'", NULL},
       {ARGV("x.lua", "--bogus=1"), "unknown option '--bogus'", NULL},
       {ARGV("x.lua", "-x"), "unknown option '-x'", NULL},
+      {ARGV("x.lua", "--once=1"), "option '--once' takes no value", NULL},
       {ARGV("x.lua", "--flow"), "option '--flow' needs a value", NULL},
       {ARGV("x.lua", "--param"), "option '--param' needs a value", NULL},
       {ARGV("--concurrency"), "option '--concurrency' needs a value", NULL},
