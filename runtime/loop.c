@@ -140,7 +140,14 @@ int fl_loop_watch(fl_loop *loop, int fd, uint32_t events, fl_watch_cb cb,
   fl_watch *w = &loop->watches[fd];
   struct epoll_event ev = {.events = events, .data.fd = fd};
   int op = w->cb ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
-  if (epoll_ctl(loop->epfd, op, fd, &ev) != 0) return FLOWLUA_EIO;
+  if (epoll_ctl(loop->epfd, op, fd, &ev) != 0) {
+    /* The descriptor was closed and its number reused without an unwatch
+       (epoll forgot it), or added behind our back: try the other way. */
+    int other = op == EPOLL_CTL_MOD ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
+    if ((errno != ENOENT && errno != EEXIST) ||
+        epoll_ctl(loop->epfd, other, fd, &ev) != 0)
+      return FLOWLUA_EIO;
+  }
   *w = (fl_watch){cb, data, events};
   return 0;
 }
