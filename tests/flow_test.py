@@ -19,6 +19,19 @@ Directives (Lua comments at the top of the file, in order):
     -- max-seconds: X         the case must finish within X seconds
     -- min-seconds: X         and take at least X seconds
     -- timeout: X             kill the case after X seconds (default 60)
+    -- server: http [https]   run tests/server/testserver.py for the case, on
+                              127.0.0.1 ports of its own, stopped after the
+                              case; before the first "-- run:" it applies to
+                              every case ("-- server: none" turns it off for
+                              one). The flow gets TEST_HTTP_URL
+                              (http://127.0.0.1:PORT), with https also
+                              TEST_HTTPS_URL (https://127.0.0.1:PORT2) and
+                              TEST_CA_FILE (the server's self-signed
+                              certificate); {http}, {https} and {ca_file} are
+                              replaced in args and env values.
+
+Every case also gets TEST_FIXTURES, the absolute path of tests/fixtures, and
+{fixtures} is replaced with it in args and env values.
 
 Each case runs in a fresh temporary working directory. The driver prints
 both the expectation and what happened for every failure, then a closing
@@ -28,6 +41,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -38,11 +52,25 @@ import time
 
 DIRECTIVES = {"run", "args", "env", "exit", "stderr", "stdout", "not-stderr",
               "not-stdout", "json-lines", "signal", "max-seconds",
-              "min-seconds", "timeout"}
+              "min-seconds", "timeout", "server"}
+
+TESTS = os.path.dirname(os.path.abspath(__file__))
+FIXTURES = os.path.join(TESTS, "fixtures")
+SERVER = os.path.join(TESTS, "server", "testserver.py")
+MAKE_CERT = os.path.join(TESTS, "server", "make-cert.sh")
+
+
+def parse_server(path, value):
+    words = set(value.replace(",", " ").split())
+    if not words or not words <= {"http", "https", "none"} or (
+            "none" in words and len(words) > 1):
+        raise SystemExit(f"{path}: '-- server:' takes http, https or none, got {value!r}")
+    return set() if "none" in words else words | {"http"}
 
 
 def parse_cases(path):
     cases, current = [], None
+    file_server = set()  # "-- server:" before any case: every case's default
 
     def case():
         nonlocal current
@@ -55,7 +83,8 @@ def parse_cases(path):
         return {"name": name, "args": "{script}", "env": {}, "exit": 0,
                 "stderr": [], "stdout": [], "not_stderr": [],
                 "not_stdout": [], "json_lines": False, "signals": [],
-                "max_seconds": None, "min_seconds": None, "timeout": 60.0}
+                "max_seconds": None, "min_seconds": None, "timeout": 60.0,
+                "server": set(file_server)}
 
     with open(path, encoding="utf-8") as f:
         for line in f:
@@ -86,16 +115,119 @@ def parse_cases(path):
                 case()["signals"].append((getattr(signal, sig.strip()), pattern))
             elif key in ("max-seconds", "min-seconds", "timeout"):
                 case()[key.replace("-", "_")] = float(value)
+            elif key == "server":
+                if current is None:
+                    file_server = parse_server(path, value)
+                else:
+                    current["server"] = parse_server(path, value)
     return cases or [new_case("default")]
+
+
+class TestServer:
+    """tests/server/testserver.py in the background for one case."""
+
+    cert_dir = None  # one self-signed certificate per driver run
+
+    def __init__(self, kinds, max_seconds):
+        self.kinds, self.max_seconds = kinds, max_seconds
+        self.proc, self.err_file, self.urls, self.stderr = None, None, {}, ""
+        self.dir = tempfile.mkdtemp(prefix="flowlua-server-")
+
+    @classmethod
+    def certificate(cls):
+        if cls.cert_dir is None:
+            cert_dir = tempfile.mkdtemp(prefix="flowlua-cert-")
+            made = subprocess.run(["sh", MAKE_CERT, cert_dir], stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            if made.returncode != 0:
+                shutil.rmtree(cert_dir, ignore_errors=True)
+                raise RuntimeError("cannot make a certificate: " +
+                                   made.stdout.decode("utf-8", "replace"))
+            cls.cert_dir = cert_dir
+        return os.path.join(cls.cert_dir, "cert.pem"), os.path.join(cls.cert_dir, "key.pem")
+
+    def start(self):
+        """Starts the server and waits for its ports; raises RuntimeError."""
+        port_file = os.path.join(self.dir, "port")
+        argv = [sys.executable, SERVER, "--port-file", port_file,
+                "--max-seconds", str(self.max_seconds), "--exit-with-parent"]
+        if "https" in self.kinds:
+            cert, key = self.certificate()
+            argv += ["--tls-cert", cert, "--tls-key", key,
+                     "--tls-port-file", port_file + ".tls"]
+            self.urls["ca_file"] = cert
+        self.err_file = open(os.path.join(self.dir, "stderr"), "w+b")
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=self.err_file)
+        # Another process writes the port file (renamed into place when
+        # complete, the HTTPS one first): poll for it, bounded.
+        deadline = time.monotonic() + 10
+        while not os.path.exists(port_file):
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"test server exited with code {self.proc.returncode} "
+                                   "before writing its port")
+            if time.monotonic() > deadline:
+                raise RuntimeError("test server did not write its port within 10 s")
+            time.sleep(0.02)
+        with open(port_file) as f:
+            self.urls["http"] = f"http://127.0.0.1:{int(f.read())}"
+        if "https" in self.kinds:
+            with open(port_file + ".tls") as f:
+                self.urls["https"] = f"https://127.0.0.1:{int(f.read())}"
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.err_file is not None:
+            self.err_file.seek(0)
+            self.stderr = self.err_file.read().decode("utf-8", "replace")
+            self.err_file.close()
+            self.err_file = None
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def run_case(binary, script, case):
     """Returns a list of failure messages (empty when the case passed)."""
-    argv = [binary] + [a.replace("{script}", script)
-                       .replace("{dir}", os.path.dirname(script))
+    if not case["server"]:
+        return run_flow(binary, script, case, {"fixtures": FIXTURES})
+    server = TestServer(case["server"], max_seconds=case["timeout"] + 60)
+    try:
+        try:
+            server.start()
+        except RuntimeError as e:
+            problems = [str(e)]
+        else:
+            problems = run_flow(binary, script, case, dict(server.urls, fixtures=FIXTURES))
+    finally:
+        server.stop()
+    if problems and server.stderr.strip():
+        problems.append("--- test server stderr ---\n" + server.stderr[-3000:])
+    return problems
+
+
+def run_flow(binary, script, case, places):
+    """Runs flowlua for one case; places are the {name} replacements and
+    TEST_* variables that go with them."""
+    def fill(text):
+        for name, value in places.items():
+            text = text.replace("{" + name + "}", value)
+        return text
+
+    argv = [binary] + [fill(a.replace("{script}", script)
+                            .replace("{dir}", os.path.dirname(script)))
                        for a in shlex.split(case["args"])]
     env = dict(os.environ)
-    env.update(case["env"])
+    env["TEST_FIXTURES"] = FIXTURES
+    for name, var in (("http", "TEST_HTTP_URL"), ("https", "TEST_HTTPS_URL"),
+                      ("ca_file", "TEST_CA_FILE")):
+        if name in places:
+            env[var] = places[name]
+    env.update({k: fill(v) for k, v in case["env"].items()})
     with tempfile.TemporaryDirectory(prefix="flowlua-test-") as cwd:
         started = time.monotonic()
         proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
@@ -184,16 +316,20 @@ def main():
         raise SystemExit("usage: flow_test.py FLOWLUA_BINARY TEST.lua")
     binary, script = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
     passed = failed = 0
-    for case in parse_cases(script):
-        problems = run_case(binary, script, case)
-        if problems:
-            failed += 1
-            print(f"FAIL {os.path.basename(script)} [{case['name']}]")
-            for p in problems:
-                print("  " + p.replace("\n", "\n  "))
-        else:
-            passed += 1
-            print(f"ok   {os.path.basename(script)} [{case['name']}]")
+    try:
+        for case in parse_cases(script):
+            problems = run_case(binary, script, case)
+            if problems:
+                failed += 1
+                print(f"FAIL {os.path.basename(script)} [{case['name']}]")
+                for p in problems:
+                    print("  " + p.replace("\n", "\n  "))
+            else:
+                passed += 1
+                print(f"ok   {os.path.basename(script)} [{case['name']}]")
+    finally:
+        if TestServer.cert_dir:
+            shutil.rmtree(TestServer.cert_dir, ignore_errors=True)
     print(f"{passed} passed, {failed} failed")
     sys.exit(1 if failed else 0)
 
