@@ -733,6 +733,8 @@ int luaopen_flowlua(lua_State *L) {
   static const luaL_Reg submodules[] = {
       {"http", luaopen_flowlua_http},
       {"shell", luaopen_flowlua_shell},
+      {"json", luaopen_flowlua_json},
+      {"fs", luaopen_flowlua_fs},
       {NULL, NULL}};
   for (const luaL_Reg *m = submodules; m->name; m++) {
     m->func(L);

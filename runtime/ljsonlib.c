@@ -1,0 +1,651 @@
+/*
+ * ljsonlib.c — flow.json: encode, decode and null as in lua-cjson, plus
+ * read(path) and write(path, value).
+ *
+ * The decoder is a recursive descent straight into Lua values. It differs
+ * from lua-cjson 2.1.0 where that one loses data: numbers written without a
+ * fraction or exponent that fit in 64 bits become Lua integers (4, not 4.0),
+ * and integers are encoded exactly (cjson keeps 14 digits). The text is
+ * RFC 8259, nothing more: no NaN, no leading zeros, no raw control
+ * characters in strings. Every error names the problem and its byte offset,
+ * line and column.
+ *
+ * The only C resource is an output or file buffer, held by a to-be-closed
+ * userdata so that an error raised halfway frees it at once.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "buf.h"
+#include "fsutil.h"
+#include "internal.h"
+#include "json.h"
+
+#define BUFFER_MT "flowlua.json.buffer"
+/* Tables nested deeper than this are refused both ways (cjson's limit);
+   it is also what stops an encoder walking round a cycle. */
+#define DEPTH_MAX 1000
+
+/* ---- the buffer box ------------------------------------------------------ */
+
+static int buffer_close(lua_State *L) {
+  fl_buf_free(luaL_checkudata(L, 1, BUFFER_MT));
+  return 0;
+}
+
+/* Pushes an empty buffer that is freed when the calling C function returns
+   or raises. */
+static fl_buf *push_buffer(lua_State *L) {
+  fl_buf *b = lua_newuserdatauv(L, sizeof *b, 0);
+  *b = (fl_buf)FL_BUF_INIT;
+  luaL_setmetatable(L, BUFFER_MT);
+  lua_toclose(L, -1);
+  return b;
+}
+
+/* A path argument: a string without zero bytes (the OS would cut it). */
+static const char *check_path(lua_State *L, int arg) {
+  size_t n;
+  const char *path = luaL_checklstring(L, arg, &n);
+  if (strlen(path) != n) luaL_argerror(L, arg, "path contains a zero byte");
+  return path;
+}
+
+/* ---- decoding ------------------------------------------------------------ */
+
+typedef struct dec {
+  lua_State *L;
+  const char *text;
+  const char *end;  /* *end is '\0': scanning stops there without a check */
+  const char *fn;   /* "json.decode" or "json.read", for messages */
+  const char *path; /* the file json.read reads, or NULL */
+  int depth, deepest; /* hints above `deepest` are not set yet */
+  /* Per depth, the size of the last array and object finished there: the
+     next one at that depth is likely the same shape (a list of records),
+     and a table made the right size never rehashes as it fills. */
+  int arr_hint[DEPTH_MAX + 1], obj_hint[DEPTH_MAX + 1];
+} dec;
+
+/* Sizes hinted are capped: a wrong guess costs little memory. */
+#define HINT_MAX 64
+
+static const unsigned char is_space[256] = {
+    [' '] = 1, ['\t'] = 1, ['\n'] = 1, ['\r'] = 1};
+
+/* Bytes a string holds as they are: everything but '"', '\' and the
+   control characters (which include the closing '\0'). */
+#define ONES16 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1
+static const unsigned char is_plain[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x00 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x10 */
+    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x20: '"' */
+    ONES16,                                         /* 0x30 */
+    ONES16,                                         /* 0x40 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, /* 0x50: '\' */
+    ONES16, ONES16,                                 /* 0x60 */
+    ONES16, ONES16, ONES16, ONES16,                 /* 0x80 */
+    ONES16, ONES16, ONES16, ONES16};                /* 0xC0 */
+
+#define SKIP_SPACE(p)                                                          \
+  while (is_space[(unsigned char)*(p)]) (p)++
+
+/* Raises "fn: ['path': ]what at offset N (line L, column C)". An error at
+   the end of the text is always the text's fault for stopping there. */
+__attribute__((noreturn)) static void dec_fail(const dec *d, const char *at,
+                                               const char *what) {
+  if (at >= d->end) {
+    at = d->end;
+    what = "unexpected end of input";
+  }
+  size_t line, col, off = (size_t)(at - d->text);
+  fl_json_position(d->text, off, &line, &col);
+  luaL_error(d->L, "%s: %s%s%s%s at offset %I (line %I, column %I)", d->fn,
+             d->path ? "'" : "", d->path ? d->path : "",
+             d->path ? "': " : "", what, (lua_Integer)off, (lua_Integer)line,
+             (lua_Integer)col);
+  __builtin_unreachable();
+}
+
+static const char *parse_value(dec *d, const char *p);
+
+/* The 4 hex digits at p, or -1; *bad is the first byte that is not one. */
+static long hex4(const char *p, const char **bad) {
+  long v = 0;
+  for (int i = 0; i < 4; i++) {
+    char c = p[i];
+    int h = c >= '0' && c <= '9'   ? c - '0'
+            : c >= 'a' && c <= 'f' ? c - 'a' + 10
+            : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                   : -1;
+    if (h < 0) {
+      *bad = p + i;
+      return -1;
+    }
+    v = v * 16 + h;
+  }
+  return v;
+}
+
+/* The escape at p (a '\'): appends what it stands for, returns the byte
+   after it. */
+static const char *add_escape(dec *d, const char *p, luaL_Buffer *b) {
+  const char *bad;
+  char c;
+  switch (p[1]) {
+  case '"': c = '"'; break;
+  case '\\': c = '\\'; break;
+  case '/': c = '/'; break;
+  case 'b': c = '\b'; break;
+  case 'f': c = '\f'; break;
+  case 'n': c = '\n'; break;
+  case 'r': c = '\r'; break;
+  case 't': c = '\t'; break;
+  case 'u': {
+    long cp = hex4(p + 2, &bad);
+    if (cp < 0) dec_fail(d, bad >= d->end ? bad : p,
+               "invalid \\u escape (4 hex digits expected)");
+    const char *next = p + 6;
+    if (cp >= 0xDC00 && cp <= 0xDFFF)
+      dec_fail(d, p, "invalid \\u escape (a low surrogate without a high one)");
+    if (cp >= 0xD800 && cp <= 0xDBFF) {
+      /* UTF-16 spelling of a code point above U+FFFF: a pair is needed. */
+      long lo = -1;
+      if (next[0] == '\\' && next[1] == 'u') lo = hex4(next + 2, &bad);
+      else bad = next[0] == '\\' ? next + 1 : next;
+      if (lo < 0xDC00 || lo > 0xDFFF)
+        dec_fail(d, lo < 0 && bad >= d->end ? bad : p,
+                 "invalid \\u escape (a high surrogate without a low one)");
+      cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+      next += 6;
+    }
+    char u[4];
+    luaL_addlstring(b, u, (size_t)fl_json_utf8((uint32_t)cp, u));
+    return next;
+  }
+  default:
+    dec_fail(d, p + 1 >= d->end ? p + 1 : p, "invalid escape in string");
+  }
+  luaL_addchar(b, c);
+  return p + 2;
+}
+
+/* A string with escapes: s is its first byte, p the first byte that needs
+   more than copying. Pushes it; returns the byte after the closing quote. */
+static const char *parse_string_escaped(dec *d, const char *s, const char *p) {
+  luaL_Buffer b;
+  luaL_buffinit(d->L, &b);
+  for (;;) {
+    luaL_addlstring(&b, s, (size_t)(p - s));
+    if (*p == '"') break;
+    if (*p != '\\') dec_fail(d, p, "control character in string (escape it)");
+    s = p = add_escape(d, p, &b);
+    while (is_plain[(unsigned char)*p]) p++;
+  }
+  luaL_pushresult(&b);
+  return p + 1;
+}
+
+/* The string whose opening quote is at p. Most have no escape and are
+   pushed straight from the text. */
+static const char *parse_string(dec *d, const char *p) {
+  const char *s = ++p;
+  for (;;) { /* unrolled: strings are most of a typical body */
+    if (!is_plain[(unsigned char)p[0]]) break;
+    if (!is_plain[(unsigned char)p[1]]) { p += 1; break; }
+    if (!is_plain[(unsigned char)p[2]]) { p += 2; break; }
+    if (!is_plain[(unsigned char)p[3]]) { p += 3; break; }
+    p += 4;
+  }
+  if (*p != '"') return parse_string_escaped(d, s, p);
+  lua_pushlstring(d->L, s, (size_t)(p - s));
+  return p + 1;
+}
+
+static const char *parse_number(dec *d, const char *p) {
+  fl_json_number n;
+  const char *at, *msg;
+  const char *q = fl_json_parse_number(p, &n, &at, &msg);
+  if (!q) dec_fail(d, at, msg);
+  if (n.is_int)
+    lua_pushinteger(d->L, (lua_Integer)n.i);
+  else
+    lua_pushnumber(d->L, (lua_Number)n.d);
+  return q;
+}
+
+/* One of true, false, null at p; `word` is the whole word. */
+static const char *parse_literal(dec *d, const char *p, const char *word,
+                                 size_t n, const char *msg) {
+  for (size_t i = 1; i < n; i++)
+    if (p[i] != word[i]) dec_fail(d, p + i >= d->end ? p + i : p, msg);
+  return p + n;
+}
+
+static void enter(dec *d, const char *p) {
+  if (++d->depth > d->deepest) {
+    if (d->depth > DEPTH_MAX)
+      dec_fail(d, p, "arrays and objects nested deeper than 1000");
+    d->deepest = d->depth;
+    d->arr_hint[d->depth] = d->obj_hint[d->depth] = 0;
+  }
+  luaL_checkstack(d->L, 4, "JSON nesting");
+}
+
+static const char *parse_array(dec *d, const char *p) {
+  lua_State *L = d->L;
+  enter(d, p);
+  lua_createtable(L, d->arr_hint[d->depth], 0);
+  p++;
+  SKIP_SPACE(p);
+  lua_Integer n = 0;
+  if (*p != ']') {
+    for (;;) {
+      p = parse_value(d, p);
+      lua_rawseti(L, -2, ++n);
+      SKIP_SPACE(p);
+      if (*p == ']') break;
+      if (*p != ',') dec_fail(d, p, "expected ',' or ']'");
+      p++;
+      SKIP_SPACE(p);
+    }
+  }
+  d->arr_hint[d->depth--] = n < HINT_MAX ? (int)n : HINT_MAX;
+  return p + 1;
+}
+
+static const char *parse_object(dec *d, const char *p) {
+  lua_State *L = d->L;
+  enter(d, p);
+  lua_createtable(L, 0, d->obj_hint[d->depth]);
+  p++;
+  SKIP_SPACE(p);
+  int n = 0;
+  if (*p != '}') {
+    for (const char *expect = "expected a string key or '}'";;
+         expect = "expected a string key") {
+      n++;
+      if (*p != '"') dec_fail(d, p, expect);
+      p = parse_string(d, p);
+      SKIP_SPACE(p);
+      if (*p != ':') dec_fail(d, p, "expected ':'");
+      p++;
+      SKIP_SPACE(p);
+      p = parse_value(d, p);
+      lua_rawset(L, -3);
+      SKIP_SPACE(p);
+      if (*p == '}') break;
+      if (*p != ',') dec_fail(d, p, "expected ',' or '}'");
+      p++;
+      SKIP_SPACE(p);
+    }
+  }
+  d->obj_hint[d->depth--] = n < HINT_MAX ? n : HINT_MAX;
+  return p + 1;
+}
+
+/* The value at p (no space before it). Pushes it; returns the byte after. */
+static const char *parse_value(dec *d, const char *p) {
+  switch (*p) {
+  case '"':
+    return parse_string(d, p);
+  case '{':
+    return parse_object(d, p);
+  case '[':
+    return parse_array(d, p);
+  case '-': case '0': case '1': case '2': case '3': case '4':
+  case '5': case '6': case '7': case '8': case '9':
+    return parse_number(d, p);
+  case 't':
+    p = parse_literal(d, p, "true", 4, "invalid literal (expected 'true')");
+    lua_pushboolean(d->L, 1);
+    return p;
+  case 'f':
+    p = parse_literal(d, p, "false", 5, "invalid literal (expected 'false')");
+    lua_pushboolean(d->L, 0);
+    return p;
+  case 'n':
+    p = parse_literal(d, p, "null", 4, "invalid literal (expected 'null')");
+    lua_pushlightuserdata(d->L, NULL);
+    return p;
+  default:
+    dec_fail(d, p, "expected a value");
+  }
+}
+
+/* Decodes text[0..len) (text[len] must be '\0') and pushes the value. */
+static void decode(lua_State *L, const char *text, size_t len, const char *fn,
+                   const char *path) {
+  dec d;
+  d.L = L;
+  d.text = text;
+  d.end = text + len;
+  d.fn = fn;
+  d.path = path;
+  d.depth = d.deepest = 0;
+  const char *p = text;
+  if (len >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0) p += 3; /* a BOM */
+  SKIP_SPACE(p);
+  p = parse_value(&d, p);
+  SKIP_SPACE(p);
+  if (p != d.end) dec_fail(&d, p, "unexpected data after the value");
+}
+
+/* ---- encoding ------------------------------------------------------------ */
+
+/* Where the encoder is, for messages: a table being encoded, and the element
+   of it being encoded now (an object key on the Lua stack, or an index). */
+typedef struct frame {
+  const void *table;
+  int key;         /* stack index of the key; 0 for an array element */
+  lua_Integer idx; /* the array element */
+} frame;
+
+typedef struct enc {
+  lua_State *L;
+  fl_buf *b;
+  const char *fn;
+  int depth; /* tables open */
+  frame at[DEPTH_MAX];
+} enc;
+
+__attribute__((noreturn)) static void enc_oom(enc *e) {
+  luaL_error(e->L, "%s: not enough memory", e->fn);
+  __builtin_unreachable();
+}
+
+static inline char *room(enc *e, size_t n) {
+  fl_buf *b = e->b;
+  if (b->cap - b->len <= n && fl_buf_reserve(b, n) != 0) enc_oom(e);
+  return b->data + b->len;
+}
+
+static inline void add(enc *e, const char *s, size_t n) {
+  memcpy(room(e, n), s, n);
+  e->b->len += n;
+}
+
+static inline void add_char(enc *e, char c) {
+  *room(e, 1) = c;
+  e->b->len++;
+}
+
+/* The path of the element being encoded `levels` tables down, as
+   "items[3].name", pushed; the end is kept when it is long. */
+static const char *push_path(enc *e, int levels) {
+  lua_State *L = e->L;
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  for (int k = 0; k < levels; k++) {
+    const frame *f = &e->at[k];
+    char num[FL_JSON_NUMBER_MAX];
+    if (!f->key) {
+      fl_json_format_int(f->idx, num);
+      lua_pushfstring(L, "[%s]", num);
+      luaL_addvalue(&b);
+    } else if (lua_type(L, f->key) == LUA_TSTRING) {
+      if (k > 0) luaL_addchar(&b, '.');
+      luaL_addstring(&b, lua_tostring(L, f->key));
+    } else { /* a number key */
+      if (lua_isinteger(L, f->key))
+        fl_json_format_int(lua_tointeger(L, f->key), num);
+      else
+        fl_json_format_double(lua_tonumber(L, f->key), num);
+      lua_pushfstring(L, "[%s]", num);
+      luaL_addvalue(&b);
+    }
+  }
+  luaL_pushresult(&b);
+  size_t n;
+  const char *s = lua_tolstring(L, -1, &n);
+  if (n > 160) { /* a path 1000 tables deep says nothing: keep its end */
+    const char *tail = s + n - 150;
+    while ((*tail & 0xC0) == 0x80) tail++; /* not inside a character */
+    lua_pushfstring(L, "...%s", tail);
+    s = lua_tostring(L, -1);
+  }
+  return s;
+}
+
+/* Raises "fn: what (at key 'path')", the path `levels` tables down. */
+__attribute__((noreturn)) static void enc_fail(enc *e, int levels,
+                                               const char *what) {
+  if (levels > 0)
+    luaL_error(e->L, "%s: %s (at key '%s')", e->fn, what, push_path(e, levels));
+  luaL_error(e->L, "%s: %s", e->fn, what);
+  __builtin_unreachable();
+}
+
+/* Past DEPTH_MAX: a cycle when a table repeats on the way down (named by
+   the path to its first repeat), else nesting too deep. */
+__attribute__((noreturn)) static void too_deep(enc *e, int idx) {
+  const void *next = lua_topointer(e->L, idx);
+  for (int k = 1; k <= e->depth; k++) {
+    const void *t = k < e->depth ? e->at[k].table : next;
+    for (int j = 0; j < k; j++)
+      if (e->at[j].table == t) enc_fail(e, k, "a table contains itself");
+  }
+  enc_fail(e, e->depth, "tables nested deeper than 1000");
+}
+
+static void encode_value(enc *e, int idx);
+
+/* Whether the table at idx, whose border is n > 0, has exactly the keys
+   1..n. Other keys or holes make it an object. */
+static int is_array(lua_State *L, int idx, lua_Unsigned n) {
+  lua_Unsigned count = 0;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    lua_pop(L, 1);
+    lua_Integer k;
+    if (!lua_isinteger(L, -1) || (k = lua_tointeger(L, -1)) < 1 ||
+        (lua_Unsigned)k > n) {
+      lua_pop(L, 1);
+      return 0;
+    }
+    count++;
+  }
+  return count == n;
+}
+
+static void encode_key(enc *e, int key) {
+  lua_State *L = e->L;
+  char num[FL_JSON_NUMBER_MAX + 2];
+  size_t n;
+  switch (lua_type(L, key)) {
+  case LUA_TSTRING: {
+    const char *s = lua_tolstring(L, key, &n);
+    if (fl_json_add_string(e->b, s, n) != 0) enc_oom(e);
+    return;
+  }
+  case LUA_TNUMBER:
+    /* Like cjson, a number key becomes the string of the number. Read
+       without lua_tolstring, which would change the key under lua_next. */
+    if (lua_isinteger(L, key)) {
+      n = fl_json_format_int(lua_tointeger(L, key), num + 1);
+    } else {
+      double v = lua_tonumber(L, key);
+      if (!isfinite(v)) enc_fail(e, e->depth - 1, "cannot encode an infinite table key");
+      n = fl_json_format_double(v, num + 1);
+    }
+    num[0] = num[n + 1] = '"';
+    add(e, num, n + 2);
+    return;
+  default:
+    lua_pushfstring(L, "table keys must be strings or numbers, got a %s key",
+                    luaL_typename(L, key));
+    enc_fail(e, e->depth - 1, lua_tostring(L, -1));
+  }
+}
+
+static void encode_table(enc *e, int idx) {
+  lua_State *L = e->L;
+  if (e->depth >= DEPTH_MAX) too_deep(e, idx);
+  luaL_checkstack(L, 4, "JSON nesting");
+  frame *f = &e->at[e->depth++];
+  f->table = lua_topointer(L, idx);
+  f->key = 0;
+  lua_Unsigned n = lua_rawlen(L, idx);
+  if (n > 0 && is_array(L, idx, n)) {
+    add_char(e, '[');
+    for (lua_Unsigned i = 1; i <= n; i++) {
+      if (i > 1) add_char(e, ',');
+      f->idx = (lua_Integer)i;
+      lua_rawgeti(L, idx, (lua_Integer)i);
+      encode_value(e, lua_gettop(L));
+      lua_pop(L, 1);
+    }
+    add_char(e, ']');
+  } else {
+    add_char(e, '{');
+    int first = 1;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+      int top = lua_gettop(L);
+      if (!first) add_char(e, ',');
+      first = 0;
+      f->key = top - 1;
+      encode_key(e, top - 1);
+      add_char(e, ':');
+      encode_value(e, top);
+      lua_pop(L, 1);
+    }
+    add_char(e, '}');
+  }
+  e->depth--;
+}
+
+static void encode_value(enc *e, int idx) {
+  lua_State *L = e->L;
+  switch (lua_type(L, idx)) {
+  case LUA_TSTRING: {
+    size_t n;
+    const char *s = lua_tolstring(L, idx, &n);
+    if (fl_json_add_string(e->b, s, n) != 0) enc_oom(e);
+    return;
+  }
+  case LUA_TNUMBER:
+    if (lua_isinteger(L, idx)) {
+      e->b->len += fl_json_format_int(lua_tointeger(L, idx),
+                                      room(e, FL_JSON_NUMBER_MAX));
+    } else {
+      double v = lua_tonumber(L, idx);
+      if (isnan(v)) enc_fail(e, e->depth, "cannot encode NaN");
+      if (isinf(v))
+        enc_fail(e, e->depth, v > 0 ? "cannot encode infinity" : "cannot encode -infinity");
+      e->b->len += fl_json_format_double(v, room(e, FL_JSON_NUMBER_MAX));
+    }
+    return;
+  case LUA_TBOOLEAN:
+    if (lua_toboolean(L, idx))
+      add(e, "true", 4);
+    else
+      add(e, "false", 5);
+    return;
+  case LUA_TNIL:
+    add(e, "null", 4);
+    return;
+  case LUA_TLIGHTUSERDATA:
+    if (lua_touserdata(L, idx) == NULL) { /* json.null */
+      add(e, "null", 4);
+      return;
+    }
+    enc_fail(e, e->depth, "cannot encode a light userdata");
+  case LUA_TTABLE:
+    encode_table(e, idx);
+    return;
+  default:
+    lua_pushfstring(L, "cannot encode a %s", luaL_typename(L, idx));
+    enc_fail(e, e->depth, lua_tostring(L, -1));
+  }
+}
+
+/* Encodes the value at idx into b; fn names the caller in errors. (The
+   frames take 24 KB of C stack while it works.) */
+static void encode(lua_State *L, int idx, fl_buf *b, const char *fn) {
+  enc e;
+  e.L = L;
+  e.b = b;
+  e.fn = fn;
+  e.depth = 0;
+  encode_value(&e, idx);
+}
+
+/* ---- the module ---------------------------------------------------------- */
+
+/* json.decode(text) -> value */
+static int json_decode(lua_State *L) {
+  size_t len;
+  const char *text = luaL_checklstring(L, 1, &len);
+  lua_settop(L, 1);
+  decode(L, text, len, "json.decode", NULL);
+  return 1;
+}
+
+/* json.encode(value) -> text */
+static int json_encode(lua_State *L) {
+  luaL_checkany(L, 1);
+  lua_settop(L, 1);
+  fl_buf *b = push_buffer(L);
+  encode(L, 1, b, "json.encode");
+  lua_pushlstring(L, b->data ? b->data : "", b->len);
+  fl_buf_free(b);
+  return 1;
+}
+
+/* json.read(path) -> value */
+static int json_read(lua_State *L) {
+  const char *path = check_path(L, 1);
+  lua_settop(L, 1);
+  fl_buf *b = push_buffer(L);
+  size_t len;
+  if (fl_read_file(path, &b->data, &len) != 0)
+    return luaL_error(L, "json.read: cannot open '%s': %s", path,
+                      strerror(errno));
+  b->len = b->cap = len; /* fl_read_file ends it with a '\0' */
+  decode(L, b->data, len, "json.read", path);
+  return 1;
+}
+
+/* json.write(path, value): the text and a newline, written atomically. The
+   value is encoded first, so one that cannot be leaves the file alone. */
+static int json_write(lua_State *L) {
+  const char *path = check_path(L, 1);
+  luaL_checkany(L, 2);
+  lua_settop(L, 2);
+  fl_buf *b = push_buffer(L);
+  encode(L, 2, b, "json.write");
+  if (fl_buf_reserve(b, 1) != 0)
+    return luaL_error(L, "json.write: not enough memory");
+  b->data[b->len++] = '\n';
+  if (fl_write_file_atomic(path, b->data, b->len) != 0)
+    return luaL_error(L, "json.write: cannot write '%s': %s", path,
+                      strerror(errno));
+  fl_buf_free(b);
+  return 0;
+}
+
+int luaopen_flowlua_json(lua_State *L) {
+  static const luaL_Reg funcs[] = {{"decode", json_decode},
+                                   {"encode", json_encode},
+                                   {"read", json_read},
+                                   {"write", json_write},
+                                   {"null", NULL},
+                                   {NULL, NULL}};
+  if (luaL_newmetatable(L, BUFFER_MT)) {
+    lua_pushcfunction(L, buffer_close);
+    lua_setfield(L, -2, "__close");
+    lua_pushcfunction(L, buffer_close);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_pop(L, 1);
+  luaL_newlib(L, funcs);
+  /* The same value as cjson.null, so the two compare equal. */
+  lua_pushlightuserdata(L, NULL);
+  lua_setfield(L, -2, "null");
+  return 1;
+}
