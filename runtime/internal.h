@@ -244,6 +244,7 @@ int fl_signal_kind(lua_State *L, int idx, const char **msg);
    registered in lflowlib.c's `submodules`. */
 int luaopen_flowlua_http(lua_State *L);
 int luaopen_flowlua_shell(lua_State *L); /* pushes the function flow.shell */
+int luaopen_flowlua_csv(lua_State *L);
 int luaopen_flowlua_json(lua_State *L);
 int luaopen_flowlua_fs(lua_State *L);
 

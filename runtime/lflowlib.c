@@ -733,6 +733,7 @@ int luaopen_flowlua(lua_State *L) {
   static const luaL_Reg submodules[] = {
       {"http", luaopen_flowlua_http},
       {"shell", luaopen_flowlua_shell},
+      {"csv", luaopen_flowlua_csv},
       {"json", luaopen_flowlua_json},
       {"fs", luaopen_flowlua_fs},
       {NULL, NULL}};

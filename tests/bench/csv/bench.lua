@@ -1,0 +1,33 @@
+-- The flowlua side of the CSV benchmark: one operation per process on N
+-- rows of 3 short fields (the rows ref_libcsv.c makes), timed alone.
+--   CSV_BENCH_OP=write|read|rows CSV_BENCH_FILE=/tmp/b.csv \
+--   CSV_BENCH_ROWS=1000000 flowlua bench.lua --quiet
+-- Prints "rows N seconds S rows_per_s R". read and rows expect the file.
+local flow = require "flowlua"
+local csv = flow.csv
+local op = os.getenv("CSV_BENCH_OP") or "write"
+local path = os.getenv("CSV_BENCH_FILE") or "bench.csv"
+local n = tonumber(os.getenv("CSV_BENCH_ROWS") or "1000000")
+
+local t0, count
+if op == "write" then
+  local rows = {}
+  for i = 1, n do rows[i] = { "id" .. i, tostring(i * 7), "name" .. (i - 1) % 1000 } end
+  collectgarbage()
+  t0 = flow.now()
+  count = csv.write(path, rows)
+elseif op == "read" then
+  t0 = flow.now()
+  count = #csv.read(path)
+elseif op == "rows" then
+  t0 = flow.now()
+  count = 0
+  for _ in csv.rows(path) do count = count + 1 end
+else
+  error("CSV_BENCH_OP must be write, read or rows")
+end
+local seconds = flow.now() - t0
+assert(count == n, "rows: " .. tostring(count))
+print(string.format("rows %d seconds %.4f rows_per_s %.0f", n, seconds, n / seconds))
+
+return flow.define("csv bench", {}, function() end)
