@@ -472,6 +472,14 @@ static void add_row(enc *e, int r, int t, lua_Integer row) {
                       "write records keyed by column names)",
                    e->fn, (int)row);
     }
+    /* With a header, a list row has the header's width: trailing nils (a
+       missing value at the end, which # cannot see) are empty fields. */
+    if (e->header_idx) {
+      if (n > e->n_header)
+        luaL_error(L, "%s: row %d has %d fields but the header has %d",
+                   e->fn, (int)row, (int)n, (int)e->n_header);
+      n = e->n_header;
+    }
     /* Fields go on the stack a batch at a time, popped once per batch. */
     int base = lua_gettop(L);
     int types[FIELD_BATCH];

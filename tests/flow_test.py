@@ -6,7 +6,8 @@ Directives (Lua comments at the top of the file, in order):
 
     -- run: NAME              starts a new case (optional for a single case)
     -- args: --param n=3 {script}   command line; {script} is the test file,
-                              {dir} the folder holding it (default: {script})
+                              {dir} the folder holding it, {scripts} the
+                              repository's scripts/ folder (default: {script})
     -- env: NAME=VALUE        environment for the case (repeatable)
     -- exit: N                expected exit code (default 0)
     -- stderr: REGEX          must match somewhere in stderr (repeatable)
@@ -16,6 +17,10 @@ Directives (Lua comments at the top of the file, in order):
     -- json-lines: stderr     every non-empty stderr line is a JSON object
     -- signal: SIGINT after REGEX   send the signal once stderr matches
                               (repeatable: each is sent once, in order)
+    -- file: PATH = EXPECTED  after the run, the file PATH (relative to the
+                              case's working directory) holds exactly the
+                              bytes of the file EXPECTED (repeatable)
+    -- no-file: PATH          after the run, PATH does not exist (repeatable)
     -- max-seconds: X         the case must finish within X seconds
     -- min-seconds: X         and take at least X seconds
     -- timeout: X             kill the case after X seconds (default 60)
@@ -31,7 +36,8 @@ Directives (Lua comments at the top of the file, in order):
                               replaced in args and env values.
 
 Every case also gets TEST_FIXTURES, the absolute path of tests/fixtures, and
-{fixtures} is replaced with it in args and env values.
+TEST_SCRIPTS, that of scripts/; {fixtures} and {scripts} are replaced with
+them in args, env values and file paths.
 
 Each case runs in a fresh temporary working directory. The driver prints
 both the expectation and what happened for every failure, then a closing
@@ -52,10 +58,11 @@ import time
 
 DIRECTIVES = {"run", "args", "env", "exit", "stderr", "stdout", "not-stderr",
               "not-stdout", "json-lines", "signal", "max-seconds",
-              "min-seconds", "timeout", "server"}
+              "min-seconds", "timeout", "server", "file", "no-file"}
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
 FIXTURES = os.path.join(TESTS, "fixtures")
+SCRIPTS = os.path.join(os.path.dirname(TESTS), "scripts")
 SERVER = os.path.join(TESTS, "server", "testserver.py")
 MAKE_CERT = os.path.join(TESTS, "server", "make-cert.sh")
 
@@ -83,6 +90,7 @@ def parse_cases(path):
         return {"name": name, "args": "{script}", "env": {}, "exit": 0,
                 "stderr": [], "stdout": [], "not_stderr": [],
                 "not_stdout": [], "json_lines": False, "signals": [],
+                "files": [], "no_files": [],
                 "max_seconds": None, "min_seconds": None, "timeout": 60.0,
                 "server": set(file_server)}
 
@@ -108,6 +116,13 @@ def parse_cases(path):
                 case()["exit"] = int(value)
             elif key in ("stderr", "stdout", "not-stderr", "not-stdout"):
                 case()[key.replace("-", "_")].append(value)
+            elif key == "file":
+                got, sep, expected = value.partition(" = ")
+                if not sep:
+                    raise SystemExit(f"{path}: '-- file:' takes PATH = EXPECTED, got {value!r}")
+                case()["files"].append((got.strip(), expected.strip()))
+            elif key == "no-file":
+                case()["no_files"].append(value)
             elif key == "json-lines":
                 case()["json_lines"] = True
             elif key == "signal":
@@ -194,7 +209,7 @@ class TestServer:
 def run_case(binary, script, case):
     """Returns a list of failure messages (empty when the case passed)."""
     if not case["server"]:
-        return run_flow(binary, script, case, {"fixtures": FIXTURES})
+        return run_flow(binary, script, case, {"fixtures": FIXTURES, "scripts": SCRIPTS})
     server = TestServer(case["server"], max_seconds=case["timeout"] + 60)
     try:
         try:
@@ -202,11 +217,35 @@ def run_case(binary, script, case):
         except RuntimeError as e:
             problems = [str(e)]
         else:
-            problems = run_flow(binary, script, case, dict(server.urls, fixtures=FIXTURES))
+            problems = run_flow(binary, script, case,
+                                dict(server.urls, fixtures=FIXTURES, scripts=SCRIPTS))
     finally:
         server.stop()
     if problems and server.stderr.strip():
         problems.append("--- test server stderr ---\n" + server.stderr[-3000:])
+    return problems
+
+
+def check_files(cwd, case, fill):
+    """The case's file expectations, checked in its working directory."""
+    problems = []
+    for got, expected in case["files"]:
+        got_path = os.path.join(cwd, fill(got))
+        with open(fill(expected), "rb") as f:
+            want = f.read()
+        try:
+            with open(got_path, "rb") as f:
+                have = f.read()
+        except OSError as e:
+            problems.append(f"file {got}: cannot read it ({e.strerror})")
+            continue
+        if have != want:
+            problems.append(f"file {got} differs from {expected}:\n"
+                            f"--- expected ---\n{want.decode('utf-8', 'replace')[:2000]}"
+                            f"--- got ---\n{have.decode('utf-8', 'replace')[:2000]}")
+    for path in case["no_files"]:
+        if os.path.lexists(os.path.join(cwd, fill(path))):
+            problems.append(f"file {path} exists but must not")
     return problems
 
 
@@ -223,6 +262,7 @@ def run_flow(binary, script, case, places):
                        for a in shlex.split(case["args"])]
     env = dict(os.environ)
     env["TEST_FIXTURES"] = FIXTURES
+    env["TEST_SCRIPTS"] = SCRIPTS
     for name, var in (("http", "TEST_HTTP_URL"), ("https", "TEST_HTTPS_URL"),
                       ("ca_file", "TEST_CA_FILE")):
         if name in places:
@@ -264,6 +304,7 @@ def run_flow(binary, script, case, places):
         for t in readers:
             t.join()
         elapsed = time.monotonic() - started
+        file_problems = check_files(cwd, case, fill)
 
     stderr = b"".join(err_chunks).decode("utf-8", "replace")
     stdout = b"".join(out_chunks).decode("utf-8", "replace")
@@ -298,6 +339,7 @@ def run_flow(binary, script, case, places):
             except ValueError as e:
                 problems.append(f"stderr line {n} is not a JSON object ({e}): {line[:200]}")
                 break
+    problems += file_problems
     for _, pattern in pending_signals:
         problems.append(f"never saw {pattern!r} in stderr to send its signal")
     if case["max_seconds"] is not None and elapsed > case["max_seconds"]:

@@ -55,6 +55,10 @@ check.eq(csv.encode({ { 1 } }, { header = false }), "1\n", "header = false write
 -- Records keyed by the header's names, in header order; missing keys empty.
 check.eq(csv.encode({ { name = "ann", id = 1 }, { id = 2 }, { "list", "row" } }, { header = { "id", "name" } }),
   "id,name\n1,ann\n2,\nlist,row\n", "records")
+-- With a header, a list row has the header's width: a nil at the end (which
+-- # does not count) or in the middle is an empty field.
+check.eq(csv.encode({ { "WA", "Debt", nil }, { "a", nil, "c" }, {} }, { header = { "s", "p", "c" } }),
+  "s,p,c\nWA,Debt,\na,,c\n,,\n", "list rows padded to the header")
 
 -- decode: strings only, CRLF, BOM, quoted line breaks, spaces kept, empty
 -- lines skipped, ragged rows.

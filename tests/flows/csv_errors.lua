@@ -76,6 +76,8 @@ local verify = flow.task("verify", function()
   fails("csv.read: wide.csv:3: record has 3 fields but the header has 2", csv.read, "wide.csv", { header = true })
   fails("csv.decode: line 1: duplicate column name 'a' in the header (columns 1 and 2)", csv.decode, "a,a\n",
     { header = true })
+  fails("csv.encode: row 2 has 3 fields but the header has 2", csv.encode, { { 1, 2 }, { 1, 2, 3 } },
+    { header = { "a", "b" } })
   fails("csv.rows: wide.csv:3: record has 3 fields but the header has 2",
     function() for _ in csv.rows("wide.csv", { header = true }) do end end)
   -- The rows read before an error were handed out; the error names the line.

@@ -20,6 +20,7 @@
 -- stderr: square\[3\]: Failed \(attempt 1 of 1
 -- stderr: square: Failed \(map of 5: 1 of 5 mapped runs did not succeed\)
 -- stderr: verify: TriggerFailed
+-- stderr: collect: Success
 local flow = require "flowlua"
 local check = require "lib.check"
 local case = os.getenv("CASE")
@@ -44,10 +45,18 @@ local verify = flow.task("verify", function(squares, pairs, empty)
   check.list(empty, {}, "map over an empty list")
 end)
 
+-- Downstream of a map with a failed element (trigger all_done), the list
+-- holds every result that arrived, in its place, and nil where one failed.
+local collect = flow.task("collect", { trigger = "all_done" }, function(squares)
+  check.eq(squares[3], nil, "the failed element")
+  for _, i in ipairs({ 1, 2, 4, 5 }) do check.eq(squares[i], i * i, "element " .. i) end
+end)
+
 return flow.define("map", {}, function()
   if case == "mismatch" then return pair:map({ 1, 2, 3 }, { "x", "y" }, flow.unmapped({})) end
   if case == "scalar" then return pair:map(1, 2, 3) end
   local squares = square:map(numbers(5))
+  if case == "fail" then collect(squares) end
   local pairs = pair:map({ 1, 2 }, { "x", "y" }, flow.unmapped({ 7, 8, 9 }))
   verify(squares, pairs, square:map({}))
 end)

@@ -28,7 +28,9 @@ said otherwise; any method works on any endpoint, HEAD sends no body):
                           hits (default 10; beyond the fixture's 25 the hits
                           repeat, with distinct _id); hits.total.value == N.
                           size=25 (all the fixture's hits) sends the fixture
-                          file byte for byte.
+                          file byte for byte. With &key=KEY&fail=K&code=C
+                          the first K requests for KEY answer C (default
+                          503) with {"ok":false,"attempt":k}, as /flaky.
   /status/CODE?retry_after=S&body=TEXT
                           that status (200..599); Retry-After: S when given;
                           body TEXT as text/plain, else {"status":CODE}.
@@ -41,8 +43,8 @@ said otherwise; any method works on any endpoint, HEAD sends no body):
                           reset (RST, SO_LINGER 0, no response at all); later
                           ones 200 {"ok":true,"attempt":k}.
   /count/KEY              200 {"count":n}: requests seen so far for KEY by
-                          /flaky and /reset (one counter per KEY, shared by
-                          both, and by the HTTP and HTTPS listeners).
+                          /flaky, /reset and /complaints (one counter per KEY,
+                          shared by all, and by the HTTP and HTTPS listeners).
   /reset-counters         200 {"ok":true}; forgets every KEY.
   /stall?seconds=S        waits S seconds (default 5), then 200
                           {"stalled":S}; other requests are served meanwhile.
@@ -138,6 +140,9 @@ def json_bytes(n):
 
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes: with Nagle's algorithm on,
+    # the body waits for the client's delayed ACK, 40 ms per request.
+    disable_nagle_algorithm = True
     server_version = "flowlua-testserver/1"
     # An idle keep-alive connection is dropped after this long, so a client
     # that never closes cannot pin a thread until the server exits.
@@ -233,6 +238,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send(200, json_bytes(self.param("bytes", 10240, int)))
 
     def ep_complaints(self, _):
+        key = self.param("key", None)
+        if key is not None:
+            n = self.server.counters.hit(key)
+            if n <= self.param("fail", 0, int):
+                return self.send(self.param("code", 503, int), {"ok": False, "attempt": n})
         size = self.param("size", 10, int)
         with open(COMPLAINTS, "rb") as f:
             raw = f.read()

@@ -1,0 +1,27 @@
+-- The example flows in scripts/ run as their header comments say, and do
+-- what they claim. (The complaints ETL has its own test, complaints_etl.lua.)
+-- run: fanout: a map, a flaky step retried, cleanup
+-- args: {scripts}/fanout.lua --param count=8
+-- stderr: process: Success \(map of 8,
+-- stderr: publish: Success \(attempt 2,
+-- stderr: cleanup: Success
+-- stderr: fanout' Success in
+-- run: disk_report: df through flow.shell, to CSV and JSON
+-- args: {scripts}/disk_report.lua --param threshold=0
+-- stderr: report: (\d+) file systems, \1 at or above 0%
+-- stderr: disk report' Success in
+-- run: fetch_many: 20 pages through task:map, each failing once first
+-- server: http
+-- args: {scripts}/fetch_many.lua --param base={http} --param path=/flaky/page%d?fail=1 --param pages=20
+-- stderr: fetch\[20\]: Retrying in 0.5 s
+-- stderr: ^  fetch \[map of 20\] +Success +40
+-- stderr: merge: wrote 20 rows to pages.csv
+-- stderr: fetch many' Success in
+-- max-seconds: 20
+-- run: fetch_many: a server that never answers well fails the map, merge still runs
+-- server: http
+-- args: {scripts}/fetch_many.lua --param base={http} --param path=/status/500?page=%d --param pages=3
+-- exit: 1
+-- stderr: fetch: Failed \(map of 3: 3 of 3 mapped runs did not succeed\)
+-- stderr: merge: wrote 0 rows to pages.csv
+-- file: pages.csv = {fixtures}/pages-header.csv
