@@ -2,6 +2,9 @@
  * ljsonlib.c — flow.json: encode, decode and null as in lua-cjson, plus
  * read(path) and write(path, value).
  *
+ * Tables encode as cjson encodes them (arrays with a few holes included),
+ * plus OpenResty's json.array_mt and json.empty_array for empty arrays.
+ *
  * The decoder is a recursive descent straight into Lua values. It differs
  * from lua-cjson 2.1.0 where that one loses data: numbers written without a
  * fraction or exponent that fit in 64 bits become Lua integers (4, not 4.0),
@@ -27,6 +30,15 @@
 #include "json.h"
 
 #define BUFFER_MT "flowlua.json.buffer"
+/* json.array_mt: a table with this metatable encodes as an array, even
+   when empty (as in OpenResty's lua-cjson). */
+#define ARRAY_MT "flowlua.json.array"
+/* json.empty_array is a light userdata pointing here; it encodes as []. */
+static const char empty_array_sentinel;
+/* Integer-keyed tables with holes encode as arrays (the holes as null)
+   unless they are this sparse: cjson's defaults, ratio 2 and safe 10. */
+#define SPARSE_RATIO 2
+#define SPARSE_SAFE 10
 /* Tables nested deeper than this are refused both ways (cjson's limit);
    it is also what stops an encoder walking round a cycle. */
 #define DEPTH_MAX 1000
@@ -349,7 +361,8 @@ typedef struct enc {
   lua_State *L;
   fl_buf *b;
   const char *fn;
-  int depth; /* tables open */
+  const void *array_mt; /* json.array_mt */
+  int depth;            /* tables open */
   frame at[DEPTH_MAX];
 } enc;
 
@@ -434,22 +447,33 @@ __attribute__((noreturn)) static void too_deep(enc *e, int idx) {
 
 static void encode_value(enc *e, int idx);
 
-/* Whether the table at idx, whose border is n > 0, has exactly the keys
-   1..n. Other keys or holes make it an object. */
-static int is_array(lua_State *L, int idx, lua_Unsigned n) {
-  lua_Unsigned count = 0;
+/* The length of the table at idx as a JSON array, or -1 when it is an
+   object. As in cjson: keys that are all positive integers make an array
+   as long as the largest (holes become null) unless it is excessively
+   sparse; json.array_mt makes an array of the border's length; an empty
+   table is an object. */
+static lua_Integer array_length(enc *e, int idx) {
+  lua_State *L = e->L;
+  if (lua_getmetatable(L, idx)) {
+    int marked = lua_topointer(L, -1) == e->array_mt;
+    lua_pop(L, 1);
+    if (marked) return (lua_Integer)lua_rawlen(L, idx);
+  }
+  lua_Integer count = 0, max = 0;
   lua_pushnil(L);
   while (lua_next(L, idx)) {
     lua_pop(L, 1);
     lua_Integer k;
-    if (!lua_isinteger(L, -1) || (k = lua_tointeger(L, -1)) < 1 ||
-        (lua_Unsigned)k > n) {
+    if (!lua_isinteger(L, -1) || (k = lua_tointeger(L, -1)) < 1) {
       lua_pop(L, 1);
-      return 0;
+      return -1;
     }
+    if (k > max) max = k;
     count++;
   }
-  return count == n;
+  if (count == 0) return -1;
+  if (max > SPARSE_SAFE && max > count * SPARSE_RATIO) return -1;
+  return max;
 }
 
 static void encode_key(enc *e, int key) {
@@ -489,10 +513,10 @@ static void encode_table(enc *e, int idx) {
   frame *f = &e->at[e->depth++];
   f->table = lua_topointer(L, idx);
   f->key = 0;
-  lua_Unsigned n = lua_rawlen(L, idx);
-  if (n > 0 && is_array(L, idx, n)) {
+  lua_Integer n = array_length(e, idx);
+  if (n >= 0) {
     add_char(e, '[');
-    for (lua_Unsigned i = 1; i <= n; i++) {
+    for (lua_Integer i = 1; i <= n; i++) {
       if (i > 1) add_char(e, ',');
       f->idx = (lua_Integer)i;
       lua_rawgeti(L, idx, (lua_Integer)i);
@@ -554,6 +578,10 @@ static void encode_value(enc *e, int idx) {
       add(e, "null", 4);
       return;
     }
+    if (lua_touserdata(L, idx) == &empty_array_sentinel) {
+      add(e, "[]", 2);
+      return;
+    }
     enc_fail(e, e->depth, "cannot encode a light userdata");
   case LUA_TTABLE:
     encode_table(e, idx);
@@ -571,6 +599,9 @@ static void encode(lua_State *L, int idx, fl_buf *b, const char *fn) {
   e.L = L;
   e.b = b;
   e.fn = fn;
+  luaL_getmetatable(L, ARRAY_MT);
+  e.array_mt = lua_topointer(L, -1);
+  lua_pop(L, 1);
   e.depth = 0;
   encode_value(&e, idx);
 }
@@ -629,12 +660,27 @@ static int json_write(lua_State *L) {
   return 0;
 }
 
+/* json.array([t]) -> t: marks t (or a new table) to encode as an array. */
+static int json_array(lua_State *L) {
+  if (lua_isnoneornil(L, 1)) {
+    lua_settop(L, 0);
+    lua_newtable(L);
+  }
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1);
+  luaL_setmetatable(L, ARRAY_MT);
+  return 1;
+}
+
 int luaopen_flowlua_json(lua_State *L) {
   static const luaL_Reg funcs[] = {{"decode", json_decode},
                                    {"encode", json_encode},
                                    {"read", json_read},
                                    {"write", json_write},
+                                   {"array", json_array},
                                    {"null", NULL},
+                                   {"empty_array", NULL},
+                                   {"array_mt", NULL},
                                    {NULL, NULL}};
   if (luaL_newmetatable(L, BUFFER_MT)) {
     lua_pushcfunction(L, buffer_close);
@@ -647,5 +693,9 @@ int luaopen_flowlua_json(lua_State *L) {
   /* The same value as cjson.null, so the two compare equal. */
   lua_pushlightuserdata(L, NULL);
   lua_setfield(L, -2, "null");
+  lua_pushlightuserdata(L, (void *)&empty_array_sentinel);
+  lua_setfield(L, -2, "empty_array");
+  luaL_newmetatable(L, ARRAY_MT);
+  lua_setfield(L, -2, "array_mt");
   return 1;
 }

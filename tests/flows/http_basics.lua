@@ -39,6 +39,10 @@ local basics = flow.task("basics", function()
   check.eq(http.delete(base .. "/echo"):json().method, "DELETE", "delete")
   check.eq(http.request("put", base .. "/echo", { body = "y" }):json().method, "PUT", "request()")
 
+  local slow = http.get(base .. "/slow?bytes=3000&chunk=256&delay=0.02")
+  check.eq(#slow.body, 3000, "a slow body arrives whole")
+  check.eq(slow.body, string.rep("s", 3000), "slow body content")
+
   local red = http.get(base .. "/redirect?to=/json")
   check.eq(red.status, 200, "redirect followed")
   check.eq(red.url, base .. "/json", "final url after redirect")

@@ -5,6 +5,10 @@
 -- env: CASE=refused
 -- exit: 1
 -- stderr: fetch: Failed .*GET http://127.0.0.1:1/nothing: connection refused
+-- run: a name that does not resolve (.invalid is reserved, never resolves)
+-- env: CASE=dns
+-- exit: 1
+-- stderr: fetch: Failed .*GET http://flowlua-test.invalid/x: DNS lookup failed
 -- run: request timeout
 -- env: CASE=timeout
 -- exit: 1
@@ -14,6 +18,11 @@
 -- env: CASE=task_timeout
 -- exit: 1
 -- stderr: fetch: TimedOut \(attempt 1 of 1
+-- max-seconds: 8
+-- run: a body that trickles in for longer than the timeout
+-- env: CASE=slow
+-- exit: 1
+-- stderr: fetch: Failed .*GET http://127.0.0.1:\d+/slow\?bytes=10000&chunk=100&delay=0.1: timed out after 0.5 s
 -- max-seconds: 8
 -- run: connection reset
 -- env: CASE=reset
@@ -31,6 +40,10 @@
 -- env: CASE=big
 -- exit: 1
 -- stderr: fetch: Failed .*GET http://127.0.0.1:\d+/big\?bytes=3000000: response body larger than max_body \(1000000 bytes\)
+-- run: oversized chunked body (no Content-Length to refuse it early)
+-- env: CASE=big_chunked
+-- exit: 1
+-- stderr: fetch: Failed .*GET http://127.0.0.1:\d+/big\?bytes=3000000&chunked=1: response body larger than max_body \(1000000 bytes\)
 -- run: raise_for_status
 -- env: CASE=status
 -- exit: 1
@@ -65,8 +78,13 @@ local case = os.getenv("CASE")
 
 local fetch = flow.task("fetch", { timeout = case == "task_timeout" and 0.3 or nil }, function()
   if case == "refused" then return http.get("http://127.0.0.1:1/nothing") end
+  if case == "dns" then return http.get("http://flowlua-test.invalid/x", { timeout = 40 }) end
   if case == "timeout" then return http.get(base .. "/stall?seconds=10", { timeout = 0.3 }) end
   if case == "task_timeout" then return http.get(base .. "/stall?seconds=10") end
+  if case == "slow" then return http.get(base .. "/slow?bytes=10000&chunk=100&delay=0.1", { timeout = 0.5 }) end
+  if case == "big_chunked" then
+    return http.get(base .. "/big?bytes=3000000&chunked=1", { max_body = 1000000 })
+  end
   if case == "reset" then return http.get(base .. "/reset/r1?fail=5") end
   if case == "truncated" then return http.get(base .. "/truncated?bytes=10000") end
   if case == "garbage" then return http.get(base .. "/garbage"):json() end

@@ -61,15 +61,38 @@ local encode = flow.task("encode", function()
   check.eq(json.encode("héllo 😀"), '"héllo 😀"', "UTF-8 as it is")
   check.eq(json.encode(""), '""', "empty string")
 
-  -- Tables: keys 1..n make an array, anything else an object.
+  -- Tables as cjson encodes them: positive integer keys make an array as
+  -- long as the largest key, holes as null, unless it is very sparse
+  -- (largest key above 10 and above twice the count: then an object, where
+  -- cjson raises); anything else is an object.
   check.eq(json.encode({ 1, 2, 3 }), "[1,2,3]", "list")
   check.eq(json.encode({ "a", { "b", { "c" } } }), '["a",["b",["c"]]]', "nested lists")
   check.eq(json.encode({}), "{}", "empty table is an object, as in cjson")
   check.eq(json.encode({ a = 1 }), '{"a":1}', "object")
   same({ ["1"] = "x", ["2"] = "y", n = 2 }, json.decode(json.encode({ "x", "y", n = 2 })), "a list with a named key")
-  local holes = json.decode(json.encode({ [1] = "a", [3] = "c" }))
-  same({ ["1"] = "a", ["3"] = "c" }, holes, "a list with a hole is an object")
-  check.eq(json.encode({ [2] = "b" }), '{"2":"b"}', "keys not starting at 1")
+  check.eq(json.encode({ [1] = "a", [3] = "c" }), '["a",null,"c"]', "a list with a hole")
+  check.eq(json.encode({ 1, 2, nil, 4 }), "[1,2,null,4]", "a nil in a list")
+  check.eq(json.encode({ [2] = "b" }), '[null,"b"]', "keys not starting at 1")
+  check.eq(json.encode({ [10] = 1 }), "[" .. string.rep("null,", 9) .. "1]", "sparse but short")
+  check.eq(json.encode({ [11] = 1 }), '{"11":1}', "very sparse: an object")
+  local list = {}
+  for i = 1, 10 do list[i] = i end
+  list[22] = 22 -- 11 keys, the largest 22
+  check.eq(json.encode(list), "[1,2,3,4,5,6,7,8,9,10" .. string.rep(",null", 11) .. ",22]",
+    "largest key twice the count: still an array")
+  list[22], list[23] = nil, 23
+  check.eq(json.encode(list):sub(1, 1), "{", "above twice the count: an object")
+  check.eq(json.encode({ [0] = 1 }), '{"0":1}', "key 0 makes an object")
+
+  -- Empty arrays: json.array(t), json.array_mt and json.empty_array.
+  check.eq(json.encode(json.array()), "[]", "json.array() is an empty array")
+  check.eq(json.encode({ rows = json.array({}) }), '{"rows":[]}', "json.array({})")
+  check.eq(json.encode(setmetatable({}, json.array_mt)), "[]", "json.array_mt")
+  check.eq(json.encode({ json.empty_array }), "[[]]", "json.empty_array")
+  check.eq(json.encode(json.array({ 1, 2 })), "[1,2]", "json.array keeps its elements")
+  local t = {}
+  check.eq(json.array(t), t, "json.array returns its table")
+  check.eq(getmetatable(t), json.array_mt, "json.array sets array_mt")
   check.eq(json.encode({ [-1] = 1 }), '{"-1":1}', "negative integer key")
   check.eq(json.encode({ [1.5] = 1 }), '{"1.5":1}', "float key")
   check.eq(json.encode({ [0.1] = 1 }), '{"0.1":1}', "float key, short")

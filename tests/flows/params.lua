@@ -25,7 +25,11 @@
 -- run: not JSON
 -- args: --param list={nope {script}
 -- exit: 2
--- stderr: parameter 'list' must be a JSON object or array
+-- stderr: parameter 'list' must be a JSON object or array, got '\{nope' \(json.decode: .*line 1, column 2
+-- run: JSON that is not a table
+-- args: --param list=5 {script}
+-- exit: 2
+-- stderr: parameter 'list' must be a JSON object or array, got '5' \(not a table\)
 -- run: missing equals sign
 -- args: --param n {script}
 -- exit: 2
@@ -41,6 +45,7 @@ local verify = flow.task("verify", function(p)
     check.eq(p.name, "x=y", "name keeps everything after the first '='")
     check.eq(p.on, false, "on")
     check.list(p.list, { 1, 2, 3 }, "list")
+    check.eq(math.type(p.list[1]), "integer", "JSON integers in a table param are integers")
   else
     check.eq(p.n, 1, "n")
     check.eq(p.name, "default", "name")
