@@ -6,6 +6,7 @@
 -- stderr: flaky: Success \(attempt 3,
 -- stderr: verify: Success
 -- not-stderr: attempt 4
+-- not-stderr: hook failed
 -- run: retries exhausted: Failed after 1 + 2 attempts, with the traceback
 -- env: CASE=always
 -- exit: 1
@@ -13,6 +14,12 @@
 -- stderr: stack traceback
 -- stderr: ^  flaky +Failed +3
 -- stderr: verify: TriggerFailed
+-- run: an error inside a hook is logged and ignored
+-- env: CASE=bad_hooks
+-- stderr: flaky: on_retry hook failed \(ignored\): .*retries.lua:\d+: hook trouble
+-- stderr: flaky: on_success hook failed \(ignored\): .*retries.lua:\d+: hook trouble
+-- stderr: flaky: Success \(attempt 3,
+-- stderr: verify: Success
 -- run: retry_if says no
 -- env: CASE=retry_if
 -- exit: 1
@@ -37,12 +44,14 @@ local flaky = flow.task("flaky", {
   end,
   on_retry = function(ctx, info)
     hooks.retry = hooks.retry + 1
+    if case == "bad_hooks" then error("hook trouble") end
     check.eq(info.state, "Retrying", "on_retry state")
     check.eq(ctx.task, "flaky", "on_retry ctx.task")
     check.near(info.delay, 0.1 * 2 ^ (info.attempt - 1), 1e-9, "on_retry delay")
   end,
   on_success = function(_, info)
     hooks.success = hooks.success + 1
+    if case == "bad_hooks" then error("hook trouble") end
     check.eq(info.result, "done", "on_success result")
   end,
   on_failure = function(_, info)
