@@ -6,7 +6,7 @@ local n = tonumber(os.getenv("BENCH_N") or "1000")
 local decode = os.getenv("DECODE") == "1"
 
 local get = flow.task("get", function(u)
-  local r = flow.http.get(u)
+  local r = flow.http.get(u):raise_for_status()
   if decode then r:json() end
   return #r.body
 end)

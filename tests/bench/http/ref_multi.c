@@ -51,6 +51,12 @@ int main(int argc, char **argv) {
         fprintf(stderr, "transfer failed: %s\n", curl_easy_strerror(msg->data.result));
         return 1;
       }
+      long status = 0;
+      curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &status);
+      if (status != 200) {
+        fprintf(stderr, "HTTP %ld from %s\n", status, url);
+        return 1;
+      }
       curl_multi_remove_handle(m, msg->easy_handle);
       curl_easy_cleanup(msg->easy_handle);
       done++;
