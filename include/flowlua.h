@@ -250,13 +250,17 @@ typedef struct flowlua_serve_result {
   size_t failed;    /* runs that ended Failed */
   size_t cancelled; /* runs that ended Cancelled */
   size_t skipped;   /* fire times skipped because a run was still going */
+  size_t queued;    /* fire times that waited for a run to end, then ran */
+  size_t missed;    /* fire times passed unseen: a clock jump, a suspend */
 } flowlua_serve_result;
 
 /*
  * Serves a scheduled flow: waits for each fire time, runs the flow, and
  * goes on until flowlua_stop() (the run in progress finishes first) or
  * flowlua_cancel() (it is cancelled), or until max_runs runs (0: no limit).
- * A fire time that passes while a run is still going is skipped and logged.
+ * A fire time that comes due while a run is still going is handled by the
+ * schedule's overlap policy (skipped, queued, or the run cancelled), and
+ * logged.
  * Returns FLOWLUA_OK when serving ended normally, with *out (may be NULL)
  * filled; an error code when the flow cannot be served.
  */

@@ -57,7 +57,12 @@ typedef struct fl_taskdef {
   uint32_t calls;    /* calls in that build, for stable keys */
 } fl_taskdef;
 
-enum { FL_FLOW_UV_BODY = 1, FL_FLOW_UV_PARAMS, FL_FLOW_NUV = FL_FLOW_UV_PARAMS };
+enum {
+  FL_FLOW_UV_BODY = 1,
+  FL_FLOW_UV_PARAMS,
+  FL_FLOW_UV_SCHEDULE,
+  FL_FLOW_NUV = FL_FLOW_UV_SCHEDULE
+};
 
 typedef struct fl_limit {
   char *tag;
@@ -66,19 +71,16 @@ typedef struct fl_limit {
 
 #define FL_SCHEDULE_MT "flowlua.schedule"
 
-/* A schedule made by flow.interval. */
-typedef struct fl_schedule {
-  double interval; /* seconds */
-  double start;    /* wall-clock epoch seconds of the first fire; < 0 = none */
-} fl_schedule;
+typedef struct fl_schedule fl_schedule; /* schedule.h */
 
 typedef struct fl_flowdef {
   char *name;
   int concurrency; /* 0 = default */
   fl_limit *limits;
   int n_limits;
-  int has_schedule;
-  fl_schedule schedule;
+  /* The flow.interval / flow.cron userdata, kept alive by the flow's
+     FL_FLOW_UV_SCHEDULE; NULL without a schedule. */
+  const fl_schedule *schedule;
 } fl_flowdef;
 
 /* ---- the graph a flow body builds --------------------------------------- */
@@ -182,6 +184,7 @@ struct fl_sched {
   int pool_n;
   char run_id[40];
   double started, started_wall, ended;
+  double scheduled_at; /* the fire time it ran for, else started_wall */
   int cancelling;
   int state; /* flowlua_flow_state */
 };
@@ -198,6 +201,8 @@ struct flowlua {
   fl_buf err;
   volatile sig_atomic_t cancel_requested; /* cancel the run in progress */
   volatile sig_atomic_t stop_requested;   /* start no new scheduled run */
+  int cancel_current;  /* cancel the run in progress only (overlap policy) */
+  double scheduled_at; /* the fire time of the next run; 0: not scheduled */
 
   int flows_ref;   /* Lua list of the loaded script's flow userdatas */
   size_t n_flows;
@@ -218,6 +223,11 @@ struct flowlua {
   size_t n_task_keys;
 };
 
+/* Whether the run in progress is to be cancelled. */
+static inline int fl_cancelling(const flowlua *rt) {
+  return rt->cancel_requested || rt->cancel_current;
+}
+
 /* The runtime that owns a Lua state (kept in the state's extra space). */
 static inline flowlua *fl_rt(lua_State *L) {
   return *(flowlua **)lua_getextraspace(L);
@@ -227,7 +237,15 @@ static inline flowlua *fl_rt(lua_State *L) {
 void fl_set_error(flowlua *rt, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 double fl_random(flowlua *rt); /* uniform in [0, 1) */
+/* Pushes the flow named name (NULL: the only one); a status, with the
+   error set, when there is none. */
+int fl_push_flow(flowlua *rt, const char *name);
 uint64_t fl_random_u64(flowlua *rt);
+
+/* lschedlib.c: flow.interval and flow.cron, set into the module table on
+   top; fl_check_schedule raises unless idx holds a schedule. */
+void fl_open_schedules(lua_State *L);
+const fl_schedule *fl_check_schedule(lua_State *L, int idx, const char *who);
 
 /* lflowlib.c: the `flowlua` module */
 int luaopen_flowlua(lua_State *L);

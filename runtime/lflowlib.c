@@ -479,13 +479,9 @@ static int flow_define(lua_State *L) {
       lua_pushvalue(L, v);
       lua_setiuservalue(L, flow_idx, FL_FLOW_UV_PARAMS);
     } else if (strcmp(key, "schedule") == 0) {
-      fl_schedule *sc = luaL_testudata(L, v, FL_SCHEDULE_MT);
-      if (!sc)
-        luaL_error(L, "%s: option 'schedule' must be made by flow.interval, "
-                      "got %s",
-                   who, luaL_typename(L, v));
-      f->schedule = *sc;
-      f->has_schedule = 1;
+      f->schedule = fl_check_schedule(L, v, who);
+      lua_pushvalue(L, v);
+      lua_setiuservalue(L, flow_idx, FL_FLOW_UV_SCHEDULE);
     } else if (strcmp(key, "concurrency") == 0) {
       f->concurrency = opt_integer(L, v, who, key, 1);
     } else if (strcmp(key, "limits") == 0) {
@@ -516,53 +512,6 @@ static int flow_index(lua_State *L) {
 
 static int flow_tostring(lua_State *L) {
   lua_pushfstring(L, "flow '%s'", check_flow(L, 1)->name);
-  return 1;
-}
-
-/* ---- schedules ----------------------------------------------------------- */
-
-/* flow.interval { seconds=, minutes=, hours=, days=, start= }: fire times
-   are start + k * interval (start: epoch seconds). */
-static int flow_interval(lua_State *L) {
-  static const struct {
-    const char *key;
-    double unit;
-  } units[] = {{"seconds", 1}, {"minutes", 60}, {"hours", 3600}, {"days", 86400}};
-  luaL_checktype(L, 1, LUA_TTABLE);
-  double total = 0, start = -1;
-  lua_pushnil(L);
-  while (lua_next(L, 1)) {
-    const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
-    int known = 0;
-    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
-      if (strcmp(key, units[i].key) == 0) {
-        total += opt_number(L, -1, "flow.interval", key, 0, 1e9) * units[i].unit;
-        known = 1;
-      }
-    if (strcmp(key, "start") == 0) {
-      start = opt_number(L, -1, "flow.interval", key, 0, 1e11);
-      known = 1;
-    }
-    if (!known)
-      luaL_error(L, "flow.interval: unknown field '%s' (fields: seconds, "
-                    "minutes, hours, days, start)",
-                 key);
-    lua_pop(L, 1);
-  }
-  if (!(total > 0))
-    luaL_error(L, "flow.interval: the interval must be more than 0 seconds");
-  fl_schedule *sc = lua_newuserdatauv(L, sizeof *sc, 0);
-  sc->interval = total;
-  sc->start = start;
-  luaL_setmetatable(L, FL_SCHEDULE_MT);
-  return 1;
-}
-
-static int schedule_tostring(lua_State *L) {
-  fl_schedule *sc = luaL_checkudata(L, 1, FL_SCHEDULE_MT);
-  char text[64];
-  snprintf(text, sizeof text, "interval of %g s", sc->interval);
-  lua_pushstring(L, text);
   return 1;
 }
 
@@ -692,8 +641,6 @@ int luaopen_flowlua(lua_State *L) {
                                        {NULL, NULL}};
   static const luaL_Reg node_methods[] = {{"after", node_after}, {NULL, NULL}};
   static const luaL_Reg unmapped_meta[] = {{NULL, NULL}};
-  static const luaL_Reg schedule_meta[] = {{"__tostring", schedule_tostring},
-                                           {NULL, NULL}};
   static const luaL_Reg signal_meta[] = {{"__tostring", signal_tostring},
                                          {NULL, NULL}};
   static const luaL_Reg log_funcs[] = {{"debug", log_debug},
@@ -712,14 +659,12 @@ int luaopen_flowlua(lua_State *L) {
                                    {"time", flow_time},
                                    {"env", flow_env},
                                    {"secret", flow_secret},
-                                   {"interval", flow_interval},
                                    {NULL, NULL}};
 
   new_metatable(L, FL_TASK_MT, task_meta);
   new_metatable(L, FL_FLOW_MT, flow_meta);
   new_metatable(L, FL_UNMAPPED_MT, unmapped_meta);
   new_metatable(L, FL_SIGNAL_MT, signal_meta);
-  new_metatable(L, FL_SCHEDULE_MT, schedule_meta);
   new_metatable(L, FL_NODE_MT, node_meta);
   luaL_getmetatable(L, FL_NODE_MT);
   luaL_newlib(L, node_methods);
@@ -727,6 +672,7 @@ int luaopen_flowlua(lua_State *L) {
   lua_pop(L, 1);
 
   luaL_newlib(L, funcs);
+  fl_open_schedules(L);
   luaL_newlib(L, log_funcs);
   lua_setfield(L, -2, "log");
   /* The primitives, each a table of its own: flow.json, flow.csv, ... */

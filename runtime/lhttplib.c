@@ -340,7 +340,7 @@ static int do_request(lua_State *L, const char *method, int url_idx,
 
   /* Nothing else runs here (script top level, flow body): wait in place. */
   while (!lr->req->finished) {
-    if (rt->cancel_requested) {
+    if (fl_cancelling(rt)) {
       fl_http_cancel(lr->req);
       return luaL_error(L, "%s %s: interrupted", method, o.url);
     }

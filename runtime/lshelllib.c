@@ -286,7 +286,7 @@ static int flow_shell(lua_State *L) {
 
   /* Nothing else runs here (script top level, flow body): wait in place. */
   while (!lp->proc.finished) {
-    if (rt->cancel_requested) {
+    if (fl_cancelling(rt)) {
       on_cancel(&lp->wait);
       return luaL_error(L, "shell: '%s' interrupted", lua_tostring(L, ud - 1));
     }

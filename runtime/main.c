@@ -201,11 +201,14 @@ static int cmd_run(flowlua *rt, const cli_args *args) {
       return status_exit_code(rc);
     }
     if (!args->quiet)
-      fprintf(stderr, "flowlua: served %zu run(s): %zu failed, %zu cancelled, "
-                      "%zu fire time(s) skipped\n",
-              res.runs, res.failed, res.cancelled, res.skipped);
-    if (res.cancelled) return EXIT_CANCELLED;
-    return res.failed ? EXIT_RUN_FAILED : EXIT_OK;
+      fprintf(stderr, "flowlua: served %zu run(s): %zu failed, %zu cancelled; "
+                      "fire times: %zu queued, %zu skipped, %zu missed\n",
+              res.runs, res.failed, res.cancelled, res.queued, res.skipped,
+              res.missed);
+    /* 130 when a signal cancelled a run; a run cancelled by the overlap
+       policy (cancel_other) did not succeed either, but is no interrupt. */
+    if (g_signals > 1 && res.cancelled) return EXIT_CANCELLED;
+    return res.failed || res.cancelled ? EXIT_RUN_FAILED : EXIT_OK;
   }
   flowlua_outcome out;
   int rc = flowlua_run(rt, args->flow, &out);

@@ -508,7 +508,7 @@ static int push_params(flowlua *rt, int flow_idx) {
 /* ---- running ------------------------------------------------------------- */
 
 /* Pushes the flow called name (NULL: the only one); FLOWLUA_ENOFLOW if none. */
-static int push_flow(flowlua *rt, const char *name) {
+int fl_push_flow(flowlua *rt, const char *name) {
   lua_State *L = rt->L;
   if (rt->flows_ref == LUA_NOREF) {
     fl_set_error(rt, "no script loaded");
@@ -549,7 +549,7 @@ static int protected_run(lua_State *L) {
   run_ctx *ctx = lua_touserdata(L, 1);
   flowlua *rt = fl_rt(L);
   lua_settop(L, 0);
-  ctx->status = push_flow(rt, ctx->flow_name);
+  ctx->status = fl_push_flow(rt, ctx->flow_name);
   if (ctx->status) return 0;
   ctx->status = push_params(rt, 1);
   if (ctx->status) return 0;
@@ -687,104 +687,9 @@ int flowlua_task_get(flowlua *rt, size_t i, flowlua_task_info *out) {
 
 int flowlua_flow_scheduled(flowlua *rt, const char *flow_name) {
   if (!rt) return FLOWLUA_EINVAL;
-  int rc = push_flow(rt, flow_name);
+  int rc = fl_push_flow(rt, flow_name);
   if (rc) return rc;
   fl_flowdef *f = lua_touserdata(rt->L, -1);
   lua_pop(rt->L, 1);
-  return f->has_schedule;
-}
-
-static void log_plain(flowlua *rt, int level, const char *flow, const char *msg) {
-  flowlua_log_record rec;
-  fl_log_record_init(&rec, level);
-  rec.time = fl_wall_time();
-  rec.flow = flow;
-  rec.message = msg;
-  fl_log_emit(&rt->log, &rec);
-}
-
-/* "2026-11-28T16:10:00.250+01:00" in local time. */
-static void format_local_time(double t, char *out, size_t len) {
-  time_t secs = (time_t)floor(t);
-  int ms = (int)((t - floor(t)) * 1000.0 + 0.5);
-  if (ms > 999) ms = 999;
-  struct tm tm;
-  localtime_r(&secs, &tm);
-  char zone[8];
-  strftime(zone, sizeof zone, "%z", &tm); /* +0100 */
-  size_t n = strftime(out, len, "%Y-%m-%dT%H:%M:%S", &tm);
-  if (n && n + 12 < len)
-    snprintf(out + n, len - n, ".%03d%.3s:%.2s", ms, zone, zone + 3);
-}
-
-/* Waits until the monotonic time `until`, or a stop. 1 if stopped. */
-static int wait_until(flowlua *rt, double until) {
-  while (!rt->stop_requested) {
-    double left = until - fl_now();
-    if (left <= 0) return 0;
-    if (fl_loop_poll(&rt->loop, left) < 0) return 1;
-  }
-  return 1;
-}
-
-int flowlua_serve(flowlua *rt, const char *flow_name, int max_runs,
-                  flowlua_serve_result *out) {
-  if (!rt || max_runs < 0) return FLOWLUA_EINVAL;
-  flowlua_serve_result res = {0, 0, 0, 0};
-  if (out) *out = res;
-  int rc = push_flow(rt, flow_name);
-  if (rc) return rc;
-  fl_flowdef *f = lua_touserdata(rt->L, -1);
-  lua_pop(rt->L, 1); /* the flow stays referenced by the loaded script */
-  if (!f->has_schedule) {
-    fl_set_error(rt, "flow '%s' has no schedule to serve", f->name);
-    return FLOWLUA_EINVAL;
-  }
-  char *name = strdup(f->name);
-  if (!name) return FLOWLUA_ENOMEM;
-  double interval = f->schedule.interval, start = f->schedule.start;
-  double now = fl_wall_time();
-  /* Default start: the next whole interval, so fire times are round. */
-  if (start < 0) start = ceil(now / interval) * interval;
-  double k = now <= start ? 0 : ceil((now - start) / interval);
-  fl_buf msg = FL_BUF_INIT;
-  rc = FLOWLUA_OK;
-  while (!rt->stop_requested) {
-    double fire = start + k * interval;
-    char when[40];
-    format_local_time(fire, when, sizeof when);
-    fl_buf_reset(&msg);
-    fl_buf_addf(&msg, "flow '%s': next run at %s", name, when);
-    log_plain(rt, FLOWLUA_LOG_INFO, name, fl_buf_str(&msg));
-    /* Wait on the monotonic clock, so a wall-clock change does not fire
-       early or late by the size of the jump. */
-    if (wait_until(rt, fl_now() + (fire - fl_wall_time()))) break;
-    flowlua_outcome outcome;
-    rc = flowlua_run(rt, name, &outcome);
-    if (rc != FLOWLUA_OK) break;
-    res.runs++;
-    if (outcome.state == FLOWLUA_FLOW_FAILED) res.failed++;
-    if (outcome.state == FLOWLUA_FLOW_CANCELLED) res.cancelled++;
-    if (max_runs && res.runs >= (size_t)max_runs) break;
-    if (rt->cancel_requested) break;
-    /* Fire times that came due during the run are skipped (overlap
-       "skip"): the next run is at the first fire time not yet past. */
-    double next = ceil((fl_wall_time() - start) / interval);
-    if (next < k + 1) next = k + 1;
-    size_t missed = (size_t)(next - (k + 1));
-    if (missed) {
-      res.skipped += missed;
-      fl_buf_reset(&msg);
-      fl_buf_addf(&msg,
-                  "flow '%s': skipped %zu fire time(s) while the run was "
-                  "still going (overlap = skip)",
-                  name, missed);
-      log_plain(rt, FLOWLUA_LOG_WARN, name, fl_buf_str(&msg));
-    }
-    k = next;
-  }
-  fl_buf_free(&msg);
-  free(name);
-  if (out) *out = res;
-  return rc;
+  return f->schedule != NULL;
 }

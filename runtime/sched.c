@@ -191,8 +191,10 @@ void fl_sched_push_context(lua_State *L, flowlua *rt) {
   if (!s) return;
   lua_pushstring(L, s->run_id);
   lua_setfield(L, -2, "run_id");
-  lua_pushnumber(L, s->started_wall);
+  lua_pushnumber(L, s->scheduled_at);
   lua_setfield(L, -2, "scheduled_at");
+  lua_pushnumber(L, s->started_wall);
+  lua_setfield(L, -2, "started_at");
   push_key(L, r);
   lua_setfield(L, -2, "task");
   lua_pushstring(L, run_def(r)->name);
@@ -768,7 +770,7 @@ int fl_sched_sleep(lua_State *L, double seconds) {
   /* Outside any task (script top level, flow body): a plain blocking wait
      that still ends early when the runtime is asked to stop. */
   double until = fl_now() + seconds;
-  while (!rt->cancel_requested) {
+  while (!fl_cancelling(rt)) {
     double left = until - fl_now();
     if (left <= 0) break;
     if (left > 0.05) left = 0.05;
@@ -784,7 +786,7 @@ void fl_interrupt_hook(lua_State *L, lua_Debug *ar) {
   (void)ar;
   flowlua *rt = fl_rt(L);
   fl_taskrun *r = rt->current;
-  int why = rt->cancel_requested                                 ? FL_INT_CANCEL
+  int why = fl_cancelling(rt)                                    ? FL_INT_CANCEL
             : r && r->deadline_at > 0 && fl_now() >= r->deadline_at ? FL_INT_TIMEOUT
                                                                  : FL_INT_NONE;
   if (why == FL_INT_NONE) return;
@@ -1119,8 +1121,11 @@ static int pump(fl_sched *s) {
       settle(s);
       progress = 1;
     }
+    if (fl_cancelling(s->rt) && !s->cancelling) {
+      cancel_all(s); /* its wake-ups are handled in the next pass */
+      progress = 1;
+    }
     any |= progress;
-    if (s->rt->cancel_requested && !s->cancelling) cancel_all(s);
   } while (progress);
   return any;
 }
@@ -1229,6 +1234,7 @@ int fl_sched_run(flowlua *rt, fl_graph *g, fl_sched **out) {
   make_run_id(rt, s->run_id);
   s->started = fl_now();
   s->started_wall = fl_wall_time();
+  s->scheduled_at = rt->scheduled_at > 0 ? rt->scheduled_at : s->started_wall;
   s->state = FLOWLUA_FLOW_RUNNING;
   log_flow(s, FLOWLUA_LOG_INFO, FLOWLUA_FLOW_RUNNING, -1,
            "flow '%s' run %s: Running (%u tasks)", g->flow->name, s->run_id,

@@ -5,14 +5,14 @@
 -- args: --max-runs 3 {script}
 -- stderr: flow 'serve': next run at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d
 -- stderr: check: Success
--- stderr: served 3 run\(s\): 0 failed, 0 cancelled
+-- stderr: served 3 run\(s\): 0 failed, 0 cancelled; fire times: 0 queued, 0 skipped, 0 missed
 -- min-seconds: 0.4
 -- max-seconds: 8
 -- run: a run longer than the interval skips the fire times it covers
 -- args: --max-runs 2 {script}
 -- env: WORK=0.5
--- stderr: flow 'serve': skipped 2 fire time\(s\) while the run was still going \(overlap = skip\)
--- stderr: served 2 run\(s\): 0 failed, 0 cancelled, 2 fire time\(s\) skipped
+-- stderr: flow 'serve': fire time \S+ skipped: run [0-9a-f-]+ is still going \(overlap = skip\)
+-- stderr: served 2 run\(s\): 0 failed, 0 cancelled; fire times: 0 queued, [2-9] skipped, 0 missed
 -- max-seconds: 8
 -- run: SIGINT lets the run in progress finish, then exits 0
 -- env: WORK=0.6
