@@ -268,6 +268,29 @@ FLOWLUA_API int flowlua_serve(flowlua *rt, const char *flow_name, int max_runs,
                               flowlua_serve_result *out);
 
 /*
+ * The next fire times of the flow's schedule strictly after `after` (epoch
+ * seconds), into times[0..count). Returns how many were written (fewer
+ * than count when the schedule ends, by its `until`), or a negative status
+ * with the error set: FLOWLUA_EINVAL when the flow has no schedule.
+ */
+FLOWLUA_API int flowlua_next_fires(flowlua *rt, const char *flow_name,
+                                   double after, double *times, int count);
+
+/*
+ * Time text for the flow's schedule: ISO 8601 with the UTC offset, in the
+ * schedule's zone (a cron schedule's `tz`; local time otherwise).
+ * flowlua_format_time writes t into buf (len >= 40 is enough; the caller
+ * owns buf). flowlua_parse_time reads text such as
+ * "2026-03-29T01:30:00+01:00", "2026-03-29T01:30" or "2026-03-29" (without
+ * an offset: a time in the schedule's zone) into *out. Both return
+ * FLOWLUA_OK or a status with the error set.
+ */
+FLOWLUA_API int flowlua_format_time(flowlua *rt, const char *flow_name,
+                                    double t, char *buf, size_t len);
+FLOWLUA_API int flowlua_parse_time(flowlua *rt, const char *flow_name,
+                                   const char *text, double *out);
+
+/*
  * Stopping. Both are async-signal-safe and callable from any thread: they
  * only set a flag and wake the event loop.
  * flowlua_stop: stop serving — start no new run; the run in progress

@@ -13,16 +13,21 @@
 const char *cli_usage(void) {
   return "Usage: flowlua [options] SCRIPT.lua\n"
          "       flowlua check [options] SCRIPT.lua\n"
+         "       flowlua next [--count N] [--from TIME] SCRIPT.lua\n"
          "\n"
          "Runs the flow that SCRIPT.lua returns (flow.define(...)): on its\n"
          "schedule until SIGINT/SIGTERM (the run in progress finishes; a\n"
          "second signal cancels it), or once when it has no schedule.\n"
          "'check' loads the script and builds and validates every flow's\n"
-         "task graph without running any task.\n"
+         "task graph without running any task. 'next' prints the schedule's\n"
+         "next fire times (ISO 8601, in the schedule's zone), one per line.\n"
          "\n"
          "Options:\n"
          "  --once               run the flow once, now, ignoring its schedule\n"
          "  --max-runs N         stop serving after N runs\n"
+         "  --count N            next: how many fire times (default 10)\n"
+         "  --from TIME          next: count from this ISO 8601 time (default:\n"
+         "                       now; without an offset, in the schedule's zone)\n"
          "  --param NAME=VALUE   set a flow parameter (repeatable); the value\n"
          "                       is converted to the type of its default\n"
          "  --flow NAME          the flow to use when the script defines several\n"
@@ -58,9 +63,10 @@ static int parse_int(const char *s, int lo, int *out) {
 }
 
 /* Options that take a value. */
-static const char *const valued[] = {"--param",     "--flow",
-                                     "--concurrency", "--max-runs",
-                                     "--log-level", "--log-format", NULL};
+static const char *const valued[] = {
+    "--param",     "--flow",       "--concurrency", "--max-runs",
+    "--log-level", "--log-format", "--count",       "--from",
+    NULL};
 
 static int takes_value(const char *name, size_t len) {
   for (int i = 0; valued[i]; i++)
@@ -95,6 +101,15 @@ static int apply(cli_args *a, const char *name, const char *value, char *err,
     if (parse_int(value, 1, &a->max_runs) != 0)
       return fail(err, errlen,
                   "--max-runs expects a whole number >= 1, got '%s'", value);
+  } else if (strcmp(name, "--count") == 0) {
+    if (parse_int(value, 1, &a->count) != 0 || a->count > 100000)
+      return fail(err, errlen,
+                  "--count expects a whole number from 1 to 100000, got '%s'",
+                  value);
+  } else if (strcmp(name, "--from") == 0) {
+    if (!*value)
+      return fail(err, errlen, "%s", "--from expects an ISO 8601 time");
+    a->from = value;
   } else if (strcmp(name, "--log-level") == 0) {
     a->log_level = fl_log_level_parse(value);
     if (a->log_level < 0)
@@ -162,8 +177,9 @@ int cli_parse(int argc, char **argv, cli_args *out, char *err, size_t errlen) {
       if (apply(out, name, value, err, errlen) != 0) return -1;
       continue;
     }
-    if (positional == 0 && strcmp(arg, "check") == 0 && !out->script) {
-      out->command = CLI_CHECK;
+    if (positional == 0 && !out->script &&
+        (strcmp(arg, "check") == 0 || strcmp(arg, "next") == 0)) {
+      out->command = strcmp(arg, "check") == 0 ? CLI_CHECK : CLI_NEXT;
       positional++;
       continue;
     }
@@ -175,5 +191,8 @@ int cli_parse(int argc, char **argv, cli_args *out, char *err, size_t errlen) {
   }
   if (!out->script)
     return fail(err, errlen, "%s", "no script given");
+  if (out->command != CLI_NEXT && (out->count || out->from))
+    return fail(err, errlen, "%s", "--count and --from go with 'flowlua next'");
+  if (!out->count) out->count = 10;
   return 0;
 }

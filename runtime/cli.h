@@ -12,6 +12,7 @@
 typedef enum cli_command {
   CLI_RUN,   /* flowlua script.lua */
   CLI_CHECK, /* flowlua check script.lua */
+  CLI_NEXT,  /* flowlua next script.lua: the next fire times */
   CLI_HELP,
   CLI_VERSION
 } cli_command;
@@ -29,6 +30,8 @@ typedef struct cli_args {
   int once, quiet;
   int concurrency;  /* 0 = not given */
   int max_runs;     /* 0 = not given */
+  int count;        /* next: how many fire times (default 10) */
+  const char *from; /* next: ISO 8601 time to count from; NULL = now */
   int log_level;    /* flowlua_log_level; -1 = not given */
   int log_format;   /* flowlua_log_format; -1 = not given */
   cli_param *params; /* owned: free with cli_args_free */

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -168,6 +169,47 @@ static int check_one(flowlua *rt, const char *name) {
 }
 
 /* Builds and validates the chosen flow, or every flow of the script. */
+/* flowlua next: the schedule's next fire times, one per line on stdout. */
+static int cmd_next(flowlua *rt, const cli_args *args) {
+  double from = 0;
+  if (args->from) {
+    if (flowlua_parse_time(rt, args->flow, args->from, &from) != FLOWLUA_OK) {
+      fprintf(stderr, "flowlua: --from: %s\n", flowlua_errmsg(rt));
+      return EXIT_USAGE;
+    }
+  } else {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    from = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+  }
+  double *times = malloc((size_t)args->count * sizeof *times);
+  if (!times) {
+    fprintf(stderr, "flowlua: out of memory\n");
+    return EXIT_RUN_FAILED;
+  }
+  int n = flowlua_next_fires(rt, args->flow, from, times, args->count);
+  if (n < 0) {
+    fprintf(stderr, "flowlua: %s\n", flowlua_errmsg(rt));
+    free(times);
+    return EXIT_USAGE;
+  }
+  int code = EXIT_OK;
+  for (int i = 0; i < n; i++) {
+    char text[64];
+    if (flowlua_format_time(rt, args->flow, times[i], text, sizeof text) !=
+        FLOWLUA_OK) {
+      fprintf(stderr, "flowlua: %s\n", flowlua_errmsg(rt));
+      code = EXIT_USAGE;
+      break;
+    }
+    puts(text);
+  }
+  if (n < args->count && code == EXIT_OK)
+    fprintf(stderr, "flowlua: the schedule ends after %d fire time(s)\n", n);
+  free(times);
+  return code;
+}
+
 static int cmd_check(flowlua *rt, const cli_args *args) {
   if (args->flow) return check_one(rt, args->flow);
   int code = EXIT_OK;
@@ -271,6 +313,8 @@ int main(int argc, char **argv) {
     code = EXIT_USAGE;
   } else if (args.command == CLI_CHECK) {
     code = cmd_check(rt, &args);
+  } else if (args.command == CLI_NEXT) {
+    code = cmd_next(rt, &args);
   } else {
     code = cmd_run(rt, &args);
   }
