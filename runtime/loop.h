@@ -46,6 +46,7 @@ typedef struct fl_loop {
      batch. */
   fl_watch *watches;
   int n_watches;
+  int no_pwait2; /* the kernel lacks epoll_pwait2: millisecond waits */
 } fl_loop;
 
 /* Seconds on the monotonic clock. */
