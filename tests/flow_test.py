@@ -16,7 +16,9 @@ Directives (Lua comments at the top of the file, in order):
     -- not-stdout: REGEX      must not match stdout (repeatable)
     -- json-lines: stderr     every non-empty stderr line is a JSON object
     -- signal: SIGINT after REGEX   send the signal once stderr matches
-                              (repeatable: each is sent once, in order)
+                              (after the previous signal); "after +1.5s":
+                              1.5 s after the previous signal (repeatable:
+                              each is sent once, in order)
     -- file: PATH = EXPECTED  after the run, the file PATH (relative to the
                               case's working directory) holds exactly the
                               bytes of the file EXPECTED (repeatable)
@@ -275,23 +277,41 @@ def run_flow(binary, script, case, places):
         err_chunks, out_chunks = [], []
         pending_signals = list(case["signals"])
         sent = []
+        lock = threading.Lock()
+
+        def due(pattern, text):
+            """Whether a signal's condition holds: its pattern in stderr
+            after the previous signal, or "+Ns": N seconds after it."""
+            m = re.fullmatch(r"\+(\d+(?:\.\d+)?)s", pattern)
+            if m:
+                return bool(sent) and time.monotonic() - sent[-1][2] >= float(m.group(1))
+            return re.search(pattern, text[sent[-1][1]:] if sent else text, re.M)
+
+        def send_due():
+            with lock:
+                text = b"".join(err_chunks).decode("utf-8", "replace")
+                while pending_signals and proc.poll() is None and due(pending_signals[0][1], text):
+                    sig, pattern = pending_signals.pop(0)
+                    proc.send_signal(sig)
+                    sent.append((pattern, len(text), time.monotonic()))
 
         def read_stderr():
             for line in iter(proc.stderr.readline, b""):
-                err_chunks.append(line)
-                text = b"".join(err_chunks).decode("utf-8", "replace")
-                # Each signal's pattern must appear after the previous signal.
-                while pending_signals and re.search(
-                        pending_signals[0][1], text[sent[-1][1]:] if sent else text, re.M):
-                    sig, pattern = pending_signals.pop(0)
-                    proc.send_signal(sig)
-                    sent.append((pattern, len(text)))
+                with lock:
+                    err_chunks.append(line)
+                send_due()
+
+        def timed_signals():
+            while pending_signals and proc.poll() is None:
+                send_due()
+                time.sleep(0.01)
 
         def read_stdout():
             out_chunks.append(proc.stdout.read())
 
         readers = [threading.Thread(target=read_stderr),
-                   threading.Thread(target=read_stdout)]
+                   threading.Thread(target=read_stdout),
+                   threading.Thread(target=timed_signals)]
         for t in readers:
             t.start()
         timed_out = False

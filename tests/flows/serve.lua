@@ -34,6 +34,14 @@
 -- signal: SIGTERM after next run at
 -- stderr: served 0 run\(s\)
 -- max-seconds: 5
+-- run: stopped (as by a suspend) past several fire times: one late run, the rest logged as missed
+-- args: --max-runs 2 {script}
+-- env: WORK=0.01
+-- signal: SIGSTOP after next run at
+-- signal: SIGCONT after +1.2s
+-- stderr: flow 'serve': missed [3-9] fire time\(s\) from \S+: the clock jumped or the machine was suspended; running once, for \S+
+-- stderr: served 2 run\(s\): 0 failed, 0 cancelled; fire times: 0 queued, 0 skipped, [3-9] missed
+-- max-seconds: 10
 -- run: --once ignores the schedule
 -- args: --once {script}
 -- not-stderr: next run at
