@@ -187,6 +187,13 @@ struct fl_sched {
   double scheduled_at; /* the fire time it ran for, else started_wall */
   int cancelling;
   int state; /* flowlua_flow_state */
+  /* Runs in progress are linked from rt->active (several at once when a
+     schedule lets runs overlap); a run that is no longer rt->sched is an
+     orphan, freed by fl_sched_collect once it has ended. */
+  fl_sched *next_active;
+  uint8_t active, orphan;
+  void (*on_end)(fl_sched *s, void *data); /* called once it has ended */
+  void *on_end_data;
 };
 
 /* ---- the runtime handle -------------------------------------------------- */
@@ -214,6 +221,8 @@ struct flowlua {
   fl_graph *building; /* set while a flow body runs */
   fl_graph *graph;    /* the last graph built */
   fl_sched *sched;    /* the last run */
+  fl_sched *active;   /* runs in progress, linked by next_active */
+  fl_sched *retired;  /* ended orphans, freed by fl_sched_collect */
   fl_taskrun *current; /* the task whose Lua code runs now */
   uint32_t next_graph_id;
   uint64_t rng;
@@ -240,6 +249,11 @@ double fl_random(flowlua *rt); /* uniform in [0, 1) */
 /* Pushes the flow named name (NULL: the only one); a status, with the
    error set, when there is none. */
 int fl_push_flow(flowlua *rt, const char *name);
+/* Builds and starts a run of the flow for the fire time scheduled_at, and
+   returns at once (the run becomes rt->sched and moves with
+   fl_sched_pump_all); on_end(s, data) is called when it has ended. */
+int fl_start_run(flowlua *rt, const char *flow_name, double scheduled_at,
+                 void (*on_end)(fl_sched *s, void *data), void *data);
 uint64_t fl_random_u64(flowlua *rt);
 
 /* lschedlib.c: flow.interval and flow.cron, set into the module table on
@@ -277,9 +291,20 @@ void fl_graph_add_key(fl_buf *b, const fl_graph *g, uint32_t node);
 int fl_graph_add_node(lua_State *L, fl_graph *g, int task_idx, int first_arg,
                       int nargs, int is_map);
 
-/* sched.c: running a built graph */
+/* sched.c: running a built graph. A run owns its graph (taken from
+   rt->graph). fl_sched_start starts a run and returns at once: its tasks
+   move when fl_sched_pump_all is called (it does all the work that needs
+   no waiting, for every run in progress, and returns whether it did any)
+   between polls of the loop. fl_sched_run starts one and drives every run
+   until that one has ended. fl_sched_stalled says whether nothing can move
+   any more (a bug, reported rather than hung on). */
+int fl_sched_start(flowlua *rt, fl_graph *g, fl_sched **out);
 int fl_sched_run(flowlua *rt, fl_graph *g, fl_sched **out);
+int fl_sched_pump_all(flowlua *rt);
+int fl_sched_stalled(flowlua *rt);
 void fl_sched_free(flowlua *rt, fl_sched *s);
+/* Frees the orphans that have ended. */
+void fl_sched_collect(flowlua *rt);
 /* Appends a run's key ("fetch", "fetch[3]") to b. */
 void fl_taskrun_add_key(fl_buf *b, const fl_taskrun *r);
 /* Pushes flow.context() for the current task (or the run) onto L. */

@@ -376,9 +376,10 @@ static int node_after(lua_State *L) {
 static int node_tostring(lua_State *L) {
   uint32_t *n = check_node(L, 1);
   flowlua *rt = fl_rt(L);
-  fl_graph *g = rt->building && rt->building->id == n[0] ? rt->building
-                : rt->graph && rt->graph->id == n[0]   ? rt->graph
-                                                       : NULL;
+  fl_graph *g = rt->building && rt->building->id == n[0]     ? rt->building
+                : rt->graph && rt->graph->id == n[0]       ? rt->graph
+                : rt->sched && rt->sched->g->id == n[0]    ? rt->sched->g
+                                                           : NULL;
   if (!g) return lua_pushfstring(L, "node #%d", (int)n[1] + 1), 1;
   fl_buf key = FL_BUF_INIT;
   fl_graph_add_key(&key, g, n[1]);

@@ -105,10 +105,6 @@ static void check_supported(lua_State *L, const fl_schedule *s, const char *who)
     luaL_error(L, "%s: option 'catchup' needs the run history, which this "
                   "version does not keep yet",
                who);
-  if (s->overlap == FL_OVERLAP_ALLOW)
-    luaL_error(L, "%s: overlap 'allow' is not supported yet (runs of one "
-                  "flow cannot overlap in this version)",
-               who);
 }
 
 /* flow.interval { ... } -> schedule */

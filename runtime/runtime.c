@@ -168,8 +168,12 @@ static void forget_tasks(flowlua *rt) {
 /* Drops the last run and graph (they borrow from the loaded script). */
 static void forget_run(flowlua *rt) {
   forget_tasks(rt);
-  fl_sched_free(rt, rt->sched);
+  if (rt->sched && rt->sched->active)
+    rt->sched->orphan = 1; /* still going: freed once it has ended */
+  else
+    fl_sched_free(rt, rt->sched);
   rt->sched = NULL;
+  fl_sched_collect(rt);
   fl_graph_free(rt, rt->graph);
   rt->graph = NULL;
 }
@@ -189,6 +193,11 @@ void flowlua_clear_params(flowlua *rt) {
 void flowlua_free(flowlua *rt) {
   if (!rt) return;
   forget_run(rt);
+  while (rt->active) { /* runs a host left going: their coroutines first */
+    fl_sched *s = rt->active;
+    rt->active = s->next_active;
+    fl_sched_free(rt, s);
+  }
   lua_close(rt->L); /* frees the requests Lua still held */
   if (rt->http_ready) fl_http_close(&rt->http);
   fl_loop_close(&rt->loop);
@@ -539,9 +548,17 @@ int fl_push_flow(flowlua *rt, const char *name) {
   return FLOWLUA_ENOFLOW;
 }
 
+typedef enum run_mode {
+  RUN_CHECK, /* build and validate only */
+  RUN_WAIT,  /* run, and return when the run has ended */
+  RUN_START  /* start the run and return; it moves with fl_sched_pump_all */
+} run_mode;
+
 typedef struct run_ctx {
   const char *flow_name;
-  int check_only;
+  run_mode mode;
+  void (*on_end)(fl_sched *s, void *data); /* RUN_START */
+  void *on_end_data;
   int status;
 } run_ctx;
 
@@ -554,31 +571,55 @@ static int protected_run(lua_State *L) {
   ctx->status = push_params(rt, 1);
   if (ctx->status) return 0;
   ctx->status = fl_graph_build(rt, 1, 2);
-  if (ctx->status || ctx->check_only) return 0;
-  ctx->status = fl_sched_run(rt, rt->graph, &rt->sched);
+  if (ctx->status || ctx->mode == RUN_CHECK) return 0;
+  if (ctx->mode == RUN_WAIT) {
+    ctx->status = fl_sched_run(rt, rt->graph, &rt->sched);
+    return 0;
+  }
+  ctx->status = fl_sched_start(rt, rt->graph, &rt->sched);
+  if (ctx->status == FLOWLUA_OK) {
+    rt->sched->on_end = ctx->on_end;
+    rt->sched->on_end_data = ctx->on_end_data;
+  }
   return 0;
 }
 
-static int run_or_check(flowlua *rt, const char *flow_name, int check_only) {
+static int run_protected(flowlua *rt, run_ctx *ctx) {
   forget_run(rt);
   fl_buf_reset(&rt->err);
   lua_State *L = rt->L;
   int top = lua_gettop(L);
-  run_ctx ctx = {flow_name, check_only, FLOWLUA_OK};
+  ctx->status = FLOWLUA_OK;
   lua_pushcfunction(L, protected_run);
-  lua_pushlightuserdata(L, &ctx);
+  lua_pushlightuserdata(L, ctx);
   int st = lua_pcall(L, 1, 0, 0);
   rt->building = NULL;
   rt->current = NULL;
   if (st != LUA_OK) {
     fl_set_error(rt, "%s: %s",
-                 check_only ? "checking the flow failed" : "the run aborted",
+                 ctx->mode == RUN_CHECK ? "checking the flow failed"
+                                        : "the run aborted",
                  lua_tostring(L, -1));
-    ctx.status = st == LUA_ERRMEM ? FLOWLUA_ENOMEM : FLOWLUA_EBUILD;
+    ctx->status = st == LUA_ERRMEM ? FLOWLUA_ENOMEM : FLOWLUA_EBUILD;
     if (rt->sched) rt->sched->state = FLOWLUA_FLOW_FAILED;
   }
   lua_settop(L, top);
-  return ctx.status;
+  return ctx->status;
+}
+
+static int run_or_check(flowlua *rt, const char *flow_name, int check_only) {
+  run_ctx ctx = {flow_name, check_only ? RUN_CHECK : RUN_WAIT, NULL, NULL,
+                 FLOWLUA_OK};
+  return run_protected(rt, &ctx);
+}
+
+int fl_start_run(flowlua *rt, const char *flow_name, double scheduled_at,
+                 void (*on_end)(fl_sched *s, void *data), void *data) {
+  run_ctx ctx = {flow_name, RUN_START, on_end, data, FLOWLUA_OK};
+  rt->scheduled_at = scheduled_at;
+  int rc = run_protected(rt, &ctx);
+  rt->scheduled_at = 0;
+  return rc;
 }
 
 int flowlua_check(flowlua *rt, const char *flow_name) {
@@ -618,9 +659,9 @@ int flowlua_run(flowlua *rt, const char *flow_name, flowlua_outcome *out) {
 
 /* Lists the task runs of the last run (or the nodes of the last check). */
 static int index_tasks(flowlua *rt) {
-  if (rt->task_keys || !rt->graph) return 0;
-  fl_graph *g = rt->graph;
   fl_sched *s = rt->sched;
+  fl_graph *g = s ? s->g : rt->graph;
+  if (rt->task_keys || !g) return 0;
   size_t n = g->n;
   if (s) n = s->total_runs;
   rt->task_keys = calloc(n ? n : 1, sizeof *rt->task_keys);

@@ -1180,12 +1180,17 @@ void fl_sched_free(flowlua *rt, fl_sched *s) {
   free(s->waiting);
   free(s->settle);
   free(s->tags);
+  fl_graph_free(rt, s->g);
   free(s);
 }
 
+/* A run of g, which it owns from now on, even when it fails (NULL). */
 static fl_sched *sched_new(flowlua *rt, fl_graph *g) {
   fl_sched *s = calloc(1, sizeof *s);
-  if (!s) return NULL;
+  if (!s) {
+    fl_graph_free(rt, g);
+    return NULL;
+  }
   s->rt = rt;
   s->g = g;
   s->results_ref = LUA_NOREF;
@@ -1223,12 +1228,13 @@ static fl_sched *sched_new(flowlua *rt, fl_graph *g) {
   return s;
 }
 
-int fl_sched_run(flowlua *rt, fl_graph *g, fl_sched **out) {
+int fl_sched_start(flowlua *rt, fl_graph *g, fl_sched **out) {
+  const char *name = g->flow->name; /* the flow outlives the graph */
+  if (rt->graph == g) rt->graph = NULL; /* the run owns it now */
   fl_sched *s = sched_new(rt, g);
   *out = s;
   if (!s) {
-    fl_set_error(rt, "flow '%s': out of memory starting the run",
-                 g->flow->name);
+    fl_set_error(rt, "flow '%s': out of memory starting the run", name);
     return FLOWLUA_ENOMEM;
   }
   make_run_id(rt, s->run_id);
@@ -1236,32 +1242,23 @@ int fl_sched_run(flowlua *rt, fl_graph *g, fl_sched **out) {
   s->started_wall = fl_wall_time();
   s->scheduled_at = rt->scheduled_at > 0 ? rt->scheduled_at : s->started_wall;
   s->state = FLOWLUA_FLOW_RUNNING;
+  s->active = 1;
+  s->next_active = rt->active;
+  rt->active = s;
   log_flow(s, FLOWLUA_LOG_INFO, FLOWLUA_FLOW_RUNNING, -1,
            "flow '%s' run %s: Running (%u tasks)", g->flow->name, s->run_id,
            (unsigned)g->n);
-
   for (uint32_t i = 0; i < g->n; i++)
     if (s->waiting[i] == 0) ready(s, i);
-  while (s->final_nodes < g->n) {
-    if (pump(s)) continue;
-    if (s->final_nodes == g->n) break;
-    if (s->running == 0 && rt->loop.n == 0 && !s->start_q.head &&
-        !s->tag_wait.head) {
-      /* Nothing can move any more: a bug, reported rather than hung on. */
-      fl_set_error(rt, "flow '%s': scheduler stalled with %u task(s) "
-                       "unfinished",
-                   g->flow->name, (unsigned)(g->n - s->final_nodes));
-      log_flow(s, FLOWLUA_LOG_ERROR, -1, -1, "%s", fl_buf_str(&rt->err));
-      rt->cancel_requested = 1;
-      continue;
-    }
-    if (fl_loop_poll(&rt->loop, -1) < 0) {
-      fl_set_error(rt, "flow '%s': waiting on the event loop failed",
-                   g->flow->name);
-      rt->cancel_requested = 1;
-    }
-  }
+  return FLOWLUA_OK;
+}
 
+/* Every node is final: the run's state, its last log line, and out of the
+   active list. An orphan moves to rt->retired, to be freed later: its
+   on_end callback may still read it now. */
+static void sched_end(fl_sched *s) {
+  flowlua *rt = s->rt;
+  fl_graph *g = s->g;
   s->ended = fl_now();
   int state = FLOWLUA_FLOW_SUCCESS;
   for (uint32_t i = 0; i < g->n; i++)
@@ -1273,5 +1270,68 @@ int fl_sched_run(flowlua *rt, fl_graph *g, fl_sched **out) {
                                             : FLOWLUA_LOG_ERROR,
            state, took, "flow '%s' run %s: %s in %.3f s", g->flow->name,
            s->run_id, flowlua_flow_state_name(state), took);
+  fl_sched **p = &rt->active;
+  while (*p && *p != s) p = &(*p)->next_active;
+  if (*p) *p = s->next_active;
+  s->active = 0;
+  s->next_active = NULL;
+  if (s->orphan) {
+    s->next_active = rt->retired;
+    rt->retired = s;
+  }
+  if (s->on_end) s->on_end(s, s->on_end_data);
+}
+
+int fl_sched_pump_all(flowlua *rt) {
+  int any = 0;
+  fl_sched *next;
+  for (fl_sched *s = rt->active; s; s = next) {
+    any |= pump(s);
+    next = s->next_active;
+    if (s->final_nodes == s->g->n) {
+      sched_end(s);
+      any = 1;
+    }
+  }
+  return any;
+}
+
+int fl_sched_stalled(flowlua *rt) {
+  if (rt->loop.n) return 0;
+  for (fl_sched *s = rt->active; s; s = s->next_active)
+    if (s->running || s->start_q.head || s->tag_wait.head ||
+        s->resume_q.head || s->n_settle)
+      return 0;
+  return rt->active != NULL;
+}
+
+void fl_sched_collect(flowlua *rt) {
+  while (rt->retired) {
+    fl_sched *s = rt->retired;
+    rt->retired = s->next_active;
+    fl_sched_free(rt, s);
+  }
+}
+
+int fl_sched_run(flowlua *rt, fl_graph *g, fl_sched **out) {
+  const char *name = g->flow->name;
+  int rc = fl_sched_start(rt, g, out);
+  if (rc) return rc;
+  fl_sched *s = *out;
+  while (s->active) {
+    if (fl_sched_pump_all(rt)) continue;
+    if (fl_sched_stalled(rt)) {
+      fl_set_error(rt, "flow '%s': scheduler stalled with %u task(s) "
+                       "unfinished",
+                   name, (unsigned)(s->g->n - s->final_nodes));
+      log_flow(s, FLOWLUA_LOG_ERROR, -1, -1, "%s", fl_buf_str(&rt->err));
+      rt->cancel_requested = 1;
+      continue;
+    }
+    if (fl_loop_poll(&rt->loop, -1) < 0) {
+      fl_set_error(rt, "flow '%s': waiting on the event loop failed", name);
+      rt->cancel_requested = 1;
+    }
+  }
   return FLOWLUA_OK;
 }

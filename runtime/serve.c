@@ -1,6 +1,11 @@
 /*
- * serve.c — serving a scheduled flow: wait for each fire time, run the
- * flow, and decide what a fire time that comes due during a run does.
+ * serve.c — serving a scheduled flow: wait for each fire time, start a run
+ * for it, and decide what a fire time that comes due during a run does.
+ *
+ * One loop drives everything: it pumps the runs in progress, handles a
+ * fire time when one is due, starts queued runs when the way is clear, and
+ * otherwise waits on the event loop for the earlier of the next fire time
+ * and the runs' own events.
  *
  * Clocks. Interval schedules wait on the monotonic clock: their timeline
  * is fixed to it when serving starts, so a wall-clock change moves
@@ -11,10 +16,10 @@
  * silent loss. After a jump back nothing fires twice, because the next
  * fire is always searched after the last one handled.
  *
- * Overlap. While a run goes, a loop timer waits for the next fire time;
- * when it comes due the schedule's overlap policy decides: skip it, queue
- * it (one waiting run, or all of them), or cancel the run so that the
- * fire's run starts. Every such decision is logged when it happens.
+ * Overlap. A fire time that comes due while a run goes is skipped, queued
+ * (one waiting run, or all of them), cancels the run so that its own
+ * starts, or starts a run beside it — the schedule's overlap policy; each
+ * decision is logged when it is taken.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
@@ -22,6 +27,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <lauxlib.h>
 
 #include "internal.h"
 #include "schedule.h"
@@ -33,15 +40,18 @@ typedef struct serve {
   flowlua *rt;
   const fl_schedule *sc;
   const char *name;
+  fl_tz *local;  /* the zone times are logged in, for interval schedules */
   double offset; /* interval: the timeline is fl_now() + offset */
   double due;    /* the next fire time not handled yet */
+  double logged; /* the fire time last announced as "next run at" */
   int no_more;   /* no fire time after the last one (until) */
-  fl_timer timer;
-  double *queue; /* fire times waiting for the run in progress */
+  int max_runs;  /* 0: no limit */
+  size_t started, running;
+  double *queue; /* fire times waiting for the runs in progress */
   size_t n_queue, cap_queue;
   flowlua_serve_result res;
   fl_buf msg;
-  int failed; /* the next-fire computation failed: rt's error says why */
+  int status; /* FLOWLUA_OK, or why serving stopped */
 } serve;
 
 /* Now on the schedule's timeline. */
@@ -67,28 +77,20 @@ static void sv_log(serve *sv, int level, const char *fmt, ...) {
   fl_log_emit(&sv->rt->log, &rec);
 }
 
-/* "2026-11-28T16:10:00.250+01:00": in the cron schedule's zone, else in
-   local time. */
-static void format_time(const serve *sv, double t, char *out, size_t len) {
-  fl_tz *local = NULL;
-  const fl_tz *tz = sv->sc->tz;
-  char err[8];
-  if (!tz && fl_tz_load(NULL, &local, err, sizeof err) == 0) tz = local;
-  if (!tz) {
-    snprintf(out, len, "%.3f (epoch seconds)", t);
-    return;
-  }
+/* ISO 8601 with milliseconds when t has a fraction, in tz. */
+static void format_in(const fl_tz *tz, double t, char *out, size_t len) {
   double secs = floor(t);
   int ms = (int)((t - secs) * 1000.0 + 0.5);
-  if (ms > 999) ms = 999;
   char iso[64];
   fl_time_format_iso((int64_t)secs, tz, iso, sizeof iso);
-  /* Milliseconds go before the offset, which starts at the 20th byte. */
-  if (ms && strlen(iso) > 19)
+  if (ms > 0 && ms < 1000 && strlen(iso) > 19)
     snprintf(out, len, "%.19s.%03d%.6s", iso, ms, iso + 19);
   else
     snprintf(out, len, "%s", iso);
-  fl_tz_free(local);
+}
+
+static void format_time(const serve *sv, double t, char *out, size_t len) {
+  format_in(sv->sc->tz ? sv->sc->tz : sv->local, t, out, len);
 }
 
 /* Moves sv->due to the first fire time after t. */
@@ -98,7 +100,7 @@ static void advance(serve *sv, double t) {
   int rc = fl_schedule_next(sv->sc, t, &next, err, sizeof err);
   if (rc < 0) {
     fl_set_error(sv->rt, "flow '%s': %s", sv->name, err);
-    sv->failed = 1;
+    sv->status = FLOWLUA_EINVAL;
   }
   if (rc != 0) {
     sv->no_more = 1;
@@ -107,21 +109,17 @@ static void advance(serve *sv, double t) {
   sv->due = next;
 }
 
-/* Fire times from sv->due up to now have passed unseen (the machine slept
+/* Fire times from sv->due up to now that passed unseen (the machine slept
    or the clock jumped): all but the last are missed, logged and counted;
-   sv->due becomes the last, which runs now. */
+   sv->due becomes the last, which is handled now. */
 static void account_missed(serve *sv) {
-  double now = sv_now(sv);
-  double last = sv->due;
+  double now = sv_now(sv), last = sv->due, next;
   size_t missed = 0;
-  for (;;) {
-    double next;
-    char err[8];
-    if (fl_schedule_next(sv->sc, last, &next, err, sizeof err) != 0 ||
-        next > now)
-      break;
+  char err[256];
+  while (fl_schedule_next(sv->sc, last, &next, err, sizeof err) == 0 &&
+         next <= now) {
     last = next;
-    if (++missed > 1000000) break; /* a sub-second interval after a long sleep */
+    if (++missed == 1000000) break; /* a sub-second interval, a long sleep */
   }
   if (!missed) return;
   char from[64], to[64];
@@ -133,19 +131,6 @@ static void account_missed(serve *sv) {
          "machine was suspended; running once, for %s",
          sv->name, missed, from, to);
   sv->due = last;
-}
-
-/* Waits until the timeline reaches t, or a stop. 1 if stopped. */
-static int wait_for(serve *sv, double t) {
-  flowlua *rt = sv->rt;
-  while (!rt->stop_requested) {
-    double left = t - sv_now(sv);
-    if (left <= 0) return 0;
-    if (sv->sc->kind == FL_SCHEDULE_CRON && left > WALL_RECHECK)
-      left = WALL_RECHECK;
-    if (fl_loop_poll(&rt->loop, left) < 0) return 1;
-  }
-  return 1;
 }
 
 static int push_queue(serve *sv, double t) {
@@ -166,132 +151,169 @@ static double pop_queue(serve *sv) {
   return t;
 }
 
-/* A fire time came due during a run: the overlap policy decides. */
-static void overlap_due(serve *sv, double fire) {
-  char when[64];
-  format_time(sv, fire, when, sizeof when);
-  const char *run_id = sv->rt->sched ? sv->rt->sched->run_id : "?";
+static void run_ended(fl_sched *s, void *data) {
+  serve *sv = data;
+  sv->running--;
+  sv->res.runs++;
+  if (s->state == FLOWLUA_FLOW_FAILED) sv->res.failed++;
+  if (s->state == FLOWLUA_FLOW_CANCELLED) sv->res.cancelled++;
+}
+
+static int may_start(const serve *sv) {
+  return !sv->rt->stop_requested && !sv->rt->cancel_requested &&
+         (!sv->max_runs || sv->started < (size_t)sv->max_runs);
+}
+
+/* Starts a run for the fire time `fire`. */
+static void start_run(serve *sv, double fire) {
+  flowlua *rt = sv->rt;
+  rt->cancel_current = 0;
+  int rc = fl_start_run(rt, sv->name, fire, run_ended, sv);
+  if (rc != FLOWLUA_OK) {
+    sv->status = rc;
+    return;
+  }
+  sv->started++;
+  sv->running++;
+}
+
+/* The id of a run in progress, for messages. */
+static const char *running_id(const serve *sv) {
+  fl_sched *s = sv->rt->active;
+  return s ? s->run_id : "?";
+}
+
+/* A fire time came due while a run goes: the overlap policy decides. */
+static void overlap(serve *sv, double fire, const char *when) {
+  const char *policy = fl_overlap_name(sv->sc->overlap);
   switch (sv->sc->overlap) {
+  case FL_OVERLAP_ALLOW:
+    sv_log(sv, FLOWLUA_LOG_INFO,
+           "flow '%s': fire time %s starts a run beside run %s "
+           "(overlap = allow)",
+           sv->name, when, running_id(sv));
+    start_run(sv, fire);
+    return;
   case FL_OVERLAP_QUEUE:
-    if (sv->n_queue == 0 && push_queue(sv, fire) == 0) {
-      sv->res.queued++;
-      sv_log(sv, FLOWLUA_LOG_INFO,
-             "flow '%s': fire time %s queued: run %s is still going "
-             "(overlap = queue)",
-             sv->name, when, run_id);
+    if (sv->n_queue) {
+      sv->res.skipped++;
+      sv_log(sv, FLOWLUA_LOG_WARN,
+             "flow '%s': fire time %s skipped: a run is already queued "
+             "behind run %s (overlap = queue)",
+             sv->name, when, running_id(sv));
       return;
     }
+    break;
+  case FL_OVERLAP_QUEUE_ALL:
+    break;
+  case FL_OVERLAP_CANCEL_OTHER:
+    /* Only the newest fire waits: the runs it overtook never start. */
+    if (sv->n_queue) {
+      sv->res.skipped++;
+      sv->n_queue = 0;
+    }
+    sv_log(sv, FLOWLUA_LOG_WARN,
+           "flow '%s': fire time %s came due: cancelling run %s "
+           "(overlap = cancel_other)",
+           sv->name, when, running_id(sv));
+    sv->rt->cancel_current = 1;
+    break;
+  case FL_OVERLAP_SKIP:
     sv->res.skipped++;
     sv_log(sv, FLOWLUA_LOG_WARN,
-           "flow '%s': fire time %s skipped: a run is already queued behind "
-           "run %s (overlap = queue)",
-           sv->name, when, run_id);
+           "flow '%s': fire time %s skipped: run %s is still going "
+           "(overlap = skip)",
+           sv->name, when, running_id(sv));
     return;
-  case FL_OVERLAP_QUEUE_ALL:
-    if (push_queue(sv, fire) == 0) {
-      sv->res.queued++;
-      sv_log(sv, FLOWLUA_LOG_INFO,
-             "flow '%s': fire time %s queued (%zu waiting): run %s is still "
-             "going (overlap = queue_all)",
-             sv->name, when, sv->n_queue, run_id);
-      return;
-    }
+  }
+  if (push_queue(sv, fire) != 0) {
     sv->res.skipped++;
     sv_log(sv, FLOWLUA_LOG_ERROR,
            "flow '%s': fire time %s skipped: out of memory queueing it",
            sv->name, when);
     return;
-  case FL_OVERLAP_CANCEL_OTHER:
-    /* Only the newest fire waits: a run cancelled for a fire that is then
-       itself overtaken would be two cancellations for one run. */
-    if (sv->n_queue) {
-      sv->res.skipped++;
-      sv->queue[0] = fire;
-    } else if (push_queue(sv, fire) != 0) {
-      sv->res.skipped++;
-      return;
-    }
-    sv_log(sv, FLOWLUA_LOG_WARN,
-           "flow '%s': fire time %s came due: cancelling run %s "
-           "(overlap = cancel_other)",
-           sv->name, when, run_id);
-    sv->rt->cancel_current = 1;
-    return;
-  case FL_OVERLAP_SKIP:
-  case FL_OVERLAP_ALLOW: /* refused when the schedule is made */
-    break;
   }
-  sv->res.skipped++;
-  sv_log(sv, FLOWLUA_LOG_WARN,
-         "flow '%s': fire time %s skipped: run %s is still going "
-         "(overlap = skip)",
-         sv->name, when, run_id);
-}
-
-static void arm(serve *sv) {
-  if (sv->no_more) return;
-  double left = sv->due - sv_now(sv);
-  if (sv->sc->kind == FL_SCHEDULE_CRON && left > WALL_RECHECK) left = WALL_RECHECK;
-  if (fl_timer_start(&sv->rt->loop, &sv->timer, left > 0 ? left : 0) != 0)
-    sv_log(sv, FLOWLUA_LOG_ERROR,
-           "flow '%s': cannot watch for the next fire time during the run",
-           sv->name);
-}
-
-static void overlap_timer_cb(fl_timer *t) {
-  serve *sv = t->data;
-  if (sv_now(sv) >= sv->due) {
-    overlap_due(sv, sv->due);
-    advance(sv, sv->due);
+  if (sv->sc->overlap != FL_OVERLAP_CANCEL_OTHER) {
+    sv->res.queued++;
+    sv_log(sv, FLOWLUA_LOG_INFO,
+           "flow '%s': fire time %s queued (%zu waiting): run %s is still "
+           "going (overlap = %s)",
+           sv->name, when, sv->n_queue, running_id(sv), policy);
   }
-  arm(sv);
 }
 
-/* One run for the fire time `fire`, watching the fire times after it. */
-static int run_once(serve *sv, double fire) {
-  flowlua *rt = sv->rt;
-  rt->scheduled_at = fire;
-  rt->cancel_current = 0;
-  arm(sv);
-  flowlua_outcome outcome;
-  int rc = flowlua_run(rt, sv->name, &outcome);
-  fl_timer_stop(&rt->loop, &sv->timer);
-  rt->scheduled_at = 0;
-  rt->cancel_current = 0;
-  if (rc != FLOWLUA_OK) return rc;
-  sv->res.runs++;
-  if (outcome.state == FLOWLUA_FLOW_FAILED) sv->res.failed++;
-  if (outcome.state == FLOWLUA_FLOW_CANCELLED) sv->res.cancelled++;
-  return FLOWLUA_OK;
+/* The fire time sv->due has come: start its run or let overlap decide. */
+static void fire_due(serve *sv) {
+  account_missed(sv);
+  double fire = sv->due;
+  advance(sv, fire);
+  if (!may_start(sv)) return;
+  char when[64];
+  format_time(sv, fire, when, sizeof when);
+  if (sv->running == 0 && sv->n_queue == 0)
+    start_run(sv, fire);
+  else
+    overlap(sv, fire, when);
 }
 
-static int serve_loop(serve *sv, int max_runs) {
+static void log_next(serve *sv) {
+  if (sv->logged == sv->due) return;
+  sv->logged = sv->due;
+  char when[64];
+  format_time(sv, sv->due, when, sizeof when);
+  sv_log(sv, FLOWLUA_LOG_INFO, "flow '%s': next run at %s", sv->name, when);
+}
+
+/* The loop, in a protected call: runs execute Lua. */
+static int serve_loop(lua_State *L) {
+  serve *sv = lua_touserdata(L, 1);
   flowlua *rt = sv->rt;
   advance(sv, sv_now(sv));
-  while (!rt->stop_requested && !sv->failed) {
-    if (max_runs && sv->res.runs >= (size_t)max_runs) break;
-    double fire;
-    if (sv->n_queue) {
-      fire = pop_queue(sv);
-    } else {
-      if (sv->no_more) {
-        sv_log(sv, FLOWLUA_LOG_INFO, "flow '%s': no fire time left (until)",
-               sv->name);
-        break;
-      }
-      char when[64];
-      format_time(sv, sv->due, when, sizeof when);
-      sv_log(sv, FLOWLUA_LOG_INFO, "flow '%s': next run at %s", sv->name, when);
-      if (wait_for(sv, sv->due)) break;
-      account_missed(sv);
-      fire = sv->due;
-      advance(sv, fire);
+  while (sv->status == FLOWLUA_OK) {
+    if (fl_sched_pump_all(rt)) {
+      fl_sched_collect(rt);
+      continue;
     }
-    int rc = run_once(sv, fire);
-    if (rc != FLOWLUA_OK) return rc;
-    if (rt->cancel_requested) break;
+    int starting = may_start(sv);
+    if (starting && sv->running == 0 && sv->n_queue) {
+      start_run(sv, pop_queue(sv));
+      continue;
+    }
+    if (!starting || (sv->no_more && !sv->n_queue)) {
+      if (sv->running == 0) break; /* let the runs in progress finish */
+    } else if (sv_now(sv) >= sv->due) {
+      fire_due(sv);
+      continue;
+    }
+    double wait = -1;
+    if (starting && !sv->no_more) {
+      if (sv->running == 0) log_next(sv);
+      wait = sv->due - sv_now(sv);
+      if (wait < 0) wait = 0;
+      if (sv->sc->kind == FL_SCHEDULE_CRON && wait > WALL_RECHECK)
+        wait = WALL_RECHECK;
+    } else if (sv->running && fl_sched_stalled(rt)) {
+      fl_set_error(rt, "flow '%s': scheduler stalled", sv->name);
+      sv->status = FLOWLUA_EIO;
+      break;
+    }
+    if (fl_loop_poll(&rt->loop, wait) < 0) {
+      fl_set_error(rt, "flow '%s': waiting on the event loop failed",
+                   sv->name);
+      sv->status = FLOWLUA_EIO;
+    }
   }
-  return sv->failed ? FLOWLUA_EINVAL : FLOWLUA_OK;
+  if (sv->no_more && sv->status == FLOWLUA_OK && may_start(sv))
+    sv_log(sv, FLOWLUA_LOG_INFO, "flow '%s': no fire time left (until)",
+           sv->name);
+  if (sv->n_queue) {
+    sv->res.skipped += sv->n_queue;
+    sv_log(sv, FLOWLUA_LOG_WARN,
+           "flow '%s': %zu queued fire time(s) dropped: serving stopped",
+           sv->name, sv->n_queue);
+    sv->n_queue = 0;
+  }
+  return 0;
 }
 
 int flowlua_serve(flowlua *rt, const char *flow_name, int max_runs,
@@ -307,20 +329,35 @@ int flowlua_serve(flowlua *rt, const char *flow_name, int max_runs,
     return FLOWLUA_EINVAL;
   }
   serve sv = {.rt = rt, .sc = f->schedule, .msg = FL_BUF_INIT};
+  char err[256];
+  if (fl_tz_load(NULL, &sv.local, err, sizeof err) != 0) {
+    fl_set_error(rt, "the local time zone: %s", err);
+    return FLOWLUA_EINVAL;
+  }
   sv.name = strdup(f->name);
-  if (!sv.name) return FLOWLUA_ENOMEM;
+  if (!sv.name) {
+    fl_tz_free(sv.local);
+    return FLOWLUA_ENOMEM;
+  }
   sv.offset = fl_wall_time() - fl_now();
-  fl_timer_init(&sv.timer, overlap_timer_cb, &sv);
-  if (f->schedule->max_runs &&
-      (max_runs == 0 || f->schedule->max_runs < max_runs))
-    max_runs = f->schedule->max_runs;
-  rc = serve_loop(&sv, max_runs);
-  fl_timer_stop(&rt->loop, &sv.timer);
+  sv.max_runs = f->schedule->max_runs;
+  if (max_runs && (!sv.max_runs || max_runs < sv.max_runs)) sv.max_runs = max_runs;
+  lua_State *L = rt->L;
+  lua_pushcfunction(L, serve_loop);
+  lua_pushlightuserdata(L, &sv);
+  if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+    fl_set_error(rt, "flow '%s': serving failed: %s", sv.name,
+                 lua_tostring(L, -1));
+    lua_pop(L, 1);
+    sv.status = FLOWLUA_EIO;
+  }
+  rt->cancel_current = 0;
   if (out) *out = sv.res;
   fl_buf_free(&sv.msg);
   free(sv.queue);
   free((char *)sv.name);
-  return rc;
+  fl_tz_free(sv.local);
+  return sv.status;
 }
 
 /* ---- fire times for `flowlua next` and embedders ------------------------ */
@@ -383,14 +420,7 @@ int flowlua_format_time(flowlua *rt, const char *flow_name, double t,
   fl_tz *local;
   const fl_tz *tz = schedule_zone(rt, sc, &local);
   if (!tz) return FLOWLUA_EINVAL;
-  double secs = floor(t);
-  int ms = (int)((t - secs) * 1000.0 + 0.5);
-  char iso[64];
-  fl_time_format_iso((int64_t)secs, tz, iso, sizeof iso);
-  if (ms > 0 && ms < 1000 && strlen(iso) > 19)
-    snprintf(buf, len, "%.19s.%03d%.6s", iso, ms, iso + 19);
-  else
-    snprintf(buf, len, "%s", iso);
+  format_in(tz, t, buf, len);
   fl_tz_free(local);
   return FLOWLUA_OK;
 }

@@ -6,7 +6,7 @@
 -- run: queue: one run waits, the next fire collapses into it
 -- args: --max-runs 2 {script}
 -- env: CASE=queue
--- stderr: fire time \S+ queued: run [0-9a-f-]+ is still going \(overlap = queue\)
+-- stderr: fire time \S+ queued \(1 waiting\): run [0-9a-f-]+ is still going \(overlap = queue\)
 -- stderr: fire time \S+ skipped: a run is already queued behind run [0-9a-f-]+ \(overlap = queue\)
 -- stderr: record: Success
 -- stderr: served 2 run\(s\): 0 failed, 0 cancelled; fire times: 1 queued, [1-9] skipped, 0 missed
@@ -25,6 +25,13 @@
 -- stderr: came due: cancelling run [0-9a-f-]+ \(overlap = cancel_other\)
 -- stderr: work: Cancelled
 -- stderr: served 2 run\(s\): 0 failed, 1 cancelled
+-- not-stderr: record: Failed
+-- max-seconds: 10
+-- run: allow: runs overlap, each on time with its own run id
+-- args: --max-runs 3 {script}
+-- env: CASE=allow
+-- stderr: fire time \S+ starts a run beside run [0-9a-f-]+ \(overlap = allow\)
+-- stderr: served 3 run\(s\): 0 failed, 0 cancelled; fire times: 0 queued, 0 skipped, 0 missed
 -- not-stderr: record: Failed
 -- max-seconds: 10
 -- run: max_runs in the schedule
@@ -47,8 +54,15 @@ local work = flow.task("work", function()
   works = works + 1
   if works == 1 then flow.sleep(case == "cancel_other" and 30 or 0.5) end
 end)
+local run_ids = {}
 local record = flow.task("record", { trigger = "all_done" }, function()
   local ctx = flow.context()
+  check.eq(run_ids[ctx.run_id], nil, "a run id of its own")
+  run_ids[ctx.run_id] = true
+  if case == "allow" then
+    -- Each run starts at its fire time, not when the one before ends.
+    check.between(ctx.started_at - ctx.scheduled_at, -0.001, 0.15, "allow: started on time")
+  end
   runs[#runs + 1] = { scheduled = ctx.scheduled_at, started = ctx.started_at }
   local n = #runs
   check.between(ctx.started_at - ctx.scheduled_at, -0.001, 5, "started after its fire time")
@@ -66,7 +80,9 @@ local record = flow.task("record", { trigger = "all_done" }, function()
 end)
 
 local opts = { seconds = 0.2 }
-if case == "queue" or case == "queue_all" or case == "cancel_other" then opts.overlap = case end
+if case == "queue" or case == "queue_all" or case == "cancel_other" or case == "allow" then
+  opts.overlap = case
+end
 if case == "max_runs" then opts.max_runs = 2 end
 if case == "until" then opts["until"] = flow.time() + 0.9 end
 
