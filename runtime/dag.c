@@ -3,7 +3,7 @@
  *
  * Edges arrive in any order while the flow body runs (node:after() may point
  * at a node created later), so they are kept as a flat list and turned into
- * per-node arrays once, by counting sort. Cycle detection is Kahn's algorithm;
+ * per-node arrays once, by counting sorts. Cycle detection is Kahn's algorithm;
  * a cycle is then reconstructed by walking upstream among the nodes Kahn could
  * not order, so the error can name every task on it.
  */
@@ -45,17 +45,32 @@ int fl_dag_add_edge(fl_dag *d, uint32_t from, uint32_t to, int kind) {
   return 0;
 }
 
-static int cmp_edge_by_to_from(const void *a, const void *b) {
-  const fl_edge *x = a, *y = b;
-  if (x->to != y->to) return x->to < y->to ? -1 : 1;
-  if (x->from != y->from) return x->from < y->from ? -1 : 1;
-  return 0;
+/* Stable counting sort of n edges from src into dst by the `to` end when
+   by_to, else by the `from` end; count has room for nodes + 1 entries. */
+static void count_sort(const fl_edge *src, fl_edge *dst, size_t n,
+                       uint32_t nodes, uint32_t *count, int by_to) {
+  memset(count, 0, ((size_t)nodes + 1) * sizeof *count);
+  for (size_t i = 0; i < n; i++) count[(by_to ? src[i].to : src[i].from) + 1]++;
+  for (uint32_t i = 0; i < nodes; i++) count[i + 1] += count[i];
+  for (size_t i = 0; i < n; i++)
+    dst[count[by_to ? src[i].to : src[i].from]++] = src[i];
 }
 
-/* Sorts edges and merges duplicates (kinds are OR-ed). */
-static void merge_duplicate_edges(fl_dag *d) {
-  if (d->n_edges == 0) return;
-  qsort(d->edges, d->n_edges, sizeof *d->edges, cmp_edge_by_to_from);
+/* Sorts edges by (to, from) — two counting sorts, linear in nodes plus
+   edges — and merges duplicates (kinds are OR-ed). */
+static int merge_duplicate_edges(fl_dag *d) {
+  if (d->n_edges == 0) return 0;
+  fl_edge *tmp = malloc(d->n_edges * sizeof *tmp);
+  uint32_t *count = malloc(((size_t)d->n_nodes + 1) * sizeof *count);
+  if (!tmp || !count) {
+    free(tmp);
+    free(count);
+    return FLOWLUA_ENOMEM;
+  }
+  count_sort(d->edges, tmp, d->n_edges, d->n_nodes, count, 0);
+  count_sort(tmp, d->edges, d->n_edges, d->n_nodes, count, 1);
+  free(tmp);
+  free(count);
   size_t w = 0;
   for (size_t r = 1; r < d->n_edges; r++) {
     if (d->edges[r].to == d->edges[w].to &&
@@ -65,6 +80,7 @@ static void merge_duplicate_edges(fl_dag *d) {
       d->edges[++w] = d->edges[r];
   }
   d->n_edges = w + 1;
+  return 0;
 }
 
 static int build_adjacency(fl_dag *d) {
@@ -184,8 +200,8 @@ int fl_dag_finalize(fl_dag *d, uint32_t **cycle, size_t *cycle_len) {
   if (cycle) *cycle = NULL;
   if (cycle_len) *cycle_len = 0;
   if (d->finalized) return 0;
-  merge_duplicate_edges(d);
-  int rc = build_adjacency(d);
+  int rc = merge_duplicate_edges(d);
+  if (rc == 0) rc = build_adjacency(d);
   if (rc) {
     drop_adjacency(d);
     return rc;

@@ -56,7 +56,7 @@ void fl_graph_add_key(fl_buf *b, const fl_graph *g, uint32_t node) {
 static int scan_value(lua_State *L, fl_graph *g, uint32_t to, int idx,
                       int seen, int depth) {
   idx = lua_absindex(L, idx);
-  uint32_t *node = luaL_testudata(L, idx, FL_NODE_MT);
+  uint32_t *node = fl_testudata(L, idx, fl_rt(L)->node_mt);
   if (node) {
     if (node[0] != g->id)
       luaL_error(L, "a node from another flow was passed to task '%s' "
@@ -66,7 +66,7 @@ static int scan_value(lua_State *L, fl_graph *g, uint32_t to, int idx,
       luaL_error(L, "out of memory");
     return 0;
   }
-  if (luaL_testudata(L, idx, FL_UNMAPPED_MT)) {
+  if (fl_testudata(L, idx, fl_rt(L)->unmapped_mt)) {
     lua_getiuservalue(L, idx, 1);
     int nested = scan_value(L, g, to, -1, seen, depth + 1);
     lua_pop(L, 1);
@@ -94,7 +94,7 @@ static int scan_value(lua_State *L, fl_graph *g, uint32_t to, int idx,
   int found = 0;
   lua_pushnil(L);
   while (lua_next(L, idx)) {
-    if (luaL_testudata(L, -1, FL_NODE_MT)) found = 1;
+    if (fl_testudata(L, -1, fl_rt(L)->node_mt)) found = 1;
     if (scan_value(L, g, to, -1, seen, depth + 1)) found = 1;
     lua_pop(L, 1);
   }
@@ -103,7 +103,8 @@ static int scan_value(lua_State *L, fl_graph *g, uint32_t to, int idx,
 
 int fl_graph_add_node(lua_State *L, fl_graph *g, int task_idx, int first_arg,
                       int nargs, int is_map) {
-  fl_taskdef *d = luaL_checkudata(L, task_idx, FL_TASK_MT);
+  /* The callers have checked it is a task. */
+  fl_taskdef *d = fl_testudata(L, task_idx, fl_rt(L)->task_mt);
   if (nargs > 250)
     luaL_error(L, "task '%s' called with %d arguments (at most 250)", d->name,
                nargs);
@@ -137,7 +138,7 @@ int fl_graph_add_node(lua_State *L, fl_graph *g, int task_idx, int first_arg,
   int top = lua_gettop(L), seen = 0;
   for (int i = 0; i < nargs && !seen; i++)
     if (lua_type(L, first_arg + i) == LUA_TTABLE ||
-        luaL_testudata(L, first_arg + i, FL_UNMAPPED_MT)) {
+        fl_testudata(L, first_arg + i, fl_rt(L)->unmapped_mt)) {
       lua_newtable(L);
       seen = lua_gettop(L);
     }

@@ -223,6 +223,8 @@ struct flowlua {
   fl_sched *sched;    /* the last run */
   fl_sched *active;   /* runs in progress, linked by next_active */
   fl_sched *retired;  /* ended orphans, freed by fl_sched_collect */
+  /* The module's metatables, for fl_testudata on hot paths. */
+  const void *task_mt, *node_mt, *unmapped_mt;
   fl_taskrun *current; /* the task whose Lua code runs now */
   uint32_t next_graph_id;
   uint64_t rng;
@@ -240,6 +242,17 @@ static inline int fl_cancelling(const flowlua *rt) {
 /* The runtime that owns a Lua state (kept in the state's extra space). */
 static inline flowlua *fl_rt(lua_State *L) {
   return *(flowlua **)lua_getextraspace(L);
+}
+
+/* The userdata at idx if its metatable is mt (one of the cached pointers
+   above), else NULL: luaL_testudata without its registry lookup by name,
+   which was a tenth of the cost of building a large graph. */
+static inline void *fl_testudata(lua_State *L, int idx, const void *mt) {
+  void *p = lua_touserdata(L, idx);
+  if (!p || !lua_getmetatable(L, idx)) return NULL;
+  const void *m = lua_topointer(L, -1);
+  lua_pop(L, 1);
+  return m == mt ? p : NULL;
 }
 
 /* runtime.c */

@@ -84,7 +84,8 @@ static void opt_function(lua_State *L, int idx, const char *who,
 /* ---- tasks --------------------------------------------------------------- */
 
 static fl_taskdef *check_task(lua_State *L, int idx) {
-  return luaL_checkudata(L, idx, FL_TASK_MT);
+  fl_taskdef *d = fl_testudata(L, idx, fl_rt(L)->task_mt);
+  return d ? d : luaL_checkudata(L, idx, FL_TASK_MT); /* raises */
 }
 
 static int task_gc(lua_State *L) {
@@ -292,9 +293,9 @@ static void push_node(lua_State *L, fl_graph *g, uint32_t index) {
 /* task(...) in a flow body: records the call, returns its node. */
 static int task_call(lua_State *L) {
   fl_taskdef *d = check_task(L, 1);
-  lua_pushfstring(L, "task '%s' called", d->name);
-  fl_graph *g = graph_or_raise(L, lua_tostring(L, -1));
-  lua_pop(L, 1);
+  /* The message is made only when it is needed: this runs per call. */
+  fl_graph *g = fl_rt(L)->building;
+  if (!g) graph_or_raise(L, lua_pushfstring(L, "task '%s' called", d->name));
   int idx = fl_graph_add_node(L, g, 1, 2, lua_gettop(L) - 1, 0);
   push_node(L, g, (uint32_t)idx);
   return 1;
@@ -303,9 +304,8 @@ static int task_call(lua_State *L) {
 /* task:map(list_or_node, ...) */
 static int task_map(lua_State *L) {
   fl_taskdef *d = check_task(L, 1);
-  lua_pushfstring(L, "task '%s':map called", d->name);
-  fl_graph *g = graph_or_raise(L, lua_tostring(L, -1));
-  lua_pop(L, 1);
+  fl_graph *g = fl_rt(L)->building;
+  if (!g) graph_or_raise(L, lua_pushfstring(L, "task '%s':map called", d->name));
   if (lua_gettop(L) < 2)
     return luaL_error(L, "task '%s':map needs a list (or a node) to map over",
                       d->name);
@@ -355,7 +355,7 @@ static int node_after(lua_State *L) {
     for (int k = 1; k <= n_items; k++) {
       if (is_list) lua_rawgeti(L, i, k);
       else lua_pushvalue(L, i);
-      uint32_t *up = luaL_testudata(L, -1, FL_NODE_MT);
+      uint32_t *up = fl_testudata(L, -1, fl_rt(L)->node_mt);
       if (!up)
         return luaL_error(L, "node:after: argument %d must be a node (the "
                              "result of calling a task), got %s",
@@ -667,6 +667,14 @@ int luaopen_flowlua(lua_State *L) {
   new_metatable(L, FL_UNMAPPED_MT, unmapped_meta);
   new_metatable(L, FL_SIGNAL_MT, signal_meta);
   new_metatable(L, FL_NODE_MT, node_meta);
+  flowlua *rt = fl_rt(L);
+  const char *const names[] = {FL_TASK_MT, FL_NODE_MT, FL_UNMAPPED_MT};
+  const void **slots[] = {&rt->task_mt, &rt->node_mt, &rt->unmapped_mt};
+  for (int i = 0; i < 3; i++) {
+    luaL_getmetatable(L, names[i]);
+    *slots[i] = lua_topointer(L, -1); /* alive: the registry holds it */
+    lua_pop(L, 1);
+  }
   luaL_getmetatable(L, FL_NODE_MT);
   luaL_newlib(L, node_methods);
   lua_setfield(L, -2, "__index");

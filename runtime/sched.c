@@ -312,8 +312,8 @@ static int holds_nodes(lua_State *L, int idx, int memo) {
   int found = 0;
   lua_pushnil(L);
   while (!found && lua_next(L, idx)) {
-    if (luaL_testudata(L, -1, FL_NODE_MT) ||
-        luaL_testudata(L, -1, FL_UNMAPPED_MT) ||
+    if (fl_testudata(L, -1, fl_rt(L)->node_mt) ||
+        fl_testudata(L, -1, fl_rt(L)->unmapped_mt) ||
         (is_plain_table(L, -1) && holds_nodes(L, -1, memo)))
       found = 1;
     lua_pop(L, 1);
@@ -349,10 +349,10 @@ static void push_table_copy(fl_sched *s, int idx, int memo) {
 static void push_resolved(fl_sched *s, int idx, int deep, int memo) {
   lua_State *L = s->rt->L;
   idx = lua_absindex(L, idx);
-  uint32_t *node = luaL_testudata(L, idx, FL_NODE_MT);
+  uint32_t *node = fl_testudata(L, idx, fl_rt(L)->node_mt);
   if (node) {
     push_result(s, node[1]);
-  } else if (luaL_testudata(L, idx, FL_UNMAPPED_MT)) {
+  } else if (fl_testudata(L, idx, fl_rt(L)->unmapped_mt)) {
     lua_getiuservalue(L, idx, 1);
     push_resolved(s, -1, deep, memo);
     lua_remove(L, -2);
@@ -879,7 +879,7 @@ static void expand_map(fl_sched *s, fl_taskrun *p) {
     lua_rawgeti(L, LUA_REGISTRYINDEX, s->g->args_ref);
     lua_rawgeti(L, -1, (lua_Integer)p->node + 1);
     lua_rawgeti(L, -1, j);
-    int whole = luaL_testudata(L, -1, FL_UNMAPPED_MT) != NULL;
+    int whole = fl_testudata(L, -1, fl_rt(L)->unmapped_mt) != NULL;
     lua_pop(L, 3);
     lua_pushvalue(L, top + j);
     lua_rawseti(L, args, j);
