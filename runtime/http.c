@@ -12,44 +12,30 @@
 
 #include <ctype.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 
+#include "curlapi.h"
 #include "flowlua.h"
-
-/* ---- global init --------------------------------------------------------- */
-
-static pthread_once_t global_once = PTHREAD_ONCE_INIT;
-static int global_status = -1;
-
-static void global_init(void) {
-  global_status = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -1;
-}
-
-int fl_http_global_init(void) {
-  pthread_once(&global_once, global_init);
-  return global_status;
-}
 
 /* ---- driving curl from the loop ------------------------------------------ */
 
 static void finish(fl_http *h, CURL *easy, CURLcode result) {
   fl_http_req *req = NULL;
-  curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&req);
-  curl_multi_remove_handle(h->multi, easy);
+  fl_curl()->easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&req);
+  fl_curl()->multi_remove_handle(h->multi, easy);
   h->active--;
   if (!req) return;
   req->in_flight = 0;
   req->finished = 1;
   req->result = result;
-  curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &req->status);
+  fl_curl()->easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &req->status);
   curl_off_t us = 0;
-  curl_easy_getinfo(easy, CURLINFO_TOTAL_TIME_T, &us);
+  fl_curl()->easy_getinfo(easy, CURLINFO_TOTAL_TIME_T, &us);
   req->elapsed = (double)us / 1e6;
   char *url = NULL;
-  curl_easy_getinfo(easy, CURLINFO_EFFECTIVE_URL, &url);
+  fl_curl()->easy_getinfo(easy, CURLINFO_EFFECTIVE_URL, &url);
   free(req->final_url);
   req->final_url = strdup(url ? url : req->url);
   /* file:// has no status line: a successful read is a 200. */
@@ -60,7 +46,7 @@ static void finish(fl_http *h, CURL *easy, CURLcode result) {
 static void collect_finished(fl_http *h) {
   CURLMsg *msg;
   int left;
-  while ((msg = curl_multi_info_read(h->multi, &left)))
+  while ((msg = fl_curl()->multi_info_read(h->multi, &left)))
     if (msg->msg == CURLMSG_DONE) finish(h, msg->easy_handle, msg->data.result);
 }
 
@@ -70,7 +56,7 @@ static void on_fd(int fd, uint32_t events, void *data) {
   if (events & EPOLLIN) flags |= CURL_CSELECT_IN;
   if (events & EPOLLOUT) flags |= CURL_CSELECT_OUT;
   if (events & (EPOLLERR | EPOLLHUP)) flags |= CURL_CSELECT_ERR;
-  curl_multi_socket_action(h->multi, fd, flags, &running);
+  fl_curl()->multi_socket_action(h->multi, fd, flags, &running);
   collect_finished(h);
 }
 
@@ -91,7 +77,7 @@ static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp,
 static void on_timer_due(fl_timer *t) {
   fl_http *h = t->data;
   int running = 0;
-  curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+  fl_curl()->multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
   collect_finished(h);
 }
 
@@ -107,25 +93,28 @@ static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp) {
              : -1;
 }
 
-int fl_http_init(fl_http *h, fl_loop *loop) {
+int fl_http_init(fl_http *h, fl_loop *loop, const char **why) {
   memset(h, 0, sizeof *h);
-  if (fl_http_global_init() != 0) return FLOWLUA_EIO;
+  if (!fl_curl_load(why)) return FLOWLUA_EIO;
   h->loop = loop;
   fl_timer_init(&h->timer, on_timer_due, h);
-  h->multi = curl_multi_init();
-  if (!h->multi) return FLOWLUA_ENOMEM;
-  curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
-  curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
-  curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
-  curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
+  h->multi = fl_curl()->multi_init();
+  if (!h->multi) {
+    *why = "out of memory creating a curl multi handle";
+    return FLOWLUA_ENOMEM;
+  }
+  fl_curl()->multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+  fl_curl()->multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
+  fl_curl()->multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
+  fl_curl()->multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
   return 0;
 }
 
 void fl_http_close(fl_http *h) {
   if (!h->multi) return;
   fl_timer_stop(h->loop, &h->timer);
-  while (h->n_idle > 0) curl_easy_cleanup(h->idle[--h->n_idle]);
-  curl_multi_cleanup(h->multi); /* requests still in flight were freed by
+  while (h->n_idle > 0) fl_curl()->easy_cleanup(h->idle[--h->n_idle]);
+  fl_curl()->multi_cleanup(h->multi); /* requests still in flight were freed by
                                    their owners' __gc before this */
   h->multi = NULL;
 }
@@ -138,7 +127,7 @@ static size_t on_body(char *data, size_t size, size_t n, void *userp) {
   if (req->resp_body.cap == 0) {
     /* One allocation for the whole body when its length is announced. */
     curl_off_t announced = -1;
-    curl_easy_getinfo(req->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &announced);
+    fl_curl()->easy_getinfo(req->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &announced);
     if (announced > 0 && (size_t)announced <= req->max_body)
       fl_buf_reserve(&req->resp_body, (size_t)announced);
   }
@@ -176,7 +165,7 @@ fl_http_req *fl_http_req_new(fl_http *h) {
   fl_http_req *req = calloc(1, sizeof *req);
   if (!req) return NULL;
   req->http = h;
-  req->easy = h->n_idle > 0 ? h->idle[--h->n_idle] : curl_easy_init();
+  req->easy = h->n_idle > 0 ? h->idle[--h->n_idle] : fl_curl()->easy_init();
   if (!req->easy) {
     free(req);
     return NULL;
@@ -202,7 +191,7 @@ int fl_http_req_prepare(fl_http_req *req, const fl_http_opts *o) {
     req->body_len = o->body_len;
   }
   for (const char *const *hl = o->headers; hl && *hl; hl++) {
-    struct curl_slist *l = curl_slist_append(req->headers, *hl);
+    struct curl_slist *l = fl_curl()->slist_append(req->headers, *hl);
     if (!l) return fail_prepare(req, "out of memory");
     req->headers = l;
   }
@@ -210,7 +199,7 @@ int fl_http_req_prepare(fl_http_req *req, const fl_http_opts *o) {
 
   CURLcode rc = CURLE_OK;
 #define SET(opt, val)                                                          \
-  if (rc == CURLE_OK) rc = curl_easy_setopt(e, opt, val)
+  if (rc == CURLE_OK) rc = fl_curl()->easy_setopt(e, opt, val)
   SET(CURLOPT_URL, req->url);
   SET(CURLOPT_PRIVATE, (void *)req);
   SET(CURLOPT_ERRORBUFFER, req->errbuf);
@@ -243,7 +232,7 @@ int fl_http_req_prepare(fl_http_req *req, const fl_http_opts *o) {
     }
   }
 #undef SET
-  if (rc != CURLE_OK) return fail_prepare(req, curl_easy_strerror(rc));
+  if (rc != CURLE_OK) return fail_prepare(req, fl_curl()->easy_strerror(rc));
   return 0;
 }
 
@@ -251,7 +240,7 @@ int fl_http_start(fl_http_req *req, fl_http_done_cb done, void *data) {
   fl_http *h = req->http;
   req->done = done;
   req->data = data;
-  if (curl_multi_add_handle(h->multi, req->easy) != CURLM_OK)
+  if (fl_curl()->multi_add_handle(h->multi, req->easy) != CURLM_OK)
     return fail_prepare(req, "cannot start the transfer");
   req->in_flight = 1;
   h->active++;
@@ -260,7 +249,7 @@ int fl_http_start(fl_http_req *req, fl_http_done_cb done, void *data) {
 
 void fl_http_cancel(fl_http_req *req) {
   if (!req->in_flight) return;
-  curl_multi_remove_handle(req->http->multi, req->easy);
+  fl_curl()->multi_remove_handle(req->http->multi, req->easy);
   req->http->active--;
   req->in_flight = 0;
 }
@@ -270,12 +259,12 @@ void fl_http_req_free(fl_http_req *req) {
   fl_http_cancel(req);
   fl_http *h = req->http;
   if (h->multi && h->n_idle < FL_HTTP_IDLE_MAX) {
-    curl_easy_reset(req->easy); /* keeps its connection cache and buffers */
+    fl_curl()->easy_reset(req->easy); /* keeps its connection cache and buffers */
     h->idle[h->n_idle++] = req->easy;
   } else {
-    curl_easy_cleanup(req->easy);
+    fl_curl()->easy_cleanup(req->easy);
   }
-  curl_slist_free_all(req->headers);
+  fl_curl()->slist_free_all(req->headers);
   fl_buf_free(&req->resp_body);
   fl_buf_free(&req->resp_headers);
   free(req->method);
@@ -343,7 +332,7 @@ void fl_http_describe_failure(const fl_http_req *req, double timeout,
     fl_buf_adds(out, "too many redirects (more than 10)");
     break;
   default:
-    fl_buf_adds(out, curl_easy_strerror(req->result));
+    fl_buf_adds(out, fl_curl()->easy_strerror(req->result));
     break;
   }
   if (detail) fl_buf_addf(out, " (%s)", detail);
@@ -370,7 +359,7 @@ double fl_http_parse_retry_after(const char *value, double now) {
     while (*end == ' ') end++;
     return *end == '\0' && secs >= 0 ? secs : -1;
   }
-  time_t when = curl_getdate(value, NULL);
+  time_t when = fl_curl()->getdate(value, NULL);
   if (when < 0) return -1;
   double d = (double)when - now;
   return d > 0 ? d : 0;

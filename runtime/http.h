@@ -57,10 +57,9 @@ struct fl_http_req {
   void *data; /* the owner's */
 };
 
-/* curl_global_init, once per process, thread-safe. 0 or -1. */
-int fl_http_global_init(void);
-
-int fl_http_init(fl_http *h, fl_loop *loop);
+/* Sets up h on loop, loading libcurl first if this is the process's first
+   request (curlapi.h). 0, or a status with *why set (static text). */
+int fl_http_init(fl_http *h, fl_loop *loop, const char **why);
 /* Aborts every transfer still in flight (without calling `done`). */
 void fl_http_close(fl_http *h);
 

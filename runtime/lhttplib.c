@@ -54,8 +54,9 @@ static void on_cancel(fl_wait *w) {
 static fl_http *runtime_http(lua_State *L) {
   flowlua *rt = fl_rt(L);
   if (!rt->http_ready) {
-    if (fl_http_init(&rt->http, &rt->loop) != 0)
-      luaL_error(L, "http: cannot initialise libcurl");
+    const char *why = "?";
+    if (fl_http_init(&rt->http, &rt->loop, &why) != 0)
+      luaL_error(L, "http: %s", why);
     rt->http_ready = 1;
   }
   return &rt->http;

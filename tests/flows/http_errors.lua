@@ -67,6 +67,11 @@
 -- env: CASE=both
 -- exit: 1
 -- stderr: fetch: Failed .*http: give either 'body' or 'json', not both
+-- run: libcurl cannot be loaded
+-- env: CASE=nolib
+-- env: FLOWLUA_LIBCURL=/nonexistent/libcurl.so.4
+-- exit: 1
+-- stderr: fetch: Failed .*http: cannot load libcurl \(/nonexistent/libcurl.so.4: cannot open shared object file: No such file or directory\): install libcurl4
 -- run: missing file
 -- env: CASE=nofile
 -- exit: 1
@@ -99,6 +104,7 @@ local fetch = flow.task("fetch", { timeout = case == "task_timeout" and 0.3 or n
   if case == "scheme" then return http.get("ftp://127.0.0.1/x") end
   if case == "badopt" then return http.get(base .. "/json", { timout = 1 }) end
   if case == "both" then return http.post(base .. "/echo", { body = "x", json = {} }) end
+  if case == "nolib" then return http.get(base .. "/json") end
   if case == "nofile" then return http.get("file:///nonexistent/x.json") end
 end)
 
