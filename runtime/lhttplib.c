@@ -210,15 +210,24 @@ static int finish_request(lua_State *L, int status, lua_KContext ctx) {
   (void)status;
   lreq *lr = lua_touserdata(L, (int)ctx);
   fl_http_req *req = lr->req;
+  /* The request is freed as soon as its outcome is in Lua values, not at
+     the next collection, so its easy handle goes back to the pool for the
+     next request at once. Until then lr owns it: a raise on the way (out
+     of memory) leaves it to __gc. */
   if (req->result != CURLE_OK) {
     fl_buf why = FL_BUF_INIT;
     fl_http_describe_failure(req, lr->timeout, &why);
     lua_pushfstring(L, "%s %s: %s", req->method, req->url, fl_buf_str(&why));
     fl_buf_free(&why);
+    lr->req = NULL;
+    fl_http_req_free(req);
     return lua_error(L);
   }
   push_response(L, req);
-  if (req->status == 429 || req->status == 503) {
+  long http_status = req->status;
+  lr->req = NULL;
+  fl_http_req_free(req);
+  if (http_status == 429 || http_status == 503) {
     lua_getfield(L, -1, "headers");
     if (lua_getfield(L, -1, "retry-after") == LUA_TSTRING) {
       double secs = fl_http_parse_retry_after(lua_tostring(L, -1), fl_wall_time());
