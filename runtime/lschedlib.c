@@ -35,6 +35,7 @@ static int schedule_tostring(lua_State *L) {
 static fl_schedule *push_schedule(lua_State *L) {
   fl_schedule *s = lua_newuserdatauv(L, sizeof *s, 0);
   memset(s, 0, sizeof *s);
+  s->dst = (fl_dst_policy)FL_DST_POLICY_DEFAULT;
   luaL_setmetatable(L, FL_SCHEDULE_MT);
   return s;
 }
@@ -157,13 +158,13 @@ static void dst_option(lua_State *L, fl_schedule *s, const char *who, int v) {
     char err[160];
     int rc = 0;
     if (strcmp(key, "missing") == 0)
-      rc = fl_dst_parse_missing(name, &s->dst, err, sizeof err);
+      rc = fl_dst_parse_missing(name, &s->dst.missing, err, sizeof err);
     else if (strcmp(key, "repeated") == 0)
-      rc = fl_dst_parse_repeated(name, &s->dst, err, sizeof err);
+      rc = fl_dst_parse_repeated(name, &s->dst.repeated, err, sizeof err);
     else
       luaL_error(L, "%s: unknown field 'dst.%s' (fields: missing, repeated)",
                  who, key);
-    if (rc != 0) luaL_error(L, "%s: option 'dst.%s': %s", who, key, err);
+    if (rc != 0) luaL_error(L, "%s: %s", who, err);
     lua_pop(L, 1);
   }
 }
@@ -193,6 +194,7 @@ static int flow_cron(lua_State *L) {
   }
   if (fl_tz_load(zone, &s->tz, err, sizeof err) != 0)
     return luaL_error(L, "%s: option 'tz': %s", who, err);
+  lua_settop(L, 3); /* drop the zone name: the schedule is the result */
   if (lua_istable(L, 2)) {
     lua_pushnil(L);
     while (lua_next(L, 2)) {

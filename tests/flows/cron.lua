@@ -1,0 +1,142 @@
+-- flow.cron: fields, names, shortcuts, the day-of-month OR day-of-week rule,
+-- time zones and the DST policy, checked through `flowlua next`, which
+-- prints fire times in the schedule's zone with their offset. Errors name
+-- the bad field, zone or option and exit 2 before anything runs.
+--
+-- 2026 transitions used: Europe/Madrid springs forward on 29 March at
+-- 02:00 (to 03:00) and falls back on 25 October at 03:00 (to 02:00);
+-- America/New_York falls back on 1 November at 02:00.
+-- run: weekdays at 9 in Madrid keep 09:00 local across the spring change
+-- args: next --from 2026-03-27T00:00:00Z --count 3 {script}
+-- env: CRON=0 9 * * 1-5
+-- env: CRON_TZ=Europe/Madrid
+-- stdout: ^2026-03-27T09:00:00\+01:00\n2026-03-30T09:00:00\+02:00\n2026-03-31T09:00:00\+02:00\n$
+-- run: a skipped local time fires once right after the change (shift, the default)
+-- args: next --from 2026-03-28T12:00:00Z --count 3 {script}
+-- env: CRON=30 2 * * *
+-- env: CRON_TZ=Europe/Madrid
+-- stdout: ^2026-03-29T03:00:00\+02:00\n2026-03-30T02:30:00\+02:00\n2026-03-31T02:30:00\+02:00\n$
+-- run: several skipped times still fire only once (shift)
+-- args: next --from 2026-03-29T00:30:00Z --count 3 {script}
+-- env: CRON=*/20 2 * * *
+-- env: CRON_TZ=Europe/Madrid
+-- stdout: ^2026-03-29T03:00:00\+02:00\n2026-03-30T02:00:00\+02:00\n2026-03-30T02:20:00\+02:00\n$
+-- run: missing = skip does not fire on the day the time does not exist
+-- args: next --from 2026-03-28T12:00:00Z --count 3 {script}
+-- env: CRON=30 2 * * *
+-- env: CRON_TZ=Europe/Madrid
+-- env: DST_MISSING=skip
+-- stdout: ^2026-03-30T02:30:00\+02:00\n2026-03-31T02:30:00\+02:00\n2026-04-01T02:30:00\+02:00\n$
+-- run: a repeated local time fires once, at the first instant (the default)
+-- args: next --from 2026-10-24T12:00:00Z --count 3 {script}
+-- env: CRON=30 2 * * *
+-- env: CRON_TZ=Europe/Madrid
+-- stdout: ^2026-10-25T02:30:00\+02:00\n2026-10-26T02:30:00\+01:00\n2026-10-27T02:30:00\+01:00\n$
+-- run: repeated = last fires at the second instant
+-- args: next --from 2026-10-24T12:00:00Z --count 2 {script}
+-- env: CRON=30 2 * * *
+-- env: CRON_TZ=Europe/Madrid
+-- env: DST_REPEATED=last
+-- stdout: ^2026-10-25T02:30:00\+01:00\n2026-10-26T02:30:00\+01:00\n$
+-- run: repeated = both fires at both instants
+-- args: next --from 2026-10-24T12:00:00Z --count 3 {script}
+-- env: CRON=30 2 * * *
+-- env: CRON_TZ=Europe/Madrid
+-- env: DST_REPEATED=both
+-- stdout: ^2026-10-25T02:30:00\+02:00\n2026-10-25T02:30:00\+01:00\n2026-10-26T02:30:00\+01:00\n$
+-- run: an hourly schedule fires 01:00 once in the fall-back hour (first)
+-- args: next --from 2026-11-01T04:30:00Z --count 3 {script}
+-- env: CRON=0 * * * *
+-- env: CRON_TZ=America/New_York
+-- stdout: ^2026-11-01T01:00:00-04:00\n2026-11-01T02:00:00-05:00\n2026-11-01T03:00:00-05:00\n$
+-- run: repeated = both keeps an hourly schedule firing every real hour
+-- args: next --from 2026-11-01T04:30:00Z --count 4 {script}
+-- env: CRON=0 * * * *
+-- env: CRON_TZ=America/New_York
+-- env: DST_REPEATED=both
+-- stdout: ^2026-11-01T01:00:00-04:00\n2026-11-01T01:00:00-05:00\n2026-11-01T02:00:00-05:00\n2026-11-01T03:00:00-05:00\n$
+-- run: day of month and day of week both restricted: either matches
+-- args: next --from 2026-11-01T00:00:00Z --count 7 {script}
+-- env: CRON=0 0 13 * FRI
+-- env: CRON_TZ=UTC
+-- stdout: ^2026-11-06T00:00:00\+00:00\n2026-11-13T00:00:00\+00:00\n2026-11-20T00:00:00\+00:00\n2026-11-27T00:00:00\+00:00\n2026-12-04T00:00:00\+00:00\n2026-12-11T00:00:00\+00:00\n2026-12-13T00:00:00\+00:00\n$
+-- run: month and day names in any case, lists and ranges
+-- args: next --from 2026-11-01T00:00:00Z --count 3 {script}
+-- env: CRON=0 12 * JAN,jul sun
+-- env: CRON_TZ=UTC
+-- stdout: ^2027-01-03T12:00:00\+00:00\n2027-01-10T12:00:00\+00:00\n2027-01-17T12:00:00\+00:00\n$
+-- run: @weekly is Sunday midnight local time
+-- args: next --from 2026-11-01T00:00:00Z --count 2 {script}
+-- env: CRON=@weekly
+-- env: CRON_TZ=America/New_York
+-- stdout: ^2026-11-01T00:00:00-04:00\n2026-11-08T00:00:00-05:00\n$
+-- run: without tz the schedule is in local time (TZ)
+-- args: next --from 2026-11-01T00:00:00Z --count 2 {script}
+-- env: CRON=0 12 * * *
+-- env: TZ=Asia/Tokyo
+-- stdout: ^2026-11-01T12:00:00\+09:00\n2026-11-02T12:00:00\+09:00\n$
+-- run: an out-of-range value names the field
+-- args: next {script}
+-- env: CRON=61 * * * *
+-- exit: 2
+-- stderr: flow.cron: cron '61 \* \* \* \*': field 1 \(minute\) '61': 61 is out of range 0-59
+-- run: the wrong number of fields
+-- args: {script}
+-- env: CRON=* * *
+-- exit: 2
+-- stderr: expected 5 fields, got 3
+-- not-stderr: Running
+-- run: an unknown day name
+-- args: next {script}
+-- env: CRON=0 0 * * MONDAY
+-- exit: 2
+-- stderr: field 5 \(day-of-week\) 'MONDAY': unknown day name
+-- run: a zero step
+-- args: next {script}
+-- env: CRON=*/0 * * * *
+-- exit: 2
+-- stderr: field 1 \(minute\) '\*/0': step must be at least 1
+-- run: an expression that can never fire
+-- args: next {script}
+-- env: CRON=0 0 30 2 *
+-- exit: 2
+-- stderr: never fires: February has no day 30
+-- run: an unknown zone
+-- args: next {script}
+-- env: CRON=* * * * *
+-- env: CRON_TZ=Mars/Olympus
+-- exit: 2
+-- stderr: flow.cron: option 'tz': unknown time zone 'Mars/Olympus'
+-- run: a zone name that climbs out of the zone database
+-- args: next {script}
+-- env: CRON=* * * * *
+-- env: CRON_TZ=../../etc/passwd
+-- exit: 2
+-- stderr: option 'tz': invalid time zone name '../../etc/passwd'
+-- run: a bad dst.missing
+-- args: next {script}
+-- env: CRON=* * * * *
+-- env: DST_MISSING=later
+-- exit: 2
+-- stderr: dst.missing must be 'shift' or 'skip', not 'later'
+-- run: a bad dst.repeated
+-- args: next {script}
+-- env: CRON=* * * * *
+-- env: DST_REPEATED=twice
+-- exit: 2
+-- stderr: dst.repeated must be 'first', 'last' or 'both', not 'twice'
+-- run: an unknown option
+-- args: next {script}
+-- env: CRON=* * * * *
+-- env: EXTRA=1
+-- exit: 2
+-- stderr: flow.cron: unknown option 'timezone'
+local flow = require "flowlua"
+local noop = flow.task("noop", function() end)
+local opts = { tz = os.getenv("CRON_TZ") }
+if os.getenv("DST_MISSING") or os.getenv("DST_REPEATED") then
+  opts.dst = { missing = os.getenv("DST_MISSING"), repeated = os.getenv("DST_REPEATED") }
+end
+if os.getenv("EXTRA") then opts.timezone = "UTC" end
+return flow.define("cron", { schedule = flow.cron(os.getenv("CRON"), opts) },
+  function() noop() end)
