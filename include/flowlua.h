@@ -162,6 +162,10 @@ typedef struct flowlua_options {
   int log_format;         /* flowlua_log_format; default TEXT */
   flowlua_log_fn log_fn;  /* NULL: each record's line goes to stderr */
   void *log_userdata;     /* passed to log_fn, never touched */
+  /* The run history (SQLite): NULL or ":memory:" keeps none; the CLI's
+     default is ".flowlua/state.db". Copied by flowlua_new. The file is
+     opened on the first run, resume or report, not before. */
+  const char *state_path;
 } flowlua_options;
 
 /* Fills *opts with the defaults. */
@@ -238,6 +242,37 @@ typedef struct flowlua_outcome {
  */
 FLOWLUA_API int flowlua_run(flowlua *rt, const char *flow_name,
                             flowlua_outcome *out);
+
+/*
+ * Resumes a stored run that ended Failed, Cancelled or Crashed: builds the
+ * flow again with the params stored for that run (overrides set with
+ * flowlua_set_param are an error here), keeps the stored results of the
+ * tasks that succeeded — they do not run again — and runs the rest, as a
+ * new run that records which one it resumes. run_ref is a run id, an
+ * unambiguous prefix of one, or "last" (the flow's newest run). When the
+ * graph no longer has the same task keys the resume is refused with
+ * FLOWLUA_EBUILD and a message saying what differs, unless force (then the
+ * tasks whose keys match keep their results). from_task (may be NULL):
+ * that task and everything downstream of it run again even if they had
+ * succeeded. Needs a state store (options.state_path). Returns and fills
+ * *out as flowlua_run does.
+ */
+FLOWLUA_API int flowlua_resume(flowlua *rt, const char *flow_name,
+                               const char *run_ref, int force,
+                               const char *from_task, flowlua_outcome *out);
+
+/*
+ * Reports from the run history, as `flowlua runs` and `flowlua show` print
+ * them: a table of runs (newest first; of one flow when flow is not NULL;
+ * at most limit, <= 0 for all) or one run with each task's state, attempts,
+ * duration and error; with json, JSON instead of text. On success *out is a
+ * NUL-terminated string the caller frees with free(). A store that does
+ * not exist yet holds no runs: the list is empty and a run is not found.
+ */
+FLOWLUA_API int flowlua_report_runs(flowlua *rt, const char *flow, int limit,
+                                    int json, char **out);
+FLOWLUA_API int flowlua_report_run(flowlua *rt, const char *run_ref, int json,
+                                   char **out);
 
 /*
  * Whether the flow has a schedule: 1 yes, 0 no, or a negative status

@@ -14,6 +14,8 @@ const char *cli_usage(void) {
   return "Usage: flowlua [options] SCRIPT.lua\n"
          "       flowlua check [options] SCRIPT.lua\n"
          "       flowlua next [--count N] [--from TIME] SCRIPT.lua\n"
+         "       flowlua runs [--flow NAME] [--limit N] [--json]\n"
+         "       flowlua show RUN_ID|last [--json]\n"
          "\n"
          "Runs the flow that SCRIPT.lua returns (flow.define(...)): on its\n"
          "schedule until SIGINT/SIGTERM (the run in progress finishes; a\n"
@@ -21,6 +23,8 @@ const char *cli_usage(void) {
          "'check' loads the script and builds and validates every flow's\n"
          "task graph without running any task. 'next' prints the schedule's\n"
          "next fire times (ISO 8601, in the schedule's zone), one per line.\n"
+         "'runs' lists the recorded runs, newest first; 'show' prints one\n"
+         "run task by task (state, attempts, duration, error).\n"
          "\n"
          "Options:\n"
          "  --once               run the flow once, now, ignoring its schedule\n"
@@ -31,6 +35,15 @@ const char *cli_usage(void) {
          "  --param NAME=VALUE   set a flow parameter (repeatable); the value\n"
          "                       is converted to the type of its default\n"
          "  --flow NAME          the flow to use when the script defines several\n"
+         "  --state PATH         the run history (default .flowlua/state.db;\n"
+         "                       :memory: keeps none)\n"
+         "  --resume RUN_ID|last run a Failed, Cancelled or Crashed run again:\n"
+         "                       tasks that succeeded keep their results\n"
+         "  --force              resume even though the graph has changed\n"
+         "  --from-task NAME     with --resume: run NAME and everything\n"
+         "                       downstream of it again\n"
+         "  --limit N            runs: at most N runs (default 20)\n"
+         "  --json               runs, show: print JSON\n"
          "  --concurrency N      tasks running at once (default: the flow's, 32)\n"
          "  --log-level LEVEL    debug, info, warn or error (default: info)\n"
          "  --log-format FORMAT  text or json (default: text)\n"
@@ -66,6 +79,7 @@ static int parse_int(const char *s, int lo, int *out) {
 static const char *const valued[] = {
     "--param",     "--flow",       "--concurrency", "--max-runs",
     "--log-level", "--log-format", "--count",       "--from",
+    "--state",     "--resume",     "--from-task",   "--limit",
     NULL};
 
 static int takes_value(const char *name, size_t len) {
@@ -110,6 +124,21 @@ static int apply(cli_args *a, const char *name, const char *value, char *err,
     if (!*value)
       return fail(err, errlen, "%s", "--from expects an ISO 8601 time");
     a->from = value;
+  } else if (strcmp(name, "--state") == 0) {
+    if (!*value) return fail(err, errlen, "%s", "--state expects a path");
+    a->state = value;
+  } else if (strcmp(name, "--resume") == 0) {
+    if (!*value)
+      return fail(err, errlen, "%s", "--resume expects a run id or 'last'");
+    a->resume = value;
+  } else if (strcmp(name, "--from-task") == 0) {
+    if (!*value)
+      return fail(err, errlen, "%s", "--from-task expects a task name");
+    a->from_task = value;
+  } else if (strcmp(name, "--limit") == 0) {
+    if (parse_int(value, 1, &a->limit) != 0)
+      return fail(err, errlen, "--limit expects a whole number >= 1, got '%s'",
+                  value);
   } else if (strcmp(name, "--log-level") == 0) {
     a->log_level = fl_log_level_parse(value);
     if (a->log_level < 0)
@@ -154,11 +183,21 @@ int cli_parse(int argc, char **argv, cli_args *out, char *err, size_t errlen) {
         out->quiet = 1;
         continue;
       }
+      if (strcmp(arg, "--force") == 0) {
+        out->force = 1;
+        continue;
+      }
+      if (strcmp(arg, "--json") == 0) {
+        out->json = 1;
+        continue;
+      }
       const char *eq = strchr(arg, '=');
       size_t len = eq ? (size_t)(eq - arg) : strlen(arg);
       if (!takes_value(arg, len)) {
         if (eq && (strncmp(arg, "--once", len) == 0 ||
-                   strncmp(arg, "--quiet", len) == 0))
+                   strncmp(arg, "--quiet", len) == 0 ||
+                   strncmp(arg, "--force", len) == 0 ||
+                   strncmp(arg, "--json", len) == 0))
           snprintf(err, errlen, "option '%.*s' takes no value", (int)len, arg);
         else
           snprintf(err, errlen, "unknown option '%.*s'", (int)len, arg);
@@ -178,8 +217,23 @@ int cli_parse(int argc, char **argv, cli_args *out, char *err, size_t errlen) {
       continue;
     }
     if (positional == 0 && !out->script &&
-        (strcmp(arg, "check") == 0 || strcmp(arg, "next") == 0)) {
-      out->command = strcmp(arg, "check") == 0 ? CLI_CHECK : CLI_NEXT;
+        (strcmp(arg, "check") == 0 || strcmp(arg, "next") == 0 ||
+         strcmp(arg, "runs") == 0 || strcmp(arg, "show") == 0)) {
+      out->command = strcmp(arg, "check") == 0  ? CLI_CHECK
+                     : strcmp(arg, "next") == 0 ? CLI_NEXT
+                     : strcmp(arg, "runs") == 0 ? CLI_RUNS
+                                                : CLI_SHOW;
+      positional++;
+      continue;
+    }
+    if (out->command == CLI_RUNS)
+      return fail(err, errlen, "unexpected argument '%s' ('runs' takes no "
+                               "script; --flow NAME picks a flow)", arg);
+    if (out->command == CLI_SHOW) {
+      if (out->run_ref)
+        return fail(err, errlen, "unexpected argument '%s' (one run at a "
+                                 "time)", arg);
+      out->run_ref = arg;
       positional++;
       continue;
     }
@@ -189,8 +243,25 @@ int cli_parse(int argc, char **argv, cli_args *out, char *err, size_t errlen) {
     out->script = arg;
     positional++;
   }
-  if (!out->script)
+  if (out->command == CLI_SHOW && !out->run_ref)
+    return fail(err, errlen, "%s", "show expects a run id or 'last'");
+  if (!out->script && out->command != CLI_RUNS && out->command != CLI_SHOW)
     return fail(err, errlen, "%s", "no script given");
+  if ((out->json || out->limit) && out->command != CLI_RUNS &&
+      out->command != CLI_SHOW)
+    return fail(err, errlen, "%s", "--json and --limit go with 'flowlua runs' "
+                                   "and 'flowlua show'");
+  if (out->limit && out->command != CLI_RUNS)
+    return fail(err, errlen, "%s", "--limit goes with 'flowlua runs'");
+  if ((out->force || out->from_task) && !out->resume)
+    return fail(err, errlen, "%s", "--force and --from-task go with --resume");
+  if (out->resume && out->n_params)
+    return fail(err, errlen, "%s", "--param cannot be given with --resume: a "
+                                   "resume runs with the params stored for "
+                                   "the run");
+  if (out->resume && out->command != CLI_RUN)
+    return fail(err, errlen, "%s", "--resume goes with running a script");
+  if (!out->limit) out->limit = 20;
   if (out->command != CLI_NEXT && (out->count || out->from))
     return fail(err, errlen, "%s", "--count and --from go with 'flowlua next'");
   if (!out->count) out->count = 10;

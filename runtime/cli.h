@@ -13,6 +13,8 @@ typedef enum cli_command {
   CLI_RUN,   /* flowlua script.lua */
   CLI_CHECK, /* flowlua check script.lua */
   CLI_NEXT,  /* flowlua next script.lua: the next fire times */
+  CLI_RUNS,  /* flowlua runs: the run history */
+  CLI_SHOW,  /* flowlua show RUN_ID|last: one run, task by task */
   CLI_HELP,
   CLI_VERSION
 } cli_command;
@@ -26,7 +28,13 @@ typedef struct cli_param {
 typedef struct cli_args {
   cli_command command;
   const char *script;
+  const char *run_ref; /* show: RUN_ID or "last" */
   const char *flow;
+  const char *state;   /* --state PATH; NULL = the default */
+  const char *resume;  /* --resume RUN_ID|last */
+  const char *from_task;
+  int force, json;
+  int limit;           /* runs: at most this many (default 20) */
   int once, quiet;
   int concurrency;  /* 0 = not given */
   int max_runs;     /* 0 = not given */

@@ -41,7 +41,8 @@ enum {
   FL_TASK_UV_ON_SUCCESS,
   FL_TASK_UV_ON_FAILURE,
   FL_TASK_UV_ON_RETRY,
-  FL_TASK_NUV = FL_TASK_UV_ON_RETRY
+  FL_TASK_UV_CACHE_KEY,
+  FL_TASK_NUV = FL_TASK_UV_CACHE_KEY
 };
 
 typedef struct fl_taskdef {
@@ -53,6 +54,8 @@ typedef struct fl_taskdef {
   char **tags;       /* owned */
   int n_tags;
   uint8_t has_retry_if, has_on_success, has_on_failure, has_on_retry;
+  uint8_t has_cache_key;
+  double cache_for;  /* seconds a cached result stays good; < 0 = forever */
   uint32_t graph_id; /* the build `calls` counts for */
   uint32_t calls;    /* calls in that build, for stable keys */
 } fl_taskdef;
@@ -150,6 +153,12 @@ struct fl_taskrun {
   fl_timer deadline; /* the attempt's timeout */
   char *error;       /* last error, owned */
   fl_mapinfo *map;   /* for a map node once expanded */
+  char *cache_key;   /* this run's cache key (cache_key option), owned */
+  uint32_t rec_id;   /* its task run in the state store */
+  /* The store's flush epoch in which its final state was recorded: a
+     dependent may start once the store has flushed past it (record.c). */
+  uint32_t rec_epoch;
+  uint8_t restored;  /* its result was kept from the run it resumes */
 };
 
 typedef struct fl_tagcount {
@@ -194,6 +203,12 @@ struct fl_sched {
   uint8_t active, orphan;
   void (*on_end)(fl_sched *s, void *data); /* called once it has ended */
   void *on_end_data;
+  /* The state store's record of this run (NULL without a store), and the
+     stored run it resumes (NULL when it resumes none). */
+  struct fl_store_run *rec;
+  struct fl_store_run_detail *resume;
+  uint8_t *rerun; /* per node: run again even if stored Success (from_task) */
+  char *store_error; /* why the store failed this run, owned */
 };
 
 /* ---- the runtime handle -------------------------------------------------- */
@@ -228,6 +243,16 @@ struct flowlua {
   fl_taskrun *current; /* the task whose Lua code runs now */
   uint32_t next_graph_id;
   uint64_t rng;
+
+  /* The run history (record.c): opened on first use; store_state is 0
+     before that, 1 open, -1 when there is none (no path, ":memory:"). */
+  struct fl_store *store;
+  int store_state;
+  char *state_path;     /* owned copy of opts.state_path */
+  uint32_t flush_epoch; /* counts the store's flushes, from 1 */
+  /* The resume that the next run is (flowlua_resume), while it starts. */
+  struct fl_store_run_detail *resume;
+  uint8_t *resume_rerun;
 
   char **task_keys; /* lazily built for flowlua_task_get */
   fl_taskrun **task_runs;
@@ -292,6 +317,14 @@ int luaopen_flowlua_shell(lua_State *L); /* pushes the function flow.shell */
 int luaopen_flowlua_csv(lua_State *L);
 int luaopen_flowlua_json(lua_State *L);
 int luaopen_flowlua_fs(lua_State *L);
+/* ljsonlib.c, for results kept in the state store. fl_json_encode_value
+   appends the JSON of the value at idx to out: 0, or -1 when it cannot be
+   encoded (a function, a cycle...), with the reason appended to why (may
+   be NULL); it never raises. fl_json_decode_value pushes the value of
+   text[0..len) (text[len] must be '\0'): 0, or -1 with the message pushed
+   instead. */
+int fl_json_encode_value(lua_State *L, int idx, fl_buf *out, fl_buf *why);
+int fl_json_decode_value(lua_State *L, const char *text, size_t len);
 
 /* graph.c: building the graph from a flow body */
 fl_graph *fl_graph_new(flowlua *rt, fl_flowdef *flow);

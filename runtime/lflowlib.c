@@ -165,7 +165,8 @@ static void parse_trigger(lua_State *L, fl_taskdef *d, int task_idx, int idx,
 
 static const char *const task_option_names =
     "retries, retry_delay, backoff, max_retry_delay, retry_jitter, retry_if, "
-    "timeout, trigger, tags, on_success, on_failure, on_retry";
+    "timeout, trigger, tags, on_success, on_failure, on_retry, cache_key, "
+    "cache_for";
 
 /* Reads the options table at opts_idx into the task at task_idx. */
 static void parse_task_options(lua_State *L, fl_taskdef *d, int task_idx,
@@ -195,6 +196,8 @@ static void parse_task_options(lua_State *L, fl_taskdef *d, int task_idx,
       parse_trigger(L, d, task_idx, v, who);
     } else if (strcmp(key, "tags") == 0) {
       parse_tags(L, d, v, who);
+    } else if (strcmp(key, "cache_for") == 0) {
+      d->cache_for = opt_number(L, v, who, key, 0, HUGE_VAL);
     } else {
       static const struct {
         const char *name;
@@ -202,7 +205,8 @@ static void parse_task_options(lua_State *L, fl_taskdef *d, int task_idx,
       } fns[] = {{"retry_if", FL_TASK_UV_RETRY_IF},
                  {"on_success", FL_TASK_UV_ON_SUCCESS},
                  {"on_failure", FL_TASK_UV_ON_FAILURE},
-                 {"on_retry", FL_TASK_UV_ON_RETRY}};
+                 {"on_retry", FL_TASK_UV_ON_RETRY},
+                 {"cache_key", FL_TASK_UV_CACHE_KEY}};
       int found = 0;
       for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
         if (strcmp(key, fns[i].name) != 0) continue;
@@ -239,6 +243,7 @@ static int flow_task(lua_State *L) {
   memset(d, 0, sizeof *d);
   fl_retry_policy_init(&d->retry);
   d->trigger = FL_TRIGGER_ALL_SUCCESS;
+  d->cache_for = -1; /* no cache_for: a cached result never expires */
   luaL_setmetatable(L, FL_TASK_MT);
   int task_idx = lua_gettop(L);
   d->name = dup_or_raise(L, name);
@@ -251,14 +256,20 @@ static int flow_task(lua_State *L) {
     parse_task_options(L, d, task_idx, 2, who);
     lua_pop(L, 1);
   }
-  for (int uv = FL_TASK_UV_RETRY_IF; uv <= FL_TASK_UV_ON_RETRY; uv++) {
+  for (int uv = FL_TASK_UV_RETRY_IF; uv <= FL_TASK_UV_CACHE_KEY; uv++) {
     int set = lua_getiuservalue(L, task_idx, uv) == LUA_TFUNCTION;
     lua_pop(L, 1);
     if (uv == FL_TASK_UV_RETRY_IF) d->has_retry_if = (uint8_t)set;
     if (uv == FL_TASK_UV_ON_SUCCESS) d->has_on_success = (uint8_t)set;
     if (uv == FL_TASK_UV_ON_FAILURE) d->has_on_failure = (uint8_t)set;
     if (uv == FL_TASK_UV_ON_RETRY) d->has_on_retry = (uint8_t)set;
+    if (uv == FL_TASK_UV_CACHE_KEY) d->has_cache_key = (uint8_t)set;
   }
+  if (d->cache_for >= 0 && !d->has_cache_key)
+    return luaL_error(L, "flow.task '%s': option 'cache_for' needs "
+                         "'cache_key' (a function of the task's arguments "
+                         "that returns the key)",
+                      name);
   lua_settop(L, task_idx);
   return 1;
 }

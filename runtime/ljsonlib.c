@@ -606,6 +606,64 @@ static void encode(lua_State *L, int idx, fl_buf *b, const char *fn) {
   encode_value(&e, idx);
 }
 
+/* ---- for the engine (results in the state store) ------------------------- */
+
+static int encode_protected(lua_State *L) {
+  fl_buf *b = lua_touserdata(L, 2);
+  encode(L, 1, b, "result");
+  return 0;
+}
+
+/* The encoder writes bytes without a terminator: add one, not counted. */
+static int terminated(fl_buf *b) {
+  fl_buf_addc(b, '\0');
+  if (b->oom) return -1;
+  b->len--;
+  return 0;
+}
+
+int fl_json_encode_value(lua_State *L, int idx, fl_buf *out, fl_buf *why) {
+  /* The common results need no protected call. */
+  switch (lua_type(L, idx)) {
+  case LUA_TNIL:
+    fl_buf_adds(out, "null");
+    return terminated(out);
+  case LUA_TBOOLEAN:
+    fl_buf_adds(out, lua_toboolean(L, idx) ? "true" : "false");
+    return terminated(out);
+  case LUA_TSTRING: {
+    size_t n;
+    const char *s = lua_tolstring(L, idx, &n);
+    return fl_json_add_string(out, s, n) == 0 ? terminated(out) : -1;
+  }
+  default:
+    break;
+  }
+  idx = lua_absindex(L, idx);
+  lua_pushcfunction(L, encode_protected);
+  lua_pushvalue(L, idx);
+  lua_pushlightuserdata(L, out);
+  if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
+    if (why) fl_buf_adds(why, lua_tostring(L, -1) ? lua_tostring(L, -1) : "?");
+    lua_pop(L, 1);
+    return -1;
+  }
+  return terminated(out);
+}
+
+static int decode_protected(lua_State *L) {
+  size_t len = (size_t)lua_tointeger(L, 2);
+  decode(L, lua_touserdata(L, 1), len, "json.decode", NULL);
+  return 1;
+}
+
+int fl_json_decode_value(lua_State *L, const char *text, size_t len) {
+  lua_pushcfunction(L, decode_protected);
+  lua_pushlightuserdata(L, (void *)text);
+  lua_pushinteger(L, (lua_Integer)len);
+  return lua_pcall(L, 2, 1, 0) == LUA_OK ? 0 : -1;
+}
+
 /* ---- the module ---------------------------------------------------------- */
 
 /* json.decode(text) -> value */

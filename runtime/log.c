@@ -5,10 +5,12 @@
  * further lines (a traceback) indented below. JSON lines carry every field of
  * the record; times there are UTC with milliseconds.
  */
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE /* memmem */
 #include "log.h"
+#include "loop.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,6 +87,29 @@ char *fl_log_mask_dup(const fl_logger *lg, const char *s) {
     return b.oom ? NULL : strdup("");
   }
   return b.data;
+}
+
+int fl_log_has_secret(const fl_logger *lg, const char *text, size_t n) {
+  for (size_t i = 0; i < lg->n_secrets; i++)
+    if (memmem(text, n, lg->secrets[i], strlen(lg->secrets[i]))) return 1;
+  return 0;
+}
+
+void fl_log_printf(fl_logger *lg, int level, const char *flow,
+                   const char *fmt, ...) {
+  if (!fl_log_enabled(lg, level)) return;
+  fl_buf msg = FL_BUF_INIT;
+  va_list ap;
+  va_start(ap, fmt);
+  fl_buf_addvf(&msg, fmt, ap);
+  va_end(ap);
+  flowlua_log_record rec;
+  fl_log_record_init(&rec, level);
+  rec.time = fl_wall_time();
+  rec.flow = flow;
+  rec.message = fl_buf_str(&msg);
+  fl_log_emit(lg, &rec);
+  fl_buf_free(&msg);
 }
 
 void fl_log_record_init(flowlua_log_record *rec, int level) {

@@ -49,6 +49,13 @@ void fl_log_mask(const fl_logger *lg, const char *s, fl_buf *out);
 /* A malloc'd masked copy of s (NULL for NULL or out of memory). */
 char *fl_log_mask_dup(const fl_logger *lg, const char *s);
 
+/* Whether text[0..n) contains a secret value. */
+int fl_log_has_secret(const fl_logger *lg, const char *text, size_t n);
+
+/* A record with only a flow name (may be NULL) and a message. */
+void fl_log_printf(fl_logger *lg, int level, const char *flow,
+                   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
 const char *fl_log_level_name(int level); /* "info" */
 /* Parses "debug", "info", "warn" (or "warning"), "error"; -1 if unknown. */
 int fl_log_level_parse(const char *name);

@@ -218,6 +218,21 @@ static int cmd_check(flowlua *rt, const cli_args *args) {
   return code;
 }
 
+/* After one run (or resume): the summary and the exit code. */
+static int finish_once(flowlua *rt, const cli_args *args,
+                       const flowlua_outcome *out) {
+  const char *flow = args->flow;
+  if (!flow && flowlua_flow_count(rt) == 1) flow = flowlua_flow_name(rt, 0);
+  /* JSON logs stay one object per line: the run's final record is there. */
+  if (!args->quiet && args->log_format != FLOWLUA_LOG_JSON)
+    print_summary(rt, flow ? flow : "?", out);
+  switch (out->state) {
+  case FLOWLUA_FLOW_SUCCESS: return EXIT_OK;
+  case FLOWLUA_FLOW_CANCELLED: return EXIT_CANCELLED;
+  default: return EXIT_RUN_FAILED;
+  }
+}
+
 static int cmd_run(flowlua *rt, const cli_args *args) {
   for (size_t i = 0; i < args->n_params; i++) {
     char name[256];
@@ -232,6 +247,16 @@ static int cmd_run(flowlua *rt, const cli_args *args) {
   if (scheduled < 0) {
     fprintf(stderr, "flowlua: %s\n", flowlua_errmsg(rt));
     return EXIT_USAGE;
+  }
+  if (args->resume) {
+    flowlua_outcome out;
+    int rc = flowlua_resume(rt, args->flow, args->resume, args->force,
+                            args->from_task, &out);
+    if (rc != FLOWLUA_OK) {
+      fprintf(stderr, "flowlua: %s\n", flowlua_errmsg(rt));
+      return status_exit_code(rc);
+    }
+    return finish_once(rt, args, &out);
   }
   if (scheduled && !args->once) {
     g_serving = 1;
@@ -258,18 +283,25 @@ static int cmd_run(flowlua *rt, const cli_args *args) {
     fprintf(stderr, "flowlua: %s\n", flowlua_errmsg(rt));
     return status_exit_code(rc);
   }
-  const char *flow = args->flow;
-  if (!flow && flowlua_flow_count(rt) == 1) flow = flowlua_flow_name(rt, 0);
-  /* JSON logs stay one object per line: the run's final record is there. */
-  if (!args->quiet && args->log_format != FLOWLUA_LOG_JSON)
-    print_summary(rt, flow ? flow : "?", &out);
-  switch (out.state) {
-  case FLOWLUA_FLOW_SUCCESS: return EXIT_OK;
-  case FLOWLUA_FLOW_CANCELLED: return EXIT_CANCELLED;
-  default: return EXIT_RUN_FAILED;
-  }
+  return finish_once(rt, args, &out);
 }
 
+/* `flowlua runs` and `flowlua show`: the report on stdout. */
+static int cmd_report(flowlua *rt, const cli_args *args) {
+  char *text = NULL;
+  int rc = args->command == CLI_RUNS
+               ? flowlua_report_runs(rt, args->flow, args->limit, args->json,
+                                     &text)
+               : flowlua_report_run(rt, args->run_ref, args->json, &text);
+  if (rc != FLOWLUA_OK) {
+    fprintf(stderr, "flowlua: %s\n", flowlua_errmsg(rt));
+    return rc == FLOWLUA_EIO || rc == FLOWLUA_ENOMEM ? EXIT_RUN_FAILED
+                                                      : EXIT_USAGE;
+  }
+  fputs(text, stdout);
+  free(text);
+  return EXIT_OK;
+}
 int main(int argc, char **argv) {
   cli_args args;
   char err[512];
@@ -295,6 +327,7 @@ int main(int argc, char **argv) {
   if (args.quiet) opts.log_level = FLOWLUA_LOG_WARN;
   if (args.log_level >= 0) opts.log_level = args.log_level;
   if (args.log_format >= 0) opts.log_format = args.log_format;
+  opts.state_path = args.state ? args.state : ".flowlua/state.db";
 
   flowlua *rt = NULL;
   int rc = flowlua_new(&opts, &rt);
@@ -308,7 +341,9 @@ int main(int argc, char **argv) {
   install_signal_handlers();
 
   int code;
-  if (flowlua_load_file(rt, args.script) != FLOWLUA_OK) {
+  if (args.command == CLI_RUNS || args.command == CLI_SHOW) {
+    code = cmd_report(rt, &args);
+  } else if (flowlua_load_file(rt, args.script) != FLOWLUA_OK) {
     fprintf(stderr, "flowlua: %s\n", flowlua_errmsg(rt));
     code = EXIT_USAGE;
   } else if (args.command == CLI_CHECK) {

@@ -21,6 +21,8 @@
 #include <lualib.h>
 
 #include "internal.h"
+#include "record.h"
+#include "resume.h"
 
 /* ---- names and versions -------------------------------------------------- */
 
@@ -102,7 +104,8 @@ void flowlua_options_init(flowlua_options *opts) {
                             .log_level = FLOWLUA_LOG_INFO,
                             .log_format = FLOWLUA_LOG_TEXT,
                             .log_fn = NULL,
-                            .log_userdata = NULL};
+                            .log_userdata = NULL,
+                            .state_path = NULL};
 }
 
 static int valid_options(const flowlua_options *o) {
@@ -133,6 +136,11 @@ int flowlua_new(const flowlua_options *opts, flowlua **out) {
   if (!rt) return FLOWLUA_ENOMEM;
   rt->opts = *opts;
   rt->flows_ref = LUA_NOREF;
+  if (opts->state_path && !(rt->state_path = strdup(opts->state_path))) {
+    free(rt);
+    return FLOWLUA_ENOMEM;
+  }
+  rt->opts.state_path = rt->state_path;
   rt->rng = seed_random();
   fl_logger_init(&rt->log, opts->log_level, opts->log_format, opts->log_fn,
                  opts->log_userdata);
@@ -152,6 +160,7 @@ fail_lua:
   fl_loop_close(&rt->loop);
 fail_loop:
   fl_logger_free(&rt->log);
+  free(rt->state_path);
   free(rt);
   return FLOWLUA_ENOMEM;
 }
@@ -198,6 +207,8 @@ void flowlua_free(flowlua *rt) {
     rt->active = s->next_active;
     fl_sched_free(rt, s);
   }
+  fl_resume_forget(rt);
+  fl_record_close(rt); /* after the runs: it ends the ones left open */
   lua_close(rt->L); /* frees the requests Lua still held */
   if (rt->http_ready) fl_http_close(&rt->http);
   fl_loop_close(&rt->loop);
@@ -205,6 +216,7 @@ void flowlua_free(flowlua *rt) {
   flowlua_clear_params(rt);
   fl_buf_free(&rt->err);
   free(rt->script_name);
+  free(rt->state_path);
   free(rt);
 }
 
@@ -484,6 +496,13 @@ static int push_params(flowlua *rt, int flow_idx) {
     lua_insert(L, -2);
     lua_rawset(L, params);
   }
+  if (rt->resume) {
+    int rc = fl_resume_push_params(rt, f->name, defaults, params);
+    if (rc) {
+      lua_settop(L, params - 1);
+      return rc;
+    }
+  }
   for (size_t i = 0; i < rt->n_params; i++) {
     const char *name = rt->param_names[i];
     if (lua_getfield(L, defaults, name) == LUA_TNIL) {
@@ -560,6 +579,8 @@ typedef struct run_ctx {
   void (*on_end)(fl_sched *s, void *data); /* RUN_START */
   void *on_end_data;
   int status;
+  int force;             /* resume: despite a changed graph */
+  const char *from_task; /* resume: run this and its downstream again */
 } run_ctx;
 
 static int protected_run(lua_State *L) {
@@ -572,6 +593,10 @@ static int protected_run(lua_State *L) {
   if (ctx->status) return 0;
   ctx->status = fl_graph_build(rt, 1, 2);
   if (ctx->status || ctx->mode == RUN_CHECK) return 0;
+  if (rt->resume) {
+    ctx->status = fl_resume_check(rt, rt->graph, ctx->force, ctx->from_task);
+    if (ctx->status) return 0;
+  }
   if (ctx->mode == RUN_WAIT) {
     ctx->status = fl_sched_run(rt, rt->graph, &rt->sched);
     return 0;
@@ -603,19 +628,20 @@ static int run_protected(flowlua *rt, run_ctx *ctx) {
     ctx->status = st == LUA_ERRMEM ? FLOWLUA_ENOMEM : FLOWLUA_EBUILD;
     if (rt->sched) rt->sched->state = FLOWLUA_FLOW_FAILED;
   }
+  fl_resume_forget(rt); /* a run took it over, or it did not start */
   lua_settop(L, top);
   return ctx->status;
 }
 
 static int run_or_check(flowlua *rt, const char *flow_name, int check_only) {
   run_ctx ctx = {flow_name, check_only ? RUN_CHECK : RUN_WAIT, NULL, NULL,
-                 FLOWLUA_OK};
+                 FLOWLUA_OK, 0, NULL};
   return run_protected(rt, &ctx);
 }
 
 int fl_start_run(flowlua *rt, const char *flow_name, double scheduled_at,
                  void (*on_end)(fl_sched *s, void *data), void *data) {
-  run_ctx ctx = {flow_name, RUN_START, on_end, data, FLOWLUA_OK};
+  run_ctx ctx = {flow_name, RUN_START, on_end, data, FLOWLUA_OK, 0, NULL};
   rt->scheduled_at = scheduled_at;
   int rc = run_protected(rt, &ctx);
   rt->scheduled_at = 0;
@@ -649,6 +675,26 @@ int flowlua_run(flowlua *rt, const char *flow_name, flowlua_outcome *out) {
   if (!rt) return FLOWLUA_EINVAL;
   if (out) memset(out, 0, sizeof *out);
   int rc = run_or_check(rt, flow_name, 0);
+  if (rt->sched && out) fill_outcome(rt->sched, out);
+  if (rc == FLOWLUA_OK && rt->sched && rt->sched->state == FLOWLUA_FLOW_CANCELLED)
+    fl_set_error(rt, "the run was cancelled");
+  return rc;
+}
+
+int flowlua_resume(flowlua *rt, const char *flow_name, const char *run_ref,
+                   int force, const char *from_task, flowlua_outcome *out) {
+  if (!rt) return FLOWLUA_EINVAL;
+  if (out) memset(out, 0, sizeof *out);
+  if (!run_ref || !*run_ref) {
+    fl_set_error(rt, "flowlua_resume: a run id (or \"last\") is required");
+    return FLOWLUA_EINVAL;
+  }
+  forget_run(rt);
+  fl_buf_reset(&rt->err);
+  int rc = fl_resume_load(rt, flow_name, run_ref);
+  if (rc) return rc;
+  run_ctx ctx = {flow_name, RUN_WAIT, NULL, NULL, FLOWLUA_OK, force, from_task};
+  rc = run_protected(rt, &ctx);
   if (rt->sched && out) fill_outcome(rt->sched, out);
   if (rc == FLOWLUA_OK && rt->sched && rt->sched->state == FLOWLUA_FLOW_CANCELLED)
     fl_set_error(rt, "the run was cancelled");

@@ -23,6 +23,8 @@
 #include <lua.h>
 
 #include "internal.h"
+#include "record.h"
+#include "store.h"
 
 #if LUA_VERSION_RELEASE_NUM >= 50406
 #define fl_closethread(co, from) lua_closethread((co), (from))
@@ -459,9 +461,9 @@ static void retry_due(fl_timer *t) {
   q_push(&r->sched->start_q, r);
 }
 
-static void succeed(fl_sched *s, fl_taskrun *r) {
-  lua_State *L = s->rt->L; /* the result is on top of L */
-  double took = fl_now() - r->attempt_start;
+/* Keeps the value on top of L as r's result (for its dependents). */
+static void keep_result(fl_sched *s, fl_taskrun *r) {
+  lua_State *L = s->rt->L;
   lua_rawgeti(L, LUA_REGISTRYINDEX, s->results_ref);
   if (r->map_index) {
     lua_rawgeti(L, -1, (lua_Integer)r->node + 1);
@@ -473,6 +475,14 @@ static void succeed(fl_sched *s, fl_taskrun *r) {
     lua_rawseti(L, -2, (lua_Integer)r->node + 1);
   }
   lua_pop(L, 1);
+}
+
+static void succeed(fl_sched *s, fl_taskrun *r) {
+  lua_State *L = s->rt->L; /* the result is on top of L */
+  double took = fl_now() - r->attempt_start;
+  keep_result(s, r);
+  fl_record_result(s, r, -1);
+  fl_record_cache_put(s, r, -1);
   release(s, r);
   r->state = FLOWLUA_TASK_SUCCESS;
   log_task(s, r, (task_log){FLOWLUA_LOG_INFO, FLOWLUA_TASK_SUCCESS, took, NULL},
@@ -556,11 +566,13 @@ static void fail_attempt(fl_sched *s, fl_taskrun *r, int final_state,
   }
   if (final_state == FLOWLUA_TASK_TIMED_OUT) {
     r->state = FLOWLUA_TASK_TIMED_OUT;
+    fl_record_state(s, r, FLOWLUA_TASK_TIMED_OUT, 0, msg);
     log_task(s, r, (task_log){FLOWLUA_LOG_WARN, FLOWLUA_TASK_TIMED_OUT, took,
                               msg},
              "TimedOut (attempt %d of %d)", r->attempts, d->retry.retries + 1);
   }
   r->state = FLOWLUA_TASK_RETRYING;
+  fl_record_state(s, r, FLOWLUA_TASK_RETRYING, 0, msg);
   /* Only the first line of the error: the traceback is logged once, with
      the final failure. */
   const char *nl = strchr(msg, '\n');
@@ -690,6 +702,7 @@ static void start_attempt(fl_sched *s, fl_taskrun *r) {
   r->state = FLOWLUA_TASK_RUNNING;
   r->interrupt = FL_INT_NONE;
   r->retry_after = 0;
+  fl_record_state(s, r, FLOWLUA_TASK_RUNNING, 0, NULL);
   if (d->retry.retries > 0)
     log_task(s, r, (task_log){FLOWLUA_LOG_INFO, FLOWLUA_TASK_RUNNING, -1, NULL},
              "Running (attempt %d of %d)", r->attempts, d->retry.retries + 1);
@@ -823,6 +836,11 @@ static void finish_map(fl_sched *s, fl_taskrun *p) {
   m->args_ref = LUA_NOREF;
   double took = fl_now() - p->first_start;
   if (state == FLOWLUA_TASK_SUCCESS) {
+    lua_State *L = s->rt->L;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, s->results_ref);
+    lua_rawgeti(L, -1, (lua_Integer)p->node + 1);
+    fl_record_result(s, p, -1);
+    lua_pop(L, 2);
     log_task(s, p, (task_log){FLOWLUA_LOG_INFO, state, took, NULL},
              "Success (map of %u, %.3f s)", (unsigned)m->n, took);
     finish_run(s, p, state, NULL);
@@ -842,12 +860,27 @@ static void finish_run(fl_sched *s, fl_taskrun *r, int state, const char *err) {
   r->state = (uint8_t)state;
   r->ended = fl_now();
   if (err && !r->error) r->error = keep_error(s, err);
+  fl_record_state(s, r, state, 1, err ? err : r->error);
   if (r->map_index) {
     fl_taskrun *p = &s->runs[r->node];
     if (++p->map->done == p->map->n) finish_map(s, p);
     return;
   }
   s->settle[s->n_settle++] = r->node;
+}
+
+/* r keeps the result of the run being resumed (on top of L): Success
+   without running. */
+static void restore(fl_sched *s, fl_taskrun *r) {
+  lua_State *L = s->rt->L;
+  keep_result(s, r);
+  fl_record_result(s, r, -1);
+  lua_pop(L, 1);
+  r->restored = 1;
+  log_task(s, r, (task_log){FLOWLUA_LOG_INFO, FLOWLUA_TASK_SUCCESS, 0, NULL},
+           "Success (kept from run %.8s)", s->resume ? s->resume->run.run_id
+                                                     : "?");
+  finish_run(s, r, FLOWLUA_TASK_SUCCESS, NULL);
 }
 
 /* Expands a map node into one run per element. */
@@ -867,6 +900,7 @@ static void expand_map(fl_sched *s, fl_taskrun *p) {
   p->map = m;
   p->first_start = fl_now();
   p->state = FLOWLUA_TASK_RUNNING;
+  fl_record_state(s, p, FLOWLUA_TASK_RUNNING, 0, NULL);
 
   int top = lua_gettop(L);
   int nargs = push_node_args(s, p->node);
@@ -945,7 +979,16 @@ static void expand_map(fl_sched *s, fl_taskrun *p) {
     c->co_ref = LUA_NOREF;
     fl_timer_init(&c->wake, NULL, c);
     fl_timer_init(&c->deadline, NULL, c);
-    q_push(&s->start_q, c);
+    fl_record_task_add(s, c);
+  }
+  /* Elements kept from the run this one resumes end at once; the rest
+     queue to start. (Once all are set up: the last may finish the map.) */
+  for (uint32_t i = 0; i < m->n; i++) {
+    fl_taskrun *c = &m->children[i];
+    if (fl_record_restore(s, p->node, c->map_index))
+      restore(s, c);
+    else
+      q_push(&s->start_q, c);
   }
 }
 
@@ -1003,10 +1046,14 @@ static void ready(fl_sched *s, uint32_t node) {
                         ? decide_by_function(s, node, &t, &why)
                         : fl_trigger_decide(def->trigger, &t);
   if (dec == FL_DECIDE_RUN) {
-    if (s->g->nodes[node].flags & FL_NODE_MAP)
-      expand_map(s, r);
-    else
+    if (fl_record_restore(s, node, 0))
+      restore(s, r);
+    else if (!(s->g->nodes[node].flags & FL_NODE_MAP))
       q_push(&s->start_q, r);
+    else if (fl_record_before_start(s, r) != 0)
+      finish_run(s, r, FLOWLUA_TASK_FAILED, s->store_error);
+    else
+      expand_map(s, r);
     return;
   }
   /* Name the upstream runs that decided it. */
@@ -1085,6 +1132,47 @@ static void cancel_all(fl_sched *s) {
 
 /* ---- the run loop -------------------------------------------------------- */
 
+/* cache_key: computes r's key from its arguments and looks it up. Returns
+   1 when r has ended — Cached with the stored result, or Failed because
+   the key function failed — and 0 when r is to run. */
+static int cached(fl_sched *s, fl_taskrun *r) {
+  lua_State *L = s->rt->L;
+  int top = lua_gettop(L);
+  lua_pushcfunction(L, fl_msgh);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, s->g->tasks_ref);
+  lua_rawgeti(L, -1, (lua_Integer)r->node + 1);
+  lua_getiuservalue(L, -1, FL_TASK_UV_CACHE_KEY);
+  lua_replace(L, -3);
+  lua_pop(L, 1);
+  int nargs = r->map_index ? push_map_args(s, &s->runs[r->node], r->map_index)
+                           : push_node_args(s, r->node);
+  const char *problem = NULL;
+  if (lua_pcall(L, nargs, 1, top + 1) != LUA_OK)
+    problem = lua_pushfstring(L, "cache_key failed: %s", lua_tostring(L, -1));
+  else if (lua_type(L, -1) != LUA_TSTRING && lua_type(L, -1) != LUA_TNUMBER)
+    problem = lua_pushfstring(L, "cache_key must return a string, got %s",
+                              luaL_typename(L, -1));
+  if (problem) {
+    log_task(s, r, (task_log){FLOWLUA_LOG_ERROR, FLOWLUA_TASK_FAILED, -1,
+                              problem},
+             "Failed (before it started)");
+    finish_run(s, r, FLOWLUA_TASK_FAILED, problem);
+    lua_settop(L, top);
+    return 1;
+  }
+  free(r->cache_key);
+  r->cache_key = strdup(lua_tostring(L, -1));
+  lua_settop(L, top);
+  if (!fl_record_cache_get(s, r)) return 0;
+  keep_result(s, r);
+  fl_record_result(s, r, -1);
+  lua_pop(L, 1);
+  log_task(s, r, (task_log){FLOWLUA_LOG_INFO, FLOWLUA_TASK_CACHED, 0, NULL},
+           "Cached (key '%s')", r->cache_key);
+  finish_run(s, r, FLOWLUA_TASK_CACHED, NULL);
+  return 1;
+}
+
 /* Does all the work that needs no waiting; returns whether any was done. */
 static int pump(fl_sched *s) {
   int any = 0, progress;
@@ -1112,6 +1200,14 @@ static int pump(fl_sched *s) {
         finish_run(s, r, FLOWLUA_TASK_CANCELLED, "cancelled");
       } else if (!tags_available(s, run_def(r))) {
         q_push(&s->tag_wait, r);
+      } else if (r->attempts == 0 && run_def(r)->has_cache_key &&
+                 cached(s, r)) {
+        /* ended Cached, or Failed by its cache_key function */
+      } else if (fl_record_before_start(s, r) != 0) {
+        log_task(s, r, (task_log){FLOWLUA_LOG_ERROR, FLOWLUA_TASK_FAILED, -1,
+                                  s->store_error},
+                 "Failed (not started)");
+        finish_run(s, r, FLOWLUA_TASK_FAILED, s->store_error);
       } else {
         start_attempt(s, r);
       }
@@ -1157,6 +1253,7 @@ void fl_sched_free(flowlua *rt, fl_sched *s) {
     fl_timer_stop(&rt->loop, &r->deadline);
     if (r->co) luaL_unref(L, LUA_REGISTRYINDEX, r->co_ref);
     free(r->error);
+    free(r->cache_key);
     if (r->map) {
       for (uint32_t k = 0; k < r->map->n; k++) {
         fl_taskrun *c = &r->map->children[k];
@@ -1164,6 +1261,7 @@ void fl_sched_free(flowlua *rt, fl_sched *s) {
         fl_timer_stop(&rt->loop, &c->deadline);
         if (c->co) luaL_unref(L, LUA_REGISTRYINDEX, c->co_ref);
         free(c->error);
+        free(c->cache_key);
       }
       luaL_unref(L, LUA_REGISTRYINDEX, r->map->args_ref);
       free(r->map->children);
@@ -1180,6 +1278,9 @@ void fl_sched_free(flowlua *rt, fl_sched *s) {
   free(s->waiting);
   free(s->settle);
   free(s->tags);
+  fl_store_run_detail_free(s->resume);
+  free(s->rerun);
+  free(s->store_error);
   fl_graph_free(rt, s->g);
   free(s);
 }
@@ -1242,6 +1343,17 @@ int fl_sched_start(flowlua *rt, fl_graph *g, fl_sched **out) {
   s->started_wall = fl_wall_time();
   s->scheduled_at = rt->scheduled_at > 0 ? rt->scheduled_at : s->started_wall;
   s->state = FLOWLUA_FLOW_RUNNING;
+  s->resume = rt->resume; /* the run owns what it resumes */
+  s->rerun = rt->resume_rerun;
+  rt->resume = NULL;
+  rt->resume_rerun = NULL;
+  int rc = fl_record_open(rt);
+  if (rc == FLOWLUA_OK) rc = fl_record_run_begin(s);
+  if (rc != FLOWLUA_OK) {
+    fl_sched_free(rt, s);
+    *out = NULL;
+    return rc;
+  }
   s->active = 1;
   s->next_active = rt->active;
   rt->active = s;
@@ -1265,6 +1377,7 @@ static void sched_end(fl_sched *s) {
     if (!is_ok_state(s->runs[i].state)) state = FLOWLUA_FLOW_FAILED;
   if (s->cancelling) state = FLOWLUA_FLOW_CANCELLED;
   s->state = state;
+  fl_record_run_end(s);
   double took = s->ended - s->started;
   log_flow(s, state == FLOWLUA_FLOW_SUCCESS ? FLOWLUA_LOG_INFO
                                             : FLOWLUA_LOG_ERROR,
@@ -1293,6 +1406,7 @@ int fl_sched_pump_all(flowlua *rt) {
       any = 1;
     }
   }
+  if (!any) fl_record_idle(rt); /* the loop is about to wait */
   return any;
 }
 

@@ -12,7 +12,8 @@ local check = require "lib.check"
 local fs = flow.fs
 
 local function listing(dir)
-  local r = flow.shell({ "ls", "-A", dir })
+  -- -A shows temporary files; the run history (.flowlua) is expected
+  local r = flow.shell({ "ls", "-A", "-I", ".flowlua", dir })
   check.eq(r.code, 0, "ls " .. dir)
   return (r.stdout:gsub("\n$", ""):gsub("\n", " "))
 end

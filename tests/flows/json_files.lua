@@ -24,7 +24,8 @@ end
 
 -- The names in a folder, hidden ones too, sorted and joined by spaces.
 local function listing(dir)
-  local r = flow.shell({ "ls", "-A", dir })
+  -- -A shows temporary files; the run history (.flowlua) is expected
+  local r = flow.shell({ "ls", "-A", "-I", ".flowlua", dir })
   check.eq(r.code, 0, "ls " .. dir)
   return (r.stdout:gsub("\n$", ""):gsub("\n", " "))
 end

@@ -1,0 +1,277 @@
+/*
+ * record.c — the engine's side of the state store; see record.h.
+ *
+ * The store buffers; this file decides what is recorded (every state
+ * change, results as JSON, masked errors) and when a flush must happen
+ * before the scheduler may go on. The rule is per task, not per turn: a
+ * task waits for a flush only when one of its upstream runs reached its
+ * final state in the current flush epoch, so a 1→N fan flushes once for
+ * the N, and only a chain pays a flush per task.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "record.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+
+#include "store.h"
+
+int fl_record_open(flowlua *rt) {
+  if (rt->store_state) return FLOWLUA_OK;
+  const char *path = rt->state_path;
+  if (!path || !*path || strcmp(path, ":memory:") == 0) {
+    rt->store_state = -1;
+    return FLOWLUA_OK;
+  }
+  char err[512];
+  fl_store *st;
+  if (fl_store_open(path, NULL, &st, err, sizeof err) != FLOWLUA_OK) {
+    fl_set_error(rt, "state store: %s", err);
+    return FLOWLUA_EIO;
+  }
+  size_t marked = 0;
+  if (fl_store_mark_crashed(st, fl_wall_time(), &marked) != FLOWLUA_OK) {
+    fl_set_error(rt, "state store: %s", fl_store_errmsg(st));
+    fl_store_close(st);
+    return FLOWLUA_EIO;
+  }
+  if (marked)
+    fl_log_printf(&rt->log, FLOWLUA_LOG_WARN, NULL,
+                  "state store %s: %zu run(s) marked Crashed: the processes "
+                  "running them are gone (resume with --resume)",
+                  path, marked);
+  rt->store = st;
+  rt->store_state = 1;
+  rt->flush_epoch = 1;
+  return FLOWLUA_OK;
+}
+
+void fl_record_close(flowlua *rt) {
+  fl_store_close(rt->store);
+  rt->store = NULL;
+  rt->store_state = 0;
+}
+
+/* A store failure during a run: remembered on the run, logged once. */
+static void store_failed(fl_sched *s, const char *what) {
+  if (s->store_error) return;
+  fl_buf b = FL_BUF_INIT;
+  fl_buf_addf(&b, "state store: %s: %s", what, fl_store_errmsg(s->rt->store));
+  s->store_error = fl_buf_str(&b)[0] ? strdup(fl_buf_str(&b)) : NULL;
+  fl_log_printf(&s->rt->log, FLOWLUA_LOG_ERROR, s->g->flow->name, "%s",
+                fl_buf_str(&b));
+  fl_buf_free(&b);
+}
+
+/* The flow's params as JSON, masked; NULL when they cannot be encoded. */
+static char *params_json(flowlua *rt, fl_graph *g) {
+  lua_State *L = rt->L;
+  fl_buf b = FL_BUF_INIT;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, g->params_ref);
+  int ok = lua_istable(L, -1) && fl_json_encode_value(L, -1, &b, NULL) == 0;
+  lua_pop(L, 1);
+  char *out = ok ? fl_log_mask_dup(&rt->log, fl_buf_str(&b)) : NULL;
+  fl_buf_free(&b);
+  return out;
+}
+
+int fl_record_run_begin(fl_sched *s) {
+  flowlua *rt = s->rt;
+  if (!rt->store) return FLOWLUA_OK;
+  fl_graph *g = s->g;
+  /* All keys in one buffer, then pointers into it. */
+  fl_buf keys = FL_BUF_INIT;
+  size_t *offs = malloc((g->n ? g->n : 1) * sizeof *offs);
+  const char **ptrs = malloc((g->n ? g->n : 1) * sizeof *ptrs);
+  char *params = params_json(rt, g);
+  int rc = offs && ptrs ? FLOWLUA_OK : FLOWLUA_ENOMEM;
+  for (uint32_t i = 0; rc == FLOWLUA_OK && i < g->n; i++) {
+    offs[i] = keys.len;
+    fl_graph_add_key(&keys, g, i);
+    fl_buf_addc(&keys, '\0');
+  }
+  if (keys.oom) rc = FLOWLUA_ENOMEM;
+  if (rc != FLOWLUA_OK) {
+    fl_set_error(rt, "flow '%s': out of memory recording the run",
+                 g->flow->name);
+    goto done;
+  }
+  for (uint32_t i = 0; i < g->n; i++) ptrs[i] = keys.data + offs[i];
+  const fl_store_run_row *from = s->resume ? &s->resume->run : NULL;
+  fl_store_run_info info = {
+      .run_id = s->run_id,
+      .flow = g->flow->name,
+      .script = rt->script_name,
+      .params_json = params,
+      .scheduled_at = rt->scheduled_at > 0 ? rt->scheduled_at : 0,
+      .started_at = s->started_wall,
+      .keys = ptrs,
+      .n_keys = g->n,
+      .resumed_from = from ? from->run_id : NULL,
+      .owner = NULL};
+  rc = fl_store_run_begin(rt->store, &info, &s->rec);
+  for (uint32_t i = 0; rc == FLOWLUA_OK && i < g->n; i++) {
+    const char *task = g->nodes[i].def->name;
+    rc = fl_store_task_add(s->rec, ptrs[i], task, 0, &s->runs[i].rec_id);
+  }
+  if (rc != FLOWLUA_OK)
+    fl_set_error(rt, "flow '%s': state store: recording the run: %s",
+                 g->flow->name, fl_store_errmsg(rt->store));
+done:
+  if (rc != FLOWLUA_OK && s->rec) {
+    fl_store_run_end(s->rec, FLOWLUA_FLOW_FAILED, fl_wall_time(),
+                     fl_buf_str(&rt->err));
+    s->rec = NULL;
+  }
+  free(params);
+  free(ptrs);
+  free(offs);
+  fl_buf_free(&keys);
+  return rc;
+}
+
+void fl_record_task_add(fl_sched *s, fl_taskrun *r) {
+  if (!s->rec) return;
+  fl_buf key = FL_BUF_INIT;
+  fl_taskrun_add_key(&key, r);
+  if (fl_store_task_add(s->rec, fl_buf_str(&key), s->g->nodes[r->node].def->name,
+                        (int)r->map_index, &r->rec_id) != FLOWLUA_OK)
+    store_failed(s, "declaring a task run");
+  fl_buf_free(&key);
+}
+
+void fl_record_state(fl_sched *s, fl_taskrun *r, int state, int final,
+                     const char *err) {
+  if (!s->rec) return;
+  char *masked = err ? fl_log_mask_dup(&s->rt->log, err) : NULL;
+  int attempt = state == FLOWLUA_TASK_SKIPPED ||
+                        state == FLOWLUA_TASK_CACHED ||
+                        state == FLOWLUA_TASK_TRIGGER_FAILED
+                    ? 0
+                    : r->attempts;
+  if (fl_store_task_state(s->rec, r->rec_id, state, attempt, fl_wall_time(),
+                          masked) != FLOWLUA_OK)
+    store_failed(s, "recording a state change");
+  free(masked);
+  if (final) r->rec_epoch = s->rt->flush_epoch;
+}
+
+/* The JSON of the value at idx, or NULL (not resumable). */
+static int result_json(flowlua *rt, int idx, fl_buf *out) {
+  if (fl_json_encode_value(rt->L, idx, out, NULL) != 0 || out->oom) return -1;
+  /* The store never holds a secret: such a result is not kept. */
+  if (fl_log_has_secret(&rt->log, out->data ? out->data : "", out->len))
+    return -1;
+  return 0;
+}
+
+void fl_record_result(fl_sched *s, fl_taskrun *r, int idx) {
+  if (!s->rec) return;
+  fl_buf b = FL_BUF_INIT;
+  int ok = result_json(s->rt, idx, &b) == 0;
+  if (fl_store_task_result(s->rec, r->rec_id, ok ? fl_buf_str(&b) : NULL,
+                           ok ? b.len : 0) != FLOWLUA_OK)
+    store_failed(s, "recording a result");
+  fl_buf_free(&b);
+}
+
+static int flush(fl_sched *s, const char *what) {
+  flowlua *rt = s->rt;
+  if (fl_store_flush(rt->store) != FLOWLUA_OK) {
+    store_failed(s, what);
+    return -1;
+  }
+  rt->flush_epoch++;
+  return 0;
+}
+
+int fl_record_before_start(fl_sched *s, fl_taskrun *r) {
+  flowlua *rt = s->rt;
+  if (!s->rec) return 0;
+  if (s->store_error) return -1;
+  if (r->map_index) return 0; /* its map's upstream was made durable */
+  const fl_dag *d = &s->g->dag;
+  for (uint32_t k = d->up_off[r->node]; k < d->up_off[r->node + 1]; k++)
+    if (s->runs[d->up[k]].rec_epoch == rt->flush_epoch)
+      return flush(s, "making the upstream state durable");
+  return 0;
+}
+
+void fl_record_idle(flowlua *rt) {
+  if (!rt->store || fl_store_pending(rt->store) == 0) return;
+  if (fl_store_flush(rt->store) != FLOWLUA_OK) {
+    fl_log_printf(&rt->log, FLOWLUA_LOG_ERROR, NULL,
+                  "state store: writing the run history failed (retried at "
+                  "the next flush): %s",
+                  fl_store_errmsg(rt->store));
+    return;
+  }
+  rt->flush_epoch++;
+}
+
+void fl_record_run_end(fl_sched *s) {
+  if (!s->rec) return;
+  if (fl_store_run_end(s->rec, s->state, fl_wall_time(), s->store_error) !=
+      FLOWLUA_OK)
+    fl_log_printf(&s->rt->log, FLOWLUA_LOG_ERROR, s->g->flow->name,
+                  "state store: recording the end of run %s: %s", s->run_id,
+                  fl_store_errmsg(s->rt->store));
+  s->rec = NULL;
+  s->rt->flush_epoch++; /* run_end flushed everything */
+}
+
+/* ---- cache ---------------------------------------------------------------- */
+
+int fl_record_cache_get(fl_sched *s, fl_taskrun *r) {
+  flowlua *rt = s->rt;
+  if (!rt->store || !r->cache_key) return 0;
+  const fl_taskdef *d = s->g->nodes[r->node].def;
+  const char *json;
+  size_t len;
+  int hit = fl_store_cache_get(rt->store, d->name, r->cache_key, fl_wall_time(),
+                               d->cache_for, &json, &len);
+  if (hit < 0) {
+    fl_log_printf(&rt->log, FLOWLUA_LOG_WARN, s->g->flow->name,
+                  "state store: reading the cache of task '%s' failed, so it "
+                  "runs: %s",
+                  d->name, fl_store_errmsg(rt->store));
+    return 0;
+  }
+  if (hit == 0) return 0;
+  if (fl_json_decode_value(rt->L, json, len) != 0) {
+    lua_pop(rt->L, 1); /* a damaged entry is a miss */
+    return 0;
+  }
+  return 1;
+}
+
+void fl_record_cache_put(fl_sched *s, fl_taskrun *r, int idx) {
+  flowlua *rt = s->rt;
+  if (!rt->store || !r->cache_key) return;
+  fl_buf b = FL_BUF_INIT;
+  if (result_json(rt, idx, &b) == 0 &&
+      fl_store_cache_put(rt->store, s->g->nodes[r->node].def->name,
+                         r->cache_key, fl_buf_str(&b), b.len,
+                         fl_wall_time()) != FLOWLUA_OK)
+    store_failed(s, "caching a result");
+  fl_buf_free(&b);
+}
+
+/* ---- resume --------------------------------------------------------------- */
+
+int fl_record_restore(fl_sched *s, uint32_t node, int32_t map_index) {
+  if (!s->resume || (s->rerun && s->rerun[node])) return 0;
+  fl_buf key = FL_BUF_INIT;
+  fl_graph_add_key(&key, s->g, node);
+  if (map_index) fl_buf_addf(&key, "[%d]", (int)map_index);
+  const fl_store_task_row *t = fl_store_detail_find(s->resume, fl_buf_str(&key));
+  fl_buf_free(&key);
+  if (!t || !fl_store_task_reusable(t)) return 0;
+  if (fl_json_decode_value(s->rt->L, t->result, t->result_len) != 0) {
+    lua_pop(s->rt->L, 1);
+    return 0;
+  }
+  return 1;
+}
