@@ -33,11 +33,11 @@ static int open_for_reading(flowlua *rt, fl_store **st, fl_store **tmp) {
   o.must_exist = 1;
   char err[512];
   if (fl_store_open(path, &o, tmp, err, sizeof err) != FLOWLUA_OK) {
-    fl_set_error(rt, "state store: %s", err);
+    fl_set_error(rt, "%s", err);
     return FLOWLUA_EIO;
   }
   if (*tmp && fl_store_mark_crashed(*tmp, fl_wall_time(), NULL) != FLOWLUA_OK) {
-    fl_set_error(rt, "state store: %s", fl_store_errmsg(*tmp));
+    fl_set_error(rt, "%s", fl_store_errmsg(*tmp));
     fl_store_close(*tmp);
     *tmp = NULL;
     return FLOWLUA_EIO;
@@ -72,7 +72,7 @@ int flowlua_report_runs(flowlua *rt, const char *flow, int limit, int json,
   if (rc) return rc;
   fl_store_run_list list = {0};
   if (st && fl_store_list_runs(st, flow, limit, &list) != FLOWLUA_OK) {
-    fl_set_error(rt, "state store: %s", fl_store_errmsg(st));
+    fl_set_error(rt, "%s", fl_store_errmsg(st));
     fl_store_run_list_free(&list);
     fl_store_close(tmp);
     return FLOWLUA_EIO;

@@ -28,12 +28,12 @@ int fl_record_open(flowlua *rt) {
   char err[512];
   fl_store *st;
   if (fl_store_open(path, NULL, &st, err, sizeof err) != FLOWLUA_OK) {
-    fl_set_error(rt, "state store: %s", err);
+    fl_set_error(rt, "%s", err);
     return FLOWLUA_EIO;
   }
   size_t marked = 0;
   if (fl_store_mark_crashed(st, fl_wall_time(), &marked) != FLOWLUA_OK) {
-    fl_set_error(rt, "state store: %s", fl_store_errmsg(st));
+    fl_set_error(rt, "%s", fl_store_errmsg(st));
     fl_store_close(st);
     return FLOWLUA_EIO;
   }
@@ -58,7 +58,7 @@ void fl_record_close(flowlua *rt) {
 static void store_failed(fl_sched *s, const char *what) {
   if (s->store_error) return;
   fl_buf b = FL_BUF_INIT;
-  fl_buf_addf(&b, "state store: %s: %s", what, fl_store_errmsg(s->rt->store));
+  fl_buf_addf(&b, "%s: %s", what, fl_store_errmsg(s->rt->store));
   s->store_error = fl_buf_str(&b)[0] ? strdup(fl_buf_str(&b)) : NULL;
   fl_log_printf(&s->rt->log, FLOWLUA_LOG_ERROR, s->g->flow->name, "%s",
                 fl_buf_str(&b));
@@ -117,7 +117,7 @@ int fl_record_run_begin(fl_sched *s) {
     rc = fl_store_task_add(s->rec, ptrs[i], task, 0, &s->runs[i].rec_id);
   }
   if (rc != FLOWLUA_OK)
-    fl_set_error(rt, "flow '%s': state store: recording the run: %s",
+    fl_set_error(rt, "flow '%s': recording the run: %s",
                  g->flow->name, fl_store_errmsg(rt->store));
 done:
   if (rc != FLOWLUA_OK && s->rec) {
@@ -203,8 +203,8 @@ void fl_record_idle(flowlua *rt) {
   if (!rt->store || fl_store_pending(rt->store) == 0) return;
   if (fl_store_flush(rt->store) != FLOWLUA_OK) {
     fl_log_printf(&rt->log, FLOWLUA_LOG_ERROR, NULL,
-                  "state store: writing the run history failed (retried at "
-                  "the next flush): %s",
+                  "writing the run history failed (retried at the next "
+                  "flush): %s",
                   fl_store_errmsg(rt->store));
     return;
   }
@@ -216,7 +216,7 @@ void fl_record_run_end(fl_sched *s) {
   if (fl_store_run_end(s->rec, s->state, fl_wall_time(), s->store_error) !=
       FLOWLUA_OK)
     fl_log_printf(&s->rt->log, FLOWLUA_LOG_ERROR, s->g->flow->name,
-                  "state store: recording the end of run %s: %s", s->run_id,
+                  "recording the end of run %s: %s", s->run_id,
                   fl_store_errmsg(s->rt->store));
   s->rec = NULL;
   s->rt->flush_epoch++; /* run_end flushed everything */
@@ -234,8 +234,7 @@ int fl_record_cache_get(fl_sched *s, fl_taskrun *r) {
                                d->cache_for, &json, &len);
   if (hit < 0) {
     fl_log_printf(&rt->log, FLOWLUA_LOG_WARN, s->g->flow->name,
-                  "state store: reading the cache of task '%s' failed, so it "
-                  "runs: %s",
+                  "reading the cache of task '%s' failed, so it runs: %s",
                   d->name, fl_store_errmsg(rt->store));
     return 0;
   }

@@ -31,7 +31,10 @@
 #include <lauxlib.h>
 
 #include "internal.h"
+#include "record.h"
 #include "schedule.h"
+#include "store.h"
+#include "tz.h"
 
 /* A cron wait re-reads the wall clock at least this often (seconds). */
 #define WALL_RECHECK 60.0
@@ -174,8 +177,36 @@ static int may_start(const serve *sv) {
 }
 
 /* Starts a run for the fire time `fire`. */
+/* Claims the fire time in the run history, so that two processes serving
+   the flow on one state file never both run it. 0: this process has it. */
+static int claim(serve *sv, double fire) {
+  flowlua *rt = sv->rt;
+  char when[FL_TIME_ISO_SIZE + 8];
+  if (fl_record_open(rt) != FLOWLUA_OK) {
+    sv->status = FLOWLUA_EIO;
+    return -1;
+  }
+  if (!rt->store) return 0;
+  int got = fl_store_claim_fire(rt->store, sv->name, fire, fl_wall_time());
+  if (got == 1) return 0;
+  format_time(sv, fire, when, sizeof when);
+  sv->res.skipped++;
+  if (got == 0)
+    sv_log(sv, FLOWLUA_LOG_WARN,
+           "flow '%s': fire time %s skipped: another flowlua process "
+           "serving this flow on the same state file has run it",
+           sv->name, when);
+  else
+    sv_log(sv, FLOWLUA_LOG_ERROR,
+           "flow '%s': fire time %s skipped: it could not be claimed in the "
+           "run history: %s",
+           sv->name, when, fl_store_errmsg(rt->store));
+  return -1;
+}
+
 static void start_run(serve *sv, double fire) {
   flowlua *rt = sv->rt;
+  if (claim(sv, fire) != 0) return;
   rt->cancel_current = 0;
   int rc = fl_start_run(rt, sv->name, fire, run_ended, sv);
   if (rc != FLOWLUA_OK) {

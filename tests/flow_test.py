@@ -9,6 +9,9 @@ Directives (Lua comments at the top of the file, in order):
                               {dir} the folder holding it, {scripts} the
                               repository's scripts/ folder (default: {script})
     -- env: NAME=VALUE        environment for the case (repeatable)
+    -- before: N ARGS         first run flowlua with ARGS in the case's
+                              folder and environment; it must exit N
+                              (repeatable, in order: for history and resume)
     -- exit: N                expected exit code (default 0)
     -- stderr: REGEX          must match somewhere in stderr (repeatable)
     -- stdout: REGEX          must match somewhere in stdout (repeatable)
@@ -60,7 +63,7 @@ import time
 
 DIRECTIVES = {"run", "args", "env", "exit", "stderr", "stdout", "not-stderr",
               "not-stdout", "json-lines", "signal", "max-seconds",
-              "min-seconds", "timeout", "server", "file", "no-file"}
+              "min-seconds", "timeout", "server", "file", "no-file", "before"}
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
 FIXTURES = os.path.join(TESTS, "fixtures")
@@ -92,7 +95,7 @@ def parse_cases(path):
         return {"name": name, "args": "{script}", "env": {}, "exit": 0,
                 "stderr": [], "stdout": [], "not_stderr": [],
                 "not_stdout": [], "json_lines": False, "signals": [],
-                "files": [], "no_files": [],
+                "files": [], "no_files": [], "before": [],
                 "max_seconds": None, "min_seconds": None, "timeout": 60.0,
                 "server": set(file_server)}
 
@@ -123,6 +126,9 @@ def parse_cases(path):
                 if not sep:
                     raise SystemExit(f"{path}: '-- file:' takes PATH = EXPECTED, got {value!r}")
                 case()["files"].append((got.strip(), expected.strip()))
+            elif key == "before":
+                code, _, args = value.partition(" ")
+                case()["before"].append((int(code), args))
             elif key == "no-file":
                 case()["no_files"].append(value)
             elif key == "json-lines":
@@ -271,6 +277,16 @@ def run_flow(binary, script, case, places):
             env[var] = places[name]
     env.update({k: fill(v) for k, v in case["env"].items()})
     with tempfile.TemporaryDirectory(prefix="flowlua-test-") as cwd:
+        for code, args in case["before"]:
+            before = [binary] + [fill(a.replace("{script}", script)
+                                      .replace("{dir}", os.path.dirname(script)))
+                                 for a in shlex.split(args)]
+            done = subprocess.run(before, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                                  capture_output=True, timeout=case["timeout"])
+            if done.returncode != code:
+                return [f"before: {shlex.join(before)}: expected exit {code}, "
+                        f"got {done.returncode}",
+                        "--- stderr ---\n" + done.stderr.decode("utf-8", "replace")[-6000:]]
         started = time.monotonic()
         proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
