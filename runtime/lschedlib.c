@@ -99,15 +99,6 @@ static int common_option(lua_State *L, fl_schedule *s, const char *who,
   return 1;
 }
 
-/* Options this version parses but cannot honour yet are refused, not
-   ignored: a schedule that silently behaves otherwise is worse. */
-static void check_supported(lua_State *L, const fl_schedule *s, const char *who) {
-  if (s->catchup)
-    luaL_error(L, "%s: option 'catchup' needs the run history, which this "
-                  "version does not keep yet",
-               who);
-}
-
 /* flow.interval { ... } -> schedule */
 static int flow_interval(lua_State *L) {
   static const char *who = "flow.interval";
@@ -141,7 +132,6 @@ static int flow_interval(lua_State *L) {
   }
   if (!(s->interval > 0) || !isfinite(s->interval))
     luaL_error(L, "%s: the interval must be more than 0 seconds", who);
-  check_supported(L, s, who);
   return 1;
 }
 
@@ -209,7 +199,6 @@ static int flow_cron(lua_State *L) {
       lua_settop(L, v - 1);
     }
   }
-  check_supported(L, s, who);
   return 1;
 }
 

@@ -304,10 +304,88 @@ static void log_next(serve *sv) {
   sv_log(sv, FLOWLUA_LOG_INFO, "flow '%s': next run at %s", sv->name, when);
 }
 
+/* Most fire times a catch-up queues; older ones are counted missed. */
+#define CATCHUP_MAX 100000
+
+/* catchup: the fire times that passed while no process served the flow —
+   after the last one claimed in the run history, up to now — are queued to
+   run one after another, in order; those before catchup_window are logged
+   and counted as missed. */
+static void catch_up(serve *sv) {
+  flowlua *rt = sv->rt;
+  if (!sv->sc->catchup) return;
+  if (fl_record_open(rt) != FLOWLUA_OK) {
+    sv->status = FLOWLUA_EIO;
+    return;
+  }
+  if (!rt->store) {
+    sv_log(sv, FLOWLUA_LOG_WARN,
+           "flow '%s': catchup needs the run history, and this process "
+           "keeps none (--state :memory:): nothing to catch up",
+           sv->name);
+    return;
+  }
+  double last;
+  int got = fl_store_last_fire(rt->store, sv->name, &last);
+  if (got < 0) {
+    sv_log(sv, FLOWLUA_LOG_ERROR, "flow '%s': catchup skipped: %s", sv->name,
+           fl_store_errmsg(rt->store));
+    return;
+  }
+  if (got == 0) {
+    sv_log(sv, FLOWLUA_LOG_INFO,
+           "flow '%s': no earlier fire time recorded: nothing to catch up",
+           sv->name);
+    return;
+  }
+  double now = sv_now(sv), t = last, next;
+  double from = sv->sc->catchup_window > 0 ? now - sv->sc->catchup_window
+                                           : -HUGE_VAL;
+  size_t queued = 0, missed = 0;
+  double first_queued = 0, first_missed = 0;
+  char err[256];
+  while (fl_schedule_next(sv->sc, t, &next, err, sizeof err) == 0 &&
+         next <= now) {
+    t = next;
+    if (next < from || queued == CATCHUP_MAX) {
+      if (!missed++) first_missed = next;
+    } else if (push_queue(sv, next) == 0) {
+      if (!queued++) first_queued = next;
+    } else {
+      sv->status = FLOWLUA_ENOMEM;
+      fl_set_error(rt, "flow '%s': out of memory queueing catch-up runs",
+                   sv->name);
+      return;
+    }
+    if (missed >= 1000000) break; /* a sub-second interval, a long outage */
+  }
+  char when[64];
+  if (missed) {
+    format_time(sv, first_missed, when, sizeof when);
+    sv->res.missed += missed;
+    sv_log(sv, FLOWLUA_LOG_WARN,
+           "flow '%s': catchup: %zu fire time(s) from %s missed while "
+           "flowlua was not serving are older than catchup_window (or "
+           "beyond %d): not run",
+           sv->name, missed, when, CATCHUP_MAX);
+  }
+  if (queued) {
+    format_time(sv, first_queued, when, sizeof when);
+    sv_log(sv, FLOWLUA_LOG_INFO,
+           "flow '%s': catchup: running %zu fire time(s) missed while "
+           "flowlua was not serving, from %s, one after another",
+           sv->name, queued, when);
+  } else if (!missed) {
+    sv_log(sv, FLOWLUA_LOG_INFO, "flow '%s': catchup: no fire time missed",
+           sv->name);
+  }
+}
+
 /* The loop, in a protected call: runs execute Lua. */
 static int serve_loop(lua_State *L) {
   serve *sv = lua_touserdata(L, 1);
   flowlua *rt = sv->rt;
+  catch_up(sv);
   advance(sv, sv_now(sv));
   while (sv->status == FLOWLUA_OK) {
     if (fl_sched_pump_all(rt)) {

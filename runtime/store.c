@@ -1529,6 +1529,26 @@ int fl_store_claim_fire(fl_store *st, const char *flow, double scheduled_at,
   return claimed;
 }
 
+int fl_store_last_fire(fl_store *st, const char *flow, double *out) {
+  sqlite3_stmt *s = NULL;
+  int status = prepare(st,
+                       "SELECT max(scheduled_ms) FROM fire WHERE flow = ?1",
+                       &s, "cannot read the last fire time");
+  if (status) return status;
+  sqlite3_bind_text(s, 1, flow, -1, SQLITE_STATIC);
+  int rc = sqlite3_step(s);
+  int found = 0;
+  if (rc == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL) {
+    *out = (double)sqlite3_column_int64(s, 0) / 1000.0;
+    found = 1;
+  } else if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+    found = set_err(st, FLOWLUA_EIO, "cannot read the last fire time: %s",
+                    sqlite3_errmsg(st->db));
+  }
+  sqlite3_finalize(s);
+  return found;
+}
+
 /* ---- reading back ------------------------------------------------------------------ */
 
 /* Strings of a query's result, in blocks that never move, freed at once. */

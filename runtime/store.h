@@ -263,6 +263,13 @@ int fl_store_mark_crashed(fl_store *st, double now, size_t *n_marked);
 int fl_store_claim_fire(fl_store *st, const char *flow, double scheduled_at,
                         double now);
 
+/*
+ * The latest fire time of `flow` claimed by any process (what a serving
+ * process catches up from): 1 with *out set, 0 when none was ever claimed,
+ * or a negative status.
+ */
+int fl_store_last_fire(fl_store *st, const char *flow, double *out);
+
 /* ---- cache (cache_key / cache_for) --------------------------------------- */
 
 /*

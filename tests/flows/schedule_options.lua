@@ -20,10 +20,10 @@
 -- env: CASE=until
 -- exit: 2
 -- stderr: flow.interval: option 'until': .*tomorrow
--- run: catchup needs the run history
+-- run: catchup must be a boolean
 -- env: CASE=catchup
 -- exit: 2
--- stderr: flow.interval: option 'catchup' needs the run history
+-- stderr: flow.interval: option 'catchup' must be true or false, got string
 -- run: schedule must come from flow.interval or flow.cron
 -- env: CASE=schedule
 -- exit: 2
@@ -41,7 +41,7 @@ elseif case == "field" then schedule = flow.interval { secs = 1 }
 elseif case == "zero" then schedule = flow.interval { seconds = 0 }
 elseif case == "max_runs" then schedule = flow.interval { seconds = 1, max_runs = 0 }
 elseif case == "until" then schedule = flow.interval { seconds = 1, ["until"] = "tomorrow" }
-elseif case == "catchup" then schedule = flow.interval { seconds = 1, catchup = true }
+elseif case == "catchup" then schedule = flow.interval { seconds = 1, catchup = "yes" }
 elseif case == "schedule" then schedule = { seconds = 1 }
 else schedule = flow.interval { minutes = 5, start = "2026-01-01T00:00:00Z", ["until"] = "2099-12-31T23:59:59+01:00" }
 end
