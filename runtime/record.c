@@ -187,10 +187,18 @@ static int flush(fl_sched *s, const char *what) {
   return 0;
 }
 
+/* With a journal, a flush only keeps the file current: one per this many
+   buffered changes while the loop is busy (and one whenever it waits). */
+#define BATCH_CHANGES 16384
+
 int fl_record_before_start(fl_sched *s, fl_taskrun *r) {
   flowlua *rt = s->rt;
   if (!s->rec) return 0;
   if (s->store_error) return -1;
+  if (fl_store_journalled(rt->store))
+    return fl_store_pending(rt->store) < BATCH_CHANGES
+               ? 0
+               : flush(s, "writing a batch of changes");
   if (r->map_index) return 0; /* its map's upstream was made durable */
   const fl_dag *d = &s->g->dag;
   for (uint32_t k = d->up_off[r->node]; k < d->up_off[r->node + 1]; k++)

@@ -3,13 +3,15 @@
  * and when it must wait for it.
  *
  * Every call is a no-op without a store (no state path, or ":memory:"), so
- * the scheduler calls them unconditionally. Writes are buffered by the
- * store; they reach the file in one transaction when
- *   - a task is about to start and one of its upstream runs reached its
- *     final state since the last flush (DESIGN.md: a task's Success is
- *     durable before any task that depends on it starts), or
+ * the scheduler calls them unconditionally. DESIGN.md wants a task's
+ * Success durable before any task that depends on it starts. The store's
+ * journal makes every change durable as it is recorded (store.h), so
+ * writes are buffered and reach the file in one transaction when
  *   - the event loop is about to wait (so a turn's changes are one
- *     transaction, and `flowlua runs` in another process sees them).
+ *     transaction, and `flowlua runs` in another process sees them), or
+ *   - a task is about to start and many changes are buffered.
+ * A store without a journal flushes instead before a task one of whose
+ * upstream runs reached its final state since the last flush.
  * A failing store does not crash a run: the task that could not be made
  * safe to start fails with the store's message, and the run ends Failed.
  */

@@ -7,6 +7,7 @@
  */
 #define _GNU_SOURCE
 #include "store.h"
+#include "journal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -279,6 +280,11 @@ struct fl_store {
   size_t n_puts, cap_puts;
   fl_buf batch;      /* the batch's strings, NUL-terminated, by offset */
   fl_buf cache_json; /* the last cache hit, for fl_store_cache_get */
+  /* Every change to a task run, as it happens (journal.h): durable at
+     once, so a flush is only needed to keep the file itself current. NULL
+     for ":memory:". */
+  fl_journal *journal;
+  int replaying; /* replaying a dead process's journal: do not journal */
 };
 
 /* ---- errors ---------------------------------------------------------------- */
@@ -669,9 +675,11 @@ static int migrate(fl_store *st) {
 
 static void free_run(fl_store_run *run);
 
-/* Frees the handle without flushing. */
+/* Frees the handle without flushing; the journal file is kept (its
+   records are not all in the file) unless the caller closed it. */
 static void destroy(fl_store *st) {
   while (st->runs) free_run(st->runs);
+  fl_journal_close(st->journal, 0);
   for (int i = 0; i < S_COUNT; i++) sqlite3_finalize(st->stmt[i]);
   /* Closing the last connection checkpoints the WAL into the main file. */
   sqlite3_close(st->db);
@@ -753,6 +761,11 @@ int fl_store_open(const char *path, const fl_store_options *opts,
   }
   if (status == FLOWLUA_OK) status = configure(st, memory);
   if (status == FLOWLUA_OK) status = migrate(st);
+  if (status == FLOWLUA_OK && !memory) {
+    char jerr[512];
+    if (fl_journal_create(path, &st->journal, jerr, sizeof jerr) != 0)
+      status = set_err(st, FLOWLUA_EIO, "%s", jerr);
+  }
   char *many = status == FLOWLUA_OK ? task_insert_many_sql() : NULL;
   if (status == FLOWLUA_OK && !many) status = oom(st, "cannot prepare its queries");
   for (int i = 0; status == FLOWLUA_OK && i < S_COUNT; i++) {
@@ -775,7 +788,12 @@ static int flush(fl_store *st, const char *what);
 
 void fl_store_close(fl_store *st) {
   if (!st) return;
-  flush(st, "cannot write its last changes");
+  /* Open runs stay Running in the file (fl_store_mark_crashed finds them
+     once this process is gone), with every change the journal holds. */
+  if (flush(st, "cannot write its last changes") == FLOWLUA_OK) {
+    fl_journal_close(st->journal, 1);
+    st->journal = NULL;
+  }
   destroy(st);
 }
 
@@ -823,6 +841,8 @@ static int touch(fl_store *st, fl_store_run *run, uint32_t task) {
   e->touched = 1;
   return FLOWLUA_OK;
 }
+
+int fl_store_journalled(const fl_store *st) { return st->journal != NULL; }
 
 size_t fl_store_pending(const fl_store *st) {
   return st->n_events + st->n_puts + st->n_touched;
@@ -1005,8 +1025,54 @@ static int flush(fl_store *st, const char *what) {
   return flush_with(st, what, NULL, NULL);
 }
 
+static void journal_settled(fl_store *st);
+
 int fl_store_flush(fl_store *st) {
-  return flush(st, "cannot write the run's changes");
+  int status = flush(st, "cannot write the run's changes");
+  if (status == FLOWLUA_OK) journal_settled(st);
+  return status;
+}
+
+/* ---- the journal ------------------------------------------------------------ */
+
+/* Journal records: a head, fixed fields, then strings. Native byte order:
+   a journal is replayed on the machine that wrote it. */
+enum { J_ADD = 'A', J_STATE = 'S', J_RESULT = 'R', J_END = 'E' };
+#define J_NONE UINT32_MAX /* a string that is NULL */
+
+typedef struct j_head {
+  int64_t run; /* flow_run.id */
+  uint32_t task;
+  uint32_t type;
+} j_head;
+typedef struct j_add {
+  int32_t map_index;
+  uint32_t key_len, task_len, pad;
+} j_add;
+typedef struct j_state {
+  double at;
+  int32_t state, attempt;
+  uint32_t err_len, pad;
+} j_state;
+typedef struct j_result {
+  uint32_t len, kind;
+} j_result;
+
+static int journal(fl_store *st, j_head h, const void *fixed, size_t fixed_len,
+                   const char *s1, size_t n1, const char *s2, size_t n2) {
+  if (!st->journal || st->replaying) return FLOWLUA_OK;
+  fl_journal_part parts[4] = {{&h, sizeof h}, {fixed, fixed_len},
+                              {s1, s1 ? n1 : 0}, {s2, s2 ? n2 : 0}};
+  if (fl_journal_append(st->journal, parts, 4) != 0)
+    return set_err(st, FLOWLUA_EIO, "cannot write its journal: %s",
+                   strerror(errno));
+  return FLOWLUA_OK;
+}
+
+/* The journal's records are all in the file once no run is open and
+   nothing is buffered. */
+static void journal_settled(fl_store *st) {
+  if (!st->runs && fl_store_pending(st) == 0) fl_journal_reset(st->journal);
 }
 
 /* ---- runs -------------------------------------------------------------------- */
@@ -1173,9 +1239,13 @@ int fl_store_run_end(fl_store_run *run, int state, double ended_at,
   end_ctx ctx = {run, state, ended_at, error, counts.data};
   status = flush_with(st, "cannot record the end of the run", update_run_end,
                       &ctx);
+  if (status == FLOWLUA_OK)
+    status = journal(st, (j_head){run->rowid, 0, J_END}, NULL, 0, NULL, 0,
+                     NULL, 0);
 done:
   fl_buf_free(&counts);
   free_run(run);
+  if (status == FLOWLUA_OK) journal_settled(st);
   return status;
 }
 
@@ -1264,7 +1334,9 @@ int fl_store_task_add(fl_store_run *run, const char *key, const char *task,
   run->names.len += key_len + task_len + 2;
   *slot = (uint64_t)h << 32 | (run->n_tasks + 1);
   *task_out = run->n_tasks++;
-  return FLOWLUA_OK;
+  j_add a = {map_index, (uint32_t)key_len, (uint32_t)task_len, 0};
+  return journal(st, (j_head){run->rowid, *task_out, J_ADD}, &a, sizeof a, key,
+                 key_len, task, task_len);
 }
 
 int fl_store_task_state(fl_store_run *run, uint32_t task, int state,
@@ -1311,7 +1383,10 @@ int fl_store_task_state(fl_store_run *run, uint32_t task, int state,
     e->started_seq = e->n_changes;
   }
   if (is_final_task_state(state)) e->ended = at;
-  return FLOWLUA_OK;
+  size_t err_len = error ? strlen(error) : 0;
+  j_state js = {at, state, attempt, error ? (uint32_t)err_len : J_NONE, 0};
+  return journal(st, (j_head){run->rowid, task, J_STATE}, &js, sizeof js,
+                 error, err_len, NULL, 0);
 }
 
 int fl_store_task_result(fl_store_run *run, uint32_t task, const char *json,
@@ -1330,7 +1405,12 @@ int fl_store_task_result(fl_store_run *run, uint32_t task, const char *json,
   e->result_kind = json ? FL_STORE_RESULT_JSON : FL_STORE_RESULT_OPAQUE;
   e->result_off = json ? off : 0;
   e->result_len = json ? len : 0;
-  return FLOWLUA_OK;
+  j_result jr = {json ? (uint32_t)len : J_NONE, 0};
+  if (json && len >= J_NONE)
+    return set_err(st, FLOWLUA_EINVAL, "run '%s': a result of 4 GiB or more",
+                   run->run_id);
+  return journal(st, (j_head){run->rowid, task, J_RESULT}, &jr, sizeof jr,
+                 json, len, NULL, 0);
 }
 
 /* ---- cache --------------------------------------------------------------------- */
@@ -1456,8 +1536,186 @@ static int mark_one_crashed(fl_store *st, const crashed_run *c, double now) {
   return FLOWLUA_OK;
 }
 
+/* ---- replaying the journal of a dead process ----------------------------- */
+
+/* One record, decoded; strings point into the mapped journal. */
+typedef struct j_record {
+  j_head h;
+  union {
+    j_add add;
+    j_state state;
+    j_result result;
+  } u;
+  const char *s1, *s2; /* not NUL-terminated */
+  size_t n1, n2;
+} j_record;
+
+/* Decodes rec[0..len); -1 for a record this code cannot read. */
+static int j_decode(const unsigned char *rec, size_t len, j_record *r) {
+  if (len < sizeof r->h) return -1;
+  memcpy(&r->h, rec, sizeof r->h);
+  rec += sizeof r->h;
+  len -= sizeof r->h;
+  r->s1 = r->s2 = NULL;
+  r->n1 = r->n2 = 0;
+  size_t fixed = r->h.type == J_ADD      ? sizeof r->u.add
+                 : r->h.type == J_STATE  ? sizeof r->u.state
+                 : r->h.type == J_RESULT ? sizeof r->u.result
+                 : r->h.type == J_END    ? 0
+                                         : SIZE_MAX;
+  if (fixed == SIZE_MAX || len < fixed) return -1;
+  memcpy(&r->u, rec, fixed);
+  rec += fixed;
+  len -= fixed;
+  uint32_t n1 = r->h.type == J_ADD      ? r->u.add.key_len
+                : r->h.type == J_STATE  ? r->u.state.err_len
+                : r->h.type == J_RESULT ? r->u.result.len
+                                        : J_NONE;
+  uint32_t n2 = r->h.type == J_ADD ? r->u.add.task_len : J_NONE;
+  size_t need = (n1 == J_NONE ? 0 : n1) + (n2 == J_NONE ? 0 : n2);
+  if (need != len) return -1;
+  if (n1 != J_NONE) r->s1 = (const char *)rec, r->n1 = n1;
+  if (n2 != J_NONE) r->s2 = (const char *)rec + r->n1, r->n2 = n2;
+  return 0;
+}
+
+/* Applies one decoded record to the run being rebuilt. */
+static int j_apply(fl_store *st, fl_store_run *run, const j_record *r) {
+  fl_buf a = FL_BUF_INIT, b = FL_BUF_INIT;
+  int status = FLOWLUA_OK;
+  uint32_t n;
+  switch (r->h.type) {
+  case J_ADD:
+    fl_buf_add(&a, r->s1, r->n1);
+    fl_buf_add(&b, r->s2, r->n2);
+    if (a.oom || b.oom) {
+      status = oom(st, "cannot replay a journal");
+    } else {
+      status = fl_store_task_add(run, fl_buf_str(&a), fl_buf_str(&b),
+                                 r->u.add.map_index, &n);
+      if (status == FLOWLUA_OK && n != r->h.task)
+        status = set_err(st, FLOWLUA_EIO, "journal out of order");
+    }
+    break;
+  case J_STATE:
+    if (r->s1) fl_buf_add(&a, r->s1, r->n1);
+    status = a.oom ? oom(st, "cannot replay a journal")
+                   : fl_store_task_state(run, r->h.task, r->u.state.state,
+                                         r->u.state.attempt, r->u.state.at,
+                                         r->s1 ? fl_buf_str(&a) : NULL);
+    break;
+  case J_RESULT:
+    status = fl_store_task_result(run, r->h.task, r->s1 ? r->s1 : NULL,
+                                  r->s1 ? r->n1 : 0);
+    break;
+  default:
+    break;
+  }
+  fl_buf_free(&a);
+  fl_buf_free(&b);
+  return status;
+}
+
+/* Runs the statement sql with ?1 = rowid. */
+static int exec_with_rowid(fl_store *st, const char *sql, int64_t rowid,
+                           const char *what) {
+  sqlite3_stmt *s = NULL;
+  int status = prepare(st, sql, &s, what);
+  if (status) return status;
+  sqlite3_bind_int64(s, 1, rowid);
+  status = exec_stmt(st, s, what);
+  sqlite3_finalize(s);
+  return status;
+}
+
+/* Rebuilds the task runs of one run from its journal records: the rows in
+   the file are dropped and every change is applied again, in order, so
+   the result is the same however much of it had been flushed. */
+static int replay_run(fl_store *st, int64_t rowid, const unsigned char *data,
+                      size_t len) {
+  const char *what = "cannot replay a journal";
+  sqlite3_stmt *s = NULL;
+  int status = prepare(st, "SELECT run_id FROM flow_run WHERE id = ?1", &s,
+                       what);
+  if (status) return status;
+  sqlite3_bind_int64(s, 1, rowid);
+  char *run_id = NULL;
+  if (sqlite3_step(s) == SQLITE_ROW)
+    run_id = strdup((const char *)sqlite3_column_text(s, 0));
+  sqlite3_finalize(s);
+  if (!run_id) return FLOWLUA_OK; /* not in this file (any more) */
+  fl_store_run *run = calloc(1, sizeof *run);
+  if (!run) {
+    free(run_id);
+    return oom(st, what);
+  }
+  run->st = st;
+  run->rowid = rowid;
+  run->run_id = run_id;
+  run->next = st->runs;
+  if (st->runs) st->runs->prev = run;
+  st->runs = run;
+  status = tx_begin(st, what);
+  if (status == FLOWLUA_OK)
+    status = exec_with_rowid(st, "DELETE FROM task_event WHERE run = ?1",
+                             rowid, what);
+  if (status == FLOWLUA_OK)
+    status = exec_with_rowid(st, "DELETE FROM task_run WHERE run = ?1", rowid,
+                             what);
+  if (status == FLOWLUA_OK) status = tx_commit(st, what);
+  if (status != FLOWLUA_OK) tx_rollback(st);
+  size_t pos = 0, n;
+  const unsigned char *rec;
+  while (status == FLOWLUA_OK && (rec = fl_journal_next(data, len, &pos, &n))) {
+    j_record r;
+    if (j_decode(rec, n, &r) != 0) break; /* a newer format: keep what we have */
+    if (r.h.run == rowid) status = j_apply(st, run, &r);
+  }
+  if (status == FLOWLUA_OK) status = flush(st, what);
+  free_run(run);
+  return status;
+}
+
+static int replay_journal(void *ctx, const char *path,
+                          const unsigned char *data, size_t len) {
+  fl_store *st = ctx;
+  (void)path;
+  /* The runs it holds that did not end (an ended run is all in the file). */
+  int64_t *runs = NULL;
+  size_t n_runs = 0, cap_runs = 0, pos = 0, n;
+  const unsigned char *rec;
+  int status = FLOWLUA_OK;
+  while ((rec = fl_journal_next(data, len, &pos, &n))) {
+    j_record r;
+    if (j_decode(rec, n, &r) != 0) break;
+    size_t i = 0;
+    while (i < n_runs && runs[i] != r.h.run) i++;
+    if (r.h.type == J_END) {
+      if (i < n_runs) runs[i] = runs[--n_runs];
+      continue;
+    }
+    if (i == n_runs) {
+      if (GROW(runs, cap_runs, n_runs)) {
+        status = oom(st, "cannot replay a journal");
+        break;
+      }
+      runs[n_runs++] = r.h.run;
+    }
+  }
+  st->replaying = 1;
+  for (size_t i = 0; status == FLOWLUA_OK && i < n_runs; i++)
+    status = replay_run(st, runs[i], data, len);
+  st->replaying = 0;
+  free(runs);
+  return status == FLOWLUA_OK ? 0 : -1;
+}
+
 int fl_store_mark_crashed(fl_store *st, double now, size_t *n_marked) {
   if (n_marked) *n_marked = 0;
+  /* First what dead processes had journalled but not written here. */
+  if (strcmp(st->path, ":memory:") != 0 &&
+      fl_journal_replay_dead(st->path, replay_journal, st) != 0)
+    return FLOWLUA_EIO;
   crashed_run *dead = NULL;
   size_t n_dead = 0, cap_dead = 0;
   sqlite3_stmt *s = NULL;

@@ -33,8 +33,16 @@
  *    loss too, at one fsync per flush (about 0.3 ms on this project's
  *    machines; in a 100,000-task chain, where every task waits for the flush
  *    of its upstream, that is 30 s against a 0.2 s run).
- * The engine's rule is the same in both modes: flush before starting a task
- * whose upstream changed state since the last flush.
+ * The journal (journal.h): every task_add, task_state and task_result is
+ * also appended to this process's journal file, a shared memory mapping,
+ * as it is recorded: durable against the death of the process at once,
+ * without a commit. The first fl_store_mark_crashed after the process died
+ * writes its journal's changes into the file (replay). So with a journal
+ * (every store but ":memory:") the engine flushes only to keep the file
+ * current — when the loop waits, or a batch is big — and a chain of tasks
+ * does not pay a commit per task.
+ * Without a journal, the rule is: flush before starting a task whose
+ * upstream changed state since the last flush.
  *
  * Error handling: functions return FLOWLUA_OK (0) or a negative FLOWLUA_*
  * status; the message — what failed, in which file, and SQLite's reason —
@@ -213,6 +221,11 @@ int fl_store_task_state(fl_store_run *run, uint32_t task, int state,
  */
 int fl_store_task_result(fl_store_run *run, uint32_t task, const char *json,
                          size_t len);
+
+/* 1 when every change is durable as soon as it is recorded (a journal:
+   see "Durability"), so fl_store_flush only keeps the file current; 0
+   for ":memory:". */
+int fl_store_journalled(const fl_store *st);
 
 /* How many writes are buffered: task runs whose row changed, state changes
    for the history, cache entries. 0: a flush would do nothing. */

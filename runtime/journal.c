@@ -1,0 +1,218 @@
+/*
+ * journal.c — the append-only record log; see journal.h.
+ *
+ * File layout: a 4096-byte header page ("flowlua journal 1\n", then
+ * zeros), then records, each a 4-byte length, its bytes, and padding to a
+ * multiple of 4. The length is stored last, with release ordering, so a
+ * record is either whole or invisible. Resetting truncates the file to its
+ * header and extends it again: the kernel hands back zeroed pages.
+ */
+#define _GNU_SOURCE /* mremap */
+#include "journal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define HEADER_SIZE 4096
+#define MAGIC "flowlua journal 1\n"
+#define FIRST_SIZE (1u << 20)
+#define MAX_RECORD (1u << 30)
+
+struct fl_journal {
+  int fd;
+  char *path;
+  unsigned char *map;
+  size_t cap;  /* bytes mapped (and reserved on disk) */
+  size_t used; /* HEADER_SIZE + records */
+};
+
+static size_t pad4(size_t n) { return (n + 3) & ~(size_t)3; }
+
+/* Splits db_path into its folder ("." when none) and file name. */
+static int split_path(const char *db_path, char **dir, const char **base) {
+  const char *slash = strrchr(db_path, '/');
+  *base = slash ? slash + 1 : db_path;
+  *dir = slash ? strndup(db_path, (size_t)(slash - db_path) + (slash == db_path))
+               : strdup(".");
+  return *dir ? 0 : -1;
+}
+
+/* Reserves and maps cap bytes of the file. */
+static int map_file(fl_journal *j, size_t cap) {
+  int rc = posix_fallocate(j->fd, 0, (off_t)cap);
+  if (rc != 0) {
+    errno = rc;
+    return -1;
+  }
+  void *m = j->map ? mremap(j->map, j->cap, cap, MREMAP_MAYMOVE)
+                   : mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_SHARED,
+                          j->fd, 0);
+  if (m == MAP_FAILED) return -1;
+  j->map = m;
+  j->cap = cap;
+  return 0;
+}
+
+int fl_journal_create(const char *db_path, fl_journal **out, char *err,
+                      size_t errlen) {
+  static unsigned counter; /* a second store in this process: another file */
+  *out = NULL;
+  fl_journal *j = calloc(1, sizeof *j);
+  size_t n = strlen(db_path) + 64;
+  if (!j || !(j->path = malloc(n))) {
+    free(j);
+    snprintf(err, errlen, "out of memory");
+    return -1;
+  }
+  j->fd = -1;
+  unsigned k = __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED);
+  snprintf(j->path, n, "%s.flowlua-%ld-%u.log", db_path, (long)getpid(), k);
+  j->fd = open(j->path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (j->fd < 0 || flock(j->fd, LOCK_EX | LOCK_NB) != 0 ||
+      map_file(j, FIRST_SIZE) != 0) {
+    snprintf(err, errlen, "cannot create its journal '%s': %s", j->path,
+             strerror(errno));
+    fl_journal_close(j, 1);
+    return -1;
+  }
+  memcpy(j->map, MAGIC, sizeof MAGIC - 1);
+  j->used = HEADER_SIZE;
+  *out = j;
+  return 0;
+}
+
+int fl_journal_append(fl_journal *j, const fl_journal_part *parts, size_t n) {
+  size_t len = 0;
+  for (size_t i = 0; i < n; i++) len += parts[i].len;
+  if (len == 0 || len > MAX_RECORD) {
+    errno = len ? EFBIG : EINVAL;
+    return -1;
+  }
+  size_t need = j->used + 4 + pad4(len);
+  if (need > j->cap) {
+    size_t cap = j->cap;
+    while (cap < need) cap *= 2;
+    if (map_file(j, cap) != 0) return -1;
+  }
+  unsigned char *p = j->map + j->used + 4;
+  for (size_t i = 0; i < n; i++) {
+    memcpy(p, parts[i].data, parts[i].len);
+    p += parts[i].len;
+  }
+  /* The length last: a reader never sees a record whose bytes are not all
+     there, even if the process dies between the copies. */
+  __atomic_store_n((uint32_t *)(void *)(j->map + j->used), (uint32_t)len,
+                   __ATOMIC_RELEASE);
+  j->used = need;
+  return 0;
+}
+
+size_t fl_journal_used(const fl_journal *j) {
+  return j ? j->used - HEADER_SIZE : 0;
+}
+
+void fl_journal_reset(fl_journal *j) {
+  if (!j || j->used == HEADER_SIZE) return;
+  /* Dropping the pages zeroes them; re-reserving keeps the no-SIGBUS
+     promise. If that fails, clear the first length word instead, which
+     hides every record just as well. */
+  if (ftruncate(j->fd, HEADER_SIZE) != 0 ||
+      posix_fallocate(j->fd, 0, (off_t)j->cap) != 0)
+    memset(j->map + HEADER_SIZE, 0, j->used - HEADER_SIZE);
+  j->used = HEADER_SIZE;
+}
+
+void fl_journal_close(fl_journal *j, int remove) {
+  if (!j) return;
+  if (j->map) munmap(j->map, j->cap);
+  if (remove && j->path) unlink(j->path);
+  if (j->fd >= 0) close(j->fd); /* releases the lock */
+  free(j->path);
+  free(j);
+}
+
+const unsigned char *fl_journal_next(const unsigned char *data, size_t len,
+                                     size_t *pos, size_t *rec_len) {
+  if (*pos + 4 > len) return NULL;
+  uint32_t n;
+  memcpy(&n, data + *pos, 4);
+  if (n == 0 || n > MAX_RECORD || *pos + 4 + n > len) return NULL;
+  const unsigned char *rec = data + *pos + 4;
+  *rec_len = n;
+  *pos += 4 + pad4(n);
+  return rec;
+}
+
+/* Replays one journal file whose owner may be gone. */
+static int replay_file(const char *path, fl_journal_visit visit, void *ctx) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0; /* replayed and removed by someone else meanwhile */
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    close(fd); /* its owner lives, or another process replays it */
+    return 0;
+  }
+  struct stat sb;
+  int rc = 0;
+  if (fstat(fd, &sb) == 0 && sb.st_nlink == 0) {
+    close(fd); /* unlinked since we opened it: already replayed */
+    return 0;
+  }
+  size_t size = fstat(fd, &sb) == 0 ? (size_t)sb.st_size : 0;
+  if (size < HEADER_SIZE) {
+    unlink(path); /* died while creating it: nothing recorded */
+    close(fd);
+    return 0;
+  }
+  void *m = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+  if (m == MAP_FAILED) {
+    close(fd);
+    return 0;
+  }
+  if (memcmp(m, MAGIC, sizeof MAGIC - 1) == 0)
+    rc = visit(ctx, path, (const unsigned char *)m + HEADER_SIZE,
+               size - HEADER_SIZE);
+  if (rc == 0) unlink(path);
+  munmap(m, size);
+  close(fd);
+  return rc;
+}
+
+int fl_journal_replay_dead(const char *db_path, fl_journal_visit visit,
+                           void *ctx) {
+  char *dir;
+  const char *base;
+  if (split_path(db_path, &dir, &base) != 0) return 0;
+  DIR *d = opendir(dir);
+  if (!d) {
+    free(dir);
+    return 0;
+  }
+  size_t base_len = strlen(base);
+  int rc = 0;
+  struct dirent *e;
+  while (rc == 0 && (e = readdir(d))) {
+    const char *name = e->d_name;
+    size_t len = strlen(name);
+    if (len <= base_len + 13 || strncmp(name, base, base_len) != 0 ||
+        strncmp(name + base_len, ".flowlua-", 9) != 0 ||
+        strcmp(name + len - 4, ".log") != 0)
+      continue;
+    char path[PATH_MAX];
+    if (snprintf(path, sizeof path, "%s/%s", dir, name) >= (int)sizeof path)
+      continue;
+    rc = replay_file(path, visit, ctx);
+  }
+  closedir(d);
+  free(dir);
+  return rc;
+}
