@@ -10,6 +10,7 @@
  * of the buffered path (printed, not asserted).
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -728,6 +729,89 @@ static void test_crash_marking(void) {
 
 /* ---- scheduled fires ---------------------------------------------------------------- */
 
+/* How many journal files lie beside path. */
+static int count_journals(const char *path) {
+  char pattern[600];
+  snprintf(pattern, sizeof pattern, "%s.flowlua-", strrchr(path, '/') + 1);
+  int n = 0;
+  DIR *d = opendir(tmp_root);
+  for (struct dirent *e; d && (e = readdir(d));)
+    if (strncmp(e->d_name, pattern, strlen(pattern)) == 0) n++;
+  if (d) closedir(d);
+  return n;
+}
+
+/* A child records a run's changes without any flush, tells the parent,
+   and waits; killed, it leaves them in its journal only. */
+static pid_t journal_child(const char *path, int ready_fd) {
+  pid_t pid = fork();
+  if (pid != 0) return pid;
+  fl_store *st = NULL;
+  char err[256];
+  if (fl_store_open(path, NULL, &st, err, sizeof err)) _exit(1);
+  fl_store_run_info info = {.run_id = "journalled", .flow = "f",
+                            .started_at = T0};
+  fl_store_run *run;
+  uint32_t a, b, c;
+  if (fl_store_run_begin(st, &info, &run) ||
+      fl_store_task_add(run, "a", "a", 0, &a) ||
+      fl_store_task_add(run, "b", "b", 0, &b) ||
+      fl_store_task_add(run, "c[1]", "c", 1, &c) ||
+      fl_store_task_state(run, a, FLOWLUA_TASK_RUNNING, 1, T0 + 1, NULL) ||
+      fl_store_task_state(run, a, FLOWLUA_TASK_RETRYING, 1, T0 + 2, "boom") ||
+      fl_store_task_state(run, a, FLOWLUA_TASK_RUNNING, 2, T0 + 3, NULL) ||
+      fl_store_task_state(run, a, FLOWLUA_TASK_SUCCESS, 2, T0 + 4, NULL) ||
+      fl_store_task_result(run, a, "{\"n\":1}", 7) ||
+      fl_store_task_state(run, b, FLOWLUA_TASK_RUNNING, 1, T0 + 5, NULL) ||
+      fl_store_task_state(run, b, FLOWLUA_TASK_SUCCESS, 1, T0 + 6, NULL) ||
+      fl_store_task_result(run, b, NULL, 0) ||
+      fl_store_task_state(run, c, FLOWLUA_TASK_RUNNING, 1, T0 + 7, NULL))
+    _exit(2);
+  if (write(ready_fd, "x", 1) != 1) _exit(3);
+  for (;;) pause(); /* until killed: no flush, no close */
+}
+
+/* Changes recorded but never flushed survive the death of the process in
+   its journal, and the next mark_crashed writes them into the file — but
+   not while the process lives. */
+static void test_journal_replay(void) {
+  const char *path = tmp_path("journal.db");
+  int fds[2];
+  CHECK_EQ_INT(pipe(fds), 0);
+  pid_t child = journal_child(path, fds[1]);
+  close(fds[1]);
+  char c;
+  CHECK_EQ_INT(read(fds[0], &c, 1), 1);
+  close(fds[0]);
+  CHECK_EQ_INT(raw_int(path, "SELECT count(*) FROM task_run"), 0);
+  CHECK_EQ_INT(count_journals(path), 1);
+
+  /* The owner lives: its journal is its own. */
+  fl_store *st = open_store(path);
+  size_t n = 99;
+  CHECK_EQ_INT(fl_store_mark_crashed(st, T0 + 60, &n), FLOWLUA_OK);
+  CHECK_EQ_INT(n, 0);
+  CHECK_EQ_INT(raw_int(path, "SELECT count(*) FROM task_run"), 0);
+
+  kill(child, SIGKILL);
+  waitpid(child, NULL, 0);
+  CHECK_EQ_INT(fl_store_mark_crashed(st, T0 + 60, &n), FLOWLUA_OK);
+  CHECK_EQ_INT(n, 1);
+  CHECK_QUERY(path,
+              "SELECT group_concat(key || '=' || state || '/' || attempts ||"
+              " '/' || coalesce(result, 'NULL') || '/' || result_kind, ' ')"
+              " FROM (SELECT * FROM task_run ORDER BY n)",
+              "a=Success/2/{\"n\":1}/1 b=Success/1/NULL/2 c[1]=Crashed/1/NULL/0");
+  CHECK_QUERY(path,
+              "SELECT group_concat(state || ':' || coalesce(error, ''), ' ')"
+              " FROM (SELECT * FROM task_history WHERE n = 0 ORDER BY seq)",
+              "Running: Retrying:boom Running: Success:");
+  CHECK_EQ_INT(count_journals(path), 1); /* this handle's own */
+  fl_store_close(st);
+  CHECK_EQ_INT(count_journals(path), 0);
+  check_integrity(path);
+}
+
 static void test_claim_fire(void) {
   const char *path = tmp_path("fires.db");
   fl_store *a = open_store(path), *b = open_store(path);
@@ -1204,6 +1288,7 @@ int main(void) {
   RUN(test_failed_flush_is_retried);
   RUN(test_misuse);
   RUN(test_crash_marking);
+  RUN(test_journal_replay);
   RUN(test_claim_fire);
   RUN(test_list_runs);
   RUN(test_show_run);
