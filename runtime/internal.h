@@ -250,6 +250,7 @@ struct flowlua {
   int store_state;
   char *state_path;     /* owned copy of opts.state_path */
   uint32_t flush_epoch; /* counts the store's flushes, from 1 */
+  fl_buf result_json;   /* reused to encode each result for the store */
   /* The resume that the next run is (flowlua_resume), while it starts. */
   struct fl_store_run_detail *resume;
   uint8_t *resume_rerun;

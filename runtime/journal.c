@@ -58,6 +58,10 @@ static int map_file(fl_journal *j, size_t cap) {
                    : mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_SHARED,
                           j->fd, 0);
   if (m == MAP_FAILED) return -1;
+  /* Fault the new pages in now, in one go, rather than one by one as
+     records reach them (a 100,000-task run writes some 20 MB). */
+  size_t from = j->map ? j->cap : 0;
+  madvise((char *)m + from, cap - from, MADV_POPULATE_WRITE);
   j->map = m;
   j->cap = cap;
   return 0;
@@ -106,6 +110,7 @@ int fl_journal_append(fl_journal *j, const fl_journal_part *parts, size_t n) {
   }
   unsigned char *p = j->map + j->used + 4;
   for (size_t i = 0; i < n; i++) {
+    if (!parts[i].len) continue; /* its data may be NULL */
     memcpy(p, parts[i].data, parts[i].len);
     p += parts[i].len;
   }

@@ -49,6 +49,7 @@ int fl_record_open(flowlua *rt) {
 }
 
 void fl_record_close(flowlua *rt) {
+  fl_buf_free(&rt->result_json);
   fl_store_close(rt->store);
   rt->store = NULL;
   rt->store_state = 0;
@@ -169,17 +170,23 @@ static int result_json(flowlua *rt, int idx, fl_buf *out) {
 
 void fl_record_result(fl_sched *s, fl_taskrun *r, int idx) {
   if (!s->rec) return;
-  fl_buf b = FL_BUF_INIT;
-  int ok = result_json(s->rt, idx, &b) == 0;
-  if (fl_store_task_result(s->rec, r->rec_id, ok ? fl_buf_str(&b) : NULL,
-                           ok ? b.len : 0) != FLOWLUA_OK)
+  fl_buf *b = &s->rt->result_json; /* reused: no allocation per task */
+  fl_buf_reset(b);
+  int ok = result_json(s->rt, idx, b) == 0;
+  if (fl_store_task_result(s->rec, r->rec_id, ok ? fl_buf_str(b) : NULL,
+                           ok ? b->len : 0) != FLOWLUA_OK)
     store_failed(s, "recording a result");
-  fl_buf_free(&b);
+  if (b->cap > 65536) fl_buf_free(b); /* do not keep a big one */
+}
+
+/* A flush; with a journal, handed to the store's writer thread. */
+static int store_flush(fl_store *st) {
+  return fl_store_journalled(st) ? fl_store_flush_async(st) : fl_store_flush(st);
 }
 
 static int flush(fl_sched *s, const char *what) {
   flowlua *rt = s->rt;
-  if (fl_store_flush(rt->store) != FLOWLUA_OK) {
+  if (store_flush(rt->store) != FLOWLUA_OK) {
     store_failed(s, what);
     return -1;
   }
@@ -196,7 +203,7 @@ int fl_record_before_start(fl_sched *s, fl_taskrun *r) {
   if (!s->rec) return 0;
   if (s->store_error) return -1;
   if (fl_store_journalled(rt->store))
-    return fl_store_pending(rt->store) < BATCH_CHANGES
+    return fl_store_buffered(rt->store) < BATCH_CHANGES
                ? 0
                : flush(s, "writing a batch of changes");
   if (r->map_index) return 0; /* its map's upstream was made durable */
@@ -208,8 +215,8 @@ int fl_record_before_start(fl_sched *s, fl_taskrun *r) {
 }
 
 void fl_record_idle(flowlua *rt) {
-  if (!rt->store || fl_store_pending(rt->store) == 0) return;
-  if (fl_store_flush(rt->store) != FLOWLUA_OK) {
+  if (!rt->store || fl_store_buffered(rt->store) == 0) return;
+  if (store_flush(rt->store) != FLOWLUA_OK) {
     fl_log_printf(&rt->log, FLOWLUA_LOG_ERROR, NULL,
                   "writing the run history failed (retried at the next "
                   "flush): %s",

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdarg.h>
@@ -199,7 +200,8 @@ struct fl_store_run {
 /* One buffered state change for task_event: a change that stopped being
    its task run's latest. */
 typedef struct pending_event {
-  fl_store_run *run;
+  fl_store_run *run; /* only while buffered: a frozen batch uses rowid */
+  int64_t rowid;
   uint32_t task, seq;
   int32_t attempt;
   int32_t state;
@@ -222,44 +224,27 @@ typedef struct pending_put {
 #define TASK_ROWS 32
 #define TASK_COLS 15
 
-/* Statements used on every flush, prepared once. */
-enum {
-  S_BEGIN,
-  S_COMMIT,
-  S_ROLLBACK,
-  S_TASK_INSERT,
-  S_TASK_INSERT_MANY, /* built by task_insert_many_sql() */
-  S_TASK_UPDATE,
-  S_EVENT_INSERT,
-  S_CACHE_PUT,
-  S_CACHE_GET,
-  S_COUNT
-};
+/* The columns of a task_run row, in the order of the parameters that
+   bind_row() binds (the writer makes it an upsert of many rows). */
+static const char task_insert_sql[] =
+    "INSERT INTO task_run(run, n, key, task, map_index, state, state_at,"
+    " state_seq, attempts, error, started_at, started_seq, ended_at,"
+    " result_kind, result) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
+    " ?10, ?11, ?12, ?13, ?14, ?15)";
+static const char event_insert_sql[] =
+    "INSERT INTO task_event(run, n, seq, at, state, attempt, error)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+static const char cache_put_sql[] =
+    "INSERT OR REPLACE INTO cache(task, key, result, stored_at)"
+    " VALUES (?1, ?2, ?3, ?4)";
+
+/* Statements of the handle's connection, prepared once. */
+enum { S_BEGIN, S_COMMIT, S_ROLLBACK, S_CACHE_GET, S_COUNT };
 
 static const char *const stmt_sql[S_COUNT] = {
     [S_BEGIN] = "BEGIN IMMEDIATE",
     [S_COMMIT] = "COMMIT",
     [S_ROLLBACK] = "ROLLBACK",
-    /* The columns of a task_run row, in the order of the parameters that
-       bind_task() binds; S_TASK_UPDATE uses the same numbers. */
-    [S_TASK_INSERT] =
-        "INSERT INTO task_run(run, n, key, task, map_index, state, state_at,"
-        " state_seq, attempts, error, started_at, started_seq, ended_at,"
-        " result_kind, result) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
-        " ?10, ?11, ?12, ?13, ?14, ?15)",
-    /* ?14 NULL: no new result in this flush, keep the stored one. */
-    [S_TASK_UPDATE] =
-        "UPDATE task_run SET state = ?6, state_at = ?7, state_seq = ?8,"
-        " attempts = ?9, error = ?10, started_at = ?11, started_seq = ?12,"
-        " ended_at = ?13,"
-        " result = CASE WHEN ?14 IS NULL THEN result ELSE ?15 END,"
-        " result_kind = coalesce(?14, result_kind)"
-        " WHERE run = ?1 AND n = ?2",
-    [S_EVENT_INSERT] =
-        "INSERT INTO task_event(run, n, seq, at, state, attempt, error)"
-        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    [S_CACHE_PUT] = "INSERT OR REPLACE INTO cache(task, key, result, stored_at)"
-                    " VALUES (?1, ?2, ?3, ?4)",
     [S_CACHE_GET] = "SELECT result, stored_at FROM cache"
                     " WHERE task = ?1 AND key = ?2",
 };
@@ -291,6 +276,12 @@ struct fl_store {
   int stats;
   size_t n_flushes, n_rows, n_events_written;
   double flush_seconds;
+  /* Flushed batches are written by a thread with a connection of its own
+     (file stores), or on this handle's connection (":memory:"), with a
+     queue of their own in case one fails. */
+  struct writer *writer;
+  struct wconn *mem_conn;
+  struct fbatch *mem_head, *mem_tail;
 };
 
 /* ---- errors ---------------------------------------------------------------- */
@@ -681,10 +672,16 @@ static int migrate(fl_store *st) {
 }
 
 static void free_run(fl_store_run *run);
+static void writer_stop(fl_store *st);
+static int writer_start(fl_store *st);
+static void mem_queue_free(fl_store *st);
+static int mem_conn_open(fl_store *st);
 
 /* Frees the handle without flushing; the journal file is kept (its
    records are not all in the file) unless the caller closed it. */
 static void destroy(fl_store *st) {
+  writer_stop(st);
+  mem_queue_free(st);
   while (st->runs) free_run(st->runs);
   fl_journal_close(st->journal, 0);
   for (int i = 0; i < S_COUNT; i++) sqlite3_finalize(st->stmt[i]);
@@ -698,26 +695,6 @@ static void destroy(fl_store *st) {
   fl_buf_free(&st->err);
   free(st->path);
   free(st);
-}
-
-/* S_TASK_INSERT with TASK_ROWS rows of values; malloc'd, NULL when out of
-   memory. */
-static char *task_insert_many_sql(void) {
-  const char *one = stmt_sql[S_TASK_INSERT];
-  fl_buf b = FL_BUF_INIT;
-  fl_buf_add(&b, one, (size_t)(strstr(one, " VALUES") - one));
-  fl_buf_adds(&b, " VALUES ");
-  for (int r = 0; r < TASK_ROWS; r++) {
-    fl_buf_adds(&b, r ? ", (" : "(");
-    for (int c = 1; c <= TASK_COLS; c++)
-      fl_buf_addf(&b, "%s?%d", c > 1 ? ", " : "", r * TASK_COLS + c);
-    fl_buf_addc(&b, ')');
-  }
-  if (b.oom) {
-    fl_buf_free(&b);
-    return NULL;
-  }
-  return b.data;
 }
 
 int fl_store_open(const char *path, const fl_store_options *opts,
@@ -774,15 +751,13 @@ int fl_store_open(const char *path, const fl_store_options *opts,
     if (fl_journal_create(path, &st->journal, jerr, sizeof jerr) != 0)
       status = set_err(st, FLOWLUA_EIO, "%s", jerr);
   }
-  char *many = status == FLOWLUA_OK ? task_insert_many_sql() : NULL;
-  if (status == FLOWLUA_OK && !many) status = oom(st, "cannot prepare its queries");
   for (int i = 0; status == FLOWLUA_OK && i < S_COUNT; i++) {
-    const char *sql = i == S_TASK_INSERT_MANY ? many : stmt_sql[i];
-    int rc = sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
-                                &st->stmt[i], NULL);
+    int rc = sqlite3_prepare_v3(st->db, stmt_sql[i], -1,
+                                SQLITE_PREPARE_PERSISTENT, &st->stmt[i], NULL);
     if (rc != SQLITE_OK) status = sql_err(st, rc, "cannot prepare its queries");
   }
-  free(many);
+  if (status == FLOWLUA_OK)
+    status = memory ? mem_conn_open(st) : writer_start(st);
   if (status != FLOWLUA_OK) {
     if (errlen) snprintf(err, errlen, "%s", fl_store_errmsg(st));
     destroy(st);
@@ -858,8 +833,14 @@ static int touch(fl_store *st, fl_store_run *run, uint32_t task) {
 
 int fl_store_journalled(const fl_store *st) { return st->journal != NULL; }
 
-size_t fl_store_pending(const fl_store *st) {
+static size_t queued_changes(const fl_store *st);
+
+size_t fl_store_buffered(const fl_store *st) {
   return st->n_events + st->n_puts + st->n_touched;
+}
+
+size_t fl_store_pending(const fl_store *st) {
+  return st->n_events + st->n_puts + st->n_touched + queued_changes(st);
 }
 
 static void bind_opt_double(sqlite3_stmt *s, int i, double v) {
@@ -874,134 +855,6 @@ static void bind_text(sqlite3_stmt *s, int i, const char *v, size_t n) {
   sqlite3_bind_text64(s, i, v, v ? n : 0, SQLITE_STATIC, SQLITE_UTF8);
 }
 
-/* Binds task run n's row to parameters base + 1 .. base + TASK_COLS of s:
-   an insert, or (with `update`) S_TASK_UPDATE, which does not change the
-   key, the task and the map index. */
-static void bind_task(const fl_store *st, sqlite3_stmt *s, int base,
-                      const fl_store_run *run, uint32_t n, int update) {
-  const task_entry *e = &run->tasks[n];
-  const char *names = run->names.data;
-  const char *state = task_state_names[e->state];
-  const char *result = e->result_kind == FL_STORE_RESULT_JSON
-                           ? st->batch.data + e->result_off : NULL;
-  sqlite3_bind_int64(s, base + 1, run->rowid);
-  sqlite3_bind_int64(s, base + 2, n);
-  if (!update) {
-    bind_text(s, base + 3, names + e->key_off, strlen(names + e->key_off));
-    bind_text(s, base + 4, names + e->task_off, strlen(names + e->task_off));
-    sqlite3_bind_int(s, base + 5, e->map_index);
-  }
-  bind_text(s, base + 6, state, strlen(state));
-  bind_opt_double(s, base + 7, e->state_at);
-  sqlite3_bind_int64(s, base + 8, e->n_changes);
-  sqlite3_bind_int(s, base + 9, e->attempts);
-  bind_text(s, base + 10, e->error, e->error ? strlen(e->error) : 0);
-  bind_opt_double(s, base + 11, e->started);
-  if (e->started_seq)
-    sqlite3_bind_int64(s, base + 12, e->started_seq);
-  else
-    sqlite3_bind_null(s, base + 12);
-  bind_opt_double(s, base + 13, e->ended);
-  if (e->result_kind || !update)
-    sqlite3_bind_int(s, base + 14, e->result_kind);
-  else
-    sqlite3_bind_null(s, base + 14); /* keep the stored result */
-  bind_text(s, base + 15, result, e->result_len);
-}
-
-/* Writes the rows of the touched task runs: updates one by one, inserts
-   TASK_ROWS per statement and the rest one by one. */
-static int write_task_rows(fl_store *st) {
-  const char *what = "cannot record a task run";
-  touched_task chunk[TASK_ROWS];
-  int in_chunk = 0;
-  for (size_t i = 0; i < st->n_touched; i++) {
-    touched_task t = st->touched[i];
-    int status;
-    if (t.run->tasks[t.task].written) {
-      sqlite3_stmt *s = st->stmt[S_TASK_UPDATE];
-      bind_task(st, s, 0, t.run, t.task, 1);
-      if ((status = exec_stmt(st, s, what))) return status;
-      continue;
-    }
-    chunk[in_chunk++] = t;
-    if (in_chunk < TASK_ROWS) continue;
-    sqlite3_stmt *s = st->stmt[S_TASK_INSERT_MANY];
-    for (int r = 0; r < TASK_ROWS; r++)
-      bind_task(st, s, r * TASK_COLS, chunk[r].run, chunk[r].task, 0);
-    if ((status = exec_stmt(st, s, what))) return status;
-    for (int r = 0; r < TASK_ROWS; r++) {
-      task_entry *e = &chunk[r].run->tasks[chunk[r].task];
-      e->written = e->writing = 1;
-    }
-    in_chunk = 0;
-  }
-  for (int r = 0; r < in_chunk; r++) {
-    sqlite3_stmt *s = st->stmt[S_TASK_INSERT];
-    bind_task(st, s, 0, chunk[r].run, chunk[r].task, 0);
-    int status = exec_stmt(st, s, what);
-    if (status) return status;
-    task_entry *e = &chunk[r].run->tasks[chunk[r].task];
-    e->written = e->writing = 1;
-  }
-  return FLOWLUA_OK;
-}
-
-/* Writes the batch inside the caller's transaction: first each touched task
-   run's row (once, however many changes it had), then the changes that are
-   no longer any row's latest, then the cache entries. */
-static int write_batch(fl_store *st) {
-  int status = write_task_rows(st);
-  if (status) return status;
-  sqlite3_stmt *s = st->stmt[S_EVENT_INSERT];
-  for (size_t i = 0; i < st->n_events; i++) {
-    const pending_event *ev = &st->events[i];
-    const char *err = ev->err_off == SIZE_MAX ? NULL : st->batch.data + ev->err_off;
-    const char *state = task_state_names[ev->state];
-    sqlite3_bind_int64(s, 1, ev->run->rowid);
-    sqlite3_bind_int64(s, 2, ev->task);
-    sqlite3_bind_int64(s, 3, ev->seq);
-    sqlite3_bind_double(s, 4, ev->at);
-    bind_text(s, 5, state, strlen(state));
-    sqlite3_bind_int(s, 6, ev->attempt);
-    bind_text(s, 7, err, err ? strlen(err) : 0);
-    if ((status = exec_stmt(st, s, "cannot record a task state change")))
-      return status;
-  }
-  s = st->stmt[S_CACHE_PUT];
-  for (size_t i = 0; i < st->n_puts; i++) {
-    const pending_put *p = &st->puts[i];
-    const char *b = st->batch.data;
-    bind_text(s, 1, b + p->task_off, strlen(b + p->task_off));
-    bind_text(s, 2, b + p->key_off, strlen(b + p->key_off));
-    bind_text(s, 3, b + p->json_off, p->json_len);
-    sqlite3_bind_double(s, 4, p->at);
-    if ((status = exec_stmt(st, s, "cannot store a cached result")))
-      return status;
-  }
-  return FLOWLUA_OK;
-}
-
-/* After a rollback: rows inserted by it are gone, so their task runs must be
-   inserted again by the next flush. */
-static void batch_undo(fl_store *st) {
-  for (size_t i = 0; i < st->n_touched; i++) {
-    task_entry *e = &st->touched[i].run->tasks[st->touched[i].task];
-    if (e->writing) e->written = 0;
-    e->writing = 0;
-  }
-}
-
-static void batch_done(fl_store *st) {
-  for (size_t i = 0; i < st->n_touched; i++) {
-    task_entry *e = &st->touched[i].run->tasks[st->touched[i].task];
-    e->touched = e->writing = e->result_kind = 0;
-    e->result_off = e->result_len = 0;
-  }
-  st->n_touched = st->n_events = st->n_puts = 0;
-  fl_buf_reset(&st->batch);
-}
-
 /* Forgets the buffered changes of one run (which is about to be freed). */
 static void batch_drop_run(fl_store *st, fl_store_run *run) {
   size_t k = 0;
@@ -1014,9 +867,6 @@ static void batch_drop_run(fl_store *st, fl_store_run *run) {
   st->n_touched = k;
 }
 
-/* One flush, with an extra write (run begin or end) in the same
-   transaction. */
-typedef int (*extra_write)(fl_store *st, void *ctx);
 
 static double mono_now(void) {
   struct timespec ts;
@@ -1024,31 +874,573 @@ static double mono_now(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static int flush_with(fl_store *st, const char *what, extra_write extra,
-                      void *ctx) {
-  double t0 = st->stats ? mono_now() : 0;
+/* ---- writing a batch ---------------------------------------------------------
+
+   A flush freezes the batch: the touched task runs' rows are copied out of
+   their entries (which the engine goes on changing) into a frozen batch
+   that owns every byte it writes, strings included. The frozen batch is
+   then written by the writer thread on a connection of its own, so that
+   the engine's thread never waits for SQLite while a run goes (the
+   journal, not the file, is what makes a change durable), or, for
+   ":memory:" (one connection only), at once on the handle's connection.
+   Rows are upserts: a task run's row is inserted by the first batch that
+   holds it and updated by later ones, whatever became of earlier batches,
+   and a batch that failed is written again, whole, in order. */
+
+/* One task run's row, frozen. Strings are offsets into the batch's. */
+typedef struct frow {
+  int64_t run;
+  uint32_t n, n_changes, started_seq;
+  int32_t map_index, attempts, state;
+  int32_t result_kind; /* FL_STORE_RESULT_*, or -1: keep the stored one */
+  double state_at, started, ended;
+  size_t key_off, task_off, err_off, res_off, res_len; /* SIZE_MAX: NULL */
+} frow;
+
+typedef struct fbatch {
+  struct fbatch *next;
+  frow *rows;
+  size_t n_rows;
+  pending_event *events; /* their rowid, never their run pointer, is used */
+  size_t n_events;
+  pending_put *puts;
+  size_t n_puts;
+  fl_buf strings;
+} fbatch;
+
+static void fbatch_free(fbatch *b) {
+  if (!b) return;
+  free(b->rows);
+  free(b->events);
+  free(b->puts);
+  fl_buf_free(&b->strings);
+  free(b);
+}
+
+static size_t fbatch_size(const fbatch *b) {
+  return b->n_rows + b->n_events + b->n_puts;
+}
+
+/* Statements of a connection that writes batches. */
+enum { W_BEGIN, W_COMMIT, W_ROLLBACK, W_ROW, W_ROWS, W_EVENT, W_PUT, W_COUNT };
+
+#define UPSERT_TAIL                                                            \
+  " ON CONFLICT(run, n) DO UPDATE SET state = excluded.state,"                 \
+  " state_at = excluded.state_at, state_seq = excluded.state_seq,"             \
+  " attempts = excluded.attempts, error = excluded.error,"                     \
+  " started_at = excluded.started_at, started_seq = excluded.started_seq,"     \
+  " ended_at = excluded.ended_at,"                                             \
+  " result = CASE WHEN excluded.result_kind < 0 THEN task_run.result"          \
+  " ELSE excluded.result END,"                                                 \
+  " result_kind = CASE WHEN excluded.result_kind < 0 THEN task_run.result_kind" \
+  " ELSE excluded.result_kind END"
+
+/* A connection, its statements and its last error: the writer thread's,
+   or the handle's own for ":memory:". */
+typedef struct wconn {
+  sqlite3 *db;
+  sqlite3_stmt *stmt[W_COUNT];
+  int owned; /* db is this struct's to close */
+} wconn;
+
+/* The task_run insert for rows rows, as an upsert; malloc'd or NULL. */
+static char *upsert_sql(int rows) {
+  const char *one = task_insert_sql;
+  fl_buf b = FL_BUF_INIT;
+  fl_buf_add(&b, one, (size_t)(strstr(one, " VALUES") - one));
+  fl_buf_adds(&b, " VALUES ");
+  for (int r = 0; r < rows; r++) {
+    fl_buf_adds(&b, r ? ", (" : "(");
+    for (int c = 1; c <= TASK_COLS; c++)
+      fl_buf_addf(&b, "%s?%d", c > 1 ? ", " : "", r * TASK_COLS + c);
+    fl_buf_addc(&b, ')');
+  }
+  fl_buf_adds(&b, UPSERT_TAIL);
+  if (b.oom) {
+    fl_buf_free(&b);
+    return NULL;
+  }
+  return b.data;
+}
+
+static int wconn_prepare(wconn *w) {
+  char *one = upsert_sql(1), *many = upsert_sql(TASK_ROWS);
+  const char *sql[W_COUNT] = {
+      [W_BEGIN] = "BEGIN IMMEDIATE", [W_COMMIT] = "COMMIT",
+      [W_ROLLBACK] = "ROLLBACK", [W_ROW] = one, [W_ROWS] = many,
+      [W_EVENT] = event_insert_sql, [W_PUT] = cache_put_sql};
+  int rc = one && many ? SQLITE_OK : SQLITE_NOMEM;
+  for (int i = 0; rc == SQLITE_OK && i < W_COUNT; i++)
+    rc = sqlite3_prepare_v3(w->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+                            &w->stmt[i], NULL);
+  free(one);
+  free(many);
+  return rc;
+}
+
+static void wconn_close(wconn *w) {
+  for (int i = 0; i < W_COUNT; i++) sqlite3_finalize(w->stmt[i]);
+  if (w->owned) sqlite3_close(w->db);
+  memset(w, 0, sizeof *w);
+}
+
+static const char *fstr(const fbatch *b, size_t off) {
+  return off == SIZE_MAX ? NULL : b->strings.data + off;
+}
+
+static void bind_row(sqlite3_stmt *s, int base, const fbatch *b,
+                     const frow *r) {
+  const char *state = task_state_names[r->state];
+  sqlite3_bind_int64(s, base + 1, r->run);
+  sqlite3_bind_int64(s, base + 2, r->n);
+  bind_text(s, base + 3, fstr(b, r->key_off), strlen(fstr(b, r->key_off)));
+  bind_text(s, base + 4, fstr(b, r->task_off), strlen(fstr(b, r->task_off)));
+  sqlite3_bind_int(s, base + 5, r->map_index);
+  bind_text(s, base + 6, state, strlen(state));
+  bind_opt_double(s, base + 7, r->state_at);
+  sqlite3_bind_int64(s, base + 8, r->n_changes);
+  sqlite3_bind_int(s, base + 9, r->attempts);
+  const char *err = fstr(b, r->err_off);
+  bind_text(s, base + 10, err, err ? strlen(err) : 0);
+  bind_opt_double(s, base + 11, r->started);
+  if (r->started_seq)
+    sqlite3_bind_int64(s, base + 12, r->started_seq);
+  else
+    sqlite3_bind_null(s, base + 12);
+  bind_opt_double(s, base + 13, r->ended);
+  sqlite3_bind_int(s, base + 14, r->result_kind);
+  bind_text(s, base + 15, fstr(b, r->res_off), r->res_len);
+}
+
+/* Steps and resets s: the SQLite result code. */
+static int wstep(sqlite3_stmt *s) {
+  int rc = sqlite3_step(s);
+  sqlite3_reset(s);
+  sqlite3_clear_bindings(s);
+  return rc == SQLITE_ROW ? SQLITE_DONE : rc;
+}
+
+/* Writes one batch inside the caller's transaction. */
+static int write_one(wconn *w, const fbatch *b, const char **what) {
+  int rc;
+  *what = "cannot record a task run";
+  size_t i = 0;
+  for (; i + TASK_ROWS <= b->n_rows; i += TASK_ROWS) {
+    for (int r = 0; r < TASK_ROWS; r++)
+      bind_row(w->stmt[W_ROWS], r * TASK_COLS, b, &b->rows[i + (size_t)r]);
+    if ((rc = wstep(w->stmt[W_ROWS])) != SQLITE_DONE) goto fail;
+  }
+  for (; i < b->n_rows; i++) {
+    bind_row(w->stmt[W_ROW], 0, b, &b->rows[i]);
+    if ((rc = wstep(w->stmt[W_ROW])) != SQLITE_DONE) goto fail;
+  }
+  *what = "cannot record a task state change";
+  sqlite3_stmt *s = w->stmt[W_EVENT];
+  for (i = 0; i < b->n_events; i++) {
+    const pending_event *ev = &b->events[i];
+    const char *err = fstr(b, ev->err_off);
+    const char *state = task_state_names[ev->state];
+    sqlite3_bind_int64(s, 1, ev->rowid);
+    sqlite3_bind_int64(s, 2, ev->task);
+    sqlite3_bind_int64(s, 3, ev->seq);
+    sqlite3_bind_double(s, 4, ev->at);
+    bind_text(s, 5, state, strlen(state));
+    sqlite3_bind_int(s, 6, ev->attempt);
+    bind_text(s, 7, err, err ? strlen(err) : 0);
+    if ((rc = wstep(s)) != SQLITE_DONE) goto fail;
+  }
+  *what = "cannot store a cached result";
+  s = w->stmt[W_PUT];
+  for (i = 0; i < b->n_puts; i++) {
+    const pending_put *p = &b->puts[i];
+    bind_text(s, 1, fstr(b, p->task_off), strlen(fstr(b, p->task_off)));
+    bind_text(s, 2, fstr(b, p->key_off), strlen(fstr(b, p->key_off)));
+    bind_text(s, 3, fstr(b, p->json_off), p->json_len);
+    sqlite3_bind_double(s, 4, p->at);
+    if ((rc = wstep(s)) != SQLITE_DONE) goto fail;
+  }
+  return SQLITE_DONE;
+fail:
+  return rc;
+}
+
+/* Writes the batches from b on, in one transaction on w: the SQLite result
+   code; on failure, the transaction is rolled back and err holds what
+   failed and why. */
+static int write_fbatches(wconn *w, const fbatch *b, fl_buf *err) {
+  const char *what = "cannot write the run's changes";
+  int rc = wstep(w->stmt[W_BEGIN]);
+  for (; rc == SQLITE_DONE && b; b = b->next) rc = write_one(w, b, &what);
+  if (rc == SQLITE_DONE) {
+    what = "cannot write the run's changes";
+    rc = wstep(w->stmt[W_COMMIT]);
+  }
+  if (rc == SQLITE_DONE) return rc;
+  fl_buf_reset(err);
+  fl_buf_addf(err, "%s: %s", what, sqlite3_errmsg(w->db));
+  if (!sqlite3_get_autocommit(w->db)) wstep(w->stmt[W_ROLLBACK]);
+  return rc;
+}
+
+/* Copies s (n bytes) and a NUL into b's strings. */
+static size_t fb_str(fbatch *b, const char *s, size_t n) {
+  size_t off = b->strings.len;
+  fl_buf_add(&b->strings, s, n);
+  fl_buf_addc(&b->strings, '\0');
+  return off;
+}
+
+/* Moves everything buffered into a frozen batch (NULL when out of memory,
+   the buffer then unchanged). */
+static fbatch *freeze(fl_store *st) {
+  fbatch *b = calloc(1, sizeof *b);
+  frow *rows = malloc((st->n_touched ? st->n_touched : 1) * sizeof *rows);
+  if (!b || !rows) {
+    free(b);
+    free(rows);
+    return NULL;
+  }
+  b->rows = rows;
+  b->strings = st->batch; /* results, cached results, event errors */
+  size_t keep = b->strings.len;
+  for (size_t i = 0; i < st->n_touched; i++) {
+    const fl_store_run *run = st->touched[i].run;
+    uint32_t n = st->touched[i].task;
+    const task_entry *e = &run->tasks[n];
+    const char *key = run->names.data + e->key_off;
+    const char *task = run->names.data + e->task_off;
+    frow *r = &rows[i];
+    *r = (frow){.run = run->rowid, .n = n, .n_changes = e->n_changes,
+                .started_seq = e->started_seq, .map_index = e->map_index,
+                .attempts = e->attempts, .state = e->state,
+                .result_kind = e->result_kind ? e->result_kind
+                               : e->written   ? -1
+                                              : 0,
+                .state_at = e->state_at, .started = e->started,
+                .ended = e->ended, .err_off = SIZE_MAX, .res_off = SIZE_MAX};
+    r->key_off = fb_str(b, key, strlen(key));
+    r->task_off = fb_str(b, task, strlen(task));
+    if (e->error) r->err_off = fb_str(b, e->error, strlen(e->error));
+    if (e->result_kind == FL_STORE_RESULT_JSON) {
+      r->res_off = e->result_off;
+      r->res_len = e->result_len;
+    }
+  }
+  if (b->strings.oom) {
+    b->strings.len = keep;
+    b->strings.oom = 0;
+    st->batch = b->strings;
+    free(rows);
+    free(b);
+    return NULL;
+  }
+  b->n_rows = st->n_touched;
+  for (size_t i = 0; i < st->n_touched; i++) {
+    task_entry *e = &st->touched[i].run->tasks[st->touched[i].task];
+    e->touched = e->result_kind = 0;
+    e->written = 1; /* its row is in this batch: later ones update it */
+    e->result_off = e->result_len = 0;
+  }
+  b->events = st->events;
+  b->n_events = st->n_events;
+  b->puts = st->puts;
+  b->n_puts = st->n_puts;
+  st->events = NULL;
+  st->puts = NULL;
+  st->cap_events = st->cap_puts = 0;
+  st->n_touched = st->n_events = st->n_puts = 0;
+  st->batch = (fl_buf)FL_BUF_INIT;
   if (st->stats) {
     st->n_flushes++;
-    st->n_rows += st->n_touched;
-    st->n_events_written += st->n_events;
+    st->n_rows += b->n_rows;
+    st->n_events_written += b->n_events;
   }
-  int status = tx_begin(st, what);
-  if (status) return status;
-  status = write_batch(st);
-  if (status == FLOWLUA_OK && extra) status = extra(st, ctx);
-  if (status == FLOWLUA_OK) status = tx_commit(st, what);
-  if (status != FLOWLUA_OK) {
-    tx_rollback(st);
-    batch_undo(st);
+  return b;
+}
+
+/* ---- the writer thread ---------------------------------------------------------- */
+
+/* Frozen batches waiting to be written, in order, and the thread that
+   writes them. The engine's thread only ever touches the queue under mu. */
+typedef struct writer {
+  pthread_t thread;
+  pthread_mutex_t mu;
+  pthread_cond_t wake; /* to the thread: a batch, a retry, or stop */
+  pthread_cond_t idle; /* from the thread: the queue moved or failed */
+  fbatch *head, *tail;
+  size_t queued;  /* changes in the queue */
+  int busy;       /* writing the head now */
+  int failed;     /* the head failed; not retried until asked */
+  int stop;
+  int status;     /* FLOWLUA_* of the last failure, until reported */
+  fl_buf err;     /* its message */
+  wconn conn;     /* the thread's own */
+  const char *path;
+  int busy_ms;
+} writer;
+
+/* "state store 'p': <what>: <SQLite's reason>", plus a hint when the
+   cause is another process holding the lock. */
+static void format_failure(fl_buf *out, const char *path, int rc,
+                           const fl_buf *why, int busy_ms) {
+  fl_buf_reset(out);
+  fl_buf_addf(out, "state store '%s': %s", path, fl_buf_str((fl_buf *)why));
+  if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED)
+    fl_buf_addf(out, " (another process kept it locked for more than %d ms)",
+                busy_ms);
+}
+
+static void *writer_main(void *arg) {
+  writer *w = arg;
+  pthread_mutex_lock(&w->mu);
+  for (;;) {
+    while (!w->stop && (!w->head || w->failed))
+      pthread_cond_wait(&w->wake, &w->mu);
+    if (!w->head || w->failed) break; /* stopping, nothing to write */
+    /* Everything queued now, in one transaction: the batches are detached
+       from the queue meanwhile, so the engine can queue more. */
+    fbatch *b = w->head;
+    size_t n = w->queued;
+    w->head = w->tail = NULL;
+    w->busy = 1;
+    pthread_mutex_unlock(&w->mu);
+    fl_buf why = FL_BUF_INIT;
+    int rc = write_fbatches(&w->conn, b, &why);
+    pthread_mutex_lock(&w->mu);
+    w->busy = 0;
+    if (rc == SQLITE_DONE) {
+      w->queued -= n;
+      while (b) {
+        fbatch *next = b->next;
+        fbatch_free(b);
+        b = next;
+      }
+    } else {
+      /* Back in front of whatever came meanwhile, for a retry when asked. */
+      fbatch *last = b;
+      while (last->next) last = last->next;
+      last->next = w->head;
+      if (!w->head) w->tail = last;
+      w->head = b;
+      format_failure(&w->err, w->path, rc, &why, w->busy_ms);
+      w->status = status_of(rc);
+      w->failed = 1;
+    }
+    fl_buf_free(&why);
+    pthread_cond_broadcast(&w->idle);
+  }
+  pthread_mutex_unlock(&w->mu);
+  return NULL;
+}
+
+static int writer_start(fl_store *st) {
+  writer *w = calloc(1, sizeof *w);
+  if (!w) return oom(st, "cannot start its writer");
+  w->path = st->path;
+  w->busy_ms = st->opts.busy_timeout_ms;
+  w->conn.owned = 1;
+  int rc = sqlite3_open_v2(st->path, &w->conn.db,
+                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+  if (rc == SQLITE_OK) {
+    sqlite3_busy_timeout(w->conn.db, st->opts.busy_timeout_ms);
+    sqlite3_extended_result_codes(w->conn.db, 1);
+    char sql[160];
+    snprintf(sql, sizeof sql,
+             "PRAGMA synchronous = %s; PRAGMA foreign_keys = ON;"
+             " PRAGMA cache_size = -16384; PRAGMA temp_store = MEMORY;",
+             st->opts.sync == FL_STORE_SYNC_FULL ? "FULL" : "NORMAL");
+    rc = sqlite3_exec(w->conn.db, sql, NULL, NULL, NULL);
+  }
+  if (rc == SQLITE_OK) rc = wconn_prepare(&w->conn);
+  if (rc != SQLITE_OK) {
+    int status = set_err(st, status_of(rc),
+                         "cannot open a second connection to it: %s",
+                         w->conn.db ? sqlite3_errmsg(w->conn.db)
+                                    : sqlite3_errstr(rc));
+    wconn_close(&w->conn);
+    free(w);
     return status;
   }
-  batch_done(st);
-  if (st->stats) st->flush_seconds += mono_now() - t0;
+  pthread_mutex_init(&w->mu, NULL);
+  pthread_cond_init(&w->wake, NULL);
+  pthread_cond_init(&w->idle, NULL);
+  /* Signals are for the engine's thread (flowlua_stop from a handler). */
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  int err = pthread_create(&w->thread, NULL, writer_main, w);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (err != 0) {
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->wake);
+    pthread_cond_destroy(&w->idle);
+    wconn_close(&w->conn);
+    free(w);
+    return set_err(st, FLOWLUA_EIO, "cannot start its writer thread: %s",
+                   strerror(err));
+  }
+  st->writer = w;
   return FLOWLUA_OK;
 }
 
+/* Stops the thread once the queue is written or has failed, and frees it
+   with whatever could not be written. */
+static void writer_stop(fl_store *st) {
+  writer *w = st->writer;
+  if (!w) return;
+  pthread_mutex_lock(&w->mu);
+  w->stop = 1;
+  pthread_cond_signal(&w->wake);
+  pthread_mutex_unlock(&w->mu);
+  pthread_join(w->thread, NULL);
+  while (w->head) {
+    fbatch *b = w->head;
+    w->head = b->next;
+    fbatch_free(b);
+  }
+  pthread_mutex_destroy(&w->mu);
+  pthread_cond_destroy(&w->wake);
+  pthread_cond_destroy(&w->idle);
+  wconn_close(&w->conn);
+  fl_buf_free(&w->err);
+  free(w);
+  st->writer = NULL;
+}
+
+/* Takes over a failure of the writer as the handle's error (once). */
+static int writer_take_error(fl_store *st) {
+  writer *w = st->writer;
+  if (!w->status) return FLOWLUA_OK;
+  int status = w->status;
+  fl_buf_reset(&st->err);
+  fl_buf_adds(&st->err, fl_buf_str(&w->err));
+  w->status = FLOWLUA_OK;
+  return status;
+}
+
+/* Hands b to the writer (after the batches before it); with wait, returns
+   once the queue is written, or has failed. */
+static int writer_submit(fl_store *st, fbatch *b, int wait) {
+  writer *w = st->writer;
+  pthread_mutex_lock(&w->mu);
+  if (b) {
+    if (w->tail)
+      w->tail->next = b;
+    else
+      w->head = b;
+    w->tail = b;
+    w->queued += fbatch_size(b);
+  }
+  if (w->failed && (b || wait)) w->failed = 0; /* asked again: retry */
+  pthread_cond_signal(&w->wake);
+  while (wait && (w->head || w->busy) && !w->failed)
+    pthread_cond_wait(&w->idle, &w->mu);
+  int status = writer_take_error(st);
+  if (wait && w->head && status == FLOWLUA_OK) status = FLOWLUA_EIO;
+  pthread_mutex_unlock(&w->mu);
+  return status;
+}
+
+/* ":memory:": batches are written on the handle's own connection. */
+static int mem_conn_open(fl_store *st) {
+  st->mem_conn = calloc(1, sizeof *st->mem_conn);
+  if (!st->mem_conn) return oom(st, "cannot prepare its queries");
+  st->mem_conn->db = st->db;
+  int rc = wconn_prepare(st->mem_conn);
+  return rc == SQLITE_OK ? FLOWLUA_OK
+                         : sql_err(st, rc, "cannot prepare its queries");
+}
+
+static void mem_queue_free(fl_store *st) {
+  while (st->mem_head) {
+    fbatch *b = st->mem_head;
+    st->mem_head = b->next;
+    fbatch_free(b);
+  }
+  st->mem_tail = NULL;
+  if (st->mem_conn) wconn_close(st->mem_conn);
+  free(st->mem_conn);
+  st->mem_conn = NULL;
+}
+
+/* Changes handed over to be written and not yet in the file. */
+static size_t queued_changes(const fl_store *st) {
+  size_t n = 0;
+  if (st->writer) {
+    pthread_mutex_lock(&st->writer->mu);
+    n = st->writer->queued;
+    pthread_mutex_unlock(&st->writer->mu);
+  }
+  for (const fbatch *b = st->mem_head; b; b = b->next) n += fbatch_size(b);
+  return n;
+}
+
+/* Waits until every batch handed to the writer is in the file. */
+static int writer_drain(fl_store *st) {
+  return st->writer ? writer_submit(st, NULL, 1) : FLOWLUA_OK;
+}
+
+/* A flush: freezes the batch and writes it — on the writer thread, waiting
+   for it when `wait` (and for every batch before it), or at once on the
+   handle's connection for ":memory:". */
+static int flush_batch(fl_store *st, const char *what, int wait) {
+  double t0 = st->stats ? mono_now() : 0;
+  fbatch *b = NULL;
+  if (st->n_touched + st->n_events + st->n_puts) {
+    b = freeze(st);
+    if (!b) return oom(st, what);
+  }
+  int status;
+  if (st->writer) {
+    status = !b && !wait ? FLOWLUA_OK : writer_submit(st, b, wait);
+  } else {
+    /* One connection: write now; a failed batch stays first in line. */
+    if (b) {
+      if (st->mem_tail)
+        st->mem_tail->next = b;
+      else
+        st->mem_head = b;
+      st->mem_tail = b;
+    }
+    status = FLOWLUA_OK;
+    if (st->mem_head) {
+      fl_buf why = FL_BUF_INIT;
+      int rc = write_fbatches(st->mem_conn, st->mem_head, &why);
+      if (rc != SQLITE_DONE) {
+        format_failure(&st->err, st->path, rc, &why, st->opts.busy_timeout_ms);
+        status = status_of(rc);
+      } else {
+        while (st->mem_head) {
+          fbatch *done = st->mem_head;
+          st->mem_head = done->next;
+          fbatch_free(done);
+        }
+        st->mem_tail = NULL;
+      }
+      fl_buf_free(&why);
+    }
+  }
+  if (st->stats) st->flush_seconds += mono_now() - t0;
+  return status;
+}
+
+/* One flush, then an extra write (run begin or end) in a transaction of
+   its own on the handle's connection. */
+typedef int (*extra_write)(fl_store *st, void *ctx);
+
+static int flush_with(fl_store *st, const char *what, extra_write extra,
+                      void *ctx) {
+  int status = flush_batch(st, what, 1);
+  if (status || !extra) return status;
+  status = tx_begin(st, what);
+  if (status) return status;
+  status = extra(st, ctx);
+  if (status == FLOWLUA_OK) status = tx_commit(st, what);
+  if (status != FLOWLUA_OK) tx_rollback(st);
+  return status;
+}
+
 static int flush(fl_store *st, const char *what) {
-  if (fl_store_pending(st) == 0) return FLOWLUA_OK;
   return flush_with(st, what, NULL, NULL);
 }
 
@@ -1058,6 +1450,10 @@ int fl_store_flush(fl_store *st) {
   int status = flush(st, "cannot write the run's changes");
   if (status == FLOWLUA_OK) journal_settled(st);
   return status;
+}
+
+int fl_store_flush_async(fl_store *st) {
+  return flush_batch(st, "cannot write the run's changes", 0);
 }
 
 /* ---- the journal ------------------------------------------------------------ */
@@ -1395,7 +1791,7 @@ int fl_store_task_state(fl_store_run *run, uint32_t task, int state,
   }
   if (demote)
     st->events[st->n_events++] = (pending_event){
-        .run = run, .task = task, .seq = e->n_changes,
+        .run = run, .rowid = run->rowid, .task = task, .seq = e->n_changes,
         .attempt = e->state_attempt, .state = e->state, .err_off = err_off,
         .at = e->state_at};
   e->state = (int8_t)state;
@@ -1478,6 +1874,9 @@ int fl_store_cache_get(fl_store *st, const char *task, const char *key,
   *len = 0;
   int fresh_after_set = max_age >= 0;
   double oldest = now - max_age;
+  /* Puts handed to the writer must be in the file before it is read. */
+  int drained = writer_drain(st);
+  if (drained) return drained;
   /* The newest buffered put for this key wins over the file: it is what
      the next flush will write there. */
   for (size_t i = st->n_puts; i-- > 0;) {

@@ -5,7 +5,9 @@
  * Plain C, no Lua, no scheduler. The engine tells the store what happened;
  * the store never decides anything about a run.
  *
- * Threading: a handle is used from one thread (the event loop's). Several
+ * Threading: a handle is used from one thread (the event loop's); it
+ * starts one thread of its own, with its own connection, that writes
+ * flushed batches (fl_store_flush_async) while the caller goes on. Several
  * handles — in one process or in several — may share a file: SQLite's WAL
  * mode and a busy timeout serialise their writes, and every write is one
  * IMMEDIATE transaction, so a second process waits instead of corrupting.
@@ -227,6 +229,10 @@ int fl_store_task_result(fl_store_run *run, uint32_t task, const char *json,
    for ":memory:". */
 int fl_store_journalled(const fl_store *st);
 
+/* Changes buffered and not yet handed to a flush (fl_store_pending also
+   counts those handed over and not yet written). Cheap: no lock. */
+size_t fl_store_buffered(const fl_store *st);
+
 /* How many writes are buffered: task runs whose row changed, state changes
    for the history, cache entries. 0: a flush would do nothing. */
 size_t fl_store_pending(const fl_store *st);
@@ -238,6 +244,16 @@ size_t fl_store_pending(const fl_store *st);
  * so a later flush retries it.
  */
 int fl_store_flush(fl_store *st);
+
+/*
+ * The same, without waiting: the batch is handed to the store's writer
+ * thread, which commits it (with any others queued) in the background.
+ * The engine's way to keep the file current while a run goes, since the
+ * journal has made every change durable already. Returns a failure of an
+ * earlier background write, if one is not reported yet (the failed batch
+ * is written again by the next flush). For ":memory:" it is fl_store_flush.
+ */
+int fl_store_flush_async(fl_store *st);
 
 /*
  * Ends a run: flushes, then records its final state (a flowlua_flow_state),
