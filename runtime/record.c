@@ -169,7 +169,8 @@ static int result_json(flowlua *rt, int idx, fl_buf *out) {
 }
 
 void fl_record_result(fl_sched *s, fl_taskrun *r, int idx) {
-  if (!s->rec) return;
+  /* nil is no result at all (store.h: FL_STORE_RESULT_NONE). */
+  if (!s->rec || lua_isnil(s->rt->L, idx)) return;
   fl_buf *b = &s->rt->result_json; /* reused: no allocation per task */
   fl_buf_reset(b);
   int ok = result_json(s->rt, idx, b) == 0;
@@ -283,6 +284,10 @@ int fl_record_restore(fl_sched *s, uint32_t node, int32_t map_index) {
   const fl_store_task_row *t = fl_store_detail_find(s->resume, fl_buf_str(&key));
   fl_buf_free(&key);
   if (!t || !fl_store_task_reusable(t)) return 0;
+  if (t->result_kind == FL_STORE_RESULT_NONE) {
+    lua_pushnil(s->rt->L);
+    return 1;
+  }
   if (fl_json_decode_value(s->rt->L, t->result, t->result_len) != 0) {
     lua_pop(s->rt->L, 1);
     return 0;

@@ -2602,7 +2602,8 @@ const fl_store_task_row *fl_store_detail_find(const fl_store_run_detail *d,
 
 int fl_store_task_reusable(const fl_store_task_row *t) {
   return t && (t->state == FLOWLUA_TASK_SUCCESS || t->state == FLOWLUA_TASK_CACHED) &&
-         t->result_kind == FL_STORE_RESULT_JSON;
+         (t->result_kind == FL_STORE_RESULT_JSON ||
+          t->result_kind == FL_STORE_RESULT_NONE);
 }
 
 static int cmp_str_ptr(const void *a, const void *b) {

@@ -347,7 +347,8 @@ int fl_store_list_runs(fl_store *st, const char *flow, int limit,
 void fl_store_run_list_free(fl_store_run_list *l);
 
 enum {
-  FL_STORE_RESULT_NONE = 0,   /* no result recorded */
+  FL_STORE_RESULT_NONE = 0,   /* none recorded: a task that succeeded
+                                 returned nothing (nil) */
   FL_STORE_RESULT_JSON = 1,   /* result holds JSON text */
   FL_STORE_RESULT_OPAQUE = 2  /* could not be serialised: not resumable */
 };
@@ -388,7 +389,9 @@ const fl_store_task_row *fl_store_detail_find(const fl_store_run_detail *d,
                                               const char *key);
 
 /* Whether a resume may keep this task run's result instead of running it:
-   it ended Success or Cached with a JSON result. */
+   it ended Success or Cached with a JSON result, or with none recorded,
+   which is nil (the engine records no result for nil: most tasks that
+   write files return nothing, and this spares them the cost). */
 int fl_store_task_reusable(const fl_store_task_row *t);
 
 /*

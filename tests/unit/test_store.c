@@ -1058,6 +1058,8 @@ static void test_resume_support(void) {
   uint32_t a = add_task(run, "a", "a", 0), b = add_task(run, "b", "b", 0);
   uint32_t c = add_task(run, "c", "c", 0), m = add_task(run, "m", "m", 0);
   uint32_t m1 = add_task(run, "m[1]", "m", 1), m2 = add_task(run, "m[2]", "m", 2);
+  uint32_t n = add_task(run, "n", "n", 0);
+  state(run, n, FLOWLUA_TASK_SUCCESS, 1, T0 + 1, NULL);
   state(run, a, FLOWLUA_TASK_SUCCESS, 1, T0 + 1, NULL);
   result(run, a, "{\"x\":1}");
   state(run, b, FLOWLUA_TASK_SUCCESS, 1, T0 + 1, NULL);
@@ -1082,6 +1084,9 @@ static void test_resume_support(void) {
   CHECK(fl_store_task_reusable(fl_store_detail_find(d, "m[1]")));
   CHECK(!fl_store_task_reusable(fl_store_detail_find(d, "m[2]")));
   CHECK_EQ_INT(fl_store_detail_find(d, "m[2]")->map_index, 2);
+  /* Success with no result recorded: the task returned nil. */
+  CHECK(fl_store_task_reusable(fl_store_detail_find(d, "n")));
+  CHECK_EQ_INT(fl_store_detail_find(d, "n")->result_kind, FL_STORE_RESULT_NONE);
   CHECK_EQ_INT(fl_store_detail_find(d, "b")->result_kind, FL_STORE_RESULT_OPAQUE);
 
   /* The same graph (in another order): resumable. */
