@@ -893,6 +893,7 @@ typedef struct frow {
   uint32_t n, n_changes, started_seq;
   int32_t map_index, attempts, state;
   int32_t result_kind; /* FL_STORE_RESULT_*, or -1: keep the stored one */
+  int fresh;           /* no batch before this one holds the row */
   double state_at, started, ended;
   size_t key_off, task_off, err_off, res_off, res_len; /* SIZE_MAX: NULL */
 } frow;
@@ -922,7 +923,12 @@ static size_t fbatch_size(const fbatch *b) {
 }
 
 /* Statements of a connection that writes batches. */
-enum { W_BEGIN, W_COMMIT, W_ROLLBACK, W_ROW, W_ROWS, W_EVENT, W_PUT, W_COUNT };
+enum {
+  W_BEGIN, W_COMMIT, W_ROLLBACK,
+  W_INSERT, W_INSERT_MANY, /* a row's first write */
+  W_UPSERT,               /* a row a batch before wrote, or will */
+  W_EVENT, W_PUT, W_COUNT
+};
 
 #define UPSERT_TAIL                                                            \
   " ON CONFLICT(run, n) DO UPDATE SET state = excluded.state,"                 \
@@ -943,8 +949,9 @@ typedef struct wconn {
   int owned; /* db is this struct's to close */
 } wconn;
 
-/* The task_run insert for rows rows, as an upsert; malloc'd or NULL. */
-static char *upsert_sql(int rows) {
+/* The task_run insert for rows rows, as an upsert when `upsert`;
+   malloc'd or NULL. */
+static char *row_sql(int rows, int upsert) {
   const char *one = task_insert_sql;
   fl_buf b = FL_BUF_INIT;
   fl_buf_add(&b, one, (size_t)(strstr(one, " VALUES") - one));
@@ -955,7 +962,7 @@ static char *upsert_sql(int rows) {
       fl_buf_addf(&b, "%s?%d", c > 1 ? ", " : "", r * TASK_COLS + c);
     fl_buf_addc(&b, ')');
   }
-  fl_buf_adds(&b, UPSERT_TAIL);
+  if (upsert) fl_buf_adds(&b, UPSERT_TAIL);
   if (b.oom) {
     fl_buf_free(&b);
     return NULL;
@@ -964,17 +971,19 @@ static char *upsert_sql(int rows) {
 }
 
 static int wconn_prepare(wconn *w) {
-  char *one = upsert_sql(1), *many = upsert_sql(TASK_ROWS);
+  char *one = row_sql(1, 0), *many = row_sql(TASK_ROWS, 0);
+  char *ups = row_sql(1, 1);
   const char *sql[W_COUNT] = {
       [W_BEGIN] = "BEGIN IMMEDIATE", [W_COMMIT] = "COMMIT",
-      [W_ROLLBACK] = "ROLLBACK", [W_ROW] = one, [W_ROWS] = many,
-      [W_EVENT] = event_insert_sql, [W_PUT] = cache_put_sql};
-  int rc = one && many ? SQLITE_OK : SQLITE_NOMEM;
+      [W_ROLLBACK] = "ROLLBACK", [W_INSERT] = one, [W_INSERT_MANY] = many,
+      [W_UPSERT] = ups, [W_EVENT] = event_insert_sql, [W_PUT] = cache_put_sql};
+  int rc = one && many && ups ? SQLITE_OK : SQLITE_NOMEM;
   for (int i = 0; rc == SQLITE_OK && i < W_COUNT; i++)
     rc = sqlite3_prepare_v3(w->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT,
                             &w->stmt[i], NULL);
   free(one);
   free(many);
+  free(ups);
   return rc;
 }
 
@@ -1024,15 +1033,28 @@ static int wstep(sqlite3_stmt *s) {
 static int write_one(wconn *w, const fbatch *b, const char **what) {
   int rc;
   *what = "cannot record a task run";
-  size_t i = 0;
-  for (; i + TASK_ROWS <= b->n_rows; i += TASK_ROWS) {
-    for (int r = 0; r < TASK_ROWS; r++)
-      bind_row(w->stmt[W_ROWS], r * TASK_COLS, b, &b->rows[i + (size_t)r]);
-    if ((rc = wstep(w->stmt[W_ROWS])) != SQLITE_DONE) goto fail;
+  /* New rows are inserted TASK_ROWS to a statement (most of a row's cost
+     is its statement's); rows an earlier batch wrote are upserted. */
+  const frow *chunk[TASK_ROWS];
+  int in_chunk = 0;
+  size_t i;
+  for (i = 0; i < b->n_rows; i++) {
+    const frow *r = &b->rows[i];
+    if (!r->fresh) {
+      bind_row(w->stmt[W_UPSERT], 0, b, r);
+      if ((rc = wstep(w->stmt[W_UPSERT])) != SQLITE_DONE) goto fail;
+      continue;
+    }
+    chunk[in_chunk++] = r;
+    if (in_chunk < TASK_ROWS) continue;
+    for (int k = 0; k < TASK_ROWS; k++)
+      bind_row(w->stmt[W_INSERT_MANY], k * TASK_COLS, b, chunk[k]);
+    if ((rc = wstep(w->stmt[W_INSERT_MANY])) != SQLITE_DONE) goto fail;
+    in_chunk = 0;
   }
-  for (; i < b->n_rows; i++) {
-    bind_row(w->stmt[W_ROW], 0, b, &b->rows[i]);
-    if ((rc = wstep(w->stmt[W_ROW])) != SQLITE_DONE) goto fail;
+  for (int k = 0; k < in_chunk; k++) {
+    bind_row(w->stmt[W_INSERT], 0, b, chunk[k]);
+    if ((rc = wstep(w->stmt[W_INSERT])) != SQLITE_DONE) goto fail;
   }
   *what = "cannot record a task state change";
   sqlite3_stmt *s = w->stmt[W_EVENT];
@@ -1113,6 +1135,7 @@ static fbatch *freeze(fl_store *st) {
     *r = (frow){.run = run->rowid, .n = n, .n_changes = e->n_changes,
                 .started_seq = e->started_seq, .map_index = e->map_index,
                 .attempts = e->attempts, .state = e->state,
+                .fresh = !e->written,
                 .result_kind = e->result_kind ? e->result_kind
                                : e->written   ? -1
                                               : 0,
@@ -1244,9 +1267,14 @@ static int writer_start(fl_store *st) {
   if (rc == SQLITE_OK) {
     sqlite3_busy_timeout(w->conn.db, st->opts.busy_timeout_ms);
     sqlite3_extended_result_codes(w->conn.db, 1);
+    /* No foreign key checks on this connection: it only writes rows of
+       runs it was given (their flow_run rows exist) and events of rows
+       written by the same or an earlier batch, so the checks would only
+       cost a lookup per row. Deletes, with their cascades, happen on the
+       handle's own connection, where the keys are enforced. */
     char sql[160];
     snprintf(sql, sizeof sql,
-             "PRAGMA synchronous = %s; PRAGMA foreign_keys = ON;"
+             "PRAGMA synchronous = %s; PRAGMA foreign_keys = OFF;"
              " PRAGMA cache_size = -16384; PRAGMA temp_store = MEMORY;",
              st->opts.sync == FL_STORE_SYNC_FULL ? "FULL" : "NORMAL");
     rc = sqlite3_exec(w->conn.db, sql, NULL, NULL, NULL);
