@@ -385,6 +385,12 @@ static void catch_up(serve *sv) {
 static int serve_loop(lua_State *L) {
   serve *sv = lua_touserdata(L, 1);
   flowlua *rt = sv->rt;
+  /* Open the history now, not at the first fire time, which would then
+     start late by the time it takes to create the file. */
+  if (fl_record_open(rt) != FLOWLUA_OK) {
+    sv->status = FLOWLUA_EIO;
+    return 0;
+  }
   catch_up(sv);
   advance(sv, sv_now(sv));
   while (sv->status == FLOWLUA_OK) {
