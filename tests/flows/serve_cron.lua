@@ -8,6 +8,7 @@
 -- stderr: on_minute: Success
 -- stderr: served 1 run\(s\): 0 failed, 0 cancelled; fire times: 0 queued, 0 skipped, 0 missed
 -- max-seconds: 75
+-- timeout: 90
 local flow = require "flowlua"
 
 local on_minute = flow.task("on_minute", function()
