@@ -3,9 +3,13 @@
  *
  * File layout: a 4096-byte header page ("flowlua journal 1\n", then
  * zeros), then records, each a 4-byte length, its bytes, and padding to a
- * multiple of 4. The length is stored last, with release ordering, so a
- * record is either whole or invisible. Resetting truncates the file to its
- * header and extends it again: the kernel hands back zeroed pages.
+ * multiple of 4; a zero length ends them. An append first zeroes the
+ * length word after the room it takes, then copies the record's bytes,
+ * then stores its length, with release ordering: at every instant the
+ * records end at a zero length, so a process killed halfway leaves either
+ * the whole record or none of it, and never lets a reader run into older
+ * bytes beyond. Resetting zeroes the first length word: one store, and
+ * every record is gone.
  */
 #define _GNU_SOURCE /* mremap */
 #include "journal.h"
@@ -25,7 +29,7 @@
 
 #define HEADER_SIZE 4096
 #define MAGIC "flowlua journal 1\n"
-#define FIRST_SIZE (1u << 20)
+#define FIRST_SIZE (64u << 10) /* doubled as needed */
 #define MAX_RECORD (1u << 30)
 
 struct fl_journal {
@@ -103,11 +107,12 @@ int fl_journal_append(fl_journal *j, const fl_journal_part *parts, size_t n) {
     return -1;
   }
   size_t need = j->used + 4 + pad4(len);
-  if (need > j->cap) {
+  if (need + 4 > j->cap) { /* + the zero length after it */
     size_t cap = j->cap;
-    while (cap < need) cap *= 2;
+    while (cap < need + 4) cap *= 2;
     if (map_file(j, cap) != 0) return -1;
   }
+  __atomic_store_n((uint32_t *)(void *)(j->map + need), 0u, __ATOMIC_RELAXED);
   unsigned char *p = j->map + j->used + 4;
   for (size_t i = 0; i < n; i++) {
     if (!parts[i].len) continue; /* its data may be NULL */
@@ -115,7 +120,8 @@ int fl_journal_append(fl_journal *j, const fl_journal_part *parts, size_t n) {
     p += parts[i].len;
   }
   /* The length last: a reader never sees a record whose bytes are not all
-     there, even if the process dies between the copies. */
+     there, even if the process dies between the copies (release: the
+     compiler may not sink the copies below it). */
   __atomic_store_n((uint32_t *)(void *)(j->map + j->used), (uint32_t)len,
                    __ATOMIC_RELEASE);
   j->used = need;
@@ -128,12 +134,8 @@ size_t fl_journal_used(const fl_journal *j) {
 
 void fl_journal_reset(fl_journal *j) {
   if (!j || j->used == HEADER_SIZE) return;
-  /* Dropping the pages zeroes them; re-reserving keeps the no-SIGBUS
-     promise. If that fails, clear the first length word instead, which
-     hides every record just as well. */
-  if (ftruncate(j->fd, HEADER_SIZE) != 0 ||
-      posix_fallocate(j->fd, 0, (off_t)j->cap) != 0)
-    memset(j->map + HEADER_SIZE, 0, j->used - HEADER_SIZE);
+  __atomic_store_n((uint32_t *)(void *)(j->map + HEADER_SIZE), 0u,
+                   __ATOMIC_RELEASE);
   j->used = HEADER_SIZE;
 }
 

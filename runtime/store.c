@@ -277,8 +277,8 @@ struct fl_store {
   size_t n_flushes, n_rows, n_events_written;
   double flush_seconds;
   /* Flushed batches are written by a thread with a connection of its own
-     (file stores), or on this handle's connection (":memory:"), with a
-     queue of their own in case one fails. */
+     (file stores, from the first flush that does not wait), or on this
+     handle's connection, with a queue of their own in case one fails. */
   struct writer *writer;
   struct wconn *mem_conn;
   struct fbatch *mem_head, *mem_tail;
@@ -685,7 +685,12 @@ static void destroy(fl_store *st) {
   while (st->runs) free_run(st->runs);
   fl_journal_close(st->journal, 0);
   for (int i = 0; i < S_COUNT; i++) sqlite3_finalize(st->stmt[i]);
-  /* Closing the last connection checkpoints the WAL into the main file. */
+  /* No checkpoint at close: it would cost every flowlua process two
+     fsyncs (2 ms of a 6.6 ms one-task run). The WAL keeps what was
+     committed, readers read through it, and the writers' automatic
+     checkpoints (every 1000 pages) keep it small. Hence `.flowlua` is
+     copied whole, state.db with its -wal file. */
+  if (st->db) sqlite3_db_config(st->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
   sqlite3_close(st->db);
   free(st->events);
   free(st->touched);
@@ -757,7 +762,7 @@ int fl_store_open(const char *path, const fl_store_options *opts,
     if (rc != SQLITE_OK) status = sql_err(st, rc, "cannot prepare its queries");
   }
   if (status == FLOWLUA_OK)
-    status = memory ? mem_conn_open(st) : writer_start(st);
+    status = mem_conn_open(st);
   if (status != FLOWLUA_OK) {
     if (errlen) snprintf(err, errlen, "%s", fl_store_errmsg(st));
     destroy(st);
@@ -1369,7 +1374,9 @@ static int writer_submit(fl_store *st, fbatch *b, int wait) {
   return status;
 }
 
-/* ":memory:": batches are written on the handle's own connection. */
+/* Batches are written on the handle's own connection until the writer
+   thread starts (never, for ":memory:", whose one connection is the
+   database). */
 static int mem_conn_open(fl_store *st) {
   st->mem_conn = calloc(1, sizeof *st->mem_conn);
   if (!st->mem_conn) return oom(st, "cannot prepare its queries");
@@ -1418,6 +1425,11 @@ static int flush_batch(fl_store *st, const char *what, int wait) {
     b = freeze(st);
     if (!b) return oom(st, what);
   }
+  /* The writer thread starts with the first flush that does not wait:
+     a short run (and `runs`, `show`, a resume's checks) never needs it. */
+  if (!wait && !st->writer && st->journal && !st->mem_head &&
+      writer_start(st) != FLOWLUA_OK)
+    fl_buf_reset(&st->err); /* then this connection writes, as before */
   int status;
   if (st->writer) {
     status = !b && !wait ? FLOWLUA_OK : writer_submit(st, b, wait);
