@@ -47,6 +47,28 @@ void fl_graph_add_key(fl_buf *b, const fl_graph *g, uint32_t node) {
   if (n->ordinal > 1) fl_buf_addf(b, "#%u", (unsigned)n->ordinal);
 }
 
+const char **fl_graph_keys(const fl_graph *g) {
+  /* The keys are built in a buffer (whose block moves as it grows), then
+     copied behind the pointer array, so one free() releases both. */
+  fl_buf text = FL_BUF_INIT;
+  size_t *offs = malloc((g->n ? g->n : 1) * sizeof *offs);
+  for (uint32_t i = 0; offs && i < g->n; i++) {
+    offs[i] = text.len;
+    fl_graph_add_key(&text, g, i);
+    fl_buf_addc(&text, '\0');
+  }
+  size_t ptr_bytes = (size_t)g->n * sizeof(char *);
+  const char **keys = offs && !text.oom ? malloc(ptr_bytes + text.len + 1) : NULL;
+  if (keys) {
+    char *block = (char *)keys + ptr_bytes;
+    if (text.len) memcpy(block, text.data, text.len);
+    for (uint32_t i = 0; i < g->n; i++) keys[i] = block + offs[i];
+  }
+  free(offs);
+  fl_buf_free(&text);
+  return keys;
+}
+
 /*
  * Records an edge for every node inside the value at idx. Returns 1 if a
  * node was found inside a table (the argument then needs substituting when

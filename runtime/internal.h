@@ -335,6 +335,9 @@ void fl_graph_free(flowlua *rt, fl_graph *g);
 int fl_graph_build(flowlua *rt, int flow_idx, int params_idx);
 /* Appends a node's key ("name", "name#2") to b. */
 void fl_graph_add_key(fl_buf *b, const fl_graph *g, uint32_t node);
+/* Every node's key, in node order: a malloc'd array of g->n pointers into
+   one block, both freed by free() on the array. NULL when out of memory. */
+const char **fl_graph_keys(const fl_graph *g);
 int fl_graph_add_node(lua_State *L, fl_graph *g, int task_idx, int first_arg,
                       int nargs, int is_map);
 

@@ -82,24 +82,14 @@ int fl_record_run_begin(fl_sched *s) {
   flowlua *rt = s->rt;
   if (!rt->store) return FLOWLUA_OK;
   fl_graph *g = s->g;
-  /* All keys in one buffer, then pointers into it. */
-  fl_buf keys = FL_BUF_INIT;
-  size_t *offs = malloc((g->n ? g->n : 1) * sizeof *offs);
-  const char **ptrs = malloc((g->n ? g->n : 1) * sizeof *ptrs);
+  const char **ptrs = fl_graph_keys(g);
   char *params = params_json(rt, g);
-  int rc = offs && ptrs ? FLOWLUA_OK : FLOWLUA_ENOMEM;
-  for (uint32_t i = 0; rc == FLOWLUA_OK && i < g->n; i++) {
-    offs[i] = keys.len;
-    fl_graph_add_key(&keys, g, i);
-    fl_buf_addc(&keys, '\0');
-  }
-  if (keys.oom) rc = FLOWLUA_ENOMEM;
+  int rc = ptrs ? FLOWLUA_OK : FLOWLUA_ENOMEM;
   if (rc != FLOWLUA_OK) {
     fl_set_error(rt, "flow '%s': out of memory recording the run",
                  g->flow->name);
     goto done;
   }
-  for (uint32_t i = 0; i < g->n; i++) ptrs[i] = keys.data + offs[i];
   const fl_store_run_row *from = s->resume ? &s->resume->run : NULL;
   fl_store_run_info info = {
       .run_id = s->run_id,
@@ -128,8 +118,6 @@ done:
   }
   free(params);
   free(ptrs);
-  free(offs);
-  fl_buf_free(&keys);
   return rc;
 }
 

@@ -139,18 +139,10 @@ static int mark_from_task(flowlua *rt, fl_graph *g, const char *from_task) {
 
 int fl_resume_check(flowlua *rt, fl_graph *g, int force,
                     const char *from_task) {
-  fl_buf keys = FL_BUF_INIT, msg = FL_BUF_INIT;
-  size_t *offs = malloc((g->n ? g->n : 1) * sizeof *offs);
-  const char **ptrs = malloc((g->n ? g->n : 1) * sizeof *ptrs);
-  int rc = offs && ptrs ? FLOWLUA_OK : FLOWLUA_ENOMEM;
-  for (uint32_t i = 0; rc == FLOWLUA_OK && i < g->n; i++) {
-    offs[i] = keys.len;
-    fl_graph_add_key(&keys, g, i);
-    fl_buf_addc(&keys, '\0');
-  }
-  if (rc == FLOWLUA_OK && keys.oom) rc = FLOWLUA_ENOMEM;
+  fl_buf msg = FL_BUF_INIT;
+  const char **ptrs = fl_graph_keys(g);
+  int rc = ptrs ? FLOWLUA_OK : FLOWLUA_ENOMEM;
   if (rc == FLOWLUA_OK) {
-    for (uint32_t i = 0; i < g->n; i++) ptrs[i] = keys.data + offs[i];
     rc = fl_store_check_resume(rt->resume, g->flow->name, ptrs, g->n, force,
                                &msg);
     if (rc != FLOWLUA_OK)
@@ -166,9 +158,7 @@ int fl_resume_check(flowlua *rt, fl_graph *g, int force,
   } else {
     fl_set_error(rt, "out of memory comparing the graph with the stored run");
   }
-  free(offs);
   free(ptrs);
-  fl_buf_free(&keys);
   fl_buf_free(&msg);
   if (rc == FLOWLUA_OK && from_task) rc = mark_from_task(rt, g, from_task);
   if (rc == FLOWLUA_OK)
