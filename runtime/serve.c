@@ -89,6 +89,21 @@ static void sv_log(serve *sv, int level, const char *fmt, ...) {
   fl_log_emit(&sv->rt->log, &rec);
 }
 
+/* Records in the run history what became of fire times that did not
+   simply start a run, with the message just logged (sv->msg): logged and
+   recorded, never silent. first is the fire time, or the first of count;
+   last the last of them (0 for one). */
+static void record_fire(serve *sv, const char *outcome, double first,
+                        double last, size_t count) {
+  flowlua *rt = sv->rt;
+  if (!rt->store) return;
+  if (fl_store_fire_event(rt->store, sv->name, outcome, first, last, count,
+                          fl_buf_str(&sv->msg), fl_wall_time()) != FLOWLUA_OK)
+    fl_log_printf(&rt->log, FLOWLUA_LOG_ERROR, sv->name,
+                  "flow '%s': recording a %s fire time failed: %s", sv->name,
+                  outcome, fl_store_errmsg(rt->store));
+}
+
 /* ISO 8601 with milliseconds when t has a fraction, in tz. */
 static void format_in(const fl_tz *tz, double t, char *out, size_t len) {
   double secs = floor(t);
@@ -125,11 +140,12 @@ static void advance(serve *sv, double t) {
    or the clock jumped): all but the last are missed, logged and counted;
    sv->due becomes the last, which is handled now. */
 static void account_missed(serve *sv) {
-  double now = sv_now(sv), last = sv->due, next;
+  double now = sv_now(sv), last = sv->due, before_last = 0, next;
   size_t missed = 0;
   char err[256];
   while (fl_schedule_next(sv->sc, last, &next, err, sizeof err) == 0 &&
          next <= now) {
+    before_last = last;
     last = next;
     if (++missed == 1000000) break; /* a sub-second interval, a long sleep */
   }
@@ -142,6 +158,7 @@ static void account_missed(serve *sv) {
          "flow '%s': missed %zu fire time(s) from %s: the clock jumped or the "
          "machine was suspended; running once, for %s",
          sv->name, missed, from, to);
+  record_fire(sv, "missed", sv->due, missed > 1 ? before_last : 0, missed);
   sv->due = last;
 }
 
@@ -191,16 +208,19 @@ static int claim(serve *sv, double fire) {
   if (got == 1) return 0;
   format_time(sv, fire, when, sizeof when);
   sv->res.skipped++;
-  if (got == 0)
+  if (got == 0) {
     sv_log(sv, FLOWLUA_LOG_WARN,
            "flow '%s': fire time %s skipped: another flowlua process "
            "serving this flow on the same state file has run it",
            sv->name, when);
-  else
+    record_fire(sv, "taken", fire, 0, 1);
+  } else {
     sv_log(sv, FLOWLUA_LOG_ERROR,
            "flow '%s': fire time %s skipped: it could not be claimed in the "
            "run history: %s",
            sv->name, when, fl_store_errmsg(rt->store));
+    record_fire(sv, "skipped", fire, 0, 1);
+  }
   return -1;
 }
 
@@ -241,6 +261,7 @@ static void overlap(serve *sv, double fire, const char *when) {
              "flow '%s': fire time %s skipped: a run is already queued "
              "behind run %s (overlap = queue)",
              sv->name, when, running_id(sv));
+      record_fire(sv, "skipped", fire, 0, 1);
       return;
     }
     break;
@@ -249,7 +270,16 @@ static void overlap(serve *sv, double fire, const char *when) {
   case FL_OVERLAP_CANCEL_OTHER:
     /* Only the newest fire waits: the runs it overtook never start. */
     if (sv->n_queue) {
-      sv->res.skipped++;
+      char queued[64];
+      format_time(sv, sv->queue[0], queued, sizeof queued);
+      sv->res.skipped += sv->n_queue;
+      sv_log(sv, FLOWLUA_LOG_WARN,
+             "flow '%s': fire time %s skipped: fire time %s overtook it "
+             "(overlap = cancel_other)",
+             sv->name, queued, when);
+      record_fire(sv, "skipped", sv->queue[0],
+                  sv->n_queue > 1 ? sv->queue[sv->n_queue - 1] : 0,
+                  sv->n_queue);
       sv->n_queue = 0;
     }
     sv_log(sv, FLOWLUA_LOG_WARN,
@@ -264,6 +294,7 @@ static void overlap(serve *sv, double fire, const char *when) {
            "flow '%s': fire time %s skipped: run %s is still going "
            "(overlap = skip)",
            sv->name, when, running_id(sv));
+    record_fire(sv, "skipped", fire, 0, 1);
     return;
   }
   if (push_queue(sv, fire) != 0) {
@@ -271,6 +302,7 @@ static void overlap(serve *sv, double fire, const char *when) {
     sv_log(sv, FLOWLUA_LOG_ERROR,
            "flow '%s': fire time %s skipped: out of memory queueing it",
            sv->name, when);
+    record_fire(sv, "skipped", fire, 0, 1);
     return;
   }
   if (sv->sc->overlap != FL_OVERLAP_CANCEL_OTHER) {
@@ -279,6 +311,7 @@ static void overlap(serve *sv, double fire, const char *when) {
            "flow '%s': fire time %s queued (%zu waiting): run %s is still "
            "going (overlap = %s)",
            sv->name, when, sv->n_queue, running_id(sv), policy);
+    record_fire(sv, "queued", fire, 0, 1);
   }
 }
 
@@ -342,13 +375,14 @@ static void catch_up(serve *sv) {
   double from = sv->sc->catchup_window > 0 ? now - sv->sc->catchup_window
                                            : -HUGE_VAL;
   size_t queued = 0, missed = 0;
-  double first_queued = 0, first_missed = 0;
+  double first_queued = 0, first_missed = 0, last_missed = 0;
   char err[256];
   while (fl_schedule_next(sv->sc, t, &next, err, sizeof err) == 0 &&
          next <= now) {
     t = next;
     if (next < from || queued == CATCHUP_MAX) {
       if (!missed++) first_missed = next;
+      last_missed = next;
     } else if (push_queue(sv, next) == 0) {
       if (!queued++) first_queued = next;
     } else {
@@ -368,6 +402,8 @@ static void catch_up(serve *sv) {
            "flowlua was not serving are older than catchup_window (or "
            "beyond %d): not run",
            sv->name, missed, when, CATCHUP_MAX);
+    record_fire(sv, "missed", first_missed, missed > 1 ? last_missed : 0,
+                missed);
   }
   if (queued) {
     format_time(sv, first_queued, when, sizeof when);
@@ -436,6 +472,8 @@ static int serve_loop(lua_State *L) {
     sv_log(sv, FLOWLUA_LOG_WARN,
            "flow '%s': %zu queued fire time(s) dropped: serving stopped",
            sv->name, sv->n_queue);
+    record_fire(sv, "dropped", sv->queue[0],
+                sv->n_queue > 1 ? sv->queue[sv->n_queue - 1] : 0, sv->n_queue);
     sv->n_queue = 0;
   }
   return 0;

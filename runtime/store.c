@@ -115,6 +115,19 @@ static const char *const migrations[] = {
     "  owner_pid    INTEGER NOT NULL,"
     "  PRIMARY KEY (flow, scheduled_ms)"
     ") WITHOUT ROWID;",
+    /* 1 -> 2: what became of fire times that did not start a run. */
+    "CREATE TABLE fire_event ("
+    "  id           INTEGER PRIMARY KEY,"
+    "  flow         TEXT NOT NULL,"
+    "  outcome      TEXT NOT NULL," /* skipped, queued, missed, dropped, taken */
+    "  scheduled_at REAL NOT NULL," /* the fire time, or the first of count */
+    "  last_at      REAL,"          /* the last of count */
+    "  count        INTEGER NOT NULL DEFAULT 1,"
+    "  detail       TEXT,"          /* the message that was logged */
+    "  at           REAL NOT NULL,"
+    "  owner_pid    INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX fire_event_by_flow ON fire_event(flow, scheduled_at);",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] ==
@@ -2251,6 +2264,35 @@ int fl_store_claim_fire(fl_store *st, const char *flow, double scheduled_at,
     return status;
   }
   return claimed;
+}
+
+int fl_store_fire_event(fl_store *st, const char *flow, const char *outcome,
+                        double first, double last, size_t count,
+                        const char *detail, double now) {
+  const char *what = "cannot record what became of a fire time";
+  sqlite3_stmt *s = NULL;
+  int status = tx_begin(st, what);
+  if (status) return status;
+  status = prepare(st,
+                   "INSERT INTO fire_event(flow, outcome, scheduled_at, last_at,"
+                   " count, detail, at, owner_pid) VALUES (?1, ?2, ?3, ?4, ?5,"
+                   " ?6, ?7, ?8)",
+                   &s, what);
+  if (status == FLOWLUA_OK) {
+    sqlite3_bind_text(s, 1, flow, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, outcome, -1, SQLITE_STATIC);
+    sqlite3_bind_double(s, 3, first);
+    bind_opt_double(s, 4, last);
+    sqlite3_bind_int64(s, 5, (sqlite3_int64)count);
+    sqlite3_bind_text(s, 6, detail, -1, SQLITE_STATIC);
+    sqlite3_bind_double(s, 7, now);
+    sqlite3_bind_int64(s, 8, st->self.pid);
+    status = exec_stmt(st, s, what);
+  }
+  sqlite3_finalize(s);
+  if (status == FLOWLUA_OK) status = tx_commit(st, what);
+  if (status != FLOWLUA_OK) tx_rollback(st);
+  return status;
 }
 
 int fl_store_last_fire(fl_store *st, const char *flow, double *out) {

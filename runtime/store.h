@@ -62,7 +62,7 @@
 
 /* The schema this code writes; older files are migrated on open, newer ones
    refused. */
-#define FL_STORE_SCHEMA_VERSION 1
+#define FL_STORE_SCHEMA_VERSION 2
 /* PRAGMA application_id of a flowlua store: "flLS" in ASCII. */
 #define FL_STORE_APPLICATION_ID 0x666c4c53
 
@@ -298,6 +298,18 @@ int fl_store_claim_fire(fl_store *st, const char *flow, double scheduled_at,
  * or a negative status.
  */
 int fl_store_last_fire(fl_store *st, const char *flow, double *out);
+
+/*
+ * Records what became of fire times that did not simply start a run:
+ * `outcome` is "skipped" (overlap), "queued", "missed" (passed unseen, or
+ * beyond catchup_window), "dropped" (still queued when serving stopped) or
+ * "taken" (another process on this file ran it); `first` is the fire time
+ * (the first of `count`, `last` the last, 0 for one), `detail` the message
+ * that was logged. Written at once, in its own transaction.
+ */
+int fl_store_fire_event(fl_store *st, const char *flow, const char *outcome,
+                        double first, double last, size_t count,
+                        const char *detail, double now);
 
 /* ---- cache (cache_key / cache_for) --------------------------------------- */
 

@@ -10,7 +10,8 @@ given in the environment, so both processes share the same fire times).
 Both are started together and serve until `until`. Afterwards the run
 history must hold one run per fire time — no fire time twice, none missing
 except at most the first (it may pass while both start) — each fire
-time one process ran must be logged by the other as skipped, and PRAGMA integrity_check must say ok.
+time one process ran must be logged by the other as skipped and
+recorded in fire_event as taken, and PRAGMA integrity_check must say ok.
 """
 import os
 import re
@@ -79,6 +80,11 @@ def main():
         if sum(skipped) < len(fires) - 1:
             fail(f"expected each fire time run by one process to be logged as "
                  f"skipped by the other, got {skipped} for {len(fires)} runs")
+        taken = db.execute("SELECT count(*) FROM fire_event WHERE flow ="
+                           " 'shared' AND outcome = 'taken'").fetchone()[0]
+        if taken != sum(skipped):
+            fail(f"{sum(skipped)} fire times logged as run by the other process,"
+                 f" {taken} recorded as taken in fire_event")
         ok = db.execute("PRAGMA integrity_check").fetchone()[0]
         if ok != "ok":
             fail(f"integrity_check: {ok}")

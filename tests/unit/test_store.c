@@ -254,7 +254,7 @@ static void test_create_and_reopen(void) {
   CHECK_QUERY(path,
               "SELECT group_concat(name, ' ') FROM (SELECT name FROM"
               " sqlite_schema WHERE type = 'table' ORDER BY name)",
-              "cache fire flow_run task_event task_run");
+              "cache fire fire_event flow_run task_event task_run");
 
   /* Reopened: the schema is kept, nothing is migrated again. */
   st = open_store(path);
@@ -346,6 +346,33 @@ static void test_migrate_from_empty(void) {
   check_integrity(path);
 }
 
+/* A version 1 file (before fire_event) keeps its runs and gains the
+   table; what became of fire times is recorded there. */
+static void test_migrate_from_v1(void) {
+  const char *path = tmp_path("v1.db");
+  fl_store *st = open_store(path);
+  begin(st, "old", "f", T0, NULL, 0, NULL);
+  fl_store_close(st);
+  raw_exec(path, "DROP TABLE fire_event; PRAGMA user_version = 1;");
+  st = open_store(path);
+  CHECK_EQ_INT(raw_int(path, "PRAGMA user_version"), 2);
+  CHECK_EQ_INT(raw_int(path, "SELECT count(*) FROM flow_run"), 1);
+  CHECK_EQ_INT(fl_store_fire_event(st, "f", "skipped", T0 + 60, 0, 1,
+                                   "fire time skipped: still going", T0 + 61),
+               FLOWLUA_OK);
+  CHECK_EQ_INT(fl_store_fire_event(st, "f", "missed", T0 + 120, T0 + 240, 3,
+                                   "missed 3 fire times", T0 + 300),
+               FLOWLUA_OK);
+  CHECK_QUERY(path,
+              "SELECT group_concat(outcome || ' ' || (scheduled_at - 1764346201)"
+              " || ' ' || coalesce(last_at - 1764346201, '-') || ' ' || count"
+              " || ' ' || detail, '; ') FROM fire_event",
+              "skipped 60.0 - 1 fire time skipped: still going; "
+              "missed 120.0 240.0 3 missed 3 fire times");
+  fl_store_close(st);
+  check_integrity(path);
+}
+
 static void test_refuse_foreign(void) {
   /* Another application's database. */
   const char *path = tmp_path("other-app.db");
@@ -381,7 +408,7 @@ static void test_refuse_newer(void) {
   fl_store_close(open_store(path));
   raw_exec(path, "PRAGMA user_version = 99");
   /* Closing the last connection checkpointed the WAL: one file. */
-  check_refused(path, "newer flowlua (schema version 99; this one knows up to 1)");
+  check_refused(path, "newer flowlua (schema version 99; this one knows up to 2)");
 }
 
 /* A file that claims to be SQLite but whose schema page is garbage. */
@@ -1288,6 +1315,7 @@ int main(void) {
   RUN(test_missing_folders);
   RUN(test_memory_store);
   RUN(test_migrate_from_empty);
+  RUN(test_migrate_from_v1);
   RUN(test_refuse_foreign);
   RUN(test_refuse_not_sqlite);
   RUN(test_refuse_newer);
