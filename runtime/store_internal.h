@@ -1,0 +1,204 @@
+/*
+ * store_internal.h — what the state store's files share: the handle, the
+ * buffered batch, journal records, and the helpers each file uses. Only
+ * store*.c include it; store.h is the contract.
+ *
+ *   store.c          opening and the schema, errors and transactions, the
+ *                    buffered batch, runs, task runs, the cache
+ *   store_write.c    freezing a batch and writing it: the writer thread
+ *   store_replay.c   crash detection, fire claims and events, replaying a
+ *                    dead process's journal
+ *   store_read.c     reading runs back (runs, show, resume)
+ */
+#ifndef FL_STORE_INTERNAL_H
+#define FL_STORE_INTERNAL_H
+
+#include <sqlite3.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "journal.h"
+#include "store.h"
+
+
+/* A task run of an open run, as this process knows it: what its task_run
+   row holds. Its strings live in the run's `names` buffer (offsets, since
+   the buffer moves as it grows). */
+typedef struct task_entry {
+  size_t key_off, task_off; /* in run->names */
+  size_t result_off, result_len; /* in st->batch, when result_kind != 0 */
+  double started, ended;    /* 0 = not yet */
+  double state_at;          /* the latest change... */
+  char *error;              /* ...its error, malloc'd, or NULL... */
+  int32_t state_attempt;    /* ...and its attempt */
+  int32_t map_index, attempts;
+  uint32_t n_changes;       /* state changes so far: the latest's seq */
+  uint32_t started_seq;     /* seq of the first Running; 0 = none */
+  int8_t state;
+  uint8_t touched;          /* listed in st->touched */
+  uint8_t written;          /* its row exists in the file */
+  uint8_t writing;          /* its row is inserted by the flush in progress */
+  uint8_t result_kind;      /* a result set since the last flush, or 0 */
+} task_entry;
+
+struct fl_store_run {
+  fl_store *st;
+  fl_store_run *prev, *next; /* the store's open runs */
+  int64_t rowid;             /* flow_run.id */
+  char *run_id;
+  task_entry *tasks;
+  uint32_t n_tasks, cap_tasks;
+  fl_buf names;    /* "key\0task\0" per task run */
+  /* The keys, for fl_store_task_add to refuse a duplicate: open addressing,
+     a slot holding hash << 32 | (task index + 1), 0 when free. The hash in
+     the slot spares most string compares and the cache misses they cost. */
+  uint64_t *slots;
+  uint32_t n_slots;
+};
+
+/* One buffered state change for task_event: a change that stopped being
+   its task run's latest. */
+typedef struct pending_event {
+  fl_store_run *run; /* only while buffered: a frozen batch uses rowid */
+  int64_t rowid;
+  uint32_t task, seq;
+  int32_t attempt;
+  int32_t state;
+  size_t err_off; /* in st->batch; SIZE_MAX = no error */
+  double at;
+} pending_event;
+
+typedef struct touched_task {
+  fl_store_run *run;
+  uint32_t task;
+} touched_task;
+
+typedef struct pending_put {
+  size_t task_off, key_off, json_off, json_len; /* in st->batch */
+  double at;
+} pending_put;
+
+/* Statements of the handle's connection, prepared once. */
+enum { S_BEGIN, S_COMMIT, S_ROLLBACK, S_CACHE_GET, S_COUNT };
+
+
+struct fl_store {
+  sqlite3 *db;
+  char *path;
+  fl_store_options opts;
+  fl_buf err;
+  sqlite3_stmt *stmt[S_COUNT];
+  fl_store_owner self;
+  fl_store_run *runs; /* open runs */
+  /* The batch: everything buffered since the last flush. */
+  pending_event *events;
+  size_t n_events, cap_events;
+  touched_task *touched;
+  size_t n_touched, cap_touched;
+  pending_put *puts;
+  size_t n_puts, cap_puts;
+  fl_buf batch;      /* the batch's strings, NUL-terminated, by offset */
+  fl_buf cache_json; /* the last cache hit, for fl_store_cache_get */
+  /* Every change to a task run, as it happens (journal.h): durable at
+     once, so a flush is only needed to keep the file itself current. NULL
+     for ":memory:". */
+  fl_journal *journal;
+  int replaying; /* replaying a dead process's journal: do not journal */
+  /* FLOWLUA_STORE_STATS set: counts printed to stderr at close, for the
+     benchmarks. */
+  int stats;
+  size_t n_flushes, n_rows, n_events_written;
+  double flush_seconds;
+  /* Flushed batches are written by a thread with a connection of its own
+     (file stores, from the first flush that does not wait), or on this
+     handle's connection, with a queue of their own in case one fails. */
+  struct writer *writer;
+  struct wconn *mem_conn;
+  struct fbatch *mem_head, *mem_tail;
+};
+
+/* Journal records: a head, fixed fields, then strings. Native byte order:
+   a journal is replayed on the machine that wrote it. */
+enum { J_ADD = 'A', J_STATE = 'S', J_RESULT = 'R', J_END = 'E' };
+#define J_NONE UINT32_MAX /* a string that is NULL */
+
+typedef struct j_head {
+  int64_t run; /* flow_run.id */
+  uint32_t task;
+  uint32_t type;
+} j_head;
+typedef struct j_add {
+  int32_t map_index;
+  uint32_t key_len, task_len, pad;
+} j_add;
+typedef struct j_state {
+  double at;
+  int32_t state, attempt;
+  uint32_t err_len, pad;
+} j_state;
+typedef struct j_result {
+  uint32_t len, kind;
+} j_result;
+
+
+/* ---- shared helpers --------------------------------------------------------- */
+
+extern const char *const store_task_state_names[FL_STORE_TASK_STATES];
+const char *store_flow_state_name(int state);
+
+/* Errors: the handle's message is "state store 'PATH': ..." (store.c). */
+int store_status_of(int sqlite_rc);
+int store_set_err(fl_store *st, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+int store_sql_err(fl_store *st, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+int store_oom(fl_store *st, const char *what);
+int store_exec(fl_store *st, sqlite3_stmt *s, const char *what);
+int store_prepare(fl_store *st, const char *sql, sqlite3_stmt **s, const char *what);
+int store_tx_begin(fl_store *st, const char *what);
+int store_tx_commit(fl_store *st, const char *what);
+void store_tx_rollback(fl_store *st);
+void store_bind_opt_double(sqlite3_stmt *s, int i, double v);
+void store_bind_text(sqlite3_stmt *s, int i, const char *v, size_t n);
+double store_mono_now(void);
+void store_free_run(fl_store_run *run);
+
+/* items with room for element n (moved when it had to grow), or NULL
+   when out of memory, items then being unchanged. */
+static inline void *store_grow(void *items, size_t *cap, size_t n, size_t size) {
+  if (n < *cap) return items;
+  size_t c = *cap ? *cap * 2 : 64;
+  void *p = realloc(items, c * size);
+  if (p) *cap = c;
+  return p;
+}
+
+/* GROW(array, cap, n): 0 when array has room for element n, -1 when memory
+   ran out. */
+#define GROW(array, cap, n)                                                    \
+  (store_grow_into((void *)&(array), store_grow((array), &(cap), (n), sizeof *(array))))
+static inline int store_grow_into(void *slot, void *grown) {
+  if (!grown) return -1;
+  memcpy(slot, &grown, sizeof grown);
+  return 0;
+}
+
+
+/* store_write.c: a store_flush (freeze the batch, write it: on the writer
+   thread, waiting for it when `wait`), one with an extra write after it
+   in its own transaction, and the writer's lifetime. */
+typedef int (*store_extra_write)(fl_store *st, void *ctx);
+int store_flush_with(fl_store *st, const char *what, store_extra_write extra, void *ctx);
+int store_flush(fl_store *st, const char *what);
+int store_writer_drain(fl_store *st);
+size_t store_queued_changes(const fl_store *st);
+int store_mem_conn_open(fl_store *st);
+void store_mem_queue_free(fl_store *st);
+void store_writer_stop(fl_store *st);
+
+/* store.c: resets the journal once everything in it is in the file. */
+void store_journal_settled(fl_store *st);
+
+#endif

@@ -1,0 +1,651 @@
+/*
+ * store_write.c — writing buffered changes to the file: a flush freezes
+ * the batch and a thread of the store's own writes it; see store.h
+ * ("Durability", "Threading").
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store_internal.h"
+
+/* New task runs are inserted TASK_ROWS at a time: most of the cost of a row
+   is its statement's (binding, stepping, resetting), not the B-tree's. */
+#define TASK_ROWS 32
+#define TASK_COLS 15
+
+/* The columns of a task_run row, in the order of the parameters that
+   bind_row() binds (the writer makes it an upsert of many rows). */
+static const char task_insert_sql[] =
+    "INSERT INTO task_run(run, n, key, task, map_index, state, state_at,"
+    " state_seq, attempts, error, started_at, started_seq, ended_at,"
+    " result_kind, result) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
+    " ?10, ?11, ?12, ?13, ?14, ?15)";
+static const char event_insert_sql[] =
+    "INSERT INTO task_event(run, n, seq, at, state, attempt, error)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+static const char cache_put_sql[] =
+    "INSERT OR REPLACE INTO cache(task, key, result, stored_at)"
+    " VALUES (?1, ?2, ?3, ?4)";
+
+
+/* ---- writing a batch ---------------------------------------------------------
+
+   A flush freezes the batch: the touched task runs' rows are copied out of
+   their entries (which the engine goes on changing) into a frozen batch
+   that owns every byte it writes, strings included. The frozen batch is
+   then written by the writer thread on a connection of its own, so that
+   the engine's thread never waits for SQLite while a run goes (the
+   journal, not the file, is what makes a change durable), or, for
+   ":memory:" (one connection only), at once on the handle's connection.
+   Rows are upserts: a task run's row is inserted by the first batch that
+   holds it and updated by later ones, whatever became of earlier batches,
+   and a batch that failed is written again, whole, in order. */
+
+/* One task run's row, frozen. Strings are offsets into the batch's. */
+typedef struct frow {
+  int64_t run;
+  uint32_t n, n_changes, started_seq;
+  int32_t map_index, attempts, state;
+  int32_t result_kind; /* FL_STORE_RESULT_*, or -1: keep the stored one */
+  int fresh;           /* no batch before this one holds the row */
+  double state_at, started, ended;
+  size_t key_off, task_off, err_off, res_off, res_len; /* SIZE_MAX: NULL */
+} frow;
+
+typedef struct fbatch {
+  struct fbatch *next;
+  frow *rows;
+  size_t n_rows;
+  pending_event *events; /* their rowid, never their run pointer, is used */
+  size_t n_events;
+  pending_put *puts;
+  size_t n_puts;
+  fl_buf strings;
+} fbatch;
+
+static void fbatch_free(fbatch *b) {
+  if (!b) return;
+  free(b->rows);
+  free(b->events);
+  free(b->puts);
+  fl_buf_free(&b->strings);
+  free(b);
+}
+
+static size_t fbatch_size(const fbatch *b) {
+  return b->n_rows + b->n_events + b->n_puts;
+}
+
+/* Statements of a connection that writes batches. */
+enum {
+  W_BEGIN, W_COMMIT, W_ROLLBACK,
+  W_INSERT, W_INSERT_MANY, /* a row's first write */
+  W_UPSERT,               /* a row a batch before wrote, or will */
+  W_EVENT, W_PUT, W_COUNT
+};
+
+#define UPSERT_TAIL                                                            \
+  " ON CONFLICT(run, n) DO UPDATE SET state = excluded.state,"                 \
+  " state_at = excluded.state_at, state_seq = excluded.state_seq,"             \
+  " attempts = excluded.attempts, error = excluded.error,"                     \
+  " started_at = excluded.started_at, started_seq = excluded.started_seq,"     \
+  " ended_at = excluded.ended_at,"                                             \
+  " result = CASE WHEN excluded.result_kind < 0 THEN task_run.result"          \
+  " ELSE excluded.result END,"                                                 \
+  " result_kind = CASE WHEN excluded.result_kind < 0 THEN task_run.result_kind" \
+  " ELSE excluded.result_kind END"
+
+/* A connection, its statements and its last error: the writer thread's,
+   or the handle's own for ":memory:". */
+typedef struct wconn {
+  sqlite3 *db;
+  sqlite3_stmt *stmt[W_COUNT];
+  int owned; /* db is this struct's to close */
+} wconn;
+
+/* The task_run insert for rows rows, as an upsert when `upsert`;
+   malloc'd or NULL. */
+static char *row_sql(int rows, int upsert) {
+  const char *one = task_insert_sql;
+  fl_buf b = FL_BUF_INIT;
+  fl_buf_add(&b, one, (size_t)(strstr(one, " VALUES") - one));
+  fl_buf_adds(&b, " VALUES ");
+  for (int r = 0; r < rows; r++) {
+    fl_buf_adds(&b, r ? ", (" : "(");
+    for (int c = 1; c <= TASK_COLS; c++)
+      fl_buf_addf(&b, "%s?%d", c > 1 ? ", " : "", r * TASK_COLS + c);
+    fl_buf_addc(&b, ')');
+  }
+  if (upsert) fl_buf_adds(&b, UPSERT_TAIL);
+  if (b.oom) {
+    fl_buf_free(&b);
+    return NULL;
+  }
+  return b.data;
+}
+
+static int wconn_prepare(wconn *w) {
+  char *one = row_sql(1, 0), *many = row_sql(TASK_ROWS, 0);
+  char *ups = row_sql(1, 1);
+  const char *sql[W_COUNT] = {
+      [W_BEGIN] = "BEGIN IMMEDIATE", [W_COMMIT] = "COMMIT",
+      [W_ROLLBACK] = "ROLLBACK", [W_INSERT] = one, [W_INSERT_MANY] = many,
+      [W_UPSERT] = ups, [W_EVENT] = event_insert_sql, [W_PUT] = cache_put_sql};
+  int rc = one && many && ups ? SQLITE_OK : SQLITE_NOMEM;
+  for (int i = 0; rc == SQLITE_OK && i < W_COUNT; i++)
+    rc = sqlite3_prepare_v3(w->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+                            &w->stmt[i], NULL);
+  free(one);
+  free(many);
+  free(ups);
+  return rc;
+}
+
+static void wconn_close(wconn *w) {
+  for (int i = 0; i < W_COUNT; i++) sqlite3_finalize(w->stmt[i]);
+  if (w->owned) sqlite3_close(w->db);
+  memset(w, 0, sizeof *w);
+}
+
+static const char *fstr(const fbatch *b, size_t off) {
+  return off == SIZE_MAX ? NULL : b->strings.data + off;
+}
+
+static void bind_row(sqlite3_stmt *s, int base, const fbatch *b,
+                     const frow *r) {
+  const char *state = store_task_state_names[r->state];
+  sqlite3_bind_int64(s, base + 1, r->run);
+  sqlite3_bind_int64(s, base + 2, r->n);
+  store_bind_text(s, base + 3, fstr(b, r->key_off), strlen(fstr(b, r->key_off)));
+  store_bind_text(s, base + 4, fstr(b, r->task_off), strlen(fstr(b, r->task_off)));
+  sqlite3_bind_int(s, base + 5, r->map_index);
+  store_bind_text(s, base + 6, state, strlen(state));
+  store_bind_opt_double(s, base + 7, r->state_at);
+  sqlite3_bind_int64(s, base + 8, r->n_changes);
+  sqlite3_bind_int(s, base + 9, r->attempts);
+  const char *err = fstr(b, r->err_off);
+  store_bind_text(s, base + 10, err, err ? strlen(err) : 0);
+  store_bind_opt_double(s, base + 11, r->started);
+  if (r->started_seq)
+    sqlite3_bind_int64(s, base + 12, r->started_seq);
+  else
+    sqlite3_bind_null(s, base + 12);
+  store_bind_opt_double(s, base + 13, r->ended);
+  sqlite3_bind_int(s, base + 14, r->result_kind);
+  store_bind_text(s, base + 15, fstr(b, r->res_off), r->res_len);
+}
+
+/* Steps and resets s: the SQLite result code. */
+static int wstep(sqlite3_stmt *s) {
+  int rc = sqlite3_step(s);
+  sqlite3_reset(s);
+  sqlite3_clear_bindings(s);
+  return rc == SQLITE_ROW ? SQLITE_DONE : rc;
+}
+
+/* Writes one batch inside the caller's transaction. */
+static int write_one(wconn *w, const fbatch *b, const char **what) {
+  int rc;
+  *what = "cannot record a task run";
+  /* New rows are inserted TASK_ROWS to a statement (most of a row's cost
+     is its statement's); rows an earlier batch wrote are upserted. */
+  const frow *chunk[TASK_ROWS];
+  int in_chunk = 0;
+  size_t i;
+  for (i = 0; i < b->n_rows; i++) {
+    const frow *r = &b->rows[i];
+    if (!r->fresh) {
+      bind_row(w->stmt[W_UPSERT], 0, b, r);
+      if ((rc = wstep(w->stmt[W_UPSERT])) != SQLITE_DONE) goto fail;
+      continue;
+    }
+    chunk[in_chunk++] = r;
+    if (in_chunk < TASK_ROWS) continue;
+    for (int k = 0; k < TASK_ROWS; k++)
+      bind_row(w->stmt[W_INSERT_MANY], k * TASK_COLS, b, chunk[k]);
+    if ((rc = wstep(w->stmt[W_INSERT_MANY])) != SQLITE_DONE) goto fail;
+    in_chunk = 0;
+  }
+  for (int k = 0; k < in_chunk; k++) {
+    bind_row(w->stmt[W_INSERT], 0, b, chunk[k]);
+    if ((rc = wstep(w->stmt[W_INSERT])) != SQLITE_DONE) goto fail;
+  }
+  *what = "cannot record a task state change";
+  sqlite3_stmt *s = w->stmt[W_EVENT];
+  for (i = 0; i < b->n_events; i++) {
+    const pending_event *ev = &b->events[i];
+    const char *err = fstr(b, ev->err_off);
+    const char *state = store_task_state_names[ev->state];
+    sqlite3_bind_int64(s, 1, ev->rowid);
+    sqlite3_bind_int64(s, 2, ev->task);
+    sqlite3_bind_int64(s, 3, ev->seq);
+    sqlite3_bind_double(s, 4, ev->at);
+    store_bind_text(s, 5, state, strlen(state));
+    sqlite3_bind_int(s, 6, ev->attempt);
+    store_bind_text(s, 7, err, err ? strlen(err) : 0);
+    if ((rc = wstep(s)) != SQLITE_DONE) goto fail;
+  }
+  *what = "cannot store a cached result";
+  s = w->stmt[W_PUT];
+  for (i = 0; i < b->n_puts; i++) {
+    const pending_put *p = &b->puts[i];
+    store_bind_text(s, 1, fstr(b, p->task_off), strlen(fstr(b, p->task_off)));
+    store_bind_text(s, 2, fstr(b, p->key_off), strlen(fstr(b, p->key_off)));
+    store_bind_text(s, 3, fstr(b, p->json_off), p->json_len);
+    sqlite3_bind_double(s, 4, p->at);
+    if ((rc = wstep(s)) != SQLITE_DONE) goto fail;
+  }
+  return SQLITE_DONE;
+fail:
+  return rc;
+}
+
+/* Writes the batches from b on, in one transaction on w: the SQLite result
+   code; on failure, the transaction is rolled back and err holds what
+   failed and why. */
+static int write_fbatches(wconn *w, const fbatch *b, fl_buf *err) {
+  const char *what = "cannot write the run's changes";
+  int rc = wstep(w->stmt[W_BEGIN]);
+  for (; rc == SQLITE_DONE && b; b = b->next) rc = write_one(w, b, &what);
+  if (rc == SQLITE_DONE) {
+    what = "cannot write the run's changes";
+    rc = wstep(w->stmt[W_COMMIT]);
+  }
+  if (rc == SQLITE_DONE) return rc;
+  fl_buf_reset(err);
+  fl_buf_addf(err, "%s: %s", what, sqlite3_errmsg(w->db));
+  if (!sqlite3_get_autocommit(w->db)) wstep(w->stmt[W_ROLLBACK]);
+  return rc;
+}
+
+/* Copies s (n bytes) and a NUL into b's strings. */
+static size_t fb_str(fbatch *b, const char *s, size_t n) {
+  size_t off = b->strings.len;
+  fl_buf_add(&b->strings, s, n);
+  fl_buf_addc(&b->strings, '\0');
+  return off;
+}
+
+/* Moves everything buffered into a frozen batch (NULL when out of memory,
+   the buffer then unchanged). */
+static fbatch *freeze(fl_store *st) {
+  fbatch *b = calloc(1, sizeof *b);
+  frow *rows = malloc((st->n_touched ? st->n_touched : 1) * sizeof *rows);
+  if (!b || !rows) {
+    free(b);
+    free(rows);
+    return NULL;
+  }
+  b->rows = rows;
+  b->strings = st->batch; /* results, cached results, event errors */
+  size_t keep = b->strings.len;
+  for (size_t i = 0; i < st->n_touched; i++) {
+    const fl_store_run *run = st->touched[i].run;
+    uint32_t n = st->touched[i].task;
+    const task_entry *e = &run->tasks[n];
+    const char *key = run->names.data + e->key_off;
+    const char *task = run->names.data + e->task_off;
+    frow *r = &rows[i];
+    *r = (frow){.run = run->rowid, .n = n, .n_changes = e->n_changes,
+                .started_seq = e->started_seq, .map_index = e->map_index,
+                .attempts = e->attempts, .state = e->state,
+                .fresh = !e->written,
+                .result_kind = e->result_kind ? e->result_kind
+                               : e->written   ? -1
+                                              : 0,
+                .state_at = e->state_at, .started = e->started,
+                .ended = e->ended, .err_off = SIZE_MAX, .res_off = SIZE_MAX};
+    r->key_off = fb_str(b, key, strlen(key));
+    r->task_off = fb_str(b, task, strlen(task));
+    if (e->error) r->err_off = fb_str(b, e->error, strlen(e->error));
+    if (e->result_kind == FL_STORE_RESULT_JSON) {
+      r->res_off = e->result_off;
+      r->res_len = e->result_len;
+    }
+  }
+  if (b->strings.oom) {
+    b->strings.len = keep;
+    b->strings.oom = 0;
+    st->batch = b->strings;
+    free(rows);
+    free(b);
+    return NULL;
+  }
+  b->n_rows = st->n_touched;
+  for (size_t i = 0; i < st->n_touched; i++) {
+    task_entry *e = &st->touched[i].run->tasks[st->touched[i].task];
+    e->touched = e->result_kind = 0;
+    e->written = 1; /* its row is in this batch: later ones update it */
+    e->result_off = e->result_len = 0;
+  }
+  b->events = st->events;
+  b->n_events = st->n_events;
+  b->puts = st->puts;
+  b->n_puts = st->n_puts;
+  st->events = NULL;
+  st->puts = NULL;
+  st->cap_events = st->cap_puts = 0;
+  st->n_touched = st->n_events = st->n_puts = 0;
+  st->batch = (fl_buf)FL_BUF_INIT;
+  if (st->stats) {
+    st->n_flushes++;
+    st->n_rows += b->n_rows;
+    st->n_events_written += b->n_events;
+  }
+  return b;
+}
+
+/* ---- the writer thread ---------------------------------------------------------- */
+
+/* Frozen batches waiting to be written, in order, and the thread that
+   writes them. The engine's thread only ever touches the queue under mu. */
+typedef struct writer {
+  pthread_t thread;
+  pthread_mutex_t mu;
+  pthread_cond_t wake; /* to the thread: a batch, a retry, or stop */
+  pthread_cond_t idle; /* from the thread: the queue moved or failed */
+  fbatch *head, *tail;
+  size_t queued;  /* changes in the queue */
+  int busy;       /* writing the head now */
+  int failed;     /* the head failed; not retried until asked */
+  int stop;
+  int status;     /* FLOWLUA_* of the last failure, until reported */
+  fl_buf err;     /* its message */
+  wconn conn;     /* the thread's own */
+  const char *path;
+  int busy_ms;
+} writer;
+
+/* "state store 'p': <what>: <SQLite's reason>", plus a hint when the
+   cause is another process holding the lock. */
+static void format_failure(fl_buf *out, const char *path, int rc,
+                           const fl_buf *why, int busy_ms) {
+  fl_buf_reset(out);
+  fl_buf_addf(out, "state store '%s': %s", path, fl_buf_str((fl_buf *)why));
+  if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED)
+    fl_buf_addf(out, " (another process kept it locked for more than %d ms)",
+                busy_ms);
+}
+
+static void *writer_main(void *arg) {
+  writer *w = arg;
+  pthread_mutex_lock(&w->mu);
+  for (;;) {
+    while (!w->stop && (!w->head || w->failed))
+      pthread_cond_wait(&w->wake, &w->mu);
+    if (!w->head || w->failed) break; /* stopping, nothing to write */
+    /* Everything queued now, in one transaction: the batches are detached
+       from the queue meanwhile, so the engine can queue more. */
+    fbatch *b = w->head;
+    size_t n = w->queued;
+    w->head = w->tail = NULL;
+    w->busy = 1;
+    pthread_mutex_unlock(&w->mu);
+    fl_buf why = FL_BUF_INIT;
+    int rc = write_fbatches(&w->conn, b, &why);
+    pthread_mutex_lock(&w->mu);
+    w->busy = 0;
+    if (rc == SQLITE_DONE) {
+      w->queued -= n;
+      while (b) {
+        fbatch *next = b->next;
+        fbatch_free(b);
+        b = next;
+      }
+    } else {
+      /* Back in front of whatever came meanwhile, for a retry when asked. */
+      fbatch *last = b;
+      while (last->next) last = last->next;
+      last->next = w->head;
+      if (!w->head) w->tail = last;
+      w->head = b;
+      format_failure(&w->err, w->path, rc, &why, w->busy_ms);
+      w->status = store_status_of(rc);
+      w->failed = 1;
+    }
+    fl_buf_free(&why);
+    pthread_cond_broadcast(&w->idle);
+  }
+  pthread_mutex_unlock(&w->mu);
+  return NULL;
+}
+
+static int writer_start(fl_store *st) {
+  writer *w = calloc(1, sizeof *w);
+  if (!w) return store_oom(st, "cannot start its writer");
+  w->path = st->path;
+  w->busy_ms = st->opts.busy_timeout_ms;
+  w->conn.owned = 1;
+  int rc = sqlite3_open_v2(st->path, &w->conn.db,
+                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+  if (rc == SQLITE_OK) {
+    sqlite3_busy_timeout(w->conn.db, st->opts.busy_timeout_ms);
+    sqlite3_extended_result_codes(w->conn.db, 1);
+    /* No foreign key checks on this connection: it only writes rows of
+       runs it was given (their flow_run rows exist) and events of rows
+       written by the same or an earlier batch, so the checks would only
+       cost a lookup per row. Deletes, with their cascades, happen on the
+       handle's own connection, where the keys are enforced. */
+    char sql[160];
+    snprintf(sql, sizeof sql,
+             "PRAGMA synchronous = %s; PRAGMA foreign_keys = OFF;"
+             " PRAGMA cache_size = -16384; PRAGMA temp_store = MEMORY;",
+             st->opts.sync == FL_STORE_SYNC_FULL ? "FULL" : "NORMAL");
+    rc = sqlite3_exec(w->conn.db, sql, NULL, NULL, NULL);
+  }
+  if (rc == SQLITE_OK) rc = wconn_prepare(&w->conn);
+  if (rc != SQLITE_OK) {
+    int status = store_set_err(st, store_status_of(rc),
+                         "cannot open a second connection to it: %s",
+                         w->conn.db ? sqlite3_errmsg(w->conn.db)
+                                    : sqlite3_errstr(rc));
+    wconn_close(&w->conn);
+    free(w);
+    return status;
+  }
+  pthread_mutex_init(&w->mu, NULL);
+  pthread_cond_init(&w->wake, NULL);
+  pthread_cond_init(&w->idle, NULL);
+  /* Signals are for the engine's thread (flowlua_stop from a handler). */
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  int err = pthread_create(&w->thread, NULL, writer_main, w);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (err != 0) {
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->wake);
+    pthread_cond_destroy(&w->idle);
+    wconn_close(&w->conn);
+    free(w);
+    return store_set_err(st, FLOWLUA_EIO, "cannot start its writer thread: %s",
+                   strerror(err));
+  }
+  st->writer = w;
+  return FLOWLUA_OK;
+}
+
+/* Stops the thread once the queue is written or has failed, and frees it
+   with whatever could not be written. */
+void store_writer_stop(fl_store *st) {
+  writer *w = st->writer;
+  if (!w) return;
+  pthread_mutex_lock(&w->mu);
+  w->stop = 1;
+  pthread_cond_signal(&w->wake);
+  pthread_mutex_unlock(&w->mu);
+  pthread_join(w->thread, NULL);
+  while (w->head) {
+    fbatch *b = w->head;
+    w->head = b->next;
+    fbatch_free(b);
+  }
+  pthread_mutex_destroy(&w->mu);
+  pthread_cond_destroy(&w->wake);
+  pthread_cond_destroy(&w->idle);
+  wconn_close(&w->conn);
+  fl_buf_free(&w->err);
+  free(w);
+  st->writer = NULL;
+}
+
+/* Takes over a failure of the writer as the handle's error (once). */
+static int writer_take_error(fl_store *st) {
+  writer *w = st->writer;
+  if (!w->status) return FLOWLUA_OK;
+  int status = w->status;
+  fl_buf_reset(&st->err);
+  fl_buf_adds(&st->err, fl_buf_str(&w->err));
+  w->status = FLOWLUA_OK;
+  return status;
+}
+
+/* Hands b to the writer (after the batches before it); with wait, returns
+   once the queue is written, or has failed. */
+static int writer_submit(fl_store *st, fbatch *b, int wait) {
+  writer *w = st->writer;
+  pthread_mutex_lock(&w->mu);
+  if (b) {
+    if (w->tail)
+      w->tail->next = b;
+    else
+      w->head = b;
+    w->tail = b;
+    w->queued += fbatch_size(b);
+  }
+  if (w->failed && (b || wait)) w->failed = 0; /* asked again: retry */
+  pthread_cond_signal(&w->wake);
+  while (wait && (w->head || w->busy) && !w->failed)
+    pthread_cond_wait(&w->idle, &w->mu);
+  int status = writer_take_error(st);
+  if (wait && w->head && status == FLOWLUA_OK) status = FLOWLUA_EIO;
+  pthread_mutex_unlock(&w->mu);
+  return status;
+}
+
+/* Batches are written on the handle's own connection until the writer
+   thread starts (never, for ":memory:", whose one connection is the
+   database). */
+int store_mem_conn_open(fl_store *st) {
+  st->mem_conn = calloc(1, sizeof *st->mem_conn);
+  if (!st->mem_conn) return store_oom(st, "cannot prepare its queries");
+  st->mem_conn->db = st->db;
+  int rc = wconn_prepare(st->mem_conn);
+  return rc == SQLITE_OK ? FLOWLUA_OK
+                         : store_sql_err(st, rc, "cannot prepare its queries");
+}
+
+void store_mem_queue_free(fl_store *st) {
+  while (st->mem_head) {
+    fbatch *b = st->mem_head;
+    st->mem_head = b->next;
+    fbatch_free(b);
+  }
+  st->mem_tail = NULL;
+  if (st->mem_conn) wconn_close(st->mem_conn);
+  free(st->mem_conn);
+  st->mem_conn = NULL;
+}
+
+/* Changes handed over to be written and not yet in the file. */
+size_t store_queued_changes(const fl_store *st) {
+  size_t n = 0;
+  if (st->writer) {
+    pthread_mutex_lock(&st->writer->mu);
+    n = st->writer->queued;
+    pthread_mutex_unlock(&st->writer->mu);
+  }
+  for (const fbatch *b = st->mem_head; b; b = b->next) n += fbatch_size(b);
+  return n;
+}
+
+/* Waits until every batch handed to the writer is in the file. */
+int store_writer_drain(fl_store *st) {
+  return st->writer ? writer_submit(st, NULL, 1) : FLOWLUA_OK;
+}
+
+/* A flush: freezes the batch and writes it — on the writer thread, waiting
+   for it when `wait` (and for every batch before it), or at once on the
+   handle's connection for ":memory:". */
+static int flush_batch(fl_store *st, const char *what, int wait) {
+  double t0 = st->stats ? store_mono_now() : 0;
+  fbatch *b = NULL;
+  if (st->n_touched + st->n_events + st->n_puts) {
+    b = freeze(st);
+    if (!b) return store_oom(st, what);
+  }
+  /* The writer thread starts with the first flush that does not wait:
+     a short run (and `runs`, `show`, a resume's checks) never needs it. */
+  if (!wait && !st->writer && st->journal && !st->mem_head &&
+      writer_start(st) != FLOWLUA_OK)
+    fl_buf_reset(&st->err); /* then this connection writes, as before */
+  int status;
+  if (st->writer) {
+    status = !b && !wait ? FLOWLUA_OK : writer_submit(st, b, wait);
+  } else {
+    /* One connection: write now; a failed batch stays first in line. */
+    if (b) {
+      if (st->mem_tail)
+        st->mem_tail->next = b;
+      else
+        st->mem_head = b;
+      st->mem_tail = b;
+    }
+    status = FLOWLUA_OK;
+    if (st->mem_head) {
+      fl_buf why = FL_BUF_INIT;
+      int rc = write_fbatches(st->mem_conn, st->mem_head, &why);
+      if (rc != SQLITE_DONE) {
+        format_failure(&st->err, st->path, rc, &why, st->opts.busy_timeout_ms);
+        status = store_status_of(rc);
+      } else {
+        while (st->mem_head) {
+          fbatch *done = st->mem_head;
+          st->mem_head = done->next;
+          fbatch_free(done);
+        }
+        st->mem_tail = NULL;
+      }
+      fl_buf_free(&why);
+    }
+  }
+  if (st->stats) st->flush_seconds += store_mono_now() - t0;
+  return status;
+}
+
+/* One flush, then an extra write (run begin or end) in a transaction of
+   its own on the handle's connection. */
+typedef int (*store_extra_write)(fl_store *st, void *ctx);
+
+int store_flush_with(fl_store *st, const char *what, store_extra_write extra,
+                      void *ctx) {
+  int status = flush_batch(st, what, 1);
+  if (status || !extra) return status;
+  status = store_tx_begin(st, what);
+  if (status) return status;
+  status = extra(st, ctx);
+  if (status == FLOWLUA_OK) status = store_tx_commit(st, what);
+  if (status != FLOWLUA_OK) store_tx_rollback(st);
+  return status;
+}
+
+int store_flush(fl_store *st, const char *what) {
+  return store_flush_with(st, what, NULL, NULL);
+}
+
+
+int fl_store_flush(fl_store *st) {
+  int status = store_flush(st, "cannot write the run's changes");
+  if (status == FLOWLUA_OK) store_journal_settled(st);
+  return status;
+}
+
+int fl_store_flush_async(fl_store *st) {
+  return flush_batch(st, "cannot write the run's changes", 0);
+}
+
