@@ -47,7 +47,7 @@ each trial, in a fresh folder:
      each killed run as Crashed, every output holds its exact bytes, no
      journal is left in .flowlua, PRAGMA integrity_check says ok and
      foreign_key_check finds nothing, and no new temporary file
-     (".name.XXXXXX", the atomic writers' pattern) is left beside the
+     (".name." and six random characters: the atomic writers' pattern) is left beside the
      outputs. Temporary files that a killed process left (a kill in the
      middle of a write cannot remove them, and nothing removes them later)
      are counted in the summary, not failed.
@@ -97,7 +97,7 @@ OUTPUT_OF = {
     "stream": "out/stream.csv", "report": "out/report.json",
     "final": "out/final.txt",
 }
-TEMP_RE = re.compile(r"^\..+\.[A-Za-z0-9]{6}$")  # mkostemp(".name.XXXXXX")
+TEMP_RE = re.compile(r"^\..+\.[A-Za-z0-9]{6}$")  # mkostemp's ".name." + six random characters
 
 
 def expected_outputs():
