@@ -571,6 +571,66 @@ static void test_failed_flush_is_retried(void) {
   check_integrity(path);
 }
 
+/* Batches handed to the writer thread: written in the background; a
+   failed one is kept and reported by the next flush, then written again,
+   whole and in order, with what came after it. */
+static void test_background_writer(void) {
+  const char *path = tmp_path("writer.db");
+  fl_store_options o;
+  fl_store_options_init(&o);
+  o.busy_timeout_ms = 50;
+  fl_store *st = NULL;
+  char err[512];
+  CHECK_EQ_INT(fl_store_open(path, &o, &st, err, sizeof err), FLOWLUA_OK);
+  if (!st) return;
+  fl_store_run *run = begin(st, "w1", "f", T0, NULL, 0, NULL);
+  uint32_t a = add_task(run, "a", "a", 0), b = add_task(run, "b", "b", 0);
+  state(run, a, FLOWLUA_TASK_RUNNING, 1, T0 + 1, NULL);
+  state(run, a, FLOWLUA_TASK_SUCCESS, 1, T0 + 2, NULL);
+  result(run, a, "[1]");
+  CHECK_EQ_INT(fl_store_buffered(st), 1);
+  CHECK_EQ_INT(fl_store_flush_async(st), FLOWLUA_OK);
+  CHECK_EQ_INT(fl_store_buffered(st), 0); /* handed over at once */
+  flush_ok(st); /* and waited for */
+  CHECK_EQ_INT(fl_store_pending(st), 0);
+  CHECK_QUERY(path, "SELECT state || ' ' || result FROM task_run WHERE key = 'a'",
+              "Success [1]");
+
+  /* Another process holds the write lock: the background write fails. */
+  sqlite3 *other = NULL;
+  sqlite3_open(path, &other);
+  CHECK_EQ_INT(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+  state(run, b, FLOWLUA_TASK_RUNNING, 1, T0 + 3, NULL);
+  CHECK_EQ_INT(fl_store_flush_async(st), FLOWLUA_OK); /* does not wait */
+  state(run, a, FLOWLUA_TASK_RUNNING, 2, T0 + 4, NULL); /* a later change */
+  CHECK_EQ_INT(fl_store_flush(st), FLOWLUA_EIO);
+  CHECK_CONTAINS(fl_store_errmsg(st), "locked");
+  CHECK_CONTAINS(fl_store_errmsg(st), "more than 50 ms");
+  /* Kept: b's row, a's row, and a's Success, now history. */
+  CHECK_EQ_INT(fl_store_pending(st), 3);
+  CHECK_EQ_INT(raw_int(path, "SELECT count(*) FROM task_run"), 1);
+  sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL);
+  sqlite3_close(other);
+
+  flush_ok(st);
+  CHECK_EQ_INT(fl_store_pending(st), 0);
+  CHECK_QUERY(path,
+              "SELECT group_concat(key || '=' || state || '/' || attempts, ' ')"
+              " FROM (SELECT * FROM task_run ORDER BY n)",
+              "a=Running/2 b=Running/1");
+  /* a's result from the first batch is kept by the update. */
+  CHECK_QUERY(path, "SELECT result FROM task_run WHERE key = 'a'", "[1]");
+  CHECK_QUERY(path,
+              "SELECT group_concat(state || attempt, ',') FROM (SELECT h.*"
+              " FROM task_history h JOIN task_run t USING (run, n)"
+              " WHERE t.key = 'a' ORDER BY seq)",
+              "Running1,Success1,Running2");
+  CHECK_EQ_INT(fl_store_run_end(run, FLOWLUA_FLOW_CANCELLED, T0 + 5, NULL),
+               FLOWLUA_OK);
+  fl_store_close(st);
+  check_integrity(path);
+}
+
 static void test_misuse(void) {
   const char *path = tmp_path("misuse.db");
   fl_store *st = open_store(path);
@@ -1322,6 +1382,7 @@ int main(void) {
   RUN(test_refuse_corrupt);
   RUN(test_batching);
   RUN(test_failed_flush_is_retried);
+  RUN(test_background_writer);
   RUN(test_misuse);
   RUN(test_crash_marking);
   RUN(test_journal_replay);
