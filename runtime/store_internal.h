@@ -22,7 +22,6 @@
 #include "journal.h"
 #include "store.h"
 
-
 /* A task run of an open run, as this process knows it: what its task_run
    row holds. Its strings live in the run's `names` buffer (offsets, since
    the buffer moves as it grows). */
@@ -38,8 +37,8 @@ typedef struct task_entry {
   uint32_t started_seq;     /* seq of the first Running; 0 = none */
   int8_t state;
   uint8_t touched;          /* listed in st->touched */
-  uint8_t written;          /* its row exists in the file */
-  uint8_t writing;          /* its row is inserted by the flush in progress */
+  uint8_t written;          /* a flushed batch holds its row: later
+                               batches update it */
   uint8_t result_kind;      /* a result set since the last flush, or 0 */
 } task_entry;
 
