@@ -153,6 +153,26 @@ typedef struct flowlua_log_record {
 typedef void (*flowlua_log_fn)(void *userdata, const flowlua_log_record *rec);
 
 /*
+ * One state change of a task run or a flow run, as it happens. Every
+ * pointer is owned by the runtime and valid only during the callback.
+ */
+typedef struct flowlua_event {
+  double time;         /* wall clock, seconds since the epoch */
+  const char *flow;    /* flow name */
+  const char *run_id;  /* flow run id */
+  const char *task;    /* task key ("fetch", "fetch#2", "fetch[3]"); NULL
+                          for a change of the flow run itself */
+  int task_state;      /* flowlua_task_state, or -1 for a flow run */
+  int flow_state;      /* flowlua_flow_state, or -1 for a task run */
+  int attempt;         /* 1-based attempt; 0 when none ran */
+  const char *error;   /* the error, secrets masked; NULL if none */
+} flowlua_event;
+
+/* Receives every state change. It runs on the thread that drives the
+   runtime and must not call back into the same runtime. */
+typedef void (*flowlua_event_fn)(void *userdata, const flowlua_event *ev);
+
+/*
  * Options for a new runtime. Always start from flowlua_options_init(), then
  * set what you need: fields added in later versions keep working defaults.
  */
@@ -166,6 +186,8 @@ typedef struct flowlua_options {
      default is ".flowlua/state.db". Copied by flowlua_new. The file is
      opened on the first run, resume or report, not before. */
   const char *state_path;
+  flowlua_event_fn event_fn; /* NULL: no state-change callback */
+  void *event_userdata;      /* passed to event_fn, never touched */
 } flowlua_options;
 
 /* Fills *opts with the defaults. */
@@ -359,6 +381,19 @@ typedef struct flowlua_task_info {
 FLOWLUA_API size_t flowlua_task_count(flowlua *rt);
 FLOWLUA_API int flowlua_task_get(flowlua *rt, size_t i,
                                  flowlua_task_info *out);
+
+struct lua_State;
+
+/*
+ * Adds a C function to the `flowlua` Lua module, as flow.NAME, for the
+ * scripts loaded after (and the one loaded now, if it has required the
+ * module). fn follows the lua_CFunction convention (flowlua.h does not
+ * include lua.h; include <lua.h> to write one). NAME must be a Lua
+ * identifier that is not already a field of the module (FLOWLUA_EINVAL,
+ * with the error set). The caller keeps ownership of name.
+ */
+FLOWLUA_API int flowlua_register_function(flowlua *rt, const char *name,
+                                          int (*fn)(struct lua_State *L));
 
 /*
  * The runtime's Lua state, for embedders that need to go further than this

@@ -28,6 +28,8 @@
 #define FL_NODE_MT "flowlua.node"
 #define FL_UNMAPPED_MT "flowlua.unmapped"
 #define FL_SIGNAL_MT "flowlua.signal"
+/* Registry table: name -> C function added by flowlua_register_function. */
+#define FL_HOST_FUNCS "flowlua.host_functions"
 
 #define FL_DEFAULT_CONCURRENCY 32
 

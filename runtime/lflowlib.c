@@ -709,5 +709,15 @@ int luaopen_flowlua(lua_State *L) {
   }
   lua_pushliteral(L, FLOWLUA_VERSION);
   lua_setfield(L, -2, "version");
+  /* The host's own functions (flowlua_register_function). */
+  if (lua_getfield(L, LUA_REGISTRYINDEX, FL_HOST_FUNCS) == LUA_TTABLE) {
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+      lua_pushvalue(L, -2);
+      lua_insert(L, -2);
+      lua_settable(L, -5);
+    }
+  }
+  lua_pop(L, 1);
   return 1;
 }

@@ -780,3 +780,67 @@ int flowlua_flow_scheduled(flowlua *rt, const char *flow_name) {
   lua_pop(rt->L, 1);
   return f->schedule != NULL;
 }
+
+/* ---- host functions ------------------------------------------------------ */
+
+static int is_identifier(const char *s) {
+  if (!s || !(*s == '_' || (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')))
+    return 0;
+  for (s++; *s; s++)
+    if (!(*s == '_' || (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+          (*s >= '0' && *s <= '9')))
+      return 0;
+  return 1;
+}
+
+/* Pushes the flowlua module table, built if no script has required it. */
+static int push_module(lua_State *L) {
+  luaL_requiref(L, "flowlua", luaopen_flowlua, 0);
+  return 1;
+}
+
+int flowlua_register_function(flowlua *rt, const char *name,
+                              int (*fn)(lua_State *L)) {
+  if (!rt) return FLOWLUA_EINVAL;
+  fl_buf_reset(&rt->err);
+  if (!fn || !is_identifier(name)) {
+    fl_set_error(rt, "flowlua_register_function: '%s' is not a Lua name (or "
+                     "the function is NULL)",
+                 name ? name : "(null)");
+    return FLOWLUA_EINVAL;
+  }
+  lua_State *L = rt->L;
+  int top = lua_gettop(L);
+  lua_pushcfunction(L, push_module);
+  if (lua_pcall(L, 0, 1, 0) != LUA_OK) {
+    fl_set_error(rt, "flowlua_register_function: %s", lua_tostring(L, -1));
+    lua_settop(L, top);
+    return FLOWLUA_ENOMEM;
+  }
+  int module = lua_gettop(L);
+  int taken = lua_getfield(L, module, name) != LUA_TNIL;
+  lua_pop(L, 1);
+  int ours = 0; /* registered before: replacing a host function is fine */
+  if (lua_getfield(L, LUA_REGISTRYINDEX, FL_HOST_FUNCS) == LUA_TTABLE) {
+    ours = lua_getfield(L, -1, name) != LUA_TNIL;
+    lua_pop(L, 1);
+  } else {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, LUA_REGISTRYINDEX, FL_HOST_FUNCS);
+  }
+  if (taken && !ours) {
+    fl_set_error(rt, "flowlua_register_function: flow.%s already exists in "
+                     "the flowlua module",
+                 name);
+    lua_settop(L, top);
+    return FLOWLUA_EINVAL;
+  }
+  lua_pushcfunction(L, fn);
+  lua_setfield(L, -2, name); /* for modules built later */
+  lua_pushcfunction(L, fn);
+  lua_setfield(L, module, name); /* and the one scripts see now */
+  lua_settop(L, top);
+  return FLOWLUA_OK;
+}

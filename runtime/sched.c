@@ -42,6 +42,34 @@ static char *keep_error(fl_sched *s, const char *msg) {
 /* A Retry-After longer than this (a day) is taken as this. */
 #define FL_MAX_RETRY_AFTER 86400.0
 
+/* ---- state changes: the history and the host's callback ----------------- */
+
+static void emit(fl_sched *s, const char *task, int task_state, int flow_state,
+                 int attempt, const char *err) {
+  flowlua *rt = s->rt;
+  char *masked = err ? fl_log_mask_dup(&rt->log, err) : NULL;
+  flowlua_event ev = {fl_wall_time(), s->g->flow->name, s->run_id, task,
+                      task_state, flow_state, attempt, masked};
+  rt->opts.event_fn(rt->opts.event_userdata, &ev);
+  free(masked);
+}
+
+/* A task run's state changed: recorded, and told to the host. final: it
+   will not change again (record.h). */
+static void note_state(fl_sched *s, fl_taskrun *r, int state, int final,
+                       const char *err) {
+  fl_record_state(s, r, state, final, err);
+  if (!s->rt->opts.event_fn) return;
+  fl_buf key = FL_BUF_INIT;
+  fl_taskrun_add_key(&key, r);
+  int attempt = state == FLOWLUA_TASK_SKIPPED || state == FLOWLUA_TASK_CACHED ||
+                        state == FLOWLUA_TASK_TRIGGER_FAILED
+                    ? 0
+                    : r->attempts;
+  emit(s, fl_buf_str(&key), state, -1, attempt, err);
+  fl_buf_free(&key);
+}
+
 /* ---- small helpers ------------------------------------------------------- */
 
 static void q_push(fl_runq *q, fl_taskrun *r) {
@@ -566,13 +594,13 @@ static void fail_attempt(fl_sched *s, fl_taskrun *r, int final_state,
   }
   if (final_state == FLOWLUA_TASK_TIMED_OUT) {
     r->state = FLOWLUA_TASK_TIMED_OUT;
-    fl_record_state(s, r, FLOWLUA_TASK_TIMED_OUT, 0, msg);
+    note_state(s, r, FLOWLUA_TASK_TIMED_OUT, 0, msg);
     log_task(s, r, (task_log){FLOWLUA_LOG_WARN, FLOWLUA_TASK_TIMED_OUT, took,
                               msg},
              "TimedOut (attempt %d of %d)", r->attempts, d->retry.retries + 1);
   }
   r->state = FLOWLUA_TASK_RETRYING;
-  fl_record_state(s, r, FLOWLUA_TASK_RETRYING, 0, msg);
+  note_state(s, r, FLOWLUA_TASK_RETRYING, 0, msg);
   /* Only the first line of the error: the traceback is logged once, with
      the final failure. */
   const char *nl = strchr(msg, '\n');
@@ -702,7 +730,7 @@ static void start_attempt(fl_sched *s, fl_taskrun *r) {
   r->state = FLOWLUA_TASK_RUNNING;
   r->interrupt = FL_INT_NONE;
   r->retry_after = 0;
-  fl_record_state(s, r, FLOWLUA_TASK_RUNNING, 0, NULL);
+  note_state(s, r, FLOWLUA_TASK_RUNNING, 0, NULL);
   if (d->retry.retries > 0)
     log_task(s, r, (task_log){FLOWLUA_LOG_INFO, FLOWLUA_TASK_RUNNING, -1, NULL},
              "Running (attempt %d of %d)", r->attempts, d->retry.retries + 1);
@@ -860,7 +888,7 @@ static void finish_run(fl_sched *s, fl_taskrun *r, int state, const char *err) {
   r->state = (uint8_t)state;
   r->ended = fl_now();
   if (err && !r->error) r->error = keep_error(s, err);
-  fl_record_state(s, r, state, 1, err ? err : r->error);
+  note_state(s, r, state, 1, err ? err : r->error);
   if (r->map_index) {
     fl_taskrun *p = &s->runs[r->node];
     if (++p->map->done == p->map->n) finish_map(s, p);
@@ -900,7 +928,7 @@ static void expand_map(fl_sched *s, fl_taskrun *p) {
   p->map = m;
   p->first_start = fl_now();
   p->state = FLOWLUA_TASK_RUNNING;
-  fl_record_state(s, p, FLOWLUA_TASK_RUNNING, 0, NULL);
+  note_state(s, p, FLOWLUA_TASK_RUNNING, 0, NULL);
 
   int top = lua_gettop(L);
   int nargs = push_node_args(s, p->node);
@@ -1357,6 +1385,7 @@ int fl_sched_start(flowlua *rt, fl_graph *g, fl_sched **out) {
   s->active = 1;
   s->next_active = rt->active;
   rt->active = s;
+  if (rt->opts.event_fn) emit(s, NULL, -1, FLOWLUA_FLOW_RUNNING, 0, NULL);
   log_flow(s, FLOWLUA_LOG_INFO, FLOWLUA_FLOW_RUNNING, -1,
            "flow '%s' run %s: Running (%u tasks)", g->flow->name, s->run_id,
            (unsigned)g->n);
@@ -1378,6 +1407,7 @@ static void sched_end(fl_sched *s) {
   if (s->cancelling) state = FLOWLUA_FLOW_CANCELLED;
   s->state = state;
   fl_record_run_end(s);
+  if (rt->opts.event_fn) emit(s, NULL, -1, state, 0, s->store_error);
   double took = s->ended - s->started;
   log_flow(s, state == FLOWLUA_FLOW_SUCCESS ? FLOWLUA_LOG_INFO
                                             : FLOWLUA_LOG_ERROR,

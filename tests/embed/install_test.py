@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
-"""Installs flowlua into a temporary prefix and builds an embedding example
-against the installed files only, twice: with pkg-config and with
-find_package(flowlua). Each build is run and its output checked.
+"""Installs flowlua into a temporary prefix and builds the embedding
+examples against the installed files only, twice: with pkg-config and with
+find_package(flowlua). Each build is run and its output checked:
+run_string.c (a flow from a string, run once) and events.c (a C function
+registered into the flowlua module, every state change printed).
 
     install_test.py BUILD_DIR CC CMAKE [SANITIZE]
 
@@ -19,6 +21,16 @@ import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+EVENTS = [
+    r"^refused: flowlua_register_function: flow\.task already exists in the flowlua module$",
+    r"^flow events Running$",
+    r"^task sum Running 1$",
+    r"^task sum Success 1$",
+    r"^task show Running 1$",
+    r"^task show Success 1$",
+    r"^flow events Success$",
+    r"^6 events$",
+]
 EXPECTED = [
     r"^flowlua (\d+\.\d+\.\d+) \(header \1\)$",
     r"^broken script: the script could not be loaded$",
@@ -36,10 +48,10 @@ def run(cmd, **kw):
     return p.stdout
 
 
-def check_output(what, out):
+def check_output(what, out, expected=EXPECTED):
     lines = out.strip().splitlines()
-    if len(lines) != len(EXPECTED) or not all(
-            re.match(p, l) for p, l in zip(EXPECTED, lines)):
+    if len(lines) != len(expected) or not all(
+            re.match(p, l) for p, l in zip(expected, lines)):
         sys.exit(f"install_test.py: {what}: unexpected output:\n{out}")
     print(f"{what}: ok")
 
@@ -79,11 +91,17 @@ def main():
         run([cc, "-std=c11", "-Wall", "-Wextra", "-Werror"] + san +
             [os.path.join(HERE, "run_string.c"), "-o", exe] + flags, env=env)
         check_output("pkg-config build", run([exe], env=env, cwd=d))
+        exe = os.path.join(d, "events_pc")
+        run([cc, "-std=c11", "-Wall", "-Wextra", "-Werror"] + san +
+            [os.path.join(HERE, "events.c"), "-o", exe] + flags, env=env)
+        check_output("pkg-config build of events", run([exe], env=env, cwd=d),
+                     EVENTS)
 
         # 2. find_package
         src = os.path.join(d, "cmake-src")
         os.makedirs(src)
         shutil.copy(os.path.join(HERE, "run_string.c"), src)
+        shutil.copy(os.path.join(HERE, "events.c"), src)
         shutil.copy(os.path.join(HERE, "CMakeLists.txt.in"),
                     os.path.join(src, "CMakeLists.txt"))
         out = os.path.join(d, "cmake-build")
@@ -93,6 +111,8 @@ def main():
         run([cmake, "--build", out], env=env)
         check_output("find_package build",
                      run([os.path.join(out, "run_string")], env=env, cwd=d))
+        check_output("find_package build of events",
+                     run([os.path.join(out, "events")], env=env, cwd=d), EVENTS)
 
 
 if __name__ == "__main__":
