@@ -297,6 +297,27 @@ FLOWLUA_API int flowlua_report_run(flowlua *rt, const char *run_ref, int json,
                                    char **out);
 
 /*
+ * Driving a run from the host's own event loop (libuv, epoll, a GUI loop),
+ * without a thread:
+ *   flowlua_start(rt, flow) starts a run and returns at once;
+ *   the host waits until flowlua_fd(rt) is readable or flowlua_timeout_ms(rt)
+ *   has passed, then calls flowlua_step(rt, &out), which does all the work
+ *   that needs no waiting and returns 1 when the run has ended (out filled,
+ *   as by flowlua_run), 0 while it goes on, or a negative status.
+ * flowlua_fd is one descriptor for everything the runtime waits on (its
+ * epoll set: transfers, child processes, flowlua_stop's wake-up); owned by
+ * the runtime, valid until flowlua_free. flowlua_timeout_ms is the longest
+ * the host may wait before the next step: -1 for no limit (nothing is
+ * timed), 0 to step again at once. flowlua_run, flowlua_serve and
+ * flowlua_resume must not be called while a started run goes on
+ * (FLOWLUA_ESTATE).
+ */
+FLOWLUA_API int flowlua_start(flowlua *rt, const char *flow_name);
+FLOWLUA_API int flowlua_fd(const flowlua *rt);
+FLOWLUA_API int flowlua_timeout_ms(flowlua *rt);
+FLOWLUA_API int flowlua_step(flowlua *rt, flowlua_outcome *out);
+
+/*
  * Whether the flow has a schedule: 1 yes, 0 no, or a negative status
  * (FLOWLUA_ENOFLOW) when there is no such flow.
  */

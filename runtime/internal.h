@@ -296,6 +296,10 @@ int fl_push_flow(flowlua *rt, const char *name);
 int fl_start_run(flowlua *rt, const char *flow_name, double scheduled_at,
                  void (*on_end)(fl_sched *s, void *data), void *data);
 uint64_t fl_random_u64(flowlua *rt);
+/* 1, with the error set, when a run started by flowlua_start is going. */
+int fl_host_run_going(flowlua *rt, const char *who);
+/* Fills *out from a run that has ended. */
+void fl_fill_outcome(const fl_sched *s, flowlua_outcome *out);
 
 /* lschedlib.c: flow.interval and flow.cron, set into the module table on
    top; fl_check_schedule raises unless idx holds a schedule. */

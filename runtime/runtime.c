@@ -653,7 +653,7 @@ int flowlua_check(flowlua *rt, const char *flow_name) {
   return run_or_check(rt, flow_name, 1);
 }
 
-static void fill_outcome(const fl_sched *s, flowlua_outcome *out) {
+void fl_fill_outcome(const fl_sched *s, flowlua_outcome *out) {
   memset(out, 0, sizeof *out);
   out->state = s->state;
   out->duration = s->ended - s->started;
@@ -671,11 +671,22 @@ static void fill_outcome(const fl_sched *s, flowlua_outcome *out) {
   }
 }
 
+/* flowlua_run, _resume and _serve wait on the loop themselves: not while
+   the host drives a started run (hostloop.c). */
+int fl_host_run_going(flowlua *rt, const char *who) {
+  if (!rt->sched || !rt->sched->active) return 0;
+  fl_set_error(rt, "%s: a run started with flowlua_start is going; step it "
+                   "to its end first",
+               who);
+  return 1;
+}
+
 int flowlua_run(flowlua *rt, const char *flow_name, flowlua_outcome *out) {
   if (!rt) return FLOWLUA_EINVAL;
+  if (fl_host_run_going(rt, "flowlua_run")) return FLOWLUA_ESTATE;
   if (out) memset(out, 0, sizeof *out);
   int rc = run_or_check(rt, flow_name, 0);
-  if (rt->sched && out) fill_outcome(rt->sched, out);
+  if (rt->sched && out) fl_fill_outcome(rt->sched, out);
   if (rc == FLOWLUA_OK && rt->sched && rt->sched->state == FLOWLUA_FLOW_CANCELLED)
     fl_set_error(rt, "the run was cancelled");
   return rc;
@@ -684,6 +695,7 @@ int flowlua_run(flowlua *rt, const char *flow_name, flowlua_outcome *out) {
 int flowlua_resume(flowlua *rt, const char *flow_name, const char *run_ref,
                    int force, const char *from_task, flowlua_outcome *out) {
   if (!rt) return FLOWLUA_EINVAL;
+  if (fl_host_run_going(rt, "flowlua_resume")) return FLOWLUA_ESTATE;
   if (out) memset(out, 0, sizeof *out);
   if (!run_ref || !*run_ref) {
     fl_set_error(rt, "flowlua_resume: a run id (or \"last\") is required");
@@ -695,7 +707,7 @@ int flowlua_resume(flowlua *rt, const char *flow_name, const char *run_ref,
   if (rc) return rc;
   run_ctx ctx = {flow_name, RUN_WAIT, NULL, NULL, FLOWLUA_OK, force, from_task};
   rc = run_protected(rt, &ctx);
-  if (rt->sched && out) fill_outcome(rt->sched, out);
+  if (rt->sched && out) fl_fill_outcome(rt->sched, out);
   if (rc == FLOWLUA_OK && rt->sched && rt->sched->state == FLOWLUA_FLOW_CANCELLED)
     fl_set_error(rt, "the run was cancelled");
   return rc;

@@ -482,6 +482,7 @@ static int serve_loop(lua_State *L) {
 int flowlua_serve(flowlua *rt, const char *flow_name, int max_runs,
                   flowlua_serve_result *out) {
   if (!rt || max_runs < 0) return FLOWLUA_EINVAL;
+  if (fl_host_run_going(rt, "flowlua_serve")) return FLOWLUA_ESTATE;
   if (out) memset(out, 0, sizeof *out);
   int rc = fl_push_flow(rt, flow_name);
   if (rc) return rc;

@@ -3,7 +3,8 @@
 examples against the installed files only, twice: with pkg-config and with
 find_package(flowlua). Each build is run and its output checked:
 run_string.c (a flow from a string, run once) and events.c (a C function
-registered into the flowlua module, every state change printed).
+registered into the flowlua module, every state change printed) and
+poll_loop.c (a run driven by the host's own poll() loop).
 
     install_test.py BUILD_DIR CC CMAKE [SANITIZE]
 
@@ -30,6 +31,12 @@ EVENTS = [
     r"^task show Success 1$",
     r"^flow events Success$",
     r"^6 events$",
+]
+POLL_LOOP = [
+    r"^second start: not allowed in the runtime's current state$",
+    r"^flow Success, 4 tasks$",
+    r"^the naps overlapped$",
+    r"^stepped more than once: yes$",
 ]
 EXPECTED = [
     r"^flowlua (\d+\.\d+\.\d+) \(header \1\)$",
@@ -96,12 +103,18 @@ def main():
             [os.path.join(HERE, "events.c"), "-o", exe] + flags, env=env)
         check_output("pkg-config build of events", run([exe], env=env, cwd=d),
                      EVENTS)
+        exe = os.path.join(d, "poll_loop_pc")
+        run([cc, "-std=c11", "-Wall", "-Wextra", "-Werror"] + san +
+            [os.path.join(HERE, "poll_loop.c"), "-o", exe] + flags, env=env)
+        check_output("pkg-config build of poll_loop",
+                     run([exe], env=env, cwd=d), POLL_LOOP)
 
         # 2. find_package
         src = os.path.join(d, "cmake-src")
         os.makedirs(src)
         shutil.copy(os.path.join(HERE, "run_string.c"), src)
         shutil.copy(os.path.join(HERE, "events.c"), src)
+        shutil.copy(os.path.join(HERE, "poll_loop.c"), src)
         shutil.copy(os.path.join(HERE, "CMakeLists.txt.in"),
                     os.path.join(src, "CMakeLists.txt"))
         out = os.path.join(d, "cmake-build")
@@ -113,6 +126,9 @@ def main():
                      run([os.path.join(out, "run_string")], env=env, cwd=d))
         check_output("find_package build of events",
                      run([os.path.join(out, "events")], env=env, cwd=d), EVENTS)
+        check_output("find_package build of poll_loop",
+                     run([os.path.join(out, "poll_loop")], env=env, cwd=d),
+                     POLL_LOOP)
 
 
 if __name__ == "__main__":
