@@ -4,7 +4,8 @@ examples against the installed files only, twice: with pkg-config and with
 find_package(flowlua). Each build is run and its output checked:
 run_string.c (a flow from a string, run once) and events.c (a C function
 registered into the flowlua module, every state change printed) and
-poll_loop.c (a run driven by the host's own poll() loop).
+poll_loop.c (a run driven by the host's own poll() loop) and
+two_threads.c (two runtimes on two threads at once).
 
     install_test.py BUILD_DIR CC CMAKE [SANITIZE]
 
@@ -31,6 +32,10 @@ EVENTS = [
     r"^task show Success 1$",
     r"^flow events Success$",
     r"^6 events$",
+]
+TWO_THREADS = [
+    r"^thread 1: Success, 201 task runs, 406 events$",
+    r"^thread 2: Success, 201 task runs, 406 events$",
 ]
 POLL_LOOP = [
     r"^second start: not allowed in the runtime's current state$",
@@ -103,6 +108,11 @@ def main():
             [os.path.join(HERE, "events.c"), "-o", exe] + flags, env=env)
         check_output("pkg-config build of events", run([exe], env=env, cwd=d),
                      EVENTS)
+        exe = os.path.join(d, "two_threads_pc")
+        run([cc, "-std=c11", "-Wall", "-Wextra", "-Werror", "-pthread"] + san +
+            [os.path.join(HERE, "two_threads.c"), "-o", exe] + flags, env=env)
+        check_output("pkg-config build of two_threads",
+                     run([exe], env=env, cwd=d), TWO_THREADS)
         exe = os.path.join(d, "poll_loop_pc")
         run([cc, "-std=c11", "-Wall", "-Wextra", "-Werror"] + san +
             [os.path.join(HERE, "poll_loop.c"), "-o", exe] + flags, env=env)
@@ -115,6 +125,7 @@ def main():
         shutil.copy(os.path.join(HERE, "run_string.c"), src)
         shutil.copy(os.path.join(HERE, "events.c"), src)
         shutil.copy(os.path.join(HERE, "poll_loop.c"), src)
+        shutil.copy(os.path.join(HERE, "two_threads.c"), src)
         shutil.copy(os.path.join(HERE, "CMakeLists.txt.in"),
                     os.path.join(src, "CMakeLists.txt"))
         out = os.path.join(d, "cmake-build")
@@ -126,6 +137,9 @@ def main():
                      run([os.path.join(out, "run_string")], env=env, cwd=d))
         check_output("find_package build of events",
                      run([os.path.join(out, "events")], env=env, cwd=d), EVENTS)
+        check_output("find_package build of two_threads",
+                     run([os.path.join(out, "two_threads")], env=env, cwd=d),
+                     TWO_THREADS)
         check_output("find_package build of poll_loop",
                      run([os.path.join(out, "poll_loop")], env=env, cwd=d),
                      POLL_LOOP)
