@@ -48,7 +48,7 @@ static int step_protected(lua_State *L) {
   return 0;
 }
 
-int flowlua_step(flowlua *rt, flowlua_outcome *out) {
+static int flowlua_step_body(flowlua *rt, flowlua_outcome *out) {
   if (!rt) return FLOWLUA_EINVAL;
   if (!rt->sched) {
     fl_set_error(rt, "flowlua_step: no run was started (flowlua_start)");
@@ -71,4 +71,11 @@ int flowlua_step(flowlua *rt, flowlua_outcome *out) {
   if (rt->sched->active) return 0;
   if (out) fl_fill_outcome(rt->sched, out);
   return 1;
+}
+
+int flowlua_step(flowlua *rt, flowlua_outcome *out) {
+  if (!rt) return FLOWLUA_EINVAL;
+  fl_api_enter(rt);
+  int rc = flowlua_step_body(rt, out);
+  return fl_api_leave(rt, rc);
 }

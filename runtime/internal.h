@@ -257,6 +257,9 @@ struct flowlua {
   struct fl_store_run_detail *resume;
   uint8_t *resume_rerun;
 
+  int busy;           /* public calls in progress (fl_api_enter) */
+  int free_requested; /* flowlua_free was called from a callback */
+
   char **task_keys; /* lazily built for flowlua_task_get */
   fl_taskrun **task_runs;
   size_t n_task_keys;
@@ -296,6 +299,11 @@ int fl_push_flow(flowlua *rt, const char *name);
 int fl_start_run(flowlua *rt, const char *flow_name, double scheduled_at,
                  void (*on_end)(fl_sched *s, void *data), void *data);
 uint64_t fl_random_u64(flowlua *rt);
+/* Around public calls that may run host callbacks (runtime.c). After
+   fl_api_leave, rt may have been freed (flowlua_free from a callback):
+   return its result at once. */
+void fl_api_enter(flowlua *rt);
+int fl_api_leave(flowlua *rt, int rc);
 /* 1, with the error set, when a run started by flowlua_start is going. */
 int fl_host_run_going(flowlua *rt, const char *who);
 /* Fills *out from a run that has ended. */

@@ -199,8 +199,32 @@ void flowlua_clear_params(flowlua *rt) {
   rt->n_params = 0;
 }
 
+static void free_now(flowlua *rt);
+
+/* Calls that may run the host's callbacks count themselves in rt->busy:
+   a flowlua_free from inside a callback only asks, and the outermost call
+   frees the runtime as it returns (it touches nothing after that). */
+void fl_api_enter(flowlua *rt) { rt->busy++; }
+
+int fl_api_leave(flowlua *rt, int rc) {
+  if (--rt->busy == 0 && rt->free_requested) free_now(rt);
+  return rc;
+}
+
 void flowlua_free(flowlua *rt) {
   if (!rt) return;
+  if (rt->busy) {
+    /* From a callback: the run is cancelled, and the runtime freed when
+       the call that ran the callback returns. */
+    rt->free_requested = 1;
+    rt->stop_requested = 1;
+    rt->cancel_requested = 1;
+    return;
+  }
+  free_now(rt);
+}
+
+static void free_now(flowlua *rt) {
   forget_run(rt);
   while (rt->active) { /* runs a host left going: their coroutines first */
     fl_sched *s = rt->active;
@@ -355,7 +379,7 @@ static int load(flowlua *rt, load_ctx *ctx, const char *name) {
   return ctx->status;
 }
 
-int flowlua_load_file(flowlua *rt, const char *path) {
+static int flowlua_load_file_body(flowlua *rt, const char *path) {
   if (!rt) return FLOWLUA_EINVAL;
   if (!path) {
     fl_set_error(rt, "flowlua_load_file: path is NULL");
@@ -365,7 +389,7 @@ int flowlua_load_file(flowlua *rt, const char *path) {
   return load(rt, &ctx, path);
 }
 
-int flowlua_load_string(flowlua *rt, const char *source, const char *chunkname) {
+static int flowlua_load_string_body(flowlua *rt, const char *source, const char *chunkname) {
   if (!rt) return FLOWLUA_EINVAL;
   if (!source) {
     fl_set_error(rt, "flowlua_load_string: source is NULL");
@@ -648,7 +672,7 @@ int fl_start_run(flowlua *rt, const char *flow_name, double scheduled_at,
   return rc;
 }
 
-int flowlua_check(flowlua *rt, const char *flow_name) {
+static int flowlua_check_body(flowlua *rt, const char *flow_name) {
   if (!rt) return FLOWLUA_EINVAL;
   return run_or_check(rt, flow_name, 1);
 }
@@ -681,7 +705,7 @@ int fl_host_run_going(flowlua *rt, const char *who) {
   return 1;
 }
 
-int flowlua_run(flowlua *rt, const char *flow_name, flowlua_outcome *out) {
+static int flowlua_run_body(flowlua *rt, const char *flow_name, flowlua_outcome *out) {
   if (!rt) return FLOWLUA_EINVAL;
   if (fl_host_run_going(rt, "flowlua_run")) return FLOWLUA_ESTATE;
   if (out) memset(out, 0, sizeof *out);
@@ -692,7 +716,7 @@ int flowlua_run(flowlua *rt, const char *flow_name, flowlua_outcome *out) {
   return rc;
 }
 
-int flowlua_resume(flowlua *rt, const char *flow_name, const char *run_ref,
+static int flowlua_resume_body(flowlua *rt, const char *flow_name, const char *run_ref,
                    int force, const char *from_task, flowlua_outcome *out) {
   if (!rt) return FLOWLUA_EINVAL;
   if (fl_host_run_going(rt, "flowlua_resume")) return FLOWLUA_ESTATE;
@@ -855,4 +879,40 @@ int flowlua_register_function(flowlua *rt, const char *name,
   lua_setfield(L, module, name); /* and the one scripts see now */
   lua_settop(L, top);
   return FLOWLUA_OK;
+}
+
+int flowlua_load_file(flowlua *rt, const char *path) {
+  if (!rt) return FLOWLUA_EINVAL;
+  fl_api_enter(rt);
+  int rc = flowlua_load_file_body(rt, path);
+  return fl_api_leave(rt, rc);
+}
+
+int flowlua_load_string(flowlua *rt, const char *source, const char *chunkname) {
+  if (!rt) return FLOWLUA_EINVAL;
+  fl_api_enter(rt);
+  int rc = flowlua_load_string_body(rt, source, chunkname);
+  return fl_api_leave(rt, rc);
+}
+
+int flowlua_check(flowlua *rt, const char *flow_name) {
+  if (!rt) return FLOWLUA_EINVAL;
+  fl_api_enter(rt);
+  int rc = flowlua_check_body(rt, flow_name);
+  return fl_api_leave(rt, rc);
+}
+
+int flowlua_run(flowlua *rt, const char *flow_name, flowlua_outcome *out) {
+  if (!rt) return FLOWLUA_EINVAL;
+  fl_api_enter(rt);
+  int rc = flowlua_run_body(rt, flow_name, out);
+  return fl_api_leave(rt, rc);
+}
+
+int flowlua_resume(flowlua *rt, const char *flow_name, const char *run_ref,
+                   int force, const char *from_task, flowlua_outcome *out) {
+  if (!rt) return FLOWLUA_EINVAL;
+  fl_api_enter(rt);
+  int rc = flowlua_resume_body(rt, flow_name, run_ref, force, from_task, out);
+  return fl_api_leave(rt, rc);
 }

@@ -479,7 +479,7 @@ static int serve_loop(lua_State *L) {
   return 0;
 }
 
-int flowlua_serve(flowlua *rt, const char *flow_name, int max_runs,
+static int flowlua_serve_body(flowlua *rt, const char *flow_name, int max_runs,
                   flowlua_serve_result *out) {
   if (!rt || max_runs < 0) return FLOWLUA_EINVAL;
   if (fl_host_run_going(rt, "flowlua_serve")) return FLOWLUA_ESTATE;
@@ -608,4 +608,12 @@ int flowlua_parse_time(flowlua *rt, const char *flow_name, const char *text,
   }
   *out = (double)t;
   return FLOWLUA_OK;
+}
+
+int flowlua_serve(flowlua *rt, const char *flow_name, int max_runs,
+                  flowlua_serve_result *out) {
+  if (!rt) return FLOWLUA_EINVAL;
+  fl_api_enter(rt);
+  int rc = flowlua_serve_body(rt, flow_name, max_runs, out);
+  return fl_api_leave(rt, rc);
 }

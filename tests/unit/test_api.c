@@ -1,0 +1,153 @@
+/*
+ * test_api.c — the public C API's error paths: NULL and invalid arguments,
+ * a script that does not load, a flow that does not exist, stopping a
+ * runtime that is not running, stepping without a start, a bad host
+ * function name, and flowlua_free from inside a callback. Each returns its
+ * status and leaves a message; none crashes (and ASan, in CI, sees no
+ * leak and no use after free).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "check.h"
+#include "flowlua.h"
+
+static const char *const good =
+    "local flow = require 'flowlua'\n"
+    "local a = flow.task('a', function() return 1 end)\n"
+    "local b = flow.task('b', function(x) return x + 1 end)\n"
+    "return flow.define('good', function() b(a()) end)\n";
+
+static flowlua *quiet_runtime(void) {
+  flowlua_options o;
+  flowlua_options_init(&o);
+  o.log_level = FLOWLUA_LOG_OFF;
+  flowlua *rt = NULL;
+  CHECK_EQ_INT(flowlua_new(&o, &rt), FLOWLUA_OK);
+  return rt;
+}
+
+static void test_null_and_invalid(void) {
+  CHECK_EQ_INT(flowlua_new(NULL, NULL), FLOWLUA_EINVAL);
+  flowlua_options o;
+  flowlua_options_init(&o);
+  o.log_level = 42;
+  flowlua *rt = (flowlua *)&o; /* must be reset to NULL on failure */
+  CHECK_EQ_INT(flowlua_new(&o, &rt), FLOWLUA_EINVAL);
+  CHECK(rt == NULL);
+  flowlua_free(NULL);
+  CHECK_CONTAINS(flowlua_errmsg(NULL), "NULL");
+  CHECK_EQ_INT(flowlua_load_file(NULL, "x.lua"), FLOWLUA_EINVAL);
+  CHECK_EQ_INT(flowlua_load_string(NULL, good, NULL), FLOWLUA_EINVAL);
+  CHECK_EQ_INT(flowlua_run(NULL, NULL, NULL), FLOWLUA_EINVAL);
+  CHECK_EQ_INT(flowlua_check(NULL, NULL), FLOWLUA_EINVAL);
+  CHECK_EQ_INT(flowlua_serve(NULL, NULL, 1, NULL), FLOWLUA_EINVAL);
+  CHECK_EQ_INT(flowlua_step(NULL, NULL), FLOWLUA_EINVAL);
+  CHECK_EQ_INT(flowlua_start(NULL, NULL), FLOWLUA_EINVAL);
+  CHECK_EQ_INT(flowlua_fd(NULL), -1);
+  CHECK_EQ_INT(flowlua_timeout_ms(NULL), -1);
+  CHECK_EQ_INT(flowlua_set_param(NULL, "a", "b"), FLOWLUA_EINVAL);
+  CHECK_EQ_INT(flowlua_flow_count(NULL), 0);
+  CHECK(flowlua_flow_name(NULL, 0) == NULL);
+  CHECK_EQ_INT(flowlua_task_count(NULL), 0);
+  flowlua_stop(NULL);
+  flowlua_cancel(NULL);
+  CHECK(flowlua_lua_state(NULL) == NULL);
+  CHECK_EQ_INT(flowlua_register_function(NULL, "f", NULL), FLOWLUA_EINVAL);
+  char *text = (char *)"unchanged";
+  CHECK_EQ_INT(flowlua_report_runs(NULL, NULL, 0, 0, &text), FLOWLUA_EINVAL);
+  CHECK_EQ_STR(flowlua_strstatus(FLOWLUA_ENOFLOW), "no such flow");
+}
+
+static void test_bad_scripts_and_flows(void) {
+  flowlua *rt = quiet_runtime();
+  if (!rt) return;
+  /* Nothing loaded yet. */
+  CHECK_EQ_INT(flowlua_run(rt, NULL, NULL), FLOWLUA_ESTATE);
+  CHECK_CONTAINS(flowlua_errmsg(rt), "no script loaded");
+  CHECK_EQ_INT(flowlua_load_string(rt, "return flow.define(", "=broken"),
+               FLOWLUA_ELOAD);
+  CHECK_CONTAINS(flowlua_errmsg(rt), "broken");
+  CHECK_EQ_INT(flowlua_load_file(rt, "/no/such/flow.lua"), FLOWLUA_ELOAD);
+  CHECK_CONTAINS(flowlua_errmsg(rt), "/no/such/flow.lua");
+  CHECK_EQ_INT(flowlua_load_string(rt, "return 42", "=not-a-flow"),
+               FLOWLUA_ELOAD);
+  CHECK_EQ_INT(flowlua_load_string(rt, good, "=good"), FLOWLUA_OK);
+  flowlua_outcome out;
+  CHECK_EQ_INT(flowlua_run(rt, "nope", &out), FLOWLUA_ENOFLOW);
+  CHECK_CONTAINS(flowlua_errmsg(rt), "no flow named 'nope'");
+  CHECK_EQ_INT(flowlua_set_param(rt, "x", "1"), FLOWLUA_OK);
+  CHECK_EQ_INT(flowlua_run(rt, NULL, &out), FLOWLUA_EPARAM);
+  CHECK_CONTAINS(flowlua_errmsg(rt), "has no parameter 'x'");
+  flowlua_clear_params(rt);
+  /* Stopping a runtime that runs nothing: harmless; a run is not
+     affected by stop. */
+  flowlua_stop(rt);
+  CHECK_EQ_INT(flowlua_run(rt, NULL, &out), FLOWLUA_OK);
+  CHECK_EQ_INT(out.state, FLOWLUA_FLOW_SUCCESS);
+  flowlua_reset_stop(rt);
+  /* The host loop's calls out of order. */
+  CHECK_EQ_INT(flowlua_step(rt, &out), 1); /* the last run has ended */
+  CHECK_EQ_INT(flowlua_start(rt, "nope"), FLOWLUA_ENOFLOW);
+  CHECK_EQ_INT(flowlua_register_function(rt, "not a name", NULL),
+               FLOWLUA_EINVAL);
+  CHECK_CONTAINS(flowlua_errmsg(rt), "not a Lua name");
+  /* No history configured. */
+  char *text = NULL;
+  CHECK_EQ_INT(flowlua_report_run(rt, "last", 0, &text), FLOWLUA_ESTATE);
+  CHECK(text == NULL);
+  CHECK_EQ_INT(flowlua_resume(rt, NULL, "last", 0, NULL, &out), FLOWLUA_ESTATE);
+  CHECK_CONTAINS(flowlua_errmsg(rt), "needs the run history");
+  flowlua_free(rt);
+}
+
+static void test_step_without_start(void) {
+  flowlua *rt = quiet_runtime();
+  if (!rt) return;
+  CHECK_EQ_INT(flowlua_step(rt, NULL), FLOWLUA_ESTATE);
+  CHECK_CONTAINS(flowlua_errmsg(rt), "no run was started");
+  CHECK_EQ_INT(flowlua_timeout_ms(rt), -1);
+  CHECK(flowlua_fd(rt) >= 0);
+  flowlua_free(rt);
+}
+
+/* The host frees the runtime from inside its own callback. */
+typedef struct freeing_host {
+  flowlua *rt;
+  int events, freed;
+} freeing_host;
+
+static void free_on_first_event(void *userdata, const flowlua_event *ev) {
+  freeing_host *h = userdata;
+  (void)ev;
+  h->events++;
+  if (!h->freed) {
+    h->freed = 1;
+    flowlua_free(h->rt); /* deferred: the run is cancelled, then freed */
+  }
+}
+
+static void test_free_during_callback(void) {
+  freeing_host h = {NULL, 0, 0};
+  flowlua_options o;
+  flowlua_options_init(&o);
+  o.log_level = FLOWLUA_LOG_OFF;
+  o.event_fn = free_on_first_event;
+  o.event_userdata = &h;
+  CHECK_EQ_INT(flowlua_new(&o, &h.rt), FLOWLUA_OK);
+  if (!h.rt) return;
+  CHECK_EQ_INT(flowlua_load_string(h.rt, good, "=good"), FLOWLUA_OK);
+  flowlua_outcome out;
+  int rc = flowlua_run(h.rt, NULL, &out); /* frees the runtime on return */
+  CHECK(rc == FLOWLUA_OK);
+  CHECK_EQ_INT(out.state, FLOWLUA_FLOW_CANCELLED);
+  CHECK(h.freed == 1 && h.events >= 1);
+}
+
+int main(void) {
+  RUN(test_null_and_invalid);
+  RUN(test_bad_scripts_and_flows);
+  RUN(test_step_without_start);
+  RUN(test_free_during_callback);
+  return check_summary();
+}
