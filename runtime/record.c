@@ -28,7 +28,9 @@ int fl_record_open(flowlua *rt) {
   char err[512];
   fl_store *st;
   if (fl_store_open(path, NULL, &st, err, sizeof err) != FLOWLUA_OK) {
-    fl_set_error(rt, "%s", err);
+    fl_set_error(rt, "%s (the run history; --state PATH keeps it elsewhere, "
+                     "--state :memory: keeps none)",
+                 err);
     return FLOWLUA_EIO;
   }
   size_t marked = 0;

@@ -14,7 +14,7 @@
 -- run: a folder that cannot be created
 -- args: {script} --state no/such/folder/state.db
 -- exit: 1
--- stderr: cannot create folder 'no/such/folder': its parent folder does not exist
+-- stderr: cannot create folder 'no/such/folder': its parent folder does not exist \(the run history; --state PATH keeps it elsewhere, --state :memory: keeps none\)
 -- run: a state path that is a folder
 -- args: {script} --state {fixtures}
 -- exit: 1
