@@ -318,6 +318,18 @@ FLOWLUA_API int flowlua_timeout_ms(flowlua *rt);
 FLOWLUA_API int flowlua_step(flowlua *rt, flowlua_outcome *out);
 
 /*
+ * The flow's task graph as text: format "dot" (Graphviz) or "mermaid".
+ * Data edges are solid, ordering edges (node:after) dashed; a mapped task
+ * is one node. With run_ref (a run id, a prefix, or "last"; may be NULL)
+ * each node is coloured by its final state in that stored run and a map
+ * shows its element count. On success *out is a NUL-terminated string the
+ * caller frees with free().
+ */
+FLOWLUA_API int flowlua_graph(flowlua *rt, const char *flow_name,
+                              const char *format, const char *run_ref,
+                              char **out);
+
+/*
  * Whether the flow has a schedule: 1 yes, 0 no, or a negative status
  * (FLOWLUA_ENOFLOW) when there is no such flow.
  */

@@ -16,6 +16,7 @@ const char *cli_usage(void) {
          "       flowlua next [--count N] [--from TIME] SCRIPT.lua\n"
          "       flowlua runs [--flow NAME] [--limit N] [--json]\n"
          "       flowlua show RUN_ID|last [--json]\n"
+         "       flowlua graph [--format dot|mermaid] [--run RUN_ID|last] SCRIPT.lua\n"
          "\n"
          "Runs the flow that SCRIPT.lua returns (flow.define(...)): on its\n"
          "schedule until SIGINT/SIGTERM (the run in progress finishes; a\n"
@@ -24,7 +25,8 @@ const char *cli_usage(void) {
          "task graph without running any task. 'next' prints the schedule's\n"
          "next fire times (ISO 8601, in the schedule's zone), one per line.\n"
          "'runs' lists the recorded runs, newest first; 'show' prints one\n"
-         "run task by task (state, attempts, duration, error).\n"
+         "run task by task (state, attempts, duration, error). 'graph' prints\n"
+         "the task graph (flowlua graph x.lua | dot -Tsvg > x.svg).\n"
          "\n"
          "Options:\n"
          "  --once               run the flow once, now, ignoring its schedule\n"
@@ -44,6 +46,8 @@ const char *cli_usage(void) {
          "                       downstream of it again\n"
          "  --limit N            runs: at most N runs (default 20)\n"
          "  --json               runs, show: print JSON\n"
+         "  --format FORMAT      graph: dot (default) or mermaid\n"
+         "  --run RUN_ID|last    graph: colour each task by its state in that run\n"
          "  --concurrency N      tasks running at once (default: the flow's, 32)\n"
          "  --log-level LEVEL    debug, info, warn or error (default: info)\n"
          "  --log-format FORMAT  text or json (default: text)\n"
@@ -80,6 +84,7 @@ static const char *const valued[] = {
     "--param",     "--flow",       "--concurrency", "--max-runs",
     "--log-level", "--log-format", "--count",       "--from",
     "--state",     "--resume",     "--from-task",   "--limit",
+    "--format",    "--run",
     NULL};
 
 static int takes_value(const char *name, size_t len) {
@@ -139,6 +144,15 @@ static int apply(cli_args *a, const char *name, const char *value, char *err,
     if (parse_int(value, 1, &a->limit) != 0)
       return fail(err, errlen, "--limit expects a whole number >= 1, got '%s'",
                   value);
+  } else if (strcmp(name, "--format") == 0) {
+    if (strcmp(value, "dot") != 0 && strcmp(value, "mermaid") != 0)
+      return fail(err, errlen, "--format expects dot or mermaid, got '%s'",
+                  value);
+    a->format = value;
+  } else if (strcmp(name, "--run") == 0) {
+    if (!*value)
+      return fail(err, errlen, "%s", "--run expects a run id or 'last'");
+    a->run = value;
   } else if (strcmp(name, "--log-level") == 0) {
     a->log_level = fl_log_level_parse(value);
     if (a->log_level < 0)
@@ -218,11 +232,13 @@ int cli_parse(int argc, char **argv, cli_args *out, char *err, size_t errlen) {
     }
     if (positional == 0 && !out->script &&
         (strcmp(arg, "check") == 0 || strcmp(arg, "next") == 0 ||
-         strcmp(arg, "runs") == 0 || strcmp(arg, "show") == 0)) {
-      out->command = strcmp(arg, "check") == 0  ? CLI_CHECK
-                     : strcmp(arg, "next") == 0 ? CLI_NEXT
-                     : strcmp(arg, "runs") == 0 ? CLI_RUNS
-                                                : CLI_SHOW;
+         strcmp(arg, "runs") == 0 || strcmp(arg, "show") == 0 ||
+         strcmp(arg, "graph") == 0)) {
+      out->command = strcmp(arg, "check") == 0   ? CLI_CHECK
+                     : strcmp(arg, "next") == 0  ? CLI_NEXT
+                     : strcmp(arg, "runs") == 0  ? CLI_RUNS
+                     : strcmp(arg, "graph") == 0 ? CLI_GRAPH
+                                                 : CLI_SHOW;
       positional++;
       continue;
     }
@@ -259,6 +275,8 @@ int cli_parse(int argc, char **argv, cli_args *out, char *err, size_t errlen) {
     return fail(err, errlen, "%s", "--param cannot be given with --resume: a "
                                    "resume runs with the params stored for "
                                    "the run");
+  if ((out->format || out->run) && out->command != CLI_GRAPH)
+    return fail(err, errlen, "%s", "--format and --run go with 'flowlua graph'");
   if (out->resume && out->command != CLI_RUN)
     return fail(err, errlen, "%s", "--resume goes with running a script");
   if (!out->limit) out->limit = 20;

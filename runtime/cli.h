@@ -15,6 +15,7 @@ typedef enum cli_command {
   CLI_NEXT,  /* flowlua next script.lua: the next fire times */
   CLI_RUNS,  /* flowlua runs: the run history */
   CLI_SHOW,  /* flowlua show RUN_ID|last: one run, task by task */
+  CLI_GRAPH, /* flowlua graph script.lua: the task graph as text */
   CLI_HELP,
   CLI_VERSION
 } cli_command;
@@ -35,6 +36,8 @@ typedef struct cli_args {
   const char *from_task;
   int force, json;
   int limit;           /* runs: at most this many (default 20) */
+  const char *format;  /* graph: "dot" (default) or "mermaid" */
+  const char *run;     /* graph: colour by this stored run */
   int once, quiet;
   int concurrency;  /* 0 = not given */
   int max_runs;     /* 0 = not given */

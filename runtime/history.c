@@ -15,7 +15,7 @@
 
 /* The store to read: rt's own when open, else a handle of its own in
    *tmp (closed by the caller), or NULL when the file does not exist. */
-static int open_for_reading(flowlua *rt, fl_store **st, fl_store **tmp) {
+int fl_history_open(flowlua *rt, fl_store **st, fl_store **tmp) {
   *st = *tmp = NULL;
   fl_buf_reset(&rt->err);
   if (rt->store) {
@@ -68,7 +68,7 @@ int flowlua_report_runs(flowlua *rt, const char *flow, int limit, int json,
   if (!rt || !out) return FLOWLUA_EINVAL;
   *out = NULL;
   fl_store *st, *tmp;
-  int rc = open_for_reading(rt, &st, &tmp);
+  int rc = fl_history_open(rt, &st, &tmp);
   if (rc) return rc;
   fl_store_run_list list = {0};
   if (st && fl_store_list_runs(st, flow, limit, &list) != FLOWLUA_OK) {
@@ -93,7 +93,7 @@ int flowlua_report_run(flowlua *rt, const char *run_ref, int json,
     return FLOWLUA_EINVAL;
   }
   fl_store *st, *tmp;
-  int rc = open_for_reading(rt, &st, &tmp);
+  int rc = fl_history_open(rt, &st, &tmp);
   if (rc) return rc;
   if (!st) {
     fl_set_error(rt, "no run '%s': no runs recorded yet (no state file at %s)",

@@ -306,6 +306,11 @@ void fl_api_enter(flowlua *rt);
 int fl_api_leave(flowlua *rt, int rc);
 /* 1, with the error set, when a run started by flowlua_start is going. */
 int fl_host_run_going(flowlua *rt, const char *who);
+/* history.c: the store to read reports from — rt's own when open, else a
+   handle of its own in *tmp (the caller closes it), or *st NULL when the
+   file does not exist yet. An error is set on rt. */
+struct fl_store;
+int fl_history_open(flowlua *rt, struct fl_store **st, struct fl_store **tmp);
 /* Fills *out from a run that has ended. */
 void fl_fill_outcome(const fl_sched *s, flowlua_outcome *out);
 

@@ -286,6 +286,20 @@ static int cmd_run(flowlua *rt, const cli_args *args) {
   return finish_once(rt, args, &out);
 }
 
+/* `flowlua graph`: the task graph on stdout. */
+static int cmd_graph(flowlua *rt, const cli_args *args) {
+  char *text = NULL;
+  int rc = flowlua_graph(rt, args->flow, args->format, args->run, &text);
+  if (rc != FLOWLUA_OK) {
+    fprintf(stderr, "flowlua: %s\n", flowlua_errmsg(rt));
+    return rc == FLOWLUA_EIO || rc == FLOWLUA_ENOMEM ? EXIT_RUN_FAILED
+                                                      : EXIT_USAGE;
+  }
+  fputs(text, stdout);
+  free(text);
+  return EXIT_OK;
+}
+
 /* `flowlua runs` and `flowlua show`: the report on stdout. */
 static int cmd_report(flowlua *rt, const cli_args *args) {
   char *text = NULL;
@@ -348,6 +362,8 @@ int main(int argc, char **argv) {
     code = EXIT_USAGE;
   } else if (args.command == CLI_CHECK) {
     code = cmd_check(rt, &args);
+  } else if (args.command == CLI_GRAPH) {
+    code = cmd_graph(rt, &args);
   } else if (args.command == CLI_NEXT) {
     code = cmd_next(rt, &args);
   } else {
