@@ -286,36 +286,35 @@ static int cmd_run(flowlua *rt, const cli_args *args) {
   return finish_once(rt, args, &out);
 }
 
-/* `flowlua graph`: the task graph on stdout. */
-static int cmd_graph(flowlua *rt, const cli_args *args) {
-  char *text = NULL;
-  int rc = flowlua_graph(rt, args->flow, args->format, args->run, &text);
+/* A command whose result is text (graph, runs, show): on stdout, or the
+   error and its exit code. status_exit_code maps the status. */
+static int print_result(flowlua *rt, int rc, char *text) {
   if (rc != FLOWLUA_OK) {
     fprintf(stderr, "flowlua: %s\n", flowlua_errmsg(rt));
-    return rc == FLOWLUA_EIO || rc == FLOWLUA_ENOMEM ? EXIT_RUN_FAILED
-                                                      : EXIT_USAGE;
+    return status_exit_code(rc);
   }
   fputs(text, stdout);
   free(text);
   return EXIT_OK;
 }
 
-/* `flowlua runs` and `flowlua show`: the report on stdout. */
+/* `flowlua graph`: the task graph. */
+static int cmd_graph(flowlua *rt, const cli_args *args) {
+  char *text = NULL;
+  int rc = flowlua_graph(rt, args->flow, args->format, args->run, &text);
+  return print_result(rt, rc, text);
+}
+
+/* `flowlua runs` and `flowlua show`: the report. */
 static int cmd_report(flowlua *rt, const cli_args *args) {
   char *text = NULL;
   int rc = args->command == CLI_RUNS
                ? flowlua_report_runs(rt, args->flow, args->limit, args->json,
                                      &text)
                : flowlua_report_run(rt, args->run_ref, args->json, &text);
-  if (rc != FLOWLUA_OK) {
-    fprintf(stderr, "flowlua: %s\n", flowlua_errmsg(rt));
-    return rc == FLOWLUA_EIO || rc == FLOWLUA_ENOMEM ? EXIT_RUN_FAILED
-                                                      : EXIT_USAGE;
-  }
-  fputs(text, stdout);
-  free(text);
-  return EXIT_OK;
+  return print_result(rt, rc, text);
 }
+
 int main(int argc, char **argv) {
   cli_args args;
   char err[512];
