@@ -95,21 +95,26 @@ int fl_log_has_secret(const fl_logger *lg, const char *text, size_t n) {
   return 0;
 }
 
+void fl_log_emitv(fl_logger *lg, flowlua_log_record *rec, const char *fmt,
+                  va_list ap) {
+  if (!fl_log_enabled(lg, rec->level)) return;
+  fl_buf msg = FL_BUF_INIT;
+  fl_buf_addvf(&msg, fmt, ap);
+  rec->time = fl_wall_time();
+  rec->message = fl_buf_str(&msg);
+  fl_log_emit(lg, rec);
+  fl_buf_free(&msg);
+}
+
 void fl_log_printf(fl_logger *lg, int level, const char *flow,
                    const char *fmt, ...) {
-  if (!fl_log_enabled(lg, level)) return;
-  fl_buf msg = FL_BUF_INIT;
-  va_list ap;
-  va_start(ap, fmt);
-  fl_buf_addvf(&msg, fmt, ap);
-  va_end(ap);
   flowlua_log_record rec;
   fl_log_record_init(&rec, level);
-  rec.time = fl_wall_time();
   rec.flow = flow;
-  rec.message = fl_buf_str(&msg);
-  fl_log_emit(lg, &rec);
-  fl_buf_free(&msg);
+  va_list ap;
+  va_start(ap, fmt);
+  fl_log_emitv(lg, &rec, fmt, ap);
+  va_end(ap);
 }
 
 void fl_log_record_init(flowlua_log_record *rec, int level) {

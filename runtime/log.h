@@ -52,6 +52,11 @@ char *fl_log_mask_dup(const fl_logger *lg, const char *s);
 /* Whether text[0..n) contains a secret value. */
 int fl_log_has_secret(const fl_logger *lg, const char *text, size_t n);
 
+/* Formats fmt into rec->message, stamps rec->time, and emits rec, if its
+   level passes (then nothing is formatted at all). */
+void fl_log_emitv(fl_logger *lg, flowlua_log_record *rec, const char *fmt,
+                  va_list ap);
+
 /* A record with only a flow name (may be NULL) and a message. */
 void fl_log_printf(fl_logger *lg, int level, const char *flow,
                    const char *fmt, ...) __attribute__((format(printf, 4, 5)));

@@ -139,15 +139,10 @@ static void log_task(fl_sched *s, fl_taskrun *r, task_log tl, const char *fmt,
                      ...) {
   flowlua *rt = s->rt;
   if (!fl_log_enabled(&rt->log, tl.level)) return;
-  fl_buf key = FL_BUF_INIT, msg = FL_BUF_INIT;
+  fl_buf key = FL_BUF_INIT;
   fl_taskrun_add_key(&key, r);
-  va_list ap;
-  va_start(ap, fmt);
-  fl_buf_addvf(&msg, fmt, ap);
-  va_end(ap);
   flowlua_log_record rec;
   fl_log_record_init(&rec, tl.level);
-  rec.time = fl_wall_time();
   rec.flow = s->g->flow->name;
   rec.run_id = s->run_id;
   rec.task = fl_buf_str(&key);
@@ -155,10 +150,11 @@ static void log_task(fl_sched *s, fl_taskrun *r, task_log tl, const char *fmt,
   rec.task_state = tl.state;
   rec.duration = tl.duration;
   rec.error = tl.error;
-  rec.message = fl_buf_str(&msg);
-  fl_log_emit(&rt->log, &rec);
+  va_list ap;
+  va_start(ap, fmt);
+  fl_log_emitv(&rt->log, &rec, fmt, ap);
+  va_end(ap);
   fl_buf_free(&key);
-  fl_buf_free(&msg);
 }
 
 static void log_flow(fl_sched *s, int level, int flow_state, double duration,
@@ -166,23 +162,16 @@ static void log_flow(fl_sched *s, int level, int flow_state, double duration,
 
 static void log_flow(fl_sched *s, int level, int flow_state, double duration,
                      const char *fmt, ...) {
-  flowlua *rt = s->rt;
-  if (!fl_log_enabled(&rt->log, level)) return;
-  fl_buf msg = FL_BUF_INIT;
-  va_list ap;
-  va_start(ap, fmt);
-  fl_buf_addvf(&msg, fmt, ap);
-  va_end(ap);
   flowlua_log_record rec;
   fl_log_record_init(&rec, level);
-  rec.time = fl_wall_time();
   rec.flow = s->g->flow->name;
   rec.run_id = s->run_id;
   rec.flow_state = flow_state;
   rec.duration = duration;
-  rec.message = fl_buf_str(&msg);
-  fl_log_emit(&rt->log, &rec);
-  fl_buf_free(&msg);
+  va_list ap;
+  va_start(ap, fmt);
+  fl_log_emitv(&s->rt->log, &rec, fmt, ap);
+  va_end(ap);
 }
 
 void fl_sched_log(flowlua *rt, int level, const char *msg) {
@@ -191,12 +180,8 @@ void fl_sched_log(flowlua *rt, int level, const char *msg) {
     log_task(r->sched, r, (task_log){level, -1, -1, NULL}, "%s", msg);
     return;
   }
-  flowlua_log_record rec;
-  fl_log_record_init(&rec, level);
-  rec.time = fl_wall_time();
-  if (rt->building) rec.flow = rt->building->flow->name;
-  rec.message = msg;
-  fl_log_emit(&rt->log, &rec);
+  fl_log_printf(&rt->log, level, rt->building ? rt->building->flow->name : NULL,
+                "%s", msg);
 }
 
 /* ---- context and hooks --------------------------------------------------- */

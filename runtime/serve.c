@@ -72,21 +72,26 @@ static double sv_now(const serve *sv) {
                                               : fl_wall_time();
 }
 
-static void sv_log(serve *sv, int level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void sv_log(serve *sv, int level, const char *fmt, ...) {
+/* Logs a serving message; it stays in sv->msg for record_fire. */
+static void sv_vlog(serve *sv, int level, const char *fmt, va_list ap) {
   fl_buf_reset(&sv->msg);
-  va_list ap;
-  va_start(ap, fmt);
   fl_buf_addvf(&sv->msg, fmt, ap);
-  va_end(ap);
   flowlua_log_record rec;
   fl_log_record_init(&rec, level);
   rec.time = fl_wall_time();
   rec.flow = sv->name;
   rec.message = fl_buf_str(&sv->msg);
   fl_log_emit(&sv->rt->log, &rec);
+}
+
+static void sv_log(serve *sv, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void sv_log(serve *sv, int level, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  sv_vlog(sv, level, fmt, ap);
+  va_end(ap);
 }
 
 /* Records in the run history what became of fire times that did not
@@ -194,6 +199,29 @@ static int may_start(const serve *sv) {
 }
 
 /* Starts a run for the fire time `fire`. */
+/* A fire time that will not run: counted, logged (a warning, or an error
+   when something failed) and recorded as skipped. */
+static void skip_fire(serve *sv, double fire, int level, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void skip_fire(serve *sv, double fire, int level, const char *fmt,
+                      ...) {
+  sv->res.skipped++;
+  va_list ap;
+  va_start(ap, fmt);
+  sv_vlog(sv, level, fmt, ap);
+  va_end(ap);
+  record_fire(sv, "skipped", fire, 0, 1);
+}
+
+/* Records the fire times waiting in the queue as `outcome`, and empties
+   it. */
+static void record_queue(serve *sv, const char *outcome) {
+  record_fire(sv, outcome, sv->queue[0],
+              sv->n_queue > 1 ? sv->queue[sv->n_queue - 1] : 0, sv->n_queue);
+  sv->n_queue = 0;
+}
+
 /* Claims the fire time in the run history, so that two processes serving
    the flow on one state file never both run it. 0: this process has it. */
 static int claim(serve *sv, double fire) {
@@ -207,19 +235,18 @@ static int claim(serve *sv, double fire) {
   int got = fl_store_claim_fire(rt->store, sv->name, fire, fl_wall_time());
   if (got == 1) return 0;
   format_time(sv, fire, when, sizeof when);
-  sv->res.skipped++;
   if (got == 0) {
+    sv->res.skipped++;
     sv_log(sv, FLOWLUA_LOG_WARN,
            "flow '%s': fire time %s skipped: another flowlua process "
            "serving this flow on the same state file has run it",
            sv->name, when);
     record_fire(sv, "taken", fire, 0, 1);
   } else {
-    sv_log(sv, FLOWLUA_LOG_ERROR,
-           "flow '%s': fire time %s skipped: it could not be claimed in the "
-           "run history: %s",
-           sv->name, when, fl_store_errmsg(rt->store));
-    record_fire(sv, "skipped", fire, 0, 1);
+    skip_fire(sv, fire, FLOWLUA_LOG_ERROR,
+              "flow '%s': fire time %s skipped: it could not be claimed in "
+              "the run history: %s",
+              sv->name, when, fl_store_errmsg(rt->store));
   }
   return -1;
 }
@@ -256,12 +283,10 @@ static void overlap(serve *sv, double fire, const char *when) {
     return;
   case FL_OVERLAP_QUEUE:
     if (sv->n_queue) {
-      sv->res.skipped++;
-      sv_log(sv, FLOWLUA_LOG_WARN,
-             "flow '%s': fire time %s skipped: a run is already queued "
-             "behind run %s (overlap = queue)",
-             sv->name, when, running_id(sv));
-      record_fire(sv, "skipped", fire, 0, 1);
+      skip_fire(sv, fire, FLOWLUA_LOG_WARN,
+                "flow '%s': fire time %s skipped: a run is already queued "
+                "behind run %s (overlap = queue)",
+                sv->name, when, running_id(sv));
       return;
     }
     break;
@@ -277,10 +302,7 @@ static void overlap(serve *sv, double fire, const char *when) {
              "flow '%s': fire time %s skipped: fire time %s overtook it "
              "(overlap = cancel_other)",
              sv->name, queued, when);
-      record_fire(sv, "skipped", sv->queue[0],
-                  sv->n_queue > 1 ? sv->queue[sv->n_queue - 1] : 0,
-                  sv->n_queue);
-      sv->n_queue = 0;
+      record_queue(sv, "skipped");
     }
     sv_log(sv, FLOWLUA_LOG_WARN,
            "flow '%s': fire time %s came due: cancelling run %s "
@@ -289,20 +311,16 @@ static void overlap(serve *sv, double fire, const char *when) {
     sv->rt->cancel_current = 1;
     break;
   case FL_OVERLAP_SKIP:
-    sv->res.skipped++;
-    sv_log(sv, FLOWLUA_LOG_WARN,
-           "flow '%s': fire time %s skipped: run %s is still going "
-           "(overlap = skip)",
-           sv->name, when, running_id(sv));
-    record_fire(sv, "skipped", fire, 0, 1);
+    skip_fire(sv, fire, FLOWLUA_LOG_WARN,
+              "flow '%s': fire time %s skipped: run %s is still going "
+              "(overlap = skip)",
+              sv->name, when, running_id(sv));
     return;
   }
   if (push_queue(sv, fire) != 0) {
-    sv->res.skipped++;
-    sv_log(sv, FLOWLUA_LOG_ERROR,
-           "flow '%s': fire time %s skipped: out of memory queueing it",
-           sv->name, when);
-    record_fire(sv, "skipped", fire, 0, 1);
+    skip_fire(sv, fire, FLOWLUA_LOG_ERROR,
+              "flow '%s': fire time %s skipped: out of memory queueing it",
+              sv->name, when);
     return;
   }
   if (sv->sc->overlap != FL_OVERLAP_CANCEL_OTHER) {
@@ -472,9 +490,7 @@ static int serve_loop(lua_State *L) {
     sv_log(sv, FLOWLUA_LOG_WARN,
            "flow '%s': %zu queued fire time(s) dropped: serving stopped",
            sv->name, sv->n_queue);
-    record_fire(sv, "dropped", sv->queue[0],
-                sv->n_queue > 1 ? sv->queue[sv->n_queue - 1] : 0, sv->n_queue);
-    sv->n_queue = 0;
+    record_queue(sv, "dropped");
   }
   return 0;
 }
