@@ -19,6 +19,9 @@
 #include <stdio.h>
 #include <string.h>
 
+/* The end of a mkdtemp() template: six characters the call replaces. */
+#define MKDTEMP_SUFFIX "XXX" "XXX"
+
 static int check_tests_passed_, check_tests_failed_;
 static int check_failures_; /* failed checks in the running test */
 static int check_count_;    /* checks performed in the running test */

@@ -80,7 +80,7 @@ static char dir[64];
 
 static char *temp_path(const char *name) {
   if (!dir[0]) {
-    strcpy(dir, "/tmp/test_csvio.XXXXXX");
+    strcpy(dir, "/tmp/test_csvio." MKDTEMP_SUFFIX);
     if (!mkdtemp(dir)) abort();
   }
   char *p = malloc(strlen(dir) + strlen(name) + 2);

@@ -1365,7 +1365,7 @@ int main(void) {
   setenv("TZ", "UTC", 1);
   tzset();
   const char *base = getenv("TMPDIR");
-  snprintf(tmp_root, sizeof tmp_root, "%s/flowlua-store-XXXXXX",
+  snprintf(tmp_root, sizeof tmp_root, "%s/flowlua-store-" MKDTEMP_SUFFIX,
            base && *base ? base : "/tmp");
   if (!mkdtemp(tmp_root)) {
     perror("mkdtemp");

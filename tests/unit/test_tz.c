@@ -683,7 +683,7 @@ static void test_tzif_truncated_and_garbage(void) {
 
 /* Zone files found through $TZDIR: a corrupt one is named in the error. */
 static void test_tzdir_and_corrupt_files(void) {
-  char dir[] = "/tmp/fl_tz_XXXXXX";
+  char dir[] = "/tmp/fl_tz_" MKDTEMP_SUFFIX;
   CHECK(mkdtemp(dir) != NULL);
   char path[128], msg[256];
   snprintf(path, sizeof path, "%s/Bad", dir);
