@@ -507,6 +507,10 @@ static void succeed(fl_sched *s, fl_taskrun *r) {
     call_hook(s, r, FL_TASK_UV_ON_SUCCESS, "on_success");
   }
   lua_pop(L, 1);
+  /* Earlier attempts' errors are history (their Retrying changes hold
+     them); the run itself succeeded, and finish_run would report r->error. */
+  free(r->error);
+  r->error = NULL;
   finish_run(s, r, FLOWLUA_TASK_SUCCESS, NULL);
 }
 
