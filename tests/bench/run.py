@@ -24,7 +24,6 @@ import json
 import os
 import platform
 import resource
-import shutil
 import statistics
 import subprocess
 import sys
@@ -32,15 +31,14 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import benchlib  # noqa: E402
+from benchlib import BenchError  # noqa: E402
+
 REPO = os.path.dirname(os.path.dirname(HERE))
 SHAPES = ["chain", "fan", "fan_after", "dag"]
 TARGET_RATIO = 0.5        # flowlua tasks/s >= half the reference's
 TARGET_BYTES_PER_TASK = 1024
-
-
-def die(msg):
-    print(f"run.py: {msg}", file=sys.stderr)
-    sys.exit(2)
 
 
 class Runner:
@@ -50,15 +48,11 @@ class Runner:
         self.workdir = workdir
         self.probe = None
         self.result = os.path.join(workdir, "probe.out")
-        src = os.path.join(HERE, "rss_probe.c")
-        exe = os.path.join(workdir, "rss_probe")
-        if cc and shutil.which(cc):
-            r = subprocess.run([cc, "-O2", "-std=c11", src, "-o", exe],
-                               capture_output=True, text=True)
-            if r.returncode == 0:
-                self.probe = exe
-            else:
-                print(f"run.py: warning: could not compile rss_probe.c:\n{r.stderr}", file=sys.stderr)
+        try:
+            self.probe = benchlib.compile_c(os.path.join(HERE, "rss_probe.c"),
+                                            os.path.join(workdir, "rss_probe"), cc)
+        except BenchError as e:
+            print(f"run.py: warning: {e}", file=sys.stderr)
         if not self.probe:
             floor = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
             print(f"run.py: warning: no rss_probe; peak RSS is measured from Python and "
@@ -71,7 +65,7 @@ class Runner:
                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
                 if p.returncode != 0:
                     err.seek(0)
-                    die(f"rss_probe failed on {cmd}: {err.read().decode(errors='replace')}")
+                    raise BenchError(f"rss_probe failed on {cmd}: {err.read().decode(errors='replace')}")
                 with open(self.result) as f:
                     code, wall, rss, _user, _sys = f.read().split()
                 code, wall, rss = int(code), float(wall), int(rss)
@@ -88,7 +82,7 @@ class Runner:
             return code, wall, rss, err.read().decode(errors="replace")
 
 
-def measure(runner, name, cmds, repeat):
+def measure_commands(runner, name, cmds, repeat):
     """Runs each command of cmds (a dict label -> argv) once to warm up, then
     `repeat` times interleaved. Returns label -> {wall: [...], rss: [...]}."""
     samples = {label: {"wall": [], "rss": []} for label in cmds}
@@ -154,59 +148,49 @@ def env_info(flowlua, lua):
     }
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--flowlua", default=os.path.join(REPO, "build-release", "flowlua"),
-                    help="flowlua binary (default: build-release/flowlua of this repo)")
-    ap.add_argument("--lua", default="lua5.4", help="Lua 5.4 interpreter for gen_flows.lua and the references")
-    ap.add_argument("--tasks", type=int, default=100000, help="tasks per shape (default 100000)")
-    ap.add_argument("--repeat", type=int, default=9, help="measured runs per command, median taken (default 9)")
-    ap.add_argument("--seed", type=int, default=20261128, help="seed of the dag's random parents")
-    ap.add_argument("--shapes", default=",".join(SHAPES), help="comma-separated subset of " + ",".join(SHAPES))
-    ap.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "flowlua-bench"),
-                    help="generated scripts and the probe go here; runs use it as cwd")
-    ap.add_argument("--out", help="JSON results (default: <workdir>/results-engine.json)")
-    ap.add_argument("--flowlua-arg", action="append", default=[], metavar="ARG",
-                    help="extra argument for every flowlua run (repeatable), e.g. --flowlua-arg=--state=:memory:")
-    ap.add_argument("--cc", default=os.environ.get("CC", "cc"), help="C compiler for rss_probe.c")
-    args = ap.parse_args()
+def generate_flows(lua, workdir, tasks, seed=20261128):
+    """Writes the flows and references of gen_flows.lua into workdir;
+    returns its manifest (README.md: gen_flows.lua)."""
+    manifest_path = os.path.join(workdir, "manifest.json")
+    os.makedirs(workdir, exist_ok=True)
+    benchlib.run_checked([lua, os.path.join(HERE, "gen_flows.lua"), "--tasks", str(tasks),
+                          "--seed", str(seed), "--out", workdir])
+    with open(manifest_path) as f:
+        return json.load(f)
 
-    shapes = [s for s in args.shapes.split(",") if s]
+
+def measure(flowlua, workdir, lua="lua5.4", tasks=100000, repeat=9, shapes=SHAPES,
+            seed=20261128, flowlua_args=(), cc=None):
+    """Runs the engine benchmark; returns the document that main() writes as
+    JSON (README.md says what is in it). A shape that fails is recorded with
+    its "error"; a one-task flow that fails raises BenchError."""
     for s in shapes:
         if s not in SHAPES:
-            die(f"unknown shape '{s}' (shapes: {', '.join(SHAPES)})")
-    if args.repeat < 1:
-        die("--repeat must be at least 1")
-    flowlua = os.path.abspath(args.flowlua)
+            raise BenchError(f"unknown shape '{s}' (shapes: {', '.join(SHAPES)})")
+    if repeat < 1:
+        raise BenchError("repeat must be at least 1")
     if not os.access(flowlua, os.X_OK):
-        die(f"no flowlua binary at {flowlua}; build it with:\n"
-            "  cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release -DFLOWLUA_TESTS=OFF && "
-            "cmake --build build-release -j2")
-    lua = shutil.which(args.lua) or die(f"no Lua interpreter '{args.lua}' (Debian: apt-get install lua5.4)")
-    workdir = os.path.abspath(args.workdir)
-    os.makedirs(workdir, exist_ok=True)
-    out_path = args.out or os.path.join(workdir, "results-engine.json")
+        raise BenchError(f"no flowlua binary at {flowlua}; build it with:\n"
+                         "  cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DFLOWLUA_TESTS=OFF && "
+                         "cmake --build build-bench -j2")
+    lua = benchlib.require_program(lua, "Debian: apt-get install lua5.4")
+    workdir = os.path.abspath(workdir)
+    flowlua_args = list(flowlua_args)
 
     load = busy_cpus()
     if load >= 0.5:
         print(f"run.py: note: other processes keep {load:.1f} of {os.cpu_count()} CPU(s) busy: "
               "expect noisy times", file=sys.stderr)
     t_start = time.monotonic()
-    gen = subprocess.run([lua, os.path.join(HERE, "gen_flows.lua"), "--tasks", str(args.tasks),
-                          "--seed", str(args.seed), "--out", workdir],
-                         capture_output=True, text=True)
-    if gen.returncode != 0:
-        die(f"gen_flows.lua failed:\n{gen.stderr}")
-    with open(os.path.join(workdir, "manifest.json")) as f:
-        manifest = json.load(f)
-
-    runner = Runner(workdir, args.cc)
-    fl_cmd = lambda script: [flowlua, "--quiet"] + args.flowlua_arg + [script]
+    manifest = generate_flows(lua, workdir, tasks, seed)
+    runner = Runner(workdir, cc)
+    fl_cmd = lambda script: [flowlua, "--quiet"] + flowlua_args + [script]
     ref_cmd = lambda script: [lua, script]
 
     def run_shape(name):
         m = manifest[name]
-        s = measure(runner, name, {"flowlua": fl_cmd(m["flow"]), "ref": ref_cmd(m["ref"])}, args.repeat)
+        s = measure_commands(runner, name, {"flowlua": fl_cmd(m["flow"]), "ref": ref_cmd(m["ref"])},
+                             repeat)
         return {
             "tasks": m["tasks"], "edges": m["edges"],
             "flowlua": {"wall_s": med(s["flowlua"]["wall"]), "wall_min_s": min(s["flowlua"]["wall"]),
@@ -217,18 +201,16 @@ def main():
                     "wall_samples": s["ref"]["wall"], "rss_samples": s["ref"]["rss"]},
         }
 
-    failures = []
     try:
         base = run_shape("one")
     except RuntimeError as e:
-        die(f"the one-task flow failed, nothing to compare:\n{e}")
+        raise BenchError(f"the one-task flow failed, nothing to compare:\n{e}") from None
     results = {}
     for name in shapes:
         try:
             r = run_shape(name)
         except RuntimeError as e:
             print(f"run.py: {e}", file=sys.stderr)
-            failures.append(name)
             results[name] = {"error": str(e)}
             continue
         n = r["tasks"]
@@ -243,18 +225,29 @@ def main():
         r["meets_memory"] = fl["bytes_per_task"] <= TARGET_BYTES_PER_TASK
         results[name] = r
 
-    # ---- the table -----------------------------------------------------------
-    b = base
-    print(f"flowlua engine benchmark: {args.tasks} tasks requested, median of {args.repeat} "
-          f"run(s) each, wall time of the whole process (start-up, load, build, run, exit)")
+    return {
+        "benchmark": "engine", "requested_tasks": tasks, "repeat": repeat, "seed": seed,
+        "targets": {"ratio_min": TARGET_RATIO, "bytes_per_task_max": TARGET_BYTES_PER_TASK},
+        "rss_method": "rss_probe (fork+wait4 from C)" if runner.probe else "os.wait4 from Python",
+        "flowlua": flowlua, "flowlua_args": ["--quiet"] + flowlua_args, "lua": lua,
+        "env": env_info(flowlua, lua), "busy_cpus_before": load,
+        "baseline_one_task": base, "shapes": results,
+        "bench_seconds": time.monotonic() - t_start,
+    }
+
+
+def print_table(doc):
+    """The engine benchmark's own table (README.md, Columns)."""
+    b = doc["baseline_one_task"]
+    print(f"flowlua engine benchmark: {doc['requested_tasks']} tasks requested, median of "
+          f"{doc['repeat']} run(s) each, wall time of the whole process (start-up, load, build, run, exit)")
     print(f"empty runtime (one-task flow): flowlua {b['flowlua']['wall_s'] * 1e3:.1f} ms, "
           f"{b['flowlua']['rss_kib'] / 1024:.1f} MiB; reference {b['ref']['wall_s'] * 1e3:.1f} ms, "
           f"{b['ref']['rss_kib'] / 1024:.1f} MiB")
     head = ["shape", "tasks", "flowlua s", "ref s", "flowlua tasks/s", "ref tasks/s", "ratio",
             "flowlua RSS", "B/task", "ref B/task", "target (ratio>=0.5, B/task<=1024)"]
     rows = []
-    for name in shapes:
-        r = results[name]
+    for name, r in doc["shapes"].items():
         if "error" in r:
             rows.append([name, "-", "FAILED"] + [""] * (len(head) - 3))
             continue
@@ -267,28 +260,44 @@ def main():
     widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
     line = lambda cells: "  ".join(str(c).rjust(w) if i else str(c).ljust(w)
                                    for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
-    if not runner.probe:
+    if not doc["rss_method"].startswith("rss_probe"):
         print("(no rss_probe: every RSS below has Python's own peak as a floor; B/task is not meaningful)")
     print(line(head))
     print(line(["-" * w for w in widths]))
     for row in rows:
         print(line(row))
 
-    doc = {
-        "benchmark": "engine", "requested_tasks": args.tasks, "repeat": args.repeat, "seed": args.seed,
-        "targets": {"ratio_min": TARGET_RATIO, "bytes_per_task_max": TARGET_BYTES_PER_TASK},
-        "rss_method": "rss_probe (fork+wait4 from C)" if runner.probe else "os.wait4 from Python",
-        "flowlua": flowlua, "flowlua_args": ["--quiet"] + args.flowlua_arg, "lua": lua,
-        "env": env_info(flowlua, lua), "busy_cpus_before": load,
-        "baseline_one_task": base, "shapes": results,
-        "bench_seconds": time.monotonic() - t_start,
-    }
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--flowlua", default=os.path.join(REPO, "build-bench", "flowlua"),
+                    help="flowlua binary (default: build-bench/flowlua of this repo)")
+    ap.add_argument("--lua", default="lua5.4", help="Lua 5.4 interpreter for gen_flows.lua and the references")
+    ap.add_argument("--tasks", type=int, default=100000, help="tasks per shape (default 100000)")
+    ap.add_argument("--repeat", type=int, default=9, help="measured runs per command, median taken (default 9)")
+    ap.add_argument("--seed", type=int, default=20261128, help="seed of the dag's random parents")
+    ap.add_argument("--shapes", default=",".join(SHAPES), help="comma-separated subset of " + ",".join(SHAPES))
+    ap.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "flowlua-bench"),
+                    help="generated scripts and the probe go here; runs use it as cwd")
+    ap.add_argument("--out", help="JSON results (default: <workdir>/results-engine.json)")
+    ap.add_argument("--flowlua-arg", action="append", default=[], metavar="ARG",
+                    help="extra argument for every flowlua run (repeatable), e.g. --flowlua-arg=--state=:memory:")
+    ap.add_argument("--cc", default=os.environ.get("CC", "cc"), help="C compiler for rss_probe.c")
+    args = ap.parse_args()
+
+    try:
+        doc = measure(os.path.abspath(args.flowlua), args.workdir, args.lua, args.tasks, args.repeat,
+                      [s for s in args.shapes.split(",") if s], args.seed, args.flowlua_arg, args.cc)
+    except BenchError as e:
+        return benchlib.fail_cli("run.py", e)
+    print_table(doc)
+    out_path = args.out or os.path.join(os.path.abspath(args.workdir), "results-engine.json")
     os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
     with open(out_path, "w") as f:
         json.dump(doc, f, indent=2)
         f.write("\n")
     print(f"\nJSON: {out_path}  ({doc['bench_seconds']:.0f} s in all)")
-    return 1 if failures else 0
+    return 1 if any("error" in r for r in doc["shapes"].values()) else 0
 
 
 if __name__ == "__main__":

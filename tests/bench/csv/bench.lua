@@ -1,5 +1,6 @@
 -- The flowlua side of the CSV benchmark: one operation per process on N
 -- rows of 3 short fields (the rows ref_libcsv.c makes), timed alone.
+-- The same rows, split into strings, are what ref_tables.lua builds.
 --   CSV_BENCH_OP=write|read|rows CSV_BENCH_FILE=/tmp/b.csv \
 --   CSV_BENCH_ROWS=1000000 flowlua bench.lua --quiet
 -- Prints "rows N seconds S rows_per_s R". read and rows expect the file.
@@ -12,7 +13,11 @@ local n = tonumber(os.getenv("CSV_BENCH_ROWS") or "1000000")
 local t0, count
 if op == "write" then
   local rows = {}
-  for i = 1, n do rows[i] = { "id" .. i, tostring(i * 7), "name" .. (i - 1) % 1000 } end
+  for i = 1, n do
+    -- every tenth name holds a quote and a comma, so it must be quoted
+    local name = i % 10 == 0 and ('"name' .. (i - 1) % 1000 .. '", again') or "name" .. (i - 1) % 1000
+    rows[i] = { "id" .. i, tostring(i * 7), name }
+  end
   collectgarbage()
   t0 = flow.now()
   count = csv.write(path, rows)

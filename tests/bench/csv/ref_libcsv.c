@@ -41,7 +41,9 @@ static row *make_rows(long n) {
     rows[i].f[0] = strdup(b);
     len[1] = snprintf(b, sizeof b, "%ld", (i + 1) * 7);
     rows[i].f[1] = strdup(b);
-    len[2] = snprintf(b, sizeof b, "name%ld", i % 1000);
+    /* every tenth name holds a quote and a comma, so it must be quoted */
+    len[2] = (i + 1) % 10 == 0 ? snprintf(b, sizeof b, "\"name%ld\", again", i % 1000)
+                               : snprintf(b, sizeof b, "name%ld", i % 1000);
     rows[i].f[2] = strdup(b);
     for (int k = 0; k < 3; k++) rows[i].len[k] = (size_t)len[k];
   }

@@ -1,71 +1,125 @@
 #!/usr/bin/env python3
 """CSV benchmark: flowlua's csv.write / csv.read / csv.rows against plain C
-programs doing the same work on N rows of 3 short fields, each operation
-in a fresh process, best of R runs.
+programs and a plain Lua loop doing the same work on N rows of 3 short
+fields (every tenth with a quote and a comma), each operation in a fresh
+process, median of R runs.
 
-    python3 tests/bench/csv/run.py --flowlua build-csv/flowlua [--rows 1000000] [--runs 5]
+    python3 tests/bench/csv/run.py [--flowlua build-bench/flowlua] [--rows 1000000] [--runs 5]
 
-References (both compiled here; needs cc, libcsv-dev, liblua5.4-dev):
-  ref_libcsv.c      plain C on libcsv: csv_fwrite per field; csv_parse with
-                    every field malloc'd into an in-memory row list
-  ref_lua_tables.c  libcsv callbacks filling Lua tables in a bare lua_State:
-                    the floor for any Lua binding's read
+References (the C ones compiled here; needs cc, libcsv-dev, liblua5.4-dev, lua5.4):
+  ref_libcsv.c      plain C on libcsv: writebuf (libcsv's quoting, one
+                    buffer: the write floor), write (csv_fwrite per field),
+                    read (csv_parse, every field malloc'd into a row list:
+                    the read floor), count (csv_parse, callbacks only count)
+  ref_tables.lua    a plain Lua 5.4 loop building the same row tables from
+                    pre-split strings: the table-building floor
+  ref_lua_tables.c  libcsv callbacks filling Lua tables in a bare lua_State
+                    (for the record: a C binding's floor)
 
-Prints rows/s for each side and the ratio flowlua/reference (issue 7 asks
-write >= 0.7 and read >= 0.4 against plain C libcsv).
+Prints rows/s for each side and the ratio flowlua/reference (issue 7:
+write >= 0.7x libcsv; read >= 0.4x libcsv and >= 0.9x the table floor).
 """
-import argparse, os, re, subprocess, sys, tempfile
+import argparse
+import filecmp
+import os
+import statistics
+import sys
+import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+import benchlib  # noqa: E402
+from benchlib import BenchError  # noqa: E402
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
+TARGET_WRITE = 0.7        # of libcsv's rows/s
+TARGET_READ_C = 0.4       # of libcsv's rows/s
+TARGET_READ_TABLES = 0.9  # of the table-building floor's rows/s
 
 
-def rate(cmd, env=None):
-    out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
-    return float(re.search(r"rows_per_s (\d+)", out).group(1))
+def compile_refs(outdir, cc=None):
+    """Compiles the two C references into outdir; returns their paths."""
+    return {
+        "libcsv": benchlib.compile_c(os.path.join(HERE, "ref_libcsv.c"), os.path.join(outdir, "ref_libcsv"),
+                                     cc, libs=["-lcsv"]),
+        "lua_tables": benchlib.compile_c(os.path.join(HERE, "ref_lua_tables.c"),
+                                         os.path.join(outdir, "ref_lua_tables"), cc,
+                                         packages=["lua5.4"], libs=["-lcsv"]),
+    }
 
 
-def best(runs, cmd, env=None):
-    return max(rate(cmd, env) for _ in range(runs))
+def rate(cmd, rows, env=None):
+    _, out = benchlib.run_checked(cmd, env=env)
+    got = benchlib.pairs(benchlib.last_line(out, cmd[0]), os.path.basename(cmd[0]))
+    if got.get("rows") != str(rows):
+        raise BenchError(f"{' '.join(cmd)}: expected {rows} rows, got {out!r}")
+    return rows / float(got["seconds"])
+
+
+def measure(flowlua, workdir, lua="lua5.4", rows=1000000, runs=5, refs=None, log=print):
+    """Returns {"flowlua": {op: rows/s}, "refs": {name: rows/s}, "pairs":
+    [...]}: medians of `runs` processes each, and one entry per comparison
+    (operation, reference, ratio, target). refs: compile_refs' result
+    (compiled into workdir when None)."""
+    os.makedirs(workdir, exist_ok=True)
+    lua = benchlib.require_program(lua, "apt-get install lua5.4")
+    refs = refs or compile_refs(workdir)
+    data = os.path.join(workdir, "data.csv")
+    out = os.path.join(workdir, "out.csv")
+    benchlib.run_checked([refs["libcsv"], "writebuf", data, str(rows)])
+
+    def median_rate(cmd, env=None):
+        samples = [rate(cmd, rows, env) for _ in range(runs)]
+        return statistics.median(samples), samples
+
+    def flowlua_op(op, path):
+        env = dict(os.environ, CSV_BENCH_OP=op, CSV_BENCH_FILE=path, CSV_BENCH_ROWS=str(rows))
+        return median_rate([flowlua, "--quiet", "--state", ":memory:", os.path.join(HERE, "bench.lua")], env)
+
+    mine = {"write": flowlua_op("write", out), "read": flowlua_op("read", data), "rows": flowlua_op("rows", data)}
+    # Writing the same rows means writing the same file, byte for byte.
+    if not filecmp.cmp(out, data, shallow=False):
+        raise BenchError(f"csv.write's file {out} differs from libcsv's {data}: not the same rows")
+    theirs = {
+        "libcsv writebuf": median_rate([refs["libcsv"], "writebuf", out + ".c", str(rows)]),
+        "libcsv csv_fwrite": median_rate([refs["libcsv"], "write", out + ".c", str(rows)]),
+        "libcsv read": median_rate([refs["libcsv"], "read", data]),
+        "libcsv count": median_rate([refs["libcsv"], "count", data]),
+        "lua tables": median_rate([lua, os.path.join(HERE, "ref_tables.lua"), str(rows)]),
+        "libcsv into lua_State": median_rate([refs["lua_tables"], data]),
+    }
+    comparisons = [("write", "libcsv writebuf", TARGET_WRITE), ("read", "libcsv read", TARGET_READ_C),
+                   ("read", "lua tables", TARGET_READ_TABLES), ("rows", "libcsv read", TARGET_READ_C),
+                   ("rows", "lua tables", TARGET_READ_TABLES)]
+    pairs = []
+    for op, ref, target in comparisons:
+        ratio = mine[op][0] / theirs[ref][0]
+        pairs.append({"op": op, "ref": ref, "flowlua_rows_per_s": mine[op][0], "ref_rows_per_s": theirs[ref][0],
+                      "ratio": ratio, "target_min": target, "meets_target": ratio >= target})
+        log(f"  csv.{op:<5} {mine[op][0]:>11,.0f} rows/s  vs  {ref:<18} {theirs[ref][0]:>12,.0f} rows/s"
+            f"  ratio {ratio:.2f}  (target >= {target})")
+    return {"rows": rows, "runs": runs,
+            "flowlua": {op: {"rows_per_s": m, "samples": s} for op, (m, s) in mine.items()},
+            "refs": {name: {"rows_per_s": m, "samples": s} for name, (m, s) in theirs.items()},
+            "pairs": pairs}
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--flowlua", required=True)
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--flowlua", default=os.path.join(REPO, "build-bench", "flowlua"))
+    ap.add_argument("--lua", default="lua5.4")
     ap.add_argument("--rows", type=int, default=1000000)
     ap.add_argument("--runs", type=int, default=5)
     args = ap.parse_args()
-    flowlua = os.path.abspath(args.flowlua)
-    lua_flags = subprocess.run(["pkg-config", "--cflags", "--libs", "lua5.4"], check=True,
-                               capture_output=True, text=True).stdout.split()
-    with tempfile.TemporaryDirectory(prefix="flowlua-csv-bench-") as tmp:
-        ref = os.path.join(tmp, "ref_libcsv")
-        floor = os.path.join(tmp, "ref_lua_tables")
-        subprocess.run(["cc", "-O2", os.path.join(HERE, "ref_libcsv.c"), "-o", ref, "-lcsv"], check=True)
-        subprocess.run(["cc", "-O2", os.path.join(HERE, "ref_lua_tables.c"), "-o", floor, "-lcsv"]
-                       + lua_flags, check=True)
-        data = os.path.join(tmp, "data.csv")
-        out = os.path.join(tmp, "out.csv")
-        subprocess.run([ref, "writebuf", data, str(args.rows)], check=True, capture_output=True)
-
-        def lua(op, path):
-            env = dict(os.environ, CSV_BENCH_OP=op, CSV_BENCH_FILE=path,
-                       CSV_BENCH_ROWS=str(args.rows))
-            return best(args.runs, [flowlua, os.path.join(HERE, "bench.lua"), "--quiet"], env)
-
-        mine = {"write": lua("write", out), "read": lua("read", data), "rows": lua("rows", data)}
-        refs = [
-            ("write", "C: csv_fwrite per field", best(args.runs, [ref, "write", out + ".1", str(args.rows)])),
-            ("write", "C: one buffer, minimal quoting", best(args.runs, [ref, "writebuf", out + ".2", str(args.rows)])),
-            ("read", "C: csv_parse, fields malloc'd", best(args.runs, [ref, "read", data])),
-            ("read", "C: csv_parse, count only", best(args.runs, [ref, "count", data])),
-            ("read", "libcsv -> Lua tables (floor)", best(args.runs, [floor, data])),
-            ("read", "the same, collector stopped", best(args.runs, [floor, data, "gcstop"])),
-            ("rows", "C: csv_parse, fields malloc'd", best(args.runs, [ref, "read", data])),
-        ]
-        print(f"{args.rows} rows of 3 short fields, best of {args.runs}")
-        for op, name, ref_rate in refs:
-            print(f"  csv.{op:<5} {mine[op]:>11,.0f} rows/s  vs  {name:<32} {ref_rate:>12,.0f} rows/s"
-                  f"  ratio {mine[op] / ref_rate:.2f}")
+    try:
+        with tempfile.TemporaryDirectory(prefix="flowlua-csv-bench-") as tmp:
+            r = measure(os.path.abspath(args.flowlua), tmp, args.lua, args.rows, args.runs)
+    except BenchError as e:
+        return benchlib.fail_cli("csv/run.py", e)
+    print(f"{r['rows']} rows of 3 short fields, median of {r['runs']} runs")
+    for name, ref in r["refs"].items():
+        print(f"  {name:<22} {ref['rows_per_s']:>12,.0f} rows/s")
+    return 0
 
 
 if __name__ == "__main__":

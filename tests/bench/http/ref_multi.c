@@ -6,6 +6,7 @@
  *   cc -O2 ref_multi.c -o ref_multi $(pkg-config --cflags --libs libcurl)
  *   ./ref_multi URL N C
  */
+#define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
