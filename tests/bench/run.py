@@ -3,7 +3,7 @@
 plain Lua 5.4 floor (the same calls and edges, ordered by Kahn's algorithm in
 Lua and called in that order).
 
-    python3 tests/bench/run.py [--flowlua build-release/flowlua] [--lua lua5.4]
+    python3 tests/bench/run.py [--flowlua build-bench/flowlua] [--lua lua5.4]
                                [--tasks 100000] [--repeat 9] [--out FILE]
 
 Generates the flows with gen_flows.lua (into --workdir, default

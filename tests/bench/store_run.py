@@ -2,7 +2,7 @@
 """Engine with the run history: the engine benchmark's flows run with the
 SQLite store against the same flows run without it (--state :memory:).
 
-    python3 tests/bench/store_run.py [--flowlua build-release/flowlua]
+    python3 tests/bench/store_run.py [--flowlua build-bench/flowlua]
                                      [--tasks 100000] [--repeat 9]
 
 Uses the flows of gen_flows.lua (generated into --workdir, default
