@@ -140,8 +140,7 @@ def env_info(flowlua, lua):
     return {
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "flowlua_version": out([flowlua, "--version"]),
-        "lua_version": (subprocess.run([lua, "-v"], capture_output=True, text=True).stdout
-                        or "").strip(),
+        "lua_version": out([lua, "-v"]),
         "git_commit": commit, "git_dirty": bool(dirty),
         "cpu": cpu, "cpus": os.cpu_count(), "kernel": platform.release(),
         "python": platform.python_version(),
