@@ -17,6 +17,7 @@ const char *cli_usage(void) {
          "       flowlua runs [--flow NAME] [--limit N] [--json]\n"
          "       flowlua show RUN_ID|last [--json]\n"
          "       flowlua graph [--format dot|mermaid] [--run RUN_ID|last] SCRIPT.lua\n"
+         "       flowlua report RUN_ID|last --html OUT.html\n"
          "\n"
          "Runs the flow that SCRIPT.lua returns (flow.define(...)): on its\n"
          "schedule until SIGINT/SIGTERM (the run in progress finishes; a\n"
@@ -26,7 +27,9 @@ const char *cli_usage(void) {
          "next fire times (ISO 8601, in the schedule's zone), one per line.\n"
          "'runs' lists the recorded runs, newest first; 'show' prints one\n"
          "run task by task (state, attempts, duration, error). 'graph' prints\n"
-         "the task graph (flowlua graph x.lua | dot -Tsvg > x.svg).\n"
+         "the task graph (flowlua graph x.lua | dot -Tsvg > x.svg). 'report'\n"
+         "writes one run as a self-contained HTML page: its summary, graph,\n"
+         "a timeline with one bar per attempt, and every failure's message.\n"
          "\n"
          "Options:\n"
          "  --once               run the flow once, now, ignoring its schedule\n"
@@ -48,6 +51,7 @@ const char *cli_usage(void) {
          "  --json               runs, show: print JSON\n"
          "  --format FORMAT      graph: dot (default) or mermaid\n"
          "  --run RUN_ID|last    graph: colour each task by its state in that run\n"
+         "  --html PATH          report: write the page to PATH (replaced whole)\n"
          "  --concurrency N      tasks running at once (default: the flow's, 32)\n"
          "  --log-level LEVEL    debug, info, warn or error (default: info)\n"
          "  --log-format FORMAT  text or json (default: text)\n"
@@ -85,6 +89,7 @@ static const char *const valued[] = {
     "--log-level", "--log-format", "--count",       "--from",
     "--state",     "--resume",     "--from-task",   "--limit",
     "--format",    "--run",
+    "--html",
     NULL};
 
 static int takes_value(const char *name, size_t len) {
@@ -153,6 +158,11 @@ static int apply(cli_args *a, const char *name, const char *value, char *err,
     if (!*value)
       return fail(err, errlen, "%s", "--run expects a run id or 'last'");
     a->run = value;
+  } else if (strcmp(name, "--html") == 0) {
+    if (!*value)
+      return fail(err, errlen, "%s", "--html expects the path of the page "
+                                     "to write");
+    a->html = value;
   } else if (strcmp(name, "--log-level") == 0) {
     a->log_level = fl_log_level_parse(value);
     if (a->log_level < 0)
@@ -233,19 +243,20 @@ int cli_parse(int argc, char **argv, cli_args *out, char *err, size_t errlen) {
     if (positional == 0 && !out->script &&
         (strcmp(arg, "check") == 0 || strcmp(arg, "next") == 0 ||
          strcmp(arg, "runs") == 0 || strcmp(arg, "show") == 0 ||
-         strcmp(arg, "graph") == 0)) {
-      out->command = strcmp(arg, "check") == 0   ? CLI_CHECK
-                     : strcmp(arg, "next") == 0  ? CLI_NEXT
-                     : strcmp(arg, "runs") == 0  ? CLI_RUNS
-                     : strcmp(arg, "graph") == 0 ? CLI_GRAPH
-                                                 : CLI_SHOW;
+         strcmp(arg, "graph") == 0 || strcmp(arg, "report") == 0)) {
+      out->command = strcmp(arg, "check") == 0    ? CLI_CHECK
+                     : strcmp(arg, "next") == 0   ? CLI_NEXT
+                     : strcmp(arg, "runs") == 0   ? CLI_RUNS
+                     : strcmp(arg, "graph") == 0  ? CLI_GRAPH
+                     : strcmp(arg, "report") == 0 ? CLI_REPORT
+                                                  : CLI_SHOW;
       positional++;
       continue;
     }
     if (out->command == CLI_RUNS)
       return fail(err, errlen, "unexpected argument '%s' ('runs' takes no "
                                "script; --flow NAME picks a flow)", arg);
-    if (out->command == CLI_SHOW) {
+    if (out->command == CLI_SHOW || out->command == CLI_REPORT) {
       if (out->run_ref)
         return fail(err, errlen, "unexpected argument '%s' (one run at a "
                                  "time)", arg);
@@ -261,7 +272,15 @@ int cli_parse(int argc, char **argv, cli_args *out, char *err, size_t errlen) {
   }
   if (out->command == CLI_SHOW && !out->run_ref)
     return fail(err, errlen, "%s", "show expects a run id or 'last'");
-  if (!out->script && out->command != CLI_RUNS && out->command != CLI_SHOW)
+  if (out->command == CLI_REPORT && !out->run_ref)
+    return fail(err, errlen, "%s", "report expects a run id or 'last'");
+  if (out->command == CLI_REPORT && !out->html)
+    return fail(err, errlen, "%s", "report needs --html PATH: the file to "
+                                   "write the page to");
+  if (out->html && out->command != CLI_REPORT)
+    return fail(err, errlen, "%s", "--html goes with 'flowlua report'");
+  if (!out->script && out->command != CLI_RUNS && out->command != CLI_SHOW &&
+      out->command != CLI_REPORT)
     return fail(err, errlen, "%s", "no script given");
   if ((out->json || out->limit) && out->command != CLI_RUNS &&
       out->command != CLI_SHOW)

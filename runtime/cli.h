@@ -16,6 +16,7 @@ typedef enum cli_command {
   CLI_RUNS,  /* flowlua runs: the run history */
   CLI_SHOW,  /* flowlua show RUN_ID|last: one run, task by task */
   CLI_GRAPH, /* flowlua graph script.lua: the task graph as text */
+  CLI_REPORT, /* flowlua report RUN_ID|last --html PATH: a run as HTML */
   CLI_HELP,
   CLI_VERSION
 } cli_command;
@@ -29,7 +30,8 @@ typedef struct cli_param {
 typedef struct cli_args {
   cli_command command;
   const char *script;
-  const char *run_ref; /* show: RUN_ID or "last" */
+  const char *run_ref; /* show, report: RUN_ID or "last" */
+  const char *html;    /* report: --html PATH, the page to write */
   const char *flow;
   const char *state;   /* --state PATH; NULL = the default */
   const char *resume;  /* --resume RUN_ID|last */

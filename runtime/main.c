@@ -6,6 +6,7 @@
  * exit codes of DESIGN.md. Nothing here is out of an embedder's reach.
  */
 #define _POSIX_C_SOURCE 200809L
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 
 #include "cli.h"
 #include "flowlua.h"
+#include "fsutil.h"
 
 enum { EXIT_OK = 0, EXIT_RUN_FAILED = 1, EXIT_USAGE = 2, EXIT_CANCELLED = 130 };
 
@@ -315,6 +317,26 @@ static int cmd_report(flowlua *rt, const cli_args *args) {
   return print_result(rt, rc, text);
 }
 
+/* `flowlua report RUN_ID --html PATH`: the page, written whole or not at
+   all (a temporary file beside PATH, renamed over it). */
+static int cmd_report_html(flowlua *rt, const cli_args *args) {
+  char *html = NULL;
+  int rc = flowlua_report_html(rt, args->run_ref, &html);
+  if (rc != FLOWLUA_OK) {
+    fprintf(stderr, "flowlua: %s\n", flowlua_errmsg(rt));
+    return status_exit_code(rc);
+  }
+  int written = fl_write_file_atomic(args->html, html, strlen(html));
+  int saved = errno;
+  free(html);
+  if (written != 0) {
+    fprintf(stderr, "flowlua: cannot write the report to %s: %s\n", args->html,
+            strerror(saved));
+    return EXIT_RUN_FAILED;
+  }
+  return EXIT_OK;
+}
+
 int main(int argc, char **argv) {
   cli_args args;
   char err[512];
@@ -356,6 +378,8 @@ int main(int argc, char **argv) {
   int code;
   if (args.command == CLI_RUNS || args.command == CLI_SHOW) {
     code = cmd_report(rt, &args);
+  } else if (args.command == CLI_REPORT) {
+    code = cmd_report_html(rt, &args);
   } else if (flowlua_load_file(rt, args.script) != FLOWLUA_OK) {
     fprintf(stderr, "flowlua: %s\n", flowlua_errmsg(rt));
     code = EXIT_USAGE;

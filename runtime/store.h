@@ -400,6 +400,37 @@ void fl_store_run_detail_free(fl_store_run_detail *d);
 const fl_store_task_row *fl_store_detail_find(const fl_store_run_detail *d,
                                               const char *key);
 
+/* One attempt of a task run, read back from its state changes (the
+   report's timeline). */
+typedef struct fl_store_attempt {
+  size_t task;       /* its task run: an index into the detail's tasks */
+  int attempt;       /* 1-based */
+  int state;         /* the change that ended it: Success, Failed, Retrying
+                        (failed, and retried), TimedOut, Cancelled, Crashed;
+                        Running when nothing ended it yet; -1 unknown */
+  double started_at; /* its Running */
+  double ended_at;   /* 0 when nothing ended it yet */
+  const char *error; /* the ending change's error, or NULL */
+} fl_store_attempt;
+
+typedef struct fl_store_attempt_list {
+  fl_store_attempt *items; /* by task run (the detail's order), then attempt */
+  size_t n;
+  struct fl_store_arena *arena_; /* private: holds the errors */
+} fl_store_attempt_list;
+
+/*
+ * Reads every attempt of the run d holds, from its task runs' state
+ * changes: attempt k of a task run starts at its k-th Running and ends at
+ * the change after it. Only attempts 1..attempts of each task run count
+ * (a map's own row goes Running while its elements run, but is no
+ * attempt). *out is overwritten; free it with fl_store_attempt_list_free
+ * even on failure.
+ */
+int fl_store_load_attempts(fl_store *st, const fl_store_run_detail *d,
+                           fl_store_attempt_list *out);
+void fl_store_attempt_list_free(fl_store_attempt_list *l);
+
 /* Whether a resume may keep this task run's result instead of running it:
    it ended Success or Cached with a JSON result, or with none recorded,
    which is nil (the engine records no result for nil: most tasks that

@@ -469,3 +469,119 @@ done:
   return status;
 }
 
+/* ---- a run's attempts (the report's timeline) ---------------------------- */
+
+void fl_store_attempt_list_free(fl_store_attempt_list *l) {
+  free(l->items);
+  arena_free(l->arena_);
+  memset(l, 0, sizeof *l);
+}
+
+/* A task run's number in its run (task_run.n) and its index in a detail. */
+typedef struct task_number {
+  int64_t n;
+  size_t index;
+} task_number;
+
+static int cmp_task_number(const void *a, const void *b) {
+  int64_t x = ((const task_number *)a)->n, y = ((const task_number *)b)->n;
+  return (x > y) - (x < y);
+}
+
+/* The numbers of d's task runs, sorted, in *out (*count of them). The
+   history names task runs by number, the detail by key. */
+static int number_tasks(fl_store *st, const fl_store_run_detail *d,
+                        task_number **out, size_t *count) {
+  *out = NULL;
+  *count = 0;
+  sqlite3_stmt *s = NULL;
+  int status = store_prepare(st,
+                             "SELECT t.n, t.key FROM flow_run r JOIN task_run t"
+                             " ON t.run = r.id WHERE r.run_id = ?1 ORDER BY t.n",
+                             &s, "cannot read a run's task runs");
+  if (status) return status;
+  sqlite3_bind_text(s, 1, d->run.run_id, -1, SQLITE_STATIC);
+  size_t cap = 0;
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    const char *key = (const char *)sqlite3_column_text(s, 1);
+    const fl_store_task_row *t = key ? fl_store_detail_find(d, key) : NULL;
+    if (!t) continue; /* written since the detail was read */
+    if (GROW(*out, cap, *count)) {
+      status = store_oom(st, "cannot read a run's task runs");
+      break;
+    }
+    (*out)[(*count)++] = (task_number){sqlite3_column_int64(s, 0),
+                                       (size_t)(t - d->tasks)};
+  }
+  if (status == FLOWLUA_OK && rc != SQLITE_DONE)
+    status = store_sql_err(st, rc, "cannot read the task runs of run %s",
+                           d->run.run_id);
+  sqlite3_finalize(s);
+  return status;
+}
+
+int fl_store_load_attempts(fl_store *st, const fl_store_run_detail *d,
+                           fl_store_attempt_list *out) {
+  memset(out, 0, sizeof *out);
+  if (!(out->arena_ = calloc(1, sizeof *out->arena_)))
+    return store_oom(st, "cannot read a run's attempts");
+  task_number *numbers = NULL;
+  size_t n_numbers = 0;
+  int status = number_tasks(st, d, &numbers, &n_numbers);
+  if (status) return status;
+  sqlite3_stmt *s = NULL;
+  /* Every change of every task run, in order: a Running opens an attempt,
+     the next change of the same task run closes it. */
+  status = store_prepare(st,
+                         "SELECT h.n, h.at, h.state, h.attempt, h.error"
+                         " FROM flow_run r JOIN task_history h ON h.run = r.id"
+                         " WHERE r.run_id = ?1 ORDER BY h.n, h.seq",
+                         &s, "cannot read a run's attempts");
+  if (status) {
+    free(numbers);
+    return status;
+  }
+  sqlite3_bind_text(s, 1, d->run.run_id, -1, SQLITE_STATIC);
+  size_t cap = 0;
+  const task_number *task = NULL;
+  fl_store_attempt *open = NULL; /* the attempt the next change ends */
+  int rc, ok = 1;
+  while (ok && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+    task_number want = {sqlite3_column_int64(s, 0), 0};
+    if (!task || task->n != want.n) {
+      task = bsearch(&want, numbers, n_numbers, sizeof *numbers, cmp_task_number);
+      open = NULL;
+    }
+    if (!task) continue;
+    double at = sqlite3_column_double(s, 1);
+    int state = fl_store_task_state_parse((const char *)sqlite3_column_text(s, 2));
+    int attempt = sqlite3_column_int(s, 3);
+    if (open) {
+      open->ended_at = at;
+      open->state = state;
+      open->error = col_str(out->arena_, s, 4, &ok);
+      open = NULL;
+    }
+    if (state != FLOWLUA_TASK_RUNNING || attempt < 1 ||
+        attempt > d->tasks[task->index].attempts)
+      continue;
+    if (GROW(out->items, cap, out->n)) {
+      ok = 0;
+      break;
+    }
+    open = &out->items[out->n++];
+    *open = (fl_store_attempt){.task = task->index,
+                               .attempt = attempt,
+                               .state = FLOWLUA_TASK_RUNNING,
+                               .started_at = at};
+  }
+  if (!ok)
+    status = store_oom(st, "cannot read a run's attempts");
+  else if (rc != SQLITE_DONE)
+    status = store_sql_err(st, rc, "cannot read the attempts of run %s",
+                           d->run.run_id);
+  sqlite3_finalize(s);
+  free(numbers);
+  return status;
+}

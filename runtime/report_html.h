@@ -1,0 +1,51 @@
+/*
+ * report_html.h — one stored run as a self-contained HTML page: its
+ * summary, its task graph and a timeline of every attempt (both inline
+ * SVG), and each failure's message.
+ *
+ * Formatting only: no SQLite, no Lua, no I/O. report.c gathers what is
+ * drawn (the run, its attempts, the graph rebuilt from the script) into an
+ * fl_report; the page fetches nothing (its Content-Security-Policy forbids
+ * it) and runs no script.
+ */
+#ifndef FL_REPORT_HTML_H
+#define FL_REPORT_HTML_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "store.h"
+
+/* An edge of the task graph between two of the run's graph keys. */
+typedef struct fl_report_edge {
+  uint32_t from, to; /* indexes into run->graph_keys; from runs first */
+  int ordering;      /* 1: node:after (no data), 0: a data edge */
+} fl_report_edge;
+
+typedef struct fl_report {
+  const fl_store_run_detail *run;
+  const fl_store_attempt_list *attempts;
+  /* The graph over run->graph_keys: its edges when the script rebuilt the
+     same graph, else NULL with graph_note saying why. */
+  const fl_report_edge *edges;
+  size_t n_edges;
+  const char *graph_note;
+  double now; /* wall clock: where the timeline of an unfinished run ends */
+} fl_report;
+
+/* Appends the page to out (check out->oom once at the end). */
+void fl_report_html(fl_buf *out, const fl_report *r);
+
+/*
+ * The layered layout of a graph of n nodes: layer[i] is the longest path
+ * from a root to node i, and row[i] its place within its layer (ordered
+ * by the mean row of its upstream nodes, so that edges cross less).
+ * Without edges (NULL) the nodes fill a grid of `columns` layers. Returns
+ * the number of layers, or -1 when out of memory or the edges make a
+ * cycle (a stored graph is acyclic; the caller then draws no edges).
+ */
+long fl_report_layout(size_t n, const fl_report_edge *edges, size_t n_edges,
+                      size_t columns, uint32_t *layer, uint32_t *row);
+
+#endif
