@@ -166,6 +166,9 @@ typedef struct flowlua_event {
   int flow_state;      /* flowlua_flow_state, or -1 for a task run */
   int attempt;         /* 1-based attempt; 0 when none ran */
   const char *error;   /* the error, secrets masked; NULL if none */
+  double retry_delay;  /* Retrying: seconds until the next attempt starts
+                          (retry_delay, backoff, jitter, Retry-After
+                          applied); 0 otherwise */
 } flowlua_event;
 
 /* Receives every state change. It runs on the thread that drives the
@@ -313,6 +316,11 @@ FLOWLUA_API int flowlua_report_run(flowlua *rt, const char *run_ref, int json,
  * (FLOWLUA_ESTATE).
  */
 FLOWLUA_API int flowlua_start(flowlua *rt, const char *flow_name);
+/* Starts a resume (as flowlua_resume, with the same arguments and errors)
+   and returns at once; step it like a started run. */
+FLOWLUA_API int flowlua_start_resume(flowlua *rt, const char *flow_name,
+                                     const char *run_ref, int force,
+                                     const char *from_task);
 FLOWLUA_API int flowlua_fd(const flowlua *rt);
 FLOWLUA_API int flowlua_timeout_ms(flowlua *rt);
 FLOWLUA_API int flowlua_step(flowlua *rt, flowlua_outcome *out);
@@ -328,20 +336,6 @@ FLOWLUA_API int flowlua_step(flowlua *rt, flowlua_outcome *out);
 FLOWLUA_API int flowlua_graph(flowlua *rt, const char *flow_name,
                               const char *format, const char *run_ref,
                               char **out);
-
-/*
- * A stored run as one self-contained HTML page (`flowlua report`): its
- * summary, its task graph, a timeline with one bar per attempt coloured by
- * how it ended, and every failure's message. run_ref is a run id, an
- * unambiguous prefix of one, or "last". The graph is rebuilt from the
- * script the run recorded, in a runtime of its own (rt keeps the script it
- * holds), with the run's params; when that script is gone or now builds
- * other tasks, the page shows the tasks without edges and says why. The
- * page fetches nothing and runs no script. On success *out is a
- * NUL-terminated string the caller frees with free().
- */
-FLOWLUA_API int flowlua_report_html(flowlua *rt, const char *run_ref,
-                                    char **out);
 
 /*
  * Whether the flow has a schedule: 1 yes, 0 no, or a negative status

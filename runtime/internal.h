@@ -20,6 +20,7 @@
 #include "http.h"
 #include "log.h"
 #include "loop.h"
+#include "memlimit.h"
 #include "retry.h"
 #include "trigger.h"
 
@@ -221,6 +222,7 @@ struct flowlua {
   fl_http http; /* set up on the first request */
   int http_ready;
   fl_logger log;
+  fl_mem mem; /* the Lua heap's count and limit (memlimit.h) */
   flowlua_options opts;
   fl_buf err;
   volatile sig_atomic_t cancel_requested; /* cancel the run in progress */

@@ -716,21 +716,38 @@ static int flowlua_run_body(flowlua *rt, const char *flow_name, flowlua_outcome 
   return rc;
 }
 
-static int flowlua_resume_body(flowlua *rt, const char *flow_name, const char *run_ref,
-                   int force, const char *from_task, flowlua_outcome *out) {
-  if (!rt) return FLOWLUA_EINVAL;
-  if (fl_host_run_going(rt, "flowlua_resume")) return FLOWLUA_ESTATE;
-  if (out) memset(out, 0, sizeof *out);
+/* flowlua_resume (RUN_WAIT) and flowlua_start_resume (RUN_START): the
+   stored run is read, then its resume runs like any other run. */
+static int resume_with(flowlua *rt, const char *who, run_mode mode,
+                       const char *flow_name, const char *run_ref, int force,
+                       const char *from_task) {
+  if (fl_host_run_going(rt, who)) return FLOWLUA_ESTATE;
   if (!run_ref || !*run_ref) {
-    fl_set_error(rt, "flowlua_resume: a run id (or \"last\") is required");
+    fl_set_error(rt, "%s: a run id (or \"last\") is required", who);
     return FLOWLUA_EINVAL;
   }
   forget_run(rt);
   fl_buf_reset(&rt->err);
   int rc = fl_resume_load(rt, flow_name, run_ref);
   if (rc) return rc;
-  run_ctx ctx = {flow_name, RUN_WAIT, NULL, NULL, FLOWLUA_OK, force, from_task};
-  rc = run_protected(rt, &ctx);
+  run_ctx ctx = {flow_name, mode, NULL, NULL, FLOWLUA_OK, force, from_task};
+  return run_protected(rt, &ctx);
+}
+
+int flowlua_start_resume(flowlua *rt, const char *flow_name,
+                         const char *run_ref, int force,
+                         const char *from_task) {
+  if (!rt) return FLOWLUA_EINVAL;
+  return resume_with(rt, "flowlua_start_resume", RUN_START, flow_name,
+                     run_ref, force, from_task);
+}
+
+static int flowlua_resume_body(flowlua *rt, const char *flow_name, const char *run_ref,
+                   int force, const char *from_task, flowlua_outcome *out) {
+  if (!rt) return FLOWLUA_EINVAL;
+  if (out) memset(out, 0, sizeof *out);
+  int rc = resume_with(rt, "flowlua_resume", RUN_WAIT, flow_name, run_ref,
+                       force, from_task);
   if (rt->sched && out) fl_fill_outcome(rt->sched, out);
   if (rc == FLOWLUA_OK && rt->sched && rt->sched->state == FLOWLUA_FLOW_CANCELLED)
     fl_set_error(rt, "the run was cancelled");

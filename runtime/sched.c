@@ -45,19 +45,20 @@ static char *keep_error(fl_sched *s, const char *msg) {
 /* ---- state changes: the history and the host's callback ----------------- */
 
 static void emit(fl_sched *s, const char *task, int task_state, int flow_state,
-                 int attempt, const char *err) {
+                 int attempt, const char *err, double retry_delay) {
   flowlua *rt = s->rt;
   char *masked = err ? fl_log_mask_dup(&rt->log, err) : NULL;
   flowlua_event ev = {fl_wall_time(), s->g->flow->name, s->run_id, task,
-                      task_state, flow_state, attempt, masked};
+                      task_state, flow_state, attempt, masked, retry_delay};
   rt->opts.event_fn(rt->opts.event_userdata, &ev);
   free(masked);
 }
 
 /* A task run's state changed: recorded, and told to the host. final: it
-   will not change again (record.h). */
-static void note_state(fl_sched *s, fl_taskrun *r, int state, int final,
-                       const char *err) {
+   will not change again (record.h). retry_delay: for Retrying, the wait
+   before the next attempt, so that a host can show a countdown. */
+static void note_change(fl_sched *s, fl_taskrun *r, int state, int final,
+                        const char *err, double retry_delay) {
   fl_record_state(s, r, state, final, err);
   if (!s->rt->opts.event_fn) return;
   fl_buf key = FL_BUF_INIT;
@@ -66,8 +67,13 @@ static void note_state(fl_sched *s, fl_taskrun *r, int state, int final,
                         state == FLOWLUA_TASK_TRIGGER_FAILED
                     ? 0
                     : r->attempts;
-  emit(s, fl_buf_str(&key), state, -1, attempt, err);
+  emit(s, fl_buf_str(&key), state, -1, attempt, err, retry_delay);
   fl_buf_free(&key);
+}
+
+static void note_state(fl_sched *s, fl_taskrun *r, int state, int final,
+                       const char *err) {
+  note_change(s, r, state, final, err, 0);
 }
 
 /* ---- small helpers ------------------------------------------------------- */
@@ -589,7 +595,7 @@ static void fail_attempt(fl_sched *s, fl_taskrun *r, int final_state,
              "TimedOut (attempt %d of %d)", r->attempts, d->retry.retries + 1);
   }
   r->state = FLOWLUA_TASK_RETRYING;
-  note_state(s, r, FLOWLUA_TASK_RETRYING, 0, msg);
+  note_change(s, r, FLOWLUA_TASK_RETRYING, 0, msg, delay);
   /* Only the first line of the error: the traceback is logged once, with
      the final failure. */
   const char *nl = strchr(msg, '\n');
@@ -1374,7 +1380,7 @@ int fl_sched_start(flowlua *rt, fl_graph *g, fl_sched **out) {
   s->active = 1;
   s->next_active = rt->active;
   rt->active = s;
-  if (rt->opts.event_fn) emit(s, NULL, -1, FLOWLUA_FLOW_RUNNING, 0, NULL);
+  if (rt->opts.event_fn) emit(s, NULL, -1, FLOWLUA_FLOW_RUNNING, 0, NULL, 0);
   log_flow(s, FLOWLUA_LOG_INFO, FLOWLUA_FLOW_RUNNING, -1,
            "flow '%s' run %s: Running (%u tasks)", g->flow->name, s->run_id,
            (unsigned)g->n);
@@ -1396,7 +1402,7 @@ static void sched_end(fl_sched *s) {
   if (s->cancelling) state = FLOWLUA_FLOW_CANCELLED;
   s->state = state;
   fl_record_run_end(s);
-  if (rt->opts.event_fn) emit(s, NULL, -1, state, 0, s->store_error);
+  if (rt->opts.event_fn) emit(s, NULL, -1, state, 0, s->store_error, 0);
   double took = s->ended - s->started;
   log_flow(s, state == FLOWLUA_FLOW_SUCCESS ? FLOWLUA_LOG_INFO
                                             : FLOWLUA_LOG_ERROR,
