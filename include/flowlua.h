@@ -338,6 +338,20 @@ FLOWLUA_API int flowlua_graph(flowlua *rt, const char *flow_name,
                               char **out);
 
 /*
+ * A stored run as one self-contained HTML page (`flowlua report`): its
+ * summary, its task graph, a timeline with one bar per attempt coloured by
+ * how it ended, and every failure's message. run_ref is a run id, an
+ * unambiguous prefix of one, or "last". The graph is rebuilt from the
+ * script the run recorded, in a runtime of its own (rt keeps the script it
+ * holds), with the run's params; when that script is gone or now builds
+ * other tasks, the page shows the tasks without edges and says why. The
+ * page fetches nothing and runs no script. On success *out is a
+ * NUL-terminated string the caller frees with free().
+ */
+FLOWLUA_API int flowlua_report_html(flowlua *rt, const char *run_ref,
+                                    char **out);
+
+/*
  * Whether the flow has a schedule: 1 yes, 0 no, or a negative status
  * (FLOWLUA_ENOFLOW) when there is no such flow.
  */
