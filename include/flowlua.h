@@ -178,6 +178,9 @@ typedef void (*flowlua_event_fn)(void *userdata, const flowlua_event *ev);
 /*
  * Options for a new runtime. Always start from flowlua_options_init(), then
  * set what you need: fields added in later versions keep working defaults.
+ * New fields are only ever appended, so source written for an older
+ * flowlua.h still compiles; but the struct grows with them, so a program
+ * must be compiled against the flowlua.h of the library it runs with.
  */
 typedef struct flowlua_options {
   int concurrency;        /* tasks running at once; 0 = the flow's own (32) */
@@ -191,6 +194,15 @@ typedef struct flowlua_options {
   const char *state_path;
   flowlua_event_fn event_fn; /* NULL: no state-change callback */
   void *event_userdata;      /* passed to event_fn, never touched */
+  /* The most memory the runtime's Lua heap may hold, in bytes (0, the
+     default: no limit; otherwise at least 1 MiB, else flowlua_new returns
+     FLOWLUA_EINVAL). It counts every Lua value of the scripts and the
+     engine, and the scheduler's per-task records; not SQLite's, libcurl's
+     or the host's own memory. An allocation past it fails: inside a task,
+     that attempt fails ("memory limit of 256 MiB reached in task 'x'") and
+     is retried like any error; while loading or building, that call fails
+     with the same words. */
+  size_t memory_limit;
 } flowlua_options;
 
 /* Fills *opts with the defaults. */

@@ -67,6 +67,19 @@ void fl_set_error(flowlua *rt, const char *fmt, ...) {
   fl_buf_free(&msg);
 }
 
+/* After a call that failed for memory (LUA_ERRMEM): when it was the memory
+   limit that refused, the message names the limit and what was going on. */
+static void name_memory_limit(flowlua *rt, const char *doing) {
+  if (!fl_mem_take_hit(&rt->mem) || !rt->mem.limit) return;
+  char size[32];
+  fl_buf msg = FL_BUF_INIT;
+  fl_buf_addf(&msg, "memory limit of %s reached %s: %s",
+              fl_mem_format(rt->mem.limit, size, sizeof size), doing,
+              fl_buf_str(&rt->err));
+  fl_set_error(rt, "%s", fl_buf_str(&msg));
+  fl_buf_free(&msg);
+}
+
 const char *flowlua_errmsg(const flowlua *rt) {
   if (!rt) return "no runtime (NULL handle)";
   return rt->err.data ? rt->err.data : "";
@@ -105,11 +118,14 @@ void flowlua_options_init(flowlua_options *opts) {
                             .log_format = FLOWLUA_LOG_TEXT,
                             .log_fn = NULL,
                             .log_userdata = NULL,
-                            .state_path = NULL};
+                            .state_path = NULL,
+                            .memory_limit = 0};
 }
 
 static int valid_options(const flowlua_options *o) {
-  return o->concurrency >= 0 && o->log_level >= FLOWLUA_LOG_DEBUG &&
+  return o->concurrency >= 0 &&
+         (o->memory_limit == 0 || o->memory_limit >= FL_MEM_MIN_LIMIT) &&
+         o->log_level >= FLOWLUA_LOG_DEBUG &&
          o->log_level <= FLOWLUA_LOG_OFF &&
          (o->log_format == FLOWLUA_LOG_TEXT || o->log_format == FLOWLUA_LOG_JSON);
 }
@@ -147,6 +163,8 @@ int flowlua_new(const flowlua_options *opts, flowlua **out) {
   if (fl_loop_init(&rt->loop) != 0) goto fail_loop;
   rt->L = luaL_newstate();
   if (!rt->L) goto fail_lua;
+  /* Counted from the start: the libraries and every script count. */
+  if (fl_mem_install(&rt->mem, rt->L, opts->memory_limit) != 0) goto fail_libs;
   *(flowlua **)lua_getextraspace(rt->L) = rt;
   lua_pushcfunction(rt->L, open_libraries);
   if (lua_pcall(rt->L, 0, 0, 0) != LUA_OK) goto fail_libs;
@@ -336,14 +354,17 @@ static int protected_load(lua_State *L) {
   if (st != LUA_OK) {
     fl_set_error(rt, "cannot load %s: %s", rt->script_name,
                  lua_tostring(L, -1));
+    if (st == LUA_ERRMEM) name_memory_limit(rt, "while loading the script");
     ctx->status = st == LUA_ERRMEM ? FLOWLUA_ENOMEM : FLOWLUA_ELOAD;
     return 0;
   }
   lua_pushcfunction(L, fl_msgh);
   lua_insert(L, 1);
-  if (lua_pcall(L, 0, 1, 1) != LUA_OK) {
+  st = lua_pcall(L, 0, 1, 1);
+  if (st != LUA_OK) {
     fl_set_error(rt, "%s failed while loading: %s", rt->script_name,
                  lua_tostring(L, -1));
+    if (st == LUA_ERRMEM) name_memory_limit(rt, "while loading the script");
     ctx->status = FLOWLUA_ELOAD;
     return 0;
   }
@@ -361,6 +382,7 @@ static int load(flowlua *rt, load_ctx *ctx, const char *name) {
   rt->script_name = strdup(name);
   if (!rt->script_name) return FLOWLUA_ENOMEM;
   fl_buf_reset(&rt->err);
+  fl_mem_take_hit(&rt->mem); /* only this call's refusals count */
 
   lua_State *L = rt->L;
   int top = lua_gettop(L);
@@ -370,6 +392,7 @@ static int load(flowlua *rt, load_ctx *ctx, const char *name) {
   int st = lua_pcall(L, 1, 1, 0);
   if (st != LUA_OK) {
     fl_set_error(rt, "%s", lua_tostring(L, -1));
+    if (st == LUA_ERRMEM) name_memory_limit(rt, "while loading the script");
     ctx->status = st == LUA_ERRMEM ? FLOWLUA_ENOMEM : FLOWLUA_ELOAD;
   } else if (ctx->status == FLOWLUA_OK) {
     rt->n_flows = (size_t)lua_rawlen(L, -1);
@@ -636,6 +659,7 @@ static int protected_run(lua_State *L) {
 static int run_protected(flowlua *rt, run_ctx *ctx) {
   forget_run(rt);
   fl_buf_reset(&rt->err);
+  fl_mem_take_hit(&rt->mem); /* only this call's refusals count */
   lua_State *L = rt->L;
   int top = lua_gettop(L);
   ctx->status = FLOWLUA_OK;
@@ -649,8 +673,15 @@ static int run_protected(flowlua *rt, run_ctx *ctx) {
                  ctx->mode == RUN_CHECK ? "checking the flow failed"
                                         : "the run aborted",
                  lua_tostring(L, -1));
+    if (st == LUA_ERRMEM)
+      name_memory_limit(rt, rt->sched ? "between tasks (the runtime's own "
+                                        "bookkeeping)"
+                                      : "while building the flow");
     ctx->status = st == LUA_ERRMEM ? FLOWLUA_ENOMEM : FLOWLUA_EBUILD;
     if (rt->sched) rt->sched->state = FLOWLUA_FLOW_FAILED;
+  } else if (ctx->status != FLOWLUA_OK &&
+             strstr(fl_buf_str(&rt->err), "not enough memory")) {
+    name_memory_limit(rt, "while building the flow"); /* the body's pcall */
   }
   fl_resume_forget(rt); /* a run took it over, or it did not start */
   lua_settop(L, top);

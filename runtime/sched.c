@@ -642,6 +642,41 @@ static void end_interrupted(fl_sched *s, fl_taskrun *r) {
   fl_buf_free(&msg);
 }
 
+/*
+ * The attempt failed for memory: the limit (or malloc) refused an
+ * allocation and Lua raised "not enough memory". Its coroutine still holds
+ * what it allocated, and the heap is at the limit: the message and the
+ * traceback of where it allocated are made within the grace allowance,
+ * then the coroutine is closed and a full collection frees its memory
+ * before anything else runs. Then it fails like any error — retried when
+ * retries remain, since on a heap shared by every task the memory may have
+ * been held by others at the time.
+ */
+static void fail_for_memory(fl_sched *s, fl_taskrun *r) {
+  flowlua *rt = s->rt;
+  lua_State *L = rt->L;
+  fl_mem_grace(&rt->mem, 1);
+  fl_buf msg = FL_BUF_INIT;
+  char size[32];
+  if (fl_mem_take_hit(&rt->mem) && rt->mem.limit)
+    fl_buf_addf(&msg, "memory limit of %s reached in task '",
+                fl_mem_format(rt->mem.limit, size, sizeof size));
+  else
+    fl_buf_adds(&msg, "out of memory in task '");
+  fl_taskrun_add_key(&msg, r);
+  fl_buf_addc(&msg, '\'');
+  lua_pushstring(L, fl_buf_str(&msg)); /* the error value, for retry_if */
+  luaL_traceback(L, r->co, fl_buf_str(&msg), 0);
+  fl_buf_reset(&msg);
+  fl_buf_adds(&msg, lua_tostring(L, -1));
+  lua_pop(L, 1);
+  release(s, r);
+  lua_gc(L, LUA_GCCOLLECT);
+  fail_attempt(s, r, FLOWLUA_TASK_FAILED, fl_buf_str(&msg), 1);
+  fl_buf_free(&msg);
+  fl_mem_grace(&rt->mem, 0);
+}
+
 /* Resumes r's coroutine with nargs values already on its stack, and deals
    with however it stops: done, parked, failed or interrupted. */
 static void resume(fl_sched *s, fl_taskrun *r, int nargs) {
@@ -673,6 +708,10 @@ static void resume(fl_sched *s, fl_taskrun *r, int nargs) {
     return;
   }
   /* An error: the coroutine's stack is intact, so it can be traced. */
+  if (status == LUA_ERRMEM) {
+    fail_for_memory(s, r);
+    return;
+  }
   const char *sigmsg = NULL;
   int sig = fl_signal_kind(co, -1, &sigmsg);
   if (sig == FL_SIGNAL_SKIP) {
@@ -986,8 +1025,28 @@ static void expand_map(fl_sched *s, fl_taskrun *p) {
     finish_map(s, p);
     return;
   }
+  /* The largest C allocation a flow makes (a record per element): it
+     counts against the memory limit like the Lua heap. */
+  size_t bytes = (size_t)m->n * sizeof *m->children;
+  if (fl_mem_charge(&s->rt->mem, bytes) != 0) {
+    char size[32];
+    fl_buf err = FL_BUF_INIT;
+    fl_buf_addf(&err, "memory limit of %s reached expanding a map over %u "
+                      "elements",
+                fl_mem_format(s->rt->mem.limit, size, sizeof size),
+                (unsigned)m->n);
+    fl_mem_take_hit(&s->rt->mem);
+    m->n = 0;
+    log_task(s, p, (task_log){FLOWLUA_LOG_ERROR, FLOWLUA_TASK_FAILED, 0,
+                              fl_buf_str(&err)},
+             "Failed");
+    finish_run(s, p, FLOWLUA_TASK_FAILED, fl_buf_str(&err));
+    fl_buf_free(&err);
+    return;
+  }
   m->children = calloc(m->n, sizeof *m->children);
   if (!m->children) {
+    fl_mem_uncharge(&s->rt->mem, bytes);
     m->n = 0;
     finish_run(s, p, FLOWLUA_TASK_FAILED, "out of memory expanding a map");
     return;
@@ -1287,6 +1346,8 @@ void fl_sched_free(flowlua *rt, fl_sched *s) {
         free(c->cache_key);
       }
       luaL_unref(L, LUA_REGISTRYINDEX, r->map->args_ref);
+      if (r->map->children)
+        fl_mem_uncharge(&rt->mem, (size_t)r->map->n * sizeof *r->map->children);
       free(r->map->children);
       free(r->map->mapped);
       free(r->map);
