@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +54,9 @@ const char *cli_usage(void) {
          "  --run RUN_ID|last    graph: colour each task by its state in that run\n"
          "  --html PATH          report: write the page to PATH (replaced whole)\n"
          "  --concurrency N      tasks running at once (default: the flow's, 32)\n"
+         "  --memory-limit SIZE  the most memory the flow's Lua heap may hold\n"
+         "                       (512M, 2G, bytes; at least 1M): a task that\n"
+         "                       reaches it fails (default: no limit)\n"
          "  --log-level LEVEL    debug, info, warn or error (default: info)\n"
          "  --log-format FORMAT  text or json (default: text)\n"
          "  --quiet              log only warnings and errors; no summary\n"
@@ -88,7 +92,7 @@ static const char *const valued[] = {
     "--param",     "--flow",       "--concurrency", "--max-runs",
     "--log-level", "--log-format", "--count",       "--from",
     "--state",     "--resume",     "--from-task",   "--limit",
-    "--format",    "--run",
+    "--format",    "--run",        "--memory-limit",
     "--html",
     NULL};
 
@@ -96,6 +100,31 @@ static int takes_value(const char *name, size_t len) {
   for (int i = 0; valued[i]; i++)
     if (strlen(valued[i]) == len && strncmp(valued[i], name, len) == 0)
       return 1;
+  return 0;
+}
+
+/* A size such as 512M, 2G, 64KiB or 1048576 (bytes); units are powers of
+   1024, and a B after the unit is optional. 0, or -1 when s is not one. */
+static int parse_size(const char *s, size_t *out) {
+  char *end;
+  errno = 0;
+  if (*s < '0' || *s > '9') return -1; /* strtoull takes "-1" and " 1" */
+  unsigned long long v = strtoull(s, &end, 10);
+  if (errno) return -1;
+  int shift = 0;
+  switch (*end) {
+  case 'k': case 'K': shift = 10; break;
+  case 'm': case 'M': shift = 20; break;
+  case 'g': case 'G': shift = 30; break;
+  case 't': case 'T': shift = 40; break;
+  }
+  if (shift) {
+    end++;
+    if (*end == 'i') end++; /* KiB, MiB */
+    if (*end == 'B' || *end == 'b') end++;
+  }
+  if (*end || v > (SIZE_MAX >> shift)) return -1;
+  *out = (size_t)(v << shift);
   return 0;
 }
 
@@ -163,6 +192,14 @@ static int apply(cli_args *a, const char *name, const char *value, char *err,
       return fail(err, errlen, "%s", "--html expects the path of the page "
                                      "to write");
     a->html = value;
+  } else if (strcmp(name, "--memory-limit") == 0) {
+    if (parse_size(value, &a->memory_limit) != 0)
+      return fail(err, errlen, "--memory-limit expects a size such as 512M, "
+                               "2G or a number of bytes, got '%s'", value);
+    if (a->memory_limit < (size_t)1 << 20)
+      return fail(err, errlen, "--memory-limit must be at least 1M (the "
+                               "runtime alone needs a few hundred KiB), "
+                               "got '%s'", value);
   } else if (strcmp(name, "--log-level") == 0) {
     a->log_level = fl_log_level_parse(value);
     if (a->log_level < 0)

@@ -47,6 +47,7 @@ typedef struct cli_args {
   const char *from; /* next: ISO 8601 time to count from; NULL = now */
   int log_level;    /* flowlua_log_level; -1 = not given */
   int log_format;   /* flowlua_log_format; -1 = not given */
+  size_t memory_limit; /* --memory-limit, in bytes; 0 = not given */
   cli_param *params; /* owned: free with cli_args_free */
   size_t n_params;
 } cli_args;

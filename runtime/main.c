@@ -359,6 +359,7 @@ int main(int argc, char **argv) {
   flowlua_options opts;
   flowlua_options_init(&opts);
   if (args.concurrency) opts.concurrency = args.concurrency;
+  opts.memory_limit = args.memory_limit;
   if (args.quiet) opts.log_level = FLOWLUA_LOG_WARN;
   if (args.log_level >= 0) opts.log_level = args.log_level;
   if (args.log_format >= 0) opts.log_format = args.log_format;
