@@ -197,9 +197,8 @@ static int apply(cli_args *a, const char *name, const char *value, char *err,
       return fail(err, errlen, "--memory-limit expects a size such as 512M, "
                                "2G or a number of bytes, got '%s'", value);
     if (a->memory_limit < (size_t)1 << 20)
-      return fail(err, errlen, "--memory-limit must be at least 1M (the "
-                               "runtime alone needs a few hundred KiB), "
-                               "got '%s'", value);
+      return fail(err, errlen, "--memory-limit must be at least 1M, got "
+                               "'%s'", value);
   } else if (strcmp(name, "--log-level") == 0) {
     a->log_level = fl_log_level_parse(value);
     if (a->log_level < 0)

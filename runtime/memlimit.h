@@ -22,9 +22,9 @@
 
 #include <lua.h>
 
-/* The smallest limit accepted: an empty runtime's Lua heap is about 200 KiB
-   (the standard libraries and the flowlua module), and a flow needs room
-   beyond that. */
+/* The smallest limit accepted. An empty runtime's Lua heap is some 32 KiB,
+   but a limit below a MiB is far more likely a slip ("512" for 512 MiB)
+   than a plan. */
 #define FL_MEM_MIN_LIMIT ((size_t)1 << 20)
 /* What the runtime may use beyond the limit while it reports a task that
    reached it (fl_mem_grace). */

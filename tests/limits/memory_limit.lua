@@ -72,7 +72,7 @@
 -- run: a size below 1M is refused
 -- args: {script} --memory-limit 512K
 -- exit: 2
--- stderr: --memory-limit must be at least 1M .*got '512K'
+-- stderr: --memory-limit must be at least 1M, got '512K'
 --
 -- run: a size that is not one is refused
 -- args: {script} --memory-limit 1.5G
