@@ -3,7 +3,7 @@
 reference measured in the same run, in one table.
 
     python3 tests/bench/all.py            # build in Release, run it all (< 10 min on 2 cores)
-    python3 tests/bench/all.py --quick    # small sizes: checks the harness in about a minute
+    python3 tests/bench/all.py --quick    # small sizes: checks the harness in about 10 s
 
 Builds flowlua in Release into --build-dir (default build-bench in this
 repository; --no-build or --flowlua to skip), compiles the C references,
@@ -55,8 +55,9 @@ schedule = load("schedule/run.py", "bench_schedule")
 WORKLOADS = ["engine", "store", "startup", "http", "csv", "json", "schedule"]
 
 # Sizes and repeat counts. "full" is issue 7's workloads, with repeats
-# chosen so that the whole suite, build included, takes about 6 minutes on
-# a 2-core machine; "quick" only proves that every row can be produced.
+# chosen so that the whole suite, build included, takes under 7 minutes on
+# a 2-core machine, busy or not (JSON's 100,000 decodes are the longest
+# part); "quick" only proves that every row can be produced.
 SIZES = {
     "full": {"tasks": 100000, "engine_repeat": 7, "store_repeat": 5, "startup_repeat": 101,
              "http_n": 1000, "http_repeat": 5, "csv_rows": 1000000, "csv_runs": 3,
@@ -69,18 +70,17 @@ SIZES = {
 }
 
 
-def row(workload, name, flowlua, ref, unit, reference, ratio, target, met, ref_unit=None):
-    """One line of the table: flowlua's figure and the reference's in `unit`
-    (ref_unit when it differs), ratio = flowlua's figure / the
-    reference's, the target in words and whether it is met."""
+def row(workload, name, flowlua, ref, unit, reference, ratio, target, met):
+    """One line of the table: flowlua's figure and the reference's, both in
+    `unit`; ratio = flowlua's figure / the reference's; the target in words
+    and whether it is met."""
     return {"workload": workload, "name": name, "flowlua": flowlua, "ref": ref, "unit": unit,
-            "ref_unit": ref_unit or unit, "reference": reference, "ratio": ratio, "target": target,
-            "met": met}
+            "reference": reference, "ratio": ratio, "target": target, "met": met}
 
 
 def failed_row(workload, error):
     return {"workload": workload, "name": f"{workload}: FAILED", "flowlua": None, "ref": None, "unit": "",
-            "ref_unit": "", "reference": "", "ratio": None, "target": "", "met": None,
+            "reference": "", "ratio": None, "target": "", "met": None,
             "error": str(error).splitlines()[0] if str(error) else type(error).__name__}
 
 
@@ -265,7 +265,7 @@ def print_table(rows):
             lines.append([r["name"], "", "", r["error"][:60], "", "", "FAILED"])
             continue
         fl = f"{fmt_num(r['flowlua'])} {r['unit']}"
-        ref = f"{fmt_num(r['ref'])} {r['ref_unit']}" if r["ref"] is not None else "-"
+        ref = f"{fmt_num(r['ref'])} {r['unit']}" if r["ref"] is not None else "-"
         met = "-" if r["met"] is None else "yes" if r["met"] else "MISSED"
         ratio = f"{r['ratio']:.2f}" if r["ratio"] is not None else "-"
         lines.append([r["name"], fl, ref, r["reference"], ratio, r["target"], met])
