@@ -50,6 +50,13 @@ void fl_buf_adds(fl_buf *b, const char *s) { fl_buf_add(b, s, strlen(s)); }
 
 void fl_buf_addc(fl_buf *b, char c) { fl_buf_add(b, &c, 1); }
 
+void fl_buf_addu(fl_buf *b, unsigned long long n) {
+  char digits[20]; /* 2^64 - 1 has 20 */
+  size_t i = sizeof digits;
+  do digits[--i] = (char)('0' + n % 10); while (n /= 10);
+  fl_buf_add(b, digits + i, sizeof digits - i);
+}
+
 void fl_buf_addvf(fl_buf *b, const char *fmt, va_list ap) {
   va_list again;
   va_copy(again, ap);
@@ -75,24 +82,33 @@ void fl_buf_addf(fl_buf *b, const char *fmt, ...) {
   va_end(ap);
 }
 
+/* Characters a JSON string cannot hold as they are (DEL is escaped too,
+   for the terminal's sake). */
+static int needs_escape(unsigned char c) {
+  return c < 0x20 || c == '"' || c == '\\' || c == 0x7f;
+}
+
 void fl_buf_add_json_string(fl_buf *b, const char *s) {
   static const char hex[] = "0123456789abcdef";
   fl_buf_addc(b, '"');
-  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+  const unsigned char *p = (const unsigned char *)s;
+  for (;;) {
+    const unsigned char *run = p; /* copied in one go up to an escape */
+    while (*p && !needs_escape(*p)) p++;
+    if (p > run) fl_buf_add(b, (const char *)run, (size_t)(p - run));
+    if (!*p) break;
     switch (*p) {
     case '"': fl_buf_add(b, "\\\"", 2); break;
     case '\\': fl_buf_add(b, "\\\\", 2); break;
     case '\n': fl_buf_add(b, "\\n", 2); break;
     case '\r': fl_buf_add(b, "\\r", 2); break;
     case '\t': fl_buf_add(b, "\\t", 2); break;
-    default:
-      if (*p < 0x20 || *p == 0x7f) {
-        char esc[6] = {'\\', 'u', '0', '0', hex[*p >> 4], hex[*p & 15]};
-        fl_buf_add(b, esc, 6);
-      } else {
-        fl_buf_addc(b, (char)*p);
-      }
+    default: {
+      char esc[6] = {'\\', 'u', '0', '0', hex[*p >> 4], hex[*p & 15]};
+      fl_buf_add(b, esc, 6);
     }
+    }
+    p++;
   }
   fl_buf_addc(b, '"');
 }

@@ -44,7 +44,10 @@ void fl_graph_free(flowlua *rt, fl_graph *g) {
 void fl_graph_add_key(fl_buf *b, const fl_graph *g, uint32_t node) {
   const fl_node *n = &g->nodes[node];
   fl_buf_adds(b, n->def->name);
-  if (n->ordinal > 1) fl_buf_addf(b, "#%u", (unsigned)n->ordinal);
+  if (n->ordinal > 1) {
+    fl_buf_addc(b, '#');
+    fl_buf_addu(b, n->ordinal);
+  }
 }
 
 const char **fl_graph_keys(const fl_graph *g) {

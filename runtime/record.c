@@ -80,6 +80,21 @@ static char *params_json(flowlua *rt, fl_graph *g) {
   return out;
 }
 
+/* Declares every node of the graph as a task run, in one call. */
+static int declare_graph(fl_sched *s, const char *const *keys) {
+  const fl_graph *g = s->g;
+  if (!g->n) return FLOWLUA_OK;
+  const char **tasks = malloc(g->n * sizeof *tasks);
+  if (!tasks) return FLOWLUA_ENOMEM;
+  for (uint32_t i = 0; i < g->n; i++) tasks[i] = g->nodes[i].def->name;
+  uint32_t first = 0;
+  int rc = fl_store_task_add_many(s->rec, keys, tasks, g->n, &first);
+  for (uint32_t i = 0; rc == FLOWLUA_OK && i < g->n; i++)
+    s->runs[i].rec_id = first + i;
+  free(tasks);
+  return rc;
+}
+
 int fl_record_run_begin(fl_sched *s) {
   flowlua *rt = s->rt;
   if (!rt->store) return FLOWLUA_OK;
@@ -105,11 +120,11 @@ int fl_record_run_begin(fl_sched *s) {
       .resumed_from = from ? from->run_id : NULL,
       .owner = NULL};
   rc = fl_store_run_begin(rt->store, &info, &s->rec);
-  for (uint32_t i = 0; rc == FLOWLUA_OK && i < g->n; i++) {
-    const char *task = g->nodes[i].def->name;
-    rc = fl_store_task_add(s->rec, ptrs[i], task, 0, &s->runs[i].rec_id);
-  }
-  if (rc != FLOWLUA_OK)
+  if (rc == FLOWLUA_OK) rc = declare_graph(s, ptrs);
+  if (rc == FLOWLUA_ENOMEM)
+    fl_set_error(rt, "flow '%s': out of memory recording the run",
+                 g->flow->name);
+  else if (rc != FLOWLUA_OK)
     fl_set_error(rt, "flow '%s': recording the run: %s",
                  g->flow->name, fl_store_errmsg(rt->store));
 done:

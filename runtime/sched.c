@@ -117,7 +117,11 @@ static int is_ok_state(int state) {
 
 void fl_taskrun_add_key(fl_buf *b, const fl_taskrun *r) {
   fl_graph_add_key(b, r->sched->g, r->node);
-  if (r->map_index) fl_buf_addf(b, "[%d]", (int)r->map_index);
+  if (r->map_index) { /* 1-based: never negative */
+    fl_buf_addc(b, '[');
+    fl_buf_addu(b, (unsigned long long)r->map_index);
+    fl_buf_addc(b, ']');
+  }
 }
 
 

@@ -128,11 +128,69 @@ static const char *const migrations[] = {
     "  owner_pid    INTEGER NOT NULL"
     ");"
     "CREATE INDEX fire_event_by_flow ON fire_event(flow, scheduled_at);",
+    /* 2 -> 3: task runs that end in the batch that first writes them (the
+       bulk of a large run: a task that ran and ended between two flushes)
+       are written many to a row, as a JSON array in task_pack, which costs
+       a fraction of a row each. task_row holds the others, and the view
+       task_run shows both as before; a task_row row wins over a packed one
+       of the same task run, should a packed one ever change again. Packed
+       times are integer microseconds since the epoch; packed results are
+       JSON strings holding the result's JSON text, so it reads back to the
+       byte. task_event no longer refers to a row (its row may be packed). */
+    "DROP VIEW task_history;"
+    "ALTER TABLE task_run RENAME TO task_row;"
+    "CREATE TABLE task_event_v3 ("
+    "  run     INTEGER NOT NULL REFERENCES flow_run(id) ON DELETE CASCADE,"
+    "  n       INTEGER NOT NULL,"
+    "  seq     INTEGER NOT NULL,"
+    "  at      REAL NOT NULL,"
+    "  state   TEXT NOT NULL,"
+    "  attempt INTEGER NOT NULL,"
+    "  error   TEXT,"
+    "  PRIMARY KEY (run, n, seq)"
+    ") WITHOUT ROWID;"
+    "INSERT INTO task_event_v3 SELECT run, n, seq, at, state, attempt, error"
+    "  FROM task_event;"
+    "DROP TABLE task_event;"
+    "ALTER TABLE task_event_v3 RENAME TO task_event;"
+    "CREATE TABLE task_pack ("
+    "  id   INTEGER PRIMARY KEY,"
+    "  run  INTEGER NOT NULL REFERENCES flow_run(id) ON DELETE CASCADE,"
+    "  rows TEXT NOT NULL" /* [[n, key, task, map_index, state, state_at,
+                              state_seq, attempts, error, started_at,
+                              started_seq, ended_at, result_kind, result]] */
+    ");"
+    "CREATE INDEX task_pack_by_run ON task_pack(run);"
+    "CREATE VIEW task_run(run, n, key, task, map_index, state, state_at,"
+    "  state_seq, attempts, error, started_at, started_seq, ended_at, result,"
+    "  result_kind) AS"
+    "  SELECT run, n, key, task, map_index, state, state_at, state_seq,"
+    "    attempts, error, started_at, started_seq, ended_at, result,"
+    "    result_kind FROM task_row"
+    "  UNION ALL"
+    "  SELECT p.run, t.value ->> 0, t.value ->> 1, t.value ->> 2,"
+    "    t.value ->> 3, t.value ->> 4, (t.value ->> 5) / 1e6, t.value ->> 6,"
+    "    t.value ->> 7, t.value ->> 8, (t.value ->> 9) / 1e6, t.value ->> 10,"
+    "    (t.value ->> 11) / 1e6, t.value ->> 13, t.value ->> 12"
+    "  FROM task_pack p, json_each(p.rows) t"
+    "  WHERE NOT EXISTS (SELECT 1 FROM task_row r"
+    "    WHERE r.run = p.run AND r.n = t.value ->> 0);"
+    "CREATE VIEW task_history(run, n, seq, at, state, attempt, error) AS"
+    "  SELECT run, n, seq, at, state, attempt, error FROM task_event"
+    "  UNION ALL SELECT run, n, started_seq, started_at, 'Running', 1, NULL"
+    "    FROM task_run WHERE started_seq IS NOT NULL"
+    "    AND started_seq <> state_seq"
+    "  UNION ALL SELECT run, n, state_seq, state_at, state, attempts, error"
+    "    FROM task_run WHERE state_seq > 0;",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] ==
                    FL_STORE_SCHEMA_VERSION,
                "one migration step per schema version");
+
+const char *store_migration_sql(int v) {
+  return v >= 0 && v < FL_STORE_SCHEMA_VERSION ? migrations[v] : NULL;
+}
 
 /* ---- state names ---------------------------------------------------------- */
 
@@ -166,12 +224,6 @@ int fl_store_flow_state_parse(const char *name) {
   return -1;
 }
 
-/* Pending, Running and Retrying are on the way; every other state ends a
-   task run. */
-static int is_final_task_state(int s) {
-  return s != FLOWLUA_TASK_PENDING && s != FLOWLUA_TASK_RUNNING &&
-         s != FLOWLUA_TASK_RETRYING;
-}
 
 static const char *const stmt_sql[S_COUNT] = {
     [S_BEGIN] = "BEGIN IMMEDIATE",
@@ -1008,26 +1060,80 @@ static uint64_t *find_slot(fl_store_run *run, const char *key, uint32_t h) {
   }
 }
 
-/* Keeps the set at most half full. */
-static int grow_slots(fl_store_run *run) {
-  if ((uint64_t)(run->n_tasks + 1) * 2 <= run->n_slots) return 0;
-  uint32_t n = run->n_slots ? run->n_slots * 2 : 1024;
-  uint64_t *old = run->slots;
-  uint32_t old_n = run->n_slots;
-  if (n < run->n_slots || !(run->slots = calloc(n, sizeof *run->slots))) {
-    run->slots = old;
+/* After task runs were taken back: the set holds exactly those left. */
+static void rebuild_slots(fl_store_run *run) {
+  memset(run->slots, 0, (size_t)run->n_slots * sizeof *run->slots);
+  uint32_t mask = run->n_slots - 1;
+  for (uint32_t t = 0; t < run->n_tasks; t++) {
+    uint32_t h = hash_key(run->names.data + run->tasks[t].key_off);
+    uint32_t j = h & mask;
+    while (run->slots[j]) j = (j + 1) & mask;
+    run->slots[j] = (uint64_t)h << 32 | (t + 1);
+  }
+}
+
+/* Keeps the set at most half full once it holds `count` keys. The slots
+   keep each key's hash, so growing moves them without hashing again. */
+static int grow_slots(fl_store_run *run, uint64_t count) {
+  if (count * 2 <= run->n_slots) return 0;
+  uint64_t n = run->n_slots ? run->n_slots : 1024;
+  while (n < count * 2) n *= 2;
+  uint64_t *slots = n <= UINT32_MAX ? calloc(n, sizeof *slots) : NULL;
+  if (!slots) return -1;
+  uint32_t mask = (uint32_t)(n - 1);
+  for (uint32_t i = 0; i < run->n_slots; i++) {
+    uint64_t v = run->slots[i];
+    if (!v) continue;
+    uint32_t j = (uint32_t)(v >> 32) & mask;
+    while (slots[j]) j = (j + 1) & mask;
+    slots[j] = v;
+  }
+  free(run->slots);
+  run->slots = slots;
+  run->n_slots = (uint32_t)n;
+  return 0;
+}
+
+/* Room for `more` task runs in run's arrays and set; -1 when memory ran
+   out (nothing changed but capacities). */
+static int reserve_tasks(fl_store_run *run, uint32_t more, size_t name_bytes) {
+  uint64_t need = (uint64_t)run->n_tasks + more;
+  if (need > run->cap_tasks) {
+    uint64_t cap = run->cap_tasks ? run->cap_tasks : 256;
+    while (cap < need) cap *= 2;
+    task_entry *t = cap <= UINT32_MAX ? realloc(run->tasks, cap * sizeof *t) : NULL;
+    if (!t) return -1;
+    run->tasks = t;
+    run->cap_tasks = (uint32_t)cap;
+  }
+  if (fl_buf_reserve(&run->names, name_bytes) != 0) {
+    run->names.oom = 0;
     return -1;
   }
-  run->n_slots = n;
-  uint32_t mask = n - 1;
-  for (uint32_t i = 0; i < old_n; i++) {
-    if (!old[i]) continue;
-    uint32_t j = (uint32_t)(old[i] >> 32) & mask;
-    while (run->slots[j]) j = (j + 1) & mask;
-    run->slots[j] = old[i];
-  }
-  free(old);
-  return 0;
+  return grow_slots(run, need);
+}
+
+/* Declares one task run in room reserve_tasks made; a key already in the
+   run is FLOWLUA_EINVAL, with nothing changed. */
+static int add_entry(fl_store_run *run, const char *key, size_t key_len,
+                     const char *task, size_t task_len, int map_index) {
+  uint32_t h = hash_key(key);
+  uint64_t *slot = find_slot(run, key, h);
+  if (*slot)
+    return store_set_err(run->st, FLOWLUA_EINVAL,
+                         "run '%s': task key '%s' is used twice", run->run_id,
+                         key);
+  task_entry *e = &run->tasks[run->n_tasks];
+  *e = (task_entry){.map_index = map_index, .state = FLOWLUA_TASK_PENDING};
+  char *names = run->names.data;
+  e->key_off = run->names.len;
+  memcpy(names + e->key_off, key, key_len + 1);
+  e->task_off = e->key_off + key_len + 1;
+  memcpy(names + e->task_off, task, task_len + 1);
+  run->names.len += key_len + task_len + 2;
+  *slot = (uint64_t)h << 32 | (run->n_tasks + 1);
+  run->n_tasks++;
+  return FLOWLUA_OK;
 }
 
 int fl_store_task_add(fl_store_run *run, const char *key, const char *task,
@@ -1040,36 +1146,87 @@ int fl_store_task_add(fl_store_run *run, const char *key, const char *task,
   if (run->n_tasks == UINT32_MAX - 1)
     return store_set_err(st, FLOWLUA_EINVAL, "run '%s': too many task runs",
                    run->run_id);
-  if (grow_slots(run)) return store_oom(st, "cannot add a task run");
-  uint32_t h = hash_key(key);
-  uint64_t *slot = find_slot(run, key, h);
-  if (*slot)
-    return store_set_err(st, FLOWLUA_EINVAL, "run '%s': task key '%s' is used twice",
-                   run->run_id, key);
-  if (run->n_tasks == run->cap_tasks) {
-    uint32_t cap = run->cap_tasks ? run->cap_tasks * 2 : 256;
-    task_entry *t = realloc(run->tasks, (size_t)cap * sizeof *t);
-    if (!t) return store_oom(st, "cannot add a task run");
-    run->tasks = t;
-    run->cap_tasks = cap;
-  }
   size_t key_len = strlen(key), task_len = strlen(task);
-  if (fl_buf_reserve(&run->names, key_len + task_len + 2) != 0) {
-    run->names.oom = 0;
+  if (reserve_tasks(run, 1, key_len + task_len + 2))
     return store_oom(st, "cannot add a task run");
-  }
-  task_entry *e = &run->tasks[run->n_tasks];
-  *e = (task_entry){.map_index = map_index, .state = FLOWLUA_TASK_PENDING};
-  e->key_off = run->names.len;
-  memcpy(run->names.data + run->names.len, key, key_len + 1);
-  e->task_off = e->key_off + key_len + 1;
-  memcpy(run->names.data + e->task_off, task, task_len + 1);
-  run->names.len += key_len + task_len + 2;
-  *slot = (uint64_t)h << 32 | (run->n_tasks + 1);
-  *task_out = run->n_tasks++;
+  int status = add_entry(run, key, key_len, task, task_len, map_index);
+  if (status) return status;
+  *task_out = run->n_tasks - 1;
   j_add a = {map_index, (uint32_t)key_len, (uint32_t)task_len, 0};
   return journal(st, (j_head){run->rowid, *task_out, J_ADD}, &a, sizeof a, key,
                  key_len, task, task_len);
+}
+
+/* At most this many task runs to a J_ADDS record, which keeps a record of a
+   huge graph far below the journal's limit on one record. */
+#define ADDS_PER_RECORD 65536u
+
+/* One J_ADDS record for tasks [first, first + n) of run: a j_adds, the
+   lengths of each key and task name, then their bytes. */
+static int journal_adds(fl_store *st, fl_store_run *run, uint32_t first,
+                        uint32_t n) {
+  if (!st->journal || st->replaying) return FLOWLUA_OK;
+  uint32_t *lens = malloc((size_t)n * 2 * sizeof *lens);
+  if (!lens) return store_oom(st, "cannot journal the task runs");
+  const task_entry *e = run->tasks + first;
+  /* A task's key and name are adjacent in run->names ("key\0task\0"), and
+     the tasks declared together are adjacent too: one copy for them all. */
+  size_t from = e[0].key_off, bytes = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    lens[2 * i] = (uint32_t)(e[i].task_off - e[i].key_off - 1);
+    lens[2 * i + 1] = (uint32_t)strlen(run->names.data + e[i].task_off);
+    bytes += (size_t)lens[2 * i] + lens[2 * i + 1] + 2;
+  }
+  j_adds a = {n, 0};
+  j_head h = {run->rowid, first, J_ADDS};
+  fl_journal_part parts[4] = {{&h, sizeof h},
+                              {&a, sizeof a},
+                              {lens, (size_t)n * 2 * sizeof *lens},
+                              {run->names.data + from, bytes}};
+  int rc = fl_journal_append(st->journal, parts, 4);
+  free(lens);
+  if (rc != 0)
+    return store_set_err(st, FLOWLUA_EIO, "cannot write its journal: %s",
+                         strerror(errno));
+  return FLOWLUA_OK;
+}
+
+int fl_store_task_add_many(fl_store_run *run, const char *const *keys,
+                           const char *const *tasks, uint32_t n,
+                           uint32_t *first_out) {
+  fl_store *st = run->st;
+  if (n > UINT32_MAX - 1 - run->n_tasks)
+    return store_set_err(st, FLOWLUA_EINVAL, "run '%s': too many task runs",
+                         run->run_id);
+  size_t bytes = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    if (!keys[i] || !*keys[i])
+      return store_set_err(st, FLOWLUA_EINVAL,
+                           "run '%s': a task run needs a key", run->run_id);
+    bytes += strlen(keys[i]) + strlen(tasks[i] ? tasks[i] : keys[i]) + 2;
+  }
+  if (reserve_tasks(run, n, bytes))
+    return store_oom(st, "cannot add the task runs");
+  uint32_t first = run->n_tasks;
+  size_t names_len = run->names.len;
+  int status = FLOWLUA_OK;
+  for (uint32_t i = 0; status == FLOWLUA_OK && i < n; i++) {
+    const char *task = tasks[i] ? tasks[i] : keys[i];
+    status = add_entry(run, keys[i], strlen(keys[i]), task, strlen(task), 0);
+  }
+  if (status != FLOWLUA_OK) { /* a key used twice: undo the others */
+    run->n_tasks = first;
+    run->names.len = names_len;
+    rebuild_slots(run);
+    return status;
+  }
+  *first_out = first;
+  for (uint32_t done = 0; status == FLOWLUA_OK && done < n;) {
+    uint32_t k = n - done < ADDS_PER_RECORD ? n - done : ADDS_PER_RECORD;
+    status = journal_adds(st, run, first + done, k);
+    done += k;
+  }
+  return status;
 }
 
 int fl_store_task_state(fl_store_run *run, uint32_t task, int state,
@@ -1115,7 +1272,7 @@ int fl_store_task_state(fl_store_run *run, uint32_t task, int state,
     e->started = at;
     e->started_seq = e->n_changes;
   }
-  if (is_final_task_state(state)) e->ended = at;
+  if (store_is_final_state(state)) e->ended = at;
   size_t err_len = error ? strlen(error) : 0;
   j_state js = {at, state, attempt, error ? (uint32_t)err_len : J_NONE, 0};
   return journal(st, (j_head){run->rowid, task, J_STATE}, &js, sizeof js,

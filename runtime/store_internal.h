@@ -39,6 +39,7 @@ typedef struct task_entry {
   uint8_t touched;          /* listed in st->touched */
   uint8_t written;          /* a flushed batch holds its row: later
                                batches update it */
+  uint8_t packed;           /* that row went into a task_pack row */
   uint8_t result_kind;      /* a result set since the last flush, or 0 */
 } task_entry;
 
@@ -120,7 +121,7 @@ struct fl_store {
 
 /* Journal records: a head, fixed fields, then strings. Native byte order:
    a journal is replayed on the machine that wrote it. */
-enum { J_ADD = 'A', J_STATE = 'S', J_RESULT = 'R', J_END = 'E' };
+enum { J_ADD = 'A', J_ADDS = 'N', J_STATE = 'S', J_RESULT = 'R', J_END = 'E' };
 #define J_NONE UINT32_MAX /* a string that is NULL */
 
 typedef struct j_head {
@@ -132,6 +133,12 @@ typedef struct j_add {
   int32_t map_index;
   uint32_t key_len, task_len, pad;
 } j_add;
+/* J_ADDS: `count` task runs numbered from the head's task, then 2 * count
+   uint32_t (each one's key length and task name length), then each one's
+   key and task name, NUL-terminated. */
+typedef struct j_adds {
+  uint32_t count, pad;
+} j_adds;
 typedef struct j_state {
   double at;
   int32_t state, attempt;
@@ -143,6 +150,13 @@ typedef struct j_result {
 
 
 /* ---- shared helpers --------------------------------------------------------- */
+
+/* Pending, Running and Retrying are on the way; every other state ends a
+   task run. */
+static inline int store_is_final_state(int s) {
+  return s != FLOWLUA_TASK_PENDING && s != FLOWLUA_TASK_RUNNING &&
+         s != FLOWLUA_TASK_RETRYING;
+}
 
 extern const char *const store_task_state_names[FL_STORE_TASK_STATES];
 const char *store_flow_state_name(int state);
@@ -196,6 +210,33 @@ size_t store_queued_changes(const fl_store *st);
 int store_mem_conn_open(fl_store *st);
 void store_mem_queue_free(fl_store *st);
 void store_writer_stop(fl_store *st);
+
+/* store_pack.c: the task_pack format, many ended task runs to a row. */
+typedef struct store_pack_row {
+  uint32_t n, state_seq, started_seq; /* started_seq 0: none */
+  int32_t map_index, attempts, result_kind;
+  int state; /* -1 when read back and unknown */
+  double state_at, started_at, ended_at; /* 0: none */
+  const char *key, *task, *error;
+  const char *result; /* JSON text (result_len bytes), or NULL */
+  size_t result_len;
+} store_pack_row;
+
+/* A pack is built in j by one begin, adds, and one end. */
+void store_pack_begin(fl_buf *j);
+void store_pack_add(fl_buf *j, const store_pack_row *r);
+void store_pack_end(fl_buf *j);
+
+/* Calls fn for each task run of the pack json[0..len) (its strings valid
+   during the call only, kept in scratch): 0; -1 for text that is not a
+   pack; or the first non-zero value fn returned. */
+typedef int (*store_pack_fn)(void *ctx, const store_pack_row *row);
+int store_pack_read(const char *json, size_t len, fl_buf *scratch,
+                    store_pack_fn fn, void *ctx);
+
+/* store.c: the SQL that takes a store from schema version v to v + 1, or
+   NULL; for tests that build a file as an older flowlua left it. */
+const char *store_migration_sql(int v);
 
 /* store.c: resets the journal once everything in it is in the file. */
 void store_journal_settled(fl_store *st);

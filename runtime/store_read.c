@@ -271,48 +271,152 @@ static int load_graph(fl_store *st, detail_impl *x, int64_t rowid) {
   return status;
 }
 
-static int load_tasks(fl_store *st, detail_impl *x, int64_t rowid) {
+/* A task run as loaded, before the runs are put in order. */
+typedef struct loaded_task {
+  fl_store_task_row row;
+  uint32_t n;
+  int packed; /* from task_pack: a task_row row of the same n wins */
+} loaded_task;
+
+typedef struct task_loader {
+  struct fl_store_arena *arena;
+  loaded_task *items;
+  size_t n_items, cap;
+} task_loader;
+
+static int cmp_loaded(const void *a, const void *b) {
+  const loaded_task *x = a, *y = b;
+  if (x->n != y->n) return x->n < y->n ? -1 : 1;
+  return x->packed - y->packed;
+}
+
+static loaded_task *loader_next(task_loader *l) {
+  if (GROW(l->items, l->cap, l->n_items)) return NULL;
+  loaded_task *t = &l->items[l->n_items++];
+  memset(t, 0, sizeof *t);
+  return t;
+}
+
+/* store_pack_fn: one packed task run into the loader (1: out of memory). */
+static int load_packed(void *ctx, const store_pack_row *p) {
+  task_loader *l = ctx;
+  loaded_task *t = loader_next(l);
+  if (!t) return 1;
+  fl_store_task_row *r = &t->row;
+  t->n = p->n;
+  t->packed = 1;
+  r->key = arena_dup(l->arena, p->key, strlen(p->key));
+  r->task = arena_dup(l->arena, p->task, strlen(p->task));
+  r->error = p->error ? arena_dup(l->arena, p->error, strlen(p->error)) : NULL;
+  r->map_index = p->map_index;
+  r->state = p->state;
+  r->attempts = p->attempts;
+  r->started_at = p->started_at;
+  r->ended_at = p->ended_at;
+  r->result_kind = p->result_kind;
+  if (r->result_kind == FL_STORE_RESULT_JSON && p->result) {
+    r->result = arena_dup(l->arena, p->result, p->result_len);
+    r->result_len = p->result_len;
+  } else if (r->result_kind == FL_STORE_RESULT_JSON) {
+    r->result_kind = FL_STORE_RESULT_NONE;
+  }
+  return !r->key || !r->task || (p->error && !r->error) ||
+         (p->result && r->result_kind == FL_STORE_RESULT_JSON && !r->result);
+}
+
+/* The run's task_row rows into the loader. */
+static int load_rows(fl_store *st, task_loader *l, int64_t rowid) {
   sqlite3_stmt *s = NULL;
   int status = store_prepare(st,
-                       "SELECT key, task, map_index, state, attempts,"
+                       "SELECT n, key, task, map_index, state, attempts,"
                        " started_at, ended_at, error, result, result_kind"
-                       " FROM task_run WHERE run = ?1 ORDER BY n",
+                       " FROM task_row WHERE run = ?1",
                        &s, "cannot read a run's task runs");
   if (status) return status;
   sqlite3_bind_int64(s, 1, rowid);
-  size_t cap = 0;
   int rc, ok = 1;
-  fl_store_run_detail *d = &x->pub;
   while (ok && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-    if (GROW(d->tasks, cap, d->n_tasks)) {
+    loaded_task *t = loader_next(l);
+    if (!t) {
       ok = 0;
       break;
     }
-    fl_store_task_row *t = &d->tasks[d->n_tasks++];
-    memset(t, 0, sizeof *t);
-    t->key = col_str(x->arena, s, 0, &ok);
-    t->task = col_str(x->arena, s, 1, &ok);
-    t->map_index = sqlite3_column_int(s, 2);
-    t->state = fl_store_task_state_parse((const char *)sqlite3_column_text(s, 3));
-    t->attempts = sqlite3_column_int(s, 4);
-    t->started_at = sqlite3_column_double(s, 5);
-    t->ended_at = sqlite3_column_double(s, 6);
-    t->error = col_str(x->arena, s, 7, &ok);
-    t->result_kind = sqlite3_column_int(s, 9);
-    if (t->result_kind == FL_STORE_RESULT_JSON) {
-      t->result = col_str(x->arena, s, 8, &ok);
-      t->result_len = t->result ? (size_t)sqlite3_column_bytes(s, 8) : 0;
-      if (!t->result) t->result_kind = FL_STORE_RESULT_NONE;
+    fl_store_task_row *r = &t->row;
+    t->n = (uint32_t)sqlite3_column_int64(s, 0);
+    r->key = col_str(l->arena, s, 1, &ok);
+    r->task = col_str(l->arena, s, 2, &ok);
+    r->map_index = sqlite3_column_int(s, 3);
+    r->state = fl_store_task_state_parse((const char *)sqlite3_column_text(s, 4));
+    r->attempts = sqlite3_column_int(s, 5);
+    r->started_at = sqlite3_column_double(s, 6);
+    r->ended_at = sqlite3_column_double(s, 7);
+    r->error = col_str(l->arena, s, 8, &ok);
+    r->result_kind = sqlite3_column_int(s, 10);
+    if (r->result_kind == FL_STORE_RESULT_JSON) {
+      r->result = col_str(l->arena, s, 9, &ok);
+      r->result_len = r->result ? (size_t)sqlite3_column_bytes(s, 9) : 0;
+      if (!r->result) r->result_kind = FL_STORE_RESULT_NONE;
     }
-    if (!t->key) t->key = "";
-    if (!t->task) t->task = "";
   }
   if (!ok)
     status = store_oom(st, "cannot read a run's task runs");
   else if (rc != SQLITE_DONE)
     status = store_sql_err(st, rc, "cannot read a run's task runs");
   sqlite3_finalize(s);
+  return status;
+}
+
+/* The run's task_pack rows into the loader, parsed here (store_pack.c). */
+static int load_packs(fl_store *st, task_loader *l, int64_t rowid) {
+  sqlite3_stmt *s = NULL;
+  int status = store_prepare(st, "SELECT id, rows FROM task_pack WHERE run = ?1",
+                             &s, "cannot read a run's task runs");
   if (status) return status;
+  sqlite3_bind_int64(s, 1, rowid);
+  fl_buf scratch = FL_BUF_INIT;
+  int rc;
+  while (status == FLOWLUA_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+    const char *json = (const char *)sqlite3_column_text(s, 1);
+    size_t len = (size_t)sqlite3_column_bytes(s, 1);
+    int got = json ? store_pack_read(json, len, &scratch, load_packed, l) : -1;
+    if (got == 1 || scratch.oom)
+      status = store_oom(st, "cannot read a run's task runs");
+    else if (got != 0)
+      status = store_set_err(st, FLOWLUA_EIO,
+                             "task_pack row %lld is damaged: not a list of"
+                             " task runs",
+                             (long long)sqlite3_column_int64(s, 0));
+  }
+  if (status == FLOWLUA_OK && rc != SQLITE_DONE)
+    status = store_sql_err(st, rc, "cannot read a run's task runs");
+  fl_buf_free(&scratch);
+  sqlite3_finalize(s);
+  return status;
+}
+
+static int load_tasks(fl_store *st, detail_impl *x, int64_t rowid) {
+  task_loader l = {x->arena, NULL, 0, 0};
+  int status = load_rows(st, &l, rowid);
+  if (status == FLOWLUA_OK) status = load_packs(st, &l, rowid);
+  fl_store_run_detail *d = &x->pub;
+  if (status == FLOWLUA_OK && l.n_items &&
+      !(d->tasks = malloc(l.n_items * sizeof *d->tasks)))
+    status = store_oom(st, "cannot read a run's task runs");
+  if (status != FLOWLUA_OK) {
+    free(l.items);
+    return status;
+  }
+  /* In declaration order; a task run that changed after it was packed is
+     in both tables, and its task_row row is the latest. */
+  qsort(l.items, l.n_items, sizeof *l.items, cmp_loaded);
+  for (size_t i = 0; i < l.n_items; i++) {
+    if (i && l.items[i].n == l.items[i - 1].n) continue;
+    fl_store_task_row *t = &d->tasks[d->n_tasks++];
+    *t = l.items[i].row;
+    if (!t->key) t->key = "";
+    if (!t->task) t->task = "";
+  }
+  free(l.items);
   /* The counts of a loaded run are what was loaded. */
   d->run.n_tasks = d->n_tasks;
   memset(d->run.by_state, 0, sizeof d->run.by_state);

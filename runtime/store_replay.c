@@ -44,12 +44,12 @@ static int mark_one_crashed(fl_store *st, const crashed_run *c, double now) {
          history (unless it is the first Running, which the row tells)... */
       "INSERT INTO task_event(run, n, seq, at, state, attempt, error)"
       " SELECT run, n, state_seq, state_at, state, attempts, error"
-      " FROM task_run WHERE run = ?1"
+      " FROM task_row WHERE run = ?1" /* never packed: not ended */
       " AND state IN ('Pending', 'Running', 'Retrying') AND state_seq > 0"
       " AND state_seq IS NOT started_seq",
       /* ...and its new latest change is Crashed, ending it at the last sign
          of life of the run... */
-      "UPDATE task_run SET state = 'Crashed', state_at = ?2,"
+      "UPDATE task_row SET state = 'Crashed', state_at = ?2,"
       " state_seq = state_seq + 1, error = ?3, ended_at = ?4"
       " WHERE run = ?1 AND state IN ('Pending', 'Running', 'Retrying')",
       /* ...and the run's, with its counts. */
@@ -80,6 +80,7 @@ typedef struct j_record {
   j_head h;
   union {
     j_add add;
+    j_adds adds;
     j_state state;
     j_result result;
   } u;
@@ -96,6 +97,7 @@ static int j_decode(const unsigned char *rec, size_t len, j_record *r) {
   r->s1 = r->s2 = NULL;
   r->n1 = r->n2 = 0;
   size_t fixed = r->h.type == J_ADD      ? sizeof r->u.add
+                 : r->h.type == J_ADDS   ? sizeof r->u.adds
                  : r->h.type == J_STATE  ? sizeof r->u.state
                  : r->h.type == J_RESULT ? sizeof r->u.result
                  : r->h.type == J_END    ? 0
@@ -104,6 +106,10 @@ static int j_decode(const unsigned char *rec, size_t len, j_record *r) {
   memcpy(&r->u, rec, fixed);
   rec += fixed;
   len -= fixed;
+  if (r->h.type == J_ADDS) { /* checked whole by adds_apply */
+    r->s1 = (const char *)rec, r->n1 = len;
+    return 0;
+  }
   uint32_t n1 = r->h.type == J_ADD      ? r->u.add.key_len
                 : r->h.type == J_STATE  ? r->u.state.err_len
                 : r->h.type == J_RESULT ? r->u.result.len
@@ -114,6 +120,41 @@ static int j_decode(const unsigned char *rec, size_t len, j_record *r) {
   if (n1 != J_NONE) r->s1 = (const char *)rec, r->n1 = n1;
   if (n2 != J_NONE) r->s2 = (const char *)rec + r->n1, r->n2 = n2;
   return 0;
+}
+
+/* Declares the task runs of a J_ADDS record, once its lengths are checked
+   against its bytes: every key and name where the lengths say, each
+   followed by its NUL, and nothing after the last. */
+static int adds_apply(fl_store *st, fl_store_run *run, const j_record *r) {
+  uint32_t count = r->u.adds.count;
+  size_t table = (size_t)count * 2 * sizeof(uint32_t);
+  if (count == 0 || r->n1 < table)
+    return store_set_err(st, FLOWLUA_EIO, "a journal record is damaged");
+  const char *text = r->s1 + table;
+  size_t text_len = r->n1 - table, at = 0;
+  const char **keys = malloc((size_t)count * 2 * sizeof *keys);
+  if (!keys) return store_oom(st, "cannot replay a journal");
+  const char **tasks = keys + count;
+  int status = FLOWLUA_OK;
+  for (uint32_t i = 0; status == FLOWLUA_OK && i < 2 * count; i++) {
+    uint32_t n;
+    memcpy(&n, r->s1 + (size_t)i * sizeof n, sizeof n);
+    if (at >= text_len || n >= text_len - at || text[at + n] != '\0') {
+      status = store_set_err(st, FLOWLUA_EIO, "a journal record is damaged");
+      break;
+    }
+    (i % 2 ? tasks : keys)[i / 2] = text + at;
+    at += (size_t)n + 1;
+  }
+  if (status == FLOWLUA_OK && at != text_len)
+    status = store_set_err(st, FLOWLUA_EIO, "a journal record is damaged");
+  uint32_t first;
+  if (status == FLOWLUA_OK)
+    status = fl_store_task_add_many(run, keys, tasks, count, &first);
+  if (status == FLOWLUA_OK && first != r->h.task)
+    status = store_set_err(st, FLOWLUA_EIO, "journal out of order");
+  free(keys);
+  return status;
 }
 
 /* Applies one decoded record to the run being rebuilt. */
@@ -133,6 +174,9 @@ static int j_apply(fl_store *st, fl_store_run *run, const j_record *r) {
       if (status == FLOWLUA_OK && n != r->h.task)
         status = store_set_err(st, FLOWLUA_EIO, "journal out of order");
     }
+    break;
+  case J_ADDS:
+    status = adds_apply(st, run, r);
     break;
   case J_STATE:
     if (r->s1) fl_buf_add(&a, r->s1, r->n1);
@@ -197,8 +241,11 @@ static int replay_run(fl_store *st, int64_t rowid, const unsigned char *data,
     status = exec_with_rowid(st, "DELETE FROM task_event WHERE run = ?1",
                              rowid, what);
   if (status == FLOWLUA_OK)
-    status = exec_with_rowid(st, "DELETE FROM task_run WHERE run = ?1", rowid,
+    status = exec_with_rowid(st, "DELETE FROM task_row WHERE run = ?1", rowid,
                              what);
+  if (status == FLOWLUA_OK)
+    status = exec_with_rowid(st, "DELETE FROM task_pack WHERE run = ?1",
+                             rowid, what);
   if (status == FLOWLUA_OK) status = store_tx_commit(st, what);
   if (status != FLOWLUA_OK) store_tx_rollback(st);
   size_t pos = 0, n;

@@ -18,16 +18,22 @@
 #define TASK_ROWS 32
 #define TASK_COLS 15
 
-/* The columns of a task_run row, in the order of the parameters that
+/* The columns of a task_row row, in the order of the parameters that
    bind_row() binds (the writer makes it an upsert of many rows). */
 static const char task_insert_sql[] =
-    "INSERT INTO task_run(run, n, key, task, map_index, state, state_at,"
+    "INSERT INTO task_row(run, n, key, task, map_index, state, state_at,"
     " state_seq, attempts, error, started_at, started_seq, ended_at,"
     " result_kind, result) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
     " ?10, ?11, ?12, ?13, ?14, ?15)";
 static const char event_insert_sql[] =
     "INSERT INTO task_event(run, n, seq, at, state, attempt, error)"
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+static const char pack_insert_sql[] =
+    "INSERT INTO task_pack(run, rows) VALUES (?1, ?2)";
+static const char unpack_result_sql[] =
+    "UPDATE task_row SET (result_kind, result) = (SELECT t.value ->> 12,"
+    " t.value ->> 13 FROM task_pack p, json_each(p.rows) t"
+    " WHERE p.run = ?1 AND t.value ->> 0 = ?2) WHERE run = ?1 AND n = ?2";
 static const char cache_put_sql[] =
     "INSERT OR REPLACE INTO cache(task, key, result, stored_at)"
     " VALUES (?1, ?2, ?3, ?4)";
@@ -53,6 +59,9 @@ typedef struct frow {
   int32_t map_index, attempts, state;
   int32_t result_kind; /* FL_STORE_RESULT_*, or -1: keep the stored one */
   int fresh;           /* no batch before this one holds the row */
+  int packed;          /* fresh and ended: written into a task_pack row */
+  int was_packed;      /* an earlier batch packed it: it changed after it
+                          ended, so task_row takes over, result included */
   double state_at, started, ended;
   size_t key_off, task_off, err_off, res_off, res_len; /* SIZE_MAX: NULL */
 } frow;
@@ -86,6 +95,8 @@ enum {
   W_BEGIN, W_COMMIT, W_ROLLBACK,
   W_INSERT, W_INSERT_MANY, /* a row's first write */
   W_UPSERT,               /* a row a batch before wrote, or will */
+  W_PACK,                 /* many ended rows in one (schema step 2 -> 3) */
+  W_UNPACK_RESULT,        /* a packed row's result, into its task_row row */
   W_EVENT, W_PUT, W_COUNT
 };
 
@@ -95,9 +106,9 @@ enum {
   " attempts = excluded.attempts, error = excluded.error,"                     \
   " started_at = excluded.started_at, started_seq = excluded.started_seq,"     \
   " ended_at = excluded.ended_at,"                                             \
-  " result = CASE WHEN excluded.result_kind < 0 THEN task_run.result"          \
+  " result = CASE WHEN excluded.result_kind < 0 THEN task_row.result"          \
   " ELSE excluded.result END,"                                                 \
-  " result_kind = CASE WHEN excluded.result_kind < 0 THEN task_run.result_kind" \
+  " result_kind = CASE WHEN excluded.result_kind < 0 THEN task_row.result_kind" \
   " ELSE excluded.result_kind END"
 
 /* A connection, its statements and its last error: the writer thread's,
@@ -106,9 +117,10 @@ typedef struct wconn {
   sqlite3 *db;
   sqlite3_stmt *stmt[W_COUNT];
   int owned; /* db is this struct's to close */
+  fl_buf pack; /* a task_pack row's JSON, reused */
 } wconn;
 
-/* The task_run insert for rows rows, as an upsert when `upsert`;
+/* The task_row insert for rows rows, as an upsert when `upsert`;
    malloc'd or NULL. */
 static char *row_sql(int rows, int upsert) {
   const char *one = task_insert_sql;
@@ -135,7 +147,9 @@ static int wconn_prepare(wconn *w) {
   const char *sql[W_COUNT] = {
       [W_BEGIN] = "BEGIN IMMEDIATE", [W_COMMIT] = "COMMIT",
       [W_ROLLBACK] = "ROLLBACK", [W_INSERT] = one, [W_INSERT_MANY] = many,
-      [W_UPSERT] = ups, [W_EVENT] = event_insert_sql, [W_PUT] = cache_put_sql};
+      [W_UPSERT] = ups, [W_PACK] = pack_insert_sql,
+      [W_UNPACK_RESULT] = unpack_result_sql,
+      [W_EVENT] = event_insert_sql, [W_PUT] = cache_put_sql};
   int rc = one && many && ups ? SQLITE_OK : SQLITE_NOMEM;
   for (int i = 0; rc == SQLITE_OK && i < W_COUNT; i++)
     rc = sqlite3_prepare_v3(w->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT,
@@ -149,6 +163,7 @@ static int wconn_prepare(wconn *w) {
 static void wconn_close(wconn *w) {
   for (int i = 0; i < W_COUNT; i++) sqlite3_finalize(w->stmt[i]);
   if (w->owned) sqlite3_close(w->db);
+  fl_buf_free(&w->pack);
   memset(w, 0, sizeof *w);
 }
 
@@ -188,6 +203,57 @@ static int wstep(sqlite3_stmt *s) {
   return rc == SQLITE_ROW ? SQLITE_DONE : rc;
 }
 
+/* ---- packed rows ------------------------------------------------------------
+
+   A task run that ended before the first flush that holds it, the bulk of
+   a large run, is written as one element of a task_pack row's JSON array
+   (see the schema's step 2 -> 3): a B-tree row, its statement and its
+   fifteen bound columns cost far more than the element's bytes. */
+
+/* At most this many task runs to a task_pack row. */
+#define PACK_ROWS 1024
+
+static void pack_row(fl_buf *j, const fbatch *b, const frow *r) {
+  store_pack_row p = {
+      .n = r->n, .state_seq = r->n_changes, .started_seq = r->started_seq,
+      .map_index = r->map_index, .attempts = r->attempts,
+      .result_kind = r->result_kind, .state = r->state,
+      .state_at = r->state_at, .started_at = r->started, .ended_at = r->ended,
+      .key = fstr(b, r->key_off), .task = fstr(b, r->task_off),
+      .error = fstr(b, r->err_off), .result = fstr(b, r->res_off),
+      .result_len = r->res_len};
+  store_pack_add(j, &p);
+}
+
+/* Writes the packed rows of b, PACK_ROWS to a row and one run to a row. */
+static int write_packs(wconn *w, const fbatch *b, fl_buf *j) {
+  sqlite3_stmt *s = w->stmt[W_PACK];
+  size_t i = 0;
+  while (i < b->n_rows) {
+    if (!b->rows[i].packed) {
+      i++;
+      continue;
+    }
+    int64_t run = b->rows[i].run;
+    size_t in_pack = 0;
+    store_pack_begin(j);
+    for (; i < b->n_rows && in_pack < PACK_ROWS; i++) {
+      const frow *r = &b->rows[i];
+      if (!r->packed) continue;
+      if (r->run != run) break;
+      pack_row(j, b, r);
+      in_pack++;
+    }
+    store_pack_end(j);
+    if (j->oom) return SQLITE_NOMEM;
+    sqlite3_bind_int64(s, 1, run);
+    sqlite3_bind_text64(s, 2, j->data, j->len, SQLITE_STATIC, SQLITE_UTF8);
+    int rc = wstep(s);
+    if (rc != SQLITE_DONE) return rc;
+  }
+  return SQLITE_DONE;
+}
+
 /* Writes one batch inside the caller's transaction. */
 static int write_one(wconn *w, const fbatch *b, const char **what) {
   int rc;
@@ -199,9 +265,16 @@ static int write_one(wconn *w, const fbatch *b, const char **what) {
   size_t i;
   for (i = 0; i < b->n_rows; i++) {
     const frow *r = &b->rows[i];
+    if (r->packed) continue; /* write_packs */
     if (!r->fresh) {
       bind_row(w->stmt[W_UPSERT], 0, b, r);
       if ((rc = wstep(w->stmt[W_UPSERT])) != SQLITE_DONE) goto fail;
+      if (r->was_packed && r->result_kind < 0) { /* keep the packed result */
+        sqlite3_stmt *u = w->stmt[W_UNPACK_RESULT];
+        sqlite3_bind_int64(u, 1, r->run);
+        sqlite3_bind_int64(u, 2, r->n);
+        if ((rc = wstep(u)) != SQLITE_DONE) goto fail;
+      }
       continue;
     }
     chunk[in_chunk++] = r;
@@ -215,6 +288,7 @@ static int write_one(wconn *w, const fbatch *b, const char **what) {
     bind_row(w->stmt[W_INSERT], 0, b, chunk[k]);
     if ((rc = wstep(w->stmt[W_INSERT])) != SQLITE_DONE) goto fail;
   }
+  if ((rc = write_packs(w, b, &w->pack)) != SQLITE_DONE) goto fail;
   *what = "cannot record a task state change";
   sqlite3_stmt *s = w->stmt[W_EVENT];
   for (i = 0; i < b->n_events; i++) {
@@ -295,6 +369,8 @@ static fbatch *freeze(fl_store *st) {
                 .started_seq = e->started_seq, .map_index = e->map_index,
                 .attempts = e->attempts, .state = e->state,
                 .fresh = !e->written,
+                .packed = !e->written && store_is_final_state(e->state),
+                .was_packed = e->packed,
                 .result_kind = e->result_kind ? e->result_kind
                                : e->written   ? -1
                                               : 0,
@@ -320,6 +396,7 @@ static fbatch *freeze(fl_store *st) {
   for (size_t i = 0; i < st->n_touched; i++) {
     task_entry *e = &st->touched[i].run->tasks[st->touched[i].task];
     e->touched = e->result_kind = 0;
+    e->packed |= !e->written && store_is_final_state(e->state);
     e->written = 1; /* its row is in this batch: later ones update it */
     e->result_off = e->result_len = 0;
   }

@@ -28,6 +28,7 @@
 #include "check.h"
 #include "fsutil.h"
 #include "store.h"
+#include "store_internal.h"
 
 /* 2025-11-28 16:10:01 UTC: every test's clock starts here. */
 static const double T0 = 1764346201.0;
@@ -254,7 +255,7 @@ static void test_create_and_reopen(void) {
   CHECK_QUERY(path,
               "SELECT group_concat(name, ' ') FROM (SELECT name FROM"
               " sqlite_schema WHERE type = 'table' ORDER BY name)",
-              "cache fire fire_event flow_run task_event task_run");
+              "cache fire fire_event flow_run task_event task_pack task_row");
 
   /* Reopened: the schema is kept, nothing is migrated again. */
   st = open_store(path);
@@ -346,16 +347,25 @@ static void test_migrate_from_empty(void) {
   check_integrity(path);
 }
 
+/* A file as flowlua left it at schema version v: the migrations up to v,
+   as they shipped. */
+static void write_old_store(const char *path, int v) {
+  for (int i = 0; i < v; i++) raw_exec(path, store_migration_sql(i));
+  char sql[128];
+  snprintf(sql, sizeof sql, "PRAGMA application_id = %d; PRAGMA user_version = %d;",
+           FL_STORE_APPLICATION_ID, v);
+  raw_exec(path, sql);
+}
+
 /* A version 1 file (before fire_event) keeps its runs and gains the
    table; what became of fire times is recorded there. */
 static void test_migrate_from_v1(void) {
   const char *path = tmp_path("v1.db");
+  write_old_store(path, 1);
+  raw_exec(path, "INSERT INTO flow_run(run_id, flow, state, started_at)"
+                 " VALUES ('old', 'f', 'Success', 1764346201)");
   fl_store *st = open_store(path);
-  begin(st, "old", "f", T0, NULL, 0, NULL);
-  fl_store_close(st);
-  raw_exec(path, "DROP TABLE fire_event; PRAGMA user_version = 1;");
-  st = open_store(path);
-  CHECK_EQ_INT(raw_int(path, "PRAGMA user_version"), 2);
+  CHECK_EQ_INT(raw_int(path, "PRAGMA user_version"), FL_STORE_SCHEMA_VERSION);
   CHECK_EQ_INT(raw_int(path, "SELECT count(*) FROM flow_run"), 1);
   CHECK_EQ_INT(fl_store_fire_event(st, "f", "skipped", T0 + 60, 0, 1,
                                    "fire time skipped: still going", T0 + 61),
@@ -370,6 +380,67 @@ static void test_migrate_from_v1(void) {
               "skipped 60.0 - 1 fire time skipped: still going; "
               "missed 120.0 240.0 3 missed 3 fire times");
   fl_store_close(st);
+  check_integrity(path);
+}
+
+/* A version 2 file (one row per task run) keeps its task runs and their
+   history, read through the same views, and new runs pack theirs. */
+static void test_migrate_from_v2(void) {
+  const char *path = tmp_path("v2.db");
+  write_old_store(path, 2);
+  raw_exec(path,
+           "INSERT INTO flow_run(id, run_id, flow, state, started_at, ended_at)"
+           " VALUES (1, 'old', 'f', 'Success', 1764346201, 1764346205);"
+           "INSERT INTO task_run(run, n, key, task, state, state_at, state_seq,"
+           " attempts, error, started_at, started_seq, ended_at, result,"
+           " result_kind) VALUES"
+           " (1, 0, 'a', 'a', 'Success', 1764346203, 4, 2, NULL, 1764346201.5,"
+           "  1, 1764346203, '[1,2]', 1),"
+           " (1, 1, 'b', 'b', 'Failed', 1764346204, 2, 1, 'boom', 1764346203.5,"
+           "  1, 1764346204, NULL, 0);"
+           "INSERT INTO task_event(run, n, seq, at, state, attempt, error) VALUES"
+           " (1, 0, 2, 1764346202, 'Retrying', 1, 'first try failed'),"
+           " (1, 0, 3, 1764346202.5, 'Running', 2, NULL);");
+  fl_store *st = open_store(path);
+  CHECK_EQ_INT(raw_int(path, "PRAGMA user_version"), FL_STORE_SCHEMA_VERSION);
+  CHECK_QUERY(path,
+              "SELECT group_concat(key || ' ' || state || ' ' || attempts || ' '"
+              " || coalesce(result, '-') || ' ' || coalesce(error, '-'), '; ')"
+              " FROM (SELECT * FROM task_run ORDER BY n)",
+              "a Success 2 [1,2] -; b Failed 1 - boom");
+  CHECK_QUERY(path,
+              "SELECT group_concat(state || '@' || (at - 1764346201), ' ')"
+              " FROM (SELECT * FROM task_history WHERE n = 0 ORDER BY seq)",
+              "Running@0.5 Retrying@1.0 Running@1.5 Success@2.0");
+  fl_store_run_detail *d = NULL;
+  CHECK_EQ_INT(fl_store_load_run(st, "old", NULL, &d), FLOWLUA_OK);
+  CHECK(d && d->n_tasks == 2);
+  fl_store_run_detail_free(d);
+
+  /* A new run: its task runs that ended are packed, and read back. */
+  const char *keys[] = {"x", "y"};
+  fl_store_run *run = begin(st, "new", "f", T0 + 10, keys, 2, NULL);
+  uint32_t x = 0, y = 0;
+  CHECK_EQ_INT(fl_store_task_add(run, "x", "x", 0, &x), FLOWLUA_OK);
+  CHECK_EQ_INT(fl_store_task_add(run, "y", "y", 0, &y), FLOWLUA_OK);
+  CHECK_EQ_INT(fl_store_task_state(run, x, FLOWLUA_TASK_RUNNING, 1, T0 + 11, NULL),
+               FLOWLUA_OK);
+  const char *quoted = "\"a \\\"quoted\\\" one\""; /* JSON text */
+  CHECK_EQ_INT(fl_store_task_result(run, x, quoted, strlen(quoted)), FLOWLUA_OK);
+  CHECK_EQ_INT(fl_store_task_state(run, x, FLOWLUA_TASK_SUCCESS, 1, T0 + 12, NULL),
+               FLOWLUA_OK);
+  CHECK_EQ_INT(fl_store_task_state(run, y, FLOWLUA_TASK_RUNNING, 1, T0 + 11, NULL),
+               FLOWLUA_OK);
+  CHECK_EQ_INT(fl_store_run_end(run, FLOWLUA_FLOW_SUCCESS, T0 + 13, NULL),
+               FLOWLUA_OK);
+  fl_store_close(st);
+  CHECK_EQ_INT(raw_int(path, "SELECT count(*) FROM task_pack"), 1);
+  CHECK_QUERY(path,
+              "SELECT group_concat(t.key || ' ' || t.state || ' ' ||"
+              " coalesce(t.result, '-') || ' ' || (t.ended_at - 1764346201), '; ')"
+              " FROM task_run t JOIN flow_run r ON r.id = t.run"
+              " WHERE r.run_id = 'new' AND t.state = 'Success'",
+              "x Success \"a \\\"quoted\\\" one\" 12.0");
   check_integrity(path);
 }
 
@@ -408,7 +479,7 @@ static void test_refuse_newer(void) {
   fl_store_close(open_store(path));
   raw_exec(path, "PRAGMA user_version = 99");
   /* Closing the last connection checkpointed the WAL: one file. */
-  check_refused(path, "newer flowlua (schema version 99; this one knows up to 2)");
+  check_refused(path, "newer flowlua (schema version 99; this one knows up to 3)");
 }
 
 /* A file that claims to be SQLite but whose schema page is garbage. */
@@ -1376,6 +1447,7 @@ int main(void) {
   RUN(test_memory_store);
   RUN(test_migrate_from_empty);
   RUN(test_migrate_from_v1);
+  RUN(test_migrate_from_v2);
   RUN(test_refuse_foreign);
   RUN(test_refuse_not_sqlite);
   RUN(test_refuse_newer);
