@@ -33,13 +33,13 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 # (script, task runs it makes for n, n, the most peak RSS allowed in MiB).
 # The limits are README.md's figures: measured (RelWithDebInfo, Debian 12,
-# x86-64) at about 105 MiB and 700 MiB, stated with headroom.
+# x86-64) at about 102 MiB and 699 MiB, stated with headroom.
 CASES = [
     ("many_tasks.lua", lambda n: n + 1, 100_000, 160),
     ("big_map.lua", lambda n: n + 2, 1_000_000, 1024),
 ]
 SCALE_SANITIZED = 10
-TIMEOUT = 600  # seconds per run: generous, the 1M map takes about 10 s
+TIMEOUT = 600  # seconds per run: generous, the 1M map takes 3 to 10 s
 
 
 def run_case(flowlua, probe, script, runs_for, n, limit_mib, sanitized):
