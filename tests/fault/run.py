@@ -305,7 +305,12 @@ def run_phase(flowlua, server, name, retries, count, args, scratch):
         run = f"{name}-{k}"
         workdir = os.path.join(scratch, run)
         os.mkdir(workdir)
-        problems, stats = check_run(flowlua, server, run, retries, args.timeout, workdir)
+        try:
+            problems, stats = check_run(flowlua, server, run, retries, args.timeout, workdir)
+        except (OSError, RuntimeError, ValueError, KeyError, sqlite3.Error) as e:
+            # A history that cannot be read back is a failure of the run.
+            problems = [f"checking the run failed: {type(e).__name__}: {e}"]
+            stats = {"seconds": 0.0, "faults": {}, "requests": 0, "items_ok": 0}
         if not problems:
             shutil.rmtree(workdir, ignore_errors=True)
         return run, workdir, problems, stats
