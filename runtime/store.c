@@ -175,6 +175,15 @@ static const char *const migrations[] = {
     "  FROM task_pack p, json_each(p.rows) t"
     "  WHERE NOT EXISTS (SELECT 1 FROM task_row r"
     "    WHERE r.run = p.run AND r.n = t.value ->> 0);"
+    /* The graph's keys move to a table of their own: the end of a run
+       updates its flow_run row, and SQLite writes a row whole, so a
+       100,000-task graph made every run end write a megabyte again. */
+    "CREATE TABLE run_graph ("
+    "  run  INTEGER PRIMARY KEY REFERENCES flow_run(id) ON DELETE CASCADE,"
+    "  keys TEXT NOT NULL" /* JSON array of task keys */
+    ");"
+    "INSERT INTO run_graph(run, keys) SELECT id, graph FROM flow_run;"
+    "ALTER TABLE flow_run DROP COLUMN graph;"
     "CREATE VIEW task_history(run, n, seq, at, state, attempt, error) AS"
     "  SELECT run, n, seq, at, state, attempt, error FROM task_event"
     "  UNION ALL SELECT run, n, started_seq, started_at, 'Running', 1, NULL"
@@ -614,12 +623,16 @@ static int configure(fl_store *st, int memory) {
     if (status) return status;
   }
   /* A larger page cache keeps the indexes of a 100,000-task run in memory;
-     the WAL is trimmed after big runs so it does not stay huge. */
-  char sql[256];
+     the WAL is trimmed after big runs so it does not stay huge. The writer
+     thread checkpoints while the engine works (store_write.c); this
+     connection only does when the WAL grew to 16 MiB without it (runs too
+     short to start the writer), so the end of a big run, which commits
+     here, does not copy the whole WAL into the file while the run waits. */
+  char sql[320];
   snprintf(sql, sizeof sql,
            "PRAGMA synchronous = %s; PRAGMA foreign_keys = ON;"
            " PRAGMA cache_size = -16384; PRAGMA journal_size_limit = 67108864;"
-           " PRAGMA temp_store = MEMORY;",
+           " PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 4096;",
            st->opts.sync == FL_STORE_SYNC_FULL ? "FULL" : "NORMAL");
   return exec_sql(st, sql, "cannot configure it");
 }
@@ -895,8 +908,8 @@ static int insert_run(fl_store *st, void *ctx_) {
   int status = store_prepare(
       st,
       "INSERT INTO flow_run(run_id, flow, script, params, state, scheduled_at,"
-      " started_at, graph, resumed_from, owner_host, owner_boot, owner_pid,"
-      " owner_start) VALUES (?1, ?2, ?3, ?4, 'Running', ?5, ?6, ?7, ?8, ?9,"
+      " started_at, resumed_from, owner_host, owner_boot, owner_pid,"
+      " owner_start) VALUES (?1, ?2, ?3, ?4, 'Running', ?5, ?6, ?8, ?9,"
       " ?10, ?11, ?12)",
       &s, "cannot record the run");
   if (status) return status;
@@ -906,7 +919,6 @@ static int insert_run(fl_store *st, void *ctx_) {
   sqlite3_bind_text(s, 4, in->params_json, -1, SQLITE_STATIC);
   store_bind_opt_double(s, 5, in->scheduled_at);
   sqlite3_bind_double(s, 6, in->started_at);
-  sqlite3_bind_text64(s, 7, c->graph, c->graph_len, SQLITE_STATIC, SQLITE_UTF8);
   sqlite3_bind_text(s, 8, in->resumed_from, -1, SQLITE_STATIC);
   sqlite3_bind_text(s, 9, c->owner->host, -1, SQLITE_STATIC);
   sqlite3_bind_text(s, 10, c->owner->boot_id, -1, SQLITE_STATIC);
@@ -923,6 +935,14 @@ static int insert_run(fl_store *st, void *ctx_) {
     status = store_sql_err(st, rc, "cannot record run '%s'", in->run_id);
   else
     c->run->rowid = sqlite3_last_insert_rowid(st->db);
+  sqlite3_finalize(s);
+  if (status) return status;
+  status = store_prepare(st, "INSERT INTO run_graph(run, keys) VALUES (?1, ?2)",
+                         &s, "cannot record the run's graph");
+  if (status) return status;
+  sqlite3_bind_int64(s, 1, c->run->rowid);
+  sqlite3_bind_text64(s, 2, c->graph, c->graph_len, SQLITE_STATIC, SQLITE_UTF8);
+  status = store_exec(st, s, "cannot record the run's graph");
   sqlite3_finalize(s);
   return status;
 }

@@ -247,8 +247,8 @@ static int resolve_run(fl_store *st, const char *ref, const char *flow,
 static int load_graph(fl_store *st, detail_impl *x, int64_t rowid) {
   sqlite3_stmt *s = NULL;
   int status = store_prepare(st,
-                       "SELECT j.value FROM flow_run r, json_each(r.graph) j"
-                       " WHERE r.id = ?1 ORDER BY j.key",
+                       "SELECT j.value FROM run_graph g, json_each(g.keys) j"
+                       " WHERE g.run = ?1 ORDER BY j.key",
                        &s, "cannot read a run's graph");
   if (status) return status;
   sqlite3_bind_int64(s, 1, rowid);

@@ -436,7 +436,20 @@ typedef struct writer {
   wconn conn;     /* the thread's own */
   const char *path;
   int busy_ms;
+  int wal_frames; /* in the WAL after the thread's last commit */
 } writer;
+
+/* Checkpoint when the writer is idle and the WAL holds this many frames
+   (SQLite's own default threshold, which it applies on commit instead:
+   on this thread, the commit that ends a run would wait for it). */
+#define CHECKPOINT_FRAMES 1000
+
+static int note_wal_size(void *ctx, sqlite3 *db, const char *name, int frames) {
+  (void)db;
+  (void)name;
+  ((writer *)ctx)->wal_frames = frames;
+  return SQLITE_OK;
+}
 
 /* "state store 'p': <what>: <SQLite's reason>", plus a hint when the
    cause is another process holding the lock. */
@@ -487,6 +500,17 @@ static void *writer_main(void *arg) {
     }
     fl_buf_free(&why);
     pthread_cond_broadcast(&w->idle);
+    if (rc == SQLITE_DONE && !w->head && !w->stop &&
+        w->wal_frames >= CHECKPOINT_FRAMES) {
+      /* Nothing queued: copy the WAL into the file now. PASSIVE: it never
+         waits for readers or writers; what it cannot copy stays for the
+         next time. */
+      pthread_mutex_unlock(&w->mu);
+      sqlite3_wal_checkpoint_v2(w->conn.db, NULL, SQLITE_CHECKPOINT_PASSIVE,
+                                NULL, NULL);
+      pthread_mutex_lock(&w->mu);
+      w->wal_frames = 0;
+    }
   }
   pthread_mutex_unlock(&w->mu);
   return NULL;
@@ -508,14 +532,16 @@ static int writer_start(fl_store *st) {
        written by the same or an earlier batch, so the checks would only
        cost a lookup per row. Deletes, with their cascades, happen on the
        handle's own connection, where the keys are enforced. */
-    char sql[160];
+    char sql[200];
     snprintf(sql, sizeof sql,
              "PRAGMA synchronous = %s; PRAGMA foreign_keys = OFF;"
-             " PRAGMA cache_size = -16384; PRAGMA temp_store = MEMORY;",
+             " PRAGMA cache_size = -16384; PRAGMA temp_store = MEMORY;"
+             " PRAGMA wal_autocheckpoint = 0;",
              st->opts.sync == FL_STORE_SYNC_FULL ? "FULL" : "NORMAL");
     rc = sqlite3_exec(w->conn.db, sql, NULL, NULL, NULL);
   }
   if (rc == SQLITE_OK) rc = wconn_prepare(&w->conn);
+  if (rc == SQLITE_OK) sqlite3_wal_hook(w->conn.db, note_wal_size, w);
   if (rc != SQLITE_OK) {
     int status = store_set_err(st, store_status_of(rc),
                          "cannot open a second connection to it: %s",

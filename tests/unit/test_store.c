@@ -255,7 +255,7 @@ static void test_create_and_reopen(void) {
   CHECK_QUERY(path,
               "SELECT group_concat(name, ' ') FROM (SELECT name FROM"
               " sqlite_schema WHERE type = 'table' ORDER BY name)",
-              "cache fire fire_event flow_run task_event task_pack task_row");
+              "cache fire fire_event flow_run run_graph task_event task_pack task_row");
 
   /* Reopened: the schema is kept, nothing is migrated again. */
   st = open_store(path);
@@ -389,8 +389,9 @@ static void test_migrate_from_v2(void) {
   const char *path = tmp_path("v2.db");
   write_old_store(path, 2);
   raw_exec(path,
-           "INSERT INTO flow_run(id, run_id, flow, state, started_at, ended_at)"
-           " VALUES (1, 'old', 'f', 'Success', 1764346201, 1764346205);"
+           "INSERT INTO flow_run(id, run_id, flow, state, started_at, ended_at,"
+           " graph) VALUES (1, 'old', 'f', 'Success', 1764346201, 1764346205,"
+           " '[\"a\",\"b\"]');"
            "INSERT INTO task_run(run, n, key, task, state, state_at, state_seq,"
            " attempts, error, started_at, started_seq, ended_at, result,"
            " result_kind) VALUES"
@@ -415,6 +416,8 @@ static void test_migrate_from_v2(void) {
   fl_store_run_detail *d = NULL;
   CHECK_EQ_INT(fl_store_load_run(st, "old", NULL, &d), FLOWLUA_OK);
   CHECK(d && d->n_tasks == 2);
+  CHECK(d && d->n_graph_keys == 2);
+  if (d && d->n_graph_keys == 2) CHECK_EQ_STR(d->graph_keys[1], "b");
   fl_store_run_detail_free(d);
 
   /* A new run: its task runs that ended are packed, and read back. */
