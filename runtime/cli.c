@@ -60,6 +60,7 @@ const char *cli_usage(void) {
          "  --log-level LEVEL    debug, info, warn or error (default: info)\n"
          "  --log-format FORMAT  text or json (default: text)\n"
          "  --quiet              log only warnings and errors; no summary\n"
+         "  --no-status          no live status on a terminal (plain log lines)\n"
          "  -h, --help           show this help\n"
          "  -V, --version        show the version\n"
          "\n"
@@ -247,6 +248,10 @@ int cli_parse(int argc, char **argv, cli_args *out, char *err, size_t errlen) {
         out->force = 1;
         continue;
       }
+      if (strcmp(arg, "--no-status") == 0) {
+        out->no_status = 1;
+        continue;
+      }
       if (strcmp(arg, "--json") == 0) {
         out->json = 1;
         continue;
@@ -257,6 +262,7 @@ int cli_parse(int argc, char **argv, cli_args *out, char *err, size_t errlen) {
         if (eq && (strncmp(arg, "--once", len) == 0 ||
                    strncmp(arg, "--quiet", len) == 0 ||
                    strncmp(arg, "--force", len) == 0 ||
+                   strncmp(arg, "--no-status", len) == 0 ||
                    strncmp(arg, "--json", len) == 0))
           snprintf(err, errlen, "option '%.*s' takes no value", (int)len, arg);
         else

@@ -41,6 +41,7 @@ typedef struct cli_args {
   const char *format;  /* graph: "dot" (default) or "mermaid" */
   const char *run;     /* graph: colour by this stored run */
   int once, quiet;
+  int no_status;    /* --no-status: no live status on a terminal */
   int concurrency;  /* 0 = not given */
   int max_runs;     /* 0 = not given */
   int count;        /* next: how many fire times (default 10) */

@@ -7,6 +7,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,14 +18,24 @@
 #include "cli.h"
 #include "flowlua.h"
 #include "fsutil.h"
+#include "status.h"
 
 enum { EXIT_OK = 0, EXIT_RUN_FAILED = 1, EXIT_USAGE = 2, EXIT_CANCELLED = 130 };
 
 static flowlua *volatile g_runtime;
 static volatile sig_atomic_t g_signals;
 static volatile sig_atomic_t g_serving;
+/* The live status is on screen: the loop that redraws it says what a
+   signal did, above the status, instead of the handler. */
+static volatile sig_atomic_t g_status_says;
+
+static const char msg_stopping[] = "flowlua: stopping after the run in "
+                                   "progress (signal again to cancel it)\n";
+static const char msg_cancelling[] =
+    "flowlua: cancelling the run (signal again to kill)\n";
 
 static void say(const char *text) {
+  if (g_status_says) return;
   ssize_t w = write(2, text, strlen(text));
   (void)w;
 }
@@ -35,11 +46,10 @@ static void say(const char *text) {
 static void on_signal(int sig) {
   int n = ++g_signals;
   if (n == 1 && g_serving) {
-    say("flowlua: stopping after the run in progress (signal again to "
-        "cancel it)\n");
+    say(msg_stopping);
     if (g_runtime) flowlua_stop(g_runtime);
   } else if (n <= 2) {
-    say("flowlua: cancelling the run (signal again to kill)\n");
+    say(msg_cancelling);
     if (g_runtime) flowlua_cancel(g_runtime);
   } else {
     signal(sig, SIG_DFL);
@@ -235,7 +245,65 @@ static int finish_once(flowlua *rt, const cli_args *args,
   }
 }
 
-static int cmd_run(flowlua *rt, const cli_args *args) {
+/* ---- the live status ----------------------------------------------------- */
+
+/* A live status for this command, or NULL: only for running a script with
+   a terminal on stderr, and not with --quiet, --no-status or JSON logs
+   (every stderr line is then an object). NO_COLOR drops the colours. */
+static fl_status_term *status_for(const cli_args *args) {
+  if (args->command != CLI_RUN || args->quiet || args->no_status ||
+      args->log_format == FLOWLUA_LOG_JSON || !fl_status_term_usable(2))
+    return NULL;
+  const char *no_color = getenv("NO_COLOR");
+  fl_status_term_options opts = {2, !(no_color && *no_color), NULL};
+  return fl_status_term_new(&opts); /* out of memory: plain lines */
+}
+
+/* Says, above the status, what the signals that came since the last call
+   did (the handler keeps quiet while the status is on screen). */
+static void say_signals(fl_status_term *status, int *said) {
+  for (; *said < g_signals && *said < 2; (*said)++)
+    fl_status_term_print(status, msg_cancelling);
+}
+
+/* A single run or resume under the live status: started, then stepped from
+   this loop, which also wakes when the status is due for a redraw. Returns
+   as flowlua_run does. */
+static int run_with_status(flowlua *rt, const cli_args *args,
+                           fl_status_term *status, flowlua_outcome *out) {
+  int rc = args->resume
+               ? flowlua_start_resume(rt, args->flow, args->resume,
+                                      args->force, args->from_task)
+               : flowlua_start(rt, args->flow);
+  if (rc != FLOWLUA_OK) return rc;
+  g_status_says = 1;
+  int said = 0;        /* signals whose message is out */
+  int poll_failed = 0; /* then the run is cancelled, and stepped to its end */
+  struct pollfd runtime_fd = {.fd = flowlua_fd(rt), .events = POLLIN};
+  while ((rc = flowlua_step(rt, out)) == 0) {
+    say_signals(status, &said);
+    fl_status_term_tick(status);
+    int wait = flowlua_timeout_ms(rt);
+    int redraw = fl_status_term_wait_ms(status);
+    if (redraw >= 0 && (wait < 0 || redraw < wait)) wait = redraw;
+    if (poll(&runtime_fd, 1, wait) < 0 && errno != EINTR && !poll_failed) {
+      /* Cannot wait: end the run rather than spin on a broken poll. */
+      char why[160];
+      snprintf(why, sizeof why, "flowlua: waiting for the run failed (poll: "
+               "%s); cancelling it\n", strerror(errno));
+      fl_status_term_print(status, why);
+      poll_failed = 1;
+      flowlua_cancel(rt);
+    }
+  }
+  fl_status_term_clear(status);
+  say_signals(status, &said);
+  g_status_says = 0;
+  return rc < 0 ? rc : FLOWLUA_OK;
+}
+
+static int cmd_run(flowlua *rt, const cli_args *args,
+                   fl_status_term *status) {
   for (size_t i = 0; i < args->n_params; i++) {
     char name[256];
     snprintf(name, sizeof name, "%.*s", (int)args->params[i].name_len,
@@ -249,6 +317,17 @@ static int cmd_run(flowlua *rt, const cli_args *args) {
   if (scheduled < 0) {
     fprintf(stderr, "flowlua: %s\n", flowlua_errmsg(rt));
     return EXIT_USAGE;
+  }
+  if (scheduled && !args->once && !args->resume && status)
+    fl_status_term_disable(status); /* serving: a log, run after run */
+  else if (status) {
+    flowlua_outcome out;
+    int rc = run_with_status(rt, args, status, &out);
+    if (rc != FLOWLUA_OK) {
+      fprintf(stderr, "flowlua: %s\n", flowlua_errmsg(rt));
+      return status_exit_code(rc);
+    }
+    return finish_once(rt, args, &out);
   }
   if (args->resume) {
     flowlua_outcome out;
@@ -364,12 +443,20 @@ int main(int argc, char **argv) {
   if (args.log_level >= 0) opts.log_level = args.log_level;
   if (args.log_format >= 0) opts.log_format = args.log_format;
   opts.state_path = args.state ? args.state : ".flowlua/state.db";
+  fl_status_term *status = status_for(&args);
+  if (status) {
+    opts.log_fn = fl_status_term_on_log;
+    opts.log_userdata = status;
+    opts.event_fn = fl_status_term_on_event;
+    opts.event_userdata = status;
+  }
 
   flowlua *rt = NULL;
   int rc = flowlua_new(&opts, &rt);
   if (rc != FLOWLUA_OK) {
     fprintf(stderr, "flowlua: cannot start the runtime: %s\n",
             flowlua_strstatus(rc));
+    fl_status_term_free(status);
     cli_args_free(&args);
     return EXIT_RUN_FAILED;
   }
@@ -391,12 +478,13 @@ int main(int argc, char **argv) {
   } else if (args.command == CLI_NEXT) {
     code = cmd_next(rt, &args);
   } else {
-    code = cmd_run(rt, &args);
+    code = cmd_run(rt, &args, status);
   }
   /* A signal that interrupted loading or building is a cancel too. */
   if (g_signals && code == EXIT_USAGE) code = EXIT_CANCELLED;
   g_runtime = NULL;
   flowlua_free(rt);
+  fl_status_term_free(status); /* after: freeing may still log */
   cli_args_free(&args);
   return code;
 }

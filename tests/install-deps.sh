@@ -4,7 +4,7 @@
 set -euo pipefail
 packages=(build-essential cmake pkg-config python3 lua5.4 liblua5.4-dev
           lua-cjson lua-cjson-dev libcsv-dev libcurl4-openssl-dev libsqlite3-dev
-          openssl tzdata graphviz nginx chromium)
+          openssl tzdata graphviz nginx chromium tmux)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
