@@ -19,6 +19,7 @@ what it waits for is there, with generous time limits.
   of the status left, and every log line whole and on its own line, the
   task's numbered log lines each exactly once and in order.
 - --no-status, and TERM=dumb, on a terminal: plain log lines, no status.
+- A resume of a failed run on a terminal: its status, and its end.
 - A pipe: plain log lines, not one escape sequence.
 
 Prints "N passed, N failed" and exits non-zero when a case failed.
@@ -246,6 +247,45 @@ def case_no_status(flowlua, tmp, label, prefix, extra):
         term.close()
 
 
+def case_resume(flowlua, tmp):
+    """A run that failed, resumed on a terminal: the status shows the
+    resume (flowlua_start_resume), and only flaky runs again."""
+    gate = os.path.join(tmp, "gate")
+    open(gate, "w").close()
+    state = os.path.join(tmp, "state.db")
+    failed = subprocess.run([flowlua, "--state", state, FLOW, "--param",
+                             f"gate={gate}"], cwd=tmp, capture_output=True,
+                            env=dict(os.environ, FLAKY_RETRIES="0"),
+                            timeout=60)
+    check(failed.returncode == 1, f"a resume: the first run fails (exit "
+          f"{failed.returncode})", failed.stderr.decode(errors="replace")
+          .splitlines()[-10:])
+    command = " ".join(shlex.quote(a) for a in [
+        flowlua, "--state", state, "--resume", "last", FLOW])
+    term = Terminal(command, tmp)
+    try:
+        def resuming(lines):
+            heads = [i for i, l in enumerate(lines) if HEADER.match(l)]
+            return heads and rows(lines[heads[-1]:], RETRY_ROW)
+        lines = term.wait_for("the resume's status with flaky's retry",
+                              resuming)
+        if lines is not None:
+            head = [l for l in lines if HEADER.match(l)][-1]
+            check("Running" not in head,
+                  "a resume: the tasks that succeeded do not run again",
+                  lines[-10:])
+        status = term.exit_status()
+        check(status == 0, f"a resume: flowlua exits 0 (got {status})")
+        final = term.screen(history=True)
+        check(not [l for l in final if STATUS_LINE.search(l)],
+              "a resume: no status line left on the screen", final)
+        check(any(re.match(r"^flow 'live status' Success in", l)
+                  for l in final), "a resume: the summary is on the screen",
+              final[-12:])
+    finally:
+        term.close()
+
+
 def case_pipe(flowlua, tmp):
     gate = os.path.join(tmp, "gate")
     open(gate, "w").close()
@@ -274,6 +314,7 @@ def main():
             flowlua, tmp, "--no-status", "", ["--no-status"])),
         ("TERM=dumb", lambda tmp: case_no_status(
             flowlua, tmp, "TERM=dumb", "env TERM=dumb ", [])),
+        ("a resume on a terminal", lambda tmp: case_resume(flowlua, tmp)),
         ("a pipe", lambda tmp: case_pipe(flowlua, tmp)),
     ]
     passed = failed = 0
