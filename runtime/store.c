@@ -491,7 +491,7 @@ static int check_identity(fl_store *st, const identity *id) {
 /* Checks an existing, non-empty file without writing to it: its first bytes
    must be SQLite's, and its identity acceptable. */
 static int inspect_file(fl_store *st) {
-  unsigned char head[16];
+  unsigned char head[100]; /* SQLite's file header */
   int fd = open(st->path, O_RDONLY | O_CLOEXEC);
   if (fd < 0)
     return store_set_err(st, FLOWLUA_EIO, "cannot open it: %s", strerror(errno));
@@ -504,12 +504,28 @@ static int inspect_file(fl_store *st) {
     return store_set_err(st, FLOWLUA_EIO,
                    "not a flowlua state store: the file is not a SQLite "
                    "database; refusing to touch it");
+  char wal[4096];
+  snprintf(wal, sizeof wal, "%s-wal", st->path);
+  int has_wal = access(wal, F_OK) == 0;
+  /* The short way, taken by a store in use: the header says flowlua's
+     (application_id, bytes 68-71, big-endian; nothing else sets it so) at
+     a version this code knows (user_version, bytes 60-63), and a WAL file
+     is beside it, so opening it for writing creates nothing; migrate()
+     checks again, with what the WAL holds, before anything is written.
+     This spares every start a second connection, which would read the
+     whole WAL to index it. Anything else takes the long way below
+     (migrate() checkpoints new stores, so their header is soon current). */
+  uint32_t app_id = (uint32_t)head[68] << 24 | (uint32_t)head[69] << 16 |
+                    (uint32_t)head[70] << 8 | head[71];
+  uint32_t version = (uint32_t)head[60] << 24 | (uint32_t)head[61] << 16 |
+                     (uint32_t)head[62] << 8 | head[63];
+  if (app_id == FL_STORE_APPLICATION_ID && version <= FL_STORE_SCHEMA_VERSION &&
+      has_wal)
+    return FLOWLUA_OK;
   /* Read-only, so that even SQLite cannot change a file that turns out not
      to be ours; and immutable unless a WAL file is beside it, because a
      read-only connection to a WAL database leaves empty -wal and -shm files
      behind. Without a WAL file the main file holds everything there is. */
-  char wal[4096];
-  snprintf(wal, sizeof wal, "%s-wal", st->path);
   fl_buf uri = FL_BUF_INIT;
   fl_buf_adds(&uri, "file:");
   for (const unsigned char *p = (const unsigned char *)st->path; *p; p++) {
@@ -519,7 +535,7 @@ static int inspect_file(fl_store *st) {
     else
       fl_buf_addf(&uri, "%%%02X", *p);
   }
-  fl_buf_adds(&uri, access(wal, F_OK) == 0 ? "?mode=ro" : "?immutable=1");
+  fl_buf_adds(&uri, has_wal ? "?mode=ro" : "?immutable=1");
   if (uri.oom) {
     fl_buf_free(&uri);
     return store_oom(st, "cannot open it");
@@ -600,6 +616,33 @@ static int lock_folder(fl_store *st) {
 
 /* journal mode, durability, foreign keys: per connection, outside any
    transaction. */
+/* Checkpoints, and what they cost whom.
+
+   SQLite checkpoints on the commit that takes the WAL past 1,000 frames;
+   a flowlua store does it differently, because of who would wait:
+   - the writer thread checkpoints when its queue is empty (store_write.c),
+     while the engine works;
+   - this connection, which commits the end of every run, only when the
+     WAL reached MAIN_CHECKPOINT_FRAMES without that (note_wal_size): the
+     end of a big run must not copy its whole WAL into the file while the
+     run waits;
+   - a process that wrote no big run truncates the WAL when it closes, if
+     it holds CLOSE_CHECKPOINT_FRAMES or more (fl_store_close): the next
+     process to open the file reads the whole WAL to index it, so a WAL
+     grown by many small runs would slow every start. */
+#define MAIN_CHECKPOINT_FRAMES 4096
+#define CLOSE_CHECKPOINT_FRAMES 128
+
+/* The WAL hook of this connection (instead of SQLite's automatic
+   checkpoint, which is also a WAL hook). */
+static int note_wal_size(void *ctx, sqlite3 *db, const char *name, int frames) {
+  (void)name;
+  ((fl_store *)ctx)->wal_frames = frames;
+  if (frames >= MAIN_CHECKPOINT_FRAMES)
+    sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+  return SQLITE_OK;
+}
+
 static int configure(fl_store *st, int memory) {
   sqlite3_busy_timeout(st->db, st->opts.busy_timeout_ms);
   sqlite3_extended_result_codes(st->db, 1);
@@ -623,16 +666,13 @@ static int configure(fl_store *st, int memory) {
     if (status) return status;
   }
   /* A larger page cache keeps the indexes of a 100,000-task run in memory;
-     the WAL is trimmed after big runs so it does not stay huge. The writer
-     thread checkpoints while the engine works (store_write.c); this
-     connection only does when the WAL grew to 16 MiB without it (runs too
-     short to start the writer), so the end of a big run, which commits
-     here, does not copy the whole WAL into the file while the run waits. */
-  char sql[320];
+     the WAL is trimmed after big runs so it does not stay huge. */
+  if (!memory) sqlite3_wal_hook(st->db, note_wal_size, st);
+  char sql[256];
   snprintf(sql, sizeof sql,
            "PRAGMA synchronous = %s; PRAGMA foreign_keys = ON;"
            " PRAGMA cache_size = -16384; PRAGMA journal_size_limit = 67108864;"
-           " PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 4096;",
+           " PRAGMA temp_store = MEMORY;",
            st->opts.sync == FL_STORE_SYNC_FULL ? "FULL" : "NORMAL");
   return exec_sql(st, sql, "cannot configure it");
 }
@@ -664,6 +704,12 @@ static int migrate(fl_store *st) {
     status = exec_sql(st, "COMMIT", "cannot commit its schema");
   if (status != FLOWLUA_OK && !sqlite3_get_autocommit(st->db))
     sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+  /* A new or migrated schema goes into the file itself at once, so the
+     header shows the store's identity to inspect_file. Best effort. */
+  if (status == FLOWLUA_OK && id.version < FL_STORE_SCHEMA_VERSION &&
+      strcmp(st->path, ":memory:") != 0)
+    sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL,
+                              NULL);
   return status;
 }
 
@@ -676,11 +722,11 @@ static void destroy(fl_store *st) {
   while (st->runs) store_free_run(st->runs);
   fl_journal_close(st->journal, 0);
   for (int i = 0; i < S_COUNT; i++) sqlite3_finalize(st->stmt[i]);
-  /* No checkpoint at close: it would cost every flowlua process two
-     fsyncs (2 ms of a 6.6 ms one-task run). The WAL keeps what was
-     committed, readers read through it, and the writers' automatic
-     checkpoints (every 1000 pages) keep it small. Hence `.flowlua` is
-     copied whole, state.db with its -wal file. */
+  /* No checkpoint by SQLite at close: it would cost every flowlua process
+     two fsyncs (2 ms of a 6.6 ms one-task run). The WAL keeps what was
+     committed, readers read through it, and the checkpoints above
+     (configure) keep it small. Hence `.flowlua` is copied whole, state.db
+     with its -wal file. */
   if (st->db) sqlite3_db_config(st->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
   sqlite3_close(st->db);
   free(st->events);
@@ -783,6 +829,14 @@ void fl_store_close(fl_store *st) {
   if (store_flush(st, "cannot write its last changes") == FLOWLUA_OK) {
     fl_journal_close(st->journal, 1);
     st->journal = NULL;
+  }
+  store_writer_stop(st);
+  if (!st->writer_used && st->wal_frames >= CLOSE_CHECKPOINT_FRAMES) {
+    /* See "Checkpoints" above. Never waits: if another process is using
+       the WAL, it stays for a later close. */
+    sqlite3_busy_timeout(st->db, 0);
+    sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL,
+                              NULL);
   }
   destroy(st);
 }

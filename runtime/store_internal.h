@@ -115,6 +115,8 @@ struct fl_store {
      (file stores, from the first flush that does not wait), or on this
      handle's connection, with a queue of their own in case one fails. */
   struct writer *writer;
+  int writer_used;  /* a writer thread ran: this process wrote a big run */
+  int wal_frames;   /* in the WAL after this connection's last commit */
   struct wconn *mem_conn;
   struct fbatch *mem_head, *mem_tail;
 };

@@ -129,8 +129,9 @@ static char *row_sql(int rows, int upsert) {
   fl_buf_adds(&b, " VALUES ");
   for (int r = 0; r < rows; r++) {
     fl_buf_adds(&b, r ? ", (" : "(");
-    for (int c = 1; c <= TASK_COLS; c++)
-      fl_buf_addf(&b, "%s?%d", c > 1 ? ", " : "", r * TASK_COLS + c);
+    /* Plain "?": SQLite numbers them in order, and looks each "?NNN"
+       up among the ones before it, which made 480 of them quadratic. */
+    for (int c = 1; c <= TASK_COLS; c++) fl_buf_adds(&b, c > 1 ? ", ?" : "?");
     fl_buf_addc(&b, ')');
   }
   if (upsert) fl_buf_adds(&b, UPSERT_TAIL);
@@ -141,23 +142,42 @@ static char *row_sql(int rows, int upsert) {
   return b.data;
 }
 
-static int wconn_prepare(wconn *w) {
-  char *one = row_sql(1, 0), *many = row_sql(TASK_ROWS, 0);
-  char *ups = row_sql(1, 1);
-  const char *sql[W_COUNT] = {
+/* Steps and resets s: the SQLite result code. */
+static int wstep(sqlite3_stmt *s) {
+  int rc = sqlite3_step(s);
+  sqlite3_reset(s);
+  sqlite3_clear_bindings(s);
+  return rc == SQLITE_ROW ? SQLITE_DONE : rc;
+}
+
+/* The statement i of w, prepared on first use (a one-task run needs few
+   of them, and preparing the 480-parameter insert alone took most of a
+   millisecond of its start): NULL with *rc set when it cannot be. */
+static sqlite3_stmt *wstmt(wconn *w, int i, int *rc) {
+  if (w->stmt[i]) return w->stmt[i];
+  static const char *const fixed[W_COUNT] = {
       [W_BEGIN] = "BEGIN IMMEDIATE", [W_COMMIT] = "COMMIT",
-      [W_ROLLBACK] = "ROLLBACK", [W_INSERT] = one, [W_INSERT_MANY] = many,
-      [W_UPSERT] = ups, [W_PACK] = pack_insert_sql,
-      [W_UNPACK_RESULT] = unpack_result_sql,
-      [W_EVENT] = event_insert_sql, [W_PUT] = cache_put_sql};
-  int rc = one && many && ups ? SQLITE_OK : SQLITE_NOMEM;
-  for (int i = 0; rc == SQLITE_OK && i < W_COUNT; i++)
-    rc = sqlite3_prepare_v3(w->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT,
-                            &w->stmt[i], NULL);
-  free(one);
-  free(many);
-  free(ups);
-  return rc;
+      [W_ROLLBACK] = "ROLLBACK", [W_PACK] = pack_insert_sql,
+      [W_UNPACK_RESULT] = unpack_result_sql, [W_EVENT] = event_insert_sql,
+      [W_PUT] = cache_put_sql};
+  char *built = i == W_INSERT        ? row_sql(1, 0)
+                : i == W_INSERT_MANY ? row_sql(TASK_ROWS, 0)
+                : i == W_UPSERT      ? row_sql(1, 1)
+                                     : NULL;
+  const char *sql = built ? built : fixed[i];
+  *rc = sql ? sqlite3_prepare_v3(w->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
+                                 &w->stmt[i], NULL)
+            : SQLITE_NOMEM;
+  free(built);
+  return *rc == SQLITE_OK ? w->stmt[i] : NULL;
+}
+
+/* Steps and resets statement i of w (prepared if need be): the SQLite
+   result code. */
+static int wrun(wconn *w, int i) {
+  int rc;
+  sqlite3_stmt *s = wstmt(w, i, &rc);
+  return s ? wstep(s) : rc;
 }
 
 static void wconn_close(wconn *w) {
@@ -195,13 +215,6 @@ static void bind_row(sqlite3_stmt *s, int base, const fbatch *b,
   store_bind_text(s, base + 15, fstr(b, r->res_off), r->res_len);
 }
 
-/* Steps and resets s: the SQLite result code. */
-static int wstep(sqlite3_stmt *s) {
-  int rc = sqlite3_step(s);
-  sqlite3_reset(s);
-  sqlite3_clear_bindings(s);
-  return rc == SQLITE_ROW ? SQLITE_DONE : rc;
-}
 
 /* ---- packed rows ------------------------------------------------------------
 
@@ -227,7 +240,9 @@ static void pack_row(fl_buf *j, const fbatch *b, const frow *r) {
 
 /* Writes the packed rows of b, PACK_ROWS to a row and one run to a row. */
 static int write_packs(wconn *w, const fbatch *b, fl_buf *j) {
-  sqlite3_stmt *s = w->stmt[W_PACK];
+  int rc;
+  sqlite3_stmt *s = wstmt(w, W_PACK, &rc);
+  if (!s) return rc;
   size_t i = 0;
   while (i < b->n_rows) {
     if (!b->rows[i].packed) {
@@ -248,7 +263,7 @@ static int write_packs(wconn *w, const fbatch *b, fl_buf *j) {
     if (j->oom) return SQLITE_NOMEM;
     sqlite3_bind_int64(s, 1, run);
     sqlite3_bind_text64(s, 2, j->data, j->len, SQLITE_STATIC, SQLITE_UTF8);
-    int rc = wstep(s);
+    rc = wstep(s);
     if (rc != SQLITE_DONE) return rc;
   }
   return SQLITE_DONE;
@@ -267,10 +282,13 @@ static int write_one(wconn *w, const fbatch *b, const char **what) {
     const frow *r = &b->rows[i];
     if (r->packed) continue; /* write_packs */
     if (!r->fresh) {
-      bind_row(w->stmt[W_UPSERT], 0, b, r);
-      if ((rc = wstep(w->stmt[W_UPSERT])) != SQLITE_DONE) goto fail;
+      sqlite3_stmt *up = wstmt(w, W_UPSERT, &rc);
+      if (!up) goto fail;
+      bind_row(up, 0, b, r);
+      if ((rc = wstep(up)) != SQLITE_DONE) goto fail;
       if (r->was_packed && r->result_kind < 0) { /* keep the packed result */
-        sqlite3_stmt *u = w->stmt[W_UNPACK_RESULT];
+        sqlite3_stmt *u = wstmt(w, W_UNPACK_RESULT, &rc);
+        if (!u) goto fail;
         sqlite3_bind_int64(u, 1, r->run);
         sqlite3_bind_int64(u, 2, r->n);
         if ((rc = wstep(u)) != SQLITE_DONE) goto fail;
@@ -279,18 +297,23 @@ static int write_one(wconn *w, const fbatch *b, const char **what) {
     }
     chunk[in_chunk++] = r;
     if (in_chunk < TASK_ROWS) continue;
+    sqlite3_stmt *many = wstmt(w, W_INSERT_MANY, &rc);
+    if (!many) goto fail;
     for (int k = 0; k < TASK_ROWS; k++)
-      bind_row(w->stmt[W_INSERT_MANY], k * TASK_COLS, b, chunk[k]);
-    if ((rc = wstep(w->stmt[W_INSERT_MANY])) != SQLITE_DONE) goto fail;
+      bind_row(many, k * TASK_COLS, b, chunk[k]);
+    if ((rc = wstep(many)) != SQLITE_DONE) goto fail;
     in_chunk = 0;
   }
   for (int k = 0; k < in_chunk; k++) {
-    bind_row(w->stmt[W_INSERT], 0, b, chunk[k]);
-    if ((rc = wstep(w->stmt[W_INSERT])) != SQLITE_DONE) goto fail;
+    sqlite3_stmt *one = wstmt(w, W_INSERT, &rc);
+    if (!one) goto fail;
+    bind_row(one, 0, b, chunk[k]);
+    if ((rc = wstep(one)) != SQLITE_DONE) goto fail;
   }
   if ((rc = write_packs(w, b, &w->pack)) != SQLITE_DONE) goto fail;
   *what = "cannot record a task state change";
-  sqlite3_stmt *s = w->stmt[W_EVENT];
+  sqlite3_stmt *s = b->n_events ? wstmt(w, W_EVENT, &rc) : NULL;
+  if (b->n_events && !s) goto fail;
   for (i = 0; i < b->n_events; i++) {
     const pending_event *ev = &b->events[i];
     const char *err = fstr(b, ev->err_off);
@@ -305,7 +328,8 @@ static int write_one(wconn *w, const fbatch *b, const char **what) {
     if ((rc = wstep(s)) != SQLITE_DONE) goto fail;
   }
   *what = "cannot store a cached result";
-  s = w->stmt[W_PUT];
+  s = b->n_puts ? wstmt(w, W_PUT, &rc) : NULL;
+  if (b->n_puts && !s) goto fail;
   for (i = 0; i < b->n_puts; i++) {
     const pending_put *p = &b->puts[i];
     store_bind_text(s, 1, fstr(b, p->task_off), strlen(fstr(b, p->task_off)));
@@ -324,16 +348,16 @@ fail:
    failed and why. */
 static int write_fbatches(wconn *w, const fbatch *b, fl_buf *err) {
   const char *what = "cannot write the run's changes";
-  int rc = wstep(w->stmt[W_BEGIN]);
+  int rc = wrun(w, W_BEGIN);
   for (; rc == SQLITE_DONE && b; b = b->next) rc = write_one(w, b, &what);
   if (rc == SQLITE_DONE) {
     what = "cannot write the run's changes";
-    rc = wstep(w->stmt[W_COMMIT]);
+    rc = wrun(w, W_COMMIT);
   }
   if (rc == SQLITE_DONE) return rc;
   fl_buf_reset(err);
   fl_buf_addf(err, "%s: %s", what, sqlite3_errmsg(w->db));
-  if (!sqlite3_get_autocommit(w->db)) wstep(w->stmt[W_ROLLBACK]);
+  if (!sqlite3_get_autocommit(w->db)) wrun(w, W_ROLLBACK);
   return rc;
 }
 
@@ -540,7 +564,6 @@ static int writer_start(fl_store *st) {
              st->opts.sync == FL_STORE_SYNC_FULL ? "FULL" : "NORMAL");
     rc = sqlite3_exec(w->conn.db, sql, NULL, NULL, NULL);
   }
-  if (rc == SQLITE_OK) rc = wconn_prepare(&w->conn);
   if (rc == SQLITE_OK) sqlite3_wal_hook(w->conn.db, note_wal_size, w);
   if (rc != SQLITE_OK) {
     int status = store_set_err(st, store_status_of(rc),
@@ -570,6 +593,7 @@ static int writer_start(fl_store *st) {
                    strerror(err));
   }
   st->writer = w;
+  st->writer_used = 1;
   return FLOWLUA_OK;
 }
 
@@ -638,9 +662,7 @@ int store_mem_conn_open(fl_store *st) {
   st->mem_conn = calloc(1, sizeof *st->mem_conn);
   if (!st->mem_conn) return store_oom(st, "cannot prepare its queries");
   st->mem_conn->db = st->db;
-  int rc = wconn_prepare(st->mem_conn);
-  return rc == SQLITE_OK ? FLOWLUA_OK
-                         : store_sql_err(st, rc, "cannot prepare its queries");
+  return FLOWLUA_OK;
 }
 
 void store_mem_queue_free(fl_store *st) {
