@@ -36,7 +36,8 @@ struct fl_status_term {
   fl_buf frame;    /* the next frame's text */
   fl_buf out;      /* the bytes of one write */
   int shown_lines; /* lines of the region on screen; the cursor is below */
-  double last_draw;
+  double last_render; /* when the text was last made, drawn or not; < 0:
+                         never */
   int off; /* disabled, or a write failed (the terminal is gone): plain
               lines from now on */
 };
@@ -63,7 +64,7 @@ fl_status_term *fl_status_term_new(const fl_status_term_options *opts) {
   t->fd = opts->fd;
   t->color = opts->color;
   t->clock = opts->clock ? opts->clock : monotonic_now;
-  t->last_draw = -1;
+  t->last_render = -1;
   return t;
 }
 
@@ -132,14 +133,18 @@ static void add_frame(fl_status_term *t, int lines, double now) {
   t->shown_lines = lines;
   fl_buf_reset(&t->shown);
   fl_buf_add(&t->shown, t->frame.data ? t->frame.data : "", t->frame.len);
-  t->last_draw = now;
+  t->last_render = now;
 }
 
 void fl_status_term_tick(fl_status_term *t) {
   if (t->off || !fl_status_running(t->model)) return;
   double now = t->clock();
-  if (t->last_draw >= 0 && now - t->last_draw < REDRAW_INTERVAL) return;
+  if (t->last_render >= 0 && now - t->last_render < REDRAW_INTERVAL) return;
   int lines = render(t, now);
+  /* The next look is a tenth of a second away even when nothing is
+     drawn now, so that a caller waiting on fl_status_term_wait_ms sleeps
+     between looks instead of spinning. */
+  t->last_render = now;
   if (lines == t->shown_lines && t->frame.len == t->shown.len &&
       memcmp(fl_buf_str(&t->frame), fl_buf_str(&t->shown), t->frame.len) == 0)
     return; /* nothing on it changed, not even a clock */
@@ -149,8 +154,8 @@ void fl_status_term_tick(fl_status_term *t) {
 
 int fl_status_term_wait_ms(const fl_status_term *t) {
   if (t->off || !fl_status_running(t->model)) return -1;
-  if (t->last_draw < 0) return 0;
-  double left = t->last_draw + REDRAW_INTERVAL - t->clock();
+  if (t->last_render < 0) return 0;
+  double left = t->last_render + REDRAW_INTERVAL - t->clock();
   return left <= 0 ? 0 : (int)(left * 1000.0) + 1;
 }
 
@@ -174,7 +179,7 @@ static void write_above(fl_status_term *t, const char *text, int newline) {
   fl_buf_adds(&line, text);
   if (newline) fl_buf_addc(&line, '\n');
   ssize_t w = write(t->fd, fl_buf_str(&line), line.len);
-  (void)w; /* the terminal is gone: nowhere left to say so */
+  (void)w; /* as that sink does: a line that cannot be written is lost */
   fl_buf_free(&line);
 }
 
