@@ -19,6 +19,7 @@ what it waits for is there, with generous time limits.
   of the status left, and every log line whole and on its own line, the
   task's numbered log lines each exactly once and in order.
 - --no-status, and TERM=dumb, on a terminal: plain log lines, no status.
+- Ctrl-C on a terminal: the message goes above the status; exit 130.
 - A resume of a failed run on a terminal: its status, and its end.
 - A pipe: plain log lines, not one escape sequence.
 
@@ -85,7 +86,10 @@ class Terminal:
                     "set -g history-limit 10000\n")
         self.env = {k: v for k, v in os.environ.items() if k != "TMUX"}
         self.status_file = os.path.join(cwd, "exit-status")
-        wrapped = f"{command}; echo $? > {shlex.quote(self.status_file)}"
+        # The shell ignores Ctrl-C, so that it lives to write the status;
+        # flowlua sets its own handler.
+        wrapped = (f"trap '' INT; {command}; "
+                   f"echo $? > {shlex.quote(self.status_file)}")
         self.tmux("new-session", "-d", "-s", "t", "-x", str(WIDTH), "-y",
                   str(HEIGHT), "-c", cwd, "sh -c " + shlex.quote(wrapped))
 
@@ -227,6 +231,30 @@ def case_terminal(flowlua, tmp):
         term.close()
 
 
+def case_interrupt(flowlua, tmp):
+    """Ctrl-C while the status is on screen: the message that the run is
+    being cancelled goes above the status, whole, and the run ends
+    Cancelled (exit 130) with the status erased."""
+    gate = os.path.join(tmp, "gate")  # never opened: only Ctrl-C ends it
+    term = Terminal(flowlua_command(flowlua, gate), tmp)
+    try:
+        if term.wait_for("the status", status_showing) is None:
+            return
+        term.tmux("send-keys", "-t", "t", "C-c")
+        status = term.exit_status()
+        check(status == 130, f"Ctrl-C: flowlua exits 130 (got {status})")
+        final = term.screen(history=True)
+        check("flowlua: cancelling the run (signal again to kill)" in final,
+              "Ctrl-C: the message is on a line of its own", final[-20:])
+        check(not [l for l in final if STATUS_LINE.search(l)],
+              "Ctrl-C: no status line left on the screen", final)
+        check(any(re.match(r"^flow 'live status' Cancelled in", l)
+                  for l in final), "Ctrl-C: the summary says Cancelled",
+              final[-12:])
+    finally:
+        term.close()
+
+
 def case_no_status(flowlua, tmp, label, prefix, extra):
     gate = os.path.join(tmp, "gate")
     open(gate, "w").close()  # the run ends after flaky's one retry
@@ -310,6 +338,7 @@ def main():
     flowlua = os.path.abspath(sys.argv[1])
     cases = [
         ("a terminal", lambda tmp: case_terminal(flowlua, tmp)),
+        ("Ctrl-C on a terminal", lambda tmp: case_interrupt(flowlua, tmp)),
         ("--no-status", lambda tmp: case_no_status(
             flowlua, tmp, "--no-status", "", ["--no-status"])),
         ("TERM=dumb", lambda tmp: case_no_status(
