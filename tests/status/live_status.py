@@ -21,6 +21,7 @@ what it waits for is there, with generous time limits.
 - --no-status, and TERM=dumb, on a terminal: plain log lines, no status.
 - Ctrl-C on a terminal: the message goes above the status; exit 130.
 - A resume of a failed run on a terminal: its status, and its end.
+- Serving a schedule on a terminal: plain log lines, no status.
 - A pipe: plain log lines, not one escape sequence.
 
 Prints "N passed, N failed" and exits non-zero when a case failed.
@@ -35,6 +36,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FLOW = os.path.join(HERE, "live.lua")
+SERVED = os.path.join(HERE, "served.lua")
 WIDTH, HEIGHT = 100, 30
 WAIT = 30.0  # seconds for anything the test waits to see
 
@@ -314,6 +316,29 @@ def case_resume(flowlua, tmp):
         term.close()
 
 
+def case_serving(flowlua, tmp):
+    """Serving a schedule on a terminal: plain log lines, run after run."""
+    command = " ".join(shlex.quote(a) for a in [
+        flowlua, "--state", ":memory:", "--max-runs", "2", SERVED])
+    term = Terminal(command, tmp)
+    try:
+        lines = term.wait_for("a served run's task at work",
+                              lambda ls: any("pause: pausing" in l
+                                             for l in ls))
+        if lines is not None:
+            check(not [l for l in lines if STATUS_LINE.search(l)],
+                  "serving: no status while a run goes", lines)
+        status = term.exit_status()
+        check(status == 0, f"serving: flowlua exits 0 (got {status})")
+        final = term.screen(history=True)
+        check(not [l for l in final if STATUS_LINE.search(l)],
+              "serving: no status line on the screen", final)
+        check(sum("pause: pausing" in l for l in final) == 2,
+              "serving: both runs logged", final)
+    finally:
+        term.close()
+
+
 def case_pipe(flowlua, tmp):
     gate = os.path.join(tmp, "gate")
     open(gate, "w").close()
@@ -344,6 +369,7 @@ def main():
         ("TERM=dumb", lambda tmp: case_no_status(
             flowlua, tmp, "TERM=dumb", "env TERM=dumb ", [])),
         ("a resume on a terminal", lambda tmp: case_resume(flowlua, tmp)),
+        ("serving on a terminal", lambda tmp: case_serving(flowlua, tmp)),
         ("a pipe", lambda tmp: case_pipe(flowlua, tmp)),
     ]
     passed = failed = 0
