@@ -39,9 +39,9 @@ extern "C" {
 #endif
 
 #define FLOWLUA_VERSION_MAJOR 0
-#define FLOWLUA_VERSION_MINOR 4
+#define FLOWLUA_VERSION_MINOR 5
 #define FLOWLUA_VERSION_PATCH 0
-#define FLOWLUA_VERSION "0.4.0"
+#define FLOWLUA_VERSION "0.5.0"
 /* One number that grows with every release: 0xMMmmpp. */
 #define FLOWLUA_VERSION_NUMBER                                                 \
   ((FLOWLUA_VERSION_MAJOR << 16) | (FLOWLUA_VERSION_MINOR << 8) |              \

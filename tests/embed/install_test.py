@@ -86,7 +86,7 @@ def main():
 
         soname = run(["objdump", "-p", os.path.join(libdir, "libflowlua.so")])
         m = re.search(r"SONAME\s+(\S+)", soname)
-        if not m or not re.fullmatch(r"libflowlua\.so\.\d+", m.group(1)):
+        if not m or not re.fullmatch(r"libflowlua\.so\.(0\.\d+|[1-9]\d*)", m.group(1)):
             sys.exit(f"install_test.py: SONAME is {m.group(1) if m else 'missing'}")
         dyn = run(["nm", "-D", "--defined-only",
                    os.path.join(libdir, "libflowlua.so")])
