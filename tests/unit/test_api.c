@@ -6,7 +6,11 @@
  * status and leaves a message; none crashes (and ASan, in CI, sees no
  * leak and no use after free).
  */
+#define _XOPEN_SOURCE 700 /* mkdtemp, nftw */
+#include <ftw.h>
+#include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
@@ -144,10 +148,92 @@ static void test_free_during_callback(void) {
   CHECK(h.freed == 1 && h.events >= 1);
 }
 
+/* flowlua_start_resume and flowlua_event.retry_delay, as the CLI's live
+   status uses them: a run that fails after a task retried, then its resume
+   driven by a poll() loop. */
+static const char *const fails_once =
+    "local flow = require 'flowlua'\n"
+    "local flaky = flow.task('flaky', { retries = 1, retry_delay = 0.25 },\n"
+    "  function() if flow.context().attempt == 1 then error('not yet') end\n"
+    "  end)\n"
+    "calls = 0\n"
+    "local once = flow.task('once', function()\n"
+    "  calls = calls + 1\n"
+    "  if calls == 1 then error('the first run fails here') end\n"
+    "end)\n"
+    "return flow.define('fails_once', function() once():after(flaky()) end)\n";
+
+typedef struct retry_seen {
+  int retrying;
+  double delay;
+} retry_seen;
+
+static void note_retry(void *userdata, const flowlua_event *ev) {
+  retry_seen *seen = userdata;
+  if (ev->task_state == FLOWLUA_TASK_RETRYING) {
+    seen->retrying++;
+    seen->delay = ev->retry_delay;
+  } else if (ev->task && ev->retry_delay != 0) {
+    seen->delay = -1; /* only a Retrying change carries a delay */
+  }
+}
+
+static int remove_entry(const char *path, const struct stat *sb, int flag,
+                        struct FTW *ftw) {
+  (void)sb, (void)flag, (void)ftw;
+  return remove(path);
+}
+
+static void test_start_resume(void) {
+  CHECK_EQ_INT(flowlua_start_resume(NULL, NULL, "last", 0, NULL),
+               FLOWLUA_EINVAL);
+  char dir[] = "/tmp/flowlua-api-" MKDTEMP_SUFFIX;
+  if (!mkdtemp(dir)) {
+    CHECK(!"mkdtemp");
+    return;
+  }
+  char state[64];
+  snprintf(state, sizeof state, "%s/state.db", dir);
+  retry_seen seen = {0, 0};
+  flowlua_options o;
+  flowlua_options_init(&o);
+  o.log_level = FLOWLUA_LOG_OFF;
+  o.state_path = state;
+  o.event_fn = note_retry;
+  o.event_userdata = &seen;
+  flowlua *rt = NULL;
+  CHECK_EQ_INT(flowlua_new(&o, &rt), FLOWLUA_OK);
+  if (!rt) return;
+  CHECK_EQ_INT(flowlua_load_string(rt, fails_once, "=fails_once"),
+               FLOWLUA_OK);
+  CHECK_EQ_INT(flowlua_start_resume(rt, NULL, NULL, 0, NULL), FLOWLUA_EINVAL);
+  CHECK_CONTAINS(flowlua_errmsg(rt), "flowlua_start_resume: a run id");
+  flowlua_outcome out;
+  CHECK_EQ_INT(flowlua_run(rt, NULL, &out), FLOWLUA_OK);
+  CHECK_EQ_INT(out.state, FLOWLUA_FLOW_FAILED);
+  CHECK_EQ_INT(seen.retrying, 1);
+  CHECK_EQ_DBL(seen.delay, 0.25, 1e-9);
+
+  CHECK_EQ_INT(flowlua_start_resume(rt, NULL, "last", 0, NULL), FLOWLUA_OK);
+  CHECK_EQ_INT(flowlua_start_resume(rt, NULL, "last", 0, NULL),
+               FLOWLUA_ESTATE); /* one run at a time */
+  int rc;
+  while ((rc = flowlua_step(rt, &out)) == 0) {
+    struct pollfd p = {.fd = flowlua_fd(rt), .events = POLLIN};
+    poll(&p, 1, flowlua_timeout_ms(rt));
+  }
+  CHECK_EQ_INT(rc, 1);
+  CHECK_EQ_INT(out.state, FLOWLUA_FLOW_SUCCESS);
+  CHECK_EQ_INT(seen.retrying, 1); /* flaky kept its result: not run again */
+  flowlua_free(rt);
+  nftw(dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
+
 int main(void) {
   RUN(test_null_and_invalid);
   RUN(test_bad_scripts_and_flows);
   RUN(test_step_without_start);
   RUN(test_free_during_callback);
+  RUN(test_start_resume);
   return check_summary();
 }
