@@ -348,7 +348,9 @@ static int protected_load(lua_State *L) {
   flowlua *rt = fl_rt(L);
   lua_settop(L, 0);
   if (ctx->path) add_script_dir_to_path(L, ctx->path);
-  int st = ctx->path ? luaL_loadfile(L, ctx->path)
+  /* Source text only, from a file as from a string: Lua does not verify
+     precompiled chunks, and a damaged one crashes the interpreter. */
+  int st = ctx->path ? luaL_loadfilex(L, ctx->path, "t")
                      : luaL_loadbufferx(L, ctx->source, strlen(ctx->source),
                                         ctx->chunkname, "t");
   if (st != LUA_OK) {
@@ -471,16 +473,37 @@ int flowlua_set_param(flowlua *rt, const char *name, const char *value) {
   return FLOWLUA_OK;
 }
 
+/* A --param value as a message shows it: quoted, and cut short when long
+   (10 KB of JSON in an error helps nobody), at a UTF-8 boundary. */
+static const char *quote_value(char *out, size_t size, const char *value) {
+  size_t len = strlen(value), cut = 60;
+  if (len <= 80) {
+    snprintf(out, size, "'%s'", value);
+    return out;
+  }
+  while (cut > 0 && ((unsigned char)value[cut] & 0xC0) == 0x80) cut--;
+  snprintf(out, size, "'%.*s...' (%zu bytes)", (int)cut, value, len);
+  return out;
+}
+
 /* Converts the text `value` to the type of the default at def_idx and
    pushes it; returns 0, or -1 with the reason set on rt. */
 static int push_param_value(flowlua *rt, const char *flow, const char *name,
                             const char *value, int def_idx) {
   lua_State *L = rt->L;
+  char shown[128];
   switch (lua_type(L, def_idx)) {
   case LUA_TNUMBER:
     if (lua_stringtonumber(L, value) == 0) {
-      fl_set_error(rt, "flow '%s': parameter '%s' must be a number, got '%s'",
-                   flow, name, value);
+      fl_set_error(rt, "flow '%s': parameter '%s' must be a number, got %s",
+                   flow, name, quote_value(shown, sizeof shown, value));
+      return -1;
+    }
+    if (!isfinite(lua_tonumber(L, -1))) { /* 1e999 reads as infinity */
+      lua_pop(L, 1);
+      fl_set_error(rt, "flow '%s': parameter '%s' must be a finite number, "
+                       "got %s",
+                   flow, name, quote_value(shown, sizeof shown, value));
       return -1;
     }
     return 0;
@@ -491,8 +514,8 @@ static int push_param_value(flowlua *rt, const char *flow, const char *name,
       if (strcmp(value, yes[i]) == 0) return lua_pushboolean(L, 1), 0;
       if (strcmp(value, no[i]) == 0) return lua_pushboolean(L, 0), 0;
     }
-    fl_set_error(rt, "flow '%s': parameter '%s' must be true or false, got '%s'",
-                 flow, name, value);
+    fl_set_error(rt, "flow '%s': parameter '%s' must be true or false, got %s",
+                 flow, name, quote_value(shown, sizeof shown, value));
     return -1;
   }
   case LUA_TTABLE: {
@@ -512,8 +535,8 @@ static int push_param_value(flowlua *rt, const char *flow, const char *name,
     int rc = lua_pcall(L, 1, 1, 0);
     if (rc != LUA_OK || !lua_istable(L, -1)) {
       fl_set_error(rt, "flow '%s': parameter '%s' must be a JSON object or "
-                       "array, got '%s' (%s)",
-                   flow, name, value,
+                       "array, got %s (%s)",
+                   flow, name, quote_value(shown, sizeof shown, value),
                    rc != LUA_OK && lua_isstring(L, -1) ? lua_tostring(L, -1)
                                                        : "not a table");
       lua_settop(L, top);
