@@ -60,17 +60,25 @@ static double opt_number(lua_State *L, int idx, const char *who,
   return 0;
 }
 
+/* A whole-number option in [lo, 1e9]. A numeric string is refused like
+   any other string, as the number options refuse it (opt_number). */
 static int opt_integer(lua_State *L, int idx, const char *who, const char *key,
                        lua_Integer lo) {
+  const lua_Integer hi = 1000000000;
   int isint = 0;
-  lua_Integer v = lua_tointegerx(L, idx, &isint);
+  lua_Integer v =
+      lua_type(L, idx) == LUA_TNUMBER ? lua_tointegerx(L, idx, &isint) : 0;
   if (!isint)
     luaL_error(L, "%s: option '%s' must be a whole number, got %s", who, key,
                lua_type(L, idx) == LUA_TNUMBER ? lua_tostring(L, idx)
                                                : luaL_typename(L, idx));
-  if (v < lo || v > 1000000000)
-    luaL_error(L, "%s: option '%s' must be a whole number from %d, got %d",
-               who, key, (int)lo, (int)v);
+  if (v < lo)
+    luaL_error(L, "%s: option '%s' must be a whole number from %I, got %I",
+               who, key, (LUAI_UACINT)lo, (LUAI_UACINT)v);
+  if (v > hi)
+    luaL_error(L, "%s: option '%s' must be a whole number from %I to %I, "
+                  "got %I",
+               who, key, (LUAI_UACINT)lo, (LUAI_UACINT)hi, (LUAI_UACINT)v);
   return (int)v;
 }
 
@@ -223,19 +231,35 @@ static void parse_task_options(lua_State *L, fl_taskdef *d, int task_idx,
   }
 }
 
+/* flow.task and flow.define take (name, [options], function): raises,
+   naming the mistake, unless the arguments after the name have that shape.
+   `body` is what the function is called in messages. */
+static void check_call_shape(lua_State *L, const char *fn, const char *name,
+                             const char *body) {
+  int t2 = lua_type(L, 2), t3 = lua_type(L, 3);
+  if (t2 == LUA_TFUNCTION && t3 == LUA_TTABLE)
+    luaL_error(L, "%s '%s': the options go before the body: %s(name, options, "
+                  "body)",
+               fn, name, fn);
+  if (t2 == LUA_TFUNCTION && t3 != LUA_TNONE && t3 != LUA_TNIL)
+    luaL_error(L, "%s '%s': unexpected %s after %s", fn, name,
+               luaL_typename(L, 3), body);
+  if (t2 != LUA_TFUNCTION && t2 != LUA_TTABLE && t3 == LUA_TFUNCTION)
+    luaL_error(L, "%s '%s': options must be a table, got %s", fn, name,
+               luaL_typename(L, 2));
+  int body_idx = t2 == LUA_TTABLE ? 3 : 2;
+  if (lua_type(L, body_idx) != LUA_TFUNCTION)
+    luaL_error(L, "%s '%s': %s must be a function, got %s", fn, name, body,
+               luaL_typename(L, body_idx));
+}
+
 /* flow.task(name, [opts], fn) */
 static int flow_task(lua_State *L) {
   const char *name = luaL_checkstring(L, 1);
   luaL_argcheck(L, *name != '\0', 1, "task name must not be empty");
+  check_call_shape(L, "flow.task", name, "the task body");
   int has_opts = lua_type(L, 2) == LUA_TTABLE;
   int fn_idx = has_opts ? 3 : 2;
-  if (lua_type(L, fn_idx) != LUA_TFUNCTION)
-    return luaL_error(L, "flow.task '%s': the task body must be a function, "
-                         "got %s",
-                      name, luaL_typename(L, fn_idx));
-  if (!has_opts && !lua_isnoneornil(L, 3))
-    return luaL_error(L, "flow.task '%s': options must be a table, got %s",
-                      name, luaL_typename(L, 2));
 
   /* The userdata exists (in a safe, empty state) before anything is
      allocated, so a failure below leaves nothing for __gc to trip on. */
@@ -454,12 +478,9 @@ static void parse_limits(lua_State *L, fl_flowdef *f, int idx, const char *who) 
 static int flow_define(lua_State *L) {
   const char *name = luaL_checkstring(L, 1);
   luaL_argcheck(L, *name != '\0', 1, "flow name must not be empty");
+  check_call_shape(L, "flow.define", name, "the flow body");
   int has_opts = lua_type(L, 2) == LUA_TTABLE;
   int body_idx = has_opts ? 3 : 2;
-  if (lua_type(L, body_idx) != LUA_TFUNCTION)
-    return luaL_error(L, "flow.define '%s': the flow body must be a "
-                         "function, got %s",
-                      name, luaL_typename(L, body_idx));
 
   fl_flowdef *f = lua_newuserdatauv(L, sizeof *f, FL_FLOW_NUV);
   memset(f, 0, sizeof *f);
@@ -477,7 +498,10 @@ static int flow_define(lua_State *L) {
   lua_pushnil(L);
   while (lua_next(L, 2)) {
     int v = lua_gettop(L);
-    const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "";
+    if (lua_type(L, -2) != LUA_TSTRING)
+      luaL_error(L, "%s: option names must be strings, got %s", who,
+                 luaL_typename(L, -2));
+    const char *key = lua_tostring(L, -2);
     if (strcmp(key, "params") == 0) {
       if (lua_type(L, v) != LUA_TTABLE)
         luaL_error(L, "%s: option 'params' must be a table, got %s", who,
@@ -501,8 +525,7 @@ static int flow_define(lua_State *L) {
     } else {
       luaL_error(L, "%s: unknown option '%s' (options: params, schedule, "
                     "concurrency, limits)",
-                 who, lua_type(L, -2) == LUA_TSTRING ? key
-                                                     : luaL_typename(L, -2));
+                 who, key);
     }
     lua_settop(L, v - 1);
   }
@@ -574,7 +597,11 @@ static int log_at(lua_State *L, int level) {
     lua_getfield(L, -1, "format");
     lua_insert(L, 1);
     lua_pop(L, 1);
-    lua_call(L, lua_gettop(L) - 1, 1);
+    /* Protected, so that a format that does not fit its values is raised
+       again from here: the message then names the script's line. */
+    if (lua_pcall(L, lua_gettop(L) - 1, 1, 0) != LUA_OK)
+      return luaL_error(L, "flow.log.%s: %s", fl_log_level_name(level),
+                        lua_tostring(L, -1));
     msg = lua_tostring(L, -1);
   } else {
     msg = luaL_tolstring(L, 1, NULL);
