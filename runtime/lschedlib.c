@@ -40,20 +40,44 @@ static fl_schedule *push_schedule(lua_State *L) {
   return s;
 }
 
+/* What a bad option value was, for a message: a number as %g would show
+   it (lua_pushfstring has no %g), anything else by its type. */
+static const char *shown_value(lua_State *L, int v, char *out, size_t size) {
+  if (lua_type(L, v) != LUA_TNUMBER) return luaL_typename(L, v);
+  snprintf(out, size, "%g", (double)lua_tonumber(L, v));
+  return out;
+}
+
 static double seconds_option(lua_State *L, int v, const char *who,
                              const char *key, double lo) {
   if (lua_type(L, v) != LUA_TNUMBER || !(lua_tonumber(L, v) >= lo) ||
-      !isfinite(lua_tonumber(L, v)))
-    luaL_error(L, "%s: option '%s' must be a number of seconds >= %g, got %s",
-               who, key, lo, luaL_tolstring(L, v, NULL));
+      !isfinite(lua_tonumber(L, v))) {
+    char text[64], low[32];
+    snprintf(low, sizeof low, "%g", lo);
+    luaL_error(L, "%s: option '%s' must be a number of seconds >= %s, got %s",
+               who, key, low, shown_value(L, v, text, sizeof text));
+  }
   return lua_tonumber(L, v);
 }
+
+/* The last second of the year 9999: ISO 8601 text has four-digit years,
+   and later times cannot be printed, only waited for. */
+#define LATEST_TIME 253402300799.0
 
 /* A point in time: epoch seconds, or ISO 8601 text read in tz (NULL: the
    local zone) when it has no offset of its own. */
 static double time_option(lua_State *L, int v, const char *who,
                           const char *key, const fl_tz *tz) {
-  if (lua_type(L, v) == LUA_TNUMBER) return seconds_option(L, v, who, key, 0);
+  if (lua_type(L, v) == LUA_TNUMBER) {
+    double t = lua_tonumber(L, v);
+    if (!(t >= 0 && t <= LATEST_TIME)) {
+      char text[64];
+      luaL_error(L, "%s: option '%s' must be epoch seconds from 0 to "
+                    "253402300799 (the year 9999), got %s",
+                 who, key, shown_value(L, v, text, sizeof text));
+    }
+    return t;
+  }
   if (lua_type(L, v) != LUA_TSTRING)
     luaL_error(L, "%s: option '%s' must be epoch seconds or an ISO 8601 time, "
                   "got %s",
@@ -87,9 +111,11 @@ static int common_option(lua_State *L, fl_schedule *s, const char *who,
     s->catchup_window = seconds_option(L, v, who, key, 0);
   } else if (strcmp(key, "max_runs") == 0) {
     if (!lua_isinteger(L, v) || lua_tointeger(L, v) < 1 ||
-        lua_tointeger(L, v) > 1000000000)
+        lua_tointeger(L, v) > 1000000000) {
+      char text[64];
       luaL_error(L, "%s: option 'max_runs' must be a whole number >= 1, got %s",
-                 who, luaL_tolstring(L, v, NULL));
+                 who, shown_value(L, v, text, sizeof text));
+    }
     s->max_runs = (int)lua_tointeger(L, v);
   } else if (strcmp(key, "until") == 0) {
     s->until = time_option(L, v, who, key, s->tz);
@@ -112,7 +138,10 @@ static int flow_interval(lua_State *L) {
   lua_pushnil(L);
   while (lua_next(L, 1)) {
     int v = lua_gettop(L);
-    const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
+    if (lua_type(L, -2) != LUA_TSTRING)
+      luaL_error(L, "%s: field names must be strings, got %s", who,
+                 luaL_typename(L, -2));
+    const char *key = lua_tostring(L, -2);
     int known = common_option(L, s, who, key, v);
     for (size_t i = 0; !known && i < sizeof units / sizeof units[0]; i++)
       if (strcmp(key, units[i].key) == 0) {
@@ -132,6 +161,21 @@ static int flow_interval(lua_State *L) {
   }
   if (!(s->interval > 0) || !isfinite(s->interval))
     luaL_error(L, "%s: the interval must be more than 0 seconds", who);
+  /* Fire times are kept to about a millisecond, and k * interval must stay
+     exact enough to tell one fire time from the next: a nanosecond
+     interval made the search for the next one spin for ever. */
+  char text[64];
+  if (s->interval < 0.001) {
+    snprintf(text, sizeof text, "%g", s->interval);
+    luaL_error(L, "%s: the interval must be at least 0.001 seconds, got %s",
+               who, text);
+  }
+  if (s->interval > 3153600000.0) {
+    snprintf(text, sizeof text, "%g", s->interval);
+    luaL_error(L, "%s: the interval must be at most 3153600000 seconds "
+                  "(100 years), got %s",
+               who, text);
+  }
   return 1;
 }
 
@@ -143,8 +187,17 @@ static void dst_option(lua_State *L, fl_schedule *s, const char *who, int v) {
                who, luaL_typename(L, v));
   lua_pushnil(L);
   while (lua_next(L, v)) {
-    const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
-    const char *name = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "";
+    if (lua_type(L, -2) != LUA_TSTRING)
+      luaL_error(L, "%s: option 'dst': field names must be strings, got %s",
+                 who, luaL_typename(L, -2));
+    const char *key = lua_tostring(L, -2);
+    if ((strcmp(key, "missing") == 0 || strcmp(key, "repeated") == 0) &&
+        lua_type(L, -1) != LUA_TSTRING)
+      luaL_error(L, "%s: dst.%s must be %s, got %s", who, key,
+                 key[0] == 'm' ? "'shift' or 'skip'"
+                               : "'first', 'last' or 'both'",
+                 luaL_typename(L, -1));
+    const char *name = lua_tostring(L, -1);
     char err[160];
     int rc = 0;
     if (strcmp(key, "missing") == 0)
@@ -189,7 +242,10 @@ static int flow_cron(lua_State *L) {
     lua_pushnil(L);
     while (lua_next(L, 2)) {
       int v = lua_gettop(L);
-      const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
+      if (lua_type(L, -2) != LUA_TSTRING)
+        luaL_error(L, "%s: option names must be strings, got %s", who,
+                   luaL_typename(L, -2));
+      const char *key = lua_tostring(L, -2);
       if (strcmp(key, "dst") == 0)
         dst_option(L, s, who, v);
       else if (strcmp(key, "tz") != 0 && !common_option(L, s, who, key, v))
