@@ -14,6 +14,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/epoll.h>
 
 #include "curlapi.h"
@@ -317,10 +318,26 @@ void fl_http_describe_failure(const fl_http_req *req, double timeout,
     break;
   case CURLE_RECV_ERROR:
   case CURLE_SEND_ERROR:
-    fl_buf_adds(out, "connection reset");
+    /* libcurl also reports a response it cannot parse (bad chunked
+       encoding, headers past its limit) as a receive error. */
+    if (!detail || strstr(detail, "reset"))
+      fl_buf_adds(out, "connection reset");
+    else
+      fl_buf_adds(out, req->result == CURLE_RECV_ERROR
+                           ? "receiving the response failed"
+                           : "sending the request failed");
     break;
   case CURLE_UNSUPPORTED_PROTOCOL:
-    fl_buf_adds(out, "unsupported URL scheme (http, https and file work)");
+    /* Also libcurl's answer to a status line that is not HTTP's. */
+    if (req->url && (strncasecmp(req->url, "http://", 7) == 0 ||
+                     strncasecmp(req->url, "https://", 8) == 0))
+      fl_buf_adds(out, "not a valid HTTP response");
+    else
+      fl_buf_adds(out, "unsupported URL scheme (http, https and file work)");
+    break;
+  case CURLE_OUT_OF_MEMORY:
+    fl_buf_adds(out, "out of memory, or a response header line longer than "
+                     "libcurl accepts (100 KB)");
     break;
   case CURLE_URL_MALFORMAT:
     fl_buf_adds(out, "malformed URL");
