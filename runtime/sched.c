@@ -434,21 +434,118 @@ static int push_map_args(fl_sched *s, fl_taskrun *parent, int i) {
 
 #define FL_POOL_MAX 64
 
+/* ---- task coroutines belong to the runtime -------------------------------
+   A task can hand its own coroutine to Lua code (coroutine.running() as a
+   result, in a global): resuming or closing it from another task would run
+   or kill a parked task behind the scheduler's back, and a pooled one runs
+   the next tasks. So the runtime marks its coroutines in a weak table
+   (thread -> its run as a light userdata, or false while pooled), and
+   coroutine.resume and coroutine.close refuse them. */
+
+static const char task_threads_key = 0;
+
+/* Marks the coroutine held by registry reference co_ref as r's, or as
+   pooled when r is NULL. */
+static void mark_thread(lua_State *L, int co_ref, fl_taskrun *r) {
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &task_threads_key) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    return; /* not guarded (no run started yet): nothing to mark */
+  }
+  lua_rawgeti(L, LUA_REGISTRYINDEX, co_ref);
+  if (r) lua_pushlightuserdata(L, r);
+  else lua_pushboolean(L, 0);
+  lua_rawset(L, -3);
+  lua_pop(L, 1);
+}
+
+/* Raises when the thread at idx is one of the runtime's task coroutines. */
+static void refuse_task_thread(lua_State *L, int idx, const char *fn) {
+  if (lua_type(L, idx) != LUA_TTHREAD) return; /* the original complains */
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &task_threads_key);
+  lua_pushvalue(L, idx);
+  int kind = lua_rawget(L, -2);
+  if (kind == LUA_TLIGHTUSERDATA) {
+    fl_taskrun *r = lua_touserdata(L, -1);
+    fl_buf key = FL_BUF_INIT;
+    fl_taskrun_add_key(&key, r);
+    lua_pushstring(L, fl_buf_str(&key));
+    fl_buf_free(&key);
+    luaL_error(L, "%s: that is the coroutine of task '%s', which flowlua "
+                  "runs: only flowlua may resume or close it (do not hand "
+                  "coroutine.running() to other code)",
+               fn, lua_tostring(L, -1));
+  }
+  if (kind == LUA_TBOOLEAN)
+    luaL_error(L, "%s: that coroutine ran a flowlua task that has ended, and "
+                  "flowlua keeps it for its next tasks: only flowlua may "
+                  "resume or close it (do not hand coroutine.running() to "
+                  "other code)",
+               fn);
+  lua_pop(L, 2);
+}
+
+/* coroutine.resume and coroutine.close, guarded; upvalue 1 is the
+   original function. */
+static int guarded_call(lua_State *L, const char *fn) {
+  refuse_task_thread(L, 1, fn);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+  return lua_gettop(L);
+}
+
+static int guarded_resume(lua_State *L) {
+  return guarded_call(L, "coroutine.resume");
+}
+
+static int guarded_close(lua_State *L) {
+  return guarded_call(L, "coroutine.close");
+}
+
+/* Installs the guard once per Lua state, before its first run. */
+static void guard_coroutines(lua_State *L) {
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &task_threads_key) == LUA_TTABLE) {
+    lua_pop(L, 1);
+    return;
+  }
+  lua_pop(L, 1);
+  lua_newtable(L);
+  lua_newtable(L);
+  lua_pushliteral(L, "k");
+  lua_setfield(L, -2, "__mode");
+  lua_setmetatable(L, -2);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &task_threads_key);
+  if (lua_getglobal(L, "coroutine") == LUA_TTABLE) {
+    static const struct {
+      const char *name;
+      lua_CFunction guarded;
+    } fns[] = {{"resume", guarded_resume}, {"close", guarded_close}};
+    for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
+      lua_getfield(L, -1, fns[i].name);
+      lua_pushcclosure(L, fns[i].guarded, 1);
+      lua_setfield(L, -2, fns[i].name);
+    }
+  }
+  lua_pop(L, 1);
+}
+
 static void take_thread(fl_sched *s, fl_taskrun *r) {
   if (s->pool_n > 0) {
     s->pool_n--;
     r->co = s->pool[s->pool_n];
     r->co_ref = s->pool_refs[s->pool_n];
-    return;
+  } else {
+    r->co = lua_newthread(s->rt->L);
+    r->co_ref = luaL_ref(s->rt->L, LUA_REGISTRYINDEX);
   }
-  r->co = lua_newthread(s->rt->L);
-  r->co_ref = luaL_ref(s->rt->L, LUA_REGISTRYINDEX);
+  mark_thread(s->rt->L, r->co_ref, r);
 }
 
 /* Keeps a coroutine that returned normally for reuse; any other (failed,
    or abandoned while suspended) is closed, running its __close handlers. */
 static void give_thread(fl_sched *s, fl_taskrun *r) {
   lua_State *L = s->rt->L, *co = r->co;
+  mark_thread(L, r->co_ref, NULL);
   lua_Debug ar;
   int clean = lua_status(co) == LUA_OK && !lua_getstack(co, 0, &ar);
   if (clean && s->pool_n < FL_POOL_MAX && s->pool) {
@@ -1002,8 +1099,12 @@ static void expand_map(fl_sched *s, fl_taskrun *p) {
     problem = lua_pushfstring(L, "map: no list to map over (argument 1 is %s)",
                               nargs ? luaL_typename(L, top + 1) : "missing");
   if (problem) {
+    /* Found only now that the arguments are known: name the call's line. */
+    const fl_node *node = &s->g->nodes[p->node];
     fl_buf err = FL_BUF_INIT;
     fl_buf_adds(&err, problem);
+    fl_buf_addf(&err, "; task '%s':map called at %s:%d", node->def->name,
+                s->rt->script_name ? s->rt->script_name : "?", (int)node->line);
     lua_settop(L, top);
     p->map = NULL;
     free(m->mapped);
@@ -1414,6 +1515,7 @@ static fl_sched *sched_new(flowlua *rt, fl_graph *g) {
   s->total_runs = g->n;
   lua_newtable(rt->L);
   s->results_ref = luaL_ref(rt->L, LUA_REGISTRYINDEX);
+  guard_coroutines(rt->L);
   return s;
 }
 
