@@ -87,6 +87,8 @@ class Terminal:
             f.write("set -g remain-on-exit on\nset -g status off\n"
                     "set -g history-limit 10000\n")
         self.env = {k: v for k, v in os.environ.items() if k != "TMUX"}
+        # The server's socket goes in the case's folder, removed with it.
+        self.env["TMUX_TMPDIR"] = cwd
         self.status_file = os.path.join(cwd, "exit-status")
         # The shell ignores Ctrl-C, so that it lives to write the status;
         # flowlua sets its own handler.
