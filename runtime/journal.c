@@ -1,9 +1,10 @@
 /*
  * journal.c — the append-only record log; see journal.h.
  *
- * File layout: a 4096-byte header page ("flowlua journal 1\n", then
- * zeros), then records, each a 4-byte length, its bytes, and padding to a
- * multiple of 4; a zero length ends them. An append first zeroes the
+ * File layout: a 4096-byte header page ("flowlua journal 2\n", at byte 32
+ * the generation as a native 64-bit integer, then zeros), then records,
+ * each a 4-byte length, its bytes, and padding to a multiple of 4; a zero
+ * length ends them. (Version 1 had no generation.) An append first zeroes the
  * length word after the room it takes, then copies the record's bytes,
  * then stores its length, with release ordering: at every instant the
  * records end at a zero length, so a process killed halfway leaves either
@@ -28,7 +29,9 @@
 #include <unistd.h>
 
 #define HEADER_SIZE 4096
-#define MAGIC "flowlua journal 1\n"
+#define MAGIC "flowlua journal 2\n"
+#define MAGIC_V1 "flowlua journal 1\n"
+#define GEN_OFFSET 32
 #define FIRST_SIZE (64u << 10) /* doubled as needed */
 #define MAX_RECORD (1u << 30)
 
@@ -99,6 +102,14 @@ int fl_journal_create(const char *db_path, fl_journal **out, char *err,
   return 0;
 }
 
+void fl_journal_set_generation(fl_journal *j, uint64_t gen) {
+  /* Before any record of the generation: a reader that sees the new
+     number with older records (killed in between) replays them again,
+     which a replay must bear anyway. */
+  __atomic_store_n((uint64_t *)(void *)(j->map + GEN_OFFSET), gen,
+                   __ATOMIC_RELEASE);
+}
+
 int fl_journal_append(fl_journal *j, const fl_journal_part *parts, size_t n) {
   size_t len = 0;
   for (size_t i = 0; i < n; i++) len += parts[i].len;
@@ -160,8 +171,20 @@ const unsigned char *fl_journal_next(const unsigned char *data, size_t len,
   return rec;
 }
 
-/* Replays one journal file whose owner may be gone. */
-static int replay_file(const char *path, fl_journal_visit visit, void *ctx) {
+/* A journal file whose owner is gone, locked by this process (its fd),
+   mapped read-only. */
+typedef struct dead_file {
+  char *path;
+  int fd;
+  void *map;
+  size_t size;
+  fl_journal_file info;
+} dead_file;
+
+/* Takes the journal at path when its owner is gone: 1 with *f filled, 0
+   when it is not to be replayed (its owner lives, someone else has it, it
+   holds nothing), -1 when out of memory. */
+static int take_file(const char *path, dead_file *f) {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return 0; /* replayed and removed by someone else meanwhile */
   if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
@@ -169,29 +192,49 @@ static int replay_file(const char *path, fl_journal_visit visit, void *ctx) {
     return 0;
   }
   struct stat sb;
-  int rc = 0;
-  if (fstat(fd, &sb) == 0 && sb.st_nlink == 0) {
+  if (fstat(fd, &sb) != 0 || sb.st_nlink == 0) {
     close(fd); /* unlinked since we opened it: already replayed */
     return 0;
   }
-  size_t size = fstat(fd, &sb) == 0 ? (size_t)sb.st_size : 0;
-  if (size < HEADER_SIZE) {
-    unlink(path); /* died while creating it: nothing recorded */
+  size_t size = (size_t)sb.st_size;
+  void *m = size >= HEADER_SIZE ? mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0)
+                                : MAP_FAILED;
+  int v2 = m != MAP_FAILED && memcmp(m, MAGIC, sizeof MAGIC - 1) == 0;
+  int v1 = m != MAP_FAILED && memcmp(m, MAGIC_V1, sizeof MAGIC_V1 - 1) == 0;
+  if (!v1 && !v2) {
+    /* Died while creating it, or not a journal at all: nothing recorded. */
+    if (m != MAP_FAILED) munmap(m, size);
+    if (size < HEADER_SIZE || m != MAP_FAILED) unlink(path);
     close(fd);
     return 0;
   }
-  void *m = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
-  if (m == MAP_FAILED) {
+  if (!(f->path = strdup(path))) {
+    munmap(m, size);
     close(fd);
-    return 0;
+    return -1;
   }
-  if (memcmp(m, MAGIC, sizeof MAGIC - 1) == 0)
-    rc = visit(ctx, path, (const unsigned char *)m + HEADER_SIZE,
-               size - HEADER_SIZE);
-  if (rc == 0) unlink(path);
-  munmap(m, size);
-  close(fd);
-  return rc;
+  f->fd = fd;
+  f->map = m;
+  f->size = size;
+  uint64_t gen = 0;
+  if (v2) memcpy(&gen, (const unsigned char *)m + GEN_OFFSET, sizeof gen);
+  f->info = (fl_journal_file){path, (const unsigned char *)m + HEADER_SIZE,
+                              size - HEADER_SIZE, gen, v1};
+  return 1;
+}
+
+static void drop_file(dead_file *f, int remove) {
+  if (remove) unlink(f->path);
+  munmap(f->map, f->size);
+  close(f->fd); /* releases the lock */
+  free(f->path);
+}
+
+static int by_generation(const void *a, const void *b) {
+  const dead_file *x = a, *y = b;
+  if (x->info.generation != y->info.generation)
+    return x->info.generation < y->info.generation ? -1 : 1;
+  return strcmp(x->path, y->path);
 }
 
 int fl_journal_replay_dead(const char *db_path, fl_journal_visit visit,
@@ -204,7 +247,8 @@ int fl_journal_replay_dead(const char *db_path, fl_journal_visit visit,
     free(dir);
     return 0;
   }
-  size_t base_len = strlen(base);
+  size_t base_len = strlen(base), n = 0, cap = 0;
+  dead_file *files = NULL;
   int rc = 0;
   struct dirent *e;
   while (rc == 0 && (e = readdir(d))) {
@@ -217,9 +261,29 @@ int fl_journal_replay_dead(const char *db_path, fl_journal_visit visit,
     char path[PATH_MAX];
     if (snprintf(path, sizeof path, "%s/%s", dir, name) >= (int)sizeof path)
       continue;
-    rc = replay_file(path, visit, ctx);
+    if (n == cap) {
+      size_t c = cap ? cap * 2 : 8;
+      dead_file *grown = realloc(files, c * sizeof *grown);
+      if (!grown) {
+        rc = -1;
+        break;
+      }
+      files = grown;
+      cap = c;
+    }
+    int got = take_file(path, &files[n]);
+    if (got < 0) rc = -1;
+    n += got > 0;
   }
   closedir(d);
   free(dir);
+  /* In the order they were written: a process's two journals take turns,
+     and one's records may follow the other's. */
+  qsort(files, n, sizeof *files, by_generation);
+  for (size_t i = 0; i < n; i++) {
+    if (rc == 0) rc = visit(ctx, &files[i].info);
+    drop_file(&files[i], rc == 0);
+  }
+  free(files);
   return rc;
 }

@@ -24,6 +24,7 @@
 #define FL_JOURNAL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct fl_journal fl_journal;
 
@@ -45,6 +46,11 @@ int fl_journal_create(const char *db_path, fl_journal **out, char *err,
    ENOMEM, EFBIG for a record over 1 GiB). */
 int fl_journal_append(fl_journal *j, const fl_journal_part *parts, size_t n);
 
+/* Sets the generation in the file's header: which of a process's
+   journals was written first, for a replay (they take turns; see store.c).
+   A new journal's is 0. */
+void fl_journal_set_generation(fl_journal *j, uint64_t gen);
+
 /* Bytes of records appended since the last reset. */
 size_t fl_journal_used(const fl_journal *j);
 
@@ -55,15 +61,24 @@ void fl_journal_reset(fl_journal *j);
    records could not be written to the database, for a later replay). */
 void fl_journal_close(fl_journal *j, int remove);
 
+/* A journal of a dead process, as fl_journal_replay_dead shows it. */
+typedef struct fl_journal_file {
+  const char *path;
+  const unsigned char *data; /* its records, mapped read-only */
+  size_t len;
+  uint64_t generation;
+  int complete; /* written by a version that never reset a journal while a
+                   run was open: it holds every change of its runs */
+} fl_journal_file;
+
 /*
- * Calls visit(ctx, path, data, len) for every journal beside db_path whose
- * owner is gone (its lock can be taken), with its records mapped
- * read-only; when visit returns 0 the file is deleted, otherwise kept.
- * Journals of live processes — this one's included — are skipped. Returns
- * 0, or the first non-zero value visit returned.
+ * Calls visit(ctx, file) for every journal beside db_path whose owner is
+ * gone (its lock can be taken), in the order of their generations; when
+ * visit returns 0 the file is deleted, otherwise kept (and the others not
+ * visited). Journals of live processes — this one's included — are
+ * skipped. Returns 0, or the first non-zero value visit returned.
  */
-typedef int (*fl_journal_visit)(void *ctx, const char *path,
-                                const unsigned char *data, size_t len);
+typedef int (*fl_journal_visit)(void *ctx, const fl_journal_file *file);
 int fl_journal_replay_dead(const char *db_path, fl_journal_visit visit,
                            void *ctx);
 

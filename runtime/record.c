@@ -142,8 +142,11 @@ void fl_record_task_add(fl_sched *s, fl_taskrun *r) {
   if (!s->rec) return;
   fl_buf key = FL_BUF_INIT;
   fl_taskrun_add_key(&key, r);
-  if (fl_store_task_add(s->rec, fl_buf_str(&key), s->g->nodes[r->node].def->name,
-                        (int)r->map_index, &r->rec_id) != FLOWLUA_OK)
+  /* Only map elements are declared here (the graph's nodes were at the
+     run's start): their keys are new by construction. */
+  if (fl_store_task_add_element(s->rec, fl_buf_str(&key),
+                                s->g->nodes[r->node].def->name,
+                                (int)r->map_index, &r->rec_id) != FLOWLUA_OK)
     store_failed(s, "declaring a task run");
   fl_buf_free(&key);
 }

@@ -721,6 +721,7 @@ static void destroy(fl_store *st) {
   store_mem_queue_free(st);
   while (st->runs) store_free_run(st->runs);
   fl_journal_close(st->journal, 0);
+  fl_journal_close(st->spare, 0);
   for (int i = 0; i < S_COUNT; i++) sqlite3_finalize(st->stmt[i]);
   /* No checkpoint by SQLite at close: it would cost every flowlua process
      two fsyncs (2 ms of a 6.6 ms one-task run). The WAL keeps what was
@@ -808,6 +809,8 @@ int fl_store_open(const char *path, const fl_store_options *opts,
   if (folder_lock >= 0) close(folder_lock); /* releases the flock */
   if (status != FLOWLUA_OK) {
     if (errlen) snprintf(err, errlen, "%s", fl_store_errmsg(st));
+    fl_journal_close(st->journal, 1); /* nothing recorded in it yet */
+    st->journal = NULL;
     destroy(st);
     return status;
   }
@@ -828,7 +831,8 @@ void fl_store_close(fl_store *st) {
      once this process is gone), with every change the journal holds. */
   if (store_flush(st, "cannot write its last changes") == FLOWLUA_OK) {
     fl_journal_close(st->journal, 1);
-    st->journal = NULL;
+    fl_journal_close(st->spare, 1);
+    st->journal = st->spare = NULL;
   }
   store_writer_stop(st);
   if (!st->writer_used && st->wal_frames >= CLOSE_CHECKPOINT_FRAMES) {
@@ -921,10 +925,63 @@ static int journal(fl_store *st, j_head h, const void *fixed, size_t fixed_len,
   return FLOWLUA_OK;
 }
 
-/* The journal's records are all in the file once no run is open and
+/* The journals' records are all in the file once no run is open and
    nothing is buffered. */
 void store_journal_settled(fl_store *st) {
-  if (!st->runs && fl_store_pending(st) == 0) fl_journal_reset(st->journal);
+  if (st->runs || fl_store_pending(st) != 0) return;
+  fl_journal_reset(st->journal);
+  fl_journal_reset(st->spare);
+  st->spare_cover = 0;
+}
+
+/* A journal takes its turn once it holds this much: short runs keep one. */
+#define TURN_BYTES (1u << 20)
+
+/* The journals take turns, so that a run's journal holds what the file
+   does not yet, not the whole run (a 1,000,000-element map wrote 265 MB).
+   At a flush, every record of the active journal is in a batch frozen so
+   far (but the declarations of task runs that did not change since, which
+   the next journal declares again: redeclare()); so once the batches up
+   to this one are committed, none of its records is needed any more. The
+   spare, when its own records are all committed, is reset and made the
+   active one, with the next generation, which orders the two for a
+   replay. If it is not yet (the writer is behind), the active journal
+   goes on, and turns at a later flush. */
+void store_journal_turn(fl_store *st, uint64_t frozen) {
+  if (!st->journal || st->replaying) return;
+  if (st->spare_cover && store_committed_seq(st) >= st->spare_cover) {
+    fl_journal_reset(st->spare);
+    st->spare_cover = 0;
+  }
+  if (st->spare_cover || fl_journal_used(st->journal) < TURN_BYTES) return;
+  if (!st->spare) {
+    char err[512];
+    /* Without a spare the active journal goes on growing, as it did. */
+    if (fl_journal_create(st->path, &st->spare, err, sizeof err) != 0) return;
+  }
+  fl_journal *was = st->journal;
+  st->journal = st->spare;
+  st->spare = was;
+  st->spare_cover = frozen;
+  fl_journal_set_generation(st->journal, ++st->journal_gen);
+}
+
+/* A change to task n is journalled after a declaration of it in the same
+   generation, so that a replay never needs a reset journal's records: the
+   file holds everything they said but the declarations of task runs that
+   never changed. */
+static int redeclare(fl_store *st, fl_store_run *run, uint32_t n) {
+  task_entry *e = &run->tasks[n];
+  if (e->jgen == st->journal_gen || !st->journal || st->replaying)
+    return FLOWLUA_OK;
+  const char *key = run->names.data + e->key_off;
+  const char *task = run->names.data + e->task_off;
+  size_t key_len = strlen(key), task_len = strlen(task);
+  j_add a = {e->map_index, (uint32_t)key_len, (uint32_t)task_len, 0};
+  int status = journal(st, (j_head){run->rowid, n, J_ADD}, &a, sizeof a, key,
+                       key_len, task, task_len);
+  if (status == FLOWLUA_OK) e->jgen = st->journal_gen;
+  return status;
 }
 
 /* ---- runs -------------------------------------------------------------------- */
@@ -1138,8 +1195,12 @@ static uint64_t *find_slot(fl_store_run *run, const char *key, uint32_t h) {
 static void rebuild_slots(fl_store_run *run) {
   memset(run->slots, 0, (size_t)run->n_slots * sizeof *run->slots);
   uint32_t mask = run->n_slots - 1;
+  run->n_bracketed = 0;
   for (uint32_t t = 0; t < run->n_tasks; t++) {
-    uint32_t h = hash_key(run->names.data + run->tasks[t].key_off);
+    if (!run->tasks[t].in_set) continue;
+    const char *key = run->names.data + run->tasks[t].key_off;
+    run->n_bracketed += strchr(key, '[') != NULL;
+    uint32_t h = hash_key(key);
     uint32_t j = h & mask;
     while (run->slots[j]) j = (j + 1) & mask;
     run->slots[j] = (uint64_t)h << 32 | (t + 1);
@@ -1188,30 +1249,87 @@ static int reserve_tasks(fl_store_run *run, uint32_t more, size_t name_bytes) {
 }
 
 /* Declares one task run in room reserve_tasks made; a key already in the
-   run is FLOWLUA_EINVAL, with nothing changed. */
+   run is FLOWLUA_EINVAL, with nothing changed. An element's key is only
+   compared with the set's bracketed keys (fl_store_task_add_element), and
+   not added to it. */
 static int add_entry(fl_store_run *run, const char *key, size_t key_len,
-                     const char *task, size_t task_len, int map_index) {
-  uint32_t h = hash_key(key);
-  uint64_t *slot = find_slot(run, key, h);
-  if (*slot)
-    return store_set_err(run->st, FLOWLUA_EINVAL,
-                         "run '%s': task key '%s' is used twice", run->run_id,
-                         key);
+                     const char *task, size_t task_len, int map_index,
+                     int element) {
+  uint32_t h = 0;
+  uint64_t *slot = NULL;
+  if (!element || run->n_bracketed) {
+    h = hash_key(key);
+    slot = find_slot(run, key, h);
+    if (*slot)
+      return store_set_err(run->st, FLOWLUA_EINVAL,
+                           "run '%s': task key '%s' is used twice",
+                           run->run_id, key);
+    if (element) slot = NULL;
+  }
   task_entry *e = &run->tasks[run->n_tasks];
-  *e = (task_entry){.map_index = map_index, .state = FLOWLUA_TASK_PENDING};
+  *e = (task_entry){.map_index = map_index, .state = FLOWLUA_TASK_PENDING,
+                    .jgen = run->st->journal_gen};
   char *names = run->names.data;
   e->key_off = run->names.len;
   memcpy(names + e->key_off, key, key_len + 1);
   e->task_off = e->key_off + key_len + 1;
   memcpy(names + e->task_off, task, task_len + 1);
   run->names.len += key_len + task_len + 2;
-  *slot = (uint64_t)h << 32 | (run->n_tasks + 1);
+  if (slot) {
+    *slot = (uint64_t)h << 32 | (run->n_tasks + 1);
+    run->n_bracketed += memchr(key, '[', key_len) != NULL;
+  }
   run->n_tasks++;
   return FLOWLUA_OK;
 }
 
-int fl_store_task_add(fl_store_run *run, const char *key, const char *task,
-                      int map_index, uint32_t *task_out) {
+int store_task_known(const fl_store_run *run, uint32_t n) {
+  return n < run->n_tasks && run->tasks[n].key_off != SIZE_MAX;
+}
+
+int store_run_restore(fl_store_run *run, uint32_t n, const char *key,
+                      const char *task, const task_entry *fields,
+                      const char *error) {
+  fl_store *st = run->st;
+  if (store_task_known(run, n)) return FLOWLUA_OK; /* said before */
+  if (n >= UINT32_MAX - 1)
+    return store_set_err(st, FLOWLUA_EIO, "run '%s': task run number %u",
+                         run->run_id, n);
+  size_t key_len = strlen(key), task_len = strlen(task);
+  uint32_t more = n >= run->n_tasks ? n + 1 - run->n_tasks : 0;
+  char *err_copy = error ? strdup(error) : NULL;
+  if ((error && !err_copy) || reserve_tasks(run, more, key_len + task_len + 2)) {
+    free(err_copy);
+    return store_oom(st, "cannot replay a journal");
+  }
+  while (run->n_tasks <= n) /* void until declared */
+    run->tasks[run->n_tasks++] = (task_entry){.key_off = SIZE_MAX};
+  /* add_entry appends at n_tasks: let it, then put the entry in place. */
+  uint32_t count = run->n_tasks;
+  run->n_tasks = n;
+  task_entry keep = run->tasks[n];
+  int status = add_entry(run, key, key_len, task, task_len, fields->map_index, 0);
+  if (status) {
+    run->tasks[n] = keep;
+    run->n_tasks = count;
+    free(err_copy);
+    return status;
+  }
+  run->n_tasks = count;
+  task_entry *e = &run->tasks[n];
+  size_t key_off = e->key_off, task_off = e->task_off;
+  *e = *fields;
+  e->key_off = key_off;
+  e->task_off = task_off;
+  e->in_set = 1;
+  e->error = err_copy;
+  e->touched = e->result_kind = 0;
+  e->result_off = e->result_len = 0;
+  return FLOWLUA_OK;
+}
+
+static int task_add(fl_store_run *run, const char *key, const char *task,
+                    int map_index, uint32_t *task_out, int element) {
   fl_store *st = run->st;
   if (!key || !*key)
     return store_set_err(st, FLOWLUA_EINVAL, "run '%s': a task run needs a key",
@@ -1223,12 +1341,24 @@ int fl_store_task_add(fl_store_run *run, const char *key, const char *task,
   size_t key_len = strlen(key), task_len = strlen(task);
   if (reserve_tasks(run, 1, key_len + task_len + 2))
     return store_oom(st, "cannot add a task run");
-  int status = add_entry(run, key, key_len, task, task_len, map_index);
+  int status = add_entry(run, key, key_len, task, task_len, map_index, element);
   if (status) return status;
+  run->tasks[run->n_tasks - 1].in_set = !element;
   *task_out = run->n_tasks - 1;
   j_add a = {map_index, (uint32_t)key_len, (uint32_t)task_len, 0};
   return journal(st, (j_head){run->rowid, *task_out, J_ADD}, &a, sizeof a, key,
                  key_len, task, task_len);
+}
+
+int fl_store_task_add(fl_store_run *run, const char *key, const char *task,
+                      int map_index, uint32_t *task_out) {
+  return task_add(run, key, task, map_index, task_out, 0);
+}
+
+int fl_store_task_add_element(fl_store_run *run, const char *key,
+                              const char *task, int map_index,
+                              uint32_t *task_out) {
+  return task_add(run, key, task, map_index, task_out, 1);
 }
 
 /* At most this many task runs to a J_ADDS record, which keeps a record of a
@@ -1286,7 +1416,8 @@ int fl_store_task_add_many(fl_store_run *run, const char *const *keys,
   int status = FLOWLUA_OK;
   for (uint32_t i = 0; status == FLOWLUA_OK && i < n; i++) {
     const char *task = tasks[i] ? tasks[i] : keys[i];
-    status = add_entry(run, keys[i], strlen(keys[i]), task, strlen(task), 0);
+    status = add_entry(run, keys[i], strlen(keys[i]), task, strlen(task), 0, 0);
+    if (status == FLOWLUA_OK) run->tasks[run->n_tasks - 1].in_set = 1;
   }
   if (status != FLOWLUA_OK) { /* a key used twice: undo the others */
     run->n_tasks = first;
@@ -1306,7 +1437,7 @@ int fl_store_task_add_many(fl_store_run *run, const char *const *keys,
 int fl_store_task_state(fl_store_run *run, uint32_t task, int state,
                         int attempt, double at, const char *error) {
   fl_store *st = run->st;
-  if (task >= run->n_tasks)
+  if (!store_task_known(run, task))
     return store_set_err(st, FLOWLUA_EINVAL, "run '%s': no task run number %u",
                    run->run_id, task);
   if (state < 0 || state >= FL_STORE_TASK_STATES)
@@ -1348,7 +1479,10 @@ int fl_store_task_state(fl_store_run *run, uint32_t task, int state,
   }
   if (store_is_final_state(state)) e->ended = at;
   size_t err_len = error ? strlen(error) : 0;
-  j_state js = {at, state, attempt, error ? (uint32_t)err_len : J_NONE, 0};
+  j_state js = {at, state, attempt, error ? (uint32_t)err_len : J_NONE,
+                e->n_changes};
+  int status = redeclare(st, run, task);
+  if (status) return status;
   return journal(st, (j_head){run->rowid, task, J_STATE}, &js, sizeof js,
                  error, err_len, NULL, 0);
 }
@@ -1356,7 +1490,7 @@ int fl_store_task_state(fl_store_run *run, uint32_t task, int state,
 int fl_store_task_result(fl_store_run *run, uint32_t task, const char *json,
                          size_t len) {
   fl_store *st = run->st;
-  if (task >= run->n_tasks)
+  if (!store_task_known(run, task))
     return store_set_err(st, FLOWLUA_EINVAL, "run '%s': no task run number %u",
                    run->run_id, task);
   task_entry *e = &run->tasks[task];
@@ -1373,6 +1507,8 @@ int fl_store_task_result(fl_store_run *run, uint32_t task, const char *json,
   if (json && len >= J_NONE)
     return store_set_err(st, FLOWLUA_EINVAL, "run '%s': a result of 4 GiB or more",
                    run->run_id);
+  int status = redeclare(st, run, task);
+  if (status) return status;
   return journal(st, (j_head){run->rowid, task, J_RESULT}, &jr, sizeof jr,
                  json, len, NULL, 0);
 }

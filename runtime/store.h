@@ -201,6 +201,18 @@ int fl_store_task_add(fl_store_run *run, const char *key, const char *task,
                       int map_index, uint32_t *task_out);
 
 /*
+ * Declares a map element, as fl_store_task_add does, for a caller that
+ * knows its key is new: its map's key with "[i]" appended, unique among
+ * the map's elements and the other maps' by construction. Only keys
+ * declared with fl_store_task_add(_many) that hold a '[' could equal it,
+ * and only those are compared with it: a 1,000,000-element map spends no
+ * time in a set of a million keys.
+ */
+int fl_store_task_add_element(fl_store_run *run, const char *key,
+                              const char *task, int map_index,
+                              uint32_t *task_out);
+
+/*
  * Declares n task runs at once, as n calls of fl_store_task_add with map
  * index 0 would (tasks[i] NULL: the key is the task name), numbered from
  * *first_out on; far cheaper for a graph of many tasks. On failure (a key

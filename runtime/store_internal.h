@@ -40,6 +40,8 @@ typedef struct task_entry {
   uint8_t written;          /* a flushed batch holds its row: later
                                batches update it */
   uint8_t packed;           /* that row went into a task_pack row */
+  uint8_t in_set;           /* its key is in run->slots (not an element's) */
+  uint32_t jgen;            /* the journal generation that declares it */
   uint8_t result_kind;      /* a result set since the last flush, or 0 */
 } task_entry;
 
@@ -56,6 +58,7 @@ struct fl_store_run {
      the slot spares most string compares and the cache misses they cost. */
   uint64_t *slots;
   uint32_t n_slots;
+  uint32_t n_bracketed; /* keys in the set that hold a '[' */
 };
 
 /* One buffered state change for task_event: a change that stopped being
@@ -105,6 +108,15 @@ struct fl_store {
      once, so a flush is only needed to keep the file itself current. NULL
      for ":memory:". */
   fl_journal *journal;
+  /* Two journals take turns (store.c, "the journal"), so that neither
+     grows with a run: the spare, once every batch holding its records is
+     committed, is reset and becomes the active one at a later flush. */
+  fl_journal *spare;
+  uint64_t spare_cover;  /* the spare's records are all in batches up to
+                            this one (see batch_seq); 0: it is empty */
+  uint32_t journal_gen;  /* the active journal's generation */
+  uint64_t batch_seq;    /* of the last batch frozen */
+  uint64_t mem_committed; /* of the last batch this connection wrote */
   int replaying; /* replaying a dead process's journal: do not journal */
   /* FLOWLUA_STORE_STATS set: counts printed to stderr at close, for the
      benchmarks. */
@@ -144,7 +156,9 @@ typedef struct j_adds {
 typedef struct j_state {
   double at;
   int32_t state, attempt;
-  uint32_t err_len, pad;
+  uint32_t err_len;
+  uint32_t seq; /* the task run's count of changes with this one: a replay
+                   skips what the file already holds */
 } j_state;
 typedef struct j_result {
   uint32_t len, kind;
@@ -240,7 +254,21 @@ int store_pack_read(const char *json, size_t len, fl_buf *scratch,
    NULL; for tests that build a file as an older flowlua left it. */
 const char *store_migration_sql(int v);
 
-/* store.c: resets the journal once everything in it is in the file. */
+/* store.c: resets the journals once everything in them is in the file;
+   lets the journals take turns after batch `frozen` was frozen. */
 void store_journal_settled(fl_store *st);
+void store_journal_turn(fl_store *st, uint64_t frozen);
+
+/* store_write.c: the last batch the file holds (0: none yet). */
+uint64_t store_committed_seq(fl_store *st);
+
+/* store.c, for a replay that starts from what the file holds: puts a task
+   run at number n of run (numbers below it nothing declared stay void);
+   `fields` gives its state as read back, its strings aside. */
+int store_run_restore(fl_store_run *run, uint32_t n, const char *key,
+                      const char *task, const task_entry *fields,
+                      const char *error);
+/* Whether task n of run is declared (not void). */
+int store_task_known(const fl_store_run *run, uint32_t n);
 
 #endif

@@ -408,7 +408,7 @@ static int load_tasks(fl_store *st, detail_impl *x, int64_t rowid) {
   }
   /* In declaration order; a task run that changed after it was packed is
      in both tables, and its task_row row is the latest. */
-  qsort(l.items, l.n_items, sizeof *l.items, cmp_loaded);
+  if (l.n_items) qsort(l.items, l.n_items, sizeof *l.items, cmp_loaded);
   for (size_t i = 0; i < l.n_items; i++) {
     if (i && l.items[i].n == l.items[i - 1].n) continue;
     fl_store_task_row *t = &d->tasks[d->n_tasks++];
@@ -495,8 +495,10 @@ static int keys_missing(const char *const *a, size_t na, const char *const *b,
                         size_t nb, unsigned char *only_a) {
   const char **sorted = malloc((nb ? nb : 1) * sizeof *sorted);
   if (!sorted) return -1;
-  memcpy(sorted, b, nb * sizeof *sorted);
-  qsort(sorted, nb, sizeof *sorted, cmp_str_ptr);
+  if (nb) {
+    memcpy(sorted, b, nb * sizeof *sorted);
+    qsort(sorted, nb, sizeof *sorted, cmp_str_ptr);
+  }
   for (size_t i = 0; i < na; i++)
     only_a[i] = !bsearch(&a[i], sorted, nb, sizeof *sorted, cmp_str_ptr);
   free(sorted);

@@ -122,10 +122,83 @@ static int j_decode(const unsigned char *rec, size_t len, j_record *r) {
   return 0;
 }
 
+/* How many changes task n of run has had so far. */
+static uint32_t run_task_changes(const fl_store_run *run, uint32_t n) {
+  return run->tasks[n].n_changes;
+}
+
+/* store_pack_fn for load_known: one packed task run into the run. */
+static int restore_packed(void *ctx, const store_pack_row *p) {
+  fl_store_run *run = ctx;
+  if (p->state < 0) return 0; /* a state this code does not know: left */
+  task_entry f = {.map_index = p->map_index, .state = (int8_t)p->state,
+                  .state_at = p->state_at, .state_attempt = p->attempts,
+                  .attempts = p->attempts, .n_changes = p->state_seq,
+                  .started_seq = p->started_seq, .started = p->started_at,
+                  .ended = p->ended_at, .written = 1, .packed = 1};
+  return store_run_restore(run, p->n, p->key, p->task, &f, p->error) ? 2 : 0;
+}
+
+/* The task runs the file holds for run, as they stand there: a journal
+   that took turns (store.c) holds only what came after. */
+static int load_known(fl_store *st, fl_store_run *run) {
+  const char *what = "cannot replay a journal";
+  sqlite3_stmt *s = NULL;
+  int status = store_prepare(st,
+                             "SELECT n, key, task, map_index, state, state_at,"
+                             " state_seq, attempts, error, started_at,"
+                             " started_seq, ended_at FROM task_row"
+                             " WHERE run = ?1",
+                             &s, what);
+  if (status) return status;
+  sqlite3_bind_int64(s, 1, run->rowid);
+  int rc;
+  while (status == FLOWLUA_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+    int state = fl_store_task_state_parse((const char *)sqlite3_column_text(s, 4));
+    const char *key = (const char *)sqlite3_column_text(s, 1);
+    const char *task = (const char *)sqlite3_column_text(s, 2);
+    if (state < 0 || !key || !task) continue;
+    task_entry f = {.map_index = sqlite3_column_int(s, 3), .state = (int8_t)state,
+                    .state_at = sqlite3_column_double(s, 5),
+                    .n_changes = (uint32_t)sqlite3_column_int64(s, 6),
+                    .attempts = sqlite3_column_int(s, 7),
+                    .state_attempt = sqlite3_column_int(s, 7),
+                    .started = sqlite3_column_double(s, 9),
+                    .started_seq = (uint32_t)sqlite3_column_int64(s, 10),
+                    .ended = sqlite3_column_double(s, 11), .written = 1};
+    status = store_run_restore(run, (uint32_t)sqlite3_column_int64(s, 0), key,
+                               task, &f, (const char *)sqlite3_column_text(s, 8));
+  }
+  if (status == FLOWLUA_OK && rc != SQLITE_DONE)
+    status = store_sql_err(st, rc, "%s", what);
+  sqlite3_finalize(s);
+  if (status) return status;
+  status = store_prepare(st, "SELECT rows FROM task_pack WHERE run = ?1", &s,
+                         what);
+  if (status) return status;
+  sqlite3_bind_int64(s, 1, run->rowid);
+  fl_buf scratch = FL_BUF_INIT;
+  while (status == FLOWLUA_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+    const char *json = (const char *)sqlite3_column_text(s, 0);
+    int got = json ? store_pack_read(json, (size_t)sqlite3_column_bytes(s, 0),
+                                     &scratch, restore_packed, run)
+                   : 0;
+    if (got == 2) status = FLOWLUA_ENOMEM; /* its message is set */
+    /* A damaged pack (-1) loses its task runs' rows to nothing: the
+       journal's records of them still apply. */
+  }
+  if (status == FLOWLUA_OK && rc != SQLITE_DONE)
+    status = store_sql_err(st, rc, "%s", what);
+  fl_buf_free(&scratch);
+  sqlite3_finalize(s);
+  return status;
+}
+
 /* Declares the task runs of a J_ADDS record, once its lengths are checked
    against its bytes: every key and name where the lengths say, each
    followed by its NUL, and nothing after the last. */
-static int adds_apply(fl_store *st, fl_store_run *run, const j_record *r) {
+static int adds_apply(fl_store *st, fl_store_run *run, const j_record *r,
+                      int merge) {
   uint32_t count = r->u.adds.count;
   size_t table = (size_t)count * 2 * sizeof(uint32_t);
   if (count == 0 || r->n1 < table)
@@ -149,25 +222,45 @@ static int adds_apply(fl_store *st, fl_store_run *run, const j_record *r) {
   if (status == FLOWLUA_OK && at != text_len)
     status = store_set_err(st, FLOWLUA_EIO, "a journal record is damaged");
   uint32_t first;
-  if (status == FLOWLUA_OK)
+  task_entry pending = {.state = FLOWLUA_TASK_PENDING};
+  if (status == FLOWLUA_OK && merge) {
+    for (uint32_t i = 0; status == FLOWLUA_OK && i < count; i++)
+      status = store_run_restore(run, r->h.task + i, keys[i], tasks[i],
+                                 &pending, NULL);
+  } else if (status == FLOWLUA_OK) {
     status = fl_store_task_add_many(run, keys, tasks, count, &first);
-  if (status == FLOWLUA_OK && first != r->h.task)
-    status = store_set_err(st, FLOWLUA_EIO, "journal out of order");
+    if (status == FLOWLUA_OK && first != r->h.task)
+      status = store_set_err(st, FLOWLUA_EIO, "journal out of order");
+  }
   free(keys);
   return status;
 }
 
-/* Applies one decoded record to the run being rebuilt. */
-static int j_apply(fl_store *st, fl_store_run *run, const j_record *r) {
+/* Applies one decoded record to the run being rebuilt. With `merge`, the
+   run starts from what the file holds (load_known) and the record may be
+   one the file holds already: a declaration of a known task run, or a
+   change whose place in its history (seq) is not past the file's, is
+   skipped; and a change to a task run nothing declared (a damaged or
+   partly reset journal) is dropped rather than failing every later open. */
+static int j_apply(fl_store *st, fl_store_run *run, const j_record *r,
+                   int merge) {
   fl_buf a = FL_BUF_INIT, b = FL_BUF_INIT;
   int status = FLOWLUA_OK;
   uint32_t n;
+  if (merge && (r->h.type == J_STATE || r->h.type == J_RESULT) &&
+      !store_task_known(run, r->h.task))
+    return FLOWLUA_OK;
   switch (r->h.type) {
   case J_ADD:
     fl_buf_add(&a, r->s1, r->n1);
     fl_buf_add(&b, r->s2, r->n2);
     if (a.oom || b.oom) {
       status = store_oom(st, "cannot replay a journal");
+    } else if (merge) {
+      task_entry fields = {.map_index = r->u.add.map_index,
+                           .state = FLOWLUA_TASK_PENDING};
+      status = store_run_restore(run, r->h.task, fl_buf_str(&a),
+                                 fl_buf_str(&b), &fields, NULL);
     } else {
       status = fl_store_task_add(run, fl_buf_str(&a), fl_buf_str(&b),
                                  r->u.add.map_index, &n);
@@ -176,9 +269,10 @@ static int j_apply(fl_store *st, fl_store_run *run, const j_record *r) {
     }
     break;
   case J_ADDS:
-    status = adds_apply(st, run, r);
+    status = adds_apply(st, run, r, merge);
     break;
   case J_STATE:
+    if (merge && r->u.state.seq <= run_task_changes(run, r->h.task)) break;
     if (r->s1) fl_buf_add(&a, r->s1, r->n1);
     status = a.oom ? store_oom(st, "cannot replay a journal")
                    : fl_store_task_state(run, r->h.task, r->u.state.state,
@@ -209,11 +303,14 @@ static int exec_with_rowid(fl_store *st, const char *sql, int64_t rowid,
   return status;
 }
 
-/* Rebuilds the task runs of one run from its journal records: the rows in
-   the file are dropped and every change is applied again, in order, so
-   the result is the same however much of it had been flushed. */
+/* Rebuilds the task runs of one run from its journal records. A complete
+   journal (one that never took turns) holds every change of the run: the
+   rows in the file are dropped and every change is applied again, in
+   order, so the result is the same however much of it had been flushed.
+   Otherwise the run starts from what the file holds, and what the journal
+   holds beyond it is applied (j_apply's `merge`). */
 static int replay_run(fl_store *st, int64_t rowid, const unsigned char *data,
-                      size_t len) {
+                      size_t len, int complete) {
   const char *what = "cannot replay a journal";
   sqlite3_stmt *s = NULL;
   int status = store_prepare(st, "SELECT run_id FROM flow_run WHERE id = ?1", &s,
@@ -236,34 +333,38 @@ static int replay_run(fl_store *st, int64_t rowid, const unsigned char *data,
   run->next = st->runs;
   if (st->runs) st->runs->prev = run;
   st->runs = run;
-  status = store_tx_begin(st, what);
-  if (status == FLOWLUA_OK)
-    status = exec_with_rowid(st, "DELETE FROM task_event WHERE run = ?1",
-                             rowid, what);
-  if (status == FLOWLUA_OK)
-    status = exec_with_rowid(st, "DELETE FROM task_row WHERE run = ?1", rowid,
-                             what);
-  if (status == FLOWLUA_OK)
-    status = exec_with_rowid(st, "DELETE FROM task_pack WHERE run = ?1",
-                             rowid, what);
-  if (status == FLOWLUA_OK) status = store_tx_commit(st, what);
-  if (status != FLOWLUA_OK) store_tx_rollback(st);
+  if (complete) {
+    status = store_tx_begin(st, what);
+    if (status == FLOWLUA_OK)
+      status = exec_with_rowid(st, "DELETE FROM task_event WHERE run = ?1",
+                               rowid, what);
+    if (status == FLOWLUA_OK)
+      status = exec_with_rowid(st, "DELETE FROM task_row WHERE run = ?1",
+                               rowid, what);
+    if (status == FLOWLUA_OK)
+      status = exec_with_rowid(st, "DELETE FROM task_pack WHERE run = ?1",
+                               rowid, what);
+    if (status == FLOWLUA_OK) status = store_tx_commit(st, what);
+    if (status != FLOWLUA_OK) store_tx_rollback(st);
+  } else {
+    status = load_known(st, run);
+  }
   size_t pos = 0, n;
   const unsigned char *rec;
   while (status == FLOWLUA_OK && (rec = fl_journal_next(data, len, &pos, &n))) {
     j_record r;
     if (j_decode(rec, n, &r) != 0) break; /* a newer format: keep what we have */
-    if (r.h.run == rowid) status = j_apply(st, run, &r);
+    if (r.h.run == rowid) status = j_apply(st, run, &r, !complete);
   }
   if (status == FLOWLUA_OK) status = store_flush(st, what);
   store_free_run(run);
   return status;
 }
 
-static int replay_journal(void *ctx, const char *path,
-                          const unsigned char *data, size_t len) {
+static int replay_journal(void *ctx, const fl_journal_file *file) {
   fl_store *st = ctx;
-  (void)path;
+  const unsigned char *data = file->data;
+  size_t len = file->len;
   /* The runs it holds that did not end (an ended run is all in the file). */
   int64_t *runs = NULL;
   size_t n_runs = 0, cap_runs = 0, pos = 0, n;
@@ -288,7 +389,7 @@ static int replay_journal(void *ctx, const char *path,
   }
   st->replaying = 1;
   for (size_t i = 0; status == FLOWLUA_OK && i < n_runs; i++)
-    status = replay_run(st, runs[i], data, len);
+    status = replay_run(st, runs[i], data, len, file->complete);
   st->replaying = 0;
   free(runs);
   return status == FLOWLUA_OK ? 0 : -1;

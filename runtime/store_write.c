@@ -68,6 +68,7 @@ typedef struct frow {
 
 typedef struct fbatch {
   struct fbatch *next;
+  uint64_t seq; /* st->batch_seq when it was frozen */
   frow *rows;
   size_t n_rows;
   pending_event *events; /* their rowid, never their run pointer, is used */
@@ -380,6 +381,7 @@ static fbatch *freeze(fl_store *st) {
     return NULL;
   }
   b->rows = rows;
+  b->seq = st->batch_seq + 1; /* taken below, once nothing can fail */
   b->strings = st->batch; /* results, cached results, event errors */
   size_t keep = b->strings.len;
   for (size_t i = 0; i < st->n_touched; i++) {
@@ -424,6 +426,7 @@ static fbatch *freeze(fl_store *st) {
     e->written = 1; /* its row is in this batch: later ones update it */
     e->result_off = e->result_len = 0;
   }
+  st->batch_seq = b->seq;
   b->events = st->events;
   b->n_events = st->n_events;
   b->puts = st->puts;
@@ -461,6 +464,7 @@ typedef struct writer {
   const char *path;
   int busy_ms;
   int wal_frames; /* in the WAL after the thread's last commit */
+  uint64_t committed; /* seq of the last batch it committed */
 } writer;
 
 /* Checkpoint when the writer is idle and the WAL holds this many frames
@@ -508,6 +512,7 @@ static void *writer_main(void *arg) {
       w->queued -= n;
       while (b) {
         fbatch *next = b->next;
+        w->committed = b->seq;
         fbatch_free(b);
         b = next;
       }
@@ -655,6 +660,16 @@ static int writer_submit(fl_store *st, fbatch *b, int wait) {
   return status;
 }
 
+uint64_t store_committed_seq(fl_store *st) {
+  uint64_t seq = st->mem_committed;
+  if (st->writer) {
+    pthread_mutex_lock(&st->writer->mu);
+    if (st->writer->committed > seq) seq = st->writer->committed;
+    pthread_mutex_unlock(&st->writer->mu);
+  }
+  return seq;
+}
+
 /* Batches are written on the handle's own connection until the writer
    thread starts (never, for ":memory:", whose one connection is the
    database). */
@@ -704,6 +719,7 @@ static int flush_batch(fl_store *st, const char *what, int wait) {
     b = freeze(st);
     if (!b) return store_oom(st, what);
   }
+  store_journal_turn(st, st->batch_seq);
   /* The writer thread starts with the first flush that does not wait:
      a short run (and `runs`, `show`, a resume's checks) never needs it. */
   if (!wait && !st->writer && st->journal && !st->mem_head &&
@@ -732,6 +748,7 @@ static int flush_batch(fl_store *st, const char *what, int wait) {
         while (st->mem_head) {
           fbatch *done = st->mem_head;
           st->mem_head = done->next;
+          st->mem_committed = done->seq;
           fbatch_free(done);
         }
         st->mem_tail = NULL;

@@ -705,6 +705,38 @@ static void test_background_writer(void) {
   check_integrity(path);
 }
 
+/* Map elements are declared without the set of keys, unless a graph key
+   holds a '[' and so could be one of them. */
+static void test_element_keys(void) {
+  const char *path = tmp_path("elements.db");
+  fl_store *st = open_store(path);
+  static const char *const keys[] = {"fetch", "odd[2]"};
+  static const char *const tasks[] = {"fetch", "odd[2]"};
+  fl_store_run *run = begin(st, "el", "f", T0, NULL, 0, NULL);
+  uint32_t first = 99, n = 0;
+  CHECK_EQ_INT(fl_store_task_add_many(run, keys, tasks, 2, &first), FLOWLUA_OK);
+  CHECK_EQ_INT(first, 0);
+  CHECK_EQ_INT(fl_store_task_add_element(run, "fetch[1]", "fetch", 1, &n),
+               FLOWLUA_OK);
+  CHECK_EQ_INT(n, 2);
+  CHECK_EQ_INT(fl_store_task_add_element(run, "odd[2]", "odd", 2, &n),
+               FLOWLUA_EINVAL);
+  CHECK_CONTAINS(fl_store_errmsg(st), "task key 'odd[2]' is used twice");
+  /* A many-declaration that fails declares none of its keys. */
+  static const char *const again[] = {"new", "fetch"};
+  CHECK_EQ_INT(fl_store_task_add_many(run, again, again, 2, &first),
+               FLOWLUA_EINVAL);
+  CHECK_EQ_INT(fl_store_task_add(run, "new", "new", 0, &n), FLOWLUA_OK);
+  CHECK_EQ_INT(n, 3);
+  state(run, 2, FLOWLUA_TASK_RUNNING, 1, T0 + 1, NULL);
+  state(run, 2, FLOWLUA_TASK_SUCCESS, 1, T0 + 2, NULL);
+  CHECK_EQ_INT(fl_store_run_end(run, FLOWLUA_FLOW_SUCCESS, T0 + 3, NULL),
+               FLOWLUA_OK);
+  fl_store_close(st);
+  CHECK_QUERY(path, "SELECT key || ' ' || map_index || ' ' || state FROM task_run",
+              "fetch[1] 1 Success");
+}
+
 static void test_misuse(void) {
   const char *path = tmp_path("misuse.db");
   fl_store *st = open_store(path);
@@ -973,6 +1005,109 @@ static void test_journal_replay(void) {
   CHECK_EQ_INT(count_journals(path), 1); /* this handle's own */
   fl_store_close(st);
   CHECK_EQ_INT(count_journals(path), 0);
+  check_integrity(path);
+}
+
+/* A child that records a big run, flushing as the engine does, and dies
+   with its last changes in its journals only: the journals take turns
+   (none grows with the run), and the replay of both, in order, leaves the
+   file as if the child had flushed. */
+enum { TURN_TASKS = 30000, TURN_UNFLUSHED = 10 };
+
+static pid_t turning_child(const char *path, int ready_fd) {
+  pid_t pid = fork();
+  if (pid != 0) return pid;
+  fl_store *st = NULL;
+  char err[256];
+  if (fl_store_open(path, NULL, &st, err, sizeof err)) _exit(1);
+  static char names[TURN_TASKS][16];
+  static const char *keys[TURN_TASKS];
+  for (int i = 0; i < TURN_TASKS; i++) {
+    snprintf(names[i], sizeof names[i], "t#%d", i + 1);
+    keys[i] = names[i];
+  }
+  fl_store_run_info info = {.run_id = "turning", .flow = "f", .started_at = T0,
+                            .keys = keys, .n_keys = TURN_TASKS};
+  fl_store_run *run;
+  uint32_t first;
+  if (fl_store_run_begin(st, &info, &run) ||
+      fl_store_task_add_many(run, keys, keys, TURN_TASKS, &first))
+    _exit(2);
+  int last = TURN_TASKS - TURN_UNFLUSHED;
+  for (int i = 0; i < TURN_TASKS; i++) {
+    uint32_t t = first + (uint32_t)i;
+    if (fl_store_task_state(run, t, FLOWLUA_TASK_RUNNING, 1, T0 + 1, NULL))
+      _exit(3);
+    if (i == 7 && (fl_store_task_state(run, t, FLOWLUA_TASK_RETRYING, 1, T0 + 2,
+                                       "first try") ||
+                   fl_store_task_state(run, t, FLOWLUA_TASK_RUNNING, 2, T0 + 3,
+                                       NULL)))
+      _exit(4);
+    if (i >= last) continue; /* still running when it dies */
+    if (fl_store_task_result(run, t, "[1,2]", 5) ||
+        fl_store_task_state(run, t, FLOWLUA_TASK_SUCCESS, i == 7 ? 2 : 1,
+                            T0 + 4, NULL))
+      _exit(5);
+    if (i % 2000 == 1999 && i < last - 1000 && fl_store_flush(st)) _exit(6);
+  }
+  if (write(ready_fd, "x", 1) != 1) _exit(7);
+  for (;;) pause(); /* until killed */
+}
+
+static off_t file_size(const char *path) {
+  struct stat sb;
+  return stat(path, &sb) == 0 ? sb.st_size : -1;
+}
+
+static void test_journal_turns(void) {
+  const char *path = tmp_path("turns.db");
+  int fds[2];
+  CHECK_EQ_INT(pipe(fds), 0);
+  pid_t child = turning_child(path, fds[1]);
+  close(fds[1]);
+  char c;
+  CHECK_EQ_INT(read(fds[0], &c, 1), 1);
+  close(fds[0]);
+  kill(child, SIGKILL);
+  int status = 0;
+  waitpid(child, &status, 0);
+  CHECK(WIFSIGNALED(status));
+  /* Two journals, each far smaller than the run's 4 MB of changes. */
+  CHECK_EQ_INT(count_journals(path), 2);
+  off_t biggest = 0;
+  DIR *d = opendir(tmp_root);
+  for (struct dirent *e; d && (e = readdir(d));) {
+    if (strncmp(e->d_name, "turns.db.flowlua-", 17) != 0) continue;
+    char p[700];
+    snprintf(p, sizeof p, "%s/%s", tmp_root, e->d_name);
+    if (file_size(p) > biggest) biggest = file_size(p);
+  }
+  if (d) closedir(d);
+  CHECK(biggest > 0 && biggest <= (2 << 20) + 4096);
+
+  fl_store *st = open_store(path);
+  size_t n = 0;
+  CHECK_EQ_INT(fl_store_mark_crashed(st, T0 + 60, &n), FLOWLUA_OK);
+  CHECK_EQ_INT(n, 1);
+  fl_store_close(st);
+  CHECK_EQ_INT(count_journals(path), 0);
+  CHECK_QUERY(path,
+              "SELECT group_concat(state || '=' || n, ' ') FROM (SELECT state,"
+              " count(*) AS n FROM task_run GROUP BY state ORDER BY state)",
+              "Crashed=10 Success=29990");
+  CHECK_EQ_INT(raw_int(path, "SELECT count(*) FROM task_run WHERE state ="
+                             " 'Success' AND result = '[1,2]'"),
+               TURN_TASKS - TURN_UNFLUSHED);
+  CHECK_QUERY(path,
+              "SELECT group_concat(state || attempt, ' ') FROM (SELECT * FROM"
+              " task_history WHERE n = 7 ORDER BY seq)",
+              "Running1 Retrying1 Running2 Success2");
+  CHECK_EQ_INT(raw_int(path, "SELECT count(DISTINCT n) FROM task_run"), TURN_TASKS);
+  /* No change applied twice: task 7's two changes between its first
+     Running and its Success are the only history rows, and every other
+     task run had exactly two changes. */
+  CHECK_EQ_INT(raw_int(path, "SELECT count(*) FROM task_event"), 2);
+  CHECK_EQ_INT(raw_int(path, "SELECT count(*) FROM task_run WHERE state_seq <> 2"), 1);
   check_integrity(path);
 }
 
@@ -1458,9 +1593,11 @@ int main(void) {
   RUN(test_batching);
   RUN(test_failed_flush_is_retried);
   RUN(test_background_writer);
+  RUN(test_element_keys);
   RUN(test_misuse);
   RUN(test_crash_marking);
   RUN(test_journal_replay);
+  RUN(test_journal_turns);
   RUN(test_claim_fire);
   RUN(test_list_runs);
   RUN(test_show_run);
