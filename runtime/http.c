@@ -56,7 +56,12 @@ static void on_fd(int fd, uint32_t events, void *data) {
   int flags = 0, running = 0;
   if (events & EPOLLIN) flags |= CURL_CSELECT_IN;
   if (events & EPOLLOUT) flags |= CURL_CSELECT_OUT;
-  if (events & (EPOLLERR | EPOLLHUP)) flags |= CURL_CSELECT_ERR;
+  /* An error or hang-up alone would make curl fail the transfer with
+     "select/poll returned error" as a send error, whatever happened; with
+     both directions set it reads or writes and reports the real cause
+     (a reset, a truncated body). */
+  if (events & (EPOLLERR | EPOLLHUP))
+    flags |= CURL_CSELECT_IN | CURL_CSELECT_OUT | CURL_CSELECT_ERR;
   fl_curl()->multi_socket_action(h->multi, fd, flags, &running);
   collect_finished(h);
 }
@@ -154,11 +159,18 @@ static size_t on_header(char *line, size_t size, size_t n, void *userp) {
   while (v < end && (*v == ' ' || *v == '\t')) v++;
   while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' '))
     end--;
+  /* One reservation for the pair, then plain stores. */
+  fl_buf *b = &req->resp_headers;
+  size_t value_len = (size_t)(end - v);
+  if (fl_buf_reserve(b, name_len + value_len + 2) != 0) return len;
+  char *out = b->data + b->len;
   for (size_t i = 0; i < name_len; i++)
-    fl_buf_addc(&req->resp_headers, (char)tolower((unsigned char)line[i]));
-  fl_buf_addc(&req->resp_headers, '\0');
-  fl_buf_add(&req->resp_headers, v, (size_t)(end - v));
-  fl_buf_addc(&req->resp_headers, '\0');
+    out[i] = (char)tolower((unsigned char)line[i]);
+  out[name_len] = '\0';
+  memcpy(out + name_len + 1, v, value_len);
+  out[name_len + 1 + value_len] = '\0';
+  b->len += name_len + value_len + 2;
+  b->data[b->len] = '\0'; /* as fl_buf_add leaves it */
   return len;
 }
 
@@ -244,7 +256,16 @@ int fl_http_start(fl_http_req *req, fl_http_done_cb done, void *data) {
   if (fl_curl()->multi_add_handle(h->multi, req->easy) != CURLM_OK)
     return fail_prepare(req, "cannot start the transfer");
   req->in_flight = 1;
-  h->active++;
+  if (++h->active > h->peak_active) {
+    /* curl keeps 4 idle connections per transfer in the multi handle at
+       the moment one ends. Finished transfers leave the multi before their
+       tasks resume and start the next request, so that count dips after a
+       batch of completions and curl closes connections it is about to
+       need again. Sizing the cache from the peak keeps them. */
+    h->peak_active = h->active;
+    fl_curl()->multi_setopt(h->multi, CURLMOPT_MAXCONNECTS,
+                            4L * (long)h->peak_active);
+  }
   return 0;
 }
 

@@ -23,6 +23,8 @@ typedef struct fl_http {
   fl_loop *loop;
   fl_timer timer; /* curl's own timeout */
   int active;     /* transfers in flight */
+  int peak_active; /* the most ever in flight at once: sizes curl's
+                      connection cache */
   /* Easy handles of finished requests, reset and kept: a new one costs
      several allocations, a reused one none. */
   CURL *idle[FL_HTTP_IDLE_MAX];
