@@ -150,6 +150,7 @@ static size_t on_header(char *line, size_t size, size_t n, void *userp) {
   size_t len = size * n;
   if (len >= 5 && strncmp(line, "HTTP/", 5) == 0) {
     fl_buf_reset(&req->resp_headers); /* a new response (after a redirect) */
+    req->n_resp_headers = 0;
     return len;
   }
   const char *colon = memchr(line, ':', len);
@@ -171,6 +172,7 @@ static size_t on_header(char *line, size_t size, size_t n, void *userp) {
   out[name_len + 1 + value_len] = '\0';
   b->len += name_len + value_len + 2;
   b->data[b->len] = '\0'; /* as fl_buf_add leaves it */
+  req->n_resp_headers++;
   return len;
 }
 

@@ -47,6 +47,7 @@ struct fl_http_req {
   long status;
   fl_buf resp_body;
   fl_buf resp_headers; /* "name\0value\0" pairs, names lower-case */
+  int n_resp_headers;  /* pairs in resp_headers */
   char *final_url;
   double elapsed;      /* seconds */
   double retry_after;  /* seconds from a Retry-After header, or -1 */

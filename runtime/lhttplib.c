@@ -184,21 +184,28 @@ static void push_response(lua_State *L, const fl_http_req *req) {
   lua_setfield(L, -2, "method");
   lua_pushnumber(L, req->elapsed);
   lua_setfield(L, -2, "elapsed");
-  /* headers: repeated names are joined with ", " */
-  lua_newtable(L);
+  /* headers: repeated names are joined with ", ". Sized up front and
+     filled with raw sets of known lengths: this runs once per response,
+     and growing the table pair by pair rehashed it three times. */
+  lua_createtable(L, 0, req->n_resp_headers);
+  int headers = lua_gettop(L);
   const char *p = req->resp_headers.data, *end = p + req->resp_headers.len;
   while (p && p < end) {
-    const char *name = p, *value = p + strlen(p) + 1;
-    p = value + strlen(value) + 1;
-    if (lua_getfield(L, -1, name) == LUA_TSTRING) {
-      lua_pushfstring(L, "%s, %s", lua_tostring(L, -1), value);
-      lua_setfield(L, -3, name);
-      lua_pop(L, 1);
+    size_t name_len = strlen(p);
+    const char *value = p + name_len + 1;
+    size_t value_len = strlen(value);
+    lua_pushlstring(L, p, name_len);
+    p = value + value_len + 1;
+    lua_pushvalue(L, -1);
+    if (lua_rawget(L, headers) == LUA_TSTRING) {
+      lua_pushliteral(L, ", ");
+      lua_pushlstring(L, value, value_len);
+      lua_concat(L, 3);
     } else {
       lua_pop(L, 1);
-      lua_pushstring(L, value);
-      lua_setfield(L, -2, name);
+      lua_pushlstring(L, value, value_len);
     }
+    lua_rawset(L, headers);
   }
   lua_setfield(L, -2, "headers");
   luaL_setmetatable(L, FL_HTTP_RESP_MT);
