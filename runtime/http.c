@@ -180,7 +180,13 @@ fl_http_req *fl_http_req_new(fl_http *h) {
   fl_http_req *req = calloc(1, sizeof *req);
   if (!req) return NULL;
   req->http = h;
-  req->easy = h->n_idle > 0 ? h->idle[--h->n_idle] : fl_curl()->easy_init();
+  if (h->n_idle > 0) {
+    h->n_idle--;
+    req->easy = h->idle[h->n_idle];
+    req->has_base = h->idle_has_base[h->n_idle];
+  } else {
+    req->easy = fl_curl()->easy_init();
+  }
   if (!req->easy) {
     free(req);
     return NULL;
@@ -215,24 +221,34 @@ int fl_http_req_prepare(fl_http_req *req, const fl_http_opts *o) {
   CURLcode rc = CURLE_OK;
 #define SET(opt, val)                                                          \
   if (rc == CURLE_OK) rc = fl_curl()->easy_setopt(e, opt, val)
+  if (!req->has_base) {
+    /* The options every request shares. Set once per handle: the encoding
+       list and the protocol names are parsed and copied at each setting. */
+    SET(CURLOPT_NOSIGNAL, 1L);
+    SET(CURLOPT_PROTOCOLS_STR, "http,https,file");
+    SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    SET(CURLOPT_MAXREDIRS, 10L);
+    SET(CURLOPT_WRITEFUNCTION, on_body);
+    SET(CURLOPT_HEADERFUNCTION, on_header);
+    SET(CURLOPT_USERAGENT, "flowlua/" FLOWLUA_VERSION);
+    SET(CURLOPT_ACCEPT_ENCODING, "");
+    req->has_base = rc == CURLE_OK;
+  }
+  /* Every request sets these, so a reused handle keeps nothing of the
+     last one's. */
   SET(CURLOPT_URL, req->url);
   SET(CURLOPT_PRIVATE, (void *)req);
   SET(CURLOPT_ERRORBUFFER, req->errbuf);
-  SET(CURLOPT_NOSIGNAL, 1L);
-  SET(CURLOPT_PROTOCOLS_STR, "http,https,file");
-  SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-  SET(CURLOPT_FOLLOWLOCATION, o->follow ? 1L : 0L);
-  SET(CURLOPT_MAXREDIRS, 10L);
-  SET(CURLOPT_WRITEFUNCTION, on_body);
   SET(CURLOPT_WRITEDATA, (void *)req);
-  SET(CURLOPT_HEADERFUNCTION, on_header);
   SET(CURLOPT_HEADERDATA, (void *)req);
-  SET(CURLOPT_USERAGENT, "flowlua/" FLOWLUA_VERSION);
-  SET(CURLOPT_ACCEPT_ENCODING, "");
+  SET(CURLOPT_FOLLOWLOCATION, o->follow ? 1L : 0L);
   SET(CURLOPT_SSL_VERIFYPEER, o->verify ? 1L : 0L);
   SET(CURLOPT_SSL_VERIFYHOST, o->verify ? 2L : 0L);
+  SET(CURLOPT_TIMEOUT_MS, o->timeout > 0 ? (long)ceil(o->timeout * 1000.0) : 0L);
+  /* The rest only some requests set: the handle is reset after them. */
+  req->dirty = o->ca_file || req->headers ||
+               strcmp(req->method, "GET") != 0 || req->body;
   if (o->ca_file) SET(CURLOPT_CAINFO, o->ca_file);
-  if (o->timeout > 0) SET(CURLOPT_TIMEOUT_MS, (long)ceil(o->timeout * 1000.0));
   if (req->headers) SET(CURLOPT_HTTPHEADER, req->headers);
   if (strcmp(req->method, "GET") == 0 && !req->body) {
     SET(CURLOPT_HTTPGET, 1L);
@@ -247,7 +263,10 @@ int fl_http_req_prepare(fl_http_req *req, const fl_http_opts *o) {
     }
   }
 #undef SET
-  if (rc != CURLE_OK) return fail_prepare(req, fl_curl()->easy_strerror(rc));
+  if (rc != CURLE_OK) {
+    req->dirty = 1; /* some options set, some not: reset before reuse */
+    return fail_prepare(req, fl_curl()->easy_strerror(rc));
+  }
   return 0;
 }
 
@@ -283,8 +302,20 @@ void fl_http_req_free(fl_http_req *req) {
   fl_http_cancel(req);
   fl_http *h = req->http;
   if (h->multi && h->n_idle < FL_HTTP_IDLE_MAX) {
-    fl_curl()->easy_reset(req->easy); /* keeps its connection cache and buffers */
-    h->idle[h->n_idle++] = req->easy;
+    CURL *e = req->easy;
+    int keep_base = req->has_base && !req->dirty;
+    if (keep_base) {
+      /* No pointer into this request outlives it. */
+      fl_curl()->easy_setopt(e, CURLOPT_PRIVATE, (void *)NULL);
+      fl_curl()->easy_setopt(e, CURLOPT_ERRORBUFFER, (char *)NULL);
+      fl_curl()->easy_setopt(e, CURLOPT_WRITEDATA, (void *)NULL);
+      fl_curl()->easy_setopt(e, CURLOPT_HEADERDATA, (void *)NULL);
+    } else {
+      fl_curl()->easy_reset(e); /* keeps its connection cache and buffers */
+    }
+    h->idle[h->n_idle] = e;
+    h->idle_has_base[h->n_idle] = (unsigned char)keep_base;
+    h->n_idle++;
   } else {
     fl_curl()->easy_cleanup(req->easy);
   }

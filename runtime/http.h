@@ -25,9 +25,12 @@ typedef struct fl_http {
   int active;     /* transfers in flight */
   int peak_active; /* the most ever in flight at once: sizes curl's
                       connection cache */
-  /* Easy handles of finished requests, reset and kept: a new one costs
-     several allocations, a reused one none. */
+  /* Easy handles of finished requests, kept: a new one costs several
+     allocations, a reused one none. A handle whose last request set only
+     the options every request sets again keeps them (idle_has_base), so
+     the next request skips the reset and the options all requests share. */
   CURL *idle[FL_HTTP_IDLE_MAX];
+  unsigned char idle_has_base[FL_HTTP_IDLE_MAX];
   int n_idle;
 } fl_http;
 
@@ -56,6 +59,8 @@ struct fl_http_req {
   char errbuf[CURL_ERROR_SIZE];
   /* bookkeeping */
   int in_flight, finished;
+  int has_base; /* the easy handle carries the shared options (http.c) */
+  int dirty;    /* options beyond those every request sets were used */
   fl_http_done_cb done;
   void *data; /* the owner's */
 };
