@@ -99,6 +99,14 @@ void fl_csv_out_field(fl_csv_out *o, const char *s, size_t n);
 void fl_csv_out_end(fl_csv_out *o);
 /* Forgets the complete records (after the caller wrote them out). */
 void fl_csv_out_drop_complete(fl_csv_out *o);
+/*
+ * Writes the complete records to fd with write(2), continuing after short
+ * writes and EINTR, asks the kernel to start writing them back to the disk
+ * (so a final fsync waits only for the last block, not the whole file),
+ * and forgets them. 0, or -1 with errno set (ENOMEM when the buffer ran out
+ * of memory earlier); the records are kept on failure.
+ */
+int fl_csv_out_flush_fd(fl_csv_out *o, int fd);
 
 /*
  * Appends complete records to the file at path, creating it when missing:

@@ -6,6 +6,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -444,6 +445,48 @@ static void test_append(void) {
   free(nowhere);
 }
 
+/* ---- flushing to a descriptor ------------------------------------------------ */
+
+static void test_flush_fd(void) {
+  char *path = temp_path("flushed.csv");
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  CHECK(fd >= 0);
+  fl_csv_out o;
+  fl_csv_out_init(&o, &COMMA);
+  fl_csv_out_begin(&o);
+  fl_csv_out_field(&o, "a", 1);
+  fl_csv_out_field(&o, "b\"c", 3);
+  fl_csv_out_end(&o);
+  fl_csv_out_begin(&o);
+  fl_csv_out_field(&o, "half", 4); /* not ended: stays in the buffer */
+  CHECK_EQ_INT(fl_csv_out_flush_fd(&o, fd), 0);
+  CHECK_EQ_INT((int)o.row_start, 0);
+  fl_csv_out_field(&o, "done", 4);
+  fl_csv_out_end(&o);
+  CHECK_EQ_INT(fl_csv_out_flush_fd(&o, fd), 0);
+  CHECK_EQ_INT(fl_csv_out_flush_fd(&o, fd), 0); /* nothing left: no-op */
+  CHECK_EQ_INT(close(fd), 0);
+  char *s = slurp(path);
+  CHECK_EQ_STR(s, "a,\"b\"\"c\"\nhalf,done\n");
+  free(s);
+
+  /* A failed write keeps the records, so nothing is lost silently. */
+  fl_csv_out_begin(&o);
+  fl_csv_out_field(&o, "kept", 4);
+  fl_csv_out_end(&o);
+  errno = 0;
+  CHECK_EQ_INT(fl_csv_out_flush_fd(&o, -1), -1);
+  CHECK_EQ_INT(errno, EBADF);
+  CHECK_EQ_INT((int)o.row_start, 5);
+  /* So does a buffer that ran out of memory, reported as such. */
+  o.buf.oom = 1;
+  CHECK_EQ_INT(fl_csv_out_flush_fd(&o, 1), -1);
+  CHECK_EQ_INT(errno, ENOMEM);
+  fl_csv_out_free(&o);
+  unlink(path);
+  free(path);
+}
+
 /* ---- round trip -------------------------------------------------------------- */
 
 static unsigned long long rng = 0x9E3779B97F4A7C15ull;
@@ -524,6 +567,7 @@ int main(void) {
   RUN(test_file_across_windows);
   RUN(test_file_errors);
   RUN(test_append);
+  RUN(test_flush_fd);
   RUN(test_round_trip);
   if (dir[0]) rmdir(dir);
   return check_summary();
