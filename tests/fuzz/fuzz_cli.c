@@ -1,0 +1,154 @@
+/*
+ * fuzz_cli.c — the command line parser (cli.c).
+ *
+ * Input: the arguments after argv[0], separated by NUL bytes.
+ *
+ * Properties:
+ *  - a refusal comes with a message; an acceptance leaves every string it
+ *    set pointing into argv, numbers within their documented ranges, a
+ *    script for the commands that run one, and each --param split at its
+ *    first '=' into a non-empty name and a value;
+ *  - "--opt value" and "--opt=value" mean the same: joining every valued
+ *    option with its value gives the same result or the same message.
+ */
+#include "cli.h"
+#include "fuzz.h"
+
+#define MAX_ARGS 64
+
+static const char *const valued[] = {
+    "--param",  "--flow",   "--concurrency", "--max-runs", "--log-level",
+    "--log-format", "--count", "--from", "--state", "--resume", "--from-task",
+    "--limit", "--format", "--run", "--memory-limit", "--html", NULL};
+
+static int is_valued(const char *arg) {
+  for (int i = 0; valued[i]; i++)
+    if (strcmp(arg, valued[i]) == 0) return 1;
+  return 0;
+}
+
+static int points_into_argv(const char *s, int argc, char **argv) {
+  if (!s) return 1;
+  for (int i = 1; i < argc; i++)
+    if (s >= argv[i] && s <= argv[i] + strlen(argv[i])) return 1;
+  return 0;
+}
+
+/* A string field of cli_args for comparison: NULL and its text differ. */
+static int same_str(const char *a, const char *b) {
+  return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+static void check_accepted(const cli_args *a, int argc, char **argv) {
+  const char *strs[] = {a->script, a->run_ref, a->html,      a->flow,
+                        a->state,  a->resume,  a->from_task, a->format,
+                        a->run,    a->from};
+  for (size_t i = 0; i < sizeof strs / sizeof *strs; i++)
+    FUZZ_CHECK(points_into_argv(strs[i], argc, argv),
+               "string %zu of the result is not in argv", i);
+  if (a->command == CLI_HELP || a->command == CLI_VERSION) return;
+  FUZZ_CHECK(a->script || a->command == CLI_RUNS || a->command == CLI_SHOW ||
+                 a->command == CLI_REPORT,
+             "command %d accepted without a script", (int)a->command);
+  FUZZ_CHECK(a->count >= 1 && a->count <= 100000, "count %d", a->count);
+  FUZZ_CHECK(a->limit >= 1, "limit %d", a->limit);
+  FUZZ_CHECK(a->concurrency >= 0 && a->max_runs >= 0, "concurrency %d, max runs %d",
+             a->concurrency, a->max_runs);
+  FUZZ_CHECK(a->memory_limit == 0 || a->memory_limit >= (size_t)1 << 20,
+             "memory limit %zu", a->memory_limit);
+  FUZZ_CHECK(!a->format || strcmp(a->format, "dot") == 0 ||
+                 strcmp(a->format, "mermaid") == 0,
+             "format '%s'", a->format);
+  FUZZ_CHECK(a->log_level >= -1 && a->log_format >= -1, "log level %d, format %d",
+             a->log_level, a->log_format);
+  FUZZ_CHECK(!(a->resume && a->n_params), "--resume accepted with --param");
+  for (size_t i = 0; i < a->n_params; i++) {
+    const cli_param *p = &a->params[i];
+    FUZZ_CHECK(points_into_argv(p->name, argc, argv) && p->name_len > 0 &&
+                   p->name[p->name_len] == '=' &&
+                   memchr(p->name, '=', p->name_len) == NULL &&
+                   p->value == p->name + p->name_len + 1,
+               "param %zu is not split at its first '='", i);
+  }
+}
+
+static void check_same(const cli_args *a, const cli_args *b) {
+  FUZZ_CHECK(a->command == b->command && same_str(a->script, b->script) &&
+                 same_str(a->run_ref, b->run_ref) && same_str(a->html, b->html) &&
+                 same_str(a->flow, b->flow) && same_str(a->state, b->state) &&
+                 same_str(a->resume, b->resume) &&
+                 same_str(a->from_task, b->from_task) &&
+                 same_str(a->format, b->format) && same_str(a->run, b->run) &&
+                 same_str(a->from, b->from) && a->force == b->force &&
+                 a->json == b->json && a->limit == b->limit && a->once == b->once &&
+                 a->quiet == b->quiet && a->no_status == b->no_status &&
+                 a->concurrency == b->concurrency && a->max_runs == b->max_runs &&
+                 a->count == b->count && a->log_level == b->log_level &&
+                 a->log_format == b->log_format &&
+                 a->memory_limit == b->memory_limit && a->n_params == b->n_params,
+             "'--opt value' and '--opt=value' parse differently");
+  for (size_t i = 0; i < a->n_params; i++)
+    FUZZ_CHECK(a->params[i].name_len == b->params[i].name_len &&
+                   memcmp(a->params[i].name, b->params[i].name,
+                          a->params[i].name_len) == 0 &&
+                   strcmp(a->params[i].value, b->params[i].value) == 0,
+               "param %zu differs once joined", i);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  char *argv[MAX_ARGS + 1], *joined[MAX_ARGS + 1];
+  int argc = 1, n_joined = 1;
+  argv[0] = joined[0] = "flowlua";
+  fuzz_input in = {data, size};
+  while (in.left && argc < MAX_ARGS) {
+    argv[argc] = fuzz_take_until(&in, 0, NULL);
+    if (!argv[argc]) abort();
+    argc++;
+  }
+  argv[argc] = NULL;
+
+  /* The same words with each "--opt value" written "--opt=value", as the
+     parser walks them: nothing after "--" is an option. */
+  char *owned[MAX_ARGS];
+  int n_owned = 0;
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--") == 0) {
+      while (i < argc) joined[n_joined++] = argv[i++];
+      break;
+    }
+    if (is_valued(argv[i]) && i + 1 < argc) {
+      size_t n = strlen(argv[i]), m = strlen(argv[i + 1]);
+      char *w = malloc(n + m + 2);
+      if (!w) abort();
+      memcpy(w, argv[i], n);
+      w[n] = '=';
+      memcpy(w + n + 1, argv[i + 1], m + 1);
+      owned[n_owned++] = joined[n_joined++] = w;
+      i++;
+      continue;
+    }
+    joined[n_joined++] = argv[i];
+  }
+  joined[n_joined] = NULL;
+
+  cli_args a, b;
+  char err_a[256] = "", err_b[256] = "";
+  int rc_a = cli_parse(argc, argv, &a, err_a, sizeof err_a);
+  int rc_b = cli_parse(n_joined, joined, &b, err_b, sizeof err_b);
+  FUZZ_CHECK(rc_a == 0 || (rc_a == -1 && err_a[0]), "result %d, message '%s'",
+             rc_a, err_a);
+  FUZZ_CHECK(rc_a == rc_b, "'--opt value' gives %d ('%s'), '--opt=value' %d ('%s')",
+             rc_a, err_a, rc_b, err_b);
+  if (rc_a == 0) {
+    check_accepted(&a, argc, argv);
+    check_same(&a, &b);
+  } else {
+    FUZZ_CHECK(strcmp(err_a, err_b) == 0, "messages differ: '%s' and '%s'",
+               err_a, err_b);
+  }
+  cli_args_free(&a);
+  cli_args_free(&b);
+  for (int i = 0; i < n_owned; i++) free(owned[i]);
+  for (int i = 1; i < argc; i++) free(argv[i]);
+  return 0;
+}
