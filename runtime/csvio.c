@@ -574,7 +574,9 @@ void fl_csv_out_field(fl_csv_out *o, const char *s, size_t n) {
     d[i] = s[i];
     i++;
   }
-  if (i == n) {
+  /* A field starting with a UTF-8 BOM is quoted too: unquoted at the start
+     of a file, the reader would skip those bytes as the file's BOM. */
+  if (i == n && !(n >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0)) {
     d += n;
   } else {
     d += csv_write2(d, 2 * n + 2, s, n, o->d.quote);

@@ -78,7 +78,8 @@ const char *fl_csv_reader_error(const fl_csv_reader *r);
 
 /*
  * Records encoded into a buffer. A field is quoted only when it holds the
- * delimiter, the quote, CR or LF; every record ends with LF; an empty field
+ * delimiter, the quote, CR or LF, or starts with a UTF-8 BOM (which readers
+ * skip at the start of a file); every record ends with LF; an empty field
  * is written as nothing, except that a record of one empty field is written
  * as "" so it is not read back as an empty line (which readers skip).
  * Out of memory is sticky (buf.oom), checked once at the end.
