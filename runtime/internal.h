@@ -339,6 +339,13 @@ int luaopen_flowlua_shell(lua_State *L); /* pushes the function flow.shell */
 int luaopen_flowlua_csv(lua_State *L);
 int luaopen_flowlua_json(lua_State *L);
 int luaopen_flowlua_fs(lua_State *L);
+/* lhttplib.c, exposed for the fuzz targets (tests/fuzz): appends the query
+   table at idx to url ('?' or '&' first), percent-encoded with its keys
+   sorted, raising on a key or value of the wrong type; and pushes the
+   response table of a finished request (headers keyed by lower-case name,
+   repeated names joined with ", "). */
+void fl_http_add_query(lua_State *L, fl_buf *url, int idx);
+void fl_http_push_response(lua_State *L, const fl_http_req *req);
 /* ljsonlib.c, for results kept in the state store. fl_json_encode_value
    appends the JSON of the value at idx to out: 0, or -1 when it cannot be
    encoded (a function, a cycle...), with the reason appended to why (may

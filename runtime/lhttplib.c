@@ -82,13 +82,23 @@ static void add_query_value(lua_State *L, fl_buf *url, const char *key,
   fl_http_url_encode(url, s, len);
 }
 
-static int cmp_strings(const void *a, const void *b) {
-  return strcmp(*(const char *const *)a, *(const char *const *)b);
+/* A query key: Lua strings may hold zero bytes, so with its length. */
+typedef struct query_key {
+  const char *s;
+  size_t len;
+} query_key;
+
+static int cmp_keys(const void *a, const void *b) {
+  const query_key *x = a, *y = b;
+  int c = memcmp(x->s, y->s, x->len < y->len ? x->len : y->len);
+  return c ? c : (x->len > y->len) - (x->len < y->len);
 }
 
 /* Appends the query table at idx to url, keys sorted so the same query
-   always makes the same URL; list values repeat their key. */
-static void add_query(lua_State *L, fl_buf *url, int idx) {
+   always makes the same URL; list values repeat their key. A fragment
+   ("#...") stays at the end, after the query. */
+void fl_http_add_query(lua_State *L, fl_buf *url, int idx) {
+  idx = lua_absindex(L, idx);
   int n = 0;
   lua_pushnil(L);
   while (lua_next(L, idx)) {
@@ -98,31 +108,44 @@ static void add_query(lua_State *L, fl_buf *url, int idx) {
     n++;
     lua_pop(L, 1);
   }
-  const char **keys = lua_newuserdatauv(L, (size_t)(n ? n : 1) * sizeof *keys, 0);
+  query_key *keys = lua_newuserdatauv(L, (size_t)(n ? n : 1) * sizeof *keys, 0);
   int i = 0;
   lua_pushnil(L);
   while (lua_next(L, idx)) {
-    keys[i++] = lua_tostring(L, -2); /* alive: the keys are in the table */
+    /* alive: the keys are in the table */
+    keys[i].s = lua_tolstring(L, -2, &keys[i].len);
+    i++;
     lua_pop(L, 1);
   }
-  qsort(keys, (size_t)n, sizeof *keys, cmp_strings);
+  qsort(keys, (size_t)n, sizeof *keys, cmp_keys);
+  /* The fragment is set aside (as a Lua string, so an error below frees
+     it) and put back after the query. */
+  const char *hash = strchr(fl_buf_str(url), '#');
+  size_t fragment_at = hash ? (size_t)(hash - url->data) : url->len;
+  lua_pushlstring(L, fl_buf_str(url) + fragment_at, url->len - fragment_at);
+  if (hash) {
+    url->len = fragment_at;
+    url->data[fragment_at] = '\0';
+  }
   int first = 1;
   for (i = 0; i < n; i++) {
-    size_t klen = strlen(keys[i]);
-    lua_getfield(L, idx, keys[i]);
-    if (lua_type(L, -1) == LUA_TTABLE) {
+    lua_pushlstring(L, keys[i].s, keys[i].len);
+    if (lua_rawget(L, idx) == LUA_TTABLE) {
       lua_Integer len = luaL_len(L, -1);
       for (lua_Integer k = 1; k <= len; k++) {
         lua_geti(L, -1, k);
-        add_query_value(L, url, keys[i], klen, lua_gettop(L), &first);
+        add_query_value(L, url, keys[i].s, keys[i].len, lua_gettop(L), &first);
         lua_pop(L, 1);
       }
     } else {
-      add_query_value(L, url, keys[i], klen, lua_gettop(L), &first);
+      add_query_value(L, url, keys[i].s, keys[i].len, lua_gettop(L), &first);
     }
     lua_pop(L, 1);
   }
-  lua_pop(L, 1); /* keys */
+  size_t fragment_len;
+  const char *fragment = lua_tolstring(L, -1, &fragment_len);
+  fl_buf_add(url, fragment, fragment_len);
+  lua_pop(L, 2); /* fragment, keys */
 }
 
 static int has_crlf(const char *s) { return strpbrk(s, "\r\n") != NULL; }
@@ -169,7 +192,7 @@ static double opt_seconds(lua_State *L, int idx, const char *key) {
 
 /* ---- the response -------------------------------------------------------- */
 
-static void push_response(lua_State *L, const fl_http_req *req) {
+void fl_http_push_response(lua_State *L, const fl_http_req *req) {
   lua_createtable(L, 0, 8);
   lua_pushinteger(L, req->status);
   lua_setfield(L, -2, "status");
@@ -230,7 +253,7 @@ static int finish_request(lua_State *L, int status, lua_KContext ctx) {
     fl_http_req_free(req);
     return lua_error(L);
   }
-  push_response(L, req);
+  fl_http_push_response(L, req);
   long http_status = req->status;
   lr->req = NULL;
   fl_http_req_free(req);
@@ -270,7 +293,7 @@ static int do_request(lua_State *L, const char *method, int url_idx,
       const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
       if (strcmp(key, "query") == 0) {
         luaL_argexpected(L, lua_istable(L, v), opts_idx, "query table");
-        add_query(L, &full_url, v);
+        fl_http_add_query(L, &full_url, v);
       } else if (strcmp(key, "headers") == 0) {
         luaL_argexpected(L, lua_istable(L, v), opts_idx, "headers table");
         n_headers = add_headers(L, v, header_list, n_headers);
