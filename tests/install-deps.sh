@@ -4,7 +4,8 @@
 set -euo pipefail
 packages=(build-essential cmake pkg-config python3 lua5.4 liblua5.4-dev
           lua-cjson lua-cjson-dev libcsv-dev libcurl4-openssl-dev libsqlite3-dev
-          openssl tzdata graphviz nginx chromium tmux)
+          openssl tzdata graphviz nginx chromium tmux
+          clang libclang-rt-14-dev) # the fuzz targets: clang 14 and its libFuzzer
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
