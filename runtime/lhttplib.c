@@ -22,6 +22,7 @@
 
 #define FL_HTTP_REQ_MT "flowlua.http.request"
 #define FL_HTTP_RESP_MT "flowlua.http.response"
+#define FL_HTTP_URL_MT "flowlua.http.url"
 #define FL_HTTP_DEFAULT_TIMEOUT 300.0
 #define FL_HTTP_DEFAULT_MAX_BODY ((size_t)64 << 20)
 
@@ -63,6 +64,21 @@ static fl_http *runtime_http(lua_State *L) {
 }
 
 /* ---- building the request ------------------------------------------------ */
+
+static int url_gc(lua_State *L) {
+  fl_buf_free(luaL_checkudata(L, 1, FL_HTTP_URL_MT));
+  return 0;
+}
+
+/* Pushes an empty buffer for the URL being built. Options checked after it
+   may raise, so the collector frees it then; a request that gets on frees
+   it at once (fl_buf_free leaves it empty for __gc). */
+static fl_buf *push_url_buffer(lua_State *L) {
+  fl_buf *b = lua_newuserdatauv(L, sizeof *b, 0);
+  *b = (fl_buf)FL_BUF_INIT;
+  luaL_setmetatable(L, FL_HTTP_URL_MT);
+  return b;
+}
 
 static void add_query_value(lua_State *L, fl_buf *url, const char *key,
                             size_t key_len, int v, int *first) {
@@ -281,8 +297,8 @@ static int do_request(lua_State *L, const char *method, int url_idx,
   fl_http_opts o = {.method = method, .follow = 1, .verify = 1,
                     .timeout = FL_HTTP_DEFAULT_TIMEOUT,
                     .max_body = FL_HTTP_DEFAULT_MAX_BODY};
-  fl_buf full_url = FL_BUF_INIT;
-  fl_buf_adds(&full_url, url);
+  fl_buf *full_url = push_url_buffer(L);
+  fl_buf_adds(full_url, url);
   lua_newtable(L);
   int header_list = lua_gettop(L), n_headers = 0, json_idx = 0;
 
@@ -293,7 +309,7 @@ static int do_request(lua_State *L, const char *method, int url_idx,
       const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
       if (strcmp(key, "query") == 0) {
         luaL_argexpected(L, lua_istable(L, v), opts_idx, "query table");
-        fl_http_add_query(L, &full_url, v);
+        fl_http_add_query(L, full_url, v);
       } else if (strcmp(key, "headers") == 0) {
         luaL_argexpected(L, lua_istable(L, v), opts_idx, "headers table");
         n_headers = add_headers(L, v, header_list, n_headers);
@@ -324,7 +340,7 @@ static int do_request(lua_State *L, const char *method, int url_idx,
         luaL_argcheck(L, mb > 0, opts_idx, "max_body must be > 0");
         o.max_body = (size_t)mb;
       } else {
-        fl_buf_free(&full_url);
+        fl_buf_free(full_url);
         return luaL_error(L, "http: unknown option '%s' (options: %s)", key,
                           request_options);
       }
@@ -333,7 +349,7 @@ static int do_request(lua_State *L, const char *method, int url_idx,
   }
   if (json_idx) {
     if (o.body) {
-      fl_buf_free(&full_url);
+      fl_buf_free(full_url);
       return luaL_error(L, "http: give either 'body' or 'json', not both");
     }
     lua_rawgetp(L, header_list, &json_idx);
@@ -353,8 +369,8 @@ static int do_request(lua_State *L, const char *method, int url_idx,
   lines[n_headers] = NULL;
   o.headers = lines;
 
-  lua_pushstring(L, fl_buf_str(&full_url));
-  fl_buf_free(&full_url);
+  lua_pushstring(L, fl_buf_str(full_url));
+  fl_buf_free(full_url);
   o.url = lua_tostring(L, -1);
 
   fl_http *h = runtime_http(L);
@@ -476,6 +492,7 @@ static int resp_tostring(lua_State *L) {
 
 int luaopen_flowlua_http(lua_State *L) {
   static const luaL_Reg req_meta[] = {{"__gc", req_gc}, {NULL, NULL}};
+  static const luaL_Reg url_meta[] = {{"__gc", url_gc}, {NULL, NULL}};
   static const luaL_Reg resp_methods[] = {
       {"json", resp_json}, {"raise_for_status", resp_raise_for_status},
       {NULL, NULL}};
@@ -485,6 +502,9 @@ int luaopen_flowlua_http(lua_State *L) {
       {NULL, NULL}};
   luaL_newmetatable(L, FL_HTTP_REQ_MT);
   luaL_setfuncs(L, req_meta, 0);
+  lua_pop(L, 1);
+  luaL_newmetatable(L, FL_HTTP_URL_MT);
+  luaL_setfuncs(L, url_meta, 0);
   lua_pop(L, 1);
   luaL_newmetatable(L, FL_HTTP_RESP_MT);
   luaL_newlib(L, resp_methods);

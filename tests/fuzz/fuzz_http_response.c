@@ -4,9 +4,9 @@
  * runtime's event loop) into the response table Lua sees (lhttplib.c), and
  * its Retry-After through fl_http_parse_retry_after.
  *
- * The "server" is one end of a socketpair holding the input, closed for
- * writing; libcurl is handed the other end as an already connected socket
- * for http://127.0.0.1:9/, so nothing touches the network.
+ * The server is a listener of this process on 127.0.0.1, watched by the
+ * same event loop: the connection libcurl makes is accepted, given the
+ * input and closed for writing. Nothing leaves the machine.
  *
  * Input: a flags byte (bit 0: a 64-byte max_body), then the response.
  *
@@ -25,6 +25,9 @@
 #include <lua.h>
 #include <lualib.h>
 #include <math.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -36,20 +39,32 @@
 static lua_State *L;
 static fl_loop loop;
 static fl_http http;
-static curl_socket_t server_end = CURL_SOCKET_BAD;
+static int listener = -1;
+static struct sockaddr_in listen_addr;
+static char url[64];
 
-/* libcurl's socket: ours, once (a second connection gets none). */
-static curl_socket_t open_socket(void *data, curlsocktype purpose,
-                                 struct curl_sockaddr *addr) {
-  (void)data, (void)purpose, (void)addr;
-  curl_socket_t s = server_end;
-  server_end = CURL_SOCKET_BAD;
-  return s;
-}
+/* The response for the connection libcurl makes next, and the server's
+   end of that connection while the transfer runs. */
+static const uint8_t *pending;
+static size_t pending_len;
+static int server_end = -1;
 
-static int already_connected(void *data, curl_socket_t s, curlsocktype purpose) {
-  (void)data, (void)s, (void)purpose;
-  return CURL_SOCKOPT_ALREADY_CONNECTED;
+/* The listener is ready: the connection gets the response, and a second
+   one (there should be none) nothing. */
+static void on_accept(int fd, uint32_t events, void *data) {
+  (void)events, (void)data;
+  int conn = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+  if (conn < 0) return; /* spurious */
+  if (!pending) {
+    close(conn);
+    return;
+  }
+  /* What does not fit in the socket's buffer is cut: a short response. */
+  ssize_t put = pending_len ? write(conn, pending, pending_len) : 0;
+  (void)put;
+  shutdown(conn, SHUT_WR);
+  pending = NULL;
+  server_end = conn;
 }
 
 static void on_done(fl_http_req *req) { (void)req; }
@@ -60,6 +75,18 @@ static void setup(void) {
     fprintf(stderr, "fuzz_http_response: cannot set up: %s\n", why);
     abort();
   }
+  listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  listen_addr.sin_family = AF_INET;
+  listen_addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof listen_addr;
+  if (listener < 0 ||
+      bind(listener, (struct sockaddr *)&listen_addr, sizeof listen_addr) != 0 ||
+      listen(listener, 4) != 0 ||
+      getsockname(listener, (struct sockaddr *)&listen_addr, &len) != 0 ||
+      fl_loop_watch(&loop, listener, EPOLLIN, on_accept, NULL) != 0)
+    abort();
+  snprintf(url, sizeof url, "http://127.0.0.1:%d/",
+           (int)ntohs(listen_addr.sin_port));
   L = luaL_newstate();
   if (!L) abort();
   luaL_openlibs(L);
@@ -70,36 +97,29 @@ static void setup(void) {
 /* Runs one transfer of `response`; the request is the caller's to free. */
 static fl_http_req *transfer(const uint8_t *response, size_t len,
                              size_t max_body) {
-  int sv[2];
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) != 0)
-    abort();
-  /* What does not fit in the socket's buffer is cut: a short response. */
-  ssize_t put = len ? write(sv[1], response, len) : 0;
-  (void)put;
-  shutdown(sv[1], SHUT_WR);
-  server_end = sv[0];
+  pending = response;
+  pending_len = len;
 
   fl_http_req *req = fl_http_req_new(&http);
   if (!req) abort();
-  fl_http_opts o = {.method = "GET", .url = "http://127.0.0.1:9/",
+  fl_http_opts o = {.method = "GET", .url = url,
                     .timeout = 20, .follow = 0, .verify = 1,
                     .max_body = max_body};
   if (fl_http_req_prepare(req, &o) != 0) abort();
   const fl_curl_api *curl = fl_curl();
-  curl->easy_setopt(req->easy, CURLOPT_OPENSOCKETFUNCTION, open_socket);
-  curl->easy_setopt(req->easy, CURLOPT_SOCKOPTFUNCTION, already_connected);
   curl->easy_setopt(req->easy, CURLOPT_FORBID_REUSE, 1L);
   curl->easy_setopt(req->easy, CURLOPT_FRESH_CONNECT, 1L);
   req->dirty = 1; /* reset before the handle is reused */
+  if (getenv("FUZZ_VERBOSE")) curl->easy_setopt(req->easy, CURLOPT_VERBOSE, 1L);
   if (fl_http_start(req, on_done, NULL) != 0) abort();
   double deadline = fl_now() + 30;
   while (!req->finished) {
     FUZZ_CHECK(fl_now() < deadline, "the transfer did not end in 30 s");
     if (fl_loop_poll(&loop, 1.0) < 0) abort();
   }
-  if (server_end != CURL_SOCKET_BAD) close(server_end); /* never asked for */
-  server_end = CURL_SOCKET_BAD;
-  close(sv[1]);
+  pending = NULL;
+  if (server_end >= 0) close(server_end);
+  server_end = -1;
   return req;
 }
 

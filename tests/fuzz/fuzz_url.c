@@ -4,8 +4,9 @@
  *
  * Input: the base URL, then query entries, each introduced by a 0x01 byte:
  * a key, a 0x02 byte, and a value; a value with 0x03 bytes in it is a list
- * of the parts between them, and a value of exactly "\x04" is the boolean
- * true. A key given twice keeps its last value, as a Lua table does.
+ * of the parts between them, a value of exactly "\x04" is the boolean
+ * true and one of "\x05" a function (which must be refused). A key given
+ * twice keeps its last value, as a Lua table does.
  *
  * Properties:
  *  - the URL is the base, then (when there is something to add) '&' if
@@ -14,6 +15,7 @@
  *  - the added text uses only unreserved characters and %XX escapes;
  *  - decoding it gives back every key and value: keys in byte order, each
  *    list element in list order under its key;
+ *  - a function among the values is refused with a message, nothing leaks;
  *  - when the base is a URL that libcurl's parser accepts, so is the
  *    result, and the pairs land in its query, not in a fragment.
  */
@@ -147,6 +149,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     lua_pushlstring(L, entry, key_len);
     if (value_len == 1 && value[0] == 4) {
       lua_pushboolean(L, 1);
+    } else if (value_len == 1 && value[0] == 5) {
+      lua_pushcfunction(L, add_query_protected); /* any function will do */
     } else if (memchr(value, 3, value_len)) {
       lua_newtable(L);
       lua_Integer i = 0;
@@ -166,6 +170,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   /* The expected pairs, from the table as it ended up. */
   pair *want = NULL, *keys = NULL;
   size_t n_want = 0, n_keys = 0;
+  int wrong_type = 0;
   lua_pushnil(L);
   while (lua_next(L, 1)) {
     keys = realloc(keys, (n_keys + 1) * sizeof *keys);
@@ -185,6 +190,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       want = realloc(want, (n_want + 1) * sizeof *want);
       if (!want) abort();
       want[n_want] = keys[i];
+      wrong_type |= lua_isfunction(L, -1);
       if (lua_isboolean(L, -1)) {
         want[n_want].value = "true";
         want[n_want].value_len = 4;
@@ -202,8 +208,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   lua_pushcfunction(L, add_query_protected);
   lua_pushvalue(L, 1);
   lua_pushlightuserdata(L, &url);
-  FUZZ_CHECK(lua_pcall(L, 2, 0, 0) == LUA_OK, "adding the query raised: %s",
-             lua_tostring(L, -1));
+  int rc = lua_pcall(L, 2, 0, 0);
+  if (wrong_type) {
+    FUZZ_CHECK(rc != LUA_OK && strstr(lua_tostring(L, -1),
+                                      "must be a string, number or boolean"),
+               "a function in the query: %s", rc ? lua_tostring(L, -1) : "accepted");
+    goto done;
+  }
+  FUZZ_CHECK(rc == LUA_OK, "adding the query raised: %s", lua_tostring(L, -1));
   FUZZ_CHECK(!url.oom, "out of memory");
   /* The query goes before a fragment ("#..."), which stays last. */
   const char *u = fl_buf_str(&url), *hash = strchr(base, '#');
@@ -224,6 +236,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     check_pairs(q, q_len, want, n_want);
     if (curl_accepts(base, NULL, 0)) curl_accepts(u, q, q_len);
   }
+done:
   fl_buf_free(&url);
   free(want);
   free(keys);
