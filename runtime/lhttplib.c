@@ -228,7 +228,9 @@ void fl_http_push_response(lua_State *L, const fl_http_req *req) {
      and growing the table pair by pair rehashed it three times. */
   lua_createtable(L, 0, req->n_resp_headers);
   int headers = lua_gettop(L);
-  const char *p = req->resp_headers.data, *end = p + req->resp_headers.len;
+  /* No header at all leaves the buffer NULL (NULL + 0 is undefined). */
+  const char *p = req->resp_headers.data;
+  const char *end = p ? p + req->resp_headers.len : NULL;
   while (p && p < end) {
     size_t name_len = strlen(p);
     const char *value = p + name_len + 1;

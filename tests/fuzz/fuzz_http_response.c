@@ -110,6 +110,7 @@ static fl_http_req *transfer(const uint8_t *response, size_t len,
   curl->easy_setopt(req->easy, CURLOPT_FORBID_REUSE, 1L);
   curl->easy_setopt(req->easy, CURLOPT_FRESH_CONNECT, 1L);
   req->dirty = 1; /* reset before the handle is reused */
+  /* FUZZ_VERBOSE=1 in the environment shows libcurl's trace of each input. */
   if (getenv("FUZZ_VERBOSE")) curl->easy_setopt(req->easy, CURLOPT_VERBOSE, 1L);
   if (fl_http_start(req, on_done, NULL) != 0) abort();
   double deadline = fl_now() + 30;
