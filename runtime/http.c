@@ -155,6 +155,10 @@ static size_t on_header(char *line, size_t size, size_t n, void *userp) {
   }
   const char *colon = memchr(line, ':', len);
   if (!colon) return len; /* the blank line that ends the headers */
+  /* A zero byte would split the stored "name\0value\0" pair in two, so
+     that one header could pass for another (Retry-After): no valid
+     response has one, and such a line is dropped. */
+  if (memchr(line, '\0', len)) return len;
   size_t name_len = (size_t)(colon - line);
   const char *v = colon + 1, *end = line + len;
   while (v < end && (*v == ' ' || *v == '\t')) v++;
