@@ -251,7 +251,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     FUZZ_CHECK(why.len > 0 && !why.oom, "a failure without a description");
     fl_buf_free(&why);
   } else {
-    FUZZ_CHECK(req->status >= 100 && req->status <= 999, "status %ld",
+    /* Not 100-999: libcurl 7.88 reads "HTTP/29 ..." as HTTP/2, status 9. */
+    FUZZ_CHECK(req->status >= 0 && req->status <= 999, "status %ld",
                req->status);
     check_table(req);
   }
