@@ -39,8 +39,14 @@ static void finish(fl_http *h, CURL *easy, CURLcode result) {
   fl_curl()->easy_getinfo(easy, CURLINFO_EFFECTIVE_URL, &url);
   free(req->final_url);
   req->final_url = strdup(url ? url : req->url);
-  /* file:// has no status line: a successful read is a 200. */
+  /* file:// has no status line: a successful read is a 200. libcurl 7.88
+     takes "HTTP/2-9" for status -9 (found by fuzz_http_response): a status
+     out of 100-999 is no HTTP response. */
   if (result == CURLE_OK && req->status == 0) req->status = 200;
+  if (result == CURLE_OK && (req->status < 100 || req->status > 999)) {
+    snprintf(req->errbuf, sizeof req->errbuf, "status %ld", req->status);
+    req->result = CURLE_WEIRD_SERVER_REPLY;
+  }
   if (req->done) req->done(req);
 }
 
@@ -396,6 +402,9 @@ void fl_http_describe_failure(const fl_http_req *req, double timeout,
   case CURLE_OUT_OF_MEMORY:
     fl_buf_adds(out, "out of memory, or a response header line longer than "
                      "libcurl accepts (100 KB)");
+    break;
+  case CURLE_WEIRD_SERVER_REPLY:
+    fl_buf_adds(out, "not a valid HTTP response");
     break;
   case CURLE_URL_MALFORMAT:
     fl_buf_adds(out, "malformed URL");

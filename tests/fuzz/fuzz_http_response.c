@@ -234,8 +234,23 @@ static void check_table(const fl_http_req *req) {
   lua_settop(L, 0);
 }
 
+/* libcurl 7.88 (Debian 12's) reads freed memory when it unfolds an
+   obs-fold header line (a line that starts with a space or a tab) into the
+   storage of its headers API: ASan reports a heap-use-after-free inside
+   curl_multi_socket_action, in code of its headers.c, with or without
+   flowlua's reuse of easy handles; upstream curl reworked unfolding in
+   8.18.0. It is out of flowlua's reach and found again within seconds,
+   which would hide everything else, so inputs with such a line (anywhere:
+   a body gives curl no second look at it) are left out. */
+static int has_folded_line(const uint8_t *p, size_t n) {
+  for (size_t i = 0; i + 1 < n; i++)
+    if (p[i] == '\n' && (p[i + 1] == ' ' || p[i + 1] == '\t')) return 1;
+  return 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (!L) setup();
+  if (size > 0 && has_folded_line(data + 1, size - 1)) return 0;
   fuzz_input in = {data, size};
   size_t max_body = fuzz_byte(&in) & 1 ? 64 : (size_t)1 << 20;
   fl_http_req *req = transfer(in.p, in.left, max_body);
@@ -251,8 +266,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     FUZZ_CHECK(why.len > 0 && !why.oom, "a failure without a description");
     fl_buf_free(&why);
   } else {
-    /* Not 100-999: libcurl 7.88 reads "HTTP/29 ..." as HTTP/2, status 9. */
-    FUZZ_CHECK(req->status >= 0 && req->status <= 999, "status %ld",
+    /* libcurl 7.88 reads "HTTP/29 ..." as status 9 and "HTTP/2-9" as -9:
+       http.c fails such a transfer as no HTTP response. */
+    FUZZ_CHECK(req->status >= 100 && req->status <= 999, "status %ld",
                req->status);
     check_table(req);
   }
