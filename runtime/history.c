@@ -46,6 +46,22 @@ int fl_history_open(flowlua *rt, fl_store **st, fl_store **tmp) {
   return FLOWLUA_OK;
 }
 
+int fl_history_open_run(flowlua *rt, const char *who, const char *run_ref,
+                        fl_store **st, fl_store **tmp) {
+  *st = *tmp = NULL;
+  if (!run_ref || !*run_ref) {
+    fl_set_error(rt, "%s: a run id (or \"last\") is required", who);
+    return FLOWLUA_EINVAL;
+  }
+  int rc = fl_history_open(rt, st, tmp);
+  if (rc == FLOWLUA_OK && !*st) {
+    fl_set_error(rt, "no run '%s': no runs recorded yet (no state file at %s)",
+                 run_ref, rt->state_path);
+    return FLOWLUA_EINVAL;
+  }
+  return rc;
+}
+
 /* Hands the text in b to *out, or fails with ENOMEM. */
 static int give_text(flowlua *rt, fl_buf *b, char **out) {
   if (b->oom) {
@@ -88,18 +104,9 @@ int flowlua_report_run(flowlua *rt, const char *run_ref, int json,
                        char **out) {
   if (!rt || !out) return FLOWLUA_EINVAL;
   *out = NULL;
-  if (!run_ref || !*run_ref) {
-    fl_set_error(rt, "flowlua_report_run: a run id (or \"last\") is required");
-    return FLOWLUA_EINVAL;
-  }
   fl_store *st, *tmp;
-  int rc = fl_history_open(rt, &st, &tmp);
+  int rc = fl_history_open_run(rt, "flowlua_report_run", run_ref, &st, &tmp);
   if (rc) return rc;
-  if (!st) {
-    fl_set_error(rt, "no run '%s': no runs recorded yet (no state file at %s)",
-                 run_ref, rt->state_path);
-    return FLOWLUA_EINVAL;
-  }
   fl_store_run_detail *d = NULL;
   rc = fl_store_load_run(st, run_ref, NULL, &d);
   if (rc != FLOWLUA_OK) {

@@ -313,6 +313,10 @@ int fl_host_run_going(flowlua *rt, const char *who);
    file does not exist yet. An error is set on rt. */
 struct fl_store;
 int fl_history_open(flowlua *rt, struct fl_store **st, struct fl_store **tmp);
+/* The same for reading one run: run_ref is required, and a missing file
+   is an error naming the run (who: the API call, for the message). */
+int fl_history_open_run(flowlua *rt, const char *who, const char *run_ref,
+                        struct fl_store **st, struct fl_store **tmp);
 /* Fills *out from a run that has ended. */
 void fl_fill_outcome(const fl_sched *s, flowlua_outcome *out);
 

@@ -110,18 +110,9 @@ done:
 int flowlua_report_html(flowlua *rt, const char *run_ref, char **out) {
   if (!rt || !out) return FLOWLUA_EINVAL;
   *out = NULL;
-  if (!run_ref || !*run_ref) {
-    fl_set_error(rt, "flowlua_report_html: a run id (or \"last\") is required");
-    return FLOWLUA_EINVAL;
-  }
   fl_store *st, *tmp;
-  int rc = fl_history_open(rt, &st, &tmp);
+  int rc = fl_history_open_run(rt, "flowlua_report_html", run_ref, &st, &tmp);
   if (rc) return rc;
-  if (!st) {
-    fl_set_error(rt, "no run '%s': no runs recorded yet (no state file at %s)",
-                 run_ref, rt->state_path);
-    return FLOWLUA_EINVAL;
-  }
   fl_store_run_detail *d = NULL;
   fl_store_attempt_list attempts = {0};
   fl_report report = {.attempts = &attempts, .now = fl_wall_time()};
