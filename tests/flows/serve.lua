@@ -40,7 +40,9 @@
 -- signal: SIGSTOP after next run at
 -- signal: SIGCONT after +1.2s
 -- stderr: flow 'serve': missed [3-9] fire time\(s\) from \S+: the clock jumped or the machine was suspended; running once, for \S+
--- stderr: served 2 run\(s\): 0 failed, 0 cancelled; fire times: 0 queued, 0 skipped, [3-9] missed
+-- (the late run may still go when the next fire time comes, if SIGCONT
+-- lands just before it: that fire time is then skipped, as overlap says)
+-- stderr: served 2 run\(s\): 0 failed, 0 cancelled; fire times: 0 queued, [01] skipped, [3-9] missed
 -- max-seconds: 10
 -- run: --once ignores the schedule
 -- args: --once {script}
