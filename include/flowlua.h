@@ -49,6 +49,10 @@ extern "C" {
 
 /* The version of the library actually linked, e.g. "0.1.0". Static string. */
 FLOWLUA_API const char *flowlua_version(void);
+/* The same as a number (FLOWLUA_VERSION_NUMBER of the library linked), to
+   compare with the header's at run time: a program built against 0.6 and
+   run with 0.5 can tell. */
+FLOWLUA_API int flowlua_version_number(void);
 
 /*
  * Status codes. Every function that can fail returns one of these; 0 is
@@ -73,6 +77,9 @@ typedef enum flowlua_status {
 
 /* A short static description of a status code ("out of memory"). */
 FLOWLUA_API const char *flowlua_strstatus(int status);
+/* The status code's own name, "FLOWLUA_ENOFLOW" for FLOWLUA_ENOFLOW, as
+   logs and tests spell it; "unknown" for any other value. Static string. */
+FLOWLUA_API const char *flowlua_status_name(int status);
 
 /* Task run states (DESIGN.md "States"). */
 #define FLOWLUA_TASK_STATE_MAP(X)                                              \
@@ -121,6 +128,10 @@ typedef enum flowlua_log_level {
   FLOWLUA_LOG_ERROR,
   FLOWLUA_LOG_OFF /* as a threshold: log nothing */
 } flowlua_log_level;
+
+/* The level named "debug", "info", "warn" (or "warning") or "error", as
+   --log-level takes it; -1 for any other name or NULL. */
+FLOWLUA_API int flowlua_log_level_parse(const char *name);
 
 typedef enum flowlua_log_format {
   FLOWLUA_LOG_TEXT, /* "2026-11-28 16:10:01.123 INFO  ..." */

@@ -34,7 +34,7 @@
 #include "curlapi.h"
 #include "fuzz.h"
 #include "http.h"
-#include "internal.h"
+#include "engine.h"
 
 static lua_State *L;
 static fl_loop loop;

@@ -20,7 +20,7 @@
 #include <math.h>
 
 #include "fuzz.h"
-#include "internal.h"
+#include "engine.h"
 
 static lua_State *L;
 

@@ -26,7 +26,7 @@
 
 #include "fuzz.h"
 #include "http.h"
-#include "internal.h"
+#include "engine.h"
 
 static lua_State *L;
 

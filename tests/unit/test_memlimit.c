@@ -7,7 +7,7 @@
 
 #include "check.h"
 #include "flowlua.h"
-#include "internal.h"
+#include "engine.h"
 
 #define MiB ((size_t)1 << 20)
 

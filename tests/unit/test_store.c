@@ -350,7 +350,7 @@ static void test_migrate_from_empty(void) {
 /* A file as flowlua left it at schema version v: the migrations up to v,
    as they shipped. */
 static void write_old_store(const char *path, int v) {
-  for (int i = 0; i < v; i++) raw_exec(path, store_migration_sql(i));
+  for (int i = 0; i < v; i++) raw_exec(path, fl__store_migration_sql(i));
   char sql[128];
   snprintf(sql, sizeof sql, "PRAGMA application_id = %d; PRAGMA user_version = %d;",
            FL_STORE_APPLICATION_ID, v);

@@ -1,0 +1,20 @@
+/*
+ * api.h — what the files of runtime/api share among themselves, and no
+ * other layer sees.
+ */
+#ifndef FL_API_H
+#define FL_API_H
+
+#include "engine.h"
+#include "store.h"
+
+/* history.c: the store to read reports from — rt's own when open, else a
+   handle of its own in *tmp (the caller closes it), or *st NULL when the
+   file does not exist yet. An error is set on rt. */
+int fl_history_open(flowlua *rt, fl_store **st, fl_store **tmp);
+/* The same for reading one run: run_ref is required, and a missing file
+   is an error naming the run (who: the API call, for the message). */
+int fl_history_open_run(flowlua *rt, const char *who, const char *run_ref,
+                        fl_store **st, fl_store **tmp);
+
+#endif

@@ -1,0 +1,122 @@
+/*
+ * history.c — flowlua_report_runs and flowlua_report_run: `flowlua runs`
+ * and `flowlua show`, for the CLI and embedders alike.
+ *
+ * Reading never creates a store: a state file that does not exist yet
+ * holds no runs. Runs of processes that are gone are marked Crashed first,
+ * so a report never shows a dead run as Running.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "store.h"
+
+/* The store to read: rt's own when open, else a handle of its own in
+   *tmp (closed by the caller), or NULL when the file does not exist. */
+int fl_history_open(flowlua *rt, fl_store **st, fl_store **tmp) {
+  *st = *tmp = NULL;
+  fl_buf_reset(&rt->err);
+  if (rt->store) {
+    *st = rt->store;
+    return FLOWLUA_OK;
+  }
+  const char *path = rt->state_path;
+  if (!path || !*path || strcmp(path, ":memory:") == 0) {
+    fl_set_error(rt, "no run history: the runtime keeps none (state path %s)",
+                 path && *path ? path : "not set");
+    return FLOWLUA_ESTATE;
+  }
+  fl_store_options o;
+  fl_store_options_init(&o);
+  o.must_exist = 1;
+  char err[512];
+  if (fl_store_open(path, &o, tmp, err, sizeof err) != FLOWLUA_OK) {
+    fl_set_error(rt, "%s", err);
+    return FLOWLUA_EIO;
+  }
+  if (*tmp && fl_store_mark_crashed(*tmp, fl_wall_time(), NULL) != FLOWLUA_OK) {
+    fl_set_error(rt, "%s", fl_store_errmsg(*tmp));
+    fl_store_close(*tmp);
+    *tmp = NULL;
+    return FLOWLUA_EIO;
+  }
+  *st = *tmp;
+  return FLOWLUA_OK;
+}
+
+int fl_history_open_run(flowlua *rt, const char *who, const char *run_ref,
+                        fl_store **st, fl_store **tmp) {
+  *st = *tmp = NULL;
+  if (!run_ref || !*run_ref) {
+    fl_set_error(rt, "%s: a run id (or \"last\") is required", who);
+    return FLOWLUA_EINVAL;
+  }
+  int rc = fl_history_open(rt, st, tmp);
+  if (rc == FLOWLUA_OK && !*st) {
+    fl_set_error(rt, "no run '%s': no runs recorded yet (no state file at %s)",
+                 run_ref, rt->state_path);
+    return FLOWLUA_EINVAL;
+  }
+  return rc;
+}
+
+/* Hands the text in b to *out, or fails with ENOMEM. */
+static int give_text(flowlua *rt, fl_buf *b, char **out) {
+  if (b->oom) {
+    fl_buf_free(b);
+    fl_set_error(rt, "out of memory writing the report");
+    return FLOWLUA_ENOMEM;
+  }
+  *out = b->data ? b->data : strdup("");
+  b->data = NULL;
+  fl_buf_free(b);
+  if (!*out) {
+    fl_set_error(rt, "out of memory writing the report");
+    return FLOWLUA_ENOMEM;
+  }
+  return FLOWLUA_OK;
+}
+
+int flowlua_report_runs(flowlua *rt, const char *flow, int limit, int json,
+                        char **out) {
+  if (!rt || !out) return FLOWLUA_EINVAL;
+  *out = NULL;
+  fl_store *st, *tmp;
+  int rc = fl_history_open(rt, &st, &tmp);
+  if (rc) return rc;
+  fl_store_run_list list = {0};
+  if (st && fl_store_list_runs(st, flow, limit, &list) != FLOWLUA_OK) {
+    fl_set_error(rt, "%s", fl_store_errmsg(st));
+    fl_store_run_list_free(&list);
+    fl_store_close(tmp);
+    return FLOWLUA_EIO;
+  }
+  fl_buf b = FL_BUF_INIT;
+  fl_store_print_runs(&b, &list, json);
+  fl_store_run_list_free(&list);
+  fl_store_close(tmp);
+  return give_text(rt, &b, out);
+}
+
+int flowlua_report_run(flowlua *rt, const char *run_ref, int json,
+                       char **out) {
+  if (!rt || !out) return FLOWLUA_EINVAL;
+  *out = NULL;
+  fl_store *st, *tmp;
+  int rc = fl_history_open_run(rt, "flowlua_report_run", run_ref, &st, &tmp);
+  if (rc) return rc;
+  fl_store_run_detail *d = NULL;
+  rc = fl_store_load_run(st, run_ref, NULL, &d);
+  if (rc != FLOWLUA_OK) {
+    fl_set_error(rt, "%s", fl_store_errmsg(st));
+    fl_store_close(tmp);
+    return rc;
+  }
+  fl_buf b = FL_BUF_INIT;
+  fl_store_print_run(&b, d, json);
+  fl_store_run_detail_free(d);
+  fl_store_close(tmp);
+  return give_text(rt, &b, out);
+}

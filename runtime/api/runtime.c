@@ -1,0 +1,224 @@
+/*
+ * runtime.c — the public API (include/flowlua.h) of the runtime handle:
+ * options, creating and freeing it, its error message, stop and cancel,
+ * params, and running, checking or resuming a flow.
+ *
+ * Every call that runs Lua does so in protected mode (runtime/engine), so
+ * an error — even out of memory — comes back as a status code and a
+ * message on the handle; the library never calls exit() or abort() and
+ * never lets a longjmp escape.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+#include <lua.h>
+#include <lualib.h>
+
+#include "engine.h"
+#include "lflowlua.h"
+#include "params.h"
+
+/* ---- lifecycle ----------------------------------------------------------- */
+
+const char *flowlua_errmsg(const flowlua *rt) {
+  if (!rt) return "no runtime (NULL handle)";
+  return rt->err.data ? rt->err.data : "";
+}
+
+void flowlua_options_init(flowlua_options *opts) {
+  *opts = (flowlua_options){.concurrency = 0,
+                            .log_level = FLOWLUA_LOG_INFO,
+                            .log_format = FLOWLUA_LOG_TEXT,
+                            .log_fn = NULL,
+                            .log_userdata = NULL,
+                            .state_path = NULL,
+                            .memory_limit = 0};
+}
+
+static int valid_options(const flowlua_options *o) {
+  return o->concurrency >= 0 &&
+         (o->memory_limit == 0 || o->memory_limit >= FL_MEM_MIN_LIMIT) &&
+         o->log_level >= FLOWLUA_LOG_DEBUG &&
+         o->log_level <= FLOWLUA_LOG_OFF &&
+         (o->log_format == FLOWLUA_LOG_TEXT || o->log_format == FLOWLUA_LOG_JSON);
+}
+
+/* Opens the standard libraries and makes `require "flowlua"` work. */
+static int open_libraries(lua_State *L) {
+  luaL_openlibs(L);
+  lua_getglobal(L, "package");
+  lua_getfield(L, -1, "preload");
+  lua_pushcfunction(L, luaopen_flowlua);
+  lua_setfield(L, -2, "flowlua");
+  return 0;
+}
+
+int flowlua_new(const flowlua_options *opts, flowlua **out) {
+  if (!out) return FLOWLUA_EINVAL;
+  *out = NULL;
+  flowlua_options defaults;
+  flowlua_options_init(&defaults);
+  if (!opts) opts = &defaults;
+  if (!valid_options(opts)) return FLOWLUA_EINVAL;
+
+  flowlua *rt = calloc(1, sizeof *rt);
+  if (!rt) return FLOWLUA_ENOMEM;
+  rt->opts = *opts;
+  rt->flows_ref = LUA_NOREF;
+  if (opts->state_path && !(rt->state_path = strdup(opts->state_path))) {
+    free(rt);
+    return FLOWLUA_ENOMEM;
+  }
+  rt->opts.state_path = rt->state_path;
+  rt->rng = fl_seed_random();
+  fl_logger_init(&rt->log, opts->log_level, opts->log_format, opts->log_fn,
+                 opts->log_userdata);
+  if (fl_loop_init(&rt->loop) != 0) goto fail_loop;
+  rt->L = luaL_newstate();
+  if (!rt->L) goto fail_lua;
+  /* Counted from the start: the libraries and every script count. */
+  if (fl_mem_install(&rt->mem, rt->L, opts->memory_limit) != 0) goto fail_libs;
+  *(flowlua **)lua_getextraspace(rt->L) = rt;
+  lua_pushcfunction(rt->L, open_libraries);
+  if (lua_pcall(rt->L, 0, 0, 0) != LUA_OK) goto fail_libs;
+  lua_sethook(rt->L, fl_interrupt_hook, LUA_MASKCOUNT, FL_HOOK_COUNT);
+  *out = rt;
+  return FLOWLUA_OK;
+
+fail_libs:
+  lua_close(rt->L);
+fail_lua:
+  fl_loop_close(&rt->loop);
+fail_loop:
+  fl_logger_free(&rt->log);
+  free(rt->state_path);
+  free(rt);
+  return FLOWLUA_ENOMEM;
+}
+
+void flowlua_free(flowlua *rt) {
+  if (!rt) return;
+  if (rt->busy) {
+    /* From a callback: the run is cancelled, and the runtime freed when
+       the call that ran the callback returns. */
+    rt->free_requested = 1;
+    rt->stop_requested = 1;
+    rt->cancel_requested = 1;
+    return;
+  }
+  fl_engine_free(rt);
+}
+
+lua_State *flowlua_lua_state(flowlua *rt) { return rt ? rt->L : NULL; }
+
+void flowlua_stop(flowlua *rt) {
+  if (!rt) return;
+  rt->stop_requested = 1;
+  fl_loop_wake(&rt->loop);
+}
+
+void flowlua_cancel(flowlua *rt) {
+  if (!rt) return;
+  rt->stop_requested = 1;
+  rt->cancel_requested = 1;
+  fl_loop_wake(&rt->loop);
+}
+
+void flowlua_reset_stop(flowlua *rt) {
+  if (!rt) return;
+  rt->cancel_requested = 0;
+  rt->stop_requested = 0;
+}
+
+/* ---- flows and params ---------------------------------------------------- */
+
+size_t flowlua_flow_count(const flowlua *rt) { return rt ? rt->n_flows : 0; }
+
+const char *flowlua_flow_name(const flowlua *rt, size_t i) {
+  return rt ? fl_flow_name(rt, i) : NULL;
+}
+
+int flowlua_set_param(flowlua *rt, const char *name, const char *value) {
+  if (!rt) return FLOWLUA_EINVAL;
+  if (!name || !*name || !value) {
+    fl_set_error(rt, "flowlua_set_param: name and value are required");
+    return FLOWLUA_EINVAL;
+  }
+  return fl_params_set(rt, name, value);
+}
+
+void flowlua_clear_params(flowlua *rt) {
+  if (rt) fl_params_clear(rt);
+}
+
+/* ---- running ------------------------------------------------------------- */
+
+static int flowlua_check_body(flowlua *rt, const char *flow_name) {
+  if (!rt) return FLOWLUA_EINVAL;
+  return fl_run(rt, flow_name, FL_RUN_CHECK);
+}
+
+static int flowlua_run_body(flowlua *rt, const char *flow_name, flowlua_outcome *out) {
+  if (!rt) return FLOWLUA_EINVAL;
+  if (fl_host_run_going(rt, "flowlua_run")) return FLOWLUA_ESTATE;
+  if (out) memset(out, 0, sizeof *out);
+  int rc = fl_run(rt, flow_name, FL_RUN_WAIT);
+  if (rt->sched && out) fl_fill_outcome(rt->sched, out);
+  if (rc == FLOWLUA_OK && rt->sched && rt->sched->state == FLOWLUA_FLOW_CANCELLED)
+    fl_set_error(rt, "the run was cancelled");
+  return rc;
+}
+
+int flowlua_start_resume(flowlua *rt, const char *flow_name,
+                         const char *run_ref, int force,
+                         const char *from_task) {
+  if (!rt) return FLOWLUA_EINVAL;
+  return fl_resume_run(rt, "flowlua_start_resume", FL_RUN_START, flow_name,
+                     run_ref, force, from_task);
+}
+
+static int flowlua_resume_body(flowlua *rt, const char *flow_name, const char *run_ref,
+                   int force, const char *from_task, flowlua_outcome *out) {
+  if (!rt) return FLOWLUA_EINVAL;
+  if (out) memset(out, 0, sizeof *out);
+  int rc = fl_resume_run(rt, "flowlua_resume", FL_RUN_WAIT, flow_name, run_ref,
+                       force, from_task);
+  if (rt->sched && out) fl_fill_outcome(rt->sched, out);
+  if (rc == FLOWLUA_OK && rt->sched && rt->sched->state == FLOWLUA_FLOW_CANCELLED)
+    fl_set_error(rt, "the run was cancelled");
+  return rc;
+}
+
+/* Whether the flow has a schedule. */
+int flowlua_flow_scheduled(flowlua *rt, const char *flow_name) {
+  if (!rt) return FLOWLUA_EINVAL;
+  int rc = fl_push_flow(rt, flow_name);
+  if (rc) return rc;
+  fl_flowdef *f = lua_touserdata(rt->L, -1);
+  lua_pop(rt->L, 1);
+  return f->schedule != NULL;
+}
+
+int flowlua_check(flowlua *rt, const char *flow_name) {
+  if (!rt) return FLOWLUA_EINVAL;
+  fl_api_enter(rt);
+  int rc = flowlua_check_body(rt, flow_name);
+  return fl_api_leave(rt, rc);
+}
+
+int flowlua_run(flowlua *rt, const char *flow_name, flowlua_outcome *out) {
+  if (!rt) return FLOWLUA_EINVAL;
+  fl_api_enter(rt);
+  int rc = flowlua_run_body(rt, flow_name, out);
+  return fl_api_leave(rt, rc);
+}
+
+int flowlua_resume(flowlua *rt, const char *flow_name, const char *run_ref,
+                   int force, const char *from_task, flowlua_outcome *out) {
+  if (!rt) return FLOWLUA_EINVAL;
+  fl_api_enter(rt);
+  int rc = flowlua_resume_body(rt, flow_name, run_ref, force, from_task, out);
+  return fl_api_leave(rt, rc);
+}

@@ -1,0 +1,107 @@
+/*
+ * schedules.c — the public API of schedules: serving a flow's schedule
+ * (the engine's serve.c does the work), and its fire times for
+ * `flowlua next` and embedders, in the schedule's zone.
+ */
+#include <stdint.h>
+#include <stdio.h>
+
+#include <lua.h>
+
+#include "engine.h"
+#include "schedule.h"
+#include "tz.h"
+
+/* ---- fire times for `flowlua next` and embedders ------------------------ */
+
+/* The flow's schedule, or NULL with the error set. */
+static const fl_schedule *flow_schedule(flowlua *rt, const char *flow_name,
+                                        int *status) {
+  *status = fl_push_flow(rt, flow_name);
+  if (*status) return NULL;
+  fl_flowdef *f = lua_touserdata(rt->L, -1);
+  lua_pop(rt->L, 1);
+  if (!f->schedule) {
+    fl_set_error(rt, "flow '%s' has no schedule", f->name);
+    *status = FLOWLUA_EINVAL;
+  }
+  return f->schedule;
+}
+
+/* The zone times of this schedule are shown in: the cron's, or local time
+   (loaded into *local, which the caller frees). */
+static const fl_tz *schedule_zone(flowlua *rt, const fl_schedule *sc,
+                                  fl_tz **local) {
+  *local = NULL;
+  if (sc->tz) return sc->tz;
+  char err[256];
+  if (fl_tz_load(NULL, local, err, sizeof err) != 0) {
+    fl_set_error(rt, "the local time zone: %s", err);
+    return NULL;
+  }
+  return *local;
+}
+
+int flowlua_next_fires(flowlua *rt, const char *flow_name, double after,
+                       double *times, int count) {
+  if (!rt || !times || count < 0) return FLOWLUA_EINVAL;
+  int rc;
+  const fl_schedule *sc = flow_schedule(rt, flow_name, &rc);
+  if (!sc) return rc;
+  int n = 0;
+  double t = after;
+  char err[256];
+  while (n < count) {
+    rc = fl_schedule_next(sc, t, &t, err, sizeof err);
+    if (rc < 0) {
+      fl_set_error(rt, "%s", err);
+      return FLOWLUA_EINVAL;
+    }
+    if (rc > 0) break;
+    times[n++] = t;
+  }
+  return n;
+}
+
+int flowlua_format_time(flowlua *rt, const char *flow_name, double t,
+                        char *buf, size_t len) {
+  if (!rt || !buf || len == 0) return FLOWLUA_EINVAL;
+  int rc;
+  const fl_schedule *sc = flow_schedule(rt, flow_name, &rc);
+  if (!sc) return rc;
+  fl_tz *local;
+  const fl_tz *tz = schedule_zone(rt, sc, &local);
+  if (!tz) return FLOWLUA_EINVAL;
+  fl_time_format_iso_ms(tz, t, buf, len);
+  fl_tz_free(local);
+  return FLOWLUA_OK;
+}
+
+int flowlua_parse_time(flowlua *rt, const char *flow_name, const char *text,
+                       double *out) {
+  if (!rt || !text || !out) return FLOWLUA_EINVAL;
+  int rc;
+  const fl_schedule *sc = flow_schedule(rt, flow_name, &rc);
+  if (!sc) return rc;
+  fl_tz *local;
+  const fl_tz *tz = schedule_zone(rt, sc, &local);
+  if (!tz) return FLOWLUA_EINVAL;
+  char err[256];
+  int64_t t;
+  rc = fl_time_parse_iso(text, tz, &t, err, sizeof err);
+  fl_tz_free(local);
+  if (rc != 0) {
+    fl_set_error(rt, "%s", err);
+    return FLOWLUA_EINVAL;
+  }
+  *out = (double)t;
+  return FLOWLUA_OK;
+}
+
+int flowlua_serve(flowlua *rt, const char *flow_name, int max_runs,
+                  flowlua_serve_result *out) {
+  if (!rt) return FLOWLUA_EINVAL;
+  fl_api_enter(rt);
+  int rc = fl_serve(rt, flow_name, max_runs, out);
+  return fl_api_leave(rt, rc);
+}

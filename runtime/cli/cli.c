@@ -1,0 +1,347 @@
+/* cli.c — parsing the flowlua command line; see cli.h. */
+#include "cli.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "flowlua.h"
+
+const char *cli_usage(void) {
+  return "Usage: flowlua [options] SCRIPT.lua\n"
+         "       flowlua check [options] SCRIPT.lua\n"
+         "       flowlua next [--count N] [--from TIME] SCRIPT.lua\n"
+         "       flowlua runs [--flow NAME] [--limit N] [--json]\n"
+         "       flowlua show RUN_ID|last [--json]\n"
+         "       flowlua graph [--format dot|mermaid] [--run RUN_ID|last] SCRIPT.lua\n"
+         "       flowlua report RUN_ID|last --html OUT.html\n"
+         "\n"
+         "Runs the flow that SCRIPT.lua returns (flow.define(...)): on its\n"
+         "schedule until SIGINT/SIGTERM (the run in progress finishes; a\n"
+         "second signal cancels it), or once when it has no schedule.\n"
+         "'check' loads the script and builds and validates every flow's\n"
+         "task graph without running any task. 'next' prints the schedule's\n"
+         "next fire times (ISO 8601, in the schedule's zone), one per line.\n"
+         "'runs' lists the recorded runs, newest first; 'show' prints one\n"
+         "run task by task (state, attempts, duration, error). 'graph' prints\n"
+         "the task graph (flowlua graph x.lua | dot -Tsvg > x.svg). 'report'\n"
+         "writes one run as a self-contained HTML page: its summary, graph,\n"
+         "a timeline with one bar per attempt, and every failure's message.\n"
+         "\n"
+         "Options:\n"
+         "  --once               run the flow once, now, ignoring its schedule\n"
+         "  --max-runs N         stop serving after N runs\n"
+         "  --count N            next: how many fire times (default 10)\n"
+         "  --from TIME          next: count from this ISO 8601 time (default:\n"
+         "                       now; without an offset, in the schedule's zone)\n"
+         "  --param NAME=VALUE   set a flow parameter (repeatable); the value\n"
+         "                       is converted to the type of its default\n"
+         "  --flow NAME          the flow to use when the script defines several\n"
+         "  --state PATH         the run history (default .flowlua/state.db;\n"
+         "                       :memory: keeps none)\n"
+         "  --resume RUN_ID|last run a Failed, Cancelled or Crashed run again:\n"
+         "                       tasks that succeeded keep their results\n"
+         "  --force              resume even though the graph has changed\n"
+         "  --from-task NAME     with --resume: run NAME and everything\n"
+         "                       downstream of it again\n"
+         "  --limit N            runs: at most N runs (default 20)\n"
+         "  --json               runs, show: print JSON\n"
+         "  --format FORMAT      graph: dot (default) or mermaid\n"
+         "  --run RUN_ID|last    graph: colour each task by its state in that run\n"
+         "  --html PATH          report: write the page to PATH (replaced whole)\n"
+         "  --concurrency N      tasks running at once (default: the flow's, 32)\n"
+         "  --memory-limit SIZE  the most memory the flow's Lua heap may hold\n"
+         "                       (512M, 2G, bytes; at least 1M): a task that\n"
+         "                       reaches it fails (default: no limit)\n"
+         "  --log-level LEVEL    debug, info, warn or error (default: info)\n"
+         "  --log-format FORMAT  text or json (default: text)\n"
+         "  --quiet              log only warnings and errors; no summary\n"
+         "  --no-status          no live status on a terminal (plain log lines)\n"
+         "  -h, --help           show this help\n"
+         "  -V, --version        show the version\n"
+         "\n"
+         "Exit status: 0 the run succeeded, 1 it failed, 2 bad usage or a\n"
+         "script that cannot load or build, 130 cancelled (SIGINT/SIGTERM).\n";
+}
+
+void cli_args_free(cli_args *a) {
+  free(a->params);
+  a->params = NULL;
+  a->n_params = 0;
+}
+
+static int fail(char *err, size_t errlen, const char *fmt, const char *what) {
+  snprintf(err, errlen, fmt, what);
+  return -1;
+}
+
+static int parse_int(const char *s, int lo, int *out) {
+  char *end;
+  errno = 0;
+  long v = strtol(s, &end, 10);
+  if (errno || end == s || *end || v < lo || v > INT_MAX) return -1;
+  *out = (int)v;
+  return 0;
+}
+
+/* Options that take a value. */
+static const char *const valued[] = {
+    "--param",     "--flow",       "--concurrency", "--max-runs",
+    "--log-level", "--log-format", "--count",       "--from",
+    "--state",     "--resume",     "--from-task",   "--limit",
+    "--format",    "--run",        "--memory-limit",
+    "--html",
+    NULL};
+
+static int takes_value(const char *name, size_t len) {
+  for (int i = 0; valued[i]; i++)
+    if (strlen(valued[i]) == len && strncmp(valued[i], name, len) == 0)
+      return 1;
+  return 0;
+}
+
+/* A size such as 512M, 2G, 64KiB or 1048576 (bytes); units are powers of
+   1024, and a B after the unit is optional. 0, or -1 when s is not one. */
+static int parse_size(const char *s, size_t *out) {
+  char *end;
+  errno = 0;
+  if (*s < '0' || *s > '9') return -1; /* strtoull takes "-1" and " 1" */
+  unsigned long long v = strtoull(s, &end, 10);
+  if (errno) return -1;
+  int shift = 0;
+  switch (*end) {
+  case 'k': case 'K': shift = 10; break;
+  case 'm': case 'M': shift = 20; break;
+  case 'g': case 'G': shift = 30; break;
+  case 't': case 'T': shift = 40; break;
+  }
+  if (shift) {
+    end++;
+    if (*end == 'i') end++; /* KiB, MiB */
+    if (*end == 'B' || *end == 'b') end++;
+  }
+  if (*end || v > (SIZE_MAX >> shift)) return -1;
+  *out = (size_t)(v << shift);
+  return 0;
+}
+
+static int add_param(cli_args *a, const char *kv, char *err, size_t errlen) {
+  const char *eq = strchr(kv, '=');
+  if (!eq || eq == kv)
+    return fail(err, errlen, "--param expects NAME=VALUE, got '%s'", kv);
+  cli_param *p = realloc(a->params, (a->n_params + 1) * sizeof *p);
+  if (!p) return fail(err, errlen, "%s", "out of memory");
+  a->params = p;
+  a->params[a->n_params++] =
+      (cli_param){kv, (size_t)(eq - kv), eq + 1};
+  return 0;
+}
+
+static int apply(cli_args *a, const char *name, const char *value, char *err,
+                 size_t errlen) {
+  if (strcmp(name, "--param") == 0) return add_param(a, value, err, errlen);
+  if (strcmp(name, "--flow") == 0) {
+    if (!*value) return fail(err, errlen, "%s", "--flow expects a flow name");
+    a->flow = value;
+  } else if (strcmp(name, "--concurrency") == 0) {
+    if (parse_int(value, 1, &a->concurrency) != 0)
+      return fail(err, errlen,
+                  "--concurrency expects a whole number >= 1, got '%s'", value);
+  } else if (strcmp(name, "--max-runs") == 0) {
+    if (parse_int(value, 1, &a->max_runs) != 0)
+      return fail(err, errlen,
+                  "--max-runs expects a whole number >= 1, got '%s'", value);
+  } else if (strcmp(name, "--count") == 0) {
+    if (parse_int(value, 1, &a->count) != 0 || a->count > 100000)
+      return fail(err, errlen,
+                  "--count expects a whole number from 1 to 100000, got '%s'",
+                  value);
+  } else if (strcmp(name, "--from") == 0) {
+    if (!*value)
+      return fail(err, errlen, "%s", "--from expects an ISO 8601 time");
+    a->from = value;
+  } else if (strcmp(name, "--state") == 0) {
+    if (!*value) return fail(err, errlen, "%s", "--state expects a path");
+    a->state = value;
+  } else if (strcmp(name, "--resume") == 0) {
+    if (!*value)
+      return fail(err, errlen, "%s", "--resume expects a run id or 'last'");
+    a->resume = value;
+  } else if (strcmp(name, "--from-task") == 0) {
+    if (!*value)
+      return fail(err, errlen, "%s", "--from-task expects a task name");
+    a->from_task = value;
+  } else if (strcmp(name, "--limit") == 0) {
+    if (parse_int(value, 1, &a->limit) != 0)
+      return fail(err, errlen, "--limit expects a whole number >= 1, got '%s'",
+                  value);
+  } else if (strcmp(name, "--format") == 0) {
+    if (strcmp(value, "dot") != 0 && strcmp(value, "mermaid") != 0)
+      return fail(err, errlen, "--format expects dot or mermaid, got '%s'",
+                  value);
+    a->format = value;
+  } else if (strcmp(name, "--run") == 0) {
+    if (!*value)
+      return fail(err, errlen, "%s", "--run expects a run id or 'last'");
+    a->run = value;
+  } else if (strcmp(name, "--html") == 0) {
+    if (!*value)
+      return fail(err, errlen, "%s", "--html expects the path of the page "
+                                     "to write");
+    a->html = value;
+  } else if (strcmp(name, "--memory-limit") == 0) {
+    if (parse_size(value, &a->memory_limit) != 0)
+      return fail(err, errlen, "--memory-limit expects a size such as 512M, "
+                               "2G or a number of bytes, got '%s'", value);
+    if (a->memory_limit < (size_t)1 << 20)
+      return fail(err, errlen, "--memory-limit must be at least 1M, got "
+                               "'%s'", value);
+  } else if (strcmp(name, "--log-level") == 0) {
+    a->log_level = flowlua_log_level_parse(value);
+    if (a->log_level < 0)
+      return fail(err, errlen,
+                  "--log-level expects debug, info, warn or error, got '%s'",
+                  value);
+  } else if (strcmp(name, "--log-format") == 0) {
+    if (strcmp(value, "text") == 0)
+      a->log_format = FLOWLUA_LOG_TEXT;
+    else if (strcmp(value, "json") == 0)
+      a->log_format = FLOWLUA_LOG_JSON;
+    else
+      return fail(err, errlen, "--log-format expects text or json, got '%s'",
+                  value);
+  }
+  return 0;
+}
+
+int cli_parse(int argc, char **argv, cli_args *out, char *err, size_t errlen) {
+  *out = (cli_args){.command = CLI_RUN, .log_level = -1, .log_format = -1};
+  int positional = 0, options_done = 0;
+  for (int i = 1; i < argc; i++) {
+    const char *arg = argv[i];
+    if (!options_done && strcmp(arg, "--") == 0) {
+      options_done = 1;
+      continue;
+    }
+    if (!options_done && arg[0] == '-' && arg[1] != '\0') {
+      if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
+        out->command = CLI_HELP;
+        return 0;
+      }
+      if (strcmp(arg, "-V") == 0 || strcmp(arg, "--version") == 0) {
+        out->command = CLI_VERSION;
+        return 0;
+      }
+      if (strcmp(arg, "--once") == 0) {
+        out->once = 1;
+        continue;
+      }
+      if (strcmp(arg, "--quiet") == 0 || strcmp(arg, "-q") == 0) {
+        out->quiet = 1;
+        continue;
+      }
+      if (strcmp(arg, "--force") == 0) {
+        out->force = 1;
+        continue;
+      }
+      if (strcmp(arg, "--no-status") == 0) {
+        out->no_status = 1;
+        continue;
+      }
+      if (strcmp(arg, "--json") == 0) {
+        out->json = 1;
+        continue;
+      }
+      const char *eq = strchr(arg, '=');
+      size_t len = eq ? (size_t)(eq - arg) : strlen(arg);
+      if (!takes_value(arg, len)) {
+        if (eq && (strncmp(arg, "--once", len) == 0 ||
+                   strncmp(arg, "--quiet", len) == 0 ||
+                   strncmp(arg, "--force", len) == 0 ||
+                   strncmp(arg, "--no-status", len) == 0 ||
+                   strncmp(arg, "--json", len) == 0))
+          snprintf(err, errlen, "option '%.*s' takes no value", (int)len, arg);
+        else
+          snprintf(err, errlen, "unknown option '%.*s'", (int)len, arg);
+        return -1;
+      }
+      const char *value = eq ? eq + 1 : NULL;
+      if (!value) {
+        if (i + 1 >= argc) {
+          snprintf(err, errlen, "option '%s' needs a value", arg);
+          return -1;
+        }
+        value = argv[++i];
+      }
+      char name[32];
+      snprintf(name, sizeof name, "%.*s", (int)len, arg);
+      if (apply(out, name, value, err, errlen) != 0) return -1;
+      continue;
+    }
+    if (positional == 0 && !out->script &&
+        (strcmp(arg, "check") == 0 || strcmp(arg, "next") == 0 ||
+         strcmp(arg, "runs") == 0 || strcmp(arg, "show") == 0 ||
+         strcmp(arg, "graph") == 0 || strcmp(arg, "report") == 0)) {
+      out->command = strcmp(arg, "check") == 0    ? CLI_CHECK
+                     : strcmp(arg, "next") == 0   ? CLI_NEXT
+                     : strcmp(arg, "runs") == 0   ? CLI_RUNS
+                     : strcmp(arg, "graph") == 0  ? CLI_GRAPH
+                     : strcmp(arg, "report") == 0 ? CLI_REPORT
+                                                  : CLI_SHOW;
+      positional++;
+      continue;
+    }
+    if (out->command == CLI_RUNS)
+      return fail(err, errlen, "unexpected argument '%s' ('runs' takes no "
+                               "script; --flow NAME picks a flow)", arg);
+    if (out->command == CLI_SHOW || out->command == CLI_REPORT) {
+      if (out->run_ref)
+        return fail(err, errlen, "unexpected argument '%s' (one run at a "
+                                 "time)", arg);
+      out->run_ref = arg;
+      positional++;
+      continue;
+    }
+    if (out->script)
+      return fail(err, errlen, "unexpected argument '%s' (one script at a time)",
+                  arg);
+    out->script = arg;
+    positional++;
+  }
+  if (out->command == CLI_SHOW && !out->run_ref)
+    return fail(err, errlen, "%s", "show expects a run id or 'last'");
+  if (out->command == CLI_REPORT && !out->run_ref)
+    return fail(err, errlen, "%s", "report expects a run id or 'last'");
+  if (out->command == CLI_REPORT && !out->html)
+    return fail(err, errlen, "%s", "report needs --html PATH: the file to "
+                                   "write the page to");
+  if (out->html && out->command != CLI_REPORT)
+    return fail(err, errlen, "%s", "--html goes with 'flowlua report'");
+  if (!out->script && out->command != CLI_RUNS && out->command != CLI_SHOW &&
+      out->command != CLI_REPORT)
+    return fail(err, errlen, "%s", "no script given");
+  if ((out->json || out->limit) && out->command != CLI_RUNS &&
+      out->command != CLI_SHOW)
+    return fail(err, errlen, "%s", "--json and --limit go with 'flowlua runs' "
+                                   "and 'flowlua show'");
+  if (out->limit && out->command != CLI_RUNS)
+    return fail(err, errlen, "%s", "--limit goes with 'flowlua runs'");
+  if ((out->force || out->from_task) && !out->resume)
+    return fail(err, errlen, "%s", "--force and --from-task go with --resume");
+  if (out->resume && out->n_params)
+    return fail(err, errlen, "%s", "--param cannot be given with --resume: a "
+                                   "resume runs with the params stored for "
+                                   "the run");
+  if ((out->format || out->run) && out->command != CLI_GRAPH)
+    return fail(err, errlen, "%s", "--format and --run go with 'flowlua graph'");
+  if (out->resume && out->command != CLI_RUN)
+    return fail(err, errlen, "%s", "--resume goes with running a script");
+  if (!out->limit) out->limit = 20;
+  if (out->command != CLI_NEXT && (out->count || out->from))
+    return fail(err, errlen, "%s", "--count and --from go with 'flowlua next'");
+  if (!out->count) out->count = 10;
+  return 0;
+}

@@ -1,0 +1,420 @@
+/*
+ * engine.h — the engine's shared structures: task and flow definitions,
+ * the graph a flow body builds, and the scheduler's per-run state.
+ *
+ * Only the engine and the layers above it (lua, api) include this. Ownership in one line each:
+ * a fl_taskdef lives inside its Lua userdata (freed by __gc); a fl_graph and
+ * a fl_sched belong to the runtime and are replaced by the next build/run.
+ */
+#ifndef FL_ENGINE_H
+#define FL_ENGINE_H
+
+#include <signal.h>
+#include <stdint.h>
+
+#include <lua.h>
+
+#include "buf.h"
+#include "dag.h"
+#include "flowlua.h"
+#include "http.h"
+#include "log.h"
+#include "loop.h"
+#include "memlimit.h"
+#include "retry.h"
+#include "trigger.h"
+
+#define FL_TASK_MT "flowlua.task"
+#define FL_FLOW_MT "flowlua.flow"
+#define FL_NODE_MT "flowlua.node"
+#define FL_UNMAPPED_MT "flowlua.unmapped"
+#define FL_SIGNAL_MT "flowlua.signal"
+/* Registry table: name -> C function added by flowlua_register_function. */
+#define FL_HOST_FUNCS "flowlua.host_functions"
+
+#define FL_DEFAULT_CONCURRENCY 32
+
+/* ---- definitions (made by flow.task / flow.define) ---------------------- */
+
+/* User values of a task userdata: the Lua functions a task carries. */
+enum {
+  FL_TASK_UV_FN = 1,
+  FL_TASK_UV_RETRY_IF,
+  FL_TASK_UV_TRIGGER,
+  FL_TASK_UV_ON_SUCCESS,
+  FL_TASK_UV_ON_FAILURE,
+  FL_TASK_UV_ON_RETRY,
+  FL_TASK_UV_CACHE_KEY,
+  FL_TASK_NUV = FL_TASK_UV_CACHE_KEY
+};
+
+typedef struct fl_taskdef {
+  char *name;
+  fl_retry_policy retry;
+  double *delays;    /* owned; retry.delays points here */
+  double timeout;    /* seconds per attempt; 0 = none */
+  fl_trigger_rule trigger;
+  char **tags;       /* owned */
+  int n_tags;
+  uint8_t has_retry_if, has_on_success, has_on_failure, has_on_retry;
+  uint8_t has_cache_key;
+  double cache_for;  /* seconds a cached result stays good; < 0 = forever */
+  uint32_t graph_id; /* the build `calls` counts for */
+  uint32_t calls;    /* calls in that build, for stable keys */
+} fl_taskdef;
+
+enum {
+  FL_FLOW_UV_BODY = 1,
+  FL_FLOW_UV_PARAMS,
+  FL_FLOW_UV_SCHEDULE,
+  FL_FLOW_NUV = FL_FLOW_UV_SCHEDULE
+};
+
+typedef struct fl_limit {
+  char *tag;
+  int limit;
+} fl_limit;
+
+#define FL_SCHEDULE_MT "flowlua.schedule"
+
+typedef struct fl_schedule fl_schedule; /* schedule.h */
+
+typedef struct fl_flowdef {
+  char *name;
+  int concurrency; /* 0 = default */
+  fl_limit *limits;
+  int n_limits;
+  /* The flow.interval / flow.cron userdata, kept alive by the flow's
+     FL_FLOW_UV_SCHEDULE; NULL without a schedule. */
+  const fl_schedule *schedule;
+} fl_flowdef;
+
+/* ---- the graph a flow body builds --------------------------------------- */
+
+enum { FL_NODE_MAP = 1, FL_NODE_NESTED = 2 /* a table argument holds nodes */ };
+
+typedef struct fl_node {
+  fl_taskdef *def;
+  uint32_t ordinal; /* 1 for the task's first call in the body */
+  int32_t line;     /* line of the call in the script */
+  uint16_t nargs;
+  uint8_t flags;
+} fl_node;
+
+typedef struct fl_graph {
+  uint32_t id;
+  fl_flowdef *flow;
+  fl_dag dag;
+  fl_node *nodes;
+  uint32_t n, cap;
+  int tasks_ref;  /* Lua table: node+1 -> task userdata (keeps defs alive) */
+  int args_ref;   /* Lua table: node+1 -> packed arguments */
+  int params_ref; /* the params table the body received */
+} fl_graph;
+
+/* ---- a run --------------------------------------------------------------- */
+
+enum { FL_INT_NONE, FL_INT_TIMEOUT, FL_INT_CANCEL };
+/*
+ * What a parked task waits on. A primitive embeds this in its own state and
+ * gives it to fl_sched_park(); if the attempt is interrupted (timeout,
+ * cancel) before the wait is over, the scheduler calls cancel() so the
+ * primitive can stop its transfer or process. cancel may be NULL.
+ */
+typedef struct fl_wait fl_wait;
+struct fl_wait {
+  void (*cancel)(fl_wait *w);
+};
+
+typedef struct fl_sched fl_sched;
+typedef struct fl_taskrun fl_taskrun;
+
+typedef struct fl_mapinfo {
+  fl_taskrun *children;
+  uint32_t n, done;
+  int args_ref;     /* resolved arguments */
+  uint8_t *mapped;  /* per argument: 1 = iterate, 0 = pass whole */
+} fl_mapinfo;
+
+struct fl_taskrun {
+  fl_sched *sched;
+  fl_taskrun *next; /* queue link */
+  uint32_t node;
+  int32_t map_index; /* 1-based element of a map; 0 for a graph node */
+  uint8_t state;
+  uint8_t interrupt; /* FL_INT_*: set by the hook or the deadline timer */
+  uint8_t parked;    /* waiting inside a primitive */
+  uint8_t queued;    /* in the resume queue */
+  int attempts;
+  double first_start, attempt_start, ended; /* monotonic */
+  double deadline_at; /* monotonic; 0 = no timeout */
+  double retry_after; /* seconds a server asked for (Retry-After), or 0 */
+  fl_wait *wait;      /* what a parked task waits on */
+  lua_State *co;
+  int co_ref;
+  fl_timer wake;     /* retry delay, or a parked primitive's wait */
+  fl_timer deadline; /* the attempt's timeout */
+  char *error;       /* last error, owned */
+  fl_mapinfo *map;   /* for a map node once expanded */
+  char *cache_key;   /* this run's cache key (cache_key option), owned */
+  uint32_t rec_id;   /* its task run in the state store */
+  /* The store's flush epoch in which its final state was recorded: a
+     dependent may start once the store has flushed past it (record.c). */
+  uint32_t rec_epoch;
+  uint8_t restored;  /* its result was kept from the run it resumes */
+};
+
+typedef struct fl_tagcount {
+  const char *tag; /* borrowed from the flow's limits */
+  int limit, running;
+} fl_tagcount;
+
+typedef struct fl_runq {
+  fl_taskrun *head, *tail;
+} fl_runq;
+
+struct fl_sched {
+  flowlua *rt;
+  fl_graph *g;
+  fl_taskrun *runs; /* one per graph node */
+  uint32_t *waiting; /* upstream runs not yet final */
+  uint32_t final_nodes;
+  fl_runq start_q;   /* ready to start an attempt */
+  fl_runq resume_q;  /* parked runs whose wait is over */
+  fl_runq tag_wait;  /* ready, but a tag limit is full */
+  uint32_t *settle;  /* stack of final nodes to propagate */
+  uint32_t n_settle;
+  int concurrency, running;
+  size_t total_runs; /* graph nodes plus map elements */
+  fl_tagcount *tags;
+  int n_tags;
+  int results_ref; /* Lua table: node+1 -> result */
+  /* Coroutines that ended cleanly, kept for the next attempts: creating
+     one per attempt is most of a no-op task's cost. */
+  lua_State **pool;
+  int *pool_refs;
+  int pool_n;
+  char run_id[40];
+  double started, started_wall, ended;
+  double scheduled_at; /* the fire time it ran for, else started_wall */
+  int cancelling;
+  int state; /* flowlua_flow_state */
+  /* Runs in progress are linked from rt->active (several at once when a
+     schedule lets runs overlap); a run that is no longer rt->sched is an
+     orphan, freed by fl_sched_collect once it has ended. */
+  fl_sched *next_active;
+  uint8_t active, orphan;
+  void (*on_end)(fl_sched *s, void *data); /* called once it has ended */
+  void *on_end_data;
+  /* The state store's record of this run (NULL without a store), and the
+     stored run it resumes (NULL when it resumes none). */
+  struct fl_store_run *rec;
+  struct fl_store_run_detail *resume;
+  uint8_t *rerun; /* per node: run again even if stored Success (from_task) */
+  char *store_error; /* why the store failed this run, owned */
+};
+
+/* ---- the runtime handle -------------------------------------------------- */
+
+struct flowlua {
+  lua_State *L;
+  fl_loop loop;
+  fl_http http; /* set up on the first request */
+  int http_ready;
+  fl_logger log;
+  fl_mem mem; /* the Lua heap's count and limit (memlimit.h) */
+  flowlua_options opts;
+  fl_buf err;
+  volatile sig_atomic_t cancel_requested; /* cancel the run in progress */
+  volatile sig_atomic_t stop_requested;   /* start no new scheduled run */
+  int cancel_current;  /* cancel the run in progress only (overlap policy) */
+  double scheduled_at; /* the fire time of the next run; 0: not scheduled */
+
+  int flows_ref;   /* Lua list of the loaded script's flow userdatas */
+  size_t n_flows;
+  char *script_name;
+
+  char **param_names, **param_values;
+  size_t n_params;
+
+  fl_graph *building; /* set while a flow body runs */
+  fl_graph *graph;    /* the last graph built */
+  fl_sched *sched;    /* the last run */
+  fl_sched *active;   /* runs in progress, linked by next_active */
+  fl_sched *retired;  /* ended orphans, freed by fl_sched_collect */
+  /* The module's metatables, for fl_testudata on hot paths. */
+  const void *task_mt, *node_mt, *unmapped_mt;
+  fl_taskrun *current; /* the task whose Lua code runs now */
+  uint32_t next_graph_id;
+  uint64_t rng;
+
+  /* The run history (record.c): opened on first use; store_state is 0
+     before that, 1 open, -1 when there is none (no path, ":memory:"). */
+  struct fl_store *store;
+  int store_state;
+  char *state_path;     /* owned copy of opts.state_path */
+  uint32_t flush_epoch; /* counts the store's flushes, from 1 */
+  fl_buf result_json;   /* reused to encode each result for the store */
+  /* The resume that the next run is (flowlua_resume), while it starts. */
+  struct fl_store_run_detail *resume;
+  uint8_t *resume_rerun;
+
+  int busy;           /* public calls in progress (fl_api_enter) */
+  int free_requested; /* flowlua_free was called from a callback */
+
+  char **task_keys; /* lazily built for flowlua_task_get */
+  fl_taskrun **task_runs;
+  size_t n_task_keys;
+};
+
+/* Whether the run in progress is to be cancelled. */
+static inline int fl_cancelling(const flowlua *rt) {
+  return rt->cancel_requested || rt->cancel_current;
+}
+
+/* The runtime that owns a Lua state (kept in the state's extra space). */
+static inline flowlua *fl_rt(lua_State *L) {
+  return *(flowlua **)lua_getextraspace(L);
+}
+
+/* The userdata at idx if its metatable is mt (one of the cached pointers
+   above), else NULL: luaL_testudata without its registry lookup by name,
+   which was a tenth of the cost of building a large graph. */
+static inline void *fl_testudata(lua_State *L, int idx, const void *mt) {
+  void *p = lua_touserdata(L, idx);
+  if (!p || !lua_getmetatable(L, idx)) return NULL;
+  const void *m = lua_topointer(L, -1);
+  lua_pop(L, 1);
+  return m == mt ? p : NULL;
+}
+
+/* engine.c: the handle's error message (masked, so no secret leaks out),
+   replaced by each call. */
+void fl_set_error(flowlua *rt, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* After a call that failed for memory: when the memory limit refused, the
+   message names the limit and what was going on (doing). */
+void fl_name_memory_limit(flowlua *rt, const char *doing);
+double fl_random(flowlua *rt); /* uniform in [0, 1) */
+uint64_t fl_random_u64(flowlua *rt);
+uint64_t fl_seed_random(void); /* a seed for rt->rng */
+/* The name of the loaded script's flow i (from 0), or NULL. */
+const char *fl_flow_name(const flowlua *rt, size_t i);
+/* Drops the last run's task index (flowlua_task_get), and the last run and
+   graph (they borrow from the loaded script). */
+void fl_forget_tasks(flowlua *rt);
+void fl_forget_run(flowlua *rt);
+/* Around public calls that may run host callbacks. After fl_api_leave, rt
+   may have been freed (flowlua_free from a callback): return its result at
+   once. */
+void fl_api_enter(flowlua *rt);
+int fl_api_leave(flowlua *rt, int rc);
+/* Frees the handle and all it holds, runs left going included. */
+void fl_engine_free(flowlua *rt);
+/* 1, with the error set, when a run started by flowlua_start is going. */
+int fl_host_run_going(flowlua *rt, const char *who);
+/* Fills *out from a run that has ended. */
+void fl_fill_outcome(const fl_sched *s, flowlua_outcome *out);
+
+/* launch.c: checking, running and starting a loaded flow. */
+typedef enum fl_run_mode {
+  FL_RUN_CHECK, /* build and validate only */
+  FL_RUN_WAIT,  /* run, and return when the run has ended */
+  FL_RUN_START  /* start the run and return; it moves with fl_sched_pump_all */
+} fl_run_mode;
+/* Pushes the flow named name (NULL: the only one); a status, with the
+   error set, when there is none. */
+int fl_push_flow(flowlua *rt, const char *name);
+/* Builds the flow's graph with its params, then checks, runs or starts it
+   (mode); the run becomes rt->sched. */
+int fl_run(flowlua *rt, const char *flow_name, fl_run_mode mode);
+/* Builds and starts a run of the flow for the fire time scheduled_at, and
+   returns at once (the run becomes rt->sched and moves with
+   fl_sched_pump_all); on_end(s, data) is called when it has ended. */
+int fl_start_run(flowlua *rt, const char *flow_name, double scheduled_at,
+                 void (*on_end)(fl_sched *s, void *data), void *data);
+/* Loads the stored run run_ref and runs or starts its resume (who: the
+   public call, for messages; force: despite a changed graph; from_task:
+   run it and its downstream again). */
+int fl_resume_run(flowlua *rt, const char *who, fl_run_mode mode,
+                  const char *flow_name, const char *run_ref, int force,
+                  const char *from_task);
+
+/* serve.c: serving the flow's schedule until stopped (flowlua_serve). */
+int fl_serve(flowlua *rt, const char *flow_name, int max_runs,
+             flowlua_serve_result *out);
+
+/* errors.c: error values of Lua code. Pushes the error value at idx as a
+   message string and returns it. */
+const char *fl_error_text(lua_State *L, int idx);
+/* Message handler for lua_pcall: message plus traceback. */
+int fl_msgh(lua_State *L);
+/* flow.fail / flow.skip raise a signal value (FL_SIGNAL_MT) of a kind;
+   fl_signal_kind says which, with *msg set (valid while the value is
+   alive), or 0 for any other error. */
+enum { FL_SIGNAL_FAIL = 1, FL_SIGNAL_SKIP = 2 };
+int fl_signal_kind(lua_State *L, int idx, const char **msg);
+
+/* value_json.c: Lua values as the history stores them. fl_json_encode_value
+   appends the JSON of the value at idx to out: 0, or -1 when it cannot be
+   encoded (a function, a cycle...), with the reason appended to why (may
+   be NULL); it never raises. fl_json_decode_value pushes the value of
+   text[0..len) (text[len] must be '\0'): 0, or -1 with the message pushed
+   instead. */
+int fl_json_encode_value(lua_State *L, int idx, fl_buf *out, fl_buf *why);
+int fl_json_decode_value(lua_State *L, const char *text, size_t len);
+
+/* graph.c: building the graph from a flow body */
+fl_graph *fl_graph_new(flowlua *rt, fl_flowdef *flow);
+void fl_graph_free(flowlua *rt, fl_graph *g);
+/* Runs the flow at stack index flow_idx with the params table at params_idx
+   to build rt->graph. FLOWLUA_OK, or an error set with fl_set_error. */
+int fl_graph_build(flowlua *rt, int flow_idx, int params_idx);
+/* Appends a node's key ("name", "name#2") to b. */
+void fl_graph_add_key(fl_buf *b, const fl_graph *g, uint32_t node);
+/* Every node's key, in node order: a malloc'd array of g->n pointers into
+   one block, both freed by free() on the array. NULL when out of memory. */
+const char **fl_graph_keys(const fl_graph *g);
+int fl_graph_add_node(lua_State *L, fl_graph *g, int task_idx, int first_arg,
+                      int nargs, int is_map);
+
+/* sched.c: running a built graph. A run owns its graph (taken from
+   rt->graph). fl_sched_start starts a run and returns at once: its tasks
+   move when fl_sched_pump_all is called (it does all the work that needs
+   no waiting, for every run in progress, and returns whether it did any)
+   between polls of the loop. fl_sched_run starts one and drives every run
+   until that one has ended. fl_sched_stalled says whether nothing can move
+   any more (a bug, reported rather than hung on). */
+int fl_sched_start(flowlua *rt, fl_graph *g, fl_sched **out);
+int fl_sched_run(flowlua *rt, fl_graph *g, fl_sched **out);
+int fl_sched_pump_all(flowlua *rt);
+int fl_sched_stalled(flowlua *rt);
+void fl_sched_free(flowlua *rt, fl_sched *s);
+/* Frees the orphans that have ended. */
+void fl_sched_collect(flowlua *rt);
+/* Appends a run's key ("fetch", "fetch[3]") to b. */
+void fl_taskrun_add_key(fl_buf *b, const fl_taskrun *r);
+/* Pushes flow.context() for the current task (or the run) onto L. */
+void fl_sched_push_context(lua_State *L, flowlua *rt);
+/* Parks the current task for `seconds`; called by flow.sleep. */
+int fl_sched_sleep(lua_State *L, double seconds);
+/* The task whose own coroutine L is, if it can be parked now; else NULL. */
+fl_taskrun *fl_sched_parkable(lua_State *L);
+/* Parks r (from fl_sched_parkable) on w and yields; when the wait is over
+   (fl_sched_wake), Lua calls k(L, LUA_YIELD, ctx) to produce the results.
+   Only returns through k. */
+int fl_sched_park(lua_State *L, fl_taskrun *r, fl_wait *w, lua_KContext ctx,
+                  lua_KFunction k);
+/* The wait of a parked task is over: resume it at the next turn. */
+void fl_sched_wake(fl_taskrun *r);
+/* A server asked the running task to wait `seconds` before retrying. */
+void fl_sched_note_retry_after(lua_State *L, double seconds);
+/* Count hook: interrupts Lua code of a task past its timeout, or any Lua
+   code once the runtime is asked to stop. Installed on the main thread every
+   FL_HOOK_COUNT instructions and inherited by each task's coroutine. */
+#define FL_HOOK_COUNT 1000
+void fl_interrupt_hook(lua_State *L, lua_Debug *ar);
+/* Logs a message from Lua under the current task. */
+void fl_sched_log(flowlua *rt, int level, const char *msg);
+
+#endif

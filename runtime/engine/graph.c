@@ -1,0 +1,215 @@
+/*
+ * graph.c — building a flow's task graph by running its body.
+ *
+ * The body runs once, in protected mode, with every task call recorded as a
+ * node; nodes found among the arguments (also inside plain tables and
+ * flow.unmapped wrappers) become data edges. Nothing here runs a task. The
+ * finished graph is validated as a whole before any task may start.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "engine.h"
+#include "states.h"
+
+#define FL_MAX_ARG_DEPTH 100
+
+fl_graph *fl_graph_new(flowlua *rt, fl_flowdef *flow) {
+  fl_graph *g = calloc(1, sizeof *g);
+  if (!g) return NULL;
+  g->id = ++rt->next_graph_id;
+  g->flow = flow;
+  fl_dag_init(&g->dag);
+  lua_State *L = rt->L;
+  lua_newtable(L);
+  g->tasks_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_newtable(L);
+  g->args_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  g->params_ref = LUA_NOREF;
+  return g;
+}
+
+void fl_graph_free(flowlua *rt, fl_graph *g) {
+  if (!g) return;
+  luaL_unref(rt->L, LUA_REGISTRYINDEX, g->tasks_ref);
+  luaL_unref(rt->L, LUA_REGISTRYINDEX, g->args_ref);
+  luaL_unref(rt->L, LUA_REGISTRYINDEX, g->params_ref);
+  fl_dag_free(&g->dag);
+  free(g->nodes);
+  free(g);
+}
+
+/*
+ * Records an edge for every node inside the value at idx. Returns 1 if a
+ * node was found inside a table (the argument then needs substituting when
+ * the task starts), 0 otherwise. `seen` indexes a table of visited tables,
+ * so a table that contains itself is scanned once.
+ */
+static int scan_value(lua_State *L, fl_graph *g, uint32_t to, int idx,
+                      int seen, int depth) {
+  idx = lua_absindex(L, idx);
+  uint32_t *node = fl_testudata(L, idx, fl_rt(L)->node_mt);
+  if (node) {
+    if (node[0] != g->id)
+      luaL_error(L, "a node from another flow was passed to task '%s' "
+                    "(nodes belong to the flow body that created them)",
+                 g->nodes[to].def->name);
+    if (fl_dag_add_edge(&g->dag, node[1], to, FL_EDGE_DATA) != 0)
+      luaL_error(L, "out of memory");
+    return 0;
+  }
+  if (fl_testudata(L, idx, fl_rt(L)->unmapped_mt)) {
+    lua_getiuservalue(L, idx, 1);
+    int nested = scan_value(L, g, to, -1, seen, depth + 1);
+    lua_pop(L, 1);
+    return nested;
+  }
+  if (lua_type(L, idx) != LUA_TTABLE) return 0;
+  if (lua_getmetatable(L, idx)) { /* objects are passed as they are */
+    lua_pop(L, 1);
+    return 0;
+  }
+  if (depth > FL_MAX_ARG_DEPTH)
+    luaL_error(L, "arguments of task '%s' are nested more than %d tables deep",
+               g->nodes[to].def->name, FL_MAX_ARG_DEPTH);
+  luaL_checkstack(L, 4, "arguments nested too deeply");
+  lua_pushvalue(L, idx);
+  if (lua_rawget(L, seen) != LUA_TNIL) {
+    lua_pop(L, 1);
+    return 0;
+  }
+  lua_pop(L, 1);
+  lua_pushvalue(L, idx);
+  lua_pushboolean(L, 1);
+  lua_rawset(L, seen);
+
+  int found = 0;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    if (fl_testudata(L, -1, fl_rt(L)->node_mt)) found = 1;
+    if (scan_value(L, g, to, -1, seen, depth + 1)) found = 1;
+    lua_pop(L, 1);
+  }
+  return found;
+}
+
+int fl_graph_add_node(lua_State *L, fl_graph *g, int task_idx, int first_arg,
+                      int nargs, int is_map) {
+  /* The callers have checked it is a task. */
+  fl_taskdef *d = fl_testudata(L, task_idx, fl_rt(L)->task_mt);
+  if (nargs > 250)
+    luaL_error(L, "task '%s' called with %d arguments (at most 250)", d->name,
+               nargs);
+  if (g->n == g->cap) {
+    uint32_t cap = g->cap ? g->cap * 2 : 64;
+    fl_node *nodes = realloc(g->nodes, cap * sizeof *nodes);
+    if (!nodes) luaL_error(L, "out of memory");
+    g->nodes = nodes;
+    g->cap = cap;
+  }
+  int64_t index = fl_dag_add_node(&g->dag);
+  if (index < 0) luaL_error(L, "too many tasks in one flow");
+  if (d->graph_id != g->id) {
+    d->graph_id = g->id;
+    d->calls = 0;
+  }
+  lua_Debug ar;
+  int line = -1;
+  if (lua_getstack(L, 1, &ar) && lua_getinfo(L, "l", &ar)) line = ar.currentline;
+  fl_node *n = &g->nodes[g->n++];
+  *n = (fl_node){.def = d, .ordinal = ++d->calls, .line = line,
+                 .nargs = (uint16_t)nargs, .flags = is_map ? FL_NODE_MAP : 0};
+  uint32_t to = (uint32_t)index;
+
+  lua_rawgeti(L, LUA_REGISTRYINDEX, g->tasks_ref);
+  lua_pushvalue(L, task_idx);
+  lua_rawseti(L, -2, (lua_Integer)to + 1);
+  lua_pop(L, 1);
+  if (nargs == 0) return (int)to;
+
+  int top = lua_gettop(L), seen = 0;
+  for (int i = 0; i < nargs && !seen; i++)
+    if (lua_type(L, first_arg + i) == LUA_TTABLE ||
+        fl_testudata(L, first_arg + i, fl_rt(L)->unmapped_mt)) {
+      lua_newtable(L);
+      seen = lua_gettop(L);
+    }
+  lua_rawgeti(L, LUA_REGISTRYINDEX, g->args_ref);
+  lua_createtable(L, nargs, 0);
+  int args = lua_gettop(L);
+  for (int i = 0; i < nargs; i++) {
+    lua_pushvalue(L, first_arg + i);
+    lua_rawseti(L, args, i + 1);
+  }
+  for (int i = 0; i < nargs; i++)
+    if (scan_value(L, g, to, first_arg + i, seen, 0))
+      n->flags |= FL_NODE_NESTED;
+  lua_pushvalue(L, args);
+  lua_rawseti(L, args - 1, (lua_Integer)to + 1); /* args_ref table */
+  lua_settop(L, top);
+  return (int)to;
+}
+
+/* "a (line 3) → b (line 5) → a" */
+static void describe_cycle(fl_buf *b, const fl_graph *g, const uint32_t *cyc,
+                           size_t len) {
+  for (size_t i = 0; i < len; i++) {
+    if (i) fl_buf_adds(b, " -> ");
+    fl_graph_add_key(b, g, cyc[i]);
+    if (i + 1 < len && g->nodes[cyc[i]].line > 0)
+      fl_buf_addf(b, " (line %d)", (int)g->nodes[cyc[i]].line);
+  }
+}
+
+int fl_graph_build(flowlua *rt, int flow_idx, int params_idx) {
+  lua_State *L = rt->L;
+  flow_idx = lua_absindex(L, flow_idx);
+  params_idx = lua_absindex(L, params_idx);
+  fl_flowdef *f = luaL_checkudata(L, flow_idx, FL_FLOW_MT);
+  fl_graph *g = fl_graph_new(rt, f);
+  if (!g) {
+    fl_set_error(rt, "flow '%s': out of memory", f->name);
+    return FLOWLUA_ENOMEM;
+  }
+  lua_pushvalue(L, params_idx);
+  g->params_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+
+  lua_pushcfunction(L, fl_msgh);
+  lua_getiuservalue(L, flow_idx, FL_FLOW_UV_BODY);
+  lua_pushvalue(L, params_idx);
+  rt->building = g;
+  int status = lua_pcall(L, 1, 0, -3);
+  rt->building = NULL;
+  if (status != LUA_OK) {
+    fl_set_error(rt, "flow '%s': the flow body failed: %s", f->name,
+                 lua_tostring(L, -1));
+    lua_pop(L, 2);
+    fl_graph_free(rt, g);
+    return FLOWLUA_EBUILD;
+  }
+  lua_pop(L, 1);
+
+  uint32_t *cycle = NULL;
+  size_t len = 0;
+  int rc = fl_dag_finalize(&g->dag, &cycle, &len);
+  if (rc == FLOWLUA_EBUILD && cycle) {
+    fl_buf b = FL_BUF_INIT;
+    describe_cycle(&b, g, cycle, len);
+    fl_set_error(rt, "flow '%s': dependency cycle: %s", f->name,
+                 fl_buf_str(&b));
+    fl_buf_free(&b);
+  } else if (rc) {
+    fl_set_error(rt, "flow '%s': %s", f->name, fl_status_text(rc));
+  }
+  free(cycle);
+  if (rc) {
+    fl_graph_free(rt, g);
+    return rc;
+  }
+  fl_graph_free(rt, rt->graph);
+  rt->graph = g;
+  return FLOWLUA_OK;
+}

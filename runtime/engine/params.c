@@ -1,0 +1,187 @@
+/*
+ * params.c — a flow's parameters: the overrides a host or --param set
+ * (text), and the params table a run's body receives, made from the
+ * flow's defaults, a resumed run's stored params and the overrides, each
+ * override converted to its default's type.
+ */
+#include "params.h"
+
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "engine.h"
+#include "resume.h"
+
+int fl_params_set(flowlua *rt, const char *name, const char *value) {
+  for (size_t i = 0; i < rt->n_params; i++)
+    if (strcmp(rt->param_names[i], name) == 0) {
+      char *v = strdup(value);
+      if (!v) return FLOWLUA_ENOMEM;
+      free(rt->param_values[i]);
+      rt->param_values[i] = v;
+      return FLOWLUA_OK;
+    }
+  char **names = realloc(rt->param_names, (rt->n_params + 1) * sizeof *names);
+  if (!names) return FLOWLUA_ENOMEM;
+  rt->param_names = names;
+  char **values = realloc(rt->param_values, (rt->n_params + 1) * sizeof *values);
+  if (!values) return FLOWLUA_ENOMEM;
+  rt->param_values = values;
+  char *n = strdup(name), *v = strdup(value);
+  if (!n || !v) {
+    free(n);
+    free(v);
+    return FLOWLUA_ENOMEM;
+  }
+  names[rt->n_params] = n;
+  values[rt->n_params] = v;
+  rt->n_params++;
+  return FLOWLUA_OK;
+}
+
+void fl_params_clear(flowlua *rt) {
+  for (size_t i = 0; i < rt->n_params; i++) {
+    free(rt->param_names[i]);
+    free(rt->param_values[i]);
+  }
+  free(rt->param_names);
+  free(rt->param_values);
+  rt->param_names = rt->param_values = NULL;
+  rt->n_params = 0;
+}
+
+/* A --param value as a message shows it: quoted, and cut short when long
+   (10 KB of JSON in an error helps nobody), at a UTF-8 boundary. */
+static const char *quote_value(char *out, size_t size, const char *value) {
+  size_t len = strlen(value), cut = 60;
+  if (len <= 80) {
+    snprintf(out, size, "'%s'", value);
+    return out;
+  }
+  while (cut > 0 && ((unsigned char)value[cut] & 0xC0) == 0x80) cut--;
+  snprintf(out, size, "'%.*s...' (%zu bytes)", (int)cut, value, len);
+  return out;
+}
+
+/* Converts the text `value` to the type of the default at def_idx and
+   pushes it; returns 0, or -1 with the reason set on rt. */
+static int push_param_value(flowlua *rt, const char *flow, const char *name,
+                            const char *value, int def_idx) {
+  lua_State *L = rt->L;
+  char shown[128];
+  switch (lua_type(L, def_idx)) {
+  case LUA_TNUMBER:
+    if (lua_stringtonumber(L, value) == 0) {
+      fl_set_error(rt, "flow '%s': parameter '%s' must be a number, got %s",
+                   flow, name, quote_value(shown, sizeof shown, value));
+      return -1;
+    }
+    if (!isfinite(lua_tonumber(L, -1))) { /* 1e999 reads as infinity */
+      lua_pop(L, 1);
+      fl_set_error(rt, "flow '%s': parameter '%s' must be a finite number, "
+                       "got %s",
+                   flow, name, quote_value(shown, sizeof shown, value));
+      return -1;
+    }
+    return 0;
+  case LUA_TBOOLEAN: {
+    static const char *const yes[] = {"true", "yes", "1", "on"};
+    static const char *const no[] = {"false", "no", "0", "off"};
+    for (int i = 0; i < 4; i++) {
+      if (strcmp(value, yes[i]) == 0) return lua_pushboolean(L, 1), 0;
+      if (strcmp(value, no[i]) == 0) return lua_pushboolean(L, 0), 0;
+    }
+    fl_set_error(rt, "flow '%s': parameter '%s' must be true or false, got %s",
+                 flow, name, quote_value(shown, sizeof shown, value));
+    return -1;
+  }
+  case LUA_TTABLE: {
+    /* JSON, read by flow.json.decode so that integers stay integers. */
+    int top = lua_gettop(L);
+    lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+    lua_getfield(L, -1, "flowlua");
+    if (lua_type(L, -1) != LUA_TTABLE ||
+        lua_getfield(L, -1, "json") != LUA_TTABLE ||
+        lua_getfield(L, -1, "decode") != LUA_TFUNCTION) {
+      fl_set_error(rt, "flow '%s': parameter '%s': the flowlua module is "
+                       "not loaded", flow, name);
+      lua_settop(L, top);
+      return -1;
+    }
+    lua_pushstring(L, value);
+    int rc = lua_pcall(L, 1, 1, 0);
+    if (rc != LUA_OK || !lua_istable(L, -1)) {
+      fl_set_error(rt, "flow '%s': parameter '%s' must be a JSON object or "
+                       "array, got %s (%s)",
+                   flow, name, quote_value(shown, sizeof shown, value),
+                   rc != LUA_OK && lua_isstring(L, -1) ? lua_tostring(L, -1)
+                                                       : "not a table");
+      lua_settop(L, top);
+      return -1;
+    }
+    lua_replace(L, top + 1);
+    lua_settop(L, top + 1);
+    return 0;
+  }
+  default:
+    lua_pushstring(L, value);
+    return 0;
+  }
+}
+
+/* Pushes the params for the flow at flow_idx: defaults, then overrides. */
+int fl_params_push(flowlua *rt, int flow_idx) {
+  lua_State *L = rt->L;
+  fl_flowdef *f = lua_touserdata(L, flow_idx);
+  lua_newtable(L);
+  int params = lua_gettop(L);
+  lua_getiuservalue(L, flow_idx, FL_FLOW_UV_PARAMS);
+  int defaults = lua_gettop(L);
+  lua_pushnil(L);
+  while (lua_next(L, defaults)) {
+    lua_pushvalue(L, -2);
+    lua_insert(L, -2);
+    lua_rawset(L, params);
+  }
+  if (rt->resume) {
+    int rc = fl_resume_push_params(rt, f->name, defaults, params);
+    if (rc) {
+      lua_settop(L, params - 1);
+      return rc;
+    }
+  }
+  for (size_t i = 0; i < rt->n_params; i++) {
+    const char *name = rt->param_names[i];
+    if (lua_getfield(L, defaults, name) == LUA_TNIL) {
+      fl_buf known = FL_BUF_INIT;
+      lua_pushnil(L);
+      while (lua_next(L, defaults)) {
+        fl_buf_addf(&known, "%s%s", known.len ? ", " : "", lua_tostring(L, -2));
+        lua_pop(L, 1);
+      }
+      if (known.len)
+        fl_set_error(rt, "flow '%s' has no parameter '%s' (its parameters: %s)",
+                     f->name, name, fl_buf_str(&known));
+      else
+        fl_set_error(rt, "flow '%s' has no parameter '%s' (it takes none)",
+                     f->name, name);
+      fl_buf_free(&known);
+      lua_settop(L, params - 1);
+      return FLOWLUA_EPARAM;
+    }
+    if (push_param_value(rt, f->name, name, rt->param_values[i], -1) != 0) {
+      lua_settop(L, params - 1);
+      return FLOWLUA_EPARAM;
+    }
+    lua_setfield(L, params, name);
+    lua_pop(L, 1);
+  }
+  lua_settop(L, params);
+  return FLOWLUA_OK;
+}

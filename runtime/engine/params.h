@@ -1,0 +1,20 @@
+/*
+ * params.h — a flow's parameters (params.c).
+ */
+#ifndef FL_PARAMS_H
+#define FL_PARAMS_H
+
+#include "flowlua.h"
+
+/* Sets the text override of one parameter (name and value required, the
+   caller checks): FLOWLUA_OK or FLOWLUA_ENOMEM. */
+int fl_params_set(flowlua *rt, const char *name, const char *value);
+/* Drops every override. */
+void fl_params_clear(flowlua *rt);
+/* Pushes the params table of the flow at flow_idx: its defaults, then a
+   resumed run's stored params, then the overrides converted to the types
+   of the defaults. A status, with the error set and nothing pushed, when
+   an override names no parameter or does not convert. */
+int fl_params_push(flowlua *rt, int flow_idx);
+
+#endif

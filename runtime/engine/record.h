@@ -1,0 +1,72 @@
+/*
+ * record.h — the engine's side of the state store: what sched.c tells it,
+ * and when it must wait for it.
+ *
+ * Every call is a no-op without a store (no state path, or ":memory:"), so
+ * the scheduler calls them unconditionally. DESIGN.md wants a task's
+ * Success durable before any task that depends on it starts. The store's
+ * journal makes every change durable as it is recorded (store.h), so
+ * writes are buffered and reach the file in one transaction when
+ *   - the event loop is about to wait (so a turn's changes are one
+ *     transaction, and `flowlua runs` in another process sees them), or
+ *   - a task is about to start and many changes are buffered.
+ * A store without a journal flushes instead before a task one of whose
+ * upstream runs reached its final state since the last flush.
+ * A failing store does not crash a run: the task that could not be made
+ * safe to start fails with the store's message, and the run ends Failed.
+ */
+#ifndef FL_RECORD_H
+#define FL_RECORD_H
+
+#include "engine.h"
+
+/* Opens rt's store on first use (marking runs of dead processes Crashed).
+   FLOWLUA_OK with rt->store NULL when there is none; an error, set on rt,
+   when the file cannot be used. */
+int fl_record_open(flowlua *rt);
+
+/* A new run: recorded, with one task run per graph node, and committed
+   before any task starts. An error (set on rt) means the run must not
+   start. */
+int fl_record_run_begin(fl_sched *s);
+
+/* A map element run, declared when its map expands. */
+void fl_record_task_add(fl_sched *s, fl_taskrun *r);
+
+/* A state change of r (attempt r->attempts; err may be NULL); final when
+   r will not change again, which its dependents then wait on. */
+void fl_record_state(fl_sched *s, fl_taskrun *r, int state, int final,
+                     const char *err);
+
+/* r's result: the value at idx of the runtime's Lua state. A value that
+   cannot be stored as JSON (a function, a cycle, a secret inside) is
+   recorded as not resumable. */
+void fl_record_result(fl_sched *s, fl_taskrun *r, int idx);
+
+/* Called before r starts (or a map expands): flushes if an upstream run's
+   final state is not durable yet. 0, or -1 with the message in
+   s->store_error. */
+int fl_record_before_start(fl_sched *s, fl_taskrun *r);
+
+/* The loop is about to wait: flush what is buffered. */
+void fl_record_idle(flowlua *rt);
+
+/* The run has ended: its final state, committed. */
+void fl_record_run_end(fl_sched *s);
+
+/* cache_key: looks up r's cache key (r->cache_key) for a result younger
+   than the task's cache_for. 1 on a hit with the result pushed onto the
+   runtime's Lua state; 0 on a miss or without a store. */
+int fl_record_cache_get(fl_sched *s, fl_taskrun *r);
+/* Stores r's result under its cache key (the value at idx). */
+void fl_record_cache_put(fl_sched *s, fl_taskrun *r, int idx);
+
+/* Resume: pushes the stored result of node (a task run kept from the run
+   being resumed) or of map element i (1-based; 0 for the node) and
+   returns 1; 0 when that task run must run again. */
+int fl_record_restore(fl_sched *s, uint32_t node, int32_t map_index);
+
+/* Frees what the store holds for rt (at flowlua_free). */
+void fl_record_close(flowlua *rt);
+
+#endif

@@ -1,0 +1,530 @@
+/*
+ * serve.c — serving a scheduled flow: wait for each fire time, start a run
+ * for it, and decide what a fire time that comes due during a run does.
+ *
+ * One loop drives everything: it pumps the runs in progress, handles a
+ * fire time when one is due, starts queued runs when the way is clear, and
+ * otherwise waits on the event loop for the earlier of the next fire time
+ * and the runs' own events.
+ *
+ * Clocks. Interval schedules wait on the monotonic clock: their timeline
+ * is fixed to it when serving starts, so a wall-clock change moves
+ * nothing. Cron schedules name wall-clock times, so they re-read the wall
+ * clock at least once a minute while waiting. After a jump forward (or a
+ * suspended machine) the fire that came due runs once, late, and every
+ * other fire time that passed is logged as missed: no burst of runs, no
+ * silent loss. After a jump back nothing fires twice, because the next
+ * fire is always searched after the last one handled.
+ *
+ * Overlap. A fire time that comes due while a run goes is skipped, queued
+ * (one waiting run, or all of them), cancels the run so that its own
+ * starts, or starts a run beside it — the schedule's overlap policy; each
+ * decision is logged when it is taken.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+
+#include "engine.h"
+#include "record.h"
+#include "schedule.h"
+#include "store.h"
+#include "tz.h"
+
+/* A cron wait re-reads the wall clock at least this often (seconds). */
+#define WALL_RECHECK 60.0
+
+/* Linux lets a long sleep end late by 0.1% of its length (up to 100 ms:
+   50 ms on a 50 s wait). Waking a little early and sleeping the short rest
+   keeps fire times exact for one extra wake-up per fire. */
+static double early_wake(double wait) {
+  double early = wait * 0.002 + 0.001;
+  if (early > 0.2) early = 0.2;
+  return wait > 2 * early ? wait - early : wait;
+}
+
+typedef struct serve {
+  flowlua *rt;
+  const fl_schedule *sc;
+  const char *name;
+  fl_tz *local;  /* the zone times are logged in, for interval schedules */
+  double offset; /* interval: the timeline is fl_now() + offset */
+  double due;    /* the next fire time not handled yet */
+  double logged; /* the fire time last announced as "next run at" */
+  int no_more;   /* no fire time after the last one (until) */
+  int max_runs;  /* 0: no limit */
+  size_t started, running;
+  double *queue; /* fire times waiting for the runs in progress */
+  size_t n_queue, cap_queue;
+  flowlua_serve_result res;
+  fl_buf msg;
+  int status; /* FLOWLUA_OK, or why serving stopped */
+} serve;
+
+/* Now on the schedule's timeline. */
+static double sv_now(const serve *sv) {
+  return sv->sc->kind == FL_SCHEDULE_INTERVAL ? fl_now() + sv->offset
+                                              : fl_wall_time();
+}
+
+/* Logs a serving message; it stays in sv->msg for record_fire. */
+static void sv_vlog(serve *sv, int level, const char *fmt, va_list ap) {
+  fl_buf_reset(&sv->msg);
+  fl_buf_addvf(&sv->msg, fmt, ap);
+  flowlua_log_record rec;
+  fl_log_record_init(&rec, level);
+  rec.time = fl_wall_time();
+  rec.flow = sv->name;
+  rec.message = fl_buf_str(&sv->msg);
+  fl_log_emit(&sv->rt->log, &rec);
+}
+
+static void sv_log(serve *sv, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void sv_log(serve *sv, int level, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  sv_vlog(sv, level, fmt, ap);
+  va_end(ap);
+}
+
+/* Records in the run history what became of fire times that did not
+   simply start a run, with the message just logged (sv->msg): logged and
+   recorded, never silent. first is the fire time, or the first of count;
+   last the last of them (0 for one). */
+static void record_fire(serve *sv, const char *outcome, double first,
+                        double last, size_t count) {
+  flowlua *rt = sv->rt;
+  if (!rt->store) return;
+  if (fl_store_fire_event(rt->store, sv->name, outcome, first, last, count,
+                          fl_buf_str(&sv->msg), fl_wall_time()) != FLOWLUA_OK)
+    fl_log_printf(&rt->log, FLOWLUA_LOG_ERROR, sv->name,
+                  "flow '%s': recording a %s fire time failed: %s", sv->name,
+                  outcome, fl_store_errmsg(rt->store));
+}
+
+static void format_time(const serve *sv, double t, char *out, size_t len) {
+  fl_time_format_iso_ms(sv->sc->tz ? sv->sc->tz : sv->local, t, out, len);
+}
+
+/* Moves sv->due to the first fire time after t. */
+static void advance(serve *sv, double t) {
+  char err[256];
+  double next;
+  int rc = fl_schedule_next(sv->sc, t, &next, err, sizeof err);
+  if (rc < 0) {
+    fl_set_error(sv->rt, "flow '%s': %s", sv->name, err);
+    sv->status = FLOWLUA_EINVAL;
+  }
+  if (rc != 0) {
+    sv->no_more = 1;
+    return;
+  }
+  sv->due = next;
+}
+
+/* Fire times from sv->due up to now that passed unseen (the machine slept
+   or the clock jumped): all but the last are missed, logged and counted;
+   sv->due becomes the last, which is handled now. */
+static void account_missed(serve *sv) {
+  double now = sv_now(sv), last = sv->due, before_last = 0, next;
+  size_t missed = 0;
+  char err[256];
+  while (fl_schedule_next(sv->sc, last, &next, err, sizeof err) == 0 &&
+         next <= now) {
+    before_last = last;
+    last = next;
+    if (++missed == 1000000) break; /* a sub-second interval, a long sleep */
+  }
+  if (!missed) return;
+  char from[64], to[64];
+  format_time(sv, sv->due, from, sizeof from);
+  format_time(sv, last, to, sizeof to);
+  sv->res.missed += missed;
+  sv_log(sv, FLOWLUA_LOG_WARN,
+         "flow '%s': missed %zu fire time(s) from %s: the clock jumped or the "
+         "machine was suspended; running once, for %s",
+         sv->name, missed, from, to);
+  record_fire(sv, "missed", sv->due, missed > 1 ? before_last : 0, missed);
+  sv->due = last;
+}
+
+static int push_queue(serve *sv, double t) {
+  if (sv->n_queue == sv->cap_queue) {
+    size_t cap = sv->cap_queue ? 2 * sv->cap_queue : 8;
+    double *q = realloc(sv->queue, cap * sizeof *q);
+    if (!q) return -1;
+    sv->queue = q;
+    sv->cap_queue = cap;
+  }
+  sv->queue[sv->n_queue++] = t;
+  return 0;
+}
+
+static double pop_queue(serve *sv) {
+  double t = sv->queue[0];
+  memmove(sv->queue, sv->queue + 1, --sv->n_queue * sizeof *sv->queue);
+  return t;
+}
+
+static void run_ended(fl_sched *s, void *data) {
+  serve *sv = data;
+  sv->running--;
+  sv->res.runs++;
+  if (s->state == FLOWLUA_FLOW_FAILED) sv->res.failed++;
+  if (s->state == FLOWLUA_FLOW_CANCELLED) sv->res.cancelled++;
+}
+
+static int may_start(const serve *sv) {
+  return !sv->rt->stop_requested && !sv->rt->cancel_requested &&
+         (!sv->max_runs || sv->started < (size_t)sv->max_runs);
+}
+
+/* Starts a run for the fire time `fire`. */
+/* A fire time that will not run: counted, logged (a warning, or an error
+   when something failed) and recorded as skipped. */
+static void skip_fire(serve *sv, double fire, int level, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void skip_fire(serve *sv, double fire, int level, const char *fmt,
+                      ...) {
+  sv->res.skipped++;
+  va_list ap;
+  va_start(ap, fmt);
+  sv_vlog(sv, level, fmt, ap);
+  va_end(ap);
+  record_fire(sv, "skipped", fire, 0, 1);
+}
+
+/* Records the fire times waiting in the queue as `outcome`, and empties
+   it. */
+static void record_queue(serve *sv, const char *outcome) {
+  record_fire(sv, outcome, sv->queue[0],
+              sv->n_queue > 1 ? sv->queue[sv->n_queue - 1] : 0, sv->n_queue);
+  sv->n_queue = 0;
+}
+
+/* Claims the fire time in the run history, so that two processes serving
+   the flow on one state file never both run it. 0: this process has it. */
+static int claim(serve *sv, double fire) {
+  flowlua *rt = sv->rt;
+  char when[FL_TIME_ISO_SIZE + 8];
+  if (fl_record_open(rt) != FLOWLUA_OK) {
+    sv->status = FLOWLUA_EIO;
+    return -1;
+  }
+  if (!rt->store) return 0;
+  int got = fl_store_claim_fire(rt->store, sv->name, fire, fl_wall_time());
+  if (got == 1) return 0;
+  format_time(sv, fire, when, sizeof when);
+  if (got == 0) {
+    sv->res.skipped++;
+    sv_log(sv, FLOWLUA_LOG_WARN,
+           "flow '%s': fire time %s skipped: another flowlua process "
+           "serving this flow on the same state file has run it",
+           sv->name, when);
+    record_fire(sv, "taken", fire, 0, 1);
+  } else {
+    skip_fire(sv, fire, FLOWLUA_LOG_ERROR,
+              "flow '%s': fire time %s skipped: it could not be claimed in "
+              "the run history: %s",
+              sv->name, when, fl_store_errmsg(rt->store));
+  }
+  return -1;
+}
+
+static void start_run(serve *sv, double fire) {
+  flowlua *rt = sv->rt;
+  if (claim(sv, fire) != 0) return;
+  rt->cancel_current = 0;
+  int rc = fl_start_run(rt, sv->name, fire, run_ended, sv);
+  if (rc != FLOWLUA_OK) {
+    sv->status = rc;
+    return;
+  }
+  sv->started++;
+  sv->running++;
+}
+
+/* The id of a run in progress, for messages. */
+static const char *running_id(const serve *sv) {
+  fl_sched *s = sv->rt->active;
+  return s ? s->run_id : "?";
+}
+
+/* A fire time came due while a run goes: the overlap policy decides. */
+static void overlap(serve *sv, double fire, const char *when) {
+  const char *policy = fl_overlap_name(sv->sc->overlap);
+  switch (sv->sc->overlap) {
+  case FL_OVERLAP_ALLOW:
+    sv_log(sv, FLOWLUA_LOG_INFO,
+           "flow '%s': fire time %s starts a run beside run %s "
+           "(overlap = allow)",
+           sv->name, when, running_id(sv));
+    start_run(sv, fire);
+    return;
+  case FL_OVERLAP_QUEUE:
+    if (sv->n_queue) {
+      skip_fire(sv, fire, FLOWLUA_LOG_WARN,
+                "flow '%s': fire time %s skipped: a run is already queued "
+                "behind run %s (overlap = queue)",
+                sv->name, when, running_id(sv));
+      return;
+    }
+    break;
+  case FL_OVERLAP_QUEUE_ALL:
+    break;
+  case FL_OVERLAP_CANCEL_OTHER:
+    /* Only the newest fire waits: the runs it overtook never start. */
+    if (sv->n_queue) {
+      char queued[64];
+      format_time(sv, sv->queue[0], queued, sizeof queued);
+      sv->res.skipped += sv->n_queue;
+      sv_log(sv, FLOWLUA_LOG_WARN,
+             "flow '%s': fire time %s skipped: fire time %s overtook it "
+             "(overlap = cancel_other)",
+             sv->name, queued, when);
+      record_queue(sv, "skipped");
+    }
+    sv_log(sv, FLOWLUA_LOG_WARN,
+           "flow '%s': fire time %s came due: cancelling run %s "
+           "(overlap = cancel_other)",
+           sv->name, when, running_id(sv));
+    sv->rt->cancel_current = 1;
+    break;
+  case FL_OVERLAP_SKIP:
+    skip_fire(sv, fire, FLOWLUA_LOG_WARN,
+              "flow '%s': fire time %s skipped: run %s is still going "
+              "(overlap = skip)",
+              sv->name, when, running_id(sv));
+    return;
+  }
+  if (push_queue(sv, fire) != 0) {
+    skip_fire(sv, fire, FLOWLUA_LOG_ERROR,
+              "flow '%s': fire time %s skipped: out of memory queueing it",
+              sv->name, when);
+    return;
+  }
+  if (sv->sc->overlap != FL_OVERLAP_CANCEL_OTHER) {
+    sv->res.queued++;
+    sv_log(sv, FLOWLUA_LOG_INFO,
+           "flow '%s': fire time %s queued (%zu waiting): run %s is still "
+           "going (overlap = %s)",
+           sv->name, when, sv->n_queue, running_id(sv), policy);
+    record_fire(sv, "queued", fire, 0, 1);
+  }
+}
+
+/* The fire time sv->due has come: start its run or let overlap decide. */
+static void fire_due(serve *sv) {
+  account_missed(sv);
+  double fire = sv->due;
+  advance(sv, fire);
+  if (!may_start(sv)) return;
+  char when[64];
+  format_time(sv, fire, when, sizeof when);
+  if (sv->running == 0 && sv->n_queue == 0)
+    start_run(sv, fire);
+  else
+    overlap(sv, fire, when);
+}
+
+static void log_next(serve *sv) {
+  if (sv->logged == sv->due) return;
+  sv->logged = sv->due;
+  char when[64];
+  format_time(sv, sv->due, when, sizeof when);
+  sv_log(sv, FLOWLUA_LOG_INFO, "flow '%s': next run at %s", sv->name, when);
+}
+
+/* Most fire times a catch-up queues; older ones are counted missed. */
+#define CATCHUP_MAX 100000
+
+/* catchup: the fire times that passed while no process served the flow —
+   after the last one claimed in the run history, up to now — are queued to
+   run one after another, in order; those before catchup_window are logged
+   and counted as missed. */
+static void catch_up(serve *sv) {
+  flowlua *rt = sv->rt;
+  if (!sv->sc->catchup) return;
+  if (fl_record_open(rt) != FLOWLUA_OK) {
+    sv->status = FLOWLUA_EIO;
+    return;
+  }
+  if (!rt->store) {
+    sv_log(sv, FLOWLUA_LOG_WARN,
+           "flow '%s': catchup needs the run history, and this process "
+           "keeps none (--state :memory:): nothing to catch up",
+           sv->name);
+    return;
+  }
+  double last;
+  int got = fl_store_last_fire(rt->store, sv->name, &last);
+  if (got < 0) {
+    sv_log(sv, FLOWLUA_LOG_ERROR, "flow '%s': catchup skipped: %s", sv->name,
+           fl_store_errmsg(rt->store));
+    return;
+  }
+  if (got == 0) {
+    sv_log(sv, FLOWLUA_LOG_INFO,
+           "flow '%s': no earlier fire time recorded: nothing to catch up",
+           sv->name);
+    return;
+  }
+  double now = sv_now(sv), t = last, next;
+  double from = sv->sc->catchup_window > 0 ? now - sv->sc->catchup_window
+                                           : -HUGE_VAL;
+  size_t queued = 0, missed = 0;
+  double first_queued = 0, first_missed = 0, last_missed = 0;
+  char err[256];
+  while (fl_schedule_next(sv->sc, t, &next, err, sizeof err) == 0 &&
+         next <= now) {
+    t = next;
+    if (next < from || queued == CATCHUP_MAX) {
+      if (!missed++) first_missed = next;
+      last_missed = next;
+    } else if (push_queue(sv, next) == 0) {
+      if (!queued++) first_queued = next;
+    } else {
+      sv->status = FLOWLUA_ENOMEM;
+      fl_set_error(rt, "flow '%s': out of memory queueing catch-up runs",
+                   sv->name);
+      return;
+    }
+    if (missed >= 1000000) break; /* a sub-second interval, a long outage */
+  }
+  char when[64];
+  if (missed) {
+    format_time(sv, first_missed, when, sizeof when);
+    sv->res.missed += missed;
+    sv_log(sv, FLOWLUA_LOG_WARN,
+           "flow '%s': catchup: %zu fire time(s) from %s missed while "
+           "flowlua was not serving are older than catchup_window (or "
+           "beyond %d): not run",
+           sv->name, missed, when, CATCHUP_MAX);
+    record_fire(sv, "missed", first_missed, missed > 1 ? last_missed : 0,
+                missed);
+  }
+  if (queued) {
+    format_time(sv, first_queued, when, sizeof when);
+    sv_log(sv, FLOWLUA_LOG_INFO,
+           "flow '%s': catchup: running %zu fire time(s) missed while "
+           "flowlua was not serving, from %s, one after another",
+           sv->name, queued, when);
+  } else if (!missed) {
+    sv_log(sv, FLOWLUA_LOG_INFO, "flow '%s': catchup: no fire time missed",
+           sv->name);
+  }
+}
+
+/* The loop, in a protected call: runs execute Lua. */
+static int serve_loop(lua_State *L) {
+  serve *sv = lua_touserdata(L, 1);
+  flowlua *rt = sv->rt;
+  /* Open the history now, not at the first fire time, which would then
+     start late by the time it takes to create the file. */
+  if (fl_record_open(rt) != FLOWLUA_OK) {
+    sv->status = FLOWLUA_EIO;
+    return 0;
+  }
+  catch_up(sv);
+  advance(sv, sv_now(sv));
+  while (sv->status == FLOWLUA_OK) {
+    if (fl_sched_pump_all(rt)) {
+      fl_sched_collect(rt);
+      continue;
+    }
+    int starting = may_start(sv);
+    if (starting && sv->running == 0 && sv->n_queue) {
+      start_run(sv, pop_queue(sv));
+      continue;
+    }
+    if (!starting || (sv->no_more && !sv->n_queue)) {
+      if (sv->running == 0) break; /* let the runs in progress finish */
+    } else if (sv_now(sv) >= sv->due) {
+      fire_due(sv);
+      continue;
+    }
+    double wait = -1;
+    if (starting && !sv->no_more) {
+      if (sv->running == 0) log_next(sv);
+      wait = sv->due - sv_now(sv);
+      if (wait < 0) wait = 0;
+      if (sv->sc->kind == FL_SCHEDULE_CRON && wait > WALL_RECHECK)
+        wait = WALL_RECHECK;
+      wait = early_wake(wait);
+    } else if (sv->running && fl_sched_stalled(rt)) {
+      fl_set_error(rt, "flow '%s': scheduler stalled", sv->name);
+      sv->status = FLOWLUA_EIO;
+      break;
+    }
+    if (fl_loop_poll(&rt->loop, wait) < 0) {
+      fl_set_error(rt, "flow '%s': waiting on the event loop failed",
+                   sv->name);
+      sv->status = FLOWLUA_EIO;
+    }
+  }
+  if (sv->no_more && sv->status == FLOWLUA_OK && may_start(sv))
+    sv_log(sv, FLOWLUA_LOG_INFO, "flow '%s': no fire time left (until)",
+           sv->name);
+  if (sv->n_queue) {
+    sv->res.skipped += sv->n_queue;
+    sv_log(sv, FLOWLUA_LOG_WARN,
+           "flow '%s': %zu queued fire time(s) dropped: serving stopped",
+           sv->name, sv->n_queue);
+    record_queue(sv, "dropped");
+  }
+  return 0;
+}
+
+int fl_serve(flowlua *rt, const char *flow_name, int max_runs,
+                  flowlua_serve_result *out) {
+  if (!rt || max_runs < 0) return FLOWLUA_EINVAL;
+  if (fl_host_run_going(rt, "flowlua_serve")) return FLOWLUA_ESTATE;
+  if (out) memset(out, 0, sizeof *out);
+  int rc = fl_push_flow(rt, flow_name);
+  if (rc) return rc;
+  fl_flowdef *f = lua_touserdata(rt->L, -1);
+  lua_pop(rt->L, 1); /* the flow stays referenced by the loaded script */
+  if (!f->schedule) {
+    fl_set_error(rt, "flow '%s' has no schedule to serve", f->name);
+    return FLOWLUA_EINVAL;
+  }
+  serve sv = {.rt = rt, .sc = f->schedule, .msg = FL_BUF_INIT};
+  char err[256];
+  if (fl_tz_load(NULL, &sv.local, err, sizeof err) != 0) {
+    fl_set_error(rt, "the local time zone: %s", err);
+    return FLOWLUA_EINVAL;
+  }
+  sv.name = strdup(f->name);
+  if (!sv.name) {
+    fl_tz_free(sv.local);
+    return FLOWLUA_ENOMEM;
+  }
+  sv.offset = fl_wall_time() - fl_now();
+  sv.max_runs = f->schedule->max_runs;
+  if (max_runs && (!sv.max_runs || max_runs < sv.max_runs)) sv.max_runs = max_runs;
+  lua_State *L = rt->L;
+  lua_pushcfunction(L, serve_loop);
+  lua_pushlightuserdata(L, &sv);
+  if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+    fl_set_error(rt, "flow '%s': serving failed: %s", sv.name,
+                 lua_tostring(L, -1));
+    lua_pop(L, 1);
+    sv.status = FLOWLUA_EIO;
+  }
+  rt->cancel_current = 0;
+  if (out) *out = sv.res;
+  fl_buf_free(&sv.msg);
+  free(sv.queue);
+  free((char *)sv.name);
+  fl_tz_free(sv.local);
+  return sv.status;
+}
+

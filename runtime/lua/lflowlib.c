@@ -1,0 +1,725 @@
+/*
+ * lflowlib.c — the `flowlua` Lua module: tasks, flows, nodes and the calls a
+ * task makes into the runtime (context, log, sleep, fail, skip, clocks).
+ *
+ * Thin by design: options are checked and turned into C structs here; the
+ * graph lives in graph.c and running it in sched.c. Misuse raises an error
+ * naming the function, the argument and the script line (luaL_error adds it).
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "engine.h"
+#include "lflowlua.h"
+
+/* ---- helpers ------------------------------------------------------------- */
+
+static char *dup_or_raise(lua_State *L, const char *s) {
+  char *d = strdup(s);
+  if (!d) luaL_error(L, "out of memory");
+  return d;
+}
+
+/* A number option in [lo, hi], or raise naming the option. Numbers are
+   formatted here because lua_pushfstring has no %g. */
+static double opt_number(lua_State *L, int idx, const char *who,
+                         const char *key, double lo, double hi) {
+  if (lua_type(L, idx) != LUA_TNUMBER)
+    luaL_error(L, "%s: option '%s' must be a number, got %s", who, key,
+               luaL_typename(L, idx));
+  double v = lua_tonumber(L, idx);
+  if (v >= lo && v <= hi) return v;
+  char range[96];
+  if (isinf(hi))
+    snprintf(range, sizeof range, "at least %g, got %g", lo, v);
+  else
+    snprintf(range, sizeof range, "between %g and %g, got %g", lo, hi, v);
+  luaL_error(L, "%s: option '%s' must be %s", who, key, range);
+  return 0;
+}
+
+/* A whole-number option in [lo, 1e9]. A numeric string is refused like
+   any other string, as the number options refuse it (opt_number). */
+static int opt_integer(lua_State *L, int idx, const char *who, const char *key,
+                       lua_Integer lo) {
+  const lua_Integer hi = 1000000000;
+  int isint = 0;
+  lua_Integer v =
+      lua_type(L, idx) == LUA_TNUMBER ? lua_tointegerx(L, idx, &isint) : 0;
+  if (!isint)
+    luaL_error(L, "%s: option '%s' must be a whole number, got %s", who, key,
+               lua_type(L, idx) == LUA_TNUMBER ? lua_tostring(L, idx)
+                                               : luaL_typename(L, idx));
+  if (v < lo)
+    luaL_error(L, "%s: option '%s' must be a whole number from %I, got %I",
+               who, key, (LUAI_UACINT)lo, (LUAI_UACINT)v);
+  if (v > hi)
+    luaL_error(L, "%s: option '%s' must be a whole number from %I to %I, "
+                  "got %I",
+               who, key, (LUAI_UACINT)lo, (LUAI_UACINT)hi, (LUAI_UACINT)v);
+  return (int)v;
+}
+
+static void opt_function(lua_State *L, int idx, const char *who,
+                         const char *key) {
+  if (lua_type(L, idx) != LUA_TFUNCTION)
+    luaL_error(L, "%s: option '%s' must be a function, got %s", who, key,
+               luaL_typename(L, idx));
+}
+
+/* ---- tasks --------------------------------------------------------------- */
+
+static fl_taskdef *check_task(lua_State *L, int idx) {
+  fl_taskdef *d = fl_testudata(L, idx, fl_rt(L)->task_mt);
+  return d ? d : luaL_checkudata(L, idx, FL_TASK_MT); /* raises */
+}
+
+static int task_gc(lua_State *L) {
+  fl_taskdef *d = check_task(L, 1);
+  free(d->name);
+  free(d->delays);
+  for (int i = 0; i < d->n_tags; i++) free(d->tags[i]);
+  free(d->tags);
+  memset(d, 0, sizeof *d);
+  return 0;
+}
+
+static void parse_retry_delay(lua_State *L, fl_taskdef *d, int idx,
+                              const char *who) {
+  if (lua_type(L, idx) == LUA_TNUMBER) {
+    d->retry.delay = opt_number(L, idx, who, "retry_delay", 0, HUGE_VAL);
+    return;
+  }
+  if (lua_type(L, idx) != LUA_TTABLE)
+    luaL_error(L,
+               "%s: option 'retry_delay' must be a number or a list of "
+               "numbers, got %s",
+               who, luaL_typename(L, idx));
+  size_t n = (size_t)lua_rawlen(L, idx);
+  if (n == 0)
+    luaL_error(L, "%s: option 'retry_delay' must not be an empty list", who);
+  d->delays = malloc(n * sizeof *d->delays);
+  if (!d->delays) luaL_error(L, "out of memory");
+  for (size_t i = 1; i <= n; i++) {
+    lua_rawgeti(L, idx, (lua_Integer)i);
+    if (lua_type(L, -1) != LUA_TNUMBER || !(lua_tonumber(L, -1) >= 0) ||
+        isinf(lua_tonumber(L, -1)))
+      luaL_error(L,
+                 "%s: option 'retry_delay' entry %d must be a number of "
+                 "seconds >= 0, got %s",
+                 who, (int)i, luaL_tolstring(L, -1, NULL));
+    d->delays[i - 1] = lua_tonumber(L, -1);
+    lua_pop(L, 1);
+  }
+  d->retry.delays = d->delays;
+  d->retry.n_delays = n;
+}
+
+static void parse_tags(lua_State *L, fl_taskdef *d, int idx, const char *who) {
+  if (lua_type(L, idx) != LUA_TTABLE)
+    luaL_error(L, "%s: option 'tags' must be a list of names, got %s", who,
+               luaL_typename(L, idx));
+  int n = (int)lua_rawlen(L, idx);
+  d->tags = calloc((size_t)(n ? n : 1), sizeof *d->tags);
+  if (!d->tags) luaL_error(L, "out of memory");
+  for (int i = 1; i <= n; i++) {
+    lua_rawgeti(L, idx, i);
+    if (lua_type(L, -1) != LUA_TSTRING || lua_rawlen(L, -1) == 0)
+      luaL_error(L, "%s: option 'tags' entry %d must be a non-empty string",
+                 who, i);
+    d->tags[d->n_tags++] = dup_or_raise(L, lua_tostring(L, -1));
+    lua_pop(L, 1);
+  }
+}
+
+static void parse_trigger(lua_State *L, fl_taskdef *d, int task_idx, int idx,
+                          const char *who) {
+  if (lua_type(L, idx) == LUA_TFUNCTION) {
+    d->trigger = FL_TRIGGER_FUNCTION;
+    lua_pushvalue(L, idx);
+    lua_setiuservalue(L, task_idx, FL_TASK_UV_TRIGGER);
+    return;
+  }
+  if (lua_type(L, idx) != LUA_TSTRING)
+    luaL_error(L, "%s: option 'trigger' must be a rule name or a function, "
+                  "got %s",
+               who, luaL_typename(L, idx));
+  if (fl_trigger_parse(lua_tostring(L, idx), &d->trigger) != 0)
+    luaL_error(L, "%s: unknown trigger rule '%s' (rules: %s)", who,
+               lua_tostring(L, idx), fl_trigger_names());
+}
+
+static const char *const task_option_names =
+    "retries, retry_delay, backoff, max_retry_delay, retry_jitter, retry_if, "
+    "timeout, trigger, tags, on_success, on_failure, on_retry, cache_key, "
+    "cache_for";
+
+/* Reads the options table at opts_idx into the task at task_idx. */
+static void parse_task_options(lua_State *L, fl_taskdef *d, int task_idx,
+                               int opts_idx, const char *who) {
+  lua_pushnil(L);
+  while (lua_next(L, opts_idx)) {
+    int v = lua_gettop(L);
+    if (lua_type(L, -2) != LUA_TSTRING)
+      luaL_error(L, "%s: option names must be strings, got %s", who,
+                 luaL_typename(L, -2));
+    const char *key = lua_tostring(L, -2);
+    if (strcmp(key, "retries") == 0) {
+      d->retry.retries = opt_integer(L, v, who, key, 0);
+    } else if (strcmp(key, "retry_delay") == 0) {
+      parse_retry_delay(L, d, v, who);
+    } else if (strcmp(key, "backoff") == 0) {
+      d->retry.backoff = opt_number(L, v, who, key, 1, 1e6);
+    } else if (strcmp(key, "max_retry_delay") == 0) {
+      d->retry.max_delay = opt_number(L, v, who, key, 0, HUGE_VAL);
+    } else if (strcmp(key, "retry_jitter") == 0) {
+      d->retry.jitter = opt_number(L, v, who, key, 0, 1);
+    } else if (strcmp(key, "timeout") == 0) {
+      d->timeout = opt_number(L, v, who, key, 0, 1e9);
+      if (d->timeout <= 0)
+        luaL_error(L, "%s: option 'timeout' must be more than 0 seconds", who);
+    } else if (strcmp(key, "trigger") == 0) {
+      parse_trigger(L, d, task_idx, v, who);
+    } else if (strcmp(key, "tags") == 0) {
+      parse_tags(L, d, v, who);
+    } else if (strcmp(key, "cache_for") == 0) {
+      d->cache_for = opt_number(L, v, who, key, 0, HUGE_VAL);
+    } else {
+      static const struct {
+        const char *name;
+        int uv;
+      } fns[] = {{"retry_if", FL_TASK_UV_RETRY_IF},
+                 {"on_success", FL_TASK_UV_ON_SUCCESS},
+                 {"on_failure", FL_TASK_UV_ON_FAILURE},
+                 {"on_retry", FL_TASK_UV_ON_RETRY},
+                 {"cache_key", FL_TASK_UV_CACHE_KEY}};
+      int found = 0;
+      for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
+        if (strcmp(key, fns[i].name) != 0) continue;
+        opt_function(L, v, who, key);
+        lua_pushvalue(L, v);
+        lua_setiuservalue(L, task_idx, fns[i].uv);
+        found = 1;
+      }
+      if (!found)
+        luaL_error(L, "%s: unknown option '%s' (options: %s)", who, key,
+                   task_option_names);
+    }
+    lua_settop(L, v - 1); /* keep the key for lua_next */
+  }
+}
+
+/* flow.task and flow.define take (name, [options], function): raises,
+   naming the mistake, unless the arguments after the name have that shape.
+   `body` is what the function is called in messages. */
+static void check_call_shape(lua_State *L, const char *fn, const char *name,
+                             const char *body) {
+  int t2 = lua_type(L, 2), t3 = lua_type(L, 3);
+  if (t2 == LUA_TFUNCTION && t3 == LUA_TTABLE)
+    luaL_error(L, "%s '%s': the options go before the body: %s(name, options, "
+                  "body)",
+               fn, name, fn);
+  if (t2 == LUA_TFUNCTION && t3 != LUA_TNONE && t3 != LUA_TNIL)
+    luaL_error(L, "%s '%s': unexpected %s after %s", fn, name,
+               luaL_typename(L, 3), body);
+  if (t2 != LUA_TFUNCTION && t2 != LUA_TTABLE && t3 == LUA_TFUNCTION)
+    luaL_error(L, "%s '%s': options must be a table, got %s", fn, name,
+               luaL_typename(L, 2));
+  int body_idx = t2 == LUA_TTABLE ? 3 : 2;
+  if (lua_type(L, body_idx) != LUA_TFUNCTION)
+    luaL_error(L, "%s '%s': %s must be a function, got %s", fn, name, body,
+               luaL_typename(L, body_idx));
+}
+
+/* flow.task(name, [opts], fn) */
+static int flow_task(lua_State *L) {
+  const char *name = luaL_checkstring(L, 1);
+  luaL_argcheck(L, *name != '\0', 1, "task name must not be empty");
+  check_call_shape(L, "flow.task", name, "the task body");
+  int has_opts = lua_type(L, 2) == LUA_TTABLE;
+  int fn_idx = has_opts ? 3 : 2;
+
+  /* The userdata exists (in a safe, empty state) before anything is
+     allocated, so a failure below leaves nothing for __gc to trip on. */
+  fl_taskdef *d = lua_newuserdatauv(L, sizeof *d, FL_TASK_NUV);
+  memset(d, 0, sizeof *d);
+  fl_retry_policy_init(&d->retry);
+  d->trigger = FL_TRIGGER_ALL_SUCCESS;
+  d->cache_for = -1; /* no cache_for: a cached result never expires */
+  luaL_setmetatable(L, FL_TASK_MT);
+  int task_idx = lua_gettop(L);
+  d->name = dup_or_raise(L, name);
+  lua_pushvalue(L, fn_idx);
+  lua_setiuservalue(L, task_idx, FL_TASK_UV_FN);
+
+  if (has_opts) {
+    lua_pushfstring(L, "flow.task '%s'", name);
+    const char *who = lua_tostring(L, -1);
+    parse_task_options(L, d, task_idx, 2, who);
+    lua_pop(L, 1);
+  }
+  for (int uv = FL_TASK_UV_RETRY_IF; uv <= FL_TASK_UV_CACHE_KEY; uv++) {
+    int set = lua_getiuservalue(L, task_idx, uv) == LUA_TFUNCTION;
+    lua_pop(L, 1);
+    if (uv == FL_TASK_UV_RETRY_IF) d->has_retry_if = (uint8_t)set;
+    if (uv == FL_TASK_UV_ON_SUCCESS) d->has_on_success = (uint8_t)set;
+    if (uv == FL_TASK_UV_ON_FAILURE) d->has_on_failure = (uint8_t)set;
+    if (uv == FL_TASK_UV_ON_RETRY) d->has_on_retry = (uint8_t)set;
+    if (uv == FL_TASK_UV_CACHE_KEY) d->has_cache_key = (uint8_t)set;
+  }
+  if (d->cache_for >= 0 && !d->has_cache_key)
+    return luaL_error(L, "flow.task '%s': option 'cache_for' needs "
+                         "'cache_key' (a function of the task's arguments "
+                         "that returns the key)",
+                      name);
+  lua_settop(L, task_idx);
+  return 1;
+}
+
+/* Raises unless a flow body is being built right now. */
+static fl_graph *graph_or_raise(lua_State *L, const char *what) {
+  flowlua *rt = fl_rt(L);
+  if (rt->building) return rt->building;
+  if (rt->current) {
+    fl_buf key = FL_BUF_INIT;
+    fl_taskrun_add_key(&key, rt->current);
+    lua_pushstring(L, fl_buf_str(&key));
+    fl_buf_free(&key);
+    luaL_error(L,
+               "%s inside task '%s': tasks are called from a flow body, "
+               "not from other tasks",
+               what, lua_tostring(L, -1));
+  }
+  luaL_error(L, "%s outside a flow body: call tasks inside the body "
+                "function given to flow.define",
+             what);
+  return NULL;
+}
+
+static void push_node(lua_State *L, fl_graph *g, uint32_t index) {
+  uint32_t *n = lua_newuserdatauv(L, 2 * sizeof(uint32_t), 0);
+  n[0] = g->id;
+  n[1] = index;
+  luaL_setmetatable(L, FL_NODE_MT);
+}
+
+/* task(...) in a flow body: records the call, returns its node. */
+static int task_call(lua_State *L) {
+  fl_taskdef *d = check_task(L, 1);
+  /* The message is made only when it is needed: this runs per call. */
+  fl_graph *g = fl_rt(L)->building;
+  if (!g) graph_or_raise(L, lua_pushfstring(L, "task '%s' called", d->name));
+  int idx = fl_graph_add_node(L, g, 1, 2, lua_gettop(L) - 1, 0);
+  push_node(L, g, (uint32_t)idx);
+  return 1;
+}
+
+/* task:map(list_or_node, ...) */
+static int task_map(lua_State *L) {
+  fl_taskdef *d = check_task(L, 1);
+  fl_graph *g = fl_rt(L)->building;
+  if (!g) graph_or_raise(L, lua_pushfstring(L, "task '%s':map called", d->name));
+  if (lua_gettop(L) < 2)
+    return luaL_error(L, "task '%s':map needs a list (or a node) to map over",
+                      d->name);
+  int idx = fl_graph_add_node(L, g, 1, 2, lua_gettop(L) - 1, 1);
+  push_node(L, g, (uint32_t)idx);
+  return 1;
+}
+
+static int task_index(lua_State *L) {
+  fl_taskdef *d = check_task(L, 1);
+  const char *key = luaL_checkstring(L, 2);
+  if (strcmp(key, "name") == 0) {
+    lua_pushstring(L, d->name);
+  } else if (strcmp(key, "map") == 0) {
+    lua_pushcfunction(L, task_map);
+  } else if (strcmp(key, "fn") == 0) {
+    lua_getiuservalue(L, 1, FL_TASK_UV_FN);
+  } else {
+    lua_pushnil(L);
+  }
+  return 1;
+}
+
+static int task_tostring(lua_State *L) {
+  lua_pushfstring(L, "task '%s'", check_task(L, 1)->name);
+  return 1;
+}
+
+/* ---- nodes --------------------------------------------------------------- */
+
+static uint32_t *check_node(lua_State *L, int idx) {
+  return luaL_checkudata(L, idx, FL_NODE_MT);
+}
+
+/* node:after(other, ...) — ordering edges; lists of nodes are accepted. */
+static int node_after(lua_State *L) {
+  uint32_t *self = check_node(L, 1);
+  fl_graph *g = graph_or_raise(L, "node:after called");
+  if (self[0] != g->id)
+    return luaL_error(L, "node:after: this node belongs to another flow");
+  int top = lua_gettop(L);
+  for (int i = 2; i <= top; i++) {
+    int n_items = 1, is_list = lua_type(L, i) == LUA_TTABLE &&
+                                   !lua_getmetatable(L, i);
+    if (lua_type(L, i) == LUA_TTABLE && !is_list) lua_pop(L, 1);
+    if (is_list) n_items = (int)lua_rawlen(L, i);
+    for (int k = 1; k <= n_items; k++) {
+      if (is_list) lua_rawgeti(L, i, k);
+      else lua_pushvalue(L, i);
+      uint32_t *up = fl_testudata(L, -1, fl_rt(L)->node_mt);
+      if (!up)
+        return luaL_error(L, "node:after: argument %d must be a node (the "
+                             "result of calling a task), got %s",
+                          i - 1, luaL_typename(L, -1));
+      if (up[0] != g->id)
+        return luaL_error(L, "node:after: argument %d is a node from "
+                             "another flow",
+                          i - 1);
+      if (fl_dag_add_edge(&g->dag, up[1], self[1], FL_EDGE_ORDER) != 0)
+        return luaL_error(L, "out of memory");
+      lua_pop(L, 1);
+    }
+  }
+  lua_settop(L, 1);
+  return 1;
+}
+
+static int node_tostring(lua_State *L) {
+  uint32_t *n = check_node(L, 1);
+  flowlua *rt = fl_rt(L);
+  fl_graph *g = rt->building && rt->building->id == n[0]     ? rt->building
+                : rt->graph && rt->graph->id == n[0]       ? rt->graph
+                : rt->sched && rt->sched->g->id == n[0]    ? rt->sched->g
+                                                           : NULL;
+  if (!g) return lua_pushfstring(L, "node #%d", (int)n[1] + 1), 1;
+  fl_buf key = FL_BUF_INIT;
+  fl_graph_add_key(&key, g, n[1]);
+  lua_pushfstring(L, "node '%s'", fl_buf_str(&key));
+  fl_buf_free(&key);
+  return 1;
+}
+
+/* flow.unmapped(x) */
+static int flow_unmapped(lua_State *L) {
+  luaL_checkany(L, 1);
+  lua_newuserdatauv(L, 0, 1);
+  lua_pushvalue(L, 1);
+  lua_setiuservalue(L, -2, 1);
+  luaL_setmetatable(L, FL_UNMAPPED_MT);
+  return 1;
+}
+
+/* ---- flows --------------------------------------------------------------- */
+
+static fl_flowdef *check_flow(lua_State *L, int idx) {
+  return luaL_checkudata(L, idx, FL_FLOW_MT);
+}
+
+static int flow_gc(lua_State *L) {
+  fl_flowdef *f = check_flow(L, 1);
+  free(f->name);
+  for (int i = 0; i < f->n_limits; i++) free(f->limits[i].tag);
+  free(f->limits);
+  memset(f, 0, sizeof *f);
+  return 0;
+}
+
+static void parse_limits(lua_State *L, fl_flowdef *f, int idx, const char *who) {
+  if (lua_type(L, idx) != LUA_TTABLE)
+    luaL_error(L, "%s: option 'limits' must be a table { tag = n }, got %s",
+               who, luaL_typename(L, idx));
+  int n = 0;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    n++;
+    lua_pop(L, 1);
+  }
+  f->limits = calloc((size_t)(n ? n : 1), sizeof *f->limits);
+  if (!f->limits) luaL_error(L, "out of memory");
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    if (lua_type(L, -2) != LUA_TSTRING)
+      luaL_error(L, "%s: option 'limits' keys must be tag names", who);
+    lua_pushfstring(L, "limits.%s", lua_tostring(L, -2));
+    int limit = opt_integer(L, -2, who, lua_tostring(L, -1), 1);
+    lua_pop(L, 1);
+    f->limits[f->n_limits].limit = limit;
+    f->limits[f->n_limits].tag = dup_or_raise(L, lua_tostring(L, -2));
+    f->n_limits++;
+    lua_pop(L, 1);
+  }
+}
+
+/* flow.define(name, [opts], body) */
+static int flow_define(lua_State *L) {
+  const char *name = luaL_checkstring(L, 1);
+  luaL_argcheck(L, *name != '\0', 1, "flow name must not be empty");
+  check_call_shape(L, "flow.define", name, "the flow body");
+  int has_opts = lua_type(L, 2) == LUA_TTABLE;
+  int body_idx = has_opts ? 3 : 2;
+
+  fl_flowdef *f = lua_newuserdatauv(L, sizeof *f, FL_FLOW_NUV);
+  memset(f, 0, sizeof *f);
+  luaL_setmetatable(L, FL_FLOW_MT);
+  int flow_idx = lua_gettop(L);
+  f->name = dup_or_raise(L, name);
+  lua_pushvalue(L, body_idx);
+  lua_setiuservalue(L, flow_idx, FL_FLOW_UV_BODY);
+  lua_newtable(L);
+  lua_setiuservalue(L, flow_idx, FL_FLOW_UV_PARAMS);
+  if (!has_opts) return 1;
+
+  lua_pushfstring(L, "flow.define '%s'", name);
+  const char *who = lua_tostring(L, -1);
+  lua_pushnil(L);
+  while (lua_next(L, 2)) {
+    int v = lua_gettop(L);
+    if (lua_type(L, -2) != LUA_TSTRING)
+      luaL_error(L, "%s: option names must be strings, got %s", who,
+                 luaL_typename(L, -2));
+    const char *key = lua_tostring(L, -2);
+    if (strcmp(key, "params") == 0) {
+      if (lua_type(L, v) != LUA_TTABLE)
+        luaL_error(L, "%s: option 'params' must be a table, got %s", who,
+                   luaL_typename(L, v));
+      lua_pushnil(L);
+      while (lua_next(L, v)) {
+        if (lua_type(L, -2) != LUA_TSTRING)
+          luaL_error(L, "%s: parameter names must be strings", who);
+        lua_pop(L, 1);
+      }
+      lua_pushvalue(L, v);
+      lua_setiuservalue(L, flow_idx, FL_FLOW_UV_PARAMS);
+    } else if (strcmp(key, "schedule") == 0) {
+      f->schedule = fl_check_schedule(L, v, who);
+      lua_pushvalue(L, v);
+      lua_setiuservalue(L, flow_idx, FL_FLOW_UV_SCHEDULE);
+    } else if (strcmp(key, "concurrency") == 0) {
+      f->concurrency = opt_integer(L, v, who, key, 1);
+    } else if (strcmp(key, "limits") == 0) {
+      parse_limits(L, f, v, who);
+    } else {
+      luaL_error(L, "%s: unknown option '%s' (options: params, schedule, "
+                    "concurrency, limits)",
+                 who, key);
+    }
+    lua_settop(L, v - 1);
+  }
+  lua_settop(L, flow_idx);
+  return 1;
+}
+
+static int flow_index(lua_State *L) {
+  fl_flowdef *f = check_flow(L, 1);
+  const char *key = luaL_checkstring(L, 2);
+  if (strcmp(key, "name") == 0)
+    lua_pushstring(L, f->name);
+  else if (strcmp(key, "params") == 0)
+    lua_getiuservalue(L, 1, FL_FLOW_UV_PARAMS);
+  else
+    lua_pushnil(L);
+  return 1;
+}
+
+static int flow_tostring(lua_State *L) {
+  lua_pushfstring(L, "flow '%s'", check_flow(L, 1)->name);
+  return 1;
+}
+
+/* ---- inside a task ------------------------------------------------------- */
+
+static int raise_signal(lua_State *L, int kind) {
+  const char *msg = luaL_optstring(L, 1, kind == FL_SIGNAL_FAIL
+                                             ? "failed by flow.fail"
+                                             : "skipped by flow.skip");
+  int *k = lua_newuserdatauv(L, sizeof(int), 1);
+  *k = kind;
+  lua_pushstring(L, msg);
+  lua_setiuservalue(L, -2, 1);
+  luaL_setmetatable(L, FL_SIGNAL_MT);
+  return lua_error(L);
+}
+
+static int flow_fail(lua_State *L) { return raise_signal(L, FL_SIGNAL_FAIL); }
+static int flow_skip(lua_State *L) { return raise_signal(L, FL_SIGNAL_SKIP); }
+
+static int signal_tostring(lua_State *L) {
+  luaL_checkudata(L, 1, FL_SIGNAL_MT);
+  lua_getiuservalue(L, 1, 1);
+  return 1;
+}
+
+static int flow_context(lua_State *L) {
+  fl_sched_push_context(L, fl_rt(L));
+  return 1;
+}
+
+static int log_at(lua_State *L, int level) {
+  flowlua *rt = fl_rt(L);
+  if (!fl_log_enabled(&rt->log, level)) return 0;
+  const char *msg;
+  if (lua_gettop(L) > 1) {
+    luaL_checkstring(L, 1);
+    lua_getglobal(L, "string");
+    lua_getfield(L, -1, "format");
+    lua_insert(L, 1);
+    lua_pop(L, 1);
+    /* Protected, so that a format that does not fit its values is raised
+       again from here: the message then names the script's line. */
+    if (lua_pcall(L, lua_gettop(L) - 1, 1, 0) != LUA_OK)
+      return luaL_error(L, "flow.log.%s: %s", fl_log_level_name(level),
+                        lua_tostring(L, -1));
+    msg = lua_tostring(L, -1);
+  } else {
+    msg = luaL_tolstring(L, 1, NULL);
+  }
+  fl_sched_log(rt, level, msg);
+  return 0;
+}
+
+static int log_debug(lua_State *L) { return log_at(L, FLOWLUA_LOG_DEBUG); }
+static int log_info(lua_State *L) { return log_at(L, FLOWLUA_LOG_INFO); }
+static int log_warn(lua_State *L) { return log_at(L, FLOWLUA_LOG_WARN); }
+static int log_error(lua_State *L) { return log_at(L, FLOWLUA_LOG_ERROR); }
+
+static int flow_sleep(lua_State *L) {
+  double s = luaL_checknumber(L, 1);
+  luaL_argcheck(L, s >= 0 && !isinf(s), 1, "seconds must be a number >= 0");
+  return fl_sched_sleep(L, s);
+}
+
+static int flow_now(lua_State *L) {
+  lua_pushnumber(L, fl_now());
+  return 1;
+}
+
+static int flow_time(lua_State *L) {
+  lua_pushnumber(L, fl_wall_time());
+  return 1;
+}
+
+static int flow_env(lua_State *L) {
+  const char *name = luaL_checkstring(L, 1);
+  const char *v = getenv(name);
+  if (v)
+    lua_pushstring(L, v);
+  else
+    lua_settop(L, 2); /* the default, or nil */
+  return 1;
+}
+
+/* flow.secret(name): the environment value, remembered so that it is masked
+   in every log line, error message and stored record from now on. */
+static int flow_secret(lua_State *L) {
+  const char *name = luaL_checkstring(L, 1);
+  const char *v = getenv(name);
+  if (!v)
+    return luaL_error(L, "flow.secret: environment variable '%s' is not set",
+                      name);
+  if (fl_log_add_secret(&fl_rt(L)->log, v) != 0)
+    return luaL_error(L, "flow.secret: out of memory");
+  lua_pushstring(L, v);
+  return 1;
+}
+
+/* ---- the module ---------------------------------------------------------- */
+
+static void new_metatable(lua_State *L, const char *name, const luaL_Reg *m) {
+  luaL_newmetatable(L, name);
+  luaL_setfuncs(L, m, 0);
+  lua_pushliteral(L, "flowlua");
+  lua_setfield(L, -2, "__metatable"); /* scripts may not swap it out */
+  lua_pop(L, 1);
+}
+
+int luaopen_flowlua(lua_State *L) {
+  static const luaL_Reg task_meta[] = {{"__call", task_call},
+                                       {"__index", task_index},
+                                       {"__gc", task_gc},
+                                       {"__tostring", task_tostring},
+                                       {NULL, NULL}};
+  static const luaL_Reg flow_meta[] = {{"__index", flow_index},
+                                       {"__gc", flow_gc},
+                                       {"__tostring", flow_tostring},
+                                       {NULL, NULL}};
+  static const luaL_Reg node_meta[] = {{"__index", NULL},
+                                       {"__tostring", node_tostring},
+                                       {NULL, NULL}};
+  static const luaL_Reg node_methods[] = {{"after", node_after}, {NULL, NULL}};
+  static const luaL_Reg unmapped_meta[] = {{NULL, NULL}};
+  static const luaL_Reg signal_meta[] = {{"__tostring", signal_tostring},
+                                         {NULL, NULL}};
+  static const luaL_Reg log_funcs[] = {{"debug", log_debug},
+                                       {"info", log_info},
+                                       {"warn", log_warn},
+                                       {"error", log_error},
+                                       {NULL, NULL}};
+  static const luaL_Reg funcs[] = {{"task", flow_task},
+                                   {"define", flow_define},
+                                   {"unmapped", flow_unmapped},
+                                   {"fail", flow_fail},
+                                   {"skip", flow_skip},
+                                   {"context", flow_context},
+                                   {"sleep", flow_sleep},
+                                   {"now", flow_now},
+                                   {"time", flow_time},
+                                   {"env", flow_env},
+                                   {"secret", flow_secret},
+                                   {NULL, NULL}};
+
+  new_metatable(L, FL_TASK_MT, task_meta);
+  new_metatable(L, FL_FLOW_MT, flow_meta);
+  new_metatable(L, FL_UNMAPPED_MT, unmapped_meta);
+  new_metatable(L, FL_SIGNAL_MT, signal_meta);
+  new_metatable(L, FL_NODE_MT, node_meta);
+  flowlua *rt = fl_rt(L);
+  const char *const names[] = {FL_TASK_MT, FL_NODE_MT, FL_UNMAPPED_MT};
+  const void **slots[] = {&rt->task_mt, &rt->node_mt, &rt->unmapped_mt};
+  for (int i = 0; i < 3; i++) {
+    luaL_getmetatable(L, names[i]);
+    *slots[i] = lua_topointer(L, -1); /* alive: the registry holds it */
+    lua_pop(L, 1);
+  }
+  luaL_getmetatable(L, FL_NODE_MT);
+  luaL_newlib(L, node_methods);
+  lua_setfield(L, -2, "__index");
+  lua_pop(L, 1);
+
+  luaL_newlib(L, funcs);
+  fl_open_schedules(L);
+  luaL_newlib(L, log_funcs);
+  lua_setfield(L, -2, "log");
+  /* The primitives, each a table of its own: flow.json, flow.csv, ... */
+  static const luaL_Reg submodules[] = {
+      {"http", luaopen_flowlua_http},
+      {"shell", luaopen_flowlua_shell},
+      {"csv", luaopen_flowlua_csv},
+      {"json", luaopen_flowlua_json},
+      {"fs", luaopen_flowlua_fs},
+      {NULL, NULL}};
+  for (const luaL_Reg *m = submodules; m->name; m++) {
+    m->func(L);
+    lua_setfield(L, -2, m->name);
+  }
+  lua_pushliteral(L, FLOWLUA_VERSION);
+  lua_setfield(L, -2, "version");
+  /* The host's own functions (flowlua_register_function). */
+  if (lua_getfield(L, LUA_REGISTRYINDEX, FL_HOST_FUNCS) == LUA_TTABLE) {
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+      lua_pushvalue(L, -2);
+      lua_insert(L, -2);
+      lua_settable(L, -5);
+    }
+  }
+  lua_pop(L, 1);
+  return 1;
+}

@@ -1,0 +1,41 @@
+/*
+ * lflowlua.h — the `flowlua` Lua modules (runtime/lua), for the API that
+ * opens them in a new state and for the fuzz targets.
+ *
+ * Each luaopen_* pushes its module's table; lflowlib.c's `submodules`
+ * places them under flow.http, flow.csv... in the `flowlua` module.
+ */
+#ifndef FL_LFLOWLUA_H
+#define FL_LFLOWLUA_H
+
+#include <lua.h>
+
+#include "buf.h"
+#include "http.h"
+
+/* lflowlib.c: the `flowlua` module */
+int luaopen_flowlua(lua_State *L);
+
+/* The primitives' modules, each pushing its table. */
+int luaopen_flowlua_http(lua_State *L);
+int luaopen_flowlua_shell(lua_State *L); /* pushes the function flow.shell */
+int luaopen_flowlua_csv(lua_State *L);
+int luaopen_flowlua_json(lua_State *L);
+int luaopen_flowlua_fs(lua_State *L);
+
+/* lschedlib.c: flow.interval and flow.cron, set into the module table on
+   top; fl_check_schedule raises unless idx holds a schedule. */
+struct fl_schedule;
+void fl_open_schedules(lua_State *L);
+const struct fl_schedule *fl_check_schedule(lua_State *L, int idx,
+                                            const char *who);
+
+/* lhttplib.c, exposed for the fuzz targets (tests/fuzz): appends the query
+   table at idx to url ('?' or '&' first), percent-encoded with its keys
+   sorted, raising on a key or value of the wrong type; and pushes the
+   response table of a finished request (headers keyed by lower-case name,
+   repeated names joined with ", "). */
+void fl_http_add_query(lua_State *L, fl_buf *url, int idx);
+void fl_http_push_response(lua_State *L, const fl_http_req *req);
+
+#endif

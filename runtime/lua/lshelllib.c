@@ -1,0 +1,307 @@
+/*
+ * lshelllib.c — flow.shell(argv, opts): run a child process and collect its
+ * exit code and output, without blocking the other tasks.
+ *
+ * argv is a list (no shell involved); a string runs through /bin/sh only with
+ * `shell = true`. A non-zero exit is a result, not an error (`check = true`
+ * makes it one); a program that cannot start, a timeout or too much output
+ * raise, naming the command and the cause.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "engine.h"
+#include "lflowlua.h"
+#include "process.h"
+
+#define FL_PROC_MT "flowlua.process"
+#define FL_SHELL_DEFAULT_MAX_OUTPUT ((size_t)64 << 20)
+
+typedef struct lproc {
+  fl_proc proc;
+  fl_wait wait;
+  fl_timer deadline;
+  fl_taskrun *run;
+  double timeout;
+  int timed_out, started;
+  flowlua *rt;
+} lproc;
+
+static int proc_gc(lua_State *L) {
+  lproc *lp = luaL_checkudata(L, 1, FL_PROC_MT);
+  if (lp->started) {
+    fl_timer_stop(&lp->rt->loop, &lp->deadline);
+    fl_proc_free(&lp->proc);
+    lp->started = 0;
+  }
+  return 0;
+}
+
+static void on_done(fl_proc *p) {
+  lproc *lp = (lproc *)((char *)p - offsetof(lproc, proc));
+  fl_timer_stop(&lp->rt->loop, &lp->deadline);
+  if (lp->run) fl_sched_wake(lp->run);
+}
+
+static void on_deadline(fl_timer *t) {
+  lproc *lp = t->data;
+  lp->timed_out = 1;
+  fl_proc_kill(&lp->proc);
+  lp->proc.finished = 1;
+  if (lp->run) fl_sched_wake(lp->run);
+}
+
+/* The task was interrupted: the child must not outlive it. */
+static void on_cancel(fl_wait *w) {
+  lproc *lp = (lproc *)((char *)w - offsetof(lproc, wait));
+  fl_timer_stop(&lp->rt->loop, &lp->deadline);
+  fl_proc_kill(&lp->proc);
+}
+
+/* "prog arg1 arg2" for messages, from the argv list at idx. */
+static const char *push_command_text(lua_State *L, int argv_idx) {
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  lua_Integer n = (lua_Integer)lua_rawlen(L, argv_idx);
+  for (lua_Integer i = 1; i <= n && i <= 8; i++) {
+    if (i > 1) luaL_addchar(&b, ' ');
+    lua_rawgeti(L, argv_idx, i);
+    luaL_addvalue(&b);
+  }
+  if (n > 8) luaL_addstring(&b, " ...");
+  luaL_pushresult(&b);
+  return lua_tostring(L, -1);
+}
+
+static int finish_shell(lua_State *L, int status, lua_KContext ctx) {
+  (void)status;
+  int ud = (int)ctx;
+  lproc *lp = lua_touserdata(L, ud);
+  fl_proc *p = &lp->proc;
+  const char *cmd = lua_tostring(L, ud - 1);
+  if (lp->timed_out) {
+    char secs[32];
+    snprintf(secs, sizeof secs, "%g", lp->timeout);
+    return luaL_error(L, "shell: '%s' timed out after %s s (killed)", cmd, secs);
+  }
+  if (p->too_much)
+    return luaL_error(L, "shell: '%s' wrote more than %d bytes of output "
+                         "(killed; raise max_output)",
+                      cmd, (int)p->max_output);
+  lua_createtable(L, 0, 5);
+  int code = 0;
+  if (WIFEXITED(p->status)) {
+    code = WEXITSTATUS(p->status);
+  } else if (WIFSIGNALED(p->status)) {
+    code = 128 + WTERMSIG(p->status);
+    lua_pushinteger(L, WTERMSIG(p->status));
+    lua_setfield(L, -2, "signal");
+  }
+  lua_pushinteger(L, code);
+  lua_setfield(L, -2, "code");
+  lua_pushlstring(L, p->out.data ? p->out.data : "", p->out.len);
+  lua_setfield(L, -2, "stdout");
+  lua_pushlstring(L, p->err.data ? p->err.data : "", p->err.len);
+  lua_setfield(L, -2, "stderr");
+  lua_pushnumber(L, p->ended - p->started);
+  lua_setfield(L, -2, "elapsed");
+  if (lua_toboolean(L, ud - 2) && code != 0) {
+    lua_getfield(L, -1, "stderr");
+    return luaL_error(L, "shell: '%s' exited with code %d: %s", cmd, code,
+                      lua_tostring(L, -1));
+  }
+  return 1;
+}
+
+/* Builds a NULL-terminated char* array in a userdata from the strings in
+   the list at idx; the strings stay alive in that list. */
+static char **push_cstring_array(lua_State *L, int idx, int n) {
+  char **v = lua_newuserdatauv(L, (size_t)(n + 1) * sizeof *v, 0);
+  for (int i = 1; i <= n; i++) {
+    lua_rawgeti(L, idx, i);
+    v[i - 1] = (char *)lua_tostring(L, -1);
+    lua_pop(L, 1);
+  }
+  v[n] = NULL;
+  return v;
+}
+
+extern char **environ;
+
+/* The environment: ours, with opts.env's entries added or replaced (or
+   alone with clear_env). Pushes a list of "K=V" strings; returns its size. */
+static int push_environment(lua_State *L, int env_idx, int clear) {
+  lua_newtable(L);
+  int list = lua_gettop(L), n = 0;
+  lua_newtable(L); /* names set by opts.env */
+  int given = lua_gettop(L);
+  lua_pushnil(L);
+  while (lua_next(L, env_idx)) {
+    if (lua_type(L, -2) != LUA_TSTRING || !*lua_tostring(L, -2) ||
+        strchr(lua_tostring(L, -2), '='))
+      luaL_error(L, "shell: env names must be non-empty strings without '='");
+    if (lua_type(L, -1) != LUA_TSTRING && lua_type(L, -1) != LUA_TNUMBER)
+      luaL_error(L, "shell: env value for '%s' must be a string, got %s",
+                 lua_tostring(L, -2), luaL_typename(L, -1));
+    lua_pushfstring(L, "%s=%s", lua_tostring(L, -2), lua_tostring(L, -1));
+    lua_rawseti(L, list, ++n);
+    lua_pushvalue(L, -2);
+    lua_pushboolean(L, 1);
+    lua_rawset(L, given);
+    lua_pop(L, 1);
+  }
+  for (char **e = clear ? NULL : environ; e && *e; e++) {
+    const char *eq = strchr(*e, '=');
+    if (!eq) continue;
+    lua_pushlstring(L, *e, (size_t)(eq - *e));
+    int overridden = lua_rawget(L, given) != LUA_TNIL;
+    lua_pop(L, 1);
+    if (overridden) continue;
+    lua_pushstring(L, *e);
+    lua_rawseti(L, list, ++n);
+  }
+  lua_pop(L, 1);
+  return n;
+}
+
+static const char *const shell_options =
+    "timeout, cwd, env, clear_env, stdin, shell, check, max_output";
+
+static int flow_shell(lua_State *L) {
+  flowlua *rt = fl_rt(L);
+  int use_shell = 0, clear_env = 0, check = 0, env_idx = 0;
+  const char *cwd = NULL, *stdin_data = NULL;
+  size_t stdin_len = 0, max_output = FL_SHELL_DEFAULT_MAX_OUTPUT;
+  double timeout = 0;
+  if (!lua_isnoneornil(L, 2)) {
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_pushnil(L);
+    while (lua_next(L, 2)) {
+      const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
+      if (strcmp(key, "timeout") == 0) {
+        timeout = luaL_checknumber(L, -1);
+        if (!(timeout > 0))
+          return luaL_error(L, "shell: option 'timeout' must be more than 0 "
+                               "seconds");
+      } else if (strcmp(key, "cwd") == 0) {
+        cwd = luaL_checkstring(L, -1);
+      } else if (strcmp(key, "env") == 0) {
+        luaL_checktype(L, -1, LUA_TTABLE);
+        env_idx = 1;
+      } else if (strcmp(key, "clear_env") == 0) {
+        clear_env = lua_toboolean(L, -1);
+      } else if (strcmp(key, "stdin") == 0) {
+        stdin_data = luaL_checklstring(L, -1, &stdin_len);
+      } else if (strcmp(key, "shell") == 0) {
+        use_shell = lua_toboolean(L, -1);
+      } else if (strcmp(key, "check") == 0) {
+        check = lua_toboolean(L, -1);
+      } else if (strcmp(key, "max_output") == 0) {
+        lua_Integer m = luaL_checkinteger(L, -1);
+        if (m <= 0) return luaL_error(L, "shell: option 'max_output' must be > 0");
+        max_output = (size_t)m;
+      } else {
+        return luaL_error(L, "shell: unknown option '%s' (options: %s)", key,
+                          shell_options);
+      }
+      lua_pop(L, 1);
+    }
+  }
+  /* The argv list, made from a string only when a shell was asked for. */
+  int argv_idx;
+  if (lua_type(L, 1) == LUA_TSTRING) {
+    if (!use_shell)
+      return luaL_error(L, "shell: pass the command as a list of arguments "
+                           "{ prog, arg, ... }, or set shell = true to run a "
+                           "command line through /bin/sh");
+    lua_createtable(L, 3, 0);
+    lua_pushliteral(L, "/bin/sh");
+    lua_rawseti(L, -2, 1);
+    lua_pushliteral(L, "-c");
+    lua_rawseti(L, -2, 2);
+    lua_pushvalue(L, 1);
+    lua_rawseti(L, -2, 3);
+  } else {
+    luaL_argexpected(L, lua_type(L, 1) == LUA_TTABLE, 1, "argument list");
+    lua_pushvalue(L, 1);
+  }
+  argv_idx = lua_gettop(L);
+  int argc = (int)lua_rawlen(L, argv_idx);
+  if (argc == 0) return luaL_error(L, "shell: the argument list is empty");
+  for (int i = 1; i <= argc; i++) {
+    int t = lua_rawgeti(L, argv_idx, i);
+    if (t != LUA_TSTRING && t != LUA_TNUMBER)
+      return luaL_error(L, "shell: argument %d must be a string, got %s", i,
+                        lua_typename(L, t));
+    lua_pop(L, 1);
+  }
+  char **argv = push_cstring_array(L, argv_idx, argc);
+  char **envp = NULL;
+  if (env_idx || clear_env) {
+    lua_getfield(L, 2, "env");
+    if (lua_isnil(L, -1)) {
+      lua_pop(L, 1);
+      lua_newtable(L);
+    }
+    int n = push_environment(L, lua_gettop(L), clear_env);
+    envp = push_cstring_array(L, lua_gettop(L), n);
+  }
+  lua_pushboolean(L, check);           /* ud - 2 */
+  push_command_text(L, argv_idx);      /* ud - 1 */
+  lproc *lp = lua_newuserdatauv(L, sizeof *lp, 0);
+  memset(lp, 0, sizeof *lp);
+  luaL_setmetatable(L, FL_PROC_MT);
+  int ud = lua_gettop(L);
+  lp->rt = rt;
+  lp->timeout = timeout;
+  lp->wait.cancel = on_cancel;
+  fl_timer_init(&lp->deadline, on_deadline, lp);
+
+  fl_taskrun *run = fl_sched_parkable(L);
+  if (!run && rt->current)
+    return luaL_error(L, "shell: cannot wait here: call it from the task body "
+                         "itself, not from a coroutine or hook it runs");
+  lp->run = run;
+  fl_proc_opts o = {.argv = argv, .envp = envp, .cwd = cwd,
+                    .stdin_data = stdin_data, .stdin_len = stdin_len,
+                    .max_output = max_output};
+  if (fl_proc_start(&rt->loop, &lp->proc, &o, on_done, lp) != 0) {
+    int e = errno;
+    if (cwd && e == ENOENT)
+      return luaL_error(L, "shell: cannot run '%s' in '%s': %s", argv[0], cwd,
+                        strerror(e));
+    return luaL_error(L, "shell: cannot run '%s': %s", argv[0], strerror(e));
+  }
+  lp->started = 1;
+  if (timeout > 0) fl_timer_start(&rt->loop, &lp->deadline, timeout);
+  if (run) return fl_sched_park(L, run, &lp->wait, ud, finish_shell);
+
+  /* Nothing else runs here (script top level, flow body): wait in place. */
+  while (!lp->proc.finished) {
+    if (fl_cancelling(rt)) {
+      on_cancel(&lp->wait);
+      return luaL_error(L, "shell: '%s' interrupted", lua_tostring(L, ud - 1));
+    }
+    if (fl_loop_poll(&rt->loop, -1) < 0)
+      return luaL_error(L, "shell: waiting on the event loop failed");
+  }
+  return finish_shell(L, LUA_OK, ud);
+}
+
+int luaopen_flowlua_shell(lua_State *L) {
+  static const luaL_Reg meta[] = {{"__gc", proc_gc}, {NULL, NULL}};
+  luaL_newmetatable(L, FL_PROC_MT);
+  luaL_setfuncs(L, meta, 0);
+  lua_pop(L, 1);
+  lua_pushcfunction(L, flow_shell);
+  return 1;
+}

@@ -1,0 +1,384 @@
+/*
+ * store_print.c — what `flowlua runs` and `flowlua show` print, as text
+ * tables for people and JSON for programs, from what store.c loaded.
+ *
+ * It formats only: no SQLite, no I/O (the caller writes the buffer out).
+ * Text times are local, like the log's; JSON times are UTC ISO 8601 with
+ * milliseconds. Numbers never depend on the C locale.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "json.h"
+#include "store.h"
+#include "states.h"
+
+/* ---- cells ------------------------------------------------------------------ */
+
+static void add_local_time(fl_buf *out, double t) {
+  if (!(t > 0)) {
+    fl_buf_addc(out, '-');
+    return;
+  }
+  time_t secs = (time_t)floor(t);
+  struct tm tm;
+  char stamp[32];
+  localtime_r(&secs, &tm);
+  strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M:%S", &tm);
+  fl_buf_adds(out, stamp);
+}
+
+/* "2026-11-28T16:10:01.123Z" in quotes, or null. */
+static void add_json_time(fl_buf *out, double t) {
+  if (!(t > 0)) {
+    fl_buf_adds(out, "null");
+    return;
+  }
+  long long ms_total = llround(t * 1000.0);
+  time_t secs = (time_t)(ms_total / 1000);
+  struct tm tm;
+  char stamp[32];
+  gmtime_r(&secs, &tm);
+  strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
+  fl_buf_addf(out, "\"%s.%03dZ\"", stamp, (int)(ms_total % 1000));
+}
+
+/* "4ms", "12.3s", "2m03s", "1h02m"; "-" when unknown. Integer arithmetic,
+   so the decimal point is always '.'. */
+static void add_duration(fl_buf *out, double d) {
+  if (!(d >= 0) || isinf(d)) {
+    fl_buf_addc(out, '-');
+    return;
+  }
+  if (d < 0.9995) {
+    fl_buf_addf(out, "%lldms", llround(d * 1000.0));
+  } else if (d < 59.95) {
+    long long tenths = llround(d * 10.0);
+    fl_buf_addf(out, "%lld.%llds", tenths / 10, tenths % 10);
+  } else if (d < 3599.5) {
+    long long s = llround(d);
+    fl_buf_addf(out, "%lldm%02llds", s / 60, s % 60);
+  } else {
+    long long m = llround(d / 60.0);
+    fl_buf_addf(out, "%lldh%02lldm", m / 60, m % 60);
+  }
+}
+
+/* Seconds as a JSON number rounded to the millisecond, or null. */
+static void add_json_seconds(fl_buf *out, double d) {
+  if (!(d >= 0) || isinf(d)) {
+    fl_buf_adds(out, "null");
+    return;
+  }
+  char num[FL_JSON_NUMBER_MAX];
+  fl_json_format_double(round(d * 1000.0) / 1000.0, num);
+  fl_buf_adds(out, num);
+}
+
+static void add_json_str(fl_buf *out, const char *s) {
+  if (s)
+    fl_buf_add_json_string(out, s);
+  else
+    fl_buf_adds(out, "null");
+}
+
+/* The duration between two recorded times, or -1 when one is missing. */
+static double span(double from, double to) {
+  return from > 0 && to > 0 && to >= from ? to - from : -1;
+}
+
+/* "98 Success, 2 Failed"; "-" when there are none. */
+static void add_counts(fl_buf *out, const fl_store_run_row *r) {
+  int any = 0;
+  for (int i = 0; i < FL_STORE_TASK_STATES; i++) {
+    if (!r->by_state[i]) continue;
+    fl_buf_addf(out, "%s%zu %s", any ? ", " : "", r->by_state[i],
+                fl_store_task_state_name(i));
+    any = 1;
+  }
+  if (!any) fl_buf_addc(out, '-');
+}
+
+static void add_json_counts(fl_buf *out, const fl_store_run_row *r) {
+  fl_buf_addc(out, '{');
+  int any = 0;
+  for (int i = 0; i < FL_STORE_TASK_STATES; i++) {
+    if (!r->by_state[i]) continue;
+    fl_buf_addf(out, "%s\"%s\":%zu", any ? "," : "",
+                fl_store_task_state_name(i), r->by_state[i]);
+    any = 1;
+  }
+  fl_buf_addc(out, '}');
+}
+
+static const char *flow_state(int state) {
+  return state >= 0 ? fl_flow_state_name(state) : "?";
+}
+
+/* ---- text tables ------------------------------------------------------------- */
+
+/* Cells collected row by row, then printed with every column as wide as its
+   widest cell. Cells live in one buffer, NUL-separated. */
+typedef struct table {
+  fl_buf text;
+  size_t *cells; /* offsets into text */
+  size_t n, cap;
+  int cols;
+  int oom;
+} table;
+
+/* Starts a cell: what is appended to t->text until the next call is in it. */
+static void cell(table *t) {
+  if (t->n > 0) fl_buf_addc(&t->text, '\0');
+  if (t->n == t->cap) {
+    size_t cap = t->cap ? t->cap * 2 : 64;
+    size_t *c = realloc(t->cells, cap * sizeof *c);
+    if (!c) {
+      t->oom = 1;
+      return;
+    }
+    t->cells = c;
+    t->cap = cap;
+  }
+  t->cells[t->n++] = t->text.len;
+}
+
+static void cell_str(table *t, const char *s) {
+  cell(t);
+  fl_buf_adds(&t->text, s ? s : "");
+}
+
+/* Only the first line of a multi-line text (an error with its traceback). */
+static void cell_first_line(table *t, const char *s) {
+  cell(t);
+  if (s) fl_buf_add(&t->text, s, strcspn(s, "\n"));
+}
+
+/* Width on a terminal: UTF-8 continuation bytes take no column. */
+static size_t text_width(const char *s) {
+  size_t w = 0;
+  for (; *s; s++) w += ((unsigned char)*s & 0xc0) != 0x80;
+  return w;
+}
+
+/* Prints the table; columns whose bit is set in right_align are aligned
+   right (numbers). The last column is not padded. */
+static void table_print(fl_buf *out, table *t, unsigned right_align) {
+  fl_buf_addc(&t->text, '\0');
+  if (t->oom || t->text.oom) {
+    out->oom = 1;
+    return;
+  }
+  size_t width[16] = {0};
+  int cols = t->cols < 16 ? t->cols : 16;
+  for (size_t i = 0; i < t->n; i++) {
+    size_t w = text_width(t->text.data + t->cells[i]);
+    if (w > width[i % (size_t)cols]) width[i % (size_t)cols] = w;
+  }
+  for (size_t i = 0; i < t->n; i++) {
+    int c = (int)(i % (size_t)cols);
+    const char *s = t->text.data + t->cells[i];
+    size_t pad = width[c] - text_width(s);
+    int last = c == cols - 1;
+    if (right_align & (1u << c))
+      fl_buf_addf(out, "%*s%s", (int)pad, "", s);
+    else if (last)
+      fl_buf_adds(out, s);
+    else
+      fl_buf_addf(out, "%s%*s", s, (int)pad, "");
+    if (last) {
+      /* Trailing spaces of a short last cell are not printed, but those of
+         padding before an empty last cell would be: trim them. */
+      while (out->len && out->data[out->len - 1] == ' ') out->len--;
+      fl_buf_addc(out, '\n');
+    } else {
+      fl_buf_adds(out, "  ");
+    }
+  }
+  free(t->cells);
+  fl_buf_free(&t->text);
+}
+
+/* ---- runs --------------------------------------------------------------------- */
+
+static void print_runs_json(fl_buf *out, const fl_store_run_list *l) {
+  fl_buf_addc(out, '[');
+  for (size_t i = 0; i < l->n; i++) {
+    const fl_store_run_row *r = &l->rows[i];
+    fl_buf_adds(out, i ? ",\n {" : "{");
+    fl_buf_adds(out, "\"id\":");
+    add_json_str(out, r->run_id);
+    fl_buf_adds(out, ",\"flow\":");
+    add_json_str(out, r->flow);
+    fl_buf_adds(out, ",\"state\":");
+    add_json_str(out, flow_state(r->state));
+    fl_buf_adds(out, ",\"scheduled_at\":");
+    add_json_time(out, r->scheduled_at);
+    fl_buf_adds(out, ",\"started_at\":");
+    add_json_time(out, r->started_at);
+    fl_buf_adds(out, ",\"ended_at\":");
+    add_json_time(out, r->ended_at);
+    fl_buf_adds(out, ",\"duration\":");
+    add_json_seconds(out, span(r->started_at, r->ended_at));
+    fl_buf_addf(out, ",\"task_count\":%zu,\"tasks\":", r->n_tasks);
+    add_json_counts(out, r);
+    fl_buf_adds(out, ",\"error\":");
+    add_json_str(out, r->error);
+    fl_buf_adds(out, ",\"resumed_from\":");
+    add_json_str(out, r->resumed_from);
+    fl_buf_addc(out, '}');
+  }
+  fl_buf_adds(out, "]\n");
+}
+
+void fl_store_print_runs(fl_buf *out, const fl_store_run_list *l, int json) {
+  if (json) {
+    print_runs_json(out, l);
+    return;
+  }
+  table t = {.text = FL_BUF_INIT, .cols = 6};
+  static const char *const head[] = {"ID", "FLOW", "STATE", "STARTED",
+                                     "DURATION", "TASKS"};
+  for (int c = 0; c < 6; c++) cell_str(&t, head[c]);
+  for (size_t i = 0; i < l->n; i++) {
+    const fl_store_run_row *r = &l->rows[i];
+    /* Eight characters of a UUID are unique in any history a person reads,
+       and `show` takes a prefix. */
+    cell(&t);
+    fl_buf_add(&t.text, r->run_id, strnlen(r->run_id, 8));
+    cell_str(&t, r->flow);
+    cell_str(&t, flow_state(r->state));
+    cell(&t);
+    add_local_time(&t.text, r->started_at);
+    cell(&t);
+    if (r->state == FLOWLUA_FLOW_RUNNING)
+      fl_buf_adds(&t.text, "running");
+    else
+      add_duration(&t.text, span(r->started_at, r->ended_at));
+    cell(&t);
+    add_counts(&t.text, r);
+  }
+  table_print(out, &t, 1u << 4);
+}
+
+/* ---- one run ------------------------------------------------------------------- */
+
+/* "Label     value", with a multi-line value indented under the first. */
+static void add_field(fl_buf *out, const char *label, const char *value) {
+  if (!value) return;
+  fl_buf_addf(out, "%-10s", label);
+  for (const char *p = value; *p; p++) {
+    fl_buf_addc(out, *p);
+    if (*p == '\n' && p[1]) fl_buf_adds(out, "          ");
+  }
+  fl_buf_addc(out, '\n');
+}
+
+static void print_run_text(fl_buf *out, const fl_store_run_detail *d) {
+  const fl_store_run_row *r = &d->run;
+  fl_buf v = FL_BUF_INIT;
+  add_field(out, "Run", r->run_id);
+  add_field(out, "Flow", r->flow);
+  add_field(out, "Script", r->script);
+  add_field(out, "State", flow_state(r->state));
+  if (r->scheduled_at > 0) {
+    add_local_time(&v, r->scheduled_at);
+    add_field(out, "Scheduled", fl_buf_str(&v));
+  }
+  fl_buf_reset(&v);
+  add_local_time(&v, r->started_at);
+  add_field(out, "Started", fl_buf_str(&v));
+  if (r->ended_at > 0) {
+    fl_buf_reset(&v);
+    add_local_time(&v, r->ended_at);
+    fl_buf_adds(&v, " (took ");
+    add_duration(&v, span(r->started_at, r->ended_at));
+    fl_buf_addc(&v, ')');
+    add_field(out, "Ended", fl_buf_str(&v));
+  }
+  add_field(out, "Resumes", r->resumed_from);
+  add_field(out, "Params", r->params_json);
+  add_field(out, "Error", r->error);
+  fl_buf_reset(&v);
+  add_counts(&v, r);
+  add_field(out, "Tasks", fl_buf_str(&v));
+  fl_buf_free(&v);
+  if (d->n_tasks == 0) return;
+
+  fl_buf_addc(out, '\n');
+  table t = {.text = FL_BUF_INIT, .cols = 5};
+  static const char *const head[] = {"TASK", "STATE", "ATTEMPTS", "DURATION",
+                                     "ERROR"};
+  for (int c = 0; c < 5; c++) cell_str(&t, head[c]);
+  for (size_t i = 0; i < d->n_tasks; i++) {
+    const fl_store_task_row *task = &d->tasks[i];
+    cell_str(&t, task->key);
+    cell_str(&t, fl_store_task_state_name(task->state));
+    cell(&t);
+    fl_buf_addf(&t.text, "%d", task->attempts);
+    cell(&t);
+    add_duration(&t.text, span(task->started_at, task->ended_at));
+    cell_first_line(&t, task->error);
+  }
+  table_print(out, &t, (1u << 2) | (1u << 3));
+}
+
+static void print_run_json(fl_buf *out, const fl_store_run_detail *d) {
+  const fl_store_run_row *r = &d->run;
+  fl_buf_adds(out, "{\"id\":");
+  add_json_str(out, r->run_id);
+  fl_buf_adds(out, ",\"flow\":");
+  add_json_str(out, r->flow);
+  fl_buf_adds(out, ",\"script\":");
+  add_json_str(out, r->script);
+  fl_buf_adds(out, ",\"state\":");
+  add_json_str(out, flow_state(r->state));
+  /* Stored as JSON (the table checks it), so it is embedded as it is. */
+  fl_buf_addf(out, ",\"params\":%s", r->params_json ? r->params_json : "null");
+  fl_buf_adds(out, ",\"scheduled_at\":");
+  add_json_time(out, r->scheduled_at);
+  fl_buf_adds(out, ",\"started_at\":");
+  add_json_time(out, r->started_at);
+  fl_buf_adds(out, ",\"ended_at\":");
+  add_json_time(out, r->ended_at);
+  fl_buf_adds(out, ",\"duration\":");
+  add_json_seconds(out, span(r->started_at, r->ended_at));
+  fl_buf_adds(out, ",\"error\":");
+  add_json_str(out, r->error);
+  fl_buf_adds(out, ",\"resumed_from\":");
+  add_json_str(out, r->resumed_from);
+  fl_buf_adds(out, ",\"task_counts\":");
+  add_json_counts(out, r);
+  fl_buf_adds(out, ",\"tasks\":[");
+  for (size_t i = 0; i < d->n_tasks; i++) {
+    const fl_store_task_row *t = &d->tasks[i];
+    fl_buf_adds(out, i ? ",\n  {" : "\n  {");
+    fl_buf_adds(out, "\"key\":");
+    add_json_str(out, t->key);
+    fl_buf_adds(out, ",\"task\":");
+    add_json_str(out, t->task);
+    fl_buf_addf(out, ",\"map_index\":%d,\"state\":", t->map_index);
+    add_json_str(out, fl_store_task_state_name(t->state));
+    fl_buf_addf(out, ",\"attempts\":%d,\"started_at\":", t->attempts);
+    add_json_time(out, t->started_at);
+    fl_buf_adds(out, ",\"ended_at\":");
+    add_json_time(out, t->ended_at);
+    fl_buf_adds(out, ",\"duration\":");
+    add_json_seconds(out, span(t->started_at, t->ended_at));
+    fl_buf_adds(out, ",\"error\":");
+    add_json_str(out, t->error);
+    fl_buf_addf(out, ",\"resumable\":%s}",
+                fl_store_task_reusable(t) ? "true" : "false");
+  }
+  fl_buf_adds(out, d->n_tasks ? "\n]}\n" : "]}\n");
+}
+
+void fl_store_print_run(fl_buf *out, const fl_store_run_detail *d, int json) {
+  if (json)
+    print_run_json(out, d);
+  else
+    print_run_text(out, d);
+}

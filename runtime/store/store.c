@@ -1,0 +1,703 @@
+/*
+ * store.c — the state store proper, on SQLite (see store.h for the
+ * contract): runs and task runs as the engine reports them, buffered in a
+ * batch and journalled until the writer (store_write.c) commits them, and
+ * the cache. Opening a store and its schema are store_open.c's.
+ *
+ * What it must not do: decide anything about a run (the engine does) or
+ * touch Lua.
+ */
+#define _GNU_SOURCE
+#include "store_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ---- the batch --------------------------------------------------------------- */
+
+/* Copies n bytes and a NUL into the batch's strings; *off is where. */
+static int batch_str(fl_store *st, const char *s, size_t n, size_t *off) {
+  if (fl_buf_reserve(&st->batch, n + 1) != 0) {
+    st->batch.oom = 0; /* the buffer is intact: a later call may succeed */
+    return fl__store_oom(st, "cannot buffer a change");
+  }
+  *off = st->batch.len;
+  memcpy(st->batch.data + st->batch.len, s, n);
+  st->batch.data[st->batch.len + n] = '\0';
+  st->batch.len += n + 1;
+  return FLOWLUA_OK;
+}
+
+static int touch(fl_store *st, fl_store_run *run, uint32_t task) {
+  task_entry *e = &run->tasks[task];
+  if (e->touched) return FLOWLUA_OK;
+  if (GROW(st->touched, st->cap_touched, st->n_touched))
+    return fl__store_oom(st, "cannot buffer a change");
+  st->touched[st->n_touched++] = (touched_task){run, task};
+  e->touched = 1;
+  return FLOWLUA_OK;
+}
+
+int fl_store_journalled(const fl_store *st) { return st->journal != NULL; }
+
+
+
+
+
+/* Binds NULL for a NULL string: sqlite3_bind_text does too, but says so. */
+
+/* Forgets the buffered changes of one run (which is about to be freed). */
+static void batch_drop_run(fl_store *st, fl_store_run *run) {
+  size_t k = 0;
+  for (size_t i = 0; i < st->n_events; i++)
+    if (st->events[i].run != run) st->events[k++] = st->events[i];
+  st->n_events = k;
+  k = 0;
+  for (size_t i = 0; i < st->n_touched; i++)
+    if (st->touched[i].run != run) st->touched[k++] = st->touched[i];
+  st->n_touched = k;
+}
+
+
+
+/* ---- the journal ------------------------------------------------------------ */
+
+static int journal(fl_store *st, j_head h, const void *fixed, size_t fixed_len,
+                   const char *s1, size_t n1, const char *s2, size_t n2) {
+  if (!st->journal || st->replaying) return FLOWLUA_OK;
+  fl_journal_part parts[4] = {{&h, sizeof h}, {fixed, fixed_len},
+                              {s1, s1 ? n1 : 0}, {s2, s2 ? n2 : 0}};
+  if (fl_journal_append(st->journal, parts, 4) != 0)
+    return fl__store_set_err(st, FLOWLUA_EIO, "cannot write its journal: %s",
+                   strerror(errno));
+  return FLOWLUA_OK;
+}
+
+
+
+/* A change to task n is journalled after a declaration of it in the same
+   generation, so that a replay never needs a reset journal's records: the
+   file holds everything they said but the declarations of task runs that
+   never changed. */
+static int redeclare(fl_store *st, fl_store_run *run, uint32_t n) {
+  task_entry *e = &run->tasks[n];
+  if (e->jgen == st->journal_gen || !st->journal || st->replaying)
+    return FLOWLUA_OK;
+  const char *key = run->names.data + e->key_off;
+  const char *task = run->names.data + e->task_off;
+  size_t key_len = strlen(key), task_len = strlen(task);
+  j_add a = {e->map_index, (uint32_t)key_len, (uint32_t)task_len, 0};
+  int status = journal(st, (j_head){run->rowid, n, J_ADD}, &a, sizeof a, key,
+                       key_len, task, task_len);
+  if (status == FLOWLUA_OK) e->jgen = st->journal_gen;
+  return status;
+}
+
+/* ---- runs -------------------------------------------------------------------- */
+
+const char *fl_store_run_id(const fl_store_run *run) { return run->run_id; }
+
+void fl__store_free_run(fl_store_run *run) {
+  fl_store *st = run->st;
+  batch_drop_run(st, run);
+  if (run->prev)
+    run->prev->next = run->next;
+  else
+    st->runs = run->next;
+  if (run->next) run->next->prev = run->prev;
+  for (uint32_t i = 0; i < run->n_tasks; i++) free(run->tasks[i].error);
+  free(run->tasks);
+  free(run->slots);
+  fl_buf_free(&run->names);
+  free(run->run_id);
+  free(run);
+}
+
+typedef struct begin_ctx {
+  fl_store_run *run;
+  const fl_store_run_info *info;
+  const char *graph;
+  size_t graph_len;
+  const fl_store_owner *owner;
+} begin_ctx;
+
+static int insert_run(fl_store *st, void *ctx_) {
+  begin_ctx *c = ctx_;
+  const fl_store_run_info *in = c->info;
+  sqlite3_stmt *s = NULL;
+  int status = fl__store_prepare(
+      st,
+      "INSERT INTO flow_run(run_id, flow, script, params, state, scheduled_at,"
+      " started_at, resumed_from, owner_host, owner_boot, owner_pid,"
+      " owner_start) VALUES (?1, ?2, ?3, ?4, 'Running', ?5, ?6, ?8, ?9,"
+      " ?10, ?11, ?12)",
+      &s, "cannot record the run");
+  if (status) return status;
+  sqlite3_bind_text(s, 1, in->run_id, -1, SQLITE_STATIC);
+  sqlite3_bind_text(s, 2, in->flow, -1, SQLITE_STATIC);
+  sqlite3_bind_text(s, 3, in->script, -1, SQLITE_STATIC);
+  sqlite3_bind_text(s, 4, in->params_json, -1, SQLITE_STATIC);
+  fl__store_bind_opt_double(s, 5, in->scheduled_at);
+  sqlite3_bind_double(s, 6, in->started_at);
+  sqlite3_bind_text(s, 8, in->resumed_from, -1, SQLITE_STATIC);
+  sqlite3_bind_text(s, 9, c->owner->host, -1, SQLITE_STATIC);
+  sqlite3_bind_text(s, 10, c->owner->boot_id, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(s, 11, c->owner->pid);
+  sqlite3_bind_int64(s, 12, c->owner->start_time);
+  int rc = sqlite3_step(s);
+  if (rc == SQLITE_CONSTRAINT_UNIQUE)
+    status = fl__store_set_err(st, FLOWLUA_EINVAL, "run id '%s' is already recorded",
+                     in->run_id);
+  else if (rc == SQLITE_CONSTRAINT_CHECK)
+    status = fl__store_set_err(st, FLOWLUA_EINVAL,
+                     "the params of run '%s' are not valid JSON", in->run_id);
+  else if (rc != SQLITE_DONE)
+    status = fl__store_sql_err(st, rc, "cannot record run '%s'", in->run_id);
+  else
+    c->run->rowid = sqlite3_last_insert_rowid(st->db);
+  sqlite3_finalize(s);
+  if (status) return status;
+  status = fl__store_prepare(st, "INSERT INTO run_graph(run, keys) VALUES (?1, ?2)",
+                         &s, "cannot record the run's graph");
+  if (status) return status;
+  sqlite3_bind_int64(s, 1, c->run->rowid);
+  sqlite3_bind_text64(s, 2, c->graph, c->graph_len, SQLITE_STATIC, SQLITE_UTF8);
+  status = fl__store_exec(st, s, "cannot record the run's graph");
+  sqlite3_finalize(s);
+  return status;
+}
+
+int fl_store_run_begin(fl_store *st, const fl_store_run_info *info,
+                       fl_store_run **out) {
+  *out = NULL;
+  if (!info->run_id || !*info->run_id || !info->flow || !*info->flow)
+    return fl__store_set_err(st, FLOWLUA_EINVAL,
+                   "cannot record a run without a run id and a flow name");
+  fl_store_run *run = calloc(1, sizeof *run);
+  fl_buf graph = FL_BUF_INIT;
+  if (!run || !(run->run_id = strdup(info->run_id))) goto fail_nomem;
+  run->st = st;
+  fl_buf_addc(&graph, '[');
+  for (size_t i = 0; i < info->n_keys; i++) {
+    if (i) fl_buf_addc(&graph, ',');
+    fl_buf_add_json_string(&graph, info->keys[i]);
+  }
+  fl_buf_addc(&graph, ']');
+  if (graph.oom) goto fail_nomem;
+  begin_ctx ctx = {run, info, graph.data, graph.len,
+                   info->owner ? info->owner : &st->self};
+  int status = fl__store_flush_with(st, "cannot record the run", insert_run, &ctx);
+  fl_buf_free(&graph);
+  if (status) {
+    free(run->run_id);
+    free(run);
+    return status;
+  }
+  run->next = st->runs;
+  if (st->runs) st->runs->prev = run;
+  st->runs = run;
+  *out = run;
+  return FLOWLUA_OK;
+fail_nomem:
+  fl_buf_free(&graph);
+  if (run) free(run->run_id);
+  free(run);
+  return fl__store_oom(st, "cannot record the run");
+}
+
+typedef struct end_ctx {
+  fl_store_run *run;
+  int state;
+  double ended_at;
+  const char *error;
+  const char *counts;
+} end_ctx;
+
+static int update_run_end(fl_store *st, void *ctx_) {
+  end_ctx *c = ctx_;
+  sqlite3_stmt *s = NULL;
+  int status = fl__store_prepare(st,
+                       "UPDATE flow_run SET state = ?2, ended_at = ?3,"
+                       " error = ?4, task_counts = ?5 WHERE id = ?1",
+                       &s, "cannot record the end of the run");
+  if (status) return status;
+  sqlite3_bind_int64(s, 1, c->run->rowid);
+  sqlite3_bind_text(s, 2, fl__store_flow_state_name(c->state), -1, SQLITE_STATIC);
+  fl__store_bind_opt_double(s, 3, c->ended_at);
+  sqlite3_bind_text(s, 4, c->error, -1, SQLITE_STATIC);
+  sqlite3_bind_text(s, 5, c->counts, -1, SQLITE_STATIC);
+  status = fl__store_exec(st, s, "cannot record the end of the run");
+  sqlite3_finalize(s);
+  return status;
+}
+
+int fl_store_run_end(fl_store_run *run, int state, double ended_at,
+                     const char *error) {
+  fl_store *st = run->st;
+  int status;
+  fl_buf counts = FL_BUF_INIT;
+  if (state < 0 || state >= FLOWLUA_FLOW_STATE_COUNT) {
+    status = fl__store_set_err(st, FLOWLUA_EINVAL,
+                     "run '%s' cannot end in state number %d", run->run_id,
+                     state);
+    goto done;
+  }
+  /* Counted here from what this process knows, which is what the flush
+     below leaves in the file: no query over the run's task rows. A task run
+     declared but never changed has no row, so it is not counted. */
+  size_t by_state[FL_STORE_TASK_STATES] = {0};
+  for (uint32_t i = 0; i < run->n_tasks; i++)
+    if (run->tasks[i].written || run->tasks[i].touched)
+      by_state[run->tasks[i].state]++;
+  fl_buf_addc(&counts, '{');
+  for (int i = 0, first = 1; i < FL_STORE_TASK_STATES; i++) {
+    if (!by_state[i]) continue;
+    fl_buf_addf(&counts, "%s\"%s\":%zu", first ? "" : ",", fl__store_task_state_names[i],
+                by_state[i]);
+    first = 0;
+  }
+  fl_buf_addc(&counts, '}');
+  if (counts.oom) {
+    status = fl__store_oom(st, "cannot record the end of the run");
+    goto done;
+  }
+  end_ctx ctx = {run, state, ended_at, error, counts.data};
+  status = fl__store_flush_with(st, "cannot record the end of the run", update_run_end,
+                      &ctx);
+  if (status == FLOWLUA_OK)
+    status = journal(st, (j_head){run->rowid, 0, J_END}, NULL, 0, NULL, 0,
+                     NULL, 0);
+done:
+  fl_buf_free(&counts);
+  fl__store_free_run(run);
+  if (status == FLOWLUA_OK) fl__store_journal_settled(st);
+  return status;
+}
+
+/* ---- task runs ----------------------------------------------------------------- */
+
+/* FNV-1a, then a final mix: keys differ mostly in their last characters
+   ("fetch[9]", "fetch[10]"), and the mix spreads that into the low bits
+   that pick the slot. */
+static uint32_t hash_key(const char *s) {
+  uint64_t h = 1469598103934665603ull;
+  for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdull;
+  h ^= h >> 33;
+  return (uint32_t)h;
+}
+
+/* The slot of key in run's set: holding it, or the free one where it goes. */
+static uint64_t *find_slot(fl_store_run *run, const char *key, uint32_t h) {
+  uint32_t mask = run->n_slots - 1;
+  for (uint32_t i = h & mask;; i = (i + 1) & mask) {
+    uint64_t v = run->slots[i];
+    if (!v) return &run->slots[i];
+    if ((uint32_t)(v >> 32) == h &&
+        strcmp(run->names.data + run->tasks[(uint32_t)v - 1].key_off, key) == 0)
+      return &run->slots[i];
+  }
+}
+
+/* After task runs were taken back: the set holds exactly those left. */
+static void rebuild_slots(fl_store_run *run) {
+  memset(run->slots, 0, (size_t)run->n_slots * sizeof *run->slots);
+  uint32_t mask = run->n_slots - 1;
+  run->n_bracketed = 0;
+  for (uint32_t t = 0; t < run->n_tasks; t++) {
+    if (!run->tasks[t].in_set) continue;
+    const char *key = run->names.data + run->tasks[t].key_off;
+    run->n_bracketed += strchr(key, '[') != NULL;
+    uint32_t h = hash_key(key);
+    uint32_t j = h & mask;
+    while (run->slots[j]) j = (j + 1) & mask;
+    run->slots[j] = (uint64_t)h << 32 | (t + 1);
+  }
+}
+
+/* Keeps the set at most half full once it holds `count` keys. The slots
+   keep each key's hash, so growing moves them without hashing again. */
+static int grow_slots(fl_store_run *run, uint64_t count) {
+  if (count * 2 <= run->n_slots) return 0;
+  uint64_t n = run->n_slots ? run->n_slots : 1024;
+  while (n < count * 2) n *= 2;
+  uint64_t *slots = n <= UINT32_MAX ? calloc(n, sizeof *slots) : NULL;
+  if (!slots) return -1;
+  uint32_t mask = (uint32_t)(n - 1);
+  for (uint32_t i = 0; i < run->n_slots; i++) {
+    uint64_t v = run->slots[i];
+    if (!v) continue;
+    uint32_t j = (uint32_t)(v >> 32) & mask;
+    while (slots[j]) j = (j + 1) & mask;
+    slots[j] = v;
+  }
+  free(run->slots);
+  run->slots = slots;
+  run->n_slots = (uint32_t)n;
+  return 0;
+}
+
+/* Room for `more` task runs in run's arrays and set; -1 when memory ran
+   out (nothing changed but capacities). */
+static int reserve_tasks(fl_store_run *run, uint32_t more, size_t name_bytes) {
+  uint64_t need = (uint64_t)run->n_tasks + more;
+  if (need > run->cap_tasks) {
+    uint64_t cap = run->cap_tasks ? run->cap_tasks : 256;
+    while (cap < need) cap *= 2;
+    task_entry *t = cap <= UINT32_MAX ? realloc(run->tasks, cap * sizeof *t) : NULL;
+    if (!t) return -1;
+    run->tasks = t;
+    run->cap_tasks = (uint32_t)cap;
+  }
+  if (fl_buf_reserve(&run->names, name_bytes) != 0) {
+    run->names.oom = 0;
+    return -1;
+  }
+  return grow_slots(run, need);
+}
+
+/* Declares one task run in room reserve_tasks made; a key already in the
+   run is FLOWLUA_EINVAL, with nothing changed. An element's key is only
+   compared with the set's bracketed keys (fl_store_task_add_element), and
+   not added to it. */
+static int add_entry(fl_store_run *run, const char *key, size_t key_len,
+                     const char *task, size_t task_len, int map_index,
+                     int element) {
+  uint32_t h = 0;
+  uint64_t *slot = NULL;
+  if (!element || run->n_bracketed) {
+    h = hash_key(key);
+    slot = find_slot(run, key, h);
+    if (*slot)
+      return fl__store_set_err(run->st, FLOWLUA_EINVAL,
+                           "run '%s': task key '%s' is used twice",
+                           run->run_id, key);
+    if (element) slot = NULL;
+  }
+  task_entry *e = &run->tasks[run->n_tasks];
+  *e = (task_entry){.map_index = map_index, .state = FLOWLUA_TASK_PENDING,
+                    .jgen = run->st->journal_gen};
+  char *names = run->names.data;
+  e->key_off = run->names.len;
+  memcpy(names + e->key_off, key, key_len + 1);
+  e->task_off = e->key_off + key_len + 1;
+  memcpy(names + e->task_off, task, task_len + 1);
+  run->names.len += key_len + task_len + 2;
+  if (slot) {
+    *slot = (uint64_t)h << 32 | (run->n_tasks + 1);
+    run->n_bracketed += memchr(key, '[', key_len) != NULL;
+  }
+  run->n_tasks++;
+  return FLOWLUA_OK;
+}
+
+int fl__store_task_known(const fl_store_run *run, uint32_t n) {
+  return n < run->n_tasks && run->tasks[n].key_off != SIZE_MAX;
+}
+
+int fl__store_run_restore(fl_store_run *run, uint32_t n, const char *key,
+                      const char *task, const task_entry *fields,
+                      const char *error) {
+  fl_store *st = run->st;
+  if (fl__store_task_known(run, n)) return FLOWLUA_OK; /* said before */
+  if (n >= UINT32_MAX - 1)
+    return fl__store_set_err(st, FLOWLUA_EIO, "run '%s': task run number %u",
+                         run->run_id, n);
+  size_t key_len = strlen(key), task_len = strlen(task);
+  uint32_t more = n >= run->n_tasks ? n + 1 - run->n_tasks : 0;
+  char *err_copy = error ? strdup(error) : NULL;
+  if ((error && !err_copy) || reserve_tasks(run, more, key_len + task_len + 2)) {
+    free(err_copy);
+    return fl__store_oom(st, "cannot replay a journal");
+  }
+  while (run->n_tasks <= n) /* void until declared */
+    run->tasks[run->n_tasks++] = (task_entry){.key_off = SIZE_MAX};
+  /* add_entry appends at n_tasks: let it, then put the entry in place. */
+  uint32_t count = run->n_tasks;
+  run->n_tasks = n;
+  task_entry keep = run->tasks[n];
+  int status = add_entry(run, key, key_len, task, task_len, fields->map_index, 0);
+  if (status) {
+    run->tasks[n] = keep;
+    run->n_tasks = count;
+    free(err_copy);
+    return status;
+  }
+  run->n_tasks = count;
+  task_entry *e = &run->tasks[n];
+  size_t key_off = e->key_off, task_off = e->task_off;
+  *e = *fields;
+  e->key_off = key_off;
+  e->task_off = task_off;
+  e->in_set = 1;
+  e->error = err_copy;
+  e->touched = e->result_kind = 0;
+  e->result_off = e->result_len = 0;
+  return FLOWLUA_OK;
+}
+
+static int task_add(fl_store_run *run, const char *key, const char *task,
+                    int map_index, uint32_t *task_out, int element) {
+  fl_store *st = run->st;
+  if (!key || !*key)
+    return fl__store_set_err(st, FLOWLUA_EINVAL, "run '%s': a task run needs a key",
+                   run->run_id);
+  if (!task) task = key;
+  if (run->n_tasks == UINT32_MAX - 1)
+    return fl__store_set_err(st, FLOWLUA_EINVAL, "run '%s': too many task runs",
+                   run->run_id);
+  size_t key_len = strlen(key), task_len = strlen(task);
+  if (reserve_tasks(run, 1, key_len + task_len + 2))
+    return fl__store_oom(st, "cannot add a task run");
+  int status = add_entry(run, key, key_len, task, task_len, map_index, element);
+  if (status) return status;
+  run->tasks[run->n_tasks - 1].in_set = !element;
+  *task_out = run->n_tasks - 1;
+  j_add a = {map_index, (uint32_t)key_len, (uint32_t)task_len, 0};
+  return journal(st, (j_head){run->rowid, *task_out, J_ADD}, &a, sizeof a, key,
+                 key_len, task, task_len);
+}
+
+int fl_store_task_add(fl_store_run *run, const char *key, const char *task,
+                      int map_index, uint32_t *task_out) {
+  return task_add(run, key, task, map_index, task_out, 0);
+}
+
+int fl_store_task_add_element(fl_store_run *run, const char *key,
+                              const char *task, int map_index,
+                              uint32_t *task_out) {
+  return task_add(run, key, task, map_index, task_out, 1);
+}
+
+/* At most this many task runs to a J_ADDS record, which keeps a record of a
+   huge graph far below the journal's limit on one record. */
+#define ADDS_PER_RECORD 65536u
+
+/* One J_ADDS record for tasks [first, first + n) of run: a j_adds, the
+   lengths of each key and task name, then their bytes. */
+static int journal_adds(fl_store *st, fl_store_run *run, uint32_t first,
+                        uint32_t n) {
+  if (!st->journal || st->replaying) return FLOWLUA_OK;
+  uint32_t *lens = malloc((size_t)n * 2 * sizeof *lens);
+  if (!lens) return fl__store_oom(st, "cannot journal the task runs");
+  const task_entry *e = run->tasks + first;
+  /* A task's key and name are adjacent in run->names ("key\0task\0"), and
+     the tasks declared together are adjacent too: one copy for them all. */
+  size_t from = e[0].key_off, bytes = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    lens[2 * i] = (uint32_t)(e[i].task_off - e[i].key_off - 1);
+    lens[2 * i + 1] = (uint32_t)strlen(run->names.data + e[i].task_off);
+    bytes += (size_t)lens[2 * i] + lens[2 * i + 1] + 2;
+  }
+  j_adds a = {n, 0};
+  j_head h = {run->rowid, first, J_ADDS};
+  fl_journal_part parts[4] = {{&h, sizeof h},
+                              {&a, sizeof a},
+                              {lens, (size_t)n * 2 * sizeof *lens},
+                              {run->names.data + from, bytes}};
+  int rc = fl_journal_append(st->journal, parts, 4);
+  free(lens);
+  if (rc != 0)
+    return fl__store_set_err(st, FLOWLUA_EIO, "cannot write its journal: %s",
+                         strerror(errno));
+  return FLOWLUA_OK;
+}
+
+int fl_store_task_add_many(fl_store_run *run, const char *const *keys,
+                           const char *const *tasks, uint32_t n,
+                           uint32_t *first_out) {
+  fl_store *st = run->st;
+  if (n > UINT32_MAX - 1 - run->n_tasks)
+    return fl__store_set_err(st, FLOWLUA_EINVAL, "run '%s': too many task runs",
+                         run->run_id);
+  size_t bytes = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    if (!keys[i] || !*keys[i])
+      return fl__store_set_err(st, FLOWLUA_EINVAL,
+                           "run '%s': a task run needs a key", run->run_id);
+    bytes += strlen(keys[i]) + strlen(tasks[i] ? tasks[i] : keys[i]) + 2;
+  }
+  if (reserve_tasks(run, n, bytes))
+    return fl__store_oom(st, "cannot add the task runs");
+  uint32_t first = run->n_tasks;
+  size_t names_len = run->names.len;
+  int status = FLOWLUA_OK;
+  for (uint32_t i = 0; status == FLOWLUA_OK && i < n; i++) {
+    const char *task = tasks[i] ? tasks[i] : keys[i];
+    status = add_entry(run, keys[i], strlen(keys[i]), task, strlen(task), 0, 0);
+    if (status == FLOWLUA_OK) run->tasks[run->n_tasks - 1].in_set = 1;
+  }
+  if (status != FLOWLUA_OK) { /* a key used twice: undo the others */
+    run->n_tasks = first;
+    run->names.len = names_len;
+    rebuild_slots(run);
+    return status;
+  }
+  *first_out = first;
+  for (uint32_t done = 0; status == FLOWLUA_OK && done < n;) {
+    uint32_t k = n - done < ADDS_PER_RECORD ? n - done : ADDS_PER_RECORD;
+    status = journal_adds(st, run, first + done, k);
+    done += k;
+  }
+  return status;
+}
+
+int fl_store_task_state(fl_store_run *run, uint32_t task, int state,
+                        int attempt, double at, const char *error) {
+  fl_store *st = run->st;
+  if (!fl__store_task_known(run, task))
+    return fl__store_set_err(st, FLOWLUA_EINVAL, "run '%s': no task run number %u",
+                   run->run_id, task);
+  if (state < 0 || state >= FL_STORE_TASK_STATES)
+    return fl__store_set_err(st, FLOWLUA_EINVAL, "run '%s': no task state number %d",
+                   run->run_id, state);
+  task_entry *e = &run->tasks[task];
+  /* The latest change so far stops being the latest: it goes to the
+     history, unless it is the first Running, which the row tells anyway
+     (so a task that runs once and succeeds writes no history at all). */
+  int demote = e->n_changes > 0 && e->n_changes != e->started_seq;
+  /* Everything that can fail comes first, so a failure changes nothing. */
+  size_t batch_len = st->batch.len, err_off = SIZE_MAX;
+  char *err_copy = NULL;
+  if (demote && GROW(st->events, st->cap_events, st->n_events))
+    return fl__store_oom(st, "cannot buffer a change");
+  if (demote && e->error &&
+      batch_str(st, e->error, strlen(e->error), &err_off))
+    return FLOWLUA_ENOMEM;
+  if ((error && !(err_copy = strdup(error))) || touch(st, run, task)) {
+    st->batch.len = batch_len;
+    free(err_copy);
+    return fl__store_oom(st, "cannot buffer a change");
+  }
+  if (demote)
+    st->events[st->n_events++] = (pending_event){
+        .run = run, .rowid = run->rowid, .task = task, .seq = e->n_changes,
+        .attempt = e->state_attempt, .state = e->state, .err_off = err_off,
+        .at = e->state_at};
+  e->state = (int8_t)state;
+  e->state_at = at;
+  e->state_attempt = attempt;
+  free(e->error);
+  e->error = err_copy;
+  e->n_changes++;
+  if (attempt > e->attempts) e->attempts = attempt;
+  if (state == FLOWLUA_TASK_RUNNING && !e->started_seq) {
+    e->started = at;
+    e->started_seq = e->n_changes;
+  }
+  if (store_is_final_state(state)) e->ended = at;
+  size_t err_len = error ? strlen(error) : 0;
+  j_state js = {at, state, attempt, error ? (uint32_t)err_len : J_NONE,
+                e->n_changes};
+  int status = redeclare(st, run, task);
+  if (status) return status;
+  return journal(st, (j_head){run->rowid, task, J_STATE}, &js, sizeof js,
+                 error, err_len, NULL, 0);
+}
+
+int fl_store_task_result(fl_store_run *run, uint32_t task, const char *json,
+                         size_t len) {
+  fl_store *st = run->st;
+  if (!fl__store_task_known(run, task))
+    return fl__store_set_err(st, FLOWLUA_EINVAL, "run '%s': no task run number %u",
+                   run->run_id, task);
+  task_entry *e = &run->tasks[task];
+  size_t off = 0, batch_len = st->batch.len;
+  if (json && batch_str(st, json, len, &off)) return FLOWLUA_ENOMEM;
+  if (touch(st, run, task)) {
+    st->batch.len = batch_len;
+    return FLOWLUA_ENOMEM;
+  }
+  e->result_kind = json ? FL_STORE_RESULT_JSON : FL_STORE_RESULT_OPAQUE;
+  e->result_off = json ? off : 0;
+  e->result_len = json ? len : 0;
+  j_result jr = {json ? (uint32_t)len : J_NONE, 0};
+  if (json && len >= J_NONE)
+    return fl__store_set_err(st, FLOWLUA_EINVAL, "run '%s': a result of 4 GiB or more",
+                   run->run_id);
+  int status = redeclare(st, run, task);
+  if (status) return status;
+  return journal(st, (j_head){run->rowid, task, J_RESULT}, &jr, sizeof jr,
+                 json, len, NULL, 0);
+}
+
+/* ---- cache --------------------------------------------------------------------- */
+
+int fl_store_cache_put(fl_store *st, const char *task, const char *key,
+                       const char *json, size_t len, double at) {
+  if (!task || !key || !json)
+    return fl__store_set_err(st, FLOWLUA_EINVAL,
+                   "a cache entry needs a task, a key and a result");
+  if (GROW(st->puts, st->cap_puts, st->n_puts))
+    return fl__store_oom(st, "cannot buffer a cache entry");
+  pending_put p = {.json_len = len, .at = at};
+  size_t batch_len = st->batch.len;
+  if (batch_str(st, task, strlen(task), &p.task_off) ||
+      batch_str(st, key, strlen(key), &p.key_off) ||
+      batch_str(st, json, len, &p.json_off)) {
+    st->batch.len = batch_len;
+    return FLOWLUA_ENOMEM;
+  }
+  st->puts[st->n_puts++] = p;
+  return FLOWLUA_OK;
+}
+
+static int cache_hit(fl_store *st, const char *json, size_t len,
+                     const char **out, size_t *out_len) {
+  fl_buf_reset(&st->cache_json);
+  fl_buf_add(&st->cache_json, json, len);
+  if (st->cache_json.oom) return fl__store_oom(st, "cannot read a cached result");
+  *out = fl_buf_str(&st->cache_json);
+  *out_len = len;
+  return 1;
+}
+
+int fl_store_cache_get(fl_store *st, const char *task, const char *key,
+                       double now, double max_age, const char **json,
+                       size_t *len) {
+  *json = NULL;
+  *len = 0;
+  int fresh_after_set = max_age >= 0;
+  double oldest = now - max_age;
+  /* Puts handed to the writer must be in the file before it is read. */
+  int drained = fl__store_writer_drain(st);
+  if (drained) return drained;
+  /* The newest buffered put for this key wins over the file: it is what
+     the next flush will write there. */
+  for (size_t i = st->n_puts; i-- > 0;) {
+    const pending_put *p = &st->puts[i];
+    const char *b = st->batch.data;
+    if (strcmp(b + p->task_off, task) != 0 || strcmp(b + p->key_off, key) != 0)
+      continue;
+    if (fresh_after_set && p->at < oldest) return 0;
+    return cache_hit(st, b + p->json_off, p->json_len, json, len);
+  }
+  sqlite3_stmt *s = st->stmt[S_CACHE_GET];
+  sqlite3_bind_text(s, 1, task, -1, SQLITE_STATIC);
+  sqlite3_bind_text(s, 2, key, -1, SQLITE_STATIC);
+  int rc = sqlite3_step(s), status = 0;
+  if (rc == SQLITE_ROW) {
+    double stored = sqlite3_column_double(s, 1);
+    if (!fresh_after_set || stored >= oldest)
+      status = cache_hit(st, (const char *)sqlite3_column_text(s, 0),
+                         (size_t)sqlite3_column_bytes(s, 0), json, len);
+  } else if (rc != SQLITE_DONE) {
+    status = fl__store_sql_err(st, rc, "cannot read the cache of task '%s'", task);
+  }
+  sqlite3_reset(s);
+  return status;
+}
+

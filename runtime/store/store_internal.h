@@ -1,0 +1,277 @@
+/*
+ * store_internal.h — what the state store's files share: the handle, the
+ * buffered batch, journal records, and the helpers each file uses. Only
+ * store*.c include it; store.h is the contract.
+ *
+ *   store.c          opening and the schema, errors and transactions, the
+ *                    buffered batch, runs, task runs, the cache
+ *   store_write.c    freezing a batch and writing it: the writer thread
+ *   store_replay.c   crash detection, fire claims and events, replaying a
+ *                    dead process's journal
+ *   store_read.c     reading runs back (runs, show, resume)
+ */
+#ifndef FL_STORE_INTERNAL_H
+#define FL_STORE_INTERNAL_H
+
+#include <sqlite3.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "journal.h"
+#include "store.h"
+
+/* A task run of an open run, as this process knows it: what its task_run
+   row holds. Its strings live in the run's `names` buffer (offsets, since
+   the buffer moves as it grows). */
+typedef struct task_entry {
+  size_t key_off, task_off; /* in run->names */
+  size_t result_off, result_len; /* in st->batch, when result_kind != 0 */
+  double started, ended;    /* 0 = not yet */
+  double state_at;          /* the latest change... */
+  char *error;              /* ...its error, malloc'd, or NULL... */
+  int32_t state_attempt;    /* ...and its attempt */
+  int32_t map_index, attempts;
+  uint32_t n_changes;       /* state changes so far: the latest's seq */
+  uint32_t started_seq;     /* seq of the first Running; 0 = none */
+  int8_t state;
+  uint8_t touched;          /* listed in st->touched */
+  uint8_t written;          /* a flushed batch holds its row: later
+                               batches update it */
+  uint8_t packed;           /* that row went into a task_pack row */
+  uint8_t in_set;           /* its key is in run->slots (not an element's) */
+  uint32_t jgen;            /* the journal generation that declares it */
+  uint8_t result_kind;      /* a result set since the last flush, or 0 */
+} task_entry;
+
+struct fl_store_run {
+  fl_store *st;
+  fl_store_run *prev, *next; /* the store's open runs */
+  int64_t rowid;             /* flow_run.id */
+  char *run_id;
+  task_entry *tasks;
+  uint32_t n_tasks, cap_tasks;
+  fl_buf names;    /* "key\0task\0" per task run */
+  /* The keys, for fl_store_task_add to refuse a duplicate: open addressing,
+     a slot holding hash << 32 | (task index + 1), 0 when free. The hash in
+     the slot spares most string compares and the cache misses they cost. */
+  uint64_t *slots;
+  uint32_t n_slots;
+  uint32_t n_bracketed; /* keys in the set that hold a '[' */
+};
+
+/* One buffered state change for task_event: a change that stopped being
+   its task run's latest. */
+typedef struct pending_event {
+  fl_store_run *run; /* only while buffered: a frozen batch uses rowid */
+  int64_t rowid;
+  uint32_t task, seq;
+  int32_t attempt;
+  int32_t state;
+  size_t err_off; /* in st->batch; SIZE_MAX = no error */
+  double at;
+} pending_event;
+
+typedef struct touched_task {
+  fl_store_run *run;
+  uint32_t task;
+} touched_task;
+
+typedef struct pending_put {
+  size_t task_off, key_off, json_off, json_len; /* in st->batch */
+  double at;
+} pending_put;
+
+/* Statements of the handle's connection, prepared once. */
+enum { S_BEGIN, S_COMMIT, S_ROLLBACK, S_CACHE_GET, S_COUNT };
+
+
+struct fl_store {
+  sqlite3 *db;
+  char *path;
+  fl_store_options opts;
+  fl_buf err;
+  sqlite3_stmt *stmt[S_COUNT];
+  fl_store_owner self;
+  fl_store_run *runs; /* open runs */
+  /* The batch: everything buffered since the last flush. */
+  pending_event *events;
+  size_t n_events, cap_events;
+  touched_task *touched;
+  size_t n_touched, cap_touched;
+  pending_put *puts;
+  size_t n_puts, cap_puts;
+  fl_buf batch;      /* the batch's strings, NUL-terminated, by offset */
+  fl_buf cache_json; /* the last cache hit, for fl_store_cache_get */
+  /* Every change to a task run, as it happens (journal.h): durable at
+     once, so a flush is only needed to keep the file itself current. NULL
+     for ":memory:". */
+  fl_journal *journal;
+  /* Two journals take turns (store.c, "the journal"), so that neither
+     grows with a run: the spare, once every batch holding its records is
+     committed, is reset and becomes the active one at a later flush. */
+  fl_journal *spare;
+  uint64_t spare_cover;  /* the spare's records are all in batches up to
+                            this one (see batch_seq); 0: it is empty */
+  uint32_t journal_gen;  /* the active journal's generation */
+  uint64_t batch_seq;    /* of the last batch frozen */
+  uint64_t mem_committed; /* of the last batch this connection wrote */
+  int replaying; /* replaying a dead process's journal: do not journal */
+  /* FLOWLUA_STORE_STATS set: counts printed to stderr at close, for the
+     benchmarks. */
+  int stats;
+  size_t n_flushes, n_rows, n_events_written;
+  double flush_seconds;
+  /* Flushed batches are written by a thread with a connection of its own
+     (file stores, from the first flush that does not wait), or on this
+     handle's connection, with a queue of their own in case one fails. */
+  struct writer *writer;
+  int writer_used;  /* a writer thread ran: this process wrote a big run */
+  int wal_frames;   /* in the WAL after this connection's last commit */
+  struct wconn *mem_conn;
+  struct fbatch *mem_head, *mem_tail;
+};
+
+/* Journal records: a head, fixed fields, then strings. Native byte order:
+   a journal is replayed on the machine that wrote it. */
+enum { J_ADD = 'A', J_ADDS = 'N', J_STATE = 'S', J_RESULT = 'R', J_END = 'E' };
+#define J_NONE UINT32_MAX /* a string that is NULL */
+
+typedef struct j_head {
+  int64_t run; /* flow_run.id */
+  uint32_t task;
+  uint32_t type;
+} j_head;
+typedef struct j_add {
+  int32_t map_index;
+  uint32_t key_len, task_len, pad;
+} j_add;
+/* J_ADDS: `count` task runs numbered from the head's task, then 2 * count
+   uint32_t (each one's key length and task name length), then each one's
+   key and task name, NUL-terminated. */
+typedef struct j_adds {
+  uint32_t count, pad;
+} j_adds;
+typedef struct j_state {
+  double at;
+  int32_t state, attempt;
+  uint32_t err_len;
+  uint32_t seq; /* the task run's count of changes with this one: a replay
+                   skips what the file already holds */
+} j_state;
+typedef struct j_result {
+  uint32_t len, kind;
+} j_result;
+
+
+/* ---- shared helpers --------------------------------------------------------- */
+
+/* Pending, Running and Retrying are on the way; every other state ends a
+   task run. */
+static inline int store_is_final_state(int s) {
+  return s != FLOWLUA_TASK_PENDING && s != FLOWLUA_TASK_RUNNING &&
+         s != FLOWLUA_TASK_RETRYING;
+}
+
+/* store_states.c */
+extern const char *const fl__store_task_state_names[FL_STORE_TASK_STATES];
+const char *fl__store_flow_state_name(int state);
+
+/* store_sql.c. Errors: the handle's message is "state store 'PATH': ...". */
+int fl__store_status_of(int sqlite_rc);
+int fl__store_set_err(fl_store *st, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+int fl__store_sql_err(fl_store *st, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+int fl__store_oom(fl_store *st, const char *what);
+int fl__store_exec(fl_store *st, sqlite3_stmt *s, const char *what);
+int fl__store_exec_sql(fl_store *st, const char *sql, const char *what);
+int fl__store_prepare(fl_store *st, const char *sql, sqlite3_stmt **s, const char *what);
+int fl__store_tx_begin(fl_store *st, const char *what);
+int fl__store_tx_commit(fl_store *st, const char *what);
+void fl__store_tx_rollback(fl_store *st);
+void fl__store_bind_opt_double(sqlite3_stmt *s, int i, double v);
+void fl__store_bind_text(sqlite3_stmt *s, int i, const char *v, size_t n);
+double fl__store_mono_now(void);
+/* store.c */
+void fl__store_free_run(fl_store_run *run);
+
+/* items with room for element n (moved when it had to grow), or NULL
+   when out of memory, items then being unchanged. */
+static inline void *store_grow(void *items, size_t *cap, size_t n, size_t size) {
+  if (n < *cap) return items;
+  size_t c = *cap ? *cap * 2 : 64;
+  void *p = realloc(items, c * size);
+  if (p) *cap = c;
+  return p;
+}
+
+/* GROW(array, cap, n): 0 when array has room for element n, -1 when memory
+   ran out. */
+#define GROW(array, cap, n)                                                    \
+  (store_grow_into((void *)&(array), store_grow((array), &(cap), (n), sizeof *(array))))
+static inline int store_grow_into(void *slot, void *grown) {
+  if (!grown) return -1;
+  memcpy(slot, &grown, sizeof grown);
+  return 0;
+}
+
+
+/* store_write.c: a fl__store_flush (freeze the batch, write it: on the writer
+   thread, waiting for it when `wait`), one with an extra write after it
+   in its own transaction, and the writer's lifetime. */
+typedef int (*fl__store_extra_write)(fl_store *st, void *ctx);
+int fl__store_flush_with(fl_store *st, const char *what, fl__store_extra_write extra, void *ctx);
+int fl__store_flush(fl_store *st, const char *what);
+int fl__store_writer_drain(fl_store *st);
+size_t fl__store_queued_changes(const fl_store *st);
+int fl__store_mem_conn_open(fl_store *st);
+void fl__store_mem_queue_free(fl_store *st);
+void fl__store_writer_stop(fl_store *st);
+
+/* store_pack.c: the task_pack format, many ended task runs to a row. */
+typedef struct store_pack_row {
+  uint32_t n, state_seq, started_seq; /* started_seq 0: none */
+  int32_t map_index, attempts, result_kind;
+  int state; /* -1 when read back and unknown */
+  double state_at, started_at, ended_at; /* 0: none */
+  const char *key, *task, *error;
+  const char *result; /* JSON text (result_len bytes), or NULL */
+  size_t result_len;
+} store_pack_row;
+
+/* A pack is built in j by one begin, adds, and one end. */
+void fl__store_pack_begin(fl_buf *j);
+void fl__store_pack_add(fl_buf *j, const store_pack_row *r);
+void fl__store_pack_end(fl_buf *j);
+
+/* Calls fn for each task run of the pack json[0..len) (its strings valid
+   during the call only, kept in scratch): 0; -1 for text that is not a
+   pack; or the first non-zero value fn returned. */
+typedef int (*store_pack_fn)(void *ctx, const store_pack_row *row);
+int fl__store_pack_read(const char *json, size_t len, fl_buf *scratch,
+                    store_pack_fn fn, void *ctx);
+
+/* store_open.c: the SQL that takes a store from schema version v to v + 1, or
+   NULL; for tests that build a file as an older flowlua left it. */
+const char *fl__store_migration_sql(int v);
+
+/* store_write.c: resets the journals once everything in them is in the file;
+   lets the journals take turns after batch `frozen` was frozen. */
+void fl__store_journal_settled(fl_store *st);
+void fl__store_journal_turn(fl_store *st, uint64_t frozen);
+
+/* store_write.c: the last batch the file holds (0: none yet). */
+uint64_t fl__store_committed_seq(fl_store *st);
+
+/* store.c, for a replay that starts from what the file holds: puts a task
+   run at number n of run (numbers below it nothing declared stay void);
+   `fields` gives its state as read back, its strings aside. */
+int fl__store_run_restore(fl_store_run *run, uint32_t n, const char *key,
+                      const char *task, const task_entry *fields,
+                      const char *error);
+/* Whether task n of run is declared (not void). */
+int fl__store_task_known(const fl_store_run *run, uint32_t n);
+
+#endif

@@ -1,0 +1,658 @@
+/*
+ * store_open.c — opening a state store: the schema and its migrations,
+ * what a file must hold before a byte is written to it, the folder's lock,
+ * SQLite's configuration, and closing.
+ *
+ * What it must not do: write a single byte to a file before knowing it is
+ * a flowlua store (or a new one).
+ */
+#define _GNU_SOURCE
+#include "store_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ---- schema ---------------------------------------------------------------
+ *
+ * migrations[v] takes a store from version v to v + 1. They run in one
+ * transaction with the version bump, so a store is always at one version.
+ * Never edit a step that has shipped: add one.
+ *
+ * States are stored by name, not by enum value, so adding a state to the
+ * engine never needs a migration, and the file reads well in sqlite3.
+ * Times are wall-clock seconds since the epoch (REAL).
+ */
+static const char *const migrations[] = {
+    /* 0 -> 1: the first schema. */
+    "CREATE TABLE flow_run ("
+    "  id           INTEGER PRIMARY KEY,"
+    "  run_id       TEXT NOT NULL UNIQUE,"
+    "  flow         TEXT NOT NULL,"
+    "  script       TEXT,"
+    "  params       TEXT CHECK (params IS NULL OR json_valid(params)),"
+    "  state        TEXT NOT NULL,"
+    "  scheduled_at REAL,"
+    "  started_at   REAL NOT NULL,"
+    "  ended_at     REAL,"
+    "  error        TEXT,"
+    "  graph        TEXT NOT NULL DEFAULT '[]'," /* JSON array of task keys */
+    "  task_counts  TEXT,"        /* JSON object state -> count, once ended */
+    "  resumed_from TEXT,"
+    "  owner_host   TEXT NOT NULL DEFAULT '',"
+    "  owner_boot   TEXT NOT NULL DEFAULT '',"
+    "  owner_pid    INTEGER NOT NULL DEFAULT 0,"
+    "  owner_start  INTEGER NOT NULL DEFAULT 0"
+    ");"
+    "CREATE INDEX flow_run_by_flow ON flow_run(flow, started_at);"
+    "CREATE INDEX flow_run_by_start ON flow_run(started_at);"
+    "CREATE INDEX flow_run_running ON flow_run(state) WHERE state = 'Running';"
+    /* A task run is numbered n within its run (from 0, in the order the
+       engine declared it), so its rows are appended in key order and found
+       by a range of the primary key: no secondary index to maintain. */
+    "CREATE TABLE task_run ("
+    "  run         INTEGER NOT NULL REFERENCES flow_run(id) ON DELETE CASCADE,"
+    "  n           INTEGER NOT NULL,"
+    "  key         TEXT NOT NULL,"
+    "  task        TEXT NOT NULL,"
+    "  map_index   INTEGER NOT NULL DEFAULT 0,"
+    "  state       TEXT NOT NULL," /* the latest state change: */
+    "  state_at    REAL,"
+    "  state_seq   INTEGER NOT NULL DEFAULT 0," /* its place in the history */
+    "  attempts    INTEGER NOT NULL DEFAULT 0,"
+    "  error       TEXT,"          /* the latest change's error */
+    "  started_at  REAL,"          /* the first Running (attempt 1) */
+    "  started_seq INTEGER,"
+    "  ended_at    REAL,"
+    "  result      TEXT,"
+    "  result_kind INTEGER NOT NULL DEFAULT 0," /* FL_STORE_RESULT_* */
+    "  PRIMARY KEY (run, n)"
+    ") WITHOUT ROWID;"
+    /* The state changes a task_run row does not already tell: all but its
+       first Running and its latest change. A task that ran once and
+       succeeded has none, which is what keeps a 100,000-task run cheap. */
+    "CREATE TABLE task_event ("
+    "  run     INTEGER NOT NULL,"
+    "  n       INTEGER NOT NULL,"
+    "  seq     INTEGER NOT NULL,"
+    "  at      REAL NOT NULL,"
+    "  state   TEXT NOT NULL,"
+    "  attempt INTEGER NOT NULL,"
+    "  error   TEXT,"
+    "  PRIMARY KEY (run, n, seq),"
+    "  FOREIGN KEY (run, n) REFERENCES task_run(run, n) ON DELETE CASCADE"
+    ") WITHOUT ROWID;"
+    /* Every state change of every task run, in order of seq. */
+    "CREATE VIEW task_history(run, n, seq, at, state, attempt, error) AS"
+    "  SELECT run, n, seq, at, state, attempt, error FROM task_event"
+    "  UNION ALL SELECT run, n, started_seq, started_at, 'Running', 1, NULL"
+    "    FROM task_run WHERE started_seq IS NOT NULL"
+    "    AND started_seq <> state_seq"
+    "  UNION ALL SELECT run, n, state_seq, state_at, state, attempts, error"
+    "    FROM task_run WHERE state_seq > 0;"
+    "CREATE TABLE cache ("
+    "  task      TEXT NOT NULL,"
+    "  key       TEXT NOT NULL,"
+    "  result    TEXT NOT NULL,"
+    "  stored_at REAL NOT NULL,"
+    "  PRIMARY KEY (task, key)"
+    ") WITHOUT ROWID;"
+    "CREATE TABLE fire ("
+    "  flow         TEXT NOT NULL,"
+    "  scheduled_ms INTEGER NOT NULL," /* milliseconds: no float equality */
+    "  claimed_at   REAL NOT NULL,"
+    "  owner_host   TEXT NOT NULL,"
+    "  owner_pid    INTEGER NOT NULL,"
+    "  PRIMARY KEY (flow, scheduled_ms)"
+    ") WITHOUT ROWID;",
+    /* 1 -> 2: what became of fire times that did not start a run. */
+    "CREATE TABLE fire_event ("
+    "  id           INTEGER PRIMARY KEY,"
+    "  flow         TEXT NOT NULL,"
+    "  outcome      TEXT NOT NULL," /* skipped, queued, missed, dropped, taken */
+    "  scheduled_at REAL NOT NULL," /* the fire time, or the first of count */
+    "  last_at      REAL,"          /* the last of count */
+    "  count        INTEGER NOT NULL DEFAULT 1,"
+    "  detail       TEXT,"          /* the message that was logged */
+    "  at           REAL NOT NULL,"
+    "  owner_pid    INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX fire_event_by_flow ON fire_event(flow, scheduled_at);",
+    /* 2 -> 3: task runs that end in the batch that first writes them (the
+       bulk of a large run: a task that ran and ended between two flushes)
+       are written many to a row, as a JSON array in task_pack, which costs
+       a fraction of a row each. task_row holds the others, and the view
+       task_run shows both as before; a task_row row wins over a packed one
+       of the same task run, should a packed one ever change again. Packed
+       times are integer microseconds since the epoch; packed results are
+       JSON strings holding the result's JSON text, so it reads back to the
+       byte. task_event no longer refers to a row (its row may be packed). */
+    "DROP VIEW task_history;"
+    "ALTER TABLE task_run RENAME TO task_row;"
+    "CREATE TABLE task_event_v3 ("
+    "  run     INTEGER NOT NULL REFERENCES flow_run(id) ON DELETE CASCADE,"
+    "  n       INTEGER NOT NULL,"
+    "  seq     INTEGER NOT NULL,"
+    "  at      REAL NOT NULL,"
+    "  state   TEXT NOT NULL,"
+    "  attempt INTEGER NOT NULL,"
+    "  error   TEXT,"
+    "  PRIMARY KEY (run, n, seq)"
+    ") WITHOUT ROWID;"
+    "INSERT INTO task_event_v3 SELECT run, n, seq, at, state, attempt, error"
+    "  FROM task_event;"
+    "DROP TABLE task_event;"
+    "ALTER TABLE task_event_v3 RENAME TO task_event;"
+    "CREATE TABLE task_pack ("
+    "  id   INTEGER PRIMARY KEY,"
+    "  run  INTEGER NOT NULL REFERENCES flow_run(id) ON DELETE CASCADE,"
+    "  rows TEXT NOT NULL" /* [[n, key, task, map_index, state, state_at,
+                              state_seq, attempts, error, started_at,
+                              started_seq, ended_at, result_kind, result]] */
+    ");"
+    "CREATE INDEX task_pack_by_run ON task_pack(run);"
+    "CREATE VIEW task_run(run, n, key, task, map_index, state, state_at,"
+    "  state_seq, attempts, error, started_at, started_seq, ended_at, result,"
+    "  result_kind) AS"
+    "  SELECT run, n, key, task, map_index, state, state_at, state_seq,"
+    "    attempts, error, started_at, started_seq, ended_at, result,"
+    "    result_kind FROM task_row"
+    "  UNION ALL"
+    "  SELECT p.run, t.value ->> 0, t.value ->> 1, t.value ->> 2,"
+    "    t.value ->> 3, t.value ->> 4, (t.value ->> 5) / 1e6, t.value ->> 6,"
+    "    t.value ->> 7, t.value ->> 8, (t.value ->> 9) / 1e6, t.value ->> 10,"
+    "    (t.value ->> 11) / 1e6, t.value ->> 13, t.value ->> 12"
+    "  FROM task_pack p, json_each(p.rows) t"
+    "  WHERE NOT EXISTS (SELECT 1 FROM task_row r"
+    "    WHERE r.run = p.run AND r.n = t.value ->> 0);"
+    /* The graph's keys move to a table of their own: the end of a run
+       updates its flow_run row, and SQLite writes a row whole, so a
+       100,000-task graph made every run end write a megabyte again. */
+    "CREATE TABLE run_graph ("
+    "  run  INTEGER PRIMARY KEY REFERENCES flow_run(id) ON DELETE CASCADE,"
+    "  keys TEXT NOT NULL" /* JSON array of task keys */
+    ");"
+    "INSERT INTO run_graph(run, keys) SELECT id, graph FROM flow_run;"
+    "ALTER TABLE flow_run DROP COLUMN graph;"
+    "CREATE VIEW task_history(run, n, seq, at, state, attempt, error) AS"
+    "  SELECT run, n, seq, at, state, attempt, error FROM task_event"
+    "  UNION ALL SELECT run, n, started_seq, started_at, 'Running', 1, NULL"
+    "    FROM task_run WHERE started_seq IS NOT NULL"
+    "    AND started_seq <> state_seq"
+    "  UNION ALL SELECT run, n, state_seq, state_at, state, attempts, error"
+    "    FROM task_run WHERE state_seq > 0;",
+};
+
+_Static_assert(sizeof migrations / sizeof migrations[0] ==
+                   FL_STORE_SCHEMA_VERSION,
+               "one migration step per schema version");
+
+const char *fl__store_migration_sql(int v) {
+  return v >= 0 && v < FL_STORE_SCHEMA_VERSION ? migrations[v] : NULL;
+}
+
+static const char *const stmt_sql[S_COUNT] = {
+    [S_BEGIN] = "BEGIN IMMEDIATE",
+    [S_COMMIT] = "COMMIT",
+    [S_ROLLBACK] = "ROLLBACK",
+    [S_CACHE_GET] = "SELECT result, stored_at FROM cache"
+                    " WHERE task = ?1 AND key = ?2",
+};
+
+
+/* ---- opening --------------------------------------------------------------- */
+
+void fl_store_options_init(fl_store_options *o) {
+  *o = (fl_store_options){.sync = FL_STORE_SYNC_NORMAL,
+                          .busy_timeout_ms = 5000, .must_exist = 0};
+}
+
+/* What a database file holds, read without writing. */
+typedef struct identity {
+  int64_t app_id, version;
+  char tables[200]; /* the first few table names, for messages */
+  int n_tables;
+} identity;
+
+static int read_identity(fl_store *st, identity *id) {
+  memset(id, 0, sizeof *id);
+  sqlite3_stmt *s = NULL;
+  int rc = sqlite3_prepare_v2(st->db,
+                              "SELECT (SELECT application_id FROM"
+                              " pragma_application_id),"
+                              " (SELECT user_version FROM pragma_user_version)",
+                              -1, &s, NULL);
+  if (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+    id->app_id = sqlite3_column_int64(s, 0);
+    id->version = sqlite3_column_int64(s, 1);
+    rc = SQLITE_OK;
+  }
+  sqlite3_finalize(s);
+  if (rc != SQLITE_OK) return fl__store_sql_err(st, rc, "cannot read it");
+  rc = sqlite3_prepare_v2(st->db,
+                          "SELECT name FROM sqlite_schema WHERE type = 'table'"
+                          " AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"
+                          " ORDER BY name",
+                          -1, &s, NULL);
+  size_t used = 0;
+  while (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+    const char *name = (const char *)sqlite3_column_text(s, 0);
+    if (id->n_tables < 5 && name && used + strlen(name) + 8 < sizeof id->tables)
+      used += (size_t)snprintf(id->tables + used, sizeof id->tables - used,
+                               "%s'%s'", id->n_tables ? ", " : "", name);
+    id->n_tables++;
+    rc = SQLITE_OK;
+  }
+  if (rc == SQLITE_DONE) rc = SQLITE_OK;
+  sqlite3_finalize(s);
+  if (rc != SQLITE_OK) return fl__store_sql_err(st, rc, "cannot read its tables");
+  if (id->n_tables > 5)
+    snprintf(id->tables + used, sizeof id->tables - used, " and %d more",
+             id->n_tables - 5);
+  return FLOWLUA_OK;
+}
+
+/* Whether a file with this identity may be used: ours at a version we know,
+   or an empty database. */
+static int check_identity(fl_store *st, const identity *id) {
+  if (id->app_id == FL_STORE_APPLICATION_ID) {
+    if (id->version > FL_STORE_SCHEMA_VERSION)
+      return fl__store_set_err(st, FLOWLUA_EIO,
+                     "written by a newer flowlua (schema version %lld; this "
+                     "one knows up to %d); refusing to touch it",
+                     (long long)id->version, FL_STORE_SCHEMA_VERSION);
+    if (id->version == 0 && id->n_tables > 0)
+      return fl__store_set_err(st, FLOWLUA_EIO,
+                     "marked as a flowlua store but without a schema version, "
+                     "and it has tables (%s); refusing to touch it",
+                     id->tables);
+    return FLOWLUA_OK;
+  }
+  if (id->app_id != 0)
+    return fl__store_set_err(st, FLOWLUA_EIO,
+                   "not a flowlua state store: a SQLite database of another "
+                   "application (application_id 0x%08llx); refusing to touch "
+                   "it",
+                   (unsigned long long)(uint32_t)id->app_id);
+  if (id->n_tables > 0)
+    return fl__store_set_err(st, FLOWLUA_EIO,
+                   "not a flowlua state store: a SQLite database with tables "
+                   "of its own (%s); refusing to touch it",
+                   id->tables);
+  if (id->version != 0)
+    return fl__store_set_err(st, FLOWLUA_EIO,
+                   "not a flowlua state store: an empty SQLite database with "
+                   "user_version %lld set by another program; refusing to "
+                   "touch it",
+                   (long long)id->version);
+  return FLOWLUA_OK; /* an empty database: ours to set up */
+}
+
+/* Checks an existing, non-empty file without writing to it: its first bytes
+   must be SQLite's, and its identity acceptable. */
+static int inspect_file(fl_store *st) {
+  unsigned char head[100]; /* SQLite's file header */
+  int fd = open(st->path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return fl__store_set_err(st, FLOWLUA_EIO, "cannot open it: %s", strerror(errno));
+  ssize_t n = read(fd, head, sizeof head);
+  int saved = errno;
+  close(fd);
+  if (n < 0)
+    return fl__store_set_err(st, FLOWLUA_EIO, "cannot read it: %s", strerror(saved));
+  if (n < (ssize_t)sizeof head || memcmp(head, "SQLite format 3", 16) != 0)
+    return fl__store_set_err(st, FLOWLUA_EIO,
+                   "not a flowlua state store: the file is not a SQLite "
+                   "database; refusing to touch it");
+  char wal[4096];
+  snprintf(wal, sizeof wal, "%s-wal", st->path);
+  int has_wal = access(wal, F_OK) == 0;
+  /* The short way, taken by a store in use: the header says flowlua's
+     (application_id, bytes 68-71, big-endian; nothing else sets it so) at
+     a version this code knows (user_version, bytes 60-63), and a WAL file
+     is beside it, so opening it for writing creates nothing; migrate()
+     checks again, with what the WAL holds, before anything is written.
+     This spares every start a second connection, which would read the
+     whole WAL to index it. Anything else takes the long way below
+     (migrate() checkpoints new stores, so their header is soon current). */
+  uint32_t app_id = (uint32_t)head[68] << 24 | (uint32_t)head[69] << 16 |
+                    (uint32_t)head[70] << 8 | head[71];
+  uint32_t version = (uint32_t)head[60] << 24 | (uint32_t)head[61] << 16 |
+                     (uint32_t)head[62] << 8 | head[63];
+  if (app_id == FL_STORE_APPLICATION_ID && version <= FL_STORE_SCHEMA_VERSION &&
+      has_wal)
+    return FLOWLUA_OK;
+  /* Read-only, so that even SQLite cannot change a file that turns out not
+     to be ours; and immutable unless a WAL file is beside it, because a
+     read-only connection to a WAL database leaves empty -wal and -shm files
+     behind. Without a WAL file the main file holds everything there is. */
+  fl_buf uri = FL_BUF_INIT;
+  fl_buf_adds(&uri, "file:");
+  for (const unsigned char *p = (const unsigned char *)st->path; *p; p++) {
+    if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+        (*p >= '0' && *p <= '9') || strchr("/._-~", *p))
+      fl_buf_addc(&uri, (char)*p);
+    else
+      fl_buf_addf(&uri, "%%%02X", *p);
+  }
+  fl_buf_adds(&uri, has_wal ? "?mode=ro" : "?immutable=1");
+  if (uri.oom) {
+    fl_buf_free(&uri);
+    return fl__store_oom(st, "cannot open it");
+  }
+  int rc = sqlite3_open_v2(uri.data, &st->db,
+                           SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL);
+  fl_buf_free(&uri);
+  int status = rc == SQLITE_OK ? FLOWLUA_OK : fl__store_sql_err(st, rc, "cannot open it");
+  if (status == FLOWLUA_OK) {
+    sqlite3_busy_timeout(st->db, st->opts.busy_timeout_ms);
+    identity id;
+    status = read_identity(st, &id);
+    if (status == FLOWLUA_OK) status = check_identity(st, &id);
+  }
+  sqlite3_close(st->db);
+  st->db = NULL;
+  return status;
+}
+
+/* Creates the file's folder when it is missing — one level only, so that a
+   mistyped --state path is reported rather than built. */
+static int make_parent(fl_store *st) {
+  const char *slash = strrchr(st->path, '/');
+  if (!slash || slash == st->path) return FLOWLUA_OK;
+  char *dir = strndup(st->path, (size_t)(slash - st->path));
+  if (!dir) return fl__store_oom(st, "cannot create its folder");
+  int status = FLOWLUA_OK;
+  struct stat sb;
+  if (stat(dir, &sb) == 0) {
+    if (!S_ISDIR(sb.st_mode))
+      status = fl__store_set_err(st, FLOWLUA_EIO, "'%s' is not a folder", dir);
+  } else if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
+    status = fl__store_set_err(st, FLOWLUA_EIO, "cannot create folder '%s': %s", dir,
+                     errno == ENOENT ? "its parent folder does not exist"
+                                     : strerror(errno));
+  }
+  free(dir);
+  return status;
+}
+
+/* Two processes opening a new store at once race to switch it to WAL
+   mode, which SQLite answers with "database is locked" at once, without
+   waiting. Opening is therefore one process at a time: an flock on the
+   store's folder, held while opening. (Not on the file itself: closing
+   any descriptor of it would drop SQLite's own fcntl locks.) Returns the
+   locked descriptor, or -1 with the error set. */
+static int lock_folder(fl_store *st) {
+  const char *slash = strrchr(st->path, '/');
+  char *dir = slash ? strndup(st->path, (size_t)(slash - st->path) +
+                                            (slash == st->path))
+                    : strdup(".");
+  if (!dir) return fl__store_oom(st, "cannot lock its folder"), -1;
+  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) {
+    fl__store_set_err(st, FLOWLUA_EIO, "cannot open its folder '%s': %s", dir,
+                  strerror(errno));
+    free(dir);
+    return -1;
+  }
+  double give_up = fl__store_mono_now() + st->opts.busy_timeout_ms / 1000.0;
+  while (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    if (errno != EWOULDBLOCK || fl__store_mono_now() > give_up) {
+      fl__store_set_err(st, FLOWLUA_EIO,
+                    "cannot lock its folder '%s' to open it: %s", dir,
+                    errno == EWOULDBLOCK ? "another process kept it longer "
+                                           "than the busy timeout"
+                                         : strerror(errno));
+      close(fd);
+      free(dir);
+      return -1;
+    }
+    struct timespec ms = {0, 1000000};
+    nanosleep(&ms, NULL);
+  }
+  free(dir);
+  return fd;
+}
+
+/* journal mode, durability, foreign keys: per connection, outside any
+   transaction. */
+/* Checkpoints, and what they cost whom.
+
+   SQLite checkpoints on the commit that takes the WAL past 1,000 frames;
+   a flowlua store does it differently, because of who would wait:
+   - the writer thread checkpoints when its queue is empty (store_write.c),
+     while the engine works;
+   - this connection, which commits the end of every run, only when the
+     WAL reached MAIN_CHECKPOINT_FRAMES without that (note_wal_size): the
+     end of a big run must not copy its whole WAL into the file while the
+     run waits;
+   - a process that wrote no big run truncates the WAL when it closes, if
+     it holds CLOSE_CHECKPOINT_FRAMES or more (fl_store_close): the next
+     process to open the file reads the whole WAL to index it, so a WAL
+     grown by many small runs would slow every start. */
+#define MAIN_CHECKPOINT_FRAMES 4096
+#define CLOSE_CHECKPOINT_FRAMES 128
+
+/* The WAL hook of this connection (instead of SQLite's automatic
+   checkpoint, which is also a WAL hook). */
+static int note_wal_size(void *ctx, sqlite3 *db, const char *name, int frames) {
+  (void)name;
+  ((fl_store *)ctx)->wal_frames = frames;
+  if (frames >= MAIN_CHECKPOINT_FRAMES)
+    sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+  return SQLITE_OK;
+}
+
+static int configure(fl_store *st, int memory) {
+  sqlite3_busy_timeout(st->db, st->opts.busy_timeout_ms);
+  sqlite3_extended_result_codes(st->db, 1);
+  if (!memory) {
+    sqlite3_stmt *s = NULL;
+    int status = fl__store_prepare(st, "PRAGMA journal_mode = WAL", &s,
+                         "cannot switch it to WAL mode");
+    if (status) return status;
+    int rc = sqlite3_step(s);
+    const char *mode = rc == SQLITE_ROW
+                           ? (const char *)sqlite3_column_text(s, 0) : NULL;
+    if (rc != SQLITE_ROW)
+      status = fl__store_sql_err(st, rc, "cannot switch it to WAL mode");
+    else if (!mode || strcmp(mode, "wal") != 0)
+      status = fl__store_set_err(st, FLOWLUA_EIO,
+                       "cannot switch it to WAL mode (it stays in '%s' mode; "
+                       "is the folder on a file system without shared "
+                       "memory?)",
+                       mode ? mode : "?");
+    sqlite3_finalize(s);
+    if (status) return status;
+  }
+  /* A larger page cache keeps the indexes of a 100,000-task run in memory;
+     the WAL is trimmed after big runs so it does not stay huge. */
+  if (!memory) sqlite3_wal_hook(st->db, note_wal_size, st);
+  char sql[256];
+  snprintf(sql, sizeof sql,
+           "PRAGMA synchronous = %s; PRAGMA foreign_keys = ON;"
+           " PRAGMA cache_size = -16384; PRAGMA journal_size_limit = 67108864;"
+           " PRAGMA temp_store = MEMORY;",
+           st->opts.sync == FL_STORE_SYNC_FULL ? "FULL" : "NORMAL");
+  return fl__store_exec_sql(st, sql, "cannot configure it");
+}
+
+/* Brings the schema to FL_STORE_SCHEMA_VERSION in one transaction. The file
+   is checked again inside it: another process may have created it since
+   inspect_file looked. */
+static int migrate(fl_store *st) {
+  int status = fl__store_exec_sql(st, "BEGIN IMMEDIATE", "cannot set up its schema");
+  if (status) return status;
+  identity id;
+  status = read_identity(st, &id);
+  if (status == FLOWLUA_OK) status = check_identity(st, &id);
+  for (int64_t v = id.version; status == FLOWLUA_OK && v < FL_STORE_SCHEMA_VERSION;
+       v++) {
+    int rc = sqlite3_exec(st->db, migrations[v], NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+      status = fl__store_sql_err(st, rc, "cannot migrate it from schema version %lld",
+                       (long long)v);
+  }
+  if (status == FLOWLUA_OK && id.version < FL_STORE_SCHEMA_VERSION) {
+    char sql[128];
+    snprintf(sql, sizeof sql,
+             "PRAGMA application_id = %d; PRAGMA user_version = %d;",
+             FL_STORE_APPLICATION_ID, FL_STORE_SCHEMA_VERSION);
+    status = fl__store_exec_sql(st, sql, "cannot record its schema version");
+  }
+  if (status == FLOWLUA_OK)
+    status = fl__store_exec_sql(st, "COMMIT", "cannot commit its schema");
+  if (status != FLOWLUA_OK && !sqlite3_get_autocommit(st->db))
+    sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+  /* A new or migrated schema goes into the file itself at once, so the
+     header shows the store's identity to inspect_file. Best effort. */
+  if (status == FLOWLUA_OK && id.version < FL_STORE_SCHEMA_VERSION &&
+      strcmp(st->path, ":memory:") != 0)
+    sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL,
+                              NULL);
+  return status;
+}
+
+
+/* Frees the handle without flushing; the journal file is kept (its
+   records are not all in the file) unless the caller closed it. */
+static void destroy(fl_store *st) {
+  fl__store_writer_stop(st);
+  fl__store_mem_queue_free(st);
+  while (st->runs) fl__store_free_run(st->runs);
+  fl_journal_close(st->journal, 0);
+  fl_journal_close(st->spare, 0);
+  for (int i = 0; i < S_COUNT; i++) sqlite3_finalize(st->stmt[i]);
+  /* No checkpoint by SQLite at close: it would cost every flowlua process
+     two fsyncs (2 ms of a 6.6 ms one-task run). The WAL keeps what was
+     committed, readers read through it, and the checkpoints above
+     (configure) keep it small. Hence `.flowlua` is copied whole, state.db
+     with its -wal file. */
+  if (st->db) sqlite3_db_config(st->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
+  sqlite3_close(st->db);
+  free(st->events);
+  free(st->touched);
+  free(st->puts);
+  fl_buf_free(&st->batch);
+  fl_buf_free(&st->cache_json);
+  fl_buf_free(&st->err);
+  free(st->path);
+  free(st);
+}
+
+int fl_store_open(const char *path, const fl_store_options *opts,
+                  fl_store **out, char *err, size_t errlen) {
+  *out = NULL;
+  if (errlen) err[0] = '\0';
+  if (!path || !*path) {
+    if (errlen) snprintf(err, errlen, "state store: no path given");
+    return FLOWLUA_EINVAL;
+  }
+  fl_store *st = calloc(1, sizeof *st);
+  if (!st || !(st->path = strdup(path))) {
+    if (errlen) snprintf(err, errlen, "state store '%s': out of memory", path);
+    free(st);
+    return FLOWLUA_ENOMEM;
+  }
+  if (opts)
+    st->opts = *opts;
+  else
+    fl_store_options_init(&st->opts);
+  if (st->opts.busy_timeout_ms < 0) st->opts.busy_timeout_ms = 0;
+  fl_store_owner_self(&st->self);
+  st->stats = getenv("FLOWLUA_STORE_STATS") != NULL;
+
+  int memory = strcmp(path, ":memory:") == 0;
+  int status = FLOWLUA_OK;
+  if (!memory) {
+    struct stat sb;
+    if (stat(path, &sb) == 0) {
+      if (S_ISDIR(sb.st_mode))
+        status = fl__store_set_err(st, FLOWLUA_EIO, "is a folder, not a file");
+      else if (sb.st_size > 0)
+        status = inspect_file(st);
+    } else if (errno != ENOENT) {
+      status = fl__store_set_err(st, FLOWLUA_EIO, "%s", strerror(errno));
+    } else if (st->opts.must_exist) {
+      destroy(st);
+      return FLOWLUA_OK; /* nothing recorded yet: *out stays NULL */
+    } else {
+      status = make_parent(st);
+    }
+  }
+  int folder_lock = -1;
+  if (status == FLOWLUA_OK && !memory) {
+    folder_lock = lock_folder(st);
+    if (folder_lock < 0) status = FLOWLUA_EIO;
+  }
+  if (status == FLOWLUA_OK) {
+    int rc = sqlite3_open_v2(path, &st->db,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                                 SQLITE_OPEN_NOMUTEX,
+                             NULL);
+    if (rc != SQLITE_OK) status = fl__store_sql_err(st, rc, "cannot open it");
+  }
+  if (status == FLOWLUA_OK) status = configure(st, memory);
+  if (status == FLOWLUA_OK) status = migrate(st);
+  if (status == FLOWLUA_OK && !memory) {
+    char jerr[512];
+    if (fl_journal_create(path, &st->journal, jerr, sizeof jerr) != 0)
+      status = fl__store_set_err(st, FLOWLUA_EIO, "%s", jerr);
+  }
+  for (int i = 0; status == FLOWLUA_OK && i < S_COUNT; i++) {
+    int rc = sqlite3_prepare_v3(st->db, stmt_sql[i], -1,
+                                SQLITE_PREPARE_PERSISTENT, &st->stmt[i], NULL);
+    if (rc != SQLITE_OK) status = fl__store_sql_err(st, rc, "cannot prepare its queries");
+  }
+  if (status == FLOWLUA_OK)
+    status = fl__store_mem_conn_open(st);
+  if (folder_lock >= 0) close(folder_lock); /* releases the flock */
+  if (status != FLOWLUA_OK) {
+    if (errlen) snprintf(err, errlen, "%s", fl_store_errmsg(st));
+    fl_journal_close(st->journal, 1); /* nothing recorded in it yet */
+    st->journal = NULL;
+    destroy(st);
+    return status;
+  }
+  *out = st;
+  return FLOWLUA_OK;
+}
+
+
+void fl_store_close(fl_store *st) {
+  if (!st) return;
+  if (st->stats)
+    fprintf(stderr,
+            "store stats: %zu flushes, %zu task rows, %zu history rows, "
+            "%.3f s flushing, journal %zu bytes\n",
+            st->n_flushes, st->n_rows, st->n_events_written,
+            st->flush_seconds, fl_journal_used(st->journal));
+  /* Open runs stay Running in the file (fl_store_mark_crashed finds them
+     once this process is gone), with every change the journal holds. */
+  if (fl__store_flush(st, "cannot write its last changes") == FLOWLUA_OK) {
+    fl_journal_close(st->journal, 1);
+    fl_journal_close(st->spare, 1);
+    st->journal = st->spare = NULL;
+  }
+  fl__store_writer_stop(st);
+  if (!st->writer_used && st->wal_frames >= CLOSE_CHECKPOINT_FRAMES) {
+    /* See "Checkpoints" above. Never waits: if another process is using
+       the WAL, it stays for a later close. */
+    sqlite3_busy_timeout(st->db, 0);
+    sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL,
+                              NULL);
+  }
+  destroy(st);
+}
+

@@ -1,0 +1,693 @@
+/*
+ * store_read.c — reading runs back: lists for `runs`, one run with its
+ * task runs for `show` and resume, and the checks a resume makes.
+ */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store_internal.h"
+
+/* ---- reading back ------------------------------------------------------------------ */
+
+/* Strings of a query's result, in blocks that never move, freed at once. */
+typedef struct arena_block {
+  struct arena_block *next;
+  size_t used, cap;
+  char data[];
+} arena_block;
+
+struct fl_store_arena {
+  arena_block *head;
+};
+
+static void arena_free(struct fl_store_arena *a) {
+  if (!a) return;
+  while (a->head) {
+    arena_block *next = a->head->next;
+    free(a->head);
+    a->head = next;
+  }
+  free(a);
+}
+
+/* A NUL-terminated copy of s[0..n), or NULL when out of memory. */
+static char *arena_dup(struct fl_store_arena *a, const char *s, size_t n) {
+  arena_block *b = a->head;
+  if (!b || b->cap - b->used < n + 1) {
+    size_t cap = n + 1 > 65536 ? n + 1 : 65536;
+    arena_block *nb = malloc(sizeof *nb + cap);
+    if (!nb) return NULL;
+    nb->used = 0;
+    nb->cap = cap;
+    /* A big string gets a block of its own, behind the current one, so the
+       current block's free space is not wasted. */
+    if (b && cap > 65536) {
+      nb->next = b->next;
+      b->next = nb;
+    } else {
+      nb->next = b;
+      a->head = nb;
+    }
+    b = nb;
+  }
+  char *p = b->data + b->used;
+  memcpy(p, s, n);
+  p[n] = '\0';
+  b->used += n + 1;
+  return p;
+}
+
+/* Column i as a string copied into the arena; NULL for SQL NULL. *ok is
+   cleared when memory runs out. */
+static const char *col_str(struct fl_store_arena *a, sqlite3_stmt *s, int i,
+                           int *ok) {
+  const char *v = (const char *)sqlite3_column_text(s, i);
+  if (!v) return NULL;
+  char *p = arena_dup(a, v, (size_t)sqlite3_column_bytes(s, i));
+  if (!p) *ok = 0;
+  return p;
+}
+
+/* The columns of flow_run every reader wants, in the order read_run_row
+   reads them. */
+#define RUN_COLUMNS                                                            \
+  "r.id, r.run_id, r.flow, r.script, r.params, r.state, r.scheduled_at,"       \
+  " r.started_at, r.ended_at, r.error, r.resumed_from, r.owner_pid,"           \
+  " r.owner_host, r.task_counts"
+
+static int read_run_row(struct fl_store_arena *a, sqlite3_stmt *s,
+                        fl_store_run_row *r) {
+  int ok = 1;
+  memset(r, 0, sizeof *r);
+  r->run_id = col_str(a, s, 1, &ok);
+  r->flow = col_str(a, s, 2, &ok);
+  r->script = col_str(a, s, 3, &ok);
+  r->params_json = col_str(a, s, 4, &ok);
+  r->state = fl_store_flow_state_parse((const char *)sqlite3_column_text(s, 5));
+  r->scheduled_at = sqlite3_column_double(s, 6);
+  r->started_at = sqlite3_column_double(s, 7);
+  r->ended_at = sqlite3_column_double(s, 8);
+  r->error = col_str(a, s, 9, &ok);
+  r->resumed_from = col_str(a, s, 10, &ok);
+  r->owner_pid = sqlite3_column_int64(s, 11);
+  r->owner_host = col_str(a, s, 12, &ok);
+  return ok;
+}
+
+/* Fills the counts of task runs by state: from the counts recorded at the
+   run's end, or, for a run without them (still running), by counting. */
+static int read_counts(fl_store *st, int64_t rowid, const char *counts_json,
+                       fl_store_run_row *r) {
+  sqlite3_stmt *s = NULL;
+  int status = fl__store_prepare(
+      st,
+      counts_json ? "SELECT key, value FROM json_each(?2)"
+                  : "SELECT state, count(*) FROM task_run WHERE run = ?1"
+                    " GROUP BY state",
+      &s, "cannot count a run's task runs");
+  if (status) return status;
+  sqlite3_bind_int64(s, 1, rowid);
+  if (counts_json) sqlite3_bind_text(s, 2, counts_json, -1, SQLITE_STATIC);
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    int state = fl_store_task_state_parse((const char *)sqlite3_column_text(s, 0));
+    size_t n = (size_t)sqlite3_column_int64(s, 1);
+    r->n_tasks += n;
+    if (state >= 0) r->by_state[state] += n;
+  }
+  if (rc != SQLITE_DONE) status = fl__store_sql_err(st, rc, "cannot count a run's task runs");
+  sqlite3_finalize(s);
+  return status;
+}
+
+int fl_store_list_runs(fl_store *st, const char *flow, int limit,
+                       fl_store_run_list *out) {
+  memset(out, 0, sizeof *out);
+  if (!(out->arena_ = calloc(1, sizeof *out->arena_)))
+    return fl__store_oom(st, "cannot list runs");
+  sqlite3_stmt *s = NULL;
+  int status = fl__store_prepare(st,
+                       "SELECT " RUN_COLUMNS " FROM flow_run r"
+                       " WHERE ?1 IS NULL OR r.flow = ?1"
+                       " ORDER BY r.started_at DESC, r.id DESC LIMIT ?2",
+                       &s, "cannot list runs");
+  if (status) return status;
+  sqlite3_bind_text(s, 1, flow, -1, SQLITE_STATIC);
+  sqlite3_bind_int(s, 2, limit > 0 ? limit : -1);
+  size_t cap = 0;
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    if (GROW(out->rows, cap, out->n)) {
+      status = fl__store_oom(st, "cannot list runs");
+      break;
+    }
+    fl_store_run_row *r = &out->rows[out->n];
+    if (!read_run_row(out->arena_, s, r)) {
+      status = fl__store_oom(st, "cannot list runs");
+      break;
+    }
+    out->n++;
+    status = read_counts(st, sqlite3_column_int64(s, 0),
+                         (const char *)sqlite3_column_text(s, 13), r);
+    if (status) break;
+  }
+  if (status == FLOWLUA_OK && rc != SQLITE_DONE)
+    status = fl__store_sql_err(st, rc, "cannot list runs");
+  sqlite3_finalize(s);
+  return status;
+}
+
+void fl_store_run_list_free(fl_store_run_list *l) {
+  free(l->rows);
+  arena_free(l->arena_);
+  memset(l, 0, sizeof *l);
+}
+
+typedef struct key_index {
+  const char *key;
+  uint32_t i;
+} key_index;
+
+/* The detail with what the caller does not see. */
+typedef struct detail_impl {
+  fl_store_run_detail pub;
+  struct fl_store_arena *arena;
+  const char **graph;
+  key_index *by_key; /* tasks sorted by key, for fl_store_detail_find */
+} detail_impl;
+
+void fl_store_run_detail_free(fl_store_run_detail *d) {
+  if (!d) return;
+  detail_impl *x = (detail_impl *)d;
+  free(x->by_key);
+  free(x->graph);
+  free(x->pub.tasks);
+  arena_free(x->arena);
+  free(x);
+}
+
+static int cmp_key_index(const void *a, const void *b) {
+  return strcmp(((const key_index *)a)->key, ((const key_index *)b)->key);
+}
+
+/* Finds the flow_run row that ref names: "last", a full id, or a unique
+   prefix of one. 0 with *rowid set, or an error with its message. */
+static int resolve_run(fl_store *st, const char *ref, const char *flow,
+                       int64_t *rowid) {
+  if (!ref || !*ref)
+    return fl__store_set_err(st, FLOWLUA_EINVAL, "no run id given");
+  int last = strcmp(ref, "last") == 0;
+  sqlite3_stmt *s = NULL;
+  /* An exact id wins over the ids it is a prefix of. */
+  int status = fl__store_prepare(
+      st,
+      last ? "SELECT id, run_id FROM flow_run WHERE ?2 IS NULL OR flow = ?2"
+             " ORDER BY started_at DESC, id DESC LIMIT 1"
+           : "SELECT id, run_id FROM flow_run WHERE (?2 IS NULL OR flow = ?2)"
+             " AND substr(run_id, 1, length(?1)) = ?1"
+             " ORDER BY run_id = ?1 DESC, started_at DESC LIMIT 6",
+      &s, "cannot look up a run");
+  if (status) return status;
+  sqlite3_bind_text(s, 1, ref, -1, SQLITE_STATIC);
+  sqlite3_bind_text(s, 2, flow, -1, SQLITE_STATIC);
+  fl_buf matches = FL_BUF_INIT;
+  int n = 0, rc, exact = 0;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    const char *id = (const char *)sqlite3_column_text(s, 1);
+    if (n == 0) {
+      *rowid = sqlite3_column_int64(s, 0);
+      exact = last || (id && strcmp(id, ref) == 0);
+    }
+    if (n < 5) fl_buf_addf(&matches, "%s%s", n ? ", " : "", id ? id : "?");
+    n++;
+    if (exact) break;
+  }
+  if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+    status = fl__store_sql_err(st, rc, "cannot look up run '%s'", ref);
+  else if (n == 0 && last)
+    status = fl__store_set_err(st, FLOWLUA_EINVAL, "no run%s%s%s is recorded",
+                     flow ? " of flow '" : "", flow ? flow : "", flow ? "'" : "");
+  else if (n == 0)
+    status = fl__store_set_err(st, FLOWLUA_EINVAL, "no run%s%s%s has an id starting with '%s'",
+                     flow ? " of flow '" : "", flow ? flow : "", flow ? "'" : "",
+                     ref);
+  else if (n > 1 && !exact)
+    status = fl__store_set_err(st, FLOWLUA_EINVAL,
+                     "run id '%s' is ambiguous: it starts %s%d ids (%s%s); give "
+                     "more of it",
+                     ref, n > 5 ? "more than " : "", n > 5 ? 5 : n,
+                     fl_buf_str(&matches), n > 5 ? ", ..." : "");
+  fl_buf_free(&matches);
+  sqlite3_finalize(s);
+  return status;
+}
+
+static int load_graph(fl_store *st, detail_impl *x, int64_t rowid) {
+  sqlite3_stmt *s = NULL;
+  int status = fl__store_prepare(st,
+                       "SELECT j.value FROM run_graph g, json_each(g.keys) j"
+                       " WHERE g.run = ?1 ORDER BY j.key",
+                       &s, "cannot read a run's graph");
+  if (status) return status;
+  sqlite3_bind_int64(s, 1, rowid);
+  size_t cap = 0;
+  int rc, ok = 1;
+  while (ok && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+    if (GROW(x->graph, cap, x->pub.n_graph_keys)) {
+      ok = 0;
+      break;
+    }
+    const char *k = col_str(x->arena, s, 0, &ok);
+    x->graph[x->pub.n_graph_keys++] = k ? k : "";
+  }
+  if (!ok)
+    status = fl__store_oom(st, "cannot read a run's graph");
+  else if (rc != SQLITE_DONE)
+    status = fl__store_sql_err(st, rc, "cannot read a run's graph");
+  sqlite3_finalize(s);
+  x->pub.graph_keys = x->graph;
+  return status;
+}
+
+/* A task run as loaded, before the runs are put in order. */
+typedef struct loaded_task {
+  fl_store_task_row row;
+  uint32_t n;
+  int packed; /* from task_pack: a task_row row of the same n wins */
+} loaded_task;
+
+typedef struct task_loader {
+  struct fl_store_arena *arena;
+  loaded_task *items;
+  size_t n_items, cap;
+} task_loader;
+
+static int cmp_loaded(const void *a, const void *b) {
+  const loaded_task *x = a, *y = b;
+  if (x->n != y->n) return x->n < y->n ? -1 : 1;
+  return x->packed - y->packed;
+}
+
+static loaded_task *loader_next(task_loader *l) {
+  if (GROW(l->items, l->cap, l->n_items)) return NULL;
+  loaded_task *t = &l->items[l->n_items++];
+  memset(t, 0, sizeof *t);
+  return t;
+}
+
+/* store_pack_fn: one packed task run into the loader (1: out of memory). */
+static int load_packed(void *ctx, const store_pack_row *p) {
+  task_loader *l = ctx;
+  loaded_task *t = loader_next(l);
+  if (!t) return 1;
+  fl_store_task_row *r = &t->row;
+  t->n = p->n;
+  t->packed = 1;
+  r->key = arena_dup(l->arena, p->key, strlen(p->key));
+  r->task = arena_dup(l->arena, p->task, strlen(p->task));
+  r->error = p->error ? arena_dup(l->arena, p->error, strlen(p->error)) : NULL;
+  r->map_index = p->map_index;
+  r->state = p->state;
+  r->attempts = p->attempts;
+  r->started_at = p->started_at;
+  r->ended_at = p->ended_at;
+  r->result_kind = p->result_kind;
+  if (r->result_kind == FL_STORE_RESULT_JSON && p->result) {
+    r->result = arena_dup(l->arena, p->result, p->result_len);
+    r->result_len = p->result_len;
+  } else if (r->result_kind == FL_STORE_RESULT_JSON) {
+    r->result_kind = FL_STORE_RESULT_NONE;
+  }
+  return !r->key || !r->task || (p->error && !r->error) ||
+         (p->result && r->result_kind == FL_STORE_RESULT_JSON && !r->result);
+}
+
+/* The run's task_row rows into the loader. */
+static int load_rows(fl_store *st, task_loader *l, int64_t rowid) {
+  sqlite3_stmt *s = NULL;
+  int status = fl__store_prepare(st,
+                       "SELECT n, key, task, map_index, state, attempts,"
+                       " started_at, ended_at, error, result, result_kind"
+                       " FROM task_row WHERE run = ?1",
+                       &s, "cannot read a run's task runs");
+  if (status) return status;
+  sqlite3_bind_int64(s, 1, rowid);
+  int rc, ok = 1;
+  while (ok && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+    loaded_task *t = loader_next(l);
+    if (!t) {
+      ok = 0;
+      break;
+    }
+    fl_store_task_row *r = &t->row;
+    t->n = (uint32_t)sqlite3_column_int64(s, 0);
+    r->key = col_str(l->arena, s, 1, &ok);
+    r->task = col_str(l->arena, s, 2, &ok);
+    r->map_index = sqlite3_column_int(s, 3);
+    r->state = fl_store_task_state_parse((const char *)sqlite3_column_text(s, 4));
+    r->attempts = sqlite3_column_int(s, 5);
+    r->started_at = sqlite3_column_double(s, 6);
+    r->ended_at = sqlite3_column_double(s, 7);
+    r->error = col_str(l->arena, s, 8, &ok);
+    r->result_kind = sqlite3_column_int(s, 10);
+    if (r->result_kind == FL_STORE_RESULT_JSON) {
+      r->result = col_str(l->arena, s, 9, &ok);
+      r->result_len = r->result ? (size_t)sqlite3_column_bytes(s, 9) : 0;
+      if (!r->result) r->result_kind = FL_STORE_RESULT_NONE;
+    }
+  }
+  if (!ok)
+    status = fl__store_oom(st, "cannot read a run's task runs");
+  else if (rc != SQLITE_DONE)
+    status = fl__store_sql_err(st, rc, "cannot read a run's task runs");
+  sqlite3_finalize(s);
+  return status;
+}
+
+/* The run's task_pack rows into the loader, parsed here (store_pack.c). */
+static int load_packs(fl_store *st, task_loader *l, int64_t rowid) {
+  sqlite3_stmt *s = NULL;
+  int status = fl__store_prepare(st, "SELECT id, rows FROM task_pack WHERE run = ?1",
+                             &s, "cannot read a run's task runs");
+  if (status) return status;
+  sqlite3_bind_int64(s, 1, rowid);
+  fl_buf scratch = FL_BUF_INIT;
+  int rc;
+  while (status == FLOWLUA_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+    const char *json = (const char *)sqlite3_column_text(s, 1);
+    size_t len = (size_t)sqlite3_column_bytes(s, 1);
+    int got = json ? fl__store_pack_read(json, len, &scratch, load_packed, l) : -1;
+    if (got == 1 || scratch.oom)
+      status = fl__store_oom(st, "cannot read a run's task runs");
+    else if (got != 0)
+      status = fl__store_set_err(st, FLOWLUA_EIO,
+                             "task_pack row %lld is damaged: not a list of"
+                             " task runs",
+                             (long long)sqlite3_column_int64(s, 0));
+  }
+  if (status == FLOWLUA_OK && rc != SQLITE_DONE)
+    status = fl__store_sql_err(st, rc, "cannot read a run's task runs");
+  fl_buf_free(&scratch);
+  sqlite3_finalize(s);
+  return status;
+}
+
+static int load_tasks(fl_store *st, detail_impl *x, int64_t rowid) {
+  task_loader l = {x->arena, NULL, 0, 0};
+  int status = load_rows(st, &l, rowid);
+  if (status == FLOWLUA_OK) status = load_packs(st, &l, rowid);
+  fl_store_run_detail *d = &x->pub;
+  if (status == FLOWLUA_OK && l.n_items &&
+      !(d->tasks = malloc(l.n_items * sizeof *d->tasks)))
+    status = fl__store_oom(st, "cannot read a run's task runs");
+  if (status != FLOWLUA_OK) {
+    free(l.items);
+    return status;
+  }
+  /* In declaration order; a task run that changed after it was packed is
+     in both tables, and its task_row row is the latest. */
+  if (l.n_items) qsort(l.items, l.n_items, sizeof *l.items, cmp_loaded);
+  for (size_t i = 0; i < l.n_items; i++) {
+    if (i && l.items[i].n == l.items[i - 1].n) continue;
+    fl_store_task_row *t = &d->tasks[d->n_tasks++];
+    *t = l.items[i].row;
+    if (!t->key) t->key = "";
+    if (!t->task) t->task = "";
+  }
+  free(l.items);
+  /* The counts of a loaded run are what was loaded. */
+  d->run.n_tasks = d->n_tasks;
+  memset(d->run.by_state, 0, sizeof d->run.by_state);
+  for (size_t i = 0; i < d->n_tasks; i++)
+    if (d->tasks[i].state >= 0) d->run.by_state[d->tasks[i].state]++;
+  if (d->n_tasks) {
+    if (!(x->by_key = malloc(d->n_tasks * sizeof *x->by_key)))
+      return fl__store_oom(st, "cannot read a run's task runs");
+    for (size_t i = 0; i < d->n_tasks; i++)
+      x->by_key[i] = (key_index){d->tasks[i].key, (uint32_t)i};
+    qsort(x->by_key, d->n_tasks, sizeof *x->by_key, cmp_key_index);
+  }
+  return FLOWLUA_OK;
+}
+
+int fl_store_load_run(fl_store *st, const char *ref, const char *flow,
+                      fl_store_run_detail **out) {
+  *out = NULL;
+  int64_t rowid = 0;
+  int status = resolve_run(st, ref, flow, &rowid);
+  if (status) return status;
+  detail_impl *x = calloc(1, sizeof *x);
+  if (!x || !(x->arena = calloc(1, sizeof *x->arena))) {
+    free(x);
+    return fl__store_oom(st, "cannot read a run");
+  }
+  sqlite3_stmt *s = NULL;
+  status = fl__store_prepare(st, "SELECT " RUN_COLUMNS " FROM flow_run r WHERE r.id = ?1",
+                   &s, "cannot read a run");
+  if (status == FLOWLUA_OK) {
+    sqlite3_bind_int64(s, 1, rowid);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+      if (!read_run_row(x->arena, s, &x->pub.run))
+        status = fl__store_oom(st, "cannot read a run");
+    } else if (rc == SQLITE_DONE) {
+      status = fl__store_set_err(st, FLOWLUA_EINVAL, "run '%s' was deleted while read",
+                       ref);
+    } else {
+      status = fl__store_sql_err(st, rc, "cannot read run '%s'", ref);
+    }
+    sqlite3_finalize(s);
+  }
+  if (status == FLOWLUA_OK) status = load_graph(st, x, rowid);
+  if (status == FLOWLUA_OK) status = load_tasks(st, x, rowid);
+  if (status) {
+    fl_store_run_detail_free(&x->pub);
+    return status;
+  }
+  *out = &x->pub;
+  return FLOWLUA_OK;
+}
+
+const fl_store_task_row *fl_store_detail_find(const fl_store_run_detail *d,
+                                              const char *key) {
+  const detail_impl *x = (const detail_impl *)d;
+  if (!x->by_key) return NULL;
+  key_index want = {key, 0};
+  const key_index *k = bsearch(&want, x->by_key, d->n_tasks, sizeof *x->by_key,
+                               cmp_key_index);
+  return k ? &d->tasks[k->i] : NULL;
+}
+
+int fl_store_task_reusable(const fl_store_task_row *t) {
+  return t && (t->state == FLOWLUA_TASK_SUCCESS || t->state == FLOWLUA_TASK_CACHED) &&
+         (t->result_kind == FL_STORE_RESULT_JSON ||
+          t->result_kind == FL_STORE_RESULT_NONE);
+}
+
+static int cmp_str_ptr(const void *a, const void *b) {
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Marks in only_a[] the keys of a (in a's order) that b lacks. */
+static int keys_missing(const char *const *a, size_t na, const char *const *b,
+                        size_t nb, unsigned char *only_a) {
+  const char **sorted = malloc((nb ? nb : 1) * sizeof *sorted);
+  if (!sorted) return -1;
+  if (nb) {
+    memcpy(sorted, b, nb * sizeof *sorted);
+    qsort(sorted, nb, sizeof *sorted, cmp_str_ptr);
+  }
+  for (size_t i = 0; i < na; i++)
+    only_a[i] = !bsearch(&a[i], sorted, nb, sizeof *sorted, cmp_str_ptr);
+  free(sorted);
+  return 0;
+}
+
+/* Appends "N task(s) <verb>: 'a', 'b' ... and K more". */
+static void list_keys(fl_buf *msg, const char *const *keys, size_t n,
+                      const unsigned char *mark, size_t count,
+                      const char *verb) {
+  fl_buf_addf(msg, "%zu task%s %s: ", count, count == 1 ? "" : "s", verb);
+  size_t shown = 0;
+  for (size_t i = 0; i < n && shown < 10; i++) {
+    if (!mark[i]) continue;
+    fl_buf_addf(msg, "%s'%s'", shown ? ", " : "", keys[i]);
+    shown++;
+  }
+  if (count > shown) fl_buf_addf(msg, " and %zu more", count - shown);
+}
+
+int fl_store_check_resume(const fl_store_run_detail *d, const char *flow,
+                          const char *const *keys, size_t n, int force,
+                          fl_buf *msg) {
+  fl_buf scratch = FL_BUF_INIT;
+  if (!msg) msg = &scratch;
+  const fl_store_run_row *r = &d->run;
+  int status = FLOWLUA_OK;
+  if (flow && strcmp(r->flow, flow) != 0) {
+    fl_buf_addf(msg, "run %s is a run of flow '%s', not of '%s'", r->run_id,
+                r->flow, flow);
+    status = FLOWLUA_ESTATE;
+  } else if (r->state == FLOWLUA_FLOW_RUNNING) {
+    fl_buf_addf(msg,
+                "run %s is still running (pid %lld on host '%s'); only a "
+                "Failed, Cancelled or Crashed run can be resumed",
+                r->run_id, (long long)r->owner_pid,
+                r->owner_host ? r->owner_host : "?");
+    status = FLOWLUA_ESTATE;
+  } else if (r->state != FLOWLUA_FLOW_FAILED &&
+             r->state != FLOWLUA_FLOW_CANCELLED &&
+             r->state != FLOWLUA_FLOW_CRASHED) {
+    fl_buf_addf(msg,
+                "run %s ended %s; only a Failed, Cancelled or Crashed run "
+                "can be resumed",
+                r->run_id, fl__store_flow_state_name(r->state));
+    status = FLOWLUA_ESTATE;
+  }
+  if (status) goto done;
+  unsigned char *added = calloc(n ? n : 1, 1);
+  unsigned char *gone = calloc(d->n_graph_keys ? d->n_graph_keys : 1, 1);
+  if (!added || !gone || keys_missing(keys, n, d->graph_keys, d->n_graph_keys, added) ||
+      keys_missing(d->graph_keys, d->n_graph_keys, keys, n, gone)) {
+    free(added);
+    free(gone);
+    fl_buf_adds(msg, "out of memory comparing graphs");
+    status = FLOWLUA_ENOMEM;
+    goto done;
+  }
+  size_t n_added = 0, n_gone = 0;
+  for (size_t i = 0; i < n; i++) n_added += added[i];
+  for (size_t i = 0; i < d->n_graph_keys; i++) n_gone += gone[i];
+  if (n_added || n_gone) {
+    fl_buf_addf(msg, "the graph of flow '%s' no longer matches run %s: ",
+                r->flow, r->run_id);
+    if (n_added) list_keys(msg, keys, n, added, n_added, "added");
+    if (n_added && n_gone) fl_buf_adds(msg, "; ");
+    if (n_gone) list_keys(msg, d->graph_keys, d->n_graph_keys, gone, n_gone, "removed");
+    if (!force) status = FLOWLUA_EBUILD;
+  }
+  free(added);
+  free(gone);
+done:
+  fl_buf_free(&scratch);
+  return status;
+}
+
+/* ---- a run's attempts (the report's timeline) ---------------------------- */
+
+void fl_store_attempt_list_free(fl_store_attempt_list *l) {
+  free(l->items);
+  arena_free(l->arena_);
+  memset(l, 0, sizeof *l);
+}
+
+/* A task run's number in its run (task_run.n) and its index in a detail. */
+typedef struct task_number {
+  int64_t n;
+  size_t index;
+} task_number;
+
+static int cmp_task_number(const void *a, const void *b) {
+  int64_t x = ((const task_number *)a)->n, y = ((const task_number *)b)->n;
+  return (x > y) - (x < y);
+}
+
+/* The numbers of d's task runs, sorted, in *out (*count of them). The
+   history names task runs by number, the detail by key. */
+static int number_tasks(fl_store *st, const fl_store_run_detail *d,
+                        task_number **out, size_t *count) {
+  *out = NULL;
+  *count = 0;
+  sqlite3_stmt *s = NULL;
+  int status = fl__store_prepare(st,
+                             "SELECT t.n, t.key FROM flow_run r JOIN task_run t"
+                             " ON t.run = r.id WHERE r.run_id = ?1 ORDER BY t.n",
+                             &s, "cannot read a run's task runs");
+  if (status) return status;
+  sqlite3_bind_text(s, 1, d->run.run_id, -1, SQLITE_STATIC);
+  size_t cap = 0;
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    const char *key = (const char *)sqlite3_column_text(s, 1);
+    const fl_store_task_row *t = key ? fl_store_detail_find(d, key) : NULL;
+    if (!t) continue; /* written since the detail was read */
+    if (GROW(*out, cap, *count)) {
+      status = fl__store_oom(st, "cannot read a run's task runs");
+      break;
+    }
+    (*out)[(*count)++] = (task_number){sqlite3_column_int64(s, 0),
+                                       (size_t)(t - d->tasks)};
+  }
+  if (status == FLOWLUA_OK && rc != SQLITE_DONE)
+    status = fl__store_sql_err(st, rc, "cannot read the task runs of run %s",
+                           d->run.run_id);
+  sqlite3_finalize(s);
+  return status;
+}
+
+int fl_store_load_attempts(fl_store *st, const fl_store_run_detail *d,
+                           fl_store_attempt_list *out) {
+  memset(out, 0, sizeof *out);
+  if (!(out->arena_ = calloc(1, sizeof *out->arena_)))
+    return fl__store_oom(st, "cannot read a run's attempts");
+  task_number *numbers = NULL;
+  size_t n_numbers = 0;
+  int status = number_tasks(st, d, &numbers, &n_numbers);
+  if (status) return status;
+  sqlite3_stmt *s = NULL;
+  /* Every change of every task run, in order: a Running opens an attempt,
+     the next change of the same task run closes it. */
+  status = fl__store_prepare(st,
+                         "SELECT h.n, h.at, h.state, h.attempt, h.error"
+                         " FROM flow_run r JOIN task_history h ON h.run = r.id"
+                         " WHERE r.run_id = ?1 ORDER BY h.n, h.seq",
+                         &s, "cannot read a run's attempts");
+  if (status) {
+    free(numbers);
+    return status;
+  }
+  sqlite3_bind_text(s, 1, d->run.run_id, -1, SQLITE_STATIC);
+  size_t cap = 0;
+  const task_number *task = NULL;
+  fl_store_attempt *open = NULL; /* the attempt the next change ends */
+  int rc, ok = 1;
+  while (ok && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+    task_number want = {sqlite3_column_int64(s, 0), 0};
+    if (!task || task->n != want.n) {
+      task = bsearch(&want, numbers, n_numbers, sizeof *numbers, cmp_task_number);
+      open = NULL;
+    }
+    if (!task) continue;
+    double at = sqlite3_column_double(s, 1);
+    int state = fl_store_task_state_parse((const char *)sqlite3_column_text(s, 2));
+    int attempt = sqlite3_column_int(s, 3);
+    if (open) {
+      open->ended_at = at;
+      open->state = state;
+      open->error = col_str(out->arena_, s, 4, &ok);
+      open = NULL;
+    }
+    if (state != FLOWLUA_TASK_RUNNING || attempt < 1 ||
+        attempt > d->tasks[task->index].attempts)
+      continue;
+    if (GROW(out->items, cap, out->n)) {
+      ok = 0;
+      break;
+    }
+    open = &out->items[out->n++];
+    *open = (fl_store_attempt){.task = task->index,
+                               .attempt = attempt,
+                               .state = FLOWLUA_TASK_RUNNING,
+                               .started_at = at};
+  }
+  if (!ok)
+    status = fl__store_oom(st, "cannot read a run's attempts");
+  else if (rc != SQLITE_DONE)
+    status = fl__store_sql_err(st, rc, "cannot read the attempts of run %s",
+                           d->run.run_id);
+  sqlite3_finalize(s);
+  free(numbers);
+  return status;
+}

@@ -1,0 +1,523 @@
+/*
+ * store_replay.c — the store's view of other processes: runs whose
+ * process died (marked Crashed, after replaying what its journal holds),
+ * scheduled fire times claimed across processes, and what became of fire
+ * times that did not start a run.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "store_internal.h"
+
+/* ---- crash detection and fires --------------------------------------------------- */
+
+/* Whether the process recorded as a run's owner is certainly gone. */
+static int owner_gone(const fl_store_owner *self, const char *host,
+                      const char *boot, int64_t pid, int64_t start) {
+  if (strcmp(host, self->host) != 0) return 0; /* cannot see it from here */
+  if (*boot && *self->boot_id && strcmp(boot, self->boot_id) != 0) return 1;
+  fl_store_owner now;
+  if (pid <= 0 || fl_store_owner_of((pid_t)pid, &now) != 0) return 1;
+  /* The pid lives, but if it started at another time it is another process
+     that got the same pid. */
+  return start && now.start_time && start != now.start_time;
+}
+
+typedef struct crashed_run {
+  int64_t rowid, pid;
+  double last;
+} crashed_run;
+
+static int mark_one_crashed(fl_store *st, const crashed_run *c, double now) {
+  char error[400];
+  snprintf(error, sizeof error,
+           "the process that ran it (pid %lld on host '%s') died before "
+           "the run ended",
+           (long long)c->pid, st->self.host);
+  static const char *const sql[] = {
+      /* The latest change of every task run caught on the way goes to the
+         history (unless it is the first Running, which the row tells)... */
+      "INSERT INTO task_event(run, n, seq, at, state, attempt, error)"
+      " SELECT run, n, state_seq, state_at, state, attempts, error"
+      " FROM task_row WHERE run = ?1" /* never packed: not ended */
+      " AND state IN ('Pending', 'Running', 'Retrying') AND state_seq > 0"
+      " AND state_seq IS NOT started_seq",
+      /* ...and its new latest change is Crashed, ending it at the last sign
+         of life of the run... */
+      "UPDATE task_row SET state = 'Crashed', state_at = ?2,"
+      " state_seq = state_seq + 1, error = ?3, ended_at = ?4"
+      " WHERE run = ?1 AND state IN ('Pending', 'Running', 'Retrying')",
+      /* ...and the run's, with its counts. */
+      "UPDATE flow_run SET state = 'Crashed', ended_at = ?4, error = ?3,"
+      " task_counts = (SELECT json_group_object(state, n) FROM (SELECT state,"
+      " count(*) AS n FROM task_run WHERE run = ?1 GROUP BY state))"
+      " WHERE id = ?1 AND state = 'Running'",
+  };
+  for (size_t i = 0; i < sizeof sql / sizeof sql[0]; i++) {
+    sqlite3_stmt *s = NULL;
+    int status = fl__store_prepare(st, sql[i], &s, "cannot mark a crashed run");
+    if (status) return status;
+    sqlite3_bind_int64(s, 1, c->rowid);
+    sqlite3_bind_double(s, 2, now);
+    sqlite3_bind_text(s, 3, error, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_double(s, 4, c->last);
+    status = fl__store_exec(st, s, "cannot mark a crashed run");
+    sqlite3_finalize(s);
+    if (status) return status;
+  }
+  return FLOWLUA_OK;
+}
+
+/* ---- replaying the journal of a dead process ----------------------------- */
+
+/* One record, decoded; strings point into the mapped journal. */
+typedef struct j_record {
+  j_head h;
+  union {
+    j_add add;
+    j_adds adds;
+    j_state state;
+    j_result result;
+  } u;
+  const char *s1, *s2; /* not NUL-terminated */
+  size_t n1, n2;
+} j_record;
+
+/* Decodes rec[0..len); -1 for a record this code cannot read. */
+static int j_decode(const unsigned char *rec, size_t len, j_record *r) {
+  if (len < sizeof r->h) return -1;
+  memcpy(&r->h, rec, sizeof r->h);
+  rec += sizeof r->h;
+  len -= sizeof r->h;
+  r->s1 = r->s2 = NULL;
+  r->n1 = r->n2 = 0;
+  size_t fixed = r->h.type == J_ADD      ? sizeof r->u.add
+                 : r->h.type == J_ADDS   ? sizeof r->u.adds
+                 : r->h.type == J_STATE  ? sizeof r->u.state
+                 : r->h.type == J_RESULT ? sizeof r->u.result
+                 : r->h.type == J_END    ? 0
+                                         : SIZE_MAX;
+  if (fixed == SIZE_MAX || len < fixed) return -1;
+  memcpy(&r->u, rec, fixed);
+  rec += fixed;
+  len -= fixed;
+  if (r->h.type == J_ADDS) { /* checked whole by adds_apply */
+    r->s1 = (const char *)rec, r->n1 = len;
+    return 0;
+  }
+  uint32_t n1 = r->h.type == J_ADD      ? r->u.add.key_len
+                : r->h.type == J_STATE  ? r->u.state.err_len
+                : r->h.type == J_RESULT ? r->u.result.len
+                                        : J_NONE;
+  uint32_t n2 = r->h.type == J_ADD ? r->u.add.task_len : J_NONE;
+  size_t need = (n1 == J_NONE ? 0 : n1) + (n2 == J_NONE ? 0 : n2);
+  if (need != len) return -1;
+  if (n1 != J_NONE) r->s1 = (const char *)rec, r->n1 = n1;
+  if (n2 != J_NONE) r->s2 = (const char *)rec + r->n1, r->n2 = n2;
+  return 0;
+}
+
+/* How many changes task n of run has had so far. */
+static uint32_t run_task_changes(const fl_store_run *run, uint32_t n) {
+  return run->tasks[n].n_changes;
+}
+
+/* store_pack_fn for load_known: one packed task run into the run. */
+static int restore_packed(void *ctx, const store_pack_row *p) {
+  fl_store_run *run = ctx;
+  if (p->state < 0) return 0; /* a state this code does not know: left */
+  task_entry f = {.map_index = p->map_index, .state = (int8_t)p->state,
+                  .state_at = p->state_at, .state_attempt = p->attempts,
+                  .attempts = p->attempts, .n_changes = p->state_seq,
+                  .started_seq = p->started_seq, .started = p->started_at,
+                  .ended = p->ended_at, .written = 1, .packed = 1};
+  return fl__store_run_restore(run, p->n, p->key, p->task, &f, p->error) ? 2 : 0;
+}
+
+/* The task runs the file holds for run, as they stand there: a journal
+   that took turns (store.c) holds only what came after. */
+static int load_known(fl_store *st, fl_store_run *run) {
+  const char *what = "cannot replay a journal";
+  sqlite3_stmt *s = NULL;
+  int status = fl__store_prepare(st,
+                             "SELECT n, key, task, map_index, state, state_at,"
+                             " state_seq, attempts, error, started_at,"
+                             " started_seq, ended_at FROM task_row"
+                             " WHERE run = ?1",
+                             &s, what);
+  if (status) return status;
+  sqlite3_bind_int64(s, 1, run->rowid);
+  int rc;
+  while (status == FLOWLUA_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+    int state = fl_store_task_state_parse((const char *)sqlite3_column_text(s, 4));
+    const char *key = (const char *)sqlite3_column_text(s, 1);
+    const char *task = (const char *)sqlite3_column_text(s, 2);
+    if (state < 0 || !key || !task) continue;
+    task_entry f = {.map_index = sqlite3_column_int(s, 3), .state = (int8_t)state,
+                    .state_at = sqlite3_column_double(s, 5),
+                    .n_changes = (uint32_t)sqlite3_column_int64(s, 6),
+                    .attempts = sqlite3_column_int(s, 7),
+                    .state_attempt = sqlite3_column_int(s, 7),
+                    .started = sqlite3_column_double(s, 9),
+                    .started_seq = (uint32_t)sqlite3_column_int64(s, 10),
+                    .ended = sqlite3_column_double(s, 11), .written = 1};
+    status = fl__store_run_restore(run, (uint32_t)sqlite3_column_int64(s, 0), key,
+                               task, &f, (const char *)sqlite3_column_text(s, 8));
+  }
+  if (status == FLOWLUA_OK && rc != SQLITE_DONE)
+    status = fl__store_sql_err(st, rc, "%s", what);
+  sqlite3_finalize(s);
+  if (status) return status;
+  status = fl__store_prepare(st, "SELECT rows FROM task_pack WHERE run = ?1", &s,
+                         what);
+  if (status) return status;
+  sqlite3_bind_int64(s, 1, run->rowid);
+  fl_buf scratch = FL_BUF_INIT;
+  while (status == FLOWLUA_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+    const char *json = (const char *)sqlite3_column_text(s, 0);
+    int got = json ? fl__store_pack_read(json, (size_t)sqlite3_column_bytes(s, 0),
+                                     &scratch, restore_packed, run)
+                   : 0;
+    if (got == 2) status = FLOWLUA_ENOMEM; /* its message is set */
+    /* A damaged pack (-1) loses its task runs' rows to nothing: the
+       journal's records of them still apply. */
+  }
+  if (status == FLOWLUA_OK && rc != SQLITE_DONE)
+    status = fl__store_sql_err(st, rc, "%s", what);
+  fl_buf_free(&scratch);
+  sqlite3_finalize(s);
+  return status;
+}
+
+/* Declares the task runs of a J_ADDS record, once its lengths are checked
+   against its bytes: every key and name where the lengths say, each
+   followed by its NUL, and nothing after the last. */
+static int adds_apply(fl_store *st, fl_store_run *run, const j_record *r,
+                      int merge) {
+  uint32_t count = r->u.adds.count;
+  size_t table = (size_t)count * 2 * sizeof(uint32_t);
+  if (count == 0 || r->n1 < table)
+    return fl__store_set_err(st, FLOWLUA_EIO, "a journal record is damaged");
+  const char *text = r->s1 + table;
+  size_t text_len = r->n1 - table, at = 0;
+  const char **keys = malloc((size_t)count * 2 * sizeof *keys);
+  if (!keys) return fl__store_oom(st, "cannot replay a journal");
+  const char **tasks = keys + count;
+  int status = FLOWLUA_OK;
+  for (uint32_t i = 0; status == FLOWLUA_OK && i < 2 * count; i++) {
+    uint32_t n;
+    memcpy(&n, r->s1 + (size_t)i * sizeof n, sizeof n);
+    if (at >= text_len || n >= text_len - at || text[at + n] != '\0') {
+      status = fl__store_set_err(st, FLOWLUA_EIO, "a journal record is damaged");
+      break;
+    }
+    (i % 2 ? tasks : keys)[i / 2] = text + at;
+    at += (size_t)n + 1;
+  }
+  if (status == FLOWLUA_OK && at != text_len)
+    status = fl__store_set_err(st, FLOWLUA_EIO, "a journal record is damaged");
+  uint32_t first;
+  task_entry pending = {.state = FLOWLUA_TASK_PENDING};
+  if (status == FLOWLUA_OK && merge) {
+    for (uint32_t i = 0; status == FLOWLUA_OK && i < count; i++)
+      status = fl__store_run_restore(run, r->h.task + i, keys[i], tasks[i],
+                                 &pending, NULL);
+  } else if (status == FLOWLUA_OK) {
+    status = fl_store_task_add_many(run, keys, tasks, count, &first);
+    if (status == FLOWLUA_OK && first != r->h.task)
+      status = fl__store_set_err(st, FLOWLUA_EIO, "journal out of order");
+  }
+  free(keys);
+  return status;
+}
+
+/* Applies one decoded record to the run being rebuilt. With `merge`, the
+   run starts from what the file holds (load_known) and the record may be
+   one the file holds already: a declaration of a known task run, or a
+   change whose place in its history (seq) is not past the file's, is
+   skipped; and a change to a task run nothing declared (a damaged or
+   partly reset journal) is dropped rather than failing every later open. */
+static int j_apply(fl_store *st, fl_store_run *run, const j_record *r,
+                   int merge) {
+  fl_buf a = FL_BUF_INIT, b = FL_BUF_INIT;
+  int status = FLOWLUA_OK;
+  uint32_t n;
+  if (merge && (r->h.type == J_STATE || r->h.type == J_RESULT) &&
+      !fl__store_task_known(run, r->h.task))
+    return FLOWLUA_OK;
+  switch (r->h.type) {
+  case J_ADD:
+    fl_buf_add(&a, r->s1, r->n1);
+    fl_buf_add(&b, r->s2, r->n2);
+    if (a.oom || b.oom) {
+      status = fl__store_oom(st, "cannot replay a journal");
+    } else if (merge) {
+      task_entry fields = {.map_index = r->u.add.map_index,
+                           .state = FLOWLUA_TASK_PENDING};
+      status = fl__store_run_restore(run, r->h.task, fl_buf_str(&a),
+                                 fl_buf_str(&b), &fields, NULL);
+    } else {
+      status = fl_store_task_add(run, fl_buf_str(&a), fl_buf_str(&b),
+                                 r->u.add.map_index, &n);
+      if (status == FLOWLUA_OK && n != r->h.task)
+        status = fl__store_set_err(st, FLOWLUA_EIO, "journal out of order");
+    }
+    break;
+  case J_ADDS:
+    status = adds_apply(st, run, r, merge);
+    break;
+  case J_STATE:
+    if (merge && r->u.state.seq <= run_task_changes(run, r->h.task)) break;
+    if (r->s1) fl_buf_add(&a, r->s1, r->n1);
+    status = a.oom ? fl__store_oom(st, "cannot replay a journal")
+                   : fl_store_task_state(run, r->h.task, r->u.state.state,
+                                         r->u.state.attempt, r->u.state.at,
+                                         r->s1 ? fl_buf_str(&a) : NULL);
+    break;
+  case J_RESULT:
+    status = fl_store_task_result(run, r->h.task, r->s1 ? r->s1 : NULL,
+                                  r->s1 ? r->n1 : 0);
+    break;
+  default:
+    break;
+  }
+  fl_buf_free(&a);
+  fl_buf_free(&b);
+  return status;
+}
+
+/* Runs the statement sql with ?1 = rowid. */
+static int exec_with_rowid(fl_store *st, const char *sql, int64_t rowid,
+                           const char *what) {
+  sqlite3_stmt *s = NULL;
+  int status = fl__store_prepare(st, sql, &s, what);
+  if (status) return status;
+  sqlite3_bind_int64(s, 1, rowid);
+  status = fl__store_exec(st, s, what);
+  sqlite3_finalize(s);
+  return status;
+}
+
+/* Rebuilds the task runs of one run from its journal records. A complete
+   journal (one that never took turns) holds every change of the run: the
+   rows in the file are dropped and every change is applied again, in
+   order, so the result is the same however much of it had been flushed.
+   Otherwise the run starts from what the file holds, and what the journal
+   holds beyond it is applied (j_apply's `merge`). */
+static int replay_run(fl_store *st, int64_t rowid, const unsigned char *data,
+                      size_t len, int complete) {
+  const char *what = "cannot replay a journal";
+  sqlite3_stmt *s = NULL;
+  int status = fl__store_prepare(st, "SELECT run_id FROM flow_run WHERE id = ?1", &s,
+                       what);
+  if (status) return status;
+  sqlite3_bind_int64(s, 1, rowid);
+  char *run_id = NULL;
+  if (sqlite3_step(s) == SQLITE_ROW)
+    run_id = strdup((const char *)sqlite3_column_text(s, 0));
+  sqlite3_finalize(s);
+  if (!run_id) return FLOWLUA_OK; /* not in this file (any more) */
+  fl_store_run *run = calloc(1, sizeof *run);
+  if (!run) {
+    free(run_id);
+    return fl__store_oom(st, what);
+  }
+  run->st = st;
+  run->rowid = rowid;
+  run->run_id = run_id;
+  run->next = st->runs;
+  if (st->runs) st->runs->prev = run;
+  st->runs = run;
+  if (complete) {
+    status = fl__store_tx_begin(st, what);
+    if (status == FLOWLUA_OK)
+      status = exec_with_rowid(st, "DELETE FROM task_event WHERE run = ?1",
+                               rowid, what);
+    if (status == FLOWLUA_OK)
+      status = exec_with_rowid(st, "DELETE FROM task_row WHERE run = ?1",
+                               rowid, what);
+    if (status == FLOWLUA_OK)
+      status = exec_with_rowid(st, "DELETE FROM task_pack WHERE run = ?1",
+                               rowid, what);
+    if (status == FLOWLUA_OK) status = fl__store_tx_commit(st, what);
+    if (status != FLOWLUA_OK) fl__store_tx_rollback(st);
+  } else {
+    status = load_known(st, run);
+  }
+  size_t pos = 0, n;
+  const unsigned char *rec;
+  while (status == FLOWLUA_OK && (rec = fl_journal_next(data, len, &pos, &n))) {
+    j_record r;
+    if (j_decode(rec, n, &r) != 0) break; /* a newer format: keep what we have */
+    if (r.h.run == rowid) status = j_apply(st, run, &r, !complete);
+  }
+  if (status == FLOWLUA_OK) status = fl__store_flush(st, what);
+  fl__store_free_run(run);
+  return status;
+}
+
+static int replay_journal(void *ctx, const fl_journal_file *file) {
+  fl_store *st = ctx;
+  const unsigned char *data = file->data;
+  size_t len = file->len;
+  /* The runs it holds that did not end (an ended run is all in the file). */
+  int64_t *runs = NULL;
+  size_t n_runs = 0, cap_runs = 0, pos = 0, n;
+  const unsigned char *rec;
+  int status = FLOWLUA_OK;
+  while ((rec = fl_journal_next(data, len, &pos, &n))) {
+    j_record r;
+    if (j_decode(rec, n, &r) != 0) break;
+    size_t i = 0;
+    while (i < n_runs && runs[i] != r.h.run) i++;
+    if (r.h.type == J_END) {
+      if (i < n_runs) runs[i] = runs[--n_runs];
+      continue;
+    }
+    if (i == n_runs) {
+      if (GROW(runs, cap_runs, n_runs)) {
+        status = fl__store_oom(st, "cannot replay a journal");
+        break;
+      }
+      runs[n_runs++] = r.h.run;
+    }
+  }
+  st->replaying = 1;
+  for (size_t i = 0; status == FLOWLUA_OK && i < n_runs; i++)
+    status = replay_run(st, runs[i], data, len, file->complete);
+  st->replaying = 0;
+  free(runs);
+  return status == FLOWLUA_OK ? 0 : -1;
+}
+
+int fl_store_mark_crashed(fl_store *st, double now, size_t *n_marked) {
+  if (n_marked) *n_marked = 0;
+  /* First what dead processes had journalled but not written here. */
+  if (strcmp(st->path, ":memory:") != 0 &&
+      fl_journal_replay_dead(st->path, replay_journal, st) != 0)
+    return FLOWLUA_EIO;
+  crashed_run *dead = NULL;
+  size_t n_dead = 0, cap_dead = 0;
+  sqlite3_stmt *s = NULL;
+  int status = fl__store_tx_begin(st, "cannot look for crashed runs");
+  if (status) return status;
+  /* The run's end is its last sign of life: the latest state change of
+     any of its task runs, or its start. */
+  status = fl__store_prepare(st,
+                   "SELECT r.id, r.owner_host, r.owner_boot, r.owner_pid,"
+                   " r.owner_start, max(r.started_at, coalesce((SELECT"
+                   " max(t.state_at) FROM task_run t WHERE t.run = r.id), 0))"
+                   " FROM flow_run r WHERE r.state = 'Running'",
+                   &s, "cannot look for crashed runs");
+  int rc = SQLITE_OK;
+  while (status == FLOWLUA_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+    const char *host = (const char *)sqlite3_column_text(s, 1);
+    const char *boot = (const char *)sqlite3_column_text(s, 2);
+    int64_t pid = sqlite3_column_int64(s, 3);
+    if (!owner_gone(&st->self, host ? host : "", boot ? boot : "", pid,
+                    sqlite3_column_int64(s, 4)))
+      continue;
+    if (GROW(dead, cap_dead, n_dead)) {
+      status = fl__store_oom(st, "cannot look for crashed runs");
+      break;
+    }
+    dead[n_dead++] = (crashed_run){sqlite3_column_int64(s, 0), pid,
+                                   sqlite3_column_double(s, 5)};
+  }
+  if (status == FLOWLUA_OK && rc != SQLITE_DONE)
+    status = fl__store_sql_err(st, rc, "cannot look for crashed runs");
+  sqlite3_finalize(s);
+  for (size_t i = 0; status == FLOWLUA_OK && i < n_dead; i++)
+    status = mark_one_crashed(st, &dead[i], now);
+  if (status == FLOWLUA_OK)
+    status = fl__store_tx_commit(st, "cannot mark crashed runs");
+  if (status != FLOWLUA_OK)
+    fl__store_tx_rollback(st);
+  else if (n_marked)
+    *n_marked = n_dead;
+  free(dead);
+  return status;
+}
+
+int fl_store_claim_fire(fl_store *st, const char *flow, double scheduled_at,
+                        double now) {
+  sqlite3_stmt *s = NULL;
+  int status = fl__store_tx_begin(st, "cannot claim a scheduled fire");
+  if (status) return status;
+  status = fl__store_prepare(st,
+                   "INSERT INTO fire(flow, scheduled_ms, claimed_at, owner_host,"
+                   " owner_pid) VALUES (?1, ?2, ?3, ?4, ?5)"
+                   " ON CONFLICT DO NOTHING",
+                   &s, "cannot claim a scheduled fire");
+  if (status == FLOWLUA_OK) {
+    sqlite3_bind_text(s, 1, flow, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, llround(scheduled_at * 1000.0));
+    sqlite3_bind_double(s, 3, now);
+    sqlite3_bind_text(s, 4, st->self.host, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 5, st->self.pid);
+    status = fl__store_exec(st, s, "cannot claim a scheduled fire");
+  }
+  int claimed = status == FLOWLUA_OK && sqlite3_changes(st->db) == 1;
+  sqlite3_finalize(s);
+  if (status == FLOWLUA_OK) status = fl__store_tx_commit(st, "cannot claim a scheduled fire");
+  if (status != FLOWLUA_OK) {
+    fl__store_tx_rollback(st);
+    return status;
+  }
+  return claimed;
+}
+
+int fl_store_fire_event(fl_store *st, const char *flow, const char *outcome,
+                        double first, double last, size_t count,
+                        const char *detail, double now) {
+  const char *what = "cannot record what became of a fire time";
+  sqlite3_stmt *s = NULL;
+  int status = fl__store_tx_begin(st, what);
+  if (status) return status;
+  status = fl__store_prepare(st,
+                   "INSERT INTO fire_event(flow, outcome, scheduled_at, last_at,"
+                   " count, detail, at, owner_pid) VALUES (?1, ?2, ?3, ?4, ?5,"
+                   " ?6, ?7, ?8)",
+                   &s, what);
+  if (status == FLOWLUA_OK) {
+    sqlite3_bind_text(s, 1, flow, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, outcome, -1, SQLITE_STATIC);
+    sqlite3_bind_double(s, 3, first);
+    fl__store_bind_opt_double(s, 4, last);
+    sqlite3_bind_int64(s, 5, (sqlite3_int64)count);
+    sqlite3_bind_text(s, 6, detail, -1, SQLITE_STATIC);
+    sqlite3_bind_double(s, 7, now);
+    sqlite3_bind_int64(s, 8, st->self.pid);
+    status = fl__store_exec(st, s, what);
+  }
+  sqlite3_finalize(s);
+  if (status == FLOWLUA_OK) status = fl__store_tx_commit(st, what);
+  if (status != FLOWLUA_OK) fl__store_tx_rollback(st);
+  return status;
+}
+
+int fl_store_last_fire(fl_store *st, const char *flow, double *out) {
+  sqlite3_stmt *s = NULL;
+  int status = fl__store_prepare(st,
+                       "SELECT max(scheduled_ms) FROM fire WHERE flow = ?1",
+                       &s, "cannot read the last fire time");
+  if (status) return status;
+  sqlite3_bind_text(s, 1, flow, -1, SQLITE_STATIC);
+  int rc = sqlite3_step(s);
+  int found = 0;
+  if (rc == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL) {
+    *out = (double)sqlite3_column_int64(s, 0) / 1000.0;
+    found = 1;
+  } else if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+    found = fl__store_set_err(st, FLOWLUA_EIO, "cannot read the last fire time: %s",
+                    sqlite3_errmsg(st->db));
+  }
+  sqlite3_finalize(s);
+  return found;
+}
+
