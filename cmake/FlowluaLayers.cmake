@@ -15,7 +15,4 @@ function(flowlua_layer name)
   target_include_directories(flowlua_${name} PRIVATE
     ${PROJECT_SOURCE_DIR}/include ${dirs})
   target_link_libraries(flowlua_${name} PRIVATE flowlua_build_flags)
-  # Who may include this layer's headers: the build of a layer probe
-  # (tests/system/layers) reads it back.
-  set_property(GLOBAL PROPERTY FLOWLUA_LAYER_DIRS_${name} "${dirs}")
 endfunction()

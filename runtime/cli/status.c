@@ -10,6 +10,8 @@
 #define _POSIX_C_SOURCE 200809L /* strdup */
 #include "status.h"
 
+#include "duration.h"
+
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -231,22 +233,6 @@ int fl_status_event(fl_status *st, const flowlua_event *ev, double now) {
 
 /* ---- text ---------------------------------------------------------------- */
 
-void fl_status_add_duration(fl_buf *out, double seconds) {
-  if (seconds < 0) seconds = 0;
-  if (seconds < 60) {
-    /* Tenths, rounded down: a countdown never shows more than is left
-       and a clock never shows a tenth before it has passed. */
-    long tenths = (long)(seconds * 10);
-    fl_buf_addf(out, "%ld.%lds", tenths / 10, tenths % 10);
-  } else if (seconds < 3600) {
-    long s = (long)seconds;
-    fl_buf_addf(out, "%ldm%02lds", s / 60, s % 60);
-  } else {
-    long m = (long)(seconds / 60);
-    fl_buf_addf(out, "%ldh%02ldm", m / 60, m % 60);
-  }
-}
-
 static int is_continuation(unsigned char c) { return (c & 0xC0) == 0x80; }
 
 size_t fl_status_fit(const char *s, size_t n, int columns) {
@@ -318,7 +304,7 @@ static const task_entry *next_row(const fl_status *st, row_walk *w) {
 
 static void add_header(fl_buf *line, const fl_status *st, double now) {
   fl_buf_addf(line, "flow '%s' ", st->flow ? st->flow : "?");
-  fl_status_add_duration(line, now - st->started);
+  fl_duration_add(line, now - st->started, FL_DURATION_CLOCK);
   int any = 0;
   for (int s = 0; s < FLOWLUA_TASK_STATE_COUNT; s++) {
     if (!st->by_state[s]) continue;
@@ -335,14 +321,14 @@ static void add_task_row(fl_buf *line, const task_entry *e, double now,
   if (e->state == FLOWLUA_TASK_RUNNING) {
     fl_buf_adds(line, "  Running   ");
     add_column(line, e->key, key_columns);
-    fl_status_add_duration(&clock, now - e->since);
+    fl_duration_add(&clock, now - e->since, FL_DURATION_CLOCK);
     add_spaces(line, 9 - (int)clock.len); /* clocks right-aligned */
     fl_buf_adds(line, fl_buf_str(&clock));
     if (e->attempt > 1) fl_buf_addf(line, "  attempt %d", e->attempt);
   } else {
     fl_buf_adds(line, "  Retrying  ");
     add_column(line, e->key, key_columns);
-    fl_status_add_duration(&clock, e->retry_at - now);
+    fl_duration_add(&clock, e->retry_at - now, FL_DURATION_CLOCK);
     fl_buf_addf(line, "  next attempt in %s", fl_buf_str(&clock));
     fl_buf_addf(line, " (attempt %d failed%s%s)", e->attempt,
                 e->error ? ": " : "", e->error ? e->error : "");

@@ -62,9 +62,6 @@ typedef struct fl_status_layout {
 int fl_status_render(const fl_status *st, double now,
                      const fl_status_layout *layout, fl_buf *out);
 
-/* "0.4s", "12.0s", "3m05s", "2h07m": a clock that fits in a few columns. */
-void fl_status_add_duration(fl_buf *out, double seconds);
-
 /* How many bytes of s (n bytes of UTF-8) fit in `columns` columns, one per
    character; a sequence is never cut in the middle. */
 size_t fl_status_fit(const char *s, size_t n, int columns);

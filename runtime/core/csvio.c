@@ -10,6 +10,8 @@
 #define _GNU_SOURCE
 #include "csvio.h"
 
+#include "fsutil.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -653,19 +655,14 @@ int fl_csv_append(const char *path, const fl_csv_out *header,
   int created = 0;
   /* Read-write to look at the last byte; a file we may only write to is
      appended to blind. */
-  int fd = open(path, O_RDWR | O_APPEND | O_CLOEXEC);
-  if (fd < 0 && errno == EACCES) fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+  struct stat st;
+  int fd = fl_open_file(path, O_RDWR | O_APPEND, 0, &st);
+  if (fd < 0 && errno == EACCES) fd = fl_open_file(path, O_WRONLY | O_APPEND, 0, &st);
   if (fd < 0 && errno == ENOENT) {
-    fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0666);
+    fd = fl_open_file(path, O_RDWR | O_APPEND | O_CREAT, 0666, &st);
     created = fd >= 0;
   }
   if (fd < 0) return -1;
-  struct stat st;
-  if (fstat(fd, &st) != 0) goto fail;
-  if (S_ISDIR(st.st_mode)) {
-    errno = EISDIR;
-    goto fail;
-  }
   struct iovec iov[3];
   int n_iov = 0;
   if (st.st_size == 0 && header && header->row_start)

@@ -120,17 +120,24 @@ int fl_write_file_atomic(const char *path, const void *data, size_t len) {
   return fl_atomic_commit(&f);
 }
 
+int fl_open_file(const char *path, int flags, mode_t mode, struct stat *st) {
+  int fd = open(path, flags | O_CLOEXEC, mode);
+  if (fd < 0) return -1;
+  if (fstat(fd, st) != 0 || (S_ISDIR(st->st_mode) && (errno = EISDIR))) {
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return -1;
+  }
+  return fd;
+}
+
 int fl_read_file(const char *path, char **data, size_t *len) {
   *data = NULL;
   *len = 0;
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return -1;
   struct stat st;
-  if (fstat(fd, &st) != 0) goto fail;
-  if (S_ISDIR(st.st_mode)) {
-    errno = EISDIR;
-    goto fail;
-  }
+  int fd = fl_open_file(path, O_RDONLY, 0, &st);
+  if (fd < 0) return -1;
   size_t cap = st.st_size > 0 ? (size_t)st.st_size + 1 : 4096, n = 0;
   char *buf = malloc(cap);
   if (!buf) goto fail;

@@ -12,6 +12,7 @@
 
 #include <stdio.h>
 #include <stddef.h>
+#include <sys/stat.h>
 
 typedef struct fl_atomic_file {
   FILE *fp;        /* write through this */
@@ -30,6 +31,11 @@ void fl_atomic_abort(fl_atomic_file *f);
 
 /* Writes len bytes to path atomically. 0, or -1 with errno set. */
 int fl_write_file_atomic(const char *path, const void *data, size_t len);
+
+/* Opens a file that must not be a folder: open(path, flags | O_CLOEXEC,
+   mode) then fstat into *st. The descriptor, or -1 with errno set (EISDIR
+   for a folder) and nothing left open. */
+int fl_open_file(const char *path, int flags, mode_t mode, struct stat *st);
 
 /* Reads a whole file into a malloc'd, NUL-terminated buffer (*len bytes,
    not counting the NUL). 0, or -1 with errno set. */

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "flowlua.h"
+#include "fsutil.h"
 
 enum {
   DAY = 86400,
@@ -693,25 +694,20 @@ static int read_file(const char *path, unsigned char **data, size_t *len,
   *data = NULL;
   *len = 0;
   *kind = READ_FAILED;
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  struct stat st;
+  int fd = fl_open_file(path, O_RDONLY, 0, &st);
   if (fd < 0) {
+    if (errno == EISDIR) {
+      *kind = READ_FOLDER;
+      return FLOWLUA_EINVAL;
+    }
     if (errno != ENOENT && errno != ENOTDIR)
       return read_error(path, errno, err, errlen);
     *kind = READ_MISSING;
     return FLOWLUA_EINVAL;
   }
   unsigned char *buf = NULL;
-  struct stat st;
   int rc = 0;
-  if (fstat(fd, &st) != 0) {
-    rc = read_error(path, errno, err, errlen);
-    goto close_fd;
-  }
-  if (S_ISDIR(st.st_mode)) {
-    *kind = READ_FOLDER;
-    rc = FLOWLUA_EINVAL;
-    goto close_fd;
-  }
   if (!S_ISREG(st.st_mode) || st.st_size > MAX_TZIF_BYTES) {
     rc = fail(err, errlen, FLOWLUA_EIO, "corrupt time zone file '%s': %s", path,
               S_ISREG(st.st_mode) ? "too large" : "not a regular file");

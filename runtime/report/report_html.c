@@ -10,6 +10,8 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "report_html.h"
+
+#include "duration.h"
 #include "states.h"
 
 #include <math.h>
@@ -89,26 +91,6 @@ static void add_num(fl_buf *b, double x) {
     tenths = -tenths;
   }
   fl_buf_addf(b, "%lld.%lld", tenths / 10, tenths % 10);
-}
-
-/* A duration: "850 µs", "4 ms", "12.3 s", "2 min 03 s", "1 h 02 min". */
-static void add_duration(fl_buf *b, double d) {
-  if (!(d >= 0) || isinf(d)) {
-    fl_buf_adds(b, "?");
-  } else if (d < 0.0009995) {
-    fl_buf_addf(b, "%lld \xC2\xB5s", llround(d * 1e6));
-  } else if (d < 0.9995) {
-    fl_buf_addf(b, "%lld ms", llround(d * 1000.0));
-  } else if (d < 59.95) {
-    long long tenths = llround(d * 10.0);
-    fl_buf_addf(b, "%lld.%lld s", tenths / 10, tenths % 10);
-  } else if (d < 3599.5) {
-    long long s = llround(d);
-    fl_buf_addf(b, "%lld min %02lld s", s / 60, s % 60);
-  } else {
-    long long m = llround(d / 60.0);
-    fl_buf_addf(b, "%lld h %02lld min", m / 60, m % 60);
-  }
 }
 
 /* "2026-11-28 16:10:01.123 +0100", local time; "-" when not recorded. */
@@ -341,7 +323,7 @@ static void add_summary(fl_buf *b, const view *v) {
   add_time(b, run->ended_at);
   if (run->ended_at > 0 && run->started_at > 0) {
     fl_buf_adds(b, " (took ");
-    add_duration(b, run->ended_at - run->started_at);
+    fl_duration_add(b, run->ended_at - run->started_at, FL_DURATION_SPACED);
     fl_buf_adds(b, ")");
   }
   fl_buf_adds(b, "</td></tr>\n");
@@ -611,7 +593,7 @@ static void add_attempt_bar(fl_buf *b, const view *v, const fl_store_task_row *t
   fl_buf_addf(b, ", attempt %d of %d: %s", a->attempt, t->attempts,
               a->state == FLOWLUA_TASK_RETRYING ? "failed, retried" : state);
   fl_buf_adds(b, a->ended_at > 0 ? " after " : " for ");
-  add_duration(b, end - a->started_at);
+  fl_duration_add(b, end - a->started_at, FL_DURATION_SPACED);
   if (a->error && is_failure(a->state)) {
     fl_buf_adds(b, "\n");
     add_first_line(b, a->error, 300);
@@ -697,7 +679,7 @@ static void add_timeline(fl_buf *b, const view *v) {
   fl_buf_addf(b, "<p>%zu attempt%s of %zu task run%s over ", v->r->attempts->n,
               v->r->attempts->n == 1 ? "" : "s", d->n_tasks,
               d->n_tasks == 1 ? "" : "s");
-  add_duration(b, v->t1 - v->t0);
+  fl_duration_add(b, v->t1 - v->t0, FL_DURATION_SPACED);
   fl_buf_adds(b, ".</p>\n");
   if (rows < d->n_tasks)
     fl_buf_addf(b, "<p class=\"note\">Only the first %zu of %zu task runs are "
@@ -734,7 +716,7 @@ static void add_failure(fl_buf *b, const fl_store_task_row *t, int state,
                                                : state_label(state));
     add_time(b, a->ended_at);
     fl_buf_adds(b, " after ");
-    add_duration(b, a->ended_at - a->started_at);
+    fl_duration_add(b, a->ended_at - a->started_at, FL_DURATION_SPACED);
   } else {
     fl_buf_addf(b, "%s \xC2\xB7 at ", state_label(state));
     add_time(b, t->ended_at);

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "duration.h"
 #include "json.h"
 #include "store.h"
 #include "states.h"
@@ -44,27 +45,6 @@ static void add_json_time(fl_buf *out, double t) {
   gmtime_r(&secs, &tm);
   strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
   fl_buf_addf(out, "\"%s.%03dZ\"", stamp, (int)(ms_total % 1000));
-}
-
-/* "4ms", "12.3s", "2m03s", "1h02m"; "-" when unknown. Integer arithmetic,
-   so the decimal point is always '.'. */
-static void add_duration(fl_buf *out, double d) {
-  if (!(d >= 0) || isinf(d)) {
-    fl_buf_addc(out, '-');
-    return;
-  }
-  if (d < 0.9995) {
-    fl_buf_addf(out, "%lldms", llround(d * 1000.0));
-  } else if (d < 59.95) {
-    long long tenths = llround(d * 10.0);
-    fl_buf_addf(out, "%lld.%llds", tenths / 10, tenths % 10);
-  } else if (d < 3599.5) {
-    long long s = llround(d);
-    fl_buf_addf(out, "%lldm%02llds", s / 60, s % 60);
-  } else {
-    long long m = llround(d / 60.0);
-    fl_buf_addf(out, "%lldh%02lldm", m / 60, m % 60);
-  }
 }
 
 /* Seconds as a JSON number rounded to the millisecond, or null. */
@@ -257,7 +237,7 @@ void fl_store_print_runs(fl_buf *out, const fl_store_run_list *l, int json) {
     if (r->state == FLOWLUA_FLOW_RUNNING)
       fl_buf_adds(&t.text, "running");
     else
-      add_duration(&t.text, span(r->started_at, r->ended_at));
+      fl_duration_add(&t.text, span(r->started_at, r->ended_at), FL_DURATION_COMPACT);
     cell(&t);
     add_counts(&t.text, r);
   }
@@ -295,7 +275,7 @@ static void print_run_text(fl_buf *out, const fl_store_run_detail *d) {
     fl_buf_reset(&v);
     add_local_time(&v, r->ended_at);
     fl_buf_adds(&v, " (took ");
-    add_duration(&v, span(r->started_at, r->ended_at));
+    fl_duration_add(&v, span(r->started_at, r->ended_at), FL_DURATION_COMPACT);
     fl_buf_addc(&v, ')');
     add_field(out, "Ended", fl_buf_str(&v));
   }
@@ -320,7 +300,7 @@ static void print_run_text(fl_buf *out, const fl_store_run_detail *d) {
     cell(&t);
     fl_buf_addf(&t.text, "%d", task->attempts);
     cell(&t);
-    add_duration(&t.text, span(task->started_at, task->ended_at));
+    fl_duration_add(&t.text, span(task->started_at, task->ended_at), FL_DURATION_COMPACT);
     cell_first_line(&t, task->error);
   }
   table_print(out, &t, (1u << 2) | (1u << 3));

@@ -11,6 +11,7 @@
 
 #include "buf.h"
 #include "check.h"
+#include "duration.h"
 #include "flowlua.h"
 #include "status.h"
 
@@ -160,7 +161,7 @@ static void test_durations_and_utf8_fitting(void) {
                {61, "1m01s"},    {3599, "59m59s"}, {3725, "1h02m"}};
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     fl_buf b = FL_BUF_INIT;
-    fl_status_add_duration(&b, cases[i].seconds);
+    fl_duration_add(&b, cases[i].seconds, FL_DURATION_CLOCK);
     CHECK_EQ_STR(fl_buf_str(&b), cases[i].text);
     fl_buf_free(&b);
   }

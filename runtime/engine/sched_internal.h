@@ -1,0 +1,65 @@
+/*
+ * sched_internal.h — what the files of the scheduler share, each using
+ * only those listed before it: taskrun.c (state changes, queues, logs,
+ * hooks, tag limits), args.c (results in, arguments out), settle.c (a task
+ * run that is final releases what waits on it; maps expand), attempt.c
+ * (one attempt of a task in its coroutine, parking, timeouts) and sched.c
+ * (cancellation and the run loop). Private to those files.
+ */
+#ifndef FL_SCHED_INTERNAL_H
+#define FL_SCHED_INTERNAL_H
+
+#include <lua.h>
+
+#include "engine.h"
+
+/* Coroutines kept for reuse per run (creating one is most of a no-op
+   task's cost). */
+#define FL_POOL_MAX 64
+
+/* What a task's log line says beside its message. */
+typedef struct task_log {
+  int level, state;
+  double duration;
+  const char *error;
+} task_log;
+
+/* taskrun.c */
+void fl__sched_call_hook(fl_sched *s, fl_taskrun *r, int uv, const char *name);
+int fl__sched_is_ok_state(int state);
+char *fl__sched_keep_error(fl_sched *s, const char *msg);
+void fl__sched_log_task(fl_sched *s, fl_taskrun *r, task_log tl, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void fl__sched_note_change(fl_sched *s, fl_taskrun *r, int state, int final, const char *err, double retry_delay);
+void fl__sched_note_state(fl_sched *s, fl_taskrun *r, int state, int final, const char *err);
+void fl__sched_push_info(lua_State *L, fl_taskrun *r, int state, const char *error);
+void fl__sched_push_key(lua_State *L, const fl_taskrun *r);
+void fl__sched_q_prepend(fl_runq *dst, fl_runq *src);
+void fl__sched_q_push(fl_runq *q, fl_taskrun *r);
+fl_taskrun *fl__sched_q_pop(fl_runq *q);
+void fl__sched_emit(fl_sched *s, const char *task, int task_state,
+                    int flow_state, int attempt, const char *err,
+                    double retry_delay);
+void fl__sched_log_flow(fl_sched *s, int level, int flow_state,
+                        double duration, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+int fl__sched_tags_available(fl_sched *s, const fl_taskdef *d);
+fl_taskdef *fl__sched_run_def(const fl_taskrun *r);
+void fl__sched_tags_take(fl_sched *s, const fl_taskdef *d, int delta);
+
+/* args.c, attempt.c */
+void fl__sched_end_interrupted(fl_sched *s, fl_taskrun *r);
+void fl__sched_guard_coroutines(lua_State *L);
+void fl__sched_keep_result(fl_sched *s, fl_taskrun *r);
+int fl__sched_push_map_args(fl_sched *s, fl_taskrun *parent, int i);
+int fl__sched_push_node_args(fl_sched *s, uint32_t node);
+void fl__sched_release(fl_sched *s, fl_taskrun *r);
+void fl__sched_resume(fl_sched *s, fl_taskrun *r, int nargs);
+void fl__sched_start_attempt(fl_sched *s, fl_taskrun *r);
+void fl__sched_succeed(fl_sched *s, fl_taskrun *r);
+
+/* settle.c */
+void fl__sched_finish_run(fl_sched *s, fl_taskrun *r, int state, const char *err);
+void fl__sched_ready(fl_sched *s, uint32_t node);
+void fl__sched_settle(fl_sched *s);
+
+#endif

@@ -1,0 +1,250 @@
+/*
+ * taskrun.c — the bookkeeping every part of the scheduler shares about a
+ * task run: its state changes (to the history and the host's callback),
+ * the run queues, its log lines, flow.context() and hooks, and tag limits.
+ * A leaf of the scheduler: it calls nothing in args.c, attempt.c,
+ * settle.c or sched.c.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "sched_internal.h"
+#include "record.h"
+#include "store.h"
+#include "states.h"
+
+
+/* A copy of an error to keep, masked: a secret never reaches the API. */
+char *fl__sched_keep_error(fl_sched *s, const char *msg) {
+  return fl_log_mask_dup(&s->rt->log, msg);
+}
+
+/* ---- state changes: the history and the host's callback ----------------- */
+
+void fl__sched_emit(fl_sched *s, const char *task, int task_state, int flow_state,
+                 int attempt, const char *err, double retry_delay) {
+  flowlua *rt = s->rt;
+  char *masked = err ? fl_log_mask_dup(&rt->log, err) : NULL;
+  flowlua_event ev = {fl_wall_time(), s->g->flow->name, s->run_id, task,
+                      task_state, flow_state, attempt, masked, retry_delay};
+  rt->opts.event_fn(rt->opts.event_userdata, &ev);
+  free(masked);
+}
+
+/* A task run's state changed: recorded, and told to the host. final: it
+   will not change again (record.h). retry_delay: for Retrying, the wait
+   before the next attempt, so that a host can show a countdown. */
+void fl__sched_note_change(fl_sched *s, fl_taskrun *r, int state, int final,
+                        const char *err, double retry_delay) {
+  fl_record_state(s, r, state, final, err);
+  if (!s->rt->opts.event_fn) return;
+  fl_buf key = FL_BUF_INIT;
+  fl_taskrun_add_key(&key, r);
+  int attempt = state == FLOWLUA_TASK_SKIPPED || state == FLOWLUA_TASK_CACHED ||
+                        state == FLOWLUA_TASK_TRIGGER_FAILED
+                    ? 0
+                    : r->attempts;
+  fl__sched_emit(s, fl_buf_str(&key), state, -1, attempt, err, retry_delay);
+  fl_buf_free(&key);
+}
+
+void fl__sched_note_state(fl_sched *s, fl_taskrun *r, int state, int final,
+                       const char *err) {
+  fl__sched_note_change(s, r, state, final, err, 0);
+}
+
+/* ---- small helpers ------------------------------------------------------- */
+
+void fl__sched_q_push(fl_runq *q, fl_taskrun *r) {
+  r->next = NULL;
+  if (q->tail)
+    q->tail->next = r;
+  else
+    q->head = r;
+  q->tail = r;
+}
+
+fl_taskrun *fl__sched_q_pop(fl_runq *q) {
+  fl_taskrun *r = q->head;
+  if (r) {
+    q->head = r->next;
+    if (!q->head) q->tail = NULL;
+    r->next = NULL;
+  }
+  return r;
+}
+
+/* Moves all of src to the front of dst. */
+void fl__sched_q_prepend(fl_runq *dst, fl_runq *src) {
+  if (!src->head) return;
+  src->tail->next = dst->head;
+  if (!dst->head) dst->tail = src->tail;
+  dst->head = src->head;
+  src->head = src->tail = NULL;
+}
+
+fl_taskdef *fl__sched_run_def(const fl_taskrun *r) {
+  return r->sched->g->nodes[r->node].def;
+}
+
+int fl__sched_is_ok_state(int state) {
+  return state == FLOWLUA_TASK_SUCCESS || state == FLOWLUA_TASK_CACHED ||
+         state == FLOWLUA_TASK_SKIPPED;
+}
+
+
+/* ---- logging ------------------------------------------------------------- */
+
+void fl__sched_log_task(fl_sched *s, fl_taskrun *r, task_log tl, const char *fmt,
+                     ...) {
+  flowlua *rt = s->rt;
+  if (!fl_log_enabled(&rt->log, tl.level)) return;
+  fl_buf key = FL_BUF_INIT;
+  fl_taskrun_add_key(&key, r);
+  flowlua_log_record rec;
+  fl_log_record_init(&rec, tl.level);
+  rec.flow = s->g->flow->name;
+  rec.run_id = s->run_id;
+  rec.task = fl_buf_str(&key);
+  rec.attempt = r->attempts;
+  rec.task_state = tl.state;
+  rec.duration = tl.duration;
+  rec.error = tl.error;
+  va_list ap;
+  va_start(ap, fmt);
+  fl_log_emitv(&rt->log, &rec, fmt, ap);
+  va_end(ap);
+  fl_buf_free(&key);
+}
+
+void fl__sched_log_flow(fl_sched *s, int level, int flow_state, double duration,
+                     const char *fmt, ...) {
+  flowlua_log_record rec;
+  fl_log_record_init(&rec, level);
+  rec.flow = s->g->flow->name;
+  rec.run_id = s->run_id;
+  rec.flow_state = flow_state;
+  rec.duration = duration;
+  va_list ap;
+  va_start(ap, fmt);
+  fl_log_emitv(&s->rt->log, &rec, fmt, ap);
+  va_end(ap);
+}
+
+void fl_sched_log(flowlua *rt, int level, const char *msg) {
+  fl_taskrun *r = rt->current;
+  if (r) {
+    fl__sched_log_task(r->sched, r, (task_log){level, -1, -1, NULL}, "%s", msg);
+    return;
+  }
+  fl_log_printf(&rt->log, level, rt->building ? rt->building->flow->name : NULL,
+                "%s", msg);
+}
+
+/* ---- context and hooks --------------------------------------------------- */
+
+void fl__sched_push_key(lua_State *L, const fl_taskrun *r) {
+  fl_buf key = FL_BUF_INIT;
+  fl_taskrun_add_key(&key, r);
+  lua_pushstring(L, fl_buf_str(&key));
+  fl_buf_free(&key);
+}
+
+void fl_sched_push_context(lua_State *L, flowlua *rt) {
+  fl_taskrun *r = rt->current;
+  fl_sched *s = r ? r->sched : NULL;
+  fl_graph *g = s ? s->g : rt->building;
+  lua_createtable(L, 0, 8);
+  if (!g) return;
+  lua_pushstring(L, g->flow->name);
+  lua_setfield(L, -2, "flow");
+  lua_rawgeti(L, LUA_REGISTRYINDEX, g->params_ref);
+  lua_setfield(L, -2, "params");
+  if (!s) return;
+  lua_pushstring(L, s->run_id);
+  lua_setfield(L, -2, "run_id");
+  lua_pushnumber(L, s->scheduled_at);
+  lua_setfield(L, -2, "scheduled_at");
+  lua_pushnumber(L, s->started_wall);
+  lua_setfield(L, -2, "started_at");
+  fl__sched_push_key(L, r);
+  lua_setfield(L, -2, "task");
+  lua_pushstring(L, fl__sched_run_def(r)->name);
+  lua_setfield(L, -2, "task_name");
+  lua_pushinteger(L, r->attempts);
+  lua_setfield(L, -2, "attempt");
+  if (r->map_index) {
+    lua_pushinteger(L, r->map_index);
+    lua_setfield(L, -2, "map_index");
+  }
+}
+
+/*
+ * Calls a task's hook (user value uv) as hook(ctx, info); the info table is
+ * on top of the stack and is consumed. A failing hook is logged, never
+ * fatal: it must not change the outcome of the task it reports on.
+ */
+void fl__sched_call_hook(fl_sched *s, fl_taskrun *r, int uv, const char *name) {
+  lua_State *L = s->rt->L;
+  int info = lua_gettop(L);
+  lua_pushcfunction(L, fl_msgh);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, s->g->tasks_ref);
+  lua_rawgeti(L, -1, (lua_Integer)r->node + 1);
+  lua_getiuservalue(L, -1, uv);
+  lua_replace(L, -3);
+  lua_pop(L, 1);
+  fl_taskrun *saved = s->rt->current;
+  s->rt->current = r; /* so flow.context() and flow.log work in the hook */
+  fl_sched_push_context(L, s->rt);
+  lua_pushvalue(L, info);
+  if (lua_pcall(L, 2, 0, info + 1) != LUA_OK)
+    fl__sched_log_task(s, r, (task_log){FLOWLUA_LOG_WARN, -1, -1, lua_tostring(L, -1)},
+             "%s hook failed (ignored)", name);
+  s->rt->current = saved;
+  lua_settop(L, info - 1);
+}
+
+void fl__sched_push_info(lua_State *L, fl_taskrun *r, int state,
+                      const char *error) {
+  lua_createtable(L, 0, 6);
+  fl__sched_push_key(L, r);
+  lua_setfield(L, -2, "task");
+  lua_pushstring(L, fl_task_state_name(state));
+  lua_setfield(L, -2, "state");
+  lua_pushinteger(L, r->attempts);
+  lua_setfield(L, -2, "attempt");
+  if (error) {
+    lua_pushstring(L, error);
+    lua_setfield(L, -2, "error");
+  }
+}
+
+/* ---- concurrency --------------------------------------------------------- */
+
+static fl_tagcount *find_tag(fl_sched *s, const char *tag) {
+  for (int i = 0; i < s->n_tags; i++)
+    if (strcmp(s->tags[i].tag, tag) == 0) return &s->tags[i];
+  return NULL;
+}
+
+int fl__sched_tags_available(fl_sched *s, const fl_taskdef *d) {
+  for (int i = 0; i < d->n_tags; i++) {
+    fl_tagcount *t = find_tag(s, d->tags[i]);
+    if (t && t->running >= t->limit) return 0;
+  }
+  return 1;
+}
+
+void fl__sched_tags_take(fl_sched *s, const fl_taskdef *d, int delta) {
+  for (int i = 0; i < d->n_tags; i++) {
+    fl_tagcount *t = find_tag(s, d->tags[i]);
+    if (t) t->running += delta;
+  }
+}
+
