@@ -33,6 +33,7 @@
 #include "fsutil.h"
 #include "engine.h"
 #include "lflowlua.h"
+#include "loptions.h"
 
 #define READER_MT "flowlua.csv.reader"
 #define WRITER_MT "flowlua.csv.writer"
@@ -92,19 +93,21 @@ static void get_opts(lua_State *L, int idx, const char *fn, int writing,
   if (!lua_istable(L, idx))
     luaL_error(L, "%s: the options must be a table, got %s", fn,
                luaL_typename(L, idx));
+  static const char *const names[] = {"header", "delimiter", "quote", NULL};
+  enum { HEADER, DELIMITER, QUOTE };
   int has_header = 0;
-  lua_pushnil(L);
-  while (lua_next(L, idx)) {
-    int v = lua_gettop(L);
-    if (lua_type(L, v - 1) != LUA_TSTRING)
-      luaL_error(L, "%s: option names must be strings, got %s", fn,
-                 luaL_typename(L, v - 1));
-    const char *key = lua_tostring(L, v - 1);
-    if (strcmp(key, "delimiter") == 0) {
-      o->d.delim = opt_char(L, v, fn, key);
-    } else if (strcmp(key, "quote") == 0) {
-      o->d.quote = opt_char(L, v, fn, key);
-    } else if (strcmp(key, "header") == 0) {
+  fl_opts it;
+  fl_opts_begin(&it, L, idx, fn, "option", names);
+  for (int k; (k = fl_opts_next(&it)) >= 0;) {
+    int v = it.value;
+    switch (k) {
+    case DELIMITER:
+      o->d.delim = opt_char(L, v, fn, it.key);
+      break;
+    case QUOTE:
+      o->d.quote = opt_char(L, v, fn, it.key);
+      break;
+    case HEADER:
       if (writing) {
         has_header = !(lua_isboolean(L, v) && !lua_toboolean(L, v));
         if (has_header) check_header_list(L, v, fn);
@@ -115,11 +118,8 @@ static void get_opts(lua_State *L, int idx, const char *fn, int writing,
                      fn, luaL_typename(L, v));
         o->header = lua_toboolean(L, v);
       }
-    } else {
-      luaL_error(L, "%s: unknown option '%s' (options: header, delimiter, quote)",
-                 fn, key);
+      break;
     }
-    lua_settop(L, v - 1);
   }
   if (o->d.delim == o->d.quote)
     luaL_error(L, "%s: options 'delimiter' and 'quote' must differ (both are "

@@ -17,6 +17,7 @@
 
 #include "engine.h"
 #include "lflowlua.h"
+#include "loptions.h"
 
 /* ---- helpers ------------------------------------------------------------- */
 
@@ -24,53 +25,6 @@ static char *dup_or_raise(lua_State *L, const char *s) {
   char *d = strdup(s);
   if (!d) luaL_error(L, "out of memory");
   return d;
-}
-
-/* A number option in [lo, hi], or raise naming the option. Numbers are
-   formatted here because lua_pushfstring has no %g. */
-static double opt_number(lua_State *L, int idx, const char *who,
-                         const char *key, double lo, double hi) {
-  if (lua_type(L, idx) != LUA_TNUMBER)
-    luaL_error(L, "%s: option '%s' must be a number, got %s", who, key,
-               luaL_typename(L, idx));
-  double v = lua_tonumber(L, idx);
-  if (v >= lo && v <= hi) return v;
-  char range[96];
-  if (isinf(hi))
-    snprintf(range, sizeof range, "at least %g, got %g", lo, v);
-  else
-    snprintf(range, sizeof range, "between %g and %g, got %g", lo, hi, v);
-  luaL_error(L, "%s: option '%s' must be %s", who, key, range);
-  return 0;
-}
-
-/* A whole-number option in [lo, 1e9]. A numeric string is refused like
-   any other string, as the number options refuse it (opt_number). */
-static int opt_integer(lua_State *L, int idx, const char *who, const char *key,
-                       lua_Integer lo) {
-  const lua_Integer hi = 1000000000;
-  int isint = 0;
-  lua_Integer v =
-      lua_type(L, idx) == LUA_TNUMBER ? lua_tointegerx(L, idx, &isint) : 0;
-  if (!isint)
-    luaL_error(L, "%s: option '%s' must be a whole number, got %s", who, key,
-               lua_type(L, idx) == LUA_TNUMBER ? lua_tostring(L, idx)
-                                               : luaL_typename(L, idx));
-  if (v < lo)
-    luaL_error(L, "%s: option '%s' must be a whole number from %I, got %I",
-               who, key, (LUAI_UACINT)lo, (LUAI_UACINT)v);
-  if (v > hi)
-    luaL_error(L, "%s: option '%s' must be a whole number from %I to %I, "
-                  "got %I",
-               who, key, (LUAI_UACINT)lo, (LUAI_UACINT)hi, (LUAI_UACINT)v);
-  return (int)v;
-}
-
-static void opt_function(lua_State *L, int idx, const char *who,
-                         const char *key) {
-  if (lua_type(L, idx) != LUA_TFUNCTION)
-    luaL_error(L, "%s: option '%s' must be a function, got %s", who, key,
-               luaL_typename(L, idx));
 }
 
 /* ---- tasks --------------------------------------------------------------- */
@@ -93,7 +47,7 @@ static int task_gc(lua_State *L) {
 static void parse_retry_delay(lua_State *L, fl_taskdef *d, int idx,
                               const char *who) {
   if (lua_type(L, idx) == LUA_TNUMBER) {
-    d->retry.delay = opt_number(L, idx, who, "retry_delay", 0, HUGE_VAL);
+    d->retry.delay = fl_opt_number(L, idx, who, "retry_delay", 0, HUGE_VAL);
     return;
   }
   if (lua_type(L, idx) != LUA_TTABLE)
@@ -155,63 +109,80 @@ static void parse_trigger(lua_State *L, fl_taskdef *d, int task_idx, int idx,
                lua_tostring(L, idx), fl_trigger_names());
 }
 
-static const char *const task_option_names =
-    "retries, retry_delay, backoff, max_retry_delay, retry_jitter, retry_if, "
-    "timeout, trigger, tags, on_success, on_failure, on_retry, cache_key, "
-    "cache_for";
+/* The task options, in the order messages list them. */
+static const char *const task_option_names[] = {
+    "retries",    "retry_delay", "backoff",    "max_retry_delay",
+    "retry_jitter", "retry_if",  "timeout",    "trigger",
+    "tags",       "on_success",  "on_failure", "on_retry",
+    "cache_key",  "cache_for",   NULL};
+enum {
+  OPT_RETRIES, OPT_RETRY_DELAY, OPT_BACKOFF, OPT_MAX_RETRY_DELAY,
+  OPT_RETRY_JITTER, OPT_RETRY_IF, OPT_TIMEOUT, OPT_TRIGGER, OPT_TAGS,
+  OPT_ON_SUCCESS, OPT_ON_FAILURE, OPT_ON_RETRY, OPT_CACHE_KEY, OPT_CACHE_FOR
+};
+
+/* A function option kept as a user value of the task. */
+static void set_task_function(lua_State *L, int task_idx, const fl_opts *o,
+                              int uv) {
+  fl_opt_function(L, o->value, o->who, o->key);
+  lua_pushvalue(L, o->value);
+  lua_setiuservalue(L, task_idx, uv);
+}
 
 /* Reads the options table at opts_idx into the task at task_idx. */
 static void parse_task_options(lua_State *L, fl_taskdef *d, int task_idx,
                                int opts_idx, const char *who) {
-  lua_pushnil(L);
-  while (lua_next(L, opts_idx)) {
-    int v = lua_gettop(L);
-    if (lua_type(L, -2) != LUA_TSTRING)
-      luaL_error(L, "%s: option names must be strings, got %s", who,
-                 luaL_typename(L, -2));
-    const char *key = lua_tostring(L, -2);
-    if (strcmp(key, "retries") == 0) {
-      d->retry.retries = opt_integer(L, v, who, key, 0);
-    } else if (strcmp(key, "retry_delay") == 0) {
+  fl_opts o;
+  fl_opts_begin(&o, L, opts_idx, who, "option", task_option_names);
+  for (int k; (k = fl_opts_next(&o)) >= 0;) {
+    int v = o.value;
+    const char *key = o.key;
+    switch (k) {
+    case OPT_RETRIES:
+      d->retry.retries = fl_opt_integer(L, v, who, key, 0);
+      break;
+    case OPT_RETRY_DELAY:
       parse_retry_delay(L, d, v, who);
-    } else if (strcmp(key, "backoff") == 0) {
-      d->retry.backoff = opt_number(L, v, who, key, 1, 1e6);
-    } else if (strcmp(key, "max_retry_delay") == 0) {
-      d->retry.max_delay = opt_number(L, v, who, key, 0, HUGE_VAL);
-    } else if (strcmp(key, "retry_jitter") == 0) {
-      d->retry.jitter = opt_number(L, v, who, key, 0, 1);
-    } else if (strcmp(key, "timeout") == 0) {
-      d->timeout = opt_number(L, v, who, key, 0, 1e9);
+      break;
+    case OPT_BACKOFF:
+      d->retry.backoff = fl_opt_number(L, v, who, key, 1, 1e6);
+      break;
+    case OPT_MAX_RETRY_DELAY:
+      d->retry.max_delay = fl_opt_number(L, v, who, key, 0, HUGE_VAL);
+      break;
+    case OPT_RETRY_JITTER:
+      d->retry.jitter = fl_opt_number(L, v, who, key, 0, 1);
+      break;
+    case OPT_TIMEOUT:
+      d->timeout = fl_opt_number(L, v, who, key, 0, 1e9);
       if (d->timeout <= 0)
         luaL_error(L, "%s: option 'timeout' must be more than 0 seconds", who);
-    } else if (strcmp(key, "trigger") == 0) {
+      break;
+    case OPT_TRIGGER:
       parse_trigger(L, d, task_idx, v, who);
-    } else if (strcmp(key, "tags") == 0) {
+      break;
+    case OPT_TAGS:
       parse_tags(L, d, v, who);
-    } else if (strcmp(key, "cache_for") == 0) {
-      d->cache_for = opt_number(L, v, who, key, 0, HUGE_VAL);
-    } else {
-      static const struct {
-        const char *name;
-        int uv;
-      } fns[] = {{"retry_if", FL_TASK_UV_RETRY_IF},
-                 {"on_success", FL_TASK_UV_ON_SUCCESS},
-                 {"on_failure", FL_TASK_UV_ON_FAILURE},
-                 {"on_retry", FL_TASK_UV_ON_RETRY},
-                 {"cache_key", FL_TASK_UV_CACHE_KEY}};
-      int found = 0;
-      for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
-        if (strcmp(key, fns[i].name) != 0) continue;
-        opt_function(L, v, who, key);
-        lua_pushvalue(L, v);
-        lua_setiuservalue(L, task_idx, fns[i].uv);
-        found = 1;
-      }
-      if (!found)
-        luaL_error(L, "%s: unknown option '%s' (options: %s)", who, key,
-                   task_option_names);
+      break;
+    case OPT_CACHE_FOR:
+      d->cache_for = fl_opt_number(L, v, who, key, 0, HUGE_VAL);
+      break;
+    case OPT_RETRY_IF:
+      set_task_function(L, task_idx, &o, FL_TASK_UV_RETRY_IF);
+      break;
+    case OPT_ON_SUCCESS:
+      set_task_function(L, task_idx, &o, FL_TASK_UV_ON_SUCCESS);
+      break;
+    case OPT_ON_FAILURE:
+      set_task_function(L, task_idx, &o, FL_TASK_UV_ON_FAILURE);
+      break;
+    case OPT_ON_RETRY:
+      set_task_function(L, task_idx, &o, FL_TASK_UV_ON_RETRY);
+      break;
+    case OPT_CACHE_KEY:
+      set_task_function(L, task_idx, &o, FL_TASK_UV_CACHE_KEY);
+      break;
     }
-    lua_settop(L, v - 1); /* keep the key for lua_next */
   }
 }
 
@@ -449,7 +420,7 @@ static void parse_limits(lua_State *L, fl_flowdef *f, int idx, const char *who) 
     if (lua_type(L, -2) != LUA_TSTRING)
       luaL_error(L, "%s: option 'limits' keys must be tag names", who);
     lua_pushfstring(L, "limits.%s", lua_tostring(L, -2));
-    int limit = opt_integer(L, -2, who, lua_tostring(L, -1), 1);
+    int limit = fl_opt_integer(L, -2, who, lua_tostring(L, -1), 1);
     lua_pop(L, 1);
     f->limits[f->n_limits].limit = limit;
     f->limits[f->n_limits].tag = dup_or_raise(L, lua_tostring(L, -2));
@@ -479,14 +450,15 @@ static int flow_define(lua_State *L) {
 
   lua_pushfstring(L, "flow.define '%s'", name);
   const char *who = lua_tostring(L, -1);
-  lua_pushnil(L);
-  while (lua_next(L, 2)) {
-    int v = lua_gettop(L);
-    if (lua_type(L, -2) != LUA_TSTRING)
-      luaL_error(L, "%s: option names must be strings, got %s", who,
-                 luaL_typename(L, -2));
-    const char *key = lua_tostring(L, -2);
-    if (strcmp(key, "params") == 0) {
+  static const char *const names[] = {"params", "schedule", "concurrency",
+                                      "limits", NULL};
+  enum { PARAMS, SCHEDULE, CONCURRENCY, LIMITS };
+  fl_opts o;
+  fl_opts_begin(&o, L, 2, who, "option", names);
+  for (int k; (k = fl_opts_next(&o)) >= 0;) {
+    int v = o.value;
+    switch (k) {
+    case PARAMS:
       if (lua_type(L, v) != LUA_TTABLE)
         luaL_error(L, "%s: option 'params' must be a table, got %s", who,
                    luaL_typename(L, v));
@@ -498,20 +470,19 @@ static int flow_define(lua_State *L) {
       }
       lua_pushvalue(L, v);
       lua_setiuservalue(L, flow_idx, FL_FLOW_UV_PARAMS);
-    } else if (strcmp(key, "schedule") == 0) {
+      break;
+    case SCHEDULE:
       f->schedule = fl_check_schedule(L, v, who);
       lua_pushvalue(L, v);
       lua_setiuservalue(L, flow_idx, FL_FLOW_UV_SCHEDULE);
-    } else if (strcmp(key, "concurrency") == 0) {
-      f->concurrency = opt_integer(L, v, who, key, 1);
-    } else if (strcmp(key, "limits") == 0) {
+      break;
+    case CONCURRENCY:
+      f->concurrency = fl_opt_integer(L, v, who, o.key, 1);
+      break;
+    case LIMITS:
       parse_limits(L, f, v, who);
-    } else {
-      luaL_error(L, "%s: unknown option '%s' (options: params, schedule, "
-                    "concurrency, limits)",
-                 who, key);
+      break;
     }
-    lua_settop(L, v - 1);
   }
   lua_settop(L, flow_idx);
   return 1;

@@ -20,6 +20,7 @@
 #include "http.h"
 #include "engine.h"
 #include "lflowlua.h"
+#include "loptions.h"
 
 #define FL_HTTP_REQ_MT "flowlua.http.request"
 #define FL_HTTP_RESP_MT "flowlua.http.response"
@@ -287,8 +288,100 @@ static int finish_request(lua_State *L, int status, lua_KContext ctx) {
   return 1;
 }
 
-static const char *const request_options =
-    "query, headers, body, json, timeout, follow, verify, ca_file, max_body";
+static const char *const request_options[] = {
+    "query",  "headers", "body",    "json",     "timeout",
+    "follow", "verify",  "ca_file", "max_body", NULL};
+
+/* A request as its options build it: the transfer's options, the URL
+   with its query, and the header lines (kept in a Lua table at
+   header_list, which also keeps alive every string o points at). */
+typedef struct request {
+  fl_http_opts o;
+  fl_buf *url;
+  int header_list, n_headers, json_idx;
+} request;
+
+/* Reads the options table at opts_idx into rq. */
+static void read_request_options(lua_State *L, int opts_idx, request *rq) {
+  enum { QUERY, HEADERS, BODY, JSON, TIMEOUT, FOLLOW, VERIFY, CA_FILE,
+         MAX_BODY };
+  fl_opts it;
+  fl_opts_begin(&it, L, opts_idx, "http", "option", request_options);
+  for (int k; (k = fl_opts_next(&it)) >= 0;) {
+    int v = it.value;
+    switch (k) {
+    case QUERY:
+      luaL_argexpected(L, lua_istable(L, v), opts_idx, "query table");
+      fl_http_add_query(L, rq->url, v);
+      break;
+    case HEADERS:
+      luaL_argexpected(L, lua_istable(L, v), opts_idx, "headers table");
+      rq->n_headers = add_headers(L, v, rq->header_list, rq->n_headers);
+      break;
+    case BODY:
+      if (lua_type(L, v) != LUA_TSTRING)
+        luaL_error(L, "http: option 'body' must be a string, got %s (use "
+                      "'json' for tables)",
+                   luaL_typename(L, v));
+      rq->o.body = lua_tolstring(L, v, &rq->o.body_len);
+      lua_pushvalue(L, v);
+      lua_rawsetp(L, rq->header_list, &rq->o); /* keep the string alive */
+      break;
+    case JSON:
+      rq->json_idx = v;
+      lua_pushvalue(L, v);
+      lua_rawsetp(L, rq->header_list, &rq->json_idx);
+      break;
+    case TIMEOUT:
+      rq->o.timeout = opt_seconds(L, v, it.key);
+      break;
+    case FOLLOW:
+      rq->o.follow = lua_toboolean(L, v);
+      break;
+    case VERIFY:
+      rq->o.verify = lua_toboolean(L, v);
+      break;
+    case CA_FILE:
+      rq->o.ca_file = luaL_checkstring(L, v);
+      lua_pushvalue(L, v);
+      lua_rawsetp(L, rq->header_list, &rq->o.ca_file);
+      break;
+    case MAX_BODY: {
+      lua_Integer mb = luaL_checkinteger(L, v);
+      luaL_argcheck(L, mb > 0, opts_idx, "max_body must be > 0");
+      rq->o.max_body = (size_t)mb;
+      break;
+    }
+    }
+  }
+}
+
+/* The json option: the value encoded as the body, with its Content-Type. */
+static void add_json_body(lua_State *L, request *rq) {
+  if (rq->o.body)
+    luaL_error(L, "http: give either 'body' or 'json', not both");
+  lua_rawgetp(L, rq->header_list, &rq->json_idx);
+  push_json_body(L, lua_gettop(L));
+  rq->o.body = lua_tolstring(L, -1, &rq->o.body_len);
+  lua_rawsetp(L, rq->header_list, &rq->json_idx); /* keep the encoded body */
+  lua_pop(L, 1);
+  lua_pushliteral(L, "Content-Type: application/json");
+  lua_rawseti(L, rq->header_list, ++rq->n_headers);
+}
+
+/* rq->o.headers: a NULL-terminated array of the header lines, in a
+   userdata left on the stack (the lines stay held by header_list). */
+static void push_header_lines(lua_State *L, request *rq) {
+  const char **lines =
+      lua_newuserdatauv(L, (size_t)(rq->n_headers + 1) * sizeof *lines, 0);
+  for (int i = 1; i <= rq->n_headers; i++) {
+    lua_rawgeti(L, rq->header_list, i);
+    lines[i - 1] = lua_tostring(L, -1);
+    lua_pop(L, 1);
+  }
+  lines[rq->n_headers] = NULL;
+  rq->o.headers = lines;
+}
 
 /* http.request(method, url, [opts]) and the verbs below. */
 static int do_request(lua_State *L, const char *method, int url_idx,
@@ -297,84 +390,20 @@ static int do_request(lua_State *L, const char *method, int url_idx,
   const char *url = luaL_checkstring(L, url_idx);
   luaL_argcheck(L, *url != '\0', url_idx, "URL must not be empty");
   if (!lua_isnoneornil(L, opts_idx)) luaL_checktype(L, opts_idx, LUA_TTABLE);
-  fl_http_opts o = {.method = method, .follow = 1, .verify = 1,
-                    .timeout = FL_HTTP_DEFAULT_TIMEOUT,
-                    .max_body = FL_HTTP_DEFAULT_MAX_BODY};
-  fl_buf *full_url = push_url_buffer(L);
-  fl_buf_adds(full_url, url);
+  request rq = {.o = {.method = method, .follow = 1, .verify = 1,
+                      .timeout = FL_HTTP_DEFAULT_TIMEOUT,
+                      .max_body = FL_HTTP_DEFAULT_MAX_BODY}};
+  rq.url = push_url_buffer(L);
+  fl_buf_adds(rq.url, url);
   lua_newtable(L);
-  int header_list = lua_gettop(L), n_headers = 0, json_idx = 0;
-
-  if (lua_istable(L, opts_idx)) {
-    lua_pushnil(L);
-    while (lua_next(L, opts_idx)) {
-      int v = lua_gettop(L);
-      const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
-      if (strcmp(key, "query") == 0) {
-        luaL_argexpected(L, lua_istable(L, v), opts_idx, "query table");
-        fl_http_add_query(L, full_url, v);
-      } else if (strcmp(key, "headers") == 0) {
-        luaL_argexpected(L, lua_istable(L, v), opts_idx, "headers table");
-        n_headers = add_headers(L, v, header_list, n_headers);
-      } else if (strcmp(key, "body") == 0) {
-        if (lua_type(L, v) != LUA_TSTRING)
-          luaL_error(L, "http: option 'body' must be a string, got %s (use "
-                        "'json' for tables)",
-                     luaL_typename(L, v));
-        o.body = lua_tolstring(L, v, &o.body_len);
-        lua_pushvalue(L, v);
-        lua_rawsetp(L, header_list, &o); /* keep the string alive */
-      } else if (strcmp(key, "json") == 0) {
-        json_idx = v;
-        lua_pushvalue(L, v);
-        lua_rawsetp(L, header_list, &json_idx);
-      } else if (strcmp(key, "timeout") == 0) {
-        o.timeout = opt_seconds(L, v, key);
-      } else if (strcmp(key, "follow") == 0) {
-        o.follow = lua_toboolean(L, v);
-      } else if (strcmp(key, "verify") == 0) {
-        o.verify = lua_toboolean(L, v);
-      } else if (strcmp(key, "ca_file") == 0) {
-        o.ca_file = luaL_checkstring(L, v);
-        lua_pushvalue(L, v);
-        lua_rawsetp(L, header_list, &o.ca_file);
-      } else if (strcmp(key, "max_body") == 0) {
-        lua_Integer mb = luaL_checkinteger(L, v);
-        luaL_argcheck(L, mb > 0, opts_idx, "max_body must be > 0");
-        o.max_body = (size_t)mb;
-      } else {
-        fl_buf_free(full_url);
-        return luaL_error(L, "http: unknown option '%s' (options: %s)", key,
-                          request_options);
-      }
-      lua_settop(L, v - 1);
-    }
-  }
-  if (json_idx) {
-    if (o.body) {
-      fl_buf_free(full_url);
-      return luaL_error(L, "http: give either 'body' or 'json', not both");
-    }
-    lua_rawgetp(L, header_list, &json_idx);
-    push_json_body(L, lua_gettop(L));
-    o.body = lua_tolstring(L, -1, &o.body_len);
-    lua_rawsetp(L, header_list, &json_idx); /* keep the encoded body */
-    lua_pop(L, 1);
-    lua_pushliteral(L, "Content-Type: application/json");
-    lua_rawseti(L, header_list, ++n_headers);
-  }
-  const char **lines = lua_newuserdatauv(L, (size_t)(n_headers + 1) * sizeof *lines, 0);
-  for (int i = 1; i <= n_headers; i++) {
-    lua_rawgeti(L, header_list, i);
-    lines[i - 1] = lua_tostring(L, -1); /* alive: held by header_list */
-    lua_pop(L, 1);
-  }
-  lines[n_headers] = NULL;
-  o.headers = lines;
-
-  lua_pushstring(L, fl_buf_str(full_url));
-  fl_buf_free(full_url);
-  o.url = lua_tostring(L, -1);
+  rq.header_list = lua_gettop(L);
+  if (lua_istable(L, opts_idx)) read_request_options(L, opts_idx, &rq);
+  if (rq.json_idx) add_json_body(L, &rq);
+  push_header_lines(L, &rq);
+  lua_pushstring(L, fl_buf_str(rq.url));
+  fl_buf_free(rq.url);
+  rq.o.url = lua_tostring(L, -1);
+  fl_http_opts o = rq.o;
 
   fl_http *h = runtime_http(L);
   /* The userdata first, so __gc frees whatever the steps below made. */

@@ -18,6 +18,7 @@
 
 #include "engine.h"
 #include "lflowlua.h"
+#include "loptions.h"
 #include "schedule.h"
 
 static int schedule_gc(lua_State *L) {
@@ -41,26 +42,6 @@ static fl_schedule *push_schedule(lua_State *L) {
   return s;
 }
 
-/* What a bad option value was, for a message: a number as %g would show
-   it (lua_pushfstring has no %g), anything else by its type. */
-static const char *shown_value(lua_State *L, int v, char *out, size_t size) {
-  if (lua_type(L, v) != LUA_TNUMBER) return luaL_typename(L, v);
-  snprintf(out, size, "%g", (double)lua_tonumber(L, v));
-  return out;
-}
-
-static double seconds_option(lua_State *L, int v, const char *who,
-                             const char *key, double lo) {
-  if (lua_type(L, v) != LUA_TNUMBER || !(lua_tonumber(L, v) >= lo) ||
-      !isfinite(lua_tonumber(L, v))) {
-    char text[64], low[32];
-    snprintf(low, sizeof low, "%g", lo);
-    luaL_error(L, "%s: option '%s' must be a number of seconds >= %s, got %s",
-               who, key, low, shown_value(L, v, text, sizeof text));
-  }
-  return lua_tonumber(L, v);
-}
-
 /* The last second of the year 9999: ISO 8601 text has four-digit years,
    and later times cannot be printed, only waited for. */
 #define LATEST_TIME 253402300799.0
@@ -75,7 +56,7 @@ static double time_option(lua_State *L, int v, const char *who,
       char text[64];
       luaL_error(L, "%s: option '%s' must be epoch seconds from 0 to "
                     "253402300799 (the year 9999), got %s",
-                 who, key, shown_value(L, v, text, sizeof text));
+                 who, key, fl_opt_shown(L, v, text, sizeof text));
     }
     return t;
   }
@@ -95,70 +76,64 @@ static double time_option(lua_State *L, int v, const char *who,
   return (double)t;
 }
 
-/* The options both kinds take; 1 if key was one of them. */
-static int common_option(lua_State *L, fl_schedule *s, const char *who,
-                         const char *key, int v) {
-  if (strcmp(key, "overlap") == 0) {
+/* The options both kinds take, last in each kind's list of names. */
+#define COMMON_OPTIONS "overlap", "catchup", "catchup_window", "max_runs", "until"
+enum { OVERLAP, CATCHUP, CATCHUP_WINDOW, MAX_RUNS, UNTIL, N_COMMON };
+
+/* Option `which` (from OVERLAP) of the common ones, with its value at v. */
+static void common_option(lua_State *L, fl_schedule *s, const char *who,
+                          int which, const char *key, int v) {
+  switch (which) {
+  case OVERLAP: {
     const char *name = lua_type(L, v) == LUA_TSTRING ? lua_tostring(L, v) : "";
     if (fl_overlap_parse(name, &s->overlap) != 0)
       luaL_error(L, "%s: option 'overlap' must be one of %s, got %s", who,
                  fl_overlap_names, luaL_tolstring(L, v, NULL));
-  } else if (strcmp(key, "catchup") == 0) {
+    break;
+  }
+  case CATCHUP:
     if (lua_type(L, v) != LUA_TBOOLEAN)
       luaL_error(L, "%s: option 'catchup' must be true or false, got %s", who,
                  luaL_typename(L, v));
     s->catchup = lua_toboolean(L, v);
-  } else if (strcmp(key, "catchup_window") == 0) {
-    s->catchup_window = seconds_option(L, v, who, key, 0);
-  } else if (strcmp(key, "max_runs") == 0) {
+    break;
+  case CATCHUP_WINDOW:
+    s->catchup_window = fl_opt_seconds(L, v, who, key, 0);
+    break;
+  case MAX_RUNS:
     if (!lua_isinteger(L, v) || lua_tointeger(L, v) < 1 ||
         lua_tointeger(L, v) > 1000000000) {
       char text[64];
       luaL_error(L, "%s: option 'max_runs' must be a whole number >= 1, got %s",
-                 who, shown_value(L, v, text, sizeof text));
+                 who, fl_opt_shown(L, v, text, sizeof text));
     }
     s->max_runs = (int)lua_tointeger(L, v);
-  } else if (strcmp(key, "until") == 0) {
+    break;
+  case UNTIL:
     s->until = time_option(L, v, who, key, s->tz);
-  } else {
-    return 0;
+    break;
   }
-  return 1;
 }
 
 /* flow.interval { ... } -> schedule */
 static int flow_interval(lua_State *L) {
   static const char *who = "flow.interval";
-  static const struct {
-    const char *key;
-    double unit;
-  } units[] = {{"seconds", 1}, {"minutes", 60}, {"hours", 3600}, {"days", 86400}};
+  static const double units[] = {1, 60, 3600, 86400}; /* seconds... days */
+  static const char *const names[] = {"seconds", "minutes", "hours", "days",
+                                      "start", COMMON_OPTIONS, NULL};
+  enum { START = 4, FIRST_COMMON };
   luaL_checktype(L, 1, LUA_TTABLE);
   fl_schedule *s = push_schedule(L);
   s->kind = FL_SCHEDULE_INTERVAL;
-  lua_pushnil(L);
-  while (lua_next(L, 1)) {
-    int v = lua_gettop(L);
-    if (lua_type(L, -2) != LUA_TSTRING)
-      luaL_error(L, "%s: field names must be strings, got %s", who,
-                 luaL_typename(L, -2));
-    const char *key = lua_tostring(L, -2);
-    int known = common_option(L, s, who, key, v);
-    for (size_t i = 0; !known && i < sizeof units / sizeof units[0]; i++)
-      if (strcmp(key, units[i].key) == 0) {
-        s->interval += seconds_option(L, v, who, key, 0) * units[i].unit;
-        known = 1;
-      }
-    if (!known && strcmp(key, "start") == 0) {
-      s->start = time_option(L, v, who, key, NULL);
-      known = 1;
-    }
-    if (!known)
-      luaL_error(L, "%s: unknown field '%s' (fields: seconds, minutes, hours, "
-                    "days, start, overlap, catchup, catchup_window, max_runs, "
-                    "until)",
-                 who, key);
-    lua_settop(L, v - 1);
+  fl_opts o;
+  fl_opts_begin(&o, L, 1, who, "field", names);
+  for (int k; (k = fl_opts_next(&o)) >= 0;) {
+    if (k < START)
+      s->interval += fl_opt_seconds(L, o.value, who, o.key, 0) * units[k];
+    else if (k == START)
+      s->start = time_option(L, o.value, who, o.key, NULL);
+    else
+      common_option(L, s, who, k - FIRST_COMMON, o.key, o.value);
   }
   if (!(s->interval > 0) || !isfinite(s->interval))
     luaL_error(L, "%s: the interval must be more than 0 seconds", who);
@@ -240,20 +215,15 @@ static int flow_cron(lua_State *L) {
     return luaL_error(L, "%s: option 'tz': %s", who, err);
   lua_settop(L, 3); /* drop the zone name: the schedule is the result */
   if (lua_istable(L, 2)) {
-    lua_pushnil(L);
-    while (lua_next(L, 2)) {
-      int v = lua_gettop(L);
-      if (lua_type(L, -2) != LUA_TSTRING)
-        luaL_error(L, "%s: option names must be strings, got %s", who,
-                   luaL_typename(L, -2));
-      const char *key = lua_tostring(L, -2);
-      if (strcmp(key, "dst") == 0)
-        dst_option(L, s, who, v);
-      else if (strcmp(key, "tz") != 0 && !common_option(L, s, who, key, v))
-        luaL_error(L, "%s: unknown option '%s' (options: tz, dst, overlap, "
-                      "catchup, catchup_window, max_runs, until)",
-                   who, key);
-      lua_settop(L, v - 1);
+    static const char *const names[] = {"tz", "dst", COMMON_OPTIONS, NULL};
+    enum { TZ, DST, FIRST_COMMON };
+    fl_opts o;
+    fl_opts_begin(&o, L, 2, who, "option", names);
+    for (int k; (k = fl_opts_next(&o)) >= 0;) {
+      if (k == DST)
+        dst_option(L, s, who, o.value);
+      else if (k >= FIRST_COMMON)
+        common_option(L, s, who, k - FIRST_COMMON, o.key, o.value);
     }
   }
   return 1;

@@ -21,6 +21,7 @@
 
 #include "engine.h"
 #include "lflowlua.h"
+#include "loptions.h"
 #include "process.h"
 
 #define FL_PROC_MT "flowlua.process"
@@ -173,51 +174,66 @@ static int push_environment(lua_State *L, int env_idx, int clear) {
   return n;
 }
 
-static const char *const shell_options =
-    "timeout, cwd, env, clear_env, stdin, shell, check, max_output";
+static const char *const shell_options[] = {
+    "timeout", "cwd",   "env",   "clear_env", "stdin",
+    "shell",   "check", "max_output", NULL};
 
-static int flow_shell(lua_State *L) {
-  flowlua *rt = fl_rt(L);
-  int use_shell = 0, clear_env = 0, check = 0, env_idx = 0;
-  const char *cwd = NULL, *stdin_data = NULL;
-  size_t stdin_len = 0, max_output = FL_SHELL_DEFAULT_MAX_OUTPUT;
-  double timeout = 0;
-  if (!lua_isnoneornil(L, 2)) {
-    luaL_checktype(L, 2, LUA_TTABLE);
-    lua_pushnil(L);
-    while (lua_next(L, 2)) {
-      const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
-      if (strcmp(key, "timeout") == 0) {
-        timeout = luaL_checknumber(L, -1);
-        if (!(timeout > 0))
-          return luaL_error(L, "shell: option 'timeout' must be more than 0 "
-                               "seconds");
-      } else if (strcmp(key, "cwd") == 0) {
-        cwd = luaL_checkstring(L, -1);
-      } else if (strcmp(key, "env") == 0) {
-        luaL_checktype(L, -1, LUA_TTABLE);
-        env_idx = 1;
-      } else if (strcmp(key, "clear_env") == 0) {
-        clear_env = lua_toboolean(L, -1);
-      } else if (strcmp(key, "stdin") == 0) {
-        stdin_data = luaL_checklstring(L, -1, &stdin_len);
-      } else if (strcmp(key, "shell") == 0) {
-        use_shell = lua_toboolean(L, -1);
-      } else if (strcmp(key, "check") == 0) {
-        check = lua_toboolean(L, -1);
-      } else if (strcmp(key, "max_output") == 0) {
-        lua_Integer m = luaL_checkinteger(L, -1);
-        if (m <= 0) return luaL_error(L, "shell: option 'max_output' must be > 0");
-        max_output = (size_t)m;
-      } else {
-        return luaL_error(L, "shell: unknown option '%s' (options: %s)", key,
-                          shell_options);
-      }
-      lua_pop(L, 1);
+/* flow.shell's options, as read from its second argument. */
+typedef struct shell_opts {
+  int use_shell, clear_env, check, has_env;
+  const char *cwd, *stdin_data; /* held by the options table */
+  size_t stdin_len, max_output;
+  double timeout;
+} shell_opts;
+
+static void read_shell_options(lua_State *L, int idx, shell_opts *so) {
+  *so = (shell_opts){.max_output = FL_SHELL_DEFAULT_MAX_OUTPUT};
+  if (lua_isnoneornil(L, idx)) return;
+  luaL_checktype(L, idx, LUA_TTABLE);
+  enum { TIMEOUT, CWD, ENV, CLEAR_ENV, STDIN, SHELL, CHECK, MAX_OUTPUT };
+  fl_opts it;
+  fl_opts_begin(&it, L, idx, "shell", "option", shell_options);
+  for (int k; (k = fl_opts_next(&it)) >= 0;) {
+    int v = it.value;
+    switch (k) {
+    case TIMEOUT:
+      so->timeout = luaL_checknumber(L, v);
+      if (!(so->timeout > 0))
+        luaL_error(L, "shell: option 'timeout' must be more than 0 seconds");
+      break;
+    case CWD:
+      so->cwd = luaL_checkstring(L, v);
+      break;
+    case ENV:
+      luaL_checktype(L, v, LUA_TTABLE);
+      so->has_env = 1;
+      break;
+    case CLEAR_ENV:
+      so->clear_env = lua_toboolean(L, v);
+      break;
+    case STDIN:
+      so->stdin_data = luaL_checklstring(L, v, &so->stdin_len);
+      break;
+    case SHELL:
+      so->use_shell = lua_toboolean(L, v);
+      break;
+    case CHECK:
+      so->check = lua_toboolean(L, v);
+      break;
+    case MAX_OUTPUT: {
+      lua_Integer m = luaL_checkinteger(L, v);
+      if (m <= 0) luaL_error(L, "shell: option 'max_output' must be > 0");
+      so->max_output = (size_t)m;
+      break;
+    }
     }
   }
-  /* The argv list, made from a string only when a shell was asked for. */
-  int argv_idx;
+}
+
+/* Pushes the argv list: the list given, or {"/bin/sh", "-c", command} when
+   a command line was given and a shell asked for; checks every element and
+   returns the count. */
+static int push_argv(lua_State *L, int use_shell) {
   if (lua_type(L, 1) == LUA_TSTRING) {
     if (!use_shell)
       return luaL_error(L, "shell: pass the command as a list of arguments "
@@ -234,7 +250,7 @@ static int flow_shell(lua_State *L) {
     luaL_argexpected(L, lua_type(L, 1) == LUA_TTABLE, 1, "argument list");
     lua_pushvalue(L, 1);
   }
-  argv_idx = lua_gettop(L);
+  int argv_idx = lua_gettop(L);
   int argc = (int)lua_rawlen(L, argv_idx);
   if (argc == 0) return luaL_error(L, "shell: the argument list is empty");
   for (int i = 1; i <= argc; i++) {
@@ -244,25 +260,35 @@ static int flow_shell(lua_State *L) {
                         lua_typename(L, t));
     lua_pop(L, 1);
   }
+  return argc;
+}
+
+static int flow_shell(lua_State *L) {
+  flowlua *rt = fl_rt(L);
+  shell_opts so;
+  read_shell_options(L, 2, &so);
+  lua_settop(L, 2);
+  int argc = push_argv(L, so.use_shell);
+  int argv_idx = lua_gettop(L);
   char **argv = push_cstring_array(L, argv_idx, argc);
   char **envp = NULL;
-  if (env_idx || clear_env) {
+  if (so.has_env || so.clear_env) {
     lua_getfield(L, 2, "env");
     if (lua_isnil(L, -1)) {
       lua_pop(L, 1);
       lua_newtable(L);
     }
-    int n = push_environment(L, lua_gettop(L), clear_env);
+    int n = push_environment(L, lua_gettop(L), so.clear_env);
     envp = push_cstring_array(L, lua_gettop(L), n);
   }
-  lua_pushboolean(L, check);           /* ud - 2 */
+  lua_pushboolean(L, so.check);        /* ud - 2 */
   push_command_text(L, argv_idx);      /* ud - 1 */
   lproc *lp = lua_newuserdatauv(L, sizeof *lp, 0);
   memset(lp, 0, sizeof *lp);
   luaL_setmetatable(L, FL_PROC_MT);
   int ud = lua_gettop(L);
   lp->rt = rt;
-  lp->timeout = timeout;
+  lp->timeout = so.timeout;
   lp->wait.cancel = on_cancel;
   fl_timer_init(&lp->deadline, on_deadline, lp);
 
@@ -271,18 +297,18 @@ static int flow_shell(lua_State *L) {
     return luaL_error(L, "shell: cannot wait here: call it from the task body "
                          "itself, not from a coroutine or hook it runs");
   lp->run = run;
-  fl_proc_opts o = {.argv = argv, .envp = envp, .cwd = cwd,
-                    .stdin_data = stdin_data, .stdin_len = stdin_len,
-                    .max_output = max_output};
+  fl_proc_opts o = {.argv = argv, .envp = envp, .cwd = so.cwd,
+                    .stdin_data = so.stdin_data, .stdin_len = so.stdin_len,
+                    .max_output = so.max_output};
   if (fl_proc_start(&rt->loop, &lp->proc, &o, on_done, lp) != 0) {
     int e = errno;
-    if (cwd && e == ENOENT)
-      return luaL_error(L, "shell: cannot run '%s' in '%s': %s", argv[0], cwd,
+    if (so.cwd && e == ENOENT)
+      return luaL_error(L, "shell: cannot run '%s' in '%s': %s", argv[0], so.cwd,
                         strerror(e));
     return luaL_error(L, "shell: cannot run '%s': %s", argv[0], strerror(e));
   }
   lp->started = 1;
-  if (timeout > 0) fl_timer_start(&rt->loop, &lp->deadline, timeout);
+  if (so.timeout > 0) fl_timer_start(&rt->loop, &lp->deadline, so.timeout);
   if (run) return fl_sched_park(L, run, &lp->wait, ud, finish_shell);
 
   /* Nothing else runs here (script top level, flow body): wait in place. */
