@@ -217,100 +217,96 @@ static int apply(cli_args *a, const char *name, const char *value, char *err,
   return 0;
 }
 
-int cli_parse(int argc, char **argv, cli_args *out, char *err, size_t errlen) {
-  *out = (cli_args){.command = CLI_RUN, .log_level = -1, .log_format = -1};
-  int positional = 0, options_done = 0;
-  for (int i = 1; i < argc; i++) {
-    const char *arg = argv[i];
-    if (!options_done && strcmp(arg, "--") == 0) {
-      options_done = 1;
-      continue;
-    }
-    if (!options_done && arg[0] == '-' && arg[1] != '\0') {
-      if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
-        out->command = CLI_HELP;
-        return 0;
-      }
-      if (strcmp(arg, "-V") == 0 || strcmp(arg, "--version") == 0) {
-        out->command = CLI_VERSION;
-        return 0;
-      }
-      if (strcmp(arg, "--once") == 0) {
-        out->once = 1;
-        continue;
-      }
-      if (strcmp(arg, "--quiet") == 0 || strcmp(arg, "-q") == 0) {
-        out->quiet = 1;
-        continue;
-      }
-      if (strcmp(arg, "--force") == 0) {
-        out->force = 1;
-        continue;
-      }
-      if (strcmp(arg, "--no-status") == 0) {
-        out->no_status = 1;
-        continue;
-      }
-      if (strcmp(arg, "--json") == 0) {
-        out->json = 1;
-        continue;
-      }
-      const char *eq = strchr(arg, '=');
-      size_t len = eq ? (size_t)(eq - arg) : strlen(arg);
-      if (!takes_value(arg, len)) {
-        if (eq && (strncmp(arg, "--once", len) == 0 ||
-                   strncmp(arg, "--quiet", len) == 0 ||
-                   strncmp(arg, "--force", len) == 0 ||
-                   strncmp(arg, "--no-status", len) == 0 ||
-                   strncmp(arg, "--json", len) == 0))
-          snprintf(err, errlen, "option '%.*s' takes no value", (int)len, arg);
-        else
-          snprintf(err, errlen, "unknown option '%.*s'", (int)len, arg);
-        return -1;
-      }
-      const char *value = eq ? eq + 1 : NULL;
-      if (!value) {
-        if (i + 1 >= argc) {
-          snprintf(err, errlen, "option '%s' needs a value", arg);
-          return -1;
-        }
-        value = argv[++i];
-      }
-      char name[32];
-      snprintf(name, sizeof name, "%.*s", (int)len, arg);
-      if (apply(out, name, value, err, errlen) != 0) return -1;
-      continue;
-    }
-    if (positional == 0 && !out->script &&
-        (strcmp(arg, "check") == 0 || strcmp(arg, "next") == 0 ||
-         strcmp(arg, "runs") == 0 || strcmp(arg, "show") == 0 ||
-         strcmp(arg, "graph") == 0 || strcmp(arg, "report") == 0)) {
-      out->command = strcmp(arg, "check") == 0    ? CLI_CHECK
-                     : strcmp(arg, "next") == 0   ? CLI_NEXT
-                     : strcmp(arg, "runs") == 0   ? CLI_RUNS
-                     : strcmp(arg, "graph") == 0  ? CLI_GRAPH
-                     : strcmp(arg, "report") == 0 ? CLI_REPORT
-                                                  : CLI_SHOW;
-      positional++;
-      continue;
-    }
-    if (out->command == CLI_RUNS)
-      return fail(err, errlen, "unexpected argument '%s' ('runs' takes no "
-                               "script; --flow NAME picks a flow)", arg);
-    if (out->command == CLI_SHOW || out->command == CLI_REPORT) {
-      if (out->run_ref)
-        return fail(err, errlen, "unexpected argument '%s' (one run at a "
-                                 "time)", arg);
-      out->run_ref = arg;
-      positional++;
-      continue;
-    }
-    if (out->script)
-      return fail(err, errlen, "unexpected argument '%s' (one script at a time)",
-                  arg);
-    out->script = arg;
-    positional++;
+/* The option at argv[*i] (its value may be the next argument, and *i then
+   moves past it): 0 when read, 1 when it asks for help or the version
+   (nothing more is read), -1 with the error in err. */
+static int parse_option(int argc, char **argv, int *i, cli_args *out,
+                        char *err, size_t errlen) {
+  const char *arg = argv[*i];
+  static const char *const flags[] = {"--once", "--quiet", "--force",
+                                      "--no-status", "--json", NULL};
+  if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
+    out->command = CLI_HELP;
+    return 1;
   }
+  if (strcmp(arg, "-V") == 0 || strcmp(arg, "--version") == 0) {
+    out->command = CLI_VERSION;
+    return 1;
+  }
+  int *flag_fields[] = {&out->once, &out->quiet, &out->force, &out->no_status,
+                        &out->json};
+  if (strcmp(arg, "-q") == 0) arg = "--quiet";
+  for (int f = 0; flags[f]; f++)
+    if (strcmp(arg, flags[f]) == 0) {
+      *flag_fields[f] = 1;
+      return 0;
+    }
+  const char *eq = strchr(arg, '=');
+  size_t len = eq ? (size_t)(eq - arg) : strlen(arg);
+  if (!takes_value(arg, len)) {
+    int is_flag = 0;
+    for (int f = 0; eq && flags[f]; f++)
+      is_flag |= strncmp(arg, flags[f], len) == 0;
+    if (is_flag)
+      snprintf(err, errlen, "option '%.*s' takes no value", (int)len, arg);
+    else
+      snprintf(err, errlen, "unknown option '%.*s'", (int)len, arg);
+    return -1;
+  }
+  const char *value = eq ? eq + 1 : NULL;
+  if (!value) {
+    if (*i + 1 >= argc) {
+      snprintf(err, errlen, "option '%s' needs a value", arg);
+      return -1;
+    }
+    value = argv[++*i];
+  }
+  char name[32];
+  snprintf(name, sizeof name, "%.*s", (int)len, arg);
+  return apply(out, name, value, err, errlen) != 0 ? -1 : 0;
+}
+
+/* An argument that is not an option: the command (first), a run id (for
+   show and report) or the script. 0, or -1 with the error in err. */
+static int parse_positional(const char *arg, int *positional, cli_args *out,
+                            char *err, size_t errlen) {
+  static const struct {
+    const char *name;
+    cli_command command;
+  } commands[] = {{"check", CLI_CHECK}, {"next", CLI_NEXT},
+                  {"runs", CLI_RUNS},   {"show", CLI_SHOW},
+                  {"graph", CLI_GRAPH}, {"report", CLI_REPORT}};
+  for (size_t c = 0; *positional == 0 && !out->script &&
+                     c < sizeof commands / sizeof commands[0];
+       c++)
+    if (strcmp(arg, commands[c].name) == 0) {
+      out->command = commands[c].command;
+      ++*positional;
+      return 0;
+    }
+  if (out->command == CLI_RUNS)
+    return fail(err, errlen, "unexpected argument '%s' ('runs' takes no "
+                             "script; --flow NAME picks a flow)", arg);
+  if (out->command == CLI_SHOW || out->command == CLI_REPORT) {
+    if (out->run_ref)
+      return fail(err, errlen, "unexpected argument '%s' (one run at a "
+                               "time)", arg);
+    out->run_ref = arg;
+    ++*positional;
+    return 0;
+  }
+  if (out->script)
+    return fail(err, errlen, "unexpected argument '%s' (one script at a time)",
+                arg);
+  out->script = arg;
+  ++*positional;
+  return 0;
+}
+
+/* What the options mean together: each that goes with another command or
+   option is an error naming both; then the defaults of --limit and
+   --count. */
+static int check_combinations(cli_args *out, char *err, size_t errlen) {
   if (out->command == CLI_SHOW && !out->run_ref)
     return fail(err, errlen, "%s", "show expects a run id or 'last'");
   if (out->command == CLI_REPORT && !out->run_ref)
@@ -344,4 +340,21 @@ int cli_parse(int argc, char **argv, cli_args *out, char *err, size_t errlen) {
     return fail(err, errlen, "%s", "--count and --from go with 'flowlua next'");
   if (!out->count) out->count = 10;
   return 0;
+}
+
+int cli_parse(int argc, char **argv, cli_args *out, char *err, size_t errlen) {
+  *out = (cli_args){.command = CLI_RUN, .log_level = -1, .log_format = -1};
+  int positional = 0, options_done = 0;
+  for (int i = 1; i < argc; i++) {
+    const char *arg = argv[i];
+    if (!options_done && strcmp(arg, "--") == 0) {
+      options_done = 1;
+    } else if (!options_done && arg[0] == '-' && arg[1] != '\0') {
+      int rc = parse_option(argc, argv, &i, out, err, errlen);
+      if (rc != 0) return rc < 0 ? -1 : 0;
+    } else if (parse_positional(arg, &positional, out, err, errlen) != 0) {
+      return -1;
+    }
+  }
+  return check_combinations(out, err, errlen);
 }

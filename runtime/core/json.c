@@ -179,17 +179,32 @@ static int read_double(const char *s, size_t n, double *out) {
   return 0;
 }
 
-const char *fl_json_parse_number(const char *p, fl_json_number *out,
-                                 const char **err_at, const char **msg) {
-  const char *start = p;
-  int neg = *p == '-';
-  p += neg;
-  uint64_t m = 0;   /* the first 19 significant digits */
-  int digits = 0;   /* how many of them m holds */
-  int dropped = 0;  /* digits beyond those 19 */
-  int exp10 = 0;    /* value = m * 10^exp10 while nothing is dropped */
-  int is_int = 1;
+/* The digits of a number as they are read: the first 19 significant
+   ones in m, so that value = m * 10^exp10 while none is dropped. */
+typedef struct num_scan {
+  uint64_t m;
+  int digits;  /* how many digits m holds */
+  int dropped; /* digits beyond those 19 */
+  int exp10;
+} num_scan;
 
+static inline void take_digit(num_scan *n, char c, int fraction) {
+  if (fraction && n->m == 0 && c == '0') {
+    n->exp10--; /* a leading zero of 0.000x is not significant */
+  } else if (n->digits < 19) {
+    n->m = n->m * 10 + (uint64_t)(c - '0');
+    n->digits++;
+    n->exp10 -= fraction;
+  } else {
+    n->dropped = 1;
+  }
+}
+
+/* The integer part, the fraction and the exponent, from just after a
+   sign; *is_int says whether there was neither fraction nor exponent.
+   Returns the end, or NULL with *err_at and *msg set. */
+static inline const char *scan_number(const char *p, num_scan *n, int *is_int,
+                                      const char **err_at, const char **msg) {
   if (*p == '0') {
     p++;
     if (IS_DIGIT(*p)) {
@@ -198,43 +213,27 @@ const char *fl_json_parse_number(const char *p, fl_json_number *out,
       return NULL;
     }
   } else if (IS_DIGIT(*p)) {
-    do {
-      if (digits < 19) {
-        m = m * 10 + (uint64_t)(*p - '0');
-        digits++;
-      } else {
-        dropped = 1;
-      }
-      p++;
-    } while (IS_DIGIT(*p));
+    do take_digit(n, *p++, 0);
+    while (IS_DIGIT(*p));
   } else {
     *err_at = p;
     *msg = "expected a digit";
     return NULL;
   }
+  *is_int = 1;
   if (*p == '.') {
-    is_int = 0;
+    *is_int = 0;
     p++;
     if (!IS_DIGIT(*p)) {
       *err_at = p;
       *msg = "expected a digit after '.'";
       return NULL;
     }
-    do {
-      if (m == 0 && *p == '0') {
-        exp10--; /* a leading zero of 0.000x is not significant */
-      } else if (digits < 19) {
-        m = m * 10 + (uint64_t)(*p - '0');
-        digits++;
-        exp10--;
-      } else {
-        dropped = 1;
-      }
-      p++;
-    } while (IS_DIGIT(*p));
+    do take_digit(n, *p++, 1);
+    while (IS_DIGIT(*p));
   }
   if (*p == 'e' || *p == 'E') {
-    is_int = 0;
+    *is_int = 0;
     p++;
     int eneg = 0;
     if (*p == '+' || *p == '-') eneg = *p++ == '-';
@@ -248,30 +247,41 @@ const char *fl_json_parse_number(const char *p, fl_json_number *out,
       if (e < 100000) e = e * 10 + (*p - '0'); /* beyond, all the same */
       p++;
     } while (IS_DIGIT(*p));
-    exp10 += eneg ? -e : e;
+    n->exp10 += eneg ? -e : e;
   }
+  return p;
+}
 
-  if (is_int && !dropped) {
-    if (!neg && m <= (uint64_t)INT64_MAX) {
+const char *fl_json_parse_number(const char *p, fl_json_number *out,
+                                 const char **err_at, const char **msg) {
+  const char *start = p;
+  int neg = *p == '-';
+  num_scan n = {0, 0, 0, 0};
+  int is_int;
+  p = scan_number(p + neg, &n, &is_int, err_at, msg);
+  if (!p) return NULL;
+
+  if (is_int && !n.dropped) {
+    if (!neg && n.m <= (uint64_t)INT64_MAX) {
       out->is_int = 1;
-      out->i = (int64_t)m;
+      out->i = (int64_t)n.m;
       return p;
     }
-    if (neg && m <= (uint64_t)INT64_MAX + 1) {
+    if (neg && n.m <= (uint64_t)INT64_MAX + 1) {
       out->is_int = 1;
-      out->i = m == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)m;
+      out->i = n.m == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)n.m;
       return p;
     }
   }
   out->is_int = 0;
-  if (!dropped && m == 0) {
+  if (!n.dropped && n.m == 0) {
     out->d = neg ? -0.0 : 0.0;
-  } else if (!dropped && m <= ((uint64_t)1 << 53) && exp10 >= -22 &&
-             exp10 <= 22) {
+  } else if (!n.dropped && n.m <= ((uint64_t)1 << 53) && n.exp10 >= -22 &&
+             n.exp10 <= 22) {
     /* Both operands exact, so one correctly rounded operation gives the
        correctly rounded result (Clinger's fast path). */
-    double d = (double)m;
-    d = exp10 < 0 ? d / pow10_exact[-exp10] : d * pow10_exact[exp10];
+    double d = (double)n.m;
+    d = n.exp10 < 0 ? d / pow10_exact[-n.exp10] : d * pow10_exact[n.exp10];
     out->d = neg ? -d : d;
   } else if (read_double(start, (size_t)(p - start), &out->d) != 0) {
     *err_at = start;

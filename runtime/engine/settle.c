@@ -86,6 +86,113 @@ static void restore(fl_sched *s, fl_taskrun *r) {
 }
 
 /* Expands a map node into one run per element. */
+/* A map that cannot expand fails with msg, logged as it ends. */
+static void fail_map(fl_sched *s, fl_taskrun *p, const char *msg) {
+  fl__sched_log_task(s, p, (task_log){FLOWLUA_LOG_ERROR, FLOWLUA_TASK_FAILED, 0,
+                                      msg},
+                     "Failed");
+  fl__sched_finish_run(s, p, FLOWLUA_TASK_FAILED, msg);
+}
+
+/* Pushes the map's resolved arguments as a list, marking in m->mapped the
+   ones to iterate (the tables not wrapped in flow.unmapped), and returns
+   their common length; or -1 with the problem (lists of different
+   lengths, nothing to map over) pushed as a string instead. */
+static lua_Integer push_map_args(fl_sched *s, fl_taskrun *p, fl_mapinfo *m) {
+  lua_State *L = s->rt->L;
+  int top = lua_gettop(L);
+  int nargs = fl__sched_push_node_args(s, p->node);
+  lua_createtable(L, nargs, 0);
+  int args = lua_gettop(L);
+  lua_Integer len = -1;
+  int first_mapped = 0;
+  for (int j = 1; j <= nargs; j++) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, s->g->args_ref);
+    lua_rawgeti(L, -1, (lua_Integer)p->node + 1);
+    lua_rawgeti(L, -1, j);
+    int whole = fl_testudata(L, -1, fl_rt(L)->unmapped_mt) != NULL;
+    lua_pop(L, 3);
+    lua_pushvalue(L, top + j);
+    lua_rawseti(L, args, j);
+    if (whole || lua_type(L, top + j) != LUA_TTABLE) continue;
+    m->mapped[j - 1] = 1;
+    lua_Integer l = (lua_Integer)lua_rawlen(L, top + j);
+    if (len < 0) {
+      len = l;
+      first_mapped = j;
+    } else if (l != len) {
+      lua_pushfstring(L, "map: argument %d has %d elements but argument %d "
+                         "has %d (wrap an argument in flow.unmapped to pass "
+                         "it whole)",
+                      j, (int)l, first_mapped, (int)len);
+      lua_replace(L, top + 1);
+      lua_settop(L, top + 1);
+      return -1;
+    }
+  }
+  if (len < 0) {
+    lua_pushfstring(L, "map: no list to map over (argument 1 is %s)",
+                    nargs ? luaL_typename(L, top + 1) : "missing");
+    lua_replace(L, top + 1);
+    lua_settop(L, top + 1);
+    return -1;
+  }
+  lua_replace(L, top + 1);
+  lua_settop(L, top + 1);
+  return len;
+}
+
+/* Allocates the map's m->n element records, counted against the memory
+   limit (the largest C allocation a flow makes); 0, or -1 with the reason
+   in err. */
+static int alloc_elements(fl_sched *s, fl_mapinfo *m, fl_buf *err) {
+  size_t bytes = (size_t)m->n * sizeof *m->children;
+  if (fl_mem_charge(&s->rt->mem, bytes) != 0) {
+    char size[32];
+    fl_buf_addf(err, "memory limit of %s reached expanding a map over %u "
+                     "elements",
+                fl_mem_format(s->rt->mem.limit, size, sizeof size),
+                (unsigned)m->n);
+    fl_mem_take_hit(&s->rt->mem);
+    return -1;
+  }
+  m->children = calloc(m->n, sizeof *m->children);
+  if (!m->children) {
+    fl_mem_uncharge(&s->rt->mem, bytes);
+    fl_buf_adds(err, "out of memory expanding a map");
+    return -1;
+  }
+  return 0;
+}
+
+/* Declares the elements, then ends at once those kept from the run this
+   one resumes and queues the rest. (Once all are set up: the last may
+   finish the map.) */
+static void start_elements(fl_sched *s, fl_taskrun *p) {
+  fl_mapinfo *m = p->map;
+  s->total_runs += m->n;
+  for (uint32_t i = 0; i < m->n; i++) {
+    fl_taskrun *c = &m->children[i];
+    c->sched = s;
+    c->node = p->node;
+    c->map_index = (int32_t)i + 1;
+    c->state = FLOWLUA_TASK_PENDING;
+    c->co_ref = LUA_NOREF;
+    fl_timer_init(&c->wake, NULL, c);
+    fl_timer_init(&c->deadline, NULL, c);
+    fl_record_task_add(s, c);
+  }
+  for (uint32_t i = 0; i < m->n; i++) {
+    fl_taskrun *c = &m->children[i];
+    if (fl_record_restore(s, p->node, c->map_index))
+      restore(s, c);
+    else
+      fl__sched_q_push(&s->start_q, c);
+  }
+}
+
+/* A map node whose upstream is done: its arguments resolved, one element
+   per item of the lists it maps over. */
 static void expand_map(fl_sched *s, fl_taskrun *p) {
   lua_State *L = s->rt->L;
   const fl_node *n = &s->g->nodes[p->node];
@@ -104,63 +211,26 @@ static void expand_map(fl_sched *s, fl_taskrun *p) {
   p->state = FLOWLUA_TASK_RUNNING;
   fl__sched_note_state(s, p, FLOWLUA_TASK_RUNNING, 0, NULL);
 
-  int top = lua_gettop(L);
-  int nargs = fl__sched_push_node_args(s, p->node);
-  lua_createtable(L, nargs, 0);
-  int args = lua_gettop(L);
-  lua_Integer len = -1;
-  int first_mapped = 0;
-  const char *problem = NULL;
-  for (int j = 1; j <= nargs; j++) {
-    lua_rawgeti(L, LUA_REGISTRYINDEX, s->g->args_ref);
-    lua_rawgeti(L, -1, (lua_Integer)p->node + 1);
-    lua_rawgeti(L, -1, j);
-    int whole = fl_testudata(L, -1, fl_rt(L)->unmapped_mt) != NULL;
-    lua_pop(L, 3);
-    lua_pushvalue(L, top + j);
-    lua_rawseti(L, args, j);
-    if (whole || lua_type(L, top + j) != LUA_TTABLE) continue;
-    mapped[j - 1] = 1;
-    lua_Integer l = (lua_Integer)lua_rawlen(L, top + j);
-    if (len < 0) {
-      len = l;
-      first_mapped = j;
-    } else if (l != len && !problem) {
-      problem = lua_pushfstring(
-          L, "map: argument %d has %d elements but argument %d has %d "
-             "(wrap an argument in flow.unmapped to pass it whole)",
-          j, (int)l, first_mapped, (int)len);
-      lua_replace(L, top + j); /* keep the message alive on the stack */
-      problem = lua_tostring(L, top + j);
-    }
-  }
-  if (!problem && len < 0)
-    problem = lua_pushfstring(L, "map: no list to map over (argument 1 is %s)",
-                              nargs ? luaL_typename(L, top + 1) : "missing");
-  if (problem) {
+  lua_Integer len = push_map_args(s, p, m);
+  if (len < 0) {
     /* Found only now that the arguments are known: name the call's line. */
-    const fl_node *node = &s->g->nodes[p->node];
     fl_buf err = FL_BUF_INIT;
-    fl_buf_adds(&err, problem);
-    fl_buf_addf(&err, "; task '%s':map called at %s:%d", node->def->name,
-                s->rt->script_name ? s->rt->script_name : "?", (int)node->line);
-    lua_settop(L, top);
+    fl_buf_addf(&err, "%s; task '%s':map called at %s:%d", lua_tostring(L, -1),
+                n->def->name, s->rt->script_name ? s->rt->script_name : "?",
+                (int)n->line);
+    lua_pop(L, 1);
     p->map = NULL;
     free(m->mapped);
     free(m);
-    fl__sched_log_task(s, p, (task_log){FLOWLUA_LOG_ERROR, FLOWLUA_TASK_FAILED, 0,
-                              fl_buf_str(&err)},
-             "Failed");
-    fl__sched_finish_run(s, p, FLOWLUA_TASK_FAILED, fl_buf_str(&err));
+    fail_map(s, p, fl_buf_str(&err));
     fl_buf_free(&err);
     return;
   }
-  lua_pushvalue(L, args);
   m->args_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   lua_rawgeti(L, LUA_REGISTRYINDEX, s->results_ref);
   lua_createtable(L, (int)len, 0);
   lua_rawseti(L, -2, (lua_Integer)p->node + 1);
-  lua_settop(L, top);
+  lua_pop(L, 1);
 
   m->n = (uint32_t)len;
   fl__sched_log_task(s, p, (task_log){FLOWLUA_LOG_INFO, FLOWLUA_TASK_RUNNING, -1, NULL},
@@ -169,53 +239,14 @@ static void expand_map(fl_sched *s, fl_taskrun *p) {
     finish_map(s, p);
     return;
   }
-  /* The largest C allocation a flow makes (a record per element): it
-     counts against the memory limit like the Lua heap. */
-  size_t bytes = (size_t)m->n * sizeof *m->children;
-  if (fl_mem_charge(&s->rt->mem, bytes) != 0) {
-    char size[32];
-    fl_buf err = FL_BUF_INIT;
-    fl_buf_addf(&err, "memory limit of %s reached expanding a map over %u "
-                      "elements",
-                fl_mem_format(s->rt->mem.limit, size, sizeof size),
-                (unsigned)m->n);
-    fl_mem_take_hit(&s->rt->mem);
+  fl_buf err = FL_BUF_INIT;
+  if (alloc_elements(s, m, &err) != 0) {
     m->n = 0;
-    fl__sched_log_task(s, p, (task_log){FLOWLUA_LOG_ERROR, FLOWLUA_TASK_FAILED, 0,
-                              fl_buf_str(&err)},
-             "Failed");
-    fl__sched_finish_run(s, p, FLOWLUA_TASK_FAILED, fl_buf_str(&err));
+    fail_map(s, p, fl_buf_str(&err));
     fl_buf_free(&err);
     return;
   }
-  m->children = calloc(m->n, sizeof *m->children);
-  if (!m->children) {
-    fl_mem_uncharge(&s->rt->mem, bytes);
-    m->n = 0;
-    fl__sched_finish_run(s, p, FLOWLUA_TASK_FAILED, "out of memory expanding a map");
-    return;
-  }
-  s->total_runs += m->n;
-  for (uint32_t i = 0; i < m->n; i++) {
-    fl_taskrun *c = &m->children[i];
-    c->sched = s;
-    c->node = p->node;
-    c->map_index = (int32_t)i + 1;
-    c->state = FLOWLUA_TASK_PENDING;
-    c->co_ref = LUA_NOREF;
-    fl_timer_init(&c->wake, NULL, c);
-    fl_timer_init(&c->deadline, NULL, c);
-    fl_record_task_add(s, c);
-  }
-  /* Elements kept from the run this one resumes end at once; the rest
-     queue to start. (Once all are set up: the last may finish the map.) */
-  for (uint32_t i = 0; i < m->n; i++) {
-    fl_taskrun *c = &m->children[i];
-    if (fl_record_restore(s, p->node, c->map_index))
-      restore(s, c);
-    else
-      fl__sched_q_push(&s->start_q, c);
-  }
+  start_elements(s, p);
 }
 
 /* Calls a trigger function with the upstream states { key = "State" }. */
