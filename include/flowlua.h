@@ -39,9 +39,9 @@ extern "C" {
 #endif
 
 #define FLOWLUA_VERSION_MAJOR 0
-#define FLOWLUA_VERSION_MINOR 5
+#define FLOWLUA_VERSION_MINOR 6
 #define FLOWLUA_VERSION_PATCH 0
-#define FLOWLUA_VERSION "0.5.0"
+#define FLOWLUA_VERSION "0.6.0"
 /* One number that grows with every release: 0xMMmmpp. */
 #define FLOWLUA_VERSION_NUMBER                                                 \
   ((FLOWLUA_VERSION_MAJOR << 16) | (FLOWLUA_VERSION_MINOR << 8) |              \
@@ -139,11 +139,29 @@ typedef enum flowlua_log_format {
 } flowlua_log_format;
 
 /*
+ * Structs that grow. Those the caller allocates (flowlua_options,
+ * flowlua_outcome, flowlua_task_info, flowlua_serve_result) begin with
+ * `size`, the sizeof the caller was compiled with: a later flowlua that
+ * appends fields knows from it how much room the caller has, so the
+ * structs grow without a new SONAME. Declare them with FLOWLUA_INIT:
+ *
+ *     flowlua_outcome out = FLOWLUA_INIT(flowlua_outcome);
+ *
+ * (in C++: `flowlua_outcome out{}; out.size = sizeof out;`). A call given
+ * one whose size it does not know returns FLOWLUA_EINVAL and writes
+ * nothing. The structs the runtime hands to callbacks (flowlua_event,
+ * flowlua_log_record) carry the size it filled: check it before reading a
+ * field newer than the library may be.
+ */
+#define FLOWLUA_INIT(type) ((type){.size = sizeof(type)})
+
+/*
  * One log record. Every pointer is owned by the runtime and valid only during
  * the callback that receives the record; copy what you keep. Fields that do
  * not apply are NULL, or -1 for numbers.
  */
 typedef struct flowlua_log_record {
+  size_t size;          /* sizeof the record as the runtime filled it */
   int level;            /* flowlua_log_level */
   double time;          /* wall clock, seconds since the epoch */
   const char *flow;     /* flow name */
@@ -168,6 +186,7 @@ typedef void (*flowlua_log_fn)(void *userdata, const flowlua_log_record *rec);
  * pointer is owned by the runtime and valid only during the callback.
  */
 typedef struct flowlua_event {
+  size_t size;         /* sizeof the event as the runtime filled it */
   double time;         /* wall clock, seconds since the epoch */
   const char *flow;    /* flow name */
   const char *run_id;  /* flow run id */
@@ -189,11 +208,11 @@ typedef void (*flowlua_event_fn)(void *userdata, const flowlua_event *ev);
 /*
  * Options for a new runtime. Always start from flowlua_options_init(), then
  * set what you need: fields added in later versions keep working defaults.
- * New fields are only ever appended, so source written for an older
- * flowlua.h still compiles; but the struct grows with them, so a program
- * must be compiled against the flowlua.h of the library it runs with.
+ * New fields are only ever appended, and `size` tells the library which of
+ * them the caller knows (see FLOWLUA_INIT).
  */
 typedef struct flowlua_options {
+  size_t size;            /* set by flowlua_options_init */
   int concurrency;        /* tasks running at once; 0 = the flow's own (32) */
   int log_level;          /* threshold, flowlua_log_level; default INFO */
   int log_format;         /* flowlua_log_format; default TEXT */
@@ -216,8 +235,12 @@ typedef struct flowlua_options {
   size_t memory_limit;
 } flowlua_options;
 
-/* Fills *opts with the defaults. */
-FLOWLUA_API void flowlua_options_init(flowlua_options *opts);
+/* Fills *opts with the defaults and its size: the sizeof the caller was
+   compiled with, which flowlua_options_init passes. flowlua_new refuses
+   options whose size it does not know (FLOWLUA_EINVAL). */
+FLOWLUA_API void flowlua_options_init_size(flowlua_options *opts, size_t size);
+#define flowlua_options_init(opts) \
+  flowlua_options_init_size((opts), sizeof *(opts))
 
 typedef struct flowlua flowlua;
 
@@ -231,6 +254,12 @@ FLOWLUA_API int flowlua_new(const flowlua_options *opts, flowlua **out);
 
 /* Frees the runtime and everything it owns. NULL is allowed. */
 FLOWLUA_API void flowlua_free(flowlua *rt);
+
+/* Frees a string the API handed out (flowlua_report_runs, _report_run,
+   _graph, _report_html), with the allocator that made it: a host whose own
+   malloc is another must use this, not free(). NULL is allowed. (The name
+   flowlua_free is the runtime's.) */
+FLOWLUA_API void flowlua_string_free(char *s);
 
 /*
  * The message of the last failure on this handle: what failed, where and why.
@@ -274,6 +303,7 @@ FLOWLUA_API void flowlua_clear_params(flowlua *rt);
 FLOWLUA_API int flowlua_check(flowlua *rt, const char *flow_name);
 
 typedef struct flowlua_outcome {
+  size_t size;        /* sizeof (flowlua_outcome): see FLOWLUA_INIT */
   int state;          /* flowlua_flow_state: SUCCESS, FAILED or CANCELLED */
   double duration;    /* seconds */
   size_t tasks;       /* task runs, map elements included */
@@ -314,8 +344,9 @@ FLOWLUA_API int flowlua_resume(flowlua *rt, const char *flow_name,
  * them: a table of runs (newest first; of one flow when flow is not NULL;
  * at most limit, <= 0 for all) or one run with each task's state, attempts,
  * duration and error; with json, JSON instead of text. On success *out is a
- * NUL-terminated string the caller frees with free(). A store that does
- * not exist yet holds no runs: the list is empty and a run is not found.
+ * NUL-terminated string the caller frees with flowlua_string_free(). A
+ * store that does not exist yet holds no runs: the list is empty and a run
+ * is not found.
  */
 FLOWLUA_API int flowlua_report_runs(flowlua *rt, const char *flow, int limit,
                                     int json, char **out);
@@ -354,7 +385,7 @@ FLOWLUA_API int flowlua_step(flowlua *rt, flowlua_outcome *out);
  * is one node. With run_ref (a run id, a prefix, or "last"; may be NULL)
  * each node is coloured by its final state in that stored run and a map
  * shows its element count. On success *out is a NUL-terminated string the
- * caller frees with free().
+ * caller frees with flowlua_string_free().
  */
 FLOWLUA_API int flowlua_graph(flowlua *rt, const char *flow_name,
                               const char *format, const char *run_ref,
@@ -369,10 +400,18 @@ FLOWLUA_API int flowlua_graph(flowlua *rt, const char *flow_name,
  * holds), with the run's params; when that script is gone or now builds
  * other tasks, the page shows the tasks without edges and says why. The
  * page fetches nothing and runs no script. On success *out is a
- * NUL-terminated string the caller frees with free().
+ * NUL-terminated string the caller frees with flowlua_string_free().
  */
 FLOWLUA_API int flowlua_report_html(flowlua *rt, const char *run_ref,
                                     char **out);
+
+/*
+ * The same page written to path whole or not at all (a temporary file
+ * beside it, renamed over it): FLOWLUA_EIO, with the path and the reason
+ * in the message, when it cannot be written.
+ */
+FLOWLUA_API int flowlua_report_html_write(flowlua *rt, const char *run_ref,
+                                          const char *path);
 
 /*
  * Whether the flow has a schedule: 1 yes, 0 no, or a negative status
@@ -381,6 +420,7 @@ FLOWLUA_API int flowlua_report_html(flowlua *rt, const char *run_ref,
 FLOWLUA_API int flowlua_flow_scheduled(flowlua *rt, const char *flow_name);
 
 typedef struct flowlua_serve_result {
+  size_t size;      /* sizeof (flowlua_serve_result): see FLOWLUA_INIT */
   size_t runs;      /* runs started */
   size_t failed;    /* runs that ended Failed */
   size_t cancelled; /* runs that ended Cancelled */
@@ -440,6 +480,7 @@ FLOWLUA_API void flowlua_cancel(flowlua *rt);
 FLOWLUA_API void flowlua_reset_stop(flowlua *rt);
 
 typedef struct flowlua_task_info {
+  size_t size;        /* sizeof (flowlua_task_info): see FLOWLUA_INIT */
   const char *key;    /* stable key: "name", "name#2" for the 2nd call,
                          "name[3]" for element 3 of a map */
   const char *task;   /* the task's name */
@@ -454,7 +495,7 @@ typedef struct flowlua_task_info {
 /*
  * Task runs of the last run or check, in graph order with each map's
  * elements after its node. Strings are owned by the runtime and valid until
- * the next load, run, check or free.
+ * the next load, run, check or free. out->size must be set (FLOWLUA_INIT).
  */
 FLOWLUA_API size_t flowlua_task_count(flowlua *rt);
 FLOWLUA_API int flowlua_task_get(flowlua *rt, size_t i,

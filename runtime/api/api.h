@@ -17,4 +17,12 @@ int fl_history_open(flowlua *rt, fl_store **st, fl_store **tmp);
 int fl_history_open_run(flowlua *rt, const char *who, const char *run_ref,
                         fl_store **st, fl_store **tmp);
 
+/* The caller's struct p (may be NULL) has a size this library knows
+   (flowlua.h, FLOWLUA_INIT): 1; else 0 with the error set on rt, naming
+   the call (who) and the struct (what). */
+int fl_api_sized(flowlua *rt, const char *who, const char *what, size_t have,
+                 size_t want);
+#define FL_API_SIZED(rt, who, p)                                               \
+  (!(p) || fl_api_sized((rt), (who), #p, (p)->size, sizeof *(p)))
+
 #endif

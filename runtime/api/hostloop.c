@@ -10,7 +10,7 @@
 #include <lauxlib.h>
 #include <math.h>
 
-#include "engine.h"
+#include "api.h"
 #include "record.h"
 
 int flowlua_start(flowlua *rt, const char *flow_name) {
@@ -50,6 +50,7 @@ static int step_protected(lua_State *L) {
 
 static int flowlua_step_body(flowlua *rt, flowlua_outcome *out) {
   if (!rt) return FLOWLUA_EINVAL;
+  if (!FL_API_SIZED(rt, "flowlua_step", out)) return FLOWLUA_EINVAL;
   if (!rt->sched) {
     fl_set_error(rt, "flowlua_step: no run was started (flowlua_start)");
     return FLOWLUA_ESTATE;

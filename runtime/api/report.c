@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "fsutil.h"
 #include "report_html.h"
 #include "store.h"
 
@@ -144,5 +145,24 @@ done:
   fl_store_attempt_list_free(&attempts);
   fl_store_run_detail_free(d);
   fl_store_close(tmp);
+  return rc;
+}
+
+int flowlua_report_html_write(flowlua *rt, const char *run_ref,
+                              const char *path) {
+  if (!rt) return FLOWLUA_EINVAL;
+  if (!path || !*path) {
+    fl_set_error(rt, "flowlua_report_html_write: a path is required");
+    return FLOWLUA_EINVAL;
+  }
+  char *html = NULL;
+  int rc = flowlua_report_html(rt, run_ref, &html);
+  if (rc != FLOWLUA_OK) return rc;
+  if (fl_write_file_atomic(path, html, strlen(html)) != 0) {
+    fl_set_error(rt, "cannot write the report to %s: %s", path,
+                 strerror(errno));
+    rc = FLOWLUA_EIO;
+  }
+  free(html);
   return rc;
 }

@@ -16,7 +16,7 @@
 #include <lua.h>
 #include <lualib.h>
 
-#include "engine.h"
+#include "api.h"
 #include "lflowlua.h"
 #include "params.h"
 
@@ -27,8 +27,15 @@ const char *flowlua_errmsg(const flowlua *rt) {
   return rt->err.data ? rt->err.data : "";
 }
 
-void flowlua_options_init(flowlua_options *opts) {
-  *opts = (flowlua_options){.concurrency = 0,
+void flowlua_options_init_size(flowlua_options *opts, size_t size) {
+  if (!opts || size != sizeof *opts) {
+    /* A struct of another layout: leave it unusable (size 0), so that
+       flowlua_new refuses it rather than read past its end. */
+    if (opts && size >= sizeof opts->size) opts->size = 0;
+    return;
+  }
+  *opts = (flowlua_options){.size = sizeof *opts,
+                            .concurrency = 0,
                             .log_level = FLOWLUA_LOG_INFO,
                             .log_format = FLOWLUA_LOG_TEXT,
                             .log_fn = NULL,
@@ -38,7 +45,7 @@ void flowlua_options_init(flowlua_options *opts) {
 }
 
 static int valid_options(const flowlua_options *o) {
-  return o->concurrency >= 0 &&
+  return o->size == sizeof *o && o->concurrency >= 0 &&
          (o->memory_limit == 0 || o->memory_limit >= FL_MEM_MIN_LIMIT) &&
          o->log_level >= FLOWLUA_LOG_DEBUG &&
          o->log_level <= FLOWLUA_LOG_OFF &&
@@ -132,6 +139,17 @@ void flowlua_reset_stop(flowlua *rt) {
   rt->stop_requested = 0;
 }
 
+void flowlua_string_free(char *s) { free(s); }
+
+int fl_api_sized(flowlua *rt, const char *who, const char *what, size_t have,
+                 size_t want) {
+  if (have == want) return 1;
+  fl_set_error(rt, "%s: %s->size is %zu, not the %zu of this flowlua's "
+                   "struct: declare it with FLOWLUA_INIT (flowlua.h)",
+               who, what, have, want);
+  return 0;
+}
+
 /* ---- flows and params ---------------------------------------------------- */
 
 size_t flowlua_flow_count(const flowlua *rt) { return rt ? rt->n_flows : 0; }
@@ -162,8 +180,9 @@ static int flowlua_check_body(flowlua *rt, const char *flow_name) {
 
 static int flowlua_run_body(flowlua *rt, const char *flow_name, flowlua_outcome *out) {
   if (!rt) return FLOWLUA_EINVAL;
+  if (!FL_API_SIZED(rt, "flowlua_run", out)) return FLOWLUA_EINVAL;
   if (fl_host_run_going(rt, "flowlua_run")) return FLOWLUA_ESTATE;
-  if (out) memset(out, 0, sizeof *out);
+  if (out) *out = (flowlua_outcome){.size = sizeof *out};
   int rc = fl_run(rt, flow_name, FL_RUN_WAIT);
   if (rt->sched && out) fl_fill_outcome(rt->sched, out);
   if (rc == FLOWLUA_OK && rt->sched && rt->sched->state == FLOWLUA_FLOW_CANCELLED)
@@ -182,7 +201,8 @@ int flowlua_start_resume(flowlua *rt, const char *flow_name,
 static int flowlua_resume_body(flowlua *rt, const char *flow_name, const char *run_ref,
                    int force, const char *from_task, flowlua_outcome *out) {
   if (!rt) return FLOWLUA_EINVAL;
-  if (out) memset(out, 0, sizeof *out);
+  if (!FL_API_SIZED(rt, "flowlua_resume", out)) return FLOWLUA_EINVAL;
+  if (out) *out = (flowlua_outcome){.size = sizeof *out};
   int rc = fl_resume_run(rt, "flowlua_resume", FL_RUN_WAIT, flow_name, run_ref,
                        force, from_task);
   if (rt->sched && out) fl_fill_outcome(rt->sched, out);

@@ -8,7 +8,7 @@
 
 #include <lua.h>
 
-#include "engine.h"
+#include "api.h"
 #include "schedule.h"
 #include "tz.h"
 
@@ -101,6 +101,7 @@ int flowlua_parse_time(flowlua *rt, const char *flow_name, const char *text,
 int flowlua_serve(flowlua *rt, const char *flow_name, int max_runs,
                   flowlua_serve_result *out) {
   if (!rt) return FLOWLUA_EINVAL;
+  if (!FL_API_SIZED(rt, "flowlua_serve", out)) return FLOWLUA_EINVAL;
   fl_api_enter(rt);
   int rc = fl_serve(rt, flow_name, max_runs, out);
   return fl_api_leave(rt, rc);

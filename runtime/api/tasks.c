@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine.h"
+#include "api.h"
 
 /* Lists the task runs of the last run (or the nodes of the last check). */
 static int index_tasks(flowlua *rt) {
@@ -53,11 +53,13 @@ size_t flowlua_task_count(flowlua *rt) {
 
 int flowlua_task_get(flowlua *rt, size_t i, flowlua_task_info *out) {
   if (!rt || !out) return FLOWLUA_EINVAL;
+  if (!FL_API_SIZED(rt, "flowlua_task_get", out)) return FLOWLUA_EINVAL;
   int rc = index_tasks(rt);
   if (rc) return rc;
   if (i >= rt->n_task_keys) return FLOWLUA_EINVAL;
   const fl_taskrun *r = rt->task_runs[i];
-  *out = (flowlua_task_info){.key = rt->task_keys[i],
+  *out = (flowlua_task_info){.size = sizeof *out,
+                             .key = rt->task_keys[i],
                              .state = FLOWLUA_TASK_PENDING,
                              .map_size = -1};
   if (!r) { /* a checked graph: the node at that position, never run */

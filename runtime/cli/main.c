@@ -17,7 +17,6 @@
 
 #include "cli.h"
 #include "flowlua.h"
-#include "fsutil.h"
 #include "status.h"
 
 enum { EXIT_OK = 0, EXIT_RUN_FAILED = 1, EXIT_USAGE = 2, EXIT_CANCELLED = 130 };
@@ -96,7 +95,7 @@ static const char *first_line(const char *s, char *buf, size_t len) {
 static void print_summary(flowlua *rt, const char *flow,
                           const flowlua_outcome *out) {
   size_t n = flowlua_task_count(rt), rows = 0;
-  flowlua_task_info info;
+  flowlua_task_info info = FLOWLUA_INIT(flowlua_task_info);
   for (size_t i = 0; i < n; i++)
     if (flowlua_task_get(rt, i, &info) == FLOWLUA_OK && info.map_index == 0)
       rows++;
@@ -121,7 +120,7 @@ static void print_summary(flowlua *rt, const char *flow,
       names[n_names++] = (char *)info.task;
       size_t runs = 0, attempts = 0, by_state[FLOWLUA_TASK_STATE_COUNT] = {0};
       for (size_t j = i; j < n; j++) {
-        flowlua_task_info t;
+        flowlua_task_info t = FLOWLUA_INIT(flowlua_task_info);
         if (flowlua_task_get(rt, j, &t) != FLOWLUA_OK || t.map_size >= 0 ||
             strcmp(t.task, info.task) != 0)
           continue;
@@ -148,7 +147,7 @@ static void print_summary(flowlua *rt, const char *flow,
     if (info.map_size >= 0) {
       size_t by_state[FLOWLUA_TASK_STATE_COUNT] = {0}, attempts = 0;
       for (size_t j = i + 1; j < n; j++) {
-        flowlua_task_info c;
+        flowlua_task_info c = FLOWLUA_INIT(flowlua_task_info);
         if (flowlua_task_get(rt, j, &c) != FLOWLUA_OK || !c.map_index) break;
         by_state[c.state]++;
         attempts += (size_t)c.attempts;
@@ -321,7 +320,7 @@ static int cmd_run(flowlua *rt, const cli_args *args,
   if (scheduled && !args->once && !args->resume && status)
     fl_status_term_disable(status); /* serving: a log, run after run */
   else if (status) {
-    flowlua_outcome out;
+    flowlua_outcome out = FLOWLUA_INIT(flowlua_outcome);
     int rc = run_with_status(rt, args, status, &out);
     if (rc != FLOWLUA_OK) {
       fprintf(stderr, "flowlua: %s\n", flowlua_errmsg(rt));
@@ -330,7 +329,7 @@ static int cmd_run(flowlua *rt, const cli_args *args,
     return finish_once(rt, args, &out);
   }
   if (args->resume) {
-    flowlua_outcome out;
+    flowlua_outcome out = FLOWLUA_INIT(flowlua_outcome);
     int rc = flowlua_resume(rt, args->flow, args->resume, args->force,
                             args->from_task, &out);
     if (rc != FLOWLUA_OK) {
@@ -341,7 +340,7 @@ static int cmd_run(flowlua *rt, const cli_args *args,
   }
   if (scheduled && !args->once) {
     g_serving = 1;
-    flowlua_serve_result res;
+    flowlua_serve_result res = FLOWLUA_INIT(flowlua_serve_result);
     int rc = flowlua_serve(rt, args->flow, args->max_runs, &res);
     g_serving = 0;
     if (rc != FLOWLUA_OK) {
@@ -358,7 +357,7 @@ static int cmd_run(flowlua *rt, const cli_args *args,
     if (g_signals > 1 && res.cancelled) return EXIT_CANCELLED;
     return res.failed || res.cancelled ? EXIT_RUN_FAILED : EXIT_OK;
   }
-  flowlua_outcome out;
+  flowlua_outcome out = FLOWLUA_INIT(flowlua_outcome);
   int rc = flowlua_run(rt, args->flow, &out);
   if (rc != FLOWLUA_OK) {
     fprintf(stderr, "flowlua: %s\n", flowlua_errmsg(rt));
@@ -375,7 +374,7 @@ static int print_result(flowlua *rt, int rc, char *text) {
     return status_exit_code(rc);
   }
   fputs(text, stdout);
-  free(text);
+  flowlua_string_free(text);
   return EXIT_OK;
 }
 
@@ -399,19 +398,10 @@ static int cmd_report(flowlua *rt, const cli_args *args) {
 /* `flowlua report RUN_ID --html PATH`: the page, written whole or not at
    all (a temporary file beside PATH, renamed over it). */
 static int cmd_report_html(flowlua *rt, const cli_args *args) {
-  char *html = NULL;
-  int rc = flowlua_report_html(rt, args->run_ref, &html);
+  int rc = flowlua_report_html_write(rt, args->run_ref, args->html);
   if (rc != FLOWLUA_OK) {
     fprintf(stderr, "flowlua: %s\n", flowlua_errmsg(rt));
     return status_exit_code(rc);
-  }
-  int written = fl_write_file_atomic(args->html, html, strlen(html));
-  int saved = errno;
-  free(html);
-  if (written != 0) {
-    fprintf(stderr, "flowlua: cannot write the report to %s: %s\n", args->html,
-            strerror(saved));
-    return EXIT_RUN_FAILED;
   }
   return EXIT_OK;
 }

@@ -119,7 +119,7 @@ void fl_log_printf(fl_logger *lg, int level, const char *flow,
 }
 
 void fl_log_record_init(flowlua_log_record *rec, int level) {
-  *rec = (flowlua_log_record){.level = level, .attempt = -1,
+  *rec = (flowlua_log_record){.size = sizeof *rec, .level = level, .attempt = -1,
                               .task_state = -1, .flow_state = -1,
                               .duration = -1, .message = ""};
 }

@@ -74,7 +74,7 @@ void fl_engine_free(flowlua *rt) {
 }
 
 void fl_fill_outcome(const fl_sched *s, flowlua_outcome *out) {
-  memset(out, 0, sizeof *out);
+  *out = (flowlua_outcome){.size = sizeof *out};
   out->state = s->state;
   out->duration = s->ended - s->started;
   memcpy(out->run_id, s->run_id, sizeof out->run_id);

@@ -487,7 +487,7 @@ int fl_serve(flowlua *rt, const char *flow_name, int max_runs,
                   flowlua_serve_result *out) {
   if (!rt || max_runs < 0) return FLOWLUA_EINVAL;
   if (fl_host_run_going(rt, "flowlua_serve")) return FLOWLUA_ESTATE;
-  if (out) memset(out, 0, sizeof *out);
+  if (out) *out = (flowlua_serve_result){.size = sizeof *out};
   int rc = fl_push_flow(rt, flow_name);
   if (rc) return rc;
   fl_flowdef *f = lua_touserdata(rt->L, -1);
@@ -520,7 +520,10 @@ int fl_serve(flowlua *rt, const char *flow_name, int max_runs,
     sv.status = FLOWLUA_EIO;
   }
   rt->cancel_current = 0;
-  if (out) *out = sv.res;
+  if (out) {
+    *out = sv.res;
+    out->size = sizeof *out;
+  }
   fl_buf_free(&sv.msg);
   free(sv.queue);
   free((char *)sv.name);

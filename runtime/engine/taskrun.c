@@ -31,8 +31,9 @@ void fl__sched_emit(fl_sched *s, const char *task, int task_state, int flow_stat
                  int attempt, const char *err, double retry_delay) {
   flowlua *rt = s->rt;
   char *masked = err ? fl_log_mask_dup(&rt->log, err) : NULL;
-  flowlua_event ev = {fl_wall_time(), s->g->flow->name, s->run_id, task,
-                      task_state, flow_state, attempt, masked, retry_delay};
+  flowlua_event ev = {sizeof ev, fl_wall_time(), s->g->flow->name, s->run_id,
+                      task, task_state, flow_state, attempt, masked,
+                      retry_delay};
   rt->opts.event_fn(rt->opts.event_userdata, &ev);
   free(masked);
 }

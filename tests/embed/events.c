@@ -48,7 +48,7 @@ int main(void) {
     printf("refused: %s\n", flowlua_errmsg(rt));
   int rc = flowlua_register_function(rt, "add", host_add);
   if (rc == FLOWLUA_OK) rc = flowlua_load_string(rt, script, "=events");
-  flowlua_outcome out;
+  flowlua_outcome out = FLOWLUA_INIT(flowlua_outcome);
   if (rc == FLOWLUA_OK) rc = flowlua_run(rt, NULL, &out);
   if (rc != FLOWLUA_OK) {
     fprintf(stderr, "events: %s\n", flowlua_errmsg(rt));

@@ -126,8 +126,15 @@ def main():
         shutil.copy(os.path.join(HERE, "events.c"), src)
         shutil.copy(os.path.join(HERE, "poll_loop.c"), src)
         shutil.copy(os.path.join(HERE, "two_threads.c"), src)
-        shutil.copy(os.path.join(HERE, "CMakeLists.txt.in"),
-                    os.path.join(src, "CMakeLists.txt"))
+        with open(os.path.join(prefix, "include", "flowlua.h")) as f:
+            header = f.read()
+        major_minor = ".".join(
+            re.search(rf"#define FLOWLUA_VERSION_{part} (\d+)", header).group(1)
+            for part in ("MAJOR", "MINOR"))
+        with open(os.path.join(HERE, "CMakeLists.txt.in")) as f:
+            lists = f.read().replace("@FLOWLUA_MAJOR_MINOR@", major_minor)
+        with open(os.path.join(src, "CMakeLists.txt"), "w") as f:
+            f.write(lists)
         out = os.path.join(d, "cmake-build")
         run([cmake, "-S", src, "-B", out, f"-DCMAKE_PREFIX_PATH={prefix}",
              f"-DCMAKE_C_COMPILER={cc}", f"-DCMAKE_C_FLAGS={' '.join(san)}",
@@ -135,6 +142,9 @@ def main():
         run([cmake, "--build", out], env=env)
         check_output("find_package build",
                      run([os.path.join(out, "run_string")], env=env, cwd=d))
+        check_output("find_package build, static library",
+                     run([os.path.join(out, "run_string_static")], env=env,
+                         cwd=d))
         check_output("find_package build of events",
                      run([os.path.join(out, "events")], env=env, cwd=d), EVENTS)
         check_output("find_package build of two_threads",

@@ -42,7 +42,7 @@ int main(void) {
   }
   printf("second start: %s\n",
          flowlua_strstatus(flowlua_start(rt, NULL)));
-  flowlua_outcome out;
+  flowlua_outcome out = FLOWLUA_INIT(flowlua_outcome);
   int steps = 0, waits = 0;
   for (;;) {
     rc = flowlua_step(rt, &out);

@@ -30,7 +30,7 @@ int main(void) {
   printf("broken script: %s\n", flowlua_strstatus(rc));
 
   rc = flowlua_load_string(rt, script, "=embedded");
-  flowlua_outcome out;
+  flowlua_outcome out = FLOWLUA_INIT(flowlua_outcome);
   if (rc == FLOWLUA_OK) rc = flowlua_run(rt, NULL, &out);
   if (rc != FLOWLUA_OK) {
     fprintf(stderr, "run_string: %s\n", flowlua_errmsg(rt));
@@ -38,7 +38,7 @@ int main(void) {
     return 1;
   }
   for (size_t i = 0; i < flowlua_task_count(rt); i++) {
-    flowlua_task_info t;
+    flowlua_task_info t = FLOWLUA_INIT(flowlua_task_info);
     if (flowlua_task_get(rt, i, &t) == FLOWLUA_OK)
       printf("%s %s\n", t.key, flowlua_task_state_name(t.state));
   }

@@ -54,7 +54,7 @@ static void *run_one(void *arg) {
   flowlua *rt = NULL;
   w->status = flowlua_new(&opts, &rt);
   if (w->status != FLOWLUA_OK) return NULL;
-  flowlua_outcome out;
+  flowlua_outcome out = FLOWLUA_INIT(flowlua_outcome);
   w->status = flowlua_load_string(rt, script, "=threaded");
   if (w->status == FLOWLUA_OK) w->status = flowlua_run(rt, NULL, &out);
   if (w->status == FLOWLUA_OK) {

@@ -77,7 +77,7 @@ static void test_bad_scripts_and_flows(void) {
   CHECK_EQ_INT(flowlua_load_string(rt, "return 42", "=not-a-flow"),
                FLOWLUA_ELOAD);
   CHECK_EQ_INT(flowlua_load_string(rt, good, "=good"), FLOWLUA_OK);
-  flowlua_outcome out;
+  flowlua_outcome out = FLOWLUA_INIT(flowlua_outcome);
   CHECK_EQ_INT(flowlua_run(rt, "nope", &out), FLOWLUA_ENOFLOW);
   CHECK_CONTAINS(flowlua_errmsg(rt), "no flow named 'nope'");
   CHECK_EQ_INT(flowlua_set_param(rt, "x", "1"), FLOWLUA_OK);
@@ -141,7 +141,7 @@ static void test_free_during_callback(void) {
   CHECK_EQ_INT(flowlua_new(&o, &h.rt), FLOWLUA_OK);
   if (!h.rt) return;
   CHECK_EQ_INT(flowlua_load_string(h.rt, good, "=good"), FLOWLUA_OK);
-  flowlua_outcome out;
+  flowlua_outcome out = FLOWLUA_INIT(flowlua_outcome);
   int rc = flowlua_run(h.rt, NULL, &out); /* frees the runtime on return */
   CHECK(rc == FLOWLUA_OK);
   CHECK_EQ_INT(out.state, FLOWLUA_FLOW_CANCELLED);
@@ -208,7 +208,7 @@ static void test_start_resume(void) {
                FLOWLUA_OK);
   CHECK_EQ_INT(flowlua_start_resume(rt, NULL, NULL, 0, NULL), FLOWLUA_EINVAL);
   CHECK_CONTAINS(flowlua_errmsg(rt), "flowlua_start_resume: a run id");
-  flowlua_outcome out;
+  flowlua_outcome out = FLOWLUA_INIT(flowlua_outcome);
   CHECK_EQ_INT(flowlua_run(rt, NULL, &out), FLOWLUA_OK);
   CHECK_EQ_INT(out.state, FLOWLUA_FLOW_FAILED);
   CHECK_EQ_INT(seen.retrying, 1);
@@ -229,11 +229,80 @@ static void test_start_resume(void) {
   nftw(dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
 }
 
+/* The names and numbers of the public header agree with the library. */
+static void test_names_and_version(void) {
+  CHECK_EQ_INT(flowlua_version_number(), FLOWLUA_VERSION_NUMBER);
+  CHECK_EQ_STR(flowlua_version(), FLOWLUA_VERSION);
+  CHECK_EQ_STR(flowlua_status_name(FLOWLUA_OK), "FLOWLUA_OK");
+  CHECK_EQ_STR(flowlua_status_name(FLOWLUA_ENOFLOW), "FLOWLUA_ENOFLOW");
+  CHECK_EQ_STR(flowlua_status_name(FLOWLUA_EIO), "FLOWLUA_EIO");
+  CHECK_EQ_STR(flowlua_status_name(-999), "unknown");
+  CHECK_EQ_STR(flowlua_task_state_name(FLOWLUA_TASK_TIMED_OUT), "TimedOut");
+  CHECK_EQ_STR(flowlua_flow_state_name(FLOWLUA_FLOW_CRASHED), "Crashed");
+  CHECK_EQ_STR(flowlua_flow_state_name(99), "?");
+  CHECK_EQ_INT(flowlua_log_level_parse("debug"), FLOWLUA_LOG_DEBUG);
+  CHECK_EQ_INT(flowlua_log_level_parse("warn"), FLOWLUA_LOG_WARN);
+  CHECK_EQ_INT(flowlua_log_level_parse("warning"), FLOWLUA_LOG_WARN);
+  CHECK_EQ_INT(flowlua_log_level_parse("loud"), -1);
+  CHECK_EQ_INT(flowlua_log_level_parse(NULL), -1);
+}
+
+/* A caller's struct of a size the library does not know is refused before
+   anything is written to it: a program built against another flowlua.h
+   gets an error, not a write past the end of its struct. */
+static void test_struct_sizes(void) {
+  flowlua_options o;
+  flowlua_options_init(&o);
+  CHECK_EQ_INT((long long)o.size, (long long)sizeof o);
+  flowlua_options bad;
+  flowlua_options_init_size(&bad, sizeof bad - 8); /* an older layout */
+  CHECK_EQ_INT((long long)bad.size, 0);
+  flowlua *rt = NULL;
+  CHECK_EQ_INT(flowlua_new(&bad, &rt), FLOWLUA_EINVAL);
+  CHECK(rt == NULL);
+  o.size = 0; /* set by hand, without flowlua_options_init */
+  CHECK_EQ_INT(flowlua_new(&o, &rt), FLOWLUA_EINVAL);
+
+  rt = quiet_runtime();
+  if (!rt) return;
+  CHECK_EQ_INT(flowlua_load_string(rt, good, "=good"), FLOWLUA_OK);
+  flowlua_outcome out = {.size = sizeof out + 16, .state = 77};
+  CHECK_EQ_INT(flowlua_run(rt, NULL, &out), FLOWLUA_EINVAL);
+  CHECK_CONTAINS(flowlua_errmsg(rt), "flowlua_run: out->size is");
+  CHECK_CONTAINS(flowlua_errmsg(rt), "FLOWLUA_INIT");
+  CHECK_EQ_INT(out.state, 77); /* untouched */
+  CHECK_EQ_INT(flowlua_task_count(rt), 0); /* and nothing ran */
+  out = FLOWLUA_INIT(flowlua_outcome);
+  CHECK_EQ_INT(flowlua_run(rt, NULL, &out), FLOWLUA_OK);
+  CHECK_EQ_INT((long long)out.size, (long long)sizeof out);
+  CHECK_EQ_INT(out.state, FLOWLUA_FLOW_SUCCESS);
+  flowlua_task_info info = {.size = 3};
+  CHECK_EQ_INT(flowlua_task_get(rt, 0, &info), FLOWLUA_EINVAL);
+  CHECK_CONTAINS(flowlua_errmsg(rt), "flowlua_task_get: out->size is 3");
+  info = FLOWLUA_INIT(flowlua_task_info);
+  CHECK_EQ_INT(flowlua_task_get(rt, 0, &info), FLOWLUA_OK);
+  CHECK_EQ_STR(info.key, "a");
+  flowlua_outcome step_out = {.size = 1};
+  CHECK_EQ_INT(flowlua_step(rt, &step_out), FLOWLUA_EINVAL);
+  flowlua_serve_result res = {.size = 0};
+  CHECK_EQ_INT(flowlua_serve(rt, NULL, 1, &res), FLOWLUA_EINVAL);
+  CHECK_CONTAINS(flowlua_errmsg(rt), "flowlua_serve: out->size is 0");
+  /* Strings the API hands out go back through its own free. */
+  char *dot = NULL;
+  CHECK_EQ_INT(flowlua_graph(rt, NULL, "dot", NULL, &dot), FLOWLUA_OK);
+  CHECK(dot && strstr(dot, "digraph"));
+  flowlua_string_free(dot);
+  flowlua_string_free(NULL);
+  flowlua_free(rt);
+}
+
 int main(void) {
   RUN(test_null_and_invalid);
   RUN(test_bad_scripts_and_flows);
   RUN(test_step_without_start);
   RUN(test_free_during_callback);
   RUN(test_start_resume);
+  RUN(test_names_and_version);
+  RUN(test_struct_sizes);
   return check_summary();
 }

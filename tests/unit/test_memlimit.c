@@ -56,12 +56,13 @@ static void test_task_past_the_limit(void) {
   CHECK_EQ_INT(status, FLOWLUA_OK);
   if (!rt) return;
   CHECK_EQ_INT(flowlua_load_string(rt, hog_flow, "=hog"), FLOWLUA_OK);
-  flowlua_outcome out;
+  flowlua_outcome out = FLOWLUA_INIT(flowlua_outcome);
   CHECK_EQ_INT(flowlua_run(rt, NULL, &out), FLOWLUA_OK);
   CHECK_EQ_INT(out.state, FLOWLUA_FLOW_FAILED);
   CHECK_EQ_INT((long long)out.by_state[FLOWLUA_TASK_FAILED], 1);
   CHECK_EQ_INT((long long)out.by_state[FLOWLUA_TASK_SUCCESS], 1);
-  flowlua_task_info hog, after;
+  flowlua_task_info hog = FLOWLUA_INIT(flowlua_task_info);
+  flowlua_task_info after = FLOWLUA_INIT(flowlua_task_info);
   CHECK_EQ_INT(flowlua_task_get(rt, 0, &hog), FLOWLUA_OK);
   CHECK_EQ_INT(flowlua_task_get(rt, 1, &after), FLOWLUA_OK);
   CHECK_EQ_STR(hog.key, "hog");
