@@ -102,31 +102,16 @@ static int push_param_value(flowlua *rt, const char *flow, const char *name,
     return -1;
   }
   case LUA_TTABLE: {
-    /* JSON, read by flow.json.decode so that integers stay integers. */
-    int top = lua_gettop(L);
-    lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
-    lua_getfield(L, -1, "flowlua");
-    if (lua_type(L, -1) != LUA_TTABLE ||
-        lua_getfield(L, -1, "json") != LUA_TTABLE ||
-        lua_getfield(L, -1, "decode") != LUA_TFUNCTION) {
-      fl_set_error(rt, "flow '%s': parameter '%s': the flowlua module is "
-                       "not loaded", flow, name);
-      lua_settop(L, top);
-      return -1;
-    }
-    lua_pushstring(L, value);
-    int rc = lua_pcall(L, 1, 1, 0);
-    if (rc != LUA_OK || !lua_istable(L, -1)) {
+    /* JSON, decoded as flow.json.decode does, so integers stay integers. */
+    int rc = fl_json_decode_value(L, value, strlen(value));
+    if (rc != 0 || !lua_istable(L, -1)) {
       fl_set_error(rt, "flow '%s': parameter '%s' must be a JSON object or "
                        "array, got %s (%s)",
                    flow, name, quote_value(shown, sizeof shown, value),
-                   rc != LUA_OK && lua_isstring(L, -1) ? lua_tostring(L, -1)
-                                                       : "not a table");
-      lua_settop(L, top);
+                   rc != 0 ? lua_tostring(L, -1) : "not a table");
+      lua_pop(L, 1);
       return -1;
     }
-    lua_replace(L, top + 1);
-    lua_settop(L, top + 1);
     return 0;
   }
   default:
