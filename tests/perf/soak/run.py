@@ -45,20 +45,33 @@ FLOW = os.path.join(HERE, "soak_flow.lua")
 TEST_SERVER = os.path.join(REPO, "tests", "support", "server", "testserver.py")
 INTERVAL_MS = 100
 WARMUP_SECONDS = 60
+SERVER_START_LIMIT = 120  # seconds: no deadline for a start, an end to a hang
 
 
 def start_test_server(workdir, seconds):
     port_file = os.path.join(workdir, "server.port")
-    proc = subprocess.Popen([sys.executable, TEST_SERVER, "--port-file", port_file,
-                             "--max-seconds", str(seconds), "--exit-with-parent"],
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 15
+    err_path = os.path.join(workdir, "server.stderr")
+    with open(err_path, "wb") as err:
+        proc = subprocess.Popen([sys.executable, TEST_SERVER, "--port-file", port_file,
+                                 "--max-seconds", str(seconds), "--exit-with-parent"],
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=err)
+    # The port file appears once the server listens: wait for it as long as
+    # the server lives, fail at once if it exits; the limit only ends a hang.
+    limit = time.monotonic() + SERVER_START_LIMIT
     while not os.path.exists(port_file):
-        if proc.poll() is not None or time.monotonic() > deadline:
+        try:
+            code = proc.wait(timeout=0.02)
+        except subprocess.TimeoutExpired:
+            if time.monotonic() <= limit:
+                continue
             proc.kill()
-            sys.exit("soak: the test server did not start")
-        time.sleep(0.02)
+            proc.wait()
+            why = f"wrote no port after {SERVER_START_LIMIT} s"
+        else:
+            why = f"exited with code {code} before writing its port"
+        with open(err_path, encoding="utf-8", errors="replace") as f:
+            sys.exit(f"soak: the test server {why}:\n{f.read()[-3000:]}")
     with open(port_file) as f:
         return proc, f"http://127.0.0.1:{int(f.read())}"
 

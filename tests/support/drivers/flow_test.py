@@ -74,6 +74,9 @@ FIXTURES = os.path.join(SUPPORT, "fixtures")
 SCRIPTS = os.path.join(os.path.dirname(TESTS), "scripts")
 SERVER = os.path.join(SUPPORT, "server", "testserver.py")
 MAKE_CERT = os.path.join(SUPPORT, "server", "make-cert.sh")
+# Seconds a test server may take to write its port while it runs: no
+# deadline for a slow start on a loaded machine, only an end to a hang.
+SERVER_START_LIMIT = 120
 # The {name} replacements every case gets (the server adds its own).
 PLACES = {"fixtures": FIXTURES, "support": SUPPORT, "scripts": SCRIPTS}
 
@@ -188,16 +191,24 @@ class TestServer:
         self.err_file = open(os.path.join(self.dir, "stderr"), "w+b")
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=self.err_file)
-        # Another process writes the port file (renamed into place when
-        # complete, the HTTPS one first): poll for it, bounded.
-        deadline = time.monotonic() + 10
+        # The server writes its port file once it listens (renamed into
+        # place when complete, the HTTPS one first). How long that takes
+        # depends on the machine's load, so wait for it as long as the
+        # server lives, and fail at once if it exits; SERVER_START_LIMIT
+        # only ends a server that hangs. Its stderr goes with the failure
+        # (run_case).
+        limit = time.monotonic() + SERVER_START_LIMIT
         while not os.path.exists(port_file):
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"test server exited with code {self.proc.returncode} "
-                                   "before writing its port")
-            if time.monotonic() > deadline:
-                raise RuntimeError("test server did not write its port within 10 s")
-            time.sleep(0.02)
+            try:
+                code = self.proc.wait(timeout=0.02)
+            except subprocess.TimeoutExpired:
+                if time.monotonic() > limit:
+                    raise RuntimeError(
+                        f"test server still running but wrote no port after "
+                        f"{SERVER_START_LIMIT} s: hung") from None
+                continue
+            raise RuntimeError(f"test server exited with code {code} before "
+                               "writing its port")
         with open(port_file) as f:
             self.urls["http"] = f"http://127.0.0.1:{int(f.read())}"
         if "https" in self.kinds:

@@ -56,6 +56,7 @@ FLOW = os.path.join(HERE, "fetch_items.lua")
 ITEMS = 50
 ENOUGH_RETRIES = 12
 MAX_STREAK = 10  # < ENOUGH_RETRIES + 1: the server gives in first
+SERVER_START_LIMIT = 120  # seconds: no deadline for a start, an end to a hang
 HEADER = ["id", "name", "count", "total", "min", "max", "weight"]
 
 # What a failed attempt's recorded error must say, per fault.
@@ -124,12 +125,22 @@ class ChaosServer:
              "--max-streak", str(MAX_STREAK), "--stall", str(stall),
              "--max-seconds", "900", "--exit-with-parent"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self.err)
-        deadline = time.monotonic() + 15
+        # Its port file appears once it listens: wait for it as long as the
+        # server lives (a loaded machine starts it late), fail at once if
+        # it exits; the limit only ends a server that hangs.
+        limit = time.monotonic() + SERVER_START_LIMIT
         while not os.path.exists(self.port_file):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise SystemExit("run.py: the chaos server did not start:\n" + self.stderr())
-            time.sleep(0.02)
+            try:
+                code = self.proc.wait(timeout=0.02)
+            except subprocess.TimeoutExpired:
+                if time.monotonic() <= limit:
+                    continue
+                why = f"still running but wrote no port after {SERVER_START_LIMIT} s"
+            else:
+                why = f"exited with code {code} before writing its port"
+            said = self.stderr()
+            self.stop()
+            raise SystemExit(f"run.py: the chaos server {why}:\n" + said)
         with open(self.port_file) as f:
             self.base = f"http://127.0.0.1:{int(f.read())}"
 

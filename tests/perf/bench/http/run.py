@@ -29,6 +29,7 @@ from benchlib import BenchError  # noqa: E402
 
 REPO = benchlib.REPO
 TARGET_RATIO = 0.9
+START_LIMIT = 120  # seconds nginx may take to listen: an end to a hang only
 
 
 def free_port():
@@ -67,17 +68,25 @@ http {{
         # is read (the compiled-in default is under /var/log).
         self.proc = subprocess.Popen([exe, "-e", os.path.join(root, "error.log"), "-c", conf, "-p", root],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        deadline = time.monotonic() + 15
+        # Ready once it accepts a connection: wait for that as long as nginx
+        # runs (a loaded machine starts it late), fail at once if it exits;
+        # the limit only ends one that hangs.
+        limit = time.monotonic() + START_LIMIT
         while True:
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=1).close()
                 return
             except OSError:
                 pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise BenchError(f"nginx did not start on 127.0.0.1:{port}:\n{self.log_tail()}")
-            time.sleep(0.02)
+            try:
+                code = self.proc.wait(timeout=0.02)
+                why = f"exited with code {code}"
+            except subprocess.TimeoutExpired:
+                if time.monotonic() <= limit:
+                    continue
+                why = f"still running but not listening after {START_LIMIT} s"
+            self.stop()
+            raise BenchError(f"nginx did not start on 127.0.0.1:{port} ({why}):\n{self.log_tail()}")
 
     def log_tail(self):
         try:
