@@ -12,6 +12,11 @@ Directives (Lua comments at the top of the file, in order):
     -- before: N ARGS         first run flowlua with ARGS in the case's
                               folder and environment; it must exit N
                               (repeatable, in order: for history and resume)
+    -- after: N ARGS          then, after the run and its file checks, run
+                              flowlua with ARGS the same way; it must exit N
+                              (repeatable, in order): a flow that checks
+                              what the run left, with {stderr} in ARGS the
+                              path of a file holding the run's stderr
     -- exit: N                expected exit code (default 0)
     -- stderr: REGEX          must match somewhere in stderr (repeatable)
     -- stdout: REGEX          must match somewhere in stdout (repeatable)
@@ -65,7 +70,8 @@ import time
 
 DIRECTIVES = {"run", "args", "env", "exit", "stderr", "stdout", "not-stderr",
               "not-stdout", "json-lines", "signal", "max-seconds",
-              "min-seconds", "timeout", "server", "file", "no-file", "before"}
+              "min-seconds", "timeout", "server", "file", "no-file", "before",
+              "after"}
 
 # This file is tests/support/drivers/flow_test.py.
 SUPPORT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -104,7 +110,7 @@ def parse_cases(path):
         return {"name": name, "args": "{script}", "env": {}, "exit": 0,
                 "stderr": [], "stdout": [], "not_stderr": [],
                 "not_stdout": [], "json_lines": False, "signals": [],
-                "files": [], "no_files": [], "before": [],
+                "files": [], "no_files": [], "before": [], "after": [],
                 "max_seconds": None, "min_seconds": None, "timeout": 60.0,
                 "server": set(file_server)}
 
@@ -135,9 +141,9 @@ def parse_cases(path):
                 if not sep:
                     raise SystemExit(f"{path}: '-- file:' takes PATH = EXPECTED, got {value!r}")
                 case()["files"].append((got.strip(), expected.strip()))
-            elif key == "before":
+            elif key in ("before", "after"):
                 code, _, args = value.partition(" ")
-                case()["before"].append((int(code), args))
+                case()[key].append((int(code), args))
             elif key == "no-file":
                 case()["no_files"].append(value)
             elif key == "json-lines":
@@ -274,6 +280,24 @@ def check_files(cwd, case, fill):
     return problems
 
 
+def run_after(case, command, cwd, env, stderr):
+    """The case's after: steps, {stderr} a file holding the run's stderr;
+    failure messages (empty when each exited as expected)."""
+    with tempfile.TemporaryDirectory(prefix="flowlua-after-") as tmp:
+        log = os.path.join(tmp, "stderr.txt")
+        with open(log, "wb") as f:
+            f.write(stderr)
+        for code, args in case["after"]:
+            after = command(args, stderr=log)
+            done = subprocess.run(after, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                                  capture_output=True, timeout=case["timeout"])
+            if done.returncode != code:
+                return [f"after: {shlex.join(after)}: expected exit {code}, "
+                        f"got {done.returncode}",
+                        "--- its stderr ---\n" + done.stderr.decode("utf-8", "replace")[-6000:]]
+    return []
+
+
 def run_flow(binary, script, case, places):
     """Runs flowlua for one case; places are the {name} replacements and
     TEST_* variables that go with them."""
@@ -282,9 +306,13 @@ def run_flow(binary, script, case, places):
             text = text.replace("{" + name + "}", value)
         return text
 
-    argv = [binary] + [fill(a.replace("{script}", script)
-                            .replace("{dir}", os.path.dirname(script)))
-                       for a in shlex.split(case["args"])]
+    def command(args, stderr=None):
+        return [binary] + [fill(a.replace("{script}", script)
+                                .replace("{dir}", os.path.dirname(script))
+                                .replace("{stderr}", stderr or "{stderr}"))
+                           for a in shlex.split(args)]
+
+    argv = command(case["args"])
     env = dict(os.environ)
     env["TEST_FIXTURES"] = FIXTURES
     env["TEST_SUPPORT"] = SUPPORT
@@ -296,9 +324,7 @@ def run_flow(binary, script, case, places):
     env.update({k: fill(v) for k, v in case["env"].items()})
     with tempfile.TemporaryDirectory(prefix="flowlua-test-") as cwd:
         for code, args in case["before"]:
-            before = [binary] + [fill(a.replace("{script}", script)
-                                      .replace("{dir}", os.path.dirname(script)))
-                                 for a in shlex.split(args)]
+            before = command(args)
             done = subprocess.run(before, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                                   capture_output=True, timeout=case["timeout"])
             if done.returncode != code:
@@ -359,6 +385,8 @@ def run_flow(binary, script, case, places):
             t.join()
         elapsed = time.monotonic() - started
         file_problems = check_files(cwd, case, fill)
+        if case["after"] and not timed_out:
+            file_problems += run_after(case, command, cwd, env, b"".join(err_chunks))
 
     stderr = b"".join(err_chunks).decode("utf-8", "replace")
     stdout = b"".join(out_chunks).decode("utf-8", "replace")
