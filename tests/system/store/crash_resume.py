@@ -71,6 +71,9 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCRIPT = os.path.join(HERE, "crash_flow.lua")
+# Seconds a trial waits for a mark while flowlua runs: no deadline for a
+# slow machine, an end to a hang (it stops at once if flowlua exits).
+MARK_LIMIT = 120
 
 # Must match crash_flow.lua.
 N = 8
@@ -326,17 +329,23 @@ class Runner:
             raise TrialFailed(f"flowlua {' '.join(args)} printed no JSON ({e}): {out[:500]!r}")
 
 
-def wait_for_mark(work, mark, deadline):
-    """Polls side.log until a "mark MARK" line appears; False at deadline."""
+def wait_for_mark(work, mark, proc):
+    """Polls side.log until a "mark MARK" line appears while proc runs;
+    False once proc has exited without it (or, for a hang, after
+    MARK_LIMIT seconds)."""
     path = os.path.join(work, "side.log")
     needle = f"mark {mark} ".encode()
-    while time.monotonic() < deadline:
+    limit = time.monotonic() + MARK_LIMIT
+    while time.monotonic() < limit:
+        running = proc.poll() is None
         try:
             with open(path, "rb") as f:
                 if needle in f.read():
                     return True
         except FileNotFoundError:
             pass
+        if not running:
+            return False
         time.sleep(0.0005)
     return False
 
@@ -424,10 +433,13 @@ def _run_trial(runner, work, snap, kind, delay, mark, delay2, stats, info):
     t0 = time.monotonic()
     p = runner.start(work, "killed")
     if mark:
-        if not wait_for_mark(work, mark, t0 + 30):
+        if not wait_for_mark(work, mark, p):
+            running = p.poll() is None
             p.kill()
-            p.wait()
-            raise TrialFailed(f"the side log never said 'mark {mark}'")
+            rc = p.wait()
+            why = (f"flowlua still running after {MARK_LIMIT} s" if running
+                   else f"flowlua exited {rc} first")
+            raise TrialFailed(f"the side log never said 'mark {mark}' ({why})")
         t0 = time.monotonic()
     remaining = t0 + delay - time.monotonic()
     if remaining > 0:
