@@ -5,7 +5,7 @@
 --   flowlua scripts/complaints.lua                  # serve: every minute
 --   flowlua scripts/complaints.lua --once           # one run now
 --   flowlua scripts/complaints.lua --once \
---     --param url=file://$PWD/tests/fixtures/complaints.json   # offline
+--     --param url=file://$PWD/tests/support/fixtures/complaints.json   # offline
 local flow = require "flowlua"
 local http, csv = flow.http, flow.csv
 

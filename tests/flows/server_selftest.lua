@@ -1,12 +1,13 @@
--- The local test server (tests/server/testserver.py) and the driver's
--- "-- server:" directive: each endpoint answers as documented, fetched with
--- tests/server/fetch.py through flow.shell, so this holds without flow.http.
+-- The local test server (tests/support/server/testserver.py) and the
+-- driver's "-- server:" directive: each endpoint answers as documented,
+-- fetched with tests/support/server/fetch.py through flow.shell, so this
+-- holds without flow.http.
 -- server: http https
 -- run: endpoints over HTTP and HTTPS
 -- stderr: verify: Success
 -- max-seconds: 30
--- run: {http} and {fixtures} in args and env
--- args: --param url={http}/json?bytes=123 --param fixtures={fixtures} {script}
+-- run: {http}, {fixtures} and {support} in args and env
+-- args: --param url={http}/json?bytes=123 --param fixtures={fixtures} --param support={support} {script}
 -- env: CASE=places
 -- env: COUNT_URL={http}/count/x
 -- stderr: places: Success
@@ -20,7 +21,7 @@ local json = flow.json or require "cjson"  -- whichever this build has
 local case = os.getenv("CASE")
 local base, tls = os.getenv("TEST_HTTP_URL"), os.getenv("TEST_HTTPS_URL")
 local fixtures = os.getenv("TEST_FIXTURES")
-local fetch_py = fixtures .. "/../server/fetch.py"
+local fetch_py = os.getenv("TEST_SUPPORT") .. "/server/fetch.py"
 
 -- One request through fetch.py: the decoded {status, headers, body} or {error}.
 local function fetch(url, opts)
@@ -196,6 +197,7 @@ local places = flow.task("places", function(p)
   local r = fetch(p.url)
   check.eq(#r.body, 123, "{http} in args")
   check.eq(p.fixtures, fixtures, "{fixtures} in args")
+  check.eq(p.support, os.getenv("TEST_SUPPORT"), "{support} in args")
   check.eq(json.decode(fetch(os.getenv("COUNT_URL")).body).count, 0, "{http} in env")
   check.eq(os.getenv("TEST_CA_FILE") ~= nil, true, "TEST_CA_FILE with https")
 end)
@@ -206,9 +208,12 @@ local none = flow.task("none", function()
   local f = io.open(fixtures .. "/complaints.json")
   check.eq(f ~= nil, true, "TEST_FIXTURES is set for every case")
   f:close()
+  f = io.open(os.getenv("TEST_SUPPORT") .. "/server/fetch.py")
+  check.eq(f ~= nil, true, "TEST_SUPPORT is set for every case")
+  f:close()
 end)
 
-return flow.define("server selftest", { params = { url = "", fixtures = "" } }, function(p)
+return flow.define("server selftest", { params = { url = "", fixtures = "", support = "" } }, function(p)
   if case == "places" then return places(p) end
   if case == "none" then return none() end
   local started = t0()

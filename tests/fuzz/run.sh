@@ -9,7 +9,7 @@
 #   tests/fuzz/run.sh BUILD SECONDS [NAME...]     e.g. run.sh build-fuzz 600 csv
 #
 # BUILD is a build directory configured with CC=clang, FLOWLUA_FUZZ=ON and
-# FLOWLUA_SANITIZE=ON (README.md, "Fuzzing").
+# FLOWLUA_SANITIZE=ON (HACKING.md, "Fuzzing").
 set -uo pipefail
 
 usage() {
