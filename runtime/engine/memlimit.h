@@ -7,7 +7,7 @@
  * (every table, string, closure and coroutine of the scripts and of the
  * engine) and the arrays the scheduler sizes by the number of task runs.
  * It does not see SQLite's page cache, libcurl's buffers or other C
- * libraries' memory: those allocators are process-wide (README, Limits).
+ * libraries' memory: those allocators are process-wide (docs/manual/limits.md).
  *
  * Past the limit an allocation fails, and Lua raises its "not enough
  * memory" error after one emergency collection. The runtime then opens a
