@@ -386,6 +386,10 @@ static void catch_up(serve *sv) {
   while (fl_schedule_next(sv->sc, t, &next, err, sizeof err) == 0 &&
          next <= now) {
     t = next;
+    /* The history keeps fire times to the millisecond: one read back a
+       hair below its true value is the fire time that last ran, found
+       again, not a missed one. */
+    if (llround(next * 1000.0) == llround(last * 1000.0)) continue;
     if (next < from || queued == CATCHUP_MAX) {
       if (!missed++) first_missed = next;
       last_missed = next;
