@@ -28,15 +28,19 @@ static const fl_schedule *flow_schedule(flowlua *rt, const char *flow_name,
   return f->schedule;
 }
 
-/* The zone times of this schedule are shown in: the cron's, or local time
-   (loaded into *local, which the caller frees). */
-static const fl_tz *schedule_zone(flowlua *rt, const fl_schedule *sc,
-                                  fl_tz **local) {
+/* The zone the flow's schedule shows its times in: the cron's, or local
+   time (loaded into *local, which the caller frees). NULL with *status
+   set, and the error on rt, when there is none. */
+static const fl_tz *flow_zone(flowlua *rt, const char *flow_name,
+                              fl_tz **local, int *status) {
   *local = NULL;
+  const fl_schedule *sc = flow_schedule(rt, flow_name, status);
+  if (!sc) return NULL;
   if (sc->tz) return sc->tz;
   char err[256];
   if (fl_tz_load(NULL, local, err, sizeof err) != 0) {
     fl_set_error(rt, "the local time zone: %s", err);
+    *status = FLOWLUA_EINVAL;
     return NULL;
   }
   return *local;
@@ -67,11 +71,9 @@ int flowlua_format_time(flowlua *rt, const char *flow_name, double t,
                         char *buf, size_t len) {
   if (!rt || !buf || len == 0) return FLOWLUA_EINVAL;
   int rc;
-  const fl_schedule *sc = flow_schedule(rt, flow_name, &rc);
-  if (!sc) return rc;
   fl_tz *local;
-  const fl_tz *tz = schedule_zone(rt, sc, &local);
-  if (!tz) return FLOWLUA_EINVAL;
+  const fl_tz *tz = flow_zone(rt, flow_name, &local, &rc);
+  if (!tz) return rc;
   fl_time_format_iso_ms(tz, t, buf, len);
   fl_tz_free(local);
   return FLOWLUA_OK;
@@ -81,11 +83,9 @@ int flowlua_parse_time(flowlua *rt, const char *flow_name, const char *text,
                        double *out) {
   if (!rt || !text || !out) return FLOWLUA_EINVAL;
   int rc;
-  const fl_schedule *sc = flow_schedule(rt, flow_name, &rc);
-  if (!sc) return rc;
   fl_tz *local;
-  const fl_tz *tz = schedule_zone(rt, sc, &local);
-  if (!tz) return FLOWLUA_EINVAL;
+  const fl_tz *tz = flow_zone(rt, flow_name, &local, &rc);
+  if (!tz) return rc;
   char err[256];
   int64_t t;
   rc = fl_time_parse_iso(text, tz, &t, err, sizeof err);
