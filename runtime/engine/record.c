@@ -284,14 +284,34 @@ void fl_record_cache_put(fl_sched *s, fl_taskrun *r, int idx) {
 
 /* ---- resume --------------------------------------------------------------- */
 
-int fl_record_restore(fl_sched *s, uint32_t node, int32_t map_index) {
+/* The stored task run that stands for key: the resumed run's own, or,
+   where that run never got to it (not declared, or still Pending: it was
+   killed first), the one in the run it resumed, and so on back. *from is
+   the run it is in. */
+static const fl_store_task_row *find_kept(const fl_store_run_detail *d,
+                                          const char *key,
+                                          const fl_store_run_detail **from) {
+  for (; d; d = d->resumed) {
+    const fl_store_task_row *t = fl_store_detail_find(d, key);
+    if (t && t->state != FLOWLUA_TASK_PENDING) {
+      *from = d;
+      return t;
+    }
+  }
+  return NULL;
+}
+
+int fl_record_restore(fl_sched *s, uint32_t node, int32_t map_index,
+                      const char **from_run) {
   if (!s->resume || (s->rerun && s->rerun[node])) return 0;
   fl_buf key = FL_BUF_INIT;
   fl_graph_add_key(&key, s->g, node);
   if (map_index) fl_buf_addf(&key, "[%d]", (int)map_index);
-  const fl_store_task_row *t = fl_store_detail_find(s->resume, fl_buf_str(&key));
+  const fl_store_run_detail *from = NULL;
+  const fl_store_task_row *t = find_kept(s->resume, fl_buf_str(&key), &from);
   fl_buf_free(&key);
   if (!t || !fl_store_task_reusable(t)) return 0;
+  *from_run = from->run.run_id;
   if (t->result_kind == FL_STORE_RESULT_NONE) {
     lua_pushnil(s->rt->L);
     return 1;

@@ -62,9 +62,12 @@ int fl_record_cache_get(fl_sched *s, fl_taskrun *r);
 void fl_record_cache_put(fl_sched *s, fl_taskrun *r, int idx);
 
 /* Resume: pushes the stored result of node (a task run kept from the run
-   being resumed) or of map element i (1-based; 0 for the node) and
-   returns 1; 0 when that task run must run again. */
-int fl_record_restore(fl_sched *s, uint32_t node, int32_t map_index);
+   being resumed, or from the one that run resumed when it crashed before
+   recording it) or of map element i (1-based; 0 for the node), with
+   *from_run the id of the run it is kept from, and returns 1; 0 when that
+   task run must run again. */
+int fl_record_restore(fl_sched *s, uint32_t node, int32_t map_index,
+                      const char **from_run);
 
 /* Frees what the store holds for rt (at flowlua_free). */
 void fl_record_close(flowlua *rt);

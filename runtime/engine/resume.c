@@ -20,6 +20,27 @@
 #include "store.h"
 #include "states.h"
 
+/* A resume records the tasks it keeps as it reaches them, so one killed
+   early leaves them Pending, or not even declared: a resume of that run
+   must find them Success in the run it resumed, and so on up the chain
+   (at most this many runs back). */
+#define RESUME_CHAIN_MAX 64
+
+/* Loads into d->resumed the run d resumes, and so on back, while a run
+   that crashed resumed another. (A run that ended otherwise decided about
+   every task it left Pending.) A run that cannot be read (deleted,
+   unreadable) ends the chain: its tasks then simply run again. */
+static void load_resumed_chain(flowlua *rt, fl_store_run_detail *d,
+                               const char *flow) {
+  for (int depth = 0; d->run.state == FLOWLUA_FLOW_CRASHED &&
+                      d->run.resumed_from && depth < RESUME_CHAIN_MAX;
+       depth++) {
+    if (fl_store_load_run(rt->store, d->run.resumed_from, flow, &d->resumed))
+      return;
+    d = d->resumed;
+  }
+}
+
 int fl_resume_load(flowlua *rt, const char *flow_name, const char *run_ref) {
   if (rt->n_params) {
     fl_set_error(rt, "a resume runs with the params stored for the run: "
@@ -45,6 +66,7 @@ int fl_resume_load(flowlua *rt, const char *flow_name, const char *run_ref) {
                  fl_store_errmsg(rt->store));
     return rc;
   }
+  load_resumed_chain(rt, d, name);
   fl_store_run_detail_free(rt->resume);
   rt->resume = d;
   return FLOWLUA_OK;

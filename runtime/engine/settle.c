@@ -71,21 +71,19 @@ void fl__sched_finish_run(fl_sched *s, fl_taskrun *r, int state, const char *err
   s->settle[s->n_settle++] = r->node;
 }
 
-/* r keeps the result of the run being resumed (on top of L): Success
-   without running. */
-static void restore(fl_sched *s, fl_taskrun *r) {
+/* r keeps the result of run from_run (on top of L): Success without
+   running. */
+static void restore(fl_sched *s, fl_taskrun *r, const char *from_run) {
   lua_State *L = s->rt->L;
   fl__sched_keep_result(s, r);
   fl_record_result(s, r, -1);
   lua_pop(L, 1);
   r->restored = 1;
   fl__sched_log_task(s, r, (task_log){FLOWLUA_LOG_INFO, FLOWLUA_TASK_SUCCESS, 0, NULL},
-           "Success (kept from run %.8s)", s->resume ? s->resume->run.run_id
-                                                     : "?");
+           "Success (kept from run %.8s)", from_run);
   fl__sched_finish_run(s, r, FLOWLUA_TASK_SUCCESS, NULL);
 }
 
-/* Expands a map node into one run per element. */
 /* A map that cannot expand fails with msg, logged as it ends. */
 static void fail_map(fl_sched *s, fl_taskrun *p, const char *msg) {
   fl__sched_log_task(s, p, (task_log){FLOWLUA_LOG_ERROR, FLOWLUA_TASK_FAILED, 0,
@@ -184,8 +182,9 @@ static void start_elements(fl_sched *s, fl_taskrun *p) {
   }
   for (uint32_t i = 0; i < m->n; i++) {
     fl_taskrun *c = &m->children[i];
-    if (fl_record_restore(s, p->node, c->map_index))
-      restore(s, c);
+    const char *from_run;
+    if (fl_record_restore(s, p->node, c->map_index, &from_run))
+      restore(s, c, from_run);
     else
       fl__sched_q_push(&s->start_q, c);
   }
@@ -302,9 +301,10 @@ void fl__sched_ready(fl_sched *s, uint32_t node) {
   fl_decision dec = def->trigger == FL_TRIGGER_FUNCTION && fl_dag_n_up(d, node)
                         ? decide_by_function(s, node, &t, &why)
                         : fl_trigger_decide(def->trigger, &t);
+  const char *from_run;
   if (dec == FL_DECIDE_RUN) {
-    if (fl_record_restore(s, node, 0))
-      restore(s, r);
+    if (fl_record_restore(s, node, 0, &from_run))
+      restore(s, r, from_run);
     else if (!(s->g->nodes[node].flags & FL_NODE_MAP))
       fl__sched_q_push(&s->start_q, r);
     else if (fl_record_before_start(s, r) != 0)

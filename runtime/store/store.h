@@ -405,6 +405,10 @@ typedef struct fl_store_run_detail {
   size_t n_graph_keys;
   fl_store_task_row *tasks;      /* in the order they were declared */
   size_t n_tasks;
+  /* The run this one resumes, when the caller loaded it too (a resume of
+     a resume that crashed before recording what it kept); owned, and
+     freed with this one. NULL otherwise. */
+  struct fl_store_run_detail *resumed;
 } fl_store_run_detail;
 
 /*

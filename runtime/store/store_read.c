@@ -180,6 +180,7 @@ typedef struct detail_impl {
 
 void fl_store_run_detail_free(fl_store_run_detail *d) {
   if (!d) return;
+  fl_store_run_detail_free(d->resumed);
   detail_impl *x = (detail_impl *)d;
   free(x->by_key);
   free(x->graph);
