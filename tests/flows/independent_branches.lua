@@ -1,8 +1,8 @@
 -- A task waiting 1 s to retry does not delay an independent branch, even
--- with one task slot: the waiting task gives its slot back.
+-- with one task slot: the waiting task gives its slot back, so the branch
+-- ends before the retry's second attempt does (however slow the machine).
 -- args: --concurrency 1 {script}
 -- stderr: verify: Success
--- max-seconds: 5
 local flow = require "flowlua"
 local check = require "lib.check"
 
@@ -22,8 +22,8 @@ local last = flow.task("last", function(n)
 end)
 local verify = flow.task("verify", function(retry_end, steps)
   check.eq(steps, 4, "steps in the independent branch")
-  check.between(branch_done, 0, 0.8, "independent branch finished (s)")
-  check.between(retry_end, 1.0, 3.0, "retried task finished (s)")
+  check.between(retry_end, 1.0, math.huge, "retried task finished (s)")
+  check.between(branch_done, 0, retry_end, "independent branch finished (s)")
 end)
 
 return flow.define("independent", {}, function()
