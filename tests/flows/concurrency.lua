@@ -2,7 +2,6 @@
 -- overrides it; per-tag limits bound tasks sharing a tag.
 -- run: ten sleeps of 0.3 s overlap (default concurrency 32)
 -- stderr: verify: Success
--- max-seconds: 2.5
 -- run: --concurrency 2 runs them two at a time
 -- args: --concurrency 2 {script}
 -- env: WANT_MAX=2

@@ -27,12 +27,15 @@ local capped = flow.task("capped", { retries = 3, retry_delay = 0.1, backoff = 1
 local jittery = flow.task("jittery", { retries = 5, retry_delay = 0.1, retry_jitter = 0.5 },
   failing_until(6, jitter_starts))
 
+-- The lower bounds are the point; the upper ones (3 s) catch an uncapped
+-- delay (10 s at the capped task's third retry) and leave a loaded machine
+-- seconds of slack.
 local verify = flow.task("verify", function(l, c, j)
-  check.between(l[2] - l[1], 0.045, 0.5, "list delay 1")
-  check.between(l[4] - l[3], 0.145, 0.6, "list delay 3 repeats the last entry")
-  check.between(c[4] - c[3], 0.145, 0.6, "capped delay")
+  check.between(l[2] - l[1], 0.045, 3, "list delay 1")
+  check.between(l[4] - l[3], 0.145, 3, "list delay 3 repeats the last entry")
+  check.between(c[4] - c[3], 0.145, 3, "capped delay")
   for i = 2, 6 do
-    check.between(j[i] - j[i - 1], 0.049, 0.6, "jittered delay " .. i)
+    check.between(j[i] - j[i - 1], 0.049, 3, "jittered delay " .. i)
   end
 end)
 
