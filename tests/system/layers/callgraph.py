@@ -43,6 +43,8 @@ def read_library(lib):
             continue
         member = parts[0].split(":")[-2]
         kind, sym = parts[-2], parts[-1]
+        if sym.startswith("__"):
+            continue  # the compiler's own (__odr_asan.*, __sancov_*...)
         if kind in ("T", "D", "B", "R", "C"):
             objects[member][0].add(sym)
         elif kind == "U":
