@@ -35,6 +35,7 @@
 #include "fuzz.h"
 #include "http.h"
 #include "engine.h"
+#include "lflowlua.h"
 
 static lua_State *L;
 static fl_loop loop;

@@ -21,6 +21,7 @@
 
 #include "fuzz.h"
 #include "engine.h"
+#include "lflowlua.h"
 
 static lua_State *L;
 

@@ -27,6 +27,7 @@
 #include "fuzz.h"
 #include "http.h"
 #include "engine.h"
+#include "lflowlua.h"
 
 static lua_State *L;
 
