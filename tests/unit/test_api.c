@@ -287,6 +287,12 @@ static void test_struct_sizes(void) {
   flowlua_serve_result res = {.size = 0};
   CHECK_EQ_INT(flowlua_serve(rt, NULL, 1, &res), FLOWLUA_EINVAL);
   CHECK_CONTAINS(flowlua_errmsg(rt), "flowlua_serve: out->size is 0");
+  /* The report's file is required, named in the message when missing. */
+  CHECK_EQ_INT(flowlua_report_html_write(rt, "last", NULL), FLOWLUA_EINVAL);
+  CHECK_CONTAINS(flowlua_errmsg(rt), "flowlua_report_html_write: a path is required");
+  CHECK_EQ_INT(flowlua_report_html_write(rt, "last", ""), FLOWLUA_EINVAL);
+  CHECK_EQ_INT(flowlua_report_html_write(NULL, "last", "x.html"), FLOWLUA_EINVAL);
+  flowlua_options_init_size(NULL, sizeof o); /* harmless */
   /* Strings the API hands out go back through its own free. */
   char *dot = NULL;
   CHECK_EQ_INT(flowlua_graph(rt, NULL, "dot", NULL, &dot), FLOWLUA_OK);
