@@ -235,6 +235,7 @@ int fl_http_req_prepare(fl_http_req *req, const fl_http_opts *o) {
     /* The options every request shares. Set once per handle: the encoding
        list and the protocol names are parsed and copied at each setting. */
     SET(CURLOPT_NOSIGNAL, 1L);
+    if (rc == CURLE_OK) rc = fl_curl_sockets_cloexec(e);
     SET(CURLOPT_PROTOCOLS_STR, "http,https,file");
     SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
     SET(CURLOPT_MAXREDIRS, 10L);

@@ -1,9 +1,18 @@
 /*
  * process.c — spawning and watching child processes; see process.h.
  *
- * posix_spawn (vfork-like, safe in a big process) with a new process group
- * and default signal dispositions. The exit is seen through pidfd_open(2)
- * (Linux 5.3+, required). The result is final once the child is reaped and its pipes are drained.
+ * vfork and exec (cheap and safe in a big process) with a new process group,
+ * default signal dispositions, only descriptors 0, 1 and 2 (whatever else
+ * flowlua or its host has open, close-on-exec or not, stays behind), and
+ * SIGKILL at flowlua's death (PR_SET_PDEATHSIG: a SIGKILLed flowlua cannot
+ * kill the process group itself). The exit is seen through pidfd_open(2)
+ * (Linux 5.3+, required). The result is final once the child is reaped and
+ * its pipes are drained.
+ *
+ * The death signal is sent when the THREAD that started the child ends, not
+ * the process: the runtime starts children from the thread that drives its
+ * loop, which lives for the whole run, and a run never leaves a child behind
+ * (cancel and the end of a task kill it), so the two coincide here.
  */
 #define _GNU_SOURCE
 #include "process.h"
@@ -11,10 +20,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -133,6 +144,123 @@ static int pidfd_open_compat(pid_t pid) {
 #endif
 }
 
+/* What the child does between vfork and exec, prepared by the parent: the
+   child shares the parent's memory and may only make system calls (no
+   malloc, no locks, no stdio). */
+typedef struct spawn_plan {
+  char *const *argv, *const *envp;
+  const char *cwd;
+  int stdin_fd;       /* becomes 0; -1: /dev/null */
+  int out_fd, err_fd; /* become 1 and 2 */
+  int fd_limit;       /* close below this when close_range is missing */
+  pid_t parent;
+  volatile int err;   /* the child's errno when it could not exec */
+} spawn_plan;
+
+/* Signals whose disposition the child gets back as the default even when
+   flowlua ignores them (it ignores SIGPIPE; a host may ignore others). */
+static int reset_to_default(int sig) {
+  return sig == SIGINT || sig == SIGTERM || sig == SIGPIPE || sig == SIGCHLD;
+}
+
+static void child_close_others(const spawn_plan *sp) {
+#ifdef SYS_close_range
+  if (syscall(SYS_close_range, 3u, ~0u, 0u) == 0) return;
+#endif
+  for (int fd = 3; fd < sp->fd_limit; fd++) close(fd);
+}
+
+static void child_fail(spawn_plan *sp) {
+  sp->err = errno ? errno : EIO;
+  _exit(127);
+}
+
+/* The child: default signal handling, its own process group, death with
+   flowlua, the three standard descriptors and no other, then exec. */
+__attribute__((noreturn)) static void child_exec(spawn_plan *sp) {
+  /* All signals are blocked (the parent did it before vfork): flowlua's
+     handlers must be gone before they are unblocked, or one could run in
+     this copy sharing the parent's memory. */
+  for (int sig = 1; sig < NSIG; sig++) {
+    struct sigaction sa;
+    if (sig == SIGKILL || sig == SIGSTOP || sigaction(sig, NULL, &sa) != 0)
+      continue;
+    if (sa.sa_handler == SIG_DFL) continue;
+    if (sa.sa_handler == SIG_IGN && !reset_to_default(sig)) continue;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_DFL;
+    sigaction(sig, &sa, NULL);
+  }
+  if (setpgid(0, 0) != 0) child_fail(sp);
+  /* SIGKILL flowlua, and the child must not live on. If the parent died
+     before the request was made, nothing would send it: check. */
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) child_fail(sp);
+  if (getppid() != sp->parent) _exit(127);
+  int in = sp->stdin_fd;
+  if (in < 0 && (in = open("/dev/null", O_RDONLY)) < 0) child_fail(sp);
+  if (dup2(in, 0) < 0 || dup2(sp->out_fd, 1) < 0 || dup2(sp->err_fd, 2) < 0)
+    child_fail(sp);
+  if (sp->cwd && chdir(sp->cwd) != 0) child_fail(sp);
+  child_close_others(sp);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  execvpe(sp->argv[0], sp->argv, sp->envp);
+  child_fail(sp);
+  _exit(127); /* not reached */
+}
+
+/* vfork, not fork: a flowlua with gigabytes of Lua heap must still start
+   children cheaply and without overcommitting memory. Returns the pid, or
+   -1 with errno (the child's own when it could not exec; it is reaped). */
+static pid_t spawn_child(spawn_plan *sp) {
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  sp->err = 0;
+  pid_t pid = vfork();
+  if (pid == 0) child_exec(sp);
+  int e = errno;
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (pid < 0) {
+    errno = e;
+    return -1;
+  }
+  if (sp->err) {
+    e = sp->err;
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+    }
+    errno = e;
+    return -1;
+  }
+  return pid;
+}
+
+/* A pipe end that is 0, 1 or 2 (flowlua started with one of them closed)
+   would be overwritten by the child's dup2s: move it above them. */
+static int keep_above_stdio(int *fd) {
+  if (*fd < 0 || *fd > 2) return 0;
+  int moved = fcntl(*fd, F_DUPFD_CLOEXEC, 3);
+  if (moved < 0) return -1;
+  close(*fd);
+  *fd = moved;
+  return 0;
+}
+
+static int open_pipe(int ends[2]) {
+  if (pipe2(ends, O_CLOEXEC) != 0) return -1;
+  return keep_above_stdio(&ends[0]) != 0 || keep_above_stdio(&ends[1]) != 0 ? -1
+                                                                              : 0;
+}
+
+static int descriptor_limit(void) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY ||
+      rl.rlim_cur > 1 << 20)
+    return 1 << 16;
+  return (int)rl.rlim_cur;
+}
+
 int fl_proc_start(fl_loop *loop, fl_proc *p, const fl_proc_opts *o,
                   fl_proc_done_cb done, void *data) {
   fl_proc_init(p);
@@ -142,48 +270,21 @@ int fl_proc_start(fl_loop *loop, fl_proc *p, const fl_proc_opts *o,
   p->max_output = o->max_output;
   int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1}, rc = -1;
   int saved = 0;
-  posix_spawn_file_actions_t fa;
-  posix_spawnattr_t attr;
-  int fa_ready = 0, attr_ready = 0;
 
   if (o->stdin_data) {
     p->stdin_data = malloc(o->stdin_len ? o->stdin_len : 1);
     if (!p->stdin_data) goto fail;
     memcpy(p->stdin_data, o->stdin_data, o->stdin_len);
     p->stdin_len = o->stdin_len;
-    if (pipe2(in, O_CLOEXEC) != 0) goto fail;
+    if (open_pipe(in) != 0) goto fail;
   }
-  if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) goto fail;
-  if (posix_spawn_file_actions_init(&fa) != 0) goto fail;
-  fa_ready = 1;
-  if (in[0] >= 0)
-    posix_spawn_file_actions_adddup2(&fa, in[0], 0);
-  else
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-  posix_spawn_file_actions_adddup2(&fa, err[1], 2);
-  if (o->cwd) posix_spawn_file_actions_addchdir_np(&fa, o->cwd);
-  if (posix_spawnattr_init(&attr) != 0) goto fail;
-  attr_ready = 1;
-  sigset_t none, defaults;
-  sigemptyset(&none);
-  sigemptyset(&defaults);
-  sigaddset(&defaults, SIGINT);
-  sigaddset(&defaults, SIGTERM);
-  sigaddset(&defaults, SIGPIPE);
-  sigaddset(&defaults, SIGCHLD);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setsigdefault(&attr, &defaults);
-  posix_spawnattr_setpgroup(&attr, 0);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
-                                      POSIX_SPAWN_SETPGROUP);
-  int e = posix_spawnp(&p->pid, o->argv[0], &fa, &attr, o->argv,
-                       o->envp ? o->envp : environ);
-  if (e != 0) {
-    errno = e;
-    p->pid = -1;
-    goto fail;
-  }
+  if (open_pipe(out) != 0 || open_pipe(err) != 0) goto fail;
+  spawn_plan sp = {.argv = o->argv, .envp = o->envp ? o->envp : environ,
+                   .cwd = o->cwd, .stdin_fd = in[0], .out_fd = out[1],
+                   .err_fd = err[1], .fd_limit = descriptor_limit(),
+                   .parent = getpid()};
+  p->pid = spawn_child(&sp);
+  if (p->pid < 0) goto fail;
   p->running = 1;
   p->started = fl_now();
   close(out[1]);
@@ -204,16 +305,16 @@ int fl_proc_start(fl_loop *loop, fl_proc *p, const fl_proc_opts *o,
   p->pidfd = pidfd_open_compat(p->pid);
   if (p->pidfd < 0 || fl_loop_watch(loop, p->pidfd, EPOLLIN, on_exit_fd, p) != 0)
     goto fail_spawned;
-  rc = 0;
-  goto done;
+  return 0;
 
 fail_spawned:
   saved = errno ? errno : EIO;
   fl_proc_kill(p);
   errno = saved;
-  goto done;
+  return rc;
 fail:
   saved = errno;
+  p->pid = -1;
   for (int i = 0; i < 2; i++) {
     if (in[i] >= 0) close(in[i]);
     if (out[i] >= 0) close(out[i]);
@@ -222,9 +323,6 @@ fail:
   free(p->stdin_data);
   p->stdin_data = NULL;
   errno = saved;
-done:
-  if (fa_ready) posix_spawn_file_actions_destroy(&fa);
-  if (attr_ready) posix_spawnattr_destroy(&attr);
   return rc;
 }
 
