@@ -20,8 +20,8 @@ const char *cli_usage(void) {
          "       flowlua report RUN_ID|last --html OUT.html\n"
          "\n"
          "Runs the flow that SCRIPT.lua returns (flow.define(...)): on its\n"
-         "schedule until SIGINT/SIGTERM (the run in progress finishes; a\n"
-         "second signal cancels it), or once when it has no schedule.\n"
+         "schedule until SIGINT/SIGTERM/SIGHUP (the run in progress finishes;\n"
+         "a second signal cancels it), or once when it has no schedule.\n"
          "'check' loads the script and builds and validates every flow's\n"
          "task graph without running any task. 'next' prints the schedule's\n"
          "next fire times (ISO 8601, in the schedule's zone), one per line.\n"
@@ -64,7 +64,8 @@ const char *cli_usage(void) {
          "  -V, --version        show the version\n"
          "\n"
          "Exit status: 0 the run succeeded, 1 it failed, 2 bad usage or a\n"
-         "script that cannot load or build, 130 cancelled (SIGINT/SIGTERM).\n";
+         "script that cannot load or build, 130 cancelled (SIGINT, SIGTERM or\n"
+         "SIGHUP).\n";
 }
 
 void cli_args_free(cli_args *a) {

@@ -1,9 +1,9 @@
 /*
  * main.c — the flowlua command: a thin user of the public API.
  *
- * Parses the command line, turns SIGINT/SIGTERM into flowlua_stop(), runs or
- * checks the flow, prints the end-of-run summary and maps the outcome to the
- * exit codes of DESIGN.md. Nothing here is out of an embedder's reach.
+ * Parses the command line, turns SIGINT/SIGTERM/SIGHUP into flowlua_stop(),
+ * runs or checks the flow, prints the end-of-run summary and maps the
+ * outcome to the exit codes of DESIGN.md. Nothing here is out of an embedder's reach.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
@@ -56,6 +56,11 @@ static void on_signal(int sig) {
   }
 }
 
+/* SIGHUP (the terminal closed, the ssh session dropped) ends the run as
+   SIGTERM does: cancelled, children killed, recorded as it ended. Under
+   nohup it stays ignored, as asked. SIGPIPE is ignored: a log reader that
+   went away (`flowlua x.lua 2>&1 | head -1`) only costs the log lines,
+   never the run (the library's own log writes are safe either way). */
 static void install_signal_handlers(void) {
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
@@ -63,6 +68,10 @@ static void install_signal_handlers(void) {
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, NULL);
   sigaction(SIGTERM, &sa, NULL);
+  struct sigaction hup;
+  if (sigaction(SIGHUP, NULL, &hup) == 0 && hup.sa_handler != SIG_IGN)
+    sigaction(SIGHUP, &sa, NULL);
+  signal(SIGPIPE, SIG_IGN);
 }
 
 static int status_exit_code(int status) {

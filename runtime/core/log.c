@@ -13,6 +13,8 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <math.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -196,16 +198,36 @@ void fl_log_format(fl_buf *out, const flowlua_log_record *rec, int format) {
     format_text(out, rec);
 }
 
-static void write_all(int fd, const char *s, size_t n) {
+/* Writes a line to stderr. When its reader has gone (a pipe closed by
+   `| head -1`), the write fails with EPIPE and raises SIGPIPE, which kills
+   a process that does not ignore it. The runtime leaves the process's
+   signal dispositions to its host, so it blocks SIGPIPE in this thread for
+   the write and takes back the one the write raised; from then on the
+   lines are dropped, and the run goes on to its real end. */
+static void write_all(fl_logger *lg, int fd, const char *s, size_t n) {
+  sigset_t pipe_only, old, pending;
+  sigemptyset(&pipe_only);
+  sigaddset(&pipe_only, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_only, &old);
+  sigemptyset(&pending);
+  sigpending(&pending);
+  int was_pending = sigismember(&pending, SIGPIPE) == 1;
   while (n > 0) {
     ssize_t w = write(fd, s, n);
     if (w < 0) {
       if (errno == EINTR) continue;
-      return; /* nowhere left to report a failing stderr */
+      if (errno == EPIPE) lg->sink_closed = 1;
+      break; /* nowhere left to report a failing stderr */
     }
     s += w;
     n -= (size_t)w;
   }
+  if (lg->sink_closed && !was_pending) {
+    struct timespec now = {0, 0};
+    while (sigtimedwait(&pipe_only, NULL, &now) < 0 && errno == EINTR) {
+    }
+  }
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
 void fl_log_emit(fl_logger *lg, flowlua_log_record *rec) {
@@ -233,7 +255,7 @@ void fl_log_emit(fl_logger *lg, flowlua_log_record *rec) {
     lg->fn(lg->userdata, rec);
   } else {
     fl_buf_addc(&lg->line, '\n');
-    write_all(2, lg->line.data, lg->line.len);
+    if (!lg->sink_closed) write_all(lg, 2, lg->line.data, lg->line.len);
   }
   rec->line = NULL;
   rec->message = message;

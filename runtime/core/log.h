@@ -21,6 +21,7 @@ typedef struct fl_logger {
   fl_buf message, error; /* masked copies, reused */
   char **secrets; /* values replaced by "***" wherever they appear */
   size_t n_secrets;
+  int sink_closed; /* stderr's reader went away (EPIPE): lines are dropped */
 } fl_logger;
 
 void fl_logger_init(fl_logger *lg, int level, int format, flowlua_log_fn fn,
