@@ -18,6 +18,7 @@
 #include "cli.h"
 #include "flowlua.h"
 #include "status.h"
+#include "termtext.h"
 
 enum { EXIT_OK = 0, EXIT_RUN_FAILED = 1, EXIT_USAGE = 2, EXIT_CANCELLED = 130 };
 
@@ -91,11 +92,24 @@ static void print_state_counts(const size_t *by_state) {
   }
 }
 
+/* The first line of s, cut to fit buf. On a terminal its control
+   characters are escaped: an error may quote a hostile server's reply. */
 static const char *first_line(const char *s, char *buf, size_t len) {
   if (!s) return "";
   size_t n = strcspn(s, "\n");
+  fl_buf safe = FL_BUF_INIT;
+  if (isatty(2) && fl_term_needs_escape(s, n)) {
+    fl_term_escape(&safe, s, n);
+    if (safe.oom) {
+      fl_buf_free(&safe);
+      return "";
+    }
+    s = fl_buf_str(&safe);
+    n = safe.len;
+  }
   if (n >= len) n = len - 4, snprintf(buf, len, "%.*s...", (int)n, s);
   else snprintf(buf, len, "%.*s", (int)n, s);
+  fl_buf_free(&safe);
   return buf;
 }
 

@@ -11,6 +11,7 @@
 #include "status.h"
 
 #include "duration.h"
+#include "termtext.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -179,14 +180,18 @@ static void mark_map_node(fl_status *st, const char *key, size_t n) {
   node->is_map = 1;
 }
 
+/* With its control characters escaped: the status is on a terminal. */
 static char *first_line_copy(const char *s) {
   if (!s) return NULL;
-  size_t n = strcspn(s, "\n");
-  n = fl_status_fit(s, n, ERROR_KEEP_MAX);
-  char *copy = malloc(n + 1);
-  if (!copy) return NULL;
-  memcpy(copy, s, n);
-  copy[n] = '\0';
+  fl_buf safe = FL_BUF_INIT;
+  fl_term_escape(&safe, s, strcspn(s, "\n"));
+  size_t n = fl_status_fit(fl_buf_str(&safe), safe.len, ERROR_KEEP_MAX);
+  char *copy = safe.oom ? NULL : malloc(n + 1);
+  if (copy) {
+    memcpy(copy, fl_buf_str(&safe), n);
+    copy[n] = '\0';
+  }
+  fl_buf_free(&safe);
   return copy;
 }
 

@@ -15,6 +15,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "status.h"
+#include "termtext.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -187,8 +188,14 @@ void fl_status_term_print(fl_status_term *t, const char *text) {
   write_above(t, text, 0);
 }
 
+/* The status is only ever on a terminal: a log line's control characters
+   are escaped (termtext.h), so a message quoting a hostile server cannot
+   rewrite the screen. */
 void fl_status_term_on_log(void *userdata, const flowlua_log_record *rec) {
-  write_above(userdata, rec->line, 1);
+  fl_buf safe = FL_BUF_INIT;
+  fl_term_escape(&safe, rec->line, strlen(rec->line));
+  if (!safe.oom) write_above(userdata, fl_buf_str(&safe), 1);
+  fl_buf_free(&safe);
 }
 
 void fl_status_term_on_event(void *userdata, const flowlua_event *ev) {

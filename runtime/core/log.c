@@ -9,6 +9,7 @@
 #include "log.h"
 #include "loop.h"
 #include "states.h"
+#include "termtext.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -37,13 +38,15 @@ int fl_log_level_parse(const char *name) {
 void fl_logger_init(fl_logger *lg, int level, int format, flowlua_log_fn fn,
                     void *userdata) {
   *lg = (fl_logger){.level = level, .format = format, .fn = fn,
-                    .userdata = userdata, .line = FL_BUF_INIT};
+                    .userdata = userdata, .line = FL_BUF_INIT,
+                    .stderr_tty = -1};
 }
 
 void fl_logger_free(fl_logger *lg) {
   fl_buf_free(&lg->line);
   fl_buf_free(&lg->message);
   fl_buf_free(&lg->error);
+  fl_buf_free(&lg->shown);
   for (size_t i = 0; i < lg->n_secrets; i++) free(lg->secrets[i]);
   free(lg->secrets);
   lg->secrets = NULL;
@@ -230,6 +233,23 @@ static void write_all(fl_logger *lg, int fd, const char *s, size_t n) {
   pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
+/* The default sink. On a terminal, a text line's control characters are
+   escaped (termtext.h): a message quoting a hostile server must not rewrite
+   the screen. A file or a pipe gets the bytes as they are, and JSON lines
+   are escaped by their encoder. */
+static void write_line(fl_logger *lg, const fl_buf *line) {
+  if (lg->stderr_tty < 0) lg->stderr_tty = isatty(2) == 1;
+  if (lg->format == FLOWLUA_LOG_TEXT && lg->stderr_tty &&
+      fl_term_needs_escape(line->data, line->len)) {
+    fl_buf_reset(&lg->shown);
+    fl_term_escape(&lg->shown, line->data, line->len);
+    /* Out of memory loses the line, as it does for any other. */
+    if (!lg->shown.oom) write_all(lg, 2, lg->shown.data, lg->shown.len);
+    return;
+  }
+  write_all(lg, 2, line->data, line->len);
+}
+
 void fl_log_emit(fl_logger *lg, flowlua_log_record *rec) {
   if (!fl_log_enabled(lg, rec->level)) return;
   const char *message = rec->message, *error = rec->error;
@@ -255,7 +275,7 @@ void fl_log_emit(fl_logger *lg, flowlua_log_record *rec) {
     lg->fn(lg->userdata, rec);
   } else {
     fl_buf_addc(&lg->line, '\n');
-    if (!lg->sink_closed) write_all(lg, 2, lg->line.data, lg->line.len);
+    if (!lg->sink_closed) write_line(lg, &lg->line);
   }
   rec->line = NULL;
   rec->message = message;

@@ -22,6 +22,8 @@ typedef struct fl_logger {
   char **secrets; /* values replaced by "***" wherever they appear */
   size_t n_secrets;
   int sink_closed; /* stderr's reader went away (EPIPE): lines are dropped */
+  int stderr_tty;  /* stderr is a terminal: 1, 0, or -1 not yet known */
+  fl_buf shown;    /* a text line escaped for the terminal, reused */
 } fl_logger;
 
 void fl_logger_init(fl_logger *lg, int level, int format, flowlua_log_fn fn,

@@ -16,6 +16,7 @@
 #include "json.h"
 #include "store.h"
 #include "states.h"
+#include "termtext.h"
 
 /* ---- cells ------------------------------------------------------------------ */
 
@@ -126,15 +127,19 @@ static void cell(table *t) {
   t->cells[t->n++] = t->text.len;
 }
 
+/* The text forms are for people, on a terminal more often than not: the
+   control characters of stored text (an error quoting a server's reply, a
+   param) are shown escaped (termtext.h), never sent raw. --json keeps
+   every byte, escaped by the JSON encoder. */
 static void cell_str(table *t, const char *s) {
   cell(t);
-  fl_buf_adds(&t->text, s ? s : "");
+  if (s) fl_term_escape(&t->text, s, strlen(s));
 }
 
 /* Only the first line of a multi-line text (an error with its traceback). */
 static void cell_first_line(table *t, const char *s) {
   cell(t);
-  if (s) fl_buf_add(&t->text, s, strcspn(s, "\n"));
+  if (s) fl_term_escape(&t->text, s, strcspn(s, "\n"));
 }
 
 /* Width on a terminal: UTF-8 continuation bytes take no column. */
@@ -250,9 +255,14 @@ void fl_store_print_runs(fl_buf *out, const fl_store_run_list *l, int json) {
 static void add_field(fl_buf *out, const char *label, const char *value) {
   if (!value) return;
   fl_buf_addf(out, "%-10s", label);
-  for (const char *p = value; *p; p++) {
-    fl_buf_addc(out, *p);
-    if (*p == '\n' && p[1]) fl_buf_adds(out, "          ");
+  for (const char *p = value; *p;) {
+    size_t n = strcspn(p, "\n");
+    fl_term_escape(out, p, n);
+    p += n;
+    if (*p == '\n') {
+      fl_buf_addc(out, '\n');
+      if (*++p) fl_buf_adds(out, "          ");
+    }
   }
   fl_buf_addc(out, '\n');
 }
