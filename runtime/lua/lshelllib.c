@@ -83,6 +83,29 @@ static const char *push_command_text(lua_State *L, int argv_idx) {
   return lua_tostring(L, -1);
 }
 
+/* What of a child's stderr goes into the error of `check = true` (and so
+   into the log and the history): its end, where the cause usually is, not
+   megabytes of it. */
+#define FL_SHELL_STDERR_TAIL 4096
+
+/* Pushes the last FL_SHELL_STDERR_TAIL bytes or so of err, starting on a
+   UTF-8 character, with a note of how many bytes before them were left
+   out. */
+static void push_stderr_tail(lua_State *L, const char *err, size_t len) {
+  if (len <= FL_SHELL_STDERR_TAIL) {
+    lua_pushlstring(L, err, len);
+    return;
+  }
+  size_t from = len - FL_SHELL_STDERR_TAIL;
+  /* Not in the middle of a character: skip its continuation bytes (at
+     most three in valid UTF-8; other bytes are not text to keep whole). */
+  for (int i = 0; i < 3 && ((unsigned char)err[from] & 0xc0) == 0x80; i++)
+    from++;
+  lua_pushfstring(L, "[first %I bytes of stderr left out] ", (lua_Integer)from);
+  lua_pushlstring(L, err + from, len - from);
+  lua_concat(L, 2);
+}
+
 static int finish_shell(lua_State *L, int status, lua_KContext ctx) {
   (void)status;
   int ud = (int)ctx;
@@ -116,11 +139,20 @@ static int finish_shell(lua_State *L, int status, lua_KContext ctx) {
   lua_pushnumber(L, p->ended - p->started);
   lua_setfield(L, -2, "elapsed");
   if (lua_toboolean(L, ud - 2) && code != 0) {
-    lua_getfield(L, -1, "stderr");
+    push_stderr_tail(L, p->err.data ? p->err.data : "", p->err.len);
     return luaL_error(L, "shell: '%s' exited with code %d: %s", cmd, code,
                       lua_tostring(L, -1));
   }
   return 1;
+}
+
+/* Whether the string at idx holds a NUL byte: the C strings a program
+   receives (arguments, environment, folder) would end there, silently
+   running something other than what was asked. */
+static int has_nul(lua_State *L, int idx) {
+  size_t len;
+  const char *s = lua_tolstring(L, idx, &len);
+  return s && strlen(s) != len;
 }
 
 /* Builds a NULL-terminated char* array in a userdata from the strings in
@@ -150,9 +182,14 @@ static int push_environment(lua_State *L, int env_idx, int clear) {
     if (lua_type(L, -2) != LUA_TSTRING || !*lua_tostring(L, -2) ||
         strchr(lua_tostring(L, -2), '='))
       luaL_error(L, "shell: env names must be non-empty strings without '='");
+    if (has_nul(L, -2))
+      luaL_error(L, "shell: an env name contains a NUL byte");
     if (lua_type(L, -1) != LUA_TSTRING && lua_type(L, -1) != LUA_TNUMBER)
       luaL_error(L, "shell: env value for '%s' must be a string, got %s",
                  lua_tostring(L, -2), luaL_typename(L, -1));
+    if (has_nul(L, -1))
+      luaL_error(L, "shell: env value for '%s' contains a NUL byte",
+                 lua_tostring(L, -2));
     lua_pushfstring(L, "%s=%s", lua_tostring(L, -2), lua_tostring(L, -1));
     lua_rawseti(L, list, ++n);
     lua_pushvalue(L, -2);
@@ -203,6 +240,8 @@ static void read_shell_options(lua_State *L, int idx, shell_opts *so) {
       break;
     case CWD:
       so->cwd = luaL_checkstring(L, v);
+      if (has_nul(L, v))
+        luaL_error(L, "shell: option 'cwd' contains a NUL byte");
       break;
     case ENV:
       luaL_checktype(L, v, LUA_TTABLE);
@@ -258,6 +297,12 @@ static int push_argv(lua_State *L, int use_shell) {
     if (t != LUA_TSTRING && t != LUA_TNUMBER)
       return luaL_error(L, "shell: argument %d must be a string, got %s", i,
                         lua_typename(L, t));
+    if (has_nul(L, -1))
+      return use_shell && lua_type(L, 1) == LUA_TSTRING
+                 ? luaL_error(L, "shell: the command line contains a NUL byte "
+                                 "(a program cannot receive one)")
+                 : luaL_error(L, "shell: argument %d contains a NUL byte (a "
+                                 "program cannot receive one)", i);
     lua_pop(L, 1);
   }
   return argc;

@@ -30,6 +30,27 @@
 -- env: CASE=check
 -- exit: 1
 -- stderr: run: Failed .*shell: 'sh -c echo oops >&2; exit 4' exited with code 4: oops
+-- run: check = true keeps only the end of a long stderr
+-- env: CASE=check_long
+-- exit: 1
+-- stderr: run: Failed .*shell: 'sh -c .*' exited with code 3: \[first 5995907 bytes of stderr left out\] x{4086}THE CAUSE
+-- not-stderr: yyyyyyyy
+-- run: a NUL byte in an argument
+-- env: CASE=nul_arg
+-- exit: 1
+-- stderr: run: Failed .*shell: argument 2 contains a NUL byte \(a program cannot receive one\)
+-- run: a NUL byte in a command line
+-- env: CASE=nul_command
+-- exit: 1
+-- stderr: run: Failed .*shell: the command line contains a NUL byte
+-- run: a NUL byte in an env value
+-- env: CASE=nul_env
+-- exit: 1
+-- stderr: run: Failed .*shell: env value for 'X' contains a NUL byte
+-- run: a NUL byte in cwd
+-- env: CASE=nul_cwd
+-- exit: 1
+-- stderr: run: Failed .*shell: option 'cwd' contains a NUL byte
 -- run: output beyond max_output
 -- env: CASE=too_much
 -- exit: 1
@@ -59,6 +80,16 @@ local run = flow.task("run", { timeout = case == "task_timeout" and 0.3 or nil }
   if case == "task_timeout" or case == "sigint" then return flow.shell({ "sleep", "30" }) end
   if case == "string" then return flow.shell("echo hi") end
   if case == "check" then return flow.shell({ "sh", "-c", "echo oops >&2; exit 4" }, { check = true }) end
+  if case == "check_long" then
+    -- 6 MB of stderr, a two-byte character across the cut, the cause last.
+    return flow.shell({ "sh", "-c", "head -c 5995905 /dev/zero | tr '\\0' y >&2; " ..
+                        "printf '\\303\\251' >&2; head -c 4086 /dev/zero | tr '\\0' x >&2; " ..
+                        "printf 'THE CAUSE' >&2; exit 3" }, { check = true })
+  end
+  if case == "nul_arg" then return flow.shell({ "echo", "rm\0-rf" }) end
+  if case == "nul_command" then return flow.shell("echo a\0b", { shell = true }) end
+  if case == "nul_env" then return flow.shell({ "true" }, { env = { X = "a\0b" } }) end
+  if case == "nul_cwd" then return flow.shell({ "pwd" }, { cwd = "/tmp\0/etc" }) end
   if case == "too_much" then return flow.shell({ "head", "-c", "100000", "/dev/zero" }, { max_output = 1000 }) end
   if case == "badopt" then return flow.shell({ "true" }, { timout = 1 }) end
 
