@@ -5,9 +5,10 @@ children do not outlive it, and the history records what really happened.
     signals.py FLOWLUA [CASE...]
 
 Cases (all by default):
-  sighup   SIGHUP while a task's flow.shell child sleeps: flowlua cancels
-           the run like SIGTERM (exit 130), the child is gone, the run is
-           recorded Cancelled, not Crashed.
+  sighup   SIGHUP while a task's flow.shell child sleeps and a CSV writer
+           is open: flowlua cancels the run like SIGTERM (exit 130), the
+           child is gone, no temporary CSV stays, the run is recorded
+           Cancelled, not Crashed.
   sigkill  SIGKILL of flowlua while a flow.shell child sleeps: the child
            dies too (it asked the kernel for SIGKILL at its parent's death).
   sigpipe  stderr is a pipe whose reader goes away after the first line,
@@ -31,7 +32,10 @@ HANG_GUARD = 60.0  # seconds; only a hang ever gets near it
 SLEEPER_FLOW = """
 local flow = require "flowlua"
 local sleeper = flow.task("sleeper", function()
-  -- The child says its pid, then becomes `sleep` (same pid).
+  -- A CSV being written (a temporary file until it is closed) ...
+  local w = flow.csv.writer("out.csv", { header = { "n" } })
+  w:write({ 1 })
+  -- ... while a child says its pid, then becomes `sleep` (same pid).
   return flow.shell({ "sh", "-c", "echo $$ > child.pid.tmp && mv child.pid.tmp child.pid && exec sleep 300" })
 end)
 return flow.define("sleeper", {}, function() sleeper() end)
@@ -111,6 +115,8 @@ def case_sighup(flowlua, workdir):
         wait_for("the child %d to be gone" % child, lambda: not alive(child))
         state = run_state(flowlua, workdir)
         assert state == "Cancelled", "the run is recorded %s, want Cancelled" % state
+        left = sorted(f for f in os.listdir(workdir) if "out.csv" in f)
+        assert not left, "the CSV being written left %s behind" % left
     finally:
         if alive(child):
             os.kill(child, signal.SIGKILL)
