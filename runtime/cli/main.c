@@ -75,6 +75,20 @@ static void install_signal_handlers(void) {
   signal(SIGPIPE, SIG_IGN);
 }
 
+/* "flowlua: MESSAGE" on stderr. A message may quote what a script or a
+   server said (a script that fails while loading): on a terminal its
+   control characters are escaped. */
+static void say_error(const char *msg) {
+  fl_buf safe = FL_BUF_INIT;
+  if (isatty(2) && fl_term_needs_escape(msg, strlen(msg))) {
+    fl_term_escape(&safe, msg, strlen(msg));
+    msg = safe.oom ? "(a message that could not be shown: out of memory)"
+                   : fl_buf_str(&safe);
+  }
+  fprintf(stderr, "flowlua: %s\n", msg);
+  fl_buf_free(&safe);
+}
+
 static int status_exit_code(int status) {
   return status == FLOWLUA_ENOMEM || status == FLOWLUA_EIO ? EXIT_RUN_FAILED
                                                            : EXIT_USAGE;
@@ -195,7 +209,7 @@ static void print_summary(flowlua *rt, const char *flow,
 
 static int check_one(flowlua *rt, const char *name) {
   if (flowlua_check(rt, name) != FLOWLUA_OK) {
-    fprintf(stderr, "flowlua: %s\n", flowlua_errmsg(rt));
+    say_error(flowlua_errmsg(rt));
     return EXIT_USAGE;
   }
   printf("ok: flow '%s' (%zu tasks)\n", name, flowlua_task_count(rt));
@@ -223,7 +237,7 @@ static int cmd_next(flowlua *rt, const cli_args *args) {
   }
   int n = flowlua_next_fires(rt, args->flow, from, times, args->count);
   if (n < 0) {
-    fprintf(stderr, "flowlua: %s\n", flowlua_errmsg(rt));
+    say_error(flowlua_errmsg(rt));
     free(times);
     return EXIT_USAGE;
   }
@@ -232,7 +246,7 @@ static int cmd_next(flowlua *rt, const cli_args *args) {
     char text[64];
     if (flowlua_format_time(rt, args->flow, times[i], text, sizeof text) !=
         FLOWLUA_OK) {
-      fprintf(stderr, "flowlua: %s\n", flowlua_errmsg(rt));
+      say_error(flowlua_errmsg(rt));
       code = EXIT_USAGE;
       break;
     }
@@ -331,13 +345,13 @@ static int cmd_run(flowlua *rt, const cli_args *args,
     snprintf(name, sizeof name, "%.*s", (int)args->params[i].name_len,
              args->params[i].name);
     if (flowlua_set_param(rt, name, args->params[i].value) != FLOWLUA_OK) {
-      fprintf(stderr, "flowlua: %s\n", flowlua_errmsg(rt));
+      say_error(flowlua_errmsg(rt));
       return EXIT_USAGE;
     }
   }
   int scheduled = flowlua_flow_scheduled(rt, args->flow);
   if (scheduled < 0) {
-    fprintf(stderr, "flowlua: %s\n", flowlua_errmsg(rt));
+    say_error(flowlua_errmsg(rt));
     return EXIT_USAGE;
   }
   if (scheduled && !args->once && !args->resume && status)
@@ -346,7 +360,7 @@ static int cmd_run(flowlua *rt, const cli_args *args,
     flowlua_outcome out = FLOWLUA_INIT(flowlua_outcome);
     int rc = run_with_status(rt, args, status, &out);
     if (rc != FLOWLUA_OK) {
-      fprintf(stderr, "flowlua: %s\n", flowlua_errmsg(rt));
+      say_error(flowlua_errmsg(rt));
       return status_exit_code(rc);
     }
     return finish_once(rt, args, &out);
@@ -356,7 +370,7 @@ static int cmd_run(flowlua *rt, const cli_args *args,
     int rc = flowlua_resume(rt, args->flow, args->resume, args->force,
                             args->from_task, &out);
     if (rc != FLOWLUA_OK) {
-      fprintf(stderr, "flowlua: %s\n", flowlua_errmsg(rt));
+      say_error(flowlua_errmsg(rt));
       return status_exit_code(rc);
     }
     return finish_once(rt, args, &out);
@@ -367,7 +381,7 @@ static int cmd_run(flowlua *rt, const cli_args *args,
     int rc = flowlua_serve(rt, args->flow, args->max_runs, &res);
     g_serving = 0;
     if (rc != FLOWLUA_OK) {
-      fprintf(stderr, "flowlua: %s\n", flowlua_errmsg(rt));
+      say_error(flowlua_errmsg(rt));
       return status_exit_code(rc);
     }
     if (!args->quiet)
@@ -383,7 +397,7 @@ static int cmd_run(flowlua *rt, const cli_args *args,
   flowlua_outcome out = FLOWLUA_INIT(flowlua_outcome);
   int rc = flowlua_run(rt, args->flow, &out);
   if (rc != FLOWLUA_OK) {
-    fprintf(stderr, "flowlua: %s\n", flowlua_errmsg(rt));
+    say_error(flowlua_errmsg(rt));
     return status_exit_code(rc);
   }
   return finish_once(rt, args, &out);
@@ -393,7 +407,7 @@ static int cmd_run(flowlua *rt, const cli_args *args,
    error and its exit code. status_exit_code maps the status. */
 static int print_result(flowlua *rt, int rc, char *text) {
   if (rc != FLOWLUA_OK) {
-    fprintf(stderr, "flowlua: %s\n", flowlua_errmsg(rt));
+    say_error(flowlua_errmsg(rt));
     return status_exit_code(rc);
   }
   fputs(text, stdout);
@@ -423,7 +437,7 @@ static int cmd_report(flowlua *rt, const cli_args *args) {
 static int cmd_report_html(flowlua *rt, const cli_args *args) {
   int rc = flowlua_report_html_write(rt, args->run_ref, args->html);
   if (rc != FLOWLUA_OK) {
-    fprintf(stderr, "flowlua: %s\n", flowlua_errmsg(rt));
+    say_error(flowlua_errmsg(rt));
     return status_exit_code(rc);
   }
   return EXIT_OK;
@@ -482,7 +496,7 @@ int main(int argc, char **argv) {
   } else if (args.command == CLI_REPORT) {
     code = cmd_report_html(rt, &args);
   } else if (flowlua_load_file(rt, args.script) != FLOWLUA_OK) {
-    fprintf(stderr, "flowlua: %s\n", flowlua_errmsg(rt));
+    say_error(flowlua_errmsg(rt));
     code = EXIT_USAGE;
   } else if (args.command == CLI_CHECK) {
     code = cmd_check(rt, &args);

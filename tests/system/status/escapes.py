@@ -8,7 +8,8 @@ a clear-screen, a carriage return and a C1 CSI ("\\x1b]0;pwned\\x07\\x1b[2J",
 "\\r", U+009B): what a hostile server's error body could carry. flowlua runs
 on a pseudo-terminal with the live status, then with --no-status (the
 library's own log sink); `show last` runs on one too. None of the raw
-sequences may appear in the terminal's bytes, the escaped forms must. With
+sequences may appear in the terminal's bytes, the escaped forms must; the
+same for the message of a script that fails while loading. With
 stderr in a file the bytes are kept as they are, and `show --json` gives
 the exact text back.
 """
@@ -128,11 +129,21 @@ def main():
                   for t in json.loads(shown.stdout)["tasks"]]
         assert errors == ["server said " + HOSTILE], "show --json: %r" % errors
 
+    def load_error():
+        with open(os.path.join(workdir, "load.lua"), "w") as f:
+            f.write('error("cannot start: \\27]0;pwned\\7\\27[2J\\rhidden\\u{9b}Z", 0)\n')
+        code, screen = on_terminal([flowlua, "load.lua"], workdir, env)
+        assert code == 2, "exit %d: %r" % (code, screen)
+        for raw in RAW:
+            assert raw not in screen, "load error: %r reached the terminal raw:\n%r" % (raw, screen)
+        assert ESCAPED[0] in screen, "load error: not escaped:\n%r" % screen
+
     case("live status", live_status)
+    case("a script that fails while loading", load_error)
     case("--no-status", plain_log)
     case("show and runs", show)
     case("file and --json keep the bytes", file_keeps_bytes)
-    print("%d passed, %d failed" % (4 - failed, failed))
+    print("%d passed, %d failed" % (5 - failed, failed))
     if failed:
         print("kept %s" % workdir)
         sys.exit(1)
