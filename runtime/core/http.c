@@ -423,16 +423,7 @@ void fl_http_describe_failure(const fl_http_req *req, double timeout,
 }
 
 void fl_http_url_encode(fl_buf *out, const char *s, size_t len) {
-  static const char hex[] = "0123456789ABCDEF";
-  for (size_t i = 0; i < len; i++) {
-    unsigned char c = (unsigned char)s[i];
-    if (isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
-      fl_buf_addc(out, (char)c);
-    } else {
-      char esc[3] = {'%', hex[c >> 4], hex[c & 15]};
-      fl_buf_add(out, esc, 3);
-    }
-  }
+  fl_buf_add_percent(out, s, len); /* the form secrets are masked in too */
 }
 
 double fl_http_parse_retry_after(const char *value, double now) {
