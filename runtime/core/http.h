@@ -56,7 +56,13 @@ struct fl_http_req {
   double retry_after;  /* seconds from a Retry-After header, or -1 */
   CURLcode result;
   int too_big;
+  int refused;         /* a redirect flowlua will not follow: errbuf says */
+  long os_errno;       /* errno of the last failed socket call, or 0 */
   char errbuf[CURL_ERROR_SIZE];
+  /* redirects, followed here rather than by curl (see follow_redirect) */
+  int follow, keep_headers, allow_downgrade;
+  int n_redirects;
+  long timeout_ms;     /* for the whole chain; 0 = none */
   /* bookkeeping */
   int in_flight, finished;
   int has_base; /* the easy handle carries the shared options (http.c) */
@@ -79,6 +85,8 @@ typedef struct fl_http_opts {
   const char *const *headers; /* "Name: value" lines, NULL-terminated */
   double timeout;       /* seconds for the whole transfer; 0 = none */
   int follow;           /* follow redirects (at most 10) */
+  int keep_headers;     /* keep the headers on a redirect to another origin */
+  int allow_downgrade;  /* follow a redirect from https to http */
   int verify;           /* verify TLS peers and host names */
   const char *ca_file;  /* CA bundle, or NULL for the system's */
   size_t max_body;
@@ -100,6 +108,18 @@ void fl_http_req_free(fl_http_req *req);
    cause ("connection refused", "timed out after 2 s", "TLS: ..."). */
 void fl_http_describe_failure(const fl_http_req *req, double timeout,
                               fl_buf *out);
+
+/* What a redirect from one URL to another is. */
+typedef enum fl_redirect_kind {
+  FL_REDIRECT_SAME_ORIGIN,  /* same scheme, host and port */
+  FL_REDIRECT_OTHER_ORIGIN, /* another host or port, or http to https */
+  FL_REDIRECT_DOWNGRADE,    /* https to http */
+  FL_REDIRECT_BAD_SCHEME    /* to anything but http or https */
+} fl_redirect_kind;
+
+/* Classifies a redirect from `from` to `to`, both absolute URLs. Hosts
+   compare without case; a missing port is the scheme's (80, 443). */
+fl_redirect_kind fl_http_redirect_kind(const char *from, const char *to);
 
 /* Appends s percent-encoded (RFC 3986 unreserved characters kept). */
 void fl_http_url_encode(fl_buf *out, const char *s, size_t len);
