@@ -16,7 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <fcntl.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "curlapi.h"
 #include "flowlua.h"
@@ -178,6 +181,57 @@ static int follow_redirect(fl_http *h, fl_http_req *req, const char *from,
   return 1;
 }
 
+/* ---- descriptors ----------------------------------------------------------- */
+
+/* EMFILE or ENFILE when no descriptor can be opened right now, else 0.
+   curl 7.88 reports a socket() that failed for want of descriptors as
+   "Couldn't connect to server", and CURLINFO_OS_ERRNO does not tell (it
+   keeps the errno of an earlier transfer of the same handle): asked at
+   once, while the other transfers still hold theirs, the table tells. */
+static long descriptor_shortage(void) {
+  int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    close(fd);
+    return 0;
+  }
+  return errno == EMFILE || errno == ENFILE ? errno : 0;
+}
+
+/* How many transfers may run at once under the process's descriptor
+   limit. A transfer holds a socket, and while it resolves a host name
+   curl's resolver thread holds two more; a quarter of the limit (at most
+   64) stays for the state database, logs, files and child processes. */
+static int transfers_allowed(void) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY ||
+      rl.rlim_cur > (rlim_t)1 << 24)
+    return 1 << 24;
+  long limit = (long)rl.rlim_cur;
+  long reserve = limit / 4 < 64 ? limit / 4 : 64;
+  long n = (limit - reserve) / 3;
+  return n < 1 ? 1 : (int)n;
+}
+
+/* Starts queued requests while there is room for them. */
+static void start_queued(fl_http *h) {
+  while (h->queue_head && h->active < h->max_active) {
+    fl_http_req *req = h->queue_head;
+    h->queue_head = req->queue_next;
+    if (!h->queue_head) h->queue_tail = NULL;
+    req->queue_next = NULL;
+    req->queued = 0;
+    if (fl_curl()->multi_add_handle(h->multi, req->easy) != CURLM_OK) {
+      req->result = CURLE_FAILED_INIT;
+      snprintf(req->errbuf, sizeof req->errbuf, "cannot start the transfer");
+      req->in_flight = 0;
+      req->finished = 1;
+      if (req->done) req->done(req);
+      continue;
+    }
+    h->active++;
+  }
+}
+
 /* ---- driving curl from the loop ------------------------------------------ */
 
 static void finish(fl_http *h, CURL *easy, CURLcode result) {
@@ -193,7 +247,9 @@ static void finish(fl_http *h, CURL *easy, CURLcode result) {
   curl_off_t us = 0;
   fl_curl()->easy_getinfo(easy, CURLINFO_TOTAL_TIME_T, &us);
   req->elapsed += (double)us / 1e6; /* over the redirects followed */
-  fl_curl()->easy_getinfo(easy, CURLINFO_OS_ERRNO, &req->os_errno);
+  req->fd_shortage = 0;
+  if (result == CURLE_COULDNT_CONNECT || result == CURLE_COULDNT_RESOLVE_HOST)
+    req->fd_shortage = descriptor_shortage();
   char *url = NULL;
   fl_curl()->easy_getinfo(easy, CURLINFO_EFFECTIVE_URL, &url);
   free(req->final_url);
@@ -230,6 +286,7 @@ static void collect_finished(fl_http *h) {
   int left;
   while ((msg = fl_curl()->multi_info_read(h->multi, &left)))
     if (msg->msg == CURLMSG_DONE) finish(h, msg->easy_handle, msg->data.result);
+  start_queued(h);
 }
 
 static void on_fd(int fd, uint32_t events, void *data) {
@@ -284,6 +341,7 @@ int fl_http_init(fl_http *h, fl_loop *loop, const char **why) {
   memset(h, 0, sizeof *h);
   if (!fl_curl_load(why)) return FLOWLUA_EIO;
   h->loop = loop;
+  h->max_active = transfers_allowed();
   fl_timer_init(&h->timer, on_timer_due, h);
   h->multi = fl_curl()->multi_init();
   if (!h->multi) {
@@ -461,6 +519,16 @@ int fl_http_start(fl_http_req *req, fl_http_done_cb done, void *data) {
   fl_http *h = req->http;
   req->done = done;
   req->data = data;
+  if (h->active >= h->max_active) {
+    req->queued = 1;
+    req->in_flight = 1;
+    if (h->queue_tail)
+      h->queue_tail->queue_next = req;
+    else
+      h->queue_head = req;
+    h->queue_tail = req;
+    return 0;
+  }
   if (fl_curl()->multi_add_handle(h->multi, req->easy) != CURLM_OK)
     return fail_prepare(req, "cannot start the transfer");
   req->in_flight = 1;
@@ -469,19 +537,37 @@ int fl_http_start(fl_http_req *req, fl_http_done_cb done, void *data) {
        the moment one ends. Finished transfers leave the multi before their
        tasks resume and start the next request, so that count dips after a
        batch of completions and curl closes connections it is about to
-       need again. Sizing the cache from the peak keeps them. */
+       need again. Sizing the cache from the peak keeps them, within the
+       descriptors the limit leaves. */
     h->peak_active = h->active;
-    fl_curl()->multi_setopt(h->multi, CURLMOPT_MAXCONNECTS,
-                            4L * (long)h->peak_active);
+    long cache = 4L * (long)h->peak_active;
+    if (cache > h->max_active) cache = h->max_active;
+    fl_curl()->multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, cache);
   }
   return 0;
 }
 
+static void unqueue(fl_http_req *req) {
+  fl_http *h = req->http;
+  fl_http_req **p = &h->queue_head, *prev = NULL;
+  while (*p && *p != req) prev = *p, p = &(*p)->queue_next;
+  if (!*p) return;
+  *p = req->queue_next;
+  if (h->queue_tail == req) h->queue_tail = prev;
+  req->queue_next = NULL;
+  req->queued = 0;
+}
+
 void fl_http_cancel(fl_http_req *req) {
   if (!req->in_flight) return;
+  req->in_flight = 0;
+  if (req->queued) {
+    unqueue(req);
+    return;
+  }
   fl_curl()->multi_remove_handle(req->http->multi, req->easy);
   req->http->active--;
-  req->in_flight = 0;
+  start_queued(req->http);
 }
 
 void fl_http_req_free(fl_http_req *req) {
@@ -525,12 +611,12 @@ void fl_http_describe_failure(const fl_http_req *req, double timeout,
     fl_buf_adds(out, req->errbuf);
     return;
   }
-  if (req->os_errno == EMFILE || req->os_errno == ENFILE) {
+  if (req->fd_shortage) {
     /* curl reports a socket() that failed for want of descriptors as
        "could not connect": the cause is the limit, not the server. */
     fl_buf_addf(out, "too many open files (%s): raise the limit (ulimit -n) "
                      "or lower the concurrency",
-                req->os_errno == EMFILE ? "the process's limit"
+                req->fd_shortage == EMFILE ? "the process's limit"
                                         : "the system's limit");
     return;
   }

@@ -25,6 +25,8 @@ typedef struct fl_http {
   int active;     /* transfers in flight */
   int peak_active; /* the most ever in flight at once: sizes curl's
                       connection cache */
+  int max_active;  /* transfers at once that the descriptor limit allows */
+  struct fl_http_req *queue_head, *queue_tail; /* started beyond it: wait */
   /* Easy handles of finished requests, kept: a new one costs several
      allocations, a reused one none. A handle whose last request set only
      the options every request sets again keeps them (idle_has_base), so
@@ -57,7 +59,7 @@ struct fl_http_req {
   CURLcode result;
   int too_big;
   int refused;         /* a redirect flowlua will not follow: errbuf says */
-  long os_errno;       /* errno of the last failed socket call, or 0 */
+  int fd_shortage;     /* EMFILE or ENFILE: no descriptor to connect with */
   char errbuf[CURL_ERROR_SIZE];
   /* redirects, followed here rather than by curl (see follow_redirect) */
   int follow, keep_headers, allow_downgrade;
@@ -65,6 +67,8 @@ struct fl_http_req {
   long timeout_ms;     /* for the whole chain; 0 = none */
   /* bookkeeping */
   int in_flight, finished;
+  int queued;   /* waiting for a transfer to end (max_active) */
+  struct fl_http_req *queue_next;
   int has_base; /* the easy handle carries the shared options (http.c) */
   int dirty;    /* options beyond those every request sets were used */
   fl_http_done_cb done;
@@ -96,7 +100,9 @@ typedef struct fl_http_opts {
 fl_http_req *fl_http_req_new(fl_http *h);
 /* Sets every option; 0, or -1 with a message in req->errbuf. */
 int fl_http_req_prepare(fl_http_req *req, const fl_http_opts *o);
-/* Starts the transfer; `done` runs from the loop when it ends. 0 or -1. */
+/* Starts the transfer, or queues it while max_active transfers run (so
+   that a big map waits for descriptors instead of failing for want of
+   them); `done` runs from the loop when it ends. 0 or -1. */
 int fl_http_start(fl_http_req *req, fl_http_done_cb done, void *data);
 /* Stops a transfer in flight (no `done` call). Harmless otherwise. */
 void fl_http_cancel(fl_http_req *req);
