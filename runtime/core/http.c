@@ -100,6 +100,21 @@ static int redirect_makes_get(long status, const char *method) {
   return (status == 301 || status == 302) && strcmp(method, "POST") == 0;
 }
 
+/* Stops sending the request's headers, but for its Content-Type when the
+   body goes on (307, 308): it describes the body, not the sender. */
+static void drop_headers(fl_http_req *req, int body_goes_on) {
+  struct curl_slist *kept = NULL;
+  for (struct curl_slist *l = req->headers; body_goes_on && l; l = l->next)
+    if (strncasecmp(l->data, "Content-Type:", 13) == 0) {
+      struct curl_slist *k = fl_curl()->slist_append(kept, l->data);
+      if (k) kept = k;
+    }
+  fl_curl()->easy_setopt(req->easy, CURLOPT_HTTPHEADER, kept);
+  fl_curl()->slist_free_all(req->headers); /* curl uses the list it is given */
+  req->headers = kept;
+  req->dirty = 1;
+}
+
 /*
  * Redirects are followed here, not by curl (CURLOPT_FOLLOWLOCATION), because
  * curl sends every custom header (an X-Api-Key) on to whatever host a
@@ -128,10 +143,8 @@ static int follow_redirect(fl_http *h, fl_http_req *req, const char *from,
     /* http is another origin */
     __attribute__((fallthrough));
   case FL_REDIRECT_OTHER_ORIGIN:
-    if (!req->keep_headers && req->headers) {
-      fl_curl()->easy_setopt(e, CURLOPT_HTTPHEADER, (struct curl_slist *)NULL);
-      req->dirty = 1;
-    }
+    if (!req->keep_headers && req->headers)
+      drop_headers(req, !redirect_makes_get(req->status, req->method));
     break;
   case FL_REDIRECT_SAME_ORIGIN:
     break;

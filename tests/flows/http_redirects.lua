@@ -78,6 +78,12 @@ local methods = flow.task("methods", function()
                                         query = { code = 307, to = "/echo" } }):json()
   check.eq(e.method, "POST", "307 keeps the method")
   check.eq(e.body, "payload", "and the body")
+  -- to another origin: the body's Content-Type goes with it, the rest not
+  e = http.post(plain .. "/redirect", { json = { n = 1 }, headers = secret_headers, ca_file = ca,
+                                        query = { code = 307, to = tls .. "/echo" } }):json()
+  check.eq(e.body, '{"n":1}', "the body went on")
+  check.eq(e.headers["content-type"], "application/json", "with its Content-Type")
+  check.eq(e.headers["x-api-key"], nil, "but not the other headers")
 end)
 
 return flow.define("redirects", {}, function()
