@@ -6,6 +6,9 @@ sets it), against tests/support/server/testserver.py on 127.0.0.1.
                   transfers beyond what the limit allows wait for a free
                   descriptor, so every one succeeds (0.5 failed thousands
                   with "connection refused").
+  cancelled       100 requests at once whose tasks time out (0.5 s; the
+                  server takes 3 s), most of them while waiting their turn:
+                  each leaves the queue, and a request after them runs.
   no descriptor   a task that has used up every descriptor (files held
                   open) makes a request: it fails with "too many open
                   files", naming the limit and what to do, not "connection
@@ -36,6 +39,21 @@ return flow.define("many", { concurrency = 1000 }, function()
   local xs = {}
   for i = 1, 300 do xs[i] = i end
   get:map(xs)
+end)
+"""
+
+CANCELLED = """
+local flow = require "flowlua"
+local get = flow.task("get", { timeout = 0.5 }, function(i)
+  return flow.http.get(os.getenv("URL") .. "/slow", { query = { bytes = 4, chunk = 1, delay = 1 } }).status
+end)
+local after = flow.task("after", { trigger = "all_done" }, function()
+  return flow.http.get(os.getenv("URL") .. "/json").status
+end)
+return flow.define("cancelled", { concurrency = 1000 }, function()
+  local xs = {}
+  for i = 1, 100 do xs[i] = i end
+  after(get:map(xs))
 end)
 """
 
@@ -93,6 +111,13 @@ def main():
             else:
                 print("ok   many requests: 300 of 300 succeeded under ulimit -n %d" % LIMIT)
 
+            rc, err = run(flowlua, folder, "cancelled.lua", CANCELLED, url)
+            if (rc != 1 or not re.search(r"101 task runs — 1 Success, 100 TimedOut", err)
+                    or not re.search(r"after: Success", err)):
+                failures.append(("cancelled", rc, err))
+            else:
+                print("ok   cancelled: 100 timed out, the request after them ran")
+
             rc, err = run(flowlua, folder, "nofd.lua", NO_DESCRIPTOR, url)
             want = (r"t: Failed .*GET http://127\.0\.0\.1:\d+/json: too many open files "
                     r"\(the process's limit\): raise the limit \(ulimit -n\) or lower the concurrency")
@@ -105,7 +130,7 @@ def main():
             server.wait()
     for name, rc, err in failures:
         print("FAIL %s (exit %d)\n%s" % (name, rc, err[-4000:]))
-    print("%d passed, %d failed" % (2 - len(failures), len(failures)))
+    print("%d passed, %d failed" % (3 - len(failures), len(failures)))
     return 1 if failures else 0
 
 
