@@ -113,4 +113,19 @@ void fl_buf_add_json_string(fl_buf *b, const char *s) {
   fl_buf_addc(b, '"');
 }
 
+void fl_buf_add_percent(fl_buf *b, const char *s, size_t n) {
+  static const char hex[] = "0123456789ABCDEF";
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+        (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
+        c == '~') {
+      fl_buf_addc(b, (char)c);
+    } else {
+      char esc[3] = {'%', hex[c >> 4], hex[c & 15]};
+      fl_buf_add(b, esc, 3);
+    }
+  }
+}
+
 const char *fl_buf_str(fl_buf *b) { return b->data ? b->data : ""; }

@@ -33,6 +33,9 @@ void fl_buf_addf(fl_buf *b, const char *fmt, ...)
 void fl_buf_addvf(fl_buf *b, const char *fmt, va_list ap);
 /* Appends s as a JSON string literal, quotes included. */
 void fl_buf_add_json_string(fl_buf *b, const char *s);
+/* Appends s[0..n) percent-encoded: RFC 3986's unreserved characters
+   (letters, digits, "-._~") kept, every other byte as %XX. */
+void fl_buf_add_percent(fl_buf *b, const char *s, size_t n);
 /* NUL-terminated contents; "" for an empty buffer. Owned by the buffer. */
 const char *fl_buf_str(fl_buf *b);
 

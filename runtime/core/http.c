@@ -11,14 +11,239 @@
 #include "http.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <fcntl.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "curlapi.h"
 #include "flowlua.h"
+
+/* ---- redirects ------------------------------------------------------------ */
+
+/* A URL's origin, pointing into the URL: RFC 6454's scheme, host, port. */
+typedef struct origin {
+  const char *scheme, *host;
+  size_t scheme_len, host_len;
+  long port; /* -1: the URL has none and the scheme no default */
+} origin;
+
+static int scheme_is(const origin *o, const char *name) {
+  return o->scheme_len == strlen(name) &&
+         strncasecmp(o->scheme, name, o->scheme_len) == 0;
+}
+
+/* Splits url into its origin; 0, or -1 for no "scheme://". */
+static int parse_origin(const char *url, origin *o) {
+  const char *colon = strstr(url, "://");
+  if (!colon || colon == url) return -1;
+  o->scheme = url;
+  o->scheme_len = (size_t)(colon - url);
+  const char *auth = colon + 3;
+  size_t auth_len = strcspn(auth, "/?#");
+  /* user:password@ is no part of the origin */
+  for (size_t i = auth_len; i > 0; i--)
+    if (auth[i - 1] == '@') {
+      auth_len -= i;
+      auth += i;
+      break;
+    }
+  const char *end = auth + auth_len, *port = NULL;
+  if (*auth == '[') { /* an IPv6 literal: its colons are no port */
+    const char *close = memchr(auth, ']', auth_len);
+    if (close && close + 1 < end && close[1] == ':') port = close + 1;
+  } else {
+    port = memchr(auth, ':', auth_len);
+  }
+  o->host = auth;
+  o->host_len = (size_t)((port ? port : end) - auth);
+  if (port && port + 1 < end)
+    o->port = strtol(port + 1, NULL, 10);
+  else
+    o->port = scheme_is(o, "https") ? 443 : scheme_is(o, "http") ? 80 : -1;
+  return 0;
+}
+
+fl_redirect_kind fl_http_redirect_kind(const char *from, const char *to) {
+  origin a, b;
+  if (parse_origin(to, &b) != 0 ||
+      !(scheme_is(&b, "http") || scheme_is(&b, "https")))
+    return FL_REDIRECT_BAD_SCHEME;
+  if (parse_origin(from, &a) != 0) return FL_REDIRECT_OTHER_ORIGIN;
+  if (scheme_is(&a, "https") && scheme_is(&b, "http"))
+    return FL_REDIRECT_DOWNGRADE;
+  int same = a.scheme_len == b.scheme_len &&
+             strncasecmp(a.scheme, b.scheme, a.scheme_len) == 0 &&
+             a.host_len == b.host_len &&
+             strncasecmp(a.host, b.host, a.host_len) == 0 && a.port == b.port;
+  return same ? FL_REDIRECT_SAME_ORIGIN : FL_REDIRECT_OTHER_ORIGIN;
+}
+
+/* Ends the request with a redirect it will not follow, errbuf saying why. */
+static int refuse_redirect(fl_http_req *req, const char *fmt, const char *a) {
+  snprintf(req->errbuf, sizeof req->errbuf, fmt, a);
+  req->refused = 1;
+  req->result = CURLE_TOO_MANY_REDIRECTS; /* any failure: `refused` says */
+  return -1;
+}
+
+/* The method a redirect with this status turns the request into, as
+   browsers and curl do: 303 makes a GET of all but HEAD, 301 and 302 make
+   a GET of a POST; 307 and 308 keep it. */
+static int redirect_makes_get(long status, const char *method) {
+  if (status == 303) return strcmp(method, "HEAD") != 0;
+  return (status == 301 || status == 302) && strcmp(method, "POST") == 0;
+}
+
+/* Stops sending the request's headers, but for its Content-Type when the
+   body goes on (307, 308): it describes the body, not the sender. */
+static void drop_headers(fl_http_req *req, int body_goes_on) {
+  struct curl_slist *kept = NULL;
+  for (struct curl_slist *l = req->headers; body_goes_on && l; l = l->next)
+    if (strncasecmp(l->data, "Content-Type:", 13) == 0) {
+      struct curl_slist *k = fl_curl()->slist_append(kept, l->data);
+      if (k) kept = k;
+    }
+  fl_curl()->easy_setopt(req->easy, CURLOPT_HTTPHEADER, kept);
+  fl_curl()->slist_free_all(req->headers); /* curl uses the list it is given */
+  req->headers = kept;
+  req->dirty = 1;
+}
+
+/*
+ * Redirects are followed here, not by curl (CURLOPT_FOLLOWLOCATION), because
+ * curl sends every custom header (an X-Api-Key) on to whatever host a
+ * redirect names, and follows https to http. Here a redirect to another
+ * origin drops the request's headers unless keep_headers, https to http is
+ * refused unless allow_downgrade, and anything but http(s) is refused.
+ * Returns 1 when the request went on to `to`, 0 when it ends here.
+ */
+static int follow_redirect(fl_http *h, fl_http_req *req, const char *from,
+                           const char *to) {
+  CURL *e = req->easy;
+  switch (fl_http_redirect_kind(from, to)) {
+  case FL_REDIRECT_BAD_SCHEME: {
+    char scheme[32];
+    snprintf(scheme, sizeof scheme, "%.*s", (int)strcspn(to, ":"), to);
+    refuse_redirect(req, "redirect to a %s:// URL refused (only http and "
+                         "https are followed)", scheme);
+    return 0;
+  }
+  case FL_REDIRECT_DOWNGRADE:
+    if (!req->allow_downgrade) {
+      refuse_redirect(req, "redirect from https to plain http (%s) refused: "
+                           "set allow_https_downgrade = true to follow it", to);
+      return 0;
+    }
+    /* http is another origin */
+    __attribute__((fallthrough));
+  case FL_REDIRECT_OTHER_ORIGIN:
+    if (!req->keep_headers && req->headers)
+      drop_headers(req, !redirect_makes_get(req->status, req->method));
+    break;
+  case FL_REDIRECT_SAME_ORIGIN:
+    break;
+  }
+  if (++req->n_redirects > 10) {
+    req->result = CURLE_TOO_MANY_REDIRECTS;
+    return 0;
+  }
+  long left_ms = 0;
+  if (req->timeout_ms > 0) {
+    left_ms = req->timeout_ms - (long)(req->elapsed * 1000.0);
+    if (left_ms <= 0) {
+      req->result = CURLE_OPERATION_TIMEDOUT;
+      return 0;
+    }
+  }
+  if (redirect_makes_get(req->status, req->method)) {
+    fl_curl()->easy_setopt(e, CURLOPT_CUSTOMREQUEST, (char *)NULL);
+    fl_curl()->easy_setopt(e, CURLOPT_HTTPGET, 1L);
+    req->dirty = 1;
+  }
+  char *next = strdup(to); /* `to` is curl's, replaced by the next answer */
+  if (!next) {
+    req->result = CURLE_OUT_OF_MEMORY;
+    return 0;
+  }
+  CURLcode rc = fl_curl()->easy_setopt(e, CURLOPT_URL, next);
+  if (rc == CURLE_OK) rc = fl_curl()->easy_setopt(e, CURLOPT_TIMEOUT_MS, left_ms);
+  free(next);
+  if (rc != CURLE_OK) {
+    req->result = rc;
+    return 0;
+  }
+  fl_buf_reset(&req->resp_body);
+  fl_buf_reset(&req->resp_headers);
+  req->n_resp_headers = 0;
+  req->status = 0;
+  req->errbuf[0] = '\0';
+  if (fl_curl()->multi_add_handle(h->multi, e) != CURLM_OK) {
+    req->result = CURLE_FAILED_INIT;
+    snprintf(req->errbuf, sizeof req->errbuf, "cannot start the transfer");
+    return 0;
+  }
+  h->active++;
+  req->in_flight = 1;
+  req->finished = 0;
+  return 1;
+}
+
+/* ---- descriptors ----------------------------------------------------------- */
+
+/* EMFILE or ENFILE when no descriptor can be opened right now, else 0.
+   curl 7.88 reports a socket() that failed for want of descriptors as
+   "Couldn't connect to server", and CURLINFO_OS_ERRNO does not tell (it
+   keeps the errno of an earlier transfer of the same handle): asked at
+   once, while the other transfers still hold theirs, the table tells. */
+static long descriptor_shortage(void) {
+  int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    close(fd);
+    return 0;
+  }
+  return errno == EMFILE || errno == ENFILE ? errno : 0;
+}
+
+/* How many transfers may run at once under the process's descriptor
+   limit. A transfer holds a socket, and while it resolves a host name
+   curl's resolver thread holds two more; a quarter of the limit (at most
+   64) stays for the state database, logs, files and child processes. */
+static int transfers_allowed(void) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY ||
+      rl.rlim_cur > (rlim_t)1 << 24)
+    return 1 << 24;
+  long limit = (long)rl.rlim_cur;
+  long reserve = limit / 4 < 64 ? limit / 4 : 64;
+  long n = (limit - reserve) / 3;
+  return n < 1 ? 1 : (int)n;
+}
+
+/* Starts queued requests while there is room for them. */
+static void start_queued(fl_http *h) {
+  while (h->queue_head && h->active < h->max_active) {
+    fl_http_req *req = h->queue_head;
+    h->queue_head = req->queue_next;
+    if (!h->queue_head) h->queue_tail = NULL;
+    req->queue_next = NULL;
+    req->queued = 0;
+    if (fl_curl()->multi_add_handle(h->multi, req->easy) != CURLM_OK) {
+      req->result = CURLE_FAILED_INIT;
+      snprintf(req->errbuf, sizeof req->errbuf, "cannot start the transfer");
+      req->in_flight = 0;
+      req->finished = 1;
+      if (req->done) req->done(req);
+      continue;
+    }
+    h->active++;
+  }
+}
 
 /* ---- driving curl from the loop ------------------------------------------ */
 
@@ -34,11 +259,30 @@ static void finish(fl_http *h, CURL *easy, CURLcode result) {
   fl_curl()->easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &req->status);
   curl_off_t us = 0;
   fl_curl()->easy_getinfo(easy, CURLINFO_TOTAL_TIME_T, &us);
-  req->elapsed = (double)us / 1e6;
+  req->elapsed += (double)us / 1e6; /* over the redirects followed */
+  req->fd_shortage = 0;
+  if (result == CURLE_COULDNT_CONNECT || result == CURLE_COULDNT_RESOLVE_HOST)
+    req->fd_shortage = descriptor_shortage();
   char *url = NULL;
   fl_curl()->easy_getinfo(easy, CURLINFO_EFFECTIVE_URL, &url);
   free(req->final_url);
   req->final_url = strdup(url ? url : req->url);
+  if (result == CURLE_URL_MALFORMAT && req->n_redirects > 0) {
+    /* curl took the Location for a URL and then could not use it */
+    char detail[CURL_ERROR_SIZE];
+    snprintf(detail, sizeof detail, "%s", req->errbuf);
+    snprintf(req->errbuf, sizeof req->errbuf,
+             "The redirect target URL could not be parsed%s%.200s",
+             detail[0] ? ": " : "", detail);
+  }
+  char *location = NULL;
+  if (result == CURLE_OK && req->follow && req->status >= 300 &&
+      req->status <= 399 &&
+      fl_curl()->easy_getinfo(easy, CURLINFO_REDIRECT_URL, &location) ==
+          CURLE_OK &&
+      location && req->final_url &&
+      follow_redirect(h, req, req->final_url, location))
+    return; /* on to the next hop; `done` comes at the end of the chain */
   /* file:// has no status line: a successful read is a 200. libcurl 7.88
      takes "HTTP/2-9" for status -9 (found by fuzz_http_response): a status
      out of 100-999 is no HTTP response. */
@@ -55,6 +299,7 @@ static void collect_finished(fl_http *h) {
   int left;
   while ((msg = fl_curl()->multi_info_read(h->multi, &left)))
     if (msg->msg == CURLMSG_DONE) finish(h, msg->easy_handle, msg->data.result);
+  start_queued(h);
 }
 
 static void on_fd(int fd, uint32_t events, void *data) {
@@ -109,6 +354,7 @@ int fl_http_init(fl_http *h, fl_loop *loop, const char **why) {
   memset(h, 0, sizeof *h);
   if (!fl_curl_load(why)) return FLOWLUA_EIO;
   h->loop = loop;
+  h->max_active = transfers_allowed();
   fl_timer_init(&h->timer, on_timer_due, h);
   h->multi = fl_curl()->multi_init();
   if (!h->multi) {
@@ -237,8 +483,6 @@ int fl_http_req_prepare(fl_http_req *req, const fl_http_opts *o) {
     SET(CURLOPT_NOSIGNAL, 1L);
     if (rc == CURLE_OK) rc = fl_curl_sockets_cloexec(e);
     SET(CURLOPT_PROTOCOLS_STR, "http,https,file");
-    SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-    SET(CURLOPT_MAXREDIRS, 10L);
     SET(CURLOPT_WRITEFUNCTION, on_body);
     SET(CURLOPT_HEADERFUNCTION, on_header);
     SET(CURLOPT_USERAGENT, "flowlua/" FLOWLUA_VERSION);
@@ -252,10 +496,14 @@ int fl_http_req_prepare(fl_http_req *req, const fl_http_opts *o) {
   SET(CURLOPT_ERRORBUFFER, req->errbuf);
   SET(CURLOPT_WRITEDATA, (void *)req);
   SET(CURLOPT_HEADERDATA, (void *)req);
-  SET(CURLOPT_FOLLOWLOCATION, o->follow ? 1L : 0L);
+  SET(CURLOPT_FOLLOWLOCATION, 0L); /* follow_redirect does it */
   SET(CURLOPT_SSL_VERIFYPEER, o->verify ? 1L : 0L);
   SET(CURLOPT_SSL_VERIFYHOST, o->verify ? 2L : 0L);
-  SET(CURLOPT_TIMEOUT_MS, o->timeout > 0 ? (long)ceil(o->timeout * 1000.0) : 0L);
+  req->follow = o->follow;
+  req->keep_headers = o->keep_headers;
+  req->allow_downgrade = o->allow_downgrade;
+  req->timeout_ms = o->timeout > 0 ? (long)ceil(o->timeout * 1000.0) : 0L;
+  SET(CURLOPT_TIMEOUT_MS, req->timeout_ms);
   /* The rest only some requests set: the handle is reset after them. */
   req->dirty = o->ca_file || req->headers ||
                strcmp(req->method, "GET") != 0 || req->body;
@@ -285,6 +533,16 @@ int fl_http_start(fl_http_req *req, fl_http_done_cb done, void *data) {
   fl_http *h = req->http;
   req->done = done;
   req->data = data;
+  if (h->active >= h->max_active) {
+    req->queued = 1;
+    req->in_flight = 1;
+    if (h->queue_tail)
+      h->queue_tail->queue_next = req;
+    else
+      h->queue_head = req;
+    h->queue_tail = req;
+    return 0;
+  }
   if (fl_curl()->multi_add_handle(h->multi, req->easy) != CURLM_OK)
     return fail_prepare(req, "cannot start the transfer");
   req->in_flight = 1;
@@ -293,19 +551,37 @@ int fl_http_start(fl_http_req *req, fl_http_done_cb done, void *data) {
        the moment one ends. Finished transfers leave the multi before their
        tasks resume and start the next request, so that count dips after a
        batch of completions and curl closes connections it is about to
-       need again. Sizing the cache from the peak keeps them. */
+       need again. Sizing the cache from the peak keeps them, within the
+       descriptors the limit leaves. */
     h->peak_active = h->active;
-    fl_curl()->multi_setopt(h->multi, CURLMOPT_MAXCONNECTS,
-                            4L * (long)h->peak_active);
+    long cache = 4L * (long)h->peak_active;
+    if (cache > h->max_active) cache = h->max_active;
+    fl_curl()->multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, cache);
   }
   return 0;
 }
 
+static void unqueue(fl_http_req *req) {
+  fl_http *h = req->http;
+  fl_http_req **p = &h->queue_head, *prev = NULL;
+  while (*p && *p != req) prev = *p, p = &(*p)->queue_next;
+  if (!*p) return;
+  *p = req->queue_next;
+  if (h->queue_tail == req) h->queue_tail = prev;
+  req->queue_next = NULL;
+  req->queued = 0;
+}
+
 void fl_http_cancel(fl_http_req *req) {
   if (!req->in_flight) return;
+  req->in_flight = 0;
+  if (req->queued) {
+    unqueue(req);
+    return;
+  }
   fl_curl()->multi_remove_handle(req->http->multi, req->easy);
   req->http->active--;
-  req->in_flight = 0;
+  start_queued(req->http);
 }
 
 void fl_http_req_free(fl_http_req *req) {
@@ -345,6 +621,19 @@ void fl_http_req_free(fl_http_req *req) {
 void fl_http_describe_failure(const fl_http_req *req, double timeout,
                               fl_buf *out) {
   const char *detail = req->errbuf[0] ? req->errbuf : NULL;
+  if (req->refused) {
+    fl_buf_adds(out, req->errbuf);
+    return;
+  }
+  if (req->fd_shortage) {
+    /* curl reports a socket() that failed for want of descriptors as
+       "could not connect": the cause is the limit, not the server. */
+    fl_buf_addf(out, "too many open files (%s): raise the limit (ulimit -n) "
+                     "or lower the concurrency",
+                req->fd_shortage == EMFILE ? "the process's limit"
+                                        : "the system's limit");
+    return;
+  }
   switch (req->result) {
   case CURLE_WRITE_ERROR:
     if (req->too_big) {
@@ -424,16 +713,7 @@ void fl_http_describe_failure(const fl_http_req *req, double timeout,
 }
 
 void fl_http_url_encode(fl_buf *out, const char *s, size_t len) {
-  static const char hex[] = "0123456789ABCDEF";
-  for (size_t i = 0; i < len; i++) {
-    unsigned char c = (unsigned char)s[i];
-    if (isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
-      fl_buf_addc(out, (char)c);
-    } else {
-      char esc[3] = {'%', hex[c >> 4], hex[c & 15]};
-      fl_buf_add(out, esc, 3);
-    }
-  }
+  fl_buf_add_percent(out, s, len); /* the form secrets are masked in too */
 }
 
 double fl_http_parse_retry_after(const char *value, double now) {

@@ -25,6 +25,8 @@ typedef struct fl_http {
   int active;     /* transfers in flight */
   int peak_active; /* the most ever in flight at once: sizes curl's
                       connection cache */
+  int max_active;  /* transfers at once that the descriptor limit allows */
+  struct fl_http_req *queue_head, *queue_tail; /* started beyond it: wait */
   /* Easy handles of finished requests, kept: a new one costs several
      allocations, a reused one none. A handle whose last request set only
      the options every request sets again keeps them (idle_has_base), so
@@ -56,9 +58,17 @@ struct fl_http_req {
   double retry_after;  /* seconds from a Retry-After header, or -1 */
   CURLcode result;
   int too_big;
+  int refused;         /* a redirect flowlua will not follow: errbuf says */
+  int fd_shortage;     /* EMFILE or ENFILE: no descriptor to connect with */
   char errbuf[CURL_ERROR_SIZE];
+  /* redirects, followed here rather than by curl (see follow_redirect) */
+  int follow, keep_headers, allow_downgrade;
+  int n_redirects;
+  long timeout_ms;     /* for the whole chain; 0 = none */
   /* bookkeeping */
   int in_flight, finished;
+  int queued;   /* waiting for a transfer to end (max_active) */
+  struct fl_http_req *queue_next;
   int has_base; /* the easy handle carries the shared options (http.c) */
   int dirty;    /* options beyond those every request sets were used */
   fl_http_done_cb done;
@@ -79,6 +89,8 @@ typedef struct fl_http_opts {
   const char *const *headers; /* "Name: value" lines, NULL-terminated */
   double timeout;       /* seconds for the whole transfer; 0 = none */
   int follow;           /* follow redirects (at most 10) */
+  int keep_headers;     /* keep the headers on a redirect to another origin */
+  int allow_downgrade;  /* follow a redirect from https to http */
   int verify;           /* verify TLS peers and host names */
   const char *ca_file;  /* CA bundle, or NULL for the system's */
   size_t max_body;
@@ -88,7 +100,9 @@ typedef struct fl_http_opts {
 fl_http_req *fl_http_req_new(fl_http *h);
 /* Sets every option; 0, or -1 with a message in req->errbuf. */
 int fl_http_req_prepare(fl_http_req *req, const fl_http_opts *o);
-/* Starts the transfer; `done` runs from the loop when it ends. 0 or -1. */
+/* Starts the transfer, or queues it while max_active transfers run (so
+   that a big map waits for descriptors instead of failing for want of
+   them); `done` runs from the loop when it ends. 0 or -1. */
 int fl_http_start(fl_http_req *req, fl_http_done_cb done, void *data);
 /* Stops a transfer in flight (no `done` call). Harmless otherwise. */
 void fl_http_cancel(fl_http_req *req);
@@ -100,6 +114,18 @@ void fl_http_req_free(fl_http_req *req);
    cause ("connection refused", "timed out after 2 s", "TLS: ..."). */
 void fl_http_describe_failure(const fl_http_req *req, double timeout,
                               fl_buf *out);
+
+/* What a redirect from one URL to another is. */
+typedef enum fl_redirect_kind {
+  FL_REDIRECT_SAME_ORIGIN,  /* same scheme, host and port */
+  FL_REDIRECT_OTHER_ORIGIN, /* another host or port, or http to https */
+  FL_REDIRECT_DOWNGRADE,    /* https to http */
+  FL_REDIRECT_BAD_SCHEME    /* to anything but http or https */
+} fl_redirect_kind;
+
+/* Classifies a redirect from `from` to `to`, both absolute URLs. Hosts
+   compare without case; a missing port is the scheme's (80, 443). */
+fl_redirect_kind fl_http_redirect_kind(const char *from, const char *to);
 
 /* Appends s percent-encoded (RFC 3986 unreserved characters kept). */
 void fl_http_url_encode(fl_buf *out, const char *s, size_t len);

@@ -7,6 +7,7 @@
  */
 #define _GNU_SOURCE /* memmem */
 #include "log.h"
+#include "json.h"
 #include "loop.h"
 #include "states.h"
 #include "termtext.h"
@@ -53,7 +54,7 @@ void fl_logger_free(fl_logger *lg) {
   lg->n_secrets = 0;
 }
 
-int fl_log_add_secret(fl_logger *lg, const char *value) {
+static int add_secret_form(fl_logger *lg, const char *value) {
   if (!value || !*value) return 0;
   for (size_t i = 0; i < lg->n_secrets; i++)
     if (strcmp(lg->secrets[i], value) == 0) return 0;
@@ -63,6 +64,50 @@ int fl_log_add_secret(fl_logger *lg, const char *value) {
   if (!(list[lg->n_secrets] = strdup(value))) return FLOWLUA_ENOMEM;
   lg->n_secrets++;
   return 0;
+}
+
+/* s as a JSON string's body, quotes left out: as the value encoder writes
+   it (params, results) when twice is 0, and as a JSON string holding that
+   JSON again (a result that is itself encoded JSON) when twice is 1. */
+static void add_json_body(fl_buf *out, const char *s, int twice) {
+  fl_buf once = FL_BUF_INIT;
+  if (fl_json_add_string(&once, s, strlen(s)) != 0) once.oom = 1;
+  fl_buf_addc(&once, '\0');
+  if (!once.oom && once.len >= 3) {
+    once.data[once.len - 2] = '\0'; /* drop the closing quote */
+    if (twice)
+      add_json_body(out, once.data + 1, 0);
+    else
+      fl_buf_adds(out, once.data + 1);
+  } else {
+    out->oom = 1;
+  }
+  fl_buf_free(&once);
+}
+
+/* A secret is masked in every encoding flowlua itself writes it in: raw,
+   JSON-escaped (by the value encoder and by the one of log lines and the
+   store, which differ in \b and \f), JSON-escaped twice, and
+   percent-encoded as http's query option writes it. */
+int fl_log_add_secret(fl_logger *lg, const char *value) {
+  if (!value || !*value) return 0;
+  int rc = add_secret_form(lg, value);
+  for (int form = 0; rc == 0 && form < 4; form++) {
+    fl_buf b = FL_BUF_INIT;
+    if (form == 0) add_json_body(&b, value, 0);
+    if (form == 1) add_json_body(&b, value, 1);
+    if (form == 2) {
+      fl_buf_add_json_string(&b, value);
+      if (b.len >= 2) b.len--, b.data[b.len] = '\0';
+    }
+    if (form == 3) fl_buf_add_percent(&b, value, strlen(value));
+    if (b.oom)
+      rc = FLOWLUA_ENOMEM;
+    else if (b.data)
+      rc = add_secret_form(lg, form == 2 ? b.data + 1 : b.data);
+    fl_buf_free(&b);
+  }
+  return rc;
 }
 
 void fl_log_mask(const fl_logger *lg, const char *s, fl_buf *out) {

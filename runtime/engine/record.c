@@ -17,6 +17,7 @@
 #include <lauxlib.h>
 
 #include "store.h"
+#include "sha256.h"
 
 int fl_record_open(flowlua *rt) {
   if (rt->store_state) return FLOWLUA_OK;
@@ -248,13 +249,22 @@ void fl_record_run_end(fl_sched *s) {
 
 /* ---- cache ---------------------------------------------------------------- */
 
+/* The cache table holds the SHA-256 of a key, never the key: keys are often
+   made from secrets (a token, a user's name). Rows written in clear by
+   flowlua 0.5 never match a digest, so they are misses. */
+static void cache_key_digest(const fl_taskrun *r, char hex[65]) {
+  fl_sha256_hex(r->cache_key, strlen(r->cache_key), hex);
+}
+
 int fl_record_cache_get(fl_sched *s, fl_taskrun *r) {
   flowlua *rt = s->rt;
   if (!rt->store || !r->cache_key) return 0;
   const fl_taskdef *d = s->g->nodes[r->node].def;
   const char *json;
   size_t len;
-  int hit = fl_store_cache_get(rt->store, d->name, r->cache_key, fl_wall_time(),
+  char key[65];
+  cache_key_digest(r, key);
+  int hit = fl_store_cache_get(rt->store, d->name, key, fl_wall_time(),
                                d->cache_for, &json, &len);
   if (hit < 0) {
     fl_log_printf(&rt->log, FLOWLUA_LOG_WARN, s->g->flow->name,
@@ -274,9 +284,11 @@ void fl_record_cache_put(fl_sched *s, fl_taskrun *r, int idx) {
   flowlua *rt = s->rt;
   if (!rt->store || !r->cache_key) return;
   fl_buf b = FL_BUF_INIT;
+  char key[65];
+  cache_key_digest(r, key);
   if (result_json(rt, idx, &b) == 0 &&
       fl_store_cache_put(rt->store, s->g->nodes[r->node].def->name,
-                         r->cache_key, fl_buf_str(&b), b.len,
+                         key, fl_buf_str(&b), b.len,
                          fl_wall_time()) != FLOWLUA_OK)
     store_failed(s, "caching a result");
   fl_buf_free(&b);

@@ -32,6 +32,8 @@ CASES = [
     http_case("content-length-negative", r"not a valid HTTP response \(Invalid Content-Length: value\)"),
     http_case("body-shorter-than-length", r"truncated body \(the connection closed early\)"),
     http_case("redirect-loop", r"too many redirects \(more than 10\)"),
+    http_case("redirect-file",
+              r"redirect to a file:// URL refused \(only http and https are followed\)"),
     http_case("redirect-nowhere", r"malformed URL \(The redirect target URL could not be parsed"),
     http_case("fake-gzip", r"Unrecognized or bad HTTP Content or Transfer-Encoding"),
     http_case("chunk-size-not-hex",

@@ -57,6 +57,7 @@ RESPONSES = {
     "content-length-conflict": response(b"200 OK", (b"Content-Length: 2", b"Content-Length: 9"), b"{}"),
     "body-shorter-than-length": response(b"200 OK", (b"Content-Length: 100",), b'{"a": 1}'),
     "redirect-loop": response(b"302 Found", (b"Location: /redirect-loop", b"Content-Length: 0")),
+    "redirect-file": response(b"302 Found", (b"Location: file:///etc/passwd", b"Content-Length: 0")),
     "redirect-nowhere": response(b"302 Found", (b"Location: http://[::1", b"Content-Length: 0")),
     "fake-gzip": response(b"200 OK", (b"Content-Encoding: gzip", b"Content-Length: 8"), b"not gzip"),
     # Chunked transfer encoding.
