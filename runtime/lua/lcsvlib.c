@@ -644,11 +644,11 @@ static int writer_gc(lua_State *L) {
   return 0;
 }
 
-/* Raises "fn: cannot write 'path': cause" for the writer at ud. */
-static int writer_error(lua_State *L, lwriter *w, int ud, int err) {
+/* Raises "fn: cannot write 'path': why" for the writer at ud. */
+static int writer_error(lua_State *L, lwriter *w, int ud, const char *why) {
   lua_getiuservalue(L, ud, W_UV_PATH);
   return luaL_error(L, "%s: cannot write '%s': %s", w->fn, lua_tostring(L, -1),
-                    strerror(err));
+                    why);
 }
 
 static lwriter *check_open_writer(lua_State *L) {
@@ -669,7 +669,7 @@ static void writer_flush(lua_State *L, lwriter *w, int ud) {
   if (fl_csv_out_flush_fd(&w->out, fileno(w->f.fp)) != 0) {
     int err = errno ? errno : EIO;
     writer_abort(w);
-    writer_error(L, w, ud, err);
+    writer_error(L, w, ud, strerror(err));
   }
 }
 
@@ -718,9 +718,8 @@ static int writer_write_rows(lua_State *L) {
 static void writer_commit(lua_State *L, lwriter *w, int ud) {
   writer_flush(L, w, ud);
   int rc = fl_atomic_commit(&w->f);
-  int saved = errno;
   fl_csv_out_free(&w->out);
-  if (rc != 0) writer_error(L, w, ud, saved);
+  if (rc != 0) writer_error(L, w, ud, w->f.why);
 }
 
 /* writer:close() -> number of rows. Closing a closed writer does nothing. */
@@ -774,7 +773,7 @@ static lwriter *new_writer(lua_State *L, int path_idx, const opts *o,
     lua_setiuservalue(L, ud, W_UV_SET);
   }
   if (fl_atomic_open(&w->f, lua_tostring(L, path_idx)) != 0)
-    writer_error(L, w, ud, errno);
+    writer_error(L, w, ud, w->f.why);
   if (o->header_idx) {
     enc e;
     enc_init(L, &e, fn, &w->out, o->header_idx);
