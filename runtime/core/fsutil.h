@@ -8,7 +8,7 @@
  * power loss. On any failure the temporary file is removed.
  *
  * What stands at the target decides how it is replaced:
- *  - nothing: a new file, mode 0666 less the umask (what open(2) gives);
+ *  - nothing: a new file, mode 0666 less the umask, as open(2) gives;
  *  - a regular file: replaced, keeping its mode (a 0600 file stays 0600);
  *  - a symbolic link: followed to the file it finally names, which is
  *    replaced in its own folder (or created, for a dangling link); the link
