@@ -193,6 +193,16 @@ static int folder_refuses(int err) {
          err == EDQUOT;
 }
 
+void fl_fs_create_why(char *why, size_t why_size, const char *path, int err) {
+  char *dir = folder_refuses(err) ? dir_of(path) : NULL;
+  if (dir)
+    snprintf(why, why_size, "cannot create a file in folder '%s': %s", dir,
+             strerror(err));
+  else
+    snprintf(why, why_size, "%s", strerror(err));
+  free(dir);
+}
+
 /* Creates the temporary file beside f->path with mode 0666 less the umask
    (open applies it, so the umask need not be read). The descriptor, or -1
    with errno and f->why set. */
@@ -219,14 +229,7 @@ static int create_temp(fl_atomic_file *f) {
     if (errno != EEXIST) break;
   }
   int err = errno;
-  if (folder_refuses(err)) {
-    char *dir = dir_of(f->path);
-    set_why(f, "cannot create a file in folder '%s': %s", dir ? dir : "?",
-            strerror(err));
-    free(dir);
-  } else {
-    set_why(f, "%s", strerror(err));
-  }
+  fl_fs_create_why(f->why, sizeof f->why, f->path, err);
   free(f->tmp_path);
   f->tmp_path = NULL;
   errno = err;

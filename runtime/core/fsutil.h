@@ -59,6 +59,11 @@ int fl_write_file_atomic(const char *path, const void *data, size_t len);
 int fl_write_file_atomic_why(const char *path, const void *data, size_t len,
                              char *why, size_t why_size);
 
+/* Why creating a file at path failed with errno err, in why: "cannot
+   create a file in folder 'DIR': cause" when the folder refused it
+   (permission, read-only, full), else the cause alone. */
+void fl_fs_create_why(char *why, size_t why_size, const char *path, int err);
+
 /* Opens a file that must not be a folder: open(path, flags | O_CLOEXEC,
    mode) then fstat into *st. The descriptor, or -1 with errno set (EISDIR
    for a folder) and nothing left open. */

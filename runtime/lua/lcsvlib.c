@@ -615,9 +615,17 @@ static int csv_append(lua_State *L) {
   int saved = errno;
   fl_csv_out_free(head);
   fl_csv_out_free(out);
-  if (rc != 0)
-    return luaL_error(L, "csv.append: cannot append to '%s': %s", path,
-                      strerror(saved));
+  if (rc != 0) {
+    /* A file that is not there could not be created: say whether its
+       folder is to blame. */
+    char why[FL_FS_WHY_SIZE];
+    struct stat st;
+    if (lstat(path, &st) != 0 && errno == ENOENT)
+      fl_fs_create_why(why, sizeof why, path, saved);
+    else
+      snprintf(why, sizeof why, "%s", strerror(saved));
+    return luaL_error(L, "csv.append: cannot append to '%s': %s", path, why);
+  }
   lua_pushinteger(L, n);
   return 1;
 }
