@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -114,31 +113,27 @@ static int is_temp_name(const char *name, long *pid) {
   return *pid > 0;
 }
 
-/* Folders this process has swept, by device and inode: a small bounded
-   set (the oldest entry gives way), so a process sweeps a folder once, not
-   on every write. Shared by every runtime of the process, hence the lock. */
+/* Folders this thread has swept, by device and inode: a small bounded
+   set (the oldest entry gives way), so a folder is swept once, not on
+   every write. Per thread rather than per process so that runtimes share
+   nothing and need no lock: a runtime lives on one thread, so this is
+   once per folder per runtime. */
 #define SWEPT_MAX 64
-static struct {
+static _Thread_local struct {
   dev_t dev;
   ino_t ino;
 } swept[SWEPT_MAX];
-static size_t n_swept, swept_next;
-static pthread_mutex_t swept_lock = PTHREAD_MUTEX_INITIALIZER;
+static _Thread_local size_t n_swept, swept_next;
 
 /* Whether the folder was swept already; marks it swept if not. */
 static int first_visit(const struct stat *dir) {
-  int first = 1;
-  pthread_mutex_lock(&swept_lock);
   for (size_t i = 0; i < n_swept; i++)
-    if (swept[i].dev == dir->st_dev && swept[i].ino == dir->st_ino) first = 0;
-  if (first) {
-    swept[swept_next].dev = dir->st_dev;
-    swept[swept_next].ino = dir->st_ino;
-    swept_next = (swept_next + 1) % SWEPT_MAX;
-    if (n_swept < SWEPT_MAX) n_swept++;
-  }
-  pthread_mutex_unlock(&swept_lock);
-  return first;
+    if (swept[i].dev == dir->st_dev && swept[i].ino == dir->st_ino) return 0;
+  swept[swept_next].dev = dir->st_dev;
+  swept[swept_next].ino = dir->st_ino;
+  swept_next = (swept_next + 1) % SWEPT_MAX;
+  if (n_swept < SWEPT_MAX) n_swept++;
+  return 1;
 }
 
 /*

@@ -19,8 +19,9 @@
  *  - a folder: EISDIR.
  *
  * Temporary files are named ".NAME.flowlua-PID-RANDOM.tmp", created with
- * O_EXCL|O_NOFOLLOW. The first write of a process in a folder removes the
- * temporary files there whose writer is gone (killed mid-write).
+ * O_EXCL|O_NOFOLLOW. The first write of a thread (so of a runtime) in a
+ * folder removes the temporary files there whose writer is gone (killed
+ * mid-write).
  * The umask is never changed (it is process-wide).
  */
 #ifndef FL_FSUTIL_H

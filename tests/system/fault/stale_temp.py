@@ -11,7 +11,7 @@ symbolic link and a file of another user both named by the dead pid, and
 names that do not match the pattern exactly. The next flowlua writing in
 that folder must remove the killed writer's temporary file and nothing
 else; a stale file planted after its first write there stays (a folder is
-swept once per process).
+swept once per runtime).
 """
 import os
 import shutil

@@ -1,7 +1,7 @@
 -- The flows of tests/system/fault/stale_temp.py. CASE=endless streams rows
 -- to a csv.writer until the process is killed; CASE=write writes
 -- out/a.txt, plants a stale-looking temporary file named by DEAD_PID, and
--- writes out/b.txt (that one stays: a folder is swept once per process).
+-- writes out/b.txt (that one stays: a folder is swept once per runtime).
 local flow = require "flowlua"
 
 local work = flow.task("work", function()
