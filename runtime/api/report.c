@@ -158,9 +158,9 @@ int flowlua_report_html_write(flowlua *rt, const char *run_ref,
   char *html = NULL;
   int rc = flowlua_report_html(rt, run_ref, &html);
   if (rc != FLOWLUA_OK) return rc;
-  if (fl_write_file_atomic(path, html, strlen(html)) != 0) {
-    fl_set_error(rt, "cannot write the report to %s: %s", path,
-                 strerror(errno));
+  char why[FL_FS_WHY_SIZE];
+  if (fl_write_file_atomic_why(path, html, strlen(html), why, sizeof why) != 0) {
+    fl_set_error(rt, "cannot write the report to %s: %s", path, why);
     rc = FLOWLUA_EIO;
   }
   free(html);

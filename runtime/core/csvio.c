@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -650,19 +651,61 @@ static void sync_dir_of(const char *path) {
   free(dir);
 }
 
+/*
+ * Opens the file to append to, creating it when missing, and locks it
+ * (flock, exclusive) so that flowlua appenders take turns and the length
+ * seen under the lock is where this append starts. *created tells whether
+ * this call made the file. A file unlinked while we waited for its lock
+ * (an appender that created it failed and removed it) is opened again.
+ */
+static int open_locked_for_append(const char *path, struct stat *st,
+                                  int *created) {
+  for (int tries = 0; tries < 100; tries++) {
+    *created = 0;
+    /* Read-write to look at the last byte; a file we may only write to is
+       appended to blind. */
+    int fd = fl_open_file(path, O_RDWR | O_APPEND, 0, st);
+    if (fd < 0 && errno == EACCES)
+      fd = fl_open_file(path, O_WRONLY | O_APPEND, 0, st);
+    if (fd < 0 && errno == ENOENT) {
+      fd = fl_open_file(path, O_RDWR | O_APPEND | O_CREAT | O_EXCL, 0666, st);
+      if (fd < 0 && errno == EEXIST) continue; /* another appender made it */
+      *created = fd >= 0;
+    }
+    if (fd < 0) return -1;
+    int rc;
+    while ((rc = flock(fd, LOCK_EX)) != 0 && errno == EINTR) {
+    }
+    /* A file system without flock (some network ones) is appended to
+       unlocked, as before. */
+    if (fstat(fd, st) != 0 || (rc == 0 && st->st_nlink == 0)) {
+      close(fd);
+      continue;
+    }
+    return fd;
+  }
+  errno = EAGAIN;
+  return -1;
+}
+
+/* Undoes a failed append: the file back to its old length, or gone when
+   this append created it, so a retry appends after whole records. */
+static void undo_append(const char *path, int fd, off_t old_len, int created) {
+  if (created) {
+    unlink(path);
+  } else if (fd >= 0 ? ftruncate(fd, old_len) == 0 : truncate(path, old_len) == 0) {
+    /* best effort: the truncation is durable once synced */
+    if (fd >= 0) fsync(fd);
+  }
+}
+
 int fl_csv_append(const char *path, const fl_csv_out *header,
                   const fl_csv_out *rows) {
-  int created = 0;
-  /* Read-write to look at the last byte; a file we may only write to is
-     appended to blind. */
   struct stat st;
-  int fd = fl_open_file(path, O_RDWR | O_APPEND, 0, &st);
-  if (fd < 0 && errno == EACCES) fd = fl_open_file(path, O_WRONLY | O_APPEND, 0, &st);
-  if (fd < 0 && errno == ENOENT) {
-    fd = fl_open_file(path, O_RDWR | O_APPEND | O_CREAT, 0666, &st);
-    created = fd >= 0;
-  }
+  int created;
+  int fd = open_locked_for_append(path, &st, &created);
   if (fd < 0) return -1;
+  off_t old_len = st.st_size;
   struct iovec iov[3];
   int n_iov = 0;
   if (st.st_size == 0 && header && header->row_start)
@@ -675,7 +718,8 @@ int fl_csv_append(const char *path, const fl_csv_out *header,
   if (rows && rows->row_start)
     iov[n_iov++] = (struct iovec){rows->buf.data, rows->row_start};
   /* One writev: with O_APPEND, another appender cannot land in the middle.
-     A short write (disk full, a signal) continues where it stopped. */
+     A short write (disk full, a signal) continues where it stopped; a
+     failure (the disk full) truncates back to the old length. */
   while (n_iov > 0) {
     ssize_t put = writev(fd, iov, n_iov);
     if (put < 0 && errno == EINTR) continue;
@@ -691,11 +735,23 @@ int fl_csv_append(const char *path, const fl_csv_out *header,
     }
   }
   if (fsync(fd) != 0) goto fail;
-  if (close(fd) != 0) return -1;
+  /* close can fail too (a network file system reports a write error
+     there). A duplicate keeps the file and its lock while we look, so an
+     undo cannot cut another appender's records. */
+  int keep = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (close(fd) != 0) {
+    int saved = errno;
+    undo_append(path, keep, old_len, created);
+    if (keep >= 0) close(keep);
+    errno = saved;
+    return -1;
+  }
+  if (keep >= 0) close(keep);
   if (created) sync_dir_of(path);
   return 0;
 fail:;
   int saved = errno;
+  undo_append(path, fd, old_len, created);
   close(fd);
   errno = saved;
   return -1;

@@ -113,7 +113,10 @@ int fl_csv_out_flush_fd(fl_csv_out *o, int fd);
  * Appends complete records to the file at path, creating it when missing:
  * `header` (may be NULL) only when the file is empty, and a LF first when
  * the file does not end with one. Everything goes out in one writev(2) on
- * an O_APPEND descriptor, then fsync. 0, or -1 with errno set.
+ * an O_APPEND descriptor under an exclusive flock, then fsync. 0, or -1
+ * with errno set; a failure (a full disk, a failed fsync or close) leaves
+ * the file as it was: truncated back to its old length, or removed when
+ * this call created it.
  */
 int fl_csv_append(const char *path, const fl_csv_out *header,
                   const fl_csv_out *rows);

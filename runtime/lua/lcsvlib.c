@@ -615,9 +615,17 @@ static int csv_append(lua_State *L) {
   int saved = errno;
   fl_csv_out_free(head);
   fl_csv_out_free(out);
-  if (rc != 0)
-    return luaL_error(L, "csv.append: cannot append to '%s': %s", path,
-                      strerror(saved));
+  if (rc != 0) {
+    /* A file that is not there could not be created: say whether its
+       folder is to blame. */
+    char why[FL_FS_WHY_SIZE];
+    struct stat st;
+    if (lstat(path, &st) != 0 && errno == ENOENT)
+      fl_fs_create_why(why, sizeof why, path, saved);
+    else
+      snprintf(why, sizeof why, "%s", strerror(saved));
+    return luaL_error(L, "csv.append: cannot append to '%s': %s", path, why);
+  }
   lua_pushinteger(L, n);
   return 1;
 }
@@ -644,11 +652,11 @@ static int writer_gc(lua_State *L) {
   return 0;
 }
 
-/* Raises "fn: cannot write 'path': cause" for the writer at ud. */
-static int writer_error(lua_State *L, lwriter *w, int ud, int err) {
+/* Raises "fn: cannot write 'path': why" for the writer at ud. */
+static int writer_error(lua_State *L, lwriter *w, int ud, const char *why) {
   lua_getiuservalue(L, ud, W_UV_PATH);
   return luaL_error(L, "%s: cannot write '%s': %s", w->fn, lua_tostring(L, -1),
-                    strerror(err));
+                    why);
 }
 
 static lwriter *check_open_writer(lua_State *L) {
@@ -669,7 +677,7 @@ static void writer_flush(lua_State *L, lwriter *w, int ud) {
   if (fl_csv_out_flush_fd(&w->out, fileno(w->f.fp)) != 0) {
     int err = errno ? errno : EIO;
     writer_abort(w);
-    writer_error(L, w, ud, err);
+    writer_error(L, w, ud, strerror(err));
   }
 }
 
@@ -718,9 +726,8 @@ static int writer_write_rows(lua_State *L) {
 static void writer_commit(lua_State *L, lwriter *w, int ud) {
   writer_flush(L, w, ud);
   int rc = fl_atomic_commit(&w->f);
-  int saved = errno;
   fl_csv_out_free(&w->out);
-  if (rc != 0) writer_error(L, w, ud, saved);
+  if (rc != 0) writer_error(L, w, ud, w->f.why);
 }
 
 /* writer:close() -> number of rows. Closing a closed writer does nothing. */
@@ -774,7 +781,7 @@ static lwriter *new_writer(lua_State *L, int path_idx, const opts *o,
     lua_setiuservalue(L, ud, W_UV_SET);
   }
   if (fl_atomic_open(&w->f, lua_tostring(L, path_idx)) != 0)
-    writer_error(L, w, ud, errno);
+    writer_error(L, w, ud, w->f.why);
   if (o->header_idx) {
     enc e;
     enc_init(L, &e, fn, &w->out, o->header_idx);

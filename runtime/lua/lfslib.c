@@ -65,9 +65,9 @@ static int fs_write(lua_State *L) {
   const char *path = check_path(L, 1);
   size_t len;
   const char *data = luaL_checklstring(L, 2, &len);
-  if (fl_write_file_atomic(path, data, len) != 0)
-    return luaL_error(L, "fs.write: cannot write '%s': %s", path,
-                      strerror(errno));
+  char why[FL_FS_WHY_SIZE];
+  if (fl_write_file_atomic_why(path, data, len, why, sizeof why) != 0)
+    return luaL_error(L, "fs.write: cannot write '%s': %s", path, why);
   return 0;
 }
 

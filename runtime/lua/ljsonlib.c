@@ -93,9 +93,9 @@ static int json_write(lua_State *L) {
   if (fl_buf_reserve(b, 1) != 0)
     return luaL_error(L, "json.write: not enough memory");
   b->data[b->len++] = '\n';
-  if (fl_write_file_atomic(path, b->data, b->len) != 0)
-    return luaL_error(L, "json.write: cannot write '%s': %s", path,
-                      strerror(errno));
+  char why[FL_FS_WHY_SIZE];
+  if (fl_write_file_atomic_why(path, b->data, b->len, why, sizeof why) != 0)
+    return luaL_error(L, "json.write: cannot write '%s': %s", path, why);
   fl_buf_free(b);
   return 0;
 }

@@ -100,7 +100,8 @@ OUTPUT_OF = {
     "stream": "out/stream.csv", "report": "out/report.json",
     "final": "out/final.txt",
 }
-TEMP_RE = re.compile(r"^\..+\.[A-Za-z0-9]{6}$")  # mkostemp's ".name." + six random characters
+# An atomic write's temporary file: ".NAME.flowlua-PID-RANDOM.tmp"
+TEMP_RE = re.compile(r"^\.(.+)\.flowlua-[0-9]+-[0-9a-f]{8}\.tmp$")
 
 
 def expected_outputs():
@@ -655,9 +656,9 @@ def _run_trial(runner, work, snap, kind, delay, mark, delay2, stats, info):
         raise TrialFailed(f"temporary files left beside the outputs: {sorted(new_temps)}")
     if stale_temps:
         stats["stale_temp_trials"] += 1
-        for t in stale_temps:  # "out/.big.csv.AbC123" -> "out/big.csv"
+        for t in stale_temps:  # "out/.big.csv.flowlua-9-0a1b2c3d.tmp" -> "out/big.csv"
             d, name = os.path.split(t)
-            target = os.path.join(d, name[1:-7])
+            target = os.path.join(d, TEMP_RE.match(name).group(1))
             stats["stale_temps"][target] = stats["stale_temps"].get(target, 0) + 1
     left = journals(work)
     if left:
