@@ -95,13 +95,29 @@ static int declare_graph(fl_sched *s, const char *const *keys) {
   return rc;
 }
 
+/* The graph's edges as the store keeps them, so that a report can draw
+   the graph without the script; NULL when memory ran out. */
+static fl_store_edge *graph_edges(const fl_graph *g, size_t *n_out) {
+  size_t n = g->n ? g->dag.up_off[g->n] : 0;
+  fl_store_edge *edges = malloc((n ? n : 1) * sizeof *edges);
+  *n_out = 0;
+  if (!edges) return NULL;
+  for (uint32_t i = 0; i < g->n; i++)
+    for (uint32_t k = g->dag.up_off[i]; k < g->dag.up_off[i + 1]; k++)
+      edges[(*n_out)++] = (fl_store_edge){
+          g->dag.up[k], i, !(g->dag.up_kind[k] & FL_EDGE_DATA)};
+  return edges;
+}
+
 int fl_record_run_begin(fl_sched *s) {
   flowlua *rt = s->rt;
   if (!rt->store) return FLOWLUA_OK;
   fl_graph *g = s->g;
   const char **ptrs = fl_graph_keys(g);
+  size_t n_edges = 0;
+  fl_store_edge *edges = graph_edges(g, &n_edges);
   char *params = params_json(rt, g);
-  int rc = ptrs ? FLOWLUA_OK : FLOWLUA_ENOMEM;
+  int rc = ptrs && edges ? FLOWLUA_OK : FLOWLUA_ENOMEM;
   if (rc != FLOWLUA_OK) {
     fl_set_error(rt, "flow '%s': out of memory recording the run",
                  g->flow->name);
@@ -117,6 +133,8 @@ int fl_record_run_begin(fl_sched *s) {
       .started_at = s->started_wall,
       .keys = ptrs,
       .n_keys = g->n,
+      .edges = edges,
+      .n_edges = n_edges,
       .resumed_from = from ? from->run_id : NULL,
       .owner = NULL};
   rc = fl_store_run_begin(rt->store, &info, &s->rec);
@@ -135,6 +153,7 @@ done:
   }
   free(params);
   free(ptrs);
+  free(edges);
   return rc;
 }
 

@@ -130,6 +130,8 @@ typedef struct begin_ctx {
   const fl_store_run_info *info;
   const char *graph;
   size_t graph_len;
+  const char *edges;
+  size_t edges_len;
   const fl_store_owner *owner;
 } begin_ctx;
 
@@ -169,14 +171,26 @@ static int insert_run(fl_store *st, void *ctx_) {
     c->run->rowid = sqlite3_last_insert_rowid(st->db);
   sqlite3_finalize(s);
   if (status) return status;
-  status = fl__store_prepare(st, "INSERT INTO run_graph(run, keys) VALUES (?1, ?2)",
-                         &s, "cannot record the run's graph");
+  status = fl__store_prepare(
+      st, "INSERT INTO run_graph(run, keys, edges) VALUES (?1, ?2, ?3)", &s,
+      "cannot record the run's graph");
   if (status) return status;
   sqlite3_bind_int64(s, 1, c->run->rowid);
   sqlite3_bind_text64(s, 2, c->graph, c->graph_len, SQLITE_STATIC, SQLITE_UTF8);
+  sqlite3_bind_text64(s, 3, c->edges, c->edges_len, SQLITE_STATIC, SQLITE_UTF8);
   status = fl__store_exec(st, s, "cannot record the run's graph");
   sqlite3_finalize(s);
   return status;
+}
+
+/* The edges as stored: [[from, to, ordering], ...], from and to indexes
+   into the graph's keys. */
+static void edges_json(fl_buf *b, const fl_store_run_info *info) {
+  fl_buf_addc(b, '[');
+  for (size_t i = 0; i < info->n_edges; i++)
+    fl_buf_addf(b, "%s[%u,%u,%d]", i ? "," : "", info->edges[i].from,
+                info->edges[i].to, info->edges[i].ordering ? 1 : 0);
+  fl_buf_addc(b, ']');
 }
 
 int fl_store_run_begin(fl_store *st, const fl_store_run_info *info,
@@ -185,8 +199,15 @@ int fl_store_run_begin(fl_store *st, const fl_store_run_info *info,
   if (!info->run_id || !*info->run_id || !info->flow || !*info->flow)
     return fl__store_set_err(st, FLOWLUA_EINVAL,
                    "cannot record a run without a run id and a flow name");
+  for (size_t i = 0; i < info->n_edges; i++)
+    if (info->edges[i].from >= info->n_keys || info->edges[i].to >= info->n_keys)
+      return fl__store_set_err(st, FLOWLUA_EINVAL,
+                               "run '%s': edge %zu joins task %u to task %u, "
+                               "but the graph has %zu tasks",
+                               info->run_id, i + 1, info->edges[i].from,
+                               info->edges[i].to, info->n_keys);
   fl_store_run *run = calloc(1, sizeof *run);
-  fl_buf graph = FL_BUF_INIT;
+  fl_buf graph = FL_BUF_INIT, edges = FL_BUF_INIT;
   if (!run || !(run->run_id = strdup(info->run_id))) goto fail_nomem;
   run->st = st;
   fl_buf_addc(&graph, '[');
@@ -195,11 +216,14 @@ int fl_store_run_begin(fl_store *st, const fl_store_run_info *info,
     fl_buf_add_json_string(&graph, info->keys[i]);
   }
   fl_buf_addc(&graph, ']');
-  if (graph.oom) goto fail_nomem;
-  begin_ctx ctx = {run, info, graph.data, graph.len,
+  edges_json(&edges, info);
+  if (graph.oom || edges.oom) goto fail_nomem;
+  begin_ctx ctx = {run,       info,       graph.data,
+                   graph.len, edges.data, edges.len,
                    info->owner ? info->owner : &st->self};
   int status = fl__store_flush_with(st, "cannot record the run", insert_run, &ctx);
   fl_buf_free(&graph);
+  fl_buf_free(&edges);
   if (status) {
     free(run->run_id);
     free(run);
@@ -212,6 +236,7 @@ int fl_store_run_begin(fl_store *st, const fl_store_run_info *info,
   return FLOWLUA_OK;
 fail_nomem:
   fl_buf_free(&graph);
+  fl_buf_free(&edges);
   if (run) free(run->run_id);
   free(run);
   return fl__store_oom(st, "cannot record the run");

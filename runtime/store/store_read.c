@@ -175,6 +175,7 @@ typedef struct detail_impl {
   fl_store_run_detail pub;
   struct fl_store_arena *arena;
   const char **graph;
+  fl_store_edge *edges;
   key_index *by_key; /* tasks sorted by key, for fl_store_detail_find */
 } detail_impl;
 
@@ -184,6 +185,7 @@ void fl_store_run_detail_free(fl_store_run_detail *d) {
   detail_impl *x = (detail_impl *)d;
   free(x->by_key);
   free(x->graph);
+  free(x->edges);
   free(x->pub.tasks);
   arena_free(x->arena);
   free(x);
@@ -269,6 +271,69 @@ static int load_graph(fl_store *st, detail_impl *x, int64_t rowid) {
     status = fl__store_sql_err(st, rc, "cannot read a run's graph");
   sqlite3_finalize(s);
   x->pub.graph_keys = x->graph;
+  return status;
+}
+
+/* Whether the run recorded edges, and whether they can be used: the
+   database may come from elsewhere, so an edge is checked against the
+   keys before it is believed. */
+static int edges_state(fl_store *st, int64_t rowid, int *state) {
+  sqlite3_stmt *s = NULL;
+  int status = fl__store_prepare(
+      st,
+      "SELECT edges IS NOT NULL, json_valid(edges) AND"
+      " json_type(edges) = 'array' AND NOT EXISTS (SELECT 1 FROM"
+      " json_each(edges) e WHERE json_array_length(e.value) IS NOT 3"
+      " OR typeof(e.value ->> 0) <> 'integer'"
+      " OR typeof(e.value ->> 1) <> 'integer'"
+      " OR e.value ->> 0 NOT BETWEEN 0 AND json_array_length(keys) - 1"
+      " OR e.value ->> 1 NOT BETWEEN 0 AND json_array_length(keys) - 1)"
+      " FROM run_graph WHERE run = ?1",
+      &s, "cannot read a run's graph");
+  if (status) return status;
+  sqlite3_bind_int64(s, 1, rowid);
+  int rc = sqlite3_step(s);
+  *state = FL_STORE_EDGES_NONE;
+  if (rc == SQLITE_ROW && sqlite3_column_int(s, 0))
+    *state = sqlite3_column_int(s, 1) ? FL_STORE_EDGES_RECORDED
+                                      : FL_STORE_EDGES_DAMAGED;
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+    status = fl__store_sql_err(st, rc, "cannot read a run's graph");
+  sqlite3_finalize(s);
+  return status;
+}
+
+static int load_edges(fl_store *st, detail_impl *x, int64_t rowid) {
+  int state = FL_STORE_EDGES_NONE;
+  int status = edges_state(st, rowid, &state);
+  x->pub.edges_state = state;
+  if (status || state != FL_STORE_EDGES_RECORDED) return status;
+  sqlite3_stmt *s = NULL;
+  status = fl__store_prepare(st,
+                             "SELECT e.value ->> 0, e.value ->> 1,"
+                             " e.value ->> 2 FROM run_graph g,"
+                             " json_each(g.edges) e WHERE g.run = ?1"
+                             " ORDER BY e.key",
+                             &s, "cannot read a run's graph");
+  if (status) return status;
+  sqlite3_bind_int64(s, 1, rowid);
+  size_t cap = 0;
+  int rc, ok = 1;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    if (GROW(x->edges, cap, x->pub.n_edges)) {
+      ok = 0;
+      break;
+    }
+    x->edges[x->pub.n_edges++] = (fl_store_edge){
+        (uint32_t)sqlite3_column_int64(s, 0),
+        (uint32_t)sqlite3_column_int64(s, 1), sqlite3_column_int(s, 2) != 0};
+  }
+  if (!ok)
+    status = fl__store_oom(st, "cannot read a run's graph");
+  else if (rc != SQLITE_DONE)
+    status = fl__store_sql_err(st, rc, "cannot read a run's graph");
+  sqlite3_finalize(s);
+  x->pub.edges = x->edges;
   return status;
 }
 
@@ -462,6 +527,7 @@ int fl_store_load_run(fl_store *st, const char *ref, const char *flow,
     sqlite3_finalize(s);
   }
   if (status == FLOWLUA_OK) status = load_graph(st, x, rowid);
+  if (status == FLOWLUA_OK) status = load_edges(st, x, rowid);
   if (status == FLOWLUA_OK) status = load_tasks(st, x, rowid);
   if (status) {
     fl_store_run_detail_free(&x->pub);
