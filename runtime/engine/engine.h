@@ -313,7 +313,11 @@ int fl_api_leave(flowlua *rt, int rc);
 void fl_engine_free(flowlua *rt);
 /* 1, with the error set, when a run started by flowlua_start is going. */
 int fl_host_run_going(flowlua *rt, const char *who);
-/* Fills *out from a run that has ended. */
+/* Fills *out from a run that has ended. Its counts are THE count of task
+   runs (docs/manual/history.md, "Counting task runs"): every element of a
+   map, and every other task run but a map that has elements. The history
+   records them at the run's end; the store counts runs that never ended
+   the same way (FL_STORE_COUNT_TASK_RUNS_SQL). */
 void fl_fill_outcome(const fl_sched *s, flowlua_outcome *out);
 
 /* launch.c: checking, running and starting a loaded flow. */

@@ -256,6 +256,10 @@ void fl_record_idle(flowlua *rt) {
 
 void fl_record_run_end(fl_sched *s) {
   if (!s->rec) return;
+  /* The history records the counts the summary prints. */
+  flowlua_outcome out;
+  fl_fill_outcome(s, &out);
+  fl_store_run_counts(s->rec, out.by_state, FLOWLUA_TASK_STATE_COUNT);
   if (fl_store_run_end(s->rec, s->state, fl_wall_time(), s->store_error) !=
       FLOWLUA_OK)
     fl_log_printf(&s->rt->log, FLOWLUA_LOG_ERROR, s->g->flow->name,

@@ -253,10 +253,12 @@ typedef struct end_ctx {
 static int update_run_end(fl_store *st, void *ctx_) {
   end_ctx *c = ctx_;
   sqlite3_stmt *s = NULL;
-  int status = fl__store_prepare(st,
-                       "UPDATE flow_run SET state = ?2, ended_at = ?3,"
-                       " error = ?4, task_counts = ?5 WHERE id = ?1",
-                       &s, "cannot record the end of the run");
+  int status = fl__store_prepare(
+      st,
+      "UPDATE flow_run SET state = ?2, ended_at = ?3, error = ?4,"
+      " task_counts = coalesce(?5, (SELECT json_group_object(state, n) FROM"
+      " (" FL_STORE_COUNT_TASK_RUNS_SQL "))) WHERE id = ?1",
+      &s, "cannot record the end of the run");
   if (status) return status;
   sqlite3_bind_int64(s, 1, c->run->rowid);
   sqlite3_bind_text(s, 2, fl__store_flow_state_name(c->state), -1, SQLITE_STATIC);
@@ -266,6 +268,14 @@ static int update_run_end(fl_store *st, void *ctx_) {
   status = fl__store_exec(st, s, "cannot record the end of the run");
   sqlite3_finalize(s);
   return status;
+}
+
+void fl_store_run_counts(fl_store_run *run, const size_t *by_state,
+                         size_t n_states) {
+  memset(run->counts, 0, sizeof run->counts);
+  for (size_t i = 0; i < n_states && i < FL_STORE_TASK_STATES; i++)
+    run->counts[i] = by_state[i];
+  run->has_counts = 1;
 }
 
 int fl_store_run_end(fl_store_run *run, int state, double ended_at,
@@ -279,21 +289,18 @@ int fl_store_run_end(fl_store_run *run, int state, double ended_at,
                      state);
     goto done;
   }
-  /* Counted here from what this process knows, which is what the flush
-     below leaves in the file: no query over the run's task rows. A task run
-     declared but never changed has no row, so it is not counted. */
-  size_t by_state[FL_STORE_TASK_STATES] = {0};
-  for (uint32_t i = 0; i < run->n_tasks; i++)
-    if (run->tasks[i].written || run->tasks[i].touched)
-      by_state[run->tasks[i].state]++;
-  fl_buf_addc(&counts, '{');
-  for (int i = 0, first = 1; i < FL_STORE_TASK_STATES; i++) {
-    if (!by_state[i]) continue;
-    fl_buf_addf(&counts, "%s\"%s\":%zu", first ? "" : ",", fl__store_task_state_names[i],
-                by_state[i]);
-    first = 0;
+  /* The engine's counts when it gave them (no query over the run's task
+     rows), else NULL: update_run_end counts the rows the flush left. */
+  if (run->has_counts) {
+    fl_buf_addc(&counts, '{');
+    for (int i = 0, first = 1; i < FL_STORE_TASK_STATES; i++) {
+      if (!run->counts[i]) continue;
+      fl_buf_addf(&counts, "%s\"%s\":%zu", first ? "" : ",",
+                  fl__store_task_state_names[i], run->counts[i]);
+      first = 0;
+    }
+    fl_buf_addc(&counts, '}');
   }
-  fl_buf_addc(&counts, '}');
   if (counts.oom) {
     status = fl__store_oom(st, "cannot record the end of the run");
     goto done;

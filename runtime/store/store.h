@@ -288,9 +288,20 @@ int fl_store_flush(fl_store *st);
 int fl_store_flush_async(fl_store *st);
 
 /*
+ * Gives the run's task runs' counts by state (indexed as
+ * fl_store_task_state_name; n_states of them), as the engine counted them
+ * for its summary, for fl_store_run_end to record: the summary, runs, show
+ * and report then give the same numbers. Without it, fl_store_run_end
+ * counts the recorded task runs the same way (a map with elements is
+ * counted by its elements, not as a task run of its own).
+ */
+void fl_store_run_counts(fl_store_run *run, const size_t *by_state,
+                         size_t n_states);
+
+/*
  * Ends a run: flushes, then records its final state (a flowlua_flow_state),
- * end time, error (NULL if none) and its task runs' counts by state, and
- * commits. The handle is freed whatever the outcome; on failure the run
+ * end time, error (NULL if none) and its task runs' counts by state (see
+ * fl_store_run_counts), and commits. The handle is freed whatever the outcome; on failure the run
  * stays Running in the file until fl_store_mark_crashed finds this process
  * gone.
  */

@@ -104,8 +104,7 @@ static int read_counts(fl_store *st, int64_t rowid, const char *counts_json,
   int status = fl__store_prepare(
       st,
       counts_json ? "SELECT key, value FROM json_each(?2)"
-                  : "SELECT state, count(*) FROM task_run WHERE run = ?1"
-                    " GROUP BY state",
+                  : FL_STORE_COUNT_TASK_RUNS_SQL,
       &s, "cannot count a run's task runs");
   if (status) return status;
   sqlite3_bind_int64(s, 1, rowid);
@@ -281,14 +280,15 @@ static int edges_state(fl_store *st, int64_t rowid, int *state) {
   sqlite3_stmt *s = NULL;
   int status = fl__store_prepare(
       st,
-      "SELECT edges IS NOT NULL, json_valid(edges) AND"
-      " json_type(edges) = 'array' AND NOT EXISTS (SELECT 1 FROM"
-      " json_each(edges) e WHERE json_array_length(e.value) IS NOT 3"
+      "SELECT edges IS NOT NULL, CASE WHEN json_valid(edges) AND"
+      " json_type(edges) = 'array' THEN NOT EXISTS (SELECT 1 FROM"
+      " json_each(edges) e WHERE e.type <> 'array'"
+      " OR json_array_length(e.value) <> 3"
       " OR typeof(e.value ->> 0) <> 'integer'"
       " OR typeof(e.value ->> 1) <> 'integer'"
       " OR e.value ->> 0 NOT BETWEEN 0 AND json_array_length(keys) - 1"
       " OR e.value ->> 1 NOT BETWEEN 0 AND json_array_length(keys) - 1)"
-      " FROM run_graph WHERE run = ?1",
+      " ELSE 0 END FROM run_graph WHERE run = ?1",
       &s, "cannot read a run's graph");
   if (status) return status;
   sqlite3_bind_int64(s, 1, rowid);
@@ -483,11 +483,6 @@ static int load_tasks(fl_store *st, detail_impl *x, int64_t rowid) {
     if (!t->task) t->task = "";
   }
   free(l.items);
-  /* The counts of a loaded run are what was loaded. */
-  d->run.n_tasks = d->n_tasks;
-  memset(d->run.by_state, 0, sizeof d->run.by_state);
-  for (size_t i = 0; i < d->n_tasks; i++)
-    if (d->tasks[i].state >= 0) d->run.by_state[d->tasks[i].state]++;
   if (d->n_tasks) {
     if (!(x->by_key = malloc(d->n_tasks * sizeof *x->by_key)))
       return fl__store_oom(st, "cannot read a run's task runs");
@@ -510,13 +505,16 @@ int fl_store_load_run(fl_store *st, const char *ref, const char *flow,
     return fl__store_oom(st, "cannot read a run");
   }
   sqlite3_stmt *s = NULL;
+  const char *counts = NULL; /* recorded at the run's end */
   status = fl__store_prepare(st, "SELECT " RUN_COLUMNS " FROM flow_run r WHERE r.id = ?1",
                    &s, "cannot read a run");
   if (status == FLOWLUA_OK) {
     sqlite3_bind_int64(s, 1, rowid);
     int rc = sqlite3_step(s);
     if (rc == SQLITE_ROW) {
-      if (!read_run_row(x->arena, s, &x->pub.run))
+      int ok = 1;
+      counts = col_str(x->arena, s, 13, &ok);
+      if (!ok || !read_run_row(x->arena, s, &x->pub.run))
         status = fl__store_oom(st, "cannot read a run");
     } else if (rc == SQLITE_DONE) {
       status = fl__store_set_err(st, FLOWLUA_EINVAL, "run '%s' was deleted while read",
@@ -529,6 +527,9 @@ int fl_store_load_run(fl_store *st, const char *ref, const char *flow,
   if (status == FLOWLUA_OK) status = load_graph(st, x, rowid);
   if (status == FLOWLUA_OK) status = load_edges(st, x, rowid);
   if (status == FLOWLUA_OK) status = load_tasks(st, x, rowid);
+  /* Counted as runs lists them: one definition (FL_STORE_COUNT_TASK_RUNS_SQL,
+     or the engine's counts recorded at the end). */
+  if (status == FLOWLUA_OK) status = read_counts(st, rowid, counts, &x->pub.run);
   if (status) {
     fl_store_run_detail_free(&x->pub);
     return status;

@@ -54,8 +54,8 @@ static int mark_one_crashed(fl_store *st, const crashed_run *c, double now) {
       " WHERE run = ?1 AND state IN ('Pending', 'Running', 'Retrying')",
       /* ...and the run's, with its counts. */
       "UPDATE flow_run SET state = 'Crashed', ended_at = ?4, error = ?3,"
-      " task_counts = (SELECT json_group_object(state, n) FROM (SELECT state,"
-      " count(*) AS n FROM task_run WHERE run = ?1 GROUP BY state))"
+      " task_counts = (SELECT json_group_object(state, n) FROM ("
+      FL_STORE_COUNT_TASK_RUNS_SQL "))"
       " WHERE id = ?1 AND state = 'Running'",
   };
   for (size_t i = 0; i < sizeof sql / sizeof sql[0]; i++) {

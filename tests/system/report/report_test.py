@@ -296,7 +296,7 @@ def main():
             try:
                 check(binary, work)
             except (Failure, subprocess.TimeoutExpired, OSError, KeyError,
-                    ValueError) as e:
+                    ValueError, sqlite3.Error) as e:
                 failed += 1
                 print(f"FAIL {name}: {type(e).__name__}: {e}")
                 continue
