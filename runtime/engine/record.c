@@ -16,6 +16,7 @@
 
 #include <lauxlib.h>
 
+#include "states.h"
 #include "store.h"
 
 int fl_record_open(flowlua *rt) {
@@ -138,10 +139,17 @@ int fl_record_run_begin(fl_sched *s) {
       .resumed_from = from ? from->run_id : NULL,
       .owner = NULL};
   rc = fl_store_run_begin(rt->store, &info, &s->rec);
+  if (rc == FLOWLUA_OK && from) /* recorded: the run is claimed */
+    fl_log_printf(&rt->log, FLOWLUA_LOG_INFO, g->flow->name,
+                  "resuming run %s (%s): tasks that succeeded keep their "
+                  "results",
+                  from->run_id, fl_flow_state_name(from->state));
   if (rc == FLOWLUA_OK) rc = declare_graph(s, ptrs);
   if (rc == FLOWLUA_ENOMEM)
     fl_set_error(rt, "flow '%s': out of memory recording the run",
                  g->flow->name);
+  else if (rc == FLOWLUA_ESTATE && from) /* another resume claimed it */
+    fl_set_error(rt, "cannot resume: %s", fl_store_errmsg(rt->store));
   else if (rc != FLOWLUA_OK)
     fl_set_error(rt, "flow '%s': recording the run: %s",
                  g->flow->name, fl_store_errmsg(rt->store));

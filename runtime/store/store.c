@@ -135,10 +135,79 @@ typedef struct begin_ctx {
   const fl_store_owner *owner;
 } begin_ctx;
 
+/* At most this many runs back from a resumed run to the first run of its
+   chain (as resume.c follows them). */
+#define CLAIM_CHAIN_MAX 64
+
+/* The runs of a resume chain still Running: the first run of the chain of
+   ?1 (following resumed_from back), and every run that resumes it, and so
+   on. Rows (run_id, owner_host, owner_boot, owner_pid, owner_start). */
+static const char claim_sql[] =
+    "WITH RECURSIVE up(id, depth) AS ("
+    "  SELECT ?1, 0"
+    "  UNION ALL SELECT r.resumed_from, up.depth + 1 FROM flow_run r, up"
+    "  WHERE r.run_id = up.id AND r.resumed_from IS NOT NULL"
+    "  AND up.depth < ?2),"
+    " root(id) AS (SELECT id FROM up ORDER BY depth DESC LIMIT 1),"
+    " family(id) AS (SELECT id FROM root"
+    "  UNION SELECT r.run_id FROM flow_run r, family"
+    "  WHERE r.resumed_from = family.id)"
+    " SELECT r.run_id, r.owner_host, r.owner_boot, r.owner_pid, r.owner_start"
+    " FROM flow_run r, family WHERE r.run_id = family.id"
+    " AND r.state = 'Running'";
+
+/* Where a process runs, for a message: "this host" or "host 'name'". */
+static void add_where(fl_buf *b, const fl_store_owner *self, const char *host) {
+  if (strcmp(host, self->host) == 0)
+    fl_buf_adds(b, "this host");
+  else
+    fl_buf_addf(b, "host '%s'", host);
+}
+
+/* A resume claims the run it resumes: no run of its chain (the runs that
+   resume one another, back to the first) may be Running with an owner
+   that lives. Called in the transaction that records the resume, so of
+   two resumes started at once the second sees the first's row and is
+   refused (FLOWLUA_ESTATE). A Running run whose process died is no claim:
+   crash detection marks it Crashed, and it can be resumed in turn. */
+static int claim_resumed_run(fl_store *st, const char *resumed_from) {
+  sqlite3_stmt *s = NULL;
+  int status = fl__store_prepare(st, claim_sql, &s, "cannot claim the run");
+  if (status) return status;
+  sqlite3_bind_text(s, 1, resumed_from, -1, SQLITE_STATIC);
+  sqlite3_bind_int(s, 2, CLAIM_CHAIN_MAX);
+  int rc;
+  while (status == FLOWLUA_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+    const char *other = (const char *)sqlite3_column_text(s, 0);
+    const char *host = (const char *)sqlite3_column_text(s, 1);
+    const char *boot = (const char *)sqlite3_column_text(s, 2);
+    int64_t pid = sqlite3_column_int64(s, 3);
+    if (fl__store_owner_gone(&st->self, host ? host : "", boot ? boot : "",
+                             pid, sqlite3_column_int64(s, 4)))
+      continue;
+    fl_buf msg = FL_BUF_INIT;
+    fl_buf_addf(&msg, "run %s is already being resumed by pid %lld on ",
+                resumed_from, (long long)pid);
+    add_where(&msg, &st->self, host ? host : "");
+    fl_buf_addf(&msg, " (run %s", other ? other : "?");
+    fl_buf_adds(&msg, "); resume it again once that run has ended");
+    status = fl__store_set_err(st, FLOWLUA_ESTATE, "%s", fl_buf_str(&msg));
+    fl_buf_free(&msg);
+  }
+  if (status == FLOWLUA_OK && rc != SQLITE_DONE)
+    status = fl__store_sql_err(st, rc, "cannot claim run '%s'", resumed_from);
+  sqlite3_finalize(s);
+  return status;
+}
+
 static int insert_run(fl_store *st, void *ctx_) {
   begin_ctx *c = ctx_;
   const fl_store_run_info *in = c->info;
   sqlite3_stmt *s = NULL;
+  if (in->resumed_from) {
+    int claimed = claim_resumed_run(st, in->resumed_from);
+    if (claimed) return claimed;
+  }
   int status = fl__store_prepare(
       st,
       "INSERT INTO flow_run(run_id, flow, script, params, state, scheduled_at,"

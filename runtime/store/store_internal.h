@@ -66,6 +66,11 @@ struct fl_store_run {
   int has_counts;
 };
 
+/* Whether the process recorded as a run's owner (host, boot id, pid, start
+   time) is certainly gone; a process on another host is never known gone. */
+int fl__store_owner_gone(const fl_store_owner *self, const char *host,
+                         const char *boot, int64_t pid, int64_t start);
+
 /* The task runs a run counts, by state, as the engine counts them (see
    "Counting task runs" in docs/manual/history.md): every element of a map,
    and every other task run but a map that has elements, which is a group
