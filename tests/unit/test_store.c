@@ -1443,6 +1443,63 @@ static void test_edges_and_counts(void) {
   check_integrity(path);
 }
 
+/* A resume claims the run it resumes (issue 16, item 5): while a run of
+   its chain of resumes is Running with a live owner, recording another
+   resume of any run of that chain is refused; an owner that died holds no
+   claim. */
+static void test_resume_claim(void) {
+  const char *path = tmp_path("claim.db");
+  fl_store *st = open_store(path);
+  static const char *const keys[] = {"a"};
+  fl_store_run *first = begin(st, "r1", "f", T0, keys, 1, NULL);
+  if (!first) return;
+  CHECK_EQ_INT(fl_store_run_end(first, FLOWLUA_FLOW_FAILED, T0 + 1, NULL),
+               FLOWLUA_OK);
+  fl_store_run_info info = {.run_id = "r2", .flow = "f", .started_at = T0 + 2,
+                            .keys = keys, .n_keys = 1, .resumed_from = "r1"};
+  fl_store_run *r2 = NULL, *other = NULL;
+  CHECK_EQ_INT(fl_store_run_begin(st, &info, &r2), FLOWLUA_OK);
+  if (!r2) return;
+  char want[200];
+  snprintf(want, sizeof want,
+           "run r1 is already being resumed by pid %ld on this host (run r2)",
+           (long)getpid());
+  info.run_id = "r3";
+  CHECK_EQ_INT(fl_store_run_begin(st, &info, &other), FLOWLUA_ESTATE);
+  CHECK_CONTAINS(fl_store_errmsg(st), want);
+  info.resumed_from = "r2"; /* the same chain, from its other end */
+  CHECK_EQ_INT(fl_store_run_begin(st, &info, &other), FLOWLUA_ESTATE);
+  CHECK_QUERY(path, "SELECT count(*) FROM flow_run", "2");
+  CHECK_EQ_INT(fl_store_run_end(r2, FLOWLUA_FLOW_FAILED, T0 + 3, NULL),
+               FLOWLUA_OK);
+  /* Once it ended, the run may be resumed again. */
+  info.resumed_from = "r1";
+  CHECK_EQ_INT(fl_store_run_begin(st, &info, &other), FLOWLUA_OK);
+  if (other)
+    CHECK_EQ_INT(fl_store_run_end(other, FLOWLUA_FLOW_FAILED, T0 + 4, NULL),
+                 FLOWLUA_OK);
+
+  /* A resume whose process died holds no claim. */
+  pid_t dead = fork();
+  if (dead == 0) _exit(0);
+  waitpid(dead, NULL, 0);
+  fl_store_owner gone;
+  fl_store_owner_self(&gone);
+  gone.pid = dead;
+  info.run_id = "r4";
+  info.owner = &gone;
+  fl_store_run *r4 = NULL, *r5 = NULL;
+  CHECK_EQ_INT(fl_store_run_begin(st, &info, &r4), FLOWLUA_OK);
+  info.run_id = "r5";
+  info.owner = NULL;
+  CHECK_EQ_INT(fl_store_run_begin(st, &info, &r5), FLOWLUA_OK);
+  if (r5)
+    CHECK_EQ_INT(fl_store_run_end(r5, FLOWLUA_FLOW_SUCCESS, T0 + 5, NULL),
+                 FLOWLUA_OK);
+  fl_store_close(st);
+  check_integrity(path);
+}
+
 /* ---- resume ----------------------------------------------------------------------------- */
 
 static void test_resume_support(void) {
@@ -1703,6 +1760,7 @@ int main(void) {
   RUN(test_list_runs);
   RUN(test_show_run);
   RUN(test_edges_and_counts);
+  RUN(test_resume_claim);
   RUN(test_resume_support);
   RUN(test_cache);
   RUN(test_timing);
