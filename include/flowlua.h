@@ -332,8 +332,11 @@ FLOWLUA_API int flowlua_run(flowlua *rt, const char *flow_name,
  * FLOWLUA_EBUILD and a message saying what differs, unless force (then the
  * tasks whose keys match keep their results). from_task (may be NULL):
  * that task and everything downstream of it run again even if they had
- * succeeded. Needs a state store (options.state_path). Returns and fills
- * *out as flowlua_run does.
+ * succeeded. The resume claims the run as it records itself: while another
+ * resume of it (or of a run of the same chain of resumes) is going in a
+ * live process, it is refused with FLOWLUA_ESTATE ("... is already being
+ * resumed by pid N on this host") before any task runs. Needs a state
+ * store (options.state_path). Returns and fills *out as flowlua_run does.
  */
 FLOWLUA_API int flowlua_resume(flowlua *rt, const char *flow_name,
                                const char *run_ref, int force,
@@ -395,11 +398,12 @@ FLOWLUA_API int flowlua_graph(flowlua *rt, const char *flow_name,
  * A stored run as one self-contained HTML page (`flowlua report`): its
  * summary, its task graph, a timeline with one bar per attempt coloured by
  * how it ended, and every failure's message. run_ref is a run id, an
- * unambiguous prefix of one, or "last". The graph is rebuilt from the
- * script the run recorded, in a runtime of its own (rt keeps the script it
- * holds), with the run's params; when that script is gone or now builds
- * other tasks, the page shows the tasks without edges and says why. The
- * page fetches nothing and runs no script. On success *out is a
+ * unambiguous prefix of one, or "last". Everything comes from the history
+ * alone, the graph from the edges stored with the run: no script is loaded
+ * or run (the history may come from elsewhere). A run recorded by a
+ * flowlua before 0.6.0 stored no edges: the page shows its tasks without
+ * edges and says the graph is unavailable. The page fetches nothing and
+ * runs no script. On success *out is a
  * NUL-terminated string the caller frees with flowlua_string_free().
  */
 FLOWLUA_API int flowlua_report_html(flowlua *rt, const char *run_ref,
