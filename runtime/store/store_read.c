@@ -493,6 +493,35 @@ static int load_tasks(fl_store *st, detail_impl *x, int64_t rowid) {
   return FLOWLUA_OK;
 }
 
+/* The counts of a run without recorded ones (still running), from the
+   task runs just loaded rather than by a second pass over task_run, by
+   FL_STORE_COUNT_TASK_RUNS_SQL's rule: every element of a map, and every
+   other task run but a map that has elements. */
+static int count_loaded(fl_store *st, detail_impl *x) {
+  fl_store_run_detail *d = &x->pub;
+  uint8_t *group = calloc(d->n_tasks ? d->n_tasks : 1, 1);
+  if (!group) return fl__store_oom(st, "cannot count a run's task runs");
+  fl_buf parent = FL_BUF_INIT;
+  for (size_t i = 0; i < d->n_tasks; i++) {
+    const fl_store_task_row *t = &d->tasks[i];
+    const char *open = t->map_index > 0 ? strrchr(t->key, '[') : NULL;
+    if (!open) continue;
+    fl_buf_reset(&parent);
+    fl_buf_add(&parent, t->key, (size_t)(open - t->key));
+    const fl_store_task_row *p = fl_store_detail_find(d, fl_buf_str(&parent));
+    if (p && p->map_index == 0) group[p - d->tasks] = 1;
+  }
+  int oom = parent.oom;
+  fl_buf_free(&parent);
+  for (size_t i = 0; !oom && i < d->n_tasks; i++) {
+    if (group[i]) continue;
+    d->run.n_tasks++;
+    if (d->tasks[i].state >= 0) d->run.by_state[d->tasks[i].state]++;
+  }
+  free(group);
+  return oom ? fl__store_oom(st, "cannot count a run's task runs") : FLOWLUA_OK;
+}
+
 int fl_store_load_run(fl_store *st, const char *ref, const char *flow,
                       fl_store_run_detail **out) {
   *out = NULL;
@@ -527,9 +556,12 @@ int fl_store_load_run(fl_store *st, const char *ref, const char *flow,
   if (status == FLOWLUA_OK) status = load_graph(st, x, rowid);
   if (status == FLOWLUA_OK) status = load_edges(st, x, rowid);
   if (status == FLOWLUA_OK) status = load_tasks(st, x, rowid);
-  /* Counted as runs lists them: one definition (FL_STORE_COUNT_TASK_RUNS_SQL,
-     or the engine's counts recorded at the end). */
-  if (status == FLOWLUA_OK) status = read_counts(st, rowid, counts, &x->pub.run);
+  /* Counted as runs lists them: the engine's counts recorded at the end,
+     else by the same rule as FL_STORE_COUNT_TASK_RUNS_SQL. */
+  if (status == FLOWLUA_OK && counts)
+    status = read_counts(st, rowid, counts, &x->pub.run);
+  else if (status == FLOWLUA_OK)
+    status = count_loaded(st, x);
   if (status) {
     fl_store_run_detail_free(&x->pub);
     return status;

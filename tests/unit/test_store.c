@@ -1393,12 +1393,19 @@ static void test_edges_and_counts(void) {
     CHECK_EQ_INT((int)list.rows[0].by_state[FLOWLUA_TASK_SUCCESS], 3);
   }
   fl_store_run_list_free(&list);
+  fl_store_run_detail *d = NULL;
+  CHECK_EQ_INT(fl_store_load_run(st, "r-edges", NULL, &d), FLOWLUA_OK);
+  if (d) {
+    CHECK_EQ_INT((int)d->run.n_tasks, 5);
+    CHECK_EQ_INT((int)d->run.by_state[FLOWLUA_TASK_FAILED], 2);
+    CHECK_EQ_INT((int)d->run.by_state[FLOWLUA_TASK_SUCCESS], 3);
+  }
+  fl_store_run_detail_free(d);
   CHECK_EQ_INT(fl_store_run_end(run, FLOWLUA_FLOW_FAILED, T0 + 3, NULL),
                FLOWLUA_OK);
   CHECK_QUERY(path, "SELECT task_counts FROM flow_run",
               "{\"Failed\":2,\"Success\":3}");
 
-  fl_store_run_detail *d = NULL;
   CHECK_EQ_INT(fl_store_load_run(st, "r-edges", NULL, &d), FLOWLUA_OK);
   if (d) {
     CHECK_EQ_INT((int)d->n_tasks, 6); /* every row, the map's own too */
