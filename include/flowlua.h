@@ -387,8 +387,12 @@ FLOWLUA_API int flowlua_step(flowlua *rt, flowlua_outcome *out);
  * Data edges are solid, ordering edges (node:after) dashed; a mapped task
  * is one node. With run_ref (a run id, a prefix, or "last"; may be NULL)
  * each node is coloured by its final state in that stored run and a map
- * shows its element count. On success *out is a NUL-terminated string the
- * caller frees with flowlua_string_free().
+ * shows its element count. When rt has no script loaded and run_ref is
+ * given, the graph is the one stored with that run (flow_name, may be NULL,
+ * then only picks among that flow's runs): no script is loaded or run; a
+ * run recorded by a flowlua before 0.6.0 stored none (FLOWLUA_EINVAL). On
+ * success *out is a NUL-terminated string the caller frees with
+ * flowlua_string_free().
  */
 FLOWLUA_API int flowlua_graph(flowlua *rt, const char *flow_name,
                               const char *format, const char *run_ref,

@@ -379,6 +379,10 @@ void fl_graph_add_key(fl_buf *b, const fl_graph *g, uint32_t node);
 /* Every node's key, in node order: a malloc'd array of g->n pointers into
    one block, both freed by free() on the array. NULL when out of memory. */
 const char **fl_graph_keys(const fl_graph *g);
+/* The graph's edges over its node indexes, as the history stores them
+   (node order, then each node's upstream in order): a malloc'd array, its
+   length in *n. NULL when out of memory. */
+struct fl_store_edge *fl_graph_edges(const fl_graph *g, size_t *n);
 int fl_graph_add_node(lua_State *L, fl_graph *g, int task_idx, int first_arg,
                       int nargs, int is_map);
 

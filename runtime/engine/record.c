@@ -96,27 +96,13 @@ static int declare_graph(fl_sched *s, const char *const *keys) {
   return rc;
 }
 
-/* The graph's edges as the store keeps them, so that a report can draw
-   the graph without the script; NULL when memory ran out. */
-static fl_store_edge *graph_edges(const fl_graph *g, size_t *n_out) {
-  size_t n = g->n ? g->dag.up_off[g->n] : 0;
-  fl_store_edge *edges = malloc((n ? n : 1) * sizeof *edges);
-  *n_out = 0;
-  if (!edges) return NULL;
-  for (uint32_t i = 0; i < g->n; i++)
-    for (uint32_t k = g->dag.up_off[i]; k < g->dag.up_off[i + 1]; k++)
-      edges[(*n_out)++] = (fl_store_edge){
-          g->dag.up[k], i, !(g->dag.up_kind[k] & FL_EDGE_DATA)};
-  return edges;
-}
-
 int fl_record_run_begin(fl_sched *s) {
   flowlua *rt = s->rt;
   if (!rt->store) return FLOWLUA_OK;
   fl_graph *g = s->g;
   const char **ptrs = fl_graph_keys(g);
   size_t n_edges = 0;
-  fl_store_edge *edges = graph_edges(g, &n_edges);
+  fl_store_edge *edges = fl_graph_edges(g, &n_edges);
   char *params = params_json(rt, g);
   int rc = ptrs && edges ? FLOWLUA_OK : FLOWLUA_ENOMEM;
   if (rc != FLOWLUA_OK) {

@@ -199,8 +199,16 @@ def check_reading_runs_no_script(binary, work):
     shown = flowlua(binary, ["show", "last"], work, 0)
     flowlua(binary, ["show", "last", "--json"], work, 0)
     flowlua(binary, ["runs"], work, 0)
+    graph = flowlua(binary, ["graph", "--run", "last"], work, 0)
+    mermaid = flowlua(binary, ["graph", "--run", "last", "--format", "mermaid"],
+                      work, 0)
     expect(not os.path.exists(os.path.join(work, "marker")),
            "no history reader ran the script")
+    expect('"seed" -> "square";' in graph.stdout
+           and '"total" -> "cleanup" [style=dashed];' in graph.stdout
+           and 'label="square (map of 3)\\nSuccess"' in graph.stdout,
+           "graph --run draws the stored graph", graph.stdout)
+    expect("n3 -.-> n5" in mermaid.stdout, "and in Mermaid", mermaid.stdout)
     expect("flaky" in shown.stdout, "show still shows the task runs",
            shown.stdout)
     with open(os.path.join(work, "out.html"), encoding="utf-8") as f:
@@ -237,6 +245,11 @@ def check_graph_of_an_older_run(binary, work):
     expect(dom.classed("path", "edge") == [], "no edges drawn")
     expect(len(dom.classed("g", "node")) == 6, "every task still drawn")
     expect(len(dom.with_attr("data-attempt")) == 10, "the timeline is whole")
+    done = flowlua(binary, ["graph", "--run", "last"], work, 2)
+    expect("has no stored graph (recorded by a flowlua older than 0.6.0): "
+           "give the script" in done.stderr,
+           "graph --run without a script says why it cannot draw",
+           done.stderr)
 
 
 def check_replaced_whole(binary, work):
