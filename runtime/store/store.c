@@ -190,7 +190,7 @@ static int claim_resumed_run(fl_store *st, const char *resumed_from) {
                 resumed_from, (long long)pid);
     add_where(&msg, &st->self, host ? host : "");
     fl_buf_addf(&msg, " (run %s", other ? other : "?");
-    fl_buf_adds(&msg, "); resume it again once that run has ended");
+    fl_buf_adds(&msg, "); wait for that run to end");
     status = fl__store_set_err(st, FLOWLUA_ESTATE, "%s", fl_buf_str(&msg));
     fl_buf_free(&msg);
   }
