@@ -332,8 +332,11 @@ FLOWLUA_API int flowlua_run(flowlua *rt, const char *flow_name,
  * FLOWLUA_EBUILD and a message saying what differs, unless force (then the
  * tasks whose keys match keep their results). from_task (may be NULL):
  * that task and everything downstream of it run again even if they had
- * succeeded. Needs a state store (options.state_path). Returns and fills
- * *out as flowlua_run does.
+ * succeeded. The resume claims the run as it records itself: while another
+ * resume of it (or of a run of the same chain of resumes) is going in a
+ * live process, it is refused with FLOWLUA_ESTATE ("... is already being
+ * resumed by pid N on this host") before any task runs. Needs a state
+ * store (options.state_path). Returns and fills *out as flowlua_run does.
  */
 FLOWLUA_API int flowlua_resume(flowlua *rt, const char *flow_name,
                                const char *run_ref, int force,
@@ -384,8 +387,12 @@ FLOWLUA_API int flowlua_step(flowlua *rt, flowlua_outcome *out);
  * Data edges are solid, ordering edges (node:after) dashed; a mapped task
  * is one node. With run_ref (a run id, a prefix, or "last"; may be NULL)
  * each node is coloured by its final state in that stored run and a map
- * shows its element count. On success *out is a NUL-terminated string the
- * caller frees with flowlua_string_free().
+ * shows its element count. When rt has no script loaded and run_ref is
+ * given, the graph is the one stored with that run (flow_name, may be NULL,
+ * then only picks among that flow's runs): no script is loaded or run; a
+ * run recorded by a flowlua before 0.6.0 stored none (FLOWLUA_EINVAL). On
+ * success *out is a NUL-terminated string the caller frees with
+ * flowlua_string_free().
  */
 FLOWLUA_API int flowlua_graph(flowlua *rt, const char *flow_name,
                               const char *format, const char *run_ref,
@@ -395,11 +402,12 @@ FLOWLUA_API int flowlua_graph(flowlua *rt, const char *flow_name,
  * A stored run as one self-contained HTML page (`flowlua report`): its
  * summary, its task graph, a timeline with one bar per attempt coloured by
  * how it ended, and every failure's message. run_ref is a run id, an
- * unambiguous prefix of one, or "last". The graph is rebuilt from the
- * script the run recorded, in a runtime of its own (rt keeps the script it
- * holds), with the run's params; when that script is gone or now builds
- * other tasks, the page shows the tasks without edges and says why. The
- * page fetches nothing and runs no script. On success *out is a
+ * unambiguous prefix of one, or "last". Everything comes from the history
+ * alone, the graph from the edges stored with the run: no script is loaded
+ * or run (the history may come from elsewhere). A run recorded by a
+ * flowlua before 0.6.0 stored no edges: the page shows its tasks without
+ * edges and says the graph is unavailable. The page fetches nothing and
+ * runs no script. On success *out is a
  * NUL-terminated string the caller frees with flowlua_string_free().
  */
 FLOWLUA_API int flowlua_report_html(flowlua *rt, const char *run_ref,

@@ -17,6 +17,7 @@ const char *cli_usage(void) {
          "       flowlua runs [--flow NAME] [--limit N] [--json]\n"
          "       flowlua show RUN_ID|last [--json]\n"
          "       flowlua graph [--format dot|mermaid] [--run RUN_ID|last] SCRIPT.lua\n"
+         "       flowlua graph [--format dot|mermaid] --run RUN_ID|last\n"
          "       flowlua report RUN_ID|last --html OUT.html\n"
          "\n"
          "Runs the flow that SCRIPT.lua returns (flow.define(...)): on its\n"
@@ -51,6 +52,7 @@ const char *cli_usage(void) {
          "  --json               runs, show: print JSON\n"
          "  --format FORMAT      graph: dot (default) or mermaid\n"
          "  --run RUN_ID|last    graph: colour each task by its state in that run\n"
+         "                       (without SCRIPT: the graph stored with the run)\n"
          "  --html PATH          report: write the page to PATH (replaced whole)\n"
          "  --concurrency N      tasks running at once (default: the flow's, 32)\n"
          "  --memory-limit SIZE  the most memory the flow's Lua heap may hold\n"
@@ -317,8 +319,9 @@ static int check_combinations(cli_args *out, char *err, size_t errlen) {
                                    "write the page to");
   if (out->html && out->command != CLI_REPORT)
     return fail(err, errlen, "%s", "--html goes with 'flowlua report'");
+  /* graph --run without a script draws the graph stored with the run. */
   if (!out->script && out->command != CLI_RUNS && out->command != CLI_SHOW &&
-      out->command != CLI_REPORT)
+      out->command != CLI_REPORT && !(out->command == CLI_GRAPH && out->run))
     return fail(err, errlen, "%s", "no script given");
   if ((out->json || out->limit) && out->command != CLI_RUNS &&
       out->command != CLI_SHOW)

@@ -495,6 +495,8 @@ int main(int argc, char **argv) {
     code = cmd_report(rt, &args);
   } else if (args.command == CLI_REPORT) {
     code = cmd_report_html(rt, &args);
+  } else if (args.command == CLI_GRAPH && !args.script) {
+    code = cmd_graph(rt, &args); /* --run: from the history, no script */
   } else if (flowlua_load_file(rt, args.script) != FLOWLUA_OK) {
     say_error(flowlua_errmsg(rt));
     code = EXIT_USAGE;

@@ -52,7 +52,6 @@ int fl_api_leave(flowlua *rt, int rc) {
   return rc;
 }
 
-
 void fl_engine_free(flowlua *rt) {
   fl_forget_run(rt);
   while (rt->active) { /* runs a host left going: their coroutines first */
@@ -71,23 +70,5 @@ void fl_engine_free(flowlua *rt) {
   free(rt->script_name);
   free(rt->state_path);
   free(rt);
-}
-
-void fl_fill_outcome(const fl_sched *s, flowlua_outcome *out) {
-  *out = (flowlua_outcome){.size = sizeof *out};
-  out->state = s->state;
-  out->duration = s->ended - s->started;
-  memcpy(out->run_id, s->run_id, sizeof out->run_id);
-  for (uint32_t i = 0; i < s->g->n; i++) {
-    const fl_taskrun *r = &s->runs[i];
-    if (r->map && r->map->n > 0) {
-      for (uint32_t k = 0; k < r->map->n; k++)
-        out->by_state[r->map->children[k].state]++;
-      out->tasks += r->map->n;
-    } else {
-      out->by_state[r->state]++;
-      out->tasks++;
-    }
-  }
 }
 

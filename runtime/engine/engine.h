@@ -313,7 +313,11 @@ int fl_api_leave(flowlua *rt, int rc);
 void fl_engine_free(flowlua *rt);
 /* 1, with the error set, when a run started by flowlua_start is going. */
 int fl_host_run_going(flowlua *rt, const char *who);
-/* Fills *out from a run that has ended. */
+/* Fills *out from a run that has ended. Its counts are THE count of task
+   runs (docs/manual/history.md, "Counting task runs"): every element of a
+   map, and every other task run but a map that has elements. The history
+   records them at the run's end; the store counts runs that never ended
+   the same way (FL_STORE_COUNT_TASK_RUNS_SQL). */
 void fl_fill_outcome(const fl_sched *s, flowlua_outcome *out);
 
 /* launch.c: checking, running and starting a loaded flow. */
@@ -375,6 +379,10 @@ void fl_graph_add_key(fl_buf *b, const fl_graph *g, uint32_t node);
 /* Every node's key, in node order: a malloc'd array of g->n pointers into
    one block, both freed by free() on the array. NULL when out of memory. */
 const char **fl_graph_keys(const fl_graph *g);
+/* The graph's edges over its node indexes, as the history stores them
+   (node order, then each node's upstream in order): a malloc'd array, its
+   length in *n. NULL when out of memory. */
+struct fl_store_edge *fl_graph_edges(const fl_graph *g, size_t *n);
 int fl_graph_add_node(lua_State *L, fl_graph *g, int task_idx, int first_arg,
                       int nargs, int is_map);
 

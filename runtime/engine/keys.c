@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "engine.h"
+#include "store.h"
 
 void fl_graph_add_key(fl_buf *b, const fl_graph *g, uint32_t node) {
   const fl_node *n = &g->nodes[node];
@@ -47,4 +48,16 @@ void fl_taskrun_add_key(fl_buf *b, const fl_taskrun *r) {
     fl_buf_addu(b, (unsigned long long)r->map_index);
     fl_buf_addc(b, ']');
   }
+}
+
+fl_store_edge *fl_graph_edges(const fl_graph *g, size_t *n_out) {
+  size_t n = g->n ? g->dag.up_off[g->n] : 0;
+  fl_store_edge *edges = malloc((n ? n : 1) * sizeof *edges);
+  *n_out = 0;
+  if (!edges) return NULL;
+  for (uint32_t i = 0; i < g->n; i++)
+    for (uint32_t k = g->dag.up_off[i]; k < g->dag.up_off[i + 1]; k++)
+      edges[(*n_out)++] = (fl_store_edge){
+          g->dag.up[k], i, !(g->dag.up_kind[k] & FL_EDGE_DATA)};
+  return edges;
 }

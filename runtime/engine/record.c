@@ -16,6 +16,7 @@
 
 #include <lauxlib.h>
 
+#include "states.h"
 #include "store.h"
 #include "sha256.h"
 
@@ -101,8 +102,10 @@ int fl_record_run_begin(fl_sched *s) {
   if (!rt->store) return FLOWLUA_OK;
   fl_graph *g = s->g;
   const char **ptrs = fl_graph_keys(g);
+  size_t n_edges = 0;
+  fl_store_edge *edges = fl_graph_edges(g, &n_edges);
   char *params = params_json(rt, g);
-  int rc = ptrs ? FLOWLUA_OK : FLOWLUA_ENOMEM;
+  int rc = ptrs && edges ? FLOWLUA_OK : FLOWLUA_ENOMEM;
   if (rc != FLOWLUA_OK) {
     fl_set_error(rt, "flow '%s': out of memory recording the run",
                  g->flow->name);
@@ -118,13 +121,22 @@ int fl_record_run_begin(fl_sched *s) {
       .started_at = s->started_wall,
       .keys = ptrs,
       .n_keys = g->n,
+      .edges = edges,
+      .n_edges = n_edges,
       .resumed_from = from ? from->run_id : NULL,
       .owner = NULL};
   rc = fl_store_run_begin(rt->store, &info, &s->rec);
+  if (rc == FLOWLUA_OK && from) /* recorded: the run is claimed */
+    fl_log_printf(&rt->log, FLOWLUA_LOG_INFO, g->flow->name,
+                  "resuming run %s (%s): tasks that succeeded keep their "
+                  "results",
+                  from->run_id, fl_flow_state_name(from->state));
   if (rc == FLOWLUA_OK) rc = declare_graph(s, ptrs);
   if (rc == FLOWLUA_ENOMEM)
     fl_set_error(rt, "flow '%s': out of memory recording the run",
                  g->flow->name);
+  else if (rc == FLOWLUA_ESTATE && from) /* another resume claimed it */
+    fl_set_error(rt, "cannot resume: %s", fl_store_errmsg(rt->store));
   else if (rc != FLOWLUA_OK)
     fl_set_error(rt, "flow '%s': recording the run: %s",
                  g->flow->name, fl_store_errmsg(rt->store));
@@ -136,6 +148,7 @@ done:
   }
   free(params);
   free(ptrs);
+  free(edges);
   return rc;
 }
 
@@ -238,6 +251,10 @@ void fl_record_idle(flowlua *rt) {
 
 void fl_record_run_end(fl_sched *s) {
   if (!s->rec) return;
+  /* The history records the counts the summary prints. */
+  flowlua_outcome out;
+  fl_fill_outcome(s, &out);
+  fl_store_run_counts(s->rec, out.by_state, FLOWLUA_TASK_STATE_COUNT);
   if (fl_store_run_end(s->rec, s->state, fl_wall_time(), s->store_error) !=
       FLOWLUA_OK)
     fl_log_printf(&s->rt->log, FLOWLUA_LOG_ERROR, s->g->flow->name,

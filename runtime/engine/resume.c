@@ -18,7 +18,6 @@
 #include "record.h"
 #include "resume.h"
 #include "store.h"
-#include "states.h"
 
 /* A resume records the tasks it keeps as it reaches them, so one killed
    early leaves them Pending, or not even declared: a resume of that run
@@ -184,13 +183,7 @@ int fl_resume_check(flowlua *rt, fl_graph *g, int force,
   free(ptrs);
   fl_buf_free(&msg);
   if (rc == FLOWLUA_OK && from_task) rc = mark_from_task(rt, g, from_task);
-  if (rc == FLOWLUA_OK)
-    fl_log_printf(&rt->log, FLOWLUA_LOG_INFO, g->flow->name,
-                  "resuming run %s (%s): tasks that succeeded keep their "
-                  "results",
-                  rt->resume->run.run_id,
-                  fl_flow_state_name(rt->resume->run.state));
-  return rc;
+  return rc; /* "resuming run ..." is logged once the run is claimed */
 }
 
 void fl_resume_forget(flowlua *rt) {

@@ -300,6 +300,20 @@ int fl_sched_start(flowlua *rt, fl_graph *g, fl_sched **out) {
   return FLOWLUA_OK;
 }
 
+/* "6 task runs: 3 Success, 2 Failed, 1 TriggerFailed": the counts the
+   summary, runs, show and report give too (fl_fill_outcome). */
+static void add_counts(fl_buf *b, const fl_sched *s) {
+  flowlua_outcome out;
+  fl_fill_outcome(s, &out);
+  fl_buf_addf(b, "%zu task run%s", out.tasks, out.tasks == 1 ? "" : "s");
+  for (int st = 0, first = 1; st < FLOWLUA_TASK_STATE_COUNT; st++) {
+    if (!out.by_state[st]) continue;
+    fl_buf_addf(b, "%s%zu %s", first ? ": " : ", ", out.by_state[st],
+                fl_task_state_name(st));
+    first = 0;
+  }
+}
+
 /* Every node is final: the run's state, its last log line, and out of the
    active list. An orphan moves to rt->retired, to be freed later: its
    on_end callback may still read it now. */
@@ -315,10 +329,13 @@ static void sched_end(fl_sched *s) {
   fl_record_run_end(s);
   if (rt->opts.event_fn) fl__sched_emit(s, NULL, -1, state, 0, s->store_error, 0);
   double took = s->ended - s->started;
+  fl_buf counts = FL_BUF_INIT;
+  add_counts(&counts, s);
   fl__sched_log_flow(s, state == FLOWLUA_FLOW_SUCCESS ? FLOWLUA_LOG_INFO
                                             : FLOWLUA_LOG_ERROR,
-           state, took, "flow '%s' run %s: %s in %.3f s", g->flow->name,
-           s->run_id, fl_flow_state_name(state), took);
+           state, took, "flow '%s' run %s: %s in %.3f s (%s)", g->flow->name,
+           s->run_id, fl_flow_state_name(state), took, fl_buf_str(&counts));
+  fl_buf_free(&counts);
   fl_sched **p = &rt->active;
   while (*p && *p != s) p = &(*p)->next_active;
   if (*p) *p = s->next_active;

@@ -353,7 +353,7 @@ static void add_summary(fl_buf *b, const view *v) {
     fl_buf_adds(b, "</td></tr>\n");
   }
   row_open(b, "Task runs");
-  fl_buf_addf(b, "%zu: ", v->d->n_tasks);
+  fl_buf_addf(b, "%zu: ", run->n_tasks); /* as runs and show count them */
   for (int st = 0; st < FL_STORE_TASK_STATES; st++)
     if (run->by_state[st])
       fl_buf_addf(b, "<span class=\"chip s-%s\">%zu %s</span>",

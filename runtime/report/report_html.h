@@ -4,7 +4,7 @@
  * SVG), and each failure's message.
  *
  * Formatting only: no SQLite, no Lua, no I/O. report.c gathers what is
- * drawn (the run, its attempts, the graph rebuilt from the script) into an
+ * drawn (the run, its attempts, the graph stored with it) into an
  * fl_report; the page fetches nothing (its Content-Security-Policy forbids
  * it) and runs no script.
  */
@@ -17,17 +17,15 @@
 #include "buf.h"
 #include "store.h"
 
-/* An edge of the task graph between two of the run's graph keys. */
-typedef struct fl_report_edge {
-  uint32_t from, to; /* indexes into run->graph_keys; from runs first */
-  int ordering;      /* 1: node:after (no data), 0: a data edge */
-} fl_report_edge;
+/* An edge of the task graph between two of the run's graph keys, as the
+   history stores it. */
+typedef fl_store_edge fl_report_edge;
 
 typedef struct fl_report {
   const fl_store_run_detail *run;
   const fl_store_attempt_list *attempts;
-  /* The graph over run->graph_keys: its edges when the script rebuilt the
-     same graph, else NULL with graph_note saying why. */
+  /* The graph over run->graph_keys: the edges stored with the run, else
+     NULL with graph_note saying why. */
   const fl_report_edge *edges;
   size_t n_edges;
   const char *graph_note;

@@ -130,13 +130,84 @@ typedef struct begin_ctx {
   const fl_store_run_info *info;
   const char *graph;
   size_t graph_len;
+  const char *edges;
+  size_t edges_len;
   const fl_store_owner *owner;
 } begin_ctx;
+
+/* At most this many runs back from a resumed run to the first run of its
+   chain (as resume.c follows them). */
+#define CLAIM_CHAIN_MAX 64
+
+/* The runs of a resume chain still Running: the first run of the chain of
+   ?1 (following resumed_from back), and every run that resumes it, and so
+   on. Rows (run_id, owner_host, owner_boot, owner_pid, owner_start). */
+static const char claim_sql[] =
+    "WITH RECURSIVE up(id, depth) AS ("
+    "  SELECT ?1, 0"
+    "  UNION ALL SELECT r.resumed_from, up.depth + 1 FROM flow_run r, up"
+    "  WHERE r.run_id = up.id AND r.resumed_from IS NOT NULL"
+    "  AND up.depth < ?2),"
+    " root(id) AS (SELECT id FROM up ORDER BY depth DESC LIMIT 1),"
+    " family(id) AS (SELECT id FROM root"
+    "  UNION SELECT r.run_id FROM flow_run r, family"
+    "  WHERE r.resumed_from = family.id)"
+    " SELECT r.run_id, r.owner_host, r.owner_boot, r.owner_pid, r.owner_start"
+    " FROM flow_run r, family WHERE r.run_id = family.id"
+    " AND r.state = 'Running'";
+
+/* Where a process runs, for a message: "this host" or "host 'name'". */
+static void add_where(fl_buf *b, const fl_store_owner *self, const char *host) {
+  if (strcmp(host, self->host) == 0)
+    fl_buf_adds(b, "this host");
+  else
+    fl_buf_addf(b, "host '%s'", host);
+}
+
+/* A resume claims the run it resumes: no run of its chain (the runs that
+   resume one another, back to the first) may be Running with an owner
+   that lives. Called in the transaction that records the resume, so of
+   two resumes started at once the second sees the first's row and is
+   refused (FLOWLUA_ESTATE). A Running run whose process died is no claim:
+   crash detection marks it Crashed, and it can be resumed in turn. */
+static int claim_resumed_run(fl_store *st, const char *resumed_from) {
+  sqlite3_stmt *s = NULL;
+  int status = fl__store_prepare(st, claim_sql, &s, "cannot claim the run");
+  if (status) return status;
+  sqlite3_bind_text(s, 1, resumed_from, -1, SQLITE_STATIC);
+  sqlite3_bind_int(s, 2, CLAIM_CHAIN_MAX);
+  int rc;
+  while (status == FLOWLUA_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+    const char *other = (const char *)sqlite3_column_text(s, 0);
+    const char *host = (const char *)sqlite3_column_text(s, 1);
+    const char *boot = (const char *)sqlite3_column_text(s, 2);
+    int64_t pid = sqlite3_column_int64(s, 3);
+    if (fl__store_owner_gone(&st->self, host ? host : "", boot ? boot : "",
+                             pid, sqlite3_column_int64(s, 4)))
+      continue;
+    fl_buf msg = FL_BUF_INIT;
+    fl_buf_addf(&msg, "run %s is already being resumed by pid %lld on ",
+                resumed_from, (long long)pid);
+    add_where(&msg, &st->self, host ? host : "");
+    fl_buf_addf(&msg, " (run %s", other ? other : "?");
+    fl_buf_adds(&msg, "); wait for that run to end");
+    status = fl__store_set_err(st, FLOWLUA_ESTATE, "%s", fl_buf_str(&msg));
+    fl_buf_free(&msg);
+  }
+  if (status == FLOWLUA_OK && rc != SQLITE_DONE)
+    status = fl__store_sql_err(st, rc, "cannot claim run '%s'", resumed_from);
+  sqlite3_finalize(s);
+  return status;
+}
 
 static int insert_run(fl_store *st, void *ctx_) {
   begin_ctx *c = ctx_;
   const fl_store_run_info *in = c->info;
   sqlite3_stmt *s = NULL;
+  if (in->resumed_from) {
+    int claimed = claim_resumed_run(st, in->resumed_from);
+    if (claimed) return claimed;
+  }
   int status = fl__store_prepare(
       st,
       "INSERT INTO flow_run(run_id, flow, script, params, state, scheduled_at,"
@@ -169,14 +240,26 @@ static int insert_run(fl_store *st, void *ctx_) {
     c->run->rowid = sqlite3_last_insert_rowid(st->db);
   sqlite3_finalize(s);
   if (status) return status;
-  status = fl__store_prepare(st, "INSERT INTO run_graph(run, keys) VALUES (?1, ?2)",
-                         &s, "cannot record the run's graph");
+  status = fl__store_prepare(
+      st, "INSERT INTO run_graph(run, keys, edges) VALUES (?1, ?2, ?3)", &s,
+      "cannot record the run's graph");
   if (status) return status;
   sqlite3_bind_int64(s, 1, c->run->rowid);
   sqlite3_bind_text64(s, 2, c->graph, c->graph_len, SQLITE_STATIC, SQLITE_UTF8);
+  sqlite3_bind_text64(s, 3, c->edges, c->edges_len, SQLITE_STATIC, SQLITE_UTF8);
   status = fl__store_exec(st, s, "cannot record the run's graph");
   sqlite3_finalize(s);
   return status;
+}
+
+/* The edges as stored: [[from, to, ordering], ...], from and to indexes
+   into the graph's keys. */
+static void edges_json(fl_buf *b, const fl_store_run_info *info) {
+  fl_buf_addc(b, '[');
+  for (size_t i = 0; i < info->n_edges; i++)
+    fl_buf_addf(b, "%s[%u,%u,%d]", i ? "," : "", info->edges[i].from,
+                info->edges[i].to, info->edges[i].ordering ? 1 : 0);
+  fl_buf_addc(b, ']');
 }
 
 int fl_store_run_begin(fl_store *st, const fl_store_run_info *info,
@@ -185,8 +268,15 @@ int fl_store_run_begin(fl_store *st, const fl_store_run_info *info,
   if (!info->run_id || !*info->run_id || !info->flow || !*info->flow)
     return fl__store_set_err(st, FLOWLUA_EINVAL,
                    "cannot record a run without a run id and a flow name");
+  for (size_t i = 0; i < info->n_edges; i++)
+    if (info->edges[i].from >= info->n_keys || info->edges[i].to >= info->n_keys)
+      return fl__store_set_err(st, FLOWLUA_EINVAL,
+                               "run '%s': edge %zu joins task %u to task %u, "
+                               "but the graph has %zu tasks",
+                               info->run_id, i + 1, info->edges[i].from,
+                               info->edges[i].to, info->n_keys);
   fl_store_run *run = calloc(1, sizeof *run);
-  fl_buf graph = FL_BUF_INIT;
+  fl_buf graph = FL_BUF_INIT, edges = FL_BUF_INIT;
   if (!run || !(run->run_id = strdup(info->run_id))) goto fail_nomem;
   run->st = st;
   fl_buf_addc(&graph, '[');
@@ -195,11 +285,14 @@ int fl_store_run_begin(fl_store *st, const fl_store_run_info *info,
     fl_buf_add_json_string(&graph, info->keys[i]);
   }
   fl_buf_addc(&graph, ']');
-  if (graph.oom) goto fail_nomem;
-  begin_ctx ctx = {run, info, graph.data, graph.len,
+  edges_json(&edges, info);
+  if (graph.oom || edges.oom) goto fail_nomem;
+  begin_ctx ctx = {run,       info,       graph.data,
+                   graph.len, edges.data, edges.len,
                    info->owner ? info->owner : &st->self};
   int status = fl__store_flush_with(st, "cannot record the run", insert_run, &ctx);
   fl_buf_free(&graph);
+  fl_buf_free(&edges);
   if (status) {
     free(run->run_id);
     free(run);
@@ -212,6 +305,7 @@ int fl_store_run_begin(fl_store *st, const fl_store_run_info *info,
   return FLOWLUA_OK;
 fail_nomem:
   fl_buf_free(&graph);
+  fl_buf_free(&edges);
   if (run) free(run->run_id);
   free(run);
   return fl__store_oom(st, "cannot record the run");
@@ -228,10 +322,12 @@ typedef struct end_ctx {
 static int update_run_end(fl_store *st, void *ctx_) {
   end_ctx *c = ctx_;
   sqlite3_stmt *s = NULL;
-  int status = fl__store_prepare(st,
-                       "UPDATE flow_run SET state = ?2, ended_at = ?3,"
-                       " error = ?4, task_counts = ?5 WHERE id = ?1",
-                       &s, "cannot record the end of the run");
+  int status = fl__store_prepare(
+      st,
+      "UPDATE flow_run SET state = ?2, ended_at = ?3, error = ?4,"
+      " task_counts = coalesce(?5, (SELECT json_group_object(state, n) FROM"
+      " (" FL_STORE_COUNT_TASK_RUNS_SQL "))) WHERE id = ?1",
+      &s, "cannot record the end of the run");
   if (status) return status;
   sqlite3_bind_int64(s, 1, c->run->rowid);
   sqlite3_bind_text(s, 2, fl__store_flow_state_name(c->state), -1, SQLITE_STATIC);
@@ -241,6 +337,14 @@ static int update_run_end(fl_store *st, void *ctx_) {
   status = fl__store_exec(st, s, "cannot record the end of the run");
   sqlite3_finalize(s);
   return status;
+}
+
+void fl_store_run_counts(fl_store_run *run, const size_t *by_state,
+                         size_t n_states) {
+  memset(run->counts, 0, sizeof run->counts);
+  for (size_t i = 0; i < n_states && i < FL_STORE_TASK_STATES; i++)
+    run->counts[i] = by_state[i];
+  run->has_counts = 1;
 }
 
 int fl_store_run_end(fl_store_run *run, int state, double ended_at,
@@ -254,21 +358,18 @@ int fl_store_run_end(fl_store_run *run, int state, double ended_at,
                      state);
     goto done;
   }
-  /* Counted here from what this process knows, which is what the flush
-     below leaves in the file: no query over the run's task rows. A task run
-     declared but never changed has no row, so it is not counted. */
-  size_t by_state[FL_STORE_TASK_STATES] = {0};
-  for (uint32_t i = 0; i < run->n_tasks; i++)
-    if (run->tasks[i].written || run->tasks[i].touched)
-      by_state[run->tasks[i].state]++;
-  fl_buf_addc(&counts, '{');
-  for (int i = 0, first = 1; i < FL_STORE_TASK_STATES; i++) {
-    if (!by_state[i]) continue;
-    fl_buf_addf(&counts, "%s\"%s\":%zu", first ? "" : ",", fl__store_task_state_names[i],
-                by_state[i]);
-    first = 0;
+  /* The engine's counts when it gave them (no query over the run's task
+     rows), else NULL: update_run_end counts the rows the flush left. */
+  if (run->has_counts) {
+    fl_buf_addc(&counts, '{');
+    for (int i = 0, first = 1; i < FL_STORE_TASK_STATES; i++) {
+      if (!run->counts[i]) continue;
+      fl_buf_addf(&counts, "%s\"%s\":%zu", first ? "" : ",",
+                  fl__store_task_state_names[i], run->counts[i]);
+      first = 0;
+    }
+    fl_buf_addc(&counts, '}');
   }
-  fl_buf_addc(&counts, '}');
   if (counts.oom) {
     status = fl__store_oom(st, "cannot record the end of the run");
     goto done;

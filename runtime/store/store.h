@@ -62,7 +62,7 @@
 
 /* The schema this code writes; older files are migrated on open, newer ones
    refused. */
-#define FL_STORE_SCHEMA_VERSION 3
+#define FL_STORE_SCHEMA_VERSION 4
 /* PRAGMA application_id of a flowlua store: "flLS" in ASCII. */
 #define FL_STORE_APPLICATION_ID 0x666c4c53
 
@@ -159,6 +159,13 @@ int fl_store_owner_of(pid_t pid, fl_store_owner *o);
    fl_store_run_end or fl_store_close. */
 typedef struct fl_store_run fl_store_run;
 
+/* An edge of a run's task graph, between two of its graph keys. Stored
+   with the run, so that reading a history never needs the script. */
+typedef struct fl_store_edge {
+  uint32_t from, to; /* indexes into the graph keys; from runs first */
+  int ordering;      /* 1: node:after (no data), 0: a data edge */
+} fl_store_edge;
+
 typedef struct fl_store_run_info {
   const char *run_id;      /* required, unique: the engine's UUID */
   const char *flow;        /* required: the flow's name */
@@ -171,6 +178,9 @@ typedef struct fl_store_run_info {
      order: what resume compares the current graph with. May be empty. */
   const char *const *keys;
   size_t n_keys;
+  /* The graph's edges between those keys (may be none). */
+  const fl_store_edge *edges;
+  size_t n_edges;
   const char *resumed_from; /* the run id this run resumes, or NULL */
   /* Who runs it; NULL = this process. Tests pass another owner. */
   const fl_store_owner *owner;
@@ -278,9 +288,20 @@ int fl_store_flush(fl_store *st);
 int fl_store_flush_async(fl_store *st);
 
 /*
+ * Gives the run's task runs' counts by state (indexed as
+ * fl_store_task_state_name; n_states of them), as the engine counted them
+ * for its summary, for fl_store_run_end to record: the summary, runs, show
+ * and report then give the same numbers. Without it, fl_store_run_end
+ * counts the recorded task runs the same way (a map with elements is
+ * counted by its elements, not as a task run of its own).
+ */
+void fl_store_run_counts(fl_store_run *run, const size_t *by_state,
+                         size_t n_states);
+
+/*
  * Ends a run: flushes, then records its final state (a flowlua_flow_state),
- * end time, error (NULL if none) and its task runs' counts by state, and
- * commits. The handle is freed whatever the outcome; on failure the run
+ * end time, error (NULL if none) and its task runs' counts by state (see
+ * fl_store_run_counts), and commits. The handle is freed whatever the outcome; on failure the run
  * stays Running in the file until fl_store_mark_crashed finds this process
  * gone.
  */
@@ -399,10 +420,21 @@ typedef struct fl_store_task_row {
   double started_at, ended_at;
 } fl_store_task_row;
 
+enum {
+  FL_STORE_EDGES_NONE = 0,     /* recorded by a flowlua before 0.6.0 */
+  FL_STORE_EDGES_RECORDED = 1,
+  FL_STORE_EDGES_DAMAGED = 2   /* not JSON, or an edge names no graph key */
+};
+
 typedef struct fl_store_run_detail {
   fl_store_run_row run;
   const char *const *graph_keys; /* as given to fl_store_run_begin */
   size_t n_graph_keys;
+  /* The graph's edges, as given to fl_store_run_begin, when edges_state is
+     FL_STORE_EDGES_RECORDED; else none. */
+  const fl_store_edge *edges;
+  size_t n_edges;
+  int edges_state; /* FL_STORE_EDGES_* */
   fl_store_task_row *tasks;      /* in the order they were declared */
   size_t n_tasks;
   /* The run this one resumes, when the caller loaded it too (a resume of

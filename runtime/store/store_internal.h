@@ -59,7 +59,27 @@ struct fl_store_run {
   uint64_t *slots;
   uint32_t n_slots;
   uint32_t n_bracketed; /* keys in the set that hold a '[' */
+  /* The task runs' counts by state as the engine counted them
+     (fl_store_run_counts), recorded at the run's end; else counted there
+     by FL_STORE_COUNT_TASK_RUNS_SQL. */
+  size_t counts[FL_STORE_TASK_STATES];
+  int has_counts;
 };
+
+/* Whether the process recorded as a run's owner (host, boot id, pid, start
+   time) is certainly gone; a process on another host is never known gone. */
+int fl__store_owner_gone(const fl_store_owner *self, const char *host,
+                         const char *boot, int64_t pid, int64_t start);
+
+/* The task runs a run counts, by state, as the engine counts them (see
+   "Counting task runs" in docs/manual/history.md): every element of a map,
+   and every other task run but a map that has elements, which is a group
+   counted by its elements. ?1 is the run's rowid. Rows (state, n). */
+#define FL_STORE_COUNT_TASK_RUNS_SQL                                         \
+  "SELECT state, count(*) AS n FROM task_run WHERE run = ?1 AND"             \
+  " (map_index > 0 OR key NOT IN (SELECT substr(key, 1, length(key) -"       \
+  " length(map_index) - 2) FROM task_run WHERE run = ?1 AND map_index > 0))" \
+  " GROUP BY state"
 
 /* One buffered state change for task_event: a change that stopped being
    its task run's latest. */

@@ -192,6 +192,14 @@ static const char *const migrations[] = {
     "    AND started_seq <> state_seq"
     "  UNION ALL SELECT run, n, state_seq, state_at, state, attempts, error"
     "    FROM task_run WHERE state_seq > 0;",
+    /* 3 -> 4: the graph's edges are stored with the run ([[from, to,
+       ordering], ...] over the indexes of keys), so that a report is drawn
+       from the history alone, never by running the script the run names.
+       Runs recorded before have none (NULL): their graph is unavailable.
+       Resumes of a run are found by resumed_from, to claim a run once. */
+    "ALTER TABLE run_graph ADD COLUMN edges TEXT;"
+    "CREATE INDEX flow_run_by_resumed ON flow_run(resumed_from)"
+    "  WHERE resumed_from IS NOT NULL;",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] ==

@@ -71,3 +71,14 @@ int fl_store_owner_of(pid_t pid, fl_store_owner *o) {
   return kill(pid, 0) == 0 || errno == EPERM ? 0 : -1;
 }
 
+
+int fl__store_owner_gone(const fl_store_owner *self, const char *host,
+                         const char *boot, int64_t pid, int64_t start) {
+  if (strcmp(host, self->host) != 0) return 0; /* cannot see it from here */
+  if (*boot && *self->boot_id && strcmp(boot, self->boot_id) != 0) return 1;
+  fl_store_owner now;
+  if (pid <= 0 || fl_store_owner_of((pid_t)pid, &now) != 0) return 1;
+  /* The pid lives, but if it started at another time it is another process
+     that got the same pid. */
+  return start && now.start_time && start != now.start_time;
+}

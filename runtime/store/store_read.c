@@ -104,8 +104,7 @@ static int read_counts(fl_store *st, int64_t rowid, const char *counts_json,
   int status = fl__store_prepare(
       st,
       counts_json ? "SELECT key, value FROM json_each(?2)"
-                  : "SELECT state, count(*) FROM task_run WHERE run = ?1"
-                    " GROUP BY state",
+                  : FL_STORE_COUNT_TASK_RUNS_SQL,
       &s, "cannot count a run's task runs");
   if (status) return status;
   sqlite3_bind_int64(s, 1, rowid);
@@ -175,6 +174,7 @@ typedef struct detail_impl {
   fl_store_run_detail pub;
   struct fl_store_arena *arena;
   const char **graph;
+  fl_store_edge *edges;
   key_index *by_key; /* tasks sorted by key, for fl_store_detail_find */
 } detail_impl;
 
@@ -184,6 +184,7 @@ void fl_store_run_detail_free(fl_store_run_detail *d) {
   detail_impl *x = (detail_impl *)d;
   free(x->by_key);
   free(x->graph);
+  free(x->edges);
   free(x->pub.tasks);
   arena_free(x->arena);
   free(x);
@@ -269,6 +270,70 @@ static int load_graph(fl_store *st, detail_impl *x, int64_t rowid) {
     status = fl__store_sql_err(st, rc, "cannot read a run's graph");
   sqlite3_finalize(s);
   x->pub.graph_keys = x->graph;
+  return status;
+}
+
+/* Whether the run recorded edges, and whether they can be used: the
+   database may come from elsewhere, so an edge is checked against the
+   keys before it is believed. */
+static int edges_state(fl_store *st, int64_t rowid, int *state) {
+  sqlite3_stmt *s = NULL;
+  int status = fl__store_prepare(
+      st,
+      "SELECT edges IS NOT NULL, CASE WHEN json_valid(edges) AND"
+      " json_type(edges) = 'array' THEN NOT EXISTS (SELECT 1 FROM"
+      " json_each(edges) e WHERE e.type <> 'array'"
+      " OR json_array_length(e.value) <> 3"
+      " OR typeof(e.value ->> 0) <> 'integer'"
+      " OR typeof(e.value ->> 1) <> 'integer'"
+      " OR e.value ->> 0 NOT BETWEEN 0 AND json_array_length(keys) - 1"
+      " OR e.value ->> 1 NOT BETWEEN 0 AND json_array_length(keys) - 1)"
+      " ELSE 0 END FROM run_graph WHERE run = ?1",
+      &s, "cannot read a run's graph");
+  if (status) return status;
+  sqlite3_bind_int64(s, 1, rowid);
+  int rc = sqlite3_step(s);
+  *state = FL_STORE_EDGES_NONE;
+  if (rc == SQLITE_ROW && sqlite3_column_int(s, 0))
+    *state = sqlite3_column_int(s, 1) ? FL_STORE_EDGES_RECORDED
+                                      : FL_STORE_EDGES_DAMAGED;
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+    status = fl__store_sql_err(st, rc, "cannot read a run's graph");
+  sqlite3_finalize(s);
+  return status;
+}
+
+static int load_edges(fl_store *st, detail_impl *x, int64_t rowid) {
+  int state = FL_STORE_EDGES_NONE;
+  int status = edges_state(st, rowid, &state);
+  x->pub.edges_state = state;
+  if (status || state != FL_STORE_EDGES_RECORDED) return status;
+  sqlite3_stmt *s = NULL;
+  status = fl__store_prepare(st,
+                             "SELECT e.value ->> 0, e.value ->> 1,"
+                             " e.value ->> 2 FROM run_graph g,"
+                             " json_each(g.edges) e WHERE g.run = ?1"
+                             " ORDER BY e.key",
+                             &s, "cannot read a run's graph");
+  if (status) return status;
+  sqlite3_bind_int64(s, 1, rowid);
+  size_t cap = 0;
+  int rc, ok = 1;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    if (GROW(x->edges, cap, x->pub.n_edges)) {
+      ok = 0;
+      break;
+    }
+    x->edges[x->pub.n_edges++] = (fl_store_edge){
+        (uint32_t)sqlite3_column_int64(s, 0),
+        (uint32_t)sqlite3_column_int64(s, 1), sqlite3_column_int(s, 2) != 0};
+  }
+  if (!ok)
+    status = fl__store_oom(st, "cannot read a run's graph");
+  else if (rc != SQLITE_DONE)
+    status = fl__store_sql_err(st, rc, "cannot read a run's graph");
+  sqlite3_finalize(s);
+  x->pub.edges = x->edges;
   return status;
 }
 
@@ -418,11 +483,6 @@ static int load_tasks(fl_store *st, detail_impl *x, int64_t rowid) {
     if (!t->task) t->task = "";
   }
   free(l.items);
-  /* The counts of a loaded run are what was loaded. */
-  d->run.n_tasks = d->n_tasks;
-  memset(d->run.by_state, 0, sizeof d->run.by_state);
-  for (size_t i = 0; i < d->n_tasks; i++)
-    if (d->tasks[i].state >= 0) d->run.by_state[d->tasks[i].state]++;
   if (d->n_tasks) {
     if (!(x->by_key = malloc(d->n_tasks * sizeof *x->by_key)))
       return fl__store_oom(st, "cannot read a run's task runs");
@@ -431,6 +491,35 @@ static int load_tasks(fl_store *st, detail_impl *x, int64_t rowid) {
     qsort(x->by_key, d->n_tasks, sizeof *x->by_key, cmp_key_index);
   }
   return FLOWLUA_OK;
+}
+
+/* The counts of a run without recorded ones (still running), from the
+   task runs just loaded rather than by a second pass over task_run, by
+   FL_STORE_COUNT_TASK_RUNS_SQL's rule: every element of a map, and every
+   other task run but a map that has elements. */
+static int count_loaded(fl_store *st, detail_impl *x) {
+  fl_store_run_detail *d = &x->pub;
+  uint8_t *group = calloc(d->n_tasks ? d->n_tasks : 1, 1);
+  if (!group) return fl__store_oom(st, "cannot count a run's task runs");
+  fl_buf parent = FL_BUF_INIT;
+  for (size_t i = 0; i < d->n_tasks; i++) {
+    const fl_store_task_row *t = &d->tasks[i];
+    const char *open = t->map_index > 0 ? strrchr(t->key, '[') : NULL;
+    if (!open) continue;
+    fl_buf_reset(&parent);
+    fl_buf_add(&parent, t->key, (size_t)(open - t->key));
+    const fl_store_task_row *p = fl_store_detail_find(d, fl_buf_str(&parent));
+    if (p && p->map_index == 0) group[p - d->tasks] = 1;
+  }
+  int oom = parent.oom;
+  fl_buf_free(&parent);
+  for (size_t i = 0; !oom && i < d->n_tasks; i++) {
+    if (group[i]) continue;
+    d->run.n_tasks++;
+    if (d->tasks[i].state >= 0) d->run.by_state[d->tasks[i].state]++;
+  }
+  free(group);
+  return oom ? fl__store_oom(st, "cannot count a run's task runs") : FLOWLUA_OK;
 }
 
 int fl_store_load_run(fl_store *st, const char *ref, const char *flow,
@@ -445,13 +534,16 @@ int fl_store_load_run(fl_store *st, const char *ref, const char *flow,
     return fl__store_oom(st, "cannot read a run");
   }
   sqlite3_stmt *s = NULL;
+  const char *counts = NULL; /* recorded at the run's end */
   status = fl__store_prepare(st, "SELECT " RUN_COLUMNS " FROM flow_run r WHERE r.id = ?1",
                    &s, "cannot read a run");
   if (status == FLOWLUA_OK) {
     sqlite3_bind_int64(s, 1, rowid);
     int rc = sqlite3_step(s);
     if (rc == SQLITE_ROW) {
-      if (!read_run_row(x->arena, s, &x->pub.run))
+      int ok = 1;
+      counts = col_str(x->arena, s, 13, &ok);
+      if (!ok || !read_run_row(x->arena, s, &x->pub.run))
         status = fl__store_oom(st, "cannot read a run");
     } else if (rc == SQLITE_DONE) {
       status = fl__store_set_err(st, FLOWLUA_EINVAL, "run '%s' was deleted while read",
@@ -462,7 +554,14 @@ int fl_store_load_run(fl_store *st, const char *ref, const char *flow,
     sqlite3_finalize(s);
   }
   if (status == FLOWLUA_OK) status = load_graph(st, x, rowid);
+  if (status == FLOWLUA_OK) status = load_edges(st, x, rowid);
   if (status == FLOWLUA_OK) status = load_tasks(st, x, rowid);
+  /* Counted as runs lists them: the engine's counts recorded at the end,
+     else by the same rule as FL_STORE_COUNT_TASK_RUNS_SQL. */
+  if (status == FLOWLUA_OK && counts)
+    status = read_counts(st, rowid, counts, &x->pub.run);
+  else if (status == FLOWLUA_OK)
+    status = count_loaded(st, x);
   if (status) {
     fl_store_run_detail_free(&x->pub);
     return status;

@@ -16,18 +16,6 @@
 
 /* ---- crash detection and fires --------------------------------------------------- */
 
-/* Whether the process recorded as a run's owner is certainly gone. */
-static int owner_gone(const fl_store_owner *self, const char *host,
-                      const char *boot, int64_t pid, int64_t start) {
-  if (strcmp(host, self->host) != 0) return 0; /* cannot see it from here */
-  if (*boot && *self->boot_id && strcmp(boot, self->boot_id) != 0) return 1;
-  fl_store_owner now;
-  if (pid <= 0 || fl_store_owner_of((pid_t)pid, &now) != 0) return 1;
-  /* The pid lives, but if it started at another time it is another process
-     that got the same pid. */
-  return start && now.start_time && start != now.start_time;
-}
-
 typedef struct crashed_run {
   int64_t rowid, pid;
   double last;
@@ -54,8 +42,8 @@ static int mark_one_crashed(fl_store *st, const crashed_run *c, double now) {
       " WHERE run = ?1 AND state IN ('Pending', 'Running', 'Retrying')",
       /* ...and the run's, with its counts. */
       "UPDATE flow_run SET state = 'Crashed', ended_at = ?4, error = ?3,"
-      " task_counts = (SELECT json_group_object(state, n) FROM (SELECT state,"
-      " count(*) AS n FROM task_run WHERE run = ?1 GROUP BY state))"
+      " task_counts = (SELECT json_group_object(state, n) FROM ("
+      FL_STORE_COUNT_TASK_RUNS_SQL "))"
       " WHERE id = ?1 AND state = 'Running'",
   };
   for (size_t i = 0; i < sizeof sql / sizeof sql[0]; i++) {
@@ -419,7 +407,7 @@ int fl_store_mark_crashed(fl_store *st, double now, size_t *n_marked) {
     const char *host = (const char *)sqlite3_column_text(s, 1);
     const char *boot = (const char *)sqlite3_column_text(s, 2);
     int64_t pid = sqlite3_column_int64(s, 3);
-    if (!owner_gone(&st->self, host ? host : "", boot ? boot : "", pid,
+    if (!fl__store_owner_gone(&st->self, host ? host : "", boot ? boot : "", pid,
                     sqlite3_column_int64(s, 4)))
       continue;
     if (GROW(dead, cap_dead, n_dead)) {

@@ -15,6 +15,13 @@
 -- stdout: "load" \[label="load\\nSuccess", fillcolor="#c8e6c9"\];
 -- stdout: "sq" \[label="sq \(map of 3\)\\nFailed", peripheries=2, fillcolor="#ffcdd2"\];
 -- stdout: "report" \[label="report\\nTriggerFailed", fillcolor="#ffe0b2"\];
+-- run: from the history alone: graph --run without the script
+-- env: FAIL=1
+-- before: 1 {script} --flow g
+-- args: graph --run last
+-- stdout: "load" \[label="load\\nSuccess", fillcolor="#c8e6c9"\];
+-- stdout: "sq" \[label="sq \(map of 3\)\\nFailed", peripheries=2, fillcolor="#ffcdd2"\];
+-- stdout: "report" -> "cleanup" \[style=dashed\];
 -- run: Mermaid coloured by a stored run
 -- env: FAIL=1
 -- before: 1 {script} --flow g

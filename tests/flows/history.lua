@@ -9,7 +9,7 @@
 -- run: a failed run is recorded and listed
 -- before: 1 {script} --param n=4
 -- args: runs
--- stdout: ^ID +FLOW +STATE +STARTED +DURATION +TASKS\n[0-9a-f]{8}  history  Failed .* 4 Success, 3 Failed, 1 TriggerFailed\n$
+-- stdout: ^ID +FLOW +STATE +STARTED +DURATION +TASKS\n[0-9a-f]{8}  history  Failed .* 4 Success, 2 Failed, 1 TriggerFailed\n$
 -- run: show prints each task run with its error
 -- before: 1 {script} --param n=4
 -- args: show last

@@ -418,6 +418,7 @@ static void test_migrate_from_v2(void) {
   CHECK(d && d->n_tasks == 2);
   CHECK(d && d->n_graph_keys == 2);
   if (d && d->n_graph_keys == 2) CHECK_EQ_STR(d->graph_keys[1], "b");
+  CHECK(d && d->edges_state == FL_STORE_EDGES_NONE); /* an older run */
   fl_store_run_detail_free(d);
 
   /* A new run: its task runs that ended are packed, and read back. */
@@ -482,7 +483,7 @@ static void test_refuse_newer(void) {
   fl_store_close(open_store(path));
   raw_exec(path, "PRAGMA user_version = 99");
   /* Closing the last connection checkpointed the WAL: one file. */
-  check_refused(path, "newer flowlua (schema version 99; this one knows up to 3)");
+  check_refused(path, "newer flowlua (schema version 99; this one knows up to 4)");
 }
 
 /* A file that claims to be SQLite but whose schema page is garbage. */
@@ -587,7 +588,7 @@ static void test_batching(void) {
   CHECK_QUERY(path,
               "SELECT state || ' ' || (ended_at - started_at) || ' ' || error"
               " || ' ' || task_counts FROM flow_run",
-              "Failed 7.0 1 task failed {\"Success\":2,\"Failed\":1}");
+              "Failed 7.0 1 task failed {\"Failed\":1,\"Success\":2}");
   fl_store_close(st);
   check_integrity(path);
 }
@@ -1342,6 +1343,170 @@ static void test_show_run(void) {
   check_integrity(path);
 }
 
+/* ---- the graph's edges and the count of task runs ----------------------------------------- */
+
+/* The edges are stored with the run and read back, so that a report needs
+   no script; a run without them (recorded by an older flowlua) or with
+   damaged ones says so (issue 16, item 8). A map with elements is counted
+   by its elements, not as a task run of its own, while the run goes and
+   after it ended (item 22). */
+static void test_edges_and_counts(void) {
+  const char *path = tmp_path("edges.db");
+  fl_store *st = open_store(path);
+  static const char *const keys[] = {"seed", "sq", "lone"};
+  static const fl_store_edge edges[] = {{0, 1, 0}, {1, 2, 1}};
+  static const fl_store_edge bad[] = {{0, 3, 0}};
+  fl_store_run_info info = {.run_id = "r-edges", .flow = "f", .started_at = T0,
+                            .keys = keys, .n_keys = 3, .edges = bad,
+                            .n_edges = 1};
+  fl_store_run *run = NULL;
+  CHECK_EQ_INT(fl_store_run_begin(st, &info, &run), FLOWLUA_EINVAL);
+  CHECK_CONTAINS(fl_store_errmsg(st), "edge 1 joins task 0 to task 3, but the "
+                                      "graph has 3 tasks");
+  info.edges = edges;
+  info.n_edges = 2;
+  CHECK_EQ_INT(fl_store_run_begin(st, &info, &run), FLOWLUA_OK);
+  if (!run) return;
+  uint32_t seed = add_task(run, "seed", "seed", 0);
+  uint32_t sq = add_task(run, "sq", "sq", 0);
+  uint32_t lone = add_task(run, "lone", "lone", 0);
+  uint32_t el[3];
+  static const char *const el_keys[] = {"sq[1]", "sq[2]", "sq[3]"};
+  for (int i = 0; i < 3; i++)
+    CHECK_EQ_INT(fl_store_task_add_element(run, el_keys[i], "sq", i + 1, &el[i]),
+                 FLOWLUA_OK);
+  state(run, seed, FLOWLUA_TASK_SUCCESS, 1, T0 + 1, NULL);
+  state(run, sq, FLOWLUA_TASK_FAILED, 1, T0 + 2, "1 element failed");
+  state(run, el[0], FLOWLUA_TASK_SUCCESS, 1, T0 + 2, NULL);
+  state(run, el[1], FLOWLUA_TASK_FAILED, 1, T0 + 2, "odd");
+  state(run, el[2], FLOWLUA_TASK_SUCCESS, 1, T0 + 2, NULL);
+  state(run, lone, FLOWLUA_TASK_FAILED, 1, T0 + 2, "alone");
+  flush_ok(st);
+
+  /* Still running: counted from the rows. */
+  fl_store_run_list list = {0};
+  CHECK_EQ_INT(fl_store_list_runs(st, NULL, 0, &list), FLOWLUA_OK);
+  CHECK(list.n == 1);
+  if (list.n == 1) {
+    CHECK_EQ_INT((int)list.rows[0].n_tasks, 5);
+    CHECK_EQ_INT((int)list.rows[0].by_state[FLOWLUA_TASK_FAILED], 2);
+    CHECK_EQ_INT((int)list.rows[0].by_state[FLOWLUA_TASK_SUCCESS], 3);
+  }
+  fl_store_run_list_free(&list);
+  fl_store_run_detail *d = NULL;
+  CHECK_EQ_INT(fl_store_load_run(st, "r-edges", NULL, &d), FLOWLUA_OK);
+  if (d) {
+    CHECK_EQ_INT((int)d->run.n_tasks, 5);
+    CHECK_EQ_INT((int)d->run.by_state[FLOWLUA_TASK_FAILED], 2);
+    CHECK_EQ_INT((int)d->run.by_state[FLOWLUA_TASK_SUCCESS], 3);
+  }
+  fl_store_run_detail_free(d);
+  CHECK_EQ_INT(fl_store_run_end(run, FLOWLUA_FLOW_FAILED, T0 + 3, NULL),
+               FLOWLUA_OK);
+  CHECK_QUERY(path, "SELECT task_counts FROM flow_run",
+              "{\"Failed\":2,\"Success\":3}");
+
+  CHECK_EQ_INT(fl_store_load_run(st, "r-edges", NULL, &d), FLOWLUA_OK);
+  if (d) {
+    CHECK_EQ_INT((int)d->n_tasks, 6); /* every row, the map's own too */
+    CHECK_EQ_INT((int)d->run.n_tasks, 5);
+    CHECK_EQ_INT((int)d->run.by_state[FLOWLUA_TASK_FAILED], 2);
+    CHECK_EQ_INT(d->edges_state, FL_STORE_EDGES_RECORDED);
+    CHECK_EQ_INT((int)d->n_edges, 2);
+    if (d->n_edges == 2) {
+      CHECK(d->edges[0].from == 0 && d->edges[0].to == 1 && !d->edges[0].ordering);
+      CHECK(d->edges[1].from == 1 && d->edges[1].to == 2 && d->edges[1].ordering);
+    }
+  }
+  fl_store_run_detail_free(d);
+
+  /* The engine's counts, when given, are what is recorded. */
+  info.run_id = "r-counted";
+  CHECK_EQ_INT(fl_store_run_begin(st, &info, &run), FLOWLUA_OK);
+  if (!run) return;
+  size_t by_state[FL_STORE_TASK_STATES] = {0};
+  by_state[FLOWLUA_TASK_SKIPPED] = 4;
+  fl_store_run_counts(run, by_state, FL_STORE_TASK_STATES);
+  CHECK_EQ_INT(fl_store_run_end(run, FLOWLUA_FLOW_SUCCESS, T0 + 4, NULL),
+               FLOWLUA_OK);
+  CHECK_QUERY(path, "SELECT task_counts FROM flow_run WHERE run_id = 'r-counted'",
+              "{\"Skipped\":4}");
+
+  /* Damaged edges (the file may come from elsewhere), and none at all. */
+  raw_exec(path, "UPDATE run_graph SET edges = '[[0,1,0],[2,7,1]]'"
+                 " WHERE run = (SELECT id FROM flow_run WHERE run_id = 'r-edges')");
+  CHECK_EQ_INT(fl_store_load_run(st, "r-edges", NULL, &d), FLOWLUA_OK);
+  CHECK(d && d->edges_state == FL_STORE_EDGES_DAMAGED && d->n_edges == 0);
+  fl_store_run_detail_free(d);
+  raw_exec(path, "UPDATE run_graph SET edges = 'not json'");
+  CHECK_EQ_INT(fl_store_load_run(st, "r-edges", NULL, &d), FLOWLUA_OK);
+  CHECK(d && d->edges_state == FL_STORE_EDGES_DAMAGED && d->n_edges == 0);
+  fl_store_run_detail_free(d);
+  raw_exec(path, "UPDATE run_graph SET edges = NULL");
+  CHECK_EQ_INT(fl_store_load_run(st, "r-edges", NULL, &d), FLOWLUA_OK);
+  CHECK(d && d->edges_state == FL_STORE_EDGES_NONE && d->n_edges == 0);
+  fl_store_run_detail_free(d);
+  fl_store_close(st);
+  check_integrity(path);
+}
+
+/* A resume claims the run it resumes (issue 16, item 5): while a run of
+   its chain of resumes is Running with a live owner, recording another
+   resume of any run of that chain is refused; an owner that died holds no
+   claim. */
+static void test_resume_claim(void) {
+  const char *path = tmp_path("claim.db");
+  fl_store *st = open_store(path);
+  static const char *const keys[] = {"a"};
+  fl_store_run *first = begin(st, "r1", "f", T0, keys, 1, NULL);
+  if (!first) return;
+  CHECK_EQ_INT(fl_store_run_end(first, FLOWLUA_FLOW_FAILED, T0 + 1, NULL),
+               FLOWLUA_OK);
+  fl_store_run_info info = {.run_id = "r2", .flow = "f", .started_at = T0 + 2,
+                            .keys = keys, .n_keys = 1, .resumed_from = "r1"};
+  fl_store_run *r2 = NULL, *other = NULL;
+  CHECK_EQ_INT(fl_store_run_begin(st, &info, &r2), FLOWLUA_OK);
+  if (!r2) return;
+  char want[200];
+  snprintf(want, sizeof want,
+           "run r1 is already being resumed by pid %ld on this host (run r2)",
+           (long)getpid());
+  info.run_id = "r3";
+  CHECK_EQ_INT(fl_store_run_begin(st, &info, &other), FLOWLUA_ESTATE);
+  CHECK_CONTAINS(fl_store_errmsg(st), want);
+  info.resumed_from = "r2"; /* the same chain, from its other end */
+  CHECK_EQ_INT(fl_store_run_begin(st, &info, &other), FLOWLUA_ESTATE);
+  CHECK_QUERY(path, "SELECT count(*) FROM flow_run", "2");
+  CHECK_EQ_INT(fl_store_run_end(r2, FLOWLUA_FLOW_FAILED, T0 + 3, NULL),
+               FLOWLUA_OK);
+  /* Once it ended, the run may be resumed again. */
+  info.resumed_from = "r1";
+  CHECK_EQ_INT(fl_store_run_begin(st, &info, &other), FLOWLUA_OK);
+  if (other)
+    CHECK_EQ_INT(fl_store_run_end(other, FLOWLUA_FLOW_FAILED, T0 + 4, NULL),
+                 FLOWLUA_OK);
+
+  /* A resume whose process died holds no claim. */
+  pid_t dead = fork();
+  if (dead == 0) _exit(0);
+  waitpid(dead, NULL, 0);
+  fl_store_owner gone;
+  fl_store_owner_self(&gone);
+  gone.pid = dead;
+  info.run_id = "r4";
+  info.owner = &gone;
+  fl_store_run *r4 = NULL, *r5 = NULL;
+  CHECK_EQ_INT(fl_store_run_begin(st, &info, &r4), FLOWLUA_OK);
+  info.run_id = "r5";
+  info.owner = NULL;
+  CHECK_EQ_INT(fl_store_run_begin(st, &info, &r5), FLOWLUA_OK);
+  if (r5)
+    CHECK_EQ_INT(fl_store_run_end(r5, FLOWLUA_FLOW_SUCCESS, T0 + 5, NULL),
+                 FLOWLUA_OK);
+  fl_store_close(st);
+  check_integrity(path);
+}
+
 /* ---- resume ----------------------------------------------------------------------------- */
 
 static void test_resume_support(void) {
@@ -1601,6 +1766,8 @@ int main(void) {
   RUN(test_claim_fire);
   RUN(test_list_runs);
   RUN(test_show_run);
+  RUN(test_edges_and_counts);
+  RUN(test_resume_claim);
   RUN(test_resume_support);
   RUN(test_cache);
   RUN(test_timing);

@@ -35,6 +35,11 @@ def real_store():
             return f.read()
 
 
+def real_store_bytes(folder):
+    """A files-dict builder for real_store()'s bytes."""
+    return real_store()
+
+
 def sqlite_file(*statements, start=None):
     """A builder of a SQLite file made by running statements on an empty
     database, or on a copy of start() when given."""
@@ -132,4 +137,33 @@ CASES = [
     Case("state a zero-length file is a new, empty store",
          {"flow.lua": FLOW, "state.db": b""}, args=["flow.lua", "--state", "state.db"],
          exit=0, stderr=[r"t: Success"], may_create=("state.db-wal", "state.db-shm")),
+]
+
+# Reading a history never runs the script it names (issue 16, item 8): a
+# copied history beside a flow.lua that is not the one it recorded. Were
+# the script loaded, it would exit 3 and leave a stray file.
+HOSTILE = ('io.open("ran-the-script", "w"):close()\n'
+           'os.exit(3)\n')
+READ_ONLY_CREATES = ("state.db-wal", "state.db-shm", "out.html")
+DAMAGED_EDGES = sqlite_file("UPDATE run_graph SET edges = '[[0,9,0]]'",
+                            start=real_store)
+
+CASES += [
+    Case(f"state read with a hostile script beside it: {' '.join(args[:2])}",
+         {"flow.lua": HOSTILE, "state.db": real_store_bytes},
+         args=args + ["--state", "state.db"], exit=0, stderr=[],
+         not_stderr=[r"ran-the-script"], may_create=READ_ONLY_CREATES)
+    for args in (["report", "last", "--html", "out.html"], ["show", "last"],
+                 ["runs"], ["graph", "--run", "last"])
+] + [
+    Case("state damaged stored edges: graph --run says so",
+         {"flow.lua": HOSTILE, "state.db": DAMAGED_EDGES},
+         args=["graph", "--run", "last", "--state", "state.db"], exit=2,
+         stderr=[r"run [0-9a-f-]+ has no stored graph \(its stored edges are "
+                 r"damaged\): give the script"],
+         may_create=READ_ONLY_CREATES),
+    Case("state damaged stored edges: the report draws no edges",
+         {"flow.lua": HOSTILE, "state.db": DAMAGED_EDGES},
+         args=["report", "last", "--html", "out.html", "--state", "state.db"],
+         exit=0, stderr=[], may_create=READ_ONLY_CREATES),
 ]

@@ -32,11 +32,13 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 # (script, task runs it makes for n, n, the most peak RSS allowed in MiB).
+# A map's elements are task runs, the map itself is not (docs/manual/history.md,
+# "Counting task runs"): big_map makes n elements and one 'check'.
 # The limits are docs/manual/limits.md's figures: measured (RelWithDebInfo, Debian 12,
 # x86-64) at about 102 MiB and 699 MiB, stated with headroom.
 CASES = [
     ("many_tasks.lua", lambda n: n + 1, 100_000, 160),
-    ("big_map.lua", lambda n: n + 2, 1_000_000, 1024),
+    ("big_map.lua", lambda n: n + 1, 1_000_000, 1024),
 ]
 SCALE_SANITIZED = 10
 TIMEOUT = 600  # seconds per run: generous, the 1M map takes 3 to 10 s

@@ -13,7 +13,8 @@ writes its report, and loads the page in Debian's chromium:
     through, every failure's message as text, and the graph's nodes and
     edges.
 A control page with a console.error and an image proves that both browser
-checks see what they look for. Then the graph without its script, and the
+checks see what they look for. Then reading a history whose script was
+replaced by one that must never run, a run recorded without edges, and the
 error paths: unknown run, missing --html, no store, an unwritable path.
 
 Chromium runs with its own throwaway profile, no sandbox (root), every host
@@ -27,6 +28,7 @@ import html.parser
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -177,20 +179,77 @@ def check_browser_sees_faults(_binary, work):
            requests)
 
 
-def check_graph_without_script(binary, work):
-    script = os.path.join(work, "copy.lua")
+HOSTILE_SCRIPT = """-- stands where the recorded script was: loading it is running it
+local f = io.open("MARKER", "w")
+f:write("the script ran")
+f:close()
+os.exit(3)
+"""
+
+
+def check_reading_runs_no_script(binary, work):
+    """The script a run names is never loaded to read its history: the
+    graph comes from the edges stored with the run (issue 16, item 8)."""
+    script = os.path.join(work, "flow.lua")
     shutil.copy(FLOW, script)
-    flowlua(binary, ["copy.lua"], work, 1)
+    flowlua(binary, ["flow.lua"], work, 1)
+    with open(script, "w") as f:
+        f.write(HOSTILE_SCRIPT.replace("MARKER", os.path.join(work, "marker")))
+    flowlua(binary, ["report", "last", "--html", "out.html"], work, 0)
+    shown = flowlua(binary, ["show", "last"], work, 0)
+    flowlua(binary, ["show", "last", "--json"], work, 0)
+    flowlua(binary, ["runs"], work, 0)
+    graph = flowlua(binary, ["graph", "--run", "last"], work, 0)
+    mermaid = flowlua(binary, ["graph", "--run", "last", "--format", "mermaid"],
+                      work, 0)
+    expect(not os.path.exists(os.path.join(work, "marker")),
+           "no history reader ran the script")
+    expect('"seed" -> "square";' in graph.stdout
+           and '"total" -> "cleanup" [style=dashed];' in graph.stdout
+           and 'label="square (map of 3)\\nSuccess"' in graph.stdout,
+           "graph --run draws the stored graph", graph.stdout)
+    expect("n3 -.-> n5" in mermaid.stdout, "and in Mermaid", mermaid.stdout)
+    expect("flaky" in shown.stdout, "show still shows the task runs",
+           shown.stdout)
+    with open(os.path.join(work, "out.html"), encoding="utf-8") as f:
+        dom = Dom(f.read())
+    text = "".join(dom.text)
+    expect("without their edges" not in text, "the graph is whole", text[:600])
+    edges = dom.classed("path", "edge")
+    expect(len(edges) == 4 and len(dom.classed("path", "order")) == 1,
+           "4 edges from the history, 1 of them ordering",
+           [e.get("class") for e in edges])
+    expect(len(dom.classed("g", "node")) == 6, "every task drawn")
     os.remove(script)
+    flowlua(binary, ["report", "last", "--html", "gone.html"], work, 0)
+    with open(os.path.join(work, "gone.html"), encoding="utf-8") as f:
+        expect(len(Dom(f.read()).classed("path", "edge")) == 4,
+               "the graph without any script at all")
+
+
+def check_graph_of_an_older_run(binary, work):
+    """A run recorded before edges were stored: the page says the graph is
+    unavailable and still shows every task run and attempt."""
+    flowlua(binary, [FLOW], work, 1)
+    db = sqlite3.connect(os.path.join(work, ".flowlua", "state.db"))
+    db.execute("UPDATE run_graph SET edges = NULL")
+    db.commit()
+    db.close()
     flowlua(binary, ["report", "last", "--html", "out.html"], work, 0)
     with open(os.path.join(work, "out.html"), encoding="utf-8") as f:
         dom = Dom(f.read())
     text = "".join(dom.text)
-    expect("shown without their edges: its script copy.lua cannot be read now"
-           in text, "the page says why the graph has no edges", text[:600])
+    expect("shown without their edges: the graph is unavailable (the run was "
+           "recorded by a flowlua older than 0.6.0" in text,
+           "the page says why the graph has no edges", text[:600])
     expect(dom.classed("path", "edge") == [], "no edges drawn")
     expect(len(dom.classed("g", "node")) == 6, "every task still drawn")
     expect(len(dom.with_attr("data-attempt")) == 10, "the timeline is whole")
+    done = flowlua(binary, ["graph", "--run", "last"], work, 2)
+    expect("has no stored graph (recorded by a flowlua older than 0.6.0): "
+           "give the script" in done.stderr,
+           "graph --run without a script says why it cannot draw",
+           done.stderr)
 
 
 def check_replaced_whole(binary, work):
@@ -233,7 +292,8 @@ def check_errors(binary, work):
 CASES = [
     ("the page in chromium", check_page_in_browser),
     ("the browser checks catch a faulty page", check_browser_sees_faults),
-    ("the graph when the script is gone", check_graph_without_script),
+    ("reading a history runs no script", check_reading_runs_no_script),
+    ("the graph of a run recorded without edges", check_graph_of_an_older_run),
     ("an existing page is replaced whole", check_replaced_whole),
     ("error paths", check_errors),
 ]
@@ -249,7 +309,7 @@ def main():
             try:
                 check(binary, work)
             except (Failure, subprocess.TimeoutExpired, OSError, KeyError,
-                    ValueError) as e:
+                    ValueError, sqlite3.Error) as e:
                 failed += 1
                 print(f"FAIL {name}: {type(e).__name__}: {e}")
                 continue
