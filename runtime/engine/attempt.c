@@ -369,6 +369,11 @@ void fl__sched_resume(fl_sched *s, fl_taskrun *r, int nargs) {
   s->rt->current = r;
   int status = lua_resume(co, L, nargs, &nres);
   s->rt->current = NULL;
+  /* A body that returned did its work, even if a cancel came while it ran
+     (a pcall in it swallowed the interrupt): it is recorded as it ended,
+     so that a resume does not run it again. */
+  if (status == LUA_OK && r->interrupt == FL_INT_CANCEL)
+    r->interrupt = FL_INT_NONE;
   if (r->interrupt) {
     fl__sched_end_interrupted(s, r);
     return;

@@ -124,6 +124,10 @@ static int pump(fl_sched *s) {
     while ((s->cancelling || s->running < s->concurrency) &&
            (r = fl__sched_q_pop(&s->start_q))) {
       progress = 1;
+      /* A task that does not wait runs to its end inside this loop, so a
+         cancel (a signal) may arrive between two starts: it is looked for
+         before each one, and none starts after it. */
+      if (fl_cancelling(s->rt) && !s->cancelling) cancel_all(s);
       if (s->cancelling) {
         fl__sched_log_task(s, r, (task_log){FLOWLUA_LOG_WARN, FLOWLUA_TASK_CANCELLED,
                                   -1, NULL},
