@@ -116,6 +116,7 @@ static int load(flowlua *rt, load_ctx *ctx, const char *name) {
 
   lua_State *L = rt->L;
   int top = lua_gettop(L);
+  fl_task_names_begin(L); /* a task name defined twice fails the load */
   lua_pushcfunction(L, protected_load);
   lua_pushlightuserdata(L, ctx);
   ctx->status = FLOWLUA_OK;
@@ -129,6 +130,7 @@ static int load(flowlua *rt, load_ctx *ctx, const char *name) {
     rt->flows_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   }
   lua_settop(L, top);
+  fl_task_names_end(L);
   return ctx->status;
 }
 
