@@ -9,7 +9,10 @@
  * log sink. Handles share nothing, so several can live in one process, one per
  * thread. A handle itself is not thread-safe: call it from one thread at a
  * time, except flowlua_stop(), which may be called from any thread or from a
- * signal handler.
+ * signal handler. From a host function or callback running inside a call on
+ * a handle, calls that would change that handle (load, check, run, resume,
+ * start, step, serve, graph, set_param, register_function) return
+ * FLOWLUA_ESTATE; docs/manual/embedding.md lists what is allowed.
  *
  * Typical use:
  *
@@ -202,7 +205,8 @@ typedef struct flowlua_event {
 } flowlua_event;
 
 /* Receives every state change. It runs on the thread that drives the
-   runtime and must not call back into the same runtime. */
+   runtime; calls that would change the same runtime are refused from it
+   (FLOWLUA_ESTATE; see the model above). */
 typedef void (*flowlua_event_fn)(void *userdata, const flowlua_event *ev);
 
 /*

@@ -15,6 +15,7 @@
 
 int flowlua_start(flowlua *rt, const char *flow_name) {
   if (!rt) return FLOWLUA_EINVAL;
+  if (fl_api_reentered(rt, "flowlua_start")) return FLOWLUA_ESTATE;
   if (rt->sched && rt->sched->active) {
     fl_set_error(rt, "flowlua_start: a run is already going (step it to "
                      "its end first)");
@@ -76,7 +77,8 @@ static int flowlua_step_body(flowlua *rt, flowlua_outcome *out) {
 
 int flowlua_step(flowlua *rt, flowlua_outcome *out) {
   if (!rt) return FLOWLUA_EINVAL;
-  fl_api_enter(rt);
-  int rc = flowlua_step_body(rt, out);
+  int rc = fl_api_enter(rt, "flowlua_step", FL_API_RUN);
+  if (rc) return rc;
+  rc = flowlua_step_body(rt, out);
   return fl_api_leave(rt, rc);
 }

@@ -179,6 +179,7 @@ static int push_module(lua_State *L) {
 int flowlua_register_function(flowlua *rt, const char *name,
                               int (*fn)(lua_State *L)) {
   if (!rt) return FLOWLUA_EINVAL;
+  if (fl_api_reentered(rt, "flowlua_register_function")) return FLOWLUA_ESTATE;
   fl_buf_reset(&rt->err);
   if (!fn || !is_identifier(name)) {
     fl_set_error(rt, "flowlua_register_function: '%s' is not a Lua name (or "
@@ -224,15 +225,21 @@ int flowlua_register_function(flowlua *rt, const char *name,
 
 int flowlua_load_file(flowlua *rt, const char *path) {
   if (!rt) return FLOWLUA_EINVAL;
-  fl_api_enter(rt);
-  int rc = flowlua_load_file_body(rt, path);
+  int rc = fl_api_enter(rt, "flowlua_load_file", "flowlua_load_file");
+  if (rc) return rc;
+  if (fl_host_run_going(rt, "flowlua_load_file"))
+    return fl_api_leave(rt, FLOWLUA_ESTATE);
+  rc = flowlua_load_file_body(rt, path);
   return fl_api_leave(rt, rc);
 }
 
 int flowlua_load_string(flowlua *rt, const char *source, const char *chunkname) {
   if (!rt) return FLOWLUA_EINVAL;
-  fl_api_enter(rt);
-  int rc = flowlua_load_string_body(rt, source, chunkname);
+  int rc = fl_api_enter(rt, "flowlua_load_string", "flowlua_load_string");
+  if (rc) return rc;
+  if (fl_host_run_going(rt, "flowlua_load_string"))
+    return fl_api_leave(rt, FLOWLUA_ESTATE);
+  rc = flowlua_load_string_body(rt, source, chunkname);
   return fl_api_leave(rt, rc);
 }
 

@@ -134,7 +134,8 @@ void flowlua_cancel(flowlua *rt) {
 }
 
 void flowlua_reset_stop(flowlua *rt) {
-  if (!rt) return;
+  /* From inside a run it would take back a cancel the run is acting on. */
+  if (!rt || fl_api_reentered(rt, "flowlua_reset_stop")) return;
   rt->cancel_requested = 0;
   rt->stop_requested = 0;
 }
@@ -160,6 +161,7 @@ const char *flowlua_flow_name(const flowlua *rt, size_t i) {
 
 int flowlua_set_param(flowlua *rt, const char *name, const char *value) {
   if (!rt) return FLOWLUA_EINVAL;
+  if (fl_api_reentered(rt, "flowlua_set_param")) return FLOWLUA_ESTATE;
   if (!name || !*name || !value) {
     fl_set_error(rt, "flowlua_set_param: name and value are required");
     return FLOWLUA_EINVAL;
@@ -168,7 +170,7 @@ int flowlua_set_param(flowlua *rt, const char *name, const char *value) {
 }
 
 void flowlua_clear_params(flowlua *rt) {
-  if (rt) fl_params_clear(rt);
+  if (rt && !fl_api_reentered(rt, "flowlua_clear_params")) fl_params_clear(rt);
 }
 
 /* ---- running ------------------------------------------------------------- */
@@ -194,6 +196,7 @@ int flowlua_start_resume(flowlua *rt, const char *flow_name,
                          const char *run_ref, int force,
                          const char *from_task) {
   if (!rt) return FLOWLUA_EINVAL;
+  if (fl_api_reentered(rt, "flowlua_start_resume")) return FLOWLUA_ESTATE;
   return fl_resume_run(rt, "flowlua_start_resume", FL_RUN_START, flow_name,
                      run_ref, force, from_task);
 }
@@ -223,22 +226,27 @@ int flowlua_flow_scheduled(flowlua *rt, const char *flow_name) {
 
 int flowlua_check(flowlua *rt, const char *flow_name) {
   if (!rt) return FLOWLUA_EINVAL;
-  fl_api_enter(rt);
-  int rc = flowlua_check_body(rt, flow_name);
+  int rc = fl_api_enter(rt, "flowlua_check", "flowlua_check");
+  if (rc) return rc;
+  if (fl_host_run_going(rt, "flowlua_check"))
+    return fl_api_leave(rt, FLOWLUA_ESTATE);
+  rc = flowlua_check_body(rt, flow_name);
   return fl_api_leave(rt, rc);
 }
 
 int flowlua_run(flowlua *rt, const char *flow_name, flowlua_outcome *out) {
   if (!rt) return FLOWLUA_EINVAL;
-  fl_api_enter(rt);
-  int rc = flowlua_run_body(rt, flow_name, out);
+  int rc = fl_api_enter(rt, "flowlua_run", FL_API_RUN);
+  if (rc) return rc;
+  rc = flowlua_run_body(rt, flow_name, out);
   return fl_api_leave(rt, rc);
 }
 
 int flowlua_resume(flowlua *rt, const char *flow_name, const char *run_ref,
                    int force, const char *from_task, flowlua_outcome *out) {
   if (!rt) return FLOWLUA_EINVAL;
-  fl_api_enter(rt);
-  int rc = flowlua_resume_body(rt, flow_name, run_ref, force, from_task, out);
+  int rc = fl_api_enter(rt, "flowlua_resume", FL_API_RUN);
+  if (rc) return rc;
+  rc = flowlua_resume_body(rt, flow_name, run_ref, force, from_task, out);
   return fl_api_leave(rt, rc);
 }

@@ -260,6 +260,7 @@ struct flowlua {
   uint8_t *resume_rerun;
 
   int busy;           /* public calls in progress (fl_api_enter) */
+  const char *busy_doing; /* what the outermost of them is doing */
   int free_requested; /* flowlua_free was called from a callback */
 
   char **task_keys; /* lazily built for flowlua_task_get */
@@ -304,11 +305,17 @@ const char *fl_flow_name(const flowlua *rt, size_t i);
    graph (they borrow from the loaded script). */
 void fl_forget_tasks(flowlua *rt);
 void fl_forget_run(flowlua *rt);
-/* Around public calls that may run host callbacks. After fl_api_leave, rt
-   may have been freed (flowlua_free from a callback): return its result at
-   once. */
-void fl_api_enter(flowlua *rt);
+/* Around public calls that may run host callbacks (doing: "a run", or the
+   call's name). fl_api_enter refuses a call made from inside another
+   (FLOWLUA_ESTATE, error set); then nothing is counted and the caller
+   returns the code at once. After fl_api_leave, rt may have been freed
+   (flowlua_free from a callback): return its result at once. */
+int fl_api_enter(flowlua *rt, const char *who, const char *doing);
 int fl_api_leave(flowlua *rt, int rc);
+/* For public calls that change the runtime but run no callback: 1, with
+   the error set, when called from inside a run (or load) of rt. */
+int fl_api_reentered(flowlua *rt, const char *who);
+#define FL_API_RUN "a run" /* fl_api_enter's doing for runs */
 /* Frees the handle and all it holds, runs left going included. */
 void fl_engine_free(flowlua *rt);
 /* 1, with the error set, when a run started by flowlua_start is going. */
