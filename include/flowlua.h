@@ -368,8 +368,15 @@ FLOWLUA_API int flowlua_report_run(flowlua *rt, const char *run_ref, int json,
  * flowlua_fd is one descriptor for everything the runtime waits on (its
  * epoll set: transfers, child processes, flowlua_stop's wake-up); owned by
  * the runtime, valid until flowlua_free. flowlua_timeout_ms is the longest
- * the host may wait before the next step: -1 for no limit (nothing is
- * timed), 0 to step again at once. flowlua_run, flowlua_serve and
+ * the host may wait before the next step: 0 when a step has work that
+ * needs no waiting (right after flowlua_start, the first tasks; once the
+ * run has ended, the step that reports it), else the milliseconds to the
+ * next timer, or -1 for no limit (nothing is timed: only the descriptor
+ * can wake the run); -1 also when no run was started. So the loop
+ *     flowlua_start(rt, NULL);
+ *     do poll({flowlua_fd(rt), POLLIN}, 1, flowlua_timeout_ms(rt));
+ *     while (flowlua_step(rt, &out) == 0);
+ * never waits while there is work. flowlua_run, flowlua_serve and
  * flowlua_resume must not be called while a started run goes on
  * (FLOWLUA_ESTATE).
  */

@@ -26,8 +26,13 @@ int flowlua_start(flowlua *rt, const char *flow_name) {
 
 int flowlua_fd(const flowlua *rt) { return rt ? rt->loop.epfd : -1; }
 
+/* 0 whenever a step has work that needs no waiting: right after
+   flowlua_start the first tasks wait to be started, and nothing makes the
+   descriptor readable for them. And 0 once the run has ended, so that the
+   step that reports it comes at once. */
 int flowlua_timeout_ms(flowlua *rt) {
-  if (!rt || !rt->sched || !rt->sched->active) return -1;
+  if (!rt || !rt->sched) return -1;
+  if (!rt->sched->active || fl_sched_has_ready_work(rt)) return 0;
   double due = fl_loop_next_due(&rt->loop);
   if (due < 0) return -1;
   double ms = ceil(due * 1000.0);

@@ -396,6 +396,10 @@ int fl_sched_start(flowlua *rt, fl_graph *g, fl_sched **out);
 int fl_sched_run(flowlua *rt, fl_graph *g, fl_sched **out);
 int fl_sched_pump_all(flowlua *rt);
 int fl_sched_stalled(flowlua *rt);
+/* Whether fl_sched_pump_all has work that needs no waiting (a task to
+   start or resume, a run to settle or end, a cancel to act on): then the
+   host loop must not wait (flowlua_timeout_ms says 0). */
+int fl_sched_has_ready_work(const flowlua *rt);
 void fl_sched_free(flowlua *rt, fl_sched *s);
 /* Frees the orphans that have ended. */
 void fl_sched_collect(flowlua *rt);

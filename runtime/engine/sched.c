@@ -359,6 +359,16 @@ int fl_sched_stalled(flowlua *rt) {
   return rt->active != NULL;
 }
 
+int fl_sched_has_ready_work(const flowlua *rt) {
+  for (const fl_sched *s = rt->active; s; s = s->next_active) {
+    int can_start = s->cancelling || s->running < s->concurrency;
+    if (s->resume_q.head || s->n_settle || (s->start_q.head && can_start) ||
+        s->final_nodes == s->g->n || (fl_cancelling(rt) && !s->cancelling))
+      return 1;
+  }
+  return 0;
+}
+
 void fl_sched_collect(flowlua *rt) {
   while (rt->retired) {
     fl_sched *s = rt->retired;
