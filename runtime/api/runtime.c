@@ -90,7 +90,7 @@ int flowlua_new(const flowlua_options *opts, flowlua **out) {
   *(flowlua **)lua_getextraspace(rt->L) = rt;
   lua_pushcfunction(rt->L, open_libraries);
   if (lua_pcall(rt->L, 0, 0, 0) != LUA_OK) goto fail_libs;
-  lua_sethook(rt->L, fl_interrupt_hook, LUA_MASKCOUNT, FL_HOOK_COUNT);
+  fl_hook_install(rt->L); /* timeouts and cancels, which scripts cannot remove */
   *out = rt;
   return FLOWLUA_OK;
 

@@ -136,6 +136,7 @@ static void take_thread(fl_sched *s, fl_taskrun *r) {
     r->co = lua_newthread(s->rt->L);
     r->co_ref = luaL_ref(s->rt->L, LUA_REGISTRYINDEX);
   }
+  fl_hook_reset(r->co); /* no hook a previous task (or the script) set */
   mark_thread(s->rt->L, r->co_ref, r);
 }
 

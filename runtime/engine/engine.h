@@ -425,6 +425,12 @@ void fl_sched_note_retry_after(lua_State *L, double seconds);
    FL_HOOK_COUNT instructions and inherited by each task's coroutine. */
 #define FL_HOOK_COUNT 1000
 void fl_interrupt_hook(lua_State *L, lua_Debug *ar);
+/* hook.c: installs fl_interrupt_hook on L and replaces debug.sethook and
+   debug.gethook with versions that chain a script's hook to it, so that
+   no script can remove it. fl_hook_reset gives a task's coroutine back
+   the plain hook (a pooled one may carry a previous task's). */
+void fl_hook_install(lua_State *L);
+void fl_hook_reset(lua_State *co);
 /* Logs a message from Lua under the current task. */
 void fl_sched_log(flowlua *rt, int level, const char *msg);
 
