@@ -490,6 +490,20 @@ FLOWLUA_API void flowlua_stop(flowlua *rt);
 FLOWLUA_API void flowlua_cancel(flowlua *rt);
 FLOWLUA_API void flowlua_reset_stop(flowlua *rt);
 
+/*
+ * For a process about to exit while a task is stuck in one C call that
+ * never returns (a backtracking string.find: no timeout or cancel can reach
+ * it). Called from ANOTHER thread than the runtime's, never from a signal
+ * handler (the CLI's second SIGINT wakes a thread of its own for it): when
+ * the runtime's thread is inside a task's code, records every run in
+ * progress, and its task runs not ended, as Cancelled with the error `why`,
+ * and returns FLOWLUA_OK; the runtime's thread then stops for good if the
+ * call ever returns, and the caller must exit the process (_exit). Else
+ * FLOWLUA_ESTATE and nothing is recorded (the next `runs`/`show` marks the
+ * run Crashed once the process is gone). The runtime cannot be used again.
+ */
+FLOWLUA_API int flowlua_abandon(flowlua *rt, const char *why);
+
 typedef struct flowlua_task_info {
   size_t size;        /* sizeof (flowlua_task_info): see FLOWLUA_INIT */
   const char *key;    /* stable key: "name", "name#2" for the 2nd call,

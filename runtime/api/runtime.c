@@ -80,6 +80,7 @@ int flowlua_new(const flowlua_options *opts, flowlua **out) {
   }
   rt->opts.state_path = rt->state_path;
   rt->rng = fl_seed_random();
+  pthread_mutex_init(&rt->task_gate, NULL);
   fl_logger_init(&rt->log, opts->log_level, opts->log_format, opts->log_fn,
                  opts->log_userdata);
   if (fl_loop_init(&rt->loop) != 0) goto fail_loop;
@@ -100,6 +101,7 @@ fail_lua:
   fl_loop_close(&rt->loop);
 fail_loop:
   fl_logger_free(&rt->log);
+  pthread_mutex_destroy(&rt->task_gate);
   free(rt->state_path);
   free(rt);
   return FLOWLUA_ENOMEM;
@@ -131,6 +133,12 @@ void flowlua_cancel(flowlua *rt) {
   rt->stop_requested = 1;
   rt->cancel_requested = 1;
   fl_loop_wake(&rt->loop);
+}
+
+int flowlua_abandon(flowlua *rt, const char *why) {
+  if (!rt) return FLOWLUA_EINVAL;
+  return fl_abandon_runs(rt, why && *why ? why : "cancelled: abandoned while "
+                                                 "a task was busy");
 }
 
 void flowlua_reset_stop(flowlua *rt) {

@@ -368,7 +368,9 @@ void fl__sched_resume(fl_sched *s, fl_taskrun *r, int nargs) {
   lua_State *L = s->rt->L, *co = r->co;
   int nres = 0;
   s->rt->current = r;
+  fl_task_gate_enter(s->rt);
   int status = lua_resume(co, L, nargs, &nres);
+  fl_task_gate_leave(s->rt);
   s->rt->current = NULL;
   /* A body that returned did its work, even if a cancel came while it ran
      (a pcall in it swallowed the interrupt): it is recorded as it ended,

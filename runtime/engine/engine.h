@@ -9,6 +9,7 @@
 #ifndef FL_ENGINE_H
 #define FL_ENGINE_H
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 
@@ -225,6 +226,12 @@ struct flowlua {
   fl_mem mem; /* the Lua heap's count and limit (memlimit.h) */
   flowlua_options opts;
   fl_buf err;
+  /* Whether the runtime's thread is inside a task's Lua code (in_task),
+     under task_gate: flowlua_abandon, from another thread, may record the
+     runs' end only then; the runtime's thread stops when it leaves that
+     code (abandoned). */
+  pthread_mutex_t task_gate;
+  int in_task, abandoned;
   volatile sig_atomic_t cancel_requested; /* cancel the run in progress */
   volatile sig_atomic_t stop_requested;   /* start no new scheduled run */
   int cancel_current;  /* cancel the run in progress only (overlap policy) */
@@ -430,6 +437,14 @@ void fl_interrupt_hook(lua_State *L, lua_Debug *ar);
    no script can remove it. fl_hook_reset gives a task's coroutine back
    the plain hook (a pooled one may carry a previous task's). */
 void fl_hook_install(lua_State *L);
+/* Around the runtime's thread running a task's Lua code (lua_resume):
+   leaving never returns once flowlua_abandon has taken the runtime. */
+void fl_task_gate_enter(flowlua *rt);
+void fl_task_gate_leave(flowlua *rt);
+/* flowlua_abandon: FLOWLUA_ESTATE (error not set: another thread) unless
+   the runtime's thread is inside a task; then every run in progress and
+   its task runs not ended are recorded Cancelled with `why`. */
+int fl_abandon_runs(flowlua *rt, const char *why);
 void fl_hook_reset(lua_State *co);
 /* Logs a message from Lua under the current task. */
 void fl_sched_log(flowlua *rt, int level, const char *msg);
