@@ -1,8 +1,8 @@
 /*
- * hook.c — the interrupt hook cannot be removed by a script.
+ * hook.c — the interrupt hook, which a script cannot remove.
  *
  * Timeouts and cancels reach a task busy in Lua code through a count hook
- * (fl_interrupt_hook, attempt.c). Lua has one hook per thread, and the
+ * (fl_interrupt_hook). Lua has one hook per thread, and the
  * debug library's debug.sethook replaces it: a task that called
  * debug.sethook() (or set a hook of its own) ran past its timeout and
  * could not be cancelled. So debug.sethook and debug.gethook are replaced,
@@ -22,6 +22,32 @@
 #include <lua.h>
 
 #include "engine.h"
+
+/* ---- interrupting busy Lua code ----------------------------------------- */
+
+void fl_interrupt_hook(lua_State *L, lua_Debug *ar) {
+  (void)ar;
+  flowlua *rt = fl_rt(L);
+  fl_taskrun *r = rt->current;
+  int why = fl_cancelling(rt)                                    ? FL_INT_CANCEL
+            : r && r->deadline_at > 0 && fl_now() >= r->deadline_at ? FL_INT_TIMEOUT
+                                                                 : FL_INT_NONE;
+  if (why == FL_INT_NONE) return;
+  if (r) {
+    r->interrupt = (uint8_t)why;
+    /* A yield from a hook cannot be caught by the task's own pcall. */
+    if (L == r->co && lua_isyieldable(L)) {
+      lua_yield(L, 0);
+      return;
+    }
+  }
+  /* Not yieldable here (inside a C call such as table.sort): raise, and
+     raise again at the next count if a pcall swallows it. */
+  luaL_error(L, why == FL_INT_CANCEL ? "interrupted: the run was cancelled"
+                                     : "interrupted: the task timed out");
+}
+
+/* ---- the script's hooks, chained ----------------------------------------- */
 
 /* Registry: weak-keyed table thread -> { fn, mask, count, every, ticks }. */
 static const char user_hooks_key = 0;
