@@ -9,7 +9,10 @@
  * log sink. Handles share nothing, so several can live in one process, one per
  * thread. A handle itself is not thread-safe: call it from one thread at a
  * time, except flowlua_stop(), which may be called from any thread or from a
- * signal handler.
+ * signal handler. From a host function or callback running inside a call on
+ * a handle, calls that would change that handle (load, check, run, resume,
+ * start, step, serve, graph, set_param, register_function) return
+ * FLOWLUA_ESTATE; docs/manual/embedding.md lists what is allowed.
  *
  * Typical use:
  *
@@ -202,7 +205,8 @@ typedef struct flowlua_event {
 } flowlua_event;
 
 /* Receives every state change. It runs on the thread that drives the
-   runtime and must not call back into the same runtime. */
+   runtime; calls that would change the same runtime are refused from it
+   (FLOWLUA_ESTATE; see the model above). */
 typedef void (*flowlua_event_fn)(void *userdata, const flowlua_event *ev);
 
 /*
@@ -367,8 +371,15 @@ FLOWLUA_API int flowlua_report_run(flowlua *rt, const char *run_ref, int json,
  * flowlua_fd is one descriptor for everything the runtime waits on (its
  * epoll set: transfers, child processes, flowlua_stop's wake-up); owned by
  * the runtime, valid until flowlua_free. flowlua_timeout_ms is the longest
- * the host may wait before the next step: -1 for no limit (nothing is
- * timed), 0 to step again at once. flowlua_run, flowlua_serve and
+ * the host may wait before the next step: 0 when a step has work that
+ * needs no waiting (right after flowlua_start, the first tasks; once the
+ * run has ended, the step that reports it), else the milliseconds to the
+ * next timer, or -1 for no limit (nothing is timed: only the descriptor
+ * can wake the run); -1 also when no run was started. So the loop
+ *     flowlua_start(rt, NULL);
+ *     do poll({flowlua_fd(rt), POLLIN}, 1, flowlua_timeout_ms(rt));
+ *     while (flowlua_step(rt, &out) == 0);
+ * never waits while there is work. flowlua_run, flowlua_serve and
  * flowlua_resume must not be called while a started run goes on
  * (FLOWLUA_ESTATE).
  */
@@ -486,6 +497,20 @@ FLOWLUA_API int flowlua_parse_time(flowlua *rt, const char *flow_name,
 FLOWLUA_API void flowlua_stop(flowlua *rt);
 FLOWLUA_API void flowlua_cancel(flowlua *rt);
 FLOWLUA_API void flowlua_reset_stop(flowlua *rt);
+
+/*
+ * For a process about to exit while a task is stuck in one C call that
+ * never returns (a backtracking string.find: no timeout or cancel can reach
+ * it). Called from ANOTHER thread than the runtime's, never from a signal
+ * handler (the CLI's second SIGINT wakes a thread of its own for it): when
+ * the runtime's thread is inside a task's code, records every run in
+ * progress, and its task runs not ended, as Cancelled with the error `why`,
+ * and returns FLOWLUA_OK; the runtime's thread then stops for good if the
+ * call ever returns, and the caller must exit the process (_exit). Else
+ * FLOWLUA_ESTATE and nothing is recorded (the next `runs`/`show` marks the
+ * run Crashed once the process is gone). The runtime cannot be used again.
+ */
+FLOWLUA_API int flowlua_abandon(flowlua *rt, const char *why);
 
 typedef struct flowlua_task_info {
   size_t size;        /* sizeof (flowlua_task_info): see FLOWLUA_INIT */

@@ -31,9 +31,9 @@ local flow = {}
 ---@field tags string[]? for the flow's limits
 ---@field cache_key fun(...): string? the task's arguments to a cache key
 ---@field cache_for number? seconds a cached result stays good
----@field on_success fun(info: flowlua.HookInfo)?
----@field on_failure fun(info: flowlua.HookInfo)?
----@field on_retry fun(info: flowlua.HookInfo)?
+---@field on_success fun(ctx: flowlua.Context, info: flowlua.HookInfo)? called as on_success(ctx, info)
+---@field on_failure fun(ctx: flowlua.Context, info: flowlua.HookInfo)? called as on_failure(ctx, info)
+---@field on_retry fun(ctx: flowlua.Context, info: flowlua.HookInfo)? called as on_retry(ctx, info)
 
 ---@class flowlua.Node
 local Node = {}

@@ -226,6 +226,7 @@ int flowlua_graph(flowlua *rt, const char *flow_name, const char *format,
                   const char *run_ref, char **out) {
   if (!rt || !out) return FLOWLUA_EINVAL;
   *out = NULL;
+  if (fl_api_reentered(rt, "flowlua_graph")) return FLOWLUA_ESTATE;
   int dot = !format || strcmp(format, "dot") == 0;
   if (!dot && strcmp(format, "mermaid") != 0) {
     fl_set_error(rt, "flowlua_graph: format must be dot or mermaid, not '%s'",

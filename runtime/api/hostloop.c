@@ -15,6 +15,7 @@
 
 int flowlua_start(flowlua *rt, const char *flow_name) {
   if (!rt) return FLOWLUA_EINVAL;
+  if (fl_api_reentered(rt, "flowlua_start")) return FLOWLUA_ESTATE;
   if (rt->sched && rt->sched->active) {
     fl_set_error(rt, "flowlua_start: a run is already going (step it to "
                      "its end first)");
@@ -25,8 +26,13 @@ int flowlua_start(flowlua *rt, const char *flow_name) {
 
 int flowlua_fd(const flowlua *rt) { return rt ? rt->loop.epfd : -1; }
 
+/* 0 whenever a step has work that needs no waiting: right after
+   flowlua_start the first tasks wait to be started, and nothing makes the
+   descriptor readable for them. And 0 once the run has ended, so that the
+   step that reports it comes at once. */
 int flowlua_timeout_ms(flowlua *rt) {
-  if (!rt || !rt->sched || !rt->sched->active) return -1;
+  if (!rt || !rt->sched) return -1;
+  if (!rt->sched->active || fl_sched_has_ready_work(rt)) return 0;
   double due = fl_loop_next_due(&rt->loop);
   if (due < 0) return -1;
   double ms = ceil(due * 1000.0);
@@ -76,7 +82,8 @@ static int flowlua_step_body(flowlua *rt, flowlua_outcome *out) {
 
 int flowlua_step(flowlua *rt, flowlua_outcome *out) {
   if (!rt) return FLOWLUA_EINVAL;
-  fl_api_enter(rt);
-  int rc = flowlua_step_body(rt, out);
+  int rc = fl_api_enter(rt, "flowlua_step", FL_API_RUN);
+  if (rc) return rc;
+  rc = flowlua_step_body(rt, out);
   return fl_api_leave(rt, rc);
 }

@@ -116,6 +116,7 @@ static int load(flowlua *rt, load_ctx *ctx, const char *name) {
 
   lua_State *L = rt->L;
   int top = lua_gettop(L);
+  fl_task_names_begin(L); /* a task name defined twice fails the load */
   lua_pushcfunction(L, protected_load);
   lua_pushlightuserdata(L, ctx);
   ctx->status = FLOWLUA_OK;
@@ -129,6 +130,7 @@ static int load(flowlua *rt, load_ctx *ctx, const char *name) {
     rt->flows_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   }
   lua_settop(L, top);
+  fl_task_names_end(L);
   return ctx->status;
 }
 
@@ -177,6 +179,7 @@ static int push_module(lua_State *L) {
 int flowlua_register_function(flowlua *rt, const char *name,
                               int (*fn)(lua_State *L)) {
   if (!rt) return FLOWLUA_EINVAL;
+  if (fl_api_reentered(rt, "flowlua_register_function")) return FLOWLUA_ESTATE;
   fl_buf_reset(&rt->err);
   if (!fn || !is_identifier(name)) {
     fl_set_error(rt, "flowlua_register_function: '%s' is not a Lua name (or "
@@ -222,15 +225,21 @@ int flowlua_register_function(flowlua *rt, const char *name,
 
 int flowlua_load_file(flowlua *rt, const char *path) {
   if (!rt) return FLOWLUA_EINVAL;
-  fl_api_enter(rt);
-  int rc = flowlua_load_file_body(rt, path);
+  int rc = fl_api_enter(rt, "flowlua_load_file", "flowlua_load_file");
+  if (rc) return rc;
+  if (fl_host_run_going(rt, "flowlua_load_file"))
+    return fl_api_leave(rt, FLOWLUA_ESTATE);
+  rc = flowlua_load_file_body(rt, path);
   return fl_api_leave(rt, rc);
 }
 
 int flowlua_load_string(flowlua *rt, const char *source, const char *chunkname) {
   if (!rt) return FLOWLUA_EINVAL;
-  fl_api_enter(rt);
-  int rc = flowlua_load_string_body(rt, source, chunkname);
+  int rc = fl_api_enter(rt, "flowlua_load_string", "flowlua_load_string");
+  if (rc) return rc;
+  if (fl_host_run_going(rt, "flowlua_load_string"))
+    return fl_api_leave(rt, FLOWLUA_ESTATE);
+  rc = flowlua_load_string_body(rt, source, chunkname);
   return fl_api_leave(rt, rc);
 }
 

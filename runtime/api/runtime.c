@@ -80,6 +80,7 @@ int flowlua_new(const flowlua_options *opts, flowlua **out) {
   }
   rt->opts.state_path = rt->state_path;
   rt->rng = fl_seed_random();
+  pthread_mutex_init(&rt->task_gate, NULL);
   fl_logger_init(&rt->log, opts->log_level, opts->log_format, opts->log_fn,
                  opts->log_userdata);
   if (fl_loop_init(&rt->loop) != 0) goto fail_loop;
@@ -90,7 +91,7 @@ int flowlua_new(const flowlua_options *opts, flowlua **out) {
   *(flowlua **)lua_getextraspace(rt->L) = rt;
   lua_pushcfunction(rt->L, open_libraries);
   if (lua_pcall(rt->L, 0, 0, 0) != LUA_OK) goto fail_libs;
-  lua_sethook(rt->L, fl_interrupt_hook, LUA_MASKCOUNT, FL_HOOK_COUNT);
+  fl_hook_install(rt->L); /* timeouts and cancels, which scripts cannot remove */
   *out = rt;
   return FLOWLUA_OK;
 
@@ -100,6 +101,7 @@ fail_lua:
   fl_loop_close(&rt->loop);
 fail_loop:
   fl_logger_free(&rt->log);
+  pthread_mutex_destroy(&rt->task_gate);
   free(rt->state_path);
   free(rt);
   return FLOWLUA_ENOMEM;
@@ -133,8 +135,15 @@ void flowlua_cancel(flowlua *rt) {
   fl_loop_wake(&rt->loop);
 }
 
+int flowlua_abandon(flowlua *rt, const char *why) {
+  if (!rt) return FLOWLUA_EINVAL;
+  return fl_abandon_runs(rt, why && *why ? why : "cancelled: abandoned while "
+                                                 "a task was busy");
+}
+
 void flowlua_reset_stop(flowlua *rt) {
-  if (!rt) return;
+  /* From inside a run it would take back a cancel the run is acting on. */
+  if (!rt || fl_api_reentered(rt, "flowlua_reset_stop")) return;
   rt->cancel_requested = 0;
   rt->stop_requested = 0;
 }
@@ -160,6 +169,7 @@ const char *flowlua_flow_name(const flowlua *rt, size_t i) {
 
 int flowlua_set_param(flowlua *rt, const char *name, const char *value) {
   if (!rt) return FLOWLUA_EINVAL;
+  if (fl_api_reentered(rt, "flowlua_set_param")) return FLOWLUA_ESTATE;
   if (!name || !*name || !value) {
     fl_set_error(rt, "flowlua_set_param: name and value are required");
     return FLOWLUA_EINVAL;
@@ -168,7 +178,7 @@ int flowlua_set_param(flowlua *rt, const char *name, const char *value) {
 }
 
 void flowlua_clear_params(flowlua *rt) {
-  if (rt) fl_params_clear(rt);
+  if (rt && !fl_api_reentered(rt, "flowlua_clear_params")) fl_params_clear(rt);
 }
 
 /* ---- running ------------------------------------------------------------- */
@@ -194,6 +204,7 @@ int flowlua_start_resume(flowlua *rt, const char *flow_name,
                          const char *run_ref, int force,
                          const char *from_task) {
   if (!rt) return FLOWLUA_EINVAL;
+  if (fl_api_reentered(rt, "flowlua_start_resume")) return FLOWLUA_ESTATE;
   return fl_resume_run(rt, "flowlua_start_resume", FL_RUN_START, flow_name,
                      run_ref, force, from_task);
 }
@@ -223,22 +234,27 @@ int flowlua_flow_scheduled(flowlua *rt, const char *flow_name) {
 
 int flowlua_check(flowlua *rt, const char *flow_name) {
   if (!rt) return FLOWLUA_EINVAL;
-  fl_api_enter(rt);
-  int rc = flowlua_check_body(rt, flow_name);
+  int rc = fl_api_enter(rt, "flowlua_check", "flowlua_check");
+  if (rc) return rc;
+  if (fl_host_run_going(rt, "flowlua_check"))
+    return fl_api_leave(rt, FLOWLUA_ESTATE);
+  rc = flowlua_check_body(rt, flow_name);
   return fl_api_leave(rt, rc);
 }
 
 int flowlua_run(flowlua *rt, const char *flow_name, flowlua_outcome *out) {
   if (!rt) return FLOWLUA_EINVAL;
-  fl_api_enter(rt);
-  int rc = flowlua_run_body(rt, flow_name, out);
+  int rc = fl_api_enter(rt, "flowlua_run", FL_API_RUN);
+  if (rc) return rc;
+  rc = flowlua_run_body(rt, flow_name, out);
   return fl_api_leave(rt, rc);
 }
 
 int flowlua_resume(flowlua *rt, const char *flow_name, const char *run_ref,
                    int force, const char *from_task, flowlua_outcome *out) {
   if (!rt) return FLOWLUA_EINVAL;
-  fl_api_enter(rt);
-  int rc = flowlua_resume_body(rt, flow_name, run_ref, force, from_task, out);
+  int rc = fl_api_enter(rt, "flowlua_resume", FL_API_RUN);
+  if (rc) return rc;
+  rc = flowlua_resume_body(rt, flow_name, run_ref, force, from_task, out);
   return fl_api_leave(rt, rc);
 }

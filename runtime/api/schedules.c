@@ -102,7 +102,8 @@ int flowlua_serve(flowlua *rt, const char *flow_name, int max_runs,
                   flowlua_serve_result *out) {
   if (!rt) return FLOWLUA_EINVAL;
   if (!FL_API_SIZED(rt, "flowlua_serve", out)) return FLOWLUA_EINVAL;
-  fl_api_enter(rt);
-  int rc = fl_serve(rt, flow_name, max_runs, out);
+  int rc = fl_api_enter(rt, "flowlua_serve", FL_API_RUN);
+  if (rc) return rc;
+  rc = fl_serve(rt, flow_name, max_runs, out);
   return fl_api_leave(rt, rc);
 }

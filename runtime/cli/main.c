@@ -7,7 +7,9 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,7 +34,16 @@ static volatile sig_atomic_t g_status_says;
 static const char msg_stopping[] = "flowlua: stopping after the run in "
                                    "progress (signal again to cancel it)\n";
 static const char msg_cancelling[] =
-    "flowlua: cancelling the run (signal again to kill)\n";
+    "flowlua: cancelling the run (signal again to force the exit)\n";
+static const char msg_forcing[] =
+    "flowlua: forcing the exit: the run is recorded Cancelled\n";
+static const char msg_forced_unrecorded[] =
+    "flowlua: forcing the exit: the run could not be recorded now (it will "
+    "show as Crashed)\n";
+
+/* The signal that forces the exit wakes this pipe's reader, a thread of
+   ours: recording the run is no work for a signal handler. */
+static int g_force_pipe[2] = {-1, -1};
 
 static void say(const char *text) {
   if (g_status_says) return;
@@ -41,20 +52,62 @@ static void say(const char *text) {
 }
 
 /* Serving: the first signal lets the run in progress finish, the second
-   cancels it. A single run: the first signal cancels it. A third signal
-   kills flowlua at once. */
+   cancels it. A single run: the first signal cancels it. The next one
+   forces the exit (130), even when a task is stuck in a C call that no
+   cancel reaches: the forcing thread records the run Cancelled first. One
+   more kills flowlua at once. */
 static void on_signal(int sig) {
-  int n = ++g_signals;
-  if (n == 1 && g_serving) {
+  int n = ++g_signals, cancel_at = g_serving ? 2 : 1;
+  if (n < cancel_at) {
     say(msg_stopping);
     if (g_runtime) flowlua_stop(g_runtime);
-  } else if (n <= 2) {
+  } else if (n == cancel_at) {
     say(msg_cancelling);
     if (g_runtime) flowlua_cancel(g_runtime);
+  } else if (n == cancel_at + 1 && g_force_pipe[1] >= 0) {
+    ssize_t w = write(g_force_pipe[1], "!", 1);
+    (void)w;
   } else {
     signal(sig, SIG_DFL);
     raise(sig);
   }
+}
+
+static void *force_exit_thread(void *unused) {
+  (void)unused;
+  char c;
+  while (read(g_force_pipe[0], &c, 1) < 0 && errno == EINTR) {
+  }
+  flowlua *rt = g_runtime;
+  int recorded = rt && flowlua_abandon(rt, "cancelled: flowlua was forced "
+                                           "to exit (a second signal) while "
+                                           "a task was busy") == FLOWLUA_OK;
+  /* Straight to stderr: the status line's owner is the stuck thread. */
+  const char *text = recorded ? msg_forcing : msg_forced_unrecorded;
+  ssize_t w = write(2, text, strlen(text));
+  (void)w;
+  _exit(EXIT_CANCELLED);
+  return NULL;
+}
+
+/* Without the thread, a forcing signal kills flowlua as the next one. */
+static void start_force_exit_thread(void) {
+  if (pipe(g_force_pipe) != 0) return;
+  fcntl(g_force_pipe[0], F_SETFD, FD_CLOEXEC); /* not for flow.shell's children */
+  fcntl(g_force_pipe[1], F_SETFD, FD_CLOEXEC);
+  pthread_t t;
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &old); /* signals stay with main */
+  int failed = pthread_create(&t, NULL, force_exit_thread, NULL);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (failed) {
+    close(g_force_pipe[0]);
+    close(g_force_pipe[1]);
+    g_force_pipe[0] = g_force_pipe[1] = -1;
+    return;
+  }
+  pthread_detach(t);
 }
 
 /* SIGHUP (the terminal closed, the ssh session dropped) ends the run as
@@ -63,6 +116,7 @@ static void on_signal(int sig) {
    went away (`flowlua x.lua 2>&1 | head -1`) only costs the log lines,
    never the run (the library's own log writes are safe either way). */
 static void install_signal_handlers(void) {
+  start_force_exit_thread();
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = on_signal;

@@ -2,8 +2,8 @@
  * attempt.c — one attempt of a task: its arguments resolved from upstream
  * results, its coroutine (pooled, and guarded so that no other Lua code can
  * resume or close it), resuming it, its outcome (success, a retry, a
- * failure), parking a task inside a primitive, and the count hook that
- * interrupts busy Lua code past a timeout.
+ * failure), and parking a task inside a primitive. The count hook that
+ * interrupts busy Lua code past a timeout is in hook.c.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
@@ -136,6 +136,7 @@ static void take_thread(fl_sched *s, fl_taskrun *r) {
     r->co = lua_newthread(s->rt->L);
     r->co_ref = luaL_ref(s->rt->L, LUA_REGISTRYINDEX);
   }
+  fl_hook_reset(r->co); /* no hook a previous task (or the script) set */
   mark_thread(s->rt->L, r->co_ref, r);
 }
 
@@ -367,8 +368,15 @@ void fl__sched_resume(fl_sched *s, fl_taskrun *r, int nargs) {
   lua_State *L = s->rt->L, *co = r->co;
   int nres = 0;
   s->rt->current = r;
+  fl_task_gate_enter(s->rt);
   int status = lua_resume(co, L, nargs, &nres);
+  fl_task_gate_leave(s->rt);
   s->rt->current = NULL;
+  /* A body that returned did its work, even if a cancel came while it ran
+     (a pcall in it swallowed the interrupt): it is recorded as it ended,
+     so that a resume does not run it again. */
+  if (status == LUA_OK && r->interrupt == FL_INT_CANCEL)
+    r->interrupt = FL_INT_NONE;
   if (r->interrupt) {
     fl__sched_end_interrupted(s, r);
     return;
@@ -538,28 +546,3 @@ int fl_sched_sleep(lua_State *L, double seconds) {
   }
   return 0;
 }
-
-/* ---- interrupting busy Lua code ----------------------------------------- */
-
-void fl_interrupt_hook(lua_State *L, lua_Debug *ar) {
-  (void)ar;
-  flowlua *rt = fl_rt(L);
-  fl_taskrun *r = rt->current;
-  int why = fl_cancelling(rt)                                    ? FL_INT_CANCEL
-            : r && r->deadline_at > 0 && fl_now() >= r->deadline_at ? FL_INT_TIMEOUT
-                                                                 : FL_INT_NONE;
-  if (why == FL_INT_NONE) return;
-  if (r) {
-    r->interrupt = (uint8_t)why;
-    /* A yield from a hook cannot be caught by the task's own pcall. */
-    if (L == r->co && lua_isyieldable(L)) {
-      lua_yield(L, 0);
-      return;
-    }
-  }
-  /* Not yieldable here (inside a C call such as table.sort): raise, and
-     raise again at the next count if a pcall swallows it. */
-  luaL_error(L, why == FL_INT_CANCEL ? "interrupted: the run was cancelled"
-                                     : "interrupted: the task timed out");
-}
-

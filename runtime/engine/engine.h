@@ -9,6 +9,7 @@
 #ifndef FL_ENGINE_H
 #define FL_ENGINE_H
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 
@@ -225,6 +226,12 @@ struct flowlua {
   fl_mem mem; /* the Lua heap's count and limit (memlimit.h) */
   flowlua_options opts;
   fl_buf err;
+  /* Whether the runtime's thread is inside a task's Lua code (in_task),
+     under task_gate: flowlua_abandon, from another thread, may record the
+     runs' end only then; the runtime's thread stops when it leaves that
+     code (abandoned). */
+  pthread_mutex_t task_gate;
+  int in_task, abandoned;
   volatile sig_atomic_t cancel_requested; /* cancel the run in progress */
   volatile sig_atomic_t stop_requested;   /* start no new scheduled run */
   int cancel_current;  /* cancel the run in progress only (overlap policy) */
@@ -260,6 +267,7 @@ struct flowlua {
   uint8_t *resume_rerun;
 
   int busy;           /* public calls in progress (fl_api_enter) */
+  const char *busy_doing; /* what the outermost of them is doing */
   int free_requested; /* flowlua_free was called from a callback */
 
   char **task_keys; /* lazily built for flowlua_task_get */
@@ -304,11 +312,17 @@ const char *fl_flow_name(const flowlua *rt, size_t i);
    graph (they borrow from the loaded script). */
 void fl_forget_tasks(flowlua *rt);
 void fl_forget_run(flowlua *rt);
-/* Around public calls that may run host callbacks. After fl_api_leave, rt
-   may have been freed (flowlua_free from a callback): return its result at
-   once. */
-void fl_api_enter(flowlua *rt);
+/* Around public calls that may run host callbacks (doing: "a run", or the
+   call's name). fl_api_enter refuses a call made from inside another
+   (FLOWLUA_ESTATE, error set); then nothing is counted and the caller
+   returns the code at once. After fl_api_leave, rt may have been freed
+   (flowlua_free from a callback): return its result at once. */
+int fl_api_enter(flowlua *rt, const char *who, const char *doing);
 int fl_api_leave(flowlua *rt, int rc);
+/* For public calls that change the runtime but run no callback: 1, with
+   the error set, when called from inside a run (or load) of rt. */
+int fl_api_reentered(flowlua *rt, const char *who);
+#define FL_API_RUN "a run" /* fl_api_enter's doing for runs */
 /* Frees the handle and all it holds, runs left going included. */
 void fl_engine_free(flowlua *rt);
 /* 1, with the error set, when a run started by flowlua_start is going. */
@@ -397,6 +411,10 @@ int fl_sched_start(flowlua *rt, fl_graph *g, fl_sched **out);
 int fl_sched_run(flowlua *rt, fl_graph *g, fl_sched **out);
 int fl_sched_pump_all(flowlua *rt);
 int fl_sched_stalled(flowlua *rt);
+/* Whether fl_sched_pump_all has work that needs no waiting (a task to
+   start or resume, a run to settle or end, a cancel to act on): then the
+   host loop must not wait (flowlua_timeout_ms says 0). */
+int fl_sched_has_ready_work(const flowlua *rt);
 void fl_sched_free(flowlua *rt, fl_sched *s);
 /* Frees the orphans that have ended. */
 void fl_sched_collect(flowlua *rt);
@@ -422,6 +440,20 @@ void fl_sched_note_retry_after(lua_State *L, double seconds);
    FL_HOOK_COUNT instructions and inherited by each task's coroutine. */
 #define FL_HOOK_COUNT 1000
 void fl_interrupt_hook(lua_State *L, lua_Debug *ar);
+/* hook.c: installs fl_interrupt_hook on L and replaces debug.sethook and
+   debug.gethook with versions that chain a script's hook to it, so that
+   no script can remove it. fl_hook_reset gives a task's coroutine back
+   the plain hook (a pooled one may carry a previous task's). */
+void fl_hook_install(lua_State *L);
+/* Around the runtime's thread running a task's Lua code (lua_resume):
+   leaving never returns once flowlua_abandon has taken the runtime. */
+void fl_task_gate_enter(flowlua *rt);
+void fl_task_gate_leave(flowlua *rt);
+/* flowlua_abandon: FLOWLUA_ESTATE (error not set: another thread) unless
+   the runtime's thread is inside a task; then every run in progress and
+   its task runs not ended are recorded Cancelled with `why`. */
+int fl_abandon_runs(flowlua *rt, const char *why);
+void fl_hook_reset(lua_State *co);
 /* Logs a message from Lua under the current task. */
 void fl_sched_log(flowlua *rt, int level, const char *msg);
 

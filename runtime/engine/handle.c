@@ -118,8 +118,27 @@ int fl_push_flow(flowlua *rt, const char *name) {
 
 /* ---- public calls -------------------------------------------------------- */
 
-/* Counted by fl_api_enter, for fl_api_leave (engine.c). */
-void fl_api_enter(flowlua *rt) { rt->busy++; }
+/* A host function or callback runs inside a public call (flowlua_run,
+   flowlua_step, flowlua_load_file...). A call from there that changes the
+   runtime — loads a script, builds a graph, starts a run — would replace
+   what the outer call is using (the outer run ended "Scheduled" with no
+   tasks): such calls are refused. */
+int fl_api_reentered(flowlua *rt, const char *who) {
+  if (rt->busy == 0) return 0;
+  fl_set_error(rt, "%s called from inside %s of the same runtime (from a "
+                   "host function or callback): not allowed until that "
+                   "call returns; flowlua_stop and flowlua_cancel are",
+               who, rt->busy_doing ? rt->busy_doing : FL_API_RUN);
+  return 1;
+}
+
+/* Counted, for fl_api_leave (engine.c). */
+int fl_api_enter(flowlua *rt, const char *who, const char *doing) {
+  if (fl_api_reentered(rt, who)) return FLOWLUA_ESTATE;
+  rt->busy_doing = doing;
+  rt->busy++;
+  return FLOWLUA_OK;
+}
 
 /* flowlua_run, _resume and _serve wait on the loop themselves: not while
    the host drives a started run (hostloop.c). */

@@ -124,6 +124,10 @@ static int pump(fl_sched *s) {
     while ((s->cancelling || s->running < s->concurrency) &&
            (r = fl__sched_q_pop(&s->start_q))) {
       progress = 1;
+      /* A task that does not wait runs to its end inside this loop, so a
+         cancel (a signal) may arrive between two starts: it is looked for
+         before each one, and none starts after it. */
+      if (fl_cancelling(s->rt) && !s->cancelling) cancel_all(s);
       if (s->cancelling) {
         fl__sched_log_task(s, r, (task_log){FLOWLUA_LOG_WARN, FLOWLUA_TASK_CANCELLED,
                                   -1, NULL},
@@ -370,6 +374,16 @@ int fl_sched_stalled(flowlua *rt) {
         s->resume_q.head || s->n_settle)
       return 0;
   return rt->active != NULL;
+}
+
+int fl_sched_has_ready_work(const flowlua *rt) {
+  for (const fl_sched *s = rt->active; s; s = s->next_active) {
+    int can_start = s->cancelling || s->running < s->concurrency;
+    if (s->resume_q.head || s->n_settle || (s->start_q.head && can_start) ||
+        s->final_nodes == s->g->n || (fl_cancelling(rt) && !s->cancelling))
+      return 1;
+  }
+  return 0;
 }
 
 void fl_sched_collect(flowlua *rt) {

@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <lauxlib.h>
 
@@ -39,6 +40,11 @@
 /* A cron wait re-reads the wall clock at least this often (seconds). */
 #define WALL_RECHECK 60.0
 
+/* A run is held back at most this long for the wall clock to reach its
+   fire time; further behind, the wall clock was changed, and the
+   schedule's own timeline rules. */
+#define WALL_HOLD_MAX 1.0
+
 /* Linux lets a long sleep end late by 0.1% of its length (up to 100 ms:
    50 ms on a 50 s wait). Waking a little early and sleeping the short rest
    keeps fire times exact for one extra wake-up per fire. */
@@ -46,6 +52,25 @@ static double early_wake(double wait) {
   double early = wait * 0.002 + 0.001;
   if (early > 0.2) early = 0.2;
   return wait > 2 * early ? wait - early : wait;
+}
+
+/*
+ * How long to hold back the run of fire time `fire`, which has come on the
+ * schedule's timeline, so that it starts no earlier than that time on the
+ * wall clock its script reads: os.time() and os.date() of a run must be in
+ * its fire time's second (a midnight job's os.date("%F") is that day). The
+ * monotonic timer and CLOCK_REALTIME drift apart, and time() reads a
+ * coarse clock up to a tick (a few ms) behind CLOCK_REALTIME: right after
+ * a whole-second fire time it still says the second before. 0: start now.
+ */
+static double wall_clock_hold(double fire) {
+  double behind = fire - fl_wall_time();
+  if (behind > WALL_HOLD_MAX) return 0;
+  if (behind > 0) return behind;
+  time_t second = (time_t)floor(fire), coarse = time(NULL);
+  if (coarse < second && second - coarse <= (time_t)WALL_HOLD_MAX)
+    return 0.001; /* the coarse clock's next tick */
+  return 0;
 }
 
 typedef struct serve {
@@ -427,6 +452,15 @@ static void catch_up(serve *sv) {
   }
 }
 
+/* Waits for the loop's events, at most `wait` seconds (-1: no limit). */
+static void wait_on_loop(serve *sv, double wait) {
+  if (fl_loop_poll(&sv->rt->loop, wait) < 0) {
+    fl_set_error(sv->rt, "flow '%s': waiting on the event loop failed",
+                 sv->name);
+    sv->status = FLOWLUA_EIO;
+  }
+}
+
 /* The loop, in a protected call: runs execute Lua. */
 static int serve_loop(lua_State *L) {
   serve *sv = lua_touserdata(L, 1);
@@ -452,7 +486,12 @@ static int serve_loop(lua_State *L) {
     if (!starting || (sv->no_more && !sv->n_queue)) {
       if (sv->running == 0) break; /* let the runs in progress finish */
     } else if (sv_now(sv) >= sv->due) {
-      fire_due(sv);
+      double hold = wall_clock_hold(sv->due);
+      if (hold <= 0) {
+        fire_due(sv);
+        continue;
+      }
+      wait_on_loop(sv, hold);
       continue;
     }
     double wait = -1;
@@ -468,11 +507,7 @@ static int serve_loop(lua_State *L) {
       sv->status = FLOWLUA_EIO;
       break;
     }
-    if (fl_loop_poll(&rt->loop, wait) < 0) {
-      fl_set_error(rt, "flow '%s': waiting on the event loop failed",
-                   sv->name);
-      sv->status = FLOWLUA_EIO;
-    }
+    wait_on_loop(sv, wait);
   }
   if (sv->no_more && sv->status == FLOWLUA_OK && may_start(sv))
     sv_log(sv, FLOWLUA_LOG_INFO, "flow '%s': no fire time left (until)",

@@ -209,10 +209,50 @@ static void check_call_shape(lua_State *L, const char *fn, const char *name,
 }
 
 /* flow.task(name, [opts], fn) */
+/* ---- task names are unique within a script ---------------------------------
+   Two tasks with one name would give their runs the same key in the
+   history (a run could not be recorded, nor resumed): the second
+   definition is refused while the script loads, naming both lines. */
+
+static const char task_names_key = 0;
+
+void fl_task_names_begin(lua_State *L) {
+  lua_newtable(L);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &task_names_key);
+}
+
+void fl_task_names_end(lua_State *L) {
+  lua_pushnil(L);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &task_names_key);
+}
+
+/* Records where task `name` is defined (the caller's line), raising when
+   it was defined before in this script. Outside a load, nothing. */
+static void claim_task_name(lua_State *L, const char *name) {
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &task_names_key) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    return;
+  }
+  luaL_where(L, 1); /* "chunk:line: " */
+  size_t len;
+  const char *where = lua_tolstring(L, -1, &len);
+  if (len >= 2 && where[len - 2] == ':') len -= 2;
+  lua_pushlstring(L, len ? where : "?", len ? len : 1);
+  lua_remove(L, -2);
+  if (lua_getfield(L, -2, name) == LUA_TSTRING)
+    luaL_error(L, "task '%s' is defined twice: %s and %s (task names must "
+                  "be unique: they name the task's runs in the history)",
+               name, lua_tostring(L, -1), lua_tostring(L, -2));
+  lua_pop(L, 1);
+  lua_setfield(L, -2, name);
+  lua_pop(L, 1);
+}
+
 static int flow_task(lua_State *L) {
   const char *name = luaL_checkstring(L, 1);
   luaL_argcheck(L, *name != '\0', 1, "task name must not be empty");
   check_call_shape(L, "flow.task", name, "the task body");
+  claim_task_name(L, name);
   int has_opts = lua_type(L, 2) == LUA_TTABLE;
   int fn_idx = has_opts ? 3 : 2;
 

@@ -16,6 +16,13 @@
 /* lflowlib.c: the `flowlua` module */
 int luaopen_flowlua(lua_State *L);
 
+/* lflowlib.c: while a script loads (between these two calls), flow.task
+   remembers where each task name was defined and raises when a name is
+   defined a second time, naming both places. The table lives in the
+   registry, so modules the script requires are covered too. */
+void fl_task_names_begin(lua_State *L);
+void fl_task_names_end(lua_State *L);
+
 /* The primitives' modules, each pushing its table. */
 int luaopen_flowlua_http(lua_State *L);
 int luaopen_flowlua_shell(lua_State *L); /* pushes the function flow.shell */

@@ -15,6 +15,11 @@ CORRUPT_BYTECODE = bytes.fromhex(
     "01c6000101840488726571756972650488666c6f776c75610487646566696e6504826681010000818082820000028147"
     "00010080808081008080808a01000000010000000000808185666c6f77848a81855f454e56")
 
+DUPLICATE_TASK = script('local a = flow.task("load", function() return 1 end)\n'
+                        'local other = flow.task("other", function() end)\n'
+                        'local b = flow.task("load", function() return 2 end)\n'
+                        'return flow.define("f", function() a() other() b() end)\n')
+
 NOT_RUNNING = r"(?i)\bRunning\b"  # nothing may start when the script cannot build
 
 CASES = [
@@ -40,6 +45,24 @@ CASES = [
     Case("flow.fail at the top level",
          {"flow.lua": script('flow.fail("not ready")\n')},
          exit=2, stderr=[r"flow\.lua failed while loading: not ready", r"flow\.lua:2: in main chunk"]),
+    # Two tasks with one name would share a key in the history: refused at
+    # load, naming both lines, before anything is recorded (no history
+    # folder), for check, a run and a run without a history.
+    *[Case(f"a task name defined twice ({how})",
+           {"flow.lua": DUPLICATE_TASK},
+           args=args, exit=2,
+           stderr=[r"task 'load' is defined twice: flow\.lua:2 and flow\.lua:4"],
+           not_stderr=[NOT_RUNNING, r"used twice"], may_create=())
+      for how, args in [("check", ["check", "flow.lua"]), ("run", ["flow.lua"]),
+                        ("run, --state :memory:", ["--state", ":memory:", "flow.lua"])]],
+    Case("a task name defined twice, once in a required module",
+         {"flow.lua": script('local a = flow.task("load", function() end)\n'
+                             'local b = require "helpers"\n'
+                             'return flow.define("f", function() a() b() end)\n'),
+          "helpers.lua": script('return flow.task("load", function() end)\n')},
+         args=["check", "flow.lua"], exit=2,
+         stderr=[r"task 'load' is defined twice: flow\.lua:2 and \./helpers\.lua:2"],
+         may_create=()),
 
     # ---- cannot build ----------------------------------------------------------
     Case("flow body errors with nil",

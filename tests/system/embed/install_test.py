@@ -39,6 +39,7 @@ TWO_THREADS = [
 ]
 POLL_LOOP = [
     r"^second start: not allowed in the runtime's current state$",
+    r"^wait right after start: 0 ms$",
     r"^flow Success, 4 tasks$",
     r"^the naps overlapped$",
     r"^stepped more than once: yes$",

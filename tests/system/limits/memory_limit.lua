@@ -25,9 +25,9 @@
 -- run: a task past the limit is retried like any failure
 -- args: {script} --flow hog_retried --memory-limit 32M
 -- exit: 1
--- stderr: WARN  hog: Retrying in 0 s \(attempt 1 of 2 failed after [0-9.]+ s\): memory limit of 32 MiB reached in task 'hog'
--- stderr: ERROR hog: Failed \(attempt 2 of 2, [0-9.]+ s\): memory limit of 32 MiB reached in task 'hog'
--- stderr: retry_if saw: memory limit of 32 MiB reached in task 'hog'
+-- stderr: WARN  hog_again: Retrying in 0 s \(attempt 1 of 2 failed after [0-9.]+ s\): memory limit of 32 MiB reached in task 'hog_again'
+-- stderr: ERROR hog_again: Failed \(attempt 2 of 2, [0-9.]+ s\): memory limit of 32 MiB reached in task 'hog_again'
+-- stderr: retry_if saw: memory limit of 32 MiB reached in task 'hog_again'
 --
 -- run: one element of a map past the limit; the other nine succeed
 -- args: {script} --flow map_element --memory-limit 32M
@@ -112,7 +112,7 @@ local friend = flow.task("friend", function() return allocate_a_little() end)
 local after_hog = flow.task("after_hog", { trigger = "all_done" },
   function(x) return x end)
 
-local hog_retried = flow.task("hog", {
+local hog_retried = flow.task("hog_again", {
   retries = 1,
   retry_if = function(err)
     flow.log.info("retry_if saw: %s", err)

@@ -248,7 +248,7 @@ def case_interrupt(flowlua, tmp):
         status = term.exit_status()
         check(status == 130, f"Ctrl-C: flowlua exits 130 (got {status})")
         final = term.screen(history=True)
-        check("flowlua: cancelling the run (signal again to kill)" in final,
+        check("flowlua: cancelling the run (signal again to force the exit)" in final,
               "Ctrl-C: the message is on a line of its own", final[-20:])
         check(not [l for l in final if STATUS_LINE.search(l)],
               "Ctrl-C: no status line left on the screen", final)

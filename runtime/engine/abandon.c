@@ -1,0 +1,59 @@
+/*
+ * abandon.c — flowlua_abandon: the runs are recorded Cancelled by another
+ * thread while the runtime's own is stuck in a task, and the process exits.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <unistd.h>
+
+#include "engine.h"
+#include "record.h"
+
+/* A task stuck in one C call (a backtracking string.find) runs no Lua
+   instruction, so neither its timeout nor a cancel can reach it. Another
+   thread may then record the runs as Cancelled, before the process exits,
+   but only while the runtime's thread is inside the task: there it does
+   not touch the store (task code does not), and it stops for good if the
+   call returns (fl_task_gate_leave). */
+
+void fl_task_gate_enter(flowlua *rt) {
+  pthread_mutex_lock(&rt->task_gate);
+  rt->in_task = 1;
+  pthread_mutex_unlock(&rt->task_gate);
+}
+
+void fl_task_gate_leave(flowlua *rt) {
+  pthread_mutex_lock(&rt->task_gate);
+  rt->in_task = 0;
+  int abandoned = rt->abandoned;
+  pthread_mutex_unlock(&rt->task_gate);
+  /* The other thread owns the runtime now, and exits the process. */
+  while (abandoned) pause();
+}
+
+static int is_unended(int state) {
+  return state == FLOWLUA_TASK_PENDING || state == FLOWLUA_TASK_RUNNING ||
+         state == FLOWLUA_TASK_RETRYING;
+}
+
+static void abandon_run(fl_sched *s, const char *why) {
+  for (uint32_t i = 0; i < s->g->n; i++) {
+    fl_taskrun *r = &s->runs[i];
+    if (is_unended(r->state)) fl_record_state(s, r, FLOWLUA_TASK_CANCELLED, 1, why);
+    for (uint32_t k = 0; r->map && k < r->map->n; k++)
+      if (is_unended(r->map->children[k].state))
+        fl_record_state(s, &r->map->children[k], FLOWLUA_TASK_CANCELLED, 1, why);
+  }
+  s->cancelling = 1;
+  s->state = FLOWLUA_FLOW_CANCELLED;
+  fl_record_run_end(s);
+}
+
+int fl_abandon_runs(flowlua *rt, const char *why) {
+  pthread_mutex_lock(&rt->task_gate);
+  int owned = rt->in_task && !rt->abandoned;
+  if (owned) rt->abandoned = 1;
+  pthread_mutex_unlock(&rt->task_gate);
+  if (!owned) return FLOWLUA_ESTATE;
+  for (fl_sched *s = rt->active; s; s = s->next_active) abandon_run(s, why);
+  return FLOWLUA_OK;
+}
