@@ -18,6 +18,18 @@
 
 #include "store.h"
 
+void fl_record_log_notices(flowlua *rt, fl_store *st) {
+  const char *text = fl_store_notices(st);
+  while (*text) {
+    const char *end = strchr(text, '\n');
+    int len = end ? (int)(end - text) : (int)strlen(text);
+    fl_log_printf(&rt->log, FLOWLUA_LOG_WARN, NULL, "state store %s: %.*s",
+                  fl_store_path(st), len, text);
+    text += len + (end != NULL);
+  }
+  fl_store_notices_clear(st);
+}
+
 int fl_record_open(flowlua *rt) {
   if (rt->store_state) return FLOWLUA_OK;
   const char *path = rt->state_path;
@@ -34,7 +46,9 @@ int fl_record_open(flowlua *rt) {
     return FLOWLUA_EIO;
   }
   size_t marked = 0;
-  if (fl_store_mark_crashed(st, fl_wall_time(), &marked) != FLOWLUA_OK) {
+  int crashed_status = fl_store_mark_crashed(st, fl_wall_time(), &marked);
+  fl_record_log_notices(rt, st);
+  if (crashed_status != FLOWLUA_OK) {
     fl_set_error(rt, "%s", fl_store_errmsg(st));
     fl_store_close(st);
     return FLOWLUA_EIO;

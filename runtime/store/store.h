@@ -125,6 +125,14 @@ int fl_store_open(const char *path, const fl_store_options *opts,
  */
 void fl_store_close(fl_store *st);
 
+/* What the user should be told of that is not a failure, one message per
+   line ("" if none): a journal of a dead process that could not be
+   replayed and was set aside, a file with a journal's name that was not
+   touched (a symbolic link, another user's). Set by fl_store_open and
+   fl_store_mark_crashed; the caller logs them as warnings, then clears. */
+const char *fl_store_notices(const fl_store *st);
+void fl_store_notices_clear(fl_store *st);
+
 /* The message of the last failure on this handle; "" if none. Owned by the
    handle, valid until the next call on it. */
 const char *fl_store_errmsg(const fl_store *st);

@@ -118,6 +118,9 @@ struct fl_store {
   uint64_t batch_seq;    /* of the last batch frozen */
   uint64_t mem_committed; /* of the last batch this connection wrote */
   int replaying; /* replaying a dead process's journal: do not journal */
+  int err_busy;   /* the last failure was another process's lock */
+  fl_buf notices; /* what the user should hear of, one per line (replays,
+                     checks at open): fl_store_notices */
   /* FLOWLUA_STORE_STATS set: counts printed to stderr at close, for the
      benchmarks. */
   int stats;
@@ -228,6 +231,11 @@ int fl__store_writer_drain(fl_store *st);
 size_t fl__store_queued_changes(const fl_store *st);
 int fl__store_mem_conn_open(fl_store *st);
 void fl__store_mem_queue_free(fl_store *st);
+/* Forgets the batches that wait for this connection (a replay that failed:
+   they would fail again at every later flush). */
+void fl__store_drop_queued(fl_store *st);
+/* Adds a line to what fl_store_notices returns. */
+void fl__store_notice(void *st, const char *message);
 void fl__store_writer_stop(fl_store *st);
 
 /* store_pack.c: the task_pack format, many ended task runs to a row. */

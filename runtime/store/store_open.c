@@ -367,7 +367,9 @@ static int inspect_file(fl_store *st) {
 }
 
 /* Creates the file's folder when it is missing — one level only, so that a
-   mistyped --state path is reported rather than built. */
+   mistyped --state path is reported rather than built. The folder is the
+   owner's alone (0700): it holds params and results. An existing folder
+   keeps its mode. */
 static int make_parent(fl_store *st) {
   const char *slash = strrchr(st->path, '/');
   if (!slash || slash == st->path) return FLOWLUA_OK;
@@ -378,13 +380,38 @@ static int make_parent(fl_store *st) {
   if (stat(dir, &sb) == 0) {
     if (!S_ISDIR(sb.st_mode))
       status = fl__store_set_err(st, FLOWLUA_EIO, "'%s' is not a folder", dir);
-  } else if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
+  } else if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
     status = fl__store_set_err(st, FLOWLUA_EIO, "cannot create folder '%s': %s", dir,
                      errno == ENOENT ? "its parent folder does not exist"
                                      : strerror(errno));
   }
   free(dir);
   return status;
+}
+
+/* Creates a new, empty database file readable by its owner only (0600,
+   whatever the umask): SQLite would create it 0644, and its -wal and -shm
+   files take the database's mode. O_EXCL|O_NOFOLLOW: a file or a symbolic
+   link that appeared since stat() looked is not followed nor truncated; the
+   file found there is then inspected like any existing one. */
+static int create_private_file(fl_store *st) {
+  int fd = open(st->path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                0600);
+  if (fd >= 0) {
+    close(fd);
+    return FLOWLUA_OK;
+  }
+  if (errno == EEXIST) { /* another process was first */
+    struct stat sb;
+    if (lstat(st->path, &sb) != 0) return FLOWLUA_OK; /* and gone again */
+    if (S_ISLNK(sb.st_mode))
+      return fl__store_set_err(st, FLOWLUA_EIO,
+                               "a symbolic link appeared at its path while "
+                               "it was being created; refusing to follow it");
+    return sb.st_size > 0 ? inspect_file(st) : FLOWLUA_OK;
+  }
+  return fl__store_set_err(st, FLOWLUA_EIO, "cannot create it: %s",
+                           strerror(errno));
 }
 
 /* Two processes opening a new store at once race to switch it to WAL
@@ -547,6 +574,7 @@ static void destroy(fl_store *st) {
   fl_buf_free(&st->batch);
   fl_buf_free(&st->cache_json);
   fl_buf_free(&st->err);
+  fl_buf_free(&st->notices);
   free(st->path);
   free(st);
 }
@@ -589,6 +617,7 @@ int fl_store_open(const char *path, const fl_store_options *opts,
       return FLOWLUA_OK; /* nothing recorded yet: *out stays NULL */
     } else {
       status = make_parent(st);
+      if (status == FLOWLUA_OK) status = create_private_file(st);
     }
   }
   int folder_lock = -1;

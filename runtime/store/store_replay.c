@@ -392,14 +392,43 @@ static int replay_journal(void *ctx, const fl_journal_file *file) {
     status = replay_run(st, runs[i], data, len, file->complete);
   st->replaying = 0;
   free(runs);
-  return status == FLOWLUA_OK ? 0 : -1;
+  if (status == FLOWLUA_OK) return FL_JOURNAL_DONE;
+  if (status == FLOWLUA_ENOMEM || st->err_busy)
+    return FL_JOURNAL_KEEP; /* may well work next time */
+  /* Its records cannot be applied: retrying at every open would fail every
+     open after this one. What it could not write is lost; the runs it held
+     are marked Crashed like any run of a dead process. */
+  fl__store_drop_queued(st);
+  char msg[1024];
+  snprintf(msg, sizeof msg,
+           "the journal '%s' of a process that died could not be replayed "
+           "(%s): the last changes of its runs are lost",
+           file->path, fl_store_errmsg(st));
+  fl__store_notice(st, msg);
+  fl_buf_reset(&st->err);
+  return FL_JOURNAL_SET_ASIDE;
+}
+
+void fl__store_notice(void *ctx, const char *message) {
+  fl_store *st = ctx;
+  fl_buf_adds(&st->notices, message);
+  fl_buf_addc(&st->notices, '\n');
+}
+
+const char *fl_store_notices(const fl_store *st) {
+  return st && st->notices.len ? st->notices.data : "";
+}
+
+void fl_store_notices_clear(fl_store *st) {
+  if (st) fl_buf_reset(&st->notices);
 }
 
 int fl_store_mark_crashed(fl_store *st, double now, size_t *n_marked) {
   if (n_marked) *n_marked = 0;
   /* First what dead processes had journalled but not written here. */
   if (strcmp(st->path, ":memory:") != 0 &&
-      fl_journal_replay_dead(st->path, replay_journal, st) != 0)
+      fl_journal_replay_dead(st->path, replay_journal, fl__store_notice,
+                             st) != 0)
     return FLOWLUA_EIO;
   crashed_run *dead = NULL;
   size_t n_dead = 0, cap_dead = 0;

@@ -34,6 +34,7 @@ int fl__store_status_of(int sqlite_rc) {
 
 static void fl__store_set_errv(fl_store *st, const char *fmt, va_list ap) {
   fl_buf_reset(&st->err);
+  st->err_busy = 0;
   fl_buf_addf(&st->err, "state store '%s': ", st->path);
   fl_buf_addvf(&st->err, fmt, ap);
 }
@@ -55,7 +56,8 @@ int fl__store_sql_err(fl_store *st, int rc, const char *fmt, ...) {
   va_end(ap);
   const char *why = st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc);
   fl_buf_addf(&st->err, ": %s", why);
-  if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED)
+  st->err_busy = (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED;
+  if (st->err_busy)
     fl_buf_addf(&st->err,
                 " (another process kept it locked for more than %d ms)",
                 st->opts.busy_timeout_ms);

@@ -743,6 +743,15 @@ void fl__store_mem_queue_free(fl_store *st) {
   st->mem_conn = NULL;
 }
 
+void fl__store_drop_queued(fl_store *st) {
+  while (st->mem_head) {
+    fbatch *b = st->mem_head;
+    st->mem_head = b->next;
+    fbatch_free(b);
+  }
+  st->mem_tail = NULL;
+}
+
 /* Changes handed over to be written and not yet in the file. */
 size_t fl__store_queued_changes(const fl_store *st) {
   size_t n = 0;
@@ -794,6 +803,7 @@ static int flush_batch(fl_store *st, const char *what, int wait) {
       int rc = write_fbatches(st->mem_conn, st->mem_head, &why);
       if (rc != SQLITE_DONE) {
         format_failure(&st->err, st->path, rc, &why, st->opts.busy_timeout_ms);
+        st->err_busy = (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED;
         status = fl__store_status_of(rc);
       } else {
         while (st->mem_head) {
