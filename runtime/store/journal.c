@@ -266,7 +266,7 @@ static int take_file(const char *path, dead_file *f, fl_journal_notice notice,
   f->size = size;
   uint64_t gen = 0;
   if (v2) memcpy(&gen, (const unsigned char *)m + GEN_OFFSET, sizeof gen);
-  f->info = (fl_journal_file){path, (const unsigned char *)m + HEADER_SIZE,
+  f->info = (fl_journal_file){f->path, (const unsigned char *)m + HEADER_SIZE,
                               size - HEADER_SIZE, gen, v1};
   return 1;
 }

@@ -249,8 +249,12 @@ int fl_store_task_state(fl_store_run *run, uint32_t task, int state,
 /*
  * Records a task run's result as JSON text (len bytes; copied). json NULL
  * means the result could not be serialised: the task run is then recorded
- * as not resumable, and a resume runs it again. Buffered.
+ * as not resumable, and a resume runs it again. Buffered. A result over
+ * FL_STORE_MAX_RESULT bytes is refused (FLOWLUA_EINVAL) before it reaches
+ * the journal: packed, it could exceed what one SQLite value may hold, and
+ * neither the run's end nor a replay could write it.
  */
+#define FL_STORE_MAX_RESULT ((size_t)256 << 20)
 int fl_store_task_result(fl_store_run *run, uint32_t task, const char *json,
                          size_t len);
 

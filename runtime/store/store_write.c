@@ -275,8 +275,11 @@ static void bind_row(sqlite3_stmt *s, int base, const fbatch *b,
    (see the schema's step 2 -> 3): a B-tree row, its statement and its
    fifteen bound columns cost far more than the element's bytes. */
 
-/* At most this many task runs to a task_pack row. */
+/* At most this many task runs to a task_pack row, and no more task runs
+   once it holds PACK_BYTES: a row is one SQLite value, which may not exceed
+   1e9 bytes (a task run's element stays under 2 * FL_STORE_MAX_RESULT). */
 #define PACK_ROWS 1024
+#define PACK_BYTES ((size_t)64 << 20)
 
 static void pack_row(fl_buf *j, const fbatch *b, const frow *r) {
   store_pack_row p = {
@@ -304,7 +307,7 @@ static int write_packs(wconn *w, const fbatch *b, fl_buf *j) {
     int64_t run = b->rows[i].run;
     size_t in_pack = 0;
     fl__store_pack_begin(j);
-    for (; i < b->n_rows && in_pack < PACK_ROWS; i++) {
+    for (; i < b->n_rows && in_pack < PACK_ROWS && j->len < PACK_BYTES; i++) {
       const frow *r = &b->rows[i];
       if (!r->packed) continue;
       if (r->run != run) break;
