@@ -32,6 +32,7 @@ int fl_history_open(flowlua *rt, fl_store **st, fl_store **tmp) {
   fl_store_options o;
   fl_store_options_init(&o);
   o.must_exist = 1;
+  o.reading = 1;
   char err[512];
   if (fl_store_open(path, &o, tmp, err, sizeof err) != FLOWLUA_OK) {
     fl_set_error(rt, "%s", err);

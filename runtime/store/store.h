@@ -94,6 +94,12 @@ typedef struct fl_store_options {
   int must_exist;      /* 1: do not create a missing file (for `runs` and
                           `show`): fl_store_open returns FLOWLUA_OK with
                           *out = NULL. Default 0. */
+  int reading;         /* 1: for reading only (`runs`, `show`, `report`):
+                          no journal is created, and when the file or its
+                          folder cannot be written (a read-only mount,
+                          another user's history) the file is opened
+                          read-only: nothing is created or written, and
+                          fl_store_mark_crashed does nothing. Default 0. */
 } fl_store_options;
 
 void fl_store_options_init(fl_store_options *o);

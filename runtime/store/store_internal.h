@@ -118,6 +118,7 @@ struct fl_store {
   uint64_t batch_seq;    /* of the last batch frozen */
   uint64_t mem_committed; /* of the last batch this connection wrote */
   int replaying; /* replaying a dead process's journal: do not journal */
+  int read_only;  /* opened SQLITE_OPEN_READONLY (opts.reading) */
   int err_busy;   /* the last failure was another process's lock */
   fl_buf notices; /* what the user should hear of, one per line (replays,
                      checks at open): fl_store_notices */

@@ -299,6 +299,19 @@ static int check_identity(fl_store *st, const identity *id) {
   return FLOWLUA_OK; /* an empty database: ours to set up */
 }
 
+/* The URI of the file at path with the query (SQLite's URI parameters). */
+static void file_uri(fl_buf *uri, const char *path, const char *query) {
+  fl_buf_adds(uri, "file:");
+  for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
+    if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+        (*p >= '0' && *p <= '9') || strchr("/._-~", *p))
+      fl_buf_addc(uri, (char)*p);
+    else
+      fl_buf_addf(uri, "%%%02X", *p);
+  }
+  fl_buf_addf(uri, "?%s", query);
+}
+
 /* Checks an existing, non-empty file without writing to it: its first bytes
    must be SQLite's, and its identity acceptable. */
 static int inspect_file(fl_store *st) {
@@ -338,15 +351,7 @@ static int inspect_file(fl_store *st) {
      read-only connection to a WAL database leaves empty -wal and -shm files
      behind. Without a WAL file the main file holds everything there is. */
   fl_buf uri = FL_BUF_INIT;
-  fl_buf_adds(&uri, "file:");
-  for (const unsigned char *p = (const unsigned char *)st->path; *p; p++) {
-    if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-        (*p >= '0' && *p <= '9') || strchr("/._-~", *p))
-      fl_buf_addc(&uri, (char)*p);
-    else
-      fl_buf_addf(&uri, "%%%02X", *p);
-  }
-  fl_buf_adds(&uri, has_wal ? "?mode=ro" : "?immutable=1");
+  file_uri(&uri, st->path, has_wal ? "mode=ro" : "immutable=1");
   if (uri.oom) {
     fl_buf_free(&uri);
     return fl__store_oom(st, "cannot open it");
@@ -552,6 +557,84 @@ static int migrate(fl_store *st) {
 }
 
 
+/* ---- reading a history that cannot be written ---------------------------- */
+
+/* Whether this process may write the database and create files beside it
+   (its journal, SQLite's -shm): no on a read-only mount (EROFS), for a
+   file or folder of another user (EACCES). */
+static int can_write_beside(const char *path) {
+  if (access(path, W_OK) != 0) return 0;
+  const char *slash = strrchr(path, '/');
+  if (!slash) return access(".", W_OK) == 0;
+  char *dir = strndup(path, (size_t)(slash - path) + (slash == path));
+  int ok = dir && access(dir, W_OK) == 0;
+  free(dir);
+  return ok;
+}
+
+/* The size of the file at path plus suffix; -1 when there is none. */
+static long long size_beside(const char *path, const char *suffix) {
+  char name[4096];
+  struct stat sb;
+  snprintf(name, sizeof name, "%s%s", path, suffix);
+  return stat(name, &sb) == 0 ? (long long)sb.st_size : -1;
+}
+
+/* Opens the store for reading only (SQLITE_OPEN_READONLY: nothing is
+   created or written). SQLite reads a WAL database read-only when its -shm
+   file exists or can be created; failing that, with no WAL content, the
+   main file holds everything and is opened immutable. A WAL holding
+   changes without a -shm on a read-only folder cannot be read whole: an
+   error, rather than a history with runs missing. */
+static int open_read_only(fl_store *st) {
+  long long wal = size_beside(st->path, "-wal");
+  int has_shm = size_beside(st->path, "-shm") >= 0;
+  const char *query = has_shm || wal > 0 ? "mode=ro" : "immutable=1";
+  if (!has_shm && wal > 0 && access(st->path, F_OK) == 0) {
+    const char *slash = strrchr(st->path, '/');
+    char *dir = slash ? strndup(st->path, (size_t)(slash - st->path) +
+                                              (slash == st->path))
+                      : strdup(".");
+    int dir_writable = dir && access(dir, W_OK) == 0;
+    free(dir);
+    if (!dir_writable)
+      return fl__store_set_err(
+          st, FLOWLUA_EIO,
+          "cannot read it where it is: its folder cannot be written, and its "
+          "-wal file holds changes with no -shm file beside it to read them "
+          "by (copy the folder somewhere writable, or open it once with "
+          "write access)");
+  }
+  fl_buf uri = FL_BUF_INIT;
+  file_uri(&uri, st->path, query);
+  if (uri.oom) {
+    fl_buf_free(&uri);
+    return fl__store_oom(st, "cannot open it");
+  }
+  int rc = sqlite3_open_v2(uri.data, &st->db,
+                           SQLITE_OPEN_READONLY | SQLITE_OPEN_URI |
+                               SQLITE_OPEN_NOMUTEX,
+                           NULL);
+  fl_buf_free(&uri);
+  if (rc != SQLITE_OK) return fl__store_sql_err(st, rc, "cannot open it read-only");
+  sqlite3_busy_timeout(st->db, st->opts.busy_timeout_ms);
+  sqlite3_extended_result_codes(st->db, 1);
+  identity id;
+  int status = read_identity(st, &id);
+  if (status == FLOWLUA_OK) status = check_identity(st, &id);
+  if (status == FLOWLUA_OK && id.version != FL_STORE_SCHEMA_VERSION)
+    status = fl__store_set_err(
+        st, FLOWLUA_EIO,
+        "written by an older flowlua (schema version %lld) and read-only "
+        "here, so it cannot be migrated: open it once with write access",
+        (long long)id.version);
+  if (status == FLOWLUA_OK)
+    status = fl__store_exec_sql(st, "PRAGMA foreign_keys = ON;"
+                                    " PRAGMA temp_store = MEMORY;",
+                                "cannot configure it");
+  return status;
+}
+
 /* Frees the handle without flushing; the journal file is kept (its
    records are not all in the file) unless the caller closed it. */
 static void destroy(fl_store *st) {
@@ -620,21 +703,28 @@ int fl_store_open(const char *path, const fl_store_options *opts,
       if (status == FLOWLUA_OK) status = create_private_file(st);
     }
   }
+  /* A reader that cannot write (a read-only mount, another user's
+     history) reads without writing a byte. */
+  st->read_only = status == FLOWLUA_OK && !memory && st->opts.reading &&
+                  !can_write_beside(path);
   int folder_lock = -1;
-  if (status == FLOWLUA_OK && !memory) {
+  if (status == FLOWLUA_OK && !memory && !st->read_only) {
     folder_lock = lock_folder(st);
     if (folder_lock < 0) status = FLOWLUA_EIO;
   }
-  if (status == FLOWLUA_OK) {
+  if (status == FLOWLUA_OK && st->read_only) {
+    status = open_read_only(st);
+  } else if (status == FLOWLUA_OK) {
     int rc = sqlite3_open_v2(path, &st->db,
                              SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
                                  SQLITE_OPEN_NOMUTEX,
                              NULL);
     if (rc != SQLITE_OK) status = fl__store_sql_err(st, rc, "cannot open it");
+    if (status == FLOWLUA_OK) status = configure(st, memory);
+    if (status == FLOWLUA_OK) status = migrate(st);
   }
-  if (status == FLOWLUA_OK) status = configure(st, memory);
-  if (status == FLOWLUA_OK) status = migrate(st);
-  if (status == FLOWLUA_OK && !memory) {
+  /* A reader records nothing: no journal. */
+  if (status == FLOWLUA_OK && !memory && !st->opts.reading) {
     char jerr[512];
     if (fl_journal_create(path, &st->journal, jerr, sizeof jerr) != 0)
       status = fl__store_set_err(st, FLOWLUA_EIO, "%s", jerr);

@@ -425,6 +425,9 @@ void fl_store_notices_clear(fl_store *st) {
 
 int fl_store_mark_crashed(fl_store *st, double now, size_t *n_marked) {
   if (n_marked) *n_marked = 0;
+  /* Read-only: what the file holds is shown as it is (a run whose process
+     died still reads Running), which beats not reading it at all. */
+  if (st->read_only) return FLOWLUA_OK;
   /* First what dead processes had journalled but not written here. */
   if (strcmp(st->path, ":memory:") != 0 &&
       fl_journal_replay_dead(st->path, replay_journal, fl__store_notice,

@@ -22,6 +22,7 @@ Exits 1 after printing every problem.
 import os
 import re
 import shutil
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -105,8 +106,84 @@ def case_symlink(folder):
             problem(case, "the link's target was changed by `runs`")
 
 
+def under_ro_mount(folder, mount, commands):
+    """Runs each flowlua command (a list of arguments) in a private mount
+    namespace where `mount` (relative to folder) is bind-mounted read-only;
+    returns [(exit code, stdout, stderr)]."""
+    script = f"mount --bind -o ro {mount} {mount} || exit 99\n"
+    for i, args in enumerate(commands):
+        quoted = " ".join(f"'{a}'" for a in args)
+        script += f'"{FLOWLUA}" {quoted} >out{i}.txt 2>err{i}.txt; echo $? >rc{i}.txt\n'
+    done = subprocess.run(["unshare", "-m", "sh", "-c", script], cwd=folder,
+                          capture_output=True, text=True, timeout=300)
+    if done.returncode != 0:
+        raise SystemExit(f"cannot bind-mount read-only (root and unshare -m are needed): "
+                         f"{done.returncode} {done.stderr}")
+    results = []
+    for i in range(len(commands)):
+        read = lambda name: open(os.path.join(folder, name)).read()
+        results.append((int(read(f"rc{i}.txt")), read(f"out{i}.txt"), read(f"err{i}.txt")))
+        for name in (f"rc{i}.txt", f"out{i}.txt", f"err{i}.txt"):
+            os.remove(os.path.join(folder, name))
+    return results
+
+
+READERS = [["runs"], ["show", "last"], ["runs", "--json"]]
+
+
+def history(folder):
+    with open(os.path.join(folder, "flow.lua"), "w") as f:
+        f.write(FLOW)
+    for _ in range(2):
+        run([FLOWLUA, "flow.lua"], folder, "making a history")
+
+
+def check_readers(case, folder, mount):
+    before = sorted(os.listdir(os.path.join(folder, ".flowlua")))
+    for args, (code, out, err) in zip(READERS, under_ro_mount(folder, mount, READERS)):
+        if code != 0:
+            problem(case, f"flowlua {' '.join(args)} exited {code}:\n{err[-2000:]}")
+        elif args == ["runs"] and out.count("1 Success") != 2:
+            problem(case, f"runs does not list both runs:\n{out}")
+    after = sorted(os.listdir(os.path.join(folder, ".flowlua")))
+    if after != before:
+        problem(case, f"the folder changed: {before} -> {after}")
+
+
+def case_read_only_folder(folder):
+    history(folder)
+    check_readers("a read-only .flowlua", folder, ".flowlua")
+
+
+def case_read_only_file(folder):
+    history(folder)
+    check_readers("a read-only state.db in a writable folder", folder, ".flowlua/state.db")
+
+
+def case_read_only_checkpointed(folder):
+    history(folder)
+    db = sqlite3.connect(os.path.join(folder, ".flowlua", "state.db"))
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.execute("PRAGMA journal_mode = DELETE")  # and back, so the -wal and -shm go
+    db.execute("PRAGMA journal_mode = WAL")
+    db.close()
+    check_readers("a read-only .flowlua without -wal and -shm", folder, ".flowlua")
+
+
+def case_read_only_wal_without_shm(folder):
+    case = "a read-only .flowlua whose -wal holds changes, without -shm"
+    history(folder)
+    os.remove(os.path.join(folder, ".flowlua", "state.db-shm"))
+    code, out, err = under_ro_mount(folder, ".flowlua", [["runs"]])[0]
+    if code != 1 or not re.search(r"state store '\.flowlua/state\.db': cannot read it where it "
+                                  r"is: its folder cannot be written, and its -wal file holds "
+                                  r"changes with no -shm file", err):
+        problem(case, f"expected exit 1 and a message naming why, got {code}:\n{err[-2000:]}")
+
+
 def main():
-    cases = [case_modes, case_symlink]
+    cases = [case_modes, case_symlink, case_read_only_folder, case_read_only_file,
+             case_read_only_checkpointed, case_read_only_wal_without_shm]
     if len(sys.argv) > 2:
         cases = [c for c in cases if re.search(sys.argv[2], c.__name__)]
     for c in cases:
