@@ -348,7 +348,7 @@ int fl_journal_replay_dead(const char *db_path, fl_journal_visit visit,
   free(dir);
   /* In the order they were written: a process's two journals take turns,
      and one's records may follow the other's. */
-  qsort(files, n, sizeof *files, by_generation);
+  if (n) qsort(files, n, sizeof *files, by_generation);
   for (size_t i = 0; i < n; i++) {
     int how = rc == 0 ? visit(ctx, &files[i].info) : FL_JOURNAL_KEEP;
     if (how < 0) rc = how; /* kept, and the later ones wait for it */
