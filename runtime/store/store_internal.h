@@ -235,6 +235,11 @@ void fl__store_mem_queue_free(fl_store *st);
 /* Forgets the batches that wait for this connection (a replay that failed:
    they would fail again at every later flush). */
 void fl__store_drop_queued(fl_store *st);
+/* store_wal.c: FLOWLUA_OK unless the store's -wal file holds committed
+   transactions SQLite would silently drop (a frame damaged before them):
+   then FLOWLUA_EIO with a message naming the file, what is lost and what to
+   do. Reads the file only; run before SQLite opens the database. */
+int fl__store_check_wal(fl_store *st);
 /* Adds a line to what fl_store_notices returns. */
 void fl__store_notice(void *st, const char *message);
 void fl__store_writer_stop(fl_store *st);

@@ -703,6 +703,8 @@ int fl_store_open(const char *path, const fl_store_options *opts,
       if (status == FLOWLUA_OK) status = create_private_file(st);
     }
   }
+  /* Before SQLite reads the WAL and keeps what precedes a damaged frame. */
+  if (status == FLOWLUA_OK && !memory) status = fl__store_check_wal(st);
   /* A reader that cannot write (a read-only mount, another user's
      history) reads without writing a byte. */
   st->read_only = status == FLOWLUA_OK && !memory && st->opts.reading &&
