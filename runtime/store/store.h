@@ -139,6 +139,11 @@ void fl_store_close(fl_store *st);
 const char *fl_store_notices(const fl_store *st);
 void fl_store_notices_clear(fl_store *st);
 
+/* Seconds this handle's connections have waited, in all, for locks other
+   processes held on the database (SQLite's busy waits): what lets a caller
+   tell "blocked by the state database" from other stalls. */
+double fl_store_busy_seconds(const fl_store *st);
+
 /* The message of the last failure on this handle; "" if none. Owned by the
    handle, valid until the next call on it. */
 const char *fl_store_errmsg(const fl_store *st);

@@ -487,7 +487,7 @@ static int note_wal_size(void *ctx, sqlite3 *db, const char *name, int frames) {
 }
 
 static int configure(fl_store *st, int memory) {
-  sqlite3_busy_timeout(st->db, st->opts.busy_timeout_ms);
+  fl__store_busy_install(st, st->db, &st->busy_main);
   sqlite3_extended_result_codes(st->db, 1);
   if (!memory) {
     sqlite3_stmt *s = NULL;

@@ -129,3 +129,29 @@ double fl__store_mono_now(void) {
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
+
+/* sqlite3_busy_handler: sleeps a little and says to try again, until the
+   busy timeout has passed since this wait began. */
+static int counted_busy(void *ctx, int count) {
+  store_busy *b = ctx;
+  double now = fl__store_mono_now();
+  if (count == 0) b->started = now;
+  if ((now - b->started) * 1000.0 >= b->st->opts.busy_timeout_ms) return 0;
+  struct timespec step = {0, count < 10 ? 1000000L : 5000000L};
+  nanosleep(&step, NULL);
+  double waited = fl__store_mono_now() - now;
+  __atomic_fetch_add(&b->st->busy_ns, (uint64_t)(waited * 1e9),
+                     __ATOMIC_RELAXED);
+  return 1;
+}
+
+void fl__store_busy_install(fl_store *st, sqlite3 *db, store_busy *b) {
+  b->st = st;
+  b->started = 0;
+  sqlite3_busy_handler(db, counted_busy, b);
+}
+
+double fl_store_busy_seconds(const fl_store *st) {
+  return st ? (double)__atomic_load_n(&st->busy_ns, __ATOMIC_RELAXED) / 1e9
+            : 0;
+}

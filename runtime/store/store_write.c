@@ -517,6 +517,7 @@ typedef struct writer {
   wconn conn;     /* the thread's own */
   const char *path;
   int busy_ms;
+  store_busy waits; /* conn's busy handler */
   int wal_frames; /* in the WAL after the thread's last commit */
   uint64_t committed; /* seq of the last batch it committed */
 } writer;
@@ -608,7 +609,7 @@ static int writer_start(fl_store *st) {
   int rc = sqlite3_open_v2(st->path, &w->conn.db,
                            SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
   if (rc == SQLITE_OK) {
-    sqlite3_busy_timeout(w->conn.db, st->opts.busy_timeout_ms);
+    fl__store_busy_install(st, w->conn.db, &w->waits);
     sqlite3_extended_result_codes(w->conn.db, 1);
     /* No foreign key checks on this connection: it only writes rows of
        runs it was given (their flow_run rows exist) and events of rows
