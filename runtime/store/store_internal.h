@@ -128,6 +128,7 @@ struct fl_store {
   store_busy busy_main; /* st->db's busy handler */
   uint64_t busy_ns;     /* waited for other processes' locks (atomic) */
   int err_busy;   /* the last failure was another process's lock */
+  int db_damaged; /* PRAGMA quick_check found the file damaged */
   fl_buf notices; /* what the user should hear of, one per line (replays,
                      checks at open): fl_store_notices */
   /* FLOWLUA_STORE_STATS set: counts printed to stderr at close, for the

@@ -309,8 +309,49 @@ static int exec_with_rowid(fl_store *st, const char *sql, int64_t rowid,
    order, so the result is the same however much of it had been flushed.
    Otherwise the run starts from what the file holds, and what the journal
    holds beyond it is applied (j_apply's `merge`). */
-static int replay_run(fl_store *st, int64_t rowid, const unsigned char *data,
-                      size_t len, int complete) {
+/* The journal `path` holds changes of run `rowid`, which the database does
+   not have: runs are never deleted, so the file lost it (a damaged WAL
+   whose later frames SQLite dropped, a file restored from an older copy).
+   PRAGMA quick_check tells a damaged file, which stops here with an error
+   (the journal is kept for when it is repaired), from a sound one whose
+   loss is reported and the changes dropped. */
+static int run_missing(fl_store *st, const char *path, int64_t rowid) {
+  sqlite3_stmt *s = NULL;
+  int status = fl__store_prepare(st, "PRAGMA quick_check(1)", &s,
+                                 "cannot check it");
+  if (status) return status;
+  int rc = sqlite3_step(s);
+  const char *verdict = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(s, 0)
+                                         : sqlite3_errmsg(st->db);
+  char msg[1024];
+  if (rc == SQLITE_ROW && verdict && strcmp(verdict, "ok") == 0) {
+    snprintf(msg, sizeof msg,
+             "the journal '%s' of a process that died holds changes of run "
+             "#%lld, which the database does not hold (it lost them: a "
+             "damaged WAL, or a copy older than the journal; PRAGMA "
+             "quick_check finds the file sound): those changes were dropped",
+             path, (long long)rowid);
+    fl__store_notice(st, msg);
+  } else {
+    char what[256]; /* its report on one line */
+    snprintf(what, sizeof what, "%s", verdict ? verdict : "?");
+    for (char *c = what; *c; c++)
+      if (*c == '\n') *c = ' ';
+    st->db_damaged = 1;
+    status = fl__store_set_err(
+        st, FLOWLUA_EIO,
+        "the journal '%s' of a process that died holds changes of run #%lld, "
+        "which the database does not hold, and PRAGMA quick_check finds it "
+        "damaged (%s); nothing was changed: restore the folder from a "
+        "backup, or repair it (sqlite3 .recover) and run again",
+        path, (long long)rowid, what);
+  }
+  sqlite3_finalize(s);
+  return status;
+}
+
+static int replay_run(fl_store *st, const char *path, int64_t rowid,
+                      const unsigned char *data, size_t len, int complete) {
   const char *what = "cannot replay a journal";
   sqlite3_stmt *s = NULL;
   int status = fl__store_prepare(st, "SELECT run_id FROM flow_run WHERE id = ?1", &s,
@@ -321,7 +362,7 @@ static int replay_run(fl_store *st, int64_t rowid, const unsigned char *data,
   if (sqlite3_step(s) == SQLITE_ROW)
     run_id = strdup((const char *)sqlite3_column_text(s, 0));
   sqlite3_finalize(s);
-  if (!run_id) return FLOWLUA_OK; /* not in this file (any more) */
+  if (!run_id) return run_missing(st, path, rowid);
   fl_store_run *run = calloc(1, sizeof *run);
   if (!run) {
     free(run_id);
@@ -389,12 +430,12 @@ static int replay_journal(void *ctx, const fl_journal_file *file) {
   }
   st->replaying = 1;
   for (size_t i = 0; status == FLOWLUA_OK && i < n_runs; i++)
-    status = replay_run(st, runs[i], data, len, file->complete);
+    status = replay_run(st, file->path, runs[i], data, len, file->complete);
   st->replaying = 0;
   free(runs);
   if (status == FLOWLUA_OK) return FL_JOURNAL_DONE;
-  if (status == FLOWLUA_ENOMEM || st->err_busy)
-    return FL_JOURNAL_KEEP; /* may well work next time */
+  if (status == FLOWLUA_ENOMEM || st->err_busy || st->db_damaged)
+    return FL_JOURNAL_KEEP; /* may well work next time, or once repaired */
   /* Its records cannot be applied: retrying at every open would fail every
      open after this one. What it could not write is lost; the runs it held
      are marked Crashed like any run of a dead process. */

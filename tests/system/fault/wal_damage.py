@@ -169,8 +169,57 @@ def case_old_generation(folder):
         problem(case, f"runs: exit {done.returncode}\n{done.stdout}\n{done.stderr[-2000:]}")
 
 
+def dead_journal(run_rowid):
+    """A dead process's journal (version 2) with one state change of task
+    run 0 of run run_rowid."""
+    header = b"flowlua journal 2\n".ljust(4096, b"\0")
+    body = struct.pack("=qII", run_rowid, 0, ord("S"))  # j_head: J_STATE
+    body += struct.pack("=diiII", 1.7e9, 2, 1, 0xffffffff, 1)
+    return header + struct.pack("=I", len(body)) + body + b"\0" * 4
+
+
+def case_journal_of_a_lost_run(folder):
+    case = "a dead process's journal holds a run the database does not"
+    history(folder, runs=1)
+    journal = os.path.join(folder, ".flowlua", "state.db.flowlua-999999-0.log")
+    with open(journal, "wb") as f:
+        f.write(dead_journal(99))
+    done = run(["runs"], folder)
+    if done.returncode != 0 or not re.search(
+            r"WARN .*the journal '\S*state\.db\.flowlua-999999-0\.log' of a process that died "
+            r"holds changes of run #99, which the database does not hold .*PRAGMA quick_check "
+            r"finds the file sound\): those changes were dropped", done.stderr):
+        problem(case, f"runs: exit {done.returncode}, no warning:\n{done.stderr[-2000:]}")
+    if os.path.exists(journal):
+        problem(case, "the journal is still there")
+
+
+def case_journal_of_a_lost_run_damaged_file(folder):
+    case = "a journal of a run the database lacks, and a damaged database"
+    history(folder, runs=1)
+    db_path = os.path.join(folder, ".flowlua", "state.db")
+    db = sqlite3.connect(db_path)
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.close()
+    with open(db_path, "r+b") as f:  # a page of the tables, as a bad disk would
+        f.seek(4096 * 5)
+        f.write(b"garbage!" * 12 + b"xxxx")
+    journal = os.path.join(folder, ".flowlua", "state.db.flowlua-999999-0.log")
+    with open(journal, "wb") as f:
+        f.write(dead_journal(99))
+    done = run(["runs"], folder)
+    if done.returncode != 1 or not re.search(
+            r"holds changes of run #99, which the database does not hold, and PRAGMA "
+            r"quick_check finds it damaged \(.+\); nothing was changed", done.stderr):
+        problem(case, f"runs: exit {done.returncode}, expected 1 and the damage named:\n"
+                      f"{done.stderr[-2000:]}")
+    if not os.path.exists(journal):
+        problem(case, "the journal was removed: it must wait for the repair")
+
+
 def main():
-    cases = [case_damaged, case_unfinished_commit, case_old_generation]
+    cases = [case_damaged, case_unfinished_commit, case_old_generation,
+             case_journal_of_a_lost_run, case_journal_of_a_lost_run_damaged_file]
     for c in cases:
         folder = tempfile.mkdtemp(prefix="flowlua-wal-damage-")
         try:
