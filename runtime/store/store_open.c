@@ -524,9 +524,16 @@ static int configure(fl_store *st, int memory) {
    is checked again inside it: another process may have created it since
    inspect_file looked. */
 static int migrate(fl_store *st) {
+  identity id;
+  /* A store at this version needs nothing: no write lock is taken, so a
+     process that only reads (or starts while another writes) never waits
+     here. (A version only grows, so what this read sees stays true.) */
+  if (read_identity(st, &id) == FLOWLUA_OK &&
+      id.app_id == FL_STORE_APPLICATION_ID &&
+      id.version == FL_STORE_SCHEMA_VERSION)
+    return FLOWLUA_OK;
   int status = fl__store_exec_sql(st, "BEGIN IMMEDIATE", "cannot set up its schema");
   if (status) return status;
-  identity id;
   status = read_identity(st, &id);
   if (status == FLOWLUA_OK) status = check_identity(st, &id);
   for (int64_t v = id.version; status == FLOWLUA_OK && v < FL_STORE_SCHEMA_VERSION;

@@ -464,6 +464,37 @@ void fl_store_notices_clear(fl_store *st) {
   if (st) fl_buf_reset(&st->notices);
 }
 
+/* The runs marked Running, with their owners and, as the end of a crashed
+   one, its last sign of life: the latest state change of any of its task
+   runs, or its start. (Preparing it also finds a schema with a table
+   gone.) */
+static const char running_runs_sql[] =
+    "SELECT r.id, r.owner_host, r.owner_boot, r.owner_pid,"
+    " r.owner_start, max(r.started_at, coalesce((SELECT"
+    " max(t.state_at) FROM task_run t WHERE t.run = r.id), 0))"
+    " FROM flow_run r WHERE r.state = 'Running'";
+
+/* 1 when a Running run's process is gone, 0 when none is; -1 (message
+   set) when the file cannot be read. Outside any write transaction. */
+static int any_dead_owner(fl_store *st) {
+  sqlite3_stmt *s = NULL;
+  if (fl__store_prepare(st, running_runs_sql, &s, "cannot look for crashed runs"))
+    return -1;
+  int rc, found = 0;
+  while (!found && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+    const char *host = (const char *)sqlite3_column_text(s, 1);
+    const char *boot = (const char *)sqlite3_column_text(s, 2);
+    found = owner_gone(&st->self, host ? host : "", boot ? boot : "",
+                       sqlite3_column_int64(s, 3), sqlite3_column_int64(s, 4));
+  }
+  if (!found && rc != SQLITE_DONE) {
+    fl__store_sql_err(st, rc, "cannot look for crashed runs");
+    found = -1;
+  }
+  sqlite3_finalize(s);
+  return found;
+}
+
 int fl_store_mark_crashed(fl_store *st, double now, size_t *n_marked) {
   if (n_marked) *n_marked = 0;
   /* Read-only: what the file holds is shown as it is (a run whose process
@@ -474,20 +505,22 @@ int fl_store_mark_crashed(fl_store *st, double now, size_t *n_marked) {
       fl_journal_replay_dead(st->path, replay_journal, fl__store_notice,
                              st) != 0)
     return FLOWLUA_EIO;
+  /* Usually no run is Running, or only runs of live processes: then no
+     write lock is taken, so `runs` and `show` never wait for (nor make
+     wait) a process that writes. */
+  int status = any_dead_owner(st);
+  if (status <= 0) return status < 0 ? FLOWLUA_EIO : FLOWLUA_OK;
+  sqlite3_stmt *s = NULL;
+  int rc;
   crashed_run *dead = NULL;
   size_t n_dead = 0, cap_dead = 0;
-  sqlite3_stmt *s = NULL;
-  int status = fl__store_tx_begin(st, "cannot look for crashed runs");
+  status = fl__store_tx_begin(st, "cannot look for crashed runs");
   if (status) return status;
   /* The run's end is its last sign of life: the latest state change of
      any of its task runs, or its start. */
-  status = fl__store_prepare(st,
-                   "SELECT r.id, r.owner_host, r.owner_boot, r.owner_pid,"
-                   " r.owner_start, max(r.started_at, coalesce((SELECT"
-                   " max(t.state_at) FROM task_run t WHERE t.run = r.id), 0))"
-                   " FROM flow_run r WHERE r.state = 'Running'",
-                   &s, "cannot look for crashed runs");
-  int rc = SQLITE_OK;
+  status = fl__store_prepare(st, running_runs_sql, &s,
+                             "cannot look for crashed runs");
+  rc = SQLITE_OK;
   while (status == FLOWLUA_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
     const char *host = (const char *)sqlite3_column_text(s, 1);
     const char *boot = (const char *)sqlite3_column_text(s, 2);

@@ -10,6 +10,9 @@ runs (read from its log), this script takes the database's write lock
 passed (the fire times are read from the server's own "next run at"
 lines), then releases it. The server must then:
   - exit 0 after its 14 runs;
+  - meanwhile `flowlua runs` and `show last`, run while the lock is held,
+    work: reading takes no write lock (so readers never make a server
+    wait either);
   - never say "the clock jumped" or "suspended" (neither happened);
   - either miss no fire time at all, or say why in the first message about
     missed fire times after the lock was taken: it waited for the state
@@ -93,6 +96,15 @@ def main():
                          timeout=60)
     db.execute("BEGIN IMMEDIATE")
     locked_at = len(log.lines)
+    # Reading the history takes no write lock: it works while another
+    # process holds one, and so never makes a writer (the server) wait.
+    for args in (["runs"], ["show", "last"]):
+        done = subprocess.run([flowlua] + args, cwd=folder, capture_output=True, text=True,
+                              timeout=120)
+        if done.returncode != 0:
+            server.kill()
+            fail(f"flowlua {' '.join(args)} while the lock is held: exit {done.returncode}\n"
+                 f"{done.stderr}")
     # Held until HOLD_FIRES fire times have passed: the last "next run at"
     # line names the next one; wait until the clock is past HOLD_FIRES of
     # them (the server cannot log more while it waits for the lock).
