@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "record.h"
 #include "store.h"
 
 /* The store to read: rt's own when open, else a handle of its own in
@@ -31,12 +32,16 @@ int fl_history_open(flowlua *rt, fl_store **st, fl_store **tmp) {
   fl_store_options o;
   fl_store_options_init(&o);
   o.must_exist = 1;
+  o.reading = 1;
   char err[512];
   if (fl_store_open(path, &o, tmp, err, sizeof err) != FLOWLUA_OK) {
     fl_set_error(rt, "%s", err);
     return FLOWLUA_EIO;
   }
-  if (*tmp && fl_store_mark_crashed(*tmp, fl_wall_time(), NULL) != FLOWLUA_OK) {
+  int status = *tmp ? fl_store_mark_crashed(*tmp, fl_wall_time(), NULL)
+                    : FLOWLUA_OK;
+  if (*tmp) fl_record_log_notices(rt, *tmp);
+  if (status != FLOWLUA_OK) {
     fl_set_error(rt, "%s", fl_store_errmsg(*tmp));
     fl_store_close(*tmp);
     *tmp = NULL;

@@ -49,6 +49,13 @@ enum {
   FL_TASK_NUV = FL_TASK_UV_CACHE_KEY
 };
 
+/* A task's result is stored (for resume) only when its JSON has at most
+   max_result bytes: by default 64 MiB; the option goes up to 256 MiB. The
+   store packs a result as a JSON string of its JSON, which may double it,
+   and SQLite refuses a value over 1e9 bytes. */
+#define FL_DEFAULT_MAX_RESULT ((size_t)64 << 20)
+#define FL_MAX_RESULT_LIMIT ((size_t)256 << 20)
+
 typedef struct fl_taskdef {
   char *name;
   fl_retry_policy retry;
@@ -60,6 +67,9 @@ typedef struct fl_taskdef {
   uint8_t has_retry_if, has_on_success, has_on_failure, has_on_retry;
   uint8_t has_cache_key;
   double cache_for;  /* seconds a cached result stays good; < 0 = forever */
+  uint8_t no_store_result; /* store_result = false: never in the history */
+  size_t max_result; /* bytes of JSON a stored result may have; 0 = the
+                        default, FL_DEFAULT_MAX_RESULT */
   uint32_t graph_id; /* the build `calls` counts for */
   uint32_t calls;    /* calls in that build, for stable keys */
 } fl_taskdef;

@@ -20,6 +20,21 @@
 #include "store.h"
 #include "sha256.h"
 
+_Static_assert(FL_MAX_RESULT_LIMIT <= FL_STORE_MAX_RESULT,
+               "a result the engine lets through is one the store takes");
+
+void fl_record_log_notices(flowlua *rt, fl_store *st) {
+  const char *text = fl_store_notices(st);
+  while (*text) {
+    const char *end = strchr(text, '\n');
+    int len = end ? (int)(end - text) : (int)strlen(text);
+    fl_log_printf(&rt->log, FLOWLUA_LOG_WARN, NULL, "state store %s: %.*s",
+                  fl_store_path(st), len, text);
+    text += len + (end != NULL);
+  }
+  fl_store_notices_clear(st);
+}
+
 int fl_record_open(flowlua *rt) {
   if (rt->store_state) return FLOWLUA_OK;
   const char *path = rt->state_path;
@@ -36,7 +51,9 @@ int fl_record_open(flowlua *rt) {
     return FLOWLUA_EIO;
   }
   size_t marked = 0;
-  if (fl_store_mark_crashed(st, fl_wall_time(), &marked) != FLOWLUA_OK) {
+  int crashed_status = fl_store_mark_crashed(st, fl_wall_time(), &marked);
+  fl_record_log_notices(rt, st);
+  if (crashed_status != FLOWLUA_OK) {
     fl_set_error(rt, "%s", fl_store_errmsg(st));
     fl_store_close(st);
     return FLOWLUA_EIO;
@@ -190,12 +207,30 @@ static int result_json(flowlua *rt, int idx, fl_buf *out) {
   return 0;
 }
 
+/* Whether a result of len bytes of JSON may be stored for the task:
+   warns, naming the task and the limit, when it may not. */
+static int result_fits(fl_sched *s, const fl_taskdef *d, size_t len) {
+  size_t limit = d->max_result ? d->max_result : FL_DEFAULT_MAX_RESULT;
+  if (len <= limit) return 1;
+  fl_log_printf(&s->rt->log, FLOWLUA_LOG_WARN, s->g->flow->name,
+                "task '%s': its result is %zu bytes of JSON (%.1f MiB), over "
+                "the limit of %zu bytes (%.1f MiB; task option max_result): "
+                "not stored, so a resume runs the task again",
+                d->name, len, len / 1048576.0, limit, limit / 1048576.0);
+  return 0;
+}
+
 void fl_record_result(fl_sched *s, fl_taskrun *r, int idx) {
   /* nil is no result at all (store.h: FL_STORE_RESULT_NONE). */
   if (!s->rec || lua_isnil(s->rt->L, idx)) return;
+  const fl_taskdef *d = s->g->nodes[r->node].def;
   fl_buf *b = &s->rt->result_json; /* reused: no allocation per task */
   fl_buf_reset(b);
-  int ok = result_json(s->rt, idx, b) == 0;
+  /* Not stored (store_result = false, or too large): recorded like a
+     result that cannot be serialised, not resumable. The value still goes
+     to the task's dependents in this run. */
+  int ok = !d->no_store_result && result_json(s->rt, idx, b) == 0 &&
+           result_fits(s, d, b->len);
   if (fl_store_task_result(s->rec, r->rec_id, ok ? fl_buf_str(b) : NULL,
                            ok ? b->len : 0) != FLOWLUA_OK)
     store_failed(s, "recording a result");
@@ -300,10 +335,12 @@ int fl_record_cache_get(fl_sched *s, fl_taskrun *r) {
 void fl_record_cache_put(fl_sched *s, fl_taskrun *r, int idx) {
   flowlua *rt = s->rt;
   if (!rt->store || !r->cache_key) return;
+  const fl_taskdef *d = s->g->nodes[r->node].def;
   fl_buf b = FL_BUF_INIT;
   char key[65];
   cache_key_digest(r, key);
   if (result_json(rt, idx, &b) == 0 &&
+      b.len <= (d->max_result ? d->max_result : FL_DEFAULT_MAX_RESULT) &&
       fl_store_cache_put(rt->store, s->g->nodes[r->node].def->name,
                          key, fl_buf_str(&b), b.len,
                          fl_wall_time()) != FLOWLUA_OK)

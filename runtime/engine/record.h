@@ -20,6 +20,10 @@
 
 #include "engine.h"
 
+/* Logs what the store has to tell (fl_store_notices) as warnings, each
+   naming the state file, and clears it. */
+void fl_record_log_notices(flowlua *rt, struct fl_store *st);
+
 /* Opens rt's store on first use (marking runs of dead processes Crashed).
    FLOWLUA_OK with rt->store NULL when there is none; an error, set on rt,
    when the file cannot be used. */

@@ -87,6 +87,11 @@ typedef struct serve {
   double *queue; /* fire times waiting for the runs in progress */
   size_t n_queue, cap_queue;
   flowlua_serve_result res;
+  /* The clocks and the store's busy waits when the loop last went to
+     wait: what tells why fire times passed unseen (stall_cause). */
+  struct {
+    double mono, wall, boot, cpu, busy;
+  } mark;
   fl_buf msg;
   int status; /* FLOWLUA_OK, or why serving stopped */
 } serve;
@@ -154,9 +159,74 @@ static void advance(serve *sv, double t) {
   sv->due = next;
 }
 
-/* Fire times from sv->due up to now that passed unseen (the machine slept
-   or the clock jumped): all but the last are missed, logged and counted;
-   sv->due becomes the last, which is handled now. */
+/* Seconds on CLOCK_BOOTTIME, which goes on while the machine sleeps
+   (CLOCK_MONOTONIC does not); -1 where there is none. */
+static double boot_now(void) {
+#ifdef CLOCK_BOOTTIME
+  struct timespec ts;
+  if (clock_gettime(CLOCK_BOOTTIME, &ts) == 0)
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+#endif
+  return -1;
+}
+
+/* CPU seconds the calling thread has used. */
+static double thread_cpu(void) {
+  struct timespec ts;
+  if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0) return 0;
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Notes the clocks and the store's busy waits as the loop goes to wait. */
+static void take_mark(serve *sv) {
+  sv->mark.mono = fl_now();
+  sv->mark.wall = fl_wall_time();
+  sv->mark.boot = boot_now();
+  sv->mark.cpu = thread_cpu();
+  sv->mark.busy = sv->rt->store ? fl_store_busy_seconds(sv->rt->store) : 0;
+}
+
+/* Why fire times passed unseen since the loop last went to wait, measured
+   rather than guessed: the loop's thread waiting for another process's lock
+   on the state database; the wall clock moving unlike the monotonic one
+   (a jump); the boot clock moving more than the monotonic one (the
+   machine slept); the thread using the CPU all along (busy in a task); or
+   else not running at all (stopped, or starved). */
+static void stall_cause(const serve *sv, char *out, size_t len) {
+  flowlua *rt = sv->rt;
+  double mono = fl_now() - sv->mark.mono;
+  double late = sv_now(sv) - sv->due;
+  double db = rt->store ? fl_store_busy_seconds(rt->store) - sv->mark.busy : 0;
+  double jump = (fl_wall_time() - sv->mark.wall) - mono;
+  double boot = boot_now();
+  double slept = boot >= 0 && sv->mark.boot >= 0
+                     ? (boot - sv->mark.boot) - mono : 0;
+  if (db >= 0.05 && db >= late / 2)
+    snprintf(out, len,
+             "the loop's thread waited %.1f s for the state database %s "
+             "(another process held a lock on it)",
+             db, rt->state_path);
+  else if (jump >= 1 || jump <= -1)
+    snprintf(out, len, "the wall clock jumped %s by %.1f s",
+             jump > 0 ? "forward" : "back", jump > 0 ? jump : -jump);
+  else if (slept >= 1)
+    snprintf(out, len, "the machine was suspended for %.1f s", slept);
+  else if (thread_cpu() - sv->mark.cpu >= late / 2)
+    snprintf(out, len,
+             "the loop's thread was busy for %.1f s (a task, hook or host "
+             "function running in it)",
+             late);
+  else
+    snprintf(out, len,
+             "the loop's thread did not run for %.1f s (the process was "
+             "stopped, or the machine is overloaded)",
+             late);
+}
+
+/* Fire times from sv->due up to now that passed unseen (the loop was
+   blocked, the machine slept, the clock jumped): all but the last are
+   missed, logged with the cause and counted; sv->due becomes the last,
+   which is handled now. */
 static void account_missed(serve *sv) {
   double now = sv_now(sv), last = sv->due, before_last = 0, next;
   size_t missed = 0;
@@ -171,11 +241,13 @@ static void account_missed(serve *sv) {
   char from[64], to[64];
   format_time(sv, sv->due, from, sizeof from);
   format_time(sv, last, to, sizeof to);
+  char cause[512];
+  stall_cause(sv, cause, sizeof cause);
   sv->res.missed += missed;
   sv_log(sv, FLOWLUA_LOG_WARN,
-         "flow '%s': missed %zu fire time(s) from %s: the clock jumped or the "
-         "machine was suspended; running once, for %s",
-         sv->name, missed, from, to);
+         "flow '%s': missed %zu fire time(s) from %s: %s; running once, for "
+         "%s",
+         sv->name, missed, from, cause, to);
   record_fire(sv, "missed", sv->due, missed > 1 ? before_last : 0, missed);
   sv->due = last;
 }
@@ -454,6 +526,7 @@ static void catch_up(serve *sv) {
 
 /* Waits for the loop's events, at most `wait` seconds (-1: no limit). */
 static void wait_on_loop(serve *sv, double wait) {
+  take_mark(sv);
   if (fl_loop_poll(&sv->rt->loop, wait) < 0) {
     fl_set_error(sv->rt, "flow '%s': waiting on the event loop failed",
                  sv->name);
@@ -473,6 +546,7 @@ static int serve_loop(lua_State *L) {
   }
   catch_up(sv);
   advance(sv, sv_now(sv));
+  take_mark(sv);
   while (sv->status == FLOWLUA_OK) {
     if (fl_sched_pump_all(rt)) {
       fl_sched_collect(rt);

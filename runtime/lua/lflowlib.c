@@ -114,11 +114,12 @@ static const char *const task_option_names[] = {
     "retries",    "retry_delay", "backoff",    "max_retry_delay",
     "retry_jitter", "retry_if",  "timeout",    "trigger",
     "tags",       "on_success",  "on_failure", "on_retry",
-    "cache_key",  "cache_for",   NULL};
+    "cache_key",  "cache_for",   "store_result", "max_result", NULL};
 enum {
   OPT_RETRIES, OPT_RETRY_DELAY, OPT_BACKOFF, OPT_MAX_RETRY_DELAY,
   OPT_RETRY_JITTER, OPT_RETRY_IF, OPT_TIMEOUT, OPT_TRIGGER, OPT_TAGS,
-  OPT_ON_SUCCESS, OPT_ON_FAILURE, OPT_ON_RETRY, OPT_CACHE_KEY, OPT_CACHE_FOR
+  OPT_ON_SUCCESS, OPT_ON_FAILURE, OPT_ON_RETRY, OPT_CACHE_KEY, OPT_CACHE_FOR,
+  OPT_STORE_RESULT, OPT_MAX_RESULT
 };
 
 /* A function option kept as a user value of the task. */
@@ -166,6 +167,19 @@ static void parse_task_options(lua_State *L, fl_taskdef *d, int task_idx,
       break;
     case OPT_CACHE_FOR:
       d->cache_for = fl_opt_number(L, v, who, key, 0, HUGE_VAL);
+      break;
+    case OPT_STORE_RESULT:
+      if (!lua_isboolean(L, v))
+        luaL_error(L, "%s: option 'store_result' must be a boolean, got %s",
+                   who, luaL_typename(L, v));
+      d->no_store_result = !lua_toboolean(L, v);
+      break;
+    case OPT_MAX_RESULT:
+      d->max_result = (size_t)fl_opt_integer(L, v, who, key, 1);
+      if (d->max_result > FL_MAX_RESULT_LIMIT)
+        luaL_error(L, "%s: option 'max_result' must be at most %d bytes "
+                      "(256 MiB), got %d",
+                   who, (int)FL_MAX_RESULT_LIMIT, (int)d->max_result);
       break;
     case OPT_RETRY_IF:
       set_task_function(L, task_idx, &o, FL_TASK_UV_RETRY_IF);

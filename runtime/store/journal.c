@@ -74,6 +74,11 @@ static int map_file(fl_journal *j, size_t cap) {
   return 0;
 }
 
+/* How many names fl_journal_create tries: a name already taken (a stale
+   journal of a dead process that had this pid, or anything planted there)
+   is never opened for writing; the next number is tried. */
+#define CREATE_TRIES 64
+
 int fl_journal_create(const char *db_path, fl_journal **out, char *err,
                       size_t errlen) {
   static unsigned counter; /* a second store in this process: another file */
@@ -85,12 +90,26 @@ int fl_journal_create(const char *db_path, fl_journal **out, char *err,
     snprintf(err, errlen, "out of memory");
     return -1;
   }
+  /* O_EXCL|O_NOFOLLOW: a new file of our own, never one that stands at the
+     name already: following a symbolic link planted in a shared folder
+     would overwrite its target with our rights. */
   j->fd = -1;
-  unsigned k = __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED);
-  snprintf(j->path, n, "%s.flowlua-%ld-%u.log", db_path, (long)getpid(), k);
-  j->fd = open(j->path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (j->fd < 0 || flock(j->fd, LOCK_EX | LOCK_NB) != 0 ||
-      map_file(j, FIRST_SIZE) != 0) {
+  for (int tries = 0; j->fd < 0 && tries < CREATE_TRIES; tries++) {
+    unsigned k = __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED);
+    snprintf(j->path, n, "%s.flowlua-%ld-%u.log", db_path, (long)getpid(), k);
+    j->fd = open(j->path,
+                 O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (j->fd < 0 && errno != EEXIST) break;
+  }
+  if (j->fd < 0) {
+    snprintf(err, errlen, "cannot create its journal '%s': %s", j->path,
+             errno == EEXIST ? "that name and the next ones are taken"
+                             : strerror(errno));
+    free(j->path);
+    free(j);
+    return -1;
+  }
+  if (flock(j->fd, LOCK_EX | LOCK_NB) != 0 || map_file(j, FIRST_SIZE) != 0) {
     snprintf(err, errlen, "cannot create its journal '%s': %s", j->path,
              strerror(errno));
     fl_journal_close(j, 1);
@@ -183,10 +202,39 @@ typedef struct dead_file {
 
 /* Takes the journal at path when its owner is gone: 1 with *f filled, 0
    when it is not to be replayed (its owner lives, someone else has it, it
-   holds nothing), -1 when out of memory. */
-static int take_file(const char *path, dead_file *f) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return 0; /* replayed and removed by someone else meanwhile */
+   holds nothing, it is not a journal this user wrote), -1 when out of
+   memory. What it refuses it leaves alone and tells notice(). */
+static int take_file(const char *path, dead_file *f, fl_journal_notice notice,
+                     void *ctx) {
+  /* O_NOFOLLOW: a symbolic link is not ours to read, let alone delete its
+     target; O_NONBLOCK: a FIFO planted there must not hang the open. */
+  int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  char msg[PATH_MAX + 160];
+  if (fd < 0) {
+    if (errno == ELOOP) {
+      snprintf(msg, sizeof msg,
+               "'%s' has a journal's name but is a symbolic link; left alone "
+               "(flowlua never follows one there: remove it)",
+               path);
+      notice(ctx, msg);
+    }
+    return 0; /* or replayed and removed by someone else meanwhile */
+  }
+  struct stat own;
+  if (fstat(fd, &own) != 0) {
+    close(fd);
+    return 0;
+  }
+  if (!S_ISREG(own.st_mode) || own.st_uid != geteuid()) {
+    snprintf(msg, sizeof msg,
+             "'%s' has a journal's name but is %s; left alone (a journal is "
+             "a regular file written by its owner)",
+             path, !S_ISREG(own.st_mode) ? "not a regular file"
+                                         : "owned by another user");
+    notice(ctx, msg);
+    close(fd);
+    return 0;
+  }
   if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
     close(fd); /* its owner lives, or another process replays it */
     return 0;
@@ -218,13 +266,34 @@ static int take_file(const char *path, dead_file *f) {
   f->size = size;
   uint64_t gen = 0;
   if (v2) memcpy(&gen, (const unsigned char *)m + GEN_OFFSET, sizeof gen);
-  f->info = (fl_journal_file){path, (const unsigned char *)m + HEADER_SIZE,
+  f->info = (fl_journal_file){f->path, (const unsigned char *)m + HEADER_SIZE,
                               size - HEADER_SIZE, gen, v1};
   return 1;
 }
 
-static void drop_file(dead_file *f, int remove) {
-  if (remove) unlink(f->path);
+/* Done with f: deleted (its records are in the database), set aside under
+   another name (its records cannot be applied: kept for a person to look
+   at, never replayed again), or kept as it is (for a later replay). */
+static void drop_file(dead_file *f, int how, fl_journal_notice notice,
+                      void *ctx) {
+  if (how == FL_JOURNAL_DONE) {
+    unlink(f->path);
+  } else if (how == FL_JOURNAL_SET_ASIDE) {
+    size_t n = strlen(f->path) + sizeof ".failed";
+    char *aside = malloc(n);
+    char msg[2 * PATH_MAX + 160];
+    if (aside) snprintf(aside, n, "%s.failed", f->path);
+    if (aside && rename(f->path, aside) == 0)
+      snprintf(msg, sizeof msg,
+               "the journal was set aside as '%s' and is not replayed again "
+               "(remove it once you no longer need it)",
+               aside);
+    else
+      snprintf(msg, sizeof msg, "cannot set the journal '%s' aside: %s",
+               f->path, aside ? strerror(errno) : "out of memory");
+    notice(ctx, msg);
+    free(aside);
+  }
   munmap(f->map, f->size);
   close(f->fd); /* releases the lock */
   free(f->path);
@@ -238,7 +307,7 @@ static int by_generation(const void *a, const void *b) {
 }
 
 int fl_journal_replay_dead(const char *db_path, fl_journal_visit visit,
-                           void *ctx) {
+                           fl_journal_notice notice, void *ctx) {
   char *dir;
   const char *base;
   if (split_path(db_path, &dir, &base) != 0) return 0;
@@ -271,7 +340,7 @@ int fl_journal_replay_dead(const char *db_path, fl_journal_visit visit,
       files = grown;
       cap = c;
     }
-    int got = take_file(path, &files[n]);
+    int got = take_file(path, &files[n], notice, ctx);
     if (got < 0) rc = -1;
     n += got > 0;
   }
@@ -279,10 +348,11 @@ int fl_journal_replay_dead(const char *db_path, fl_journal_visit visit,
   free(dir);
   /* In the order they were written: a process's two journals take turns,
      and one's records may follow the other's. */
-  qsort(files, n, sizeof *files, by_generation);
+  if (n) qsort(files, n, sizeof *files, by_generation);
   for (size_t i = 0; i < n; i++) {
-    if (rc == 0) rc = visit(ctx, &files[i].info);
-    drop_file(&files[i], rc == 0);
+    int how = rc == 0 ? visit(ctx, &files[i].info) : FL_JOURNAL_KEEP;
+    if (how < 0) rc = how; /* kept, and the later ones wait for it */
+    drop_file(&files[i], how < 0 ? FL_JOURNAL_KEEP : how, notice, ctx);
   }
   free(files);
   return rc;

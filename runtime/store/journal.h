@@ -36,7 +36,8 @@ typedef struct fl_journal_part {
 
 /*
  * Creates this process's journal beside the database file db_path
- * ("<db_path>.flowlua-<pid>-<n>.log"), locked. 0, or -1 with a message in
+ * ("<db_path>.flowlua-<pid>-<n>.log", a name nothing stands at yet: never
+ * through a symbolic link, never over an existing file), 0600, locked. 0, or -1 with a message in
  * err (errlen bytes).
  */
 int fl_journal_create(const char *db_path, fl_journal **out, char *err,
@@ -73,14 +74,22 @@ typedef struct fl_journal_file {
 
 /*
  * Calls visit(ctx, file) for every journal beside db_path whose owner is
- * gone (its lock can be taken), in the order of their generations; when
- * visit returns 0 the file is deleted, otherwise kept (and the others not
- * visited). Journals of live processes — this one's included — are
- * skipped. Returns 0, or the first non-zero value visit returned.
+ * gone (its lock can be taken), in the order of their generations. visit
+ * returns FL_JOURNAL_DONE: the file is deleted; FL_JOURNAL_SET_ASIDE (its
+ * records cannot be applied): the file is renamed "<name>.failed", never to
+ * be replayed again, and the others are visited; a negative value (out of
+ * memory, the database busy): the file is kept for a later replay and the
+ * others are not visited. Journals of live processes — this one's
+ * included — are skipped. A file with a journal's name that is a symbolic
+ * link, not a regular file, or another user's is neither read nor
+ * removed. notice(ctx, message) is told of every file refused or set
+ * aside. Returns 0, or the negative value visit returned.
  */
+enum { FL_JOURNAL_KEEP = -1, FL_JOURNAL_DONE = 0, FL_JOURNAL_SET_ASIDE = 1 };
 typedef int (*fl_journal_visit)(void *ctx, const fl_journal_file *file);
+typedef void (*fl_journal_notice)(void *ctx, const char *message);
 int fl_journal_replay_dead(const char *db_path, fl_journal_visit visit,
-                           void *ctx);
+                           fl_journal_notice notice, void *ctx);
 
 /* Walks the records in data[0..len): returns the next record (its length in
    *rec_len) after *pos, advancing *pos, or NULL at the end. */

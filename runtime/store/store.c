@@ -715,6 +715,11 @@ int fl_store_task_result(fl_store_run *run, uint32_t task, const char *json,
   if (!fl__store_task_known(run, task))
     return fl__store_set_err(st, FLOWLUA_EINVAL, "run '%s': no task run number %u",
                    run->run_id, task);
+  if (json && len > FL_STORE_MAX_RESULT)
+    return fl__store_set_err(st, FLOWLUA_EINVAL,
+                             "run '%s': a result of %zu bytes of JSON, over "
+                             "the store's limit of %zu",
+                             run->run_id, len, FL_STORE_MAX_RESULT);
   task_entry *e = &run->tasks[task];
   size_t off = 0, batch_len = st->batch.len;
   if (json && batch_str(st, json, len, &off)) return FLOWLUA_ENOMEM;
@@ -726,9 +731,6 @@ int fl_store_task_result(fl_store_run *run, uint32_t task, const char *json,
   e->result_off = json ? off : 0;
   e->result_len = json ? len : 0;
   j_result jr = {json ? (uint32_t)len : J_NONE, 0};
-  if (json && len >= J_NONE)
-    return fl__store_set_err(st, FLOWLUA_EINVAL, "run '%s': a result of 4 GiB or more",
-                   run->run_id);
   int status = redeclare(st, run, task);
   if (status) return status;
   return journal(st, (j_head){run->rowid, task, J_RESULT}, &jr, sizeof jr,

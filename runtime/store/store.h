@@ -94,6 +94,12 @@ typedef struct fl_store_options {
   int must_exist;      /* 1: do not create a missing file (for `runs` and
                           `show`): fl_store_open returns FLOWLUA_OK with
                           *out = NULL. Default 0. */
+  int reading;         /* 1: for reading only (`runs`, `show`, `report`):
+                          no journal is created, and when the file or its
+                          folder cannot be written (a read-only mount,
+                          another user's history) the file is opened
+                          read-only: nothing is created or written, and
+                          fl_store_mark_crashed does nothing. Default 0. */
 } fl_store_options;
 
 void fl_store_options_init(fl_store_options *o);
@@ -124,6 +130,19 @@ int fl_store_open(const char *path, const fl_store_options *opts,
  * process is gone), and frees everything. NULL is allowed.
  */
 void fl_store_close(fl_store *st);
+
+/* What the user should be told of that is not a failure, one message per
+   line ("" if none): a journal of a dead process that could not be
+   replayed and was set aside, a file with a journal's name that was not
+   touched (a symbolic link, another user's). Set by fl_store_open and
+   fl_store_mark_crashed; the caller logs them as warnings, then clears. */
+const char *fl_store_notices(const fl_store *st);
+void fl_store_notices_clear(fl_store *st);
+
+/* Seconds this handle's connections have waited, in all, for locks other
+   processes held on the database (SQLite's busy waits): what lets a caller
+   tell "blocked by the state database" from other stalls. */
+double fl_store_busy_seconds(const fl_store *st);
 
 /* The message of the last failure on this handle; "" if none. Owned by the
    handle, valid until the next call on it. */
@@ -251,8 +270,12 @@ int fl_store_task_state(fl_store_run *run, uint32_t task, int state,
 /*
  * Records a task run's result as JSON text (len bytes; copied). json NULL
  * means the result could not be serialised: the task run is then recorded
- * as not resumable, and a resume runs it again. Buffered.
+ * as not resumable, and a resume runs it again. Buffered. A result over
+ * FL_STORE_MAX_RESULT bytes is refused (FLOWLUA_EINVAL) before it reaches
+ * the journal: packed, it could exceed what one SQLite value may hold, and
+ * neither the run's end nor a replay could write it.
  */
+#define FL_STORE_MAX_RESULT ((size_t)256 << 20)
 int fl_store_task_result(fl_store_run *run, uint32_t task, const char *json,
                          size_t len);
 

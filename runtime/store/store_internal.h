@@ -107,6 +107,12 @@ typedef struct pending_put {
 enum { S_BEGIN, S_COMMIT, S_ROLLBACK, S_CACHE_GET, S_COUNT };
 
 
+/* A connection's busy wait (fl__store_busy_install, below). */
+typedef struct store_busy {
+  fl_store *st;
+  double started; /* when the current wait began (monotonic) */
+} store_busy;
+
 struct fl_store {
   sqlite3 *db;
   char *path;
@@ -138,6 +144,13 @@ struct fl_store {
   uint64_t batch_seq;    /* of the last batch frozen */
   uint64_t mem_committed; /* of the last batch this connection wrote */
   int replaying; /* replaying a dead process's journal: do not journal */
+  int read_only;  /* opened SQLITE_OPEN_READONLY (opts.reading) */
+  store_busy busy_main; /* st->db's busy handler */
+  uint64_t busy_ns;     /* waited for other processes' locks (atomic) */
+  int err_busy;   /* the last failure was another process's lock */
+  int db_damaged; /* PRAGMA quick_check found the file damaged */
+  fl_buf notices; /* what the user should hear of, one per line (replays,
+                     checks at open): fl_store_notices */
   /* FLOWLUA_STORE_STATS set: counts printed to stderr at close, for the
      benchmarks. */
   int stats;
@@ -214,6 +227,13 @@ void fl__store_tx_rollback(fl_store *st);
 void fl__store_bind_opt_double(sqlite3_stmt *s, int i, double v);
 void fl__store_bind_text(sqlite3_stmt *s, int i, const char *v, size_t n);
 double fl__store_mono_now(void);
+
+/* SQLite's busy handling, counted: a connection given one waits for
+   another process's lock up to opts.busy_timeout_ms, in steps of at most
+   5 ms (SQLite's own handler sleeps up to 100 ms at a time, so a lock
+   released after 10 ms could cost 100), and adds the time it waited to
+   the handle's busy_ns: fl_store_busy_seconds. One per connection. */
+void fl__store_busy_install(fl_store *st, sqlite3 *db, store_busy *b);
 /* store.c */
 void fl__store_free_run(fl_store_run *run);
 
@@ -248,6 +268,16 @@ int fl__store_writer_drain(fl_store *st);
 size_t fl__store_queued_changes(const fl_store *st);
 int fl__store_mem_conn_open(fl_store *st);
 void fl__store_mem_queue_free(fl_store *st);
+/* Forgets the batches that wait for this connection (a replay that failed:
+   they would fail again at every later flush). */
+void fl__store_drop_queued(fl_store *st);
+/* store_wal.c: FLOWLUA_OK unless the store's -wal file holds committed
+   transactions SQLite would silently drop (a frame damaged before them):
+   then FLOWLUA_EIO with a message naming the file, what is lost and what to
+   do. Reads the file only; run before SQLite opens the database. */
+int fl__store_check_wal(fl_store *st);
+/* Adds a line to what fl_store_notices returns. */
+void fl__store_notice(void *st, const char *message);
 void fl__store_writer_stop(fl_store *st);
 
 /* store_pack.c: the task_pack format, many ended task runs to a row. */

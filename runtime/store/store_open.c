@@ -307,6 +307,19 @@ static int check_identity(fl_store *st, const identity *id) {
   return FLOWLUA_OK; /* an empty database: ours to set up */
 }
 
+/* The URI of the file at path with the query (SQLite's URI parameters). */
+static void file_uri(fl_buf *uri, const char *path, const char *query) {
+  fl_buf_adds(uri, "file:");
+  for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
+    if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+        (*p >= '0' && *p <= '9') || strchr("/._-~", *p))
+      fl_buf_addc(uri, (char)*p);
+    else
+      fl_buf_addf(uri, "%%%02X", *p);
+  }
+  fl_buf_addf(uri, "?%s", query);
+}
+
 /* Checks an existing, non-empty file without writing to it: its first bytes
    must be SQLite's, and its identity acceptable. */
 static int inspect_file(fl_store *st) {
@@ -346,15 +359,7 @@ static int inspect_file(fl_store *st) {
      read-only connection to a WAL database leaves empty -wal and -shm files
      behind. Without a WAL file the main file holds everything there is. */
   fl_buf uri = FL_BUF_INIT;
-  fl_buf_adds(&uri, "file:");
-  for (const unsigned char *p = (const unsigned char *)st->path; *p; p++) {
-    if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-        (*p >= '0' && *p <= '9') || strchr("/._-~", *p))
-      fl_buf_addc(&uri, (char)*p);
-    else
-      fl_buf_addf(&uri, "%%%02X", *p);
-  }
-  fl_buf_adds(&uri, has_wal ? "?mode=ro" : "?immutable=1");
+  file_uri(&uri, st->path, has_wal ? "mode=ro" : "immutable=1");
   if (uri.oom) {
     fl_buf_free(&uri);
     return fl__store_oom(st, "cannot open it");
@@ -375,7 +380,9 @@ static int inspect_file(fl_store *st) {
 }
 
 /* Creates the file's folder when it is missing — one level only, so that a
-   mistyped --state path is reported rather than built. */
+   mistyped --state path is reported rather than built. The folder is the
+   owner's alone (0700): it holds params and results. An existing folder
+   keeps its mode. */
 static int make_parent(fl_store *st) {
   const char *slash = strrchr(st->path, '/');
   if (!slash || slash == st->path) return FLOWLUA_OK;
@@ -386,13 +393,38 @@ static int make_parent(fl_store *st) {
   if (stat(dir, &sb) == 0) {
     if (!S_ISDIR(sb.st_mode))
       status = fl__store_set_err(st, FLOWLUA_EIO, "'%s' is not a folder", dir);
-  } else if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
+  } else if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
     status = fl__store_set_err(st, FLOWLUA_EIO, "cannot create folder '%s': %s", dir,
                      errno == ENOENT ? "its parent folder does not exist"
                                      : strerror(errno));
   }
   free(dir);
   return status;
+}
+
+/* Creates a new, empty database file readable by its owner only (0600,
+   whatever the umask): SQLite would create it 0644, and its -wal and -shm
+   files take the database's mode. O_EXCL|O_NOFOLLOW: a file or a symbolic
+   link that appeared since stat() looked is not followed nor truncated; the
+   file found there is then inspected like any existing one. */
+static int create_private_file(fl_store *st) {
+  int fd = open(st->path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                0600);
+  if (fd >= 0) {
+    close(fd);
+    return FLOWLUA_OK;
+  }
+  if (errno == EEXIST) { /* another process was first */
+    struct stat sb;
+    if (lstat(st->path, &sb) != 0) return FLOWLUA_OK; /* and gone again */
+    if (S_ISLNK(sb.st_mode))
+      return fl__store_set_err(st, FLOWLUA_EIO,
+                               "a symbolic link appeared at its path while "
+                               "it was being created; refusing to follow it");
+    return sb.st_size > 0 ? inspect_file(st) : FLOWLUA_OK;
+  }
+  return fl__store_set_err(st, FLOWLUA_EIO, "cannot create it: %s",
+                           strerror(errno));
 }
 
 /* Two processes opening a new store at once race to switch it to WAL
@@ -463,7 +495,7 @@ static int note_wal_size(void *ctx, sqlite3 *db, const char *name, int frames) {
 }
 
 static int configure(fl_store *st, int memory) {
-  sqlite3_busy_timeout(st->db, st->opts.busy_timeout_ms);
+  fl__store_busy_install(st, st->db, &st->busy_main);
   sqlite3_extended_result_codes(st->db, 1);
   if (!memory) {
     sqlite3_stmt *s = NULL;
@@ -500,9 +532,16 @@ static int configure(fl_store *st, int memory) {
    is checked again inside it: another process may have created it since
    inspect_file looked. */
 static int migrate(fl_store *st) {
+  identity id;
+  /* A store at this version needs nothing: no write lock is taken, so a
+     process that only reads (or starts while another writes) never waits
+     here. (A version only grows, so what this read sees stays true.) */
+  if (read_identity(st, &id) == FLOWLUA_OK &&
+      id.app_id == FL_STORE_APPLICATION_ID &&
+      id.version == FL_STORE_SCHEMA_VERSION)
+    return FLOWLUA_OK;
   int status = fl__store_exec_sql(st, "BEGIN IMMEDIATE", "cannot set up its schema");
   if (status) return status;
-  identity id;
   status = read_identity(st, &id);
   if (status == FLOWLUA_OK) status = check_identity(st, &id);
   for (int64_t v = id.version; status == FLOWLUA_OK && v < FL_STORE_SCHEMA_VERSION;
@@ -533,6 +572,84 @@ static int migrate(fl_store *st) {
 }
 
 
+/* ---- reading a history that cannot be written ---------------------------- */
+
+/* Whether this process may write the database and create files beside it
+   (its journal, SQLite's -shm): no on a read-only mount (EROFS), for a
+   file or folder of another user (EACCES). */
+static int can_write_beside(const char *path) {
+  if (access(path, W_OK) != 0) return 0;
+  const char *slash = strrchr(path, '/');
+  if (!slash) return access(".", W_OK) == 0;
+  char *dir = strndup(path, (size_t)(slash - path) + (slash == path));
+  int ok = dir && access(dir, W_OK) == 0;
+  free(dir);
+  return ok;
+}
+
+/* The size of the file at path plus suffix; -1 when there is none. */
+static long long size_beside(const char *path, const char *suffix) {
+  char name[4096];
+  struct stat sb;
+  snprintf(name, sizeof name, "%s%s", path, suffix);
+  return stat(name, &sb) == 0 ? (long long)sb.st_size : -1;
+}
+
+/* Opens the store for reading only (SQLITE_OPEN_READONLY: nothing is
+   created or written). SQLite reads a WAL database read-only when its -shm
+   file exists or can be created; failing that, with no WAL content, the
+   main file holds everything and is opened immutable. A WAL holding
+   changes without a -shm on a read-only folder cannot be read whole: an
+   error, rather than a history with runs missing. */
+static int open_read_only(fl_store *st) {
+  long long wal = size_beside(st->path, "-wal");
+  int has_shm = size_beside(st->path, "-shm") >= 0;
+  const char *query = has_shm || wal > 0 ? "mode=ro" : "immutable=1";
+  if (!has_shm && wal > 0 && access(st->path, F_OK) == 0) {
+    const char *slash = strrchr(st->path, '/');
+    char *dir = slash ? strndup(st->path, (size_t)(slash - st->path) +
+                                              (slash == st->path))
+                      : strdup(".");
+    int dir_writable = dir && access(dir, W_OK) == 0;
+    free(dir);
+    if (!dir_writable)
+      return fl__store_set_err(
+          st, FLOWLUA_EIO,
+          "cannot read it where it is: its folder cannot be written, and its "
+          "-wal file holds changes with no -shm file beside it to read them "
+          "by (copy the folder somewhere writable, or open it once with "
+          "write access)");
+  }
+  fl_buf uri = FL_BUF_INIT;
+  file_uri(&uri, st->path, query);
+  if (uri.oom) {
+    fl_buf_free(&uri);
+    return fl__store_oom(st, "cannot open it");
+  }
+  int rc = sqlite3_open_v2(uri.data, &st->db,
+                           SQLITE_OPEN_READONLY | SQLITE_OPEN_URI |
+                               SQLITE_OPEN_NOMUTEX,
+                           NULL);
+  fl_buf_free(&uri);
+  if (rc != SQLITE_OK) return fl__store_sql_err(st, rc, "cannot open it read-only");
+  sqlite3_busy_timeout(st->db, st->opts.busy_timeout_ms);
+  sqlite3_extended_result_codes(st->db, 1);
+  identity id;
+  int status = read_identity(st, &id);
+  if (status == FLOWLUA_OK) status = check_identity(st, &id);
+  if (status == FLOWLUA_OK && id.version != FL_STORE_SCHEMA_VERSION)
+    status = fl__store_set_err(
+        st, FLOWLUA_EIO,
+        "written by an older flowlua (schema version %lld) and read-only "
+        "here, so it cannot be migrated: open it once with write access",
+        (long long)id.version);
+  if (status == FLOWLUA_OK)
+    status = fl__store_exec_sql(st, "PRAGMA foreign_keys = ON;"
+                                    " PRAGMA temp_store = MEMORY;",
+                                "cannot configure it");
+  return status;
+}
+
 /* Frees the handle without flushing; the journal file is kept (its
    records are not all in the file) unless the caller closed it. */
 static void destroy(fl_store *st) {
@@ -555,6 +672,7 @@ static void destroy(fl_store *st) {
   fl_buf_free(&st->batch);
   fl_buf_free(&st->cache_json);
   fl_buf_free(&st->err);
+  fl_buf_free(&st->notices);
   free(st->path);
   free(st);
 }
@@ -597,23 +715,33 @@ int fl_store_open(const char *path, const fl_store_options *opts,
       return FLOWLUA_OK; /* nothing recorded yet: *out stays NULL */
     } else {
       status = make_parent(st);
+      if (status == FLOWLUA_OK) status = create_private_file(st);
     }
   }
+  /* Before SQLite reads the WAL and keeps what precedes a damaged frame. */
+  if (status == FLOWLUA_OK && !memory) status = fl__store_check_wal(st);
+  /* A reader that cannot write (a read-only mount, another user's
+     history) reads without writing a byte. */
+  st->read_only = status == FLOWLUA_OK && !memory && st->opts.reading &&
+                  !can_write_beside(path);
   int folder_lock = -1;
-  if (status == FLOWLUA_OK && !memory) {
+  if (status == FLOWLUA_OK && !memory && !st->read_only) {
     folder_lock = lock_folder(st);
     if (folder_lock < 0) status = FLOWLUA_EIO;
   }
-  if (status == FLOWLUA_OK) {
+  if (status == FLOWLUA_OK && st->read_only) {
+    status = open_read_only(st);
+  } else if (status == FLOWLUA_OK) {
     int rc = sqlite3_open_v2(path, &st->db,
                              SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
                                  SQLITE_OPEN_NOMUTEX,
                              NULL);
     if (rc != SQLITE_OK) status = fl__store_sql_err(st, rc, "cannot open it");
+    if (status == FLOWLUA_OK) status = configure(st, memory);
+    if (status == FLOWLUA_OK) status = migrate(st);
   }
-  if (status == FLOWLUA_OK) status = configure(st, memory);
-  if (status == FLOWLUA_OK) status = migrate(st);
-  if (status == FLOWLUA_OK && !memory) {
+  /* A reader records nothing: no journal. */
+  if (status == FLOWLUA_OK && !memory && !st->opts.reading) {
     char jerr[512];
     if (fl_journal_create(path, &st->journal, jerr, sizeof jerr) != 0)
       status = fl__store_set_err(st, FLOWLUA_EIO, "%s", jerr);

@@ -297,8 +297,49 @@ static int exec_with_rowid(fl_store *st, const char *sql, int64_t rowid,
    order, so the result is the same however much of it had been flushed.
    Otherwise the run starts from what the file holds, and what the journal
    holds beyond it is applied (j_apply's `merge`). */
-static int replay_run(fl_store *st, int64_t rowid, const unsigned char *data,
-                      size_t len, int complete) {
+/* The journal `path` holds changes of run `rowid`, which the database does
+   not have: runs are never deleted, so the file lost it (a damaged WAL
+   whose later frames SQLite dropped, a file restored from an older copy).
+   PRAGMA quick_check tells a damaged file, which stops here with an error
+   (the journal is kept for when it is repaired), from a sound one whose
+   loss is reported and the changes dropped. */
+static int run_missing(fl_store *st, const char *path, int64_t rowid) {
+  sqlite3_stmt *s = NULL;
+  int status = fl__store_prepare(st, "PRAGMA quick_check(1)", &s,
+                                 "cannot check it");
+  if (status) return status;
+  int rc = sqlite3_step(s);
+  const char *verdict = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(s, 0)
+                                         : sqlite3_errmsg(st->db);
+  char msg[1024];
+  if (rc == SQLITE_ROW && verdict && strcmp(verdict, "ok") == 0) {
+    snprintf(msg, sizeof msg,
+             "the journal '%s' of a process that died holds changes of run "
+             "#%lld, which the database does not hold (it lost them: a "
+             "damaged WAL, or a copy older than the journal; PRAGMA "
+             "quick_check finds the file sound): those changes were dropped",
+             path, (long long)rowid);
+    fl__store_notice(st, msg);
+  } else {
+    char what[256]; /* its report on one line */
+    snprintf(what, sizeof what, "%s", verdict ? verdict : "?");
+    for (char *c = what; *c; c++)
+      if (*c == '\n') *c = ' ';
+    st->db_damaged = 1;
+    status = fl__store_set_err(
+        st, FLOWLUA_EIO,
+        "the journal '%s' of a process that died holds changes of run #%lld, "
+        "which the database does not hold, and PRAGMA quick_check finds it "
+        "damaged (%s); nothing was changed: restore the folder from a "
+        "backup, or repair it (sqlite3 .recover) and run again",
+        path, (long long)rowid, what);
+  }
+  sqlite3_finalize(s);
+  return status;
+}
+
+static int replay_run(fl_store *st, const char *path, int64_t rowid,
+                      const unsigned char *data, size_t len, int complete) {
   const char *what = "cannot replay a journal";
   sqlite3_stmt *s = NULL;
   int status = fl__store_prepare(st, "SELECT run_id FROM flow_run WHERE id = ?1", &s,
@@ -309,7 +350,7 @@ static int replay_run(fl_store *st, int64_t rowid, const unsigned char *data,
   if (sqlite3_step(s) == SQLITE_ROW)
     run_id = strdup((const char *)sqlite3_column_text(s, 0));
   sqlite3_finalize(s);
-  if (!run_id) return FLOWLUA_OK; /* not in this file (any more) */
+  if (!run_id) return run_missing(st, path, rowid);
   fl_store_run *run = calloc(1, sizeof *run);
   if (!run) {
     free(run_id);
@@ -377,32 +418,97 @@ static int replay_journal(void *ctx, const fl_journal_file *file) {
   }
   st->replaying = 1;
   for (size_t i = 0; status == FLOWLUA_OK && i < n_runs; i++)
-    status = replay_run(st, runs[i], data, len, file->complete);
+    status = replay_run(st, file->path, runs[i], data, len, file->complete);
   st->replaying = 0;
   free(runs);
-  return status == FLOWLUA_OK ? 0 : -1;
+  if (status == FLOWLUA_OK) return FL_JOURNAL_DONE;
+  if (status == FLOWLUA_ENOMEM || st->err_busy || st->db_damaged)
+    return FL_JOURNAL_KEEP; /* may well work next time, or once repaired */
+  /* Its records cannot be applied: retrying at every open would fail every
+     open after this one. What it could not write is lost; the runs it held
+     are marked Crashed like any run of a dead process. */
+  fl__store_drop_queued(st);
+  char msg[1024];
+  snprintf(msg, sizeof msg,
+           "the journal '%s' of a process that died could not be replayed "
+           "(%s): the last changes of its runs are lost",
+           file->path, fl_store_errmsg(st));
+  fl__store_notice(st, msg);
+  fl_buf_reset(&st->err);
+  return FL_JOURNAL_SET_ASIDE;
+}
+
+void fl__store_notice(void *ctx, const char *message) {
+  fl_store *st = ctx;
+  fl_buf_adds(&st->notices, message);
+  fl_buf_addc(&st->notices, '\n');
+}
+
+const char *fl_store_notices(const fl_store *st) {
+  return st && st->notices.len ? st->notices.data : "";
+}
+
+void fl_store_notices_clear(fl_store *st) {
+  if (st) fl_buf_reset(&st->notices);
+}
+
+/* The runs marked Running, with their owners and, as the end of a crashed
+   one, its last sign of life: the latest state change of any of its task
+   runs, or its start. (Preparing it also finds a schema with a table
+   gone.) */
+static const char running_runs_sql[] =
+    "SELECT r.id, r.owner_host, r.owner_boot, r.owner_pid,"
+    " r.owner_start, max(r.started_at, coalesce((SELECT"
+    " max(t.state_at) FROM task_run t WHERE t.run = r.id), 0))"
+    " FROM flow_run r WHERE r.state = 'Running'";
+
+/* 1 when a Running run's process is gone, 0 when none is; -1 (message
+   set) when the file cannot be read. Outside any write transaction. */
+static int any_dead_owner(fl_store *st) {
+  sqlite3_stmt *s = NULL;
+  if (fl__store_prepare(st, running_runs_sql, &s, "cannot look for crashed runs"))
+    return -1;
+  int rc, found = 0;
+  while (!found && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+    const char *host = (const char *)sqlite3_column_text(s, 1);
+    const char *boot = (const char *)sqlite3_column_text(s, 2);
+    found = owner_gone(&st->self, host ? host : "", boot ? boot : "",
+                       sqlite3_column_int64(s, 3), sqlite3_column_int64(s, 4));
+  }
+  if (!found && rc != SQLITE_DONE) {
+    fl__store_sql_err(st, rc, "cannot look for crashed runs");
+    found = -1;
+  }
+  sqlite3_finalize(s);
+  return found;
 }
 
 int fl_store_mark_crashed(fl_store *st, double now, size_t *n_marked) {
   if (n_marked) *n_marked = 0;
+  /* Read-only: what the file holds is shown as it is (a run whose process
+     died still reads Running), which beats not reading it at all. */
+  if (st->read_only) return FLOWLUA_OK;
   /* First what dead processes had journalled but not written here. */
   if (strcmp(st->path, ":memory:") != 0 &&
-      fl_journal_replay_dead(st->path, replay_journal, st) != 0)
+      fl_journal_replay_dead(st->path, replay_journal, fl__store_notice,
+                             st) != 0)
     return FLOWLUA_EIO;
+  /* Usually no run is Running, or only runs of live processes: then no
+     write lock is taken, so `runs` and `show` never wait for (nor make
+     wait) a process that writes. */
+  int status = any_dead_owner(st);
+  if (status <= 0) return status < 0 ? FLOWLUA_EIO : FLOWLUA_OK;
+  sqlite3_stmt *s = NULL;
+  int rc;
   crashed_run *dead = NULL;
   size_t n_dead = 0, cap_dead = 0;
-  sqlite3_stmt *s = NULL;
-  int status = fl__store_tx_begin(st, "cannot look for crashed runs");
+  status = fl__store_tx_begin(st, "cannot look for crashed runs");
   if (status) return status;
   /* The run's end is its last sign of life: the latest state change of
      any of its task runs, or its start. */
-  status = fl__store_prepare(st,
-                   "SELECT r.id, r.owner_host, r.owner_boot, r.owner_pid,"
-                   " r.owner_start, max(r.started_at, coalesce((SELECT"
-                   " max(t.state_at) FROM task_run t WHERE t.run = r.id), 0))"
-                   " FROM flow_run r WHERE r.state = 'Running'",
-                   &s, "cannot look for crashed runs");
-  int rc = SQLITE_OK;
+  status = fl__store_prepare(st, running_runs_sql, &s,
+                             "cannot look for crashed runs");
+  rc = SQLITE_OK;
   while (status == FLOWLUA_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
     const char *host = (const char *)sqlite3_column_text(s, 1);
     const char *boot = (const char *)sqlite3_column_text(s, 2);

@@ -34,6 +34,7 @@ int fl__store_status_of(int sqlite_rc) {
 
 static void fl__store_set_errv(fl_store *st, const char *fmt, va_list ap) {
   fl_buf_reset(&st->err);
+  st->err_busy = 0;
   fl_buf_addf(&st->err, "state store '%s': ", st->path);
   fl_buf_addvf(&st->err, fmt, ap);
 }
@@ -55,7 +56,8 @@ int fl__store_sql_err(fl_store *st, int rc, const char *fmt, ...) {
   va_end(ap);
   const char *why = st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc);
   fl_buf_addf(&st->err, ": %s", why);
-  if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED)
+  st->err_busy = (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED;
+  if (st->err_busy)
     fl_buf_addf(&st->err,
                 " (another process kept it locked for more than %d ms)",
                 st->opts.busy_timeout_ms);
@@ -126,4 +128,30 @@ double fl__store_mono_now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* sqlite3_busy_handler: sleeps a little and says to try again, until the
+   busy timeout has passed since this wait began. */
+static int counted_busy(void *ctx, int count) {
+  store_busy *b = ctx;
+  double now = fl__store_mono_now();
+  if (count == 0) b->started = now;
+  if ((now - b->started) * 1000.0 >= b->st->opts.busy_timeout_ms) return 0;
+  struct timespec step = {0, count < 10 ? 1000000L : 5000000L};
+  nanosleep(&step, NULL);
+  double waited = fl__store_mono_now() - now;
+  __atomic_fetch_add(&b->st->busy_ns, (uint64_t)(waited * 1e9),
+                     __ATOMIC_RELAXED);
+  return 1;
+}
+
+void fl__store_busy_install(fl_store *st, sqlite3 *db, store_busy *b) {
+  b->st = st;
+  b->started = 0;
+  sqlite3_busy_handler(db, counted_busy, b);
+}
+
+double fl_store_busy_seconds(const fl_store *st) {
+  return st ? (double)__atomic_load_n(&st->busy_ns, __ATOMIC_RELAXED) / 1e9
+            : 0;
 }

@@ -275,8 +275,11 @@ static void bind_row(sqlite3_stmt *s, int base, const fbatch *b,
    (see the schema's step 2 -> 3): a B-tree row, its statement and its
    fifteen bound columns cost far more than the element's bytes. */
 
-/* At most this many task runs to a task_pack row. */
+/* At most this many task runs to a task_pack row, and no more task runs
+   once it holds PACK_BYTES: a row is one SQLite value, which may not exceed
+   1e9 bytes (a task run's element stays under 2 * FL_STORE_MAX_RESULT). */
 #define PACK_ROWS 1024
+#define PACK_BYTES ((size_t)64 << 20)
 
 static void pack_row(fl_buf *j, const fbatch *b, const frow *r) {
   store_pack_row p = {
@@ -304,7 +307,7 @@ static int write_packs(wconn *w, const fbatch *b, fl_buf *j) {
     int64_t run = b->rows[i].run;
     size_t in_pack = 0;
     fl__store_pack_begin(j);
-    for (; i < b->n_rows && in_pack < PACK_ROWS; i++) {
+    for (; i < b->n_rows && in_pack < PACK_ROWS && j->len < PACK_BYTES; i++) {
       const frow *r = &b->rows[i];
       if (!r->packed) continue;
       if (r->run != run) break;
@@ -514,6 +517,7 @@ typedef struct writer {
   wconn conn;     /* the thread's own */
   const char *path;
   int busy_ms;
+  store_busy waits; /* conn's busy handler */
   int wal_frames; /* in the WAL after the thread's last commit */
   uint64_t committed; /* seq of the last batch it committed */
 } writer;
@@ -605,7 +609,7 @@ static int writer_start(fl_store *st) {
   int rc = sqlite3_open_v2(st->path, &w->conn.db,
                            SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
   if (rc == SQLITE_OK) {
-    sqlite3_busy_timeout(w->conn.db, st->opts.busy_timeout_ms);
+    fl__store_busy_install(st, w->conn.db, &w->waits);
     sqlite3_extended_result_codes(w->conn.db, 1);
     /* No foreign key checks on this connection: it only writes rows of
        runs it was given (their flow_run rows exist) and events of rows
@@ -743,6 +747,15 @@ void fl__store_mem_queue_free(fl_store *st) {
   st->mem_conn = NULL;
 }
 
+void fl__store_drop_queued(fl_store *st) {
+  while (st->mem_head) {
+    fbatch *b = st->mem_head;
+    st->mem_head = b->next;
+    fbatch_free(b);
+  }
+  st->mem_tail = NULL;
+}
+
 /* Changes handed over to be written and not yet in the file. */
 size_t fl__store_queued_changes(const fl_store *st) {
   size_t n = 0;
@@ -794,6 +807,7 @@ static int flush_batch(fl_store *st, const char *what, int wait) {
       int rc = write_fbatches(st->mem_conn, st->mem_head, &why);
       if (rc != SQLITE_DONE) {
         format_failure(&st->err, st->path, rc, &why, st->opts.busy_timeout_ms);
+        st->err_busy = (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED;
         status = fl__store_status_of(rc);
       } else {
         while (st->mem_head) {

@@ -50,7 +50,7 @@
 -- env: WORK=0.01
 -- signal: SIGSTOP after next run at
 -- signal: SIGCONT after +1.2s
--- stderr: flow 'serve': missed \d+ fire time\(s\) from \S+: the clock jumped or the machine was suspended; running once, for \S+
+-- stderr: flow 'serve': missed \d+ fire time\(s\) from \S+: the loop's thread did not run for \d+\.\d s \(the process was stopped, or the machine is overloaded\); running once, for \S+
 -- stderr: served 2 run\(s\): 0 failed, 0 cancelled; fire times: 0 queued, \d+ skipped, \d+ missed
 -- after: 0 {script} --flow counts --param case=suspend --param log={stderr}
 -- max-seconds: 10

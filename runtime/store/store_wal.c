@@ -1,0 +1,170 @@
+/*
+ * store_wal.c — noticing a damaged WAL before SQLite silently drops what
+ * follows the damage.
+ *
+ * SQLite's WAL is a chain: every frame carries the running checksum of all
+ * the frames before it and the header's two salts. When it opens the file,
+ * SQLite reads frames until the first that does not check, and keeps every
+ * transaction committed before it. A frame damaged in the middle (a bad
+ * disk, a careless copy, 64 bytes overwritten) therefore loses, without a
+ * word, every transaction committed after it: runs vanish, a run turns
+ * Crashed with no tasks.
+ *
+ * What is legitimately ignored looks different: frames left from before the
+ * WAL restarted carry other salts, and the frames of a transaction whose
+ * process died before it committed end in no commit frame. So a commit
+ * frame that carries the header's salts but lies at or after the first
+ * frame that does not check is a committed transaction SQLite would lose:
+ * the damage we report. A frame being written by another process right
+ * now can look broken for an instant; a suspicion is read a second time.
+ */
+#define _GNU_SOURCE
+#include "store_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define WAL_HEADER 32
+#define FRAME_HEADER 24
+#define WAL_VERSION 3007000u
+
+static uint32_t be32(const unsigned char *p) {
+  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
+         p[3];
+}
+
+static uint32_t le32(const unsigned char *p) {
+  return (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 |
+         p[0];
+}
+
+/* SQLite's WAL checksum of data[0..len) (len a multiple of 8), continuing
+   from s; its words are big-endian when the magic number says so. */
+static void wal_checksum(int big_endian, const unsigned char *data, size_t len,
+                         uint32_t s[2]) {
+  uint32_t s0 = s[0], s1 = s[1];
+  for (size_t i = 0; i + 8 <= len; i += 8) {
+    uint32_t x0 = big_endian ? be32(data + i) : le32(data + i);
+    uint32_t x1 = big_endian ? be32(data + i + 4) : le32(data + i + 4);
+    s0 += x0 + s1;
+    s1 += x1 + s0;
+  }
+  s[0] = s0;
+  s[1] = s1;
+}
+
+/* What a look at a WAL file found. */
+typedef struct wal_scan {
+  int header_bad;       /* the header does not check, and frames follow */
+  size_t broken_frame;  /* the first frame that does not check (from 0) */
+  size_t lost_commits;  /* commit frames of this WAL at or after it */
+} wal_scan;
+
+/* Scans the WAL in data[0..len): 1 when committed transactions would be
+   lost (filled in *out), 0 when SQLite will read every one of them. */
+static int scan_wal(const unsigned char *data, size_t len, wal_scan *out) {
+  memset(out, 0, sizeof *out);
+  if (len < WAL_HEADER) return 0; /* new, or truncated by a checkpoint */
+  uint32_t magic = be32(data), page = be32(data + 8);
+  int big_endian = magic & 1;
+  size_t frame = FRAME_HEADER + (size_t)page;
+  uint32_t s[2] = {0, 0};
+  wal_checksum(big_endian, data, 24, s);
+  int header_ok = (magic & ~1u) == 0x377f0682u && be32(data + 4) == WAL_VERSION &&
+                  page >= 512 && page <= 65536 && (page & (page - 1)) == 0 &&
+                  s[0] == be32(data + 24) && s[1] == be32(data + 28);
+  if (!header_ok) {
+    /* SQLite ignores the whole file then; nothing is lost unless frames
+       were written after the header (a page's worth of bytes at least). */
+    out->header_bad = len >= WAL_HEADER + FRAME_HEADER + 512;
+    return out->header_bad;
+  }
+  const unsigned char *salts = data + 16;
+  size_t n_frames = (len - WAL_HEADER) / frame, i = 0;
+  for (; i < n_frames; i++) {
+    const unsigned char *f = data + WAL_HEADER + i * frame;
+    if (be32(f) == 0 || memcmp(f + 8, salts, 8) != 0) break;
+    wal_checksum(big_endian, f, 8, s);
+    wal_checksum(big_endian, f + FRAME_HEADER, page, s);
+    if (s[0] != be32(f + 16) || s[1] != be32(f + 20)) break;
+  }
+  out->broken_frame = i;
+  for (; i < n_frames; i++) {
+    const unsigned char *f = data + WAL_HEADER + i * frame;
+    if (be32(f + 4) != 0 && memcmp(f + 8, salts, 8) == 0) out->lost_commits++;
+  }
+  return out->lost_commits > 0;
+}
+
+/* Maps the file at path and scans it: 1 damaged, 0 not (or no such file),
+   -1 when it cannot be read (errno set). */
+static int scan_file(const char *path, wal_scan *out) {
+  int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return errno == ENOENT ? 0 : -1;
+  struct stat sb;
+  if (fstat(fd, &sb) != 0) {
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return -1;
+  }
+  if (!S_ISREG(sb.st_mode) || sb.st_size < WAL_HEADER) {
+    close(fd);
+    return 0;
+  }
+  size_t len = (size_t)sb.st_size;
+  void *m = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+  int saved = errno;
+  close(fd);
+  if (m == MAP_FAILED) {
+    errno = saved;
+    return -1;
+  }
+  int damaged = scan_wal(m, len, out);
+  munmap(m, len);
+  return damaged;
+}
+
+int fl__store_check_wal(fl_store *st) {
+  size_t n = strlen(st->path) + sizeof "-wal";
+  char *wal = malloc(n);
+  if (!wal) return fl__store_oom(st, "cannot check its WAL file");
+  snprintf(wal, n, "%s-wal", st->path);
+  wal_scan scan;
+  int damaged = scan_file(wal, &scan);
+  /* A frame another process is writing at this instant looks broken: a
+     second look tells damage from a write in progress. */
+  if (damaged > 0) damaged = scan_file(wal, &scan);
+  int status = FLOWLUA_OK;
+  if (damaged < 0) {
+    status = fl__store_set_err(st, FLOWLUA_EIO, "cannot read its WAL file '%s': %s",
+                               wal, strerror(errno));
+  } else if (damaged && scan.header_bad) {
+    status = fl__store_set_err(
+        st, FLOWLUA_EIO,
+        "its WAL file '%s' is damaged: its header does not check, so SQLite "
+        "would ignore every change it holds (runs, task states) without a "
+        "word; nothing was changed. Keep a copy of the folder; to go on "
+        "with what the main file holds, run: sqlite3 '%s' "
+        "'PRAGMA wal_checkpoint(TRUNCATE)'",
+        wal, st->path);
+  } else if (damaged) {
+    status = fl__store_set_err(
+        st, FLOWLUA_EIO,
+        "its WAL file '%s' is damaged at frame %zu: %zu committed "
+        "transaction(s) after it cannot be read, and SQLite would drop what "
+        "they recorded (runs, task states) without a word; nothing was "
+        "changed. Keep a copy of the folder; to go on with what can still "
+        "be read, run: sqlite3 '%s' 'PRAGMA wal_checkpoint(TRUNCATE)'",
+        wal, scan.broken_frame + 1, scan.lost_commits, st->path);
+  }
+  free(wal);
+  return status;
+}
