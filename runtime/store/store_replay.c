@@ -472,8 +472,8 @@ static int any_dead_owner(fl_store *st) {
   while (!found && (rc = sqlite3_step(s)) == SQLITE_ROW) {
     const char *host = (const char *)sqlite3_column_text(s, 1);
     const char *boot = (const char *)sqlite3_column_text(s, 2);
-    found = owner_gone(&st->self, host ? host : "", boot ? boot : "",
-                       sqlite3_column_int64(s, 3), sqlite3_column_int64(s, 4));
+    found = fl__store_owner_gone(&st->self, host ? host : "", boot ? boot : "",
+                                 sqlite3_column_int64(s, 3), sqlite3_column_int64(s, 4));
   }
   if (!found && rc != SQLITE_DONE) {
     fl__store_sql_err(st, rc, "cannot look for crashed runs");
