@@ -22,6 +22,8 @@ import subprocess
 import sys
 import tempfile
 
+from faultcases import report
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 FLOW = os.path.join(HERE, "full_disk_append.lua")
 ROWS = 800  # about 24 KB of records: more than the slack of a full disk,
@@ -99,9 +101,7 @@ def inner(flowlua, folder):
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", folder],
                    check=True)
     problems = check(flowlua, folder, False)
-    for p in problems:
-        print("FAIL:", p)
-    return 1 if problems else 0
+    return report(problems, "FAIL: ")
 
 
 def main():
@@ -122,10 +122,9 @@ def main():
             return rc
         print("no mount namespace: RLIMIT_FSIZE stands in for the full disk")
         problems = check(flowlua, work, True)
-        for p in problems:
-            print("FAIL:", p)
-        print("ok" if not problems else "FAILED")
-        return 1 if problems else 0
+        code = report(problems, "FAIL: ")
+        print("ok" if code == 0 else "FAILED")
+        return code
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -21,6 +21,8 @@ import sys
 import tempfile
 import time
 
+from faultcases import report
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 FLOW = os.path.join(HERE, "stale_temp_write.lua")
 
@@ -102,10 +104,9 @@ def main():
         with open(os.path.join(work, "victim")) as f:
             if f.read() != "victim":
                 problems.append("the link's target changed")
-        for p in problems:
-            print("FAIL:", p)
-        print("ok" if not problems else "FAILED")
-        return 1 if problems else 0
+        code = report(problems, "FAIL: ")
+        print("ok" if code == 0 else "FAILED")
+        return code
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

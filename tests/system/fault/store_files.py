@@ -21,12 +21,12 @@ Exits 1 after printing every problem.
 """
 import os
 import re
-import shutil
 import sqlite3
 import stat
 import subprocess
 import sys
-import tempfile
+
+from faultcases import run_cases
 
 FLOWLUA = os.path.abspath(sys.argv[1])
 PROBLEMS = []
@@ -184,18 +184,8 @@ def case_read_only_wal_without_shm(folder):
 def main():
     cases = [case_modes, case_symlink, case_read_only_folder, case_read_only_file,
              case_read_only_checkpointed, case_read_only_wal_without_shm]
-    if len(sys.argv) > 2:
-        cases = [c for c in cases if re.search(sys.argv[2], c.__name__)]
-    for c in cases:
-        folder = tempfile.mkdtemp(prefix="flowlua-store-files-")
-        try:
-            c(folder)
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
-    for p in PROBLEMS:
-        print("FAIL " + p)
-    print(f"{len(cases)} cases, {len(PROBLEMS)} problems")
-    sys.exit(1 if PROBLEMS else 0)
+    run_cases(cases, PROBLEMS, "flowlua-store-files-",
+              select=sys.argv[2] if len(sys.argv) > 2 else None)
 
 
 if __name__ == "__main__":

@@ -23,11 +23,11 @@ import glob
 import json
 import os
 import re
-import shutil
 import struct
 import subprocess
 import sys
-import tempfile
+
+from faultcases import run_cases
 
 FLOWLUA = os.path.abspath(sys.argv[1])
 BIG_MIB = int(sys.argv[2]) if len(sys.argv) > 2 else 65
@@ -170,16 +170,7 @@ def case_bad_journal(folder):
 
 def main():
     cases = [case_over_limit, case_not_stored, case_default_limit, case_bad_journal]
-    for c in cases:
-        folder = tempfile.mkdtemp(prefix="flowlua-store-results-")
-        try:
-            c(folder)
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
-    for p in PROBLEMS:
-        print("FAIL " + p)
-    print(f"{len(cases)} cases, {len(PROBLEMS)} problems")
-    sys.exit(1 if PROBLEMS else 0)
+    run_cases(cases, PROBLEMS, "flowlua-store-results-")
 
 
 if __name__ == "__main__":

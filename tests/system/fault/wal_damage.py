@@ -30,6 +30,8 @@ import subprocess
 import sys
 import tempfile
 
+from faultcases import run_cases
+
 FLOWLUA = os.path.abspath(sys.argv[1])
 PROBLEMS = []
 FLOW = """local flow = require "flowlua"
@@ -220,16 +222,7 @@ def case_journal_of_a_lost_run_damaged_file(folder):
 def main():
     cases = [case_damaged, case_unfinished_commit, case_old_generation,
              case_journal_of_a_lost_run, case_journal_of_a_lost_run_damaged_file]
-    for c in cases:
-        folder = tempfile.mkdtemp(prefix="flowlua-wal-damage-")
-        try:
-            c(folder)
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
-    for p in PROBLEMS:
-        print("FAIL " + p)
-    print(f"{len(cases)} cases, {len(PROBLEMS)} problems")
-    sys.exit(1 if PROBLEMS else 0)
+    run_cases(cases, PROBLEMS, "flowlua-wal-damage-")
 
 
 if __name__ == "__main__":

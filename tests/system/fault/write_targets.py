@@ -23,6 +23,8 @@ import subprocess
 import sys
 import tempfile
 
+from faultcases import report
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 FLOW = os.path.join(HERE, "write_targets_flow.lua")
 UNSHARE = ["unshare", "-m", "--propagation", "private"]
@@ -83,9 +85,7 @@ def inner(flowlua, work):
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", "/dev"], check=True)
     subprocess.run(["mknod", "-m", "666", "/dev/null", "c", "1", "3"], check=True)
     problems += check_dev_null(flowlua, work)
-    for p in problems:
-        print("FAIL:", p)
-    return 1 if problems else 0
+    return report(problems, "FAIL: ")
 
 
 def main():
@@ -112,9 +112,7 @@ def main():
             problems = check_folder_messages(flowlua, work, "Permission denied", prefix)
             print("the real /dev/null is checked after the write")
             problems += check_dev_null(flowlua, work)
-            for p in problems:
-                print("FAIL:", p)
-            rc = 1 if problems else 0
+            rc = report(problems, "FAIL: ")
         print("ok" if rc == 0 else "FAILED")
         return rc
     finally:
