@@ -102,17 +102,9 @@ static int guarded_close(lua_State *L) {
 
 /* Installs the guard once per Lua state, before its first run. */
 void fl__sched_guard_coroutines(lua_State *L) {
-  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &task_threads_key) == LUA_TTABLE) {
-    lua_pop(L, 1);
-    return;
-  }
+  int made = fl_push_weak_table(L, &task_threads_key);
   lua_pop(L, 1);
-  lua_newtable(L);
-  lua_newtable(L);
-  lua_pushliteral(L, "k");
-  lua_setfield(L, -2, "__mode");
-  lua_setmetatable(L, -2);
-  lua_rawsetp(L, LUA_REGISTRYINDEX, &task_threads_key);
+  if (!made) return; /* guarded already */
   if (lua_getglobal(L, "coroutine") == LUA_TTABLE) {
     static const struct {
       const char *name;

@@ -353,6 +353,10 @@ typedef enum fl_run_mode {
 /* Pushes the flow named name (NULL: the only one); a status, with the
    error set, when there is none. */
 int fl_push_flow(flowlua *rt, const char *name);
+/* Pushes the registry's weak-keyed table stored under key (a thread or a
+   value it maps lives no longer than its key), making it on first use;
+   1 when it was made now. */
+int fl_push_weak_table(lua_State *L, const void *key);
 /* Builds the flow's graph with its params, then checks, runs or starts it
    (mode); the run becomes rt->sched. */
 int fl_run(flowlua *rt, const char *flow_name, fl_run_mode mode);

@@ -84,6 +84,19 @@ const char *fl_flow_name(const flowlua *rt, size_t i) {
   return f ? f->name : NULL;
 }
 
+int fl_push_weak_table(lua_State *L, const void *key) {
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, key) == LUA_TTABLE) return 0;
+  lua_pop(L, 1);
+  lua_newtable(L);
+  lua_newtable(L);
+  lua_pushliteral(L, "k");
+  lua_setfield(L, -2, "__mode");
+  lua_setmetatable(L, -2);
+  lua_pushvalue(L, -1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, key);
+  return 1;
+}
+
 /* Pushes the flow called name (NULL: the only one); FLOWLUA_ENOFLOW if none. */
 int fl_push_flow(flowlua *rt, const char *name) {
   lua_State *L = rt->L;

@@ -143,16 +143,7 @@ static int guarded_sethook(lua_State *L) {
   const char *smask = remove ? "" : luaL_checkstring(L, arg + 2);
   if (!remove) luaL_checktype(L, arg + 1, LUA_TFUNCTION);
   lua_Integer count = remove ? 0 : luaL_optinteger(L, arg + 3, 0);
-  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &user_hooks_key) != LUA_TTABLE) {
-    lua_pop(L, 1);
-    lua_newtable(L);
-    lua_newtable(L);
-    lua_pushliteral(L, "k");
-    lua_setfield(L, -2, "__mode");
-    lua_setmetatable(L, -2);
-    lua_pushvalue(L, -1);
-    lua_rawsetp(L, LUA_REGISTRYINDEX, &user_hooks_key);
-  }
+  fl_push_weak_table(L, &user_hooks_key);
   int hooks = lua_gettop(L);
   lua_pushthread(thread);
   if (thread != L) lua_xmove(thread, L, 1);
