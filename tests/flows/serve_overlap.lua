@@ -41,7 +41,7 @@
 -- run: until ends serving after its last fire time
 -- env: CASE=until
 -- stderr: no fire time left \(until\)
--- stderr: served [2-5] run\(s\): 0 failed, 0 cancelled
+-- stderr: served [2-8] run\(s\): 0 failed, 0 cancelled
 -- max-seconds: 10
 local flow = require "flowlua"
 local check = require "lib.check"
@@ -55,7 +55,9 @@ local work = flow.task("work", function()
   -- (With allow, long enough that the runs beside it surely start before
   -- it ends, however slow the machine.)
   works = works + 1
-  if works == 1 then
+  -- (Not with until: its window is for fire times, and a first run that
+  -- filled it left a loaded machine one run.)
+  if works == 1 and case ~= "until" then
     first_run = flow.context().run_id
     flow.sleep(case == "cancel_other" and 30 or case == "allow" and 2 or 0.5)
   end
@@ -95,7 +97,7 @@ if case == "queue" or case == "queue_all" or case == "cancel_other" or case == "
   opts.overlap = case
 end
 if case == "max_runs" then opts.max_runs = 2 end
-if case == "until" then opts["until"] = flow.time() + 0.9 end
+if case == "until" then opts["until"] = flow.time() + 1.5 end
 
 return flow.define("overlap", { schedule = flow.interval(opts) }, function()
   record():after(work())
