@@ -41,7 +41,7 @@
 -- run: until ends serving after its last fire time
 -- env: CASE=until
 -- stderr: no fire time left \(until\)
--- stderr: served [2-8] run\(s\): 0 failed, 0 cancelled
+-- stderr: served [2-9] run\(s\): 0 failed, 0 cancelled
 -- max-seconds: 10
 local flow = require "flowlua"
 local check = require "lib.check"
