@@ -83,9 +83,14 @@ void fl_buf_addf(fl_buf *b, const char *fmt, ...) {
 }
 
 /* Characters a JSON string cannot hold as they are (DEL is escaped too,
-   for the terminal's sake). */
+   for the terminal's sake, and so is 0xC2 when it leads a C1 control). */
 static int needs_escape(unsigned char c) {
-  return c < 0x20 || c == '"' || c == '\\' || c == 0x7f;
+  return c < 0x20 || c == '"' || c == '\\' || c == 0x7f || c == 0xc2;
+}
+
+/* Whether p points at a C1 control (U+0080..U+009F) in UTF-8. */
+static int is_c1_control(const unsigned char *p) {
+  return p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f;
 }
 
 void fl_buf_add_json_string(fl_buf *b, const char *s) {
@@ -97,6 +102,16 @@ void fl_buf_add_json_string(fl_buf *b, const char *s) {
     while (*p && !needs_escape(*p)) p++;
     if (p > run) fl_buf_add(b, (const char *)run, (size_t)(p - run));
     if (!*p) break;
+    if (*p == 0xc2) {
+      if (is_c1_control(p)) {
+        char esc[6] = {'\\', 'u', '0', '0', hex[p[1] >> 4], hex[p[1] & 15]};
+        fl_buf_add(b, esc, 6);
+        p += 2;
+      } else {
+        fl_buf_addc(b, (char)*p++); /* U+00A0..U+00BF, or not UTF-8 */
+      }
+      continue;
+    }
     switch (*p) {
     case '"': fl_buf_add(b, "\\\"", 2); break;
     case '\\': fl_buf_add(b, "\\\\", 2); break;

@@ -119,6 +119,12 @@ static void test_buf_json_string(void) {
   fl_buf_reset(&b);
   fl_buf_add_json_string(&b, "caf\xc3\xa9 \xe2\x82\xac");
   CHECK_EQ_STR(fl_buf_str(&b), "\"caf\xc3\xa9 \xe2\x82\xac\"");
+
+  /* The C1 controls (U+0080..U+009F, 0xC2 0x80..0x9F) act on a terminal:
+     escaped. U+00A0 and a 0xC2 that leads nothing stay as they are. */
+  fl_buf_reset(&b);
+  fl_buf_add_json_string(&b, "a\xc2\x85\xc2\x9b[2J\xc2\xa0\xc2");
+  CHECK_EQ_STR(fl_buf_str(&b), "\"a\\u0085\\u009b[2J\xc2\xa0\xc2\"");
   fl_buf_free(&b);
 }
 
