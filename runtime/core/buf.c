@@ -128,6 +128,28 @@ void fl_buf_add_json_string(fl_buf *b, const char *s) {
   fl_buf_addc(b, '"');
 }
 
+/* Whether c continues a UTF-8 sequence (10xxxxxx): no character starts at it. */
+static int utf8_continuation(unsigned char c) { return (c & 0xc0) == 0x80; }
+
+void fl_buf_add_bounded(fl_buf *b, const char *s, size_t n, size_t head, size_t tail) {
+  if (n <= head || n - head <= tail) {
+    fl_buf_add(b, s, n);
+    return;
+  }
+  /* [0, head_end) and [tail_start, n) are kept; a cut inside a character
+     drops that character rather than split it (at most 3 bytes back). */
+  size_t head_end = head, tail_start = n - tail;
+  for (int k = 0; k < 3 && head_end > 0 && utf8_continuation((unsigned char)s[head_end]); k++)
+    head_end--;
+  for (int k = 0; k < 3 && tail_start < n && utf8_continuation((unsigned char)s[tail_start]); k++)
+    tail_start++;
+  fl_buf_add(b, s, head_end);
+  fl_buf_adds(b, "\n[\xe2\x80\xa6 ");
+  fl_buf_addu(b, (unsigned long long)(tail_start - head_end));
+  fl_buf_adds(b, " bytes left out \xe2\x80\xa6]\n");
+  fl_buf_add(b, s + tail_start, n - tail_start);
+}
+
 void fl_buf_add_percent(fl_buf *b, const char *s, size_t n) {
   static const char hex[] = "0123456789ABCDEF";
   for (size_t i = 0; i < n; i++) {
