@@ -22,11 +22,21 @@
 
 const char *fl_error_bounded(lua_State *L, const char *s, size_t n) {
   if (n <= FL_ERROR_HEAD + FL_ERROR_TAIL) return lua_pushlstring(L, s, n);
-  fl_buf b = FL_BUF_INIT;
-  fl_buf_add_bounded(&b, s, n, FL_ERROR_HEAD, FL_ERROR_TAIL);
-  /* Out of memory: the head alone, rather than nothing. */
-  const char *text = b.oom ? lua_pushlstring(L, s, FL_ERROR_HEAD)
-                           : lua_pushlstring(L, b.data, b.len);
+  /* Secrets are masked before the cut: a cut through one would keep a
+     piece of it that no mask matches later. */
+  flowlua *rt = fl_rt(L);
+  fl_buf masked = FL_BUF_INIT, b = FL_BUF_INIT;
+  if (rt && rt->log.n_secrets) {
+    fl_log_mask(&rt->log, s, &masked);
+    s = masked.data;
+    n = masked.len;
+  }
+  if (!masked.oom) fl_buf_add_bounded(&b, s, n, FL_ERROR_HEAD, FL_ERROR_TAIL);
+  const char *text = masked.oom || b.oom
+                         ? lua_pushliteral(L, "(a long error message, left out: "
+                                              "out of memory shortening it)")
+                         : lua_pushlstring(L, b.data, b.len);
+  fl_buf_free(&masked);
   fl_buf_free(&b);
   return text;
 }

@@ -17,6 +17,13 @@
 -- stdout: "error":"[^"]*HEAD-MARK x{1000,}\\n\[. 499\d{5} bytes left out .\]\\nx{1000,} TAIL-MARK\\nstack traceback:
 -- stdout: "error":"FAIL-HEAD y{1000,}\\n\[. 499\d{5} bytes left out .\]\\ny{1000,} FAIL-TAIL"
 -- not-stdout: x{8200}
+-- run: a secret across the cut is masked before the text is cut
+-- args: {script} --flow secret
+-- env: API_TOKEN=s3cr3t-t0ken
+-- exit: 1
+-- stderr: leak: Failed .*a{2000,}\*\*\*y+\n +\[. 499\d{5} bytes left out .\]
+-- not-stderr: s3cr3t
+-- after: 0 {script} --flow history_clean
 local flow = require "flowlua"
 local check = require "lib.check"
 
@@ -25,6 +32,12 @@ local huge = flow.task("huge", function()
 end)
 local failed = flow.task("failed", function()
   flow.fail("FAIL-HEAD " .. string.rep("y", 50e6) .. " FAIL-TAIL")
+end)
+
+-- flow.fail's text has no location in front: the secret starts 8 bytes
+-- before the 2 KiB cut and ends after it.
+local leak = flow.task("leak", function()
+  flow.fail(string.rep("a", 2040) .. flow.secret("API_TOKEN") .. string.rep("y", 50e6))
 end)
 
 local function size(path)
@@ -43,10 +56,27 @@ local measure = flow.task("measure", function(p)
   check.between(db, 1, 2 * 1024 * 1024, "bytes of the history (state.db and its WAL)")
 end)
 
+-- No piece of the secret in any file of the history.
+local history_clean = flow.task("history_clean", function()
+  local bounded = false
+  for _, name in ipairs({ "state.db", "state.db-wal" }) do
+    local f = io.open(".flowlua/" .. name, "rb")
+    if f then
+      local bytes = f:read("a")
+      f:close()
+      check.eq(bytes:find("s3cr3t", 1, true), nil, ".flowlua/" .. name .. " holds a piece of the secret")
+      bounded = bounded or bytes:find("bytes left out", 1, true) ~= nil
+    end
+  end
+  check.eq(bounded, true, "the bounded error is in the history")
+end)
+
 return {
   big = flow.define("big", {}, function()
     huge()
     failed()
   end),
   check = flow.define("check", { params = { log = "" } }, function(p) measure(p) end),
+  secret = flow.define("secret", {}, function() leak() end),
+  history_clean = flow.define("history_clean", {}, function() history_clean() end),
 }
