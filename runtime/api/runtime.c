@@ -52,9 +52,10 @@ static int valid_options(const flowlua_options *o) {
          (o->log_format == FLOWLUA_LOG_TEXT || o->log_format == FLOWLUA_LOG_JSON);
 }
 
-/* Opens the standard libraries and makes `require "flowlua"` work. */
+/* Opens the standard libraries (io's files close-on-exec) and makes `require "flowlua"` work. */
 static int open_libraries(lua_State *L) {
   luaL_openlibs(L);
+  fl_open_io_cloexec(L); /* files the script opens: not for its children */
   lua_getglobal(L, "package");
   lua_getfield(L, -1, "preload");
   lua_pushcfunction(L, luaopen_flowlua);

@@ -83,9 +83,14 @@ void fl_buf_addf(fl_buf *b, const char *fmt, ...) {
 }
 
 /* Characters a JSON string cannot hold as they are (DEL is escaped too,
-   for the terminal's sake). */
+   for the terminal's sake, and so is 0xC2 when it leads a C1 control). */
 static int needs_escape(unsigned char c) {
-  return c < 0x20 || c == '"' || c == '\\' || c == 0x7f;
+  return c < 0x20 || c == '"' || c == '\\' || c == 0x7f || c == 0xc2;
+}
+
+/* Whether p points at a C1 control (U+0080..U+009F) in UTF-8. */
+static int is_c1_control(const unsigned char *p) {
+  return p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f;
 }
 
 void fl_buf_add_json_string(fl_buf *b, const char *s) {
@@ -97,6 +102,16 @@ void fl_buf_add_json_string(fl_buf *b, const char *s) {
     while (*p && !needs_escape(*p)) p++;
     if (p > run) fl_buf_add(b, (const char *)run, (size_t)(p - run));
     if (!*p) break;
+    if (*p == 0xc2) {
+      if (is_c1_control(p)) {
+        char esc[6] = {'\\', 'u', '0', '0', hex[p[1] >> 4], hex[p[1] & 15]};
+        fl_buf_add(b, esc, 6);
+        p += 2;
+      } else {
+        fl_buf_addc(b, (char)*p++); /* U+00A0..U+00BF, or not UTF-8 */
+      }
+      continue;
+    }
     switch (*p) {
     case '"': fl_buf_add(b, "\\\"", 2); break;
     case '\\': fl_buf_add(b, "\\\\", 2); break;
@@ -111,6 +126,28 @@ void fl_buf_add_json_string(fl_buf *b, const char *s) {
     p++;
   }
   fl_buf_addc(b, '"');
+}
+
+/* Whether c continues a UTF-8 sequence (10xxxxxx): no character starts at it. */
+static int utf8_continuation(unsigned char c) { return (c & 0xc0) == 0x80; }
+
+void fl_buf_add_bounded(fl_buf *b, const char *s, size_t n, size_t head, size_t tail) {
+  if (n <= head || n - head <= tail) {
+    fl_buf_add(b, s, n);
+    return;
+  }
+  /* [0, head_end) and [tail_start, n) are kept; a cut inside a character
+     drops that character rather than split it (at most 3 bytes back). */
+  size_t head_end = head, tail_start = n - tail;
+  for (int k = 0; k < 3 && head_end > 0 && utf8_continuation((unsigned char)s[head_end]); k++)
+    head_end--;
+  for (int k = 0; k < 3 && tail_start < n && utf8_continuation((unsigned char)s[tail_start]); k++)
+    tail_start++;
+  fl_buf_add(b, s, head_end);
+  fl_buf_adds(b, "\n[\xe2\x80\xa6 ");
+  fl_buf_addu(b, (unsigned long long)(tail_start - head_end));
+  fl_buf_adds(b, " bytes left out \xe2\x80\xa6]\n");
+  fl_buf_add(b, s + tail_start, n - tail_start);
 }
 
 void fl_buf_add_percent(fl_buf *b, const char *s, size_t n) {

@@ -28,6 +28,12 @@ void fl_buf_adds(fl_buf *b, const char *s);
 void fl_buf_addc(fl_buf *b, char c);
 /* Appends n in decimal: the hot paths' alternative to fl_buf_addf("%u"). */
 void fl_buf_addu(fl_buf *b, unsigned long long n);
+/* Appends s[0..n), or, when it is longer than head + tail bytes, its first
+   head bytes and its last tail bytes with "\n[… N bytes left out …]\n"
+   between them; both cuts fall on UTF-8 character boundaries (the kept
+   parts may be up to 3 bytes shorter). Used to bound text from outside
+   (an error message) before it is stored or logged. */
+void fl_buf_add_bounded(fl_buf *b, const char *s, size_t n, size_t head, size_t tail);
 void fl_buf_addf(fl_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void fl_buf_addvf(fl_buf *b, const char *fmt, va_list ap);

@@ -110,8 +110,12 @@ size_t fl_json_format_double(double d, char *out) {
 /* ---- strings out --------------------------------------------------------- */
 
 /* For each byte: 0 if it goes out as it is, else the letter after '\'
-   ('u' for \u00XX). */
+   ('u' for \u00XX). DEL and the C1 controls (U+0080..U+009F, the UTF-8
+   lead byte 0xC2, marked 'C', then 0x80..0x9F) are valid in a JSON string
+   but act on a terminal that shows it, so they go out as \u escapes too:
+   the same value to any decoder. */
 static const char escapes[256] = {
+    [0x7f] = 'u', [0xc2] = 'C',
     ['\b'] = 'b', ['\t'] = 't', ['\n'] = 'n', ['\f'] = 'f', ['\r'] = 'r',
     [0x00] = 'u', [0x01] = 'u', [0x02] = 'u', [0x03] = 'u', [0x04] = 'u',
     [0x05] = 'u', [0x06] = 'u', [0x07] = 'u', [0x0b] = 'u', [0x0e] = 'u',
@@ -138,9 +142,20 @@ int fl_json_add_string(fl_buf *b, const char *s, size_t n) {
     if (fl_buf_reserve(b, 6 + (n - i)) != 0) return -1;
     o = b->data + b->len;
     unsigned char c = (unsigned char)s[i++];
+    char letter = escapes[c];
+    if (letter == 'C') {
+      /* 0xC2 leads U+0080..U+00FF; only the C1 controls are escaped, and
+         a 0xC2 that leads nothing of the kind is copied as it is. */
+      if (i == n || (unsigned char)s[i] < 0x80 || (unsigned char)s[i] > 0x9f) {
+        *o++ = (char)c;
+        continue;
+      }
+      c = (unsigned char)s[i++];
+      letter = 'u';
+    }
     *o++ = '\\';
-    *o++ = escapes[c];
-    if (escapes[c] == 'u') {
+    *o++ = letter;
+    if (letter == 'u') {
       *o++ = '0';
       *o++ = '0';
       *o++ = hex[c >> 4];

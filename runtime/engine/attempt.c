@@ -343,7 +343,7 @@ static void fail_for_memory(fl_sched *s, fl_taskrun *r) {
   fl_taskrun_add_key(&msg, r);
   fl_buf_addc(&msg, '\'');
   lua_pushstring(L, fl_buf_str(&msg)); /* the error value, for retry_if */
-  luaL_traceback(L, r->co, fl_buf_str(&msg), 0);
+  fl_error_traceback(L, r->co, fl_buf_str(&msg), 0);
   fl_buf_reset(&msg);
   fl_buf_adds(&msg, lua_tostring(L, -1));
   lua_pop(L, 1);
@@ -400,7 +400,7 @@ void fl__sched_resume(fl_sched *s, fl_taskrun *r, int nargs) {
   int sig = fl_signal_kind(co, -1, &sigmsg);
   if (sig == FL_SIGNAL_SKIP) {
     double took = fl_now() - r->attempt_start;
-    lua_pushstring(L, sigmsg);
+    fl_error_bounded(L, sigmsg, strlen(sigmsg));
     fl__sched_release(s, r);
     fl__sched_log_task(s, r, (task_log){FLOWLUA_LOG_INFO, FLOWLUA_TASK_SKIPPED, took,
                               NULL},
@@ -412,12 +412,12 @@ void fl__sched_resume(fl_sched *s, fl_taskrun *r, int nargs) {
     return;
   }
   if (sig == FL_SIGNAL_FAIL) {
-    lua_pushstring(L, sigmsg);
+    fl_error_bounded(L, sigmsg, strlen(sigmsg));
     fail_attempt(s, r, FLOWLUA_TASK_FAILED, lua_tostring(L, -1), 0);
     return;
   }
   const char *msg = fl_error_text(co, -1);
-  luaL_traceback(L, co, msg, 0);
+  fl_error_traceback(L, co, msg, 0);
   lua_pop(co, 1);
   lua_xmove(co, L, 1); /* the error value itself, for retry_if */
   lua_insert(L, -2);

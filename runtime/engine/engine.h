@@ -376,9 +376,20 @@ int fl_resume_run(flowlua *rt, const char *who, fl_run_mode mode,
 int fl_serve(flowlua *rt, const char *flow_name, int max_runs,
              flowlua_serve_result *out);
 
-/* errors.c: error values of Lua code. Pushes the error value at idx as a
-   message string and returns it. */
+/* errors.c: error values of Lua code. Error text longer than
+   FL_ERROR_HEAD + FL_ERROR_TAIL bytes keeps only its first and last bytes
+   (fl_buf_add_bounded): the history and the logs get at most that much of
+   a message, and as much again of a traceback. */
+#define FL_ERROR_HEAD 2048
+#define FL_ERROR_TAIL 8192
+/* Pushes s[0..n), bounded, and returns it. */
+const char *fl_error_bounded(lua_State *L, const char *s, size_t n);
+/* Pushes the error value at idx as a message string, bounded, and returns
+   it. */
 const char *fl_error_text(lua_State *L, int idx);
+/* Pushes onto L msg, a line end and co's traceback from level (bounded),
+   and returns it. */
+const char *fl_error_traceback(lua_State *L, lua_State *co, const char *msg, int level);
 /* Message handler for lua_pcall: message plus traceback. */
 int fl_msgh(lua_State *L);
 /* flow.fail / flow.skip raise a signal value (FL_SIGNAL_MT) of a kind;

@@ -23,6 +23,12 @@ int luaopen_flowlua(lua_State *L);
 void fl_task_names_begin(lua_State *L);
 void fl_task_names_end(lua_State *L);
 
+/* liocloexec.c: after luaL_openlibs, makes io.open, io.lines, io.tmpfile,
+   io.popen, io.input and io.output return files whose descriptors are
+   close-on-exec, so that children started by os.execute or io.popen do
+   not inherit them. Raises (out of memory) like any lua_* call. */
+int fl_open_io_cloexec(lua_State *L);
+
 /* The primitives' modules, each pushing its table. */
 int luaopen_flowlua_http(lua_State *L);
 int luaopen_flowlua_shell(lua_State *L); /* pushes the function flow.shell */

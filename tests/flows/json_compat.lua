@@ -68,6 +68,17 @@ local compat = flow.task("compat", function()
   for i, v in ipairs(values) do
     same(json.decode(json.encode(v)), cjson.decode(cjson.encode(v)), "shape of value " .. i)
   end
+  -- DEL and the C1 controls (U+0080..U+009F) go out escaped, for the
+  -- terminal's sake; both read the escapes back as the same bytes.
+  local controls = "a\127b\194\133c\194\155[2Jd\194\160e"
+  local out = json.encode(controls)
+  if out ~= '"a\\u007fb\\u0085c\\u009b[2Jd\194\160e"' then
+    error("DEL and C1 controls are escaped: " .. out, 0)
+  end
+  same(cjson.decode(out), controls, "cjson reads the escaped controls")
+  same(json.decode(out), controls, "flow.json reads the escaped controls")
+  same(json.decode(json.encode({ [controls] = { controls } })), { [controls] = { controls } },
+       "escaped controls in keys and lists")
   -- Where they differ on purpose: integers stay integers.
   if math.type(json.decode("4")) ~= "integer" then error("4 must decode as an integer", 0) end
   if json.encode(9007199254740993) ~= "9007199254740993" then error("integers are exact", 0) end

@@ -245,7 +245,15 @@ static void test_add_string_escapes(void) {
   CHECK_EQ_STR(escaped("plain text", 10, &b), "\"plain text\"");
   CHECK_EQ_STR(escaped("a\"b\\c/d", 7, &b), "\"a\\\"b\\\\c/d\"");
   CHECK_EQ_STR(escaped("\b\f\n\r\t", 5, &b), "\"\\b\\f\\n\\r\\t\"");
-  CHECK_EQ_STR(escaped("\x01\x1f\x7f", 3, &b), "\"\\u0001\\u001f\x7f\"");
+  CHECK_EQ_STR(escaped("\x01\x1f\x7f", 3, &b), "\"\\u0001\\u001f\\u007f\"");
+  /* The C1 controls (U+0080..U+009F) act on a terminal: escaped. U+00A0
+     and the rest of 0xC2's range stay; so does a 0xC2 that is not UTF-8. */
+  CHECK_EQ_STR(escaped("a\xc2\x80" "b\xc2\x85\xc2\x9b[2J\xc2\x9f", 13, &b),
+               "\"a\\u0080" "b\\u0085\\u009b[2J\\u009f\"");
+  CHECK_EQ_STR(escaped("\xc2\xa0\xc2\xbf", 4, &b), "\"\xc2\xa0\xc2\xbf\"");
+  CHECK_EQ_STR(escaped("x\xc2", 2, &b), "\"x\xc2\"");
+  CHECK_EQ_STR(escaped("\xc2\xc2\x85\xc2" "A", 5, &b), "\"\xc2\\u0085\xc2" "A\"");
+  CHECK_EQ_STR(escaped("\x80\x85", 2, &b), "\"\x80\x85\"");
   CHECK_EQ_STR(escaped("a\0b", 3, &b), "\"a\\u0000b\"");
   CHECK_EQ_STR(escaped("caf\xc3\xa9 \xf0\x9f\x98\x80", 10, &b),
                "\"caf\xc3\xa9 \xf0\x9f\x98\x80\"");
@@ -262,6 +270,12 @@ static void test_add_string_escapes(void) {
   fl_buf_reset(&b);
   CHECK_EQ_INT(fl_json_add_string(&b, ctl, sizeof ctl), 0);
   CHECK_EQ_INT(b.len, 6 * sizeof ctl + 2);
+  /* Only C1 controls: three bytes out for each byte in. */
+  char c1[1000];
+  for (size_t i = 0; i < sizeof c1; i += 2) c1[i] = '\xc2', c1[i + 1] = '\x9b';
+  fl_buf_reset(&b);
+  CHECK_EQ_INT(fl_json_add_string(&b, c1, sizeof c1), 0);
+  CHECK_EQ_INT(b.len, 3 * sizeof c1 + 2);
   fl_buf_free(&b);
 }
 

@@ -44,6 +44,19 @@ static void test_both_json_escapers(void) {
   fl_logger_free(&lg);
 }
 
+/* DEL and the C1 controls are escaped by both JSON encoders (as \u007f
+   and \u0080..\u009f): the escaped forms are masked, the raw one too. */
+static void test_terminal_controls(void) {
+  fl_logger lg;
+  fl_logger_init(&lg, FLOWLUA_LOG_INFO, FLOWLUA_LOG_TEXT, NULL, NULL);
+  CHECK_EQ_INT(fl_log_add_secret(&lg, "k\x7fy\xc2\x85z"), 0);
+  expect(&lg, "raw k\x7fy\xc2\x85z.", "raw ***.");
+  expect(&lg, "{\"t\":\"k\\u007fy\\u0085z\"}", "{\"t\":\"***\"}");
+  expect(&lg, "\"[\\\"k\\\\u007fy\\\\u0085z\\\"]\"", "\"[\\\"***\\\"]\"");
+  expect(&lg, "?t=k%7Fy%C2%85z", "?t=***");
+  fl_logger_free(&lg);
+}
+
 static void test_plain_secret_has_one_form(void) {
   fl_logger lg;
   fl_logger_init(&lg, FLOWLUA_LOG_INFO, FLOWLUA_LOG_TEXT, NULL, NULL);
@@ -57,6 +70,7 @@ static void test_plain_secret_has_one_form(void) {
 int main(void) {
   RUN(test_every_encoding);
   RUN(test_both_json_escapers);
+  RUN(test_terminal_controls);
   RUN(test_plain_secret_has_one_form);
   return check_summary();
 }

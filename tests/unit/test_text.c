@@ -119,6 +119,31 @@ static void test_buf_json_string(void) {
   fl_buf_reset(&b);
   fl_buf_add_json_string(&b, "caf\xc3\xa9 \xe2\x82\xac");
   CHECK_EQ_STR(fl_buf_str(&b), "\"caf\xc3\xa9 \xe2\x82\xac\"");
+
+  /* The C1 controls (U+0080..U+009F, 0xC2 0x80..0x9F) act on a terminal:
+     escaped. U+00A0 and a 0xC2 that leads nothing stay as they are. */
+  fl_buf_reset(&b);
+  fl_buf_add_json_string(&b, "a\xc2\x85\xc2\x9b[2J\xc2\xa0\xc2");
+  CHECK_EQ_STR(fl_buf_str(&b), "\"a\\u0085\\u009b[2J\xc2\xa0\xc2\"");
+  fl_buf_free(&b);
+}
+
+/* Text longer than head + tail keeps its ends, cut on UTF-8 boundaries. */
+static void test_buf_bounded(void) {
+  fl_buf b = FL_BUF_INIT;
+  fl_buf_add_bounded(&b, "0123456789", 10, 4, 6);
+  CHECK_EQ_STR(fl_buf_str(&b), "0123456789"); /* head + tail: all of it */
+  fl_buf_reset(&b);
+  fl_buf_add_bounded(&b, "0123456789", 10, 3, 3);
+  CHECK_EQ_STR(fl_buf_str(&b), "012\n[\xe2\x80\xa6 4 bytes left out \xe2\x80\xa6]\n789");
+  /* "\xc3\xa9" is two bytes: a cut inside one drops it whole, at both ends. */
+  fl_buf_reset(&b);
+  fl_buf_add_bounded(&b, "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9", 10, 3, 3);
+  CHECK_EQ_STR(fl_buf_str(&b), "\xc3\xa9\n[\xe2\x80\xa6 6 bytes left out \xe2\x80\xa6]\n\xc3\xa9");
+  /* A four-byte character at the head's end goes back three bytes. */
+  fl_buf_reset(&b);
+  fl_buf_add_bounded(&b, "a\xf0\x9f\x98\x80" "bcdefgh", 12, 4, 2);
+  CHECK_EQ_STR(fl_buf_str(&b), "a\n[\xe2\x80\xa6 9 bytes left out \xe2\x80\xa6]\ngh");
   fl_buf_free(&b);
 }
 
@@ -688,6 +713,7 @@ int main(void) {
   RUN(test_buf_many_appends);
   RUN(test_buf_printf_growth);
   RUN(test_buf_json_string);
+  RUN(test_buf_bounded);
   RUN(test_json_validator);
   RUN(test_log_text_format);
   RUN(test_log_text_variants);

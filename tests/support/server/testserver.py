@@ -46,9 +46,19 @@ said otherwise; any method works on any endpoint, HEAD sends no body):
   /count/KEY              200 {"count":n}: requests seen so far for KEY by
                           /flaky, /reset and /complaints (one counter per KEY,
                           shared by all, and by the HTTP and HTTPS listeners).
-  /reset-counters         200 {"ok":true}; forgets every KEY.
+  /reset-counters         200 {"ok":true}; forgets every KEY and every /stall
+                          group's peak.
   /stall?seconds=S        waits S seconds (default 5), then 200
-                          {"stalled":S}; other requests are served meanwhile.
+                          {"stalled":S,"together":n}; other requests are
+                          served meanwhile. n is the most /stall requests of
+                          the same group that were in flight at once so far.
+  /stall?together=N&group=G&seconds=S
+                          waits until N /stall requests of group G (default
+                          "") have been in flight at once, then answers at
+                          once; S (default 5) is only a hang guard: after S
+                          seconds it answers anyway, with together < N. A
+                          test proves requests overlap by this event, not by
+                          the time they took.
   /slow?bytes=N&chunk=C&delay=D
                           200, Content-Length N (default 1024), written C bytes
                           at a time (default 128) with D seconds between
@@ -99,6 +109,10 @@ class Counters:
     def __init__(self):
         self._lock = threading.Lock()
         self._counts = {}
+        # /stall groups: requests in flight now, and the most at once so far.
+        self._stall_changed = threading.Condition(self._lock)
+        self._stalling = {}
+        self._stall_peak = {}
 
     def hit(self, key):
         with self._lock:
@@ -112,6 +126,28 @@ class Counters:
     def clear(self):
         with self._lock:
             self._counts.clear()
+            self._stall_peak.clear()
+
+    def stall(self, group, together, seconds):
+        """One /stall request of GROUP: in flight until it returns. With
+        TOGETHER, it returns as soon as that many of the group have been in
+        flight at once (the peak, so the waiters released by the same peak
+        all return even as the first ones leave); otherwise, or when that
+        has not happened within SECONDS, after SECONDS. Returns the peak."""
+        with self._lock:
+            self._stalling[group] = self._stalling.get(group, 0) + 1
+            peak = max(self._stall_peak.get(group, 0), self._stalling[group])
+            self._stall_peak[group] = peak
+            self._stall_changed.notify_all()
+            try:
+                if together is None:
+                    self._stall_changed.wait_for(lambda: False, timeout=seconds)
+                else:
+                    self._stall_changed.wait_for(
+                        lambda: self._stall_peak.get(group, 0) >= together, timeout=seconds)
+                return self._stall_peak.get(group, 0)
+            finally:
+                self._stalling[group] -= 1
 
 
 class BadRequest(Exception):
@@ -304,9 +340,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send(200, {"ok": True})
 
     def ep_stall(self, _):
-        seconds = self.param("seconds", 5.0, float)
-        time.sleep(max(0.0, seconds))
-        self.send(200, {"stalled": seconds})
+        seconds = max(0.0, self.param("seconds", 5.0, float))
+        together = self.param("together", None, int)
+        group = self.param("group", "")
+        peak = self.server.counters.stall(group, together, seconds)
+        self.send(200, {"stalled": seconds, "together": peak})
 
     def ep_slow(self, _):
         n = self.param("bytes", 1024, int)
