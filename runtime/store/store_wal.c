@@ -27,7 +27,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -67,68 +66,84 @@ typedef struct wal_scan {
   size_t lost_commits;  /* commit frames of this WAL at or after it */
 } wal_scan;
 
-/* Scans the WAL in data[0..len): 1 when committed transactions would be
-   lost (filled in *out), 0 when SQLite will read every one of them. */
-static int scan_wal(const unsigned char *data, size_t len, wal_scan *out) {
+/* Reads up to len bytes at the file's position: fewer only at its end. */
+static ssize_t read_full(int fd, unsigned char *buf, size_t len) {
+  size_t got = 0;
+  while (got < len) {
+    ssize_t n = read(fd, buf + got, len - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return -1;
+    if (n == 0) break;
+    got += (size_t)n;
+  }
+  return (ssize_t)got;
+}
+
+/* Scans the WAL open at fd (size bytes when looked at), a frame at a time:
+   read, not mapped, because a checkpoint in another process may truncate
+   the file under us (a mapped page past the new end is a SIGBUS), and
+   frame by frame, because a WAL a long reader kept from being checkpointed
+   can be large. 1 when committed transactions would be lost (filled in
+   *out), 0 when SQLite will read every one of them, -1 on a read error. */
+static int scan_wal(int fd, off_t size, wal_scan *out) {
   memset(out, 0, sizeof *out);
-  if (len < WAL_HEADER) return 0; /* new, or truncated by a checkpoint */
-  uint32_t magic = be32(data), page = be32(data + 8);
+  unsigned char head[WAL_HEADER];
+  ssize_t n = read_full(fd, head, sizeof head);
+  if (n < 0) return -1;
+  if (n < WAL_HEADER) return 0; /* new, or truncated by a checkpoint */
+  uint32_t magic = be32(head), page = be32(head + 8);
   int big_endian = magic & 1;
-  size_t frame = FRAME_HEADER + (size_t)page;
   uint32_t s[2] = {0, 0};
-  wal_checksum(big_endian, data, 24, s);
-  int header_ok = (magic & ~1u) == 0x377f0682u && be32(data + 4) == WAL_VERSION &&
+  wal_checksum(big_endian, head, 24, s);
+  int header_ok = (magic & ~1u) == 0x377f0682u && be32(head + 4) == WAL_VERSION &&
                   page >= 512 && page <= 65536 && (page & (page - 1)) == 0 &&
-                  s[0] == be32(data + 24) && s[1] == be32(data + 28);
+                  s[0] == be32(head + 24) && s[1] == be32(head + 28);
   if (!header_ok) {
     /* SQLite ignores the whole file then; nothing is lost unless frames
        were written after the header (a page's worth of bytes at least). */
-    out->header_bad = len >= WAL_HEADER + FRAME_HEADER + 512;
+    out->header_bad = size >= WAL_HEADER + FRAME_HEADER + 512;
     return out->header_bad;
   }
-  const unsigned char *salts = data + 16;
-  size_t n_frames = (len - WAL_HEADER) / frame, i = 0;
-  for (; i < n_frames; i++) {
-    const unsigned char *f = data + WAL_HEADER + i * frame;
-    if (be32(f) == 0 || memcmp(f + 8, salts, 8) != 0) break;
-    wal_checksum(big_endian, f, 8, s);
-    wal_checksum(big_endian, f + FRAME_HEADER, page, s);
-    if (s[0] != be32(f + 16) || s[1] != be32(f + 20)) break;
-  }
-  out->broken_frame = i;
-  for (; i < n_frames; i++) {
-    const unsigned char *f = data + WAL_HEADER + i * frame;
+  const unsigned char *salts = head + 16;
+  size_t frame_len = FRAME_HEADER + (size_t)page;
+  unsigned char *f = malloc(frame_len);
+  if (!f) return -1;
+  int chain_ok = 1;
+  size_t i = 0;
+  while ((n = read_full(fd, f, frame_len)) == (ssize_t)frame_len) {
+    if (chain_ok) {
+      if (be32(f) != 0 && memcmp(f + 8, salts, 8) == 0) {
+        wal_checksum(big_endian, f, 8, s);
+        wal_checksum(big_endian, f + FRAME_HEADER, page, s);
+        if (s[0] == be32(f + 16) && s[1] == be32(f + 20)) {
+          i++;
+          continue;
+        }
+      }
+      chain_ok = 0;
+      out->broken_frame = i;
+    }
     if (be32(f + 4) != 0 && memcmp(f + 8, salts, 8) == 0) out->lost_commits++;
   }
+  free(f);
+  if (n < 0) return -1;
   return out->lost_commits > 0;
 }
 
-/* Maps the file at path and scans it: 1 damaged, 0 not (or no such file),
-   -1 when it cannot be read (errno set). */
+/* Scans the file at path: 1 damaged, 0 not (or no such file), -1 when it
+   cannot be read (errno set). */
 static int scan_file(const char *path, wal_scan *out) {
   int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) return errno == ENOENT ? 0 : -1;
   struct stat sb;
-  if (fstat(fd, &sb) != 0) {
-    int saved = errno;
-    close(fd);
-    errno = saved;
-    return -1;
-  }
-  if (!S_ISREG(sb.st_mode) || sb.st_size < WAL_HEADER) {
-    close(fd);
-    return 0;
-  }
-  size_t len = (size_t)sb.st_size;
-  void *m = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+  int damaged = 0;
+  if (fstat(fd, &sb) != 0)
+    damaged = -1;
+  else if (S_ISREG(sb.st_mode))
+    damaged = scan_wal(fd, sb.st_size, out);
   int saved = errno;
   close(fd);
-  if (m == MAP_FAILED) {
-    errno = saved;
-    return -1;
-  }
-  int damaged = scan_wal(m, len, out);
-  munmap(m, len);
+  errno = saved;
   return damaged;
 }
 
