@@ -3,7 +3,7 @@
 -- timeouts that kill the whole process group, and every misuse.
 -- run: normal use
 -- stderr: verify: Success
--- max-seconds: 20
+-- max-seconds: 60
 -- run: a program that does not exist
 -- env: CASE=missing
 -- exit: 1
@@ -116,13 +116,26 @@ local run = flow.task("run", { timeout = case == "task_timeout" and 0.3 or nil }
   return true
 end)
 
--- Two children at once: they overlap instead of running one after another.
-local nap = flow.task("nap", function() return flow.shell({ "sleep", "0.5" }).code end)
+-- Four children at once: they overlap instead of running one after another.
+-- Each marks its arrival in a folder of the run's own and waits until all
+-- four have arrived (an event, not a time window): run one after another,
+-- the first would wait for ever, so its hang guard (60 s) fails the case.
+local nap = flow.task("nap", function(i)
+  local dir = "shell-naps-" .. flow.context().run_id
+  return flow.shell({ "sh", "-c", [[
+    mkdir -p "$1" && touch "$1/$2"
+    n=0
+    while [ "$(ls "$1" | wc -l)" -lt 4 ]; do
+      n=$((n + 1)); [ $n -lt 6000 ] || exit 7
+      sleep 0.01
+    done]], "nap", dir, tostring(i) }).code
+end)
 local t0 = flow.task("t0", function() return flow.now() end)
 local verify = flow.task("verify", function(ok, naps, started)
   check.eq(ok, true, "run")
-  check.list(naps, { 0, 0, 0, 0 }, "nap codes")
-  check.between(flow.now() - started, 0.4, 1.8, "four 0.5 s children in parallel")
+  check.list(naps, { 0, 0, 0, 0 }, "nap codes (7: the four did not overlap)")
+  check.between(flow.now() - started, 0, 90, "four children (a hang guard)")
+  flow.shell({ "rm", "-rf", "shell-naps-" .. flow.context().run_id })
 end)
 
 return flow.define("shell", {}, function()
