@@ -322,11 +322,19 @@ void fl_store_run_counts(fl_store_run *run, const size_t *by_state,
                          size_t n_states);
 
 /*
- * Ends a run: flushes, then records its final state (a flowlua_flow_state),
- * end time, error (NULL if none) and its task runs' counts by state (see
- * fl_store_run_counts), and commits. The handle is freed whatever the outcome; on failure the run
- * stays Running in the file until fl_store_mark_crashed finds this process
- * gone.
+ * Ends a run: records its final state (a flowlua_flow_state), end time,
+ * error (NULL if none) and its task runs' counts by state (see
+ * fl_store_run_counts). With a journal (every store but ":memory:") the
+ * end is journalled — durable: if this process dies before the file holds
+ * it, the replay (fl_store_mark_crashed) records it — and handed to the
+ * writer thread with the run's last changes, without waiting for the
+ * database: another process holding its lock does not hold up the caller
+ * (a serving loop). The file shows the run Running until the writer has
+ * committed the end; this handle's own reads (fl_store_list_runs,
+ * fl_store_load_run) and fl_store_flush wait for it. Without a journal it
+ * flushes and commits before returning. The handle is freed whatever the
+ * outcome; on failure the run stays Running in the file until
+ * fl_store_mark_crashed finds this process gone.
  */
 int fl_store_run_end(fl_store_run *run, int state, double ended_at,
                      const char *error);

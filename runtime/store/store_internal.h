@@ -93,6 +93,17 @@ typedef struct pending_event {
   double at;
 } pending_event;
 
+/* A run's end, buffered like a task run's change (journalled first: see
+   fl_store_run_end) and written by the batch that holds it, after the
+   run's task runs. */
+typedef struct pending_end {
+  int64_t rowid;
+  int32_t state;     /* flowlua_flow_state */
+  double ended_at;
+  size_t err_off;    /* in st->batch; SIZE_MAX = no error */
+  size_t counts_off; /* in st->batch; SIZE_MAX = count the rows */
+} pending_end;
+
 typedef struct touched_task {
   fl_store_run *run;
   uint32_t task;
@@ -128,6 +139,8 @@ struct fl_store {
   size_t n_touched, cap_touched;
   pending_put *puts;
   size_t n_puts, cap_puts;
+  pending_end *ends;
+  size_t n_ends, cap_ends;
   fl_buf batch;      /* the batch's strings, NUL-terminated, by offset */
   fl_buf cache_json; /* the last cache hit, for fl_store_cache_get */
   /* Every change to a task run, as it happens (journal.h): durable at
@@ -196,6 +209,16 @@ typedef struct j_state {
 typedef struct j_result {
   uint32_t len, kind;
 } j_result;
+/* J_END: the run's end, then its error and its counts (JSON) when their
+   lengths are not J_NONE. Written before the end reaches the file, so a
+   replay records it. A J_END without these fields (an older flowlua's,
+   written once the end was committed) says only that the run is all in
+   the file. */
+typedef struct j_end {
+  double ended_at;
+  int32_t state;
+  uint32_t err_len, counts_len, pad;
+} j_end;
 
 
 /* ---- shared helpers --------------------------------------------------------- */

@@ -71,6 +71,7 @@ typedef struct j_record {
     j_adds adds;
     j_state state;
     j_result result;
+    j_end end;
   } u;
   const char *s1, *s2; /* not NUL-terminated */
   size_t n1, n2;
@@ -88,7 +89,7 @@ static int j_decode(const unsigned char *rec, size_t len, j_record *r) {
                  : r->h.type == J_ADDS   ? sizeof r->u.adds
                  : r->h.type == J_STATE  ? sizeof r->u.state
                  : r->h.type == J_RESULT ? sizeof r->u.result
-                 : r->h.type == J_END    ? 0
+                 : r->h.type == J_END    ? (len ? sizeof r->u.end : 0)
                                          : SIZE_MAX;
   if (fixed == SIZE_MAX || len < fixed) return -1;
   memcpy(&r->u, rec, fixed);
@@ -98,11 +99,15 @@ static int j_decode(const unsigned char *rec, size_t len, j_record *r) {
     r->s1 = (const char *)rec, r->n1 = len;
     return 0;
   }
+  int full_end = r->h.type == J_END && fixed;
   uint32_t n1 = r->h.type == J_ADD      ? r->u.add.key_len
                 : r->h.type == J_STATE  ? r->u.state.err_len
                 : r->h.type == J_RESULT ? r->u.result.len
+                : full_end              ? r->u.end.err_len
                                         : J_NONE;
-  uint32_t n2 = r->h.type == J_ADD ? r->u.add.task_len : J_NONE;
+  uint32_t n2 = r->h.type == J_ADD ? r->u.add.task_len
+                : full_end         ? r->u.end.counts_len
+                                   : J_NONE;
   size_t need = (n1 == J_NONE ? 0 : n1) + (n2 == J_NONE ? 0 : n2);
   if (need != len) return -1;
   if (n1 != J_NONE) r->s1 = (const char *)rec, r->n1 = n1;
@@ -338,6 +343,36 @@ static int run_missing(fl_store *st, const char *path, int64_t rowid) {
   return status;
 }
 
+/* A run's end as its J_END record holds it (the process died before its
+   writer committed it; or after, and this writes the same again). */
+static int apply_end(fl_store *st, int64_t rowid, const j_record *r) {
+  const char *what = "cannot replay the end of a run";
+  if (r->u.end.state < 0 || r->u.end.state >= FLOWLUA_FLOW_STATE_COUNT)
+    return FLOWLUA_OK; /* not a state this code knows: left Running */
+  sqlite3_stmt *s = NULL;
+  int status = fl__store_tx_begin(st, what);
+  if (status == FLOWLUA_OK)
+    status = fl__store_prepare(
+        st,
+        "UPDATE flow_run SET state = ?2, ended_at = ?3, error = ?4,"
+        " task_counts = coalesce(?5, (SELECT json_group_object(state, n) FROM"
+        " (" FL_STORE_COUNT_TASK_RUNS_SQL "))) WHERE id = ?1",
+        &s, what);
+  if (status == FLOWLUA_OK) {
+    const char *state = fl__store_flow_state_name(r->u.end.state);
+    sqlite3_bind_int64(s, 1, rowid);
+    fl__store_bind_text(s, 2, state, strlen(state));
+    fl__store_bind_opt_double(s, 3, r->u.end.ended_at);
+    fl__store_bind_text(s, 4, r->s1, r->n1);
+    fl__store_bind_text(s, 5, r->s2, r->n2);
+    status = fl__store_exec(st, s, what);
+  }
+  sqlite3_finalize(s);
+  if (status == FLOWLUA_OK) status = fl__store_tx_commit(st, what);
+  if (status != FLOWLUA_OK) fl__store_tx_rollback(st);
+  return status;
+}
+
 static int replay_run(fl_store *st, const char *path, int64_t rowid,
                       const unsigned char *data, size_t len, int complete) {
   const char *what = "cannot replay a journal";
@@ -380,12 +415,19 @@ static int replay_run(fl_store *st, const char *path, int64_t rowid,
   }
   size_t pos = 0, n;
   const unsigned char *rec;
+  j_record end = {.h.type = 0};
   while (status == FLOWLUA_OK && (rec = fl_journal_next(data, len, &pos, &n))) {
     j_record r;
     if (j_decode(rec, n, &r) != 0) break; /* a newer format: keep what we have */
-    if (r.h.run == rowid) status = j_apply(st, run, &r, !complete);
+    if (r.h.run != rowid) continue;
+    if (r.h.type == J_END)
+      end = r;
+    else
+      status = j_apply(st, run, &r, !complete);
   }
   if (status == FLOWLUA_OK) status = fl__store_flush(st, what);
+  if (status == FLOWLUA_OK && end.h.type == J_END)
+    status = apply_end(st, rowid, &end);
   fl__store_free_run(run);
   return status;
 }
@@ -394,7 +436,8 @@ static int replay_journal(void *ctx, const fl_journal_file *file) {
   fl_store *st = ctx;
   const unsigned char *data = file->data;
   size_t len = file->len;
-  /* The runs it holds that did not end (an ended run is all in the file). */
+  /* The runs it holds, but those an older flowlua ended (all in the
+     file); a J_END of this one may not be in the file yet. */
   int64_t *runs = NULL;
   size_t n_runs = 0, cap_runs = 0, pos = 0, n;
   const unsigned char *rec;
@@ -404,7 +447,8 @@ static int replay_journal(void *ctx, const fl_journal_file *file) {
     if (j_decode(rec, n, &r) != 0) break;
     size_t i = 0;
     while (i < n_runs && runs[i] != r.h.run) i++;
-    if (r.h.type == J_END) {
+    if (r.h.type == J_END && n == sizeof r.h) {
+      /* An older flowlua's end: written once the run was all in the file. */
       if (i < n_runs) runs[i] = runs[--n_runs];
       continue;
     }

@@ -34,6 +34,14 @@ static const char unpack_result_sql[] =
     "UPDATE task_row SET (result_kind, result) = (SELECT t.value ->> 12,"
     " t.value ->> 13 FROM task_pack p, json_each(p.rows) t"
     " WHERE p.run = ?1 AND t.value ->> 0 = ?2) WHERE run = ?1 AND n = ?2";
+/* A run's end: ?5, the engine's counts, or NULL to count the rows (the
+   batch holding the end holds the run's last rows, before it). Only a
+   Running run ends: a replay that already wrote it leaves it alone. */
+static const char run_end_sql[] =
+    "UPDATE flow_run SET state = ?2, ended_at = ?3, error = ?4,"
+    " task_counts = coalesce(?5, (SELECT json_group_object(state, n) FROM"
+    " (" FL_STORE_COUNT_TASK_RUNS_SQL "))) WHERE id = ?1 AND state = 'Running'";
+
 static const char cache_put_sql[] =
     "INSERT OR REPLACE INTO cache(task, key, result, stored_at)"
     " VALUES (?1, ?2, ?3, ?4)";
@@ -42,11 +50,12 @@ static const char cache_put_sql[] =
 /* ---- what is buffered, and the journals' turns --------------------------- */
 
 size_t fl_store_buffered(const fl_store *st) {
-  return st->n_events + st->n_puts + st->n_touched;
+  return st->n_events + st->n_puts + st->n_touched + st->n_ends;
 }
 
 size_t fl_store_pending(const fl_store *st) {
-  return st->n_events + st->n_puts + st->n_touched + fl__store_queued_changes(st);
+  return st->n_events + st->n_puts + st->n_touched + st->n_ends +
+         fl__store_queued_changes(st);
 }
 
 /* The journals' records are all in the file once no run is open and
@@ -126,6 +135,8 @@ typedef struct fbatch {
   size_t n_events;
   pending_put *puts;
   size_t n_puts;
+  pending_end *ends; /* after the rows: a run's end follows its tasks */
+  size_t n_ends;
   fl_buf strings;
 } fbatch;
 
@@ -134,12 +145,13 @@ static void fbatch_free(fbatch *b) {
   free(b->rows);
   free(b->events);
   free(b->puts);
+  free(b->ends);
   fl_buf_free(&b->strings);
   free(b);
 }
 
 static size_t fbatch_size(const fbatch *b) {
-  return b->n_rows + b->n_events + b->n_puts;
+  return b->n_rows + b->n_events + b->n_puts + b->n_ends;
 }
 
 /* Statements of a connection that writes batches. */
@@ -149,7 +161,9 @@ enum {
   W_UPSERT,               /* a row a batch before wrote, or will */
   W_PACK,                 /* many ended rows in one (schema step 2 -> 3) */
   W_UNPACK_RESULT,        /* a packed row's result, into its task_row row */
-  W_EVENT, W_PUT, W_COUNT
+  W_EVENT, W_PUT,
+  W_END,                  /* a run's end (fl_store_run_end) */
+  W_COUNT
 };
 
 #define UPSERT_TAIL                                                            \
@@ -211,7 +225,7 @@ static sqlite3_stmt *wstmt(wconn *w, int i, int *rc) {
       [W_BEGIN] = "BEGIN IMMEDIATE", [W_COMMIT] = "COMMIT",
       [W_ROLLBACK] = "ROLLBACK", [W_PACK] = pack_insert_sql,
       [W_UNPACK_RESULT] = unpack_result_sql, [W_EVENT] = event_insert_sql,
-      [W_PUT] = cache_put_sql};
+      [W_PUT] = cache_put_sql, [W_END] = run_end_sql};
   char *built = i == W_INSERT        ? row_sql(1, 0)
                 : i == W_INSERT_MANY ? row_sql(TASK_ROWS, 0)
                 : i == W_UPSERT      ? row_sql(1, 1)
@@ -393,6 +407,20 @@ static int write_one(wconn *w, const fbatch *b, const char **what) {
     sqlite3_bind_double(s, 4, p->at);
     if ((rc = wstep(s)) != SQLITE_DONE) goto fail;
   }
+  *what = "cannot record the end of a run";
+  s = b->n_ends ? wstmt(w, W_END, &rc) : NULL;
+  if (b->n_ends && !s) goto fail;
+  for (i = 0; i < b->n_ends; i++) {
+    const pending_end *e = &b->ends[i];
+    const char *state = fl__store_flow_state_name(e->state);
+    const char *err = fstr(b, e->err_off), *counts = fstr(b, e->counts_off);
+    sqlite3_bind_int64(s, 1, e->rowid);
+    fl__store_bind_text(s, 2, state, strlen(state));
+    fl__store_bind_opt_double(s, 3, e->ended_at);
+    fl__store_bind_text(s, 4, err, err ? strlen(err) : 0);
+    fl__store_bind_text(s, 5, counts, counts ? strlen(counts) : 0);
+    if ((rc = wstep(s)) != SQLITE_DONE) goto fail;
+  }
   return SQLITE_DONE;
 fail:
   return rc;
@@ -485,10 +513,13 @@ static fbatch *freeze(fl_store *st) {
   b->n_events = st->n_events;
   b->puts = st->puts;
   b->n_puts = st->n_puts;
+  b->ends = st->ends;
+  b->n_ends = st->n_ends;
   st->events = NULL;
   st->puts = NULL;
-  st->cap_events = st->cap_puts = 0;
-  st->n_touched = st->n_events = st->n_puts = 0;
+  st->ends = NULL;
+  st->cap_events = st->cap_puts = st->cap_ends = 0;
+  st->n_touched = st->n_events = st->n_puts = st->n_ends = 0;
   st->batch = (fl_buf)FL_BUF_INIT;
   if (st->stats) {
     st->n_flushes++;
@@ -779,7 +810,7 @@ int fl__store_writer_drain(fl_store *st) {
 static int flush_batch(fl_store *st, const char *what, int wait) {
   double t0 = st->stats ? fl__store_mono_now() : 0;
   fbatch *b = NULL;
-  if (st->n_touched + st->n_events + st->n_puts) {
+  if (st->n_touched + st->n_events + st->n_puts + st->n_ends) {
     b = freeze(st);
     if (!b) return fl__store_oom(st, what);
   }
