@@ -104,6 +104,14 @@ typedef struct pending_end {
   size_t counts_off; /* in st->batch; SIZE_MAX = count the rows */
 } pending_end;
 
+/* What became of a fire time (fl_store_fire_event), buffered like a run's
+   end; its strings in st->batch. */
+typedef struct pending_fire {
+  size_t flow_off, outcome_off, detail_off; /* detail_off SIZE_MAX: none */
+  double first, last, at;
+  uint64_t count;
+} pending_fire;
+
 typedef struct touched_task {
   fl_store_run *run;
   uint32_t task;
@@ -141,6 +149,8 @@ struct fl_store {
   size_t n_puts, cap_puts;
   pending_end *ends;
   size_t n_ends, cap_ends;
+  pending_fire *fires;
+  size_t n_fires, cap_fires;
   fl_buf batch;      /* the batch's strings, NUL-terminated, by offset */
   fl_buf cache_json; /* the last cache hit, for fl_store_cache_get */
   /* Every change to a task run, as it happens (journal.h): durable at
@@ -181,7 +191,8 @@ struct fl_store {
 
 /* Journal records: a head, fixed fields, then strings. Native byte order:
    a journal is replayed on the machine that wrote it. */
-enum { J_ADD = 'A', J_ADDS = 'N', J_STATE = 'S', J_RESULT = 'R', J_END = 'E' };
+enum { J_ADD = 'A', J_ADDS = 'N', J_STATE = 'S', J_RESULT = 'R', J_END = 'E',
+       J_FIRE = 'F' };
 #define J_NONE UINT32_MAX /* a string that is NULL */
 
 typedef struct j_head {
@@ -214,6 +225,15 @@ typedef struct j_result {
    replay records it. A J_END without these fields (an older flowlua's,
    written once the end was committed) says only that the run is all in
    the file. */
+/* J_FIRE (head's run 0): what became of a fire time, then the flow's name
+   and the outcome (s1, flow_len + outcome_len bytes) and the detail (s2,
+   J_NONE: none). */
+typedef struct j_fire {
+  double first, last, at;
+  uint64_t count;
+  int64_t pid; /* the process that recorded it (fire_event.owner_pid) */
+  uint32_t flow_len, outcome_len, detail_len, pad;
+} j_fire;
 typedef struct j_end {
   double ended_at;
   int32_t state;
@@ -259,6 +279,11 @@ double fl__store_mono_now(void);
 void fl__store_busy_install(fl_store *st, sqlite3 *db, store_busy *b);
 /* store.c */
 void fl__store_free_run(fl_store_run *run);
+/* The fire_event insert, of the writer and of a replay: ?1 flow, ?2
+   outcome, ?3 first, ?4 last, ?5 count, ?6 detail, ?7 at, ?8 pid. It
+   writes nothing when the row is there already (a replay of a journal
+   whose records were committed). */
+extern const char fl__store_fire_event_sql[];
 
 /* items with room for element n (moved when it had to grow), or NULL
    when out of memory, items then being unchanged. */

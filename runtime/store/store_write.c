@@ -50,11 +50,11 @@ static const char cache_put_sql[] =
 /* ---- what is buffered, and the journals' turns --------------------------- */
 
 size_t fl_store_buffered(const fl_store *st) {
-  return st->n_events + st->n_puts + st->n_touched + st->n_ends;
+  return st->n_events + st->n_puts + st->n_touched + st->n_ends + st->n_fires;
 }
 
 size_t fl_store_pending(const fl_store *st) {
-  return st->n_events + st->n_puts + st->n_touched + st->n_ends +
+  return st->n_events + st->n_puts + st->n_touched + st->n_ends + st->n_fires +
          fl__store_queued_changes(st);
 }
 
@@ -137,6 +137,8 @@ typedef struct fbatch {
   size_t n_puts;
   pending_end *ends; /* after the rows: a run's end follows its tasks */
   size_t n_ends;
+  pending_fire *fires;
+  size_t n_fires;
   fl_buf strings;
 } fbatch;
 
@@ -146,12 +148,13 @@ static void fbatch_free(fbatch *b) {
   free(b->events);
   free(b->puts);
   free(b->ends);
+  free(b->fires);
   fl_buf_free(&b->strings);
   free(b);
 }
 
 static size_t fbatch_size(const fbatch *b) {
-  return b->n_rows + b->n_events + b->n_puts + b->n_ends;
+  return b->n_rows + b->n_events + b->n_puts + b->n_ends + b->n_fires;
 }
 
 /* Statements of a connection that writes batches. */
@@ -163,6 +166,7 @@ enum {
   W_UNPACK_RESULT,        /* a packed row's result, into its task_row row */
   W_EVENT, W_PUT,
   W_END,                  /* a run's end (fl_store_run_end) */
+  W_FIRE,                 /* fl_store_fire_event */
   W_COUNT
 };
 
@@ -183,6 +187,7 @@ typedef struct wconn {
   sqlite3 *db;
   sqlite3_stmt *stmt[W_COUNT];
   int owned; /* db is this struct's to close */
+  int64_t pid; /* this process's, for fire_event.owner_pid */
   fl_buf pack; /* a task_pack row's JSON, reused */
 } wconn;
 
@@ -225,7 +230,8 @@ static sqlite3_stmt *wstmt(wconn *w, int i, int *rc) {
       [W_BEGIN] = "BEGIN IMMEDIATE", [W_COMMIT] = "COMMIT",
       [W_ROLLBACK] = "ROLLBACK", [W_PACK] = pack_insert_sql,
       [W_UNPACK_RESULT] = unpack_result_sql, [W_EVENT] = event_insert_sql,
-      [W_PUT] = cache_put_sql, [W_END] = run_end_sql};
+      [W_PUT] = cache_put_sql, [W_END] = run_end_sql,
+      [W_FIRE] = fl__store_fire_event_sql};
   char *built = i == W_INSERT        ? row_sql(1, 0)
                 : i == W_INSERT_MANY ? row_sql(TASK_ROWS, 0)
                 : i == W_UPSERT      ? row_sql(1, 1)
@@ -421,6 +427,23 @@ static int write_one(wconn *w, const fbatch *b, const char **what) {
     fl__store_bind_text(s, 5, counts, counts ? strlen(counts) : 0);
     if ((rc = wstep(s)) != SQLITE_DONE) goto fail;
   }
+  *what = "cannot record what became of a fire time";
+  s = b->n_fires ? wstmt(w, W_FIRE, &rc) : NULL;
+  if (b->n_fires && !s) goto fail;
+  for (i = 0; i < b->n_fires; i++) {
+    const pending_fire *f = &b->fires[i];
+    const char *flow = fstr(b, f->flow_off), *outcome = fstr(b, f->outcome_off);
+    const char *detail = fstr(b, f->detail_off);
+    fl__store_bind_text(s, 1, flow, strlen(flow));
+    fl__store_bind_text(s, 2, outcome, strlen(outcome));
+    sqlite3_bind_double(s, 3, f->first);
+    fl__store_bind_opt_double(s, 4, f->last);
+    sqlite3_bind_int64(s, 5, (sqlite3_int64)f->count);
+    fl__store_bind_text(s, 6, detail, detail ? strlen(detail) : 0);
+    sqlite3_bind_double(s, 7, f->at);
+    sqlite3_bind_int64(s, 8, w->pid);
+    if ((rc = wstep(s)) != SQLITE_DONE) goto fail;
+  }
   return SQLITE_DONE;
 fail:
   return rc;
@@ -515,6 +538,11 @@ static fbatch *freeze(fl_store *st) {
   b->n_puts = st->n_puts;
   b->ends = st->ends;
   b->n_ends = st->n_ends;
+  b->fires = st->fires;
+  b->n_fires = st->n_fires;
+  st->fires = NULL;
+  st->cap_fires = 0;
+  st->n_fires = 0;
   st->events = NULL;
   st->puts = NULL;
   st->ends = NULL;
@@ -637,6 +665,7 @@ static int writer_start(fl_store *st) {
   w->path = st->path;
   w->busy_ms = st->opts.busy_timeout_ms;
   w->conn.owned = 1;
+  w->conn.pid = st->self.pid;
   int rc = sqlite3_open_v2(st->path, &w->conn.db,
                            SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
   if (rc == SQLITE_OK) {
@@ -763,6 +792,7 @@ int fl__store_mem_conn_open(fl_store *st) {
   st->mem_conn = calloc(1, sizeof *st->mem_conn);
   if (!st->mem_conn) return fl__store_oom(st, "cannot prepare its queries");
   st->mem_conn->db = st->db;
+  st->mem_conn->pid = st->self.pid;
   return FLOWLUA_OK;
 }
 
@@ -810,7 +840,7 @@ int fl__store_writer_drain(fl_store *st) {
 static int flush_batch(fl_store *st, const char *what, int wait) {
   double t0 = st->stats ? fl__store_mono_now() : 0;
   fbatch *b = NULL;
-  if (st->n_touched + st->n_events + st->n_puts + st->n_ends) {
+  if (st->n_touched + st->n_events + st->n_puts + st->n_ends + st->n_fires) {
     b = freeze(st);
     if (!b) return fl__store_oom(st, what);
   }

@@ -373,6 +373,7 @@ static void test_migrate_from_v1(void) {
   CHECK_EQ_INT(fl_store_fire_event(st, "f", "missed", T0 + 120, T0 + 240, 3,
                                    "missed 3 fire times", T0 + 300),
                FLOWLUA_OK);
+  flush_ok(st); /* fire events are written by the writer thread */
   CHECK_QUERY(path,
               "SELECT group_concat(outcome || ' ' || (scheduled_at - 1764346201)"
               " || ' ' || coalesce(last_at - 1764346201, '-') || ' ' || count"
@@ -1035,14 +1036,17 @@ static pid_t end_child(const char *path, int ready_fd, int go_fd) {
     _exit(2);
   if (write(ready_fd, "b", 1) != 1 || read(go_fd, &c, 1) != 1) _exit(3);
   char rc = (char)fl_store_run_end(run, FLOWLUA_FLOW_SUCCESS, T0 + 3, NULL);
+  if (rc == FLOWLUA_OK)
+    rc = (char)fl_store_fire_event(st, "f", "missed", T0 + 4, T0 + 5, 2,
+                                   "2 fire times missed", T0 + 6);
   if (write(ready_fd, &rc, 1) != 1) _exit(4);
   for (;;) pause(); /* until killed: the end is in its journal only */
 }
 
-/* A run ends while another process holds the write lock: the call does
-   not wait for it, and the end survives the death of the process before
-   its writer could commit it (the replay records it: Success, not
-   Crashed). */
+/* A run ends, and a fire event is recorded, while another process holds
+   the write lock: neither call waits for it, and both survive the death
+   of the process before its writer could commit them (the replay records
+   them: the run Success, not Crashed). */
 static void test_end_while_locked(void) {
   const char *path = tmp_path("end-locked.db");
   int up[2], down[2];
@@ -1077,6 +1081,12 @@ static void test_end_while_locked(void) {
               "Success 3.0 - {\"Success\":1}");
   CHECK_QUERY(path, "SELECT state || ' ' || result FROM task_run",
               "Success 7");
+  char want[100];
+  snprintf(want, sizeof want, "f missed 2 2 fire times missed %ld", (long)child);
+  CHECK_QUERY(path,
+              "SELECT group_concat(flow || ' ' || outcome || ' ' || count || ' '"
+              " || detail || ' ' || owner_pid) FROM fire_event",
+              want);
   fl_store_close(st);
   CHECK_EQ_INT(count_journals(path), 0);
   check_integrity(path);
