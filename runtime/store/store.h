@@ -367,6 +367,22 @@ int fl_store_claim_fire(fl_store *st, const char *flow, double scheduled_at,
                         double now);
 
 /*
+ * The same, waiting for another process's lock on the database at most
+ * max_wait_ms (<= 0, or more than the busy timeout: the busy timeout).
+ * When it is still held after that, a negative status with
+ * fl_store_lock_busy(st) = 1, and nothing is claimed: a serving loop bounds
+ * its wait by its next fire time, so that a lock held for long costs fire
+ * times it reports one by one, on time, instead of stalling the loop.
+ */
+int fl_store_claim_fire_within(fl_store *st, const char *flow,
+                               double scheduled_at, double now,
+                               int max_wait_ms);
+
+/* 1 when the last failure on st was another process holding a lock on the
+   database for longer than the call would wait. */
+int fl_store_lock_busy(const fl_store *st);
+
+/*
  * The latest fire time of `flow` claimed by any process (what a serving
  * process catches up from): 1 with *out set, 0 when none was ever claimed,
  * or a negative status.

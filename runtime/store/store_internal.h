@@ -130,6 +130,8 @@ enum { S_BEGIN, S_COMMIT, S_ROLLBACK, S_CACHE_GET, S_COUNT };
 typedef struct store_busy {
   fl_store *st;
   double started; /* when the current wait began (monotonic) */
+  int limit_ms;   /* > 0: waits this long, not the busy timeout (set and
+                     read on the connection's own thread only) */
 } store_busy;
 
 struct fl_store {

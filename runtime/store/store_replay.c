@@ -626,8 +626,20 @@ int fl_store_mark_crashed(fl_store *st, double now, size_t *n_marked) {
 
 int fl_store_claim_fire(fl_store *st, const char *flow, double scheduled_at,
                         double now) {
+  return fl_store_claim_fire_within(st, flow, scheduled_at, now, 0);
+}
+
+int fl_store_claim_fire_within(fl_store *st, const char *flow,
+                               double scheduled_at, double now,
+                               int max_wait_ms) {
   sqlite3_stmt *s = NULL;
+  /* Only the transaction's start waits for another process's lock: once
+     it has begun, this connection holds the write lock. */
+  st->busy_main.limit_ms = max_wait_ms > 0 && max_wait_ms < st->opts.busy_timeout_ms
+                               ? max_wait_ms
+                               : 0;
   int status = fl__store_tx_begin(st, "cannot claim a scheduled fire");
+  st->busy_main.limit_ms = 0;
   if (status) return status;
   status = fl__store_prepare(st,
                    "INSERT INTO fire(flow, scheduled_ms, claimed_at, owner_host,"
