@@ -336,6 +336,8 @@ static int claim(serve *sv, double fire) {
     return -1;
   }
   if (!rt->store) return 0;
+  /* Runs' ends and fire events are not to hold up the loop either. */
+  fl_store_write_in_background(rt->store);
   int wait_ms = claim_wait_ms(sv, fire);
   double t0 = fl_now();
   int got = fl_store_claim_fire_within(rt->store, sv->name, fire,
@@ -487,6 +489,7 @@ static void catch_up(serve *sv) {
     sv->status = FLOWLUA_EIO;
     return;
   }
+  if (rt->store) fl_store_write_in_background(rt->store);
   if (!rt->store) {
     sv_log(sv, FLOWLUA_LOG_WARN,
            "flow '%s': catchup needs the run history, and this process "

@@ -421,7 +421,7 @@ int fl_store_run_end(fl_store_run *run, int state, double ended_at,
     status = fl__store_oom(st, "cannot record the end of the run");
     goto done;
   }
-  if (st->journal && !st->replaying) {
+  if (st->journal && !st->replaying && (st->background || st->writer)) {
     status = end_in_background(run, state, ended_at, error, counts.data,
                                counts.data ? counts.len : 0);
     goto done;

@@ -186,6 +186,8 @@ struct fl_store {
      handle's connection, with a queue of their own in case one fails. */
   struct writer *writer;
   int writer_used;  /* a writer thread ran: this process wrote a big run */
+  int background;   /* fl_store_write_in_background: ends and fire events
+                       go to the writer thread */
   int wal_frames;   /* in the WAL after this connection's last commit */
   struct wconn *mem_conn;
   struct fbatch *mem_head, *mem_tail;

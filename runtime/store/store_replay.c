@@ -664,12 +664,6 @@ int fl_store_claim_fire_within(fl_store *st, const char *flow,
   return claimed;
 }
 
-const char fl__store_fire_event_sql[] =
-    "INSERT INTO fire_event(flow, outcome, scheduled_at, last_at, count,"
-    " detail, at, owner_pid) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8"
-    " WHERE NOT EXISTS (SELECT 1 FROM fire_event WHERE flow = ?1"
-    " AND scheduled_at = ?3 AND outcome = ?2 AND at = ?7 AND owner_pid = ?8)";
-
 /* Copies s (n bytes) and a NUL into the batch's strings; *off is where. */
 static int fire_str(fl_store *st, const char *s, size_t n, size_t *off) {
   if (fl_buf_reserve(&st->batch, n + 1) != 0) {
@@ -726,7 +720,7 @@ static int fire_event_in_background(fl_store *st, const char *flow,
 int fl_store_fire_event(fl_store *st, const char *flow, const char *outcome,
                         double first, double last, size_t count,
                         const char *detail, double now) {
-  if (st->journal)
+  if (st->journal && (st->background || st->writer))
     return fire_event_in_background(st, flow, outcome, first, last, count,
                                     detail, now);
   const char *what = "cannot record what became of a fire time";

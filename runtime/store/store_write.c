@@ -42,6 +42,12 @@ static const char run_end_sql[] =
     " task_counts = coalesce(?5, (SELECT json_group_object(state, n) FROM"
     " (" FL_STORE_COUNT_TASK_RUNS_SQL "))) WHERE id = ?1 AND state = 'Running'";
 
+const char fl__store_fire_event_sql[] =
+    "INSERT INTO fire_event(flow, outcome, scheduled_at, last_at, count,"
+    " detail, at, owner_pid) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8"
+    " WHERE NOT EXISTS (SELECT 1 FROM fire_event WHERE flow = ?1"
+    " AND scheduled_at = ?3 AND outcome = ?2 AND at = ?7 AND owner_pid = ?8)";
+
 static const char cache_put_sql[] =
     "INSERT OR REPLACE INTO cache(task, key, result, stored_at)"
     " VALUES (?1, ?2, ?3, ?4)";
@@ -911,6 +917,10 @@ int fl_store_flush(fl_store *st) {
   int status = fl__store_flush(st, "cannot write the run's changes");
   if (status == FLOWLUA_OK) fl__store_journal_settled(st);
   return status;
+}
+
+void fl_store_write_in_background(fl_store *st) {
+  if (st) st->background = 1;
 }
 
 int fl_store_flush_async(fl_store *st) {

@@ -1025,6 +1025,7 @@ static pid_t end_child(const char *path, int ready_fd, int go_fd) {
   fl_store *st = NULL;
   char err[256], c;
   if (fl_store_open(path, &o, &st, err, sizeof err)) _exit(1);
+  fl_store_write_in_background(st); /* as a serving process does */
   fl_store_run_info info = {.run_id = "ended", .flow = "f", .started_at = T0};
   fl_store_run *run;
   uint32_t a;
