@@ -298,6 +298,10 @@ int fl_store_run_begin(fl_store *st, const fl_store_run_info *info,
     free(run);
     return status;
   }
+  /* Everything journalled so far is in the file now (the flush waited for
+     the writer): with no other run open, the journals start afresh, as
+     they did when a run's end was committed before it returned. */
+  fl__store_journal_settled(st);
   run->next = st->runs;
   if (st->runs) st->runs->prev = run;
   st->runs = run;
