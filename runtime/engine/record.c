@@ -296,7 +296,8 @@ void fl_record_run_end(fl_sched *s) {
                   "recording the end of run %s: %s", s->run_id,
                   fl_store_errmsg(s->rt->store));
   s->rec = NULL;
-  s->rt->flush_epoch++; /* run_end flushed everything */
+  s->rt->flush_epoch++; /* run_end flushed everything (or, with a journal,
+                            journalled it and handed it to the writer) */
 }
 
 /* ---- cache ---------------------------------------------------------------- */

@@ -22,6 +22,7 @@
  * decision is logged when it is taken.
  */
 #define _POSIX_C_SOURCE 200809L
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -307,6 +308,24 @@ static void record_queue(serve *sv, const char *outcome) {
   sv->n_queue = 0;
 }
 
+/* How long claiming `fire` may wait for another process's lock on the
+   state database: until the fire time after it (at least CLAIM_WAIT_MIN_MS).
+   The claim needs the database's answer (two processes serving the flow
+   on one file must not both run it), so it cannot be made without the
+   lock; bounding the wait by the next fire time keeps the loop on time:
+   while a lock is held for long, each fire time is reported missed, with
+   its cause, as it comes, and none passes unseen. */
+#define CLAIM_WAIT_MIN_MS 10
+
+static int claim_wait_ms(const serve *sv, double fire) {
+  char err[256];
+  double next;
+  if (fl_schedule_next(sv->sc, fire, &next, err, sizeof err) != 0) return 0;
+  double ms = (next - sv_now(sv)) * 1000.0;
+  if (ms < CLAIM_WAIT_MIN_MS) return CLAIM_WAIT_MIN_MS;
+  return ms > INT_MAX ? 0 : (int)ms; /* 0: the store's busy timeout */
+}
+
 /* Claims the fire time in the run history, so that two processes serving
    the flow on one state file never both run it. 0: this process has it. */
 static int claim(serve *sv, double fire) {
@@ -317,9 +336,25 @@ static int claim(serve *sv, double fire) {
     return -1;
   }
   if (!rt->store) return 0;
-  int got = fl_store_claim_fire(rt->store, sv->name, fire, fl_wall_time());
+  /* Runs' ends and fire events are not to hold up the loop either. */
+  fl_store_write_in_background(rt->store);
+  int wait_ms = claim_wait_ms(sv, fire);
+  double t0 = fl_now();
+  int got = fl_store_claim_fire_within(rt->store, sv->name, fire,
+                                       fl_wall_time(), wait_ms);
   if (got == 1) return 0;
   format_time(sv, fire, when, sizeof when);
+  if (got < 0 && fl_store_lock_busy(rt->store)) {
+    sv->res.missed++;
+    sv_log(sv, FLOWLUA_LOG_WARN,
+           "flow '%s': fire time %s missed: the loop's thread waited %.1f s "
+           "for the state database %s (another process held a lock on it) "
+           "and waits no longer than until the next fire time, so it could "
+           "not be claimed",
+           sv->name, when, fl_now() - t0, rt->state_path);
+    record_fire(sv, "missed", fire, 0, 1);
+    return -1;
+  }
   if (got == 0) {
     sv->res.skipped++;
     sv_log(sv, FLOWLUA_LOG_WARN,
@@ -454,6 +489,7 @@ static void catch_up(serve *sv) {
     sv->status = FLOWLUA_EIO;
     return;
   }
+  if (rt->store) fl_store_write_in_background(rt->store);
   if (!rt->store) {
     sv_log(sv, FLOWLUA_LOG_WARN,
            "flow '%s': catchup needs the run history, and this process "

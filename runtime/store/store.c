@@ -298,6 +298,10 @@ int fl_store_run_begin(fl_store *st, const fl_store_run_info *info,
     free(run);
     return status;
   }
+  /* Everything journalled so far is in the file now (the flush waited for
+     the writer): with no other run open, the journals start afresh, as
+     they did when a run's end was committed before it returned. */
+  fl__store_journal_settled(st);
   run->next = st->runs;
   if (st->runs) st->runs->prev = run;
   st->runs = run;
@@ -347,6 +351,53 @@ void fl_store_run_counts(fl_store_run *run, const size_t *by_state,
   run->has_counts = 1;
 }
 
+/* Buffers the end of a run as the last change of its batch. */
+static int buffer_end(fl_store *st, const fl_store_run *run, int state,
+                      double ended_at, const char *error, const char *counts,
+                      size_t counts_len) {
+  const char *what = "cannot record the end of the run";
+  if (GROW(st->ends, st->cap_ends, st->n_ends)) return fl__store_oom(st, what);
+  pending_end e = {run->rowid, state, ended_at, SIZE_MAX, SIZE_MAX};
+  size_t keep = st->batch.len;
+  int status = error ? batch_str(st, error, strlen(error), &e.err_off)
+                     : FLOWLUA_OK;
+  if (status == FLOWLUA_OK && counts)
+    status = batch_str(st, counts, counts_len, &e.counts_off);
+  if (status != FLOWLUA_OK) {
+    st->batch.len = keep;
+    return status;
+  }
+  st->ends[st->n_ends++] = e;
+  return FLOWLUA_OK;
+}
+
+/* The end of a run in a journalled store, without waiting for the file:
+   the end is journalled (durable: a replay records it if this process
+   dies), then handed to the writer thread with the run's last changes.
+   So a run ends, and the serving loop goes on to its next fire time, while
+   another process holds the database's lock; `runs` and `show` see the
+   run Running until the writer has committed its end. */
+static int end_in_background(fl_store_run *run, int state, double ended_at,
+                             const char *error, const char *counts,
+                             size_t counts_len) {
+  fl_store *st = run->st;
+  size_t err_len = error ? strlen(error) : 0;
+  if (err_len >= J_NONE || counts_len >= J_NONE)
+    return fl__store_set_err(st, FLOWLUA_EINVAL,
+                             "run '%s': its error is too long to record",
+                             run->run_id);
+  j_end e = {ended_at, state, error ? (uint32_t)err_len : J_NONE,
+             counts ? (uint32_t)counts_len : J_NONE, 0};
+  int status = journal(st, (j_head){run->rowid, 0, J_END}, &e, sizeof e,
+                       error, err_len, counts, counts_len);
+  if (status == FLOWLUA_OK)
+    status = buffer_end(st, run, state, ended_at, error, counts, counts_len);
+  /* The run's rows are frozen here, before its handle goes: what failed
+     to be handed over stays buffered for the next flush. */
+  if (status == FLOWLUA_OK) status = fl_store_flush_async(st);
+  return status;
+}
+
 int fl_store_run_end(fl_store_run *run, int state, double ended_at,
                      const char *error) {
   fl_store *st = run->st;
@@ -374,12 +425,14 @@ int fl_store_run_end(fl_store_run *run, int state, double ended_at,
     status = fl__store_oom(st, "cannot record the end of the run");
     goto done;
   }
+  if (st->journal && !st->replaying && (st->background || st->writer)) {
+    status = end_in_background(run, state, ended_at, error, counts.data,
+                               counts.data ? counts.len : 0);
+    goto done;
+  }
   end_ctx ctx = {run, state, ended_at, error, counts.data};
   status = fl__store_flush_with(st, "cannot record the end of the run", update_run_end,
                       &ctx);
-  if (status == FLOWLUA_OK)
-    status = journal(st, (j_head){run->rowid, 0, J_END}, NULL, 0, NULL, 0,
-                     NULL, 0);
 done:
   fl_buf_free(&counts);
   fl__store_free_run(run);

@@ -311,6 +311,16 @@ int fl_store_flush(fl_store *st);
 int fl_store_flush_async(fl_store *st);
 
 /*
+ * Asks for runs' ends (fl_store_run_end) and fire events
+ * (fl_store_fire_event) to be journalled and written by the writer thread,
+ * so that neither waits for another process's lock on the database: what
+ * a serving process wants. Without it they are written before returning
+ * (cheaper for a process that runs once and exits: no writer thread to
+ * start), unless the writer thread runs already. No effect on ":memory:".
+ */
+void fl_store_write_in_background(fl_store *st);
+
+/*
  * Gives the run's task runs' counts by state (indexed as
  * fl_store_task_state_name; n_states of them), as the engine counted them
  * for its summary, for fl_store_run_end to record: the summary, runs, show
@@ -322,11 +332,20 @@ void fl_store_run_counts(fl_store_run *run, const size_t *by_state,
                          size_t n_states);
 
 /*
- * Ends a run: flushes, then records its final state (a flowlua_flow_state),
- * end time, error (NULL if none) and its task runs' counts by state (see
- * fl_store_run_counts), and commits. The handle is freed whatever the outcome; on failure the run
- * stays Running in the file until fl_store_mark_crashed finds this process
- * gone.
+ * Ends a run: records its final state (a flowlua_flow_state), end time,
+ * error (NULL if none) and its task runs' counts by state (see
+ * fl_store_run_counts). With a journal (every store but ":memory:"), when
+ * fl_store_write_in_background was called or the writer thread runs, the
+ * end is journalled — durable: if this process dies before the file holds
+ * it, the replay (fl_store_mark_crashed) records it — and handed to the
+ * writer thread with the run's last changes, without waiting for the
+ * database: another process holding its lock does not hold up the caller
+ * (a serving loop). The file shows the run Running until the writer has
+ * committed the end; this handle's own reads (fl_store_list_runs,
+ * fl_store_load_run) and fl_store_flush wait for it. Otherwise it flushes
+ * and commits before returning. The handle is freed whatever the
+ * outcome; on failure the run stays Running in the file until
+ * fl_store_mark_crashed finds this process gone.
  */
 int fl_store_run_end(fl_store_run *run, int state, double ended_at,
                      const char *error);
@@ -357,6 +376,22 @@ int fl_store_mark_crashed(fl_store *st, double now, size_t *n_marked);
  */
 int fl_store_claim_fire(fl_store *st, const char *flow, double scheduled_at,
                         double now);
+
+/*
+ * The same, waiting for another process's lock on the database at most
+ * max_wait_ms (<= 0, or more than the busy timeout: the busy timeout).
+ * When it is still held after that, a negative status with
+ * fl_store_lock_busy(st) = 1, and nothing is claimed: a serving loop bounds
+ * its wait by its next fire time, so that a lock held for long costs fire
+ * times it reports one by one, on time, instead of stalling the loop.
+ */
+int fl_store_claim_fire_within(fl_store *st, const char *flow,
+                               double scheduled_at, double now,
+                               int max_wait_ms);
+
+/* 1 when the last failure on st was another process holding a lock on the
+   database for longer than the call would wait. */
+int fl_store_lock_busy(const fl_store *st);
 
 /*
  * The latest fire time of `flow` claimed by any process (what a serving

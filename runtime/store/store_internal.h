@@ -93,6 +93,25 @@ typedef struct pending_event {
   double at;
 } pending_event;
 
+/* A run's end, buffered like a task run's change (journalled first: see
+   fl_store_run_end) and written by the batch that holds it, after the
+   run's task runs. */
+typedef struct pending_end {
+  int64_t rowid;
+  int32_t state;     /* flowlua_flow_state */
+  double ended_at;
+  size_t err_off;    /* in st->batch; SIZE_MAX = no error */
+  size_t counts_off; /* in st->batch; SIZE_MAX = count the rows */
+} pending_end;
+
+/* What became of a fire time (fl_store_fire_event), buffered like a run's
+   end; its strings in st->batch. */
+typedef struct pending_fire {
+  size_t flow_off, outcome_off, detail_off; /* detail_off SIZE_MAX: none */
+  double first, last, at;
+  uint64_t count;
+} pending_fire;
+
 typedef struct touched_task {
   fl_store_run *run;
   uint32_t task;
@@ -111,6 +130,8 @@ enum { S_BEGIN, S_COMMIT, S_ROLLBACK, S_CACHE_GET, S_COUNT };
 typedef struct store_busy {
   fl_store *st;
   double started; /* when the current wait began (monotonic) */
+  int limit_ms;   /* > 0: waits this long, not the busy timeout (set and
+                     read on the connection's own thread only) */
 } store_busy;
 
 struct fl_store {
@@ -128,6 +149,10 @@ struct fl_store {
   size_t n_touched, cap_touched;
   pending_put *puts;
   size_t n_puts, cap_puts;
+  pending_end *ends;
+  size_t n_ends, cap_ends;
+  pending_fire *fires;
+  size_t n_fires, cap_fires;
   fl_buf batch;      /* the batch's strings, NUL-terminated, by offset */
   fl_buf cache_json; /* the last cache hit, for fl_store_cache_get */
   /* Every change to a task run, as it happens (journal.h): durable at
@@ -161,6 +186,8 @@ struct fl_store {
      handle's connection, with a queue of their own in case one fails. */
   struct writer *writer;
   int writer_used;  /* a writer thread ran: this process wrote a big run */
+  int background;   /* fl_store_write_in_background: ends and fire events
+                       go to the writer thread */
   int wal_frames;   /* in the WAL after this connection's last commit */
   struct wconn *mem_conn;
   struct fbatch *mem_head, *mem_tail;
@@ -168,7 +195,8 @@ struct fl_store {
 
 /* Journal records: a head, fixed fields, then strings. Native byte order:
    a journal is replayed on the machine that wrote it. */
-enum { J_ADD = 'A', J_ADDS = 'N', J_STATE = 'S', J_RESULT = 'R', J_END = 'E' };
+enum { J_ADD = 'A', J_ADDS = 'N', J_STATE = 'S', J_RESULT = 'R', J_END = 'E',
+       J_FIRE = 'F' };
 #define J_NONE UINT32_MAX /* a string that is NULL */
 
 typedef struct j_head {
@@ -196,6 +224,25 @@ typedef struct j_state {
 typedef struct j_result {
   uint32_t len, kind;
 } j_result;
+/* J_END: the run's end, then its error and its counts (JSON) when their
+   lengths are not J_NONE. Written before the end reaches the file, so a
+   replay records it. A J_END without these fields (an older flowlua's,
+   written once the end was committed) says only that the run is all in
+   the file. */
+/* J_FIRE (head's run 0): what became of a fire time, then the flow's name
+   and the outcome (s1, flow_len + outcome_len bytes) and the detail (s2,
+   J_NONE: none). */
+typedef struct j_fire {
+  double first, last, at;
+  uint64_t count;
+  int64_t pid; /* the process that recorded it (fire_event.owner_pid) */
+  uint32_t flow_len, outcome_len, detail_len, pad;
+} j_fire;
+typedef struct j_end {
+  double ended_at;
+  int32_t state;
+  uint32_t err_len, counts_len, pad;
+} j_end;
 
 
 /* ---- shared helpers --------------------------------------------------------- */
@@ -236,6 +283,11 @@ double fl__store_mono_now(void);
 void fl__store_busy_install(fl_store *st, sqlite3 *db, store_busy *b);
 /* store.c */
 void fl__store_free_run(fl_store_run *run);
+/* The fire_event insert, of the writer and of a replay: ?1 flow, ?2
+   outcome, ?3 first, ?4 last, ?5 count, ?6 detail, ?7 at, ?8 pid. It
+   writes nothing when the row is there already (a replay of a journal
+   whose records were committed). */
+extern const char fl__store_fire_event_sql[];
 
 /* items with room for element n (moved when it had to grow), or NULL
    when out of memory, items then being unchanged. */

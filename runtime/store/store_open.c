@@ -669,6 +669,8 @@ static void destroy(fl_store *st) {
   free(st->events);
   free(st->touched);
   free(st->puts);
+  free(st->ends);
+  free(st->fires);
   fl_buf_free(&st->batch);
   fl_buf_free(&st->cache_json);
   fl_buf_free(&st->err);

@@ -124,6 +124,9 @@ static int read_counts(fl_store *st, int64_t rowid, const char *counts_json,
 int fl_store_list_runs(fl_store *st, const char *flow, int limit,
                        fl_store_run_list *out) {
   memset(out, 0, sizeof *out);
+  /* What this handle handed to its writer (a run's end) is read back. */
+  int drained = fl__store_writer_drain(st);
+  if (drained) return drained;
   if (!(out->arena_ = calloc(1, sizeof *out->arena_)))
     return fl__store_oom(st, "cannot list runs");
   sqlite3_stmt *s = NULL;
@@ -526,7 +529,9 @@ int fl_store_load_run(fl_store *st, const char *ref, const char *flow,
                       fl_store_run_detail **out) {
   *out = NULL;
   int64_t rowid = 0;
-  int status = resolve_run(st, ref, flow, &rowid);
+  int status = fl__store_writer_drain(st);
+  if (status) return status;
+  status = resolve_run(st, ref, flow, &rowid);
   if (status) return status;
   detail_impl *x = calloc(1, sizeof *x);
   if (!x || !(x->arena = calloc(1, sizeof *x->arena))) {

@@ -71,6 +71,8 @@ typedef struct j_record {
     j_adds adds;
     j_state state;
     j_result result;
+    j_end end;
+    j_fire fire;
   } u;
   const char *s1, *s2; /* not NUL-terminated */
   size_t n1, n2;
@@ -88,7 +90,8 @@ static int j_decode(const unsigned char *rec, size_t len, j_record *r) {
                  : r->h.type == J_ADDS   ? sizeof r->u.adds
                  : r->h.type == J_STATE  ? sizeof r->u.state
                  : r->h.type == J_RESULT ? sizeof r->u.result
-                 : r->h.type == J_END    ? 0
+                 : r->h.type == J_END    ? (len ? sizeof r->u.end : 0)
+                 : r->h.type == J_FIRE   ? sizeof r->u.fire
                                          : SIZE_MAX;
   if (fixed == SIZE_MAX || len < fixed) return -1;
   memcpy(&r->u, rec, fixed);
@@ -98,11 +101,18 @@ static int j_decode(const unsigned char *rec, size_t len, j_record *r) {
     r->s1 = (const char *)rec, r->n1 = len;
     return 0;
   }
+  int full_end = r->h.type == J_END && fixed;
   uint32_t n1 = r->h.type == J_ADD      ? r->u.add.key_len
                 : r->h.type == J_STATE  ? r->u.state.err_len
                 : r->h.type == J_RESULT ? r->u.result.len
-                                        : J_NONE;
-  uint32_t n2 = r->h.type == J_ADD ? r->u.add.task_len : J_NONE;
+                : full_end              ? r->u.end.err_len
+                : r->h.type == J_FIRE
+                    ? r->u.fire.flow_len + r->u.fire.outcome_len
+                    : J_NONE;
+  uint32_t n2 = r->h.type == J_ADD ? r->u.add.task_len
+                : full_end         ? r->u.end.counts_len
+                : r->h.type == J_FIRE ? r->u.fire.detail_len
+                                   : J_NONE;
   size_t need = (n1 == J_NONE ? 0 : n1) + (n2 == J_NONE ? 0 : n2);
   if (need != len) return -1;
   if (n1 != J_NONE) r->s1 = (const char *)rec, r->n1 = n1;
@@ -338,6 +348,36 @@ static int run_missing(fl_store *st, const char *path, int64_t rowid) {
   return status;
 }
 
+/* A run's end as its J_END record holds it (the process died before its
+   writer committed it; or after, and this writes the same again). */
+static int apply_end(fl_store *st, int64_t rowid, const j_record *r) {
+  const char *what = "cannot replay the end of a run";
+  if (r->u.end.state < 0 || r->u.end.state >= FLOWLUA_FLOW_STATE_COUNT)
+    return FLOWLUA_OK; /* not a state this code knows: left Running */
+  sqlite3_stmt *s = NULL;
+  int status = fl__store_tx_begin(st, what);
+  if (status == FLOWLUA_OK)
+    status = fl__store_prepare(
+        st,
+        "UPDATE flow_run SET state = ?2, ended_at = ?3, error = ?4,"
+        " task_counts = coalesce(?5, (SELECT json_group_object(state, n) FROM"
+        " (" FL_STORE_COUNT_TASK_RUNS_SQL "))) WHERE id = ?1",
+        &s, what);
+  if (status == FLOWLUA_OK) {
+    const char *state = fl__store_flow_state_name(r->u.end.state);
+    sqlite3_bind_int64(s, 1, rowid);
+    fl__store_bind_text(s, 2, state, strlen(state));
+    fl__store_bind_opt_double(s, 3, r->u.end.ended_at);
+    fl__store_bind_text(s, 4, r->s1, r->n1);
+    fl__store_bind_text(s, 5, r->s2, r->n2);
+    status = fl__store_exec(st, s, what);
+  }
+  sqlite3_finalize(s);
+  if (status == FLOWLUA_OK) status = fl__store_tx_commit(st, what);
+  if (status != FLOWLUA_OK) fl__store_tx_rollback(st);
+  return status;
+}
+
 static int replay_run(fl_store *st, const char *path, int64_t rowid,
                       const unsigned char *data, size_t len, int complete) {
   const char *what = "cannot replay a journal";
@@ -380,13 +420,55 @@ static int replay_run(fl_store *st, const char *path, int64_t rowid,
   }
   size_t pos = 0, n;
   const unsigned char *rec;
+  j_record end = {.h.type = 0};
   while (status == FLOWLUA_OK && (rec = fl_journal_next(data, len, &pos, &n))) {
     j_record r;
     if (j_decode(rec, n, &r) != 0) break; /* a newer format: keep what we have */
-    if (r.h.run == rowid) status = j_apply(st, run, &r, !complete);
+    if (r.h.run != rowid) continue;
+    if (r.h.type == J_END)
+      end = r;
+    else
+      status = j_apply(st, run, &r, !complete);
   }
   if (status == FLOWLUA_OK) status = fl__store_flush(st, what);
+  if (status == FLOWLUA_OK && end.h.type == J_END)
+    status = apply_end(st, rowid, &end);
   fl__store_free_run(run);
+  return status;
+}
+
+/* Writes what became of the fire times the journal records (those the
+   file holds already are left: the insert is idempotent). */
+static int replay_fires(fl_store *st, const unsigned char *data, size_t len) {
+  const char *what = "cannot replay what became of a fire time";
+  size_t pos = 0, n;
+  const unsigned char *rec;
+  sqlite3_stmt *s = NULL;
+  int status = FLOWLUA_OK, open = 0;
+  while (status == FLOWLUA_OK && (rec = fl_journal_next(data, len, &pos, &n))) {
+    j_record r;
+    if (j_decode(rec, n, &r) != 0) break;
+    if (r.h.type != J_FIRE || !r.s1) continue;
+    if (!open) {
+      status = fl__store_tx_begin(st, what);
+      if (status == FLOWLUA_OK)
+        status = fl__store_prepare(st, fl__store_fire_event_sql, &s, what);
+      open = 1;
+      if (status) break;
+    }
+    fl__store_bind_text(s, 1, r.s1, r.u.fire.flow_len);
+    fl__store_bind_text(s, 2, r.s1 + r.u.fire.flow_len, r.u.fire.outcome_len);
+    sqlite3_bind_double(s, 3, r.u.fire.first);
+    fl__store_bind_opt_double(s, 4, r.u.fire.last);
+    sqlite3_bind_int64(s, 5, (sqlite3_int64)r.u.fire.count);
+    fl__store_bind_text(s, 6, r.s2, r.n2);
+    sqlite3_bind_double(s, 7, r.u.fire.at);
+    sqlite3_bind_int64(s, 8, r.u.fire.pid);
+    status = fl__store_exec(st, s, what);
+  }
+  sqlite3_finalize(s);
+  if (open && status == FLOWLUA_OK) status = fl__store_tx_commit(st, what);
+  if (open && status != FLOWLUA_OK) fl__store_tx_rollback(st);
   return status;
 }
 
@@ -394,7 +476,8 @@ static int replay_journal(void *ctx, const fl_journal_file *file) {
   fl_store *st = ctx;
   const unsigned char *data = file->data;
   size_t len = file->len;
-  /* The runs it holds that did not end (an ended run is all in the file). */
+  /* The runs it holds, but those an older flowlua ended (all in the
+     file); a J_END of this one may not be in the file yet. */
   int64_t *runs = NULL;
   size_t n_runs = 0, cap_runs = 0, pos = 0, n;
   const unsigned char *rec;
@@ -402,9 +485,11 @@ static int replay_journal(void *ctx, const fl_journal_file *file) {
   while ((rec = fl_journal_next(data, len, &pos, &n))) {
     j_record r;
     if (j_decode(rec, n, &r) != 0) break;
+    if (r.h.type == J_FIRE) continue; /* replay_fires */
     size_t i = 0;
     while (i < n_runs && runs[i] != r.h.run) i++;
-    if (r.h.type == J_END) {
+    if (r.h.type == J_END && n == sizeof r.h) {
+      /* An older flowlua's end: written once the run was all in the file. */
       if (i < n_runs) runs[i] = runs[--n_runs];
       continue;
     }
@@ -419,6 +504,7 @@ static int replay_journal(void *ctx, const fl_journal_file *file) {
   st->replaying = 1;
   for (size_t i = 0; status == FLOWLUA_OK && i < n_runs; i++)
     status = replay_run(st, file->path, runs[i], data, len, file->complete);
+  if (status == FLOWLUA_OK) status = replay_fires(st, data, len);
   st->replaying = 0;
   free(runs);
   if (status == FLOWLUA_OK) return FL_JOURNAL_DONE;
@@ -540,8 +626,20 @@ int fl_store_mark_crashed(fl_store *st, double now, size_t *n_marked) {
 
 int fl_store_claim_fire(fl_store *st, const char *flow, double scheduled_at,
                         double now) {
+  return fl_store_claim_fire_within(st, flow, scheduled_at, now, 0);
+}
+
+int fl_store_claim_fire_within(fl_store *st, const char *flow,
+                               double scheduled_at, double now,
+                               int max_wait_ms) {
   sqlite3_stmt *s = NULL;
+  /* Only the transaction's start waits for another process's lock: once
+     it has begun, this connection holds the write lock. */
+  st->busy_main.limit_ms = max_wait_ms > 0 && max_wait_ms < st->opts.busy_timeout_ms
+                               ? max_wait_ms
+                               : 0;
   int status = fl__store_tx_begin(st, "cannot claim a scheduled fire");
+  st->busy_main.limit_ms = 0;
   if (status) return status;
   status = fl__store_prepare(st,
                    "INSERT INTO fire(flow, scheduled_ms, claimed_at, owner_host,"
@@ -566,18 +664,70 @@ int fl_store_claim_fire(fl_store *st, const char *flow, double scheduled_at,
   return claimed;
 }
 
+/* Copies s (n bytes) and a NUL into the batch's strings; *off is where. */
+static int fire_str(fl_store *st, const char *s, size_t n, size_t *off) {
+  if (fl_buf_reserve(&st->batch, n + 1) != 0) {
+    st->batch.oom = 0; /* the buffer is intact */
+    return fl__store_oom(st, "cannot record what became of a fire time");
+  }
+  *off = st->batch.len;
+  memcpy(st->batch.data + st->batch.len, s, n);
+  st->batch.data[st->batch.len + n] = '\0';
+  st->batch.len += n + 1;
+  return FLOWLUA_OK;
+}
+
+/* A fire event in a journalled store: journalled (a replay writes it if
+   this process dies first), then written by the writer thread, so that a
+   serving loop recording a missed or skipped fire time never waits for
+   another process's lock on the database. */
+static int fire_event_in_background(fl_store *st, const char *flow,
+                                    const char *outcome, double first,
+                                    double last, size_t count,
+                                    const char *detail, double now) {
+  const char *what = "cannot record what became of a fire time";
+  size_t flow_len = strlen(flow), outcome_len = strlen(outcome);
+  size_t detail_len = detail ? strlen(detail) : 0;
+  if (flow_len + outcome_len >= J_NONE || detail_len >= J_NONE)
+    return fl__store_set_err(st, FLOWLUA_EINVAL, "%s: its detail is too long",
+                             what);
+  j_head h = {0, 0, J_FIRE};
+  j_fire f = {first, last, now, count, st->self.pid, (uint32_t)flow_len,
+              (uint32_t)outcome_len, detail ? (uint32_t)detail_len : J_NONE, 0};
+  fl_journal_part parts[5] = {{&h, sizeof h}, {&f, sizeof f},
+                              {flow, flow_len}, {outcome, outcome_len},
+                              {detail, detail_len}};
+  if (fl_journal_append(st->journal, parts, 5) != 0)
+    return fl__store_set_err(st, FLOWLUA_EIO, "cannot write its journal: %s",
+                             strerror(errno));
+  if (GROW(st->fires, st->cap_fires, st->n_fires))
+    return fl__store_oom(st, what);
+  pending_fire p = {0, 0, SIZE_MAX, first, last, now, count};
+  size_t keep = st->batch.len;
+  int status = fire_str(st, flow, flow_len, &p.flow_off);
+  if (status == FLOWLUA_OK)
+    status = fire_str(st, outcome, outcome_len, &p.outcome_off);
+  if (status == FLOWLUA_OK && detail)
+    status = fire_str(st, detail, detail_len, &p.detail_off);
+  if (status != FLOWLUA_OK) {
+    st->batch.len = keep;
+    return status;
+  }
+  st->fires[st->n_fires++] = p;
+  return fl_store_flush_async(st);
+}
+
 int fl_store_fire_event(fl_store *st, const char *flow, const char *outcome,
                         double first, double last, size_t count,
                         const char *detail, double now) {
+  if (st->journal && (st->background || st->writer))
+    return fire_event_in_background(st, flow, outcome, first, last, count,
+                                    detail, now);
   const char *what = "cannot record what became of a fire time";
   sqlite3_stmt *s = NULL;
   int status = fl__store_tx_begin(st, what);
   if (status) return status;
-  status = fl__store_prepare(st,
-                   "INSERT INTO fire_event(flow, outcome, scheduled_at, last_at,"
-                   " count, detail, at, owner_pid) VALUES (?1, ?2, ?3, ?4, ?5,"
-                   " ?6, ?7, ?8)",
-                   &s, what);
+  status = fl__store_prepare(st, fl__store_fire_event_sql, &s, what);
   if (status == FLOWLUA_OK) {
     sqlite3_bind_text(s, 1, flow, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 2, outcome, -1, SQLITE_STATIC);

@@ -136,7 +136,8 @@ static int counted_busy(void *ctx, int count) {
   store_busy *b = ctx;
   double now = fl__store_mono_now();
   if (count == 0) b->started = now;
-  if ((now - b->started) * 1000.0 >= b->st->opts.busy_timeout_ms) return 0;
+  int limit = b->limit_ms > 0 ? b->limit_ms : b->st->opts.busy_timeout_ms;
+  if ((now - b->started) * 1000.0 >= limit) return 0;
   struct timespec step = {0, count < 10 ? 1000000L : 5000000L};
   nanosleep(&step, NULL);
   double waited = fl__store_mono_now() - now;
@@ -148,8 +149,11 @@ static int counted_busy(void *ctx, int count) {
 void fl__store_busy_install(fl_store *st, sqlite3 *db, store_busy *b) {
   b->st = st;
   b->started = 0;
+  b->limit_ms = 0;
   sqlite3_busy_handler(db, counted_busy, b);
 }
+
+int fl_store_lock_busy(const fl_store *st) { return st && st->err_busy; }
 
 double fl_store_busy_seconds(const fl_store *st) {
   return st ? (double)__atomic_load_n(&st->busy_ns, __ATOMIC_RELAXED) / 1e9

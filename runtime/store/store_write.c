@@ -34,6 +34,20 @@ static const char unpack_result_sql[] =
     "UPDATE task_row SET (result_kind, result) = (SELECT t.value ->> 12,"
     " t.value ->> 13 FROM task_pack p, json_each(p.rows) t"
     " WHERE p.run = ?1 AND t.value ->> 0 = ?2) WHERE run = ?1 AND n = ?2";
+/* A run's end: ?5, the engine's counts, or NULL to count the rows (the
+   batch holding the end holds the run's last rows, before it). Only a
+   Running run ends: a replay that already wrote it leaves it alone. */
+static const char run_end_sql[] =
+    "UPDATE flow_run SET state = ?2, ended_at = ?3, error = ?4,"
+    " task_counts = coalesce(?5, (SELECT json_group_object(state, n) FROM"
+    " (" FL_STORE_COUNT_TASK_RUNS_SQL "))) WHERE id = ?1 AND state = 'Running'";
+
+const char fl__store_fire_event_sql[] =
+    "INSERT INTO fire_event(flow, outcome, scheduled_at, last_at, count,"
+    " detail, at, owner_pid) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8"
+    " WHERE NOT EXISTS (SELECT 1 FROM fire_event WHERE flow = ?1"
+    " AND scheduled_at = ?3 AND outcome = ?2 AND at = ?7 AND owner_pid = ?8)";
+
 static const char cache_put_sql[] =
     "INSERT OR REPLACE INTO cache(task, key, result, stored_at)"
     " VALUES (?1, ?2, ?3, ?4)";
@@ -42,11 +56,12 @@ static const char cache_put_sql[] =
 /* ---- what is buffered, and the journals' turns --------------------------- */
 
 size_t fl_store_buffered(const fl_store *st) {
-  return st->n_events + st->n_puts + st->n_touched;
+  return st->n_events + st->n_puts + st->n_touched + st->n_ends + st->n_fires;
 }
 
 size_t fl_store_pending(const fl_store *st) {
-  return st->n_events + st->n_puts + st->n_touched + fl__store_queued_changes(st);
+  return st->n_events + st->n_puts + st->n_touched + st->n_ends + st->n_fires +
+         fl__store_queued_changes(st);
 }
 
 /* The journals' records are all in the file once no run is open and
@@ -126,6 +141,10 @@ typedef struct fbatch {
   size_t n_events;
   pending_put *puts;
   size_t n_puts;
+  pending_end *ends; /* after the rows: a run's end follows its tasks */
+  size_t n_ends;
+  pending_fire *fires;
+  size_t n_fires;
   fl_buf strings;
 } fbatch;
 
@@ -134,12 +153,14 @@ static void fbatch_free(fbatch *b) {
   free(b->rows);
   free(b->events);
   free(b->puts);
+  free(b->ends);
+  free(b->fires);
   fl_buf_free(&b->strings);
   free(b);
 }
 
 static size_t fbatch_size(const fbatch *b) {
-  return b->n_rows + b->n_events + b->n_puts;
+  return b->n_rows + b->n_events + b->n_puts + b->n_ends + b->n_fires;
 }
 
 /* Statements of a connection that writes batches. */
@@ -149,7 +170,10 @@ enum {
   W_UPSERT,               /* a row a batch before wrote, or will */
   W_PACK,                 /* many ended rows in one (schema step 2 -> 3) */
   W_UNPACK_RESULT,        /* a packed row's result, into its task_row row */
-  W_EVENT, W_PUT, W_COUNT
+  W_EVENT, W_PUT,
+  W_END,                  /* a run's end (fl_store_run_end) */
+  W_FIRE,                 /* fl_store_fire_event */
+  W_COUNT
 };
 
 #define UPSERT_TAIL                                                            \
@@ -169,6 +193,7 @@ typedef struct wconn {
   sqlite3 *db;
   sqlite3_stmt *stmt[W_COUNT];
   int owned; /* db is this struct's to close */
+  int64_t pid; /* this process's, for fire_event.owner_pid */
   fl_buf pack; /* a task_pack row's JSON, reused */
 } wconn;
 
@@ -211,7 +236,8 @@ static sqlite3_stmt *wstmt(wconn *w, int i, int *rc) {
       [W_BEGIN] = "BEGIN IMMEDIATE", [W_COMMIT] = "COMMIT",
       [W_ROLLBACK] = "ROLLBACK", [W_PACK] = pack_insert_sql,
       [W_UNPACK_RESULT] = unpack_result_sql, [W_EVENT] = event_insert_sql,
-      [W_PUT] = cache_put_sql};
+      [W_PUT] = cache_put_sql, [W_END] = run_end_sql,
+      [W_FIRE] = fl__store_fire_event_sql};
   char *built = i == W_INSERT        ? row_sql(1, 0)
                 : i == W_INSERT_MANY ? row_sql(TASK_ROWS, 0)
                 : i == W_UPSERT      ? row_sql(1, 1)
@@ -393,6 +419,37 @@ static int write_one(wconn *w, const fbatch *b, const char **what) {
     sqlite3_bind_double(s, 4, p->at);
     if ((rc = wstep(s)) != SQLITE_DONE) goto fail;
   }
+  *what = "cannot record the end of a run";
+  s = b->n_ends ? wstmt(w, W_END, &rc) : NULL;
+  if (b->n_ends && !s) goto fail;
+  for (i = 0; i < b->n_ends; i++) {
+    const pending_end *e = &b->ends[i];
+    const char *state = fl__store_flow_state_name(e->state);
+    const char *err = fstr(b, e->err_off), *counts = fstr(b, e->counts_off);
+    sqlite3_bind_int64(s, 1, e->rowid);
+    fl__store_bind_text(s, 2, state, strlen(state));
+    fl__store_bind_opt_double(s, 3, e->ended_at);
+    fl__store_bind_text(s, 4, err, err ? strlen(err) : 0);
+    fl__store_bind_text(s, 5, counts, counts ? strlen(counts) : 0);
+    if ((rc = wstep(s)) != SQLITE_DONE) goto fail;
+  }
+  *what = "cannot record what became of a fire time";
+  s = b->n_fires ? wstmt(w, W_FIRE, &rc) : NULL;
+  if (b->n_fires && !s) goto fail;
+  for (i = 0; i < b->n_fires; i++) {
+    const pending_fire *f = &b->fires[i];
+    const char *flow = fstr(b, f->flow_off), *outcome = fstr(b, f->outcome_off);
+    const char *detail = fstr(b, f->detail_off);
+    fl__store_bind_text(s, 1, flow, strlen(flow));
+    fl__store_bind_text(s, 2, outcome, strlen(outcome));
+    sqlite3_bind_double(s, 3, f->first);
+    fl__store_bind_opt_double(s, 4, f->last);
+    sqlite3_bind_int64(s, 5, (sqlite3_int64)f->count);
+    fl__store_bind_text(s, 6, detail, detail ? strlen(detail) : 0);
+    sqlite3_bind_double(s, 7, f->at);
+    sqlite3_bind_int64(s, 8, w->pid);
+    if ((rc = wstep(s)) != SQLITE_DONE) goto fail;
+  }
   return SQLITE_DONE;
 fail:
   return rc;
@@ -485,10 +542,18 @@ static fbatch *freeze(fl_store *st) {
   b->n_events = st->n_events;
   b->puts = st->puts;
   b->n_puts = st->n_puts;
+  b->ends = st->ends;
+  b->n_ends = st->n_ends;
+  b->fires = st->fires;
+  b->n_fires = st->n_fires;
+  st->fires = NULL;
+  st->cap_fires = 0;
+  st->n_fires = 0;
   st->events = NULL;
   st->puts = NULL;
-  st->cap_events = st->cap_puts = 0;
-  st->n_touched = st->n_events = st->n_puts = 0;
+  st->ends = NULL;
+  st->cap_events = st->cap_puts = st->cap_ends = 0;
+  st->n_touched = st->n_events = st->n_puts = st->n_ends = 0;
   st->batch = (fl_buf)FL_BUF_INIT;
   if (st->stats) {
     st->n_flushes++;
@@ -606,6 +671,7 @@ static int writer_start(fl_store *st) {
   w->path = st->path;
   w->busy_ms = st->opts.busy_timeout_ms;
   w->conn.owned = 1;
+  w->conn.pid = st->self.pid;
   int rc = sqlite3_open_v2(st->path, &w->conn.db,
                            SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
   if (rc == SQLITE_OK) {
@@ -732,6 +798,7 @@ int fl__store_mem_conn_open(fl_store *st) {
   st->mem_conn = calloc(1, sizeof *st->mem_conn);
   if (!st->mem_conn) return fl__store_oom(st, "cannot prepare its queries");
   st->mem_conn->db = st->db;
+  st->mem_conn->pid = st->self.pid;
   return FLOWLUA_OK;
 }
 
@@ -779,7 +846,7 @@ int fl__store_writer_drain(fl_store *st) {
 static int flush_batch(fl_store *st, const char *what, int wait) {
   double t0 = st->stats ? fl__store_mono_now() : 0;
   fbatch *b = NULL;
-  if (st->n_touched + st->n_events + st->n_puts) {
+  if (st->n_touched + st->n_events + st->n_puts + st->n_ends + st->n_fires) {
     b = freeze(st);
     if (!b) return fl__store_oom(st, what);
   }
@@ -850,6 +917,10 @@ int fl_store_flush(fl_store *st) {
   int status = fl__store_flush(st, "cannot write the run's changes");
   if (status == FLOWLUA_OK) fl__store_journal_settled(st);
   return status;
+}
+
+void fl_store_write_in_background(fl_store *st) {
+  if (st) st->background = 1;
 }
 
 int fl_store_flush_async(fl_store *st) {

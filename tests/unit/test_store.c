@@ -373,6 +373,7 @@ static void test_migrate_from_v1(void) {
   CHECK_EQ_INT(fl_store_fire_event(st, "f", "missed", T0 + 120, T0 + 240, 3,
                                    "missed 3 fire times", T0 + 300),
                FLOWLUA_OK);
+  flush_ok(st); /* fire events are written by the writer thread */
   CHECK_QUERY(path,
               "SELECT group_concat(outcome || ' ' || (scheduled_at - 1764346201)"
               " || ' ' || coalesce(last_at - 1764346201, '-') || ' ' || count"
@@ -585,6 +586,7 @@ static void test_batching(void) {
 
   CHECK_EQ_INT(fl_store_run_end(run, FLOWLUA_FLOW_FAILED, T0 + 7, "1 task failed"),
                FLOWLUA_OK);
+  flush_ok(st); /* the end is written by the writer thread */
   CHECK_QUERY(path,
               "SELECT state || ' ' || (ended_at - started_at) || ' ' || error"
               " || ' ' || task_counts FROM flow_run",
@@ -1009,6 +1011,88 @@ static void test_journal_replay(void) {
   check_integrity(path);
 }
 
+/* A child that ends a run while the parent holds the database's write
+   lock: the end is journalled and handed to the writer thread, so
+   fl_store_run_end returns at once (before, it waited for the lock, and
+   with a 50 ms busy timeout failed, leaving the run Running). The child
+   reports what the call returned, then waits to be killed. */
+static pid_t end_child(const char *path, int ready_fd, int go_fd) {
+  pid_t pid = fork();
+  if (pid != 0) return pid;
+  fl_store_options o;
+  fl_store_options_init(&o);
+  o.busy_timeout_ms = 50;
+  fl_store *st = NULL;
+  char err[256], c;
+  if (fl_store_open(path, &o, &st, err, sizeof err)) _exit(1);
+  fl_store_write_in_background(st); /* as a serving process does */
+  fl_store_run_info info = {.run_id = "ended", .flow = "f", .started_at = T0};
+  fl_store_run *run;
+  uint32_t a;
+  if (fl_store_run_begin(st, &info, &run) ||
+      fl_store_task_add(run, "a", "a", 0, &a) ||
+      fl_store_task_state(run, a, FLOWLUA_TASK_RUNNING, 1, T0 + 1, NULL) ||
+      fl_store_task_state(run, a, FLOWLUA_TASK_SUCCESS, 1, T0 + 2, NULL) ||
+      fl_store_task_result(run, a, "7", 1))
+    _exit(2);
+  if (write(ready_fd, "b", 1) != 1 || read(go_fd, &c, 1) != 1) _exit(3);
+  char rc = (char)fl_store_run_end(run, FLOWLUA_FLOW_SUCCESS, T0 + 3, NULL);
+  if (rc == FLOWLUA_OK)
+    rc = (char)fl_store_fire_event(st, "f", "missed", T0 + 4, T0 + 5, 2,
+                                   "2 fire times missed", T0 + 6);
+  if (write(ready_fd, &rc, 1) != 1) _exit(4);
+  for (;;) pause(); /* until killed: the end is in its journal only */
+}
+
+/* A run ends, and a fire event is recorded, while another process holds
+   the write lock: neither call waits for it, and both survive the death
+   of the process before its writer could commit them (the replay records
+   them: the run Success, not Crashed). */
+static void test_end_while_locked(void) {
+  const char *path = tmp_path("end-locked.db");
+  int up[2], down[2];
+  CHECK_EQ_INT(pipe(up), 0);
+  CHECK_EQ_INT(pipe(down), 0);
+  pid_t child = end_child(path, up[1], down[0]);
+  close(up[1]);
+  close(down[0]);
+  char c = 0;
+  CHECK_EQ_INT(read(up[0], &c, 1), 1); /* its run has begun */
+  sqlite3 *other = NULL;
+  sqlite3_open(path, &other);
+  CHECK_EQ_INT(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+  CHECK_EQ_INT(write(down[1], "g", 1), 1);
+  CHECK_EQ_INT(read(up[0], &c, 1), 1);
+  CHECK_EQ_INT(c, FLOWLUA_OK); /* ended without the lock */
+  kill(child, SIGKILL);
+  waitpid(child, NULL, 0);
+  close(up[0]);
+  close(down[1]);
+  CHECK_QUERY(path, "SELECT state FROM flow_run", "Running"); /* not yet */
+  sqlite3_exec(other, "COMMIT", NULL, NULL, NULL);
+  sqlite3_close(other);
+
+  fl_store *st = open_store(path);
+  size_t n = 99;
+  CHECK_EQ_INT(fl_store_mark_crashed(st, T0 + 60, &n), FLOWLUA_OK);
+  CHECK_EQ_INT(n, 0);
+  CHECK_QUERY(path,
+              "SELECT state || ' ' || (ended_at - started_at) || ' ' ||"
+              " coalesce(error, '-') || ' ' || task_counts FROM flow_run",
+              "Success 3.0 - {\"Success\":1}");
+  CHECK_QUERY(path, "SELECT state || ' ' || result FROM task_run",
+              "Success 7");
+  char want[100];
+  snprintf(want, sizeof want, "f missed 2 2 fire times missed %ld", (long)child);
+  CHECK_QUERY(path,
+              "SELECT group_concat(flow || ' ' || outcome || ' ' || count || ' '"
+              " || detail || ' ' || owner_pid) FROM fire_event",
+              want);
+  fl_store_close(st);
+  CHECK_EQ_INT(count_journals(path), 0);
+  check_integrity(path);
+}
+
 /* A child that records a big run, flushing as the engine does, and dies
    with its last changes in its journals only: the journals take turns
    (none grows with the run), and the replay of both, in order, leaves the
@@ -1403,6 +1487,7 @@ static void test_edges_and_counts(void) {
   fl_store_run_detail_free(d);
   CHECK_EQ_INT(fl_store_run_end(run, FLOWLUA_FLOW_FAILED, T0 + 3, NULL),
                FLOWLUA_OK);
+  flush_ok(st); /* the end is written by the writer thread */
   CHECK_QUERY(path, "SELECT task_counts FROM flow_run",
               "{\"Failed\":2,\"Success\":3}");
 
@@ -1429,6 +1514,7 @@ static void test_edges_and_counts(void) {
   fl_store_run_counts(run, by_state, FL_STORE_TASK_STATES);
   CHECK_EQ_INT(fl_store_run_end(run, FLOWLUA_FLOW_SUCCESS, T0 + 4, NULL),
                FLOWLUA_OK);
+  flush_ok(st); /* the end is written by the writer thread */
   CHECK_QUERY(path, "SELECT task_counts FROM flow_run WHERE run_id = 'r-counted'",
               "{\"Skipped\":4}");
 
@@ -1762,6 +1848,7 @@ int main(void) {
   RUN(test_misuse);
   RUN(test_crash_marking);
   RUN(test_journal_replay);
+  RUN(test_end_while_locked);
   RUN(test_journal_turns);
   RUN(test_claim_fire);
   RUN(test_list_runs);
