@@ -503,7 +503,8 @@ FLOWLUA_API void flowlua_reset_stop(flowlua *rt);
  * never returns (a backtracking string.find: no timeout or cancel can reach
  * it). Called from ANOTHER thread than the runtime's, never from a signal
  * handler (the CLI's second SIGINT wakes a thread of its own for it): when
- * the runtime's thread is inside a task's code, records every run in
+ * the runtime's thread is inside a task's code (or enters one within 5 s:
+ * the call waits for it), records every run in
  * progress, and its task runs not ended, as Cancelled with the error `why`,
  * and returns FLOWLUA_OK; the runtime's thread then stops for good if the
  * call ever returns, and the caller must exit the process (_exit). Else

@@ -81,7 +81,11 @@ int flowlua_new(const flowlua_options *opts, flowlua **out) {
   }
   rt->opts.state_path = rt->state_path;
   rt->rng = fl_seed_random();
-  pthread_mutex_init(&rt->task_gate, NULL);
+  if (fl_task_gate_init(rt) != 0) {
+    free(rt->state_path);
+    free(rt);
+    return FLOWLUA_ENOMEM;
+  }
   fl_logger_init(&rt->log, opts->log_level, opts->log_format, opts->log_fn,
                  opts->log_userdata);
   if (fl_loop_init(&rt->loop) != 0) goto fail_loop;
@@ -102,7 +106,7 @@ fail_lua:
   fl_loop_close(&rt->loop);
 fail_loop:
   fl_logger_free(&rt->log);
-  pthread_mutex_destroy(&rt->task_gate);
+  fl_task_gate_free(rt);
   free(rt->state_path);
   free(rt);
   return FLOWLUA_ENOMEM;

@@ -3,6 +3,7 @@
  * thread while the runtime's own is stuck in a task, and the process exits.
  */
 #define _POSIX_C_SOURCE 200809L
+#include <time.h>
 #include <unistd.h>
 
 #include "engine.h"
@@ -15,9 +16,35 @@
    not touch the store (task code does not), and it stops for good if the
    call returns (fl_task_gate_leave). */
 
+/* How long flowlua_abandon waits for the runtime's thread to enter a
+   task, when it is not in one: a forcing signal may come right after the
+   task was logged Running and before its code runs. A thread that enters
+   no task within this is not stuck in one: it ends the run itself. */
+#define ABANDON_WAIT_SECONDS 5
+
+int fl_task_gate_init(flowlua *rt) {
+  pthread_condattr_t attr;
+  if (pthread_condattr_init(&attr) != 0) return -1;
+  pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+  int failed = pthread_cond_init(&rt->task_entered, &attr) != 0;
+  pthread_condattr_destroy(&attr);
+  if (failed) return -1;
+  if (pthread_mutex_init(&rt->task_gate, NULL) != 0) {
+    pthread_cond_destroy(&rt->task_entered);
+    return -1;
+  }
+  return 0;
+}
+
+void fl_task_gate_free(flowlua *rt) {
+  pthread_mutex_destroy(&rt->task_gate);
+  pthread_cond_destroy(&rt->task_entered);
+}
+
 void fl_task_gate_enter(flowlua *rt) {
   pthread_mutex_lock(&rt->task_gate);
   rt->in_task = 1;
+  pthread_cond_broadcast(&rt->task_entered);
   pthread_mutex_unlock(&rt->task_gate);
 }
 
@@ -49,7 +76,13 @@ static void abandon_run(fl_sched *s, const char *why) {
 }
 
 int fl_abandon_runs(flowlua *rt, const char *why) {
+  struct timespec until;
+  clock_gettime(CLOCK_MONOTONIC, &until);
+  until.tv_sec += ABANDON_WAIT_SECONDS;
   pthread_mutex_lock(&rt->task_gate);
+  while (!rt->in_task && !rt->abandoned &&
+         pthread_cond_timedwait(&rt->task_entered, &rt->task_gate, &until) == 0) {
+  }
   int owned = rt->in_task && !rt->abandoned;
   if (owned) rt->abandoned = 1;
   pthread_mutex_unlock(&rt->task_gate);

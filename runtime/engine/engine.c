@@ -65,7 +65,7 @@ void fl_engine_free(flowlua *rt) {
   if (rt->http_ready) fl_http_close(&rt->http);
   fl_loop_close(&rt->loop);
   fl_logger_free(&rt->log);
-  pthread_mutex_destroy(&rt->task_gate);
+  fl_task_gate_free(rt);
   fl_params_clear(rt);
   fl_buf_free(&rt->err);
   free(rt->script_name);

@@ -241,6 +241,7 @@ struct flowlua {
      runs' end only then; the runtime's thread stops when it leaves that
      code (abandoned). */
   pthread_mutex_t task_gate;
+  pthread_cond_t task_entered; /* signalled when in_task becomes 1 */
   int in_task, abandoned;
   volatile sig_atomic_t cancel_requested; /* cancel the run in progress */
   volatile sig_atomic_t stop_requested;   /* start no new scheduled run */
@@ -472,6 +473,10 @@ void fl_interrupt_hook(lua_State *L, lua_Debug *ar);
 void fl_hook_install(lua_State *L);
 /* Around the runtime's thread running a task's Lua code (lua_resume):
    leaving never returns once flowlua_abandon has taken the runtime. */
+/* The gate's mutex and condition variable: 0, or -1 when they cannot be
+   made. */
+int fl_task_gate_init(flowlua *rt);
+void fl_task_gate_free(flowlua *rt);
 void fl_task_gate_enter(flowlua *rt);
 void fl_task_gate_leave(flowlua *rt);
 /* flowlua_abandon: FLOWLUA_ESTATE (error not set: another thread) unless
