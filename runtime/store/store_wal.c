@@ -19,6 +19,8 @@
  * now can look broken for an instant; a suspicion is read a second time.
  */
 #define _GNU_SOURCE
+#include "store_wal.h"
+
 #include "store_internal.h"
 
 #include <errno.h>
@@ -59,13 +61,6 @@ static void wal_checksum(int big_endian, const unsigned char *data, size_t len,
   s[1] = s1;
 }
 
-/* What a look at a WAL file found. */
-typedef struct wal_scan {
-  int header_bad;       /* the header does not check, and frames follow */
-  size_t broken_frame;  /* the first frame that does not check (from 0) */
-  size_t lost_commits;  /* commit frames of this WAL at or after it */
-} wal_scan;
-
 /* Reads up to len bytes at the file's position: fewer only at its end. */
 static ssize_t read_full(int fd, unsigned char *buf, size_t len) {
   size_t got = 0;
@@ -83,9 +78,8 @@ static ssize_t read_full(int fd, unsigned char *buf, size_t len) {
    read, not mapped, because a checkpoint in another process may truncate
    the file under us (a mapped page past the new end is a SIGBUS), and
    frame by frame, because a WAL a long reader kept from being checkpointed
-   can be large. 1 when committed transactions would be lost (filled in
-   *out), 0 when SQLite will read every one of them, -1 on a read error. */
-static int scan_wal(int fd, off_t size, wal_scan *out) {
+   can be large. */
+int fl_wal_scan_fd(int fd, off_t size, fl_wal_scan *out) {
   memset(out, 0, sizeof *out);
   unsigned char head[WAL_HEADER];
   ssize_t n = read_full(fd, head, sizeof head);
@@ -132,7 +126,7 @@ static int scan_wal(int fd, off_t size, wal_scan *out) {
 
 /* Scans the file at path: 1 damaged, 0 not (or no such file), -1 when it
    cannot be read (errno set). */
-static int scan_file(const char *path, wal_scan *out) {
+static int scan_file(const char *path, fl_wal_scan *out) {
   int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) return errno == ENOENT ? 0 : -1;
   struct stat sb;
@@ -140,7 +134,7 @@ static int scan_file(const char *path, wal_scan *out) {
   if (fstat(fd, &sb) != 0)
     damaged = -1;
   else if (S_ISREG(sb.st_mode))
-    damaged = scan_wal(fd, sb.st_size, out);
+    damaged = fl_wal_scan_fd(fd, sb.st_size, out);
   int saved = errno;
   close(fd);
   errno = saved;
@@ -152,7 +146,7 @@ int fl__store_check_wal(fl_store *st) {
   char *wal = malloc(n);
   if (!wal) return fl__store_oom(st, "cannot check its WAL file");
   snprintf(wal, n, "%s-wal", st->path);
-  wal_scan scan;
+  fl_wal_scan scan;
   int damaged = scan_file(wal, &scan);
   /* A frame another process is writing at this instant looks broken: a
      second look tells damage from a write in progress. */
