@@ -92,8 +92,8 @@ static char *follow_links(const char *path, struct stat *st, int *exists) {
    NAME_MAX (255) with the tag, pid and random part. */
 #define TMP_NAME_KEEP 200
 
-/* Whether name is ".NAME.flowlua-PID-XXXXXXXX.tmp" (NAME not empty, PID
-   decimal, X lower-case hex); its pid in *pid. */
+/* Whether name is ".NAME.flowlua-PID-HHHHHHHH.tmp" (NAME not empty, PID
+   decimal, H lower-case hex digits); its pid in *pid. */
 static int is_temp_name(const char *name, long *pid) {
   size_t n = strlen(name), suffix = sizeof TMP_SUFFIX - 1;
   if (n < 2 || name[0] != '.' || n < suffix ||

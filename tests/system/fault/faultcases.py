@@ -4,6 +4,7 @@ run shows them all) and printed at the end, and the script's exit code says
 whether there was any."""
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 
@@ -30,3 +31,22 @@ def run_cases(cases, problems, prefix, select=None):
     code = report(problems)
     print(f"{len(cases)} cases, {len(problems)} problems")
     sys.exit(code)
+
+
+# Private mount namespaces: as root (-m), or else in a user namespace of
+# the test's own (-rm) where the kernel allows it.
+MOUNT_NAMESPACES = (["unshare", "-m", "--propagation", "private"],
+                    ["unshare", "-rm", "--propagation", "private"])
+
+
+def in_mount_namespace(script, args, root_only=False):
+    """Runs `python3 SCRIPT --inner ARGS...` in a private mount namespace,
+    where it may mount what it needs without touching the machine's own
+    mounts. Its exit code, or None when no such namespace can be made here
+    (the caller then says what stands in for it)."""
+    for unshare in MOUNT_NAMESPACES[:1] if root_only else MOUNT_NAMESPACES:
+        if subprocess.run(unshare + ["true"], capture_output=True).returncode == 0:
+            print(f"in a private mount namespace ({' '.join(unshare)})")
+            return subprocess.run(unshare + [sys.executable, script, "--inner"]
+                                  + list(args)).returncode
+    return None

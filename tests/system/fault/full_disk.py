@@ -22,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 
-from faultcases import report
+from faultcases import in_mount_namespace, report
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FLOW = os.path.join(HERE, "full_disk_append.lua")
@@ -110,14 +110,9 @@ def main():
     flowlua = os.path.abspath(sys.argv[1])
     work = tempfile.mkdtemp(prefix="flowlua-full-disk-")
     try:
-        for unshare in (["unshare", "-m", "--propagation", "private"],
-                        ["unshare", "-rm", "--propagation", "private"]):
-            probe = subprocess.run(unshare + ["true"], capture_output=True)
-            if probe.returncode != 0:
-                continue
-            print(f"a 64 KiB tmpfs in a private mount namespace ({' '.join(unshare)})")
-            rc = subprocess.run(unshare + [sys.executable, __file__, "--inner",
-                                           flowlua, work]).returncode
+        print("a 64 KiB tmpfs of its own")
+        rc = in_mount_namespace(__file__, [flowlua, work])
+        if rc is not None:
             print("ok" if rc == 0 else "FAILED")
             return rc
         print("no mount namespace: RLIMIT_FSIZE stands in for the full disk")

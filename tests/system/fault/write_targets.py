@@ -23,11 +23,10 @@ import subprocess
 import sys
 import tempfile
 
-from faultcases import report
+from faultcases import in_mount_namespace, report
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FLOW = os.path.join(HERE, "write_targets_flow.lua")
-UNSHARE = ["unshare", "-m", "--propagation", "private"]
 
 
 def check_folder_messages(flowlua, work, cause, prefix=()):
@@ -95,11 +94,9 @@ def main():
     work = tempfile.mkdtemp(prefix="flowlua-write-targets-")
     try:
         make_folder(work)
-        if os.geteuid() == 0 and subprocess.run(UNSHARE + ["true"]).returncode == 0:
-            print("a read-only bind mount and a /dev of its own, in a private mount namespace")
-            rc = subprocess.run(UNSHARE + [sys.executable, __file__, "--inner",
-                                           flowlua, work]).returncode
-        else:
+        print("a read-only bind mount and a /dev of its own")
+        rc = in_mount_namespace(__file__, [flowlua, work], root_only=True)
+        if rc is None:
             if os.geteuid() == 0:
                 print("no mount namespace: flowlua runs as nobody on a 0555 folder")
                 os.chmod(work, 0o755)
