@@ -29,15 +29,7 @@
 
 /* Copies n bytes and a NUL into the batch's strings; *off is where. */
 static int batch_str(fl_store *st, const char *s, size_t n, size_t *off) {
-  if (fl_buf_reserve(&st->batch, n + 1) != 0) {
-    st->batch.oom = 0; /* the buffer is intact: a later call may succeed */
-    return fl__store_oom(st, "cannot buffer a change");
-  }
-  *off = st->batch.len;
-  memcpy(st->batch.data + st->batch.len, s, n);
-  st->batch.data[st->batch.len + n] = '\0';
-  st->batch.len += n + 1;
-  return FLOWLUA_OK;
+  return fl__store_batch_str(st, s, n, off, "cannot buffer a change");
 }
 
 static int touch(fl_store *st, fl_store_run *run, uint32_t task) {

@@ -265,6 +265,10 @@ int fl__store_set_err(fl_store *st, int status, const char *fmt, ...)
 int fl__store_sql_err(fl_store *st, int rc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 int fl__store_oom(fl_store *st, const char *what);
+/* Appends s[0..n) and a NUL to the batch buffer, *off its offset there;
+   out of memory, the buffer stays as it was and the error says `what`. */
+int fl__store_batch_str(fl_store *st, const char *s, size_t n, size_t *off,
+                        const char *what);
 int fl__store_exec(fl_store *st, sqlite3_stmt *s, const char *what);
 int fl__store_exec_sql(fl_store *st, const char *sql, const char *what);
 int fl__store_prepare(fl_store *st, const char *sql, sqlite3_stmt **s, const char *what);

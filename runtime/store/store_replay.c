@@ -666,15 +666,8 @@ int fl_store_claim_fire_within(fl_store *st, const char *flow,
 
 /* Copies s (n bytes) and a NUL into the batch's strings; *off is where. */
 static int fire_str(fl_store *st, const char *s, size_t n, size_t *off) {
-  if (fl_buf_reserve(&st->batch, n + 1) != 0) {
-    st->batch.oom = 0; /* the buffer is intact */
-    return fl__store_oom(st, "cannot record what became of a fire time");
-  }
-  *off = st->batch.len;
-  memcpy(st->batch.data + st->batch.len, s, n);
-  st->batch.data[st->batch.len + n] = '\0';
-  st->batch.len += n + 1;
-  return FLOWLUA_OK;
+  return fl__store_batch_str(st, s, n, off,
+                             "cannot record what became of a fire time");
 }
 
 /* A fire event in a journalled store: journalled (a replay writes it if

@@ -159,3 +159,16 @@ double fl_store_busy_seconds(const fl_store *st) {
   return st ? (double)__atomic_load_n(&st->busy_ns, __ATOMIC_RELAXED) / 1e9
             : 0;
 }
+
+int fl__store_batch_str(fl_store *st, const char *s, size_t n, size_t *off,
+                        const char *what) {
+  if (fl_buf_reserve(&st->batch, n + 1) != 0) {
+    st->batch.oom = 0; /* the buffer is intact: a later call may succeed */
+    return fl__store_oom(st, what);
+  }
+  *off = st->batch.len;
+  memcpy(st->batch.data + st->batch.len, s, n);
+  st->batch.data[st->batch.len + n] = '\0';
+  st->batch.len += n + 1;
+  return FLOWLUA_OK;
+}
