@@ -336,7 +336,8 @@ static int claim(serve *sv, double fire) {
     return -1;
   }
   if (!rt->store) return 0;
-  /* Runs' ends and fire events are not to hold up the loop either. */
+  /* Nor are runs' starts and ends, fire claims and events to hold up the
+     loop: they are journalled and written by the store's writer thread. */
   fl_store_write_in_background(rt->store);
   int wait_ms = claim_wait_ms(sv, fire);
   double t0 = fl_now();
@@ -348,10 +349,9 @@ static int claim(serve *sv, double fire) {
     sv->res.missed++;
     sv_log(sv, FLOWLUA_LOG_WARN,
            "flow '%s': fire time %s missed: the loop's thread waited %.1f s "
-           "for the state database %s (another process held a lock on it) "
-           "and waits no longer than until the next fire time, so it could "
-           "not be claimed",
-           sv->name, when, fl_now() - t0, rt->state_path);
+           "to claim it (%s) and waits no longer than until the next fire "
+           "time",
+           sv->name, when, fl_now() - t0, fl_store_errmsg(rt->store));
     record_fire(sv, "missed", fire, 0, 1);
     return -1;
   }

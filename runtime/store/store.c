@@ -120,11 +120,8 @@ void fl__store_free_run(fl_store_run *run) {
 typedef struct begin_ctx {
   fl_store_run *run;
   const fl_store_run_info *info;
-  const char *graph;
-  size_t graph_len;
-  const char *edges;
-  size_t edges_len;
-  const fl_store_owner *owner;
+  store_begin b;
+  int reserved; /* the pool was filled in this transaction */
 } begin_ctx;
 
 /* At most this many runs back from a resumed run to the first run of its
@@ -192,55 +189,59 @@ static int claim_resumed_run(fl_store *st, const char *resumed_from) {
   return status;
 }
 
+/* Takes the run's id from the pool, or reserves one (a block, for a
+   serving process) in the caller's transaction. */
+static int take_id(fl_store *st, begin_ctx *c) {
+  if (st->ids_next >= st->ids_end) {
+    int64_t n = st->background && st->journal ? FL_STORE_ID_BLOCK : 1, first;
+    int rc = fl__store_reserve_ids(st->db, n, &first);
+    if (rc != SQLITE_DONE)
+      return fl__store_sql_err(st, rc, "cannot take an id for run '%s'",
+                               c->info->run_id);
+    st->ids_next = first;
+    st->ids_end = first + n;
+    c->reserved = 1;
+  }
+  c->b.rowid = st->ids_next++;
+  return FLOWLUA_OK;
+}
+
 static int insert_run(fl_store *st, void *ctx_) {
   begin_ctx *c = ctx_;
-  const fl_store_run_info *in = c->info;
-  sqlite3_stmt *s = NULL;
-  if (in->resumed_from) {
-    int claimed = claim_resumed_run(st, in->resumed_from);
+  const char *run_id = c->info->run_id;
+  if (c->info->resumed_from) {
+    int claimed = claim_resumed_run(st, c->info->resumed_from);
     if (claimed) return claimed;
   }
-  int status = fl__store_prepare(
-      st,
-      "INSERT INTO flow_run(run_id, flow, script, params, state, scheduled_at,"
-      " started_at, resumed_from, owner_host, owner_boot, owner_pid,"
-      " owner_start) VALUES (?1, ?2, ?3, ?4, 'Running', ?5, ?6, ?8, ?9,"
-      " ?10, ?11, ?12)",
-      &s, "cannot record the run");
-  if (status) return status;
-  sqlite3_bind_text(s, 1, in->run_id, -1, SQLITE_STATIC);
-  sqlite3_bind_text(s, 2, in->flow, -1, SQLITE_STATIC);
-  sqlite3_bind_text(s, 3, in->script, -1, SQLITE_STATIC);
-  sqlite3_bind_text(s, 4, in->params_json, -1, SQLITE_STATIC);
-  fl__store_bind_opt_double(s, 5, in->scheduled_at);
-  sqlite3_bind_double(s, 6, in->started_at);
-  sqlite3_bind_text(s, 8, in->resumed_from, -1, SQLITE_STATIC);
-  sqlite3_bind_text(s, 9, c->owner->host, -1, SQLITE_STATIC);
-  sqlite3_bind_text(s, 10, c->owner->boot_id, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(s, 11, c->owner->pid);
-  sqlite3_bind_int64(s, 12, c->owner->start_time);
-  int rc = sqlite3_step(s);
-  if (rc == SQLITE_CONSTRAINT_UNIQUE)
-    status = fl__store_set_err(st, FLOWLUA_EINVAL, "run id '%s' is already recorded",
-                     in->run_id);
-  else if (rc == SQLITE_CONSTRAINT_CHECK)
+  int status = take_id(st, c);
+  sqlite3_stmt *run = NULL, *graph = NULL;
+  if (status == FLOWLUA_OK)
+    status = fl__store_prepare(st, fl__store_run_insert_sql, &run,
+                               "cannot record the run");
+  if (status == FLOWLUA_OK)
+    status = fl__store_prepare(st, fl__store_graph_insert_sql, &graph,
+                               "cannot record the run's graph");
+  int rc = status == FLOWLUA_OK ? fl__store_insert_begin(run, graph, &c->b)
+                                : SQLITE_DONE;
+  if (status == FLOWLUA_OK && rc == SQLITE_CONSTRAINT_UNIQUE)
     status = fl__store_set_err(st, FLOWLUA_EINVAL,
-                     "the params of run '%s' are not valid JSON", in->run_id);
-  else if (rc != SQLITE_DONE)
-    status = fl__store_sql_err(st, rc, "cannot record run '%s'", in->run_id);
-  else
-    c->run->rowid = sqlite3_last_insert_rowid(st->db);
-  sqlite3_finalize(s);
-  if (status) return status;
-  status = fl__store_prepare(
-      st, "INSERT INTO run_graph(run, keys, edges) VALUES (?1, ?2, ?3)", &s,
-      "cannot record the run's graph");
-  if (status) return status;
-  sqlite3_bind_int64(s, 1, c->run->rowid);
-  sqlite3_bind_text64(s, 2, c->graph, c->graph_len, SQLITE_STATIC, SQLITE_UTF8);
-  sqlite3_bind_text64(s, 3, c->edges, c->edges_len, SQLITE_STATIC, SQLITE_UTF8);
-  status = fl__store_exec(st, s, "cannot record the run's graph");
-  sqlite3_finalize(s);
+                               "run id '%s' is already recorded", run_id);
+  else if (status == FLOWLUA_OK && rc == SQLITE_CONSTRAINT_CHECK)
+    status = fl__store_set_err(st, FLOWLUA_EINVAL,
+                               "the params of run '%s' are not valid JSON",
+                               run_id);
+  else if (status == FLOWLUA_OK && rc != SQLITE_DONE)
+    status = fl__store_sql_err(st, rc, "cannot record run '%s'", run_id);
+  else if (status == FLOWLUA_OK && sqlite3_changes(st->db) != 1)
+    /* The id was there: run_ids was set back (a file restored from a
+       copy?); the next block starts after every id in the file. */
+    status = fl__store_set_err(st, FLOWLUA_EIO,
+                               "run id #%lld handed out for run '%s' is "
+                               "taken; run again",
+                               (long long)c->b.rowid, run_id);
+  sqlite3_finalize(run);
+  sqlite3_finalize(graph);
+  if (status == FLOWLUA_OK) c->run->rowid = c->b.rowid;
   return status;
 }
 
@@ -279,10 +280,41 @@ int fl_store_run_begin(fl_store *st, const fl_store_run_info *info,
   fl_buf_addc(&graph, ']');
   edges_json(&edges, info);
   if (graph.oom || edges.oom) goto fail_nomem;
-  begin_ctx ctx = {run,       info,       graph.data,
-                   graph.len, edges.data, edges.len,
-                   info->owner ? info->owner : &st->self};
-  int status = fl__store_flush_with(st, "cannot record the run", insert_run, &ctx);
+  const fl_store_owner *owner = info->owner ? info->owner : &st->self;
+  begin_ctx ctx = {run, info, {.pid = owner->pid, .start = owner->start_time,
+                               .scheduled_at = info->scheduled_at,
+                               .started_at = info->started_at}, 0};
+  const char *str[J_BEGIN_STRINGS] = {
+      [JB_RUN_ID] = info->run_id, [JB_FLOW] = info->flow,
+      [JB_SCRIPT] = info->script, [JB_PARAMS] = info->params_json,
+      [JB_RESUMED] = info->resumed_from,
+      [JB_GRAPH] = graph.data,    [JB_EDGES] = edges.data,
+      [JB_HOST] = owner->host,    [JB_BOOT] = owner->boot_id};
+  for (int i = 0; i < J_BEGIN_STRINGS; i++) {
+    ctx.b.str[i] = str[i];
+    ctx.b.len[i] = str[i] ? strlen(str[i]) : 0;
+  }
+  int status;
+  if (st->journal && !st->replaying && st->background && !info->resumed_from &&
+      !info->owner && (fl__store_refill_ids(st), st->ids_next < st->ids_end)) {
+    /* A serving process's run: no transaction, no wait for another
+       process's lock (store_begin.c). */
+    ctx.b.rowid = st->ids_next++;
+    status = fl__store_begin_in_background(st, run, &ctx.b);
+    if (status == FLOWLUA_OK) {
+      fl__store_refill_ids(st);
+      (void)fl_store_flush_async(st); /* a failure is the run's to report */
+    }
+  } else {
+    status = fl__store_flush_with(st, "cannot record the run", insert_run,
+                                  &ctx);
+    /* Ids reserved by a transaction that rolled back are not ours. */
+    if (status && ctx.reserved) st->ids_next = st->ids_end = 0;
+    /* Everything journalled so far is in the file now (the flush waited for
+       the writer): with no other run open, the journals start afresh, as
+       they did when a run's end was committed before it returned. */
+    if (status == FLOWLUA_OK) fl__store_journal_settled(st);
+  }
   fl_buf_free(&graph);
   fl_buf_free(&edges);
   if (status) {
@@ -290,10 +322,6 @@ int fl_store_run_begin(fl_store *st, const fl_store_run_info *info,
     free(run);
     return status;
   }
-  /* Everything journalled so far is in the file now (the flush waited for
-     the writer): with no other run open, the journals start afresh, as
-     they did when a run's end was committed before it returned. */
-  fl__store_journal_settled(st);
   run->next = st->runs;
   if (st->runs) st->runs->prev = run;
   st->runs = run;

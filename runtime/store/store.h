@@ -62,7 +62,7 @@
 
 /* The schema this code writes; older files are migrated on open, newer ones
    refused. */
-#define FL_STORE_SCHEMA_VERSION 4
+#define FL_STORE_SCHEMA_VERSION 5
 /* PRAGMA application_id of a flowlua store: "flLS" in ASCII. */
 #define FL_STORE_APPLICATION_ID 0x666c4c53
 
@@ -210,7 +210,11 @@ typedef struct fl_store_run_info {
  * anything already buffered — before returning, so the run and its owner
  * are on disk before any of its tasks starts. Every string is copied.
  * On success *out is the run's handle. A run id already in the store is
- * FLOWLUA_EINVAL.
+ * FLOWLUA_EINVAL. In a store that writes in the background
+ * (fl_store_write_in_background), a run that resumes none and has this
+ * process as its owner is journalled instead (as durable: a replay inserts
+ * it) and inserted by the writer thread, with an id from the block the
+ * process reserved: no wait for another process's lock.
  */
 int fl_store_run_begin(fl_store *st, const fl_store_run_info *info,
                        fl_store_run **out);
@@ -311,9 +315,10 @@ int fl_store_flush(fl_store *st);
 int fl_store_flush_async(fl_store *st);
 
 /*
- * Asks for runs' ends (fl_store_run_end) and fire events
- * (fl_store_fire_event) to be journalled and written by the writer thread,
- * so that neither waits for another process's lock on the database: what
+ * Asks for runs' starts and ends (fl_store_run_begin, fl_store_run_end),
+ * fire claims and fire events (fl_store_claim_fire, fl_store_fire_event)
+ * to be journalled and written by the writer thread,
+ * so that none of them waits for another process's lock on the database: what
  * a serving process wants. Without it they are written before returning
  * (cheaper for a process that runs once and exits: no writer thread to
  * start), unless the writer thread runs already. No effect on ":memory:".
@@ -368,18 +373,23 @@ int fl_store_mark_crashed(fl_store *st, double now, size_t *n_marked);
 
 /*
  * Claims the fire of `flow` at `scheduled_at` (wall clock; compared to the
- * millisecond) for this process, in its own transaction: 1 when this call
- * got it, 0 when some process (this one included) claimed it before, or a
- * negative status. Two processes serving one flow on one file therefore
- * never both run the same scheduled time. A fire claimed by a process that
- * died before starting its run stays claimed: at most once, not at least.
+ * millisecond) for this process: 1 when this call got it, 0 when some
+ * process (this one included) claimed it before, or a negative status. Two
+ * processes serving one flow on one file therefore never both run the same
+ * scheduled time. A file store decides in its claims file (store_claims.c)
+ * and the fire table, under a lock held for microseconds, and records the
+ * claim in the fire table (by the writer thread, when writing in the
+ * background); ":memory:" in its own transaction. A fire claimed by a
+ * process that died before starting its run stays claimed: at most once,
+ * not at least.
  */
 int fl_store_claim_fire(fl_store *st, const char *flow, double scheduled_at,
                         double now);
 
 /*
- * The same, waiting for another process's lock on the database at most
- * max_wait_ms (<= 0, or more than the busy timeout: the busy timeout).
+ * The same, waiting for another process's lock (on the claims file, or on
+ * the database when that file cannot be used) at most max_wait_ms (<= 0,
+ * or more than the busy timeout: the busy timeout).
  * When it is still held after that, a negative status with
  * fl_store_lock_busy(st) = 1, and nothing is claimed: a serving loop bounds
  * its wait by its next fire time, so that a lock held for long costs fire

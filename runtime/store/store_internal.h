@@ -6,6 +6,8 @@
  *   store.c          opening and the schema, errors and transactions, the
  *                    buffered batch, runs, task runs, the cache
  *   store_write.c    freezing a batch and writing it: the writer thread
+ *   store_begin.c    run ids in blocks; a serving process's run start
+ *   store_claims.c   the fire claims file
  *   store_replay.c   crash detection, fire claims and events, replaying a
  *                    dead process's journal
  *   store_read.c     reading runs back (runs, show, resume)
@@ -81,6 +83,16 @@ int fl__store_owner_gone(const fl_store_owner *self, const char *host,
   " length(map_index) - 2) FROM task_run WHERE run = ?1 AND map_index > 0))" \
   " GROUP BY state"
 
+/* Journal records: a head, fixed fields, then strings. Native byte order:
+   a journal is replayed on the machine that wrote it. */
+enum { J_ADD = 'A', J_ADDS = 'N', J_STATE = 'S', J_RESULT = 'R', J_END = 'E',
+       J_FIRE = 'F', J_BEGIN = 'B', J_CLAIM = 'C' };
+#define J_NONE UINT32_MAX /* a string that is NULL */
+
+/* The strings of a run's start (J_BEGIN, pending_begin), in this order. */
+enum { JB_RUN_ID, JB_FLOW, JB_SCRIPT, JB_PARAMS, JB_RESUMED, JB_GRAPH,
+       JB_EDGES, JB_HOST, JB_BOOT, J_BEGIN_STRINGS };
+
 /* One buffered state change for task_event: a change that stopped being
    its task run's latest. */
 typedef struct pending_event {
@@ -111,6 +123,23 @@ typedef struct pending_fire {
   double first, last, at;
   uint64_t count;
 } pending_fire;
+
+/* A run's start in a serving process (store.c, "run ids"), buffered like
+   a run's end and written first by the batch that holds it; its strings in
+   st->batch, SIZE_MAX for NULL. */
+typedef struct pending_begin {
+  int64_t rowid, pid, start;
+  double scheduled_at, started_at;
+  size_t str_off[J_BEGIN_STRINGS];
+} pending_begin;
+
+/* A fire time this process claimed (fl_store_claim_fire_within) in the
+   claims file, for the writer to record in the fire table. */
+typedef struct pending_claim {
+  size_t flow_off; /* in st->batch */
+  int64_t ms;
+  double at;
+} pending_claim;
 
 typedef struct touched_task {
   fl_store_run *run;
@@ -153,6 +182,10 @@ struct fl_store {
   size_t n_ends, cap_ends;
   pending_fire *fires;
   size_t n_fires, cap_fires;
+  pending_begin *begins;
+  size_t n_begins, cap_begins;
+  pending_claim *claims;
+  size_t n_claims, cap_claims;
   fl_buf batch;      /* the batch's strings, NUL-terminated, by offset */
   fl_buf cache_json; /* the last cache hit, for fl_store_cache_get */
   /* Every change to a task run, as it happens (journal.h): durable at
@@ -186,18 +219,22 @@ struct fl_store {
      handle's connection, with a queue of their own in case one fails. */
   struct writer *writer;
   int writer_used;  /* a writer thread ran: this process wrote a big run */
-  int background;   /* fl_store_write_in_background: ends and fire events
-                       go to the writer thread */
+  int background;   /* fl_store_write_in_background: starts and ends of
+                       runs, fire claims and events go to the writer thread */
+  /* Run ids handed out to this process and not used yet: ids_next up to
+     ids_end (excluded). A serving process starts a run with one of them
+     without a transaction of its own; the writer thread reserves the next
+     block ahead of need (fl__store_take_ids). */
+  int64_t ids_next, ids_end;
+  /* The fire claims file (store_claims.c), opened on first use; -1 when
+     not open. */
+  int claims_fd;
+  int claims_failed; /* it could not be opened: claims use the database */
   int wal_frames;   /* in the WAL after this connection's last commit */
   struct wconn *mem_conn;
   struct fbatch *mem_head, *mem_tail;
 };
 
-/* Journal records: a head, fixed fields, then strings. Native byte order:
-   a journal is replayed on the machine that wrote it. */
-enum { J_ADD = 'A', J_ADDS = 'N', J_STATE = 'S', J_RESULT = 'R', J_END = 'E',
-       J_FIRE = 'F' };
-#define J_NONE UINT32_MAX /* a string that is NULL */
 
 typedef struct j_head {
   int64_t run; /* flow_run.id */
@@ -238,6 +275,21 @@ typedef struct j_fire {
   int64_t pid; /* the process that recorded it (fire_event.owner_pid) */
   uint32_t flow_len, outcome_len, detail_len, pad;
 } j_fire;
+/* J_BEGIN (head's run: the run's id): a run's start, journalled before
+   the writer inserts its flow_run row; then the strings of JB_*, their
+   lengths in len (J_NONE: NULL), one after another. */
+typedef struct j_begin {
+  double scheduled_at, started_at;
+  int64_t pid, start; /* the owner's; its host and boot id are strings */
+  uint32_t len[J_BEGIN_STRINGS];
+} j_begin;
+/* J_CLAIM (head's run 0): a fire time claimed in the claims file, then
+   the flow's name (flow_len bytes). */
+typedef struct j_claim {
+  int64_t ms, pid;
+  double at;
+  uint32_t flow_len, pad;
+} j_claim;
 typedef struct j_end {
   double ended_at;
   int32_t state;
@@ -358,6 +410,58 @@ void fl__store_pack_end(fl_buf *j);
 typedef int (*store_pack_fn)(void *ctx, const store_pack_row *row);
 int fl__store_pack_read(const char *json, size_t len, fl_buf *scratch,
                     store_pack_fn fn, void *ctx);
+
+/* store_begin.c: a run's start (see the file's comment, "Run ids"). */
+typedef struct store_begin {
+  int64_t rowid, pid, start; /* the run's id; its owner's pid, start time */
+  double scheduled_at, started_at;
+  const char *str[J_BEGIN_STRINGS]; /* JB_*; NULL for none */
+  size_t len[J_BEGIN_STRINGS];
+} store_begin;
+/* The flow_run and run_graph inserts of a run's start; a start already in
+   the file is left as it is (a replay of a start the writer wrote). */
+extern const char fl__store_run_insert_sql[];
+extern const char fl__store_graph_insert_sql[];
+/* The fire table's insert of a claimed fire time: ?1 flow, ?2 ms, ?3 at,
+   ?4 host, ?5 pid; a claim the file holds already is left. */
+extern const char fl__store_claim_insert_sql[];
+/* Hands out n run ids on db, in the caller's transaction: the first in
+   *first. The SQLite result code (SQLITE_DONE on success). */
+int fl__store_reserve_ids(sqlite3 *db, int64_t n, int64_t *first);
+/* Inserts a run's start with the two statements (of fl__store_run_insert_sql
+   and fl__store_graph_insert_sql), reset after: SQLITE_DONE or the code. */
+int fl__store_insert_begin(sqlite3_stmt *run, sqlite3_stmt *graph,
+                           const store_begin *b);
+/* A serving process's run start: journalled, and buffered for the writer
+   thread; run->rowid is b->rowid (an id of the process's block). */
+int fl__store_begin_in_background(fl_store *st, fl_store_run *run,
+                                  const store_begin *b);
+/* store_write.c: moves the block of ids the writer reserved into the pool
+   when the pool is empty, and asks the writer for the next block when the
+   pool runs low. */
+void fl__store_refill_ids(fl_store *st);
+/* Run ids reserved at a time by a serving process, and when the writer
+   reserves the next block. */
+#define FL_STORE_ID_BLOCK 64
+#define FL_STORE_ID_LOW 16
+
+/* store_claims.c: the fire claims file, "<state>.flowlua-fires": which fire
+   times processes on this file claimed lately, so that a claim needs no
+   lock on the database (see the file's comment). */
+/* Takes the file's lock, waiting at most max_wait_ms: FLOWLUA_OK;
+   FLOWLUA_EIO with err_busy set when another process held it all that
+   time; FLOWLUA_EIO with st->claims_failed set when the file cannot be
+   used (claims then go to the database alone). */
+int fl__store_claims_lock(fl_store *st, int max_wait_ms);
+void fl__store_claims_unlock(fl_store *st);
+/* With the lock: whether flow's fire time ms is in the file (1 or 0), and
+   adding it. */
+int fl__store_claims_find(fl_store *st, const char *flow, int64_t ms);
+int fl__store_claims_add(fl_store *st, const char *flow, int64_t ms);
+/* The latest fire time of flow in the file: 1 with *ms, 0 when none, or a
+   negative status. Takes the lock itself. */
+int fl__store_claims_last(fl_store *st, const char *flow, int64_t *ms);
+void fl__store_claims_close(fl_store *st);
 
 /* store_open.c: the SQL that takes a store from schema version v to v + 1, or
    NULL; for tests that build a file as an older flowlua left it. */

@@ -200,6 +200,13 @@ static const char *const migrations[] = {
     "ALTER TABLE run_graph ADD COLUMN edges TEXT;"
     "CREATE INDEX flow_run_by_resumed ON flow_run(resumed_from)"
     "  WHERE resumed_from IS NOT NULL;",
+    /* 4 -> 5: run ids are handed out from here, in blocks (store.c, "run
+       ids"), so that a serving process records a run's start without
+       waiting for another process's lock: it takes an id of its block,
+       journals the start, and its writer thread inserts the row. Every
+       insert takes its id from here; `next` was never handed out. */
+    "CREATE TABLE run_ids (next INTEGER NOT NULL);"
+    "INSERT INTO run_ids(next) SELECT coalesce(max(id), 0) + 1 FROM flow_run;",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] ==
@@ -671,6 +678,9 @@ static void destroy(fl_store *st) {
   free(st->puts);
   free(st->ends);
   free(st->fires);
+  free(st->begins);
+  free(st->claims);
+  fl__store_claims_close(st);
   fl_buf_free(&st->batch);
   fl_buf_free(&st->cache_json);
   fl_buf_free(&st->err);
@@ -699,6 +709,7 @@ int fl_store_open(const char *path, const fl_store_options *opts,
     fl_store_options_init(&st->opts);
   if (st->opts.busy_timeout_ms < 0) st->opts.busy_timeout_ms = 0;
   fl_store_owner_self(&st->self);
+  st->claims_fd = -1;
   st->stats = getenv("FLOWLUA_STORE_STATS") != NULL;
 
   int memory = strcmp(path, ":memory:") == 0;

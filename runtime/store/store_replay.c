@@ -73,6 +73,8 @@ typedef struct j_record {
     j_result result;
     j_end end;
     j_fire fire;
+    j_begin begin;
+    j_claim claim;
   } u;
   const char *s1, *s2; /* not NUL-terminated */
   size_t n1, n2;
@@ -92,12 +94,22 @@ static int j_decode(const unsigned char *rec, size_t len, j_record *r) {
                  : r->h.type == J_RESULT ? sizeof r->u.result
                  : r->h.type == J_END    ? (len ? sizeof r->u.end : 0)
                  : r->h.type == J_FIRE   ? sizeof r->u.fire
+                 : r->h.type == J_BEGIN  ? sizeof r->u.begin
+                 : r->h.type == J_CLAIM  ? sizeof r->u.claim
                                          : SIZE_MAX;
   if (fixed == SIZE_MAX || len < fixed) return -1;
   memcpy(&r->u, rec, fixed);
   rec += fixed;
   len -= fixed;
   if (r->h.type == J_ADDS) { /* checked whole by adds_apply */
+    r->s1 = (const char *)rec, r->n1 = len;
+    return 0;
+  }
+  if (r->h.type == J_BEGIN) { /* its strings, one after another */
+    size_t need = 0;
+    for (int i = 0; i < J_BEGIN_STRINGS; i++)
+      need += r->u.begin.len[i] == J_NONE ? 0 : r->u.begin.len[i];
+    if (need != len) return -1;
     r->s1 = (const char *)rec, r->n1 = len;
     return 0;
   }
@@ -108,6 +120,7 @@ static int j_decode(const unsigned char *rec, size_t len, j_record *r) {
                 : full_end              ? r->u.end.err_len
                 : r->h.type == J_FIRE
                     ? r->u.fire.flow_len + r->u.fire.outcome_len
+                : r->h.type == J_CLAIM ? r->u.claim.flow_len
                     : J_NONE;
   uint32_t n2 = r->h.type == J_ADD ? r->u.add.task_len
                 : full_end         ? r->u.end.counts_len
@@ -443,18 +456,32 @@ static int replay_fires(fl_store *st, const unsigned char *data, size_t len) {
   const char *what = "cannot replay what became of a fire time";
   size_t pos = 0, n;
   const unsigned char *rec;
-  sqlite3_stmt *s = NULL;
+  sqlite3_stmt *s = NULL, *claim = NULL;
   int status = FLOWLUA_OK, open = 0;
   while (status == FLOWLUA_OK && (rec = fl_journal_next(data, len, &pos, &n))) {
     j_record r;
     if (j_decode(rec, n, &r) != 0) break;
-    if (r.h.type != J_FIRE || !r.s1) continue;
+    if ((r.h.type != J_FIRE && r.h.type != J_CLAIM) || !r.s1) continue;
     if (!open) {
       status = fl__store_tx_begin(st, what);
       if (status == FLOWLUA_OK)
         status = fl__store_prepare(st, fl__store_fire_event_sql, &s, what);
+      if (status == FLOWLUA_OK)
+        status = fl__store_prepare(st, fl__store_claim_insert_sql, &claim,
+                                   what);
       open = 1;
       if (status) break;
+    }
+    if (r.h.type == J_CLAIM) {
+      fl__store_bind_text(claim, 1, r.s1, r.n1);
+      sqlite3_bind_int64(claim, 2, r.u.claim.ms);
+      sqlite3_bind_double(claim, 3, r.u.claim.at);
+      /* A journal is replayed on its own host (store.h: the owner is gone
+         only when seen from the same host). */
+      sqlite3_bind_text(claim, 4, st->self.host, -1, SQLITE_STATIC);
+      sqlite3_bind_int64(claim, 5, r.u.claim.pid);
+      status = fl__store_exec(st, claim, what);
+      continue;
     }
     fl__store_bind_text(s, 1, r.s1, r.u.fire.flow_len);
     fl__store_bind_text(s, 2, r.s1 + r.u.fire.flow_len, r.u.fire.outcome_len);
@@ -467,6 +494,51 @@ static int replay_fires(fl_store *st, const unsigned char *data, size_t len) {
     status = fl__store_exec(st, s, what);
   }
   sqlite3_finalize(s);
+  sqlite3_finalize(claim);
+  if (open && status == FLOWLUA_OK) status = fl__store_tx_commit(st, what);
+  if (open && status != FLOWLUA_OK) fl__store_tx_rollback(st);
+  return status;
+}
+
+/* Inserts the runs whose start the journal holds (J_BEGIN: a serving
+   process's, which its writer may not have written), before their task
+   runs are replayed; a start the file holds is left as it is. */
+static int replay_begins(fl_store *st, const unsigned char *data, size_t len) {
+  const char *what = "cannot replay the start of a run";
+  size_t pos = 0, n;
+  const unsigned char *rec;
+  sqlite3_stmt *run = NULL, *graph = NULL;
+  int status = FLOWLUA_OK, open = 0;
+  while (status == FLOWLUA_OK && (rec = fl_journal_next(data, len, &pos, &n))) {
+    j_record r;
+    if (j_decode(rec, n, &r) != 0) break;
+    if (r.h.type != J_BEGIN) continue;
+    if (!open) {
+      open = 1;
+      status = fl__store_tx_begin(st, what);
+      if (status == FLOWLUA_OK)
+        status = fl__store_prepare(st, fl__store_run_insert_sql, &run, what);
+      if (status == FLOWLUA_OK)
+        status = fl__store_prepare(st, fl__store_graph_insert_sql, &graph, what);
+      if (status) break;
+    }
+    store_begin b = {r.h.run, r.u.begin.pid, r.u.begin.start,
+                     r.u.begin.scheduled_at, r.u.begin.started_at, {0}, {0}};
+    size_t at = 0;
+    for (int i = 0; i < J_BEGIN_STRINGS; i++) {
+      if (r.u.begin.len[i] == J_NONE) continue;
+      b.str[i] = r.s1 + at;
+      b.len[i] = r.u.begin.len[i];
+      at += b.len[i];
+    }
+    if (!b.str[JB_RUN_ID] || !b.str[JB_FLOW] || !b.str[JB_GRAPH])
+      continue; /* not a start this code wrote: nothing to insert */
+    int rc = fl__store_insert_begin(run, graph, &b);
+    if (rc != SQLITE_DONE)
+      status = fl__store_sql_err(st, rc, "%s #%lld", what, (long long)r.h.run);
+  }
+  sqlite3_finalize(run);
+  sqlite3_finalize(graph);
   if (open && status == FLOWLUA_OK) status = fl__store_tx_commit(st, what);
   if (open && status != FLOWLUA_OK) fl__store_tx_rollback(st);
   return status;
@@ -485,7 +557,7 @@ static int replay_journal(void *ctx, const fl_journal_file *file) {
   while ((rec = fl_journal_next(data, len, &pos, &n))) {
     j_record r;
     if (j_decode(rec, n, &r) != 0) break;
-    if (r.h.type == J_FIRE) continue; /* replay_fires */
+    if (r.h.type == J_FIRE || r.h.type == J_CLAIM) continue; /* replay_fires */
     size_t i = 0;
     while (i < n_runs && runs[i] != r.h.run) i++;
     if (r.h.type == J_END && n == sizeof r.h) {
@@ -502,6 +574,7 @@ static int replay_journal(void *ctx, const fl_journal_file *file) {
     }
   }
   st->replaying = 1;
+  if (status == FLOWLUA_OK) status = replay_begins(st, data, len);
   for (size_t i = 0; status == FLOWLUA_OK && i < n_runs; i++)
     status = replay_run(st, file->path, runs[i], data, len, file->complete);
   if (status == FLOWLUA_OK) status = replay_fires(st, data, len);
@@ -629,9 +702,15 @@ int fl_store_claim_fire(fl_store *st, const char *flow, double scheduled_at,
   return fl_store_claim_fire_within(st, flow, scheduled_at, now, 0);
 }
 
-int fl_store_claim_fire_within(fl_store *st, const char *flow,
-                               double scheduled_at, double now,
-                               int max_wait_ms) {
+const char fl__store_claim_insert_sql[] =
+    "INSERT INTO fire(flow, scheduled_ms, claimed_at, owner_host, owner_pid)"
+    " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING";
+
+/* The claim in the database, in its own transaction (a ":memory:" store,
+   or a file whose claims file cannot be used): 1 when this call inserted
+   the row, 0 when it was there, or a negative status. */
+static int claim_in_database(fl_store *st, const char *flow, int64_t ms,
+                             double now, int max_wait_ms) {
   sqlite3_stmt *s = NULL;
   /* Only the transaction's start waits for another process's lock: once
      it has begun, this connection holds the write lock. */
@@ -641,14 +720,11 @@ int fl_store_claim_fire_within(fl_store *st, const char *flow,
   int status = fl__store_tx_begin(st, "cannot claim a scheduled fire");
   st->busy_main.limit_ms = 0;
   if (status) return status;
-  status = fl__store_prepare(st,
-                   "INSERT INTO fire(flow, scheduled_ms, claimed_at, owner_host,"
-                   " owner_pid) VALUES (?1, ?2, ?3, ?4, ?5)"
-                   " ON CONFLICT DO NOTHING",
-                   &s, "cannot claim a scheduled fire");
+  status = fl__store_prepare(st, fl__store_claim_insert_sql, &s,
+                             "cannot claim a scheduled fire");
   if (status == FLOWLUA_OK) {
     sqlite3_bind_text(s, 1, flow, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 2, llround(scheduled_at * 1000.0));
+    sqlite3_bind_int64(s, 2, ms);
     sqlite3_bind_double(s, 3, now);
     sqlite3_bind_text(s, 4, st->self.host, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 5, st->self.pid);
@@ -662,6 +738,81 @@ int fl_store_claim_fire_within(fl_store *st, const char *flow,
     return status;
   }
   return claimed;
+}
+
+/* Whether the fire table holds flow's fire time ms: 1, 0, or a negative
+   status. A read: in WAL mode no writer holds it up. */
+static int claimed_in_database(fl_store *st, const char *flow, int64_t ms) {
+  sqlite3_stmt *s = NULL;
+  int status = fl__store_prepare(st,
+                                 "SELECT 1 FROM fire WHERE flow = ?1"
+                                 " AND scheduled_ms = ?2",
+                                 &s, "cannot claim a scheduled fire");
+  if (status) return status;
+  sqlite3_bind_text(s, 1, flow, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(s, 2, ms);
+  int rc = sqlite3_step(s);
+  int found = rc == SQLITE_ROW ? 1
+              : rc == SQLITE_DONE
+                  ? 0
+                  : fl__store_sql_err(st, rc, "cannot claim a scheduled fire");
+  sqlite3_finalize(s);
+  return found;
+}
+
+/* The claim, recorded once the claims file decided it: journalled and
+   left to the writer thread (a serving process), or written at once. */
+static int record_claim(fl_store *st, const char *flow, int64_t ms,
+                        double now) {
+  const char *what = "cannot claim a scheduled fire";
+  if (!st->background && !st->writer) {
+    int got = claim_in_database(st, flow, ms, now, 0);
+    return got < 0 ? got : FLOWLUA_OK;
+  }
+  size_t flow_len = strlen(flow);
+  if (flow_len >= J_NONE)
+    return fl__store_set_err(st, FLOWLUA_EINVAL, "%s: its name is too long",
+                             what);
+  if (GROW(st->claims, st->cap_claims, st->n_claims))
+    return fl__store_oom(st, what);
+  pending_claim p = {0, ms, now};
+  size_t keep = st->batch.len;
+  int status = fl__store_batch_str(st, flow, flow_len, &p.flow_off, what);
+  if (status) return status;
+  j_head h = {0, 0, J_CLAIM};
+  j_claim c = {ms, st->self.pid, now, (uint32_t)flow_len, 0};
+  fl_journal_part parts[3] = {{&h, sizeof h}, {&c, sizeof c}, {flow, flow_len}};
+  if (fl_journal_append(st->journal, parts, 3) != 0) {
+    st->batch.len = keep;
+    return fl__store_set_err(st, FLOWLUA_EIO, "cannot write its journal: %s",
+                             strerror(errno));
+  }
+  st->claims[st->n_claims++] = p;
+  /* An earlier background write's failure is reported by the run's own
+     flushes; the claim itself is made. */
+  (void)fl_store_flush_async(st);
+  return FLOWLUA_OK;
+}
+
+int fl_store_claim_fire_within(fl_store *st, const char *flow,
+                               double scheduled_at, double now,
+                               int max_wait_ms) {
+  int64_t ms = llround(scheduled_at * 1000.0);
+  if (!st->journal || st->claims_failed)
+    return claim_in_database(st, flow, ms, now, max_wait_ms);
+  int status = fl__store_claims_lock(st, max_wait_ms);
+  if (status) {
+    if (!st->claims_failed) return status; /* busy: the caller reports it */
+    fl__store_notice(st, fl_store_errmsg(st));
+    return claim_in_database(st, flow, ms, now, max_wait_ms);
+  }
+  int taken = fl__store_claims_find(st, flow, ms);
+  if (taken == 0) taken = claimed_in_database(st, flow, ms);
+  if (taken == 0) taken = fl__store_claims_add(st, flow, ms);
+  fl__store_claims_unlock(st);
+  if (taken != 0) return taken < 0 ? taken : 0;
+  status = record_claim(st, flow, ms, now);
+  return status ? status : 1;
 }
 
 /* Copies s (n bytes) and a NUL into the batch's strings; *off is where. */
@@ -755,6 +906,14 @@ int fl_store_last_fire(fl_store *st, const char *flow, double *out) {
                     sqlite3_errmsg(st->db));
   }
   sqlite3_finalize(s);
+  /* Claims not yet in the fire table (the writer waits for a lock). */
+  int64_t ring_ms;
+  if (found >= 0 && st->journal && !st->claims_failed &&
+      fl__store_claims_last(st, flow, &ring_ms) == 1 &&
+      (!found || (double)ring_ms / 1000.0 > *out)) {
+    *out = (double)ring_ms / 1000.0;
+    found = 1;
+  }
   return found;
 }
 

@@ -56,12 +56,12 @@ static const char cache_put_sql[] =
 /* ---- what is buffered, and the journals' turns --------------------------- */
 
 size_t fl_store_buffered(const fl_store *st) {
-  return st->n_events + st->n_puts + st->n_touched + st->n_ends + st->n_fires;
+  return st->n_events + st->n_puts + st->n_touched + st->n_ends + st->n_fires +
+         st->n_begins + st->n_claims;
 }
 
 size_t fl_store_pending(const fl_store *st) {
-  return st->n_events + st->n_puts + st->n_touched + st->n_ends + st->n_fires +
-         fl__store_queued_changes(st);
+  return fl_store_buffered(st) + fl__store_queued_changes(st);
 }
 
 /* The journals' records are all in the file once no run is open and
@@ -145,6 +145,10 @@ typedef struct fbatch {
   size_t n_ends;
   pending_fire *fires;
   size_t n_fires;
+  pending_begin *begins; /* before the rows: a run starts before its tasks */
+  size_t n_begins;
+  pending_claim *claims;
+  size_t n_claims;
   fl_buf strings;
 } fbatch;
 
@@ -155,12 +159,15 @@ static void fbatch_free(fbatch *b) {
   free(b->puts);
   free(b->ends);
   free(b->fires);
+  free(b->begins);
+  free(b->claims);
   fl_buf_free(&b->strings);
   free(b);
 }
 
 static size_t fbatch_size(const fbatch *b) {
-  return b->n_rows + b->n_events + b->n_puts + b->n_ends + b->n_fires;
+  return b->n_rows + b->n_events + b->n_puts + b->n_ends + b->n_fires +
+         b->n_begins + b->n_claims;
 }
 
 /* Statements of a connection that writes batches. */
@@ -173,6 +180,8 @@ enum {
   W_EVENT, W_PUT,
   W_END,                  /* a run's end (fl_store_run_end) */
   W_FIRE,                 /* fl_store_fire_event */
+  W_RUN, W_GRAPH,         /* a run's start (store_begin.c) */
+  W_CLAIM,                /* a claimed fire time (store_claims.c) */
   W_COUNT
 };
 
@@ -194,6 +203,7 @@ typedef struct wconn {
   sqlite3_stmt *stmt[W_COUNT];
   int owned; /* db is this struct's to close */
   int64_t pid; /* this process's, for fire_event.owner_pid */
+  const char *host; /* and its host, for fire.owner_host */
   fl_buf pack; /* a task_pack row's JSON, reused */
 } wconn;
 
@@ -237,7 +247,9 @@ static sqlite3_stmt *wstmt(wconn *w, int i, int *rc) {
       [W_ROLLBACK] = "ROLLBACK", [W_PACK] = pack_insert_sql,
       [W_UNPACK_RESULT] = unpack_result_sql, [W_EVENT] = event_insert_sql,
       [W_PUT] = cache_put_sql, [W_END] = run_end_sql,
-      [W_FIRE] = fl__store_fire_event_sql};
+      [W_FIRE] = fl__store_fire_event_sql, [W_RUN] = fl__store_run_insert_sql,
+      [W_GRAPH] = fl__store_graph_insert_sql,
+      [W_CLAIM] = fl__store_claim_insert_sql};
   char *built = i == W_INSERT        ? row_sql(1, 0)
                 : i == W_INSERT_MANY ? row_sql(TASK_ROWS, 0)
                 : i == W_UPSERT      ? row_sql(1, 1)
@@ -350,9 +362,43 @@ static int write_packs(wconn *w, const fbatch *b, fl_buf *j) {
   return SQLITE_DONE;
 }
 
+/* Writes the runs' starts and the fire claims of b. */
+static int write_begins(wconn *w, const fbatch *b, const char **what) {
+  int rc = SQLITE_DONE;
+  *what = "cannot record the start of a run";
+  for (size_t i = 0; i < b->n_begins; i++) {
+    const pending_begin *p = &b->begins[i];
+    store_begin sb = {p->rowid, p->pid, p->start, p->scheduled_at,
+                      p->started_at, {0}, {0}};
+    for (int k = 0; k < J_BEGIN_STRINGS; k++) {
+      sb.str[k] = fstr(b, p->str_off[k]);
+      sb.len[k] = sb.str[k] ? strlen(sb.str[k]) : 0;
+    }
+    sqlite3_stmt *run = wstmt(w, W_RUN, &rc), *graph = wstmt(w, W_GRAPH, &rc);
+    if (!run || !graph) return rc;
+    if ((rc = fl__store_insert_begin(run, graph, &sb)) != SQLITE_DONE)
+      return rc;
+  }
+  *what = "cannot record a claimed fire time";
+  for (size_t i = 0; i < b->n_claims; i++) {
+    const pending_claim *c = &b->claims[i];
+    sqlite3_stmt *s = wstmt(w, W_CLAIM, &rc);
+    if (!s) return rc;
+    const char *flow = fstr(b, c->flow_off);
+    fl__store_bind_text(s, 1, flow, strlen(flow));
+    sqlite3_bind_int64(s, 2, c->ms);
+    sqlite3_bind_double(s, 3, c->at);
+    sqlite3_bind_text(s, 4, w->host, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 5, w->pid);
+    if ((rc = wstep(s)) != SQLITE_DONE) return rc;
+  }
+  return SQLITE_DONE;
+}
+
 /* Writes one batch inside the caller's transaction. */
 static int write_one(wconn *w, const fbatch *b, const char **what) {
-  int rc;
+  int rc = write_begins(w, b, what);
+  if (rc != SQLITE_DONE) return rc;
   *what = "cannot record a task run";
   /* New rows are inserted TASK_ROWS to a statement (most of a row's cost
      is its statement's); rows an earlier batch wrote are upserted. */
@@ -458,10 +504,15 @@ fail:
 /* Writes the batches from b on, in one transaction on w: the SQLite result
    code; on failure, the transaction is rolled back and err holds what
    failed and why. */
-static int write_fbatches(wconn *w, const fbatch *b, fl_buf *err) {
+static int write_fbatches(wconn *w, const fbatch *b, int64_t want_ids,
+                          int64_t *ids_first, fl_buf *err) {
   const char *what = "cannot write the run's changes";
   int rc = wrun(w, W_BEGIN);
   for (; rc == SQLITE_DONE && b; b = b->next) rc = write_one(w, b, &what);
+  if (rc == SQLITE_DONE && want_ids) { /* the next block of run ids */
+    what = "cannot reserve run ids";
+    rc = fl__store_reserve_ids(w->db, want_ids, ids_first);
+  }
   if (rc == SQLITE_DONE) {
     what = "cannot write the run's changes";
     rc = wrun(w, W_COMMIT);
@@ -549,6 +600,14 @@ static fbatch *freeze(fl_store *st) {
   st->fires = NULL;
   st->cap_fires = 0;
   st->n_fires = 0;
+  b->begins = st->begins;
+  b->n_begins = st->n_begins;
+  st->begins = NULL;
+  st->cap_begins = st->n_begins = 0;
+  b->claims = st->claims;
+  b->n_claims = st->n_claims;
+  st->claims = NULL;
+  st->cap_claims = st->n_claims = 0;
   st->events = NULL;
   st->puts = NULL;
   st->ends = NULL;
@@ -585,6 +644,10 @@ typedef struct writer {
   store_busy waits; /* conn's busy handler */
   int wal_frames; /* in the WAL after the thread's last commit */
   uint64_t committed; /* seq of the last batch it committed */
+  /* Run ids it reserved for the engine's thread (fl__store_refill_ids),
+     and whether it was asked for more. */
+  int64_t ids_first, ids_count;
+  int want_ids;
 } writer;
 
 /* Checkpoint when the writer is idle and the WAL holds this many frames
@@ -623,11 +686,18 @@ static void *writer_main(void *arg) {
     size_t n = w->queued;
     w->head = w->tail = NULL;
     w->busy = 1;
+    int64_t want_ids = w->want_ids && !w->ids_count ? FL_STORE_ID_BLOCK : 0;
+    int64_t ids_first = 0;
     pthread_mutex_unlock(&w->mu);
     fl_buf why = FL_BUF_INIT;
-    int rc = write_fbatches(&w->conn, b, &why);
+    int rc = write_fbatches(&w->conn, b, want_ids, &ids_first, &why);
     pthread_mutex_lock(&w->mu);
     w->busy = 0;
+    if (rc == SQLITE_DONE && want_ids) {
+      w->ids_first = ids_first;
+      w->ids_count = want_ids;
+      w->want_ids = 0;
+    }
     if (rc == SQLITE_DONE) {
       w->queued -= n;
       while (b) {
@@ -672,6 +742,7 @@ static int writer_start(fl_store *st) {
   w->busy_ms = st->opts.busy_timeout_ms;
   w->conn.owned = 1;
   w->conn.pid = st->self.pid;
+  w->conn.host = st->self.host;
   int rc = sqlite3_open_v2(st->path, &w->conn.db,
                            SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
   if (rc == SQLITE_OK) {
@@ -799,6 +870,7 @@ int fl__store_mem_conn_open(fl_store *st) {
   if (!st->mem_conn) return fl__store_oom(st, "cannot prepare its queries");
   st->mem_conn->db = st->db;
   st->mem_conn->pid = st->self.pid;
+  st->mem_conn->host = st->self.host;
   return FLOWLUA_OK;
 }
 
@@ -846,7 +918,7 @@ int fl__store_writer_drain(fl_store *st) {
 static int flush_batch(fl_store *st, const char *what, int wait) {
   double t0 = st->stats ? fl__store_mono_now() : 0;
   fbatch *b = NULL;
-  if (st->n_touched + st->n_events + st->n_puts + st->n_ends + st->n_fires) {
+  if (fl_store_buffered(st)) {
     b = freeze(st);
     if (!b) return fl__store_oom(st, what);
   }
@@ -871,7 +943,8 @@ static int flush_batch(fl_store *st, const char *what, int wait) {
     status = FLOWLUA_OK;
     if (st->mem_head) {
       fl_buf why = FL_BUF_INIT;
-      int rc = write_fbatches(st->mem_conn, st->mem_head, &why);
+      int64_t unused;
+      int rc = write_fbatches(st->mem_conn, st->mem_head, 0, &unused, &why);
       if (rc != SQLITE_DONE) {
         format_failure(&st->err, st->path, rc, &why, st->opts.busy_timeout_ms);
         st->err_busy = (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED;
@@ -917,6 +990,19 @@ int fl_store_flush(fl_store *st) {
   int status = fl__store_flush(st, "cannot write the run's changes");
   if (status == FLOWLUA_OK) fl__store_journal_settled(st);
   return status;
+}
+
+void fl__store_refill_ids(fl_store *st) {
+  writer *w = st->writer;
+  if (!w) return;
+  pthread_mutex_lock(&w->mu);
+  if (st->ids_next >= st->ids_end && w->ids_count) {
+    st->ids_next = w->ids_first;
+    st->ids_end = w->ids_first + w->ids_count;
+    w->ids_count = 0;
+  }
+  if (st->ids_end - st->ids_next < FL_STORE_ID_LOW) w->want_ids = 1;
+  pthread_mutex_unlock(&w->mu);
 }
 
 void fl_store_write_in_background(fl_store *st) {

@@ -19,6 +19,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -255,7 +256,7 @@ static void test_create_and_reopen(void) {
   CHECK_QUERY(path,
               "SELECT group_concat(name, ' ') FROM (SELECT name FROM"
               " sqlite_schema WHERE type = 'table' ORDER BY name)",
-              "cache fire fire_event flow_run run_graph task_event task_pack task_row");
+              "cache fire fire_event flow_run run_graph run_ids task_event task_pack task_row");
 
   /* Reopened: the schema is kept, nothing is migrated again. */
   st = open_store(path);
@@ -484,7 +485,7 @@ static void test_refuse_newer(void) {
   fl_store_close(open_store(path));
   raw_exec(path, "PRAGMA user_version = 99");
   /* Closing the last connection checkpointed the WAL: one file. */
-  check_refused(path, "newer flowlua (schema version 99; this one knows up to 4)");
+  check_refused(path, "newer flowlua (schema version 99; this one knows up to 5)");
 }
 
 /* A file that claims to be SQLite but whose schema page is garbage. */
@@ -1244,6 +1245,86 @@ static void test_claim_fire(void) {
   check_integrity(path);
 }
 
+/* A serving process (write_in_background) starts runs and claims fire
+   times while another process holds the database's write lock: no call
+   waits for it. A second process on the file sees the claims (the claims
+   file decides them), and once the lock is gone the writer has recorded
+   every run and claim. A damaged claims file starts afresh, and a claims
+   file that is a symbolic link is never followed: claims go to the
+   database instead. */
+static void test_claims_while_locked(void) {
+  const char *path = tmp_path("claims-locked.db");
+  static const char *const keys[] = {"t"};
+  fl_store *a = open_store(path), *b = open_store(path);
+  fl_store_write_in_background(a);
+  fl_store_write_in_background(b);
+  /* The first run takes a block of ids, in a transaction of its own. */
+  fl_store_run *r = begin(a, "first", "f", T0, keys, 1, NULL);
+  CHECK_EQ_INT(fl_store_run_end(r, FLOWLUA_FLOW_SUCCESS, T0 + 1, NULL), FLOWLUA_OK);
+  CHECK_EQ_INT(fl_store_flush(a), FLOWLUA_OK);
+
+  sqlite3 *other = NULL;
+  sqlite3_open(path, &other);
+  CHECK_EQ_INT(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+  double t0 = fl__store_mono_now();
+  CHECK_EQ_INT(fl_store_claim_fire_within(a, "f", T0 + 60, T0, 200), 1);
+  CHECK_EQ_INT(fl_store_claim_fire_within(b, "f", T0 + 60, T0, 200), 0);
+  CHECK_EQ_INT(fl_store_claim_fire_within(b, "f", T0 + 120, T0, 200), 1);
+  double last = 0;
+  CHECK_EQ_INT(fl_store_last_fire(a, "f", &last), 1);
+  CHECK(fabs(last - (T0 + 120)) < 0.001);
+  r = begin(a, "while-locked", "f", T0 + 60, keys, 1, NULL);
+  uint32_t t = add_task(r, "t", "t", 0);
+  state(r, t, FLOWLUA_TASK_RUNNING, 1, T0 + 60, NULL);
+  state(r, t, FLOWLUA_TASK_SUCCESS, 1, T0 + 61, NULL);
+  CHECK_EQ_INT(fl_store_run_end(r, FLOWLUA_FLOW_SUCCESS, T0 + 61, NULL), FLOWLUA_OK);
+  /* None of it waited for the lock (the busy timeout is 5 s). */
+  CHECK(fl__store_mono_now() - t0 < 2.0);
+  CHECK_QUERY(path, "SELECT count(*) FROM flow_run", "1"); /* not yet */
+  sqlite3_exec(other, "COMMIT", NULL, NULL, NULL);
+  sqlite3_close(other);
+  CHECK_EQ_INT(fl_store_flush(a), FLOWLUA_OK);
+  CHECK_EQ_INT(fl_store_flush(b), FLOWLUA_OK);
+  CHECK_QUERY(path,
+              "SELECT group_concat(run_id || ' ' || state, ', ') FROM"
+              " (SELECT run_id, state FROM flow_run ORDER BY started_at)",
+              "first Success, while-locked Success");
+  CHECK_QUERY(path, "SELECT t.state FROM task_run t JOIN flow_run r ON r.id = t.run"
+                    " WHERE r.run_id = 'while-locked'", "Success");
+  CHECK_QUERY(path, "SELECT group_concat(scheduled_ms - (SELECT min(scheduled_ms)"
+                    " FROM fire), ' ') FROM (SELECT scheduled_ms FROM fire"
+                    " ORDER BY scheduled_ms)", "0 60000");
+
+  /* A damaged claims file: started afresh, with a notice. */
+  char claims[600];
+  snprintf(claims, sizeof claims, "%s.flowlua-fires", path);
+  FILE *f = fopen(claims, "w");
+  fputs("garbage", f);
+  fclose(f);
+  fl_store_notices_clear(b);
+  CHECK_EQ_INT(fl_store_claim_fire(b, "f", T0 + 180, T0), 1);
+  CHECK_EQ_INT(fl_store_claim_fire(a, "f", T0 + 180, T0), 0);
+  CHECK_EQ_INT(fl_store_claim_fire(a, "f", T0 + 60, T0), 0); /* in the table */
+  CHECK_CONTAINS(fl_store_notices(b), "was damaged (7 bytes, not a claims ring)");
+  fl_store_close(a);
+  fl_store_close(b);
+
+  /* A symbolic link where the claims file goes: never followed. */
+  char target[600];
+  snprintf(target, sizeof target, "%s.elsewhere", path);
+  unlink(claims);
+  CHECK_EQ_INT(symlink(target, claims), 0);
+  a = open_store(path);
+  fl_store_write_in_background(a);
+  CHECK_EQ_INT(fl_store_claim_fire(a, "f", T0 + 240, T0), 1);
+  CHECK_EQ_INT(fl_store_claim_fire(a, "f", T0 + 240, T0), 0);
+  CHECK_CONTAINS(fl_store_notices(a), "cannot open the fire claims file");
+  fl_store_close(a);
+  CHECK_EQ_INT(access(target, F_OK), -1);
+  unlink(claims);
+  check_integrity(path);
+}
+
 /* ---- list, show, print --------------------------------------------------------------- */
 
 /* Three runs: etl Success, etl Failed, report still Running. */
@@ -1851,6 +1932,7 @@ int main(void) {
   RUN(test_end_while_locked);
   RUN(test_journal_turns);
   RUN(test_claim_fire);
+  RUN(test_claims_while_locked);
   RUN(test_list_runs);
   RUN(test_show_run);
   RUN(test_edges_and_counts);
