@@ -11,11 +11,15 @@
  * Crashed with no tasks.
  *
  * What is legitimately ignored looks different: frames left from before the
- * WAL restarted carry other salts, and the frames of a transaction whose
- * process died before it committed end in no commit frame. So a commit
- * frame that carries the header's salts but lies at or after the first
- * frame that does not check is a committed transaction SQLite would lose:
- * the damage we report. A frame being written by another process right
+ * WAL restarted carry other salts, the frames of a transaction whose
+ * process died before it committed end in no commit frame, and a process
+ * killed between writing a frame's header and its page (SQLite writes
+ * them apart) leaves a last frame that does not check, followed by no
+ * frame of this WAL: a torn write of a transaction that never committed.
+ * So a commit frame that carries the header's salts but lies at or after
+ * the first frame that does not check, when some frame of this WAL
+ * follows that one, is a committed transaction SQLite would lose: the
+ * damage we report. A frame being written by another process right
  * now can look broken for an instant; a suspicion is read a second time.
  */
 #define _GNU_SOURCE
@@ -103,7 +107,7 @@ int fl_wal_scan_fd(int fd, off_t size, fl_wal_scan *out) {
   unsigned char *f = malloc(frame_len);
   if (!f) return -1;
   int chain_ok = 1;
-  size_t i = 0;
+  size_t i = 0, ours_after = 0; /* frames of this WAL after the break */
   while ((n = read_full(fd, f, frame_len)) == (ssize_t)frame_len) {
     if (chain_ok) {
       if (be32(f) != 0 && memcmp(f + 8, salts, 8) == 0) {
@@ -116,11 +120,14 @@ int fl_wal_scan_fd(int fd, off_t size, fl_wal_scan *out) {
       }
       chain_ok = 0;
       out->broken_frame = i;
+    } else if (memcmp(f + 8, salts, 8) == 0) {
+      ours_after++;
     }
     if (be32(f + 4) != 0 && memcmp(f + 8, salts, 8) == 0) out->lost_commits++;
   }
   free(f);
   if (n < 0) return -1;
+  if (!ours_after) out->lost_commits = 0; /* a torn last write */
   return out->lost_commits > 0;
 }
 

@@ -13,7 +13,9 @@
 typedef struct fl_wal_scan {
   int header_bad;      /* the header does not check, and frames follow */
   size_t broken_frame; /* the first frame that does not check (from 0) */
-  size_t lost_commits; /* commit frames of this WAL at or after it */
+  size_t lost_commits; /* commit frames of this WAL at or after it, when
+                          a frame of this WAL follows it (else 0: a torn
+                          last write, nothing committed lost) */
 } fl_wal_scan;
 
 /* Scans the WAL open at fd, from its current position (size: the file's

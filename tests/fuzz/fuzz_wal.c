@@ -8,7 +8,8 @@
  * writes them, then some frames damaged (a flipped byte, a foreign salt, a
  * zero page number) or the header broken. For those the scanner's verdict
  * must be the model's: the chain breaks at the first damaged frame, and
- * the transactions lost are the commit frames of this WAL (its salts) at
+ * (unless no frame of this WAL follows it: a torn last write) the
+ * transactions lost are the commit frames of this WAL (its salts) at
  * or after it.
  */
 #define _GNU_SOURCE
@@ -82,7 +83,7 @@ static void built(fuzz_input *in, uint8_t mode) {
   model_checksum(big_endian, w, 24, s);
   put32(w + 24, s[0]);
   put32(w + 28, s[1]);
-  size_t first_break = n, lost = 0;
+  size_t first_break = n, lost = 0, ours_after = 0;
   for (size_t i = 0; i < n; i++) {
     uint8_t *f = w + 32 + i * frame_len, fl = flags[i];
     int zero_page = fl & 1, commit = fl & 2, foreign = fl & 4, damaged = fl & 8;
@@ -99,7 +100,9 @@ static void built(fuzz_input *in, uint8_t mode) {
     if (damaged) f[24 + page / 2] ^= 0x01; /* after its checksum was taken */
     if (first_break == n && (zero_page || foreign || damaged)) first_break = i;
     if (first_break <= i && commit && !foreign) lost++;
+    if (first_break < i && !foreign) ours_after++;
   }
+  if (!ours_after) lost = 0;
   if (header_damage) w[31] ^= 0x01;
 
   fl_wal_scan out;

@@ -15,7 +15,9 @@ damage is silent to SQLite. Then:
   - after the repair the message proposes (PRAGMA wal_checkpoint(TRUNCATE),
     here through python's sqlite3), `runs` and a new run work again;
   - a WAL whose commit was not finished (frames after the last commit,
-    as a process killed mid-commit leaves them) is not damage;
+    as a process killed mid-commit leaves them) is not damage, nor is a
+    last commit frame whose page was never written (a process killed
+    between SQLite's write of the frame's header and of its page);
   - nor are frames of an earlier WAL generation (other salts) after the
     current ones.
 Exits 1 after printing every problem.
@@ -153,6 +155,33 @@ def case_unfinished_commit(folder):
         problem(case, f"runs: exit {done.returncode}\n{done.stderr[-2000:]}")
 
 
+def case_torn_last_commit(folder):
+    case = "a last commit frame whose page was never written (a torn write)"
+    wal_path = history(folder)
+    wal = bytearray(open(wal_path, "rb").read())
+    found, size = frames(wal)
+    # SQLite writes a frame's header, then its page: a process killed in
+    # between leaves the header (commit flag, salts, the checksum of the
+    # new page) over the old page bytes. Nothing of this WAL follows it;
+    # frames of an older generation may. That transaction never committed.
+    last = max(i for i, (_, c, _) in enumerate(found) if c)
+    if last != len(found) - 1:
+        problem(case, "frames follow the last commit frame; the test expects none")
+        return
+    off = found[last][0]
+    wal[off + 24:off + size] = bytes(size - 24)  # the old page: zeros here
+    old = bytearray(wal[found[0][0]:found[0][0] + size])
+    old[8:16] = bytes(b ^ 0xff for b in old[8:16])
+    wal += old
+    with open(wal_path, "wb") as f:
+        f.write(wal)
+    for args in (["runs"], ["show", "last"], ["flow.lua"]):
+        done = run(args, folder)
+        if done.returncode != 0 or "damaged" in done.stderr:
+            problem(case, f"flowlua {' '.join(args)}: exit {done.returncode}\n"
+                          f"{done.stderr[-2000:]}")
+
+
 def case_old_generation(folder):
     case = "frames of an earlier WAL generation after the current ones"
     wal_path = history(folder)
@@ -220,7 +249,7 @@ def case_journal_of_a_lost_run_damaged_file(folder):
 
 
 def main():
-    cases = [case_damaged, case_unfinished_commit, case_old_generation,
+    cases = [case_damaged, case_unfinished_commit, case_torn_last_commit, case_old_generation,
              case_journal_of_a_lost_run, case_journal_of_a_lost_run_damaged_file]
     run_cases(cases, PROBLEMS, "flowlua-wal-damage-")
 
