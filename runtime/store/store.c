@@ -587,9 +587,12 @@ int fl__store_run_restore(fl_store_run *run, uint32_t n, const char *key,
                       const char *error) {
   fl_store *st = run->st;
   if (fl__store_task_known(run, n)) return FLOWLUA_OK; /* said before */
-  if (n >= UINT32_MAX - 1)
-    return fl__store_set_err(st, FLOWLUA_EIO, "run '%s': task run number %u",
-                         run->run_id, n);
+  if (n >= UINT32_MAX - 1 || (run->restore_limit && n >= run->restore_limit))
+    return fl__store_set_err(st, FLOWLUA_EIO,
+                             "run '%s': a record names task run #%u, past "
+                             "the %u the run can have declared (a damaged "
+                             "or forged journal or database)",
+                             run->run_id, n, run->restore_limit);
   size_t key_len = strlen(key), task_len = strlen(task);
   uint32_t more = n >= run->n_tasks ? n + 1 - run->n_tasks : 0;
   char *err_copy = error ? strdup(error) : NULL;

@@ -66,6 +66,9 @@ struct fl_store_run {
      by FL_STORE_COUNT_TASK_RUNS_SQL. */
   size_t counts[FL_STORE_TASK_STATES];
   int has_counts;
+  /* In a replay that starts from the file (store_replay.c): the task
+     numbers a record may name are below this (0: no bound). */
+  uint32_t restore_limit;
 };
 
 /* Whether the process recorded as a run's owner (host, boot id, pid, start
@@ -86,7 +89,12 @@ int fl__store_owner_gone(const fl_store_owner *self, const char *host,
 /* Journal records: a head, fixed fields, then strings. Native byte order:
    a journal is replayed on the machine that wrote it. */
 enum { J_ADD = 'A', J_ADDS = 'N', J_STATE = 'S', J_RESULT = 'R', J_END = 'E',
-       J_FIRE = 'F', J_BEGIN = 'B', J_CLAIM = 'C' };
+       J_FIRE = 'F', J_BEGIN = 'B', J_CLAIM = 'C', J_COUNT = 'K' };
+/* J_COUNT (no fields): at the start of a journal's turn, how many task
+   runs the head's run has declared so far (head's task). A replay bounds
+   the task numbers the journal may name with it: a turned journal does not
+   hold the declarations of task runs that never changed, so numbers past
+   any declared in it are legitimate up to this count, and no further. */
 #define J_NONE UINT32_MAX /* a string that is NULL */
 
 /* The strings of a run's start (J_BEGIN, pending_begin), in this order. */
@@ -152,7 +160,7 @@ typedef struct pending_put {
 } pending_put;
 
 /* Statements of the handle's connection, prepared once. */
-enum { S_BEGIN, S_COMMIT, S_ROLLBACK, S_CACHE_GET, S_COUNT };
+enum { S_BEGIN, S_COMMIT, S_ROLLBACK, S_CACHE_GET, S_JSON_VALID, S_COUNT };
 
 
 /* A connection's busy wait (fl__store_busy_install, below). */

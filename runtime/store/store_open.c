@@ -223,6 +223,7 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_ROLLBACK] = "ROLLBACK",
     [S_CACHE_GET] = "SELECT result, stored_at FROM cache"
                     " WHERE task = ?1 AND key = ?2",
+    [S_JSON_VALID] = "SELECT json_valid(?1)",
 };
 
 

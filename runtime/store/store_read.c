@@ -97,27 +97,36 @@ static int read_run_row(struct fl_store_arena *a, sqlite3_stmt *s,
 }
 
 /* Fills the counts of task runs by state: from the counts recorded at the
-   run's end, or, for a run without them (still running), by counting. */
+   run's end, or, for a run without them (still running) or with counts
+   that are not a JSON object of counts (a damaged or forged file), by
+   counting its task runs. */
 static int read_counts(fl_store *st, int64_t rowid, const char *counts_json,
                        fl_store_run_row *r) {
   sqlite3_stmt *s = NULL;
   int status = fl__store_prepare(
       st,
-      counts_json ? "SELECT key, value FROM json_each(?2)"
+      counts_json ? "SELECT key, value FROM json_each(CASE WHEN"
+                    " json_valid(?2) THEN CASE WHEN json_type(?2) = 'object'"
+                    " THEN ?2 END END)"
                   : FL_STORE_COUNT_TASK_RUNS_SQL,
       &s, "cannot count a run's task runs");
   if (status) return status;
   sqlite3_bind_int64(s, 1, rowid);
   if (counts_json) sqlite3_bind_text(s, 2, counts_json, -1, SQLITE_STATIC);
-  int rc;
+  int rc, rows = 0;
   while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    rows++;
     int state = fl_store_task_state_parse((const char *)sqlite3_column_text(s, 0));
-    size_t n = (size_t)sqlite3_column_int64(s, 1);
-    r->n_tasks += n;
-    if (state >= 0) r->by_state[state] += n;
+    int64_t n = sqlite3_column_int64(s, 1);
+    if (n <= 0) continue;
+    r->n_tasks += (size_t)n;
+    if (state >= 0) r->by_state[state] += (size_t)n;
   }
   if (rc != SQLITE_DONE) status = fl__store_sql_err(st, rc, "cannot count a run's task runs");
   sqlite3_finalize(s);
+  if (status == FLOWLUA_OK && counts_json && rows == 0 &&
+      strcmp(counts_json, "{}") != 0)
+    return read_counts(st, rowid, NULL, r); /* not counts: count the rows */
   return status;
 }
 

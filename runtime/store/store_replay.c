@@ -80,6 +80,32 @@ typedef struct j_record {
   size_t n1, n2;
 } j_record;
 
+/* A time a record may hold: seconds since the epoch, finite, not before
+   it and not past the year 5000 (the store keeps times as microseconds in
+   64 bits; a damaged one must not overflow that). */
+static int sane_time(double t) { return isfinite(t) && t >= 0 && t < 1e11; }
+
+/* Whether the fixed fields of a decoded record hold times a writer of
+   this code could have put there. */
+static int times_sane(const j_record *r) {
+  switch (r->h.type) {
+  case J_STATE:
+    return sane_time(r->u.state.at);
+  case J_END:
+    return sane_time(r->u.end.ended_at);
+  case J_FIRE:
+    return sane_time(r->u.fire.first) && sane_time(r->u.fire.last) &&
+           sane_time(r->u.fire.at);
+  case J_BEGIN:
+    return sane_time(r->u.begin.scheduled_at) &&
+           sane_time(r->u.begin.started_at);
+  case J_CLAIM:
+    return sane_time(r->u.claim.at);
+  default:
+    return 1;
+  }
+}
+
 /* Decodes rec[0..len); -1 for a record this code cannot read. */
 static int j_decode(const unsigned char *rec, size_t len, j_record *r) {
   if (len < sizeof r->h) return -1;
@@ -96,9 +122,11 @@ static int j_decode(const unsigned char *rec, size_t len, j_record *r) {
                  : r->h.type == J_FIRE   ? sizeof r->u.fire
                  : r->h.type == J_BEGIN  ? sizeof r->u.begin
                  : r->h.type == J_CLAIM  ? sizeof r->u.claim
+                 : r->h.type == J_COUNT  ? 0
                                          : SIZE_MAX;
   if (fixed == SIZE_MAX || len < fixed) return -1;
   memcpy(&r->u, rec, fixed);
+  if (!times_sane(r)) return -1;
   rec += fixed;
   len -= fixed;
   if (r->h.type == J_ADDS) { /* checked whole by adds_apply */
@@ -247,6 +275,16 @@ static int adds_apply(fl_store *st, fl_store_run *run, const j_record *r,
   return status;
 }
 
+/* Whether text[0..len) is JSON, as SQLite reads it. */
+static int json_valid(fl_store *st, const char *text, size_t len) {
+  sqlite3_stmt *s = st->stmt[S_JSON_VALID];
+  fl__store_bind_text(s, 1, text, len);
+  int valid = sqlite3_step(s) == SQLITE_ROW && sqlite3_column_int(s, 0) == 1;
+  sqlite3_reset(s);
+  sqlite3_clear_bindings(s);
+  return valid;
+}
+
 /* Applies one decoded record to the run being rebuilt. With `merge`, the
    run starts from what the file holds (load_known) and the record may be
    one the file holds already: a declaration of a known task run, or a
@@ -291,7 +329,11 @@ static int j_apply(fl_store *st, fl_store_run *run, const j_record *r,
                                          r->s1 ? fl_buf_str(&a) : NULL);
     break;
   case J_RESULT:
-    status = fl_store_task_result(run, r->h.task, r->s1 ? r->s1 : NULL,
+    /* A result that is not JSON (a damaged record) is recorded as one
+       that could not be kept: a resume runs the task again. */
+    status = fl_store_task_result(run, r->h.task,
+                                  r->s1 && json_valid(st, r->s1, r->n1) ? r->s1
+                                                                       : NULL,
                                   r->s1 ? r->n1 : 0);
     break;
   default:
@@ -300,6 +342,43 @@ static int j_apply(fl_store *st, fl_store_run *run, const j_record *r,
   fl_buf_free(&a);
   fl_buf_free(&b);
   return status;
+}
+
+/* The bound on the task numbers a replay from the file may meet for run
+   (fl_store_run.restore_limit): the task runs the file holds, the count
+   its journal's turn recorded (J_COUNT), and those the journal declares.
+   Numbers are handed out densely, so no honest record names one past it;
+   a forged one must not make the replay allocate for billions. */
+static int restore_limit(fl_store *st, fl_store_run *run,
+                         const unsigned char *data, size_t len) {
+  sqlite3_stmt *s = NULL;
+  int status = fl__store_prepare(
+      st,
+      "SELECT (SELECT count(*) FROM task_row WHERE run = ?1) +"
+      " (SELECT coalesce(sum(CASE WHEN json_valid(rows)"
+      "  THEN json_array_length(rows) END), 0) FROM task_pack WHERE run = ?1)",
+      &s, "cannot replay a journal");
+  if (status) return status;
+  sqlite3_bind_int64(s, 1, run->rowid);
+  int rc = sqlite3_step(s);
+  uint64_t limit = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(s, 0) : 0;
+  sqlite3_finalize(s);
+  if (rc != SQLITE_ROW)
+    return fl__store_sql_err(st, rc, "cannot replay a journal");
+  uint64_t counted = 0, declared = 0;
+  size_t pos = 0, n;
+  const unsigned char *rec;
+  while ((rec = fl_journal_next(data, len, &pos, &n))) {
+    j_record r;
+    if (j_decode(rec, n, &r) != 0) break;
+    if (r.h.run != run->rowid) continue;
+    if (r.h.type == J_COUNT && r.h.task > counted) counted = r.h.task;
+    if (r.h.type == J_ADD) declared++;
+    if (r.h.type == J_ADDS) declared += r.u.adds.count;
+  }
+  limit += counted + declared + 1;
+  run->restore_limit = limit < UINT32_MAX - 1 ? (uint32_t)limit : UINT32_MAX - 1;
+  return FLOWLUA_OK;
 }
 
 /* Runs the statement sql with ?1 = rowid. */
@@ -373,7 +452,8 @@ static int apply_end(fl_store *st, int64_t rowid, const j_record *r) {
     status = fl__store_prepare(
         st,
         "UPDATE flow_run SET state = ?2, ended_at = ?3, error = ?4,"
-        " task_counts = coalesce(?5, (SELECT json_group_object(state, n) FROM"
+        " task_counts = coalesce(CASE WHEN json_valid(?5) THEN ?5 END,"
+        " (SELECT json_group_object(state, n) FROM"
         " (" FL_STORE_COUNT_TASK_RUNS_SQL "))) WHERE id = ?1",
         &s, what);
   if (status == FLOWLUA_OK) {
@@ -429,7 +509,8 @@ static int replay_run(fl_store *st, const char *path, int64_t rowid,
     if (status == FLOWLUA_OK) status = fl__store_tx_commit(st, what);
     if (status != FLOWLUA_OK) fl__store_tx_rollback(st);
   } else {
-    status = load_known(st, run);
+    status = restore_limit(st, run, data, len);
+    if (status == FLOWLUA_OK) status = load_known(st, run);
   }
   size_t pos = 0, n;
   const unsigned char *rec;
@@ -500,6 +581,33 @@ static int replay_fires(fl_store *st, const unsigned char *data, size_t len) {
   return status;
 }
 
+/* Whether a journalled start holds what the engine writes: its graph a
+   JSON array of strings, its edges (when any) an array, its params (when
+   any) an object.
+   A damaged record must not put text in the file that every later read
+   of the run trips on. */
+static const char start_check_sql[] =
+    "SELECT CASE WHEN json_valid(?1) AND (?2 IS NULL OR json_valid(?2))"
+    " AND (?3 IS NULL OR json_valid(?3)) THEN"
+    "  json_type(?1) = 'array' AND (?2 IS NULL OR json_type(?2) = 'array')"
+    "  AND (?3 IS NULL OR json_type(?3) = 'object')"
+    "  AND NOT EXISTS (SELECT 1 FROM json_each(CASE WHEN json_valid(?1)"
+    "    THEN ?1 END) WHERE type <> 'text')"
+    " ELSE 0 END";
+
+static int start_is_sound(fl_store *st, sqlite3_stmt *check,
+                          const store_begin *b) {
+  fl__store_bind_text(check, 1, b->str[JB_GRAPH], b->len[JB_GRAPH]);
+  fl__store_bind_text(check, 2, b->str[JB_EDGES], b->len[JB_EDGES]);
+  fl__store_bind_text(check, 3, b->str[JB_PARAMS], b->len[JB_PARAMS]);
+  int rc = sqlite3_step(check);
+  int sound = rc == SQLITE_ROW && sqlite3_column_int(check, 0) == 1;
+  sqlite3_reset(check);
+  if (rc != SQLITE_ROW)
+    return fl__store_sql_err(st, rc, "cannot replay the start of a run");
+  return sound;
+}
+
 /* Inserts the runs whose start the journal holds (J_BEGIN: a serving
    process's, which its writer may not have written), before their task
    runs are replayed; a start the file holds is left as it is. */
@@ -507,7 +615,7 @@ static int replay_begins(fl_store *st, const unsigned char *data, size_t len) {
   const char *what = "cannot replay the start of a run";
   size_t pos = 0, n;
   const unsigned char *rec;
-  sqlite3_stmt *run = NULL, *graph = NULL;
+  sqlite3_stmt *run = NULL, *graph = NULL, *check = NULL;
   int status = FLOWLUA_OK, open = 0;
   while (status == FLOWLUA_OK && (rec = fl_journal_next(data, len, &pos, &n))) {
     j_record r;
@@ -516,6 +624,8 @@ static int replay_begins(fl_store *st, const unsigned char *data, size_t len) {
     if (!open) {
       open = 1;
       status = fl__store_tx_begin(st, what);
+      if (status == FLOWLUA_OK)
+        status = fl__store_prepare(st, start_check_sql, &check, what);
       if (status == FLOWLUA_OK)
         status = fl__store_prepare(st, fl__store_run_insert_sql, &run, what);
       if (status == FLOWLUA_OK)
@@ -533,12 +643,19 @@ static int replay_begins(fl_store *st, const unsigned char *data, size_t len) {
     }
     if (!b.str[JB_RUN_ID] || !b.str[JB_FLOW] || !b.str[JB_GRAPH])
       continue; /* not a start this code wrote: nothing to insert */
+    int sound = start_is_sound(st, check, &b);
+    if (sound < 0) {
+      status = sound;
+      break;
+    }
+    if (!sound) continue; /* damaged: its changes find no run (run_missing) */
     int rc = fl__store_insert_begin(run, graph, &b);
     if (rc != SQLITE_DONE)
       status = fl__store_sql_err(st, rc, "%s #%lld", what, (long long)r.h.run);
   }
   sqlite3_finalize(run);
   sqlite3_finalize(graph);
+  sqlite3_finalize(check);
   if (open && status == FLOWLUA_OK) status = fl__store_tx_commit(st, what);
   if (open && status != FLOWLUA_OK) fl__store_tx_rollback(st);
   return status;

@@ -103,6 +103,14 @@ void fl__store_journal_turn(fl_store *st, uint64_t frozen) {
   st->spare = was;
   st->spare_cover = frozen;
   fl_journal_set_generation(st->journal, ++st->journal_gen);
+  /* How many task runs each open run has declared: the bound a replay of
+     this journal puts on the task numbers its records name (J_COUNT). A
+     failure to append is the next record's to report. */
+  for (const fl_store_run *run = st->runs; run; run = run->next) {
+    j_head h = {run->rowid, run->n_tasks, J_COUNT};
+    fl_journal_part part = {&h, sizeof h};
+    (void)fl_journal_append(st->journal, &part, 1);
+  }
 }
 
 /* ---- writing a batch ---------------------------------------------------------
