@@ -239,6 +239,7 @@ static int get_table_head(fl_wire_in *in, const unsigned char *at, fl_wire_item 
 int fl_wire_get_item(fl_wire_in *in, fl_wire_item *it) {
   const unsigned char *at = in->p;
   if (in->p >= in->end) return fail(in, at, "a value expected, the input ended");
+  it->at = (size_t)(at - in->start);
   it->tag = *in->p++;
   switch (it->tag) {
   case FL_WIRE_NIL: case FL_WIRE_FALSE: case FL_WIRE_TRUE:
@@ -266,9 +267,9 @@ int fl_wire_get_key(fl_wire_in *in, fl_wire_item *it) {
               it->tag == FL_WIRE_DOUBLE ? "NaN" : tag_name(it->tag));
 }
 
-int fl_wire_enter(fl_wire_in *in) {
+int fl_wire_enter(fl_wire_in *in, const fl_wire_item *table) {
   if (in->depth >= FL_WIRE_DEPTH_MAX)
-    return fail(in, in->p, "tables nested deeper than %d", FL_WIRE_DEPTH_MAX);
+    return fail(in, in->start + table->at, "tables nested deeper than %d", FL_WIRE_DEPTH_MAX);
   in->depth++;
   return 0;
 }
@@ -279,7 +280,7 @@ int fl_wire_skip_value(fl_wire_in *in) {
   fl_wire_item it;
   if (fl_wire_get_item(in, &it) != 0) return -1;
   if (it.tag != FL_WIRE_TABLE && it.tag != FL_WIRE_ARRAY) return 0;
-  if (fl_wire_enter(in) != 0) return -1;
+  if (fl_wire_enter(in, &it) != 0) return -1;
   for (uint64_t k = 0; k < it.narr; k++)
     if (fl_wire_skip_value(in) != 0) return -1;
   for (uint64_t k = 0; k < it.nhash; k++) {

@@ -101,6 +101,7 @@ void fl_wire_in_init(fl_wire_in *in, const void *data, size_t len);
    checked against the bytes left) and its elements follow in the input. */
 typedef struct fl_wire_item {
   int tag;
+  size_t at; /* the offset of its tag, for messages */
   int64_t i;
   double d;
   const char *s; /* a string: its bytes inside the input, not copied */
@@ -114,8 +115,9 @@ int fl_wire_get_item(fl_wire_in *in, fl_wire_item *it);
 /* An item that must be a table key: a string, an integer or a double that
    is not NaN (Lua cannot hold nil or NaN as a key). */
 int fl_wire_get_key(fl_wire_in *in, fl_wire_item *it);
-/* Around a table's elements: refuses nesting past FL_WIRE_DEPTH_MAX. */
-int fl_wire_enter(fl_wire_in *in);
+/* Around a table's elements: refuses nesting past FL_WIRE_DEPTH_MAX,
+   naming the table's offset. */
+int fl_wire_enter(fl_wire_in *in, const fl_wire_item *table);
 void fl_wire_leave(fl_wire_in *in);
 /* Checks one whole value and steps over it. */
 int fl_wire_skip_value(fl_wire_in *in);
