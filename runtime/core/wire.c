@@ -64,7 +64,7 @@ static size_t varint_bytes(uint64_t v, unsigned char *out) {
 
 /* Zigzag: -1 is 1, 1 is 2, so small negative numbers stay one byte. */
 static uint64_t zigzag(int64_t v) {
-  uint64_t u;
+  uint64_t u = 0;
   memcpy(&u, &v, sizeof u);
   return (u << 1) ^ (v < 0 ? UINT64_MAX : 0);
 }
@@ -97,7 +97,7 @@ void fl_wire_put_int(fl_buf *out, int64_t v) {
 }
 
 void fl_wire_put_double(fl_buf *out, double v) {
-  uint64_t bits;
+  uint64_t bits = 0;
   memcpy(&bits, &v, sizeof bits);
   unsigned char tmp[9];
   tmp[0] = FL_WIRE_DOUBLE;
@@ -168,7 +168,7 @@ static int get_varint(fl_wire_in *in, uint64_t *v, const char *what) {
 int fl_wire_get_uint(fl_wire_in *in, uint64_t *v) { return get_varint(in, v, "a number"); }
 
 int fl_wire_get_sint(fl_wire_in *in, int64_t *v) {
-  uint64_t u;
+  uint64_t u = 0;
   if (get_varint(in, &u, "a number") != 0) return -1;
   *v = unzigzag(u);
   return 0;
@@ -176,7 +176,7 @@ int fl_wire_get_sint(fl_wire_in *in, int64_t *v) {
 
 int fl_wire_get_bytes(fl_wire_in *in, fl_wire_bytes *b) {
   const unsigned char *at = in->p;
-  uint64_t n;
+  uint64_t n = 0;
   if (get_varint(in, &n, "a length") != 0) return -1;
   if (n > left(in))
     return fail(in, at, "%llu bytes announced with %zu left",
@@ -211,7 +211,7 @@ static int get_double(fl_wire_in *in, const unsigned char *at, double *d) {
 }
 
 static int get_string(fl_wire_in *in, const unsigned char *at, fl_wire_item *it) {
-  uint64_t n;
+  uint64_t n = 0;
   if (get_varint(in, &n, "a string's length") != 0) return -1;
   if (n > left(in))
     return fail(in, at, "a string of %llu bytes with %zu left",

@@ -29,6 +29,10 @@ typedef struct step {
   lua_Integer idx; /* the array element */
 } step;
 
+/* Steps kept in the encoder itself; deeper values get FL_WIRE_DEPTH_MAX
+   of them from the heap (24 KB), which most values never need. */
+#define STEPS_NEAR 32
+
 typedef struct wenc {
   lua_State *L;
   fl_buf *out;
@@ -36,7 +40,8 @@ typedef struct wenc {
   const char *label;
   const void *array_mt; /* json.array_mt, or NULL when not registered */
   int depth, depth_max; /* tables open, and how many may be */
-  step at[FL_WIRE_DEPTH_MAX];
+  step *at;             /* near, or from the heap past STEPS_NEAR */
+  step near[STEPS_NEAR];
 } wenc;
 
 /* A path longer than this says little: its end is kept. */
@@ -212,6 +217,12 @@ static int encode_table(wenc *e, int idx) {
   }
   if (!lua_checkstack(L, 6))
     return refuse(e, e->depth, "nests tables too deep for the Lua stack");
+  if (e->depth == STEPS_NEAR && e->at == e->near) {
+    step *all = malloc(FL_WIRE_DEPTH_MAX * sizeof *all);
+    if (!all) return refuse(e, e->depth, "nests tables deeper than memory allows");
+    memcpy(all, e->near, sizeof e->near);
+    e->at = all;
+  }
   step *s = &e->at[e->depth++];
   s->table = t;
   s->key = 0;
@@ -275,6 +286,7 @@ static void enc_init(wenc *e, lua_State *L, fl_buf *out, fl_buf *why) {
   e->why = why;
   e->depth = 0;
   e->depth_max = FL_WIRE_DEPTH_MAX;
+  e->at = e->near;
   /* lua_getfield on the registry: a raw string key, no metamethod. */
   lua_getfield(L, LUA_REGISTRYINDEX, FL_JSON_ARRAY_MT);
   e->array_mt = lua_istable(L, -1) ? lua_topointer(L, -1) : NULL;
@@ -283,6 +295,7 @@ static void enc_init(wenc *e, lua_State *L, fl_buf *out, fl_buf *why) {
 
 /* Ends an encoding: the stack as it was, out as it was on failure. */
 static int enc_done(wenc *e, int top, size_t len, int status) {
+  if (e->at != e->near) free(e->at);
   lua_settop(e->L, top);
   if (status == 0 && e->out->oom) {
     fl_buf_adds(e->why, e->label);
@@ -301,42 +314,29 @@ int fl_wire_encode_lua(lua_State *L, int idx, const char *label, fl_buf *out,
   int top = lua_gettop(L);
   size_t len = out->len;
   idx = lua_absindex(L, idx);
-  wenc *e = malloc(sizeof *e); /* 24 KB of steps: off the C stack */
-  if (!e) {
-    fl_buf_adds(why, label);
-    fl_buf_adds(why, ": not enough memory to encode it");
-    return -1;
-  }
-  enc_init(e, L, out, why);
-  e->label = label;
-  int status = enc_done(e, top, len, encode_value(e, idx));
-  free(e);
-  return status;
+  wenc e;
+  enc_init(&e, L, out, why);
+  e.label = label;
+  return enc_done(&e, top, len, encode_value(&e, idx));
 }
 
 int fl_wire_encode_lua_args(lua_State *L, int first, int n, fl_buf *out, fl_buf *why) {
   int top = lua_gettop(L);
   size_t len = out->len;
   first = lua_absindex(L, first);
-  wenc *e = malloc(sizeof *e);
-  if (!e) {
-    fl_buf_adds(why, "arguments: not enough memory to encode them");
-    return -1;
-  }
-  enc_init(e, L, out, why);
-  e->depth_max = FL_WIRE_DEPTH_MAX - 1; /* the list of arguments is a table */
+  wenc e;
+  enc_init(&e, L, out, why);
+  e.depth_max = FL_WIRE_DEPTH_MAX - 1; /* the list of arguments is a table */
   size_t mark = fl_wire_table_begin(out, FL_WIRE_TABLE);
   int status = 0;
-  char label[32];
-  e->label = label;
+  char label[32] = "arguments";
+  e.label = label;
   for (int i = 0; i < n && status == 0; i++) {
     snprintf(label, sizeof label, "argument %d", i + 1);
-    status = encode_value(e, first + i);
+    status = encode_value(&e, first + i);
   }
   if (status == 0) fl_wire_table_end(out, mark, (uint64_t)n, 0);
-  status = enc_done(e, top, len, status);
-  free(e);
-  return status;
+  return enc_done(&e, top, len, status);
 }
 
 /* ---- decoding ------------------------------------------------------------ */
