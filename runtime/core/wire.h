@@ -233,8 +233,9 @@ typedef struct fl_wire_secret {
 } fl_wire_secret;
 
 /* Appending whole frames to out. Each returns 0, or -1 when memory ran
-   out or the payload would pass FL_WIRE_PAYLOAD_MAX (out is then left as
-   it was before the call, err says which). */
+   out or the payload would pass FL_WIRE_PAYLOAD_MAX: out's length is then
+   as before the call (its oom flag stays, as buf.h has it) and err, when
+   not NULL (FL_WIRE_ERR_MAX bytes), says which. */
 int fl_wire_put_hello(fl_buf *out, const fl_wire_hello *m, char *err);
 int fl_wire_put_job(fl_buf *out, const fl_wire_job *m, char *err);
 int fl_wire_put_cancel(fl_buf *out, uint64_t job_id, char *err);
