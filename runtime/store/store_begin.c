@@ -29,6 +29,11 @@ const char fl__store_graph_insert_sql[] =
     "INSERT INTO run_graph(run, keys, edges) VALUES (?1, ?2, ?3)"
     " ON CONFLICT(run) DO NOTHING";
 
+/* Here with the run inserts: the writer and a replay both record claims. */
+const char fl__store_claim_insert_sql[] =
+    "INSERT INTO fire(flow, scheduled_ms, claimed_at, owner_host, owner_pid)"
+    " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING";
+
 int fl__store_reserve_ids(sqlite3 *db, int64_t n, int64_t *first) {
   sqlite3_stmt *s = NULL;
   int rc = sqlite3_prepare_v2(db,

@@ -714,12 +714,6 @@ static int replay_journal(void *ctx, const fl_journal_file *file) {
   return FL_JOURNAL_SET_ASIDE;
 }
 
-void fl__store_notice(void *ctx, const char *message) {
-  fl_store *st = ctx;
-  fl_buf_adds(&st->notices, message);
-  fl_buf_addc(&st->notices, '\n');
-}
-
 const char *fl_store_notices(const fl_store *st) {
   return st && st->notices.len ? st->notices.data : "";
 }
@@ -818,10 +812,6 @@ int fl_store_claim_fire(fl_store *st, const char *flow, double scheduled_at,
                         double now) {
   return fl_store_claim_fire_within(st, flow, scheduled_at, now, 0);
 }
-
-const char fl__store_claim_insert_sql[] =
-    "INSERT INTO fire(flow, scheduled_ms, claimed_at, owner_host, owner_pid)"
-    " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING";
 
 /* The claim in the database, in its own transaction (a ":memory:" store,
    or a file whose claims file cannot be used): 1 when this call inserted

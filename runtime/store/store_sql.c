@@ -15,6 +15,12 @@
 
 /* ---- errors ---------------------------------------------------------------- */
 
+void fl__store_notice(void *ctx, const char *message) {
+  fl_store *st = ctx;
+  fl_buf_adds(&st->notices, message);
+  fl_buf_addc(&st->notices, '\n');
+}
+
 int fl__store_status_of(int sqlite_rc) {
   switch (sqlite_rc & 0xff) {
   case SQLITE_OK:
