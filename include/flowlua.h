@@ -237,6 +237,17 @@ typedef struct flowlua_options {
      is retried like any error; while loading or building, that call fails
      with the same words. */
   size_t memory_limit;
+  /* Worker processes for the attempts of worker tasks (task option
+     `worker = true` or `queue`): at most this many at once (0, the
+     default: the number of online CPUs). They are started when the first
+     worker task is ready and reused across attempts and runs. */
+  int workers;
+  /* The program a worker process runs: the flowlua executable, started as
+     `PROGRAM __worker SCRIPT` (NULL, the default: the environment's
+     FLOWLUA_WORKER_PROGRAM; the CLI sets its own path). Copied by
+     flowlua_new. A worker task fails, naming this option, when it is
+     unset or cannot be run. */
+  const char *worker_program;
 } flowlua_options;
 
 /* Fills *opts with the defaults and its size: the sizeof the caller was

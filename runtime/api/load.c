@@ -4,6 +4,7 @@
  * registered into the `flowlua` module.
  */
 #define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,6 +13,7 @@
 
 #include "engine.h"
 #include "lflowlua.h"
+#include "sha256.h"
 
 /* Lets a script `require` modules that sit next to it. */
 static void add_script_dir_to_path(lua_State *L, const char *path) {
@@ -134,6 +136,30 @@ static int load(flowlua *rt, load_ctx *ctx, const char *name) {
   return ctx->status;
 }
 
+/* The script file's path and the SHA-256 of its text, for workers (a
+   worker loads the same file, and its HELLO must name the same text). */
+static void note_script_file(flowlua *rt, const char *path) {
+  free(rt->script_path);
+  rt->script_path = NULL;
+  rt->script_sha256[0] = '\0';
+  if (!path) return;
+  FILE *f = fopen(path, "rbe");
+  if (!f) return;
+  fl_sha256 c;
+  fl_sha256_init(&c);
+  char chunk[16384];
+  size_t n;
+  while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) fl_sha256_update(&c, chunk, n);
+  int bad = ferror(f);
+  fclose(f);
+  if (bad) return;
+  unsigned char digest[32];
+  fl_sha256_final(&c, digest);
+  for (int i = 0; i < 32; i++)
+    snprintf(rt->script_sha256 + 2 * i, 3, "%02x", digest[i]);
+  rt->script_path = strdup(path);
+}
+
 static int flowlua_load_file_body(flowlua *rt, const char *path) {
   if (!rt) return FLOWLUA_EINVAL;
   if (!path) {
@@ -141,7 +167,9 @@ static int flowlua_load_file_body(flowlua *rt, const char *path) {
     return FLOWLUA_EINVAL;
   }
   load_ctx ctx = {.path = path};
-  return load(rt, &ctx, path);
+  int status = load(rt, &ctx, path);
+  note_script_file(rt, status == FLOWLUA_OK ? path : NULL);
+  return status;
 }
 
 static int flowlua_load_string_body(flowlua *rt, const char *source, const char *chunkname) {
@@ -152,6 +180,7 @@ static int flowlua_load_string_body(flowlua *rt, const char *source, const char 
   }
   if (!chunkname) chunkname = "=(string)";
   load_ctx ctx = {.source = source, .chunkname = chunkname};
+  note_script_file(rt, NULL);
   return load(rt, &ctx, chunkname[0] == '=' || chunkname[0] == '@'
                             ? chunkname + 1
                             : chunkname);

@@ -41,11 +41,13 @@ void flowlua_options_init_size(flowlua_options *opts, size_t size) {
                             .log_fn = NULL,
                             .log_userdata = NULL,
                             .state_path = NULL,
-                            .memory_limit = 0};
+                            .memory_limit = 0,
+                            .workers = 0,
+                            .worker_program = NULL};
 }
 
 static int valid_options(const flowlua_options *o) {
-  return o->size == sizeof *o && o->concurrency >= 0 &&
+  return o->size == sizeof *o && o->concurrency >= 0 && o->workers >= 0 &&
          (o->memory_limit == 0 || o->memory_limit >= FL_MEM_MIN_LIMIT) &&
          o->log_level >= FLOWLUA_LOG_DEBUG &&
          o->log_level <= FLOWLUA_LOG_OFF &&
@@ -80,8 +82,17 @@ int flowlua_new(const flowlua_options *opts, flowlua **out) {
     return FLOWLUA_ENOMEM;
   }
   rt->opts.state_path = rt->state_path;
+  const char *program = opts->worker_program ? opts->worker_program
+                                             : getenv("FLOWLUA_WORKER_PROGRAM");
+  if (program && *program && !(rt->worker_program = strdup(program))) {
+    free(rt->state_path);
+    free(rt);
+    return FLOWLUA_ENOMEM;
+  }
+  rt->opts.worker_program = rt->worker_program;
   rt->rng = fl_seed_random();
   if (fl_task_gate_init(rt) != 0) {
+    free(rt->worker_program);
     free(rt->state_path);
     free(rt);
     return FLOWLUA_ENOMEM;
@@ -107,6 +118,7 @@ fail_lua:
 fail_loop:
   fl_logger_free(&rt->log);
   fl_task_gate_free(rt);
+  free(rt->worker_program);
   free(rt->state_path);
   free(rt);
   return FLOWLUA_ENOMEM;

@@ -59,7 +59,10 @@ const char *cli_usage(void) {
          "  --concurrency N      tasks running at once (default: the flow's, 32)\n"
          "  --memory-limit SIZE  the most memory the flow's Lua heap may hold\n"
          "                       (512M, 2G, bytes; at least 1M): a task that\n"
-         "                       reaches it fails (default: no limit)\n"
+         "                       reaches it fails (default: no limit); each\n"
+         "                       worker process has the same limit\n"
+         "  --workers N          worker processes for worker tasks (default:\n"
+         "                       the number of CPUs)\n"
          "  --log-level LEVEL    debug, info, warn or error (default: info)\n"
          "  --log-format FORMAT  text or json (default: text)\n"
          "  --quiet              log only warnings and errors; no summary\n"
@@ -98,7 +101,7 @@ static const char *const valued[] = {
     "--log-level", "--log-format", "--count",       "--from",
     "--state",     "--resume",     "--from-task",   "--limit",
     "--format",    "--run",        "--memory-limit",
-    "--html",
+    "--html",      "--workers",
     NULL};
 
 static int takes_value(const char *name, size_t len) {
@@ -155,6 +158,10 @@ static int apply(cli_args *a, const char *name, const char *value, char *err,
     if (parse_int(value, 1, &a->concurrency) != 0)
       return fail(err, errlen,
                   "--concurrency expects a whole number >= 1, got '%s'", value);
+  } else if (strcmp(name, "--workers") == 0) {
+    if (parse_int(value, 1, &a->workers) != 0)
+      return fail(err, errlen,
+                  "--workers expects a whole number >= 1, got '%s'", value);
   } else if (strcmp(name, "--max-runs") == 0) {
     if (parse_int(value, 1, &a->max_runs) != 0)
       return fail(err, errlen,

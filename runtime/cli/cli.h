@@ -43,6 +43,7 @@ typedef struct cli_args {
   int once, quiet;
   int no_status;    /* --no-status: no live status on a terminal */
   int concurrency;  /* 0 = not given */
+  int workers;      /* --workers; 0 = not given (the CPUs) */
   int max_runs;     /* 0 = not given */
   int count;        /* next: how many fire times (default 10) */
   const char *from; /* next: ISO 8601 time to count from; NULL = now */

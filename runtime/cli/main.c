@@ -520,6 +520,16 @@ int main(int argc, char **argv) {
   flowlua_options_init(&opts);
   if (args.concurrency) opts.concurrency = args.concurrency;
   opts.memory_limit = args.memory_limit;
+  opts.workers = args.workers;
+  /* Workers are this program: `flowlua __worker SCRIPT`. */
+  char self[4096];
+  ssize_t self_len = getenv("FLOWLUA_WORKER_PROGRAM")
+                         ? -1 /* the library takes it from there */
+                         : readlink("/proc/self/exe", self, sizeof self - 1);
+  if (self_len > 0) {
+    self[self_len] = '\0';
+    opts.worker_program = self;
+  }
   if (args.quiet) opts.log_level = FLOWLUA_LOG_WARN;
   if (args.log_level >= 0) opts.log_level = args.log_level;
   if (args.log_format >= 0) opts.log_format = args.log_format;

@@ -416,6 +416,11 @@ void fl__sched_resume(fl_sched *s, fl_taskrun *r, int nargs) {
     fail_attempt(s, r, FLOWLUA_TASK_FAILED, lua_tostring(L, -1), 0);
     return;
   }
+  if (sig == FL_SIGNAL_WORKER) { /* the worker's error and traceback */
+    fl_error_bounded(L, sigmsg, strlen(sigmsg));
+    fail_attempt(s, r, FLOWLUA_TASK_FAILED, lua_tostring(L, -1), 1);
+    return;
+  }
   const char *msg = fl_error_text(co, -1);
   fl_error_traceback(L, co, msg, 0);
   lua_pop(co, 1);
@@ -460,11 +465,17 @@ void fl__sched_start_attempt(fl_sched *s, fl_taskrun *r) {
   s->running++;
   fl__sched_tags_take(s, d, +1);
 
-  lua_rawgeti(L, LUA_REGISTRYINDEX, s->g->tasks_ref);
-  lua_rawgeti(L, -1, (lua_Integer)r->node + 1);
-  lua_getiuservalue(L, -1, FL_TASK_UV_FN);
-  lua_replace(L, -3);
-  lua_pop(L, 1);
+  if (d->worker) {
+    /* Its attempt runs in a worker process: the coroutine sends the job
+       and waits for the answer (worker_call.c). */
+    lua_pushcfunction(L, fl_worker_call);
+  } else {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, s->g->tasks_ref);
+    lua_rawgeti(L, -1, (lua_Integer)r->node + 1);
+    lua_getiuservalue(L, -1, FL_TASK_UV_FN);
+    lua_replace(L, -3);
+    lua_pop(L, 1);
+  }
   int nargs = r->map_index ? fl__sched_push_map_args(s, &s->runs[r->node], r->map_index)
                            : fl__sched_push_node_args(s, r->node);
   lua_xmove(L, r->co, nargs + 1);
@@ -475,66 +486,4 @@ void fl__sched_start_attempt(fl_sched *s, fl_taskrun *r) {
     fl_timer_start(&rt->loop, &r->deadline, d->timeout);
   }
   fl__sched_resume(s, r, nargs);
-}
-
-/* ---- parking (used by primitives) ---------------------------------------- */
-
-fl_taskrun *fl_sched_parkable(lua_State *L) {
-  fl_taskrun *r = fl_rt(L)->current;
-  return r && r->co == L && lua_isyieldable(L) ? r : NULL;
-}
-
-int fl_sched_park(lua_State *L, fl_taskrun *r, fl_wait *w, lua_KContext ctx,
-                  lua_KFunction k) {
-  r->parked = 1;
-  r->wait = w;
-  return lua_yieldk(L, 0, ctx, k);
-}
-
-void fl_sched_wake(fl_taskrun *r) {
-  if (!r->parked || r->queued) return;
-  r->queued = 1;
-  fl__sched_q_push(&r->sched->resume_q, r);
-}
-
-void fl_sched_note_retry_after(lua_State *L, double seconds) {
-  fl_taskrun *r = fl_rt(L)->current;
-  if (r && seconds > r->retry_after) r->retry_after = seconds;
-}
-
-/* flow.sleep's wait: the run's wake timer. */
-static void sleep_over(fl_timer *t) { fl_sched_wake(t->data); }
-
-static void sleep_cancel(fl_wait *w) { (void)w; }
-
-static int sleep_done(lua_State *L, int status, lua_KContext ctx) {
-  (void)L, (void)status, (void)ctx;
-  return 0;
-}
-
-int fl_sched_sleep(lua_State *L, double seconds) {
-  static fl_wait sleep_wait = {sleep_cancel};
-  flowlua *rt = fl_rt(L);
-  fl_taskrun *r = fl_sched_parkable(L);
-  if (r) {
-    /* The wake timer is stopped by fl__sched_release() if the attempt ends early. */
-    r->wake.cb = sleep_over;
-    if (fl_timer_start(&rt->loop, &r->wake, seconds) != 0)
-      return luaL_error(L, "flow.sleep: out of memory");
-    return fl_sched_park(L, r, &sleep_wait, 0, sleep_done);
-  }
-  if (rt->current)
-    return luaL_error(L, "flow.sleep cannot wait here: call it from the task "
-                         "body itself, not from a coroutine or hook it runs");
-  /* Outside any task (script top level, flow body): a plain blocking wait
-     that still ends early when the runtime is asked to stop. */
-  double until = fl_now() + seconds;
-  while (!fl_cancelling(rt)) {
-    double left = until - fl_now();
-    if (left <= 0) break;
-    if (left > 0.05) left = 0.05;
-    struct timespec ts = {(time_t)left, (long)((left - floor(left)) * 1e9)};
-    nanosleep(&ts, NULL);
-  }
-  return 0;
 }

@@ -14,6 +14,7 @@
 #include <lua.h>
 
 #include "engine.h"
+#include "pool.h"
 #include "params.h"
 #include "record.h"
 #include "resume.h"
@@ -60,6 +61,8 @@ void fl_engine_free(flowlua *rt) {
     fl_sched_free(rt, s);
   }
   fl_resume_forget(rt);
+  fl_pool_free(rt->pool); /* after the runs: their jobs were given up */
+  rt->pool = NULL;
   fl_record_close(rt); /* after the runs: it ends the ones left open */
   lua_close(rt->L); /* frees the requests Lua still held */
   if (rt->http_ready) fl_http_close(&rt->http);
@@ -69,6 +72,8 @@ void fl_engine_free(flowlua *rt) {
   fl_params_clear(rt);
   fl_buf_free(&rt->err);
   free(rt->script_name);
+  free(rt->script_path);
+  free(rt->worker_program);
   free(rt->state_path);
   free(rt);
 }

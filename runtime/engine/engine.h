@@ -70,6 +70,9 @@ typedef struct fl_taskdef {
   uint8_t no_store_result; /* store_result = false: never in the history */
   size_t max_result; /* bytes of JSON a stored result may have; 0 = the
                         default, FL_DEFAULT_MAX_RESULT */
+  uint8_t worker;    /* worker = true (or a queue): attempts run in a worker
+                        process (pool.c, worker_call.c) */
+  char *queue;       /* owned; NULL = "default" */
   uint32_t graph_id; /* the build `calls` counts for */
   uint32_t calls;    /* calls in that build, for stable keys */
 } fl_taskdef;
@@ -225,6 +228,10 @@ struct fl_sched {
   char *store_error; /* why the store failed this run, owned */
 };
 
+/* worker_call.c: a worker task's attempt, run by its coroutine in place of
+   the task's body (attempt.c). */
+int fl_worker_call(lua_State *L);
+
 /* ---- the runtime handle -------------------------------------------------- */
 
 struct flowlua {
@@ -251,6 +258,13 @@ struct flowlua {
   int flows_ref;   /* Lua list of the loaded script's flow userdatas */
   size_t n_flows;
   char *script_name;
+  /* The script file loaded (NULL when loaded from a string) and the
+     SHA-256 of its text, which a worker must have loaded too. */
+  char *script_path;
+  char script_sha256[65];
+  /* Worker processes (pool.c): opened by the first worker task. */
+  struct fl_pool *pool;
+  char *worker_program; /* owned copy of opts.worker_program, or NULL */
 
   char **param_names, **param_values;
   size_t n_params;
@@ -396,7 +410,10 @@ int fl_msgh(lua_State *L);
 /* flow.fail / flow.skip raise a signal value (FL_SIGNAL_MT) of a kind;
    fl_signal_kind says which, with *msg set (valid while the value is
    alive), or 0 for any other error. */
-enum { FL_SIGNAL_FAIL = 1, FL_SIGNAL_SKIP = 2 };
+enum { FL_SIGNAL_FAIL = 1, FL_SIGNAL_SKIP = 2, FL_SIGNAL_WORKER = 3 };
+/* FL_SIGNAL_WORKER: a worker task's attempt failed in its worker (an error,
+   or the worker died); the signal's message is the whole error text, the
+   worker's traceback included, recorded as it is (retries apply). */
 int fl_signal_kind(lua_State *L, int idx, const char **msg);
 
 /* value_json.c: Lua values as the history stores them. fl_json_encode_value

@@ -26,6 +26,7 @@
 #include <lua.h>
 
 #include "sched_internal.h"
+#include "pool.h"
 #include "record.h"
 #include "store.h"
 #include "states.h"
@@ -270,6 +271,17 @@ static fl_sched *sched_new(flowlua *rt, fl_graph *g) {
 int fl_sched_start(flowlua *rt, fl_graph *g, fl_sched **out) {
   const char *name = g->flow->name; /* the flow outlives the graph */
   if (rt->graph == g) rt->graph = NULL; /* the run owns it now */
+  /* Worker tasks need a program to run them: refused before anything is
+     recorded or started, rather than failing each attempt. */
+  for (uint32_t i = 0; i < g->n; i++)
+    if (g->nodes[i].def->worker) {
+      int rc = fl_pool_check(rt);
+      if (rc != FLOWLUA_OK) {
+        *out = NULL;
+        return rc;
+      }
+      break;
+    }
   fl_sched *s = sched_new(rt, g);
   *out = s;
   if (!s) {

@@ -40,6 +40,7 @@ static int task_gc(lua_State *L) {
   free(d->delays);
   for (int i = 0; i < d->n_tags; i++) free(d->tags[i]);
   free(d->tags);
+  free(d->queue);
   memset(d, 0, sizeof *d);
   return 0;
 }
@@ -114,12 +115,13 @@ static const char *const task_option_names[] = {
     "retries",    "retry_delay", "backoff",    "max_retry_delay",
     "retry_jitter", "retry_if",  "timeout",    "trigger",
     "tags",       "on_success",  "on_failure", "on_retry",
-    "cache_key",  "cache_for",   "store_result", "max_result", NULL};
+    "cache_key",  "cache_for",   "store_result", "max_result",
+    "worker",     "queue",       NULL};
 enum {
   OPT_RETRIES, OPT_RETRY_DELAY, OPT_BACKOFF, OPT_MAX_RETRY_DELAY,
   OPT_RETRY_JITTER, OPT_RETRY_IF, OPT_TIMEOUT, OPT_TRIGGER, OPT_TAGS,
   OPT_ON_SUCCESS, OPT_ON_FAILURE, OPT_ON_RETRY, OPT_CACHE_KEY, OPT_CACHE_FOR,
-  OPT_STORE_RESULT, OPT_MAX_RESULT
+  OPT_STORE_RESULT, OPT_MAX_RESULT, OPT_WORKER, OPT_QUEUE
 };
 
 /* A function option kept as a user value of the task. */
@@ -134,6 +136,7 @@ static void set_task_function(lua_State *L, int task_idx, const fl_opts *o,
 static void parse_task_options(lua_State *L, fl_taskdef *d, int task_idx,
                                int opts_idx, const char *who) {
   fl_opts o;
+  int not_worker = 0; /* worker = false, said outright */
   fl_opts_begin(&o, L, opts_idx, who, "option", task_option_names);
   for (int k; (k = fl_opts_next(&o)) >= 0;) {
     int v = o.value;
@@ -181,6 +184,27 @@ static void parse_task_options(lua_State *L, fl_taskdef *d, int task_idx,
                       "(256 MiB), got %d",
                    who, (int)FL_MAX_RESULT_LIMIT, (int)d->max_result);
       break;
+    case OPT_WORKER:
+      if (!lua_isboolean(L, v))
+        luaL_error(L, "%s: option 'worker' must be a boolean, got %s", who,
+                   luaL_typename(L, v));
+      d->worker = (uint8_t)lua_toboolean(L, v);
+      not_worker = !d->worker;
+      break;
+    case OPT_QUEUE: {
+      /* A queue implies a worker task (DESIGN.md, "Worker tasks"). */
+      size_t n;
+      const char *q = lua_type(L, v) == LUA_TSTRING ? lua_tolstring(L, v, &n)
+                                                     : NULL;
+      if (!q || n == 0 || n > 200 || strlen(q) != n)
+        luaL_error(L, "%s: option 'queue' must be a queue name (a string of "
+                      "1 to 200 bytes, no NUL), got %s",
+                   who, q ? "an empty or invalid string" : luaL_typename(L, v));
+      free(d->queue);
+      if (!(d->queue = strdup(q))) luaL_error(L, "%s: out of memory", who);
+      d->worker = 1;
+      break;
+    }
     case OPT_RETRY_IF:
       set_task_function(L, task_idx, &o, FL_TASK_UV_RETRY_IF);
       break;
@@ -198,6 +222,10 @@ static void parse_task_options(lua_State *L, fl_taskdef *d, int task_idx,
       break;
     }
   }
+  if (d->queue && not_worker)
+    luaL_error(L, "%s: option 'queue' runs the task on a worker, but "
+                  "'worker' is false", who);
+  if (d->queue) d->worker = 1;
 }
 
 /* flow.task and flow.define take (name, [options], function): raises,
