@@ -523,7 +523,8 @@ int main(int argc, char **argv) {
   opts.workers = args.workers;
   /* Workers are this program: `flowlua __worker SCRIPT`. */
   char self[4096];
-  ssize_t self_len = getenv("FLOWLUA_WORKER_PROGRAM")
+  const char *from_env = getenv("FLOWLUA_WORKER_PROGRAM");
+  ssize_t self_len = from_env && *from_env
                          ? -1 /* the library takes it from there */
                          : readlink("/proc/self/exe", self, sizeof self - 1);
   if (self_len > 0) {

@@ -413,6 +413,9 @@ static void put_job_fields(fl_buf *out, const fl_wire_job *m) {
   fl_wire_put_uint(out, m->memory_limit);
   put_view(out, m->args);
   put_view(out, m->params);
+  put_view(out, m->flow);
+  fl_wire_put_sint(out, m->scheduled_us);
+  fl_wire_put_sint(out, m->started_us);
 }
 
 int fl_wire_put_job(fl_buf *out, const fl_wire_job *m, char *err) {
@@ -536,7 +539,10 @@ static int get_job_fields(fl_wire_in *in, fl_wire_job *m) {
          fl_wire_get_sint(in, &m->map_index) == 0 && fl_wire_get_uint(in, &m->attempt) == 0 &&
          fl_wire_get_uint(in, &m->timeout_ms) == 0 &&
          fl_wire_get_uint(in, &m->memory_limit) == 0 &&
-         fl_wire_get_bytes(in, &m->args) == 0 && fl_wire_get_bytes(in, &m->params) == 0;
+         fl_wire_get_bytes(in, &m->args) == 0 && fl_wire_get_bytes(in, &m->params) == 0 &&
+         fl_wire_get_bytes(in, &m->flow) == 0 &&
+         fl_wire_get_sint(in, &m->scheduled_us) == 0 &&
+         fl_wire_get_sint(in, &m->started_us) == 0;
 }
 
 int fl_wire_get_job(const fl_wire_frame *f, fl_wire_job *m, char *err) {

@@ -183,7 +183,8 @@ typedef struct fl_wire_hello {
 
 /* JOB. payload: uint job_id, bytes run_id, bytes task_key, bytes
    task_name, sint map_index, uint attempt, uint timeout_ms, uint
-   memory_limit, bytes args, bytes params. */
+   memory_limit, bytes args, bytes params, bytes flow, sint scheduled_us,
+   sint started_us. */
 typedef struct fl_wire_job {
   /* The driver's number for this attempt, unique among its jobs in
      flight: RESULT, LOG, SECRET and CANCEL name the job by it. */
@@ -199,6 +200,10 @@ typedef struct fl_wire_job {
      opaque here, checked when decoded into the worker's Lua state. */
   fl_wire_bytes args;
   fl_wire_bytes params;
+  /* The rest of flow.context(): the flow's name, the run's fire time and
+     start (wall clock, microseconds since the epoch). */
+  fl_wire_bytes flow;
+  int64_t scheduled_us, started_us;
 } fl_wire_job;
 
 /* RESULT. payload: uint job_id, uint outcome, then for SUCCESS bytes value;

@@ -115,7 +115,10 @@ int fl_worker_call(lua_State *L) {
       .timeout_ms = d->timeout > 0 ? (uint64_t)(d->timeout * 1000.0) : 0,
       .memory_limit = rt->opts.memory_limit,
       .args = {args.data, args.len},
-      .params = {params.data, params.len}};
+      .params = {params.data, params.len},
+      .flow = {s->g->flow->name, strlen(s->g->flow->name)},
+      .scheduled_us = (int64_t)(s->scheduled_at * 1e6),
+      .started_us = (int64_t)(s->started_wall * 1e6)};
   /* The run is the job's before it is submitted: a job that fails at once
      (no worker could start) is answered inside fl_pool_submit. */
   if (job) job->run = r;

@@ -335,7 +335,7 @@ static int view_is(fl_wire_bytes b, const char *s) {
 }
 
 static fl_wire_job sample_job(uint64_t id, fl_buf *args) {
-  fl_wire_job j;
+  fl_wire_job j = {0};
   j.job_id = id;
   j.run_id = view("run-0001");
   j.task_key = view("parse[3]");
@@ -346,6 +346,9 @@ static fl_wire_job sample_job(uint64_t id, fl_buf *args) {
   j.memory_limit = (uint64_t)64 << 20;
   j.args = (fl_wire_bytes){args->data, args->len};
   j.params = (fl_wire_bytes){"\x06\x00\x00", 3};
+  j.flow = view("etl");
+  j.scheduled_us = 1764500000123456;
+  j.started_us = -1; /* any 64 bits */
   return j;
 }
 
@@ -393,7 +396,9 @@ static void check_every_message(const fl_wire_frame *f, int n, const fl_buf *arg
   CHECK_EQ_INT(fl_wire_get_job(&f[1], &j, err), 0);
   CHECK(j.job_id == 7 && view_is(j.run_id, "run-0001") && view_is(j.task_key, "parse[3]") &&
         view_is(j.task_name, "parse") && j.map_index == 3 && j.attempt == 2 &&
-        j.timeout_ms == 1500 && j.memory_limit == (uint64_t)64 << 20);
+        j.timeout_ms == 1500 && j.memory_limit == (uint64_t)64 << 20 &&
+        view_is(j.flow, "etl") && j.scheduled_us == 1764500000123456 &&
+        j.started_us == -1);
   CHECK(j.args.n == args->len && memcmp(j.args.p, args->data, args->len) == 0);
   CHECK(j.params.n == 3);
   fl_wire_jobs_iter it;
