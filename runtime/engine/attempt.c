@@ -480,9 +480,11 @@ void fl__sched_start_attempt(fl_sched *s, fl_taskrun *r) {
                            : fl__sched_push_node_args(s, r->node);
   lua_xmove(L, r->co, nargs + 1);
 
-  if (d->timeout > 0) {
+  r->deadline.cb = deadline_hit;
+  /* A worker task's timeout counts from when a worker takes the job
+     (pool.c), not while it waits for a free worker. */
+  if (d->timeout > 0 && !d->worker) {
     r->deadline_at = now + d->timeout;
-    r->deadline.cb = deadline_hit;
     fl_timer_start(&rt->loop, &r->deadline, d->timeout);
   }
   fl__sched_resume(s, r, nargs);

@@ -38,6 +38,13 @@ extern char **environ;
    pool), and for one that closed its socket to be reaped, before SIGKILL. */
 #define STOP_GRACE 2.0
 #define REAP_GRACE 1.0
+/* Jobs a worker may hold at once: it runs them one after another, in
+   order, and the next ones wait in its socket, so that it never waits for
+   the driver between two quick jobs (a map of no-op elements is bound by
+   the round trip otherwise). A job with a timeout is only given to a
+   worker that holds nothing, and nothing is queued behind it: its timeout
+   starts when it is sent, so it must start at once. */
+#define PIPELINE 32
 
 typedef struct worker {
   fl_pool *pool;
@@ -47,7 +54,10 @@ typedef struct worker {
   int ready; /* its HELLO was checked: it may take jobs */
   fl_wire_reader rd;
   fl_wire_writer wr;
-  fl_job *job;    /* the one it runs, or NULL */
+  /* The jobs sent to it, in order: the first is the one it runs. */
+  fl_job *first, *last;
+  int n_jobs;
+  int timed;      /* it holds a job with a timeout: nothing more for it */
   fl_timer grace; /* armed after a CANCEL: SIGKILL when it fires */
 } worker;
 
@@ -278,12 +288,38 @@ static void worker_lost(worker *w, const char *problem) {
   if (problem) kill(w->pid, SIGKILL);
   reap(w, how, sizeof how);
   fl_buf msg = FL_BUF_INIT;
-  if (w->job) {
-    fl_buf_addf(&msg, "worker process %ld %s while running attempt of it%s%s",
-                (long)w->pid, problem ? "failed" : how, problem ? ": " : "",
-                problem ? problem : "");
-    job_lost(w->job, fl_buf_str(&msg));
-    w->job = NULL;
+  if (w->first) {
+    fl_job *running = w->first, *rest = running->next;
+    running->next = NULL;
+    /* The ones queued behind it never started: back to the front of the
+       pool's queue, in order, for another worker. */
+    fl_job *back = NULL, **end = &back, *back_last = NULL;
+    for (fl_job *j = rest, *next; j; j = next) {
+      next = j->next;
+      if (!j->run) { /* given up on meanwhile */
+        fl_job_free(j);
+        continue;
+      }
+      j->state = FL_JOB_WAITING;
+      j->next = NULL;
+      *end = back_last = j;
+      end = &j->next;
+      p->n_waiting++;
+    }
+    if (back) {
+      back_last->next = p->head;
+      if (!p->head) p->tail = back_last;
+      p->head = back;
+    }
+    w->first = w->last = NULL;
+    w->n_jobs = 0;
+    if (problem)
+      fl_buf_addf(&msg, "the worker process (pid %ld) running it failed: %s",
+                  (long)w->pid, problem);
+    else
+      fl_buf_addf(&msg, "the worker process (pid %ld) running it ended: %s",
+                  (long)w->pid, how);
+    job_lost(running, fl_buf_str(&msg));
   } else if (!w->ready) {
     fl_buf_reset(&msg);
     fl_buf_addf(&msg, "the worker process (%s __worker %s) %s before it was "
@@ -300,7 +336,7 @@ static void worker_lost(worker *w, const char *problem) {
   }
   fl_buf_free(&msg);
   free_worker(p, w);
-  pump(p);
+  /* The caller pumps: the jobs it put back, and a replacement. */
 }
 
 /* ---- frames from a worker ---------------------------------------------------- */
@@ -330,13 +366,18 @@ static int check_hello(worker *w, const fl_wire_frame *f, char *err) {
 static int take_result(worker *w, const fl_wire_frame *f, char *err) {
   fl_wire_result m;
   if (fl_wire_get_result(f, &m, err) != 0) return -1;
-  fl_job *job = w->job;
+  fl_job *job = w->first;
   if (!job || job->id != m.job_id) {
     snprintf(err, FL_WIRE_ERR_MAX, "a RESULT for job %llu, which it does "
-             "not run", (unsigned long long)m.job_id);
+             "not run (it runs %llu)", (unsigned long long)m.job_id,
+             (unsigned long long)(job ? job->id : 0));
     return -1;
   }
-  w->job = NULL;
+  w->first = job->next;
+  if (!w->first) w->last = NULL;
+  w->n_jobs--;
+  job->next = NULL;
+  if (!w->first) w->timed = 0;
   fl_timer_stop(&w->pool->rt->loop, &w->grace);
   job->outcome = m.outcome;
   fl_buf_add(&job->value, m.value.p, m.value.n);
@@ -353,7 +394,7 @@ static int take_log(worker *w, const fl_wire_frame *f, char *err) {
   fl_wire_log m;
   if (fl_wire_get_log(f, &m, err) != 0) return -1;
   flowlua *rt = w->pool->rt;
-  fl_job *job = w->job && w->job->id == m.job_id ? w->job : NULL;
+  fl_job *job = w->first && w->first->id == m.job_id ? w->first : NULL;
   char *text = strndup(m.text.p, m.text.n);
   if (!text) return 0; /* a log line lost to memory, not the job */
   fl_taskrun *was = rt->current;
@@ -429,27 +470,21 @@ static int flush_worker(worker *w) {
 static void on_event(int fd, uint32_t events, void *data) {
   (void)fd;
   worker *w = data;
+  fl_pool *p = w->pool;
   char err[FL_WIRE_ERR_MAX] = "";
   if ((events & EPOLLOUT) && flush_worker(w) != 0) {
     worker_lost(w, w->wr.err);
-    return;
+  } else if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+    int got = fl_wire_reader_fill(&w->rd, w->fd);
+    /* What it said before it went still counts (its last LOG lines). */
+    if (take_frames(w, err) != 0)
+      worker_lost(w, err);
+    else if (got < 0)
+      worker_lost(w, w->rd.err);
+    else if (got == 0) /* end of file: the process is ending */
+      worker_lost(w, NULL);
   }
-  if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR))) return;
-  int got = fl_wire_reader_fill(&w->rd, w->fd);
-  /* What it said before it went still counts (its last LOG lines). */
-  if (take_frames(w, err) != 0) {
-    worker_lost(w, err);
-    return;
-  }
-  if (got < 0) {
-    worker_lost(w, w->rd.err);
-    return;
-  }
-  if (got == 0) { /* end of file: the process is ending */
-    worker_lost(w, NULL);
-    return;
-  }
-  pump(w->pool);
+  pump(p);
 }
 
 /* ---- giving jobs out ----------------------------------------------------------- */
@@ -487,7 +522,8 @@ static void job_cancel(fl_wait *wait) {
      (a C call the worker's own hook cannot stop). The answer, or its
      death, frees the job. */
   for (worker *w = p->workers; w; w = w->next) {
-    if (w->job != job) continue;
+    if (w->first != job) continue; /* queued behind another: its answer
+                                      is thrown away when it comes */
     if (fl_wire_put_cancel(&w->wr.out, job->id, NULL) != 0 ||
         flush_worker(w) != 0 ||
         fl_timer_start(&p->rt->loop, &w->grace, CANCEL_GRACE) != 0)
@@ -496,28 +532,61 @@ static void job_cancel(fl_wait *wait) {
   }
 }
 
+/* Appends job to w's frames (flushed by the caller). */
 static void send_job(fl_pool *p, worker *w, fl_job *job) {
   job->state = FL_JOB_SENT;
   job->worker_pid = w->pid;
-  w->job = job;
+  job->next = NULL;
+  if (w->last)
+    w->last->next = job;
+  else
+    w->first = job;
+  w->last = job;
+  w->n_jobs++;
+  if (job->timeout > 0) w->timed = 1;
+  /* The attempt's timeout starts now that a worker has it. */
+  if (job->run && job->timeout > 0) {
+    job->run->deadline_at = fl_now() + job->timeout;
+    fl_timer_start(&p->rt->loop, &job->run->deadline, job->timeout);
+  }
+  /* The job keeps its frame: if the worker dies before it starts the
+     job, the job goes to another worker as it is. */
   fl_buf_add(&w->wr.out, job->frame.data, job->frame.len);
-  if (w->wr.out.oom || flush_worker(w) != 0)
-    worker_lost(w, w->wr.out.oom ? "out of memory sending a job" : w->wr.err);
-  (void)p;
+}
+
+/* Whether w may take job now (see PIPELINE). */
+static int can_take(const worker *w, const fl_job *job) {
+  if (!w->ready || w->timed || w->n_jobs >= PIPELINE) return 0;
+  return job->timeout > 0 ? w->n_jobs == 0 : 1;
 }
 
 static void pump(fl_pool *p) {
-  for (worker *w = p->workers; w && p->head;) {
-    worker *next = w->next;
-    if (w->ready && !w->job) {
+again:
+  /* Round after round, one job to each worker that can take one, so that
+     the jobs spread over the workers instead of filling the first. */
+  for (int sent = 1; sent && p->head;) {
+    sent = 0;
+    for (worker *w = p->workers; w && p->head; w = w->next) {
+      if (!can_take(w, p->head)) continue;
       fl_job *job = p->head;
       p->head = job->next;
       if (!p->head) p->tail = NULL;
       p->n_waiting--;
-      send_job(p, w, job); /* may free w */
+      send_job(p, w, job);
+      sent = 1;
+    }
+  }
+  int lost = 0;
+  for (worker *w = p->workers; w;) {
+    worker *next = w->next; /* worker_lost frees w, and no other */
+    if (fl_wire_writer_pending(&w->wr) &&
+        (w->wr.out.oom || flush_worker(w) != 0)) {
+      worker_lost(w, w->wr.out.oom ? "out of memory sending a job" : w->wr.err);
+      lost = 1;
     }
     w = next;
   }
+  if (lost) goto again; /* each pass loses a worker: it ends */
   int starting = 0;
   for (worker *w = p->workers; w; w = w->next) starting += !w->ready;
   int size = fl_pool_size(p->rt);
@@ -593,15 +662,17 @@ void fl_pool_free(fl_pool *p) {
       struct timespec ms = {0, 1000000};
       nanosleep(&ms, NULL);
     }
-    if (w->job) {
-      job_lost(w->job, "the runtime stopped its workers");
-      w->job = NULL;
+    for (fl_job *j; (j = w->first);) {
+      w->first = j->next;
+      j->run = NULL;
+      job_lost(j, "the runtime stopped its workers");
     }
     p->workers = w->next;
     free_worker(p, w);
   }
   for (fl_job *j; (j = p->head);) {
     p->head = j->next;
+    j->run = NULL;
     job_lost(j, "the runtime stopped its workers");
   }
   free(p->envp);

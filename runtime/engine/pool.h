@@ -42,6 +42,8 @@ struct fl_job {
   fl_pool *pool;
   uint64_t id;
   fl_taskrun *run; /* woken when the job is done; NULL once abandoned */
+  double timeout;  /* the task's, in seconds (0: none): its deadline is
+                      armed when a worker takes the job */
   int state;       /* FL_JOB_* */
   fl_buf frame;    /* the JOB frame, sent as it is */
   pid_t worker_pid; /* the worker that ran it (0: none yet) */

@@ -121,7 +121,10 @@ int fl_worker_call(lua_State *L) {
       .started_us = (int64_t)(s->started_wall * 1e6)};
   /* The run is the job's before it is submitted: a job that fails at once
      (no worker could start) is answered inside fl_pool_submit. */
-  if (job) job->run = r;
+  if (job) {
+    job->run = r;
+    job->timeout = d->timeout;
+  }
   int status = job ? fl_pool_submit(rt, job, &m) : FLOWLUA_ENOMEM;
   fl_buf_free(&args);
   fl_buf_free(&params);
