@@ -55,7 +55,7 @@ typedef struct worker {
   fl_wire_reader rd;
   fl_wire_writer wr;
   /* The jobs sent to it, in order: the first is the one it runs. */
-  fl_job *first, *last;
+  fl_pool_job *first, *last;
   int n_jobs;
   int timed;      /* it holds a job with a timeout: nothing more for it */
   fl_timer grace; /* armed after a CANCEL: SIGKILL when it fires */
@@ -65,7 +65,7 @@ struct fl_pool {
   flowlua *rt;
   worker *workers;
   int n_workers;
-  fl_job *head, *tail; /* waiting for a worker */
+  fl_pool_job *head, *tail; /* waiting for a worker */
   size_t n_waiting;
   uint64_t next_id;
   char **envp; /* the workers' environment, made before any fork */
@@ -105,7 +105,7 @@ int fl_pool_check(flowlua *rt) {
   return FLOWLUA_OK;
 }
 
-void fl_job_free(fl_job *job) {
+void fl_pool_job_free(fl_pool_job *job) {
   if (!job) return;
   fl_buf_free(&job->frame);
   fl_buf_free(&job->value);
@@ -209,16 +209,16 @@ static int spawn(fl_pool *p) {
 /* ---- a job's end ------------------------------------------------------------ */
 
 /* The job has its answer: its attempt resumes, or, abandoned, it is freed. */
-static void job_done(fl_job *job) {
-  job->state = FL_JOB_DONE;
+static void job_done(fl_pool_job *job) {
+  job->state = FL_PJOB_DONE;
   if (job->run)
     fl_sched_wake(job->run);
   else
-    fl_job_free(job);
+    fl_pool_job_free(job);
 }
 
-static void job_lost(fl_job *job, const char *why) {
-  job->outcome = FL_JOB_LOST;
+static void job_lost(fl_pool_job *job, const char *why) {
+  job->outcome = FL_PJOB_LOST;
   fl_buf_reset(&job->message);
   fl_buf_adds(&job->message, why);
   job_done(job);
@@ -289,18 +289,18 @@ static void worker_lost(worker *w, const char *problem) {
   reap(w, how, sizeof how);
   fl_buf msg = FL_BUF_INIT;
   if (w->first) {
-    fl_job *running = w->first, *rest = running->next;
+    fl_pool_job *running = w->first, *rest = running->next;
     running->next = NULL;
     /* The ones queued behind it never started: back to the front of the
        pool's queue, in order, for another worker. */
-    fl_job *back = NULL, **end = &back, *back_last = NULL;
-    for (fl_job *j = rest, *next; j; j = next) {
+    fl_pool_job *back = NULL, **end = &back, *back_last = NULL;
+    for (fl_pool_job *j = rest, *next; j; j = next) {
       next = j->next;
       if (!j->run) { /* given up on meanwhile */
-        fl_job_free(j);
+        fl_pool_job_free(j);
         continue;
       }
-      j->state = FL_JOB_WAITING;
+      j->state = FL_PJOB_WAITING;
       j->next = NULL;
       *end = back_last = j;
       end = &j->next;
@@ -327,7 +327,7 @@ static void worker_lost(worker *w, const char *problem) {
                 p->rt->worker_program, p->rt->script_path,
                 problem ? "failed" : how, problem ? ": " : "",
                 problem ? problem : " (its messages are above)");
-    for (fl_job *j; (j = p->head);) {
+    for (fl_pool_job *j; (j = p->head);) {
       p->head = j->next;
       p->n_waiting--;
       job_lost(j, fl_buf_str(&msg));
@@ -366,7 +366,7 @@ static int check_hello(worker *w, const fl_wire_frame *f, char *err) {
 static int take_result(worker *w, const fl_wire_frame *f, char *err) {
   fl_wire_result m;
   if (fl_wire_get_result(f, &m, err) != 0) return -1;
-  fl_job *job = w->first;
+  fl_pool_job *job = w->first;
   if (!job || job->id != m.job_id) {
     snprintf(err, FL_WIRE_ERR_MAX, "a RESULT for job %llu, which it does "
              "not run (it runs %llu)", (unsigned long long)m.job_id,
@@ -394,7 +394,7 @@ static int take_log(worker *w, const fl_wire_frame *f, char *err) {
   fl_wire_log m;
   if (fl_wire_get_log(f, &m, err) != 0) return -1;
   flowlua *rt = w->pool->rt;
-  fl_job *job = w->first && w->first->id == m.job_id ? w->first : NULL;
+  fl_pool_job *job = w->first && w->first->id == m.job_id ? w->first : NULL;
   char *text = strndup(m.text.p, m.text.n);
   if (!text) return 0; /* a log line lost to memory, not the job */
   fl_taskrun *was = rt->current;
@@ -496,16 +496,16 @@ static void grace_over(fl_timer *t) {
 
 /* The attempt gave up on the job (a timeout, a cancel, its run ended). */
 static void job_cancel(fl_wait *wait) {
-  fl_job *job = (fl_job *)wait;
+  fl_pool_job *job = (fl_pool_job *)wait;
   fl_pool *p = job->pool;
   job->run = NULL;
-  if (job->state == FL_JOB_DONE) {
-    fl_job_free(job);
+  if (job->state == FL_PJOB_DONE) {
+    fl_pool_job_free(job);
     return;
   }
-  if (job->state == FL_JOB_WAITING) {
-    fl_job **pp = &p->head;
-    fl_job *prev = NULL;
+  if (job->state == FL_PJOB_WAITING) {
+    fl_pool_job **pp = &p->head;
+    fl_pool_job *prev = NULL;
     while (*pp && *pp != job) {
       prev = *pp;
       pp = &(*pp)->next;
@@ -515,7 +515,7 @@ static void job_cancel(fl_wait *wait) {
       if (p->tail == job) p->tail = prev;
       p->n_waiting--;
     }
-    fl_job_free(job);
+    fl_pool_job_free(job);
     return;
   }
   /* Sent: the worker is told, and killed if it does not answer in time
@@ -533,8 +533,8 @@ static void job_cancel(fl_wait *wait) {
 }
 
 /* Appends job to w's frames (flushed by the caller). */
-static void send_job(fl_pool *p, worker *w, fl_job *job) {
-  job->state = FL_JOB_SENT;
+static void send_job(fl_pool *p, worker *w, fl_pool_job *job) {
+  job->state = FL_PJOB_SENT;
   job->worker_pid = w->pid;
   job->next = NULL;
   if (w->last)
@@ -555,7 +555,7 @@ static void send_job(fl_pool *p, worker *w, fl_job *job) {
 }
 
 /* Whether w may take job now (see PIPELINE). */
-static int can_take(const worker *w, const fl_job *job) {
+static int can_take(const worker *w, const fl_pool_job *job) {
   if (!w->ready || w->timed || w->n_jobs >= PIPELINE) return 0;
   return job->timeout > 0 ? w->n_jobs == 0 : 1;
 }
@@ -568,7 +568,7 @@ again:
     sent = 0;
     for (worker *w = p->workers; w && p->head; w = w->next) {
       if (!can_take(w, p->head)) continue;
-      fl_job *job = p->head;
+      fl_pool_job *job = p->head;
       p->head = job->next;
       if (!p->head) p->tail = NULL;
       p->n_waiting--;
@@ -595,7 +595,7 @@ again:
       /* No worker for them now: the waiting jobs fail with the reason
          (their retries apply), rather than waiting for ever. */
       const char *why = fl_buf_str(&p->rt->err);
-      for (fl_job *j; (j = p->head);) {
+      for (fl_pool_job *j; (j = p->head);) {
         p->head = j->next;
         p->n_waiting--;
         job_lost(j, why);
@@ -607,7 +607,7 @@ again:
   }
 }
 
-int fl_pool_submit(flowlua *rt, fl_job *job, fl_wire_job *m) {
+int fl_pool_submit(flowlua *rt, fl_pool_job *job, fl_wire_job *m) {
   if (!rt->pool) {
     int status = fl_pool_check(rt);
     if (status) return status;
@@ -628,7 +628,7 @@ int fl_pool_submit(flowlua *rt, fl_job *job, fl_wire_job *m) {
     fl_set_error(rt, "cannot send the job to a worker: %s", err);
     return FLOWLUA_EINVAL;
   }
-  job->state = FL_JOB_WAITING;
+  job->state = FL_PJOB_WAITING;
   job->next = NULL;
   if (p->tail)
     p->tail->next = job;
@@ -662,7 +662,7 @@ void fl_pool_free(fl_pool *p) {
       struct timespec ms = {0, 1000000};
       nanosleep(&ms, NULL);
     }
-    for (fl_job *j; (j = w->first);) {
+    for (fl_pool_job *j; (j = w->first);) {
       w->first = j->next;
       j->run = NULL;
       job_lost(j, "the runtime stopped its workers");
@@ -670,7 +670,7 @@ void fl_pool_free(fl_pool *p) {
     p->workers = w->next;
     free_worker(p, w);
   }
-  for (fl_job *j; (j = p->head);) {
+  for (fl_pool_job *j; (j = p->head);) {
     p->head = j->next;
     j->run = NULL;
     job_lost(j, "the runtime stopped its workers");

@@ -24,21 +24,21 @@
 #include "wire.h"
 
 typedef struct fl_pool fl_pool;
-typedef struct fl_job fl_job;
+typedef struct fl_pool_job fl_pool_job;
 
-enum { FL_JOB_WAITING, FL_JOB_SENT, FL_JOB_DONE };
+enum { FL_PJOB_WAITING, FL_PJOB_SENT, FL_PJOB_DONE };
 /* The outcome of a job whose worker could not answer (it died, it spoke
    nonsense): beside fl_wire_outcome's. */
-#define FL_JOB_LOST (-1)
+#define FL_PJOB_LOST (-1)
 
 /* One attempt of a worker task, from its submission to its answer. Owned
    by the attempt (worker_call.c) while the attempt waits for it; handed to
    the pool when the attempt gives up on it (a timeout, a cancel), which
    frees it once its worker has answered or died. */
-struct fl_job {
+struct fl_pool_job {
   fl_wait wait; /* the scheduler's handle (fl_sched_park); its cancel
                    hands the job to the pool */
-  fl_job *next; /* in the pool's queue */
+  fl_pool_job *next; /* in the pool's queue */
   fl_pool *pool;
   uint64_t id;
   fl_taskrun *run; /* woken when the job is done; NULL once abandoned */
@@ -47,8 +47,8 @@ struct fl_job {
   int state;       /* FL_JOB_* */
   fl_buf frame;    /* the JOB frame, sent as it is */
   pid_t worker_pid; /* the worker that ran it (0: none yet) */
-  /* The answer, once FL_JOB_DONE. */
-  int outcome;         /* fl_wire_outcome, or FL_JOB_LOST */
+  /* The answer, once FL_PJOB_DONE. */
+  int outcome;         /* fl_wire_outcome, or FL_PJOB_LOST */
   fl_buf value;        /* FL_WIRE_SUCCESS: the encoded result */
   fl_buf message;      /* otherwise: the error, the reason, or why lost */
   fl_buf traceback;    /* FL_WIRE_FAILED: the worker's traceback */
@@ -57,10 +57,10 @@ struct fl_job {
 /* Sends job (its frame built from m, whose job_id the pool sets) to a
    worker of rt's pool, starting the pool and a worker if need be: 0, or a
    FLOWLUA_* status with the message in rt's error. */
-int fl_pool_submit(flowlua *rt, fl_job *job, fl_wire_job *m);
+int fl_pool_submit(flowlua *rt, fl_pool_job *job, fl_wire_job *m);
 
 /* Frees a job that is done, or was never submitted. */
-void fl_job_free(fl_job *job);
+void fl_pool_job_free(fl_pool_job *job);
 
 /* Whether rt can start workers: its worker program is set and can be run,
    and its script was loaded from a file. 0, or FLOWLUA_EINVAL with the

@@ -34,14 +34,14 @@ static int raise_signal(lua_State *L, int kind, const char *text, size_t n) {
 
 /* Raises the job's failure (the job is freed first: lua_error does not
    return). */
-static int raise_failure(lua_State *L, fl_job *job, int kind) {
+static int raise_failure(lua_State *L, fl_pool_job *job, int kind) {
   fl_buf text = FL_BUF_INIT;
   fl_buf_add(&text, job->message.data ? job->message.data : "", job->message.len);
   if (job->traceback.len) {
     fl_buf_addc(&text, '\n');
     fl_buf_add(&text, job->traceback.data, job->traceback.len);
   }
-  fl_job_free(job);
+  fl_pool_job_free(job);
   /* The text goes onto the Lua stack before the buffer is freed. */
   lua_pushlstring(L, text.oom ? "a worker task failed (out of memory for "
                                 "its message)"
@@ -56,12 +56,12 @@ static int raise_failure(lua_State *L, fl_job *job, int kind) {
 /* After the wait: the worker's answer, as the body's return or error. */
 static int worker_answer(lua_State *L, int status, lua_KContext ctx) {
   (void)status;
-  fl_job *job = (fl_job *)ctx;
+  fl_pool_job *job = (fl_pool_job *)ctx;
   switch (job->outcome) {
   case FL_WIRE_SUCCESS: {
     fl_buf why = FL_BUF_INIT;
     int rc = fl_wire_decode_lua(L, job->value.data, job->value.len, &why);
-    fl_job_free(job);
+    fl_pool_job_free(job);
     if (rc != 0) {
       lua_pushfstring(L, "the worker's result cannot be read: %s",
                       fl_buf_str(&why));
@@ -75,7 +75,7 @@ static int worker_answer(lua_State *L, int status, lua_KContext ctx) {
     return raise_failure(L, job, FL_SIGNAL_SKIP);
   case FL_WIRE_FAILED_FINAL:
     return raise_failure(L, job, FL_SIGNAL_FAIL);
-  default: /* FL_WIRE_FAILED, FL_JOB_LOST */
+  default: /* FL_WIRE_FAILED, FL_PJOB_LOST */
     return raise_failure(L, job, FL_SIGNAL_WORKER);
   }
 }
@@ -105,7 +105,7 @@ int fl_worker_call(lua_State *L) {
   }
   fl_buf_free(&why);
   fl_taskrun_add_key(&key, r);
-  fl_job *job = calloc(1, sizeof *job);
+  fl_pool_job *job = calloc(1, sizeof *job);
   fl_wire_job m = {
       .run_id = {s->run_id, strlen(s->run_id)},
       .task_key = {fl_buf_str(&key), key.len},
@@ -130,12 +130,12 @@ int fl_worker_call(lua_State *L) {
   fl_buf_free(&params);
   fl_buf_free(&key);
   if (status != FLOWLUA_OK) {
-    fl_job_free(job);
+    fl_pool_job_free(job);
     if (status == FLOWLUA_ENOMEM && !job)
       return luaL_error(L, "task '%s': out of memory for its job", d->name);
     lua_pushfstring(L, "task '%s': %s", d->name, fl_buf_str(&rt->err));
     return lua_error(L);
   }
-  if (job->state == FL_JOB_DONE) return worker_answer(L, LUA_OK, (lua_KContext)job);
+  if (job->state == FL_PJOB_DONE) return worker_answer(L, LUA_OK, (lua_KContext)job);
   return fl_sched_park(L, r, &job->wait, (lua_KContext)job, worker_answer);
 }
