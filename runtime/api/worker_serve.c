@@ -478,14 +478,15 @@ static int run_job(worker *w, const fl_wire_job *m) {
   if (w->eof || w->read_failed) return 0; /* nobody to tell */
   static const char oom[] = "worker: out of memory reporting the outcome";
   fl_wire_result r = {.job_id = w->job_id, .outcome = w->outcome};
+  /* fl_buf_str: never a NULL pointer, even for an empty buffer. */
   if (w->outcome == FL_WIRE_SUCCESS) {
-    r.value = (fl_wire_bytes){w->value.data, w->value.len};
+    r.value = (fl_wire_bytes){fl_buf_str(&w->value), w->value.len};
   } else if (w->message.oom || w->traceback.oom) {
     r.outcome = FL_WIRE_FAILED;
     r.message = (fl_wire_bytes){oom, sizeof oom - 1};
   } else {
-    r.message = (fl_wire_bytes){w->message.data, w->message.len};
-    r.traceback = (fl_wire_bytes){w->traceback.data, w->traceback.len};
+    r.message = (fl_wire_bytes){fl_buf_str(&w->message), w->message.len};
+    r.traceback = (fl_wire_bytes){fl_buf_str(&w->traceback), w->traceback.len};
   }
   char err[FL_WIRE_ERR_MAX];
   if (fl_wire_put_result(&w->wr.out, &r, err) != 0 && !w->wr.out.oom) {

@@ -332,8 +332,8 @@ static fl_wire_job make_job(uint64_t id, const job_spec *s) {
                        .attempt = s->attempt ? s->attempt : 1,
                        .timeout_ms = s->timeout_ms,
                        .memory_limit = s->memory_limit,
-                       .args = {g_args.data, g_args.len},
-                       .params = {g_params.data, g_params.len}};
+                       .args = {fl_buf_str(&g_args), g_args.len},
+                       .params = {fl_buf_str(&g_params), g_params.len}};
 }
 
 static void send_job(worker *w, uint64_t id, const job_spec *s) {
@@ -640,7 +640,8 @@ static void test_batch(void) {
                      .task_name = {"noop", 4},
                      .map_index = i + 1,
                      .attempt = 1,
-                     .args = {args[i].data, args[i].len}};
+                     .args = {args[i].data, args[i].len},
+                     .params = {"", 0}};
     fl_wire_jobs_add(&w.wr.out, &batch, &m);
   }
   CHECK_EQ_INT(fl_wire_jobs_end(&w.wr.out, &batch, NULL), 0);
@@ -681,16 +682,20 @@ static const char *const busy_script =
     "  flow.sleep(60)\n"
     "  return 'woke'\n"
     "end)\n"
+    "flow.task('shell', function()\n"
+    "  flow.log.info('waiting on a child')\n"
+    "  return flow.shell({'sleep', '60'}).code\n"
+    "end)\n"
     "flow.task('noop', function() return 'done' end)\n"
     "return flow.define('f', function() end)\n";
 
 /* job.timeout_ms stops Lua code past it (a pcall cannot keep it going),
-   and a flow.sleep; the worker takes the next job. */
+   a flow.sleep and a flow.shell; the worker takes the next job. */
 static void test_timeout(void) {
   worker w;
   worker_start(&w, busy_script);
-  const char *tasks[] = {"spin", "stubborn", "nap"};
-  for (int i = 0; i < 3; i++) {
+  const char *tasks[] = {"spin", "stubborn", "nap", "shell"};
+  for (int i = 0; i < 4; i++) {
     result r;
     double t0 = now_s();
     run(&w, (uint64_t)i + 1, &(job_spec){.task = tasks[i], .timeout_ms = 200}, &r);
@@ -721,13 +726,13 @@ static void wait_running(worker *w, uint64_t id) {
   CHECK_EQ_INT(m.job_id, id);
 }
 
-/* A CANCEL stops the running job, busy in Lua or waiting in flow.sleep;
-   a CANCEL of a job not running is ignored. */
+/* A CANCEL stops the running job, busy in Lua or waiting in flow.sleep
+   or flow.shell; a CANCEL of a job not running is ignored. */
 static void test_cancel(void) {
   worker w;
   worker_start(&w, busy_script);
-  const char *tasks[] = {"spin", "stubborn", "nap"};
-  for (int i = 0; i < 3; i++) {
+  const char *tasks[] = {"spin", "stubborn", "nap", "shell"};
+  for (int i = 0; i < 4; i++) {
     uint64_t id = (uint64_t)i + 1;
     send_job(&w, id, &(job_spec){.task = tasks[i]});
     wait_running(&w, id);
