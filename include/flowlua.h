@@ -475,7 +475,8 @@ FLOWLUA_API int flowlua_serve(flowlua *rt, const char *flow_name, int max_runs,
  * serving. fd is made non-blocking while it serves (its flags are restored
  * after); the caller keeps ownership of it.
  * Returns FLOWLUA_OK when the driver sends BYE or closes the connection
- * between frames (a job in progress then is stopped and not answered),
+ * between frames (a job in progress then is stopped and not answered, and
+ * jobs not started are not run),
  * and after flowlua_stop() or flowlua_cancel() (which also stops the job
  * in progress) at the next job; FLOWLUA_EIO, with the error set, on a
  * protocol or input/output error (bytes that are not frames, a message

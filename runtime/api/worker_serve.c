@@ -595,7 +595,18 @@ static int serve_frames(worker *w) {
   int rc = say_hello(w);
   while (rc == FLOWLUA_OK) {
     if (asked_to_stop(w)) return say_bye(w);
+    if (w->read_failed) return connection_error(w);
     fl_wire_frame f;
+    if (w->eof) {
+      /* The driver closed the connection: nothing more is run, but what
+         it sent must have been whole frames. */
+      int k;
+      while ((k = fl_wire_reader_next(&w->rd, &f)) == 1) {
+      }
+      if (k < 0 || fl_wire_reader_at_eof(&w->rd) != 0)
+        return protocol_error(w, "the connection to the driver", w->rd.err);
+      return FLOWLUA_OK;
+    }
     size_t before = w->rd.off;
     int k = fl_wire_reader_next(&w->rd, &f);
     if (k < 0) return protocol_error(w, "the bytes from the driver", w->rd.err);
@@ -605,12 +616,6 @@ static int serve_frames(worker *w) {
       rc = handle_frame(w, &f);
       if (rc == 1) return say_bye(w);
       continue;
-    }
-    if (w->read_failed) return connection_error(w);
-    if (w->eof) {
-      if (fl_wire_reader_at_eof(&w->rd) != 0)
-        return protocol_error(w, "the connection to the driver", w->rd.err);
-      return FLOWLUA_OK; /* closed between frames: done */
     }
     /* Idle: a little of the garbage the jobs left, then wait. */
     lua_gc(w->rt->L, LUA_GCSTEP, 0);

@@ -751,6 +751,24 @@ static void test_cancel(void) {
   worker_stop(&w);
 }
 
+/* The driver closing the connection stops the job in progress, runs none
+   of those sent after it, and ends the worker (exit 0). */
+static void test_driver_closes(void) {
+  worker w;
+  worker_start(&w, busy_script);
+  send_job(&w, 1, &(job_spec){.task = "spin"});
+  wait_running(&w, 1);
+  send_job(&w, 2, &(job_spec){.task = "spin"});
+  close(w.fd);
+  w.fd = -1;
+  int status = worker_wait(&w);
+  CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  char *err = worker_stderr(&w);
+  CHECK_EQ_STR(err, "");
+  free(err);
+  worker_cleanup(&w);
+}
+
 /* Module-level state is the worker's own and persists across its jobs. */
 static void test_state(void) {
   worker w;
@@ -919,6 +937,7 @@ int main(int argc, char **argv) {
                {"timeout", test_timeout},     {"cancel", test_cancel},
                {"state", test_state},         {"memory", test_memory},
                {"driver_killed", test_driver_killed},
+               {"driver_closes", test_driver_closes},
                {"bad_input", test_bad_input}};
   int found = 0;
   for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++)
