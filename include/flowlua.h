@@ -473,6 +473,30 @@ FLOWLUA_API int flowlua_serve(flowlua *rt, const char *flow_name, int max_runs,
                               flowlua_serve_result *out);
 
 /*
+ * Serves worker jobs (docs/manual/workers.md) on fd, a connected
+ * SOCK_STREAM socket (a socketpair's end, say), for the script
+ * already loaded into rt (flowlua_load_file; its tasks are found by name).
+ * This is what `flowlua __worker SCRIPT` does on the descriptor its driver
+ * gave it; an embedder that starts its own workers calls it the same way.
+ * It sends HELLO (the protocol version, the pid, the SHA-256 of the script
+ * file as loaded), then for each JOB, or each job of a JOBS frame in turn,
+ * runs one attempt of the task's body and answers with its log lines, the
+ * secrets it read and its RESULT. A job's failure (an error, flow.fail,
+ * a timeout, a CANCEL, the memory limit) is its RESULT, never the end of
+ * serving. fd is made non-blocking while it serves (its flags are restored
+ * after); the caller keeps ownership of it.
+ * Returns FLOWLUA_OK when the driver sends BYE or closes the connection
+ * between frames (a job in progress then is stopped and not answered, and
+ * jobs not started are not run),
+ * and after flowlua_stop() or flowlua_cancel() (which also stops the job
+ * in progress) at the next job; FLOWLUA_EIO, with the error set, on a
+ * protocol or input/output error (bytes that are not frames, a message
+ * out of place, the connection failing); FLOWLUA_ESTATE when no script is
+ * loaded.
+ */
+FLOWLUA_API int flowlua_worker_serve(flowlua *rt, int fd);
+
+/*
  * The next fire times of the flow's schedule strictly after `after` (epoch
  * seconds), into times[0..count). Returns how many were written (fewer
  * than count when the schedule ends, by its `until`), or a negative status

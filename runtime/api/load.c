@@ -4,6 +4,7 @@
  * registered into the `flowlua` module.
  */
 #define _POSIX_C_SOURCE 200809L
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include <lua.h>
 
 #include "engine.h"
+#include "fsutil.h"
 #include "lflowlua.h"
 #include "sha256.h"
 
@@ -32,6 +34,40 @@ typedef struct load_ctx {
   const char *path, *source, *chunkname;
   int status;
 } load_ctx;
+
+/*
+ * Loads the file at path as luaL_loadfilex(L, path, "t") does (a UTF-8 BOM
+ * and a first line starting with '#' skipped, the line kept for the line
+ * numbers; "@path" as the chunk name), from its bytes read whole: their
+ * SHA-256 is the script's (rt->script_sha256), of exactly the text Lua
+ * compiled, not of a file that may have changed since.
+ */
+static int load_script_file(lua_State *L, flowlua *rt, const char *path) {
+  /* Every Lua allocation that may raise comes before the file's buffer, or
+     after it is freed. */
+  const char *chunkname = lua_pushfstring(L, "@%s", path);
+  char *data;
+  size_t len;
+  if (fl_read_file(path, &data, &len) != 0) {
+    int err = errno;
+    lua_pop(L, 1);
+    lua_pushfstring(L, "cannot open %s: %s", path, strerror(err));
+    return LUA_ERRFILE;
+  }
+  fl_sha256_hex(data, len, rt->script_sha256);
+  const char *p = data;
+  size_t n = len;
+  if (n >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0) p += 3, n -= 3;
+  if (n > 0 && *p == '#') { /* a "#!" line: up to its newline, kept */
+    const char *nl = memchr(p, '\n', n);
+    n = nl ? n - (size_t)(nl - p) : 0;
+    p = nl ? nl : p + n;
+  }
+  int st = luaL_loadbufferx(L, p, n, chunkname, "t");
+  free(data);
+  lua_remove(L, -2); /* the chunk name */
+  return st;
+}
 
 /* Collects the flows a script returned into a list; raises on anything
    else. Index 1 is the returned value. */
@@ -80,7 +116,7 @@ static int protected_load(lua_State *L) {
   if (ctx->path) add_script_dir_to_path(L, ctx->path);
   /* Source text only, from a file as from a string: Lua does not verify
      precompiled chunks, and a damaged one crashes the interpreter. */
-  int st = ctx->path ? luaL_loadfilex(L, ctx->path, "t")
+  int st = ctx->path ? load_script_file(L, rt, ctx->path)
                      : luaL_loadbufferx(L, ctx->source, strlen(ctx->source),
                                         ctx->chunkname, "t");
   if (st != LUA_OK) {
@@ -114,6 +150,7 @@ static int load(flowlua *rt, load_ctx *ctx, const char *name) {
   rt->script_name = strdup(name);
   if (!rt->script_name) return FLOWLUA_ENOMEM;
   fl_buf_reset(&rt->err);
+  rt->script_sha256[0] = '\0'; /* set again when a file is read */
   fl_mem_take_hit(&rt->mem); /* only this call's refusals count */
 
   lua_State *L = rt->L;
@@ -136,28 +173,11 @@ static int load(flowlua *rt, load_ctx *ctx, const char *name) {
   return ctx->status;
 }
 
-/* The script file's path and the SHA-256 of its text, for workers (a
-   worker loads the same file, and its HELLO must name the same text). */
+/* The script file's path, for workers (a worker loads the same file; its
+   HELLO must name the same text: rt->script_sha256, set by the load). */
 static void note_script_file(flowlua *rt, const char *path) {
   free(rt->script_path);
-  rt->script_path = NULL;
-  rt->script_sha256[0] = '\0';
-  if (!path) return;
-  FILE *f = fopen(path, "rbe");
-  if (!f) return;
-  fl_sha256 c;
-  fl_sha256_init(&c);
-  char chunk[16384];
-  size_t n;
-  while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) fl_sha256_update(&c, chunk, n);
-  int bad = ferror(f);
-  fclose(f);
-  if (bad) return;
-  unsigned char digest[32];
-  fl_sha256_final(&c, digest);
-  for (int i = 0; i < 32; i++)
-    snprintf(rt->script_sha256 + 2 * i, 3, "%02x", digest[i]);
-  rt->script_path = strdup(path);
+  rt->script_path = path ? strdup(path) : NULL;
 }
 
 static int flowlua_load_file_body(flowlua *rt, const char *path) {

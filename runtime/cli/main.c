@@ -21,6 +21,7 @@
 #include "flowlua.h"
 #include "status.h"
 #include "termtext.h"
+#include "worker_cmd.h"
 
 enum { EXIT_OK = 0, EXIT_RUN_FAILED = 1, EXIT_USAGE = 2, EXIT_CANCELLED = 130 };
 
@@ -498,6 +499,9 @@ static int cmd_report_html(flowlua *rt, const cli_args *args) {
 }
 
 int main(int argc, char **argv) {
+  /* A worker process, before anything else (worker_cmd.c). */
+  if (argc >= 2 && strcmp(argv[1], CLI_WORKER_COMMAND) == 0)
+    return cli_worker_main(argc, argv);
   cli_args args;
   char err[512];
   if (cli_parse(argc, argv, &args, err, sizeof err) != 0) {

@@ -85,7 +85,7 @@ void fl_wire_put_sint(fl_buf *out, int64_t v) { fl_wire_put_uint(out, zigzag(v))
 
 void fl_wire_put_bytes(fl_buf *out, const char *s, size_t n) {
   fl_wire_put_uint(out, (uint64_t)n);
-  fl_buf_add(out, s, n);
+  if (n) fl_buf_add(out, s, n); /* an empty view may be {NULL, 0} */
 }
 
 void fl_wire_put_tag(fl_buf *out, int tag) { fl_buf_addc(out, (char)tag); }
@@ -414,8 +414,11 @@ static void put_job_fields(fl_buf *out, const fl_wire_job *m) {
   put_view(out, m->args);
   put_view(out, m->params);
   put_view(out, m->flow);
-  fl_wire_put_sint(out, m->scheduled_us);
-  fl_wire_put_sint(out, m->started_us);
+  uint64_t bits;
+  memcpy(&bits, &m->scheduled_at, sizeof bits);
+  fl_wire_put_uint(out, bits);
+  memcpy(&bits, &m->started_at, sizeof bits);
+  fl_wire_put_uint(out, bits);
 }
 
 int fl_wire_put_job(fl_buf *out, const fl_wire_job *m, char *err) {
@@ -532,6 +535,13 @@ int fl_wire_get_hello(const fl_wire_frame *f, fl_wire_hello *m, char *err) {
   return close_payload(&in, ok, f->type, err);
 }
 
+static int get_double_bits(fl_wire_in *in, double *d) {
+  uint64_t bits;
+  if (fl_wire_get_uint(in, &bits) != 0) return -1;
+  memcpy(d, &bits, sizeof *d);
+  return 0;
+}
+
 static int get_job_fields(fl_wire_in *in, fl_wire_job *m) {
   return fl_wire_get_uint(in, &m->job_id) == 0 && fl_wire_get_bytes(in, &m->run_id) == 0 &&
          fl_wire_get_bytes(in, &m->task_key) == 0 &&
@@ -541,8 +551,8 @@ static int get_job_fields(fl_wire_in *in, fl_wire_job *m) {
          fl_wire_get_uint(in, &m->memory_limit) == 0 &&
          fl_wire_get_bytes(in, &m->args) == 0 && fl_wire_get_bytes(in, &m->params) == 0 &&
          fl_wire_get_bytes(in, &m->flow) == 0 &&
-         fl_wire_get_sint(in, &m->scheduled_us) == 0 &&
-         fl_wire_get_sint(in, &m->started_us) == 0;
+         get_double_bits(in, &m->scheduled_at) == 0 &&
+         get_double_bits(in, &m->started_at) == 0;
 }
 
 int fl_wire_get_job(const fl_wire_frame *f, fl_wire_job *m, char *err) {

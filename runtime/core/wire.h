@@ -183,8 +183,8 @@ typedef struct fl_wire_hello {
 
 /* JOB. payload: uint job_id, bytes run_id, bytes task_key, bytes
    task_name, sint map_index, uint attempt, uint timeout_ms, uint
-   memory_limit, bytes args, bytes params, bytes flow, sint scheduled_us,
-   sint started_us. */
+   memory_limit, bytes args, bytes params, bytes flow, uint scheduled_at,
+   uint started_at (the doubles' IEEE 754 bits: every bit crosses). */
 typedef struct fl_wire_job {
   /* The driver's number for this attempt, unique among its jobs in
      flight: RESULT, LOG, SECRET and CANCEL name the job by it. */
@@ -201,9 +201,10 @@ typedef struct fl_wire_job {
   fl_wire_bytes args;
   fl_wire_bytes params;
   /* The rest of flow.context(): the flow's name, the run's fire time and
-     start (wall clock, microseconds since the epoch). */
+     start (wall clock, seconds since the epoch), the same numbers as the
+     driver's own. */
   fl_wire_bytes flow;
-  int64_t scheduled_us, started_us;
+  double scheduled_at, started_at;
 } fl_wire_job;
 
 /* RESULT. payload: uint job_id, uint outcome, then for SUCCESS bytes value;

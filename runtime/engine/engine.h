@@ -143,6 +143,34 @@ struct fl_wait {
 typedef struct fl_sched fl_sched;
 typedef struct fl_taskrun fl_taskrun;
 
+/*
+ * A worker's job (runtime/api/worker_serve.c): one attempt that a worker
+ * process runs for a driver, outside any schedule of its own. While it runs
+ * (rt->job set, rt->current NULL), what a task's Lua code asks of the
+ * engine goes to it instead of to a task run: flow.context() reads its
+ * fields, flow.log and flow.secret call its functions (which send LOG and
+ * SECRET frames), and the interrupt hook stops its coroutine past its
+ * deadline or when check() says so (a CANCEL from the driver). The
+ * engine only reads the job; worker_serve.c owns it.
+ */
+typedef struct fl_job fl_job;
+struct fl_job {
+  lua_State *co; /* the body's coroutine */
+  const char *run_id, *task_key, *task_name; /* NUL-terminated */
+  const char *flow;  /* the flow's name; "" when the driver did not say */
+  double scheduled_at, started_at; /* the run's, wall clock; 0: unknown */
+  int64_t map_index; /* 1-based element of a map; 0 for a graph node */
+  int64_t attempt;   /* 1-based */
+  int params_ref;    /* registry: flow.context().params, or LUA_NOREF */
+  double deadline_at; /* monotonic; 0 = no timeout */
+  uint8_t interrupt;  /* FL_INT_*: why the job is being stopped */
+  /* From the interrupt hook, every FL_HOOK_COUNT instructions: may set
+     interrupt (it decides itself how often to look). */
+  void (*check)(fl_job *j);
+  void (*log)(fl_job *j, int level, const char *msg);
+  void (*secret)(fl_job *j, const char *value);
+};
+
 typedef struct fl_mapinfo {
   fl_taskrun *children;
   uint32_t n, done;
@@ -258,10 +286,14 @@ struct flowlua {
   int flows_ref;   /* Lua list of the loaded script's flow userdatas */
   size_t n_flows;
   char *script_name;
-  /* The script file loaded (NULL when loaded from a string) and the
-     SHA-256 of its text, which a worker must have loaded too. */
-  char *script_path;
+  /* SHA-256 of the loaded script file's bytes, as Lua compiled them (64
+     lower-case hex digits); "" when it came from a string. A worker says it
+     in HELLO, and a driver sends jobs only to workers that loaded the same
+     text. */
   char script_sha256[65];
+  /* The script file loaded (NULL when loaded from a string): what a
+     worker process loads. */
+  char *script_path;
   /* Worker processes (pool.c): opened by the first worker task. */
   struct fl_pool *pool;
   char *worker_program; /* owned copy of opts.worker_program, or NULL */
@@ -277,6 +309,7 @@ struct flowlua {
   /* The module's metatables, for fl_testudata on hot paths. */
   const void *task_mt, *node_mt, *unmapped_mt;
   fl_taskrun *current; /* the task whose Lua code runs now */
+  fl_job *job;         /* a worker's job whose Lua code runs now */
   uint32_t next_graph_id;
   uint64_t rng;
 
@@ -333,6 +366,9 @@ uint64_t fl_random_u64(flowlua *rt);
 uint64_t fl_seed_random(void); /* a seed for rt->rng */
 /* The name of the loaded script's flow i (from 0), or NULL. */
 const char *fl_flow_name(const flowlua *rt, size_t i);
+/* The hex SHA-256 of the last script loaded from a file (rt->script_sha256);
+   "" when it was loaded from a string or nothing is loaded. */
+const char *fl_script_sha256(flowlua *rt);
 /* Drops the last run's task index (flowlua_task_get), and the last run and
    graph (they borrow from the loaded script). */
 void fl_forget_tasks(flowlua *rt);
@@ -501,7 +537,11 @@ void fl_task_gate_leave(flowlua *rt);
    its task runs not ended are recorded Cancelled with `why`. */
 int fl_abandon_runs(flowlua *rt, const char *why);
 void fl_hook_reset(lua_State *co);
-/* Logs a message from Lua under the current task. */
+/* Logs a message from Lua under the current task (in a worker's job: a LOG
+   frame for the driver, whatever the worker's own log level). */
 void fl_sched_log(flowlua *rt, int level, const char *msg);
+/* flow.secret read value (already masked in rt's own log): a worker's job
+   also tells its driver, so that the driver masks it everywhere. */
+void fl_sched_note_secret(flowlua *rt, const char *value);
 
 #endif

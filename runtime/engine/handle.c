@@ -84,6 +84,8 @@ const char *fl_flow_name(const flowlua *rt, size_t i) {
   return f ? f->name : NULL;
 }
 
+const char *fl_script_sha256(flowlua *rt) { return rt->script_sha256; }
+
 int fl_push_weak_table(lua_State *L, const void *key) {
   if (lua_rawgetp(L, LUA_REGISTRYINDEX, key) == LUA_TTABLE) return 0;
   lua_pop(L, 1);

@@ -25,10 +25,32 @@
 
 /* ---- interrupting busy Lua code ----------------------------------------- */
 
+/* A worker's job: its deadline, then what the worker's check says (a
+   CANCEL from the driver, or the driver gone). The job's own coroutine
+   yields, as a task's does, so that its pcall cannot swallow the stop. */
+static void interrupt_job(lua_State *L, flowlua *rt, fl_job *j) {
+  if (!j->interrupt && j->deadline_at > 0 && fl_now() >= j->deadline_at)
+    j->interrupt = FL_INT_TIMEOUT;
+  if (!j->interrupt) j->check(j);
+  if (!j->interrupt && fl_cancelling(rt)) j->interrupt = FL_INT_CANCEL;
+  if (!j->interrupt) return;
+  if (L == j->co && lua_isyieldable(L)) {
+    lua_yield(L, 0);
+    return;
+  }
+  luaL_error(L, j->interrupt == FL_INT_CANCEL
+                    ? "interrupted: cancelled by the driver"
+                    : "interrupted: the task timed out");
+}
+
 void fl_interrupt_hook(lua_State *L, lua_Debug *ar) {
   (void)ar;
   flowlua *rt = fl_rt(L);
   fl_taskrun *r = rt->current;
+  if (!r && rt->job) {
+    interrupt_job(L, rt, rt->job);
+    return;
+  }
   int why = fl_cancelling(rt)                                    ? FL_INT_CANCEL
             : r && r->deadline_at > 0 && fl_now() >= r->deadline_at ? FL_INT_TIMEOUT
                                                                  : FL_INT_NONE;

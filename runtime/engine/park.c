@@ -62,9 +62,21 @@ int fl_sched_sleep(lua_State *L, double seconds) {
   if (rt->current)
     return luaL_error(L, "flow.sleep cannot wait here: call it from the task "
                          "body itself, not from a coroutine or hook it runs");
+  double until = fl_now() + seconds;
+  if (rt->job) {
+    /* A worker's job: the worker's loop watches its connection and the
+       job's deadline, and a CANCEL or the deadline sets fl_cancelling. */
+    while (!fl_cancelling(rt)) {
+      double left = until - fl_now();
+      if (left <= 0) break;
+      if (fl_loop_poll(&rt->loop, left) < 0)
+        return luaL_error(L, "flow.sleep: waiting on the event loop failed");
+    }
+    if (fl_cancelling(rt)) return luaL_error(L, "flow.sleep: interrupted");
+    return 0;
+  }
   /* Outside any task (script top level, flow body): a plain blocking wait
      that still ends early when the runtime is asked to stop. */
-  double until = fl_now() + seconds;
   while (!fl_cancelling(rt)) {
     double left = until - fl_now();
     if (left <= 0) break;

@@ -476,12 +476,15 @@ static void on_event(int fd, uint32_t events, void *data) {
     worker_lost(w, w->wr.err);
   } else if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
     int got = fl_wire_reader_fill(&w->rd, w->fd);
+    /* A reset is how a socket tells that its process died with bytes
+       unread: as the end of file, the process's end says why. */
+    int reset = got < 0 && errno == ECONNRESET;
     /* What it said before it went still counts (its last LOG lines). */
     if (take_frames(w, err) != 0)
       worker_lost(w, err);
-    else if (got < 0)
+    else if (got < 0 && !reset)
       worker_lost(w, w->rd.err);
-    else if (got == 0) /* end of file: the process is ending */
+    else if (got == 0 || reset) /* the process is ending */
       worker_lost(w, NULL);
   }
   pump(p);

@@ -140,12 +140,20 @@ void fl__sched_log_flow(fl_sched *s, int level, int flow_state, double duration,
 
 void fl_sched_log(flowlua *rt, int level, const char *msg) {
   fl_taskrun *r = rt->current;
+  if (!r && rt->job) {
+    rt->job->log(rt->job, level, msg);
+    return;
+  }
   if (r) {
     fl__sched_log_task(r->sched, r, (task_log){level, -1, -1, NULL}, "%s", msg);
     return;
   }
   fl_log_printf(&rt->log, level, rt->building ? rt->building->flow->name : NULL,
                 "%s", msg);
+}
+
+void fl_sched_note_secret(flowlua *rt, const char *value) {
+  if (!rt->current && rt->job) rt->job->secret(rt->job, value);
 }
 
 /* ---- context and hooks --------------------------------------------------- */
@@ -157,8 +165,45 @@ void fl__sched_push_key(lua_State *L, const fl_taskrun *r) {
   fl_buf_free(&key);
 }
 
+/* A worker's job: what its JOB says, the same fields as a task run's. */
+static void push_job_context(lua_State *L, const fl_job *j) {
+  lua_createtable(L, 0, 9);
+  if (j->flow && *j->flow) {
+    lua_pushstring(L, j->flow);
+    lua_setfield(L, -2, "flow");
+  }
+  if (j->scheduled_at > 0) {
+    lua_pushnumber(L, j->scheduled_at);
+    lua_setfield(L, -2, "scheduled_at");
+  }
+  if (j->started_at > 0) {
+    lua_pushnumber(L, j->started_at);
+    lua_setfield(L, -2, "started_at");
+  }
+  if (j->params_ref != LUA_NOREF && j->params_ref != LUA_REFNIL) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, j->params_ref);
+    lua_setfield(L, -2, "params");
+  }
+  lua_pushstring(L, j->run_id);
+  lua_setfield(L, -2, "run_id");
+  lua_pushstring(L, j->task_key);
+  lua_setfield(L, -2, "task");
+  lua_pushstring(L, j->task_name);
+  lua_setfield(L, -2, "task_name");
+  lua_pushinteger(L, (lua_Integer)j->attempt);
+  lua_setfield(L, -2, "attempt");
+  if (j->map_index) {
+    lua_pushinteger(L, (lua_Integer)j->map_index);
+    lua_setfield(L, -2, "map_index");
+  }
+}
+
 void fl_sched_push_context(lua_State *L, flowlua *rt) {
   fl_taskrun *r = rt->current;
+  if (!r && rt->job) {
+    push_job_context(L, rt->job);
+    return;
+  }
   fl_sched *s = r ? r->sched : NULL;
   fl_graph *g = s ? s->g : rt->building;
   lua_createtable(L, 0, 8);

@@ -57,6 +57,13 @@ static int raise_failure(lua_State *L, fl_pool_job *job, int kind) {
 static int worker_answer(lua_State *L, int status, lua_KContext ctx) {
   (void)status;
   fl_pool_job *job = (fl_pool_job *)ctx;
+  /* The worker stops an attempt at its own deadline, at about the time
+     the driver's fires: a failure that comes after the deadline is the
+     timeout, whichever end saw it first. */
+  fl_taskrun *r = job->run;
+  if (job->outcome != FL_WIRE_SUCCESS && r && r->deadline_at > 0 &&
+      fl_now() >= r->deadline_at - 0.005)
+    r->interrupt = FL_INT_TIMEOUT;
   switch (job->outcome) {
   case FL_WIRE_SUCCESS: {
     fl_buf why = FL_BUF_INIT;
@@ -117,8 +124,8 @@ int fl_worker_call(lua_State *L) {
       .args = {args.data, args.len},
       .params = {params.data, params.len},
       .flow = {s->g->flow->name, strlen(s->g->flow->name)},
-      .scheduled_us = (int64_t)(s->scheduled_at * 1e6),
-      .started_us = (int64_t)(s->started_wall * 1e6)};
+      .scheduled_at = s->scheduled_at,
+      .started_at = s->started_wall};
   /* The run is the job's before it is submitted: a job that fails at once
      (no worker could start) is answered inside fl_pool_submit. */
   if (job) {

@@ -257,10 +257,41 @@ static void check_call_shape(lua_State *L, const char *fn, const char *name,
    definition is refused while the script loads, naming both lines. */
 
 static const char task_names_key = 0;
+/* Registry: name -> task userdata, of the tasks the last script loaded
+   defined (kept after the load, for a worker's jobs). */
+static const char defined_tasks_key = 0;
 
 void fl_task_names_begin(lua_State *L) {
   lua_newtable(L);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &task_names_key);
+  lua_newtable(L);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &defined_tasks_key);
+}
+
+int fl_push_defined_task(lua_State *L, const char *name) {
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &defined_tasks_key) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    return 0;
+  }
+  if (lua_getfield(L, -1, name) == LUA_TNIL) {
+    lua_pop(L, 2);
+    return 0;
+  }
+  lua_remove(L, -2);
+  return 1;
+}
+
+/* Keeps the task at idx under its name while a script loads. */
+static void keep_defined_task(lua_State *L, int idx, const char *name) {
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &task_names_key) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    return; /* not loading: defined later (in a body), not a worker's */
+  }
+  lua_pop(L, 1);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &defined_tasks_key);
+  lua_pushvalue(L, idx);
+  lua_setfield(L, -2, name);
+  lua_pop(L, 1);
 }
 
 void fl_task_names_end(lua_State *L) {
@@ -326,12 +357,21 @@ static int flow_task(lua_State *L) {
     if (uv == FL_TASK_UV_ON_RETRY) d->has_on_retry = (uint8_t)set;
     if (uv == FL_TASK_UV_CACHE_KEY) d->has_cache_key = (uint8_t)set;
   }
+  /* A worker finds the task by its name among those its own load of the
+     script defined: a task made while a flow body builds is not one. */
+  if (d->worker && fl_rt(L)->building)
+    return luaL_error(L, "flow.task '%s': a worker task must be defined "
+                         "at the script's top level, not inside a flow body "
+                         "(a worker loads the script, it does not build "
+                         "the flow)",
+                      name);
   if (d->cache_for >= 0 && !d->has_cache_key)
     return luaL_error(L, "flow.task '%s': option 'cache_for' needs "
                          "'cache_key' (a function of the task's arguments "
                          "that returns the key)",
                       name);
   lua_settop(L, task_idx);
+  keep_defined_task(L, task_idx, name);
   return 1;
 }
 
@@ -617,7 +657,8 @@ static int flow_context(lua_State *L) {
 
 static int log_at(lua_State *L, int level) {
   flowlua *rt = fl_rt(L);
-  if (!fl_log_enabled(&rt->log, level)) return 0;
+  /* A worker's job sends every line: its driver's level decides. */
+  if (!fl_log_enabled(&rt->log, level) && !(rt->job && !rt->current)) return 0;
   const char *msg;
   if (lua_gettop(L) > 1) {
     luaL_checkstring(L, 1);
@@ -679,6 +720,7 @@ static int flow_secret(lua_State *L) {
                       name);
   if (fl_log_add_secret(&fl_rt(L)->log, v) != 0)
     return luaL_error(L, "flow.secret: out of memory");
+  fl_sched_note_secret(fl_rt(L), v);
   lua_pushstring(L, v);
   return 1;
 }

@@ -22,6 +22,11 @@ int luaopen_flowlua(lua_State *L);
    registry, so modules the script requires are covered too. */
 void fl_task_names_begin(lua_State *L);
 void fl_task_names_end(lua_State *L);
+/* Pushes the task named name that the last script loaded defined with
+   flow.task while it loaded (its top level and the modules it required;
+   not tasks made later inside a flow body) and returns 1; returns 0 with
+   nothing pushed when there is none. A worker finds a job's task so. */
+int fl_push_defined_task(lua_State *L, const char *name);
 
 /* liocloexec.c: after luaL_openlibs, makes io.open, io.lines, io.tmpfile,
    io.popen, io.input and io.output return files whose descriptors are

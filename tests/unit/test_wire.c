@@ -347,8 +347,8 @@ static fl_wire_job sample_job(uint64_t id, fl_buf *args) {
   j.args = (fl_wire_bytes){args->data, args->len};
   j.params = (fl_wire_bytes){"\x06\x00\x00", 3};
   j.flow = view("etl");
-  j.scheduled_us = 1764500000123456;
-  j.started_us = -1; /* any 64 bits */
+  j.scheduled_at = 1764500000.123456;
+  j.started_at = -0.0; /* every bit */
   return j;
 }
 
@@ -397,8 +397,8 @@ static void check_every_message(const fl_wire_frame *f, int n, const fl_buf *arg
   CHECK(j.job_id == 7 && view_is(j.run_id, "run-0001") && view_is(j.task_key, "parse[3]") &&
         view_is(j.task_name, "parse") && j.map_index == 3 && j.attempt == 2 &&
         j.timeout_ms == 1500 && j.memory_limit == (uint64_t)64 << 20 &&
-        view_is(j.flow, "etl") && j.scheduled_us == 1764500000123456 &&
-        j.started_us == -1);
+        view_is(j.flow, "etl") && j.scheduled_at == 1764500000.123456 &&
+        j.started_at == 0 && signbit(j.started_at));
   CHECK(j.args.n == args->len && memcmp(j.args.p, args->data, args->len) == 0);
   CHECK(j.params.n == 3);
   fl_wire_jobs_iter it;
