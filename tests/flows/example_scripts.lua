@@ -6,6 +6,11 @@
 -- stderr: publish: Success \(attempt 2,
 -- stderr: cleanup: Success
 -- stderr: fanout' Success in
+-- run: split_transform: a CSV split into parts, transformed on worker tasks, merged
+-- args: {scripts}/split_transform.lua --param rows=5000 --param parts=4 --workers 2
+-- stderr: transform: Success \(map of 4,
+-- stderr: merge: merged 4 parts: 5000 rows, [0-9.]+ euros
+-- stderr: split_transform' Success in
 -- run: disk_report: df through flow.shell, to CSV and JSON
 -- args: {scripts}/disk_report.lua --param threshold=0
 -- stderr: report: (\d+) file systems, \1 at or above 0%
