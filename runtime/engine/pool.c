@@ -45,6 +45,8 @@ extern char **environ;
    worker that holds nothing, and nothing is queued behind it: its timeout
    starts when it is sent, so it must start at once. */
 #define PIPELINE 32
+/* A job this long (seconds) makes its worker "slow" (see depth()). */
+#define SLOW_JOB 0.005
 
 typedef struct worker {
   fl_pool *pool;
@@ -58,6 +60,8 @@ typedef struct worker {
   fl_pool_job *first, *last;
   int n_jobs;
   int timed;      /* it holds a job with a timeout: nothing more for it */
+  int slow;       /* its last job took more than SLOW_JOB */
+  double job_start; /* when its current first job became first */
   fl_timer grace; /* armed after a CANCEL: SIGKILL when it fires */
 } worker;
 
@@ -373,6 +377,9 @@ static int take_result(worker *w, const fl_wire_frame *f, char *err) {
              (unsigned long long)(job ? job->id : 0));
     return -1;
   }
+  double now = fl_now();
+  w->slow = now - w->job_start > SLOW_JOB;
+  w->job_start = now; /* the next one starts now */
   w->first = job->next;
   if (!w->first) w->last = NULL;
   w->n_jobs--;
@@ -540,10 +547,12 @@ static void send_job(fl_pool *p, worker *w, fl_pool_job *job) {
   job->state = FL_PJOB_SENT;
   job->worker_pid = w->pid;
   job->next = NULL;
-  if (w->last)
+  if (w->last) {
     w->last->next = job;
-  else
+  } else {
     w->first = job;
+    w->job_start = fl_now();
+  }
   w->last = job;
   w->n_jobs++;
   if (job->timeout > 0) w->timed = 1;
@@ -557,10 +566,26 @@ static void send_job(fl_pool *p, worker *w, fl_pool_job *job) {
   fl_buf_add(&w->wr.out, job->frame.data, job->frame.len);
 }
 
+/* How many jobs w may hold. Never more than its share of the work: the
+   first worker to say HELLO must not take every job while the others
+   start. A worker whose jobs take long holds two (one running, the next
+   in its socket): queueing more behind a slow job only keeps them from a
+   worker that frees up first. */
+static int depth(const fl_pool *p, const worker *w) {
+  size_t in_flight = 0;
+  for (const worker *v = p->workers; v; v = v->next) in_flight += (size_t)v->n_jobs;
+  size_t size = (size_t)fl_pool_size(p->rt);
+  size_t share = (p->n_waiting + in_flight + size - 1) / size;
+  int d = share < PIPELINE ? (int)share : PIPELINE;
+  if (w->slow && d > 2) d = 2;
+  return d > 0 ? d : 1;
+}
+
 /* Whether w may take job now (see PIPELINE). */
-static int can_take(const worker *w, const fl_pool_job *job) {
-  if (!w->ready || w->timed || w->n_jobs >= PIPELINE) return 0;
-  return job->timeout > 0 ? w->n_jobs == 0 : 1;
+static int can_take(const fl_pool *p, const worker *w, const fl_pool_job *job) {
+  if (!w->ready || w->timed) return 0;
+  if (job->timeout > 0) return w->n_jobs == 0;
+  return w->n_jobs < depth(p, w);
 }
 
 static void pump(fl_pool *p) {
@@ -570,7 +595,7 @@ again:
   for (int sent = 1; sent && p->head;) {
     sent = 0;
     for (worker *w = p->workers; w && p->head; w = w->next) {
-      if (!can_take(w, p->head)) continue;
+      if (!can_take(p, w, p->head)) continue;
       fl_pool_job *job = p->head;
       p->head = job->next;
       if (!p->head) p->tail = NULL;

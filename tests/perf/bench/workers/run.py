@@ -86,6 +86,25 @@ def main():
              a.workers, a.repeat)
     print(f"cpu 16 x 0.25 s, {a.workers} workers: worker {w:.2f} s, inline {i:.2f} s, "
           f"ratio {w / i:.2f} (target <= 0.55)")
+    # The machine's own floor: the same spins in plain lua5.4 processes, all
+    # in one, then split over --workers processes at once. A VM whose
+    # vCPUs share a core cannot do better than this ratio.
+    lua = os.path.join(folder, "spin.lua")
+    with open(lua, "w") as f:
+        f.write("local n, m = ... ; n, m = tonumber(n), tonumber(m)\n"
+                "for j = 1, m do local x = 0 for k = 1, n do x = x + k % 7 end end\n")
+    def timed(cmds):
+        t0 = time.perf_counter()
+        procs = [subprocess.Popen(c) for c in cmds]
+        for pr in procs:
+            pr.wait()
+        return time.perf_counter() - t0
+    one = min(timed([["lua5.4", lua, str(spin), "16"]]) for _ in range(a.repeat))
+    per = 16 // a.workers
+    split = min(timed([["lua5.4", lua, str(spin), str(per)]] * a.workers)
+                for _ in range(a.repeat))
+    print(f"the machine's floor, plain lua5.4: 16 in one process {one:.2f} s, split over "
+          f"{a.workers} processes {split:.2f} s, ratio {split / one:.2f}")
     n = 10000
     w = best(flowlua, folder, {"shape": "noop", "worker": "true", "n": n}, a.workers, a.repeat)
     i = best(flowlua, folder, {"shape": "noop", "worker": "false", "n": n}, a.workers, a.repeat)
