@@ -39,12 +39,6 @@
 #include "value_wire.h"
 #include "wire.h"
 
-#if LUA_VERSION_RELEASE_NUM >= 50406
-#define fl_closethread(co, from) lua_closethread((co), (from))
-#else
-#define fl_closethread(co, from) ((void)(from), lua_resetthread(co))
-#endif
-
 /* How often, at most, the interrupt hook looks at the connection for a
    CANCEL: a poll(2) per FL_HOOK_COUNT instructions would cost more than
    the instructions. */

@@ -20,13 +20,6 @@
 #include "store.h"
 #include "states.h"
 
-
-#if LUA_VERSION_RELEASE_NUM >= 50406
-#define fl_closethread(co, from) lua_closethread((co), (from))
-#else
-#define fl_closethread(co, from) ((void)(from), lua_resetthread(co))
-#endif
-
 /* A Retry-After longer than this (a day) is taken as this. */
 #define FL_MAX_RETRY_AFTER 86400.0
 

@@ -256,6 +256,14 @@ struct fl_sched {
   char *store_error; /* why the store failed this run, owned */
 };
 
+/* Closes a coroutine for reuse (its to-be-closed variables run): Lua 5.4.6
+   renamed lua_resetthread to lua_closethread and gave it the caller. */
+#if LUA_VERSION_RELEASE_NUM >= 50406
+#define fl_closethread(co, from) lua_closethread((co), (from))
+#else
+#define fl_closethread(co, from) ((void)(from), lua_resetthread(co))
+#endif
+
 /* worker_call.c: a worker task's attempt, run by its coroutine in place of
    the task's body (attempt.c). */
 int fl_worker_call(lua_State *L);
