@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
-"""SIGKILL of the driver in the middle of a map over worker tasks: no worker
-outlives it, and --resume finishes the run without running again an
-element whose Success was recorded.
+"""SIGTERM and SIGKILL of the driver in the middle of a map over worker
+tasks: no worker outlives it, and after SIGKILL --resume finishes the run
+without running again an element whose Success was recorded.
 
     kill_driver.py FLOWLUA
 
 The flow maps a worker task over ELEMENTS elements; each writes its
 worker's pid to pids/PID, works for a moment, and appends its index to
 ran.log. Once KILL_AFTER elements are logged (an event read from the file,
-not a clock window), the driver is killed with SIGKILL. Then:
+not a clock window), the driver gets SIGTERM: it must exit 130 with the
+run Cancelled, and every worker pid seen must be gone within 5 s. In a
+second folder the driver is killed with SIGKILL at the same point. Then:
   - every worker pid seen is gone (or a zombie) within 5 s, polled;
   - `flowlua show last --json` (which replays the driver's journal) lists
     the elements recorded Success;
@@ -73,9 +75,10 @@ def alive(pid):
         return False
 
 
-def main():
-    flowlua = os.path.abspath(sys.argv[1])
-    folder = tempfile.mkdtemp(prefix="flowlua-kill-driver-")
+def start(flowlua, tag):
+    """A driver in a fresh folder, once KILL_AFTER elements have run (an
+    event read from the file, not a clock window)."""
+    folder = tempfile.mkdtemp(prefix=f"flowlua-{tag}-driver-")
     os.mkdir(os.path.join(folder, "pids"))
     with open(os.path.join(folder, "flow.lua"), "w") as f:
         f.write(FLOW)
@@ -90,8 +93,11 @@ def main():
             driver.kill()
             fail("the elements did not run")
         time.sleep(0.01)
-    driver.send_signal(signal.SIGKILL)
-    driver.wait()
+    return folder, driver
+
+
+def workers_gone(folder, what):
+    """Every worker pid the elements recorded has ended within 5 s."""
     pids = [int(p) for p in os.listdir(os.path.join(folder, "pids"))]
     if not pids:
         fail("no worker pid was recorded")
@@ -100,7 +106,33 @@ def main():
         time.sleep(0.01)
     left = [p for p in pids if alive(p)]
     if left:
-        fail(f"worker(s) {left} outlived the driver by 5 s")
+        fail(f"worker(s) {left} outlived the driver by 5 s after {what}")
+    return pids
+
+
+def terminated(flowlua):
+    """SIGTERM cancels the run: the driver exits 130 and stops its workers."""
+    folder, driver = start(flowlua, "term")
+    driver.send_signal(signal.SIGTERM)
+    try:
+        _, err = driver.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        driver.kill()
+        fail("the driver did not end after SIGTERM")
+    if driver.returncode != 130 or b"Cancelled" not in err:
+        fail(f"SIGTERM: exit {driver.returncode}, expected 130 and the run Cancelled:\n"
+             + err.decode(errors="replace")[-3000:])
+    pids = workers_gone(folder, "SIGTERM")
+    print(f"kill_driver.py: ok (SIGTERM: exit 130, {len(pids)} worker(s) stopped with it)")
+
+
+def main():
+    flowlua = os.path.abspath(sys.argv[1])
+    terminated(flowlua)
+    folder, driver = start(flowlua, "kill")
+    driver.send_signal(signal.SIGKILL)
+    driver.wait()
+    pids = workers_gone(folder, "SIGKILL")
     done = subprocess.run([flowlua, "show", "last", "--json"], cwd=folder,
                           capture_output=True, text=True, timeout=120)
     if done.returncode != 0:
