@@ -270,9 +270,9 @@ static fl_sched *sched_new(flowlua *rt, fl_graph *g) {
 
 int fl_sched_start(flowlua *rt, fl_graph *g, fl_sched **out) {
   const char *name = g->flow->name; /* the flow outlives the graph */
-  if (rt->graph == g) rt->graph = NULL; /* the run owns it now */
   /* Worker tasks need a program to run them: refused before anything is
-     recorded or started, rather than failing each attempt. */
+     recorded or started, rather than failing each attempt. (The graph is
+     still the runtime's then, freed with it.) */
   for (uint32_t i = 0; i < g->n; i++)
     if (g->nodes[i].def->worker) {
       int rc = fl_pool_check(rt);
@@ -282,6 +282,7 @@ int fl_sched_start(flowlua *rt, fl_graph *g, fl_sched **out) {
       }
       break;
     }
+  if (rt->graph == g) rt->graph = NULL; /* the run owns it now */
   fl_sched *s = sched_new(rt, g);
   *out = s;
   if (!s) {

@@ -4,6 +4,7 @@
 -- worker tasks run in two processes at once.
 -- run: a segfault, a stuck C call and an allocation past the limit each fail one attempt
 -- args: {script} --workers 2 --memory-limit 64M
+-- env: ASAN_OPTIONS=handle_segv=0:detect_leaks=1:abort_on_error=1
 -- timeout: 120
 -- stderr: crash: Retrying.*SIGSEGV
 -- stderr: crash: Success \(attempt 2
