@@ -7,6 +7,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -166,6 +167,14 @@ static void retry_due(fl_timer *t) {
 }
 
 
+/* ", worker PID" for the log line of an attempt that ran in a worker
+   process, else "". */
+static const char *on_worker(const fl_taskrun *r, char *buf, size_t len) {
+  if (!r->worker_pid) return "";
+  snprintf(buf, len, ", worker %ld", (long)r->worker_pid);
+  return buf;
+}
+
 void fl__sched_succeed(fl_sched *s, fl_taskrun *r) {
   lua_State *L = s->rt->L; /* the result is on top of L */
   double took = fl_now() - r->attempt_start;
@@ -174,8 +183,10 @@ void fl__sched_succeed(fl_sched *s, fl_taskrun *r) {
   fl_record_cache_put(s, r, -1);
   fl__sched_release(s, r);
   r->state = FLOWLUA_TASK_SUCCESS;
+  char w[40];
   fl__sched_log_task(s, r, (task_log){FLOWLUA_LOG_INFO, FLOWLUA_TASK_SUCCESS, took, NULL},
-           "Success (attempt %d, %.3f s)", r->attempts, took);
+           "Success (attempt %d, %.3f s%s)", r->attempts, took,
+           on_worker(r, w, sizeof w));
   if (fl__sched_run_def(r)->has_on_success) {
     fl__sched_push_info(L, r, FLOWLUA_TASK_SUCCESS, NULL);
     lua_pushvalue(L, -2);
@@ -229,19 +240,21 @@ static void fail_attempt(fl_sched *s, fl_taskrun *r, int final_state,
   fl__sched_release(s, r);
   free(r->error);
   r->error = fl__sched_keep_error(s, msg);
+  char w[40];
+  const char *worker = on_worker(r, w, sizeof w);
 
   if (final_state == FLOWLUA_TASK_CANCELLED) {
     lua_pop(L, 1);
     fl__sched_log_task(s, r, (task_log){FLOWLUA_LOG_WARN, final_state, took, NULL},
-             "Cancelled (attempt %d, %.3f s)", r->attempts, took);
+             "Cancelled (attempt %d, %.3f s%s)", r->attempts, took, worker);
     fl__sched_finish_run(s, r, FLOWLUA_TASK_CANCELLED, msg);
     return;
   }
   if (!retry) {
     fl__sched_log_task(s, r, (task_log){FLOWLUA_LOG_ERROR, final_state, took, msg},
-             "%s (attempt %d of %d, %.3f s)",
+             "%s (attempt %d of %d, %.3f s%s)",
              fl_task_state_name(final_state), r->attempts,
-             d->retry.retries + 1, took);
+             d->retry.retries + 1, took, worker);
     if (d->has_on_failure) {
       fl__sched_push_info(L, r, final_state, msg);
       fl__sched_call_hook(s, r, FL_TASK_UV_ON_FAILURE, "on_failure");
@@ -276,8 +289,9 @@ static void fail_attempt(fl_sched *s, fl_taskrun *r, int final_state,
   fl__sched_log_task(s, r,
            (task_log){FLOWLUA_LOG_WARN, FLOWLUA_TASK_RETRYING, took,
                       lua_tostring(L, -1)},
-           "Retrying in %s (attempt %d of %d failed after %.3f s)",
-           fl_buf_str(&delay_text), r->attempts, d->retry.retries + 1, took);
+           "Retrying in %s (attempt %d of %d failed after %.3f s%s)",
+           fl_buf_str(&delay_text), r->attempts, d->retry.retries + 1, took,
+           worker);
   lua_pop(L, 1);
   fl_buf_free(&delay_text);
   if (d->has_on_retry) {
@@ -446,6 +460,7 @@ void fl__sched_start_attempt(fl_sched *s, fl_taskrun *r) {
   r->state = FLOWLUA_TASK_RUNNING;
   r->interrupt = FL_INT_NONE;
   r->retry_after = 0;
+  r->worker_pid = 0;
   fl__sched_note_state(s, r, FLOWLUA_TASK_RUNNING, 0, NULL);
   if (d->retry.retries > 0)
     fl__sched_log_task(s, r, (task_log){FLOWLUA_LOG_INFO, FLOWLUA_TASK_RUNNING, -1, NULL},

@@ -204,6 +204,8 @@ struct fl_taskrun {
      dependent may start once the store has flushed past it (record.c). */
   uint32_t rec_epoch;
   uint8_t restored;  /* its result was kept from the run it resumes */
+  int32_t worker_pid; /* the worker process running this attempt (pool.c),
+                         named in its log lines; 0: inline */
 };
 
 typedef struct fl_tagcount {

@@ -546,6 +546,7 @@ static void job_cancel(fl_wait *wait) {
 static void send_job(fl_pool *p, worker *w, fl_pool_job *job) {
   job->state = FL_PJOB_SENT;
   job->worker_pid = w->pid;
+  if (job->run) job->run->worker_pid = (int32_t)w->pid;
   job->next = NULL;
   if (w->last) {
     w->last->next = job;
