@@ -19,7 +19,8 @@
 static const char *const valued[] = {
     "--param",  "--flow",   "--concurrency", "--max-runs", "--log-level",
     "--log-format", "--count", "--from", "--state", "--resume", "--from-task",
-    "--limit", "--format", "--run", "--memory-limit", "--html", NULL};
+    "--limit", "--format", "--run", "--memory-limit", "--html", "--workers",
+    NULL};
 
 static int is_valued(const char *arg) {
   for (int i = 0; valued[i]; i++)
