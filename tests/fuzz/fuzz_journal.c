@@ -98,12 +98,22 @@ static void make_template(void) {
   close(fd);
 }
 
+/* The folder and everything in it, at exit: a fuzz run leaves nothing. */
+static void remove_dir(void) {
+  empty_dir();
+  unlink(template_path);
+  rmdir(dir);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
   (void)argc;
   (void)argv;
-  snprintf(dir, sizeof dir, "/tmp/fuzz-journal-XXXXXX");
-  if (!mkdtemp(dir)) die("mkdtemp");
+  /* A folder of this process's own: its pid names it, and mkdir fails
+     rather than reuse one that stands there. */
+  snprintf(dir, sizeof dir, "/tmp/fuzz-journal-%ld", (long)getpid());
+  if (mkdir(dir, 0700) != 0) die(dir);
+  atexit(remove_dir);
   snprintf(db_path, sizeof db_path, "%s/state.db", dir);
   snprintf(template_path, sizeof template_path, "%s/template.db", dir);
   /* A pid no process has (above pid_max's ceiling), so the owner is gone
