@@ -466,9 +466,16 @@ static int take_frames(worker *w, char *err) {
   return got < 0 ? -1 : 0;
 }
 
+/* Why writing to w failed: NULL when its process is gone (EPIPE,
+   ECONNRESET: a write can learn that before the read of its end of file,
+   and then the process's end, not the write, says why), else the error. */
+static const char *write_problem(const worker *w, int err) {
+  return err == EPIPE || err == ECONNRESET ? NULL : w->wr.err;
+}
+
 static int flush_worker(worker *w) {
   int rc = fl_wire_writer_flush(&w->wr, w->fd);
-  if (rc < 0) return -1;
+  if (rc < 0) return errno ? errno : EIO;
   fl_loop_watch(&w->pool->rt->loop, w->fd, rc == 0 ? EPOLLIN | EPOLLOUT : EPOLLIN,
                 on_event, w);
   return 0;
@@ -479,8 +486,9 @@ static void on_event(int fd, uint32_t events, void *data) {
   worker *w = data;
   fl_pool *p = w->pool;
   char err[FL_WIRE_ERR_MAX] = "";
-  if ((events & EPOLLOUT) && flush_worker(w) != 0) {
-    worker_lost(w, w->wr.err);
+  int werr;
+  if ((events & EPOLLOUT) && (werr = flush_worker(w)) != 0) {
+    worker_lost(w, write_problem(w, werr));
   } else if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
     int got = fl_wire_reader_fill(&w->rd, w->fd);
     /* A reset is how a socket tells that its process died with bytes
@@ -608,9 +616,11 @@ again:
   int lost = 0;
   for (worker *w = p->workers; w;) {
     worker *next = w->next; /* worker_lost frees w, and no other */
+    int werr = 0;
     if (fl_wire_writer_pending(&w->wr) &&
-        (w->wr.out.oom || flush_worker(w) != 0)) {
-      worker_lost(w, w->wr.out.oom ? "out of memory sending a job" : w->wr.err);
+        (w->wr.out.oom || (werr = flush_worker(w)) != 0)) {
+      worker_lost(w, w->wr.out.oom ? "out of memory sending a job"
+                                   : write_problem(w, werr));
       lost = 1;
     }
     w = next;
