@@ -202,6 +202,10 @@ typedef struct flowlua_event {
   double retry_delay;  /* Retrying: seconds until the next attempt starts
                           (retry_delay, backoff, jitter, Retry-After
                           applied); 0 otherwise */
+  /* Since 0.6 (check size): Running of a worker task's attempt, the pid of
+     the worker process it runs in; 0 otherwise. A worker task's attempt
+     is Running from when a worker takes it, not while it waits for one. */
+  long worker_pid;
 } flowlua_event;
 
 /* Receives every state change. It runs on the thread that drives the

@@ -28,6 +28,7 @@ typedef struct task_entry {
   int state;    /* flowlua_task_state; -1 for a map's node seen only
                    through its elements */
   int attempt;
+  long worker_pid; /* Running in a worker process: its pid; else 0 */
   int is_map;   /* a map's node: its elements are counted, not it */
   int active;   /* Running or Retrying: on the active list */
   double since;    /* monotonic time it entered this state */
@@ -208,6 +209,11 @@ static int task_event(fl_status *st, const flowlua_event *ev, double now) {
   }
   e->state = ev->task_state;
   e->attempt = ev->attempt;
+  /* Events of a library older than the field have none (see size). */
+  e->worker_pid = ev->size >= offsetof(flowlua_event, worker_pid) +
+                                  sizeof ev->worker_pid
+                      ? ev->worker_pid
+                      : 0;
   e->since = now;
   free(e->error);
   e->error = NULL;
@@ -330,6 +336,7 @@ static void add_task_row(fl_buf *line, const task_entry *e, double now,
     add_spaces(line, 9 - (int)clock.len); /* clocks right-aligned */
     fl_buf_adds(line, fl_buf_str(&clock));
     if (e->attempt > 1) fl_buf_addf(line, "  attempt %d", e->attempt);
+    if (e->worker_pid > 0) fl_buf_addf(line, "  worker %ld", e->worker_pid);
   } else {
     fl_buf_adds(line, "  Retrying  ");
     add_column(line, e->key, key_columns);

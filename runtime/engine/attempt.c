@@ -461,13 +461,17 @@ void fl__sched_start_attempt(fl_sched *s, fl_taskrun *r) {
   r->interrupt = FL_INT_NONE;
   r->retry_after = 0;
   r->worker_pid = 0;
-  fl__sched_note_state(s, r, FLOWLUA_TASK_RUNNING, 0, NULL);
-  if (d->retry.retries > 0)
-    fl__sched_log_task(s, r, (task_log){FLOWLUA_LOG_INFO, FLOWLUA_TASK_RUNNING, -1, NULL},
-             "Running (attempt %d of %d)", r->attempts, d->retry.retries + 1);
-  else
-    fl__sched_log_task(s, r, (task_log){FLOWLUA_LOG_INFO, FLOWLUA_TASK_RUNNING, -1, NULL},
-             "Running");
+  /* A worker task's attempt is Running once a worker takes it
+     (fl__sched_worker_took), not while it waits for a free one. */
+  if (!d->worker) {
+    fl__sched_note_state(s, r, FLOWLUA_TASK_RUNNING, 0, NULL);
+    if (d->retry.retries > 0)
+      fl__sched_log_task(s, r, (task_log){FLOWLUA_LOG_INFO, FLOWLUA_TASK_RUNNING, -1, NULL},
+               "Running (attempt %d of %d)", r->attempts, d->retry.retries + 1);
+    else
+      fl__sched_log_task(s, r, (task_log){FLOWLUA_LOG_INFO, FLOWLUA_TASK_RUNNING, -1, NULL},
+               "Running");
+  }
 
   take_thread(s, r);
   s->running++;

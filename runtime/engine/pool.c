@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "sched_internal.h"
 
 extern char **environ;
 
@@ -554,7 +555,10 @@ static void job_cancel(fl_wait *wait) {
 static void send_job(fl_pool *p, worker *w, fl_pool_job *job) {
   job->state = FL_PJOB_SENT;
   job->worker_pid = w->pid;
-  if (job->run) job->run->worker_pid = (int32_t)w->pid;
+  if (job->run) {
+    job->run->worker_pid = (int32_t)w->pid;
+    fl__sched_worker_took(job->run);
+  }
   job->next = NULL;
   if (w->last) {
     w->last->next = job;

@@ -198,6 +198,13 @@ void fl_record_state(fl_sched *s, fl_taskrun *r, int state, int final,
   if (final) r->rec_epoch = s->rt->flush_epoch;
 }
 
+void fl_record_worker(fl_sched *s, fl_taskrun *r) {
+  if (!s->rec || r->worker_pid <= 0) return;
+  if (fl_store_task_worker(s->rec, r->rec_id, r->attempts, NULL,
+                           r->worker_pid) != FLOWLUA_OK)
+    store_failed(s, "recording where an attempt runs");
+}
+
 /* The JSON of the value at idx, or NULL (not resumable). */
 static int result_json(flowlua *rt, int idx, fl_buf *out) {
   if (fl_json_encode_value(rt->L, idx, out, NULL) != 0 || out->oom) return -1;

@@ -37,6 +37,10 @@ int fl_record_run_begin(fl_sched *s);
 /* A map element run, declared when its map expands. */
 void fl_record_task_add(fl_sched *s, fl_taskrun *r);
 
+/* That r's current attempt runs in worker process r->worker_pid (of this
+   host's pool), for show and the report to name it. */
+void fl_record_worker(fl_sched *s, fl_taskrun *r);
+
 /* A state change of r (attempt r->attempts; err may be NULL); final when
    r will not change again, which its dependents then wait on. */
 void fl_record_state(fl_sched *s, fl_taskrun *r, int state, int final,

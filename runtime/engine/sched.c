@@ -308,7 +308,7 @@ int fl_sched_start(flowlua *rt, fl_graph *g, fl_sched **out) {
   s->active = 1;
   s->next_active = rt->active;
   rt->active = s;
-  if (rt->opts.event_fn) fl__sched_emit(s, NULL, -1, FLOWLUA_FLOW_RUNNING, 0, NULL, 0);
+  if (rt->opts.event_fn) fl__sched_emit(s, NULL, -1, FLOWLUA_FLOW_RUNNING, 0, NULL, 0, 0);
   fl__sched_log_flow(s, FLOWLUA_LOG_INFO, FLOWLUA_FLOW_RUNNING, -1,
            "flow '%s' run %s: Running (%u tasks)", g->flow->name, s->run_id,
            (unsigned)g->n);
@@ -344,7 +344,7 @@ static void sched_end(fl_sched *s) {
   if (s->cancelling) state = FLOWLUA_FLOW_CANCELLED;
   s->state = state;
   fl_record_run_end(s);
-  if (rt->opts.event_fn) fl__sched_emit(s, NULL, -1, state, 0, s->store_error, 0);
+  if (rt->opts.event_fn) fl__sched_emit(s, NULL, -1, state, 0, s->store_error, 0, 0);
   double took = s->ended - s->started;
   fl_buf counts = FL_BUF_INIT;
   add_counts(&counts, s);

@@ -38,7 +38,8 @@ void fl__sched_q_push(fl_runq *q, fl_taskrun *r);
 fl_taskrun *fl__sched_q_pop(fl_runq *q);
 void fl__sched_emit(fl_sched *s, const char *task, int task_state,
                     int flow_state, int attempt, const char *err,
-                    double retry_delay);
+                    double retry_delay, long worker_pid);
+void fl__sched_worker_took(fl_taskrun *r);
 void fl__sched_log_flow(fl_sched *s, int level, int flow_state,
                         double duration, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));

@@ -28,12 +28,13 @@ char *fl__sched_keep_error(fl_sched *s, const char *msg) {
 /* ---- state changes: the history and the host's callback ----------------- */
 
 void fl__sched_emit(fl_sched *s, const char *task, int task_state, int flow_state,
-                 int attempt, const char *err, double retry_delay) {
+                 int attempt, const char *err, double retry_delay,
+                 long worker_pid) {
   flowlua *rt = s->rt;
   char *masked = err ? fl_log_mask_dup(&rt->log, err) : NULL;
   flowlua_event ev = {sizeof ev, fl_wall_time(), s->g->flow->name, s->run_id,
                       task, task_state, flow_state, attempt, masked,
-                      retry_delay};
+                      retry_delay, worker_pid};
   rt->opts.event_fn(rt->opts.event_userdata, &ev);
   free(masked);
 }
@@ -51,8 +52,30 @@ void fl__sched_note_change(fl_sched *s, fl_taskrun *r, int state, int final,
                         state == FLOWLUA_TASK_TRIGGER_FAILED
                     ? 0
                     : r->attempts;
-  fl__sched_emit(s, fl_buf_str(&key), state, -1, attempt, err, retry_delay);
+  fl__sched_emit(s, fl_buf_str(&key), state, -1, attempt, err, retry_delay,
+                 state == FLOWLUA_TASK_RUNNING ? (long)r->worker_pid : 0);
   fl_buf_free(&key);
+}
+
+/* A worker took r's attempt (pool.c): the attempt starts now, in that
+   worker. Until then it waited for one, which is no part of the attempt
+   (fl__sched_start_attempt notes no Running for a worker task): its
+   Running, its duration and its timeout all count from here. */
+void fl__sched_worker_took(fl_taskrun *r) {
+  fl_sched *s = r->sched;
+  double now = fl_now();
+  r->attempt_start = now;
+  if (r->attempts == 1) r->first_start = now;
+  fl__sched_note_state(s, r, FLOWLUA_TASK_RUNNING, 0, NULL);
+  fl_record_worker(s, r);
+  int retries = fl__sched_run_def(r)->retry.retries;
+  if (retries > 0)
+    fl__sched_log_task(s, r, (task_log){FLOWLUA_LOG_INFO, FLOWLUA_TASK_RUNNING, -1, NULL},
+                       "Running (attempt %d of %d, worker %ld)", r->attempts,
+                       retries + 1, (long)r->worker_pid);
+  else
+    fl__sched_log_task(s, r, (task_log){FLOWLUA_LOG_INFO, FLOWLUA_TASK_RUNNING, -1, NULL},
+                       "Running (worker %ld)", (long)r->worker_pid);
 }
 
 void fl__sched_note_state(fl_sched *s, fl_taskrun *r, int state, int final,

@@ -577,6 +577,18 @@ static void add_bar_geometry(fl_buf *b, const view *v, double from, double to,
   fl_buf_adds(b, "\"");
 }
 
+/* ", worker PID" (or HOST:PID from another host) for an attempt that ran
+   in a worker process; nothing for one that ran in the driver. */
+static void add_worker(fl_buf *b, const char *prefix, const fl_store_attempt *a,
+                       const char *run_host) {
+  if (!a || a->worker_pid <= 0) return;
+  fl_buf w = FL_BUF_INIT;
+  fl_store_add_worker(&w, a->worker_host, a->worker_pid, run_host, 0);
+  fl_buf_adds(b, prefix);
+  add_text(b, fl_buf_str(&w));
+  fl_buf_free(&w);
+}
+
 /* One bar per attempt, with data-attempt (tests count these). */
 static void add_attempt_bar(fl_buf *b, const view *v, const fl_store_task_row *t,
                             const fl_store_attempt *a, double y) {
@@ -594,6 +606,7 @@ static void add_attempt_bar(fl_buf *b, const view *v, const fl_store_task_row *t
               a->state == FLOWLUA_TASK_RETRYING ? "failed, retried" : state);
   fl_buf_adds(b, a->ended_at > 0 ? " after " : " for ");
   fl_duration_add(b, end - a->started_at, FL_DURATION_SPACED);
+  add_worker(b, ", worker ", a, v->d->run.owner_host);
   if (a->error && is_failure(a->state)) {
     fl_buf_adds(b, "\n");
     add_first_line(b, a->error, 300);
@@ -700,7 +713,7 @@ static void add_timeline(fl_buf *b, const view *v) {
 /* ---- failures ------------------------------------------------------------ */
 
 static void add_failure(fl_buf *b, const fl_store_task_row *t, int state,
-                        const fl_store_attempt *a) {
+                        const fl_store_attempt *a, const char *run_host) {
   fl_buf_adds(b, "<article class=\"failure ");
   add_state_class(b, state);
   fl_buf_adds(b, "\" data-task=\"");
@@ -717,6 +730,7 @@ static void add_failure(fl_buf *b, const fl_store_task_row *t, int state,
     add_time(b, a->ended_at);
     fl_buf_adds(b, " after ");
     fl_duration_add(b, a->ended_at - a->started_at, FL_DURATION_SPACED);
+    add_worker(b, " \xC2\xB7 worker ", a, run_host);
   } else {
     fl_buf_addf(b, "%s \xC2\xB7 at ", state_label(state));
     add_time(b, t->ended_at);
@@ -739,7 +753,8 @@ static void add_failures(fl_buf *b, const view *v) {
     for (size_t j = v->att_off[i]; j < v->att_off[i + 1]; j++) {
       if (!is_failure(a->items[j].state)) continue;
       if (shown < MAX_FAILURES) {
-        add_failure(b, t, a->items[j].state, &a->items[j]);
+        add_failure(b, t, a->items[j].state, &a->items[j],
+                    d->run.owner_host);
         shown++;
       }
       total++;
@@ -748,7 +763,7 @@ static void add_failures(fl_buf *b, const view *v) {
        elements failed, a trigger rule not met. */
     if (!any_attempt && is_failure(t->state)) {
       if (shown < MAX_FAILURES) {
-        add_failure(b, t, t->state, NULL);
+        add_failure(b, t, t->state, NULL, d->run.owner_host);
         shown++;
       }
       total++;

@@ -299,10 +299,16 @@ static void print_run_text(fl_buf *out, const fl_store_run_detail *d) {
   if (d->n_tasks == 0) return;
 
   fl_buf_addc(out, '\n');
-  table t = {.text = FL_BUF_INIT, .cols = 5};
+  /* A WORKER column only when some task ran in a worker process: most
+     runs have none, and their table stays as it was. */
+  int workers = 0;
+  for (size_t i = 0; i < d->n_tasks && !workers; i++)
+    workers = d->tasks[i].worker_pid > 0;
+  table t = {.text = FL_BUF_INIT, .cols = workers ? 6 : 5};
   static const char *const head[] = {"TASK", "STATE", "ATTEMPTS", "DURATION",
-                                     "ERROR"};
-  for (int c = 0; c < 5; c++) cell_str(&t, head[c]);
+                                     "WORKER", "ERROR"};
+  for (int c = 0; c < 6; c++)
+    if (c != 4 || workers) cell_str(&t, head[c]);
   for (size_t i = 0; i < d->n_tasks; i++) {
     const fl_store_task_row *task = &d->tasks[i];
     cell_str(&t, task->key);
@@ -311,9 +317,15 @@ static void print_run_text(fl_buf *out, const fl_store_run_detail *d) {
     fl_buf_addf(&t.text, "%d", task->attempts);
     cell(&t);
     fl_duration_add(&t.text, span(task->started_at, task->ended_at), FL_DURATION_COMPACT);
+    if (workers) {
+      cell(&t);
+      if (task->worker_pid > 0)
+        fl_store_add_worker(&t.text, task->worker_host, task->worker_pid,
+                            r->owner_host, 1);
+    }
     cell_first_line(&t, task->error);
   }
-  table_print(out, &t, (1u << 2) | (1u << 3));
+  table_print(out, &t, (1u << 2) | (1u << 3) | (workers ? 1u << 4 : 0));
 }
 
 static void print_run_json(fl_buf *out, const fl_store_run_detail *d) {
@@ -360,10 +372,30 @@ static void print_run_json(fl_buf *out, const fl_store_run_detail *d) {
     add_json_seconds(out, span(t->started_at, t->ended_at));
     fl_buf_adds(out, ",\"error\":");
     add_json_str(out, t->error);
+    fl_buf_adds(out, ",\"worker\":");
+    if (t->worker_pid > 0) {
+      fl_buf_adds(out, "{\"host\":");
+      add_json_str(out, t->worker_host);
+      fl_buf_addf(out, ",\"pid\":%lld}", (long long)t->worker_pid);
+    } else {
+      fl_buf_adds(out, "null");
+    }
     fl_buf_addf(out, ",\"resumable\":%s}",
                 fl_store_task_reusable(t) ? "true" : "false");
   }
   fl_buf_adds(out, d->n_tasks ? "\n]}\n" : "]}\n");
+}
+
+void fl_store_add_worker(fl_buf *out, const char *host, int64_t pid,
+                         const char *run_host, int term) {
+  if (host && *host && (!run_host || strcmp(host, run_host) != 0)) {
+    if (term)
+      fl_term_escape(out, host, strlen(host));
+    else
+      fl_buf_adds(out, host);
+    fl_buf_addc(out, ':');
+  }
+  fl_buf_addf(out, "%lld", (long long)pid);
 }
 
 void fl_store_print_run(fl_buf *out, const fl_store_run_detail *d, int json) {

@@ -60,6 +60,10 @@ static void batch_drop_run(fl_store *st, fl_store_run *run) {
   for (size_t i = 0; i < st->n_touched; i++)
     if (st->touched[i].run != run) st->touched[k++] = st->touched[i];
   st->n_touched = k;
+  k = 0;
+  for (size_t i = 0; i < st->n_workers; i++)
+    if (st->workers[i].rowid != run->rowid) st->workers[k++] = st->workers[i];
+  st->n_workers = k;
 }
 
 
@@ -811,6 +815,33 @@ int fl_store_task_result(fl_store_run *run, uint32_t task, const char *json,
   if (status) return status;
   return journal(st, (j_head){run->rowid, task, J_RESULT}, &jr, sizeof jr,
                  json, len, NULL, 0);
+}
+
+int fl_store_task_worker(fl_store_run *run, uint32_t task, int attempt,
+                         const char *host, int64_t pid) {
+  fl_store *st = run->st;
+  if (!fl__store_task_known(run, task))
+    return fl__store_set_err(st, FLOWLUA_EINVAL, "run '%s': no task run number %u",
+                   run->run_id, task);
+  if (!host) host = st->self.host;
+  size_t host_len = strlen(host);
+  if (attempt < 1 || pid <= 0 || host_len == 0 || host_len > FL_STORE_MAX_HOST)
+    return fl__store_set_err(st, FLOWLUA_EINVAL,
+                             "run '%s': no worker attempt %d on '%.64s' pid %lld",
+                             run->run_id, attempt, host, (long long)pid);
+  size_t batch_len = st->batch.len, off = 0;
+  if (GROW(st->workers, st->cap_workers, st->n_workers) ||
+      batch_str(st, host, host_len, &off)) {
+    st->batch.len = batch_len;
+    return fl__store_oom(st, "cannot buffer a worker");
+  }
+  st->workers[st->n_workers++] = (pending_worker){run->rowid, pid, task,
+                                                  attempt, off};
+  j_worker jw = {pid, attempt, (uint32_t)host_len};
+  int status = redeclare(st, run, task);
+  if (status) return status;
+  return journal(st, (j_head){run->rowid, task, J_WORKER}, &jw, sizeof jw,
+                 host, host_len, NULL, 0);
 }
 
 /* ---- cache --------------------------------------------------------------------- */

@@ -62,7 +62,7 @@
 
 /* The schema this code writes; older files are migrated on open, newer ones
    refused. */
-#define FL_STORE_SCHEMA_VERSION 5
+#define FL_STORE_SCHEMA_VERSION 6
 /* PRAGMA application_id of a flowlua store: "flLS" in ASCII. */
 #define FL_STORE_APPLICATION_ID 0x666c4c53
 
@@ -283,6 +283,17 @@ int fl_store_task_state(fl_store_run *run, uint32_t task, int state,
 int fl_store_task_result(fl_store_run *run, uint32_t task, const char *json,
                          size_t len);
 
+/*
+ * Records that attempt `attempt` (1-based) of a task run runs in the worker
+ * process pid on host (NULL: this process's host), for `show` and the
+ * report: a worker task's attempt, recorded when a worker takes it, so a
+ * run that crashes mid-attempt still tells where it ran. Buffered and
+ * journalled like a state change; a later call for the same attempt
+ * replaces it.
+ */
+int fl_store_task_worker(fl_store_run *run, uint32_t task, int attempt,
+                         const char *host, int64_t pid);
+
 /* 1 when every change is durable as soon as it is recorded (a journal:
    see "Durability"), so fl_store_flush only keeps the file current; 0
    for ":memory:". */
@@ -486,6 +497,10 @@ typedef struct fl_store_task_row {
   int attempts;
   int result_kind;     /* FL_STORE_RESULT_* */
   double started_at, ended_at;
+  /* The worker process its latest attempt ran in (fl_store_task_worker):
+     worker_pid 0 and worker_host NULL when it ran in the driver. */
+  const char *worker_host;
+  int64_t worker_pid;
 } fl_store_task_row;
 
 enum {
@@ -537,6 +552,8 @@ typedef struct fl_store_attempt {
   double started_at; /* its Running */
   double ended_at;   /* 0 when nothing ended it yet */
   const char *error; /* the ending change's error, or NULL */
+  const char *worker_host; /* where it ran, for a worker task's attempt */
+  int64_t worker_pid;      /* (fl_store_task_worker); else NULL and 0 */
 } fl_store_attempt;
 
 typedef struct fl_store_attempt_list {
@@ -589,5 +606,11 @@ void fl_store_print_runs(fl_buf *out, const fl_store_run_list *l, int json);
 /* `flowlua show`: the run's header and one line per task run (state,
    attempts, duration, first line of its error), or one JSON object. */
 void fl_store_print_run(fl_buf *out, const fl_store_run_detail *d, int json);
+
+/* A worker as `show` and the report name it: its pid, after "host:" when
+   its host is not run_host (the run's driver's). With term, the host is
+   escaped for a terminal; else the caller escapes what it appends. */
+void fl_store_add_worker(fl_buf *out, const char *host, int64_t pid,
+                         const char *run_host, int term);
 
 #endif

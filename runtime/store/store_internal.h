@@ -89,7 +89,8 @@ int fl__store_owner_gone(const fl_store_owner *self, const char *host,
 /* Journal records: a head, fixed fields, then strings. Native byte order:
    a journal is replayed on the machine that wrote it. */
 enum { J_ADD = 'A', J_ADDS = 'N', J_STATE = 'S', J_RESULT = 'R', J_END = 'E',
-       J_FIRE = 'F', J_BEGIN = 'B', J_CLAIM = 'C', J_COUNT = 'K' };
+       J_FIRE = 'F', J_BEGIN = 'B', J_CLAIM = 'C', J_COUNT = 'K',
+       J_WORKER = 'W' };
 /* J_COUNT (no fields): at the start of a journal's turn, how many task
    runs the head's run has declared so far (head's task). A replay bounds
    the task numbers the journal may name with it: a turned journal does not
@@ -149,6 +150,19 @@ typedef struct pending_claim {
   double at;
 } pending_claim;
 
+/* Where an attempt of a worker task ran (fl_store_task_worker), for the
+   writer to record in attempt_worker; its host in st->batch. */
+typedef struct pending_worker {
+  int64_t rowid, pid;
+  uint32_t task;
+  int32_t attempt;
+  size_t host_off;
+} pending_worker;
+
+/* The longest host name a worker record keeps (a replay refuses longer:
+   a damaged record). */
+#define FL_STORE_MAX_HOST 255
+
 typedef struct touched_task {
   fl_store_run *run;
   uint32_t task;
@@ -194,6 +208,8 @@ struct fl_store {
   size_t n_begins, cap_begins;
   pending_claim *claims;
   size_t n_claims, cap_claims;
+  pending_worker *workers;
+  size_t n_workers, cap_workers;
   fl_buf batch;      /* the batch's strings, NUL-terminated, by offset */
   fl_buf cache_json; /* the last cache hit, for fl_store_cache_get */
   /* Every change to a task run, as it happens (journal.h): durable at
@@ -291,6 +307,13 @@ typedef struct j_begin {
   int64_t pid, start; /* the owner's; its host and boot id are strings */
   uint32_t len[J_BEGIN_STRINGS];
 } j_begin;
+/* J_WORKER: attempt `attempt` of the head's task run runs in worker pid,
+   then its host (host_len bytes). */
+typedef struct j_worker {
+  int64_t pid;
+  int32_t attempt;
+  uint32_t host_len;
+} j_worker;
 /* J_CLAIM (head's run 0): a fire time claimed in the claims file, then
    the flow's name (flow_len bytes). */
 typedef struct j_claim {

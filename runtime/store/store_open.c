@@ -207,6 +207,19 @@ static const char *const migrations[] = {
        insert takes its id from here; `next` was never handed out. */
     "CREATE TABLE run_ids (next INTEGER NOT NULL);"
     "INSERT INTO run_ids(next) SELECT coalesce(max(id), 0) + 1 FROM flow_run;",
+    /* 5 -> 6: where the attempts of worker tasks ran (host and pid of the
+       worker process), for `show` and the report. A row per attempt that
+       ran in a worker, none for the others: inline tasks, the bulk of a
+       large run, cost nothing. Written when the worker takes the job, so a
+       run that crashed mid-attempt still tells where it was running. */
+    "CREATE TABLE attempt_worker ("
+    "  run     INTEGER NOT NULL REFERENCES flow_run(id) ON DELETE CASCADE,"
+    "  n       INTEGER NOT NULL,"
+    "  attempt INTEGER NOT NULL,"
+    "  host    TEXT NOT NULL,"
+    "  pid     INTEGER NOT NULL,"
+    "  PRIMARY KEY (run, n, attempt)"
+    ") WITHOUT ROWID;",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] ==
@@ -681,6 +694,7 @@ static void destroy(fl_store *st) {
   free(st->fires);
   free(st->begins);
   free(st->claims);
+  free(st->workers);
   fl__store_claims_close(st);
   fl_buf_free(&st->batch);
   fl_buf_free(&st->cache_json);

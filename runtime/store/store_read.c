@@ -472,16 +472,51 @@ static int load_packs(fl_store *st, task_loader *l, int64_t rowid) {
   return status;
 }
 
+/* Where each task run's latest attempt ran, for those that ran in a
+   worker (attempt_worker); ns[i] is the number of d's task run i, in
+   ascending order. */
+static int load_workers(fl_store *st, detail_impl *x, int64_t rowid,
+                        const uint32_t *ns) {
+  fl_store_run_detail *d = &x->pub;
+  sqlite3_stmt *s = NULL;
+  int status = fl__store_prepare(st,
+                                 "SELECT n, attempt, host, pid FROM attempt_worker"
+                                 " WHERE run = ?1 ORDER BY n, attempt",
+                                 &s, "cannot read where a run's attempts ran");
+  if (status) return status;
+  sqlite3_bind_int64(s, 1, rowid);
+  int rc, ok = 1;
+  size_t i = 0;
+  while (ok && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+    int64_t n = sqlite3_column_int64(s, 0);
+    while (i < d->n_tasks && ns[i] < n) i++;
+    if (i == d->n_tasks) break;
+    fl_store_task_row *t = &d->tasks[i];
+    if (ns[i] != n || sqlite3_column_int(s, 1) > t->attempts) continue;
+    t->worker_host = col_str(x->arena, s, 2, &ok);
+    t->worker_pid = sqlite3_column_int64(s, 3);
+  }
+  if (!ok)
+    status = fl__store_oom(st, "cannot read where a run's attempts ran");
+  else if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+    status = fl__store_sql_err(st, rc, "cannot read where a run's attempts ran");
+  sqlite3_finalize(s);
+  return status;
+}
+
 static int load_tasks(fl_store *st, detail_impl *x, int64_t rowid) {
   task_loader l = {x->arena, NULL, 0, 0};
   int status = load_rows(st, &l, rowid);
   if (status == FLOWLUA_OK) status = load_packs(st, &l, rowid);
   fl_store_run_detail *d = &x->pub;
+  uint32_t *ns = NULL; /* the numbers of d->tasks */
   if (status == FLOWLUA_OK && l.n_items &&
-      !(d->tasks = malloc(l.n_items * sizeof *d->tasks)))
+      (!(d->tasks = malloc(l.n_items * sizeof *d->tasks)) ||
+       !(ns = malloc(l.n_items * sizeof *ns))))
     status = fl__store_oom(st, "cannot read a run's task runs");
   if (status != FLOWLUA_OK) {
     free(l.items);
+    free(ns);
     return status;
   }
   /* In declaration order; a task run that changed after it was packed is
@@ -489,12 +524,16 @@ static int load_tasks(fl_store *st, detail_impl *x, int64_t rowid) {
   if (l.n_items) qsort(l.items, l.n_items, sizeof *l.items, cmp_loaded);
   for (size_t i = 0; i < l.n_items; i++) {
     if (i && l.items[i].n == l.items[i - 1].n) continue;
+    ns[d->n_tasks] = l.items[i].n;
     fl_store_task_row *t = &d->tasks[d->n_tasks++];
     *t = l.items[i].row;
     if (!t->key) t->key = "";
     if (!t->task) t->task = "";
   }
   free(l.items);
+  status = d->n_tasks ? load_workers(st, x, rowid, ns) : FLOWLUA_OK;
+  free(ns);
+  if (status) return status;
   if (d->n_tasks) {
     if (!(x->by_key = malloc(d->n_tasks * sizeof *x->by_key)))
       return fl__store_oom(st, "cannot read a run's task runs");
@@ -741,6 +780,47 @@ static int number_tasks(fl_store *st, const fl_store_run_detail *d,
   return status;
 }
 
+static int cmp_attempt(const void *a, const void *b) {
+  const fl_store_attempt *x = a, *y = b;
+  if (x->task != y->task) return x->task < y->task ? -1 : 1;
+  return (x->attempt > y->attempt) - (x->attempt < y->attempt);
+}
+
+/* Where each attempt of out ran, for those that ran in a worker. */
+static int attempt_workers(fl_store *st, const fl_store_run_detail *d,
+                           const task_number *numbers, size_t n_numbers,
+                           fl_store_attempt_list *out) {
+  sqlite3_stmt *s = NULL;
+  int status = fl__store_prepare(st,
+                                 "SELECT w.n, w.attempt, w.host, w.pid"
+                                 " FROM flow_run r JOIN attempt_worker w"
+                                 " ON w.run = r.id WHERE r.run_id = ?1",
+                                 &s, "cannot read where a run's attempts ran");
+  if (status) return status;
+  sqlite3_bind_text(s, 1, d->run.run_id, -1, SQLITE_STATIC);
+  int rc, ok = 1;
+  while (ok && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+    task_number want = {sqlite3_column_int64(s, 0), 0};
+    const task_number *task = bsearch(&want, numbers, n_numbers,
+                                      sizeof *numbers, cmp_task_number);
+    if (!task) continue;
+    fl_store_attempt key = {.task = task->index,
+                            .attempt = sqlite3_column_int(s, 1)};
+    fl_store_attempt *a = out->n ? bsearch(&key, out->items, out->n,
+                                           sizeof *out->items, cmp_attempt)
+                                 : NULL;
+    if (!a) continue;
+    a->worker_host = col_str(out->arena_, s, 2, &ok);
+    a->worker_pid = sqlite3_column_int64(s, 3);
+  }
+  if (!ok)
+    status = fl__store_oom(st, "cannot read where a run's attempts ran");
+  else if (rc != SQLITE_DONE)
+    status = fl__store_sql_err(st, rc, "cannot read where a run's attempts ran");
+  sqlite3_finalize(s);
+  return status;
+}
+
 int fl_store_load_attempts(fl_store *st, const fl_store_run_detail *d,
                            fl_store_attempt_list *out) {
   memset(out, 0, sizeof *out);
@@ -802,6 +882,8 @@ int fl_store_load_attempts(fl_store *st, const fl_store_run_detail *d,
     status = fl__store_sql_err(st, rc, "cannot read the attempts of run %s",
                            d->run.run_id);
   sqlite3_finalize(s);
+  if (status == FLOWLUA_OK)
+    status = attempt_workers(st, d, numbers, n_numbers, out);
   free(numbers);
   return status;
 }

@@ -75,6 +75,7 @@ typedef struct j_record {
     j_fire fire;
     j_begin begin;
     j_claim claim;
+    j_worker worker;
   } u;
   const char *s1, *s2; /* not NUL-terminated */
   size_t n1, n2;
@@ -122,6 +123,7 @@ static int j_decode(const unsigned char *rec, size_t len, j_record *r) {
                  : r->h.type == J_FIRE   ? sizeof r->u.fire
                  : r->h.type == J_BEGIN  ? sizeof r->u.begin
                  : r->h.type == J_CLAIM  ? sizeof r->u.claim
+                 : r->h.type == J_WORKER ? sizeof r->u.worker
                  : r->h.type == J_COUNT  ? 0
                                          : SIZE_MAX;
   if (fixed == SIZE_MAX || len < fixed) return -1;
@@ -149,6 +151,7 @@ static int j_decode(const unsigned char *rec, size_t len, j_record *r) {
                 : r->h.type == J_FIRE
                     ? r->u.fire.flow_len + r->u.fire.outcome_len
                 : r->h.type == J_CLAIM ? r->u.claim.flow_len
+                : r->h.type == J_WORKER ? r->u.worker.host_len
                     : J_NONE;
   uint32_t n2 = r->h.type == J_ADD ? r->u.add.task_len
                 : full_end         ? r->u.end.counts_len
@@ -296,7 +299,8 @@ static int j_apply(fl_store *st, fl_store_run *run, const j_record *r,
   fl_buf a = FL_BUF_INIT, b = FL_BUF_INIT;
   int status = FLOWLUA_OK;
   uint32_t n;
-  if (merge && (r->h.type == J_STATE || r->h.type == J_RESULT) &&
+  if (merge &&
+      (r->h.type == J_STATE || r->h.type == J_RESULT || r->h.type == J_WORKER) &&
       !fl__store_task_known(run, r->h.task))
     return FLOWLUA_OK;
   switch (r->h.type) {
@@ -335,6 +339,19 @@ static int j_apply(fl_store *st, fl_store_run *run, const j_record *r,
                                   r->s1 && json_valid(st, r->s1, r->n1) ? r->s1
                                                                        : NULL,
                                   r->s1 ? r->n1 : 0);
+    break;
+  case J_WORKER:
+    /* One a writer of this code could not have made (a damaged record)
+       is dropped: where an attempt ran is worth no failed replay. */
+    if (r->u.worker.attempt < 1 || r->u.worker.pid <= 0 || r->n1 == 0 ||
+        r->n1 > FL_STORE_MAX_HOST)
+      break;
+    fl_buf_add(&a, r->s1, r->n1);
+    status = a.oom ? fl__store_oom(st, "cannot replay a journal")
+             : memchr(r->s1, 0, r->n1)
+                 ? FLOWLUA_OK
+                 : fl_store_task_worker(run, r->h.task, r->u.worker.attempt,
+                                        fl_buf_str(&a), r->u.worker.pid);
     break;
   default:
     break;

@@ -48,6 +48,10 @@ const char fl__store_fire_event_sql[] =
     " WHERE NOT EXISTS (SELECT 1 FROM fire_event WHERE flow = ?1"
     " AND scheduled_at = ?3 AND outcome = ?2 AND at = ?7 AND owner_pid = ?8)";
 
+static const char worker_insert_sql[] =
+    "INSERT OR REPLACE INTO attempt_worker(run, n, attempt, host, pid)"
+    " VALUES (?1, ?2, ?3, ?4, ?5)";
+
 static const char cache_put_sql[] =
     "INSERT OR REPLACE INTO cache(task, key, result, stored_at)"
     " VALUES (?1, ?2, ?3, ?4)";
@@ -57,7 +61,7 @@ static const char cache_put_sql[] =
 
 size_t fl_store_buffered(const fl_store *st) {
   return st->n_events + st->n_puts + st->n_touched + st->n_ends + st->n_fires +
-         st->n_begins + st->n_claims;
+         st->n_begins + st->n_claims + st->n_workers;
 }
 
 size_t fl_store_pending(const fl_store *st) {
@@ -157,6 +161,8 @@ typedef struct fbatch {
   size_t n_begins;
   pending_claim *claims;
   size_t n_claims;
+  pending_worker *workers;
+  size_t n_workers;
   fl_buf strings;
 } fbatch;
 
@@ -169,13 +175,14 @@ static void fbatch_free(fbatch *b) {
   free(b->fires);
   free(b->begins);
   free(b->claims);
+  free(b->workers);
   fl_buf_free(&b->strings);
   free(b);
 }
 
 static size_t fbatch_size(const fbatch *b) {
   return b->n_rows + b->n_events + b->n_puts + b->n_ends + b->n_fires +
-         b->n_begins + b->n_claims;
+         b->n_begins + b->n_claims + b->n_workers;
 }
 
 /* Statements of a connection that writes batches. */
@@ -190,6 +197,7 @@ enum {
   W_FIRE,                 /* fl_store_fire_event */
   W_RUN, W_GRAPH,         /* a run's start (store_begin.c) */
   W_CLAIM,                /* a claimed fire time (store_claims.c) */
+  W_WORKER,               /* where an attempt ran (fl_store_task_worker) */
   W_COUNT
 };
 
@@ -257,7 +265,8 @@ static sqlite3_stmt *wstmt(wconn *w, int i, int *rc) {
       [W_PUT] = cache_put_sql, [W_END] = run_end_sql,
       [W_FIRE] = fl__store_fire_event_sql, [W_RUN] = fl__store_run_insert_sql,
       [W_GRAPH] = fl__store_graph_insert_sql,
-      [W_CLAIM] = fl__store_claim_insert_sql};
+      [W_CLAIM] = fl__store_claim_insert_sql,
+      [W_WORKER] = worker_insert_sql};
   char *built = i == W_INSERT        ? row_sql(1, 0)
                 : i == W_INSERT_MANY ? row_sql(TASK_ROWS, 0)
                 : i == W_UPSERT      ? row_sql(1, 1)
@@ -462,6 +471,19 @@ static int write_one(wconn *w, const fbatch *b, const char **what) {
     fl__store_bind_text(s, 7, err, err ? strlen(err) : 0);
     if ((rc = wstep(s)) != SQLITE_DONE) goto fail;
   }
+  *what = "cannot record where an attempt ran";
+  s = b->n_workers ? wstmt(w, W_WORKER, &rc) : NULL;
+  if (b->n_workers && !s) goto fail;
+  for (i = 0; i < b->n_workers; i++) {
+    const pending_worker *pw = &b->workers[i];
+    const char *host = fstr(b, pw->host_off);
+    sqlite3_bind_int64(s, 1, pw->rowid);
+    sqlite3_bind_int64(s, 2, pw->task);
+    sqlite3_bind_int(s, 3, pw->attempt);
+    fl__store_bind_text(s, 4, host, strlen(host));
+    sqlite3_bind_int64(s, 5, pw->pid);
+    if ((rc = wstep(s)) != SQLITE_DONE) goto fail;
+  }
   *what = "cannot store a cached result";
   s = b->n_puts ? wstmt(w, W_PUT, &rc) : NULL;
   if (b->n_puts && !s) goto fail;
@@ -616,6 +638,10 @@ static fbatch *freeze(fl_store *st) {
   b->n_claims = st->n_claims;
   st->claims = NULL;
   st->cap_claims = st->n_claims = 0;
+  b->workers = st->workers;
+  b->n_workers = st->n_workers;
+  st->workers = NULL;
+  st->cap_workers = st->n_workers = 0;
   st->events = NULL;
   st->puts = NULL;
   st->ends = NULL;

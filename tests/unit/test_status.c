@@ -107,6 +107,32 @@ static void test_render_retry_runs_again_and_ends(void) {
   fl_status_free(st);
 }
 
+/* A worker task's attempt names its worker process while it runs; an
+   event from a library older than the field (a smaller size) names none,
+   and the next attempt, in the driver, forgets it. */
+static void test_render_names_the_worker(void) {
+  fl_status *st = fl_status_new();
+  flow_event(st, FLOWLUA_FLOW_RUNNING, 100.0);
+  flowlua_event ev = {.size = sizeof ev, .flow = "f", .run_id = "r",
+                      .task = "split[1]", .task_state = FLOWLUA_TASK_RUNNING,
+                      .flow_state = -1, .attempt = 1, .worker_pid = 4242};
+  CHECK_EQ_INT(fl_status_event(st, &ev, 100.0), 0);
+  ev.task = "old";
+  ev.size = offsetof(flowlua_event, worker_pid);
+  CHECK_EQ_INT(fl_status_event(st, &ev, 100.0), 0);
+  fl_buf out = FL_BUF_INIT;
+  fl_status_render(st, 101.0, &wide, &out);
+  CHECK_CONTAINS(fl_buf_str(&out), "  Running   split[1]     1.0s  worker 4242\n"
+                                   "  Running   old          1.0s\n");
+  task_event(st, "split[1]", FLOWLUA_TASK_RUNNING, 2, NULL, 0, 101.0);
+  fl_buf_reset(&out);
+  fl_status_render(st, 101.5, &wide, &out);
+  CHECK_CONTAINS(fl_buf_str(&out), "  Running   split[1]     0.5s  attempt 2\n");
+  CHECK_NOT_CONTAINS(fl_buf_str(&out), "worker");
+  fl_buf_free(&out);
+  fl_status_free(st);
+}
+
 static void test_render_fits_the_terminal(void) {
   fl_status *st = scenario();
   fl_buf out = FL_BUF_INIT;
@@ -326,6 +352,7 @@ static void test_region_disabled_writes_plain_lines(void) {
 int main(void) {
   RUN(test_render_shows_counts_clocks_and_countdowns);
   RUN(test_render_retry_runs_again_and_ends);
+  RUN(test_render_names_the_worker);
   RUN(test_render_fits_the_terminal);
   RUN(test_render_colours_only_when_asked);
   RUN(test_durations_and_utf8_fitting);

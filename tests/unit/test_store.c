@@ -256,7 +256,7 @@ static void test_create_and_reopen(void) {
   CHECK_QUERY(path,
               "SELECT group_concat(name, ' ') FROM (SELECT name FROM"
               " sqlite_schema WHERE type = 'table' ORDER BY name)",
-              "cache fire fire_event flow_run run_graph run_ids task_event task_pack task_row");
+              "attempt_worker cache fire fire_event flow_run run_graph run_ids task_event task_pack task_row");
 
   /* Reopened: the schema is kept, nothing is migrated again. */
   st = open_store(path);
@@ -485,7 +485,7 @@ static void test_refuse_newer(void) {
   fl_store_close(open_store(path));
   raw_exec(path, "PRAGMA user_version = 99");
   /* Closing the last connection checkpointed the WAL: one file. */
-  check_refused(path, "newer flowlua (schema version 99; this one knows up to 5)");
+  check_refused(path, "newer flowlua (schema version 99; this one knows up to 6)");
 }
 
 /* A file that claims to be SQLite but whose schema page is garbage. */
@@ -965,7 +965,10 @@ static pid_t journal_child(const char *path, int ready_fd) {
       fl_store_task_state(run, b, FLOWLUA_TASK_RUNNING, 1, T0 + 5, NULL) ||
       fl_store_task_state(run, b, FLOWLUA_TASK_SUCCESS, 1, T0 + 6, NULL) ||
       fl_store_task_result(run, b, NULL, 0) ||
-      fl_store_task_state(run, c, FLOWLUA_TASK_RUNNING, 1, T0 + 7, NULL))
+      fl_store_task_state(run, c, FLOWLUA_TASK_RUNNING, 1, T0 + 7, NULL) ||
+      fl_store_task_worker(run, a, 1, "elsewhere", 4242) ||
+      fl_store_task_worker(run, a, 2, NULL, 4343) ||
+      fl_store_task_worker(run, c, 1, NULL, 77))
     _exit(2);
   if (write(ready_fd, "x", 1) != 1) _exit(3);
   for (;;) pause(); /* until killed: no flush, no close */
@@ -1006,6 +1009,13 @@ static void test_journal_replay(void) {
               "SELECT group_concat(state || ':' || coalesce(error, ''), ' ')"
               " FROM (SELECT * FROM task_history WHERE n = 0 ORDER BY seq)",
               "Running: Retrying:boom Running: Success:");
+  /* Where the attempts ran, though no batch held it before the death. */
+  CHECK_QUERY(path,
+              "SELECT group_concat(n || '/' || attempt || '@' ||"
+              " replace(w.host, h.host, 'HERE') || ':' || w.pid, ' ') FROM"
+              " (SELECT * FROM attempt_worker ORDER BY n, attempt) w,"
+              " (SELECT owner_host AS host FROM flow_run LIMIT 1) h",
+              "0/1@elsewhere:4242 0/2@HERE:4343 2/1@HERE:77");
   CHECK_EQ_INT(count_journals(path), 1); /* this handle's own */
   fl_store_close(st);
   CHECK_EQ_INT(count_journals(path), 0);
@@ -1508,6 +1518,88 @@ static void test_show_run(void) {
   check_integrity(path);
 }
 
+/* Where the attempts of worker tasks ran: recorded per attempt, read back
+   with the task runs (the latest attempt's) and with the attempts, and
+   printed by `show` in a WORKER column that only runs with a worker task
+   get (issue 17). */
+static void test_attempt_workers(void) {
+  const char *path = tmp_path("workers.db");
+  fl_store *st = open_store(path);
+  fl_store_run_info info = {.run_id = "cccc0000-0000-4000-8000-000000000001",
+                            .flow = "w", .started_at = T0};
+  fl_store_run *run = NULL;
+  uint32_t a, b;
+  CHECK_EQ_INT(fl_store_run_begin(st, &info, &run), FLOWLUA_OK);
+  if (!run) {
+    fl_store_close(st);
+    return;
+  }
+  CHECK_EQ_INT(fl_store_task_add(run, "a", "a", 0, &a), FLOWLUA_OK);
+  CHECK_EQ_INT(fl_store_task_add(run, "b", "b", 0, &b), FLOWLUA_OK);
+  CHECK_EQ_INT(fl_store_task_state(run, a, FLOWLUA_TASK_RUNNING, 1, T0 + 1, NULL), 0);
+  CHECK_EQ_INT(fl_store_task_worker(run, a, 1, "other-host", 501), 0);
+  CHECK_EQ_INT(fl_store_task_state(run, a, FLOWLUA_TASK_RETRYING, 1, T0 + 2,
+                                   "worker 501 died of SIGSEGV"), 0);
+  CHECK_EQ_INT(fl_store_task_state(run, a, FLOWLUA_TASK_RUNNING, 2, T0 + 3, NULL), 0);
+  CHECK_EQ_INT(fl_store_task_worker(run, a, 2, NULL, 502), 0);
+  CHECK_EQ_INT(fl_store_task_state(run, a, FLOWLUA_TASK_SUCCESS, 2, T0 + 4, NULL), 0);
+  CHECK_EQ_INT(fl_store_task_state(run, b, FLOWLUA_TASK_RUNNING, 1, T0 + 4, NULL), 0);
+  CHECK_EQ_INT(fl_store_task_state(run, b, FLOWLUA_TASK_SUCCESS, 1, T0 + 5, NULL), 0);
+  /* Refused, naming what is wrong: no attempt 0, no pid 0, no task 9. */
+  CHECK_EQ_INT(fl_store_task_worker(run, a, 0, NULL, 503), FLOWLUA_EINVAL);
+  CHECK_CONTAINS(fl_store_errmsg(st), "no worker attempt 0");
+  CHECK_EQ_INT(fl_store_task_worker(run, a, 1, NULL, 0), FLOWLUA_EINVAL);
+  CHECK_EQ_INT(fl_store_task_worker(run, 9, 1, NULL, 1), FLOWLUA_EINVAL);
+  CHECK_CONTAINS(fl_store_errmsg(st), "no task run number 9");
+  CHECK_EQ_INT(fl_store_run_end(run, FLOWLUA_FLOW_SUCCESS, T0 + 6, NULL), 0);
+  CHECK_EQ_INT(fl_store_flush(st), FLOWLUA_OK);
+
+  fl_store_run_detail *d = NULL;
+  CHECK_EQ_INT(fl_store_load_run(st, "cccc", NULL, &d), FLOWLUA_OK);
+  if (!d) {
+    fl_store_close(st);
+    return;
+  }
+  const fl_store_task_row *ta = fl_store_detail_find(d, "a");
+  const fl_store_task_row *tb = fl_store_detail_find(d, "b");
+  CHECK(ta && ta->worker_pid == 502 && ta->worker_host &&
+        strcmp(ta->worker_host, d->run.owner_host) == 0);
+  CHECK(tb && tb->worker_pid == 0 && tb->worker_host == NULL);
+  fl_store_attempt_list at;
+  CHECK_EQ_INT(fl_store_load_attempts(st, d, &at), FLOWLUA_OK);
+  CHECK_EQ_INT(at.n, 3);
+  if (at.n == 3) {
+    CHECK_EQ_INT(at.items[0].worker_pid, 501);
+    CHECK_EQ_STR(at.items[0].worker_host, "other-host");
+    CHECK_EQ_INT(at.items[0].state, FLOWLUA_TASK_RETRYING);
+    CHECK_EQ_INT(at.items[1].worker_pid, 502);
+    CHECK_EQ_INT(at.items[2].worker_pid, 0);
+    CHECK(at.items[2].worker_host == NULL);
+  }
+  fl_store_attempt_list_free(&at);
+
+  fl_buf out = FL_BUF_INIT;
+  fl_store_print_run(&out, d, 0);
+  CHECK_CONTAINS(fl_buf_str(&out),
+                 "TASK  STATE    ATTEMPTS  DURATION  WORKER  ERROR\n"
+                 "a     Success         2      3.0s     502\n"
+                 "b     Success         1      1.0s\n");
+  fl_buf_reset(&out);
+  fl_store_print_run(&out, d, 1);
+  const char *j = fl_buf_str(&out);
+  CHECK(json_ok(j));
+  CHECK_JSON(j, "$.tasks[0].worker.pid", "502");
+  CHECK_JSON(j, "$.tasks[1].worker", "NULL");
+  /* Another host is named with the pid. */
+  fl_buf_reset(&out);
+  fl_store_add_worker(&out, "other-host", 501, d->run.owner_host, 1);
+  CHECK_EQ_STR(fl_buf_str(&out), "other-host:501");
+  fl_buf_free(&out);
+  fl_store_run_detail_free(d);
+  fl_store_close(st);
+  check_integrity(path);
+}
+
 /* ---- the graph's edges and the count of task runs ----------------------------------------- */
 
 /* The edges are stored with the run and read back, so that a report needs
@@ -1935,6 +2027,7 @@ int main(void) {
   RUN(test_claims_while_locked);
   RUN(test_list_runs);
   RUN(test_show_run);
+  RUN(test_attempt_workers);
   RUN(test_edges_and_counts);
   RUN(test_resume_claim);
   RUN(test_resume_support);
