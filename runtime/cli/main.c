@@ -538,7 +538,12 @@ int main(int argc, char **argv) {
   if (args.quiet) opts.log_level = FLOWLUA_LOG_WARN;
   if (args.log_level >= 0) opts.log_level = args.log_level;
   if (args.log_format >= 0) opts.log_format = args.log_format;
-  opts.state_path = args.state ? args.state : ".flowlua/state.db";
+  /* --state, else FLOWLUA_STATE (so that a team points every command at
+     one history once), else the default beside the working directory. */
+  const char *state_env = getenv("FLOWLUA_STATE");
+  opts.state_path = args.state                  ? args.state
+                    : state_env && *state_env ? state_env
+                                              : ".flowlua/state.db";
   fl_status_term *status = status_for(&args);
   if (status) {
     opts.log_fn = fl_status_term_on_log;
