@@ -5,7 +5,9 @@
  *
  *   store.c          opening and the schema, errors and transactions, the
  *                    buffered batch, runs, task runs, the cache
- *   store_write.c    freezing a batch and writing it: the writer thread
+ *   store_batch.c    freezing the buffered changes into a batch
+ *   store_sqlite_write.c  writing batches to the file, in a transaction
+ *   store_write.c    flushes and the writer thread that writes batches
  *   store_begin.c    run ids in blocks; a serving process's run start
  *   store_claims.c   the fire claims file
  *   store_replay.c   crash detection, fire claims and events, replaying a
@@ -259,6 +261,83 @@ struct fl_store {
   struct fbatch *mem_head, *mem_tail;
 };
 
+
+/* ---- frozen batches (store_batch.c) -------------------------------------- */
+
+/* A flush freezes the batch: the touched task runs' rows are copied out of
+   their entries (which the engine goes on changing) into a frozen batch
+   that owns every byte it writes, strings included. The frozen batch is
+   then written by the writer thread on a connection of its own, so that
+   the engine's thread never waits for SQLite while a run goes (the
+   journal, not the file, is what makes a change durable), or, for
+   ":memory:" (one connection only), at once on the handle's connection.
+   Rows are upserts: a task run's row is inserted by the first batch that
+   holds it and updated by later ones, whatever became of earlier batches,
+   and a batch that failed is written again, whole, in order. */
+
+/* One task run's row, frozen. Strings are offsets into the batch's. */
+typedef struct frow {
+  int64_t run;
+  uint32_t n, n_changes, started_seq;
+  int32_t map_index, attempts, state;
+  int32_t result_kind; /* FL_STORE_RESULT_*, or -1: keep the stored one */
+  int fresh;           /* no batch before this one holds the row */
+  int packed;          /* fresh and ended: written into a task_pack row */
+  int was_packed;      /* an earlier batch packed it: it changed after it
+                          ended, so task_row takes over, result included */
+  double state_at, started, ended;
+  size_t key_off, task_off, err_off, res_off, res_len; /* SIZE_MAX: NULL */
+} frow;
+
+typedef struct fbatch {
+  struct fbatch *next;
+  uint64_t seq; /* st->batch_seq when it was frozen */
+  frow *rows;
+  size_t n_rows;
+  pending_event *events; /* their rowid, never their run pointer, is used */
+  size_t n_events;
+  pending_put *puts;
+  size_t n_puts;
+  pending_end *ends; /* after the rows: a run's end follows its tasks */
+  size_t n_ends;
+  pending_fire *fires;
+  size_t n_fires;
+  pending_begin *begins; /* before the rows: a run starts before its tasks */
+  size_t n_begins;
+  pending_claim *claims;
+  size_t n_claims;
+  pending_worker *workers;
+  size_t n_workers;
+  fl_buf strings;
+} fbatch;
+
+/* Moves everything buffered into a frozen batch, which owns every byte it
+   writes (NULL when out of memory, the buffer then unchanged). */
+fbatch *fl__store_freeze(fl_store *st);
+void fl__store_fbatch_free(fbatch *b);
+/* The changes b holds, as fl_store_pending counts them. */
+size_t fl__store_fbatch_size(const fbatch *b);
+
+/* ---- writing batches to the file (store_sqlite_write.c) ------------------ */
+
+/* A connection that writes batches, with its prepared statements. */
+typedef struct wconn wconn;
+
+/* Writes the batches from b on (b->next...) in one transaction on w, and
+   with want_ids reserves that many run ids in it (the first in
+   *ids_first): SQLITE_DONE, or the SQLite result code with err holding
+   what failed and why, the transaction rolled back. */
+int fl__wconn_write(wconn *w, const fbatch *b, int64_t want_ids,
+                    int64_t *ids_first, fl_buf *err);
+/* A connection of its own to st's file, for the writer thread, which
+   tells *wal_frames the WAL's size after each commit. */
+int fl__wconn_open(fl_store *st, wconn **out, int *wal_frames);
+/* A writer on st's own connection (":memory:", or before the thread). */
+int fl__wconn_borrow(fl_store *st, wconn **out);
+/* Copies the WAL into the file as far as nobody is in the way. */
+void fl__wconn_checkpoint(wconn *w);
+/* NULL is allowed. */
+void fl__wconn_free(wconn *w);
 
 typedef struct j_head {
   int64_t run; /* flow_run.id */
