@@ -43,6 +43,10 @@
    CANCEL: a poll(2) per FL_HOOK_COUNT instructions would cost more than
    the instructions. */
 #define CHECK_EVERY 0.005
+/* CANCELs of jobs queued behind the one in progress that a worker keeps
+   (the driver queues at most 32 jobs on a worker); one past them is run
+   and its answer thrown away by the driver, as before. */
+#define CANCELLED_MAX 32
 /* LOG frames the driver has not taken yet, past which a job waits for it
    rather than hold them all. */
 #define LOG_BACKLOG_MAX ((size_t)4 << 20)
@@ -53,6 +57,10 @@ typedef struct worker {
   fl_wire_reader rd;
   fl_wire_writer wr;
   size_t scanned;   /* bytes after rd.off already looked at for a CANCEL */
+  /* CANCELs seen, while a job ran, of jobs queued behind it: they are
+     answered without running when their turn comes. */
+  uint64_t cancelled[CANCELLED_MAX];
+  int n_cancelled;
   int eof;          /* the driver closed the connection */
   int read_failed;  /* reading it failed: rd.err says why */
   int write_failed; /* writing it failed: wr.err says why */
@@ -101,9 +109,12 @@ static void scan_for_cancel(worker *w) {
   while (fl_wire_reader_next(&w->rd, &f) == 1) {
     uint64_t id;
     char err[FL_WIRE_ERR_MAX];
-    if (f.type == FL_WIRE_CANCEL && fl_wire_get_cancel(&f, &id, err) == 0 &&
-        id == w->job_id)
+    if (f.type != FL_WIRE_CANCEL || fl_wire_get_cancel(&f, &id, err) != 0)
+      continue;
+    if (id == w->job_id)
       stop_job(w, FL_INT_CANCEL);
+    else if (id > w->job_id && w->n_cancelled < CANCELLED_MAX)
+      w->cancelled[w->n_cancelled++] = id; /* queued behind: see run_job */
   }
   /* A bad frame leaves the reader failed: the main loop reports it. */
   w->scanned = w->rd.off - saved;
@@ -426,6 +437,17 @@ static int set_job(worker *w, const fl_wire_job *m) {
 
 /* Runs one job and sends its RESULT. 0, or -1 when the connection failed
    (write_failed). */
+/* Whether the driver cancelled job id while it waited behind another
+   (forgotten once asked). */
+static int take_cancelled(worker *w, uint64_t id) {
+  for (int i = 0; i < w->n_cancelled; i++)
+    if (w->cancelled[i] == id) {
+      w->cancelled[i] = w->cancelled[--w->n_cancelled];
+      return 1;
+    }
+  return 0;
+}
+
 static int run_job(worker *w, const fl_wire_job *m) {
   flowlua *rt = w->rt;
   lua_State *L = rt->L;
@@ -433,7 +455,10 @@ static int run_job(worker *w, const fl_wire_job *m) {
   fl_buf_reset(&w->value);
   fl_buf_reset(&w->message);
   fl_buf_reset(&w->traceback);
-  if (set_job(w, m) != 0) {
+  if (take_cancelled(w, m->job_id)) {
+    w->job_id = m->job_id;
+    set_outcome(w, FL_WIRE_FAILED, "cancelled by the driver (before it started)");
+  } else if (set_job(w, m) != 0) {
     w->job_id = m->job_id;
     set_outcome(w, FL_WIRE_FAILED, "worker: out of memory starting job %llu",
                 (unsigned long long)m->job_id);

@@ -541,8 +541,19 @@ static void job_cancel(fl_wait *wait) {
      (a C call the worker's own hook cannot stop). The answer, or its
      death, frees the job. */
   for (worker *w = p->workers; w; w = w->next) {
-    if (w->first != job) continue; /* queued behind another: its answer
-                                      is thrown away when it comes */
+    if (w->first != job) {
+      /* Queued behind another: the worker answers it without running it
+         when it sees the CANCEL in time, else runs it; either answer is
+         thrown away. No grace: it holds up nothing yet. */
+      for (fl_pool_job *q = w->first; q; q = q->next)
+        if (q == job) {
+          if (fl_wire_put_cancel(&w->wr.out, job->id, NULL) != 0 ||
+              flush_worker(w) != 0)
+            kill(w->pid, SIGKILL);
+          return;
+        }
+      continue;
+    }
     if (fl_wire_put_cancel(&w->wr.out, job->id, NULL) != 0 ||
         flush_worker(w) != 0 ||
         fl_timer_start(&p->rt->loop, &w->grace, CANCEL_GRACE) != 0)

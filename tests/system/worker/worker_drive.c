@@ -727,7 +727,8 @@ static void wait_running(worker *w, uint64_t id) {
 }
 
 /* A CANCEL stops the running job, busy in Lua or waiting in flow.sleep
-   or flow.shell; a CANCEL of a job not running is ignored. */
+   or flow.shell; a CANCEL of a job not running is ignored, and one of a
+   job queued behind the running one skips it. */
 static void test_cancel(void) {
   worker w;
   worker_start(&w, busy_script);
@@ -746,6 +747,27 @@ static void test_cancel(void) {
   send_cancel(&w, 999);
   result r;
   run(&w, 10, &(job_spec){.task = "noop"}, &r);
+  check_success(&r, "return ... == 'done'");
+  result_free(&r);
+
+  /* A job cancelled while it waited behind the running one is answered
+     without running (its body would log 'napping'); the one after it
+     runs. */
+  send_job(&w, 20, &(job_spec){.task = "nap"});
+  wait_running(&w, 20);
+  send_job(&w, 21, &(job_spec){.task = "nap"});
+  send_job(&w, 22, &(job_spec){.task = "noop"});
+  send_cancel(&w, 21);
+  send_cancel(&w, 20);
+  read_result(&w, 20, &r);
+  CHECK_EQ_STR(fl_buf_str(&r.message), "cancelled by the driver");
+  result_free(&r);
+  read_result(&w, 21, &r);
+  CHECK_EQ_STR(fl_buf_str(&r.frames), ""); /* no 'napping': it never ran */
+  CHECK_EQ_STR(outcome_name(r.outcome), "FAILED");
+  CHECK_EQ_STR(fl_buf_str(&r.message), "cancelled by the driver (before it started)");
+  result_free(&r);
+  read_result(&w, 22, &r);
   check_success(&r, "return ... == 'done'");
   result_free(&r);
   worker_stop(&w);
