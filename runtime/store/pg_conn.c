@@ -23,10 +23,6 @@
 
 #include "flowlua.h"
 
-/* The password as the conninfo writes it (each place) and as libpq
-   decodes it: libpq's messages could echo either. */
-#define MAX_SECRETS 8
-
 /* The backoff: the first pause, its growth, its ceiling (seconds). */
 #define BACKOFF_FIRST 0.1
 #define BACKOFF_MAX 2.0
@@ -39,8 +35,10 @@ struct fl_pg {
   char *conninfo; /* as given: holds the password, never shown */
   char *options;  /* the conninfo's own `options`, then search_path */
   fl_buf name;    /* the conninfo redacted, for messages */
-  char *secrets[MAX_SECRETS];
-  size_t n_secrets;
+  /* The password as the conninfo writes it (each place) and as libpq
+     decodes it: libpq's messages could echo either. */
+  char **secrets;
+  size_t n_secrets, cap_secrets;
   fl_buf err;
   int attempts;
   int lost;
@@ -117,8 +115,11 @@ int fl_pg_lost(const fl_pg *c) { return c->lost; }
 
 /* ---- the handle ---------------------------------------------------------------- */
 
+/* Room for every secret is made before any is added (handle_new): a
+   secret dropped for want of room would be a password shown. */
 static int add_secret(fl_pg *c, const char *s, size_t n) {
-  if (n == 0 || c->n_secrets == MAX_SECRETS) return FLOWLUA_OK;
+  if (n == 0) return FLOWLUA_OK;
+  if (c->n_secrets == c->cap_secrets) return FLOWLUA_ENOMEM;
   char *copy = strndup(s, n);
   if (!copy) return FLOWLUA_ENOMEM;
   c->secrets[c->n_secrets++] = copy;
@@ -168,10 +169,15 @@ static fl_pg *handle_new(const char *conninfo) {
     return NULL;
   }
   fl_pg_redact(conninfo, &c->name);
-  fl_pg_span spans[MAX_SECRETS];
-  size_t n = fl_pg_password_spans(conninfo, spans, MAX_SECRETS);
-  for (size_t i = 0; i < n && i < MAX_SECRETS; i++)
+  size_t n = fl_pg_password_spans(conninfo, NULL, 0);
+  fl_pg_span *spans = calloc(n + 1, sizeof *spans);
+  c->cap_secrets = n + 1; /* and the decoded one (parse_conninfo) */
+  c->secrets = calloc(c->cap_secrets, sizeof *c->secrets);
+  if (!spans || !c->secrets) c->name.oom = 1;
+  if (!c->name.oom) fl_pg_password_spans(conninfo, spans, n);
+  for (size_t i = 0; i < n && !c->name.oom; i++)
     if (add_secret(c, conninfo + spans[i].off, spans[i].len)) c->name.oom = 1;
+  free(spans);
   if (c->name.oom) {
     fl_pg_close(c);
     return NULL;
@@ -188,6 +194,7 @@ void fl_pg_close(fl_pg *c) {
     while (*p) *p++ = 0;
     free(c->secrets[i]);
   }
+  free(c->secrets);
   if (c->conninfo) {
     volatile char *p = c->conninfo;
     while (*p) *p++ = 0;

@@ -31,7 +31,8 @@ int fl_pg_is_uri(const char *s);
 
 /* Where the password is written in a conninfo (a URI's userinfo, a URI's
    `password=` query parameter, a key=value `password=`): up to max spans,
-   as offsets into it; returns how many there are (which may exceed max).
+   as offsets into it, in order; returns how many there are (which may
+   exceed max: spans may be NULL when max is 0, to count them).
    Errs on the side of hiding: a URI's userinfo runs to its last '@'. */
 typedef struct fl_pg_span {
   size_t off, len;

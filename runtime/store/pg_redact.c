@@ -131,12 +131,13 @@ size_t fl_pg_password_spans(const char *conninfo, fl_pg_span *spans,
 
 void fl_pg_redact(const char *conninfo, fl_buf *out) {
   if (!conninfo) return;
-  fl_pg_span spans[16];
-  size_t n = fl_pg_password_spans(conninfo, spans, 16);
-  if (n > 16) { /* absurdly many: show nothing of it */
-    fl_buf_adds(out, "(a conninfo with many passwords, not shown)");
+  size_t n = fl_pg_password_spans(conninfo, NULL, 0);
+  fl_pg_span *spans = n ? calloc(n, sizeof *spans) : NULL;
+  if (n && !spans) { /* nothing shown rather than a password */
+    out->oom = 1;
     return;
   }
+  fl_pg_password_spans(conninfo, spans, n);
   size_t from = 0;
   for (size_t i = 0; i < n; i++) { /* spans come in order */
     fl_buf_add(out, conninfo + from, spans[i].off - from);
@@ -144,6 +145,7 @@ void fl_pg_redact(const char *conninfo, fl_buf *out) {
     from = spans[i].off + spans[i].len;
   }
   fl_buf_adds(out, conninfo + from);
+  free(spans);
 }
 
 /* At each place, the longest secret that starts there is replaced, so
