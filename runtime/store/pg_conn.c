@@ -189,7 +189,8 @@ void fl_pg_close(fl_pg *c) {
   if (!c) return;
   PQfinish(c->pg);
   for (size_t i = 0; i < c->n_secrets; i++) {
-    /* The password leaves no copy in freed memory. */
+    /* Wiped before freed: no copy of ours lingers in the heap (libpq's
+       own copies are libpq's). */
     volatile char *p = c->secrets[i];
     while (*p) *p++ = 0;
     free(c->secrets[i]);
