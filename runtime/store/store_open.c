@@ -7,6 +7,7 @@
  * a flowlua store (or a new one).
  */
 #define _GNU_SOURCE
+#include "pg_conn.h"
 #include "store_internal.h"
 
 #include <errno.h>
@@ -710,6 +711,19 @@ int fl_store_open(const char *path, const fl_store_options *opts,
   if (errlen) err[0] = '\0';
   if (!path || !*path) {
     if (errlen) snprintf(err, errlen, "state store: no path given");
+    return FLOWLUA_EINVAL;
+  }
+  if (fl_pg_is_uri(path)) {
+    /* Named, never as written: the URI may hold a password. */
+    fl_buf name = FL_BUF_INIT;
+    fl_pg_redact(path, &name);
+    if (errlen)
+      snprintf(err, errlen,
+               "state store '%s': this flowlua cannot keep its history in "
+               "PostgreSQL yet (the backend is being built): use a SQLite "
+               "file",
+               name.oom ? "postgresql://..." : fl_buf_str(&name));
+    fl_buf_free(&name);
     return FLOWLUA_EINVAL;
   }
   fl_store *st = calloc(1, sizeof *st);

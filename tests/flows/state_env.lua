@@ -17,6 +17,17 @@
 -- before: 0 {script}
 -- args: runs --state .flowlua/state.db
 -- stdout: (?m)^[0-9a-f]{8}  state_env  Success
+-- run: a PostgreSQL URI is refused, its password never shown
+-- args: {script} --state postgresql://ann:s3cret-pw@127.0.0.1:1/db
+-- exit: 1
+-- stderr: state store 'postgresql://ann:\*\*\*@127.0.0.1:1/db': this flowlua cannot keep its history in PostgreSQL yet
+-- not-stderr: s3cret
+-- run: so is one from FLOWLUA_STATE, for reading commands too
+-- env: FLOWLUA_STATE=postgres://db.example/prod?password=s3cret-pw
+-- args: runs
+-- exit: 1
+-- stderr: state store 'postgres://db.example/prod\?password=\*\*\*'
+-- not-stderr: s3cret
 local flow = require "flowlua"
 local t = flow.task("t", function() return 1 end)
 return flow.define("state_env", function() return t() end)
