@@ -7,7 +7,8 @@ reference measured in the same run, in one table.
 
 Builds flowlua in Release into --build-dir (default build-bench in this
 repository; --no-build or --flowlua to skip), compiles the C references,
-runs the workloads (engine, store, startup, http, csv, json, schedule) by
+runs the workloads (engine, store, startup, http, csv, json, schedule,
+workers) by
 calling the scripts beside this one, prints one row per comparison —
 flowlua's figure, the reference's, their ratio, the target and whether it
 is met — and writes the same as JSON (--out; default
@@ -52,8 +53,9 @@ http = load("http/run.py", "bench_http")
 csvbench = load("csv/run.py", "bench_csv")
 jsonbench = load("json/run.py", "bench_json")
 schedule = load("schedule/run.py", "bench_schedule")
+workers = load("workers/run.py", "bench_workers")
 
-WORKLOADS = ["engine", "store", "startup", "http", "csv", "json", "schedule"]
+WORKLOADS = ["engine", "store", "startup", "http", "csv", "json", "schedule", "workers"]
 
 # Sizes and repeat counts. "full" is issue 7's workloads, with repeats
 # chosen so that the whole suite, build included, takes under 7 minutes on
@@ -63,11 +65,13 @@ SIZES = {
     "full": {"tasks": 100000, "engine_repeat": 7, "store_repeat": 5, "startup_repeat": 101,
              "http_n": 1000, "http_repeat": 5, "csv_rows": 1000000, "csv_runs": 3,
              "json_count": 100000, "json_big_mb": 50, "json_repeat": 1, "json_big_repeat": 3,
-             "fires": 200, "idle_s": 60},
+             "fires": 200, "idle_s": 60, "workers_spin_s": 0.25, "workers_repeat": 3,
+             "workers_noop": 10000, "workers_chain": 1000},
     "quick": {"tasks": 2000, "engine_repeat": 1, "store_repeat": 1, "startup_repeat": 5,
               "http_n": 100, "http_repeat": 1, "csv_rows": 20000, "csv_runs": 1,
               "json_count": 200, "json_big_mb": 1, "json_repeat": 1, "json_big_repeat": 1,
-              "fires": 10, "idle_s": 1},
+              "fires": 10, "idle_s": 1, "workers_spin_s": 0.02, "workers_repeat": 1,
+              "workers_noop": 200, "workers_chain": 50},
 }
 
 
@@ -185,8 +189,27 @@ def run_schedule(ctx):
     return doc, rows
 
 
+def run_workers(ctx):
+    z = ctx.sizes
+    doc = workers.measure(ctx.flowlua, ctx.path("workers"), 2, z["workers_repeat"],
+                          z["workers_spin_s"], z["workers_noop"], z["workers_chain"])
+    c, fl = doc["cpu"], doc["floor"]
+    rows = [row("workers", "workers cpu speed-up", c["worker_s"], c["inline_s"], "s",
+                f"inline (machine floor {fl['ratio']:.2f}x)", c["ratio"],
+                f"<= {workers.TARGET_CPU_RATIO}x", c["ratio"] <= workers.TARGET_CPU_RATIO),
+            row("workers", "workers noop rate", doc["noop"]["worker_rate"], doc["noop"]["inline_rate"],
+                "tasks/s", "inline", doc["noop"]["worker_rate"] / doc["noop"]["inline_rate"],
+                f">= {workers.TARGET_NOOP_RATE:,} tasks/s",
+                doc["noop"]["worker_rate"] >= workers.TARGET_NOOP_RATE),
+            row("workers", "workers attempt overhead", doc["overhead_us"], None, "us", "", None,
+                f"<= {workers.TARGET_OVERHEAD_US} us", doc["overhead_us"] <= workers.TARGET_OVERHEAD_US),
+            row("workers", "workers idle RSS", doc["idle_kb"], None, "kB", "", None,
+                f"<= {workers.TARGET_IDLE_KB} kB", doc["idle_kb"] <= workers.TARGET_IDLE_KB)]
+    return doc, rows
+
+
 RUNNERS = {"engine": run_engine, "store": run_store, "startup": run_startup, "http": run_http,
-           "csv": run_csv, "json": run_json, "schedule": run_schedule}
+           "csv": run_csv, "json": run_json, "schedule": run_schedule, "workers": run_workers}
 
 # The C references and who needs them; compiled once, before any workload.
 REFERENCES = {
