@@ -81,7 +81,8 @@ enum {
   FL_FLOW_UV_BODY = 1,
   FL_FLOW_UV_PARAMS,
   FL_FLOW_UV_SCHEDULE,
-  FL_FLOW_NUV = FL_FLOW_UV_SCHEDULE
+  FL_FLOW_UV_HOOKS, /* { on_success = fn, on_failure = fn, on_cancel = fn } */
+  FL_FLOW_NUV = FL_FLOW_UV_HOOKS
 };
 
 typedef struct fl_limit {
@@ -124,6 +125,7 @@ typedef struct fl_graph {
   int tasks_ref;  /* Lua table: node+1 -> task userdata (keeps defs alive) */
   int args_ref;   /* Lua table: node+1 -> packed arguments */
   int params_ref; /* the params table the body received */
+  int hooks_ref;  /* the flow's hooks table (FL_FLOW_UV_HOOKS), or LUA_NOREF */
 } fl_graph;
 
 /* ---- a run --------------------------------------------------------------- */

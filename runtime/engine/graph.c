@@ -29,6 +29,7 @@ fl_graph *fl_graph_new(flowlua *rt, fl_flowdef *flow) {
   lua_newtable(L);
   g->args_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   g->params_ref = LUA_NOREF;
+  g->hooks_ref = LUA_NOREF;
   return g;
 }
 
@@ -37,6 +38,7 @@ void fl_graph_free(flowlua *rt, fl_graph *g) {
   luaL_unref(rt->L, LUA_REGISTRYINDEX, g->tasks_ref);
   luaL_unref(rt->L, LUA_REGISTRYINDEX, g->args_ref);
   luaL_unref(rt->L, LUA_REGISTRYINDEX, g->params_ref);
+  luaL_unref(rt->L, LUA_REGISTRYINDEX, g->hooks_ref);
   fl_dag_free(&g->dag);
   free(g->nodes);
   free(g);
@@ -176,6 +178,11 @@ int fl_graph_build(flowlua *rt, int flow_idx, int params_idx) {
   }
   lua_pushvalue(L, params_idx);
   g->params_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  /* The flow's hooks, called at the end of each run of this graph. */
+  if (lua_getiuservalue(L, flow_idx, FL_FLOW_UV_HOOKS) == LUA_TTABLE)
+    g->hooks_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  else
+    lua_pop(L, 1);
 
   lua_pushcfunction(L, fl_msgh);
   lua_getiuservalue(L, flow_idx, FL_FLOW_UV_BODY);

@@ -358,6 +358,7 @@ static void sched_end(fl_sched *s) {
   if (*p) *p = s->next_active;
   s->active = 0;
   s->next_active = NULL;
+  fl__sched_flow_hook(s);
   if (s->orphan) {
     s->next_active = rt->retired;
     rt->retired = s;

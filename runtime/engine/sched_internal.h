@@ -40,6 +40,9 @@ void fl__sched_emit(fl_sched *s, const char *task, int task_state,
                     int flow_state, int attempt, const char *err,
                     double retry_delay, long worker_pid);
 void fl__sched_worker_took(fl_taskrun *r);
+/* flow_hooks.c: the flow's hook for how the run ended (on_success,
+   on_failure, on_cancel), called with the run's summary. */
+void fl__sched_flow_hook(fl_sched *s);
 void fl__sched_log_flow(fl_sched *s, int level, int flow_state,
                         double duration, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));

@@ -573,8 +573,10 @@ static int flow_define(lua_State *L) {
   lua_pushfstring(L, "flow.define '%s'", name);
   const char *who = lua_tostring(L, -1);
   static const char *const names[] = {"params", "schedule", "concurrency",
-                                      "limits", NULL};
-  enum { PARAMS, SCHEDULE, CONCURRENCY, LIMITS };
+                                      "limits", "on_success", "on_failure",
+                                      "on_cancel", NULL};
+  enum { PARAMS, SCHEDULE, CONCURRENCY, LIMITS, ON_SUCCESS, ON_FAILURE,
+         ON_CANCEL };
   fl_opts o;
   fl_opts_begin(&o, L, 2, who, "option", names);
   for (int k; (k = fl_opts_next(&o)) >= 0;) {
@@ -603,6 +605,21 @@ static int flow_define(lua_State *L) {
       break;
     case LIMITS:
       parse_limits(L, f, v, who);
+      break;
+    case ON_SUCCESS:
+    case ON_FAILURE:
+    case ON_CANCEL:
+      /* Kept in a table of hooks, named as in the option. */
+      fl_opt_function(L, v, who, o.key);
+      if (lua_getiuservalue(L, flow_idx, FL_FLOW_UV_HOOKS) != LUA_TTABLE) {
+        lua_pop(L, 1);
+        lua_newtable(L);
+        lua_pushvalue(L, -1);
+        lua_setiuservalue(L, flow_idx, FL_FLOW_UV_HOOKS);
+      }
+      lua_pushvalue(L, v);
+      lua_setfield(L, -2, o.key);
+      lua_pop(L, 1);
       break;
     }
   }

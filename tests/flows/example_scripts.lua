@@ -11,6 +11,21 @@
 -- stderr: transform: Success \(map of 4,
 -- stderr: merge: merged 4 parts: 5000 rows, [0-9.]+ euros
 -- stderr: split_transform' Success in
+-- run: notify: on_success posts the run's summary to a webhook
+-- server: http
+-- args: {scripts}/notify.lua --param webhook={http}/echo
+-- stderr: posted the run's summary to the webhook \(200\)
+-- stderr: notify' Success in
+-- run: notify: on_failure posts it too, naming the task that failed
+-- server: http
+-- args: {scripts}/notify.lua --param webhook={http}/echo --param fail=true
+-- exit: 1
+-- stderr: posted the run's summary to the webhook \(200\)
+-- run: notify: offline, without a webhook, the hook says what it would send
+-- args: {scripts}/notify.lua --param fail=true
+-- exit: 1
+-- stderr: would post: flow 'notify' run [0-9a-f]{8}: Failed in
+-- stderr: check Failed: .*check: 5 rows, but the totals do not match
 -- run: disk_report: df through flow.shell, to CSV and JSON
 -- args: {scripts}/disk_report.lua --param threshold=0
 -- stderr: report: (\d+) file systems, \1 at or above 0%
