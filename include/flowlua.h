@@ -252,6 +252,11 @@ typedef struct flowlua_options {
      flowlua_new. A worker task fails, naming this option, when it is
      unset or cannot be run. */
   const char *worker_program;
+  /* Serving (flowlua_serve): every run that ended longer ago than this
+     many seconds is deleted from the history at the start and once a day,
+     as flowlua_prune does, a short transaction at a time between the
+     loop's events (0, the default: never). */
+  double retention;
 } flowlua_options;
 
 /* Fills *opts with the defaults and its size: the sizeof the caller was
@@ -374,6 +379,39 @@ FLOWLUA_API int flowlua_report_runs(flowlua *rt, const char *flow, int limit,
                                     int json, char **out);
 FLOWLUA_API int flowlua_report_run(flowlua *rt, const char *run_ref, int json,
                                    char **out);
+
+/*
+ * Deletes old runs from the run history (`flowlua prune`): every run that
+ * ended more than older_than seconds ago — never one still Running — with
+ * its task runs, state changes and graph; fire events and fire claims as
+ * old (each flow's newest claim stays); then gives the space back to the
+ * file system (files created by flowlua 0.6 and later; an older file with
+ * vacuum = 1 is VACUUMed, which holds the lock for as long as that takes).
+ * The work goes in short transactions (about 15 ms each), so flows writing
+ * to the same history meanwhile wait no longer than one. keep_failed keeps
+ * every run that did not end Success; flow (NULL: all) keeps other flows'.
+ * out (may be NULL) says what was deleted. FLOWLUA_ESTATE without a
+ * history (":memory:"); a history that does not exist yet has nothing to
+ * delete.
+ */
+typedef struct flowlua_prune_options {
+  size_t size;       /* sizeof (flowlua_prune_options): see FLOWLUA_INIT */
+  double older_than; /* seconds */
+  int keep_failed;
+  const char *flow;
+  int vacuum;
+} flowlua_prune_options;
+
+typedef struct flowlua_prune_result {
+  size_t size;        /* sizeof (flowlua_prune_result): see FLOWLUA_INIT */
+  size_t runs, task_runs, fire_events, fire_claims;
+  double longest_step; /* seconds the longest transaction held the lock */
+  long long bytes_before, bytes_after; /* the file's size */
+  size_t free_pages_kept; /* freed pages the file keeps for later writes */
+} flowlua_prune_result;
+
+FLOWLUA_API int flowlua_prune(flowlua *rt, const flowlua_prune_options *opts,
+                              flowlua_prune_result *out);
 
 /*
  * Driving a run from the host's own event loop (libuv, epoll, a GUI loop),

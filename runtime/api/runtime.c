@@ -43,11 +43,13 @@ void flowlua_options_init_size(flowlua_options *opts, size_t size) {
                             .state_path = NULL,
                             .memory_limit = 0,
                             .workers = 0,
-                            .worker_program = NULL};
+                            .worker_program = NULL,
+                            .retention = 0};
 }
 
 static int valid_options(const flowlua_options *o) {
   return o->size == sizeof *o && o->concurrency >= 0 && o->workers >= 0 &&
+         o->retention >= 0 &&
          (o->memory_limit == 0 || o->memory_limit >= FL_MEM_MIN_LIMIT) &&
          o->log_level >= FLOWLUA_LOG_DEBUG &&
          o->log_level <= FLOWLUA_LOG_OFF &&

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "duration.h"
 #include "flowlua.h"
 
 const char *cli_usage(void) {
@@ -19,6 +20,8 @@ const char *cli_usage(void) {
          "       flowlua graph [--format dot|mermaid] [--run RUN_ID|last] SCRIPT.lua\n"
          "       flowlua graph [--format dot|mermaid] --run RUN_ID|last\n"
          "       flowlua report RUN_ID|last --html OUT.html\n"
+         "       flowlua prune --older-than AGE [--keep-failed] [--flow NAME]\n"
+         "                     [--vacuum] [--json]\n"
          "\n"
          "Runs the flow that SCRIPT.lua returns (flow.define(...)): on its\n"
          "schedule until SIGINT/SIGTERM/SIGHUP (the run in progress\n"
@@ -33,6 +36,9 @@ const char *cli_usage(void) {
          "the task graph (flowlua graph x.lua | dot -Tsvg > x.svg). 'report'\n"
          "writes one run as a self-contained HTML page: its summary, graph,\n"
          "a timeline with one bar per attempt, and every failure's message.\n"
+         "'prune' deletes the runs that ended longer than AGE ago (30d, 12h,\n"
+         "1d12h), never a running one, and gives their space back, in short\n"
+         "transactions that flows writing meanwhile hardly notice.\n"
          "\n"
          "Options:\n"
          "  --once               run the flow once, now, ignoring its schedule\n"
@@ -56,6 +62,12 @@ const char *cli_usage(void) {
          "  --run RUN_ID|last    graph: colour each task by its state in that run\n"
          "                       (without SCRIPT: the graph stored with the run)\n"
          "  --html PATH          report: write the page to PATH (replaced whole)\n"
+         "  --retention AGE      serving: prune runs that ended longer ago\n"
+         "                       (30d) at the start and once a day\n"
+         "  --older-than AGE     prune: the runs that ended longer ago go\n"
+         "  --keep-failed        prune: keep every run that did not succeed\n"
+         "  --vacuum             prune: VACUUM a history made before 0.6 once,\n"
+         "                       so that it can give space back from then on\n"
          "  --concurrency N      tasks running at once (default: the flow's, 32)\n"
          "  --memory-limit SIZE  the most memory the flow's Lua heap may hold\n"
          "                       (512M, 2G, bytes; at least 1M): a task that\n"
@@ -101,7 +113,7 @@ static const char *const valued[] = {
     "--log-level", "--log-format", "--count",       "--from",
     "--state",     "--resume",     "--from-task",   "--limit",
     "--format",    "--run",        "--memory-limit",
-    "--html",      "--workers",
+    "--html",      "--workers",    "--older-than", "--retention",
     NULL};
 
 static int takes_value(const char *name, size_t len) {
@@ -204,6 +216,16 @@ static int apply(cli_args *a, const char *name, const char *value, char *err,
       return fail(err, errlen, "%s", "--html expects the path of the page "
                                      "to write");
     a->html = value;
+  } else if (strcmp(name, "--older-than") == 0) {
+    char why[200];
+    if (fl_duration_parse(value, &a->older_than, why, sizeof why) != 0)
+      return fail(err, errlen, "--older-than: %s", why);
+  } else if (strcmp(name, "--retention") == 0) {
+    char why[200];
+    if (fl_duration_parse(value, &a->retention, why, sizeof why) != 0)
+      return fail(err, errlen, "--retention: %s", why);
+    if (a->retention <= 0)
+      return fail(err, errlen, "%s", "--retention must be longer than 0");
   } else if (strcmp(name, "--memory-limit") == 0) {
     if (parse_size(value, &a->memory_limit) != 0)
       return fail(err, errlen, "--memory-limit expects a size such as 512M, "
@@ -235,8 +257,9 @@ static int apply(cli_args *a, const char *name, const char *value, char *err,
 static int parse_option(int argc, char **argv, int *i, cli_args *out,
                         char *err, size_t errlen) {
   const char *arg = argv[*i];
-  static const char *const flags[] = {"--once", "--quiet", "--force",
-                                      "--no-status", "--json", NULL};
+  static const char *const flags[] = {"--once",    "--quiet",       "--force",
+                                      "--no-status", "--json",      "--keep-failed",
+                                      "--vacuum",  NULL};
   if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
     out->command = CLI_HELP;
     return 1;
@@ -245,8 +268,9 @@ static int parse_option(int argc, char **argv, int *i, cli_args *out,
     out->command = CLI_VERSION;
     return 1;
   }
-  int *flag_fields[] = {&out->once, &out->quiet, &out->force, &out->no_status,
-                        &out->json};
+  int *flag_fields[] = {&out->once, &out->quiet,       &out->force,
+                        &out->no_status, &out->json, &out->keep_failed,
+                        &out->vacuum};
   if (strcmp(arg, "-q") == 0) arg = "--quiet";
   for (int f = 0; flags[f]; f++)
     if (strcmp(arg, flags[f]) == 0) {
@@ -287,7 +311,8 @@ static int parse_positional(const char *arg, int *positional, cli_args *out,
     cli_command command;
   } commands[] = {{"check", CLI_CHECK}, {"next", CLI_NEXT},
                   {"runs", CLI_RUNS},   {"show", CLI_SHOW},
-                  {"graph", CLI_GRAPH}, {"report", CLI_REPORT}};
+                  {"graph", CLI_GRAPH}, {"report", CLI_REPORT},
+                  {"prune", CLI_PRUNE}};
   for (size_t c = 0; *positional == 0 && !out->script &&
                      c < sizeof commands / sizeof commands[0];
        c++)
@@ -298,6 +323,9 @@ static int parse_positional(const char *arg, int *positional, cli_args *out,
     }
   if (out->command == CLI_RUNS)
     return fail(err, errlen, "unexpected argument '%s' ('runs' takes no "
+                             "script; --flow NAME picks a flow)", arg);
+  if (out->command == CLI_PRUNE)
+    return fail(err, errlen, "unexpected argument '%s' ('prune' takes no "
                              "script; --flow NAME picks a flow)", arg);
   if (out->command == CLI_SHOW || out->command == CLI_REPORT) {
     if (out->run_ref)
@@ -328,12 +356,25 @@ static int check_combinations(cli_args *out, char *err, size_t errlen) {
                                    "write the page to");
   if (out->html && out->command != CLI_REPORT)
     return fail(err, errlen, "%s", "--html goes with 'flowlua report'");
+  if (out->retention > 0 && out->command != CLI_RUN)
+    return fail(err, errlen, "%s", "--retention goes with serving a script");
+  if (out->command == CLI_PRUNE && out->older_than < 0)
+    return fail(err, errlen, "%s", "prune needs --older-than AGE (30d, 12h): "
+                                   "runs that ended longer ago go");
+  if ((out->older_than >= 0 || out->keep_failed || out->vacuum) &&
+      out->command != CLI_PRUNE)
+    return fail(err, errlen, "%s", "--older-than, --keep-failed and --vacuum "
+                                   "go with 'flowlua prune'");
   /* graph --run without a script draws the graph stored with the run. */
   if (!out->script && out->command != CLI_RUNS && out->command != CLI_SHOW &&
+      out->command != CLI_PRUNE &&
       out->command != CLI_REPORT && !(out->command == CLI_GRAPH && out->run))
     return fail(err, errlen, "%s", "no script given");
-  if ((out->json || out->limit) && out->command != CLI_RUNS &&
-      out->command != CLI_SHOW)
+  if (out->json && out->command != CLI_RUNS && out->command != CLI_SHOW &&
+      out->command != CLI_PRUNE)
+    return fail(err, errlen, "%s", "--json goes with 'flowlua runs', 'show' "
+                                   "and 'prune'");
+  if (out->limit && out->command != CLI_RUNS && out->command != CLI_SHOW)
     return fail(err, errlen, "%s", "--json and --limit go with 'flowlua runs' "
                                    "and 'flowlua show'");
   if (out->limit && out->command != CLI_RUNS)
@@ -356,7 +397,8 @@ static int check_combinations(cli_args *out, char *err, size_t errlen) {
 }
 
 int cli_parse(int argc, char **argv, cli_args *out, char *err, size_t errlen) {
-  *out = (cli_args){.command = CLI_RUN, .log_level = -1, .log_format = -1};
+  *out = (cli_args){.command = CLI_RUN, .log_level = -1, .log_format = -1,
+                    .older_than = -1};
   int positional = 0, options_done = 0;
   for (int i = 1; i < argc; i++) {
     const char *arg = argv[i];

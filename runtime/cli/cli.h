@@ -17,6 +17,7 @@ typedef enum cli_command {
   CLI_SHOW,  /* flowlua show RUN_ID|last: one run, task by task */
   CLI_GRAPH, /* flowlua graph script.lua: the task graph as text */
   CLI_REPORT, /* flowlua report RUN_ID|last --html PATH: a run as HTML */
+  CLI_PRUNE,  /* flowlua prune --older-than 30d: delete old runs */
   CLI_HELP,
   CLI_VERSION
 } cli_command;
@@ -50,6 +51,10 @@ typedef struct cli_args {
   int log_level;    /* flowlua_log_level; -1 = not given */
   int log_format;   /* flowlua_log_format; -1 = not given */
   size_t memory_limit; /* --memory-limit, in bytes; 0 = not given */
+  double older_than;   /* prune: --older-than, seconds; -1 = not given */
+  double retention;    /* serving: --retention, seconds; 0 = not given */
+  int keep_failed;     /* prune: --keep-failed */
+  int vacuum;          /* prune: --vacuum */
   cli_param *params; /* owned: free with cli_args_free */
   size_t n_params;
 } cli_args;

@@ -487,6 +487,59 @@ static int cmd_report(flowlua *rt, const cli_args *args) {
   return print_result(rt, rc, text);
 }
 
+/* "1.2 MB" for n bytes: what a prune gave back, as people read it. */
+static void print_bytes(FILE *f, long long n) {
+  if (n < 10000)
+    fprintf(f, "%lld bytes", n);
+  else if (n < 10000000)
+    fprintf(f, "%.1f kB", (double)n / 1e3);
+  else if (n < 10000000000LL)
+    fprintf(f, "%.1f MB", (double)n / 1e6);
+  else
+    fprintf(f, "%.1f GB", (double)n / 1e9);
+}
+
+/* `flowlua prune --older-than AGE`: old runs deleted, space given back;
+   what was done on stdout (a line, or JSON), 130 when a signal stopped it
+   (what it deleted stays deleted). */
+static int cmd_prune(flowlua *rt, const cli_args *args) {
+  flowlua_prune_options o = FLOWLUA_INIT(flowlua_prune_options);
+  o.older_than = args->older_than;
+  o.keep_failed = args->keep_failed;
+  o.flow = args->flow;
+  o.vacuum = args->vacuum;
+  flowlua_prune_result r = FLOWLUA_INIT(flowlua_prune_result);
+  int rc = flowlua_prune(rt, &o, &r);
+  if (rc != FLOWLUA_OK) {
+    say_error(flowlua_errmsg(rt));
+    if (g_signals) return EXIT_CANCELLED;
+    return status_exit_code(rc);
+  }
+  if (args->json) {
+    printf("{\"runs\":%zu,\"task_runs\":%zu,\"fire_events\":%zu,"
+           "\"fire_claims\":%zu,\"bytes_before\":%lld,\"bytes_after\":%lld,"
+           "\"free_pages_kept\":%zu,\"longest_step\":%.6f}\n",
+           r.runs, r.task_runs, r.fire_events, r.fire_claims, r.bytes_before,
+           r.bytes_after, r.free_pages_kept, r.longest_step);
+    return EXIT_OK;
+  }
+  printf("pruned %zu run%s (%zu task run%s), %zu fire event%s, %zu fire "
+         "claim%s; ", r.runs, r.runs == 1 ? "" : "s", r.task_runs,
+         r.task_runs == 1 ? "" : "s", r.fire_events,
+         r.fire_events == 1 ? "" : "s", r.fire_claims,
+         r.fire_claims == 1 ? "" : "s");
+  printf("the history went from ");
+  print_bytes(stdout, r.bytes_before);
+  printf(" to ");
+  print_bytes(stdout, r.bytes_after);
+  if (r.free_pages_kept)
+    printf(" (%zu free pages kept for later writes: this file was made "
+           "before incremental vacuum; --vacuum gives them back once)",
+           r.free_pages_kept);
+  printf("\n");
+  return EXIT_OK;
+}
+
 /* `flowlua report RUN_ID --html PATH`: the page, written whole or not at
    all (a temporary file beside PATH, renamed over it). */
 static int cmd_report_html(flowlua *rt, const cli_args *args) {
@@ -525,6 +578,7 @@ int main(int argc, char **argv) {
   if (args.concurrency) opts.concurrency = args.concurrency;
   opts.memory_limit = args.memory_limit;
   opts.workers = args.workers;
+  opts.retention = args.retention;
   /* Workers are this program: `flowlua __worker SCRIPT`. */
   char self[4096];
   const char *from_env = getenv("FLOWLUA_WORKER_PROGRAM");
@@ -567,6 +621,8 @@ int main(int argc, char **argv) {
   int code;
   if (args.command == CLI_RUNS || args.command == CLI_SHOW) {
     code = cmd_report(rt, &args);
+  } else if (args.command == CLI_PRUNE) {
+    code = cmd_prune(rt, &args);
   } else if (args.command == CLI_REPORT) {
     code = cmd_report_html(rt, &args);
   } else if (args.command == CLI_GRAPH && !args.script) {

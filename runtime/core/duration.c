@@ -6,6 +6,8 @@
 #include "duration.h"
 
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 /* Minutes and seconds, or hours and minutes, from a rounded count of
    seconds (spaced: " min ", " s"; compact: "m", "s"). */
@@ -53,4 +55,49 @@ void fl_duration_add(fl_buf *b, double d, fl_duration_style style) {
   } else {
     add_long(b, d, spaced, 0);
   }
+}
+
+int fl_duration_parse(const char *s, double *seconds, char *err, size_t errlen) {
+  double total = 0;
+  const char *p = s;
+  if (!*p) {
+    snprintf(err, errlen, "an empty duration (write it as 30d, 12h, 1d12h)");
+    return -1;
+  }
+  while (*p) {
+    /* Digits and one '.', never a sign, an exponent or "inf" (strtod's). */
+    const char *start = p;
+    int dots = 0;
+    while ((*p >= '0' && *p <= '9') || (*p == '.' && !dots++)) p++;
+    if (p == start || (p - start == 1 && *start == '.')) {
+      snprintf(err, errlen, "'%s' is not a duration: a number is expected "
+                            "at '%s' (write it as 30d, 12h, 1d12h)", s, start);
+      return -1;
+    }
+    double n = strtod(start, NULL);
+    double unit;
+    switch (*p) {
+    case 's': unit = 1; break;
+    case 'm': unit = 60; break;
+    case 'h': unit = 3600; break;
+    case 'd': unit = 86400; break;
+    case 'w': unit = 7 * 86400.0; break;
+    case '\0':
+      snprintf(err, errlen, "'%s' is not a duration: a unit is missing after "
+                            "the last number (s, m, h, d or w)", s);
+      return -1;
+    default:
+      snprintf(err, errlen, "'%s' is not a duration: unknown unit '%c' "
+                            "(s, m, h, d or w)", s, *p);
+      return -1;
+    }
+    p++;
+    total += n * unit;
+    if (!(total < 1e12)) { /* about 31,700 years: past any history */
+      snprintf(err, errlen, "'%s' is too long a duration", s);
+      return -1;
+    }
+  }
+  *seconds = total;
+  return 0;
 }

@@ -26,4 +26,13 @@ typedef enum fl_duration_style {
 /* Appends the duration of `seconds` to b in the given style. */
 void fl_duration_add(fl_buf *b, double seconds, fl_duration_style style);
 
+/*
+ * Reads a duration as people write one on a command line: one or more
+ * numbers, each with a unit — s, m (minutes), h, d, w — as in "30d",
+ * "12h", "1d12h", "1.5h", "90s". 0 with *seconds set, or -1 with a
+ * one-line reason in err (errlen bytes): no unit, an unknown unit, a
+ * number that is not one, a negative or overflowing total.
+ */
+int fl_duration_parse(const char *s, double *seconds, char *err, size_t errlen);
+
 #endif

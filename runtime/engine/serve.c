@@ -34,6 +34,7 @@
 
 #include "engine.h"
 #include "record.h"
+#include "retention.h"
 #include "schedule.h"
 #include "store.h"
 #include "tz.h"
@@ -95,6 +96,7 @@ typedef struct serve {
   } mark;
   fl_buf msg;
   int status; /* FLOWLUA_OK, or why serving stopped */
+  fl_retention retention; /* the daily prune (--retention) */
 } serve;
 
 /* Now on the schedule's timeline. */
@@ -583,6 +585,7 @@ static int serve_loop(lua_State *L) {
   catch_up(sv);
   advance(sv, sv_now(sv));
   take_mark(sv);
+  fl_retention_start(&sv->retention, rt);
   while (sv->status == FLOWLUA_OK) {
     if (fl_sched_pump_all(rt)) {
       fl_sched_collect(rt);
@@ -619,6 +622,7 @@ static int serve_loop(lua_State *L) {
     }
     wait_on_loop(sv, wait);
   }
+  fl_retention_stop(&sv->retention);
   if (sv->no_more && sv->status == FLOWLUA_OK && may_start(sv))
     sv_log(sv, FLOWLUA_LOG_INFO, "flow '%s': no fire time left (until)",
            sv->name);
@@ -668,6 +672,7 @@ int fl_serve(flowlua *rt, const char *flow_name, int max_runs,
     lua_pop(L, 1);
     sv.status = FLOWLUA_EIO;
   }
+  fl_retention_stop(&sv.retention); /* also when the loop raised */
   rt->cancel_current = 0;
   if (out) {
     *out = sv.res;

@@ -594,6 +594,43 @@ int fl_store_check_resume(const fl_store_run_detail *d, const char *flow,
                           const char *const *keys, size_t n, int force,
                           fl_buf *msg);
 
+/* ---- deleting old runs (store_prune.c) ------------------------------------ */
+
+typedef struct fl_store_prune_opts {
+  double older_than; /* seconds: runs that ended longer ago than this go */
+  int keep_failed;   /* 1: only runs that ended Success go */
+  const char *flow;  /* only this flow's runs; NULL: every flow's */
+  int vacuum;        /* 1: VACUUM a file without incremental vacuum */
+} fl_store_prune_opts;
+
+typedef struct fl_store_prune_result {
+  size_t runs, task_runs;     /* deleted */
+  size_t fire_events, fire_claims;
+  size_t steps;               /* transactions */
+  double longest_step;        /* seconds the longest one held the lock */
+  size_t free_pages_kept;     /* pages freed but kept in the file (no
+                                 incremental vacuum, no VACUUM asked) */
+  int vacuumed;               /* a VACUUM ran */
+} fl_store_prune_result;
+
+typedef struct fl_store_prune fl_store_prune;
+
+/*
+ * Deletes the runs (their task runs, state changes, workers and graphs)
+ * that ended more than o->older_than seconds before now, never a Running
+ * one; fire events and fire claims older than that too, but each flow's
+ * newest claim; then gives the space back (see store_prune.c). The work
+ * is done by fl_store_prune_step, a transaction of about 15 ms a call, so
+ * that other writers wait no longer than that: 1 while there is more, 0
+ * when done, or a FLOWLUA_* status (the step rolled back; the next call
+ * tries it again). fl_store_prune_done tells what was done so far.
+ */
+int fl_store_prune_begin(fl_store *st, const fl_store_prune_opts *o,
+                         double now, fl_store_prune **out);
+int fl_store_prune_step(fl_store_prune *p);
+const fl_store_prune_result *fl_store_prune_done(const fl_store_prune *p);
+void fl_store_prune_free(fl_store_prune *p);
+
 /* ---- printing (store_print.c) -------------------------------------------- */
 
 /*

@@ -520,8 +520,21 @@ static int configure(fl_store *st, int memory) {
   fl__store_busy_install(st, st->db, &st->busy_main);
   sqlite3_extended_result_codes(st->db, 1);
   if (!memory) {
+    /* A new file gives the pages of pruned runs back to the file system
+       (store_prune.c): the mode can only be chosen before the first table,
+       and before WAL mode writes the file's header. */
     sqlite3_stmt *s = NULL;
-    int status = fl__store_prepare(st, "PRAGMA journal_mode = WAL", &s,
+    int status = fl__store_prepare(st, "PRAGMA page_count", &s,
+                                   "cannot read its size");
+    if (status) return status;
+    int empty = sqlite3_step(s) == SQLITE_ROW && sqlite3_column_int64(s, 0) == 0;
+    sqlite3_finalize(s);
+    s = NULL;
+    if (empty && !st->opts.reading)
+      status = fl__store_exec_sql(st, "PRAGMA auto_vacuum = INCREMENTAL",
+                                  "cannot set it up");
+    if (status) return status;
+    status = fl__store_prepare(st, "PRAGMA journal_mode = WAL", &s,
                          "cannot switch it to WAL mode");
     if (status) return status;
     int rc = sqlite3_step(s);

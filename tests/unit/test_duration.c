@@ -55,7 +55,46 @@ static void test_seconds(void) {
   check_style(FL_DURATION_SECONDS, cases, sizeof cases / sizeof cases[0]);
 }
 
+/* Durations as written on a command line: units, sums, and every way one
+   can be wrong, each named. */
+static void test_parse(void) {
+  static const struct {
+    const char *text;
+    double seconds;
+  } ok[] = {{"30d", 30 * 86400.0}, {"12h", 43200}, {"1d12h", 129600},
+            {"90s", 90},        {"1.5h", 5400},   {"2w", 14 * 86400.0},
+            {"0s", 0},          {"5m30s", 330},   {".5m", 30}};
+  for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+    double got = -1;
+    char err[160] = "";
+    CHECK_EQ_INT(fl_duration_parse(ok[i].text, &got, err, sizeof err), 0);
+    CHECK_EQ_DBL(got, ok[i].seconds, 1e-9);
+    CHECK_EQ_STR(err, "");
+  }
+  static const struct {
+    const char *text, *why;
+  } bad[] = {{"", "an empty duration"},
+             {"30", "a unit is missing after the last number"},
+             {"30x", "unknown unit 'x'"},
+             {"d", "a number is expected at 'd'"},
+             {"-1d", "a number is expected at '-1d'"},
+             {"1d-2h", "a number is expected at '-2h'"},
+             {"1e3s", "unknown unit 'e'"},
+             {"inf", "a number is expected at 'inf'"},
+             {"1.2.3s", "unknown unit '.'"},
+             {".s", "a number is expected at '.s'"},
+             {"99999999999999d", "too long a duration"}};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    double got = 42;
+    char err[160] = "";
+    CHECK_EQ_INT(fl_duration_parse(bad[i].text, &got, err, sizeof err), -1);
+    CHECK_CONTAINS(err, bad[i].why);
+    CHECK_EQ_DBL(got, 42, 0);
+  }
+}
+
 int main(void) {
+  RUN(test_parse);
   RUN(test_compact);
   RUN(test_spaced);
   RUN(test_clock_rounds_down);

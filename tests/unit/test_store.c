@@ -1600,6 +1600,130 @@ static void test_attempt_workers(void) {
   check_integrity(path);
 }
 
+/* ---- pruning old runs ------------------------------------------------------------------------ */
+
+/* One run of n task runs, ended (state) at `ended`; every third task run
+   retried (a task_event row), every fifth on a worker, all flushed in
+   batches so that most are packed and some are rows. */
+static void pruned_run(fl_store *st, const char *id, const char *flow,
+                       double ended, int state_of_run, int n) {
+  const char *keys[] = {"t"};
+  fl_store_run *run = begin(st, id, flow, ended - 10, keys, 1, NULL);
+  if (!run) return;
+  char key[32];
+  for (int i = 0; i < n; i++) {
+    snprintf(key, sizeof key, "t[%d]", i + 1);
+    uint32_t t = add_task(run, key, "t", i + 1);
+    state(run, t, FLOWLUA_TASK_RUNNING, 1, ended - 5, NULL);
+    if (i % 3 == 0) {
+      state(run, t, FLOWLUA_TASK_RETRYING, 1, ended - 4, "boom");
+      state(run, t, FLOWLUA_TASK_RUNNING, 2, ended - 3, NULL);
+    }
+    if (i % 5 == 0)
+      CHECK_EQ_INT(fl_store_task_worker(run, t, i % 3 == 0 ? 2 : 1, NULL, 100 + i), 0);
+    state(run, t, FLOWLUA_TASK_SUCCESS, i % 3 == 0 ? 2 : 1, ended - 1, NULL);
+    result(run, t, "1");
+    if (i % 700 == 699) flush_ok(st);
+  }
+  CHECK_EQ_INT(fl_store_run_end(run, state_of_run, ended, NULL), FLOWLUA_OK);
+}
+
+/* Rows left in the table of the runs whose flow_run row is gone. */
+static long long orphans(const char *path, const char *table) {
+  char sql[256];
+  snprintf(sql, sizeof sql,
+           "SELECT count(*) FROM %s WHERE run NOT IN (SELECT id FROM flow_run)",
+           table);
+  return raw_int(path, sql);
+}
+
+/* Old runs go with everything they hold, a step at a time; new, Running
+   and (with keep_failed) failed runs stay, and another flow's with `flow`;
+   fire events and claims older than the cut go, but each flow's newest
+   claim; the file gives its space back (incremental vacuum). */
+static void test_prune(void) {
+  const char *path = tmp_path("prune.db");
+  fl_store *st = open_store(path);
+  double now = T0 + 100 * 86400.0;
+  pruned_run(st, "old-big", "etl", T0, FLOWLUA_FLOW_SUCCESS, 5000);
+  pruned_run(st, "old-failed", "etl", T0 + 1, FLOWLUA_FLOW_FAILED, 30);
+  pruned_run(st, "old-other", "report", T0 + 2, FLOWLUA_FLOW_SUCCESS, 30);
+  pruned_run(st, "new", "etl", now - 3600, FLOWLUA_FLOW_SUCCESS, 30);
+  const char *keys[] = {"a"};
+  fl_store_run *running = begin(st, "old-running", "etl", T0, keys, 1, NULL);
+  flush_ok(st);
+  CHECK_EQ_INT(fl_store_fire_event(st, "etl", "missed", T0, T0, 1, "old", T0),
+               FLOWLUA_OK);
+  CHECK_EQ_INT(fl_store_fire_event(st, "etl", "missed", now - 60, now - 60, 1,
+                                   "new", now - 60), FLOWLUA_OK);
+  CHECK_EQ_INT(fl_store_claim_fire(st, "etl", T0, T0), 1);
+  CHECK_EQ_INT(fl_store_claim_fire(st, "etl", T0 + 60, T0 + 60), 1);
+  CHECK_EQ_INT(fl_store_claim_fire(st, "report", T0, T0), 1);
+  flush_ok(st);
+  long long pages_before = raw_int(path, "PRAGMA page_count");
+  CHECK_EQ_INT(raw_int(path, "PRAGMA auto_vacuum"), 2); /* a new file's */
+
+  /* Failed runs kept, one flow only: old-big goes, over many small steps
+     (the budget starts at 4,096 rows), whole runs at every step. */
+  fl_store_prune_opts o = {.older_than = 30 * 86400.0, .keep_failed = 1,
+                           .flow = "etl"};
+  fl_store_prune *p = NULL;
+  CHECK_EQ_INT(fl_store_prune_begin(st, &o, now, &p), FLOWLUA_OK);
+  int rc, steps = 0;
+  while ((rc = fl_store_prune_step(p)) == 1) {
+    steps++;
+    /* Between steps no run is half gone but the one being deleted, and
+       nothing is left of a run whose row is gone. */
+    CHECK_EQ_INT(orphans(path, "task_row"), 0);
+    CHECK_EQ_INT(orphans(path, "task_pack"), 0);
+  }
+  CHECK_EQ_INT(rc, 0);
+  CHECK(steps >= 2);
+  const fl_store_prune_result *r = fl_store_prune_done(p);
+  CHECK_EQ_INT(r->runs, 1);
+  CHECK_EQ_INT(r->task_runs, 5000);
+  CHECK_EQ_INT(r->fire_events, 1);
+  CHECK_EQ_INT(r->fire_claims, 1); /* etl's newest claim stays */
+  CHECK(r->longest_step > 0);
+  fl_store_prune_free(p);
+  CHECK_QUERY(path, "SELECT group_concat(run_id, ' ') FROM (SELECT run_id FROM"
+                    " flow_run ORDER BY run_id)",
+              "new old-failed old-other old-running");
+  for (const char *t = "task_row task_pack task_event attempt_worker run_graph"; *t;) {
+    char table[32];
+    size_t len = strcspn(t, " ");
+    snprintf(table, sizeof table, "%.*s", (int)len, t);
+    CHECK_EQ_INT(orphans(path, table), 0);
+    t += len + (t[len] == ' ');
+  }
+  CHECK_EQ_INT(raw_int(path, "SELECT count(*) FROM fire WHERE flow = 'etl'"), 1);
+  CHECK(raw_int(path, "PRAGMA page_count") < pages_before); /* given back */
+  CHECK_EQ_INT(raw_int(path, "PRAGMA freelist_count"), 0);
+  double last = 0;
+  CHECK_EQ_INT(fl_store_last_fire(st, "etl", &last), 1);
+  CHECK_EQ_DBL(last, T0 + 60, 1e-6);
+
+  /* Everything old, every flow: the Running run stays, and the new one. */
+  o = (fl_store_prune_opts){.older_than = 30 * 86400.0};
+  CHECK_EQ_INT(fl_store_prune_begin(st, &o, now, &p), FLOWLUA_OK);
+  while ((rc = fl_store_prune_step(p)) == 1) {
+  }
+  CHECK_EQ_INT(rc, 0);
+  CHECK_EQ_INT(fl_store_prune_done(p)->runs, 2);
+  fl_store_prune_free(p);
+  CHECK_QUERY(path, "SELECT group_concat(run_id, ' ') FROM (SELECT run_id FROM"
+                    " flow_run ORDER BY run_id)",
+              "new old-running");
+  CHECK_EQ_INT(raw_int(path, "SELECT count(*) FROM task_run WHERE run ="
+                             " (SELECT id FROM flow_run WHERE run_id = 'new')"), 30);
+  o.older_than = -1;
+  CHECK_EQ_INT(fl_store_prune_begin(st, &o, now, &p), FLOWLUA_EINVAL);
+  CHECK(p == NULL);
+  if (running) fl_store_run_end(running, FLOWLUA_FLOW_SUCCESS, now, NULL);
+  fl_store_close(st);
+  check_integrity(path);
+}
+
 /* ---- the graph's edges and the count of task runs ----------------------------------------- */
 
 /* The edges are stored with the run and read back, so that a report needs
@@ -2028,6 +2152,7 @@ int main(void) {
   RUN(test_list_runs);
   RUN(test_show_run);
   RUN(test_attempt_workers);
+  RUN(test_prune);
   RUN(test_edges_and_counts);
   RUN(test_resume_claim);
   RUN(test_resume_support);

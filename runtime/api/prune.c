@@ -1,0 +1,96 @@
+/*
+ * prune.c — flowlua_prune: `flowlua prune`, for the CLI and embedders.
+ *
+ * The store does the deleting a short transaction at a time
+ * (store_prune.c); this drives its steps to the end on a handle of its
+ * own, or on the runtime's when it has one open (a serving process).
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "api.h"
+#include "record.h"
+#include "store.h"
+
+/* The file's size with its WAL: what the prune gives back. */
+static long long file_bytes(const char *path) {
+  struct stat sb;
+  long long n = stat(path, &sb) == 0 ? (long long)sb.st_size : 0;
+  char wal[4096];
+  snprintf(wal, sizeof wal, "%s-wal", path);
+  if (stat(wal, &sb) == 0) n += (long long)sb.st_size;
+  return n;
+}
+
+int flowlua_prune(flowlua *rt, const flowlua_prune_options *opts,
+                  flowlua_prune_result *out) {
+  if (!rt || !opts) return FLOWLUA_EINVAL;
+  fl_buf_reset(&rt->err);
+  if (!FL_API_SIZED(rt, "flowlua_prune", opts) ||
+      !FL_API_SIZED(rt, "flowlua_prune", out))
+    return FLOWLUA_EINVAL;
+  if (out) *out = (flowlua_prune_result){.size = sizeof *out};
+  if (!(opts->older_than >= 0)) {
+    fl_set_error(rt, "flowlua_prune: older_than must be 0 or more seconds");
+    return FLOWLUA_EINVAL;
+  }
+  fl_store *st = rt->store, *tmp = NULL;
+  if (!st) {
+    const char *path = rt->state_path;
+    if (!path || !*path || strcmp(path, ":memory:") == 0) {
+      fl_set_error(rt, "no run history to prune: the runtime keeps none "
+                       "(state path %s)", path && *path ? path : "not set");
+      return FLOWLUA_ESTATE;
+    }
+    fl_store_options o;
+    fl_store_options_init(&o);
+    o.must_exist = 1;
+    char err[512];
+    if (fl_store_open(path, &o, &tmp, err, sizeof err) != FLOWLUA_OK) {
+      fl_set_error(rt, "%s", err);
+      return FLOWLUA_EIO;
+    }
+    if (!tmp) return FLOWLUA_OK; /* no history yet: nothing to delete */
+    fl_record_log_notices(rt, tmp);
+    st = tmp;
+  }
+  const char *path = fl_store_path(st);
+  long long before = file_bytes(path);
+  fl_store_prune_opts po = {opts->older_than, opts->keep_failed, opts->flow,
+                            opts->vacuum};
+  fl_store_prune *p = NULL;
+  int rc = fl_store_prune_begin(st, &po, fl_wall_time(), &p);
+  int interrupted = 0;
+  /* A stop (flowlua_stop, the CLI's SIGINT) ends it between two steps:
+     what was deleted stays deleted, and the next prune goes on. */
+  while (rc == FLOWLUA_OK && (rc = fl_store_prune_step(p)) == 1) {
+    rc = FLOWLUA_OK;
+    if (rt->cancel_requested || rt->stop_requested) {
+      interrupted = 1;
+      break;
+    }
+  }
+  if (interrupted) {
+    fl_set_error(rt, "prune stopped before the end (what it deleted stays "
+                     "deleted; prune again to go on)");
+    rc = FLOWLUA_ESTATE;
+  } else if (rc != FLOWLUA_OK) {
+    fl_set_error(rt, "%s", fl_store_errmsg(st));
+  }
+  if (out && p) {
+    const fl_store_prune_result *r = fl_store_prune_done(p);
+    out->runs = r->runs;
+    out->task_runs = r->task_runs;
+    out->fire_events = r->fire_events;
+    out->fire_claims = r->fire_claims;
+    out->longest_step = r->longest_step;
+    out->free_pages_kept = r->free_pages_kept;
+    out->bytes_before = before;
+    out->bytes_after = file_bytes(path);
+  }
+  fl_store_prune_free(p);
+  fl_store_close(tmp);
+  return rc;
+}
