@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include "flowlua.h"
+#include "pg_api.h"
 
 /* The backoff: the first pause, its growth, its ceiling (seconds). */
 #define BACKOFF_FIRST 0.1
@@ -129,13 +130,14 @@ static int add_secret(fl_pg *c, const char *s, size_t n) {
 /* What libpq makes of the conninfo: refused if malformed; its password
    (decoded) becomes a secret; its `options` kept to extend. */
 static int parse_conninfo(fl_pg *c) {
+  const fl_pq_api *pq = fl_pq();
   char *why = NULL;
-  PQconninfoOption *opts = PQconninfoParse(c->conninfo, &why);
+  PQconninfoOption *opts = pq->conninfo_parse(c->conninfo, &why);
   if (!opts) {
     int status = why ? FLOWLUA_EINVAL : FLOWLUA_ENOMEM;
     fl_pg_set_err(c, status, "not a valid PostgreSQL URI or conninfo: %s",
                   why ? why : "out of memory");
-    PQfreemem(why);
+    pq->freemem(why);
     return status;
   }
   int status = FLOWLUA_OK;
@@ -156,7 +158,7 @@ static int parse_conninfo(fl_pg *c) {
     status = FLOWLUA_ENOMEM;
   if (merged.oom) status = FLOWLUA_ENOMEM;
   fl_buf_free(&merged);
-  PQconninfoFree(opts);
+  pq->conninfo_free(opts);
   if (status == FLOWLUA_ENOMEM) fl_pg_set_err(c, status, "out of memory");
   return status;
 }
@@ -187,7 +189,7 @@ static fl_pg *handle_new(const char *conninfo) {
 
 void fl_pg_close(fl_pg *c) {
   if (!c) return;
-  PQfinish(c->pg);
+  if (c->pg) fl_pq()->finish(c->pg); /* a handle with a connection: loaded */
   for (size_t i = 0; i < c->n_secrets; i++) {
     /* Wiped before freed: no copy of ours lingers in the heap (libpq's
        own copies are libpq's). */
@@ -243,30 +245,31 @@ static void failures_free(failures *f) {
 static int attempt(fl_pg *c, double deadline, fl_buf *why, int *final) {
   const char *const keys[] = {"dbname", "application_name", "options", NULL};
   const char *const vals[] = {c->conninfo, "flowlua", c->options, NULL};
-  PGconn *pg = PQconnectStartParams(keys, vals, 1);
+  const fl_pq_api *pq = fl_pq();
+  PGconn *pg = pq->connect_start_params(keys, vals, 1);
   if (!pg) {
     *final = 1;
     fl_buf_adds(why, "out of memory");
     return FLOWLUA_ENOMEM;
   }
   PostgresPollingStatusType st = PGRES_POLLING_WRITING;
-  if (PQstatus(pg) == CONNECTION_BAD) st = PGRES_POLLING_FAILED;
+  if (pq->status(pg) == CONNECTION_BAD) st = PGRES_POLLING_FAILED;
   int timed_out = 0;
   while (st != PGRES_POLLING_OK && st != PGRES_POLLING_FAILED) {
     /* Past the deadline the socket is still looked at once without
        waiting: a refusal already there is the better message. */
     double left = deadline - mono_now();
-    struct pollfd p = {PQsocket(pg),
+    struct pollfd p = {pq->socket(pg),
                        st == PGRES_POLLING_READING ? POLLIN : POLLOUT, 0};
     int ready = poll(&p, 1, left > 0 ? (int)(left * 1000) + 1 : 0);
     if (ready < 0 && errno == EINTR) continue;
     if (ready < 0) {
       fl_buf_addf(why, "poll: %s", strerror(errno));
-      PQfinish(pg);
+      pq->finish(pg);
       return FLOWLUA_EIO;
     }
     if (ready > 0) {
-      st = PQconnectPoll(pg);
+      st = pq->connect_poll(pg);
     } else if (left <= 0) {
       timed_out = 1;
       break;
@@ -276,35 +279,36 @@ static int attempt(fl_pg *c, double deadline, fl_buf *why, int *final) {
     /* libpq marks its socket close-on-exec already; a worker or shell task
        started between two statements must never hold the history's
        connection, so it is made sure of here. */
-    int fd = PQsocket(pg);
+    int fd = pq->socket(pg);
     int flags = fcntl(fd, F_GETFD);
     if (flags < 0 || fcntl(fd, F_SETFD, flags | FD_CLOEXEC) < 0) {
       fl_buf_addf(why, "cannot make its socket close-on-exec: %s",
                   strerror(errno));
       *final = 1;
-      PQfinish(pg);
+      pq->finish(pg);
       return FLOWLUA_EIO;
     }
-    PQsetNoticeProcessor(pg, drop_notice, NULL);
+    pq->set_notice_processor(pg, drop_notice, NULL);
     c->pg = pg;
     return FLOWLUA_OK;
   }
   if (timed_out) {
     fl_buf_adds(why, "no answer before the deadline");
   } else {
-    add_clean(c, why, PQerrorMessage(pg));
+    add_clean(c, why, pq->error_message(pg));
     /* The server answered and refused after the password was asked for or
        sent (a wrong password, no such database or role): the same answer
        would come again. A server starting up or shutting down refuses
        before that, and is tried again. */
-    *final = PQconnectionNeedsPassword(pg) || PQconnectionUsedPassword(pg);
+    *final = pq->connection_needs_password(pg) ||
+             pq->connection_used_password(pg);
   }
-  PQfinish(pg);
+  pq->finish(pg);
   return FLOWLUA_EIO;
 }
 
 int fl_pg_reconnect(fl_pg *c, double timeout) {
-  PQfinish(c->pg);
+  if (c->pg) fl_pq()->finish(c->pg);
   c->pg = NULL;
   c->lost = 0;
   c->attempts = 0;
@@ -360,7 +364,12 @@ int fl_pg_connect(const char *conninfo, double timeout, fl_pg **out,
     if (errlen) snprintf(err, errlen, "state store: out of memory");
     return FLOWLUA_ENOMEM;
   }
-  int status = parse_conninfo(c);
+  /* libpq is loaded by the first connection (pg_api.h); without it there
+     is no connection to make, and the error says how to get it. */
+  const char *why = NULL;
+  int status = fl_pq_load(&why)
+                   ? parse_conninfo(c)
+                   : fl_pg_set_err(c, FLOWLUA_EIO, "cannot connect: %s", why);
   if (status == FLOWLUA_OK) status = fl_pg_reconnect(c, timeout);
   if (status != FLOWLUA_OK) {
     if (errlen) snprintf(err, errlen, "%s", fl_pg_errmsg(c));
@@ -376,14 +385,17 @@ int fl_pg_connect(const char *conninfo, double timeout, fl_pg **out,
 /* 0 when r is a success; else the error "what: primary (detail)", with
    the connection marked lost when it broke. */
 static int result_status(fl_pg *c, PGresult *r, const char *what) {
-  ExecStatusType s = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+  const fl_pq_api *pq = fl_pq();
+  ExecStatusType s = r ? pq->result_status(r) : PGRES_FATAL_ERROR;
   if (s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK || s == PGRES_EMPTY_QUERY)
     return FLOWLUA_OK;
-  if (PQstatus(c->pg) == CONNECTION_BAD) c->lost = 1;
-  const char *primary = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
-  const char *detail = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_DETAIL) : NULL;
-  if (!primary) primary = PQerrorMessage(c->pg); /* no answer: libpq's own */
-  if (!primary || !*primary) primary = r ? PQresStatus(s) : "out of memory";
+  if (pq->status(c->pg) == CONNECTION_BAD) c->lost = 1;
+  const char *primary =
+      r ? pq->result_error_field(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+  const char *detail =
+      r ? pq->result_error_field(r, PG_DIAG_MESSAGE_DETAIL) : NULL;
+  if (!primary) primary = pq->error_message(c->pg); /* no answer: libpq's own */
+  if (!primary || !*primary) primary = r ? pq->res_status(s) : "out of memory";
   if (detail)
     return fl_pg_set_err(c, FLOWLUA_EIO, "%s: %s (%s)", what, primary, detail);
   return fl_pg_set_err(c, FLOWLUA_EIO, "%s: %s%s", what, primary,
@@ -393,9 +405,9 @@ static int result_status(fl_pg *c, PGresult *r, const char *what) {
 int fl_pg_exec(fl_pg *c, const char *sql, const char *what) {
   if (!c->pg)
     return fl_pg_set_err(c, FLOWLUA_EIO, "%s: not connected", what);
-  PGresult *r = PQexec(c->pg, sql);
+  PGresult *r = fl_pq()->exec(c->pg, sql);
   int status = result_status(c, r, what);
-  PQclear(r);
+  fl_pq()->clear(r);
   return status;
 }
 
@@ -405,9 +417,10 @@ PGresult *fl_pg_query(fl_pg *c, const char *what, const char *sql, int n,
     fl_pg_set_err(c, FLOWLUA_EIO, "%s: not connected", what);
     return NULL;
   }
-  PGresult *r = PQexecParams(c->pg, sql, n, NULL, params, NULL, NULL, 0);
+  PGresult *r =
+      fl_pq()->exec_params(c->pg, sql, n, NULL, params, NULL, NULL, 0);
   if (result_status(c, r, what) != FLOWLUA_OK) {
-    PQclear(r);
+    fl_pq()->clear(r);
     return NULL;
   }
   return r;

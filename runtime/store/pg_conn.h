@@ -9,6 +9,10 @@
  *   pg_conn.c     connecting and reconnecting with backoff; statements
  *   pg_schema.c   the schema and its migrations
  *
+ * libpq is not linked: fl_pg_connect loads it the first time (pg_api.h),
+ * and every libpq call, the caller's too (reading a result of fl_pg_query),
+ * goes through fl_pq()'s table.
+ *
  * The store's PostgreSQL backend is built on this; nothing here knows of
  * runs or the engine. No message this layer makes holds the password: the
  * conninfo is shown redacted, and every text libpq or the server hands back
@@ -71,7 +75,10 @@ typedef struct fl_pg fl_pg;
  * 0 with *out set, or FLOWLUA_EINVAL (malformed), FLOWLUA_EIO (could not
  * connect) or FLOWLUA_ENOMEM with *out NULL and a message in err (errlen
  * bytes): "state store 'postgresql://ann:***@h/db': cannot connect (N
- * attempts in S s): <each distinct failure, with its count>".
+ * attempts in S s): <each distinct failure, with its count>". The first
+ * call loads libpq; when that fails, no attempt is made and every call
+ * says so (FLOWLUA_EIO): "state store '...': cannot connect: cannot load
+ * libpq (<why>): install libpq5".
  */
 int fl_pg_connect(const char *conninfo, double timeout, fl_pg **out,
                   char *err, size_t errlen);

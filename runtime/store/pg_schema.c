@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "flowlua.h"
+#include "pg_api.h"
 
 /* pg_advisory_xact_lock's key for migrations: "flowlua" in ASCII. Every
    flowlua migrating this database takes it; nothing else should. */
@@ -165,9 +166,10 @@ _Static_assert(sizeof migrations / sizeof migrations[0] == FL_PG_SCHEMA_VERSION,
 static int query_int(fl_pg *c, const char *sql, const char *what, long long *v) {
   PGresult *r = fl_pg_query(c, what, sql, 0, NULL);
   if (!r) return FLOWLUA_EIO;
-  *v = PQntuples(r) > 0 && !PQgetisnull(r, 0, 0)
-           ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : 0;
-  PQclear(r);
+  const fl_pq_api *pq = fl_pq(); /* loaded: c is connected */
+  *v = pq->ntuples(r) > 0 && !pq->getisnull(r, 0, 0)
+           ? strtoll(pq->getvalue(r, 0, 0), NULL, 10) : 0;
+  pq->clear(r);
   return FLOWLUA_OK;
 }
 
@@ -251,7 +253,7 @@ static int migrate_locked(fl_pg *c) {
                                        "(version, flowlua) VALUES ($1, $2)",
                                        2, params);
     if (status == FLOWLUA_OK && !r) status = FLOWLUA_EIO;
-    PQclear(r);
+    fl_pq()->clear(r);
   }
   return status;
 }
@@ -271,10 +273,10 @@ int fl_pg_migrate(fl_pg *c) {
   if (status == FLOWLUA_OK)
     status = fl_pg_exec(c, "COMMIT", "cannot commit schema flowlua");
   if (status != FLOWLUA_OK && fl_pg_conn(c) &&
-      PQtransactionStatus(fl_pg_conn(c)) != PQTRANS_IDLE) {
+      fl_pq()->transaction_status(fl_pg_conn(c)) != PQTRANS_IDLE) {
     /* Keeps the error of the failure that led here. */
-    PGresult *r = PQexec(fl_pg_conn(c), "ROLLBACK");
-    PQclear(r);
+    PGresult *r = fl_pq()->exec(fl_pg_conn(c), "ROLLBACK");
+    fl_pq()->clear(r);
   }
   return status;
 }

@@ -23,6 +23,7 @@
 
 #include "check.h"
 #include "flowlua.h"
+#include "pg_api.h"
 #include "pg_conn.h"
 
 static const char *uri;      /* the harness's database */
@@ -71,10 +72,11 @@ static fl_pg *connect_ok(void) {
 /* One value of a query, as text (malloc'd), or NULL. */
 static char *one_value(fl_pg *c, const char *sql) {
   PGresult *r = fl_pg_query(c, "test query", sql, 0, NULL);
-  char *v = r && PQntuples(r) > 0 && !PQgetisnull(r, 0, 0)
-                ? strdup(PQgetvalue(r, 0, 0)) : NULL;
+  const fl_pq_api *pq = fl_pq(); /* loaded by the connection */
+  char *v = r && pq->ntuples(r) > 0 && !pq->getisnull(r, 0, 0)
+                ? strdup(pq->getvalue(r, 0, 0)) : NULL;
   if (!r) fprintf(stderr, "  %s\n", fl_pg_errmsg(c));
-  PQclear(r);
+  pq->clear(r);
   return v;
 }
 
@@ -190,6 +192,72 @@ static void test_scrub(void) {
   fl_buf_free(&b);
 }
 
+/* ---- loading libpq ------------------------------------------------------- */
+
+/* In a child, whose first load of libpq this is (the parent's is the
+   other tests'): FLOWLUA_LIBPQ set to library, two connects to the
+   harness's server. Returns what the child saw, "RC RC ERROR" (malloc'd). */
+static char *connect_with_libpq(const char *library) {
+  int out[2];
+  CHECK_EQ_INT(pipe(out), 0);
+  pid_t kid = fork();
+  if (kid == 0) {
+    close(out[0]);
+    setenv("FLOWLUA_LIBPQ", library, 1);
+    fl_pg *c = NULL;
+    char e[2048], again[2048];
+    int rc = fl_pg_connect(uri, 5, &c, e, sizeof e);
+    fl_pg_close(c);
+    /* The failure is kept: the second connect says the same. */
+    int rc2 = fl_pg_connect(uri, 5, &c, again, sizeof again);
+    fl_pg_close(c);
+    char line[4200];
+    int n = snprintf(line, sizeof line, "%d %d %s%s", rc, rc2, e,
+                     strcmp(e, again) ? " (the second said otherwise)" : "");
+    _exit(write(out[1], line, (size_t)n) == n ? 0 : 1);
+  }
+  close(out[1]);
+  fl_buf got = FL_BUF_INIT;
+  char chunk[512];
+  ssize_t n;
+  while ((n = read(out[0], chunk, sizeof chunk)) > 0)
+    fl_buf_add(&got, chunk, (size_t)n);
+  close(out[0]);
+  int status = -1;
+  waitpid(kid, &status, 0);
+  CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  char *text = strdup(fl_buf_str(&got));
+  fl_buf_free(&got);
+  return text;
+}
+
+/* Nothing loads libpq before the first connection: not the start, not
+   linking (the library does not link it). Without it, that connection
+   fails at once and says what to install; a library that lacks a function
+   flowlua calls is named as too old. No message holds the password. */
+static void test_libpq_missing(void) {
+  char eio[32]; /* both connects: FLOWLUA_EIO */
+  snprintf(eio, sizeof eio, "%d %d ", FLOWLUA_EIO, FLOWLUA_EIO);
+  CHECK(fl_pq() == NULL);
+  char *text = connect_with_libpq("/nonexistent/libpq.so");
+  CHECK(strncmp(text, eio, strlen(eio)) == 0);
+  CHECK_CONTAINS(text, "state store 'postgresql://");
+  CHECK_CONTAINS(text, ":***@127.0.0.1:");
+  CHECK_CONTAINS(text, "': cannot connect: cannot load libpq "
+                       "(/nonexistent/libpq.so: ");
+  CHECK_CONTAINS(text, "): install libpq5");
+  CHECK_NOT_CONTAINS(text, "said otherwise");
+  CHECK_NOT_CONTAINS(text, password);
+  free(text);
+  text = connect_with_libpq("libc.so.6");
+  CHECK(strncmp(text, eio, strlen(eio)) == 0);
+  CHECK_CONTAINS(text, "': cannot connect: libc.so.6 has no PQconninfoParse: "
+                       "too old a libpq");
+  CHECK_NOT_CONTAINS(text, password);
+  free(text);
+  CHECK(fl_pq() == NULL); /* the parent's first load is still to come */
+}
+
 /* libpq's parse errors echo the text they choke on: here the password. */
 static void test_malformed_conninfo(void) {
   fl_pg *c = NULL;
@@ -227,7 +295,7 @@ static void test_connect_and_migrate(void) {
   v = one_value(c, "SHOW search_path");
   CHECK_EQ_STR(v, "flowlua");
   free(v);
-  int flags = fcntl(PQsocket(fl_pg_conn(c)), F_GETFD);
+  int flags = fcntl(fl_pq()->socket(fl_pg_conn(c)), F_GETFD);
   CHECK(flags >= 0 && (flags & FD_CLOEXEC));
 
   int version = -1;
@@ -392,7 +460,7 @@ static void test_statement_errors(void) {
   PGresult *r = fl_pg_query(c, "claiming a fire time",
                             "INSERT INTO fire VALUES ($1, $2, 0, 'h', 1)", 2, p);
   CHECK(r != NULL);
-  PQclear(r);
+  fl_pq()->clear(r);
   r = fl_pg_query(c, "claiming a fire time",
                   "INSERT INTO fire VALUES ($1, $2, 0, 'h', 2)", 2, p);
   CHECK(r == NULL);
@@ -531,6 +599,7 @@ int main(void) {
   RUN(test_uri_redacted);
   RUN(test_keyword_conninfo_redacted);
   RUN(test_scrub);
+  RUN(test_libpq_missing); /* before any connection loads libpq */
   RUN(test_malformed_conninfo);
   RUN(test_connect_and_migrate);
   RUN(test_migrate_again_does_nothing);

@@ -7,7 +7,10 @@ checked against the layers of docs/design.md:
 - no file calls a file of a layer it may not use (the #include rules of
   CMake catch headers; this catches a declaration made elsewhere);
 - no cycle between files: each file can be read knowing only those it
-  calls.
+  calls;
+- no file calls libcurl or libpq by name: the library does not link them,
+  they are loaded on first use and called through their tables
+  (curlapi.h, pg_api.h), and a call by name would fail only when run.
 
     callgraph.py LIBFLOWLUA_A SOURCE_DIR
 
@@ -29,6 +32,7 @@ ALLOWED = {
     "api": {"api", "lua", "engine", "report", "store", "core"},
 }
 PREFIXES = ("flowlua_", "fl_", "luaopen_")
+LOADED = {"curl_": "libcurl (curlapi.h)", "PQ": "libpq (pg_api.h)"}
 
 
 def read_library(lib):
@@ -109,6 +113,11 @@ def main():
     why = collections.defaultdict(set)
     for obj, (_, uses) in objects.items():
         for sym in uses:
+            for prefix, lib in LOADED.items():
+                if sym.startswith(prefix):
+                    problems.append(f"{obj} calls {sym} by name: {lib} is "
+                                    "loaded on first use, call it through "
+                                    "its table")
             to = defined_in.get(sym)
             if to and to != obj:
                 edges[obj].add(to)
