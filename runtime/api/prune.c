@@ -9,10 +9,14 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "api.h"
 #include "record.h"
 #include "store.h"
+
+/* The pause between two steps of a prune (see flowlua_prune). */
+#define STEP_PAUSE_NS 2000000
 
 /* The file's size with its WAL: what the prune gives back. */
 static long long file_bytes(const char *path) {
@@ -67,6 +71,10 @@ int flowlua_prune(flowlua *rt, const flowlua_prune_options *opts,
      what was deleted stays deleted, and the next prune goes on. */
   while (rc == FLOWLUA_OK && (rc = fl_store_prune_step(p)) == 1) {
     rc = FLOWLUA_OK;
+    /* A breath between two steps: SQLite's lock is not fair, and a writer
+       polling for it would otherwise often find the next step there
+       first. */
+    nanosleep(&(struct timespec){0, STEP_PAUSE_NS}, NULL);
     if (rt->cancel_requested || rt->stop_requested) {
       interrupted = 1;
       break;

@@ -49,7 +49,10 @@ static void on_timer(fl_timer *t) {
   }
   int rc = fl_store_prune_step(r->prune);
   if (rc == 1) {
-    fl_timer_start(&rt->loop, &r->timer, 0); /* the next step, next turn */
+    /* The next step a turn of the loop later, after a breath: SQLite's
+       lock is not fair, and a writer polling for it would otherwise often
+       find the next step there first. */
+    fl_timer_start(&rt->loop, &r->timer, 0.002);
   } else if (rc == 0) {
     finish(r, 0);
   } else {

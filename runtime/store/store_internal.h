@@ -175,6 +175,11 @@ typedef struct pending_put {
   double at;
 } pending_put;
 
+/* PRAGMA journal_size_limit of a handle's connection: a WAL file is cut
+   back to this at each reset, so that it does not stay huge after a big
+   run (a prune sets less while it goes). */
+#define FL_STORE_WAL_LIMIT "67108864"
+
 /* Statements of the handle's connection, prepared once. */
 enum { S_BEGIN, S_COMMIT, S_ROLLBACK, S_CACHE_GET, S_JSON_VALID, S_COUNT };
 
@@ -257,6 +262,8 @@ struct fl_store {
   int claims_fd;
   int claims_failed; /* it could not be opened: claims use the database */
   int wal_frames;   /* in the WAL after this connection's last commit */
+  int defer_checkpoints; /* a prune is going: it checkpoints between its
+                            steps, not in the commit hook (store_prune.c) */
   struct wconn *mem_conn;
   struct fbatch *mem_head, *mem_tail;
 };

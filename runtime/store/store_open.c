@@ -511,7 +511,7 @@ static int lock_folder(fl_store *st) {
 static int note_wal_size(void *ctx, sqlite3 *db, const char *name, int frames) {
   (void)name;
   ((fl_store *)ctx)->wal_frames = frames;
-  if (frames >= MAIN_CHECKPOINT_FRAMES)
+  if (frames >= MAIN_CHECKPOINT_FRAMES && !((fl_store *)ctx)->defer_checkpoints)
     sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
   return SQLITE_OK;
 }
@@ -557,7 +557,7 @@ static int configure(fl_store *st, int memory) {
   char sql[256];
   snprintf(sql, sizeof sql,
            "PRAGMA synchronous = %s; PRAGMA foreign_keys = ON;"
-           " PRAGMA cache_size = -16384; PRAGMA journal_size_limit = 67108864;"
+           " PRAGMA cache_size = -16384; PRAGMA journal_size_limit = " FL_STORE_WAL_LIMIT ";"
            " PRAGMA temp_store = MEMORY;",
            st->opts.sync == FL_STORE_SYNC_FULL ? "FULL" : "NORMAL");
   return fl__store_exec_sql(st, sql, "cannot configure it");

@@ -29,11 +29,17 @@
 
 /* How long one step should hold the write lock, and the bounds of its
    budget (rows deleted per step). */
-#define STEP_TARGET 0.015
+#define STEP_TARGET 0.004
 #define BUDGET_MIN 256
 #define BUDGET_MAX (1 << 20)
-/* Pages given back per incremental vacuum step. */
-#define VACUUM_PAGES 2048
+/* Pages given back per incremental vacuum step, at first (it adapts like
+   the budget), and the bounds. */
+#define VACUUM_PAGES 256
+/* The WAL a prune lets grow before it copies it into the file, and the
+   size its file is cut back to when it starts again from the beginning. */
+#define PRUNE_CHECKPOINT_FRAMES 1024
+#define PRUNE_WAL_LIMIT "4194304"
+#define VACUUM_PAGES_MAX 65536
 
 enum { P_RUNS, P_FIRE_EVENTS, P_CLAIMS, P_SPACE, P_CHECKPOINT, P_DONE };
 
@@ -46,6 +52,10 @@ struct fl_store_prune {
   int64_t after;       /* runs up to this id are done */
   int64_t current;     /* the run being deleted, 0: none */
   int64_t budget;      /* rows per step */
+  int64_t vacuum_pages; /* pages per incremental vacuum step */
+  int checkpoints;      /* tries at the end to copy the whole WAL */
+  double rate[4];       /* rows per second each kind of child is deleted at
+                           (delete_children's K_*), as measured */
   fl_store_prune_result r;
 };
 
@@ -98,55 +108,65 @@ static int next_run(fl_store_prune *p, int64_t *id) {
   return status;
 }
 
-/* Deletes up to *left rows of run p->current's task runs, state changes
-   and workers; *whole is set when none are left. */
-static int delete_children(fl_store_prune *p, int64_t *left, int *whole) {
-  int status = FLOWLUA_OK;
-  int64_t id = p->current, n;
+/* What a step deletes of a run, smaller tables first and task runs last
+   (a run on its way out keeps its task runs longest, for whoever still
+   reads it), each at its own rate: a packed row (up to 1,024 task runs in
+   some 100 KB of JSON, whose pages are freed one by one) costs a hundred
+   times a row. */
+enum { K_EVENT, K_WORKER, K_PACK, K_ROW, K_COUNT };
+static const char *const child_sql[K_COUNT] = {
+    [K_EVENT] = "DELETE FROM task_event WHERE (run, n, seq) IN (SELECT run, n,"
+                " seq FROM task_event WHERE run = ?1 LIMIT ?2)",
+    [K_WORKER] = "DELETE FROM attempt_worker WHERE (run, n, attempt) IN"
+                 " (SELECT run, n, attempt FROM attempt_worker WHERE run = ?1"
+                 " LIMIT ?2)",
+    [K_PACK] = "DELETE FROM task_pack WHERE id IN (SELECT id FROM task_pack"
+               " WHERE run = ?1 LIMIT ?2)",
+    [K_ROW] = "DELETE FROM task_row WHERE (run, n) IN (SELECT run, n FROM"
+              " task_row WHERE run = ?1 LIMIT ?2)"};
+_Static_assert(K_COUNT == sizeof ((fl_store_prune *)0)->rate /
+                              sizeof ((fl_store_prune *)0)->rate[0],
+               "a rate for each kind of child");
+/* Rows per second to start from, before a step has measured them. */
+static const double start_rate[K_COUNT] = {50000, 50000, 500, 50000};
+
+/* Deletes what fits before the step's deadline of run p->current's
+   children; *whole once none are left. */
+static int delete_children(fl_store_prune *p, double deadline, int *whole) {
   *whole = 0;
-  /* Smaller tables first, task runs last: a run on its way out keeps its
-     task runs longest, for whoever still reads it. */
-  n = run_sql(p,
-              "DELETE FROM task_event WHERE (run, n, seq) IN (SELECT run, n, seq"
-              " FROM task_event WHERE run = ?1 LIMIT ?2)",
-              id, *left, NULL, &status);
-  if (status) return status;
-  *left -= n;
-  if (*left <= 0) return FLOWLUA_OK;
-  n = run_sql(p,
-              "DELETE FROM attempt_worker WHERE (run, n, attempt) IN (SELECT"
-              " run, n, attempt FROM attempt_worker WHERE run = ?1 LIMIT ?2)",
-              id, *left, NULL, &status);
-  if (status) return status;
-  *left -= n;
-  if (*left <= 0) return FLOWLUA_OK;
-  /* A packed row holds up to 1,024 task runs; it is counted by them, and
-     costs its budget by its size. */
-  int64_t packed = 0, pack_limit = *left / 64 + 1;
-  run_sql(p,
-          "SELECT coalesce(sum(CASE WHEN json_valid(rows) THEN"
-          " json_array_length(rows) ELSE 0 END), 0) FROM (SELECT rows FROM"
-          " task_pack WHERE run = ?1 LIMIT ?2)",
-          id, pack_limit, &packed, &status);
-  if (status) return status;
-  n = run_sql(p,
-              "DELETE FROM task_pack WHERE id IN (SELECT id FROM task_pack"
-              " WHERE run = ?1 LIMIT ?2)",
-              id, pack_limit, NULL, &status);
-  if (status) return status;
-  p->r.task_runs += (size_t)packed;
-  *left -= n + packed / 64;
-  if (n == pack_limit || *left <= 0) return FLOWLUA_OK;
-  n = run_sql(p,
-              "DELETE FROM task_row WHERE (run, n) IN (SELECT run, n FROM"
-              " task_row WHERE run = ?1 LIMIT ?2)",
-              id, *left, NULL, &status);
-  if (status) return status;
-  p->r.task_runs += (size_t)n;
-  *left -= n;
-  if (*left <= 0) return FLOWLUA_OK;
+  for (int k = 0; k < K_COUNT; k++) {
+    for (;;) {
+      double now = fl__store_mono_now();
+      if (now >= deadline) return FLOWLUA_OK;
+      double limit_d = p->rate[k] * (deadline - now);
+      int64_t limit = limit_d < 8 ? 8 : limit_d > 1e6 ? 1000000 : (int64_t)limit_d;
+      int status;
+      int64_t n = run_sql(p, child_sql[k], p->current, limit, NULL, &status);
+      if (status) return status;
+      double took = fl__store_mono_now() - now;
+      if (n > 0 && took > 0) /* the rate measured, smoothed */
+        p->rate[k] = 0.5 * p->rate[k] + 0.5 * ((double)n / took);
+      if (n < limit) break; /* none of this kind left */
+    }
+  }
   *whole = 1;
   return FLOWLUA_OK;
+}
+
+/* Counts run p->current's task runs into the result as it is picked: the
+   counts its end recorded (a map counted by its elements, as `runs` shows
+   them), else its rows and packed rows counted in SQL. */
+static int count_tasks(fl_store_prune *p) {
+  int status;
+  int64_t n = 0;
+  run_sql(p,
+          "SELECT coalesce((SELECT sum(value) FROM flow_run r,"
+          " json_each(r.task_counts) WHERE r.id = ?1 AND"
+          " json_valid(r.task_counts)), (SELECT count(*) FROM task_run"
+          " WHERE run = ?1))",
+          p->current, 0, &n, &status);
+  if (status == FLOWLUA_OK) p->r.task_runs += (size_t)n;
+  return status;
 }
 
 /* Deletes run p->current itself, once it has nothing left. */
@@ -165,24 +185,25 @@ static int delete_run(fl_store_prune *p) {
   return status;
 }
 
-static int step_runs(fl_store_prune *p) {
-  int64_t left = p->budget;
-  while (left > 0) {
+static int step_runs(fl_store_prune *p, double deadline) {
+  while (fl__store_mono_now() < deadline) {
+    int status;
     if (!p->current) {
       int64_t id = 0;
-      int status = next_run(p, &id);
+      status = next_run(p, &id);
       if (status) return status;
       if (!id) {
         p->phase = P_FIRE_EVENTS;
         return FLOWLUA_OK;
       }
       p->current = id;
+      status = count_tasks(p);
+      if (status) return status;
     }
     int whole = 0;
-    int status = delete_children(p, &left, &whole);
+    status = delete_children(p, deadline, &whole);
     if (status == FLOWLUA_OK && whole) status = delete_run(p);
     if (status) return status;
-    left--;
   }
   return FLOWLUA_OK;
 }
@@ -216,6 +237,18 @@ static int step_fires(fl_store_prune *p) {
   return status;
 }
 
+/* Records a step's time, and adapts its size (*size, within lo..hi) to
+   STEP_TARGET. */
+static void note_step(fl_store_prune *p, double took, int64_t *size,
+                      int64_t lo, int64_t hi) {
+  p->r.steps++;
+  if (took > p->r.longest_step) p->r.longest_step = took;
+  if (took < STEP_TARGET / 2 && *size < hi)
+    *size *= 2;
+  else if (took > STEP_TARGET * 2 && *size > lo)
+    *size /= 2;
+}
+
 /* ---- the space ----------------------------------------------------------------- */
 
 static int64_t pragma_int(fl_store_prune *p, const char *sql, int *status) {
@@ -236,8 +269,12 @@ static int step_space(fl_store_prune *p) {
     p->phase = P_CHECKPOINT;
   } else if (mode == 2) { /* INCREMENTAL */
     char sql[64];
-    snprintf(sql, sizeof sql, "PRAGMA incremental_vacuum(%d)", VACUUM_PAGES);
+    snprintf(sql, sizeof sql, "PRAGMA incremental_vacuum(%lld)",
+             (long long)p->vacuum_pages);
+    double t0 = fl__store_mono_now();
     status = fl__store_exec_sql(p->st, sql, "cannot give its free space back");
+    note_step(p, fl__store_mono_now() - t0, &p->vacuum_pages, 16,
+              VACUUM_PAGES_MAX);
   } else if (p->o.vacuum) {
     status = fl__store_exec_sql(p->st,
                                 "PRAGMA auto_vacuum = INCREMENTAL; VACUUM",
@@ -270,7 +307,15 @@ int fl_store_prune_begin(fl_store *st, const fl_store_prune_opts *o,
   p->o.flow = p->flow;
   p->cutoff = now - o->older_than;
   p->phase = P_RUNS;
-  p->budget = 4096;
+  /* Its checkpoints are its own, between steps (fl_store_prune_step); and
+     the WAL is cut back to a few MB at each of its resets, a little at a
+     time, not all at the end while every writer waits. */
+  st->defer_checkpoints = 1;
+  sqlite3_exec(st->db, "PRAGMA journal_size_limit = " PRUNE_WAL_LIMIT, NULL,
+               NULL, NULL);
+  p->budget = 1024;
+  p->vacuum_pages = VACUUM_PAGES;
+  for (int k = 0; k < K_COUNT; k++) p->rate[k] = start_rate[k];
   *out = p;
   return FLOWLUA_OK;
 }
@@ -282,12 +327,26 @@ int fl_store_prune_step(fl_store_prune *p) {
      file before the prune looks. */
   int status = fl__store_writer_drain(st);
   if (status) return status;
-  if (p->phase == P_CHECKPOINT) {
-    /* The WAL the deletes grew is cut back (a reader in the way: later). */
-    sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL,
-                              NULL);
-    p->phase = P_DONE;
-    return 0;
+  /* The WAL the last steps grew is copied into the file between two steps,
+     where it keeps no writer waiting (PASSIVE); not in the commit hook
+     (see fl_store_prune_begin), where it would lengthen the step that
+     every writer waits for. */
+  if (st->wal_frames >= PRUNE_CHECKPOINT_FRAMES || p->phase == P_CHECKPOINT) {
+    int log = 0, copied = 0;
+    sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log,
+                              &copied);
+    st->wal_frames = 0;
+    if (p->phase == P_CHECKPOINT) {
+      /* Done once the whole WAL is in the file (which a checkpoint then
+         cuts to its new size). No TRUNCATE checkpoint: it would hold every
+         writer off while the file system frees the pages (60 ms for
+         100 MB here); the WAL file is already small (PRUNE_WAL_LIMIT). */
+      if ((log >= 0 && copied == log) || ++p->checkpoints >= 20) {
+        p->phase = P_DONE;
+        return 0;
+      }
+      return 1;
+    }
   }
   if (p->phase == P_SPACE) {
     status = step_space(p);
@@ -296,19 +355,14 @@ int fl_store_prune_step(fl_store_prune *p) {
   double t0 = fl__store_mono_now();
   status = fl__store_tx_begin(st, "cannot prune it");
   if (status == FLOWLUA_OK)
-    status = p->phase == P_RUNS ? step_runs(p) : step_fires(p);
+    status = p->phase == P_RUNS ? step_runs(p, t0 + STEP_TARGET)
+                                : step_fires(p);
   if (status == FLOWLUA_OK) status = fl__store_tx_commit(st, "cannot prune it");
   if (status != FLOWLUA_OK) {
     fl__store_tx_rollback(st);
     return status;
   }
-  p->r.steps++;
-  double took = fl__store_mono_now() - t0;
-  if (took > p->r.longest_step) p->r.longest_step = took;
-  if (took < STEP_TARGET / 2 && p->budget < BUDGET_MAX)
-    p->budget *= 2;
-  else if (took > STEP_TARGET * 2 && p->budget > BUDGET_MIN)
-    p->budget /= 2;
+  note_step(p, fl__store_mono_now() - t0, &p->budget, BUDGET_MIN, BUDGET_MAX);
   return 1;
 }
 
@@ -318,6 +372,9 @@ const fl_store_prune_result *fl_store_prune_done(const fl_store_prune *p) {
 
 void fl_store_prune_free(fl_store_prune *p) {
   if (!p) return;
+  p->st->defer_checkpoints = 0;
+  sqlite3_exec(p->st->db, "PRAGMA journal_size_limit = " FL_STORE_WAL_LIMIT,
+               NULL, NULL, NULL);
   free(p->flow);
   free(p);
 }
