@@ -56,18 +56,9 @@ static const char cache_put_sql[] =
     "INSERT OR REPLACE INTO cache(task, key, result, stored_at)"
     " VALUES (?1, ?2, ?3, ?4)";
 
-/* ---- writing a batch ---------------------------------------------------------
-
-   A flush freezes the batch: the touched task runs' rows are copied out of
-   their entries (which the engine goes on changing) into a frozen batch
-   that owns every byte it writes, strings included. The frozen batch is
-   then written by the writer thread on a connection of its own, so that
-   the engine's thread never waits for SQLite while a run goes (the
-   journal, not the file, is what makes a change durable), or, for
-   ":memory:" (one connection only), at once on the handle's connection.
-   Rows are upserts: a task run's row is inserted by the first batch that
-   holds it and updated by later ones, whatever became of earlier batches,
-   and a batch that failed is written again, whole, in order. */
+/* ---- writing a batch ----------------------------------------------------
+   (What a frozen batch is, and why its rows are upserts: "frozen batches"
+   in store_internal.h.) */
 
 /* Statements of a connection that writes batches. */
 enum {

@@ -20,12 +20,7 @@
 -- stderr: flow 'worker_faults' run .*: Success
 local flow = require "flowlua"
 
-local function pid()
-  local f = assert(io.open("/proc/self/stat"))
-  local n = f:read("n")
-  f:close()
-  return n
-end
+local pid = require("lib.check").pid
 
 -- The first attempt of each task misbehaves; the marker says it did.
 local function first_time(marker)

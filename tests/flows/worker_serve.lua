@@ -8,12 +8,7 @@
 -- after: 0 {script} --flow check
 local flow = require "flowlua"
 
-local function pid()
-  local f = assert(io.open("/proc/self/stat"))
-  local n = f:read("n")
-  f:close()
-  return n
-end
+local pid = require("lib.check").pid
 
 local where = flow.task("where", { worker = true }, function()
   local f = assert(io.open("pids.txt", "a"))

@@ -20,12 +20,7 @@
 local flow = require "flowlua"
 local json = flow.json
 
-local function pid()
-  local f = assert(io.open("/proc/self/stat"))
-  local n = f:read("n")
-  f:close()
-  return n
-end
+local pid = require("lib.check").pid
 
 local echo = flow.task("echo", { worker = true }, function(...)
   local c = flow.context()

@@ -31,4 +31,13 @@ function M.list(got, want, what)
   for i = 1, #want do M.eq(got[i], want[i], string.format("%s[%d]", what or "list", i)) end
 end
 
+-- The pid of the process running this code (a worker task's attempt runs
+-- in a worker process: tests compare it with the driver's).
+function M.pid()
+  local f = assert(io.open("/proc/self/stat"))
+  local n = f:read("n")
+  f:close()
+  return n
+end
+
 return M
