@@ -103,7 +103,7 @@
 -- run: unknown flow option
 -- env: CASE=21
 -- exit: 2
--- stderr: bad_options.lua:\d+: .*flow.define 'f': unknown option 'concurency' \(options: params, schedule, concurrency, limits\)
+-- stderr: bad_options.lua:\d+: .*flow.define 'f': unknown option 'concurency' \(options: params, schedule, concurrency, limits, on_success, on_failure, on_cancel\)
 -- not-stderr: Running
 -- run: zero flow concurrency
 -- env: CASE=22

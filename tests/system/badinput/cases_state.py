@@ -69,9 +69,21 @@ def truncated(fraction=None, size=None):
 
 
 def page_overwritten(folder):
-    """A real store with one page of its tables overwritten by garbage."""
+    """A real store with the root page of the index of its running runs (what
+    crash detection reads first) overwritten by garbage: the page found by
+    its number, not its place, which moves with the file's settings
+    (auto_vacuum's pointer maps, for one)."""
     data = bytearray(real_store())
-    data[4096 * 5:4096 * 5 + 100] = b"garbage!" * 12 + b"xxxx"
+    with tempfile.TemporaryDirectory(prefix="flowlua-badinput-page-") as d:
+        path = os.path.join(d, "s.db")
+        with open(path, "wb") as f:
+            f.write(data)
+        with sqlite3.connect(path) as c:
+            size = c.execute("PRAGMA page_size").fetchone()[0]
+            root = c.execute("SELECT rootpage FROM sqlite_schema"
+                             " WHERE name = 'flow_run_running'").fetchone()[0]
+    at = (root - 1) * size
+    data[at:at + 100] = b"garbage!" * 12 + b"xxxx"
     return bytes(data)
 
 
