@@ -20,7 +20,7 @@ static const char *const valued[] = {
     "--param",  "--flow",   "--concurrency", "--max-runs", "--log-level",
     "--log-format", "--count", "--from", "--state", "--resume", "--from-task",
     "--limit", "--format", "--run", "--memory-limit", "--html", "--workers",
-    NULL};
+    "--older-than", "--retention", NULL};
 
 static int is_valued(const char *arg) {
   for (int i = 0; valued[i]; i++)
@@ -51,8 +51,17 @@ static void check_accepted(const cli_args *a, int argc, char **argv) {
   /* Reading a history needs no script; nor does the graph stored with a
      run (graph --run RUN_ID). */
   FUZZ_CHECK(a->script || a->command == CLI_RUNS || a->command == CLI_SHOW ||
-                 a->command == CLI_REPORT || (a->command == CLI_GRAPH && a->run),
+                 a->command == CLI_REPORT || a->command == CLI_PRUNE ||
+                 (a->command == CLI_GRAPH && a->run),
              "command %d accepted without a script", (int)a->command);
+  /* prune: an age, never negative or NaN; --retention only when serving. */
+  FUZZ_CHECK(a->command != CLI_PRUNE || (a->older_than >= 0 && !a->script),
+             "prune accepted with age %g", a->older_than);
+  FUZZ_CHECK(a->command == CLI_PRUNE || (a->older_than == -1 && !a->keep_failed &&
+                                         !a->vacuum),
+             "prune's options accepted with command %d", (int)a->command);
+  FUZZ_CHECK(a->retention == 0 || (a->retention > 0 && a->command == CLI_RUN),
+             "retention %g with command %d", a->retention, (int)a->command);
   FUZZ_CHECK(a->count >= 1 && a->count <= 100000, "count %d", a->count);
   FUZZ_CHECK(a->limit >= 1, "limit %d", a->limit);
   FUZZ_CHECK(a->concurrency >= 0 && a->max_runs >= 0, "concurrency %d, max runs %d",
@@ -88,7 +97,9 @@ static void check_same(const cli_args *a, const cli_args *b) {
                  a->concurrency == b->concurrency && a->max_runs == b->max_runs &&
                  a->count == b->count && a->log_level == b->log_level &&
                  a->log_format == b->log_format &&
-                 a->memory_limit == b->memory_limit && a->n_params == b->n_params,
+                 a->memory_limit == b->memory_limit && a->n_params == b->n_params &&
+                 a->older_than == b->older_than && a->retention == b->retention &&
+                 a->keep_failed == b->keep_failed && a->vacuum == b->vacuum,
              "'--opt value' and '--opt=value' parse differently");
   for (size_t i = 0; i < a->n_params; i++)
     FUZZ_CHECK(a->params[i].name_len == b->params[i].name_len &&
