@@ -109,11 +109,13 @@ void fl__sched_flow_hook(fl_sched *s) {
   rt->cancel_requested = 0;
   fl_taskrun *current = rt->current;
   rt->current = NULL;
-  if (lua_pcall(L, 1, 0, -3) != LUA_OK)
+  if (lua_pcall(L, 1, 0, -3) != LUA_OK) {
+    const char *why = lua_tostring(L, -1);
     fl__sched_log_flow(s, FLOWLUA_LOG_WARN, -1, -1,
                        "flow '%s' run %s: %s hook failed (ignored): %s",
                        s->g->flow->name, s->run_id, name,
-                       lua_tostring(L, -1));
+                       why ? why : "(an error that is not a string)");
+  }
   rt->current = current;
   rt->cancel_requested |= cancel_requested;
   lua_settop(L, top);
