@@ -37,9 +37,12 @@
  *   both backends hand the engine the same numbers, the views read the
  *   same, and a lease is compared with the engine's clock in one unit.
  *   SQL readers get timestamps with to_timestamp(started_at).
- * - Params, results, graphs and counts are JSONB, so SQL readers can query
- *   into them. (JSONB cannot hold the NUL character, "\u0000": a result
- *   string holding one is for the backend to store otherwise.)
+ * - Params, results and cached results are text, byte for byte the JSON
+ *   the engine wrote: JSONB would turn -0.0 into 0, reorder and merge an
+ *   object's keys, and refuse "\u0000", and a resume must get back exactly
+ *   what was stored (the history's value rules). SQL readers cast them
+ *   (result::jsonb). Graphs and counts, which flowlua writes itself and
+ *   holds none of that, are JSONB.
  * - Liveness is by lease, not by pid: a run's driver may be on another
  *   host, where a pid or boot id means nothing. owner_host and owner_pid
  *   only say where a run ran.
@@ -51,7 +54,7 @@ static const char *const migrations[] = {
     "  run_id       text NOT NULL UNIQUE,"
     "  flow         text NOT NULL,"
     "  script       text,"
-    "  params       jsonb,"
+    "  params       text,"
     "  state        text NOT NULL,"
     "  scheduled_at double precision,"
     "  started_at   double precision NOT NULL,"
@@ -97,7 +100,7 @@ static const char *const migrations[] = {
     "  started_at  double precision,"         /* the first Running */
     "  started_seq integer,"
     "  ended_at    double precision,"
-    "  result      jsonb,"
+    "  result      text,"
     "  result_kind smallint NOT NULL DEFAULT 0," /* FL_STORE_RESULT_* */
     "  PRIMARY KEY (run, n)"
     ");"
@@ -127,7 +130,7 @@ static const char *const migrations[] = {
     "CREATE TABLE flowlua.cache ("
     "  task      text NOT NULL,"
     "  key       text NOT NULL," /* a SHA-256, never the arguments in clear */
-    "  result    jsonb NOT NULL,"
+    "  result    text NOT NULL,"
     "  stored_at double precision NOT NULL,"
     "  PRIMARY KEY (task, key)"
     ");"

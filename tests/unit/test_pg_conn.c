@@ -312,7 +312,9 @@ static void test_connect_and_migrate(void) {
   free(v);
 
   /* The tables read as the SQLite history's: unqualified (search_path),
-     JSONB params and results, task_history from a row and an event. */
+     params and results kept as written (text, byte for byte: -0.0 stays
+     -0.0) and cast to JSONB by a reader, task_history from a row and an
+     event. */
   CHECK_EQ_INT(fl_pg_exec(c,
       "INSERT INTO flow_run(run_id, flow, params, state, started_at,"
       "  lease_owner, lease_until)"
@@ -320,7 +322,7 @@ static void test_connect_and_migrate(void) {
       "INSERT INTO task_run(run, n, key, task, state, state_at, state_seq,"
       "  attempts, started_at, started_seq, ended_at, result, result_kind)"
       "  SELECT id, 0, 'fetch', 'fetch', 'Success', 102, 3, 2, 100.5, 1,"
-      "  102, '[1, \"a\"]', 1 FROM flow_run WHERE run_id = 'r1';"
+      "  102, '[1, \"a\", -0.0]', 1 FROM flow_run WHERE run_id = 'r1';"
       "INSERT INTO task_event(run, n, seq, at, state, attempt, error)"
       "  SELECT id, 0, 2, 101, 'Retrying', 1, 'boom' FROM flow_run"
       "  WHERE run_id = 'r1'",
@@ -329,8 +331,12 @@ static void test_connect_and_migrate(void) {
                    " ', ' ORDER BY seq) FROM task_history");
   CHECK_EQ_STR(v, "1 Running 1, 2 Retrying 1, 3 Success 2");
   free(v);
-  CHECK_EQ_INT(one_int(c, "SELECT (params->>'n')::int + (result->>0)::int"
+  CHECK_EQ_INT(one_int(c, "SELECT (params::jsonb->>'n')::int +"
+                          " (result::jsonb->>0)::int"
                           " FROM flow_run, task_run WHERE run = id"), 4);
+  v = one_value(c, "SELECT result FROM task_run");
+  CHECK_EQ_STR(v, "[1, \"a\", -0.0]");
+  free(v);
   fl_pg_close(c);
 }
 
