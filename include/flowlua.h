@@ -515,6 +515,30 @@ FLOWLUA_API int flowlua_serve(flowlua *rt, const char *flow_name, int max_runs,
                               flowlua_serve_result *out);
 
 /*
+ * Backfills a scheduled flow (`flowlua backfill`): runs every fire time of
+ * its schedule from `from` to `to` (epoch seconds, both included), oldest
+ * first, up to concurrency runs at once, each recorded with its
+ * scheduled_at as a served run is. A fire time for which a run of the flow
+ * already succeeded is left alone, so backfilling a range again runs only
+ * what did not succeed. flowlua_stop() starts no more runs (those going
+ * finish); flowlua_cancel() cancels them. Returns FLOWLUA_OK when the
+ * backfill went through (runs may have failed: *out says), or an error
+ * (no schedule, more than 100,000 fire times, a bad range).
+ */
+typedef struct flowlua_backfill_result {
+  size_t size;             /* sizeof (flowlua_backfill_result): FLOWLUA_INIT */
+  size_t fire_times;       /* in the range */
+  size_t succeeded_before; /* left alone: a run of theirs had succeeded */
+  size_t runs;             /* started and ended */
+  size_t failed, cancelled; /* of those runs */
+  size_t not_started;      /* stopped before their turn */
+} flowlua_backfill_result;
+
+FLOWLUA_API int flowlua_backfill(flowlua *rt, const char *flow_name,
+                                 double from, double to, int concurrency,
+                                 flowlua_backfill_result *out);
+
+/*
  * Serves worker jobs (docs/manual/workers.md) on fd, a connected
  * SOCK_STREAM socket (a socketpair's end, say), for the script
  * already loaded into rt (flowlua_load_file; its tasks are found by name).

@@ -98,6 +98,16 @@ int flowlua_parse_time(flowlua *rt, const char *flow_name, const char *text,
   return FLOWLUA_OK;
 }
 
+int flowlua_backfill(flowlua *rt, const char *flow_name, double from,
+                     double to, int concurrency, flowlua_backfill_result *out) {
+  if (!rt) return FLOWLUA_EINVAL;
+  if (!FL_API_SIZED(rt, "flowlua_backfill", out)) return FLOWLUA_EINVAL;
+  int rc = fl_api_enter(rt, "flowlua_backfill", FL_API_RUN);
+  if (rc) return rc;
+  rc = fl_backfill(rt, flow_name, from, to, concurrency, out);
+  return fl_api_leave(rt, rc);
+}
+
 int flowlua_serve(flowlua *rt, const char *flow_name, int max_runs,
                   flowlua_serve_result *out) {
   if (!rt) return FLOWLUA_EINVAL;

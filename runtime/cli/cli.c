@@ -20,6 +20,7 @@ const char *cli_usage(void) {
          "       flowlua graph [--format dot|mermaid] [--run RUN_ID|last] SCRIPT.lua\n"
          "       flowlua graph [--format dot|mermaid] --run RUN_ID|last\n"
          "       flowlua report RUN_ID|last --html OUT.html\n"
+         "       flowlua backfill --from TIME --to TIME [--concurrency N] SCRIPT.lua\n"
          "       flowlua prune --older-than AGE [--keep-failed] [--flow NAME]\n"
          "                     [--vacuum] [--json]\n"
          "\n"
@@ -36,6 +37,9 @@ const char *cli_usage(void) {
          "the task graph (flowlua graph x.lua | dot -Tsvg > x.svg). 'report'\n"
          "writes one run as a self-contained HTML page: its summary, graph,\n"
          "a timeline with one bar per attempt, and every failure's message.\n"
+         "'backfill' runs every fire time of the schedule from --from to --to\n"
+         "(oldest first, --concurrency runs at once), but those that already\n"
+         "succeeded.\n"
          "'prune' deletes the runs that ended longer than AGE ago (30d, 12h,\n"
          "1d12h), never a running one, and gives their space back, in short\n"
          "transactions that flows writing meanwhile hardly notice.\n"
@@ -114,6 +118,7 @@ static const char *const valued[] = {
     "--state",     "--resume",     "--from-task",   "--limit",
     "--format",    "--run",        "--memory-limit",
     "--html",      "--workers",    "--older-than", "--retention",
+    "--to",
     NULL};
 
 static int takes_value(const char *name, size_t len) {
@@ -190,6 +195,10 @@ static int apply(cli_args *a, const char *name, const char *value, char *err,
   } else if (strcmp(name, "--state") == 0) {
     if (!*value) return fail(err, errlen, "%s", "--state expects a path");
     a->state = value;
+  } else if (strcmp(name, "--to") == 0) {
+    if (!*value)
+      return fail(err, errlen, "%s", "--to expects an ISO 8601 time");
+    a->to = value;
   } else if (strcmp(name, "--resume") == 0) {
     if (!*value)
       return fail(err, errlen, "%s", "--resume expects a run id or 'last'");
@@ -312,7 +321,7 @@ static int parse_positional(const char *arg, int *positional, cli_args *out,
   } commands[] = {{"check", CLI_CHECK}, {"next", CLI_NEXT},
                   {"runs", CLI_RUNS},   {"show", CLI_SHOW},
                   {"graph", CLI_GRAPH}, {"report", CLI_REPORT},
-                  {"prune", CLI_PRUNE}};
+                  {"prune", CLI_PRUNE}, {"backfill", CLI_BACKFILL}};
   for (size_t c = 0; *positional == 0 && !out->script &&
                      c < sizeof commands / sizeof commands[0];
        c++)
@@ -390,8 +399,16 @@ static int check_combinations(cli_args *out, char *err, size_t errlen) {
   if (out->resume && out->command != CLI_RUN)
     return fail(err, errlen, "%s", "--resume goes with running a script");
   if (!out->limit) out->limit = 20;
-  if (out->command != CLI_NEXT && (out->count || out->from))
-    return fail(err, errlen, "%s", "--count and --from go with 'flowlua next'");
+  if (out->command == CLI_BACKFILL && (!out->from || !out->to))
+    return fail(err, errlen, "%s", "backfill needs --from TIME and --to TIME: "
+                                   "the range of fire times to run");
+  if (out->to && out->command != CLI_BACKFILL)
+    return fail(err, errlen, "%s", "--to goes with 'flowlua backfill'");
+  if (out->count && out->command != CLI_NEXT)
+    return fail(err, errlen, "%s", "--count goes with 'flowlua next'");
+  if (out->from && out->command != CLI_NEXT && out->command != CLI_BACKFILL)
+    return fail(err, errlen, "%s", "--from goes with 'flowlua next' and "
+                                   "'flowlua backfill'");
   if (!out->count) out->count = 10;
   return 0;
 }

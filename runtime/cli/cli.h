@@ -18,6 +18,7 @@ typedef enum cli_command {
   CLI_GRAPH, /* flowlua graph script.lua: the task graph as text */
   CLI_REPORT, /* flowlua report RUN_ID|last --html PATH: a run as HTML */
   CLI_PRUNE,  /* flowlua prune --older-than 30d: delete old runs */
+  CLI_BACKFILL, /* flowlua backfill script.lua --from T1 --to T2 */
   CLI_HELP,
   CLI_VERSION
 } cli_command;
@@ -47,7 +48,9 @@ typedef struct cli_args {
   int workers;      /* --workers; 0 = not given (the CPUs) */
   int max_runs;     /* 0 = not given */
   int count;        /* next: how many fire times (default 10) */
-  const char *from; /* next: ISO 8601 time to count from; NULL = now */
+  const char *from; /* next: ISO 8601 time to count from; NULL = now;
+                       backfill: the range's start */
+  const char *to;   /* backfill: the range's end */
   int log_level;    /* flowlua_log_level; -1 = not given */
   int log_format;   /* flowlua_log_format; -1 = not given */
   size_t memory_limit; /* --memory-limit, in bytes; 0 = not given */

@@ -428,6 +428,9 @@ int fl_run(flowlua *rt, const char *flow_name, fl_run_mode mode);
    fl_sched_pump_all); on_end(s, data) is called when it has ended. */
 int fl_start_run(flowlua *rt, const char *flow_name, double scheduled_at,
                  void (*on_end)(fl_sched *s, void *data), void *data);
+/* backfill.c: flowlua_backfill. */
+int fl_backfill(flowlua *rt, const char *flow_name, double from, double to,
+                int concurrency, flowlua_backfill_result *out);
 /* Loads the stored run run_ref and runs or starts its resume (who: the
    public call, for messages; force: despite a changed graph; from_task:
    run it and its downstream again). */

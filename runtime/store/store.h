@@ -594,6 +594,12 @@ int fl_store_check_resume(const fl_store_run_detail *d, const char *flow,
                           const char *const *keys, size_t n, int force,
                           fl_buf *msg);
 
+/* The fire times (scheduled_at) in [from, to] for which a run of `flow`
+   ended Success, ascending, in *out (malloc'd; free it) and their number
+   in *n: what a backfill leaves alone. */
+int fl_store_succeeded_fires(fl_store *st, const char *flow, double from,
+                             double to, double **out, size_t *n);
+
 /* ---- deleting old runs (store_prune.c) ------------------------------------ */
 
 typedef struct fl_store_prune_opts {

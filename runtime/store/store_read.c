@@ -887,3 +887,35 @@ int fl_store_load_attempts(fl_store *st, const fl_store_run_detail *d,
   free(numbers);
   return status;
 }
+
+int fl_store_succeeded_fires(fl_store *st, const char *flow, double from,
+                             double to, double **out, size_t *n) {
+  *out = NULL;
+  *n = 0;
+  int status = fl__store_writer_drain(st);
+  if (status) return status;
+  sqlite3_stmt *s = NULL;
+  status = fl__store_prepare(st,
+                             "SELECT DISTINCT scheduled_at FROM flow_run"
+                             " WHERE flow = ?1 AND state = 'Success' AND"
+                             " scheduled_at BETWEEN ?2 AND ?3"
+                             " ORDER BY scheduled_at",
+                             &s, "cannot read the runs of a flow");
+  if (status) return status;
+  sqlite3_bind_text(s, 1, flow, -1, SQLITE_STATIC);
+  sqlite3_bind_double(s, 2, from);
+  sqlite3_bind_double(s, 3, to);
+  size_t cap = 0;
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    if (GROW(*out, cap, *n)) {
+      status = fl__store_oom(st, "cannot read the runs of a flow");
+      break;
+    }
+    (*out)[(*n)++] = sqlite3_column_double(s, 0);
+  }
+  if (status == FLOWLUA_OK && rc != SQLITE_DONE)
+    status = fl__store_sql_err(st, rc, "cannot read the runs of flow '%s'", flow);
+  sqlite3_finalize(s);
+  return status;
+}

@@ -25,7 +25,7 @@
 -- run: --count without next
 -- args: --count 3 {script}
 -- exit: 2
--- stderr: --count and --from go with 'flowlua next'
+-- stderr: --count goes with 'flowlua next'
 -- run: a flow without a schedule
 -- args: next {script}
 -- env: NO_SCHEDULE=1

@@ -20,7 +20,7 @@ static const char *const valued[] = {
     "--param",  "--flow",   "--concurrency", "--max-runs", "--log-level",
     "--log-format", "--count", "--from", "--state", "--resume", "--from-task",
     "--limit", "--format", "--run", "--memory-limit", "--html", "--workers",
-    "--older-than", "--retention", NULL};
+    "--older-than", "--retention", "--to", NULL};
 
 static int is_valued(const char *arg) {
   for (int i = 0; valued[i]; i++)
@@ -43,7 +43,7 @@ static int same_str(const char *a, const char *b) {
 static void check_accepted(const cli_args *a, int argc, char **argv) {
   const char *strs[] = {a->script, a->run_ref, a->html,      a->flow,
                         a->state,  a->resume,  a->from_task, a->format,
-                        a->run,    a->from};
+                        a->run,    a->from,    a->to};
   for (size_t i = 0; i < sizeof strs / sizeof *strs; i++)
     FUZZ_CHECK(points_into_argv(strs[i], argc, argv),
                "string %zu of the result is not in argv", i);
@@ -54,6 +54,11 @@ static void check_accepted(const cli_args *a, int argc, char **argv) {
                  a->command == CLI_REPORT || a->command == CLI_PRUNE ||
                  (a->command == CLI_GRAPH && a->run),
              "command %d accepted without a script", (int)a->command);
+  /* backfill: a script and both ends of the range; --to nowhere else. */
+  FUZZ_CHECK(a->command != CLI_BACKFILL || (a->script && a->from && a->to),
+             "backfill accepted without its script or range");
+  FUZZ_CHECK(!a->to || a->command == CLI_BACKFILL, "--to accepted with command %d",
+             (int)a->command);
   /* prune: an age, never negative or NaN; --retention only when serving. */
   FUZZ_CHECK(a->command != CLI_PRUNE || (a->older_than >= 0 && !a->script),
              "prune accepted with age %g", a->older_than);
@@ -91,7 +96,8 @@ static void check_same(const cli_args *a, const cli_args *b) {
                  same_str(a->resume, b->resume) &&
                  same_str(a->from_task, b->from_task) &&
                  same_str(a->format, b->format) && same_str(a->run, b->run) &&
-                 same_str(a->from, b->from) && a->force == b->force &&
+                 same_str(a->from, b->from) && same_str(a->to, b->to) &&
+                 a->force == b->force &&
                  a->json == b->json && a->limit == b->limit && a->once == b->once &&
                  a->quiet == b->quiet && a->no_status == b->no_status &&
                  a->concurrency == b->concurrency && a->max_runs == b->max_runs &&
