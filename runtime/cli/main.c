@@ -549,9 +549,13 @@ static int cmd_prune(flowlua *rt, const cli_args *args) {
 /* `flowlua backfill SCRIPT --from T1 --to T2 [--concurrency N]`: every
    fire time in the range, N runs at once; a summary on stderr. 0 when
    every run succeeded, 1 when one failed, 130 when a signal stopped it. */
-static int cmd_backfill(flowlua *rt, const cli_args *args) {
+static int cmd_backfill(flowlua *rt, const cli_args *args,
+                        fl_status_term *status) {
   double from, to;
   if (set_params(rt, args) != 0) return EXIT_USAGE;
+  /* Several runs at once: a log, run after run, as when serving (the live
+     status shows one run). */
+  if (status) fl_status_term_disable(status);
   if (flowlua_parse_time(rt, args->flow, args->from, &from) != FLOWLUA_OK) {
     fprintf(stderr, "flowlua: --from: %s\n", flowlua_errmsg(rt));
     return EXIT_USAGE;
@@ -678,7 +682,7 @@ int main(int argc, char **argv) {
   } else if (args.command == CLI_NEXT) {
     code = cmd_next(rt, &args);
   } else if (args.command == CLI_BACKFILL) {
-    code = cmd_backfill(rt, &args);
+    code = cmd_backfill(rt, &args, status);
   } else {
     code = cmd_run(rt, &args, status);
   }
