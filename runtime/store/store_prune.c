@@ -323,10 +323,10 @@ int fl_store_prune_begin(fl_store *st, const fl_store_prune_opts *o,
 int fl_store_prune_step(fl_store_prune *p) {
   fl_store *st = p->st;
   if (p->phase == P_DONE) return 0;
-  /* What this process buffered goes first: a run it just ended is in the
-     file before the prune looks. */
-  int status = fl__store_writer_drain(st);
-  if (status) return status;
+  /* No wait for this process's writer thread (a serving process's runs
+     go on beside its prune): what it has not written yet is of runs that
+     are Running in the file, which a prune never touches. */
+  int status;
   /* The WAL the last steps grew is copied into the file between two steps,
      where it keeps no writer waiting (PASSIVE); not in the commit hook
      (see fl_store_prune_begin), where it would lengthen the step that
