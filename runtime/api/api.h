@@ -12,6 +12,9 @@
    handle of its own in *tmp (the caller closes it), or *st NULL when the
    file does not exist yet. An error is set on rt. */
 int fl_history_open(flowlua *rt, fl_store **st, fl_store **tmp);
+/* The same, opened for writing when `writing` (flowlua_prune). */
+int fl_history_open_for(flowlua *rt, int writing, fl_store **st,
+                        fl_store **tmp);
 /* The same for reading one run: run_ref is required, and a missing file
    is an error naming the run (who: the API call, for the message). */
 int fl_history_open_run(flowlua *rt, const char *who, const char *run_ref,

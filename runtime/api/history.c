@@ -14,9 +14,11 @@
 #include "record.h"
 #include "store.h"
 
-/* The store to read: rt's own when open, else a handle of its own in
-   *tmp (closed by the caller), or NULL when the file does not exist. */
-int fl_history_open(flowlua *rt, fl_store **st, fl_store **tmp) {
+/* The history: rt's own store when open, else a handle of its own in
+   *tmp (closed by the caller), or NULL when the file does not exist;
+   read-only unless `writing` (a prune). */
+int fl_history_open_for(flowlua *rt, int writing, fl_store **st,
+                        fl_store **tmp) {
   *st = *tmp = NULL;
   fl_buf_reset(&rt->err);
   if (rt->store) {
@@ -25,14 +27,15 @@ int fl_history_open(flowlua *rt, fl_store **st, fl_store **tmp) {
   }
   const char *path = rt->state_path;
   if (!path || !*path || strcmp(path, ":memory:") == 0) {
-    fl_set_error(rt, "no run history: the runtime keeps none (state path %s)",
+    fl_set_error(rt, "no run history%s: the runtime keeps none (state path "
+                     "%s)", writing ? " to change" : "",
                  path && *path ? path : "not set");
     return FLOWLUA_ESTATE;
   }
   fl_store_options o;
   fl_store_options_init(&o);
   o.must_exist = 1;
-  o.reading = 1;
+  o.reading = !writing;
   char err[512];
   if (fl_store_open(path, &o, tmp, err, sizeof err) != FLOWLUA_OK) {
     fl_set_error(rt, "%s", err);
@@ -49,6 +52,10 @@ int fl_history_open(flowlua *rt, fl_store **st, fl_store **tmp) {
   }
   *st = *tmp;
   return FLOWLUA_OK;
+}
+
+int fl_history_open(flowlua *rt, fl_store **st, fl_store **tmp) {
+  return fl_history_open_for(rt, 0, st, tmp);
 }
 
 int fl_history_open_run(flowlua *rt, const char *who, const char *run_ref,

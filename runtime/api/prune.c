@@ -7,12 +7,10 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
-#include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 
 #include "api.h"
-#include "record.h"
 #include "store.h"
 
 /* The pause between two steps of a prune (see flowlua_prune). */
@@ -40,26 +38,12 @@ int flowlua_prune(flowlua *rt, const flowlua_prune_options *opts,
     fl_set_error(rt, "flowlua_prune: older_than must be 0 or more seconds");
     return FLOWLUA_EINVAL;
   }
-  fl_store *st = rt->store, *tmp = NULL;
-  if (!st) {
-    const char *path = rt->state_path;
-    if (!path || !*path || strcmp(path, ":memory:") == 0) {
-      fl_set_error(rt, "no run history to prune: the runtime keeps none "
-                       "(state path %s)", path && *path ? path : "not set");
-      return FLOWLUA_ESTATE;
-    }
-    fl_store_options o;
-    fl_store_options_init(&o);
-    o.must_exist = 1;
-    char err[512];
-    if (fl_store_open(path, &o, &tmp, err, sizeof err) != FLOWLUA_OK) {
-      fl_set_error(rt, "%s", err);
-      return FLOWLUA_EIO;
-    }
-    if (!tmp) return FLOWLUA_OK; /* no history yet: nothing to delete */
-    fl_record_log_notices(rt, tmp);
-    st = tmp;
-  }
+  /* Opened as `runs` opens it, for writing: runs of processes that are
+     gone are marked Crashed first, so they are old enough to go. */
+  fl_store *st, *tmp;
+  int opened = fl_history_open_for(rt, 1, &st, &tmp);
+  if (opened) return opened;
+  if (!st) return FLOWLUA_OK; /* no history yet: nothing to delete */
   const char *path = fl_store_path(st);
   long long before = file_bytes(path);
   fl_store_prune_opts po = {opts->older_than, opts->keep_failed, opts->flow,
