@@ -94,13 +94,7 @@ local function ran(key)
   f:close()
 end
 
-local function first_time(marker)
-  local f = io.open(marker, "r")
-  if f then f:close() return false end
-  f = assert(io.open(marker, "w"))
-  f:close()
-  return true
-end
+local first_time = require("lib.check").first_time
 
 local load = flow.task("load", function(n)
   ran("load")

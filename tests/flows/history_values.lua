@@ -23,12 +23,7 @@
 -- not-stdout: hunter2
 local flow = require "flowlua"
 
-local function first_time(marker)
-  local f = io.open(marker)
-  if f then f:close() return false end
-  assert(io.open(marker, "w")):close()
-  return true
-end
+local first_time = require("lib.check").first_time
 
 local numbers = flow.task("numbers", function() return { 1, 2, 3 } end)
 local fn = flow.task("fn", function() return function() end end)

@@ -23,12 +23,7 @@ local flow = require "flowlua"
 local pid = require("lib.check").pid
 
 -- The first attempt of each task misbehaves; the marker says it did.
-local function first_time(marker)
-  local f = io.open(marker)
-  if f then f:close() return false end
-  assert(io.open(marker, "w")):close()
-  return true
-end
+local first_time = require("lib.check").first_time
 
 local crash = flow.task("crash", { worker = true, retries = 1 }, function()
   if first_time("crash.marker") then os.execute("kill -SEGV " .. pid()) end

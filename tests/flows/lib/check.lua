@@ -40,4 +40,13 @@ function M.pid()
   return n
 end
 
+-- True the first time it is asked about marker in this folder (it leaves
+-- the file behind), false ever after: a task that fails once, then works.
+function M.first_time(marker)
+  local f = io.open(marker)
+  if f then f:close() return false end
+  assert(io.open(marker, "w")):close()
+  return true
+end
+
 return M
