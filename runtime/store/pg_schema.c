@@ -157,7 +157,17 @@ static const char *const migrations[] = {
     "  owner_host   text NOT NULL DEFAULT '',"
     "  owner_pid    bigint NOT NULL"
     ");"
-    "CREATE INDEX fire_event_by_flow ON flowlua.fire_event(flow, scheduled_at);",
+    "CREATE INDEX fire_event_by_flow ON flowlua.fire_event(flow, scheduled_at);"
+    /* Where an attempt of a worker task ran (none for the driver's own). */
+    "CREATE TABLE flowlua.attempt_worker ("
+    "  run     bigint NOT NULL"
+    "          REFERENCES flowlua.flow_run(id) ON DELETE CASCADE,"
+    "  n       integer NOT NULL,"
+    "  attempt integer NOT NULL,"
+    "  host    text NOT NULL,"
+    "  pid     bigint NOT NULL,"
+    "  PRIMARY KEY (run, n, attempt)"
+    ");",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == FL_PG_SCHEMA_VERSION,

@@ -105,7 +105,7 @@ static char *schema_objects(fl_pg *c) {
 }
 
 static const char *const SCHEMA_V1 =
-    "cache:r,fire:r,fire_event:r,flow_run:r,run_graph:r,schema_version:r,"
+    "attempt_worker:r,cache:r,fire:r,fire_event:r,flow_run:r,run_graph:r,schema_version:r,"
     "task_event:r,task_history:v,task_run:r";
 
 /* ---- names and redaction ------------------------------------------------ */
