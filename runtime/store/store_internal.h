@@ -193,7 +193,8 @@ typedef struct store_busy {
 } store_busy;
 
 struct fl_store {
-  sqlite3 *db;
+  sqlite3 *db;      /* NULL when the history is in PostgreSQL: */
+  struct fl_pg *pg; /* its connection (pg_store.h), else NULL */
   char *path;
   fl_store_options opts;
   fl_buf err;
