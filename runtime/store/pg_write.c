@@ -1,0 +1,528 @@
+/*
+ * pg_write.c — writing a chain of frozen batches (store_batch.c) to the
+ * PostgreSQL history, in one transaction: the PostgreSQL twin of
+ * fl__wconn_write (store_sqlite_write.c), with the same meaning.
+ *
+ * How: one statement per table for the whole chain, each row's columns
+ * sent as array parameters and turned back into rows by unnest():
+ *
+ *   INSERT INTO task_run(...) SELECT * FROM unnest($1::bigint[], ...)
+ *   ON CONFLICT (run, n) DO UPDATE SET ...
+ *
+ * A statement per row costs a round trip and a parse each (about 50 µs on
+ * a local socket: 5 s for 100,000 task runs); arrays cost one round trip
+ * per table. COPY into a temporary table, then an upsert from it, was the
+ * other way: it needs libpq's copy calls in pg_api.h and a temporary
+ * table per transaction (its creation writes the catalog), and still an
+ * INSERT ... SELECT at the end, the same server work as unnest's, so the
+ * arrays win on simplicity at the same speed. The arrays are text
+ * literals built here ({"a\"b",NULL}: text always quoted, '"' and '\'
+ * escaped, NULL unquoted, doubles as %.17g so they read back to the bit).
+ *
+ * What it must not do:
+ * - touch one row twice in one ON CONFLICT DO UPDATE (PostgreSQL refuses
+ *   the whole statement): a task run in several batches of the chain is
+ *   sent once, as the last batch has it (with the last result that was
+ *   set, when later ones keep theirs: result_kind -1); other tables' rows
+ *   are made unique in SQL (DISTINCT ON ... ORDER BY ordinality);
+ * - write part of a chain: BEGIN ... COMMIT, ROLLBACK on failure, and a
+ *   batch that holds run starts or fire claims (pg_store.c writes those at
+ *   once) is refused before anything is sent;
+ * - be anything but idempotent: the same chain written again (the server
+ *   restarted between the COMMIT and its answer) leaves the same rows.
+ *
+ * On PostgreSQL no task run is packed (schema: pg_schema.c): `packed` and
+ * `was_packed` are the SQLite store's and are ignored; every task run is a
+ * task_run row.
+ */
+#define _GNU_SOURCE
+#include "pg_store.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "flowlua.h"
+#include "pg_api.h"
+
+/* A statement carries at most this many task runs, and no more once its
+   results' array holds this many bytes: a parameter, as any value, may
+   not exceed 1 GB, and one statement's arrays are all in memory at once,
+   here and on the server. Past these the rows go in more statements of
+   the same transaction (every row is still sent once: the dedup is over
+   the whole chain). */
+#define STMT_ROWS 100000
+#define STMT_BYTES ((size_t)64 << 20)
+
+/* ---- array literals -----------------------------------------------------
+ *
+ * A table's rows as columns: cols[k] is column k's array literal, built
+ * one element per row. */
+
+#define MAX_COLS 15
+
+typedef struct columns {
+  fl_buf col[MAX_COLS];
+  int n_cols;
+  size_t rows;
+} columns;
+
+static void cols_init(columns *t, int n_cols) {
+  memset(t, 0, sizeof *t);
+  t->n_cols = n_cols;
+}
+
+static void cols_free(columns *t) {
+  for (int k = 0; k < t->n_cols; k++) fl_buf_free(&t->col[k]);
+}
+
+/* Empties every column, keeping the memory, for the next statement. */
+static void cols_reset(columns *t) {
+  for (int k = 0; k < t->n_cols; k++) fl_buf_reset(&t->col[k]);
+  t->rows = 0;
+}
+
+/* Starts a row: each column gets its opening brace or a comma. */
+static void cols_row(columns *t) {
+  for (int k = 0; k < t->n_cols; k++)
+    fl_buf_addc(&t->col[k], t->rows ? ',' : '{');
+  t->rows++;
+}
+
+/* Closes the arrays: 0, or -1 when memory ran out on the way. */
+static int cols_close(columns *t) {
+  int oom = 0;
+  for (int k = 0; k < t->n_cols; k++) {
+    fl_buf_addc(&t->col[k], '}');
+    oom |= t->col[k].oom;
+  }
+  return oom ? -1 : 0;
+}
+
+static void add_null(fl_buf *a) { fl_buf_adds(a, "NULL"); }
+
+static void add_i64(fl_buf *a, int64_t v) {
+  if (v < 0) {
+    fl_buf_addc(a, '-');
+    fl_buf_addu(a, (unsigned long long)0 - (unsigned long long)v);
+  } else {
+    fl_buf_addu(a, (unsigned long long)v);
+  }
+}
+
+/* %.17g reads back to the same double; float8's input takes these
+   spellings of the values printf would write as inf and nan. */
+static void add_dbl(fl_buf *a, double v) {
+  if (isnan(v))
+    fl_buf_adds(a, "NaN");
+  else if (isinf(v))
+    fl_buf_adds(a, v > 0 ? "Infinity" : "-Infinity");
+  else
+    fl_buf_addf(a, "%.17g", v);
+}
+
+/* A time the store keeps as 0 for "none" (fl__store_bind_opt_double). */
+static void add_opt_dbl(fl_buf *a, double v) {
+  if (v > 0)
+    add_dbl(a, v);
+  else
+    add_null(a);
+}
+
+/* s[0..n) quoted for an array literal: inside double quotes only '"' and
+   '\' need a backslash; every other byte (braces, commas, white space,
+   UTF-8) stands for itself. NULL is SQL NULL. */
+static void add_text(fl_buf *a, const char *s, size_t n) {
+  if (!s) {
+    add_null(a);
+    return;
+  }
+  if (fl_buf_reserve(a, n + 2) != 0) return; /* the oom stays set */
+  fl_buf_addc(a, '"');
+  const char *end = s + n;
+  while (s < end) {
+    const char *p = s;
+    while (p < end && *p != '"' && *p != '\\') p++;
+    fl_buf_add(a, s, (size_t)(p - s));
+    if (p == end) break;
+    fl_buf_addc(a, '\\');
+    fl_buf_addc(a, *p);
+    s = p + 1;
+  }
+  fl_buf_addc(a, '"');
+}
+
+static void add_str(fl_buf *a, const char *s) {
+  add_text(a, s, s ? strlen(s) : 0);
+}
+
+/* ---- statements ---------------------------------------------------------- */
+
+/* Runs sql with the columns of t as its parameters $1... and, when extra
+   is not NULL, one more after them. */
+static int run_columns(fl_pg *c, columns *t, const char *sql,
+                       const char *extra, const char *what) {
+  if (cols_close(t) != 0)
+    return fl_pg_set_err(c, FLOWLUA_ENOMEM, "%s: out of memory", what);
+  const char *params[MAX_COLS + 1];
+  int n = 0;
+  for (; n < t->n_cols; n++) params[n] = t->col[n].data;
+  if (extra) params[n++] = extra;
+  PGresult *r = fl_pg_query(c, what, sql, n, params);
+  if (!r) return FLOWLUA_EIO;
+  fl_pq()->clear(r);
+  return FLOWLUA_OK;
+}
+
+static const char *fstr(const fbatch *b, size_t off) {
+  return off == SIZE_MAX ? NULL : b->strings.data + off;
+}
+
+/* ---- task runs --------------------------------------------------------------- */
+
+/* Rows the chain upserts, newest last: a result_kind below 0 keeps the
+   stored result (as in SQLite's UPSERT_TAIL); a row inserted with it
+   (never, from store_batch.c: a fresh row has its kind) keeps -1. */
+static const char task_upsert_sql[] =
+    "INSERT INTO task_run(run, n, key, task, map_index, state, state_at,"
+    " state_seq, attempts, error, started_at, started_seq, ended_at,"
+    " result_kind, result) SELECT * FROM unnest($1::bigint[], $2::int[],"
+    " $3::text[], $4::text[], $5::int[], $6::text[], $7::float8[], $8::int[],"
+    " $9::int[], $10::text[], $11::float8[], $12::int[], $13::float8[],"
+    " $14::smallint[], $15::text[])"
+    " ON CONFLICT (run, n) DO UPDATE SET state = excluded.state,"
+    " state_at = excluded.state_at, state_seq = excluded.state_seq,"
+    " attempts = excluded.attempts, error = excluded.error,"
+    " started_at = excluded.started_at, started_seq = excluded.started_seq,"
+    " ended_at = excluded.ended_at,"
+    " result = CASE WHEN excluded.result_kind < 0 THEN task_run.result"
+    " ELSE excluded.result END,"
+    " result_kind = CASE WHEN excluded.result_kind < 0"
+    " THEN task_run.result_kind ELSE excluded.result_kind END";
+
+enum { T_RUN, T_N, T_KEY, T_TASK, T_MAP, T_STATE, T_STATE_AT, T_SEQ,
+       T_ATTEMPTS, T_ERROR, T_STARTED, T_STARTED_SEQ, T_ENDED, T_KIND,
+       T_RESULT, T_COLS };
+
+/* A task run of the chain: the row as batch b froze it, ord its place in
+   the chain (for "the later batch wins"). */
+typedef struct row_ref {
+  const fbatch *b;
+  const frow *r;
+  size_t ord;
+} row_ref;
+
+static int cmp_row_ref(const void *pa, const void *pb) {
+  const row_ref *a = pa, *b = pb;
+  if (a->r->run != b->r->run) return a->r->run < b->r->run ? -1 : 1;
+  if (a->r->n != b->r->n) return a->r->n < b->r->n ? -1 : 1;
+  return a->ord < b->ord ? -1 : a->ord > b->ord;
+}
+
+/* Adds the task run `last` (the chain's latest row of it) with the result
+   of `res` (the latest that set one; NULL: none did, keep the stored). */
+static void add_task_row(columns *t, const row_ref *last, const row_ref *res) {
+  const fbatch *b = last->b;
+  const frow *r = last->r;
+  cols_row(t);
+  add_i64(&t->col[T_RUN], r->run);
+  add_i64(&t->col[T_N], r->n);
+  add_str(&t->col[T_KEY], fstr(b, r->key_off));
+  add_str(&t->col[T_TASK], fstr(b, r->task_off));
+  add_i64(&t->col[T_MAP], r->map_index);
+  add_str(&t->col[T_STATE], fl__store_task_state_names[r->state]);
+  add_opt_dbl(&t->col[T_STATE_AT], r->state_at);
+  add_i64(&t->col[T_SEQ], r->n_changes);
+  add_i64(&t->col[T_ATTEMPTS], r->attempts);
+  add_str(&t->col[T_ERROR], fstr(b, r->err_off));
+  add_opt_dbl(&t->col[T_STARTED], r->started);
+  if (r->started_seq)
+    add_i64(&t->col[T_STARTED_SEQ], r->started_seq);
+  else
+    add_null(&t->col[T_STARTED_SEQ]);
+  add_opt_dbl(&t->col[T_ENDED], r->ended);
+  if (res) {
+    add_i64(&t->col[T_KIND], res->r->result_kind);
+    add_text(&t->col[T_RESULT], fstr(res->b, res->r->res_off),
+             res->r->res_len);
+  } else {
+    add_i64(&t->col[T_KIND], -1);
+    add_null(&t->col[T_RESULT]);
+  }
+}
+
+/* The chain's task runs, each once, sorted by (run, n): NULL with *n 0
+   when there are none, or NULL with *n SIZE_MAX when memory ran out. */
+static row_ref *collect_rows(const fbatch *b, size_t *n) {
+  size_t total = 0;
+  for (const fbatch *p = b; p; p = p->next) total += p->n_rows;
+  *n = 0;
+  if (!total) return NULL;
+  row_ref *refs = malloc(total * sizeof *refs);
+  if (!refs) {
+    *n = SIZE_MAX;
+    return NULL;
+  }
+  size_t k = 0;
+  for (const fbatch *p = b; p; p = p->next)
+    for (size_t i = 0; i < p->n_rows; i++, k++)
+      refs[k] = (row_ref){p, &p->rows[i], k};
+  /* Sorted, the duplicates sit side by side, and the rows reach the
+     primary key's B-tree in its order. */
+  qsort(refs, total, sizeof *refs, cmp_row_ref);
+  *n = total;
+  return refs;
+}
+
+static int write_task_runs(fl_pg *c, const fbatch *b) {
+  const char *what = "cannot record a task run";
+  size_t n;
+  row_ref *refs = collect_rows(b, &n);
+  if (n == SIZE_MAX)
+    return fl_pg_set_err(c, FLOWLUA_ENOMEM, "%s: out of memory", what);
+  columns t;
+  cols_init(&t, T_COLS);
+  int status = FLOWLUA_OK;
+  for (size_t i = 0; i < n && status == FLOWLUA_OK;) {
+    /* One task run: refs[i..j), in the chain's order. */
+    const row_ref *res = NULL;
+    size_t j = i;
+    for (; j < n && refs[j].r->run == refs[i].r->run &&
+           refs[j].r->n == refs[i].r->n;
+         j++)
+      if (refs[j].r->result_kind >= 0) res = &refs[j];
+    add_task_row(&t, &refs[j - 1], res);
+    i = j;
+    if (i == n || t.rows >= STMT_ROWS || t.col[T_RESULT].len >= STMT_BYTES) {
+      status = run_columns(c, &t, task_upsert_sql, NULL, what);
+      cols_reset(&t);
+    }
+  }
+  cols_free(&t);
+  free(refs);
+  return status;
+}
+
+/* ---- state changes, workers, cached results ------------------------------------ */
+
+/* A change's row never changes once written: one already there is the
+   same change, written by an earlier try of this chain. */
+static const char event_insert_sql[] =
+    "INSERT INTO task_event(run, n, seq, at, state, attempt, error)"
+    " SELECT * FROM unnest($1::bigint[], $2::int[], $3::int[], $4::float8[],"
+    " $5::text[], $6::int[], $7::text[])"
+    " ON CONFLICT (run, n, seq) DO NOTHING";
+
+static int write_events(fl_pg *c, const fbatch *b) {
+  columns t;
+  cols_init(&t, 7);
+  for (; b; b = b->next)
+    for (size_t i = 0; i < b->n_events; i++) {
+      const pending_event *ev = &b->events[i];
+      cols_row(&t);
+      add_i64(&t.col[0], ev->rowid);
+      add_i64(&t.col[1], ev->task);
+      add_i64(&t.col[2], ev->seq);
+      add_dbl(&t.col[3], ev->at);
+      add_str(&t.col[4], fl__store_task_state_names[ev->state]);
+      add_i64(&t.col[5], ev->attempt);
+      add_str(&t.col[6], fstr(b, ev->err_off));
+    }
+  int status = t.rows ? run_columns(c, &t, event_insert_sql, NULL,
+                                    "cannot record a task state change")
+                      : FLOWLUA_OK;
+  cols_free(&t);
+  return status;
+}
+
+/* The latest of the chain wins, as INSERT OR REPLACE in SQLite. */
+static const char worker_upsert_sql[] =
+    "INSERT INTO attempt_worker(run, n, attempt, host, pid)"
+    " SELECT DISTINCT ON (run, n, attempt) run, n, attempt, host, pid"
+    " FROM unnest($1::bigint[], $2::int[], $3::int[], $4::text[],"
+    " $5::bigint[]) WITH ORDINALITY AS w(run, n, attempt, host, pid, ord)"
+    " ORDER BY run, n, attempt, ord DESC"
+    " ON CONFLICT (run, n, attempt) DO UPDATE SET host = excluded.host,"
+    " pid = excluded.pid";
+
+static int write_workers(fl_pg *c, const fbatch *b) {
+  columns t;
+  cols_init(&t, 5);
+  for (; b; b = b->next)
+    for (size_t i = 0; i < b->n_workers; i++) {
+      const pending_worker *w = &b->workers[i];
+      cols_row(&t);
+      add_i64(&t.col[0], w->rowid);
+      add_i64(&t.col[1], w->task);
+      add_i64(&t.col[2], w->attempt);
+      add_str(&t.col[3], fstr(b, w->host_off));
+      add_i64(&t.col[4], w->pid);
+    }
+  int status = t.rows ? run_columns(c, &t, worker_upsert_sql, NULL,
+                                    "cannot record where an attempt ran")
+                      : FLOWLUA_OK;
+  cols_free(&t);
+  return status;
+}
+
+static const char cache_upsert_sql[] =
+    "INSERT INTO cache(task, key, result, stored_at)"
+    " SELECT DISTINCT ON (task, key) task, key, result, stored_at"
+    " FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[])"
+    " WITH ORDINALITY AS p(task, key, result, stored_at, ord)"
+    " ORDER BY task, key, ord DESC"
+    " ON CONFLICT (task, key) DO UPDATE SET result = excluded.result,"
+    " stored_at = excluded.stored_at";
+
+static int write_puts(fl_pg *c, const fbatch *b) {
+  columns t;
+  cols_init(&t, 4);
+  for (; b; b = b->next)
+    for (size_t i = 0; i < b->n_puts; i++) {
+      const pending_put *p = &b->puts[i];
+      cols_row(&t);
+      add_str(&t.col[0], fstr(b, p->task_off));
+      add_str(&t.col[1], fstr(b, p->key_off));
+      add_text(&t.col[2], fstr(b, p->json_off), p->json_len);
+      add_dbl(&t.col[3], p->at);
+    }
+  int status = t.rows ? run_columns(c, &t, cache_upsert_sql, NULL,
+                                    "cannot store a cached result")
+                      : FLOWLUA_OK;
+  cols_free(&t);
+  return status;
+}
+
+/* ---- runs' ends and fire events ------------------------------------------------ */
+
+/* FL_STORE_COUNT_TASK_RUNS_SQL for the run e.id: every element of a map,
+   and every other task run but a map that has elements (its key is an
+   element's without "[i]"). */
+#define COUNT_TASK_RUNS_SQL                                                   \
+  "SELECT t.state, count(*) AS n FROM task_run t WHERE t.run = e.id AND"      \
+  " (t.map_index > 0 OR t.key NOT IN (SELECT substr(m.key, 1,"                \
+  " length(m.key) - length(m.map_index::text) - 2) FROM task_run m"           \
+  " WHERE m.run = e.id AND m.map_index > 0)) GROUP BY t.state"
+
+/* Only a Running run ends, and the chain's first end of a run is the one
+   (a later one finds it ended, as in SQLite). Counts NULL: counted from
+   the rows, which this transaction wrote before. */
+static const char run_end_sql[] =
+    "UPDATE flow_run f SET state = e.state, ended_at = e.ended_at,"
+    " error = e.error, task_counts = coalesce(e.counts::jsonb,"
+    " (SELECT coalesce(jsonb_object_agg(k.state, k.n), '{}'::jsonb) FROM"
+    " (" COUNT_TASK_RUNS_SQL ") k))"
+    " FROM (SELECT DISTINCT ON (id) id, state, ended_at, error, counts"
+    " FROM unnest($1::bigint[], $2::text[], $3::float8[], $4::text[],"
+    " $5::text[]) WITH ORDINALITY AS u(id, state, ended_at, error, counts,"
+    " ord) ORDER BY id, ord) e"
+    " WHERE f.id = e.id AND f.state = 'Running'";
+
+static int write_ends(fl_pg *c, const fbatch *b) {
+  columns t;
+  cols_init(&t, 5);
+  for (; b; b = b->next)
+    for (size_t i = 0; i < b->n_ends; i++) {
+      const pending_end *e = &b->ends[i];
+      cols_row(&t);
+      add_i64(&t.col[0], e->rowid);
+      add_str(&t.col[1], fl__store_flow_state_name(e->state));
+      add_opt_dbl(&t.col[2], e->ended_at);
+      add_str(&t.col[3], fstr(b, e->err_off));
+      add_str(&t.col[4], fstr(b, e->counts_off));
+    }
+  int status = t.rows ? run_columns(c, &t, run_end_sql, NULL,
+                                    "cannot record the end of a run")
+                      : FLOWLUA_OK;
+  cols_free(&t);
+  return status;
+}
+
+/* fl__store_fire_event_sql's meaning: an event is inserted only when an
+   identical one (flow, fire time, outcome, time, process) is not there,
+   nor earlier in the chain; in the chain's order. $8: this process. */
+static const char fire_event_sql[] =
+    "INSERT INTO fire_event(flow, outcome, scheduled_at, last_at, count,"
+    " detail, at, owner_pid) SELECT f.flow, f.outcome, f.scheduled_at,"
+    " f.last_at, f.count, f.detail, f.at, $8::bigint FROM (SELECT DISTINCT ON"
+    " (flow, scheduled_at, outcome, at) * FROM unnest($1::text[], $2::text[],"
+    " $3::float8[], $4::float8[], $5::int[], $6::text[], $7::float8[])"
+    " WITH ORDINALITY AS u(flow, outcome, scheduled_at, last_at, count,"
+    " detail, at, ord) ORDER BY flow, scheduled_at, outcome, at, ord) f"
+    " WHERE NOT EXISTS (SELECT 1 FROM fire_event x WHERE x.flow = f.flow"
+    " AND x.scheduled_at = f.scheduled_at AND x.outcome = f.outcome"
+    " AND x.at = f.at AND x.owner_pid = $8::bigint) ORDER BY f.ord";
+
+static int write_fires(fl_pg *c, const fbatch *b) {
+  columns t;
+  cols_init(&t, 7);
+  for (; b; b = b->next)
+    for (size_t i = 0; i < b->n_fires; i++) {
+      const pending_fire *f = &b->fires[i];
+      cols_row(&t);
+      add_str(&t.col[0], fstr(b, f->flow_off));
+      add_str(&t.col[1], fstr(b, f->outcome_off));
+      add_dbl(&t.col[2], f->first);
+      add_opt_dbl(&t.col[3], f->last);
+      fl_buf_addu(&t.col[4], (unsigned long long)f->count);
+      add_str(&t.col[5], fstr(b, f->detail_off));
+      add_dbl(&t.col[6], f->at);
+    }
+  int status = FLOWLUA_OK;
+  if (t.rows) {
+    /* The process that records it, as the SQLite writer's w->pid. */
+    char pid[24];
+    snprintf(pid, sizeof pid, "%lld", (long long)getpid());
+    status = run_columns(c, &t, fire_event_sql, pid,
+                         "cannot record what became of a fire time");
+  }
+  cols_free(&t);
+  return status;
+}
+
+/* ---- the chain ------------------------------------------------------------------ */
+
+/* Whether the chain holds anything to write; -1 when a batch holds what
+   this backend writes elsewhere (run starts, fire claims). */
+static int chain_check(const fbatch *b) {
+  int any = 0;
+  for (; b; b = b->next) {
+    if (b->n_begins || b->n_claims) return -1;
+    any |= b->n_rows || b->n_events || b->n_workers || b->n_puts ||
+           b->n_ends || b->n_fires;
+  }
+  return any;
+}
+
+int fl__pg_write_batches(fl_pg *c, const fbatch *b) {
+  int check = chain_check(b);
+  if (check < 0)
+    return fl_pg_set_err(c, FLOWLUA_EINVAL,
+                         "cannot write the run's changes: a batch holds a run "
+                         "start or a fire claim, which a PostgreSQL history "
+                         "writes at once, not in a batch");
+  if (check == 0) return FLOWLUA_OK;
+  int status = fl_pg_exec(c, "BEGIN", "cannot write the run's changes");
+  /* Rows before their events (the foreign key) and before their runs'
+     ends (which count them), as in each SQLite batch. */
+  if (status == FLOWLUA_OK) status = write_task_runs(c, b);
+  if (status == FLOWLUA_OK) status = write_events(c, b);
+  if (status == FLOWLUA_OK) status = write_workers(c, b);
+  if (status == FLOWLUA_OK) status = write_puts(c, b);
+  if (status == FLOWLUA_OK) status = write_ends(c, b);
+  if (status == FLOWLUA_OK) status = write_fires(c, b);
+  if (status == FLOWLUA_OK)
+    status = fl_pg_exec(c, "COMMIT", "cannot write the run's changes");
+  PGconn *pg = fl_pg_conn(c);
+  if (status != FLOWLUA_OK && pg && !fl_pg_lost(c) &&
+      fl_pq()->transaction_status(pg) != PQTRANS_IDLE) {
+    /* Straight to libpq's table: fl_pg_exec would replace the error of
+       the failure that led here. */
+    PGresult *r = fl_pq()->exec(pg, "ROLLBACK");
+    fl_pq()->clear(r);
+  }
+  return status;
+}
