@@ -54,12 +54,16 @@
 #include "flowlua.h"
 #include "pg_api.h"
 
-/* A statement carries at most this many task runs, and no more once its
-   results' array holds this many bytes: a parameter, as any value, may
-   not exceed 1 GB, and one statement's arrays are all in memory at once,
-   here and on the server. Past these the rows go in more statements of
-   the same transaction (every row is still sent once: the dedup is over
-   the whole chain). */
+/* A statement carries at most this many rows, and no more once its
+   arrays hold this many bytes: a parameter, as any value, may not exceed
+   1 GB, and one statement's arrays are all in memory at once, here and on
+   the server. Past these the rows go in more statements of the same
+   transaction, which keeps each table's meaning: a task run is sent once
+   whatever the statements (the dedup is over the whole chain); a later
+   statement's cached result, worker or event overwrites or meets an
+   earlier one's as a later row of the same statement would; a run ended
+   or a fire event written by an earlier statement is seen by the later
+   ones. */
 #define STMT_ROWS 100000
 #define STMT_BYTES ((size_t)64 << 20)
 
@@ -167,24 +171,35 @@ static void add_str(fl_buf *a, const char *s) {
 
 /* ---- statements ---------------------------------------------------------- */
 
-/* Runs sql with the columns of t as its parameters $1... and, when extra
-   is not NULL, one more after them. */
-static int run_columns(fl_pg *c, columns *t, const char *sql,
-                       const char *extra, const char *what) {
+/* A table's statement: its SQL, taking the columns as $1..., and, when
+   extra is not NULL, one more parameter after them; what failing means. */
+typedef struct statement {
+  const char *sql, *extra, *what;
+} statement;
+
+/* Runs s with the rows of t, if any, and empties t. */
+static int run_columns(fl_pg *c, columns *t, const statement *s) {
+  if (!t->rows) return FLOWLUA_OK;
+  int status = FLOWLUA_OK;
   if (cols_close(t) != 0)
-    return fl_pg_set_err(c, FLOWLUA_ENOMEM, "%s: out of memory", what);
+    status = fl_pg_set_err(c, FLOWLUA_ENOMEM, "%s: out of memory", s->what);
   const char *params[MAX_COLS + 1];
   int n = 0;
   for (; n < t->n_cols; n++) params[n] = t->col[n].data;
-  if (extra) params[n++] = extra;
-  struct timespec t0, t1; clock_gettime(CLOCK_MONOTONIC, &t0);
-  PGresult *r = fl_pg_query(c, what, sql, n, params);
-  clock_gettime(CLOCK_MONOTONIC, &t1);
-  size_t bytes = 0; for (int k = 0; k < t->n_cols; k++) bytes += t->col[k].len;
-  fprintf(stderr, "DBG query %.3f s, %zu bytes\n", (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9, bytes);
-  if (!r) return FLOWLUA_EIO;
-  fl_pq()->clear(r);
-  return FLOWLUA_OK;
+  if (s->extra) params[n++] = s->extra;
+  PGresult *r = status ? NULL : fl_pg_query(c, s->what, s->sql, n, params);
+  if (!status && !r) status = FLOWLUA_EIO;
+  if (r) fl_pq()->clear(r);
+  cols_reset(t);
+  return status;
+}
+
+/* After a row: runs s when t holds a statement's worth (STMT_*). */
+static int run_if_full(fl_pg *c, columns *t, const statement *s) {
+  size_t bytes = 0;
+  for (int k = 0; k < t->n_cols; k++) bytes += t->col[k].len;
+  return t->rows >= STMT_ROWS || bytes >= STMT_BYTES ? run_columns(c, t, s)
+                                                      : FLOWLUA_OK;
 }
 
 static const char *fstr(const fbatch *b, size_t off) {
@@ -290,11 +305,11 @@ static row_ref *collect_rows(const fbatch *b, size_t *n) {
 }
 
 static int write_task_runs(fl_pg *c, const fbatch *b) {
-  const char *what = "cannot record a task run";
+  const statement s = {task_upsert_sql, NULL, "cannot record a task run"};
   size_t n;
   row_ref *refs = collect_rows(b, &n);
   if (n == SIZE_MAX)
-    return fl_pg_set_err(c, FLOWLUA_ENOMEM, "%s: out of memory", what);
+    return fl_pg_set_err(c, FLOWLUA_ENOMEM, "%s: out of memory", s.what);
   columns t;
   cols_init(&t, T_COLS);
   int status = FLOWLUA_OK;
@@ -308,11 +323,9 @@ static int write_task_runs(fl_pg *c, const fbatch *b) {
       if (refs[j].r->result_kind >= 0) res = &refs[j];
     add_task_row(&t, &refs[j - 1], res);
     i = j;
-    if (i == n || t.rows >= STMT_ROWS || t.col[T_RESULT].len >= STMT_BYTES) {
-      status = run_columns(c, &t, task_upsert_sql, NULL, what);
-      cols_reset(&t);
-    }
+    status = run_if_full(c, &t, &s);
   }
+  if (status == FLOWLUA_OK) status = run_columns(c, &t, &s);
   cols_free(&t);
   free(refs);
   return status;
@@ -330,10 +343,13 @@ static const char event_insert_sql[] =
     " ON CONFLICT (run, n, seq) DO NOTHING";
 
 static int write_events(fl_pg *c, const fbatch *b) {
+  const statement s = {event_insert_sql, NULL,
+                       "cannot record a task state change"};
   columns t;
   cols_init(&t, 7);
-  for (; b; b = b->next)
-    for (size_t i = 0; i < b->n_events; i++) {
+  int status = FLOWLUA_OK;
+  for (; b && status == FLOWLUA_OK; b = b->next)
+    for (size_t i = 0; i < b->n_events && status == FLOWLUA_OK; i++) {
       const pending_event *ev = &b->events[i];
       cols_row(&t);
       add_i64(&t.col[0], ev->rowid);
@@ -343,10 +359,10 @@ static int write_events(fl_pg *c, const fbatch *b) {
       add_str(&t.col[4], fl__store_task_state_names[ev->state]);
       add_i64(&t.col[5], ev->attempt);
       add_str(&t.col[6], fstr(b, ev->err_off));
+
+      status = run_if_full(c, &t, &s);
     }
-  int status = t.rows ? run_columns(c, &t, event_insert_sql, NULL,
-                                    "cannot record a task state change")
-                      : FLOWLUA_OK;
+  if (status == FLOWLUA_OK) status = run_columns(c, &t, &s);
   cols_free(&t);
   return status;
 }
@@ -362,10 +378,13 @@ static const char worker_upsert_sql[] =
     " pid = excluded.pid";
 
 static int write_workers(fl_pg *c, const fbatch *b) {
+  const statement s = {worker_upsert_sql, NULL,
+                       "cannot record where an attempt ran"};
   columns t;
   cols_init(&t, 5);
-  for (; b; b = b->next)
-    for (size_t i = 0; i < b->n_workers; i++) {
+  int status = FLOWLUA_OK;
+  for (; b && status == FLOWLUA_OK; b = b->next)
+    for (size_t i = 0; i < b->n_workers && status == FLOWLUA_OK; i++) {
       const pending_worker *w = &b->workers[i];
       cols_row(&t);
       add_i64(&t.col[0], w->rowid);
@@ -373,10 +392,10 @@ static int write_workers(fl_pg *c, const fbatch *b) {
       add_i64(&t.col[2], w->attempt);
       add_str(&t.col[3], fstr(b, w->host_off));
       add_i64(&t.col[4], w->pid);
+
+      status = run_if_full(c, &t, &s);
     }
-  int status = t.rows ? run_columns(c, &t, worker_upsert_sql, NULL,
-                                    "cannot record where an attempt ran")
-                      : FLOWLUA_OK;
+  if (status == FLOWLUA_OK) status = run_columns(c, &t, &s);
   cols_free(&t);
   return status;
 }
@@ -391,20 +410,23 @@ static const char cache_upsert_sql[] =
     " stored_at = excluded.stored_at";
 
 static int write_puts(fl_pg *c, const fbatch *b) {
+  const statement s = {cache_upsert_sql, NULL,
+                       "cannot store a cached result"};
   columns t;
   cols_init(&t, 4);
-  for (; b; b = b->next)
-    for (size_t i = 0; i < b->n_puts; i++) {
+  int status = FLOWLUA_OK;
+  for (; b && status == FLOWLUA_OK; b = b->next)
+    for (size_t i = 0; i < b->n_puts && status == FLOWLUA_OK; i++) {
       const pending_put *p = &b->puts[i];
       cols_row(&t);
       add_str(&t.col[0], fstr(b, p->task_off));
       add_str(&t.col[1], fstr(b, p->key_off));
       add_text(&t.col[2], fstr(b, p->json_off), p->json_len);
       add_dbl(&t.col[3], p->at);
+
+      status = run_if_full(c, &t, &s);
     }
-  int status = t.rows ? run_columns(c, &t, cache_upsert_sql, NULL,
-                                    "cannot store a cached result")
-                      : FLOWLUA_OK;
+  if (status == FLOWLUA_OK) status = run_columns(c, &t, &s);
   cols_free(&t);
   return status;
 }
@@ -435,10 +457,13 @@ static const char run_end_sql[] =
     " WHERE f.id = e.id AND f.state = 'Running'";
 
 static int write_ends(fl_pg *c, const fbatch *b) {
+  const statement s = {run_end_sql, NULL,
+                       "cannot record the end of a run"};
   columns t;
   cols_init(&t, 5);
-  for (; b; b = b->next)
-    for (size_t i = 0; i < b->n_ends; i++) {
+  int status = FLOWLUA_OK;
+  for (; b && status == FLOWLUA_OK; b = b->next)
+    for (size_t i = 0; i < b->n_ends && status == FLOWLUA_OK; i++) {
       const pending_end *e = &b->ends[i];
       cols_row(&t);
       add_i64(&t.col[0], e->rowid);
@@ -446,10 +471,10 @@ static int write_ends(fl_pg *c, const fbatch *b) {
       add_opt_dbl(&t.col[2], e->ended_at);
       add_str(&t.col[3], fstr(b, e->err_off));
       add_str(&t.col[4], fstr(b, e->counts_off));
+
+      status = run_if_full(c, &t, &s);
     }
-  int status = t.rows ? run_columns(c, &t, run_end_sql, NULL,
-                                    "cannot record the end of a run")
-                      : FLOWLUA_OK;
+  if (status == FLOWLUA_OK) status = run_columns(c, &t, &s);
   cols_free(&t);
   return status;
 }
@@ -470,10 +495,16 @@ static const char fire_event_sql[] =
     " AND x.at = f.at AND x.owner_pid = $8::bigint) ORDER BY f.ord";
 
 static int write_fires(fl_pg *c, const fbatch *b) {
+  /* The process that records it, as the SQLite writer's w->pid. */
+  char pid[24];
+  snprintf(pid, sizeof pid, "%lld", (long long)getpid());
+  const statement s = {fire_event_sql, pid,
+                       "cannot record what became of a fire time"};
   columns t;
   cols_init(&t, 7);
-  for (; b; b = b->next)
-    for (size_t i = 0; i < b->n_fires; i++) {
+  int status = FLOWLUA_OK;
+  for (; b && status == FLOWLUA_OK; b = b->next)
+    for (size_t i = 0; i < b->n_fires && status == FLOWLUA_OK; i++) {
       const pending_fire *f = &b->fires[i];
       cols_row(&t);
       add_str(&t.col[0], fstr(b, f->flow_off));
@@ -483,15 +514,9 @@ static int write_fires(fl_pg *c, const fbatch *b) {
       fl_buf_addu(&t.col[4], (unsigned long long)f->count);
       add_str(&t.col[5], fstr(b, f->detail_off));
       add_dbl(&t.col[6], f->at);
+      status = run_if_full(c, &t, &s);
     }
-  int status = FLOWLUA_OK;
-  if (t.rows) {
-    /* The process that records it, as the SQLite writer's w->pid. */
-    char pid[24];
-    snprintf(pid, sizeof pid, "%lld", (long long)getpid());
-    status = run_columns(c, &t, fire_event_sql, pid,
-                         "cannot record what became of a fire time");
-  }
+  if (status == FLOWLUA_OK) status = run_columns(c, &t, &s);
   cols_free(&t);
   return status;
 }

@@ -354,6 +354,37 @@ static void test_results_byte_for_byte(void) {
   fl_pg_close(c);
 }
 
+/* More results than one statement carries (pg_write.c's STMT_BYTES, 64
+   MB): the task runs go in several statements of the transaction, each
+   once, and a later batch's update of an early one still wins. */
+static void test_many_statements(void) {
+  fl_pg *c = fresh_db();
+  if (!c) return;
+  enum { ROWS = 80 };
+  size_t len = (size_t)1 << 20;
+  char *big = malloc(len + 1);
+  memset(big, 'x', len);
+  big[0] = big[len - 1] = '"';
+  big[len] = '\0';
+  fbatch *b[2] = {batch_new(ROWS), batch_new(1)};
+  for (uint32_t i = 0; i < ROWS; i++) {
+    big[1] = (char)('a' + i % 26);
+    add_row(b[0], 1, i, "k", FLOWLUA_TASK_SUCCESS, 1, big);
+  }
+  add_row(b[1], 1, 0, "k", FLOWLUA_TASK_FAILED, -1, NULL)->fresh = 0;
+  chain(b, 2);
+  write_ok(c, b[0]);
+  free(big);
+  CHECK_EQ_INT(one_int(c, "SELECT count(*) FROM task_run"), ROWS);
+  CHECK_EQ_INT(one_int(c, "SELECT sum(length(result)) FROM task_run"),
+               (long long)ROWS * (long long)len);
+  CHECK_EQ_INT(one_int(c, "SELECT count(*) FROM task_run WHERE"
+                          " substr(result, 2, 1) = chr(97 + n % 26)"), ROWS);
+  CHECK_VALUE(c, "SELECT state FROM task_run WHERE n = 0", "Failed");
+  CHECK_VALUE(c, "SELECT result_kind FROM task_run WHERE n = 0", "1");
+  fl_pg_close(c);
+}
+
 /* ---- events, ends, fires, workers, the cache ---------------------------------- */
 
 static void test_events(void) {
@@ -685,6 +716,7 @@ int main(void) {
   RUN(test_rows_inserted_then_updated);
   RUN(test_keep_result);
   RUN(test_results_byte_for_byte);
+  RUN(test_many_statements);
   RUN(test_events);
   RUN(test_run_ends);
   RUN(test_first_end_wins);
