@@ -159,17 +159,22 @@ static int read_counts(fl_pg *c, const char *ids, int count_rows,
   res q;
   int status = query(
       c, &q, what,
+      /* The parents of map elements as a join, not a NOT EXISTS per task
+         run: the planner costs that one as 100,000 subplans, and JIT
+         compiling it takes longer than counting. */
       "WITH r AS (SELECT id, task_counts FROM flow_run"
-      " WHERE id = ANY($1::bigint[]))"
+      " WHERE id = ANY($1::bigint[])),"
+      " c AS (SELECT id FROM r WHERE $2::boolean"
+      " AND jsonb_typeof(task_counts) IS DISTINCT FROM 'object'),"
+      " p AS (SELECT DISTINCT e.run, left(e.key, length(e.key)"
+      " - length(e.map_index::text) - 2) AS key FROM task_run e"
+      " JOIN c ON c.id = e.run WHERE e.map_index > 0)"
       " SELECT r.id, e.key, e.value FROM r, jsonb_each_text(CASE WHEN"
       " jsonb_typeof(r.task_counts) = 'object' THEN r.task_counts END) e"
       " UNION ALL"
       " SELECT t.run, t.state, count(*)::text FROM task_run t"
-      " JOIN r ON r.id = t.run WHERE $2::boolean"
-      " AND jsonb_typeof(r.task_counts) IS DISTINCT FROM 'object'"
-      " AND (t.map_index > 0 OR NOT EXISTS (SELECT 1 FROM task_run e"
-      " WHERE e.run = t.run AND e.map_index > 0 AND left(e.key, length(e.key)"
-      " - length(e.map_index::text) - 2) = t.key))"
+      " JOIN c ON c.id = t.run LEFT JOIN p ON p.run = t.run"
+      " AND p.key = t.key AND t.map_index <= 0 WHERE p.key IS NULL"
       " GROUP BY t.run, t.state",
       2, params);
   if (status) return status;
@@ -294,45 +299,196 @@ static int resolve_run(fl_pg *c, const char *ref, const char *flow, res *q) {
 
 /* ---- a run's graph ----------------------------------------------------------------- */
 
+/* The graph's keys, each put at its place (k.i) rather than sorted by
+   the server: a sort of 100,000 keys would cost more than reading them. */
 static int load_graph(fl_pg *c, fl__store_detail *x, const char *rowid) {
   static const char *const what = "cannot read a run's graph";
   res q;
   int status = query(c, &q, what,
-                     "SELECT k.value FROM run_graph g,"
+                     "SELECT k.i, k.value FROM run_graph g,"
                      " jsonb_array_elements_text(g.keys) WITH ORDINALITY"
-                     " k(value, i) WHERE g.run = $1::bigint ORDER BY k.i",
+                     " k(value, i) WHERE g.run = $1::bigint",
                      1, &rowid);
   if (status) return status;
+  size_t n = q.rows > 0 ? (size_t)q.rows : 0;
   int ok = 1;
-  if (q.rows && !(x->graph = malloc((size_t)q.rows * sizeof *x->graph)))
-    ok = 0;
-  for (int i = 0; ok && i < q.rows; i++) {
-    const char *k = col_str(x->arena, &q, i, 0, &ok);
-    x->graph[x->pub.n_graph_keys++] = k ? k : "";
+  if (n && !(x->graph = malloc(n * sizeof *x->graph))) ok = 0;
+  for (size_t i = 0; ok && i < n; i++) x->graph[i] = "";
+  for (int row = 0; ok && row < q.rows; row++) {
+    int64_t i = col_int64(&q, row, 0) - 1;
+    const char *k = col_str(x->arena, &q, row, 1, &ok);
+    if (i >= 0 && (size_t)i < n && k) x->graph[i] = k;
   }
   res_clear(&q);
   x->pub.graph_keys = x->graph;
+  x->pub.n_graph_keys = n;
   return ok ? FLOWLUA_OK : oom(c, what);
 }
 
-/* Whether the run recorded edges, and whether they can be used: the
-   database may have been written by anyone, so an edge is checked against
-   the keys before it is believed (store_read.c's rule: three elements, the
-   first two integers that index the keys). */
+/* ---- a run's edges: the common form parsed here ---------------------------
+ *
+ * store_read.c believes an edge only when it is an array of three whose
+ * first two elements are integers that index the keys (else the edges are
+ * damaged). Checking that in SQL costs some 2 µs an edge; the edges as
+ * jsonb prints them ([[0, 1, false], [1, 2, true]]), parsed here, cost a
+ * tenth of it. A third element this parser does not read as the SQLite
+ * store would (a string, an array, an object) sends the run to the SQL
+ * route (edges_by_sql), which reads any form.
+ */
+
+typedef struct edge_parse {
+  const char *p, *end;
+} edge_parse;
+
+static void skip_ws(edge_parse *e) {
+  while (e->p < e->end && (*e->p == ' ' || *e->p == '\n' || *e->p == '\t' ||
+                           *e->p == '\r'))
+    e->p++;
+}
+
+static int take(edge_parse *e, char ch) {
+  skip_ws(e);
+  if (e->p < e->end && *e->p == ch) {
+    e->p++;
+    return 1;
+  }
+  return 0;
+}
+
+/* Whether the token at e->p ends here (a delimiter or the end). */
+static int at_delim(const edge_parse *e) {
+  return e->p == e->end || *e->p == ',' || *e->p == ']' || *e->p == ' ' ||
+         *e->p == '\n' || *e->p == '\t' || *e->p == '\r';
+}
+
+/* An index into the keys: 1 with *v set, 0 when the element is anything
+   else (not an integer, or out of range: the edges are damaged). */
+static int take_index(edge_parse *e, int64_t n_keys, uint32_t *v) {
+  skip_ws(e);
+  int64_t n = 0;
+  const char *start = e->p;
+  int neg = e->p < e->end && *e->p == '-';
+  if (neg) e->p++;
+  while (e->p < e->end && *e->p >= '0' && *e->p <= '9') {
+    if (n > n_keys) return 0; /* out of range long before it overflows */
+    n = n * 10 + (*e->p++ - '0');
+  }
+  if (e->p == start + neg || !at_delim(e)) return 0;
+  if (neg && n != 0) return 0;
+  if (n >= n_keys) return 0;
+  *v = (uint32_t)n;
+  return 1;
+}
+
+/* The third element as SQLite's column_int reads it: 1 with *ordering
+   set for true, false, null or a number; 0 for anything else. */
+static int take_flag(edge_parse *e, int *ordering) {
+  skip_ws(e);
+  const char *start = e->p;
+  while (e->p < e->end && !at_delim(e)) e->p++;
+  size_t len = (size_t)(e->p - start);
+  if (len == 0) return 0;
+  if ((len == 4 && memcmp(start, "true", 4) == 0)) {
+    *ordering = 1;
+    return 1;
+  }
+  if ((len == 5 && memcmp(start, "false", 5) == 0) ||
+      (len == 4 && memcmp(start, "null", 4) == 0)) {
+    *ordering = 0;
+    return 1;
+  }
+  if (!(*start == '-' || (*start >= '0' && *start <= '9'))) return 0;
+  char num[64];
+  if (len >= sizeof num) return 0;
+  memcpy(num, start, len);
+  num[len] = '\0';
+  *ordering = json_int(num) != 0;
+  return 1;
+}
+
+enum { EDGES_SQL = 0, EDGES_DONE = 1, EDGES_OOM = -1 };
+
+/*
+ * Parses edges (jsonb's text of an array) against n_keys keys into x:
+ * EDGES_DONE with x->pub.edges_state RECORDED (and the edges) or DAMAGED;
+ * EDGES_SQL for a form left to the SQL route; EDGES_OOM.
+ */
+static int parse_edges(const char *text, size_t len, int64_t n_keys,
+                       fl__store_detail *x) {
+  edge_parse e = {text, text + len};
+  fl_store_run_detail *d = &x->pub;
+  size_t cap = 0;
+  int result = EDGES_SQL;
+  if (!take(&e, '[')) return EDGES_SQL;
+  if (take(&e, ']')) {
+    result = EDGES_DONE; /* no edges */
+  } else {
+    for (;;) {
+      fl_store_edge edge = {0, 0, 0};
+      if (!take(&e, '[') || !take_index(&e, n_keys, &edge.from) ||
+          !take(&e, ',') || !take_index(&e, n_keys, &edge.to) ||
+          !take(&e, ',')) {
+        result = -2; /* not an array of three that starts with two indexes */
+        break;
+      }
+      skip_ws(&e);
+      if (e.p < e.end && (*e.p == '"' || *e.p == '[' || *e.p == '{'))
+        break; /* EDGES_SQL */
+      if (!take_flag(&e, &edge.ordering)) break;
+      if (!take(&e, ']')) {
+        result = -2; /* more than three */
+        break;
+      }
+      if (GROW(x->edges, cap, d->n_edges)) {
+        result = EDGES_OOM;
+        break;
+      }
+      x->edges[d->n_edges++] = edge;
+      if (take(&e, ']')) {
+        result = EDGES_DONE;
+        break;
+      }
+      if (!take(&e, ',')) break;
+    }
+  }
+  skip_ws(&e);
+  if (result == EDGES_DONE && e.p != e.end) result = EDGES_SQL;
+  if (result == -2) {
+    d->edges_state = FL_STORE_EDGES_DAMAGED;
+    result = EDGES_DONE;
+  } else if (result == EDGES_DONE) {
+    d->edges_state = FL_STORE_EDGES_RECORDED;
+  }
+  if (result != EDGES_DONE || d->edges_state != FL_STORE_EDGES_RECORDED) {
+    free(x->edges);
+    x->edges = NULL;
+    d->n_edges = 0;
+  }
+  d->edges = x->edges;
+  return result;
+}
+
+/* Whether the run recorded edges, and whether they can be used, by SQL:
+   the database may have been written by anyone, so an edge is checked
+   against the keys before it is believed (store_read.c's rule). */
 static int edges_state(fl_pg *c, const char *rowid, int *state) {
   res q;
   int status = query(
       c, &q, "cannot read a run's graph",
-      "SELECT g.edges IS NOT NULL, CASE WHEN jsonb_typeof(g.edges) = 'array'"
+      /* The keys' count once (MATERIALIZED), not per edge: each use of
+         g.keys would read all of it back from TOAST. */
+      "WITH g AS MATERIALIZED (SELECT edges, jsonb_array_length(keys) - 1"
+      " AS last FROM run_graph WHERE run = $1::bigint)"
+      " SELECT g.edges IS NOT NULL, CASE WHEN jsonb_typeof(g.edges) = 'array'"
       " THEN NOT EXISTS (SELECT 1 FROM jsonb_array_elements(g.edges) e"
       " WHERE CASE WHEN jsonb_typeof(e) <> 'array' THEN true"
       " WHEN jsonb_array_length(e) <> 3 THEN true"
       " WHEN jsonb_typeof(e -> 0) <> 'number'"
       " OR jsonb_typeof(e -> 1) <> 'number' THEN true"
       " WHEN (e ->> 0) !~ '^-?[0-9]+$' OR (e ->> 1) !~ '^-?[0-9]+$' THEN true"
-      " ELSE (e ->> 0)::numeric NOT BETWEEN 0 AND jsonb_array_length(g.keys) - 1"
-      " OR (e ->> 1)::numeric NOT BETWEEN 0 AND jsonb_array_length(g.keys) - 1"
-      " END) ELSE false END FROM run_graph g WHERE g.run = $1::bigint",
+      " ELSE (e ->> 0)::numeric NOT BETWEEN 0 AND g.last"
+      " OR (e ->> 1)::numeric NOT BETWEEN 0 AND g.last"
+      " END) ELSE false END FROM g",
       1, &rowid);
   if (status) return status;
   *state = FL_STORE_EDGES_NONE;
@@ -345,7 +501,8 @@ static int edges_state(fl_pg *c, const char *rowid, int *state) {
   return FLOWLUA_OK;
 }
 
-static int load_edges(fl_pg *c, fl__store_detail *x, const char *rowid) {
+/* The edges by SQL alone, whatever their form. */
+static int edges_by_sql(fl_pg *c, fl__store_detail *x, const char *rowid) {
   static const char *const what = "cannot read a run's graph";
   int state = FL_STORE_EDGES_NONE;
   int status = edges_state(c, rowid, &state);
@@ -353,20 +510,45 @@ static int load_edges(fl_pg *c, fl__store_detail *x, const char *rowid) {
   if (status || state != FL_STORE_EDGES_RECORDED) return status;
   res q;
   status = query(c, &q, what,
-                 "SELECT e ->> 0, e ->> 1, e ->> 2 FROM run_graph g,"
+                 "SELECT x.i, e ->> 0, e ->> 1, e ->> 2 FROM run_graph g,"
                  " jsonb_array_elements(g.edges) WITH ORDINALITY x(e, i)"
-                 " WHERE g.run = $1::bigint ORDER BY x.i",
+                 " WHERE g.run = $1::bigint",
                  1, &rowid);
   if (status) return status;
-  if (q.rows && !(x->edges = malloc((size_t)q.rows * sizeof *x->edges)))
-    status = oom(c, what);
-  for (int i = 0; status == FLOWLUA_OK && i < q.rows; i++)
-    x->edges[x->pub.n_edges++] = (fl_store_edge){
-        (uint32_t)col_int64(&q, i, 0), (uint32_t)col_int64(&q, i, 1),
-        json_int(col_text(&q, i, 2)) != 0};
+  size_t n = q.rows > 0 ? (size_t)q.rows : 0;
+  if (n && !(x->edges = calloc(n, sizeof *x->edges))) status = oom(c, what);
+  for (int row = 0; status == FLOWLUA_OK && row < q.rows; row++) {
+    int64_t i = col_int64(&q, row, 0) - 1;
+    if (i < 0 || (size_t)i >= n) continue;
+    x->edges[i] = (fl_store_edge){(uint32_t)col_int64(&q, row, 1),
+                                  (uint32_t)col_int64(&q, row, 2),
+                                  json_int(col_text(&q, row, 3)) != 0};
+  }
+  if (status == FLOWLUA_OK) x->pub.n_edges = n;
   res_clear(&q);
   x->pub.edges = x->edges;
   return status;
+}
+
+/* The edges: none recorded, or parsed here, or read by SQL. After
+   load_graph: the edges index its keys. */
+static int load_edges(fl_pg *c, fl__store_detail *x, const char *rowid) {
+  static const char *const what = "cannot read a run's graph";
+  res q;
+  int status = query(c, &q, what,
+                     "SELECT edges::text FROM run_graph"
+                     " WHERE run = $1::bigint AND edges IS NOT NULL",
+                     1, &rowid);
+  if (status) return status;
+  x->pub.edges_state = FL_STORE_EDGES_NONE;
+  int parsed = EDGES_DONE;
+  if (q.rows > 0)
+    parsed = parse_edges(q.pq->getvalue(q.r, 0, 0),
+                         (size_t)q.pq->getlength(q.r, 0, 0),
+                         (int64_t)x->pub.n_graph_keys, x);
+  res_clear(&q);
+  if (parsed == EDGES_OOM) return oom(c, what);
+  return parsed == EDGES_SQL ? edges_by_sql(c, x, rowid) : FLOWLUA_OK;
 }
 
 /* ---- a run's task runs ------------------------------------------------------------- */
@@ -506,16 +688,16 @@ static int cmp_task_number(const void *a, const void *b) {
 /* The numbers of d's task runs, sorted, in *out (*count of them). The
    history names task runs by number, the detail by key. */
 static int number_tasks(fl_pg *c, const fl_store_run_detail *d,
-                        task_number **out, size_t *count) {
+                        const char *rowid, task_number **out, size_t *count) {
   *out = NULL;
   *count = 0;
   fl_buf what = FL_BUF_INIT;
   fl_buf_addf(&what, "cannot read the task runs of run %s", d->run.run_id);
   res q;
   int status = query(c, &q, fl_buf_str(&what),
-                     "SELECT t.n, t.key FROM flow_run r JOIN task_run t"
-                     " ON t.run = r.id WHERE r.run_id = $1 ORDER BY t.n",
-                     1, &d->run.run_id);
+                     "SELECT n, key FROM task_run WHERE run = $1::bigint"
+                     " ORDER BY n",
+                     1, &rowid);
   fl_buf_free(&what);
   if (status) return status;
   if (q.rows && !(*out = malloc((size_t)q.rows * sizeof **out)))
@@ -538,16 +720,15 @@ static int cmp_attempt(const void *a, const void *b) {
 }
 
 /* Where each attempt of out ran, for those that ran in a worker. */
-static int attempt_workers(fl_pg *c, const fl_store_run_detail *d,
+static int attempt_workers(fl_pg *c, const char *rowid,
                            const task_number *numbers, size_t n_numbers,
                            fl_store_attempt_list *out) {
   static const char *const what = "cannot read where a run's attempts ran";
   res q;
   int status = query(c, &q, what,
-                     "SELECT w.n, w.attempt, w.host, w.pid"
-                     " FROM flow_run r JOIN attempt_worker w"
-                     " ON w.run = r.id WHERE r.run_id = $1",
-                     1, &d->run.run_id);
+                     "SELECT n, attempt, host, pid FROM attempt_worker"
+                     " WHERE run = $1::bigint",
+                     1, &rowid);
   if (status) return status;
   int ok = 1;
   for (int i = 0; ok && i < q.rows; i++) {
@@ -574,16 +755,15 @@ static int attempt_workers(fl_pg *c, const fl_store_run_detail *d,
    Running opens an attempt, the next change of the same task run closes
    it. */
 static int read_attempts(fl_pg *c, const fl_store_run_detail *d,
-                         const task_number *numbers, size_t n_numbers,
+                         const char *rowid, const task_number *numbers, size_t n_numbers,
                          fl_store_attempt_list *out) {
   fl_buf what = FL_BUF_INIT;
   fl_buf_addf(&what, "cannot read the attempts of run %s", d->run.run_id);
   res q;
   int status = query(c, &q, fl_buf_str(&what),
-                     "SELECT h.n, h.at, h.state, h.attempt, h.error"
-                     " FROM flow_run r JOIN task_history h ON h.run = r.id"
-                     " WHERE r.run_id = $1 ORDER BY h.n, h.seq",
-                     1, &d->run.run_id);
+                     "SELECT n, at, state, attempt, error FROM task_history"
+                     " WHERE run = $1::bigint ORDER BY n, seq",
+                     1, &rowid);
   fl_buf_free(&what);
   if (status) return status;
   size_t cap = 0;
@@ -626,18 +806,40 @@ static int read_attempts(fl_pg *c, const fl_store_run_detail *d,
   return ok ? FLOWLUA_OK : oom(c, "cannot read a run's attempts");
 }
 
+/* The flow_run.id of run_id, as text, for the statements that follow to
+   name the run by its key: task_history is a view of a UNION, which a
+   join on flow_run would read whole. */
+static int run_rowid(fl_pg *c, const char *run_id, char *rowid, size_t size,
+                     int *found) {
+  fl_buf what = FL_BUF_INIT;
+  fl_buf_addf(&what, "cannot read the attempts of run %s", run_id);
+  res q;
+  int status = query(c, &q, fl_buf_str(&what),
+                     "SELECT id FROM flow_run WHERE run_id = $1", 1, &run_id);
+  fl_buf_free(&what);
+  if (status) return status;
+  *found = q.rows > 0;
+  if (*found) snprintf(rowid, size, "%lld", (long long)col_int64(&q, 0, 0));
+  res_clear(&q);
+  return FLOWLUA_OK;
+}
+
 int fl__pg_load_attempts(fl_pg *c, const fl_store_run_detail *d,
                          fl_store_attempt_list *out) {
   memset(out, 0, sizeof *out);
   if (!(out->arena_ = fl__store_arena_new()))
     return oom(c, "cannot read a run's attempts");
+  char rowid[32];
+  int found = 0;
+  int status = run_rowid(c, d->run.run_id, rowid, sizeof rowid, &found);
+  if (status || !found) return status; /* deleted since: no attempts */
   task_number *numbers = NULL;
   size_t n_numbers = 0;
-  int status = number_tasks(c, d, &numbers, &n_numbers);
+  status = number_tasks(c, d, rowid, &numbers, &n_numbers);
   if (status == FLOWLUA_OK)
-    status = read_attempts(c, d, numbers, n_numbers, out);
+    status = read_attempts(c, d, rowid, numbers, n_numbers, out);
   if (status == FLOWLUA_OK)
-    status = attempt_workers(c, d, numbers, n_numbers, out);
+    status = attempt_workers(c, rowid, numbers, n_numbers, out);
   free(numbers);
   return status;
 }
