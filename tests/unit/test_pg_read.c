@@ -402,6 +402,63 @@ static void test_load_run(void) {
   fl_store_run_detail_free(d);
 }
 
+/* Edges in every form a history may hold: those flowlua writes (parsed
+   by pg_read.c), those it leaves to SQL, and damaged ones; each read as
+   store_read.c reads it (three keys: a, b, c). */
+static void test_edge_forms(void) {
+  static const struct {
+    const char *edges;
+    int state;
+    const char *orderings; /* of the recorded edges, '0'/'1' each */
+  } cases[] = {
+      {"[]", FL_STORE_EDGES_RECORDED, ""},
+      {"[[0, 2, true], [1, 2, 0.5], [0, 1, 2], [1, 0, null], [2,2,false]]",
+       FL_STORE_EDGES_RECORDED, "10100"},
+      {"[[-0, 1, -3]]", FL_STORE_EDGES_RECORDED, "1"},
+      /* a third element of another kind: SQL reads it */
+      {"[[0, 1, \"x\"], [0, 2, \"1\"], [1, 2, {\"a\": 1}], [2, 0, [1]]]",
+       FL_STORE_EDGES_RECORDED, "0100"},
+      {"[[0, 1, \"x\"], [0, 3, true]]", FL_STORE_EDGES_DAMAGED, ""},
+      {"[[0, 1]]", FL_STORE_EDGES_DAMAGED, ""},
+      {"[[0, 1, true, 4]]", FL_STORE_EDGES_DAMAGED, ""},
+      {"[[0, -1, true]]", FL_STORE_EDGES_DAMAGED, ""},
+      {"[[0, 3, true]]", FL_STORE_EDGES_DAMAGED, ""},
+      {"[[0, 99999999999999999999999, true]]", FL_STORE_EDGES_DAMAGED, ""},
+      {"[[0, \"1\", true]]", FL_STORE_EDGES_DAMAGED, ""},
+      {"[[0.0, 1, true]]", FL_STORE_EDGES_DAMAGED, ""},
+      {"[[0, 1, true], \"x\"]", FL_STORE_EDGES_DAMAGED, ""},
+      {"[0]", FL_STORE_EDGES_DAMAGED, ""},
+      {"{\"a\": 1}", FL_STORE_EDGES_DAMAGED, ""},
+      {"\"x\"", FL_STORE_EDGES_DAMAGED, ""},
+      {"null", FL_STORE_EDGES_DAMAGED, ""},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char q[1024];
+    snprintf(q, sizeof q,
+             "INSERT INTO flow_run (id, run_id, flow, state, started_at)"
+             " VALUES (%zu, 'edges-%zu', 'edges', 'Success', 0);"
+             "INSERT INTO run_graph (run, keys, edges) VALUES"
+             " (%zu, '[\"a\", \"b\", \"c\"]', $e$%s$e$)",
+             100 + i, i, 100 + i, cases[i].edges);
+    if (sql(q)) continue;
+    char id[32];
+    snprintf(id, sizeof id, "edges-%zu", i);
+    fl_store_run_detail *d = NULL;
+    CHECK_EQ_INT(fl__pg_load_run(conn, id, "edges", &d), FLOWLUA_OK);
+    if (!d) continue;
+    char got[16] = "";
+    for (size_t e = 0; e < d->n_edges && e < sizeof got - 1; e++)
+      got[e] = d->edges[e].ordering ? '1' : '0';
+    if (d->edges_state != cases[i].state || strcmp(got, cases[i].orderings))
+      fprintf(stderr, "  edges %s\n", cases[i].edges);
+    CHECK_EQ_INT(d->edges_state, cases[i].state);
+    CHECK_EQ_STR(got, cases[i].orderings);
+    if (d->edges_state == FL_STORE_EDGES_RECORDED && d->n_edges > 1)
+      CHECK(d->edges[0].from == 0 && d->edges[1].to == 2);
+    fl_store_run_detail_free(d);
+  }
+}
+
 /* ---- attempts and fire times --------------------------------------------------- */
 
 static void test_attempts(void) {
@@ -568,6 +625,7 @@ int main(void) {
   RUN(test_list_runs);
   RUN(test_find_run);
   RUN(test_load_run);
+  RUN(test_edge_forms);
   RUN(test_attempts);
   RUN(test_succeeded_fires);
   RUN(test_errors);
