@@ -13,6 +13,9 @@
  *   store_replay.c   crash detection, fire claims and events, replaying a
  *                    dead process's journal
  *   store_read.c     reading runs back (runs, show, resume)
+ *   store_arena.c    the strings of what the readers hand back
+ *   store_detail.c   a loaded run: its layout, index and counts (shared
+ *                    with pg_read.c)
  */
 #ifndef FL_STORE_INTERNAL_H
 #define FL_STORE_INTERNAL_H
