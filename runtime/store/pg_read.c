@@ -94,6 +94,29 @@ static const char *col_str(struct fl_store_arena *a, const res *q, int row,
   return p;
 }
 
+/* Whether s is valid UTF-8 (no overlong form, no surrogate, at most
+   U+10FFFF), as the server checks text. A name that is not can match no
+   stored one: the readers answer "none" as SQLite does, where the server
+   would refuse the statement. */
+static int valid_utf8(const char *s) {
+  const unsigned char *p = (const unsigned char *)s;
+  while (*p) {
+    unsigned c = *p++;
+    int more = c < 0x80 ? 0 : c >= 0xc2 && c <= 0xdf ? 1
+             : c >= 0xe0 && c <= 0xef ? 2 : c >= 0xf0 && c <= 0xf4 ? 3 : -1;
+    if (more < 0) return 0;
+    unsigned cp = more ? c & (0x3fu >> more) : c;
+    for (int i = 0; i < more; i++, p++) {
+      if ((*p & 0xc0) != 0x80) return 0;
+      cp = cp << 6 | (*p & 0x3fu);
+    }
+    if ((more == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+        (more == 3 && (cp < 0x10000 || cp > 0x10ffff)))
+      return 0;
+  }
+  return 1;
+}
+
 static int oom(fl_pg *c, const char *what) {
   return fl_pg_set_err(c, FLOWLUA_ENOMEM, "%s: out of memory", what);
 }
@@ -211,6 +234,7 @@ int fl__pg_list_runs(fl_pg *c, const char *flow, int limit,
   static const char *const what = "cannot list runs";
   memset(out, 0, sizeof *out);
   if (!(out->arena_ = fl__store_arena_new())) return oom(c, what);
+  if (flow && !valid_utf8(flow)) return FLOWLUA_OK; /* no such flow */
   char lim[32];
   snprintf(lim, sizeof lim, "%d", limit);
   const char *params[] = {flow, limit > 0 ? lim : NULL}; /* NULL: LIMIT ALL */
@@ -241,6 +265,18 @@ int fl__pg_list_runs(fl_pg *c, const char *flow, int limit,
   return status;
 }
 
+/* store_read.c's message for a ref that matches no run. */
+static int no_match(fl_pg *c, int last, const char *ref, const char *flow) {
+  if (last)
+    return fl_pg_set_err(c, FLOWLUA_EINVAL, "no run%s%s%s is recorded",
+                         flow ? " of flow '" : "", flow ? flow : "",
+                         flow ? "'" : "");
+  return fl_pg_set_err(c, FLOWLUA_EINVAL,
+                       "no run%s%s%s has an id starting with '%s'",
+                       flow ? " of flow '" : "", flow ? flow : "",
+                       flow ? "'" : "", ref);
+}
+
 /*
  * Finds the run ref names ("last", a full id, or a unique prefix of one)
  * and leaves its flow_run row (RUN_COLUMNS) as row 0 of q. 0, or an error
@@ -250,6 +286,8 @@ static int resolve_run(fl_pg *c, const char *ref, const char *flow, res *q) {
   q->r = NULL;
   if (!ref || !*ref) return fl_pg_set_err(c, FLOWLUA_EINVAL, "no run id given");
   int last = strcmp(ref, "last") == 0;
+  if (!valid_utf8(ref) || (flow && !valid_utf8(flow)))
+    return no_match(c, last, ref, flow);
   fl_buf what = FL_BUF_INIT;
   fl_buf_addf(&what, "cannot look up run '%s'", ref);
   const char *params[] = {ref, flow};
@@ -277,15 +315,8 @@ static int resolve_run(fl_pg *c, const char *ref, const char *flow, res *q) {
     if (n < 5) fl_buf_addf(&matches, "%s%s", n ? ", " : "", id ? id : "?");
     n++;
   }
-  if (n == 0 && last)
-    status = fl_pg_set_err(c, FLOWLUA_EINVAL, "no run%s%s%s is recorded",
-                           flow ? " of flow '" : "", flow ? flow : "",
-                           flow ? "'" : "");
-  else if (n == 0)
-    status = fl_pg_set_err(c, FLOWLUA_EINVAL,
-                           "no run%s%s%s has an id starting with '%s'",
-                           flow ? " of flow '" : "", flow ? flow : "",
-                           flow ? "'" : "", ref);
+  if (n == 0)
+    status = no_match(c, last, ref, flow);
   else if (n > 1 && !exact)
     status = fl_pg_set_err(c, FLOWLUA_EINVAL,
                            "run id '%s' is ambiguous: it starts %s%d ids (%s%s);"
@@ -858,6 +889,7 @@ int fl__pg_succeeded_fires(fl_pg *c, const char *flow, double from, double to,
                            double **out, size_t *n) {
   *out = NULL;
   *n = 0;
+  if (!flow || !valid_utf8(flow)) return FLOWLUA_OK; /* no such flow */
   char a[40], b[40];
   time_param(from, a, sizeof a);
   time_param(to, b, sizeof b);

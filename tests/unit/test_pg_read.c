@@ -208,6 +208,20 @@ static void test_list_runs(void) {
   }
   fl_store_run_list_free(&l);
 
+  CHECK_EQ_INT(fl__pg_list_runs(conn, "et\xfa", 5, &l), FLOWLUA_OK);
+  CHECK_EQ_INT(l.n, 0);
+  fl_store_run_list_free(&l);
+
+  /* a flow named in UTF-8 beyond ASCII */
+  CHECK_EQ_INT(sql("INSERT INTO flow_run (id, run_id, flow, state, started_at)"
+                   " VALUES (26, '\xf0\x9f\x98\x80', 'd\xc3\xa9j\xc3\xa0',"
+                   " 'Success', 0.5)"),
+               FLOWLUA_OK);
+  CHECK_EQ_INT(fl__pg_list_runs(conn, "d\xc3\xa9j\xc3\xa0", 0, &l), FLOWLUA_OK);
+  CHECK_EQ_INT(l.n, 1);
+  if (l.n) CHECK_EQ_STR(l.rows[0].run_id, "\xf0\x9f\x98\x80");
+  fl_store_run_list_free(&l);
+
   CHECK_EQ_INT(fl__pg_list_runs(conn, "nothing", 5, &l), FLOWLUA_OK);
   CHECK_EQ_INT(l.n, 0);
   fl_buf out = FL_BUF_INIT;
@@ -258,6 +272,14 @@ static void test_find_run(void) {
   /* the prefix is text, not a pattern */
   expect_refused("aaaa%", NULL, "no run has an id starting with 'aaaa%'");
   expect_refused("_aaa", NULL, "no run has an id starting with '_aaa'");
+  /* not UTF-8: no stored id or flow can match it (the server would refuse
+     the text) */
+  expect_refused("aa\xff", NULL, "no run has an id starting with 'aa\xff'");
+  expect_refused("\xc0\xaf", NULL, "no run has an id starting with '\xc0\xaf'");
+  expect_refused("\xed\xa0\x80", NULL,
+                 "no run has an id starting with '\xed\xa0\x80'");
+  expect_refused("last", "e\xe9", "no run of flow 'e\xe9' is recorded");
+  expect_run("aaaa1", "etl", "aaaa1111-0000-4000-8000-000000000001");
 }
 
 static void test_load_run(void) {
@@ -528,6 +550,9 @@ static void test_succeeded_fires(void) {
   free(t);
   CHECK_EQ_INT(fl__pg_succeeded_fires(conn, "cron", 1000.5, 1059.9, &t, &n),
                FLOWLUA_OK);
+  CHECK(n == 0 && t == NULL);
+  free(t);
+  CHECK_EQ_INT(fl__pg_succeeded_fires(conn, "cr\xffon", 0, 2000, &t, &n), FLOWLUA_OK);
   CHECK(n == 0 && t == NULL);
   free(t);
 }
