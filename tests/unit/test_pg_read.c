@@ -14,10 +14,12 @@
  */
 #define _GNU_SOURCE
 #include <math.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "flowlua.h"
@@ -142,6 +144,275 @@ static int setup(void) {
       " (3, 2, 'c', 'c', 'Someday', 0, 0, 0, NULL, NULL);"
       "INSERT INTO task_run (run, n, key, task, state) VALUES"
       " (4, 0, 'a', 'a', 'Success');");
+}
+
+/* ---- the same history read from SQLite and from PostgreSQL ----------------- */
+
+/* Copies the rows of select (on SQLite) into PostgreSQL with insert
+   ($1..$n): numbers as exact text, strings byte for byte. */
+static void copy_rows(sqlite3 *db, const char *select, const char *insert) {
+  sqlite3_stmt *s = NULL;
+  CHECK_EQ_INT(sqlite3_prepare_v2(db, select, -1, &s, NULL), SQLITE_OK);
+  if (!s) return;
+  int n = sqlite3_column_count(s);
+  char num[16][40];
+  const char *params[16];
+  while (n <= 16 && sqlite3_step(s) == SQLITE_ROW) {
+    for (int i = 0; i < n; i++) {
+      switch (sqlite3_column_type(s, i)) {
+      case SQLITE_NULL: params[i] = NULL; break;
+      case SQLITE_INTEGER:
+        snprintf(num[i], sizeof num[i], "%lld", (long long)sqlite3_column_int64(s, i));
+        params[i] = num[i];
+        break;
+      case SQLITE_FLOAT:
+        snprintf(num[i], sizeof num[i], "%.17g", sqlite3_column_double(s, i));
+        params[i] = num[i];
+        break;
+      default: params[i] = (const char *)sqlite3_column_text(s, i);
+      }
+    }
+    PGresult *r = fl_pg_query(conn, "copying", insert, n, params);
+    if (!r) fprintf(stderr, "  %s\n", fl_pg_errmsg(conn));
+    CHECK(r != NULL);
+    fl_pq()->clear(r);
+  }
+  sqlite3_finalize(s);
+}
+
+static void same_str(const char *a, const char *b, const char *what) {
+  if ((a == NULL) != (b == NULL) || (a && strcmp(a, b) != 0)) {
+    fprintf(stderr, "  %s: SQLite ", what);
+    check_print_quoted_(a);
+    fprintf(stderr, ", PostgreSQL ");
+    check_print_quoted_(b);
+    fputc('\n', stderr);
+    CHECK(0);
+  }
+}
+
+static void same_run_row(const fl_store_run_row *a, const fl_store_run_row *b) {
+  same_str(a->run_id, b->run_id, "run_id");
+  same_str(a->flow, b->flow, "flow");
+  same_str(a->script, b->script, "script");
+  same_str(a->params_json, b->params_json, "params");
+  same_str(a->error, b->error, "error");
+  same_str(a->resumed_from, b->resumed_from, "resumed_from");
+  same_str(a->owner_host, b->owner_host, "owner_host");
+  CHECK_EQ_INT(a->state, b->state);
+  CHECK(a->scheduled_at == b->scheduled_at);
+  CHECK(a->started_at == b->started_at);
+  CHECK(a->ended_at == b->ended_at);
+  CHECK_EQ_INT(a->owner_pid, b->owner_pid);
+  CHECK_EQ_INT(a->n_tasks, b->n_tasks);
+  CHECK(memcmp(a->by_state, b->by_state, sizeof a->by_state) == 0);
+}
+
+static void same_detail(const fl_store_run_detail *a, const fl_store_run_detail *b) {
+  same_run_row(&a->run, &b->run);
+  CHECK_EQ_INT(a->n_graph_keys, b->n_graph_keys);
+  for (size_t i = 0; i < a->n_graph_keys && i < b->n_graph_keys; i++)
+    same_str(a->graph_keys[i], b->graph_keys[i], "graph key");
+  CHECK_EQ_INT(a->edges_state, b->edges_state);
+  CHECK_EQ_INT(a->n_edges, b->n_edges);
+  if (a->n_edges == b->n_edges && a->n_edges)
+    CHECK(memcmp(a->edges, b->edges, a->n_edges * sizeof *a->edges) == 0);
+  CHECK_EQ_INT(a->n_tasks, b->n_tasks);
+  for (size_t i = 0; i < a->n_tasks && i < b->n_tasks; i++) {
+    const fl_store_task_row *x = &a->tasks[i], *y = &b->tasks[i];
+    same_str(x->key, y->key, "key");
+    same_str(x->task, y->task, "task");
+    same_str(x->error, y->error, "task error");
+    same_str(x->worker_host, y->worker_host, "worker_host");
+    CHECK_EQ_INT(x->result_len, y->result_len);
+    CHECK((x->result == NULL) == (y->result == NULL));
+    if (x->result && y->result && x->result_len == y->result_len)
+      CHECK(memcmp(x->result, y->result, x->result_len) == 0);
+    CHECK_EQ_INT(x->map_index, y->map_index);
+    CHECK_EQ_INT(x->state, y->state);
+    CHECK_EQ_INT(x->attempts, y->attempts);
+    CHECK_EQ_INT(x->result_kind, y->result_kind);
+    CHECK(x->started_at == y->started_at);
+    CHECK(x->ended_at == y->ended_at);
+    CHECK_EQ_INT(x->worker_pid, y->worker_pid);
+  }
+}
+
+static void same_attempts(const fl_store_attempt_list *a,
+                          const fl_store_attempt_list *b) {
+  CHECK_EQ_INT(a->n, b->n);
+  for (size_t i = 0; i < a->n && i < b->n; i++) {
+    const fl_store_attempt *x = &a->items[i], *y = &b->items[i];
+    CHECK_EQ_INT(x->task, y->task);
+    CHECK_EQ_INT(x->attempt, y->attempt);
+    CHECK_EQ_INT(x->state, y->state);
+    CHECK(x->started_at == y->started_at);
+    CHECK(x->ended_at == y->ended_at);
+    same_str(x->error, y->error, "attempt error");
+    same_str(x->worker_host, y->worker_host, "attempt worker_host");
+    CHECK_EQ_INT(x->worker_pid, y->worker_pid);
+  }
+}
+
+/* The message after "state store 'NAME': " of the SQLite store. */
+static const char *sqlite_message(fl_store *st) {
+  const char *m = fl_store_errmsg(st);
+  const char *p = strstr(m, "': ");
+  return p ? p + 3 : m;
+}
+
+/* A history written by the SQLite store itself (runs ended and running,
+   retries, a map, a worker, a result of odd bytes, edges, fire times),
+   copied row for row into PostgreSQL: every reader must hand back the
+   same from both, and refuse the same refs with the same words. */
+static void test_same_as_sqlite(void) {
+  char dir[] = "/tmp/flowlua-pgread-" MKDTEMP_SUFFIX;
+  if (!mkdtemp(dir)) {
+    CHECK(0);
+    return;
+  }
+  char path[256];
+  snprintf(path, sizeof path, "%s/state.db", dir);
+  fl_store *st = NULL;
+  char err[512];
+  CHECK_EQ_INT(fl_store_open(path, NULL, &st, err, sizeof err), FLOWLUA_OK);
+  if (!st) return;
+  static const char *const keys[] = {"fetch", "m", "load"};
+  static const fl_store_edge edges[] = {{0, 1, 0}, {1, 2, 1}};
+  static const char *const ids[] = {"aaaa1111-0000-4000-8000-000000000001",
+                                    "aaaa2222-0000-4000-8000-000000000002",
+                                    "bbbb3333-0000-4000-8000-000000000003"};
+  for (int k = 0; k < 3; k++) {
+    fl_store_run_info info = {.run_id = ids[k], .flow = k < 2 ? "etl" : "report",
+                              .script = "flows/etl.lua",
+                              .params_json = "{\"day\":\"2026-12-05\",\"x\":-0.0}",
+                              .scheduled_at = k == 2 ? 0 : 1764900000 + 60 * k,
+                              .started_at = 1764900000.123456 + 100 * k,
+                              .keys = keys, .n_keys = 3,
+                              .edges = k ? edges : NULL, .n_edges = k ? 2 : 0,
+                              .resumed_from = k == 1 ? ids[0] : NULL};
+    fl_store_run *r = NULL;
+    CHECK_EQ_INT(fl_store_run_begin(st, &info, &r), FLOWLUA_OK);
+    if (!r) break;
+    double t = info.started_at;
+    uint32_t f = 0, m = 0, e1 = 0, e2 = 0, l = 0;
+    fl_store_task_add(r, "fetch", "fetch", 0, &f);
+    fl_store_task_add(r, "m", "m", 0, &m);
+    fl_store_task_add(r, "m[1]", "square", 1, &e1);
+    fl_store_task_add(r, "m[2]", "square", 2, &e2);
+    fl_store_task_add(r, "load", "load", 0, &l);
+    fl_store_task_state(r, f, FLOWLUA_TASK_RUNNING, 1, t + 0.1, NULL);
+    fl_store_task_state(r, f, FLOWLUA_TASK_SUCCESS, 1, t + 0.2, NULL);
+    fl_store_task_result(r, f, ODD_RESULT, strlen(ODD_RESULT));
+    fl_store_task_state(r, m, FLOWLUA_TASK_RUNNING, 1, t + 0.3, NULL);
+    fl_store_task_state(r, e1, FLOWLUA_TASK_RUNNING, 1, t + 0.31, NULL);
+    fl_store_task_state(r, e1, FLOWLUA_TASK_SUCCESS, 1, t + 0.32, NULL);
+    fl_store_task_result(r, e1, "1", 1);
+    fl_store_task_state(r, e2, FLOWLUA_TASK_RUNNING, 1, t + 0.33, NULL);
+    fl_store_task_state(r, e2, FLOWLUA_TASK_FAILED, 1, t + 0.34, "bad\ninput");
+    fl_store_task_state(r, m, FLOWLUA_TASK_FAILED, 0, t + 0.35, "1 element failed");
+    for (int a = 1; a <= 3 && k > 0; a++) {
+      fl_store_task_state(r, l, FLOWLUA_TASK_RUNNING, a, t + 1 + a, NULL);
+      fl_store_task_worker(r, l, a, a == 2 ? "w2" : "w1", 100 + a);
+      if (k == 2 && a == 2) break; /* still running */
+      fl_store_task_state(r, l, a < 3 ? FLOWLUA_TASK_RETRYING : FLOWLUA_TASK_SUCCESS,
+                          a, t + 1.5 + a, a < 3 ? "disk full" : NULL);
+    }
+    if (k < 2)
+      CHECK_EQ_INT(fl_store_run_end(r, k ? FLOWLUA_FLOW_SUCCESS : FLOWLUA_FLOW_FAILED,
+                                    t + 10, k ? NULL : "2 tasks failed"),
+                   FLOWLUA_OK);
+  }
+  CHECK_EQ_INT(fl_store_flush(st), FLOWLUA_OK);
+
+  sqlite3 *db = NULL;
+  CHECK_EQ_INT(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+  copy_rows(db,
+            "SELECT id, run_id, flow, script, params, state, scheduled_at,"
+            " started_at, ended_at, error, task_counts, resumed_from,"
+            " owner_host, owner_pid FROM flow_run",
+            "INSERT INTO flow_run (id, run_id, flow, script, params, state,"
+            " scheduled_at, started_at, ended_at, error, task_counts,"
+            " resumed_from, owner_host, owner_pid) VALUES ($1, $2, $3, $4, $5,"
+            " $6, $7, $8, $9, $10, $11, $12, $13, $14)");
+  copy_rows(db, "SELECT run, keys, edges FROM run_graph",
+            "INSERT INTO run_graph (run, keys, edges) VALUES ($1, $2, $3)");
+  copy_rows(db,
+            "SELECT run, n, key, task, map_index, state, state_at, state_seq,"
+            " attempts, error, started_at, started_seq, ended_at, result,"
+            " result_kind FROM task_run",
+            "INSERT INTO task_run (run, n, key, task, map_index, state,"
+            " state_at, state_seq, attempts, error, started_at, started_seq,"
+            " ended_at, result, result_kind) VALUES ($1, $2, $3, $4, $5, $6,"
+            " $7, $8, $9, $10, $11, $12, $13, $14, $15)");
+  copy_rows(db, "SELECT run, n, seq, at, state, attempt, error FROM task_event",
+            "INSERT INTO task_event (run, n, seq, at, state, attempt, error)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7)");
+  copy_rows(db, "SELECT run, n, attempt, host, pid FROM attempt_worker",
+            "INSERT INTO attempt_worker (run, n, attempt, host, pid)"
+            " VALUES ($1, $2, $3, $4, $5)");
+  sqlite3_close(db);
+
+  fl_store_run_list a, b;
+  CHECK_EQ_INT(fl_store_list_runs(st, NULL, 0, &a), FLOWLUA_OK);
+  CHECK_EQ_INT(fl__pg_list_runs(conn, NULL, 0, &b), FLOWLUA_OK);
+  CHECK_EQ_INT(a.n, 3);
+  CHECK_EQ_INT(a.n, b.n);
+  for (size_t i = 0; i < a.n && i < b.n; i++) same_run_row(&a.rows[i], &b.rows[i]);
+  fl_store_run_list_free(&a);
+  fl_store_run_list_free(&b);
+
+  static const char *const refs[] = {"aaaa1", "aaaa2222-0000-4000-8000-000000000002",
+                                     "last", "bbbb"};
+  for (size_t i = 0; i < sizeof refs / sizeof refs[0]; i++) {
+    fl_store_run_detail *x = NULL, *y = NULL;
+    CHECK_EQ_INT(fl_store_load_run(st, refs[i], NULL, &x), FLOWLUA_OK);
+    CHECK_EQ_INT(fl__pg_load_run(conn, refs[i], NULL, &y), FLOWLUA_OK);
+    if (x && y) {
+      CHECK(x->n_tasks >= 4); /* the comparison compares something */
+      same_detail(x, y);
+      fl_store_attempt_list la, lb;
+      CHECK_EQ_INT(fl_store_load_attempts(st, x, &la), FLOWLUA_OK);
+      CHECK_EQ_INT(fl__pg_load_attempts(conn, y, &lb), FLOWLUA_OK);
+      CHECK(la.n >= 4);
+      same_attempts(&la, &lb);
+      fl_store_attempt_list_free(&la);
+      fl_store_attempt_list_free(&lb);
+    }
+    fl_store_run_detail_free(x);
+    fl_store_run_detail_free(y);
+  }
+
+  static const struct {
+    const char *ref, *flow;
+  } refused[] = {{"aaaa", NULL}, {"zzzz", NULL}, {"bbbb", "etl"},
+                 {"last", "nothing"}, {"", NULL}, {"a\xff", NULL}};
+  for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+    fl_store_run_detail *x = NULL, *y = NULL;
+    int ra = fl_store_load_run(st, refused[i].ref, refused[i].flow, &x);
+    int rb = fl__pg_load_run(conn, refused[i].ref, refused[i].flow, &y);
+    CHECK_EQ_INT(ra, FLOWLUA_EINVAL);
+    CHECK_EQ_INT(rb, ra);
+    CHECK_EQ_STR(message(), sqlite_message(st));
+    fl_store_run_detail_free(x);
+    fl_store_run_detail_free(y);
+  }
+
+  double *fa = NULL, *fb = NULL;
+  size_t na = 0, nb = 0;
+  CHECK_EQ_INT(fl_store_succeeded_fires(st, "etl", 1764899000, 1764901000, &fa, &na),
+               FLOWLUA_OK);
+  CHECK_EQ_INT(fl__pg_succeeded_fires(conn, "etl", 1764899000, 1764901000, &fb, &nb),
+               FLOWLUA_OK);
+  CHECK_EQ_INT(na, 1);
+  CHECK_EQ_INT(na, nb);
+  if (na == 1 && nb == 1) CHECK(fa[0] == fb[0]);
+  free(fa);
+  free(fb);
+  fl_store_close(st);
+  char rm[512];
+  snprintf(rm, sizeof rm, "rm -rf '%s'", dir);
+  CHECK_EQ_INT(system(rm), 0);
 }
 
 /* ---- lists ------------------------------------------------------------------ */
@@ -641,8 +912,14 @@ int main(void) {
     fprintf(stderr, "test_pg_read: %s\n", err);
     return 1;
   }
-  if (sql("DROP SCHEMA IF EXISTS flowlua CASCADE") || fl_pg_migrate(conn) ||
-      setup()) {
+  if (sql("DROP SCHEMA IF EXISTS flowlua CASCADE") || fl_pg_migrate(conn)) {
+    fprintf(stderr, "test_pg_read: %s\n", fl_pg_errmsg(conn));
+    fl_pg_close(conn);
+    return 1;
+  }
+  RUN(test_same_as_sqlite);
+  /* the other tests read a history of their own */
+  if (sql("DROP SCHEMA flowlua CASCADE") || fl_pg_migrate(conn) || setup()) {
     fprintf(stderr, "test_pg_read: %s\n", fl_pg_errmsg(conn));
     fl_pg_close(conn);
     return 1;
