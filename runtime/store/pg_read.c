@@ -23,7 +23,7 @@
 #include "flowlua.h"
 #include "pg_api.h"
 
-/* ---- a statement's rows ------------------------------------------------------ */
+/* ---- a statement's rows -------------------------------------------------- */
 
 /* A result being read, with libpq's table at hand (fl_pq() once, not per
    value). */
@@ -121,7 +121,7 @@ static int oom(fl_pg *c, const char *what) {
   return fl_pg_set_err(c, FLOWLUA_ENOMEM, "%s: out of memory", what);
 }
 
-/* ---- runs -------------------------------------------------------------------- */
+/* ---- runs ---------------------------------------------------------------- */
 
 /* The columns of flow_run every reader wants, in the order read_run_row
    reads them; the last says whether task_counts holds an object of counts
@@ -319,8 +319,8 @@ static int resolve_run(fl_pg *c, const char *ref, const char *flow, res *q) {
     status = no_match(c, last, ref, flow);
   else if (n > 1 && !exact)
     status = fl_pg_set_err(c, FLOWLUA_EINVAL,
-                           "run id '%s' is ambiguous: it starts %s%d ids (%s%s);"
-                           " give more of it",
+                           "run id '%s' is ambiguous: it starts %s%d ids"
+                           " (%s%s); give more of it",
                            ref, n > 5 ? "more than " : "", n > 5 ? 5 : n,
                            fl_buf_str(&matches), n > 5 ? ", ..." : "");
   fl_buf_free(&matches);
@@ -328,7 +328,7 @@ static int resolve_run(fl_pg *c, const char *ref, const char *flow, res *q) {
   return status;
 }
 
-/* ---- a run's graph ----------------------------------------------------------------- */
+/* ---- a run's graph ------------------------------------------------------- */
 
 /* The graph's keys, each put at its place (k.i) rather than sorted by
    the server: a sort of 100,000 keys would cost more than reading them. */
@@ -582,7 +582,7 @@ static int load_edges(fl_pg *c, fl__store_detail *x, const char *rowid) {
   return parsed == EDGES_SQL ? edges_by_sql(c, x, rowid) : FLOWLUA_OK;
 }
 
-/* ---- a run's task runs ------------------------------------------------------------- */
+/* ---- a run's task runs --------------------------------------------------- */
 
 /* Where each task run's latest attempt ran, for those that ran in a
    worker (attempt_worker); ns[i] is the number of d's task run i, in
@@ -703,7 +703,7 @@ int fl__pg_load_run(fl_pg *c, const char *ref, const char *flow,
   return FLOWLUA_OK;
 }
 
-/* ---- a run's attempts (the report's timeline) -------------------------------------- */
+/* ---- a run's attempts (the report's timeline) ---------------------------- */
 
 /* A task run's number in its run (task_run.n) and its index in a detail. */
 typedef struct task_number {
@@ -786,8 +786,8 @@ static int attempt_workers(fl_pg *c, const char *rowid,
    Running opens an attempt, the next change of the same task run closes
    it. */
 static int read_attempts(fl_pg *c, const fl_store_run_detail *d,
-                         const char *rowid, const task_number *numbers, size_t n_numbers,
-                         fl_store_attempt_list *out) {
+                         const char *rowid, const task_number *numbers,
+                         size_t n_numbers, fl_store_attempt_list *out) {
   fl_buf what = FL_BUF_INIT;
   fl_buf_addf(&what, "cannot read the attempts of run %s", d->run.run_id);
   res q;
@@ -875,7 +875,7 @@ int fl__pg_load_attempts(fl_pg *c, const fl_store_run_detail *d,
   return status;
 }
 
-/* ---- fire times --------------------------------------------------------------------- */
+/* ---- fire times ---------------------------------------------------------- */
 
 /* A time as a float8 parameter, exact (17 digits), infinities by name. */
 static void time_param(double t, char *buf, size_t size) {

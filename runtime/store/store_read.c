@@ -85,7 +85,8 @@ static int read_counts(fl_store *st, int64_t rowid, const char *counts_json,
 
 int fl_store_list_runs(fl_store *st, const char *flow, int limit,
                        fl_store_run_list *out) {
-  if (st->pg) return fl__pg_store_err(st, fl__pg_list_runs(st->pg, flow, limit, out));
+  if (st->pg)
+    return fl__pg_store_err(st, fl__pg_list_runs(st->pg, flow, limit, out));
   memset(out, 0, sizeof *out);
   /* What this handle handed to its writer (a run's end) is read back. */
   int drained = fl__store_writer_drain(st);
@@ -465,7 +466,8 @@ static int load_tasks(fl_store *st, fl__store_detail *x, int64_t rowid) {
 
 int fl_store_load_run(fl_store *st, const char *ref, const char *flow,
                       fl_store_run_detail **out) {
-  if (st->pg) return fl__pg_store_err(st, fl__pg_load_run(st->pg, ref, flow, out));
+  if (st->pg)
+    return fl__pg_store_err(st, fl__pg_load_run(st->pg, ref, flow, out));
   *out = NULL;
   int64_t rowid = 0;
   int status = fl__store_writer_drain(st);
@@ -701,7 +703,8 @@ static int attempt_workers(fl_store *st, const fl_store_run_detail *d,
 
 int fl_store_load_attempts(fl_store *st, const fl_store_run_detail *d,
                            fl_store_attempt_list *out) {
-  if (st->pg) return fl__pg_store_err(st, fl__pg_load_attempts(st->pg, d, out));
+  if (st->pg)
+    return fl__pg_store_err(st, fl__pg_load_attempts(st->pg, d, out));
   memset(out, 0, sizeof *out);
   if (!(out->arena_ = fl__store_arena_new()))
     return fl__store_oom(st, "cannot read a run's attempts");
@@ -770,7 +773,8 @@ int fl_store_load_attempts(fl_store *st, const fl_store_run_detail *d,
 int fl_store_succeeded_fires(fl_store *st, const char *flow, double from,
                              double to, double **out, size_t *n) {
   if (st->pg)
-    return fl__pg_store_err(st, fl__pg_succeeded_fires(st->pg, flow, from, to, out, n));
+    return fl__pg_store_err(
+        st, fl__pg_succeeded_fires(st->pg, flow, from, to, out, n));
   *out = NULL;
   *n = 0;
   int status = fl__store_writer_drain(st);
