@@ -41,6 +41,7 @@ static char load_error[512];
   X(result_error_field, PQresultErrorField)                                    \
   X(ntuples, PQntuples)                                                        \
   X(getvalue, PQgetvalue)                                                      \
+  X(getlength, PQgetlength)                                                    \
   X(getisnull, PQgetisnull)                                                    \
   X(clear, PQclear)
 

@@ -45,6 +45,7 @@ typedef struct fl_pq_api {
   char *(*result_error_field)(const PGresult *res, int fieldcode);
   int (*ntuples)(const PGresult *res);
   char *(*getvalue)(const PGresult *res, int tup_num, int field_num);
+  int (*getlength)(const PGresult *res, int tup_num, int field_num);
   int (*getisnull)(const PGresult *res, int tup_num, int field_num);
   void (*clear)(PGresult *res);
 } fl_pq_api;

@@ -13,6 +13,9 @@
  *   store_replay.c   crash detection, fire claims and events, replaying a
  *                    dead process's journal
  *   store_read.c     reading runs back (runs, show, resume)
+ *   store_arena.c    the strings of what the readers hand back
+ *   store_detail.c   a loaded run: its layout, index and counts (shared
+ *                    with pg_read.c)
  */
 #ifndef FL_STORE_INTERNAL_H
 #define FL_STORE_INTERNAL_H
@@ -601,5 +604,78 @@ int fl__store_run_restore(fl_store_run *run, uint32_t n, const char *key,
                       const char *error);
 /* Whether task n of run is declared (not void). */
 int fl__store_task_known(const fl_store_run *run, uint32_t n);
+
+/* ---- what readers hand back (store_arena.c, store_detail.c) ---------------
+ *
+ * Shared by the SQLite readers (store_read.c) and the PostgreSQL ones
+ * (pg_read.c), so that a list or a detail from either is freed, and a
+ * detail searched, by the same code. */
+
+/* Strings of a query's result, in blocks that never move, freed at once:
+   the private arena_ of fl_store_run_list and fl_store_attempt_list, and a
+   detail's. */
+typedef struct fl__store_arena_block {
+  struct fl__store_arena_block *next;
+  size_t used, cap;
+  char data[];
+} fl__store_arena_block;
+
+struct fl_store_arena {
+  fl__store_arena_block *head;
+};
+
+/* An empty arena, or NULL when out of memory. */
+struct fl_store_arena *fl__store_arena_new(void);
+/* Frees a and every string in it. NULL-safe. */
+void fl__store_arena_free(struct fl_store_arena *a);
+/* size bytes from a new block (fl__store_arena_dup when the current block
+   is full), or NULL when out of memory. */
+char *fl__store_arena_alloc(struct fl_store_arena *a, size_t size);
+
+/* A NUL-terminated copy of s[0..n), or NULL when out of memory. Inline:
+   a 100,000-task run's load copies some 300,000 strings. */
+static inline char *fl__store_arena_dup(struct fl_store_arena *a,
+                                        const char *s, size_t n) {
+  fl__store_arena_block *b = a->head;
+  char *p;
+  if (b && b->cap - b->used >= n + 1) {
+    p = b->data + b->used;
+    b->used += n + 1;
+  } else if (!(p = fl__store_arena_alloc(a, n + 1))) {
+    return NULL;
+  }
+  memcpy(p, s, n);
+  p[n] = '\0';
+  return p;
+}
+
+typedef struct fl__store_key_index {
+  const char *key;
+  uint32_t i;
+} fl__store_key_index;
+
+/* A loaded run (fl_store_run_detail) with what its caller does not see;
+   fl_store_run_detail_free and fl_store_detail_find rely on this layout.
+   A reader fills pub (its strings in arena, graph_keys in graph, edges in
+   edges, tasks malloc'd), then calls fl__store_detail_index. */
+typedef struct fl__store_detail {
+  fl_store_run_detail pub;
+  struct fl_store_arena *arena;
+  const char **graph;
+  fl_store_edge *edges;
+  fl__store_key_index *by_key; /* tasks sorted by key, for fl_store_detail_find */
+} fl__store_detail;
+
+/* An empty detail with its arena, or NULL when out of memory. Freed with
+   fl_store_run_detail_free(&x->pub). */
+fl__store_detail *fl__store_detail_new(void);
+/* Builds the index fl_store_detail_find searches, once pub.tasks is
+   complete. 0, or -1 when out of memory. */
+int fl__store_detail_index(fl__store_detail *x);
+/* Adds to pub.run's counts the task runs loaded, by the rule of
+   FL_STORE_COUNT_TASK_RUNS_SQL: every element of a map, and every other
+   task run but a map that has elements (for a run without recorded
+   counts). After fl__store_detail_index. 0, or -1 when out of memory. */
+int fl__store_detail_count(fl__store_detail *x);
 
 #endif

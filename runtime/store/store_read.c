@@ -7,57 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pg_store.h"
 #include "store_internal.h"
 
 /* ---- reading back ------------------------------------------------------------------ */
-
-/* Strings of a query's result, in blocks that never move, freed at once. */
-typedef struct arena_block {
-  struct arena_block *next;
-  size_t used, cap;
-  char data[];
-} arena_block;
-
-struct fl_store_arena {
-  arena_block *head;
-};
-
-static void arena_free(struct fl_store_arena *a) {
-  if (!a) return;
-  while (a->head) {
-    arena_block *next = a->head->next;
-    free(a->head);
-    a->head = next;
-  }
-  free(a);
-}
-
-/* A NUL-terminated copy of s[0..n), or NULL when out of memory. */
-static char *arena_dup(struct fl_store_arena *a, const char *s, size_t n) {
-  arena_block *b = a->head;
-  if (!b || b->cap - b->used < n + 1) {
-    size_t cap = n + 1 > 65536 ? n + 1 : 65536;
-    arena_block *nb = malloc(sizeof *nb + cap);
-    if (!nb) return NULL;
-    nb->used = 0;
-    nb->cap = cap;
-    /* A big string gets a block of its own, behind the current one, so the
-       current block's free space is not wasted. */
-    if (b && cap > 65536) {
-      nb->next = b->next;
-      b->next = nb;
-    } else {
-      nb->next = b;
-      a->head = nb;
-    }
-    b = nb;
-  }
-  char *p = b->data + b->used;
-  memcpy(p, s, n);
-  p[n] = '\0';
-  b->used += n + 1;
-  return p;
-}
 
 /* Column i as a string copied into the arena; NULL for SQL NULL. *ok is
    cleared when memory runs out. */
@@ -65,7 +18,7 @@ static const char *col_str(struct fl_store_arena *a, sqlite3_stmt *s, int i,
                            int *ok) {
   const char *v = (const char *)sqlite3_column_text(s, i);
   if (!v) return NULL;
-  char *p = arena_dup(a, v, (size_t)sqlite3_column_bytes(s, i));
+  char *p = fl__store_arena_dup(a, v, (size_t)sqlite3_column_bytes(s, i));
   if (!p) *ok = 0;
   return p;
 }
@@ -132,11 +85,13 @@ static int read_counts(fl_store *st, int64_t rowid, const char *counts_json,
 
 int fl_store_list_runs(fl_store *st, const char *flow, int limit,
                        fl_store_run_list *out) {
+  if (st->pg)
+    return fl__pg_store_err(st, fl__pg_list_runs(st->pg, flow, limit, out));
   memset(out, 0, sizeof *out);
   /* What this handle handed to its writer (a run's end) is read back. */
   int drained = fl__store_writer_drain(st);
   if (drained) return drained;
-  if (!(out->arena_ = calloc(1, sizeof *out->arena_)))
+  if (!(out->arena_ = fl__store_arena_new()))
     return fl__store_oom(st, "cannot list runs");
   sqlite3_stmt *s = NULL;
   int status = fl__store_prepare(st,
@@ -172,38 +127,8 @@ int fl_store_list_runs(fl_store *st, const char *flow, int limit,
 
 void fl_store_run_list_free(fl_store_run_list *l) {
   free(l->rows);
-  arena_free(l->arena_);
+  fl__store_arena_free(l->arena_);
   memset(l, 0, sizeof *l);
-}
-
-typedef struct key_index {
-  const char *key;
-  uint32_t i;
-} key_index;
-
-/* The detail with what the caller does not see. */
-typedef struct detail_impl {
-  fl_store_run_detail pub;
-  struct fl_store_arena *arena;
-  const char **graph;
-  fl_store_edge *edges;
-  key_index *by_key; /* tasks sorted by key, for fl_store_detail_find */
-} detail_impl;
-
-void fl_store_run_detail_free(fl_store_run_detail *d) {
-  if (!d) return;
-  fl_store_run_detail_free(d->resumed);
-  detail_impl *x = (detail_impl *)d;
-  free(x->by_key);
-  free(x->graph);
-  free(x->edges);
-  free(x->pub.tasks);
-  arena_free(x->arena);
-  free(x);
-}
-
-static int cmp_key_index(const void *a, const void *b) {
-  return strcmp(((const key_index *)a)->key, ((const key_index *)b)->key);
 }
 
 /* Finds the flow_run row that ref names: "last", a full id, or a unique
@@ -258,7 +183,7 @@ static int resolve_run(fl_store *st, const char *ref, const char *flow,
   return status;
 }
 
-static int load_graph(fl_store *st, detail_impl *x, int64_t rowid) {
+static int load_graph(fl_store *st, fl__store_detail *x, int64_t rowid) {
   sqlite3_stmt *s = NULL;
   int status = fl__store_prepare(st,
                        "SELECT j.value FROM run_graph g, json_each(g.keys) j"
@@ -315,7 +240,7 @@ static int edges_state(fl_store *st, int64_t rowid, int *state) {
   return status;
 }
 
-static int load_edges(fl_store *st, detail_impl *x, int64_t rowid) {
+static int load_edges(fl_store *st, fl__store_detail *x, int64_t rowid) {
   int state = FL_STORE_EDGES_NONE;
   int status = edges_state(st, rowid, &state);
   x->pub.edges_state = state;
@@ -383,9 +308,9 @@ static int load_packed(void *ctx, const store_pack_row *p) {
   fl_store_task_row *r = &t->row;
   t->n = p->n;
   t->packed = 1;
-  r->key = arena_dup(l->arena, p->key, strlen(p->key));
-  r->task = arena_dup(l->arena, p->task, strlen(p->task));
-  r->error = p->error ? arena_dup(l->arena, p->error, strlen(p->error)) : NULL;
+  r->key = fl__store_arena_dup(l->arena, p->key, strlen(p->key));
+  r->task = fl__store_arena_dup(l->arena, p->task, strlen(p->task));
+  r->error = p->error ? fl__store_arena_dup(l->arena, p->error, strlen(p->error)) : NULL;
   r->map_index = p->map_index;
   r->state = p->state;
   r->attempts = p->attempts;
@@ -393,7 +318,7 @@ static int load_packed(void *ctx, const store_pack_row *p) {
   r->ended_at = p->ended_at;
   r->result_kind = p->result_kind;
   if (r->result_kind == FL_STORE_RESULT_JSON && p->result) {
-    r->result = arena_dup(l->arena, p->result, p->result_len);
+    r->result = fl__store_arena_dup(l->arena, p->result, p->result_len);
     r->result_len = p->result_len;
   } else if (r->result_kind == FL_STORE_RESULT_JSON) {
     r->result_kind = FL_STORE_RESULT_NONE;
@@ -475,7 +400,7 @@ static int load_packs(fl_store *st, task_loader *l, int64_t rowid) {
 /* Where each task run's latest attempt ran, for those that ran in a
    worker (attempt_worker); ns[i] is the number of d's task run i, in
    ascending order. */
-static int load_workers(fl_store *st, detail_impl *x, int64_t rowid,
+static int load_workers(fl_store *st, fl__store_detail *x, int64_t rowid,
                         const uint32_t *ns) {
   fl_store_run_detail *d = &x->pub;
   sqlite3_stmt *s = NULL;
@@ -504,7 +429,7 @@ static int load_workers(fl_store *st, detail_impl *x, int64_t rowid,
   return status;
 }
 
-static int load_tasks(fl_store *st, detail_impl *x, int64_t rowid) {
+static int load_tasks(fl_store *st, fl__store_detail *x, int64_t rowid) {
   task_loader l = {x->arena, NULL, 0, 0};
   int status = load_rows(st, &l, rowid);
   if (status == FLOWLUA_OK) status = load_packs(st, &l, rowid);
@@ -534,58 +459,23 @@ static int load_tasks(fl_store *st, detail_impl *x, int64_t rowid) {
   status = d->n_tasks ? load_workers(st, x, rowid, ns) : FLOWLUA_OK;
   free(ns);
   if (status) return status;
-  if (d->n_tasks) {
-    if (!(x->by_key = malloc(d->n_tasks * sizeof *x->by_key)))
-      return fl__store_oom(st, "cannot read a run's task runs");
-    for (size_t i = 0; i < d->n_tasks; i++)
-      x->by_key[i] = (key_index){d->tasks[i].key, (uint32_t)i};
-    qsort(x->by_key, d->n_tasks, sizeof *x->by_key, cmp_key_index);
-  }
+  if (fl__store_detail_index(x))
+    return fl__store_oom(st, "cannot read a run's task runs");
   return FLOWLUA_OK;
-}
-
-/* The counts of a run without recorded ones (still running), from the
-   task runs just loaded rather than by a second pass over task_run, by
-   FL_STORE_COUNT_TASK_RUNS_SQL's rule: every element of a map, and every
-   other task run but a map that has elements. */
-static int count_loaded(fl_store *st, detail_impl *x) {
-  fl_store_run_detail *d = &x->pub;
-  uint8_t *group = calloc(d->n_tasks ? d->n_tasks : 1, 1);
-  if (!group) return fl__store_oom(st, "cannot count a run's task runs");
-  fl_buf parent = FL_BUF_INIT;
-  for (size_t i = 0; i < d->n_tasks; i++) {
-    const fl_store_task_row *t = &d->tasks[i];
-    const char *open = t->map_index > 0 ? strrchr(t->key, '[') : NULL;
-    if (!open) continue;
-    fl_buf_reset(&parent);
-    fl_buf_add(&parent, t->key, (size_t)(open - t->key));
-    const fl_store_task_row *p = fl_store_detail_find(d, fl_buf_str(&parent));
-    if (p && p->map_index == 0) group[p - d->tasks] = 1;
-  }
-  int oom = parent.oom;
-  fl_buf_free(&parent);
-  for (size_t i = 0; !oom && i < d->n_tasks; i++) {
-    if (group[i]) continue;
-    d->run.n_tasks++;
-    if (d->tasks[i].state >= 0) d->run.by_state[d->tasks[i].state]++;
-  }
-  free(group);
-  return oom ? fl__store_oom(st, "cannot count a run's task runs") : FLOWLUA_OK;
 }
 
 int fl_store_load_run(fl_store *st, const char *ref, const char *flow,
                       fl_store_run_detail **out) {
+  if (st->pg)
+    return fl__pg_store_err(st, fl__pg_load_run(st->pg, ref, flow, out));
   *out = NULL;
   int64_t rowid = 0;
   int status = fl__store_writer_drain(st);
   if (status) return status;
   status = resolve_run(st, ref, flow, &rowid);
   if (status) return status;
-  detail_impl *x = calloc(1, sizeof *x);
-  if (!x || !(x->arena = calloc(1, sizeof *x->arena))) {
-    free(x);
-    return fl__store_oom(st, "cannot read a run");
-  }
+  fl__store_detail *x = fl__store_detail_new();
+  if (!x) return fl__store_oom(st, "cannot read a run");
   sqlite3_stmt *s = NULL;
   const char *counts = NULL; /* recorded at the run's end */
   status = fl__store_prepare(st, "SELECT " RUN_COLUMNS " FROM flow_run r WHERE r.id = ?1",
@@ -613,24 +503,14 @@ int fl_store_load_run(fl_store *st, const char *ref, const char *flow,
      else by the same rule as FL_STORE_COUNT_TASK_RUNS_SQL. */
   if (status == FLOWLUA_OK && counts)
     status = read_counts(st, rowid, counts, &x->pub.run);
-  else if (status == FLOWLUA_OK)
-    status = count_loaded(st, x);
+  else if (status == FLOWLUA_OK && fl__store_detail_count(x))
+    status = fl__store_oom(st, "cannot count a run's task runs");
   if (status) {
     fl_store_run_detail_free(&x->pub);
     return status;
   }
   *out = &x->pub;
   return FLOWLUA_OK;
-}
-
-const fl_store_task_row *fl_store_detail_find(const fl_store_run_detail *d,
-                                              const char *key) {
-  const detail_impl *x = (const detail_impl *)d;
-  if (!x->by_key) return NULL;
-  key_index want = {key, 0};
-  const key_index *k = bsearch(&want, x->by_key, d->n_tasks, sizeof *x->by_key,
-                               cmp_key_index);
-  return k ? &d->tasks[k->i] : NULL;
 }
 
 int fl_store_task_reusable(const fl_store_task_row *t) {
@@ -732,7 +612,7 @@ done:
 
 void fl_store_attempt_list_free(fl_store_attempt_list *l) {
   free(l->items);
-  arena_free(l->arena_);
+  fl__store_arena_free(l->arena_);
   memset(l, 0, sizeof *l);
 }
 
@@ -823,8 +703,10 @@ static int attempt_workers(fl_store *st, const fl_store_run_detail *d,
 
 int fl_store_load_attempts(fl_store *st, const fl_store_run_detail *d,
                            fl_store_attempt_list *out) {
+  if (st->pg)
+    return fl__pg_store_err(st, fl__pg_load_attempts(st->pg, d, out));
   memset(out, 0, sizeof *out);
-  if (!(out->arena_ = calloc(1, sizeof *out->arena_)))
+  if (!(out->arena_ = fl__store_arena_new()))
     return fl__store_oom(st, "cannot read a run's attempts");
   task_number *numbers = NULL;
   size_t n_numbers = 0;
@@ -890,6 +772,9 @@ int fl_store_load_attempts(fl_store *st, const fl_store_run_detail *d,
 
 int fl_store_succeeded_fires(fl_store *st, const char *flow, double from,
                              double to, double **out, size_t *n) {
+  if (st->pg)
+    return fl__pg_store_err(
+        st, fl__pg_succeeded_fires(st->pg, flow, from, to, out, n));
   *out = NULL;
   *n = 0;
   int status = fl__store_writer_drain(st);
