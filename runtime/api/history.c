@@ -29,7 +29,7 @@ int fl_history_open_for(flowlua *rt, int writing, fl_store **st,
   if (!path || !*path || strcmp(path, ":memory:") == 0) {
     fl_set_error(rt, "no run history%s: the runtime keeps none (state path "
                      "%s)", writing ? " to change" : "",
-                 path && *path ? path : "not set");
+                 path && *path ? rt->state_name : "not set");
     return FLOWLUA_ESTATE;
   }
   fl_store_options o;
@@ -68,7 +68,7 @@ int fl_history_open_run(flowlua *rt, const char *who, const char *run_ref,
   int rc = fl_history_open(rt, st, tmp);
   if (rc == FLOWLUA_OK && !*st) {
     fl_set_error(rt, "no run '%s': no runs recorded yet (no state file at %s)",
-                 run_ref, rt->state_path);
+                 run_ref, rt->state_name);
     return FLOWLUA_EINVAL;
   }
   return rc;

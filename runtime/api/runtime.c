@@ -84,10 +84,16 @@ int flowlua_new(const flowlua_options *opts, flowlua **out) {
     return FLOWLUA_ENOMEM;
   }
   rt->opts.state_path = rt->state_path;
+  if (opts->state_path && !(rt->state_name = fl_store_display_name(opts->state_path))) {
+    free(rt->state_path);
+    free(rt);
+    return FLOWLUA_ENOMEM;
+  }
   const char *program = opts->worker_program ? opts->worker_program
                                              : getenv("FLOWLUA_WORKER_PROGRAM");
   if (program && *program && !(rt->worker_program = strdup(program))) {
     free(rt->state_path);
+    free(rt->state_name);
     free(rt);
     return FLOWLUA_ENOMEM;
   }
@@ -96,6 +102,7 @@ int flowlua_new(const flowlua_options *opts, flowlua **out) {
   if (fl_task_gate_init(rt) != 0) {
     free(rt->worker_program);
     free(rt->state_path);
+    free(rt->state_name);
     free(rt);
     return FLOWLUA_ENOMEM;
   }
@@ -122,6 +129,7 @@ fail_loop:
   fl_task_gate_free(rt);
   free(rt->worker_program);
   free(rt->state_path);
+  free(rt->state_name);
   free(rt);
   return FLOWLUA_ENOMEM;
 }

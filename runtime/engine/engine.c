@@ -75,6 +75,7 @@ void fl_engine_free(flowlua *rt) {
   free(rt->script_path);
   free(rt->worker_program);
   free(rt->state_path);
+  free(rt->state_name);
   free(rt);
 }
 

@@ -330,6 +330,7 @@ struct flowlua {
   struct fl_store *store;
   int store_state;
   char *state_path;     /* owned copy of opts.state_path */
+  char *state_name;     /* as messages name it: a URI's password masked */
   uint32_t flush_epoch; /* counts the store's flushes, from 1 */
   fl_buf result_json;   /* reused to encode each result for the store */
   /* The resume that the next run is (flowlua_resume), while it starts. */

@@ -62,7 +62,7 @@ int fl_record_open(flowlua *rt) {
     fl_log_printf(&rt->log, FLOWLUA_LOG_WARN, NULL,
                   "state store %s: %zu run(s) marked Crashed: the processes "
                   "running them are gone (resume with --resume)",
-                  path, marked);
+                  fl_store_path(st), marked);
   rt->store = st;
   rt->store_state = 1;
   rt->flush_epoch = 1;

@@ -208,7 +208,7 @@ static void stall_cause(const serve *sv, char *out, size_t len) {
     snprintf(out, len,
              "the loop's thread waited %.1f s for the state database %s "
              "(another process held a lock on it)",
-             db, rt->state_path);
+             db, rt->state_name);
   else if (jump >= 1 || jump <= -1)
     snprintf(out, len, "the wall clock jumped %s by %.1f s",
              jump > 0 ? "forward" : "back", jump > 0 ? jump : -jump);

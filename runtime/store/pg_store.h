@@ -23,8 +23,53 @@
 
 /* ---- pg_store.c ----------------------------------------------------------- */
 
-/* Copies c's error into st's (fl_store_errmsg) and returns status. */
+/* Copies st->pg's error into st's (fl_store_errmsg) and returns status
+   (FLOWLUA_OK copies nothing). */
 int fl__pg_store_err(fl_store *st, int status);
+
+/* Connects st (whose path is the conninfo redacted) to the server
+   conninfo names, within a bounded time, and brings schema `flowlua` to
+   this flowlua's version; with opts.must_exist and no schema yet, only
+   connects (fl__pg_store_empty then says so). 0, or the status with st's
+   error set. fl__pg_store_close undoes it (NULL-safe parts). */
+int fl__pg_store_open(fl_store *st, const char *conninfo);
+int fl__pg_store_empty(const fl_store *st);
+void fl__pg_store_close(fl_store *st);
+
+/* Writes st->mem_head's chain (fl__pg_write_batches), reconnecting and
+   writing it again while the server is away, up to the retry time. The
+   caller frees the chain on success. */
+int fl__pg_write_queue(fl_store *st);
+
+/* Inserts a run's start (b: its strings; b->rowid set here), with the
+   claim of the run it resumes, and takes the run's lease, renewed until
+   fl__pg_run_forget. */
+int fl__pg_run_begin(fl_store *st, store_begin *b);
+void fl__pg_run_forget(fl_store *st, int64_t rowid);
+
+/* fl_store_mark_crashed by lease: Running runs whose lease lapsed. */
+int fl__pg_mark_crashed(fl_store *st, double now, size_t *n_marked);
+
+/* A fire time claimed (1), found claimed (0), or a negative status. */
+int fl__pg_claim_fire(fl_store *st, const char *flow, int64_t ms, double now);
+/* fl_store_last_fire and fl_store_fire_event, written at once. */
+int fl__pg_last_fire(fl_store *st, const char *flow, double *out);
+int fl__pg_fire_event(fl_store *st, const char *flow, const char *outcome,
+                      double first, double last, size_t count,
+                      const char *detail, double now);
+
+/* The cache's row for (task, key): 1 with its result in json and its
+   time in *stored_at, 0 when none, or a negative status. */
+int fl__pg_cache_get(fl_store *st, const char *task, const char *key,
+                     double *stored_at, fl_buf *json);
+
+/* ---- pg_prune.c ------------------------------------------------------------ */
+
+/* One step of a prune (fl_store_prune_step) at *phase (0 at the start),
+   which it moves on: 1 while there is more, 0 when done, or a status
+   with st's error set; r counts what went. */
+int fl__pg_prune_step(fl_store *st, const fl_store_prune_opts *o, double cutoff,
+                      int *phase, fl_store_prune_result *r);
 
 /* ---- pg_write.c ------------------------------------------------------------ */
 

@@ -8,7 +8,7 @@
  * touch Lua.
  */
 #define _GNU_SOURCE
-#include "store_internal.h"
+#include "pg_store.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -107,6 +107,8 @@ const char *fl_store_run_id(const fl_store_run *run) { return run->run_id; }
 
 void fl__store_free_run(fl_store_run *run) {
   fl_store *st = run->st;
+  /* Its lease lapses: a run left Running is Crashed then. */
+  if (st->pg) fl__pg_run_forget(st, run->rowid);
   batch_drop_run(st, run);
   if (run->prev)
     run->prev->next = run->next;
@@ -309,6 +311,11 @@ int fl_store_run_begin(fl_store *st, const fl_store_run_info *info,
       fl__store_refill_ids(st);
       (void)fl_store_flush_async(st); /* a failure is the run's to report */
     }
+  } else if (st->pg) {
+    /* What is buffered first, as on SQLite; then the start, at once. */
+    status = fl__store_flush(st, "cannot record the run");
+    if (status == FLOWLUA_OK) status = fl__pg_run_begin(st, &ctx.b);
+    if (status == FLOWLUA_OK) run->rowid = ctx.b.rowid;
   } else {
     status = fl__store_flush_with(st, "cannot record the run", insert_run,
                                   &ctx);
@@ -452,6 +459,14 @@ int fl_store_run_end(fl_store_run *run, int state, double ended_at,
   if (st->journal && !st->replaying && (st->background || st->writer)) {
     status = end_in_background(run, state, ended_at, error, counts.data,
                                counts.data ? counts.len : 0);
+    goto done;
+  }
+  if (st->pg) {
+    /* The end goes with the run's last changes, in one transaction. */
+    status = buffer_end(st, run, state, ended_at, error, counts.data,
+                        counts.data ? counts.len : 0);
+    if (status == FLOWLUA_OK)
+      status = fl__store_flush(st, "cannot record the end of the run");
     goto done;
   }
   end_ctx ctx = {run, state, ended_at, error, counts.data};
@@ -894,6 +909,15 @@ int fl_store_cache_get(fl_store *st, const char *task, const char *key,
       continue;
     if (fresh_after_set && p->at < oldest) return 0;
     return cache_hit(st, b + p->json_off, p->json_len, json, len);
+  }
+  if (st->pg) {
+    double stored = 0;
+    int found = fl__pg_cache_get(st, task, key, &stored, &st->cache_json);
+    if (found <= 0) return found;
+    if (fresh_after_set && stored < oldest) return 0;
+    *json = fl_buf_str(&st->cache_json);
+    *len = st->cache_json.len;
+    return 1;
   }
   sqlite3_stmt *s = st->stmt[S_CACHE_GET];
   sqlite3_bind_text(s, 1, task, -1, SQLITE_STATIC);

@@ -637,6 +637,10 @@ int fl_store_prune_step(fl_store_prune *p);
 const fl_store_prune_result *fl_store_prune_done(const fl_store_prune *p);
 void fl_store_prune_free(fl_store_prune *p);
 
+/* The state as messages name it (malloc'd; NULL when out of memory):
+   a PostgreSQL URI with its password masked, a file's path as it is. */
+char *fl_store_display_name(const char *path);
+
 /* ---- printing (store_print.c) -------------------------------------------- */
 
 /*

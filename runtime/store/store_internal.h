@@ -197,7 +197,8 @@ typedef struct store_busy {
 
 struct fl_store {
   sqlite3 *db;      /* NULL when the history is in PostgreSQL: */
-  struct fl_pg *pg; /* its connection (pg_store.h), else NULL */
+  struct fl_pg *pg; /* its connection (pg_store.h), else NULL, */
+  struct pg_keeper *pg_keeper; /* and what holds the runs' leases */
   char *path;
   fl_store_options opts;
   fl_buf err;

@@ -7,8 +7,7 @@
  * a flowlua store (or a new one).
  */
 #define _GNU_SOURCE
-#include "pg_conn.h"
-#include "store_internal.h"
+#include "pg_store.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -691,6 +690,7 @@ static void destroy(fl_store *st) {
   fl__store_writer_stop(st);
   fl__store_mem_queue_free(st);
   while (st->runs) fl__store_free_run(st->runs);
+  fl__pg_store_close(st);
   fl_journal_close(st->journal, 0);
   fl_journal_close(st->spare, 0);
   for (int i = 0; i < S_COUNT; i++) sqlite3_finalize(st->stmt[i]);
@@ -718,6 +718,41 @@ static void destroy(fl_store *st) {
   free(st);
 }
 
+/* A history in PostgreSQL (pg_store.c): the handle's path is the URI
+   with its password masked, for every message that names the store. */
+static int open_pg(const char *conninfo, const fl_store_options *opts,
+                   fl_store **out, char *err, size_t errlen) {
+  fl_buf name = FL_BUF_INIT;
+  fl_pg_redact(conninfo, &name);
+  fl_store *st = calloc(1, sizeof *st);
+  if (!st || name.oom || !(st->path = strdup(fl_buf_str(&name)))) {
+    if (errlen) snprintf(err, errlen, "state store: out of memory");
+    fl_buf_free(&name);
+    free(st);
+    return FLOWLUA_ENOMEM;
+  }
+  fl_buf_free(&name);
+  if (opts)
+    st->opts = *opts;
+  else
+    fl_store_options_init(&st->opts);
+  fl_store_owner_self(&st->self);
+  st->claims_fd = -1;
+  st->stats = getenv("FLOWLUA_STORE_STATS") != NULL;
+  int status = fl__pg_store_open(st, conninfo);
+  if (status != FLOWLUA_OK) {
+    if (errlen) snprintf(err, errlen, "%s", fl_store_errmsg(st));
+    destroy(st);
+    return status;
+  }
+  if (st->opts.must_exist && fl__pg_store_empty(st)) {
+    destroy(st);
+    return FLOWLUA_OK; /* nothing recorded yet: *out stays NULL */
+  }
+  *out = st;
+  return FLOWLUA_OK;
+}
+
 int fl_store_open(const char *path, const fl_store_options *opts,
                   fl_store **out, char *err, size_t errlen) {
   *out = NULL;
@@ -726,19 +761,7 @@ int fl_store_open(const char *path, const fl_store_options *opts,
     if (errlen) snprintf(err, errlen, "state store: no path given");
     return FLOWLUA_EINVAL;
   }
-  if (fl_pg_is_uri(path)) {
-    /* Named, never as written: the URI may hold a password. */
-    fl_buf name = FL_BUF_INIT;
-    fl_pg_redact(path, &name);
-    if (errlen)
-      snprintf(err, errlen,
-               "state store '%s': this flowlua cannot keep its history in "
-               "PostgreSQL yet (the backend is being built): use a SQLite "
-               "file",
-               name.oom ? "postgresql://..." : fl_buf_str(&name));
-    fl_buf_free(&name);
-    return FLOWLUA_EINVAL;
-  }
+  if (fl_pg_is_uri(path)) return open_pg(path, opts, out, err, errlen);
   fl_store *st = calloc(1, sizeof *st);
   if (!st || !(st->path = strdup(path))) {
     if (errlen) snprintf(err, errlen, "state store '%s': out of memory", path);

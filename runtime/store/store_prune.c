@@ -25,7 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store_internal.h"
+#include "pg_store.h"
 
 /* How long one step should hold the write lock, and the bounds of its
    budget (rows deleted per step). */
@@ -307,6 +307,11 @@ int fl_store_prune_begin(fl_store *st, const fl_store_prune_opts *o,
   p->o.flow = p->flow;
   p->cutoff = now - o->older_than;
   p->phase = P_RUNS;
+  if (st->pg) {
+    p->phase = 0; /* pg_prune.c's own phases */
+    *out = p;
+    return FLOWLUA_OK;
+  }
   /* Its checkpoints are its own, between steps (fl_store_prune_step); and
      the WAL is cut back to a few MB at each of its resets, a little at a
      time, not all at the end while every writer waits. */
@@ -322,6 +327,7 @@ int fl_store_prune_begin(fl_store *st, const fl_store_prune_opts *o,
 
 int fl_store_prune_step(fl_store_prune *p) {
   fl_store *st = p->st;
+  if (st->pg) return fl__pg_prune_step(st, &p->o, p->cutoff, &p->phase, &p->r);
   if (p->phase == P_DONE) return 0;
   /* No wait for this process's writer thread (a serving process's runs
      go on beside its prune): what it has not written yet is of runs that
@@ -373,8 +379,9 @@ const fl_store_prune_result *fl_store_prune_done(const fl_store_prune *p) {
 void fl_store_prune_free(fl_store_prune *p) {
   if (!p) return;
   p->st->defer_checkpoints = 0;
-  sqlite3_exec(p->st->db, "PRAGMA journal_size_limit = " FL_STORE_WAL_LIMIT,
-               NULL, NULL, NULL);
+  if (p->st->db)
+    sqlite3_exec(p->st->db, "PRAGMA journal_size_limit = " FL_STORE_WAL_LIMIT,
+                 NULL, NULL, NULL);
   free(p->flow);
   free(p);
 }

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "store_internal.h"
+#include "pg_store.h"
 
 /* ---- crash detection and fires --------------------------------------------------- */
 
@@ -772,6 +772,7 @@ static int any_dead_owner(fl_store *st) {
 
 int fl_store_mark_crashed(fl_store *st, double now, size_t *n_marked) {
   if (n_marked) *n_marked = 0;
+  if (st->pg) return fl__pg_mark_crashed(st, now, n_marked);
   /* Read-only: what the file holds is shown as it is (a run whose process
      died still reads Running), which beats not reading it at all. */
   if (st->read_only) return FLOWLUA_OK;
@@ -922,6 +923,7 @@ int fl_store_claim_fire_within(fl_store *st, const char *flow,
                                double scheduled_at, double now,
                                int max_wait_ms) {
   int64_t ms = llround(scheduled_at * 1000.0);
+  if (st->pg) return fl__pg_claim_fire(st, flow, ms, now);
   if (!st->journal || st->claims_failed)
     return claim_in_database(st, flow, ms, now, max_wait_ms);
   int status = fl__store_claims_lock(st, max_wait_ms);
@@ -988,6 +990,9 @@ static int fire_event_in_background(fl_store *st, const char *flow,
 int fl_store_fire_event(fl_store *st, const char *flow, const char *outcome,
                         double first, double last, size_t count,
                         const char *detail, double now) {
+  if (st->pg)
+    return fl__pg_fire_event(st, flow, outcome, first, last, count, detail,
+                             now);
   if (st->journal && (st->background || st->writer))
     return fire_event_in_background(st, flow, outcome, first, last, count,
                                     detail, now);
@@ -1014,6 +1019,7 @@ int fl_store_fire_event(fl_store *st, const char *flow, const char *outcome,
 }
 
 int fl_store_last_fire(fl_store *st, const char *flow, double *out) {
+  if (st->pg) return fl__pg_last_fire(st, flow, out);
   sqlite3_stmt *s = NULL;
   int status = fl__store_prepare(st,
                        "SELECT max(scheduled_ms) FROM fire WHERE flow = ?1",

@@ -7,6 +7,7 @@
  * nothing of runs.
  */
 #define _POSIX_C_SOURCE 200809L
+#include "pg_conn.h"
 #include "store_internal.h"
 
 #include <sqlite3.h>
@@ -177,4 +178,13 @@ int fl__store_batch_str(fl_store *st, const char *s, size_t n, size_t *off,
   st->batch.data[st->batch.len + n] = '\0';
   st->batch.len += n + 1;
   return FLOWLUA_OK;
+}
+
+char *fl_store_display_name(const char *path) {
+  if (!fl_pg_is_uri(path)) return strdup(path);
+  fl_buf name = FL_BUF_INIT;
+  fl_pg_redact(path, &name);
+  char *out = name.oom ? NULL : strdup(fl_buf_str(&name));
+  fl_buf_free(&name);
+  return out;
 }

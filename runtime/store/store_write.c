@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store_internal.h"
+#include "pg_store.h"
 
 /* ---- what is buffered, and the journals' turns --------------------------- */
 
@@ -354,8 +354,11 @@ static int flush_batch(fl_store *st, const char *what, int wait) {
     if (st->mem_head) {
       fl_buf why = FL_BUF_INIT;
       int64_t unused;
-      int rc = fl__wconn_write(st->mem_conn, st->mem_head, 0, &unused, &why);
-      if (rc != SQLITE_DONE) {
+      int rc = st->pg ? (fl__pg_write_queue(st) ? SQLITE_ERROR : SQLITE_DONE)
+                      : fl__wconn_write(st->mem_conn, st->mem_head, 0, &unused, &why);
+      if (rc != SQLITE_DONE && st->pg) {
+        status = FLOWLUA_EIO; /* the message is the backend's */
+      } else if (rc != SQLITE_DONE) {
         format_failure(&st->err, st->path, rc, &why, st->opts.busy_timeout_ms);
         st->err_busy = (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED;
         status = fl__store_status_of(rc);

@@ -1,3 +1,4 @@
+-- sqlite-only: it measures the SQLite file and its WAL
 -- Error text is bounded where it is made: a task that raises a 50 MB
 -- message (or flow.fail with one) fails as usual, but the history and the
 -- log keep only the message's first 2 KiB and last 8 KiB, with the number

@@ -1,3 +1,4 @@
+-- sqlite-only: it reads the fire tables from the SQLite file with Python's sqlite3
 -- Fire times that do not simply start a run are logged and recorded in the
 -- run history (table fire_event), never silent. The first run of 'served'
 -- takes 0.35 s on a 0.1 s interval; 'check' then reads the history with

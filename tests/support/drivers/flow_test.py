@@ -45,6 +45,14 @@ Directives (Lua comments at the top of the file, in order):
                               certificate); {http}, {https} and {ca_file} are
                               replaced in args and env values.
 
+    -- sqlite-only: WHY        (the file) skipped when the suite runs with
+                              its history in PostgreSQL (--pg URI, below):
+                              it reads the SQLite file itself
+
+With --pg URI (flow_test.py --pg URI BINARY TEST.lua) every case that does
+not name its own state (--state, FLOWLUA_STATE) runs with FLOWLUA_STATE=URI,
+on an empty schema: the suite again, with the history in PostgreSQL.
+
 Every case also gets TEST_FIXTURES, the absolute path of
 tests/support/fixtures, TEST_SUPPORT, that of tests/support (the test server
 and its helpers are in its server/ folder), and TEST_SCRIPTS, that of
@@ -71,7 +79,7 @@ import time
 DIRECTIVES = {"run", "args", "env", "exit", "stderr", "stdout", "not-stderr",
               "not-stdout", "json-lines", "signal", "max-seconds",
               "min-seconds", "timeout", "server", "file", "no-file", "before",
-              "after"}
+              "after", "sqlite-only"}
 
 # This file is tests/support/drivers/flow_test.py.
 SUPPORT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -298,6 +306,38 @@ def run_after(case, command, cwd, env, stderr):
     return []
 
 
+# --pg URI: the cases run again with their history in PostgreSQL (the
+# FLOWLUA_STATE they get), each on an empty schema, but those that name
+# their own state (--state, FLOWLUA_STATE: :memory:, a file's errors) and
+# the files marked "-- sqlite-only: WHY" (they read the SQLite file).
+PG_URI = None
+
+
+def keeps_own_state(case):
+    words = [case["args"]] + [a for _, a in case["before"]] + \
+        [a for _, a in case["after"]]
+    return any("--state" in w for w in words) or "FLOWLUA_STATE" in case["env"]
+
+
+def reset_pg():
+    done = subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", PG_URI,
+                           "-c", "DROP SCHEMA IF EXISTS flowlua CASCADE"],
+                          stdin=subprocess.DEVNULL, capture_output=True)
+    if done.returncode != 0:
+        raise SystemExit("cannot empty the PostgreSQL history: " +
+                         done.stderr.decode("utf-8", "replace"))
+
+
+def sqlite_only(script):
+    with open(script, encoding="utf-8") as f:
+        for line in f:
+            if not line.startswith("--"):
+                break
+            if line.startswith("-- sqlite-only:"):
+                return line[len("-- sqlite-only:"):].strip()
+    return None
+
+
 def run_flow(binary, script, case, places):
     """Runs flowlua for one case; places are the {name} replacements and
     TEST_* variables that go with them."""
@@ -322,6 +362,9 @@ def run_flow(binary, script, case, places):
         if name in places:
             env[var] = places[name]
     env.update({k: fill(v) for k, v in case["env"].items()})
+    if PG_URI and not keeps_own_state(case):
+        env["FLOWLUA_STATE"] = PG_URI
+        reset_pg()
     with tempfile.TemporaryDirectory(prefix="flowlua-test-") as cwd:
         for code, args in case["before"]:
             before = command(args)
@@ -436,9 +479,16 @@ def run_flow(binary, script, case, places):
 
 
 def main():
-    if len(sys.argv) != 3:
-        raise SystemExit("usage: flow_test.py FLOWLUA_BINARY TEST.lua")
-    binary, script = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
+    global PG_URI
+    argv = sys.argv[1:]
+    if len(argv) == 4 and argv[0] == "--pg":
+        PG_URI, argv = argv[1], argv[2:]
+    if len(argv) != 2:
+        raise SystemExit("usage: flow_test.py [--pg URI] FLOWLUA_BINARY TEST.lua")
+    binary, script = os.path.abspath(argv[0]), os.path.abspath(argv[1])
+    if PG_URI and sqlite_only(script):
+        print(f"skip {os.path.basename(script)}: sqlite-only: {sqlite_only(script)}")
+        sys.exit(0)
     passed = failed = 0
     try:
         for case in parse_cases(script):

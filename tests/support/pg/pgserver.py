@@ -455,6 +455,16 @@ def main(argv):
     if len(argv) == 3 and argv[1] == "guard":
         guard(argv[2])
         return 0
+    if len(argv) == 5 and argv[1] == "ctl" and argv[3] == "sql":
+        # SQL as the superuser, in the test's database: roles and grants
+        # a test needs and its own role may not make.
+        try:
+            pg = PgServer(argv[2])
+            sys.stdout.write(pg._psql(argv[4], dbname=pg.dbname))
+        except PgError as e:
+            print("pgserver.py: %s" % e, file=sys.stderr)
+            return 1
+        return 0
     if len(argv) == 4 and argv[1] == "ctl" and argv[3] in (
             "stop", "kill", "start", "restart"):
         try:
@@ -464,6 +474,7 @@ def main(argv):
             return 1
         return 0
     print("usage: pgserver.py ctl FOLDER stop|kill|start|restart\n"
+          "       pgserver.py ctl FOLDER sql 'SQL'   (as the superuser)\n"
           "       pgserver.py guard FOLDER   (the harness starts it)",
           file=sys.stderr)
     return 2
