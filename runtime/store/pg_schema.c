@@ -64,6 +64,10 @@ static const char *const migrations[] = {
     "  resumed_from text,"
     "  owner_host   text NOT NULL DEFAULT '',"
     "  owner_pid    bigint NOT NULL DEFAULT 0,"
+    /* The driver's boot id and start time: on its own host, a driver
+       that is gone is told at once, as on SQLite, not after its lease. */
+    "  owner_boot   text,"
+    "  owner_start  bigint,"
     /* The driver's lease: who drives the run (a token of its process) and
        until when; renewed while it runs. A Running run whose lease lapsed
        has lost its driver: it is Crashed, resumable from any host. */

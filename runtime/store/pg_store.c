@@ -368,29 +368,31 @@ static int insert_begin(fl_store *st, void *ctx) {
     int status = claim_resumed(st, b->str[JB_RESUMED]);
     if (status) return status;
   }
-  char scheduled[40], started[40], pid[32], lease[40];
+  char scheduled[40], started[40], pid[32], lease[40], start[32];
   fmt_double(scheduled, sizeof scheduled, b->scheduled_at);
   fmt_double(started, sizeof started, b->started_at);
   snprintf(pid, sizeof pid, "%" PRId64, b->pid);
   fmt_double(lease, sizeof lease, t->lease);
-  const char *params[11] = {
+  snprintf(start, sizeof start, "%" PRId64, b->start);
+  const char *params[13] = {
       run_id,           b->str[JB_FLOW],   b->str[JB_SCRIPT],
       b->str[JB_PARAMS], b->scheduled_at > 0 ? scheduled : NULL,
       started,          b->str[JB_RESUMED], b->str[JB_HOST] ? b->str[JB_HOST] : "",
-      pid,              t->owner,          lease};
+      pid,              t->owner,          lease,
+      b->str[JB_BOOT],  start};
   /* A start whose COMMIT was sent but not answered is found again, ours
      by its lease token, when the transaction runs a second time. */
   PGresult *r = fl_pg_query(
       st->pg, "cannot record the run",
       "WITH ins AS (INSERT INTO flow_run(run_id, flow, script, params, state,"
       " scheduled_at, started_at, resumed_from, owner_host, owner_pid,"
-      " lease_owner, lease_until) VALUES ($1, $2, $3, $4, 'Running',"
-      " $5::float8, $6::float8, $7, $8, $9::bigint, $10,"
-      " " PG_NOW " + $11::float8) ON CONFLICT (run_id) DO NOTHING"
-      " RETURNING id)"
+      " lease_owner, lease_until, owner_boot, owner_start) VALUES ($1, $2,"
+      " $3, $4, 'Running', $5::float8, $6::float8, $7, $8, $9::bigint, $10,"
+      " " PG_NOW " + $11::float8, $12, $13::bigint) ON CONFLICT (run_id)"
+      " DO NOTHING RETURNING id)"
       " SELECT id, 1 FROM ins UNION ALL SELECT id, 0 FROM flow_run"
       " WHERE run_id = $1 AND lease_owner = $10",
-      11, params);
+      13, params);
   if (!r) return FLOWLUA_EIO;
   const fl_pq_api *pq = fl_pq();
   int n = pq->ntuples(r);
@@ -453,14 +455,20 @@ static int mark_crashed_tx(fl_store *st, void *ctx) {
   crashed *c = ctx;
   c->n = 0;
   const char *what = "cannot mark crashed runs";
-  /* SKIP LOCKED: two processes looking at once each take their own. */
+  /* The runs whose lease lapsed, and the Running runs of this host, whose
+     driver is known gone at once when it is (its pid, boot id and start
+     time, as on SQLite). SKIP LOCKED: two processes looking at once each
+     take their own. */
+  const char *host[1] = {st->self.host};
   PGresult *r = fl_pg_query(
       st->pg, what,
       "SELECT id, owner_host, owner_pid, greatest(started_at, (SELECT"
-      " max(state_at) FROM task_run t WHERE t.run = r.id)) FROM flow_run r"
-      " WHERE state = 'Running' AND coalesce(lease_until, 0) < " PG_NOW
+      " max(state_at) FROM task_run t WHERE t.run = r.id)),"
+      " coalesce(lease_until, 0) < " PG_NOW ", coalesce(owner_boot, ''),"
+      " coalesce(owner_start, 0) FROM flow_run r WHERE state = 'Running'"
+      " AND (coalesce(lease_until, 0) < " PG_NOW " OR owner_host = $1)"
       " FOR UPDATE OF r SKIP LOCKED",
-      0, NULL);
+      1, host);
   if (!r) return FLOWLUA_EIO;
   const fl_pq_api *pq = fl_pq();
   int status = FLOWLUA_OK;
@@ -468,10 +476,19 @@ static int mark_crashed_tx(fl_store *st, void *ctx) {
   fmt_double(now, sizeof now, c->now);
   for (int i = 0; status == FLOWLUA_OK && i < pq->ntuples(r); i++) {
     const char *id = pq->getvalue(r, i, 0);
+    int lapsed = strcmp(pq->getvalue(r, i, 4), "t") == 0;
+    int64_t pid = strtoll(pq->getvalue(r, i, 2), NULL, 10);
+    if (!lapsed &&
+        !fl__store_owner_gone(&st->self, pq->getvalue(r, i, 1),
+                              pq->getvalue(r, i, 5), pid,
+                              strtoll(pq->getvalue(r, i, 6), NULL, 10)))
+      continue;
     char error[600];
     snprintf(error, sizeof error,
-             "the process that ran it (pid %s on host '%s') stopped renewing "
-             "the run's lease before the run ended",
+             lapsed ? "the process that ran it (pid %s on host '%s') stopped "
+                      "renewing the run's lease before the run ended"
+                    : "the process that ran it (pid %s on host '%s') died "
+                      "before the run ended",
              pq->getvalue(r, i, 2), pq->getvalue(r, i, 1));
     const char *params[4] = {id, now, error, pq->getvalue(r, i, 3)};
     for (size_t s = 0; status == FLOWLUA_OK && s < 3; s++) {

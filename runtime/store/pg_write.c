@@ -53,6 +53,7 @@
 
 #include "flowlua.h"
 #include "pg_api.h"
+#include "utf8.h"
 
 /* A statement carries at most this many rows, and no more once its
    arrays hold this many bytes: a parameter, as any value, may not exceed
@@ -142,12 +143,31 @@ static void add_opt_dbl(fl_buf *a, double v) {
     add_null(a);
 }
 
+static void add_text(fl_buf *a, const char *s, size_t n);
+
+/* Text the server may refuse (PostgreSQL's text is UTF-8 without NUL; a
+   task's error or name is whatever bytes Lua had): its bad bytes written
+   as \xNN, so that one such byte does not fail the whole batch. */
+static void add_repaired(fl_buf *a, const char *s, size_t n) {
+  fl_buf fixed = FL_BUF_INIT;
+  fl_utf8_repair(&fixed, s, n);
+  if (fixed.oom)
+    a->oom = 1;
+  else
+    add_text(a, fixed.data, fixed.len);
+  fl_buf_free(&fixed);
+}
+
 /* s[0..n) quoted for an array literal: inside double quotes only '"' and
    '\' need a backslash; every other byte (braces, commas, white space,
    UTF-8) stands for itself. NULL is SQL NULL. */
 static void add_text(fl_buf *a, const char *s, size_t n) {
   if (!s) {
     add_null(a);
+    return;
+  }
+  if (!fl_utf8_text(s, n)) {
+    add_repaired(a, s, n);
     return;
   }
   if (fl_buf_reserve(a, n + 2) != 0) return; /* the oom stays set */
@@ -271,10 +291,17 @@ static void add_task_row(columns *t, const row_ref *last, const row_ref *res) {
   else
     add_null(&t->col[T_STARTED_SEQ]);
   add_opt_dbl(&t->col[T_ENDED], r->ended);
-  if (res) {
+  const char *result = res ? fstr(res->b, res->r->res_off) : NULL;
+  if (res && result && !fl_utf8_text(result, res->r->res_len)) {
+    /* A result that is not UTF-8 (a Lua string of raw bytes, which the
+       JSON encoder passes through) cannot be text here, and repaired it
+       would not be the value: kept as not resumable, as one that could
+       not be serialised (a resume runs the task again). */
+    add_i64(&t->col[T_KIND], FL_STORE_RESULT_OPAQUE);
+    add_null(&t->col[T_RESULT]);
+  } else if (res) {
     add_i64(&t->col[T_KIND], res->r->result_kind);
-    add_text(&t->col[T_RESULT], fstr(res->b, res->r->res_off),
-             res->r->res_len);
+    add_text(&t->col[T_RESULT], result, res->r->res_len);
   } else {
     add_i64(&t->col[T_KIND], -1);
     add_null(&t->col[T_RESULT]);
@@ -418,6 +445,8 @@ static int write_puts(fl_pg *c, const fbatch *b) {
   for (; b && status == FLOWLUA_OK; b = b->next)
     for (size_t i = 0; i < b->n_puts && status == FLOWLUA_OK; i++) {
       const pending_put *p = &b->puts[i];
+      /* Not UTF-8: not cached here (repaired it would not be the value). */
+      if (!fl_utf8_text(fstr(b, p->json_off), p->json_len)) continue;
       cols_row(&t);
       add_str(&t.col[0], fstr(b, p->task_off));
       add_str(&t.col[1], fstr(b, p->key_off));

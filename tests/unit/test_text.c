@@ -13,6 +13,7 @@
 #include "cli.h"
 #include "flowlua.h"
 #include "log.h"
+#include "utf8.h"
 
 /* 2025-11-28 16:10:01.500 UTC: an exact binary fraction, so the
    milliseconds cannot round either way. */
@@ -708,7 +709,34 @@ static void test_cli_errors(void) {
   cli_args_free(&a);
 }
 
+/* ---- UTF-8 as PostgreSQL's text takes it ------------------------------------ */
+
+static void test_utf8_text(void) {
+  CHECK(fl_utf8_text("", 0));
+  CHECK(fl_utf8_text("plain ascii", 11));
+  CHECK(fl_utf8_text("h\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", 12));
+  CHECK(!fl_utf8_text("a\0b", 3));           /* NUL: text holds none */
+  CHECK(!fl_utf8_text("\xff", 1));           /* a stray byte */
+  CHECK(!fl_utf8_text("\xc3", 1));           /* cut short */
+  CHECK(!fl_utf8_text("\xc0\xaf", 2));       /* overlong */
+  CHECK(!fl_utf8_text("\xed\xa0\x80", 3));   /* a surrogate */
+  CHECK(!fl_utf8_text("\xf4\x90\x80\x80", 4)); /* past U+10FFFF */
+}
+
+static void test_utf8_repair(void) {
+  fl_buf b = FL_BUF_INIT;
+  fl_utf8_repair(&b, "ok h\xc3\xa9", 6);
+  CHECK_EQ_STR(fl_buf_str(&b), "ok h\xc3\xa9"); /* good text as it is */
+  fl_buf_reset(&b);
+  fl_utf8_repair(&b, "a\xff\0b\xc3", 5);
+  CHECK_EQ_STR(fl_buf_str(&b), "a\\xff\\x00b\\xc3");
+  CHECK(fl_utf8_text(b.data, b.len));
+  fl_buf_free(&b);
+}
+
 int main(void) {
+  RUN(test_utf8_text);
+  RUN(test_utf8_repair);
   RUN(test_buf_append);
   RUN(test_buf_many_appends);
   RUN(test_buf_printf_growth);
