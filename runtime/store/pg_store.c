@@ -381,7 +381,8 @@ static int insert_begin(fl_store *st, void *ctx) {
       pid,              t->owner,          lease,
       b->str[JB_BOOT],  start};
   /* A start whose COMMIT was sent but not answered is found again, ours
-     by its lease token, when the transaction runs a second time. */
+     by its lease token and still Running, when the transaction runs a
+     second time; any other row with the id is another run's. */
   PGresult *r = fl_pg_query(
       st->pg, "cannot record the run",
       "WITH ins AS (INSERT INTO flow_run(run_id, flow, script, params, state,"
@@ -391,7 +392,7 @@ static int insert_begin(fl_store *st, void *ctx) {
       " " PG_NOW " + $11::float8, $12, $13::bigint) ON CONFLICT (run_id)"
       " DO NOTHING RETURNING id)"
       " SELECT id, 1 FROM ins UNION ALL SELECT id, 0 FROM flow_run"
-      " WHERE run_id = $1 AND lease_owner = $10",
+      " WHERE run_id = $1 AND lease_owner = $10 AND state = 'Running'",
       13, params);
   if (!r) return FLOWLUA_EIO;
   const fl_pq_api *pq = fl_pq();
