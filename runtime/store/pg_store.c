@@ -281,7 +281,10 @@ int fl__pg_store_open(fl_store *st, const char *conninfo) {
   status = fl_pg_schema_version(st->pg, &version);
   if (status == FLOWLUA_OK && version == 0 && st->opts.must_exist)
     return FLOWLUA_OK; /* nothing recorded yet: the caller sees no store */
-  if (status == FLOWLUA_OK) status = fl_pg_migrate(st->pg);
+  /* Migrating reads the version again, under its lock: only when there
+     is something to do (a round trip less at every start). */
+  if (status == FLOWLUA_OK && version != FL_PG_SCHEMA_VERSION)
+    status = fl_pg_migrate(st->pg);
   return fl__pg_store_err(st, status);
 }
 
@@ -508,8 +511,26 @@ static int mark_crashed_tx(fl_store *st, void *ctx) {
   return status;
 }
 
+/* Whether any run may need marking (a lease lapsed, or a Running run of
+   this host, whose driver may be gone): one read, and the transaction
+   with its row locks only when there is one. 1, 0, or a status < 0. */
+static int any_candidate(fl_store *st) {
+  const char *host[1] = {st->self.host};
+  PGresult *r = query_retry(
+      st, "cannot look for crashed runs",
+      "SELECT EXISTS (SELECT 1 FROM flow_run WHERE state = 'Running' AND"
+      " (coalesce(lease_until, 0) < " PG_NOW " OR owner_host = $1))",
+      1, host);
+  if (!r) return fl__pg_store_err(st, FLOWLUA_EIO);
+  int any = strcmp(fl_pq()->getvalue(r, 0, 0), "t") == 0;
+  fl_pq()->clear(r);
+  return any;
+}
+
 int fl__pg_mark_crashed(fl_store *st, double now, size_t *n_marked) {
   crashed c = {now, NULL, 0, 0};
+  int any = any_candidate(st);
+  if (any <= 0) return any;
   int status = run_tx(st, "cannot mark crashed runs", mark_crashed_tx, &c);
   if (status == FLOWLUA_OK && n_marked) *n_marked = c.n;
   free(c.ids);

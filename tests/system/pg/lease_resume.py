@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """A run's lease on PostgreSQL: the driver SIGKILLed in the middle of a run
-leaves it Running until its lease lapses, then it is Crashed (by lease, not
-by pid), and a --resume from another process ends it, keeping what had
-finished. Two resumes of one run at once: the second is refused while the
+(recorded as on another host, where its pid tells nothing) leaves it
+Running until its lease lapses, then it is Crashed (by lease), and a
+--resume from another process ends it, keeping what had finished. Two resumes of one run at once: the second is refused while the
 first holds its lease.
 
     with_pg.py -- lease_resume.py FLOWLUA
@@ -69,6 +69,10 @@ def main():
         wait_line(driver, "b: Running", "the first run's task b")
         driver.send_signal(signal.SIGKILL)
         driver.wait()
+        # As if it had run on another host: there, its pid tells nothing,
+        # and only its lease can (on its own host a dead driver's run is
+        # Crashed at once, as on SQLite).
+        pgtest.sql("UPDATE flowlua.flow_run SET owner_host = 'another-host'")
 
         # Running while the lease holds, Crashed once it lapsed: whoever
         # opens the history next marks it.
