@@ -54,8 +54,9 @@ csvbench = load("csv/run.py", "bench_csv")
 jsonbench = load("json/run.py", "bench_json")
 schedule = load("schedule/run.py", "bench_schedule")
 workers = load("workers/run.py", "bench_workers")
+pgbench = load("pg_store.py", "bench_pg")
 
-WORKLOADS = ["engine", "store", "startup", "http", "csv", "json", "schedule", "workers"]
+WORKLOADS = ["engine", "store", "startup", "http", "csv", "json", "schedule", "workers", "pg"]
 
 # Sizes and repeat counts. "full" is issue 7's workloads, with repeats
 # chosen so that the whole suite, build included, takes under 7 minutes on
@@ -208,8 +209,24 @@ def run_workers(ctx):
     return doc, rows
 
 
+def run_pg(ctx):
+    z = ctx.sizes
+    doc = pgbench.measure(ctx.flowlua, ctx.path("engine"), ctx.lua, z["tasks"], z["store_repeat"],
+                          log=print)
+    rows = [row("pg", f"pg store {r['shape']}", r["pg_s"], r["memory_s"], "s", "--state :memory:",
+                r["ratio"], f"<= {pgbench.TARGET:g}x", r["meets_target"]) for r in doc["shapes"]]
+    for key, label, target in (("one_task_ms", "pg one-task flow", pgbench.TARGET_START_MS),
+                               ("runs_100k_ms", "pg runs over 100,000 runs", pgbench.TARGET_RUNS_MS),
+                               ("show_100k_ms", f"pg show of a {z['tasks']}-task run",
+                                pgbench.TARGET_SHOW_MS)):
+        rows.append(row("pg", label, doc[key], target, "ms", "target", doc[key] / target,
+                        f"<= {target:g} ms", doc[key] <= target))
+    return doc, rows
+
+
 RUNNERS = {"engine": run_engine, "store": run_store, "startup": run_startup, "http": run_http,
-           "csv": run_csv, "json": run_json, "schedule": run_schedule, "workers": run_workers}
+           "csv": run_csv, "json": run_json, "schedule": run_schedule, "workers": run_workers,
+           "pg": run_pg}
 
 # The C references and who needs them; compiled once, before any workload.
 REFERENCES = {
