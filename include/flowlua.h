@@ -438,6 +438,9 @@ typedef struct flowlua_state_copy_result {
   size_t cache_skipped; /* cached values PostgreSQL cannot hold (bytes that
                            are not UTF-8): left out, a miss there */
   double seconds;       /* how long the copy took */
+  /* FROM and TO as messages name them (a password masked as ***),
+     truncated to fit. */
+  char from_name[512], to_name[512];
 } flowlua_state_copy_result;
 
 FLOWLUA_API int flowlua_state_copy(flowlua *rt, const char *from,

@@ -9,6 +9,7 @@
  * TO: no file, no schema.
  */
 #define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -97,6 +98,11 @@ int flowlua_state_copy(flowlua *rt, const char *from, const char *to,
     out->cache_entries = n.cache_entries;
     out->cache_skipped = n.cache_skipped;
     out->seconds = fl_wall_time() - t0;
+    char *a = fl_store_display_name(from), *b = fl_store_display_name(to);
+    snprintf(out->from_name, sizeof out->from_name, "%s", a ? a : "?");
+    snprintf(out->to_name, sizeof out->to_name, "%s", b ? b : "?");
+    free(a);
+    free(b);
   }
   fl_store_close(dst);
   fl_store_close(src);
