@@ -151,7 +151,9 @@ static const copy_table tables[C_TABLES] = {
         "INSERT INTO fire_event(flow, outcome, scheduled_at, last_at, count,"
         " detail, at, owner_pid) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?9)",
         "INSERT INTO fire_event(flow, outcome, scheduled_at, last_at, count,"
-        " detail, at, owner_host, owner_pid) SELECT f.* FROM unnest("
+        " detail, at, owner_host, owner_pid) SELECT f.flow, f.outcome,"
+        " f.scheduled_at, f.last_at, f.count, f.detail, f.at, f.owner_host,"
+        " f.owner_pid FROM unnest("
         " $1::text[], $2::text[], $3::float8[], $4::float8[], $5::int[],"
         " $6::text[], $7::float8[], $8::text[], $9::bigint[]) WITH ORDINALITY"
         " AS f(flow, outcome, scheduled_at, last_at, count, detail, at,"
