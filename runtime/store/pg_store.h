@@ -9,6 +9,7 @@
  *                claims, the cache's reads, crash detection by lease
  *   pg_write.c   a chain of frozen batches in one transaction
  *   pg_read.c    reading runs back (runs, show, report, resume)
+ *   pg_copy.c    a whole history read and written (fl_store_copy)
  *
  * Every function here returns 0 or a FLOWLUA_* status with the reason in
  * fl_pg_errmsg(c) ("state store 'postgresql://ann:***@h/db': what: why",
