@@ -400,6 +400,32 @@ static void test_target_not_empty(void) {
   free(back);
 }
 
+/* A count that differs after the rows went in (here a cached result the
+   target held already, kept, so one of the source's did not go in): the
+   copy fails, names what differs, and keeps nothing. */
+static void test_count_mismatch(void) {
+  char *src = path_in("src.db"), *dst = path_in("cached.db");
+  fl_store *st = open_store(dst);
+  if (st) {
+    CHECK_EQ_INT(fl_store_cache_put(st, "fetch", "k1", "1", 1, T0), FLOWLUA_OK);
+    CHECK_EQ_INT(fl_store_flush(st), FLOWLUA_OK);
+    fl_store_close(st);
+  }
+  flowlua *rt = runtime();
+  flowlua_state_copy_result r = FLOWLUA_INIT(flowlua_state_copy_result);
+  CHECK_EQ_INT(flowlua_state_copy(rt, src, dst, &r), FLOWLUA_EIO);
+  CHECK_CONTAINS(flowlua_errmsg(rt), "copied 1 of 2 cache entries");
+  st = open_store(dst);
+  fl_store_run_list l = {0};
+  if (st) CHECK_EQ_INT(fl_store_list_runs(st, NULL, 0, &l), FLOWLUA_OK);
+  CHECK_EQ_INT(l.n, 0);
+  fl_store_run_list_free(&l);
+  fl_store_close(st);
+  flowlua_free(rt);
+  free(src);
+  free(dst);
+}
+
 /* A run Running in FROM (its driver, this process, is alive): refused
    before TO is opened, so no file appears there. */
 static void test_running_refused(void) {
@@ -506,6 +532,7 @@ int main(void) {
   if (!mkdtemp(dir)) return 1;
   RUN(test_round_trip);
   RUN(test_target_not_empty);
+  RUN(test_count_mismatch);
   RUN(test_running_refused);
   RUN(test_from_missing);
   RUN(test_to_unreachable);
