@@ -414,6 +414,40 @@ FLOWLUA_API int flowlua_prune(flowlua *rt, const flowlua_prune_options *opts,
                               flowlua_prune_result *out);
 
 /*
+ * Copies a whole run history from one state to another (`flowlua state
+ * copy FROM TO`): from a SQLite file into PostgreSQL (a postgresql://
+ * URI), back into a new SQLite file, or between two SQLite files. Every
+ * run (params, graph, owner, resumed_from, error, counts), its task runs
+ * with their results, state changes and worker attempts, every fire claim,
+ * fire event and cached result; run ids are kept. One transaction on TO,
+ * from one snapshot of FROM; the counts of both sides are compared before
+ * it commits, and a difference fails the copy with nothing kept
+ * (FLOWLUA_EIO, "copied N of M task runs").
+ * Refused, with nothing written to TO: FROM with no history
+ * (FLOWLUA_EINVAL); a run still Running in FROM (FLOWLUA_ESTATE: a live
+ * driver would go on writing there; runs whose driver is gone are marked
+ * Crashed first, as `runs` does); TO holding runs already (FLOWLUA_ESTATE).
+ * A password in either URI never appears in a message. from and to are
+ * the caller's; out (may be NULL) says what was copied. The runtime's own
+ * state (flowlua_options.state_path) plays no part.
+ */
+typedef struct flowlua_state_copy_result {
+  size_t size; /* sizeof (flowlua_state_copy_result): see FLOWLUA_INIT */
+  size_t runs, task_runs, state_changes, fire_claims, fire_events;
+  size_t cache_entries;
+  size_t cache_skipped; /* cached values PostgreSQL cannot hold (bytes that
+                           are not UTF-8): left out, a miss there */
+  double seconds;       /* how long the copy took */
+  /* FROM and TO as messages name them (a password masked as ***),
+     truncated to fit. */
+  char from_name[512], to_name[512];
+} flowlua_state_copy_result;
+
+FLOWLUA_API int flowlua_state_copy(flowlua *rt, const char *from,
+                                   const char *to,
+                                   flowlua_state_copy_result *out);
+
+/*
  * Driving a run from the host's own event loop (libuv, epoll, a GUI loop),
  * without a thread:
  *   flowlua_start(rt, flow) starts a run and returns at once;

@@ -23,6 +23,7 @@ const char *cli_usage(void) {
          "       flowlua backfill --from TIME --to TIME [--concurrency N] SCRIPT.lua\n"
          "       flowlua prune --older-than AGE [--keep-failed] [--flow NAME]\n"
          "                     [--vacuum] [--json]\n"
+         "       flowlua state copy FROM TO\n"
          "\n"
          "Runs the flow that SCRIPT.lua returns (flow.define(...)): on its\n"
          "schedule until SIGINT/SIGTERM/SIGHUP (the run in progress\n"
@@ -43,6 +44,9 @@ const char *cli_usage(void) {
          "'prune' deletes the runs that ended longer than AGE ago (30d, 12h,\n"
          "1d12h), never a running one, and gives their space back, in short\n"
          "transactions that flows writing meanwhile hardly notice.\n"
+         "'state copy' copies a whole run history from FROM to TO (a SQLite\n"
+         "file or a postgresql:// URI, either way): TO must hold no runs, and\n"
+         "no run of FROM may be Running.\n"
          "\n"
          "Options:\n"
          "  --once               run the flow once, now, ignoring its schedule\n"
@@ -321,7 +325,8 @@ static int parse_positional(const char *arg, int *positional, cli_args *out,
   } commands[] = {{"check", CLI_CHECK}, {"next", CLI_NEXT},
                   {"runs", CLI_RUNS},   {"show", CLI_SHOW},
                   {"graph", CLI_GRAPH}, {"report", CLI_REPORT},
-                  {"prune", CLI_PRUNE}, {"backfill", CLI_BACKFILL}};
+                  {"prune", CLI_PRUNE}, {"backfill", CLI_BACKFILL},
+                  {"state", CLI_STATE_COPY}};
   for (size_t c = 0; *positional == 0 && !out->script &&
                      c < sizeof commands / sizeof commands[0];
        c++)
@@ -330,6 +335,19 @@ static int parse_positional(const char *arg, int *positional, cli_args *out,
       ++*positional;
       return 0;
     }
+  if (out->command == CLI_STATE_COPY) {
+    /* state copy FROM TO: the word "copy", then the two states. */
+    if (*positional == 1 && strcmp(arg, "copy") != 0)
+      return fail(err, errlen, "unknown command 'state %s' (there is "
+                               "'state copy FROM TO')", arg);
+    if (*positional == 2) out->copy_from = arg;
+    if (*positional == 3) out->copy_to = arg;
+    if (*positional > 3)
+      return fail(err, errlen, "unexpected argument '%s' ('state copy' "
+                               "takes FROM and TO)", arg);
+    ++*positional;
+    return 0;
+  }
   if (out->command == CLI_RUNS)
     return fail(err, errlen, "unexpected argument '%s' ('runs' takes no "
                              "script; --flow NAME picks a flow)", arg);
@@ -358,6 +376,12 @@ static int parse_positional(const char *arg, int *positional, cli_args *out,
 static int check_combinations(cli_args *out, char *err, size_t errlen) {
   if (out->command == CLI_SHOW && !out->run_ref)
     return fail(err, errlen, "%s", "show expects a run id or 'last'");
+  if (out->command == CLI_STATE_COPY && !out->copy_to)
+    return fail(err, errlen, "%s", "state copy expects FROM and TO: "
+                                   "'flowlua state copy FROM TO'");
+  if (out->command == CLI_STATE_COPY && out->state)
+    return fail(err, errlen, "%s", "--state does not go with 'flowlua state "
+                                   "copy' (FROM and TO name the states)");
   if (out->command == CLI_REPORT && !out->run_ref)
     return fail(err, errlen, "%s", "report expects a run id or 'last'");
   if (out->command == CLI_REPORT && !out->html)
@@ -376,7 +400,7 @@ static int check_combinations(cli_args *out, char *err, size_t errlen) {
                                    "go with 'flowlua prune'");
   /* graph --run without a script draws the graph stored with the run. */
   if (!out->script && out->command != CLI_RUNS && out->command != CLI_SHOW &&
-      out->command != CLI_PRUNE &&
+      out->command != CLI_PRUNE && out->command != CLI_STATE_COPY &&
       out->command != CLI_REPORT && !(out->command == CLI_GRAPH && out->run))
     return fail(err, errlen, "%s", "no script given");
   if (out->json && out->command != CLI_RUNS && out->command != CLI_SHOW &&

@@ -19,6 +19,7 @@ typedef enum cli_command {
   CLI_REPORT, /* flowlua report RUN_ID|last --html PATH: a run as HTML */
   CLI_PRUNE,  /* flowlua prune --older-than 30d: delete old runs */
   CLI_BACKFILL, /* flowlua backfill script.lua --from T1 --to T2 */
+  CLI_STATE_COPY, /* flowlua state copy FROM TO: a history copied whole */
   CLI_HELP,
   CLI_VERSION
 } cli_command;
@@ -58,6 +59,7 @@ typedef struct cli_args {
   double retention;    /* serving: --retention, seconds; 0 = not given */
   int keep_failed;     /* prune: --keep-failed */
   int vacuum;          /* prune: --vacuum */
+  const char *copy_from, *copy_to; /* state copy FROM TO */
   cli_param *params; /* owned: free with cli_args_free */
   size_t n_params;
 } cli_args;

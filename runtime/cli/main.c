@@ -505,6 +505,32 @@ static void print_bytes(FILE *f, long long n) {
     fprintf(f, "%.1f GB", (double)n / 1e9);
 }
 
+/* `flowlua state copy FROM TO`: a history copied whole; what was copied
+   on stdout, a failure's message on stderr and exit 1. */
+static int cmd_state_copy(flowlua *rt, const cli_args *args) {
+  flowlua_state_copy_result r = FLOWLUA_INIT(flowlua_state_copy_result);
+  if (flowlua_state_copy(rt, args->copy_from, args->copy_to, &r) !=
+      FLOWLUA_OK) {
+    say_error(flowlua_errmsg(rt));
+    return EXIT_RUN_FAILED;
+  }
+  printf("copied %zu run%s, %zu task run%s, %zu state change%s, %zu fire "
+         "claim%s, %zu fire event%s, %zu cache entr%s from %s to %s in "
+         "%.2f s\n",
+         r.runs, r.runs == 1 ? "" : "s", r.task_runs,
+         r.task_runs == 1 ? "" : "s", r.state_changes,
+         r.state_changes == 1 ? "" : "s", r.fire_claims,
+         r.fire_claims == 1 ? "" : "s", r.fire_events,
+         r.fire_events == 1 ? "" : "s", r.cache_entries,
+         r.cache_entries == 1 ? "y" : "ies", r.from_name, r.to_name,
+         r.seconds);
+  if (r.cache_skipped)
+    printf("left out %zu cached value%s that PostgreSQL cannot hold (not "
+           "UTF-8): a cache miss there\n", r.cache_skipped,
+           r.cache_skipped == 1 ? "" : "s");
+  return EXIT_OK;
+}
+
 /* `flowlua prune --older-than AGE`: old runs deleted, space given back;
    what was done on stdout (a line, or JSON), 130 when a signal stopped it
    (what it deleted stays deleted). */
@@ -668,6 +694,8 @@ int main(int argc, char **argv) {
     code = cmd_report(rt, &args);
   } else if (args.command == CLI_PRUNE) {
     code = cmd_prune(rt, &args);
+  } else if (args.command == CLI_STATE_COPY) {
+    code = cmd_state_copy(rt, &args);
   } else if (args.command == CLI_REPORT) {
     code = cmd_report_html(rt, &args);
   } else if (args.command == CLI_GRAPH && !args.script) {

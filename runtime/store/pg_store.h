@@ -9,6 +9,7 @@
  *                claims, the cache's reads, crash detection by lease
  *   pg_write.c   a chain of frozen batches in one transaction
  *   pg_read.c    reading runs back (runs, show, report, resume)
+ *   pg_copy.c    a whole history read and written (fl_store_copy)
  *
  * Every function here returns 0 or a FLOWLUA_* status with the reason in
  * fl_pg_errmsg(c) ("state store 'postgresql://ann:***@h/db': what: why",
@@ -70,6 +71,37 @@ int fl__pg_cache_get(fl_store *st, const char *task, const char *key,
    with st's error set; r counts what went. */
 int fl__pg_prune_step(fl_store *st, const fl_store_prune_opts *o, double cutoff,
                       int *phase, fl_store_prune_result *r);
+
+/* ---- pg_copy.c ---------------------------------------------------------------- */
+
+/* A row of a table being copied (store_copy.c): each column's value as
+   text, the same on both backends (integers in decimal, doubles that read
+   back to the bit), v[k] NULL for SQL NULL; len[k] its bytes. */
+#define FL_COPY_MAX_COLS 16
+typedef struct fl__copy_row {
+  const char *v[FL_COPY_MAX_COLS];
+  size_t len[FL_COPY_MAX_COLS];
+} fl__copy_row;
+
+/* Takes one row read; 0, or a status that stops the reading. */
+typedef int (*fl__copy_sink)(void *ctx, const fl__copy_row *row);
+
+/* Hands every row of `select` (n_cols columns, in the caller's
+   transaction) to sink, in order, through a cursor. */
+int fl__pg_copy_read(fl_pg *c, const char *select, int n_cols,
+                     fl__copy_sink sink, void *ctx);
+
+/* Rows written by `insert`, which takes each column as a text array
+   ($1::bigint[]...; every element is sent quoted), many to a statement:
+   _row adds one (running the statement when it holds enough), _end runs
+   what is left when flush (else drops it) and frees o (NULL-safe). Text
+   the server would refuse has its bad bytes written as \xNN: the caller
+   leaves out or changes what must not be so (results). */
+typedef struct fl__pg_copy_out fl__pg_copy_out;
+int fl__pg_copy_out_begin(fl_pg *c, const char *insert, int n_cols,
+                          const char *what, fl__pg_copy_out **out);
+int fl__pg_copy_out_row(fl__pg_copy_out *o, const fl__copy_row *row);
+int fl__pg_copy_out_end(fl__pg_copy_out *o, int flush);
 
 /* ---- pg_write.c ------------------------------------------------------------ */
 

@@ -53,174 +53,10 @@
 
 #include "flowlua.h"
 #include "pg_api.h"
+#include "pg_arrays.h"
 #include "utf8.h"
 
-/* A statement carries at most this many rows, and no more once its
-   arrays hold this many bytes: a parameter, as any value, may not exceed
-   1 GB, and one statement's arrays are all in memory at once, here and on
-   the server. Past these the rows go in more statements of the same
-   transaction, which keeps each table's meaning: a task run is sent once
-   whatever the statements (the dedup is over the whole chain); a later
-   statement's cached result, worker or event overwrites or meets an
-   earlier one's as a later row of the same statement would; a run ended
-   or a fire event written by an earlier statement is seen by the later
-   ones. */
-#define STMT_ROWS 100000
-#define STMT_BYTES ((size_t)64 << 20)
-
-/* ---- array literals -----------------------------------------------------
- *
- * A table's rows as columns: cols[k] is column k's array literal, built
- * one element per row. */
-
-#define MAX_COLS 15
-
-typedef struct columns {
-  fl_buf col[MAX_COLS];
-  int n_cols;
-  size_t rows;
-} columns;
-
-static void cols_init(columns *t, int n_cols) {
-  memset(t, 0, sizeof *t);
-  t->n_cols = n_cols;
-}
-
-static void cols_free(columns *t) {
-  for (int k = 0; k < t->n_cols; k++) fl_buf_free(&t->col[k]);
-}
-
-/* Empties every column, keeping the memory, for the next statement. */
-static void cols_reset(columns *t) {
-  for (int k = 0; k < t->n_cols; k++) fl_buf_reset(&t->col[k]);
-  t->rows = 0;
-}
-
-/* Starts a row: each column gets its opening brace or a comma. */
-static void cols_row(columns *t) {
-  for (int k = 0; k < t->n_cols; k++)
-    fl_buf_addc(&t->col[k], t->rows ? ',' : '{');
-  t->rows++;
-}
-
-/* Closes the arrays: 0, or -1 when memory ran out on the way. */
-static int cols_close(columns *t) {
-  int oom = 0;
-  for (int k = 0; k < t->n_cols; k++) {
-    fl_buf_addc(&t->col[k], '}');
-    oom |= t->col[k].oom;
-  }
-  return oom ? -1 : 0;
-}
-
-static void add_null(fl_buf *a) { fl_buf_adds(a, "NULL"); }
-
-static void add_i64(fl_buf *a, int64_t v) {
-  if (v < 0) {
-    fl_buf_addc(a, '-');
-    fl_buf_addu(a, (unsigned long long)0 - (unsigned long long)v);
-  } else {
-    fl_buf_addu(a, (unsigned long long)v);
-  }
-}
-
-/* %.17g reads back to the same double; float8's input takes these
-   spellings of the values printf would write as inf and nan. */
-static void add_dbl(fl_buf *a, double v) {
-  if (isnan(v))
-    fl_buf_adds(a, "NaN");
-  else if (isinf(v))
-    fl_buf_adds(a, v > 0 ? "Infinity" : "-Infinity");
-  else
-    fl_buf_addf(a, "%.17g", v);
-}
-
-/* A time the store keeps as 0 for "none" (fl__store_bind_opt_double). */
-static void add_opt_dbl(fl_buf *a, double v) {
-  if (v > 0)
-    add_dbl(a, v);
-  else
-    add_null(a);
-}
-
-static void add_text(fl_buf *a, const char *s, size_t n);
-
-/* Text the server may refuse (PostgreSQL's text is UTF-8 without NUL; a
-   task's error or name is whatever bytes Lua had): its bad bytes written
-   as \xNN, so that one such byte does not fail the whole batch. */
-static void add_repaired(fl_buf *a, const char *s, size_t n) {
-  fl_buf fixed = FL_BUF_INIT;
-  fl_utf8_repair(&fixed, s, n);
-  if (fixed.oom)
-    a->oom = 1;
-  else
-    add_text(a, fixed.data, fixed.len);
-  fl_buf_free(&fixed);
-}
-
-/* s[0..n) quoted for an array literal: inside double quotes only '"' and
-   '\' need a backslash; every other byte (braces, commas, white space,
-   UTF-8) stands for itself. NULL is SQL NULL. */
-static void add_text(fl_buf *a, const char *s, size_t n) {
-  if (!s) {
-    add_null(a);
-    return;
-  }
-  if (!fl_utf8_text(s, n)) {
-    add_repaired(a, s, n);
-    return;
-  }
-  if (fl_buf_reserve(a, n + 2) != 0) return; /* the oom stays set */
-  fl_buf_addc(a, '"');
-  const char *end = s + n;
-  while (s < end) {
-    const char *p = s;
-    while (p < end && *p != '"' && *p != '\\') p++;
-    fl_buf_add(a, s, (size_t)(p - s));
-    if (p == end) break;
-    fl_buf_addc(a, '\\');
-    fl_buf_addc(a, *p);
-    s = p + 1;
-  }
-  fl_buf_addc(a, '"');
-}
-
-static void add_str(fl_buf *a, const char *s) {
-  add_text(a, s, s ? strlen(s) : 0);
-}
-
-/* ---- statements ---------------------------------------------------------- */
-
-/* A table's statement: its SQL, taking the columns as $1..., and, when
-   extra is not NULL, one more parameter after them; what failing means. */
-typedef struct statement {
-  const char *sql, *extra, *what;
-} statement;
-
-/* Runs s with the rows of t, if any, and empties t. */
-static int run_columns(fl_pg *c, columns *t, const statement *s) {
-  if (!t->rows) return FLOWLUA_OK;
-  int status = FLOWLUA_OK;
-  if (cols_close(t) != 0)
-    status = fl_pg_set_err(c, FLOWLUA_ENOMEM, "%s: out of memory", s->what);
-  const char *params[MAX_COLS + 1];
-  int n = 0;
-  for (; n < t->n_cols; n++) params[n] = t->col[n].data;
-  if (s->extra) params[n++] = s->extra;
-  PGresult *r = status ? NULL : fl_pg_query(c, s->what, s->sql, n, params);
-  if (!status && !r) status = FLOWLUA_EIO;
-  if (r) fl_pq()->clear(r);
-  cols_reset(t);
-  return status;
-}
-
-/* After a row: runs s when t holds a statement's worth (STMT_*). */
-static int run_if_full(fl_pg *c, columns *t, const statement *s) {
-  size_t bytes = 0;
-  for (int k = 0; k < t->n_cols; k++) bytes += t->col[k].len;
-  return t->rows >= STMT_ROWS || bytes >= STMT_BYTES ? run_columns(c, t, s)
-                                                      : FLOWLUA_OK;
-}
+/* Array literals and their statements: pg_arrays.h. */
 
 static const char *fstr(const fbatch *b, size_t off) {
   return off == SIZE_MAX ? NULL : b->strings.data + off;
@@ -271,40 +107,40 @@ static int cmp_row_ref(const void *pa, const void *pb) {
 
 /* Adds the task run `last` (the chain's latest row of it) with the result
    of `res` (the latest that set one; NULL: none did, keep the stored). */
-static void add_task_row(columns *t, const row_ref *last, const row_ref *res) {
+static void add_task_row(pg_columns *t, const row_ref *last, const row_ref *res) {
   const fbatch *b = last->b;
   const frow *r = last->r;
-  cols_row(t);
-  add_i64(&t->col[T_RUN], r->run);
-  add_i64(&t->col[T_N], r->n);
-  add_str(&t->col[T_KEY], fstr(b, r->key_off));
-  add_str(&t->col[T_TASK], fstr(b, r->task_off));
-  add_i64(&t->col[T_MAP], r->map_index);
-  add_str(&t->col[T_STATE], fl__store_task_state_names[r->state]);
-  add_opt_dbl(&t->col[T_STATE_AT], r->state_at);
-  add_i64(&t->col[T_SEQ], r->n_changes);
-  add_i64(&t->col[T_ATTEMPTS], r->attempts);
-  add_str(&t->col[T_ERROR], fstr(b, r->err_off));
-  add_opt_dbl(&t->col[T_STARTED], r->started);
+  fl__pg_cols_row(t);
+  fl__pg_add_i64(&t->col[T_RUN], r->run);
+  fl__pg_add_i64(&t->col[T_N], r->n);
+  fl__pg_add_str(&t->col[T_KEY], fstr(b, r->key_off));
+  fl__pg_add_str(&t->col[T_TASK], fstr(b, r->task_off));
+  fl__pg_add_i64(&t->col[T_MAP], r->map_index);
+  fl__pg_add_str(&t->col[T_STATE], fl__store_task_state_names[r->state]);
+  fl__pg_add_opt_dbl(&t->col[T_STATE_AT], r->state_at);
+  fl__pg_add_i64(&t->col[T_SEQ], r->n_changes);
+  fl__pg_add_i64(&t->col[T_ATTEMPTS], r->attempts);
+  fl__pg_add_str(&t->col[T_ERROR], fstr(b, r->err_off));
+  fl__pg_add_opt_dbl(&t->col[T_STARTED], r->started);
   if (r->started_seq)
-    add_i64(&t->col[T_STARTED_SEQ], r->started_seq);
+    fl__pg_add_i64(&t->col[T_STARTED_SEQ], r->started_seq);
   else
-    add_null(&t->col[T_STARTED_SEQ]);
-  add_opt_dbl(&t->col[T_ENDED], r->ended);
+    fl__pg_add_null(&t->col[T_STARTED_SEQ]);
+  fl__pg_add_opt_dbl(&t->col[T_ENDED], r->ended);
   const char *result = res ? fstr(res->b, res->r->res_off) : NULL;
   if (res && result && !fl_utf8_text(result, res->r->res_len)) {
     /* A result that is not UTF-8 (a Lua string of raw bytes, which the
        JSON encoder passes through) cannot be text here, and repaired it
        would not be the value: kept as not resumable, as one that could
        not be serialised (a resume runs the task again). */
-    add_i64(&t->col[T_KIND], FL_STORE_RESULT_OPAQUE);
-    add_null(&t->col[T_RESULT]);
+    fl__pg_add_i64(&t->col[T_KIND], FL_STORE_RESULT_OPAQUE);
+    fl__pg_add_null(&t->col[T_RESULT]);
   } else if (res) {
-    add_i64(&t->col[T_KIND], res->r->result_kind);
-    add_text(&t->col[T_RESULT], result, res->r->res_len);
+    fl__pg_add_i64(&t->col[T_KIND], res->r->result_kind);
+    fl__pg_add_text(&t->col[T_RESULT], result, res->r->res_len);
   } else {
-    add_i64(&t->col[T_KIND], -1);
-    add_null(&t->col[T_RESULT]);
+    fl__pg_add_i64(&t->col[T_KIND], -1);
+    fl__pg_add_null(&t->col[T_RESULT]);
   }
 }
 
@@ -332,13 +168,13 @@ static row_ref *collect_rows(const fbatch *b, size_t *n) {
 }
 
 static int write_task_runs(fl_pg *c, const fbatch *b) {
-  const statement s = {task_upsert_sql, NULL, "cannot record a task run"};
+  const pg_statement s = {task_upsert_sql, NULL, "cannot record a task run"};
   size_t n;
   row_ref *refs = collect_rows(b, &n);
   if (n == SIZE_MAX)
     return fl_pg_set_err(c, FLOWLUA_ENOMEM, "%s: out of memory", s.what);
-  columns t;
-  cols_init(&t, T_COLS);
+  pg_columns t;
+  fl__pg_cols_init(&t, T_COLS);
   int status = FLOWLUA_OK;
   for (size_t i = 0; i < n && status == FLOWLUA_OK;) {
     /* One task run: refs[i..j), in the chain's order. */
@@ -350,10 +186,10 @@ static int write_task_runs(fl_pg *c, const fbatch *b) {
       if (refs[j].r->result_kind >= 0) res = &refs[j];
     add_task_row(&t, &refs[j - 1], res);
     i = j;
-    status = run_if_full(c, &t, &s);
+    status = fl__pg_run_if_full(c, &t, &s);
   }
-  if (status == FLOWLUA_OK) status = run_columns(c, &t, &s);
-  cols_free(&t);
+  if (status == FLOWLUA_OK) status = fl__pg_run_columns(c, &t, &s);
+  fl__pg_cols_free(&t);
   free(refs);
   return status;
 }
@@ -370,27 +206,27 @@ static const char event_insert_sql[] =
     " ON CONFLICT (run, n, seq) DO NOTHING";
 
 static int write_events(fl_pg *c, const fbatch *b) {
-  const statement s = {event_insert_sql, NULL,
+  const pg_statement s = {event_insert_sql, NULL,
                        "cannot record a task state change"};
-  columns t;
-  cols_init(&t, 7);
+  pg_columns t;
+  fl__pg_cols_init(&t, 7);
   int status = FLOWLUA_OK;
   for (; b && status == FLOWLUA_OK; b = b->next)
     for (size_t i = 0; i < b->n_events && status == FLOWLUA_OK; i++) {
       const pending_event *ev = &b->events[i];
-      cols_row(&t);
-      add_i64(&t.col[0], ev->rowid);
-      add_i64(&t.col[1], ev->task);
-      add_i64(&t.col[2], ev->seq);
-      add_dbl(&t.col[3], ev->at);
-      add_str(&t.col[4], fl__store_task_state_names[ev->state]);
-      add_i64(&t.col[5], ev->attempt);
-      add_str(&t.col[6], fstr(b, ev->err_off));
+      fl__pg_cols_row(&t);
+      fl__pg_add_i64(&t.col[0], ev->rowid);
+      fl__pg_add_i64(&t.col[1], ev->task);
+      fl__pg_add_i64(&t.col[2], ev->seq);
+      fl__pg_add_dbl(&t.col[3], ev->at);
+      fl__pg_add_str(&t.col[4], fl__store_task_state_names[ev->state]);
+      fl__pg_add_i64(&t.col[5], ev->attempt);
+      fl__pg_add_str(&t.col[6], fstr(b, ev->err_off));
 
-      status = run_if_full(c, &t, &s);
+      status = fl__pg_run_if_full(c, &t, &s);
     }
-  if (status == FLOWLUA_OK) status = run_columns(c, &t, &s);
-  cols_free(&t);
+  if (status == FLOWLUA_OK) status = fl__pg_run_columns(c, &t, &s);
+  fl__pg_cols_free(&t);
   return status;
 }
 
@@ -405,25 +241,25 @@ static const char worker_upsert_sql[] =
     " pid = excluded.pid";
 
 static int write_workers(fl_pg *c, const fbatch *b) {
-  const statement s = {worker_upsert_sql, NULL,
+  const pg_statement s = {worker_upsert_sql, NULL,
                        "cannot record where an attempt ran"};
-  columns t;
-  cols_init(&t, 5);
+  pg_columns t;
+  fl__pg_cols_init(&t, 5);
   int status = FLOWLUA_OK;
   for (; b && status == FLOWLUA_OK; b = b->next)
     for (size_t i = 0; i < b->n_workers && status == FLOWLUA_OK; i++) {
       const pending_worker *w = &b->workers[i];
-      cols_row(&t);
-      add_i64(&t.col[0], w->rowid);
-      add_i64(&t.col[1], w->task);
-      add_i64(&t.col[2], w->attempt);
-      add_str(&t.col[3], fstr(b, w->host_off));
-      add_i64(&t.col[4], w->pid);
+      fl__pg_cols_row(&t);
+      fl__pg_add_i64(&t.col[0], w->rowid);
+      fl__pg_add_i64(&t.col[1], w->task);
+      fl__pg_add_i64(&t.col[2], w->attempt);
+      fl__pg_add_str(&t.col[3], fstr(b, w->host_off));
+      fl__pg_add_i64(&t.col[4], w->pid);
 
-      status = run_if_full(c, &t, &s);
+      status = fl__pg_run_if_full(c, &t, &s);
     }
-  if (status == FLOWLUA_OK) status = run_columns(c, &t, &s);
-  cols_free(&t);
+  if (status == FLOWLUA_OK) status = fl__pg_run_columns(c, &t, &s);
+  fl__pg_cols_free(&t);
   return status;
 }
 
@@ -437,26 +273,26 @@ static const char cache_upsert_sql[] =
     " stored_at = excluded.stored_at";
 
 static int write_puts(fl_pg *c, const fbatch *b) {
-  const statement s = {cache_upsert_sql, NULL,
+  const pg_statement s = {cache_upsert_sql, NULL,
                        "cannot store a cached result"};
-  columns t;
-  cols_init(&t, 4);
+  pg_columns t;
+  fl__pg_cols_init(&t, 4);
   int status = FLOWLUA_OK;
   for (; b && status == FLOWLUA_OK; b = b->next)
     for (size_t i = 0; i < b->n_puts && status == FLOWLUA_OK; i++) {
       const pending_put *p = &b->puts[i];
       /* Not UTF-8: not cached here (repaired it would not be the value). */
       if (!fl_utf8_text(fstr(b, p->json_off), p->json_len)) continue;
-      cols_row(&t);
-      add_str(&t.col[0], fstr(b, p->task_off));
-      add_str(&t.col[1], fstr(b, p->key_off));
-      add_text(&t.col[2], fstr(b, p->json_off), p->json_len);
-      add_dbl(&t.col[3], p->at);
+      fl__pg_cols_row(&t);
+      fl__pg_add_str(&t.col[0], fstr(b, p->task_off));
+      fl__pg_add_str(&t.col[1], fstr(b, p->key_off));
+      fl__pg_add_text(&t.col[2], fstr(b, p->json_off), p->json_len);
+      fl__pg_add_dbl(&t.col[3], p->at);
 
-      status = run_if_full(c, &t, &s);
+      status = fl__pg_run_if_full(c, &t, &s);
     }
-  if (status == FLOWLUA_OK) status = run_columns(c, &t, &s);
-  cols_free(&t);
+  if (status == FLOWLUA_OK) status = fl__pg_run_columns(c, &t, &s);
+  fl__pg_cols_free(&t);
   return status;
 }
 
@@ -486,25 +322,25 @@ static const char run_end_sql[] =
     " WHERE f.id = e.id AND f.state = 'Running'";
 
 static int write_ends(fl_pg *c, const fbatch *b) {
-  const statement s = {run_end_sql, NULL,
+  const pg_statement s = {run_end_sql, NULL,
                        "cannot record the end of a run"};
-  columns t;
-  cols_init(&t, 5);
+  pg_columns t;
+  fl__pg_cols_init(&t, 5);
   int status = FLOWLUA_OK;
   for (; b && status == FLOWLUA_OK; b = b->next)
     for (size_t i = 0; i < b->n_ends && status == FLOWLUA_OK; i++) {
       const pending_end *e = &b->ends[i];
-      cols_row(&t);
-      add_i64(&t.col[0], e->rowid);
-      add_str(&t.col[1], fl__store_flow_state_name(e->state));
-      add_opt_dbl(&t.col[2], e->ended_at);
-      add_str(&t.col[3], fstr(b, e->err_off));
-      add_str(&t.col[4], fstr(b, e->counts_off));
+      fl__pg_cols_row(&t);
+      fl__pg_add_i64(&t.col[0], e->rowid);
+      fl__pg_add_str(&t.col[1], fl__store_flow_state_name(e->state));
+      fl__pg_add_opt_dbl(&t.col[2], e->ended_at);
+      fl__pg_add_str(&t.col[3], fstr(b, e->err_off));
+      fl__pg_add_str(&t.col[4], fstr(b, e->counts_off));
 
-      status = run_if_full(c, &t, &s);
+      status = fl__pg_run_if_full(c, &t, &s);
     }
-  if (status == FLOWLUA_OK) status = run_columns(c, &t, &s);
-  cols_free(&t);
+  if (status == FLOWLUA_OK) status = fl__pg_run_columns(c, &t, &s);
+  fl__pg_cols_free(&t);
   return status;
 }
 
@@ -527,26 +363,26 @@ static int write_fires(fl_pg *c, const fbatch *b) {
   /* The process that records it, as the SQLite writer's w->pid. */
   char pid[24];
   snprintf(pid, sizeof pid, "%lld", (long long)getpid());
-  const statement s = {fire_event_sql, pid,
+  const pg_statement s = {fire_event_sql, pid,
                        "cannot record what became of a fire time"};
-  columns t;
-  cols_init(&t, 7);
+  pg_columns t;
+  fl__pg_cols_init(&t, 7);
   int status = FLOWLUA_OK;
   for (; b && status == FLOWLUA_OK; b = b->next)
     for (size_t i = 0; i < b->n_fires && status == FLOWLUA_OK; i++) {
       const pending_fire *f = &b->fires[i];
-      cols_row(&t);
-      add_str(&t.col[0], fstr(b, f->flow_off));
-      add_str(&t.col[1], fstr(b, f->outcome_off));
-      add_dbl(&t.col[2], f->first);
-      add_opt_dbl(&t.col[3], f->last);
+      fl__pg_cols_row(&t);
+      fl__pg_add_str(&t.col[0], fstr(b, f->flow_off));
+      fl__pg_add_str(&t.col[1], fstr(b, f->outcome_off));
+      fl__pg_add_dbl(&t.col[2], f->first);
+      fl__pg_add_opt_dbl(&t.col[3], f->last);
       fl_buf_addu(&t.col[4], (unsigned long long)f->count);
-      add_str(&t.col[5], fstr(b, f->detail_off));
-      add_dbl(&t.col[6], f->at);
-      status = run_if_full(c, &t, &s);
+      fl__pg_add_str(&t.col[5], fstr(b, f->detail_off));
+      fl__pg_add_dbl(&t.col[6], f->at);
+      status = fl__pg_run_if_full(c, &t, &s);
     }
-  if (status == FLOWLUA_OK) status = run_columns(c, &t, &s);
-  cols_free(&t);
+  if (status == FLOWLUA_OK) status = fl__pg_run_columns(c, &t, &s);
+  fl__pg_cols_free(&t);
   return status;
 }
 

@@ -637,6 +637,33 @@ int fl_store_prune_step(fl_store_prune *p);
 const fl_store_prune_result *fl_store_prune_done(const fl_store_prune *p);
 void fl_store_prune_free(fl_store_prune *p);
 
+/* ---- copying a whole history (store_copy.c) -------------------------------- */
+
+/* What a copy moved: the source's counts, which the target's matched. */
+typedef struct fl_store_copy_counts {
+  size_t runs, task_runs, state_changes, fire_claims, fire_events;
+  size_t cache_entries;
+  size_t cache_skipped; /* cached values PostgreSQL cannot hold as text (not
+                           UTF-8): left out, a cache miss there */
+} fl_store_copy_counts;
+
+/*
+ * Copies every run of `from` (with its params, graph and edges, owner,
+ * task runs, state changes and where worker attempts ran), every fire
+ * claim, fire event and cached result into `to`, SQLite or PostgreSQL on
+ * either side, in one transaction on `to`, from one snapshot of `from`.
+ * Run ids are kept; row ids are moved past `to`'s own. Refused, with
+ * nothing written: a run Running in `from` (FLOWLUA_ESTATE), runs in `to`
+ * (FLOWLUA_ESTATE). After the rows, both sides are counted, and a
+ * difference fails the copy (FLOWLUA_EIO, "copied N of M task runs") with
+ * nothing kept. *out (may be NULL) gets the counts. The message of any
+ * failure, either side's, is in fl_store_errmsg(to).
+ */
+int fl_store_copy(fl_store *from, fl_store *to, fl_store_copy_counts *out);
+
+/* How many runs st records as Running (what a copy refuses). */
+int fl_store_running_runs(fl_store *st, size_t *n);
+
 /* The state as messages name it (malloc'd; NULL when out of memory):
    a PostgreSQL URI with its password masked, a file's path as it is. */
 char *fl_store_display_name(const char *path);

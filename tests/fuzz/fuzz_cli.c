@@ -43,7 +43,8 @@ static int same_str(const char *a, const char *b) {
 static void check_accepted(const cli_args *a, int argc, char **argv) {
   const char *strs[] = {a->script, a->run_ref, a->html,      a->flow,
                         a->state,  a->resume,  a->from_task, a->format,
-                        a->run,    a->from,    a->to};
+                        a->run,    a->from,    a->to,        a->copy_from,
+                        a->copy_to};
   for (size_t i = 0; i < sizeof strs / sizeof *strs; i++)
     FUZZ_CHECK(points_into_argv(strs[i], argc, argv),
                "string %zu of the result is not in argv", i);
@@ -52,6 +53,7 @@ static void check_accepted(const cli_args *a, int argc, char **argv) {
      run (graph --run RUN_ID). */
   FUZZ_CHECK(a->script || a->command == CLI_RUNS || a->command == CLI_SHOW ||
                  a->command == CLI_REPORT || a->command == CLI_PRUNE ||
+                 a->command == CLI_STATE_COPY ||
                  (a->command == CLI_GRAPH && a->run),
              "command %d accepted without a script", (int)a->command);
   /* backfill: a script and both ends of the range; --to nowhere else. */
@@ -59,6 +61,12 @@ static void check_accepted(const cli_args *a, int argc, char **argv) {
              "backfill accepted without its script or range");
   FUZZ_CHECK(!a->to || a->command == CLI_BACKFILL, "--to accepted with command %d",
              (int)a->command);
+  /* state copy: FROM and TO, no script, no --state; the two only there. */
+  FUZZ_CHECK(a->command != CLI_STATE_COPY ||
+                 (a->copy_from && a->copy_to && !a->script && !a->state),
+             "state copy accepted without FROM and TO, or with a script");
+  FUZZ_CHECK(a->command == CLI_STATE_COPY || (!a->copy_from && !a->copy_to),
+             "state copy's FROM and TO set with command %d", (int)a->command);
   /* prune: an age, never negative or NaN; --retention only when serving. */
   FUZZ_CHECK(a->command != CLI_PRUNE || (a->older_than >= 0 && !a->script),
              "prune accepted with age %g", a->older_than);
@@ -97,6 +105,8 @@ static void check_same(const cli_args *a, const cli_args *b) {
                  same_str(a->from_task, b->from_task) &&
                  same_str(a->format, b->format) && same_str(a->run, b->run) &&
                  same_str(a->from, b->from) && same_str(a->to, b->to) &&
+                 same_str(a->copy_from, b->copy_from) &&
+                 same_str(a->copy_to, b->copy_to) &&
                  a->force == b->force &&
                  a->json == b->json && a->limit == b->limit && a->once == b->once &&
                  a->quiet == b->quiet && a->no_status == b->no_status &&
