@@ -271,6 +271,15 @@ int fl_record_before_start(fl_sched *s, fl_taskrun *r) {
     return fl_store_buffered(rt->store) < BATCH_CHANGES
                ? 0
                : flush(s, "writing a batch of changes");
+  /* Without a journal (PostgreSQL) too, a big batch goes to the store's
+     writer thread while tasks go on; only a flush that makes an upstream
+     durable waits (below), for this batch and every one before it. No
+     new epoch: nothing is durable yet. */
+  if (fl_store_buffered(rt->store) >= BATCH_CHANGES &&
+      fl_store_flush_async(rt->store) != FLOWLUA_OK) {
+    store_failed(s, "writing a batch of changes");
+    return -1;
+  }
   if (r->map_index) return 0; /* its map's upstream was made durable */
   const fl_dag *d = &s->g->dag;
   for (uint32_t k = d->up_off[r->node]; k < d->up_off[r->node + 1]; k++)

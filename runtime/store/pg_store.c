@@ -26,6 +26,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,24 +90,31 @@ static void fmt_double(char *out, size_t n, double v) {
 
 /* ---- connection loss ---------------------------------------------------------- */
 
-/* After a statement failed: whether to try it again, having reconnected
-   (the connection was lost and came back in time). The error stays the
-   statement's when the server stays away. */
-static int reconnected(fl_store *st, double deadline) {
-  if (!fl_pg_lost(st->pg)) return 0;
+/* After a statement on c failed: whether to try it again, having
+   reconnected (the connection was lost and came back before deadline).
+   The error stays the statement's when the server stays away. */
+static int reconnected_conn(fl_pg *c, double deadline, double retry) {
+  if (!fl_pg_lost(c)) return 0;
   double left = deadline - fl__store_mono_now();
   if (left <= 0) return 0;
   fl_buf keep = FL_BUF_INIT;
-  fl_buf_adds(&keep, fl_pg_errmsg(st->pg));
-  if (fl_pg_reconnect(st->pg, left) == FLOWLUA_OK) {
+  fl_buf_adds(&keep, fl_pg_errmsg(c));
+  if (fl_pg_reconnect(c, left) == FLOWLUA_OK) {
     fl_buf_free(&keep);
     return 1;
   }
-  /* Say what failed first, then why it could not be mended. */
-  fl_pg_set_err(st->pg, FLOWLUA_EIO, "%s; reconnecting for %.0f s failed",
-                fl_buf_str(&keep), st->pg_keeper->retry);
+  /* Say what failed first, then why it could not be mended (keep holds
+     the name already: the rest of the message follows it). */
+  const char *head = fl_buf_str(&keep);
+  size_t skip = strlen("state store '") + strlen(fl_pg_name(c)) + strlen("': ");
+  fl_pg_set_err(c, FLOWLUA_EIO, "%s; reconnecting for %.0f s failed",
+                strlen(head) > skip ? head + skip : head, retry);
   fl_buf_free(&keep);
   return 0;
+}
+
+static int reconnected(fl_store *st, double deadline) {
+  return reconnected_conn(st->pg, deadline, st->pg_keeper->retry);
 }
 
 /* One statement, again after a reconnect when the server went away; the
@@ -211,10 +219,15 @@ static int keeper_add(fl_store *st, int64_t rowid) {
   else
     k->runs[k->n_runs++] = rowid;
   if (status == FLOWLUA_OK && !k->started) {
+    /* Signals are for the engine's thread (flowlua_stop from a handler). */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
     if (pthread_create(&k->thread, NULL, keeper_main, k) == 0)
       k->started = 1;
     else
       status = FLOWLUA_EIO;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
   }
   pthread_mutex_unlock(&k->mu);
   if (status == FLOWLUA_ENOMEM) return fl__store_oom(st, "cannot hold the run's lease");
@@ -302,13 +315,30 @@ void fl__pg_store_close(fl_store *st) {
 
 /* ---- writing batches ----------------------------------------------------------------- */
 
-int fl__pg_write_queue(fl_store *st) {
-  double deadline = fl__store_mono_now() + st->pg_keeper->retry;
+int fl__pg_write_chain(fl_pg *c, const fbatch *b, double retry) {
+  double deadline = fl__store_mono_now() + retry;
   for (;;) {
-    int status = fl__pg_write_batches(st->pg, st->mem_head);
-    if (status == FLOWLUA_OK || !reconnected(st, deadline))
-      return fl__pg_store_err(st, status);
+    int status = fl__pg_write_batches(c, b);
+    if (status == FLOWLUA_OK || !reconnected_conn(c, deadline, retry))
+      return status;
   }
+}
+
+int fl__pg_write_queue(fl_store *st) {
+  return fl__pg_store_err(
+      st, fl__pg_write_chain(st->pg, st->mem_head, st->pg_keeper->retry));
+}
+
+int fl__pg_writer_connect(fl_store *st, fl_pg **out, double *retry) {
+  char err[1024];
+  *retry = st->pg_keeper->retry;
+  int status = fl_pg_connect(st->pg_keeper->conninfo, CONNECT_SECONDS, out,
+                             err, sizeof err);
+  if (status != FLOWLUA_OK) {
+    fl_buf_reset(&st->err);
+    fl_buf_adds(&st->err, err);
+  }
+  return status;
 }
 
 /* ---- a run's start ------------------------------------------------------------------- */

@@ -37,10 +37,17 @@ int fl__pg_store_open(fl_store *st, const char *conninfo);
 int fl__pg_store_empty(const fl_store *st);
 void fl__pg_store_close(fl_store *st);
 
-/* Writes st->mem_head's chain (fl__pg_write_batches), reconnecting and
-   writing it again while the server is away, up to the retry time. The
-   caller frees the chain on success. */
+/* Writes the chain from b on (fl__pg_write_batches) on c, reconnecting
+   and writing it again while the server is away, for up to retry
+   seconds: 0, or the status with c's error set. fl__pg_write_queue
+   writes st->mem_head's chain so on st's connection (the caller frees the
+   chain on success). */
+int fl__pg_write_chain(fl_pg *c, const fbatch *b, double retry);
 int fl__pg_write_queue(fl_store *st);
+
+/* A connection of its own to st's server, for the writer thread, and the
+   retry time its writes use. 0, or the status with st's error set. */
+int fl__pg_writer_connect(fl_store *st, fl_pg **out, double *retry);
 
 /* Inserts a run's start (b: its strings; b->rowid set here), with the
    claim of the run it resumes, and takes the run's lease, renewed until

@@ -319,7 +319,9 @@ int fl_store_flush(fl_store *st);
  * The same, without waiting: the batch is handed to the store's writer
  * thread, which commits it (with any others queued) in the background.
  * The engine's way to keep the file current while a run goes, since the
- * journal has made every change durable already. Returns a failure of an
+ * journal has made every change durable already; in a PostgreSQL history
+ * (no journal) nothing handed over is durable until a fl_store_flush has
+ * waited for it. Returns a failure of an
  * earlier background write, if one is not reported yet (the failed batch
  * is written again by the next flush). For ":memory:" it is fl_store_flush.
  */

@@ -89,7 +89,9 @@ typedef struct writer {
   int stop;
   int status;     /* FLOWLUA_* of the last failure, until reported */
   fl_buf err;     /* its message */
-  wconn *conn;    /* the thread's own */
+  wconn *conn;    /* the thread's own: SQLite's, */
+  struct fl_pg *pg; /* or PostgreSQL's (pg_store.h) */
+  double pg_retry;  /* how long its writes wait for a server gone away */
   const char *path;
   int busy_ms;
   int wal_frames; /* in the WAL after the thread's last commit */
@@ -133,7 +135,16 @@ static void *writer_main(void *arg) {
     int64_t ids_first = 0;
     pthread_mutex_unlock(&w->mu);
     fl_buf why = FL_BUF_INIT;
-    int rc = fl__wconn_write(w->conn, b, want_ids, &ids_first, &why);
+    int rc;
+    if (w->pg) {
+      /* No run ids to reserve: PostgreSQL's come with each run's row. */
+      want_ids = 0;
+      int status = fl__pg_write_chain(w->pg, b, w->pg_retry);
+      rc = status == FLOWLUA_OK ? SQLITE_DONE : SQLITE_ERROR;
+      if (status != FLOWLUA_OK) fl_buf_adds(&why, fl_pg_errmsg(w->pg));
+    } else {
+      rc = fl__wconn_write(w->conn, b, want_ids, &ids_first, &why);
+    }
     pthread_mutex_lock(&w->mu);
     w->busy = 0;
     if (rc == SQLITE_DONE && want_ids) {
@@ -156,13 +167,19 @@ static void *writer_main(void *arg) {
       last->next = w->head;
       if (!w->head) w->tail = last;
       w->head = b;
-      format_failure(&w->err, w->path, rc, &why, w->busy_ms);
-      w->status = fl__store_status_of(rc);
+      if (w->pg) {
+        fl_buf_reset(&w->err); /* the message names the server already */
+        fl_buf_adds(&w->err, fl_buf_str(&why));
+        w->status = FLOWLUA_EIO;
+      } else {
+        format_failure(&w->err, w->path, rc, &why, w->busy_ms);
+        w->status = fl__store_status_of(rc);
+      }
       w->failed = 1;
     }
     fl_buf_free(&why);
     pthread_cond_broadcast(&w->idle);
-    if (rc == SQLITE_DONE && !w->head && !w->stop &&
+    if (rc == SQLITE_DONE && !w->head && !w->stop && w->conn &&
         w->wal_frames >= CHECKPOINT_FRAMES) {
       /* Nothing queued: copy the WAL into the file now. PASSIVE: it never
          waits for readers or writers; what it cannot copy stays for the
@@ -182,7 +199,8 @@ static int writer_start(fl_store *st) {
   if (!w) return fl__store_oom(st, "cannot start its writer");
   w->path = st->path;
   w->busy_ms = st->opts.busy_timeout_ms;
-  int status = fl__wconn_open(st, &w->conn, &w->wal_frames);
+  int status = st->pg ? fl__pg_writer_connect(st, &w->pg, &w->pg_retry)
+                      : fl__wconn_open(st, &w->conn, &w->wal_frames);
   if (status != FLOWLUA_OK) {
     free(w);
     return status;
@@ -201,6 +219,7 @@ static int writer_start(fl_store *st) {
     pthread_cond_destroy(&w->wake);
     pthread_cond_destroy(&w->idle);
     fl__wconn_free(w->conn);
+    fl_pg_close(w->pg);
     free(w);
     return fl__store_set_err(st, FLOWLUA_EIO, "cannot start its writer thread: %s",
                    strerror(err));
@@ -229,6 +248,7 @@ void fl__store_writer_stop(fl_store *st) {
   pthread_cond_destroy(&w->wake);
   pthread_cond_destroy(&w->idle);
   fl__wconn_free(w->conn);
+  fl_pg_close(w->pg);
   fl_buf_free(&w->err);
   free(w);
   st->writer = NULL;
@@ -335,7 +355,7 @@ static int flush_batch(fl_store *st, const char *what, int wait) {
   fl__store_journal_turn(st, st->batch_seq);
   /* The writer thread starts with the first flush that does not wait:
      a short run (and `runs`, `show`, a resume's checks) never needs it. */
-  if (!wait && !st->writer && st->journal && !st->mem_head &&
+  if (!wait && !st->writer && (st->journal || st->pg) && !st->mem_head &&
       writer_start(st) != FLOWLUA_OK)
     fl_buf_reset(&st->err); /* then this connection writes, as before */
   int status;

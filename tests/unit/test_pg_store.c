@@ -95,6 +95,8 @@ static void test_run_written_and_read(void) {
                                    "bad \xff byte"), 0);
   CHECK_EQ_INT(fl_store_task_state(run, a, FLOWLUA_TASK_RUNNING, 2, T0 + 3, NULL), 0);
   CHECK_EQ_INT(fl_store_task_result(run, a, "{\"x\":\"\xc3\xa9\"}", 10), 0);
+  /* Handed to the writer thread; the flush after waits for it. */
+  CHECK_EQ_INT(fl_store_flush_async(st), FLOWLUA_OK);
   CHECK_EQ_INT(fl_store_task_state(run, a, FLOWLUA_TASK_SUCCESS, 2, T0 + 4, NULL), 0);
   CHECK_EQ_INT(fl_store_flush(st), FLOWLUA_OK);
   CHECK_EQ_INT(fl_store_task_state(run, b, FLOWLUA_TASK_RUNNING, 1, T0 + 5, NULL), 0);
