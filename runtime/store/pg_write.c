@@ -400,6 +400,30 @@ static int chain_check(const fbatch *b) {
   return any;
 }
 
+/* Whether the chain's rows go in one statement: one table's, few, and
+   small (far from STMT_ROWS and STMT_BYTES). Such a statement is its own
+   transaction, and BEGIN and COMMIT would only cost two more round trips:
+   a chain of tasks writes one task run's row at a time, and waits. */
+static int one_statement(const fbatch *b) {
+  size_t kind[6] = {0}, bytes = 0;
+  for (; b; b = b->next) {
+    kind[0] += b->n_rows;
+    kind[1] += b->n_events;
+    kind[2] += b->n_workers;
+    kind[3] += b->n_puts;
+    kind[4] += b->n_ends;
+    kind[5] += b->n_fires;
+    bytes += b->strings.len;
+  }
+  int kinds = 0;
+  size_t rows = 0;
+  for (int k = 0; k < 6; k++) {
+    kinds += kind[k] > 0;
+    rows += kind[k];
+  }
+  return kinds == 1 && rows <= 1000 && bytes <= STMT_BYTES / 4;
+}
+
 int fl__pg_write_batches(fl_pg *c, const fbatch *b) {
   int check = chain_check(b);
   if (check < 0)
@@ -408,7 +432,9 @@ int fl__pg_write_batches(fl_pg *c, const fbatch *b) {
                          "start or a fire claim, which a PostgreSQL history "
                          "writes at once, not in a batch");
   if (check == 0) return FLOWLUA_OK;
-  int status = fl_pg_exec(c, "BEGIN", "cannot write the run's changes");
+  int single = one_statement(b);
+  int status = single ? FLOWLUA_OK
+                      : fl_pg_exec(c, "BEGIN", "cannot write the run's changes");
   /* Rows before their events (the foreign key) and before their runs'
      ends (which count them), as in each SQLite batch. */
   if (status == FLOWLUA_OK) status = write_task_runs(c, b);
@@ -417,7 +443,7 @@ int fl__pg_write_batches(fl_pg *c, const fbatch *b) {
   if (status == FLOWLUA_OK) status = write_puts(c, b);
   if (status == FLOWLUA_OK) status = write_ends(c, b);
   if (status == FLOWLUA_OK) status = write_fires(c, b);
-  if (status == FLOWLUA_OK)
+  if (status == FLOWLUA_OK && !single)
     status = fl_pg_exec(c, "COMMIT", "cannot write the run's changes");
   PGconn *pg = fl_pg_conn(c);
   if (status != FLOWLUA_OK && pg && !fl_pg_lost(c) &&
