@@ -221,6 +221,9 @@ def run_pg(ctx):
                                 pgbench.TARGET_SHOW_MS)):
         rows.append(row("pg", label, doc[key], target, "ms", "target", doc[key] / target,
                         f"<= {target:g} ms", doc[key] <= target))
+    rows.append(row("pg", "pg one-task flow vs psql", doc["one_task_ms"], doc["psql_one_query_ms"],
+                    "ms", "psql: connect, SELECT 1", doc["one_task_ms"] / doc["psql_one_query_ms"],
+                    "-", None))
     return doc, rows
 
 
