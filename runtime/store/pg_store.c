@@ -117,15 +117,29 @@ static int reconnected(fl_store *st, double deadline) {
   return reconnected_conn(st->pg, deadline, st->pg_keeper->retry);
 }
 
+/* A statement that lost its connection: the whole time since it began
+   (t0), the wait for a server going down included, is time waited for
+   the state database (fl_store_busy_seconds), so that a serving loop that
+   was held up says so, and does not blame the machine. */
+static void count_wait(fl_store *st, double t0) {
+  __atomic_fetch_add(&st->busy_ns,
+                     (uint64_t)((fl__store_mono_now() - t0) * 1e9),
+                     __ATOMIC_RELAXED);
+}
+
 /* One statement, again after a reconnect when the server went away; the
    statement must be one that may run twice. NULL on failure, with the
    error set. */
 static PGresult *query_retry(fl_store *st, const char *what, const char *sql,
                              int n, const char *const *params) {
-  double deadline = fl__store_mono_now() + st->pg_keeper->retry;
-  for (;;) {
+  double t0 = fl__store_mono_now(), deadline = t0 + st->pg_keeper->retry;
+  for (int tries = 0;; tries++) {
     PGresult *r = fl_pg_query(st->pg, what, sql, n, params);
-    if (r || !reconnected(st, deadline)) return r;
+    int lost = !r && fl_pg_lost(st->pg);
+    if (r || !reconnected(st, deadline)) {
+      if (tries || lost) count_wait(st, t0);
+      return r;
+    }
   }
 }
 
@@ -134,19 +148,20 @@ static PGresult *query_retry(fl_store *st, const char *what, const char *sql,
    lost. */
 typedef int (*tx_fn)(fl_store *st, void *ctx);
 static int run_tx(fl_store *st, const char *what, tx_fn fn, void *ctx) {
-  double deadline = fl__store_mono_now() + st->pg_keeper->retry;
-  for (;;) {
+  double t0 = fl__store_mono_now(), deadline = t0 + st->pg_keeper->retry;
+  for (int tries = 0;; tries++) {
     int status = fl_pg_exec(st->pg, "BEGIN", what);
     if (status == FLOWLUA_OK) status = fn(st, ctx);
     if (status == FLOWLUA_OK) status = fl_pg_exec(st->pg, "COMMIT", what);
-    if (status == FLOWLUA_OK) return status;
-    if (!fl_pg_lost(st->pg)) {
+    int lost = status != FLOWLUA_OK && fl_pg_lost(st->pg);
+    if (!lost && status != FLOWLUA_OK)
       /* Straight to libpq: fl_pg_exec would put the rollback's message
          in place of the failure's. */
       fl_pq()->clear(fl_pq()->exec(fl_pg_conn(st->pg), "ROLLBACK"));
+    if (!lost || !reconnected(st, deadline)) {
+      if (tries || lost) count_wait(st, t0);
       return status;
     }
-    if (!reconnected(st, deadline)) return status;
   }
 }
 
@@ -325,8 +340,15 @@ int fl__pg_write_chain(fl_pg *c, const fbatch *b, double retry) {
 }
 
 int fl__pg_write_queue(fl_store *st) {
-  return fl__pg_store_err(
-      st, fl__pg_write_chain(st->pg, st->mem_head, st->pg_keeper->retry));
+  double t0 = fl__store_mono_now(), deadline = t0 + st->pg_keeper->retry;
+  for (int tries = 0;; tries++) {
+    int status = fl__pg_write_batches(st->pg, st->mem_head);
+    int lost = status != FLOWLUA_OK && fl_pg_lost(st->pg);
+    if (status == FLOWLUA_OK || !reconnected(st, deadline)) {
+      if (tries || lost) count_wait(st, t0);
+      return fl__pg_store_err(st, status);
+    }
+  }
 }
 
 int fl__pg_writer_connect(fl_store *st, fl_pg **out, double *retry) {
