@@ -705,16 +705,7 @@ int fl__pg_load_run(fl_pg *c, const char *ref, const char *flow,
 
 /* ---- a run's attempts (the report's timeline) ---------------------------- */
 
-/* A task run's number in its run (task_run.n) and its index in a detail. */
-typedef struct task_number {
-  int64_t n;
-  size_t index;
-} task_number;
-
-static int cmp_task_number(const void *a, const void *b) {
-  int64_t x = ((const task_number *)a)->n, y = ((const task_number *)b)->n;
-  return (x > y) - (x < y);
-}
+typedef fl__store_task_number task_number;
 
 /* The numbers of d's task runs, sorted, in *out (*count of them). The
    history names task runs by number, the detail by key. */
@@ -744,12 +735,6 @@ static int number_tasks(fl_pg *c, const fl_store_run_detail *d,
   return status;
 }
 
-static int cmp_attempt(const void *a, const void *b) {
-  const fl_store_attempt *x = a, *y = b;
-  if (x->task != y->task) return x->task < y->task ? -1 : 1;
-  return (x->attempt > y->attempt) - (x->attempt < y->attempt);
-}
-
 /* Where each attempt of out ran, for those that ran in a worker. */
 static int attempt_workers(fl_pg *c, const char *rowid,
                            const task_number *numbers, size_t n_numbers,
@@ -766,13 +751,13 @@ static int attempt_workers(fl_pg *c, const char *rowid,
     task_number want = {col_int64(&q, i, 0), 0};
     const task_number *task = n_numbers ? bsearch(&want, numbers, n_numbers,
                                                   sizeof *numbers,
-                                                  cmp_task_number)
+                                                  fl__store_cmp_task_number)
                                         : NULL;
     if (!task) continue;
     fl_store_attempt key = {.task = task->index,
                             .attempt = (int)col_int64(&q, i, 1)};
     fl_store_attempt *a = out->n ? bsearch(&key, out->items, out->n,
-                                           sizeof *out->items, cmp_attempt)
+                                           sizeof *out->items, fl__store_cmp_attempt)
                                  : NULL;
     if (!a) continue;
     a->worker_host = col_str(out->arena_, &q, i, 2, &ok);
@@ -805,7 +790,7 @@ static int read_attempts(fl_pg *c, const fl_store_run_detail *d,
     task_number want = {col_int64(&q, i, 0), 0};
     if (!task || task->n != want.n) {
       task = n_numbers ? bsearch(&want, numbers, n_numbers, sizeof *numbers,
-                                 cmp_task_number)
+                                 fl__store_cmp_task_number)
                        : NULL;
       open = SIZE_MAX;
     }

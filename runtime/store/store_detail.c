@@ -84,3 +84,15 @@ int fl__store_detail_count(fl__store_detail *x) {
   free(group);
   return oom ? -1 : 0;
 }
+
+int fl__store_cmp_task_number(const void *a, const void *b) {
+  int64_t x = ((const fl__store_task_number *)a)->n;
+  int64_t y = ((const fl__store_task_number *)b)->n;
+  return (x > y) - (x < y);
+}
+
+int fl__store_cmp_attempt(const void *a, const void *b) {
+  const fl_store_attempt *x = a, *y = b;
+  if (x->task != y->task) return x->task < y->task ? -1 : 1;
+  return (x->attempt > y->attempt) - (x->attempt < y->attempt);
+}

@@ -679,4 +679,15 @@ int fl__store_detail_index(fl__store_detail *x);
    counts). After fl__store_detail_index. 0, or -1 when out of memory. */
 int fl__store_detail_count(fl__store_detail *x);
 
+/* store_detail.c: a task run's number in its run (task_run.n) and its
+   index in a detail (the history names task runs by number, a detail by
+   key), ordered by number; attempts ordered as an attempt list is (by
+   task run, then attempt). For qsort and bsearch, in both backends. */
+typedef struct fl__store_task_number {
+  int64_t n;
+  size_t index;
+} fl__store_task_number;
+int fl__store_cmp_task_number(const void *a, const void *b);
+int fl__store_cmp_attempt(const void *a, const void *b);
+
 #endif

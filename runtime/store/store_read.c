@@ -616,16 +616,7 @@ void fl_store_attempt_list_free(fl_store_attempt_list *l) {
   memset(l, 0, sizeof *l);
 }
 
-/* A task run's number in its run (task_run.n) and its index in a detail. */
-typedef struct task_number {
-  int64_t n;
-  size_t index;
-} task_number;
-
-static int cmp_task_number(const void *a, const void *b) {
-  int64_t x = ((const task_number *)a)->n, y = ((const task_number *)b)->n;
-  return (x > y) - (x < y);
-}
+typedef fl__store_task_number task_number;
 
 /* The numbers of d's task runs, sorted, in *out (*count of them). The
    history names task runs by number, the detail by key. */
@@ -660,12 +651,6 @@ static int number_tasks(fl_store *st, const fl_store_run_detail *d,
   return status;
 }
 
-static int cmp_attempt(const void *a, const void *b) {
-  const fl_store_attempt *x = a, *y = b;
-  if (x->task != y->task) return x->task < y->task ? -1 : 1;
-  return (x->attempt > y->attempt) - (x->attempt < y->attempt);
-}
-
 /* Where each attempt of out ran, for those that ran in a worker. */
 static int attempt_workers(fl_store *st, const fl_store_run_detail *d,
                            const task_number *numbers, size_t n_numbers,
@@ -682,12 +667,12 @@ static int attempt_workers(fl_store *st, const fl_store_run_detail *d,
   while (ok && (rc = sqlite3_step(s)) == SQLITE_ROW) {
     task_number want = {sqlite3_column_int64(s, 0), 0};
     const task_number *task = bsearch(&want, numbers, n_numbers,
-                                      sizeof *numbers, cmp_task_number);
+                                      sizeof *numbers, fl__store_cmp_task_number);
     if (!task) continue;
     fl_store_attempt key = {.task = task->index,
                             .attempt = sqlite3_column_int(s, 1)};
     fl_store_attempt *a = out->n ? bsearch(&key, out->items, out->n,
-                                           sizeof *out->items, cmp_attempt)
+                                           sizeof *out->items, fl__store_cmp_attempt)
                                  : NULL;
     if (!a) continue;
     a->worker_host = col_str(out->arena_, s, 2, &ok);
@@ -732,7 +717,8 @@ int fl_store_load_attempts(fl_store *st, const fl_store_run_detail *d,
   while (ok && (rc = sqlite3_step(s)) == SQLITE_ROW) {
     task_number want = {sqlite3_column_int64(s, 0), 0};
     if (!task || task->n != want.n) {
-      task = bsearch(&want, numbers, n_numbers, sizeof *numbers, cmp_task_number);
+      task = bsearch(&want, numbers, n_numbers, sizeof *numbers,
+                     fl__store_cmp_task_number);
       open = NULL;
     }
     if (!task) continue;
