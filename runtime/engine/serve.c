@@ -361,7 +361,7 @@ static int claim(serve *sv, double fire) {
     sv->res.skipped++;
     sv_log(sv, FLOWLUA_LOG_WARN,
            "flow '%s': fire time %s skipped: another flowlua process "
-           "serving this flow on the same state file has run it",
+           "serving this flow on the same run history has run it",
            sv->name, when);
     record_fire(sv, "taken", fire, 0, 1);
   } else {

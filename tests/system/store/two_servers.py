@@ -116,7 +116,7 @@ def main():
                  f" as taken or skipped: {unseen}")
         owners = sorted({r[1] for r in rows})
         skipped = [len(re.findall(r"another flowlua process serving this flow "
-                                  r"on the same state file has run it", log))
+                                  r"on the same run history has run it", log))
                    for log in logs]
         taken = db.execute("SELECT count(*) FROM fire_event WHERE flow ="
                            " 'shared' AND outcome = 'taken'").fetchone()[0]
