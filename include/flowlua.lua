@@ -181,18 +181,21 @@ function flow.shell(argv, opts) end
 ---@type string
 flow.version = ""
 
+---Logs under the current task: `fmt` with string.format's rules when it is
+---a string holding '%' and values follow; otherwise every argument joined
+---with spaces, as print() joins them, tables as JSON.
 ---@class flowlua.log
 flow.log = {}
----@param fmt string
+---@param fmt any
 ---@param ... any
 function flow.log.debug(fmt, ...) end
----@param fmt string
+---@param fmt any
 ---@param ... any
 function flow.log.info(fmt, ...) end
----@param fmt string
+---@param fmt any
 ---@param ... any
 function flow.log.warn(fmt, ...) end
----@param fmt string
+---@param fmt any
 ---@param ... any
 function flow.log.error(fmt, ...) end
 

@@ -672,27 +672,49 @@ static int flow_context(lua_State *L) {
   return 1;
 }
 
+/* Pushes argument i as a log line shows it: a string or number as it is,
+   a table as JSON (flow.json.encode, the log functions' upvalue), or what
+   tostring gives when it is not JSON (a function inside, a cycle). */
+static void push_log_piece(lua_State *L, int i) {
+  if (lua_type(L, i) == LUA_TTABLE) {
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_pushvalue(L, i);
+    if (lua_pcall(L, 1, 1, 0) == LUA_OK) return;
+    lua_pop(L, 1);
+  }
+  luaL_tolstring(L, i, NULL);
+}
+
+/* flow.log.LEVEL(...): a format and its values when the first argument
+   is a string holding '%' and more follow (string.format's rules);
+   otherwise every argument, joined with spaces, as print() would, but
+   tables as JSON. */
 static int log_at(lua_State *L, int level) {
   flowlua *rt = fl_rt(L);
   /* A worker's job sends every line: its driver's level decides. */
   if (!fl_log_enabled(&rt->log, level) && !(rt->job && !rt->current)) return 0;
-  const char *msg;
-  if (lua_gettop(L) > 1) {
-    luaL_checkstring(L, 1);
+  int n = lua_gettop(L);
+  if (n > 1 && lua_type(L, 1) == LUA_TSTRING && strchr(lua_tostring(L, 1), '%')) {
     lua_getglobal(L, "string");
     lua_getfield(L, -1, "format");
     lua_insert(L, 1);
     lua_pop(L, 1);
     /* Protected, so that a format that does not fit its values is raised
        again from here: the message then names the script's line. */
-    if (lua_pcall(L, lua_gettop(L) - 1, 1, 0) != LUA_OK)
+    if (lua_pcall(L, n, 1, 0) != LUA_OK)
       return luaL_error(L, "flow.log.%s: %s", fl_log_level_name(level),
                         lua_tostring(L, -1));
-    msg = lua_tostring(L, -1);
   } else {
-    msg = luaL_tolstring(L, 1, NULL);
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    for (int i = 1; i <= n; i++) {
+      if (i > 1) luaL_addchar(&b, ' ');
+      push_log_piece(L, i);
+      luaL_addvalue(&b);
+    }
+    luaL_pushresult(&b);
   }
-  fl_sched_log(rt, level, msg);
+  fl_sched_log(rt, level, lua_tostring(L, -1));
   return 0;
 }
 
@@ -807,7 +829,12 @@ int luaopen_flowlua(lua_State *L) {
 
   luaL_newlib(L, funcs);
   fl_open_schedules(L);
-  luaL_newlib(L, log_funcs);
+  /* The log functions show tables as JSON, with flow.json.encode. */
+  lua_newtable(L);
+  luaopen_flowlua_json(L);
+  lua_getfield(L, -1, "encode");
+  lua_remove(L, -2);
+  luaL_setfuncs(L, log_funcs, 1);
   lua_setfield(L, -2, "log");
   /* The primitives, each a table of its own: flow.json, flow.csv, ... */
   static const luaL_Reg submodules[] = {

@@ -6,6 +6,13 @@
 -- stderr: ^\S+ \S+ INFO  inspect: hello tester, 42
 -- stderr: ^\S+ \S+ WARN  inspect: careful
 -- stderr: ^\S+ \S+ ERROR inspect: bad news
+-- stderr: ^\S+ \S+ INFO  inspect: rows: 3 of 4$
+-- stderr: ^\S+ \S+ INFO  inspect: state \{"ok":true\} nil 1\.5$
+-- stderr: ^\S+ \S+ INFO  inspect: \[1,2,\{"k":"v"\}\]$
+-- stderr: ^\S+ \S+ INFO  inspect: not JSON table: 0x[0-9a-f]+$
+-- stderr: ^\S+ \S+ INFO  inspect: 42$
+-- stderr: ^\S+ \S+ INFO  inspect: $
+-- stderr: ^\S+ \S+ INFO  inspect: 100% sure$
 -- not-stderr: a debug line
 -- stderr: ^\S+ \S+ INFO  inspect: Success \(attempt 1, [0-9.]+ s\)
 -- stderr: TASK +STATE +ATTEMPTS +DURATION
@@ -44,6 +51,15 @@ local inspect = flow.task("inspect", function(p)
   flow.log.warn("careful")
   flow.log.error("bad news")
   flow.log.debug("a debug line")
+  -- No '%' in the first argument: every argument, joined with spaces, as
+  -- print() joins them, tables as JSON (or as tostring when not JSON).
+  flow.log.info("rows:", 3, "of", 4)
+  flow.log.info("state", { ok = true }, nil, 1.5)
+  flow.log.info({ 1, 2, { k = "v" } })
+  flow.log.info("not JSON", { f = print })
+  flow.log.info(42)
+  flow.log.info()
+  flow.log.info("100% sure")
   return ctx.run_id
 end)
 local again = flow.task("inspect_again", function(first_run_id)
