@@ -110,7 +110,8 @@ int fl_push_flow(flowlua *rt, const char *name) {
     fl_buf names = FL_BUF_INIT;
     for (size_t i = 0; i < rt->n_flows; i++)
       fl_buf_addf(&names, "%s'%s'", i ? ", " : "", fl_flow_name(rt, i));
-    fl_set_error(rt, "%s defines %zu flows (%s): choose one by name",
+    fl_set_error(rt,
+                 "%s defines %zu flows (%s): choose one by name (--flow NAME)",
                  rt->script_name, rt->n_flows, fl_buf_str(&names));
     fl_buf_free(&names);
     return FLOWLUA_ENOFLOW;

@@ -26,7 +26,7 @@
 -- stderr: no script given
 -- run: two flows and no --flow
 -- exit: 2
--- stderr: defines 2 flows \('first', 'second'\): choose one by name
+-- stderr: defines 2 flows \('first', 'second'\): choose one by name \(--flow NAME\)
 -- run: --flow picks one
 -- args: --flow second {script}
 -- stderr: only_second: Success
