@@ -222,10 +222,21 @@ static int parse_item(const field_ctx *f, const char **p, const char *end,
     if (ranged) {
       (*p)++;
       if ((rc = read_value(f, p, end, "-", &hi)) != 0) return rc;
-      if (hi < lo) return field_fail(f, "range %d-%d goes backwards", lo, hi);
     }
     if ((rc = read_step(f, p, end, &step)) != 0) return rc;
     if (step && !ranged && lo <= fs->star_max) hi = fs->star_max; /* a/n */
+    if (ranged && lo == 7 && hi < lo) lo = 0; /* 7 is Sunday, as 0 is */
+    if (ranged && hi < lo) {
+      /* A range that wraps past the field's end, as crontab users write
+         them: 22-2 is hours 22, 23, 0, 1, 2; FRI-MON is Friday to Monday.
+         A step counts on across the wrap. */
+      for (int v = lo, i = 0;; i++) {
+        if (i % (step ? step : 1) == 0) *bits |= UINT64_C(1) << v;
+        if (v == hi) break;
+        v = v == fs->star_max ? fs->min : v + 1;
+      }
+      return 0;
+    }
   }
   for (int v = lo; v <= hi; v += step ? step : 1) *bits |= UINT64_C(1) << v;
   return 0;
