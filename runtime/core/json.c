@@ -2,6 +2,7 @@
 #include "json.h"
 
 #include <locale.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,7 +100,12 @@ size_t fl_json_format_double(double d, char *out) {
   size_t fast = format_15(d, out, &no15);
   if (fast) return fast;
   int n = 0;
-  for (int prec = no15 ? 16 : 15; prec <= 17; prec++) {
+  /* Fewer than 15 digits read back as d only when they are what %.15g
+     writes, trailing zeros gone, but for subnormals, which hold fewer
+     digits: there, the shortest that reads back (5e-324, not
+     4.94065645841247e-324). */
+  int first = no15 ? 16 : d != 0 && fabs(d) < DBL_MIN ? 1 : 15;
+  for (int prec = first; prec <= 17; prec++) {
     n = snprintf(out, FL_JSON_NUMBER_MAX, "%.*g", prec, d);
     /* Same locale both ways, so the check holds whatever its point is. */
     if (prec == 17 || strtod(out, NULL) == d) break;
