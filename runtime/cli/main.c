@@ -21,6 +21,7 @@
 #include "flowlua.h"
 #include "status.h"
 #include "termtext.h"
+#include "utf8.h"
 #include "worker_cmd.h"
 
 enum { EXIT_OK = 0, EXIT_RUN_FAILED = 1, EXIT_USAGE = 2, EXIT_CANCELLED = 130 };
@@ -151,6 +152,15 @@ static int status_exit_code(int status) {
 
 /* ---- the summary --------------------------------------------------------- */
 
+/* s in cols columns of a terminal, cut at a character and padded with
+   spaces: a task's name may be UTF-8, and printf pads by bytes. */
+static void put_cell(FILE *f, const char *s, int cols) {
+  int used;
+  size_t n = fl_utf8_fit(s, strlen(s), cols, &used);
+  fwrite(s, 1, n, f);
+  fprintf(f, "%*s", cols - used, "");
+}
+
 static void print_state_counts(const size_t *by_state) {
   int first = 1;
   for (int st = 0; st < FLOWLUA_TASK_STATE_COUNT; st++) {
@@ -220,7 +230,9 @@ static void print_summary(flowlua *rt, const char *flow,
         attempts += (size_t)t.attempts;
         by_state[t.state]++;
       }
-      fprintf(stderr, "  %-32.32s %7zu %9zu  ", info.task, runs, attempts);
+      fputs("  ", stderr);
+      put_cell(stderr, info.task, 32);
+      fprintf(stderr, " %7zu %9zu  ", runs, attempts);
       print_state_counts(by_state);
       fputc('\n', stderr);
       if (n_names == 20) {
@@ -244,15 +256,19 @@ static void print_summary(flowlua *rt, const char *flow,
         by_state[c.state]++;
         attempts += (size_t)c.attempts;
       }
-      char label[64];
+      char label[256];
       snprintf(label, sizeof label, "%s [map of %d]", info.key, info.map_size);
-      fprintf(stderr, "  %-32.32s %-14s %8zu %8.3f s  ", label,
+      fputs("  ", stderr);
+      put_cell(stderr, label, 32);
+      fprintf(stderr, " %-14s %8zu %8.3f s  ",
               flowlua_task_state_name(info.state), attempts, info.duration);
       print_state_counts(by_state);
       fputc('\n', stderr);
       continue;
     }
-    fprintf(stderr, "  %-32.32s %-14s %8d %8.3f s  %s\n", info.key,
+    fputs("  ", stderr);
+    put_cell(stderr, info.key, 32);
+    fprintf(stderr, " %-14s %8d %8.3f s  %s\n",
             flowlua_task_state_name(info.state), info.attempts, info.duration,
             info.state == FLOWLUA_TASK_SUCCESS
                 ? ""

@@ -3,6 +3,8 @@
  */
 #include "utf8.h"
 
+#include <stdint.h>
+
 size_t fl_utf8_sequence(const unsigned char *s, size_t n) {
   unsigned char c = s[0];
   if (c < 0x80) return 1;
@@ -57,4 +59,46 @@ void fl_utf8_repair(fl_buf *out, const char *s, size_t n) {
     plain = ++p;
   }
   fl_buf_add(out, (const char *)plain, (size_t)(p - plain));
+}
+
+/* Code points a terminal shows two columns wide (East Asian Wide and
+   Fullwidth, and the emoji blocks), as wcwidth does, without the locale. */
+static int wide(uint32_t c) {
+  return (c >= 0x1100 && c <= 0x115f) || (c >= 0x2e80 && c <= 0xa4cf) ||
+         (c >= 0xac00 && c <= 0xd7a3) || (c >= 0xf900 && c <= 0xfaff) ||
+         (c >= 0xfe30 && c <= 0xfe4f) || (c >= 0xff00 && c <= 0xff60) ||
+         (c >= 0xffe0 && c <= 0xffe6) || (c >= 0x1f300 && c <= 0x1f64f) ||
+         (c >= 0x1f900 && c <= 0x1f9ff) || (c >= 0x20000 && c <= 0x3fffd);
+}
+
+/* Combining marks, which take no column of their own. */
+static int combining(uint32_t c) {
+  return (c >= 0x0300 && c <= 0x036f) || (c >= 0x1ab0 && c <= 0x1aff) ||
+         (c >= 0x1dc0 && c <= 0x1dff) || (c >= 0x20d0 && c <= 0x20ff) ||
+         (c >= 0xfe20 && c <= 0xfe2f) || c == 0x200d;
+}
+
+int fl_utf8_columns(const char *s, size_t n, size_t *len) {
+  const unsigned char *p = (const unsigned char *)s;
+  *len = fl_utf8_sequence(p, n);
+  if (*len <= 1) {
+    *len = 1;
+    return 1;
+  }
+  uint32_t c = p[0] & (0xff >> (*len + 1));
+  for (size_t i = 1; i < *len; i++) c = c << 6 | (p[i] & 0x3f);
+  return combining(c) ? 0 : wide(c) ? 2 : 1;
+}
+
+size_t fl_utf8_fit(const char *s, size_t n, int cols, int *used) {
+  size_t at = 0;
+  *used = 0;
+  while (at < n) {
+    size_t len;
+    int w = fl_utf8_columns(s + at, n - at, &len);
+    if (*used + w > cols) break;
+    *used += w;
+    at += len;
+  }
+  return at;
 }

@@ -1,6 +1,7 @@
 /*
- * utf8.h — UTF-8 as PostgreSQL's text takes it: checking bytes, and
- * making any bytes into text that shows what they were.
+ * utf8.h — UTF-8: checking bytes as PostgreSQL's text takes them, making
+ * any bytes into text that shows what they were, and the columns text
+ * takes on a terminal.
  */
 #ifndef FL_UTF8_H
 #define FL_UTF8_H
@@ -22,5 +23,15 @@ int fl_utf8_text(const char *s, size_t n);
    UTF-8, and each NUL, written as \xNN: text that says what the bytes
    were. */
 void fl_utf8_repair(fl_buf *out, const char *s, size_t n);
+
+/* The columns a terminal gives the character that starts at s (n >= 1
+   bytes available), whose length is *len: 2 for East Asian wide ones and
+   emoji, 0 for combining marks, else 1 (a byte that starts no character
+   is one column, as terminals show a replacement). */
+int fl_utf8_columns(const char *s, size_t n, size_t *len);
+
+/* The bytes of the longest prefix of s[0..n) that fits in cols columns,
+   never cutting a character; *used is the columns it takes. */
+size_t fl_utf8_fit(const char *s, size_t n, int cols, int *used);
 
 #endif

@@ -734,8 +734,29 @@ static void test_utf8_repair(void) {
   fl_buf_free(&b);
 }
 
+static void test_utf8_columns(void) {
+  size_t len;
+  CHECK_EQ_INT(fl_utf8_columns("a", 1, &len), 1);
+  CHECK_EQ_INT((long long)len, 1);
+  CHECK_EQ_INT(fl_utf8_columns("\xc5\x82", 2, &len), 1); /* ł */
+  CHECK_EQ_INT((long long)len, 2);
+  CHECK_EQ_INT(fl_utf8_columns("\xe8\xaa\xad", 3, &len), 2); /* 読 */
+  CHECK_EQ_INT(fl_utf8_columns("\xf0\x9f\x98\x80", 4, &len), 2); /* 😀 */
+  CHECK_EQ_INT(fl_utf8_columns("\xcc\x81", 2, &len), 0); /* combining acute */
+  CHECK_EQ_INT(fl_utf8_columns("\xff", 1, &len), 1);    /* a stray byte */
+  CHECK_EQ_INT((long long)len, 1);
+  int used;
+  /* Three wide characters in 5 columns: two fit, the third is not cut. */
+  CHECK_EQ_INT((long long)fl_utf8_fit("\xe8\xaa\xad\xe8\xaa\xad\xe8\xaa\xad", 9, 5,
+                                      &used), 6);
+  CHECK_EQ_INT(used, 4);
+  CHECK_EQ_INT((long long)fl_utf8_fit("za\xc5\x82" "aduj", 8, 32, &used), 8);
+  CHECK_EQ_INT(used, 7);
+}
+
 int main(void) {
   RUN(test_utf8_text);
+  RUN(test_utf8_columns);
   RUN(test_utf8_repair);
   RUN(test_buf_append);
   RUN(test_buf_many_appends);
