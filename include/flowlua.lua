@@ -254,9 +254,14 @@ function flow.http.request(method, url, opts) end
 
 ---@class flowlua.json
 flow.json = {}
+---@class flowlua.json.encode_options
+---@field indent? integer spaces a level, 0 to 16 (default 0: one line)
+---@field sort_keys? boolean every object's keys in byte order
+
 ---@param value any
+---@param opts? flowlua.json.encode_options
 ---@return string
-function flow.json.encode(value) end
+function flow.json.encode(value, opts) end
 ---@param text string
 ---@return any
 function flow.json.decode(text) end

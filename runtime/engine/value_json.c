@@ -16,6 +16,7 @@
 #include "value_json.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <lauxlib.h>
@@ -333,6 +334,8 @@ typedef struct enc {
   const char *fn;
   const void *array_mt; /* json.array_mt */
   int depth;            /* tables open */
+  int indent;           /* spaces a level; 0: all on one line */
+  int sort_keys;        /* objects' keys in byte order */
   frame at[DEPTH_MAX];
 } enc;
 
@@ -476,10 +479,120 @@ static void encode_key(enc *e, int key) {
   }
 }
 
+/* Before an element of a table (first: the first one), or before the
+   table's closing bracket (close): the comma, and with indent a new line
+   and the depth's spaces, as Python's json.dumps(indent=n) writes them. */
+static void separate(enc *e, int first, int close) {
+  if (!first && !close) add_char(e, ',');
+  if (!e->indent) return;
+  int spaces = e->indent * (e->depth - close);
+  char *p = room(e, (size_t)spaces + 1);
+  p[0] = '\n';
+  memset(p + 1, ' ', (size_t)spaces);
+  e->b->len += (size_t)spaces + 1;
+}
+
+/* A key as sort_keys orders it: its bytes (a number key, as its JSON). */
+typedef struct sort_key {
+  const char *s;
+  size_t n;
+  int i; /* its place in the keys table */
+} sort_key;
+
+static int cmp_sort_key(const void *a, const void *b) {
+  const sort_key *x = a, *y = b;
+  int c = memcmp(x->s, y->s, x->n < y->n ? x->n : y->n);
+  return c ? c : (x->n > y->n) - (x->n < y->n);
+}
+
+/* The keys of the object at idx in byte order, as a table of keys on top
+   of the stack (its length in *count). Their text lives in a second table
+   under it, and the order in a userdata under that: both collected by Lua
+   when an error unwinds. */
+static void sorted_keys(enc *e, int idx, int *count) {
+  lua_State *L = e->L;
+  int n = 0;
+  lua_newtable(L); /* text of number keys, anchored */
+  int texts = lua_gettop(L);
+  lua_newtable(L); /* the keys */
+  int keys = lua_gettop(L);
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    lua_pop(L, 1);
+    lua_pushvalue(L, -1);
+    lua_rawseti(L, keys, ++n);
+  }
+  sort_key *order = lua_newuserdatauv(L, (size_t)(n ? n : 1) * sizeof *order, 0);
+  for (int i = 0; i < n; i++) {
+    lua_rawgeti(L, keys, i + 1);
+    if (lua_type(L, -1) == LUA_TNUMBER) {
+      char num[FL_JSON_NUMBER_MAX];
+      size_t len = lua_isinteger(L, -1)
+                       ? fl_json_format_int(lua_tointeger(L, -1), num)
+                       : fl_json_format_double(lua_tonumber(L, -1), num);
+      lua_pushlstring(L, num, len);
+      lua_replace(L, -2);
+      lua_pushvalue(L, -1);
+      lua_rawseti(L, texts, i + 1);
+    }
+    /* A key that is neither is refused by encode_key, in order. */
+    order[i].s = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &order[i].n) : "";
+    if (lua_type(L, -1) != LUA_TSTRING) order[i].n = 0;
+    order[i].i = i + 1;
+    lua_pop(L, 1);
+  }
+  qsort(order, (size_t)n, sizeof *order, cmp_sort_key);
+  lua_newtable(L); /* the keys, sorted */
+  for (int i = 0; i < n; i++) {
+    lua_rawgeti(L, keys, order[i].i);
+    lua_rawseti(L, -2, i + 1);
+  }
+  *count = n;
+}
+
+static void encode_object(enc *e, int idx, frame *f) {
+  lua_State *L = e->L;
+  add_char(e, '{');
+  int first = 1;
+  if (e->sort_keys) {
+    int n;
+    sorted_keys(e, idx, &n);
+    int keys = lua_gettop(L);
+    for (int i = 1; i <= n; i++) {
+      separate(e, first, 0);
+      first = 0;
+      lua_rawgeti(L, keys, i);
+      int key = lua_gettop(L);
+      f->key = key;
+      encode_key(e, key);
+      add(e, ": ", e->indent ? 2 : 1);
+      lua_pushvalue(L, key);
+      lua_rawget(L, idx);
+      encode_value(e, lua_gettop(L));
+      lua_pop(L, 2);
+    }
+    lua_pop(L, 4); /* the keys sorted, the order, the keys, their texts */
+  } else {
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+      int top = lua_gettop(L);
+      separate(e, first, 0);
+      first = 0;
+      f->key = top - 1;
+      encode_key(e, top - 1);
+      add(e, ": ", e->indent ? 2 : 1);
+      encode_value(e, top);
+      lua_pop(L, 1);
+    }
+  }
+  if (!first) separate(e, 0, 1);
+  add_char(e, '}');
+}
+
 static void encode_table(enc *e, int idx) {
   lua_State *L = e->L;
   if (e->depth >= DEPTH_MAX) too_deep(e, idx);
-  luaL_checkstack(L, 4, "JSON nesting");
+  luaL_checkstack(L, 8, "JSON nesting");
   frame *f = &e->at[e->depth++];
   f->table = lua_topointer(L, idx);
   f->key = 0;
@@ -487,28 +600,16 @@ static void encode_table(enc *e, int idx) {
   if (n >= 0) {
     add_char(e, '[');
     for (lua_Integer i = 1; i <= n; i++) {
-      if (i > 1) add_char(e, ',');
+      separate(e, i == 1, 0);
       f->idx = (lua_Integer)i;
       lua_rawgeti(L, idx, (lua_Integer)i);
       encode_value(e, lua_gettop(L));
       lua_pop(L, 1);
     }
+    if (n > 0) separate(e, 0, 1);
     add_char(e, ']');
   } else {
-    add_char(e, '{');
-    int first = 1;
-    lua_pushnil(L);
-    while (lua_next(L, idx)) {
-      int top = lua_gettop(L);
-      if (!first) add_char(e, ',');
-      first = 0;
-      f->key = top - 1;
-      encode_key(e, top - 1);
-      add_char(e, ':');
-      encode_value(e, top);
-      lua_pop(L, 1);
-    }
-    add_char(e, '}');
+    encode_object(e, idx, f);
   }
   e->depth--;
 }
@@ -564,7 +665,8 @@ static void encode_value(enc *e, int idx) {
 
 /* Encodes the value at idx into b; fn names the caller in errors. (The
    frames take 24 KB of C stack while it works.) */
-void fl_json_encode_lua(lua_State *L, int idx, fl_buf *b, const char *fn) {
+void fl_json_encode_lua_with(lua_State *L, int idx, fl_buf *b, const char *fn,
+                             int indent, int sort_keys) {
   enc e;
   e.L = L;
   e.b = b;
@@ -573,7 +675,13 @@ void fl_json_encode_lua(lua_State *L, int idx, fl_buf *b, const char *fn) {
   e.array_mt = lua_topointer(L, -1);
   lua_pop(L, 1);
   e.depth = 0;
+  e.indent = indent;
+  e.sort_keys = sort_keys;
   encode_value(&e, idx);
+}
+
+void fl_json_encode_lua(lua_State *L, int idx, fl_buf *b, const char *fn) {
+  fl_json_encode_lua_with(L, idx, b, fn, 0, 0);
 }
 
 /* ---- for the engine (results in the state store) ------------------------- */

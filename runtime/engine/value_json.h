@@ -26,5 +26,9 @@ void fl_json_decode_lua(lua_State *L, const char *text, size_t len,
    path inside the value of what cannot be encoded. (The frames take 24 KB
    of C stack while it works.) */
 void fl_json_encode_lua(lua_State *L, int idx, fl_buf *b, const char *fn);
+/* The same, with indent spaces a level (0: one line, as above) and, with
+   sort_keys, every object's keys in byte order: json.encode's options. */
+void fl_json_encode_lua_with(lua_State *L, int idx, fl_buf *b, const char *fn,
+                             int indent, int sort_keys);
 
 #endif

@@ -18,6 +18,7 @@
 #include "fsutil.h"
 #include "engine.h"
 #include "lflowlua.h"
+#include "loptions.h"
 #include "value_json.h"
 
 #define BUFFER_MT "flowlua.json.buffer"
@@ -57,12 +58,32 @@ static int json_decode(lua_State *L) {
   return 1;
 }
 
-/* json.encode(value) -> text */
+/* json.encode(value [, {indent = n, sort_keys = true}]) -> text */
 static int json_encode(lua_State *L) {
   luaL_checkany(L, 1);
+  int indent = 0, sort_keys = 0;
+  if (!lua_isnoneornil(L, 2)) {
+    luaL_checktype(L, 2, LUA_TTABLE);
+    static const char *const names[] = {"indent", "sort_keys", NULL};
+    fl_opts o;
+    fl_opts_begin(&o, L, 2, "json.encode", "option", names);
+    for (int k; (k = fl_opts_next(&o)) >= 0;) {
+      if (k == 0) {
+        indent = fl_opt_integer(L, o.value, "json.encode", o.key, 0);
+        if (indent > 16)
+          return luaL_error(L, "json.encode: option 'indent' must be 0 to "
+                               "16 spaces, got %d", indent);
+      } else {
+        if (!lua_isboolean(L, o.value))
+          return luaL_error(L, "json.encode: option 'sort_keys' must be a "
+                               "boolean, got %s", luaL_typename(L, o.value));
+        sort_keys = lua_toboolean(L, o.value);
+      }
+    }
+  }
   lua_settop(L, 1);
   fl_buf *b = push_buffer(L);
-  fl_json_encode_lua(L, 1, b, "json.encode");
+  fl_json_encode_lua_with(L, 1, b, "json.encode", indent, sort_keys);
   lua_pushlstring(L, b->data ? b->data : "", b->len);
   fl_buf_free(b);
   return 1;

@@ -159,6 +159,39 @@ local encode = flow.task("encode", function()
   -- Misuse.
   ok, err = pcall(function() return json.encode() end)
   check.eq(err:match("bad argument #1 to 'encode' %(value expected%)") ~= nil, true, err)
+
+  -- Options: keys in byte order (number keys as their text), and indented
+  -- as Python's json.dumps(indent=2, sort_keys=True) writes it.
+  local doc = { b = 1, a = { 3, {}, { x = true } }, [10] = "n", c = json.empty_array }
+  check.eq(json.encode(doc, { sort_keys = true }),
+           '{"10":"n","a":[3,{},{"x":true}],"b":1,"c":[]}', "sort_keys")
+  check.eq(json.encode(doc, { indent = 2, sort_keys = true }), table.concat({
+    '{',
+    '  "10": "n",',
+    '  "a": [',
+    '    3,',
+    '    {},',
+    '    {',
+    '      "x": true',
+    '    }',
+    '  ],',
+    '  "b": 1,',
+    '  "c": []',
+    '}' }, "\n"), "indent and sort_keys")
+  check.eq(json.encode({}, { indent = 4 }), "{}", "an empty object indented")
+  check.eq(json.encode("s", { indent = 2 }), '"s"', "a string indented")
+  same(json.decode(json.encode(doc, { indent = 3, sort_keys = true })),
+       json.decode(json.encode(doc)), "indented text decodes to the same")
+  check.eq(json.encode(doc, { indent = 0, sort_keys = false }), json.encode(doc), "the defaults")
+  ok, err = pcall(json.encode, doc, { indent = 17 })
+  check.eq(err, "json.encode: option 'indent' must be 0 to 16 spaces, got 17", "indent too big")
+  ok, err = pcall(json.encode, doc, { indnt = 2 })
+  check.eq(err, "json.encode: unknown option 'indnt' (options: indent, sort_keys)", "unknown option")
+  ok, err = pcall(json.encode, doc, { sort_keys = "yes" })
+  check.eq(err, "json.encode: option 'sort_keys' must be a boolean, got string", "sort_keys type")
+  fails({ a = { f = print } }, "json.encode: cannot encode a function (at key 'a.f')", "sorted too")
+  ok, err = pcall(json.encode, { a = { f = print } }, { sort_keys = true })
+  check.eq(err, "json.encode: cannot encode a function (at key 'a.f')", "sorted: where it failed")
 end)
 
 return flow.define("json encode", {}, function() encode() end)
