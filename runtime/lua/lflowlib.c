@@ -485,6 +485,30 @@ static int node_after(lua_State *L) {
   return 1;
 }
 
+/* A node used as a value (added to, joined, compared, measured, called):
+   raised with what a node is and how flows branch, where Lua's own
+   message ("attempt to perform arithmetic on a flowlua.node value") says
+   neither. The upvalue says what was attempted. (A node in a boolean test
+   cannot be caught: it is true, as every userdata; the manual's
+   "Branching" says so.) */
+static int node_not_a_value(lua_State *L) {
+  int at = lua_touserdata(L, 1) && luaL_testudata(L, 1, FL_NODE_MT) ? 1 : 2;
+  luaL_where(L, 1); /* the script's line that used it */
+  luaL_tolstring(L, at, NULL);
+  lua_pushfstring(
+      L,
+      "%s %s: a node is not a value but a future, the result its task "
+      "will have once it runs (the flow's body only wires tasks together, "
+      "before any runs): pass it to a task, as load(check()), and decide "
+      "inside that task; to branch, end a task with flow.skip(why) and give "
+      "the tasks after it a trigger rule (see \"Branching\" in "
+      "docs/manual/flows-and-tasks.md)",
+      lua_tostring(L, -1), lua_tostring(L, lua_upvalueindex(1)));
+  lua_remove(L, -2); /* the node's name, now in the message */
+  lua_concat(L, 2);
+  return lua_error(L);
+}
+
 static int node_tostring(lua_State *L) {
   uint32_t *n = check_node(L, 1);
   flowlua *rt = fl_rt(L);
@@ -814,6 +838,24 @@ int luaopen_flowlua(lua_State *L) {
   new_metatable(L, FL_UNMAPPED_MT, unmapped_meta);
   new_metatable(L, FL_SIGNAL_MT, signal_meta);
   new_metatable(L, FL_NODE_MT, node_meta);
+  luaL_getmetatable(L, FL_NODE_MT);
+  static const char *const misuse[][2] = {
+      {"__add", "used as a number"},  {"__sub", "used as a number"},
+      {"__mul", "used as a number"},  {"__div", "used as a number"},
+      {"__mod", "used as a number"},  {"__pow", "used as a number"},
+      {"__unm", "used as a number"},  {"__idiv", "used as a number"},
+      {"__band", "used as a number"}, {"__bor", "used as a number"},
+      {"__bxor", "used as a number"}, {"__shl", "used as a number"},
+      {"__shr", "used as a number"},  {"__bnot", "used as a number"},
+      {"__lt", "compared"},           {"__le", "compared"},
+      {"__concat", "joined as a string"}, {"__len", "measured with #"},
+      {"__call", "called"}};
+  for (size_t i = 0; i < sizeof misuse / sizeof misuse[0]; i++) {
+    lua_pushstring(L, misuse[i][1]);
+    lua_pushcclosure(L, node_not_a_value, 1);
+    lua_setfield(L, -2, misuse[i][0]);
+  }
+  lua_pop(L, 1);
   flowlua *rt = fl_rt(L);
   const char *const names[] = {FL_TASK_MT, FL_NODE_MT, FL_UNMAPPED_MT};
   const void **slots[] = {&rt->task_mt, &rt->node_mt, &rt->unmapped_mt};
