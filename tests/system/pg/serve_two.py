@@ -92,13 +92,17 @@ def main():
         env = pgtest.env(START=repr(start), SECONDS_TOTAL=seconds,
                          FLOWLUA_PG_LEASE=1)
         servers = [Server(flowlua, cwd, env) for _ in range(2)]
-        # Half-way through the schedule (by the fire times run, not by the
-        # clock), the first server is killed while one of its runs goes.
-        half = int(seconds / 0.2 / 2)
-        pgtest.wait_for(f"{half} runs", lambda: int(pgtest.sql(
-            "SELECT count(*) FROM flowlua.flow_run")[0][0]) >= half
-            if pgtest.sql("SELECT to_regclass('flowlua.flow_run') IS NOT NULL")[0][0] == "t"
-            else False, limit=seconds * 10, test=TEST)
+        # Half-way through the schedule (by the fire times claimed, not by
+        # the clock), the first server is killed while one of its runs goes.
+        half_ms = round((start + seconds / 2) * 1000)
+
+        def claimed_to():
+            if pgtest.sql("SELECT to_regclass('flowlua.fire') IS NOT NULL")[0][0] != "t":
+                return 0
+            return int(pgtest.sql("SELECT coalesce(max(scheduled_ms), 0)"
+                                  " FROM flowlua.fire")[0][0])
+        pgtest.wait_for("the half-way fire time claimed",
+                        lambda: claimed_to() >= half_ms, limit=seconds + 120, test=TEST)
         victim = servers[0]
         mark = len(victim.lines)
         victim.wait_line(r"work: Running", mark)
@@ -106,7 +110,7 @@ def main():
         victim.proc.wait()
         survivor = servers[1]
         try:
-            survivor.proc.wait(timeout=seconds * 10)
+            survivor.proc.wait(timeout=seconds + 120)
         except subprocess.TimeoutExpired:
             survivor.proc.kill()
             pgtest.fail(TEST, "the surviving server did not stop after its schedule")
@@ -129,9 +133,17 @@ def main():
             pgtest.fail(TEST, f"a server never waited for a fire time: {dues}")
         first = round(min(dues) * 1000)
         expected = [round(start * 1000 + 200 * k) for k in range(int(seconds / 0.2) + 1)]
-        missing = [t for t in expected if t >= first and t not in fires]
+        # A fire time a loaded machine could not serve in time is recorded
+        # (missed, skipped: an event names the first and last it stands
+        # for), never silently lost.
+        events = [(int(r[0]), int(r[1] or r[0])) for r in pgtest.sql(
+            "SELECT round((scheduled_at * 1000)::numeric),"
+            " round((coalesce(last_at, scheduled_at) * 1000)::numeric)"
+            " FROM flowlua.fire_event WHERE flow = 'shared'")]
+        missing = [t for t in expected if t >= first and t not in fires
+                   and not any(a <= t <= b for a, b in events)]
         if missing:
-            pgtest.fail(TEST, f"fire times never run: {missing}")
+            pgtest.fail(TEST, f"fire times neither run nor recorded: {missing}")
         claimed = {int(r[0]) for r in pgtest.sql(
             "SELECT scheduled_ms FROM flowlua.fire WHERE flow = 'shared'")}
         unrun = sorted(claimed - set(fires))
