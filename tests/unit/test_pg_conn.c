@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "pg_test.h"
 #include "flowlua.h"
 #include "pg_api.h"
 #include "pg_conn.h"
@@ -31,21 +32,6 @@ static char password[256];   /* its role's password, as in the URI */
 static char err[4096];
 
 /* ---- helpers --------------------------------------------------------------- */
-
-static double now_mono(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* The server's harness: stop, kill, start, restart; each returns once done. */
-static int server(const char *action) {
-  char cmd[4096];
-  snprintf(cmd, sizeof cmd, "%s %s", getenv("FLOWLUA_TEST_PG_CTL"), action);
-  int rc = system(cmd);
-  if (rc != 0) fprintf(stderr, "'%s' exited %d\n", cmd, rc);
-  return rc;
-}
 
 static char *redacted(const char *conninfo) {
   fl_buf b = FL_BUF_INIT;
@@ -487,7 +473,7 @@ static void test_wrong_password(void) {
   const char *at = strchr(uri + strlen("postgresql://"), '@');
   snprintf(bad, sizeof bad, "postgresql://flowlua_test:%s%s", wrong, at);
   fl_pg *c = NULL;
-  double t0 = now_mono();
+  double t0 = pg_test_now();
   int rc = fl_pg_connect(bad, 30, &c, err, sizeof err);
   CHECK_EQ_INT(rc, FLOWLUA_EIO);
   CHECK(c == NULL);
@@ -497,7 +483,7 @@ static void test_wrong_password(void) {
   CHECK_NOT_CONTAINS(err, wrong);
   CHECK_NOT_CONTAINS(err, password);
   /* refused at once, not retried until the deadline */
-  CHECK(now_mono() - t0 < 20);
+  CHECK(pg_test_now() - t0 < 20);
 
   /* key=value, the password quoted with a space */
   snprintf(bad, sizeof bad,
@@ -511,14 +497,14 @@ static void test_wrong_password(void) {
 }
 
 static void test_stopped_server_fails_in_time(void) {
-  if (server("stop") != 0) {
+  if (pg_test_server("stop") != 0) {
     CHECK(!"the server stopped");
     return;
   }
   fl_pg *c = NULL;
-  double t0 = now_mono();
+  double t0 = pg_test_now();
   int rc = fl_pg_connect(uri, 1.5, &c, err, sizeof err);
-  double took = now_mono() - t0;
+  double took = pg_test_now() - t0;
   CHECK_EQ_INT(rc, FLOWLUA_EIO);
   CHECK(c == NULL);
   /* within the deadline (and a margin for a loaded machine to schedule the
@@ -530,19 +516,19 @@ static void test_stopped_server_fails_in_time(void) {
   CHECK_CONTAINS(err, "Connection refused");
   CHECK_CONTAINS(err, " times)");
   CHECK_NOT_CONTAINS(err, password);
-  CHECK_EQ_INT(server("start"), 0);
+  CHECK_EQ_INT(pg_test_server("start"), 0);
 }
 
 /* The server comes up while the connect is in its backoff: the child starts
    it (a Python process, then postgres: hundreds of milliseconds) while the
    parent's first attempt, made at once, is refused. */
 static void test_restart_during_backoff(void) {
-  if (server("stop") != 0) {
+  if (pg_test_server("stop") != 0) {
     CHECK(!"the server stopped");
     return;
   }
   pid_t kid = fork();
-  if (kid == 0) _exit(server("start") == 0 ? 0 : 1);
+  if (kid == 0) _exit(pg_test_server("start") == 0 ? 0 : 1);
   fl_pg *c = NULL;
   int rc = fl_pg_connect(uri, 60, &c, err, sizeof err);
   CHECK_EQ_INT(rc, FLOWLUA_OK);
@@ -561,7 +547,7 @@ static void test_restart_during_backoff(void) {
 static void test_lost_connection_and_reconnect(void) {
   fl_pg *c = connect_ok();
   if (!c) return;
-  CHECK_EQ_INT(server("kill"), 0);
+  CHECK_EQ_INT(pg_test_server("kill"), 0);
   CHECK_EQ_INT(fl_pg_exec(c, "SELECT 1", "checking the connection"),
                FLOWLUA_EIO);
   CHECK(fl_pg_lost(c));
@@ -573,7 +559,7 @@ static void test_lost_connection_and_reconnect(void) {
   CHECK(fl_pg_conn(c) == NULL);
   CHECK_EQ_INT(fl_pg_exec(c, "SELECT 1", "checking"), FLOWLUA_EIO);
   CHECK_CONTAINS(fl_pg_errmsg(c), "checking: not connected");
-  CHECK_EQ_INT(server("start"), 0);
+  CHECK_EQ_INT(pg_test_server("start"), 0);
   CHECK_EQ_INT(fl_pg_reconnect(c, 60), FLOWLUA_OK);
   CHECK(!fl_pg_lost(c));
   CHECK_EQ_INT(one_int(c, "SELECT count(*) FROM flow_run"), 0);

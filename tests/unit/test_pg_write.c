@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include "check.h"
+#include "pg_test.h"
 #include "flowlua.h"
 #include "pg_api.h"
 #include "pg_conn.h"
@@ -31,21 +32,6 @@ static const char *uri; /* the harness's database */
 static char err[4096];
 
 /* ---- helpers --------------------------------------------------------------- */
-
-static double now_mono(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* The server's harness: stop, kill, start, restart; each returns once done. */
-static int server(const char *action) {
-  char cmd[4096];
-  snprintf(cmd, sizeof cmd, "%s %s", getenv("FLOWLUA_TEST_PG_CTL"), action);
-  int rc = system(cmd);
-  if (rc != 0) fprintf(stderr, "'%s' exited %d\n", cmd, rc);
-  return rc;
-}
 
 static void exec_ok(fl_pg *c, const char *sql) {
   int rc = fl_pg_exec(c, sql, "test statement");
@@ -658,10 +644,10 @@ static void test_server_killed(void) {
   fl_pg *c = fresh_db();
   if (!c) return;
   fbatch *b = full_chain();
-  CHECK_EQ_INT(server("kill"), 0);
+  CHECK_EQ_INT(pg_test_server("kill"), 0);
   CHECK_EQ_INT(fl__pg_write_batches(c, b), FLOWLUA_EIO);
   CHECK(fl_pg_lost(c));
-  CHECK_EQ_INT(server("start"), 0);
+  CHECK_EQ_INT(pg_test_server("start"), 0);
   CHECK_EQ_INT(fl_pg_reconnect(c, 60), FLOWLUA_OK);
   CHECK_EQ_INT(one_int(c, "SELECT count(*) FROM task_run"), 0);
   CHECK_EQ_INT(fl__pg_write_batches(c, b), FLOWLUA_OK);
@@ -695,9 +681,9 @@ static void test_timing_100k(void) {
         r->result_kind = -1;
       }
     }
-    double t0 = now_mono();
+    double t0 = pg_test_now();
     write_ok(c, b);
-    double t1 = now_mono();
+    double t1 = pg_test_now();
     printf("     100,000 task runs %s: %.3f s\n",
            round ? "updated" : "fresh", t1 - t0);
   }
