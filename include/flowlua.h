@@ -244,7 +244,10 @@ typedef struct flowlua_options {
   /* Worker processes for the attempts of worker tasks (task option
      `worker = true` or `queue`): at most this many at once (0, the
      default: the number of online CPUs). They are started when the first
-     worker task is ready and reused across attempts and runs. */
+     worker task is ready and reused across attempts and runs. With a
+     PostgreSQL state they are one local `flowlua worker` serving the
+     queues, and a negative number starts none (`--workers 0`: other
+     hosts' `flowlua worker` processes run the jobs). */
   int workers;
   /* The program a worker process runs: the flowlua executable, started as
      `PROGRAM __worker SCRIPT` (NULL, the default: the environment's
@@ -595,6 +598,32 @@ FLOWLUA_API int flowlua_backfill(flowlua *rt, const char *flow_name,
  * loaded.
  */
 FLOWLUA_API int flowlua_worker_serve(flowlua *rt, int fd);
+
+/*
+ * `flowlua worker` (docs/manual/many-machines.md): serves the PostgreSQL
+ * queues of worker tasks with the scripts of rts[0..n), each a runtime
+ * whose state is the same PostgreSQL history and which loaded one script
+ * from a file (a job runs only where its script version, the SHA-256 of
+ * the script text, was loaded). Jobs run on each runtime's worker
+ * processes (flowlua_options.worker_program). Returns after
+ * flowlua_stop(rts[0]) once the jobs in hand are finished (FLOWLUA_OK);
+ * FLOWLUA_EINVAL for a state that is not PostgreSQL, a script not loaded
+ * from a file, slots < 1 or lease <= 0; FLOWLUA_EIO, with rts[0]'s error
+ * set, when the database stays away longer than FLOWLUA_PG_RETRY.
+ */
+typedef struct flowlua_queue_options {
+  const char *const *queues; /* the queues served; none (0): every queue */
+  size_t n_queues;
+  int slots;    /* jobs run at once; >= 1 */
+  double lease; /* seconds a job's lease lasts unrenewed; > 0 */
+} flowlua_queue_options;
+FLOWLUA_API int flowlua_serve_queues(flowlua *const *rts, size_t n,
+                                     const flowlua_queue_options *opts);
+
+/* `flowlua workers`: the live `flowlua worker` processes of rt's
+   PostgreSQL history (host, pid, queues, script versions, slots in use,
+   last heartbeat), as text or JSON, in *out (flowlua_string_free). */
+FLOWLUA_API int flowlua_report_workers(flowlua *rt, int json, char **out);
 
 /*
  * The next fire times of the flow's schedule strictly after `after` (epoch

@@ -48,7 +48,7 @@ void flowlua_options_init_size(flowlua_options *opts, size_t size) {
 }
 
 static int valid_options(const flowlua_options *o) {
-  return o->size == sizeof *o && o->concurrency >= 0 && o->workers >= 0 &&
+  return o->size == sizeof *o && o->concurrency >= 0 && o->workers >= -1 &&
          o->retention >= 0 &&
          (o->memory_limit == 0 || o->memory_limit >= FL_MEM_MIN_LIMIT) &&
          o->log_level >= FLOWLUA_LOG_DEBUG &&

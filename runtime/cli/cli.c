@@ -24,6 +24,9 @@ const char *cli_usage(void) {
          "       flowlua prune --older-than AGE [--keep-failed] [--flow NAME]\n"
          "                     [--vacuum] [--json]\n"
          "       flowlua state copy FROM TO\n"
+         "       flowlua worker SCRIPT.lua... --state URL [--queue NAME]...\n"
+         "                      [--slots N] [--lease SECONDS]\n"
+         "       flowlua workers --state URL [--json]\n"
          "\n"
          "Runs the flow that SCRIPT.lua returns (flow.define(...)): on its\n"
          "schedule until SIGINT/SIGTERM/SIGHUP (the run in progress\n"
@@ -47,6 +50,11 @@ const char *cli_usage(void) {
          "'state copy' copies a whole run history from FROM to TO (a SQLite\n"
          "file or a postgresql:// URI, either way): TO must hold no runs, and\n"
          "no run of FROM may be Running.\n"
+         "'worker' runs the jobs of the scripts' worker tasks from a\n"
+         "PostgreSQL history's queues (every queue, or each --queue), --slots\n"
+         "at once (default: the number of CPUs), until SIGINT/SIGTERM (the\n"
+         "jobs in hand finish; a second signal abandons them). 'workers'\n"
+         "lists the live workers.\n"
          "\n"
          "Options:\n"
          "  --once               run the flow once, now, ignoring its schedule\n"
@@ -65,7 +73,7 @@ const char *cli_usage(void) {
          "  --from-task NAME     with --resume: run NAME and everything\n"
          "                       downstream of it again\n"
          "  --limit N            runs: at most N runs (default 20)\n"
-         "  --json               runs, show: print JSON\n"
+         "  --json               runs, show, workers: print JSON\n"
          "  --format FORMAT      graph: dot (default) or mermaid\n"
          "  --run RUN_ID|last    graph: colour each task by its state in that run\n"
          "                       (without SCRIPT: the graph stored with the run)\n"
@@ -82,7 +90,8 @@ const char *cli_usage(void) {
          "                       reaches it fails (default: no limit); each\n"
          "                       worker process has the same limit\n"
          "  --workers N          worker processes for worker tasks (default:\n"
-         "                       the number of CPUs)\n"
+         "                       the number of CPUs; 0 with a PostgreSQL\n"
+         "                       state: none here, `flowlua worker` runs them)\n"
          "  --log-level LEVEL    debug, info, warn or error (default: info)\n"
          "  --log-format FORMAT  text or json (default: text)\n"
          "  --quiet              log only warnings and errors; no summary\n"
@@ -96,6 +105,10 @@ const char *cli_usage(void) {
 }
 
 void cli_args_free(cli_args *a) {
+  free(a->scripts);
+  a->scripts = NULL;
+  free(a->queues);
+  a->queues = NULL;
   free(a->params);
   a->params = NULL;
   a->n_params = 0;
@@ -122,7 +135,7 @@ static const char *const valued[] = {
     "--state",     "--resume",     "--from-task",   "--limit",
     "--format",    "--run",        "--memory-limit",
     "--html",      "--workers",    "--older-than", "--retention",
-    "--to",
+    "--to",        "--queue",      "--slots",      "--lease",
     NULL};
 
 static int takes_value(const char *name, size_t len) {
@@ -169,6 +182,16 @@ static int add_param(cli_args *a, const char *kv, char *err, size_t errlen) {
   return 0;
 }
 
+/* Appends word to a growing array of words (scripts, queues). */
+static int push_word(const char ***v, size_t *n, const char *word, char *err,
+                     size_t errlen) {
+  const char **p = realloc(*v, (*n + 1) * sizeof *p);
+  if (!p) return fail(err, errlen, "%s", "out of memory");
+  p[(*n)++] = word;
+  *v = p;
+  return 0;
+}
+
 static int apply(cli_args *a, const char *name, const char *value, char *err,
                  size_t errlen) {
   if (strcmp(name, "--param") == 0) return add_param(a, value, err, errlen);
@@ -180,9 +203,25 @@ static int apply(cli_args *a, const char *name, const char *value, char *err,
       return fail(err, errlen,
                   "--concurrency expects a whole number >= 1, got '%s'", value);
   } else if (strcmp(name, "--workers") == 0) {
-    if (parse_int(value, 1, &a->workers) != 0)
+    if (parse_int(value, 0, &a->workers) != 0)
       return fail(err, errlen,
-                  "--workers expects a whole number >= 1, got '%s'", value);
+                  "--workers expects a whole number >= 0, got '%s'", value);
+    if (a->workers == 0) a->workers = -1; /* none here */
+  } else if (strcmp(name, "--queue") == 0) {
+    if (!*value) return fail(err, errlen, "%s", "--queue expects a queue name");
+    return push_word(&a->queues, &a->n_queues, value, err, errlen);
+  } else if (strcmp(name, "--slots") == 0) {
+    if (parse_int(value, 1, &a->slots) != 0)
+      return fail(err, errlen,
+                  "--slots expects a whole number >= 1, got '%s'", value);
+  } else if (strcmp(name, "--lease") == 0) {
+    char *end;
+    errno = 0;
+    double v = strtod(value, &end);
+    if (errno || end == value || *end || !(v > 0) || v > 86400)
+      return fail(err, errlen, "--lease expects seconds, more than 0 and at "
+                               "most 86400, got '%s'", value);
+    a->lease = v;
   } else if (strcmp(name, "--max-runs") == 0) {
     if (parse_int(value, 1, &a->max_runs) != 0)
       return fail(err, errlen,
@@ -326,7 +365,8 @@ static int parse_positional(const char *arg, int *positional, cli_args *out,
                   {"runs", CLI_RUNS},   {"show", CLI_SHOW},
                   {"graph", CLI_GRAPH}, {"report", CLI_REPORT},
                   {"prune", CLI_PRUNE}, {"backfill", CLI_BACKFILL},
-                  {"state", CLI_STATE_COPY}};
+                  {"state", CLI_STATE_COPY}, {"worker", CLI_WORKER},
+                  {"workers", CLI_WORKERS}};
   for (size_t c = 0; *positional == 0 && !out->script &&
                      c < sizeof commands / sizeof commands[0];
        c++)
@@ -348,6 +388,13 @@ static int parse_positional(const char *arg, int *positional, cli_args *out,
     ++*positional;
     return 0;
   }
+  if (out->command == CLI_WORKER) {
+    ++*positional;
+    return push_word(&out->scripts, &out->n_scripts, arg, err, errlen);
+  }
+  if (out->command == CLI_WORKERS)
+    return fail(err, errlen, "unexpected argument '%s' ('workers' takes no "
+                             "script)", arg);
   if (out->command == CLI_RUNS)
     return fail(err, errlen, "unexpected argument '%s' ('runs' takes no "
                              "script; --flow NAME picks a flow)", arg);
@@ -398,6 +445,21 @@ static int check_combinations(cli_args *out, char *err, size_t errlen) {
       out->command != CLI_PRUNE)
     return fail(err, errlen, "%s", "--older-than, --keep-failed and --vacuum "
                                    "go with 'flowlua prune'");
+  if (out->command == CLI_WORKER && out->n_scripts == 0)
+    return fail(err, errlen, "%s", "worker needs the scripts whose worker "
+                                   "tasks it runs: 'flowlua worker SCRIPT... "
+                                   "--state postgresql://...'");
+  if ((out->n_queues || out->slots || out->lease > 0) &&
+      out->command != CLI_WORKER)
+    return fail(err, errlen, "%s", "--queue, --slots and --lease go with "
+                                   "'flowlua worker'");
+  if (out->command == CLI_WORKER || out->command == CLI_WORKERS) {
+    if (out->json && out->command == CLI_WORKER)
+      return fail(err, errlen, "%s", "--json goes with 'flowlua workers'");
+    if (!out->limit) out->limit = 20;
+    if (!out->count) out->count = 10;
+    return 0;
+  }
   /* graph --run without a script draws the graph stored with the run. */
   if (!out->script && out->command != CLI_RUNS && out->command != CLI_SHOW &&
       out->command != CLI_PRUNE && out->command != CLI_STATE_COPY &&

@@ -20,6 +20,8 @@ typedef enum cli_command {
   CLI_PRUNE,  /* flowlua prune --older-than 30d: delete old runs */
   CLI_BACKFILL, /* flowlua backfill script.lua --from T1 --to T2 */
   CLI_STATE_COPY, /* flowlua state copy FROM TO: a history copied whole */
+  CLI_WORKER,  /* flowlua worker SCRIPT...: serve PostgreSQL queues */
+  CLI_WORKERS, /* flowlua workers: the live workers */
   CLI_HELP,
   CLI_VERSION
 } cli_command;
@@ -46,7 +48,8 @@ typedef struct cli_args {
   int once, quiet;
   int no_status;    /* --no-status: no live status on a terminal */
   int concurrency;  /* 0 = not given */
-  int workers;      /* --workers; 0 = not given (the CPUs) */
+  int workers;      /* --workers; 0 = not given (the CPUs); -1 = none
+                       (--workers 0) */
   int max_runs;     /* 0 = not given */
   int count;        /* next: how many fire times (default 10) */
   const char *from; /* next: ISO 8601 time to count from; NULL = now;
@@ -60,6 +63,14 @@ typedef struct cli_args {
   int keep_failed;     /* prune: --keep-failed */
   int vacuum;          /* prune: --vacuum */
   const char *copy_from, *copy_to; /* state copy FROM TO */
+  /* worker: its scripts (owned array), --queue (owned array), --slots,
+     --lease (seconds; 0 = not given) */
+  const char **scripts;
+  size_t n_scripts;
+  const char **queues;
+  size_t n_queues;
+  int slots;
+  double lease;
   cli_param *params; /* owned: free with cli_args_free */
   size_t n_params;
 } cli_args;

@@ -35,6 +35,9 @@ static volatile sig_atomic_t g_status_says;
 
 static const char msg_stopping[] = "flowlua: stopping after the run in "
                                    "progress (signal again to cancel it)\n";
+static const char msg_worker_stopping[] =
+    "flowlua: stopping: taking no more jobs, finishing the ones in hand (a "
+    "second signal abandons them)\n";
 static const char msg_cancelling[] =
     "flowlua: cancelling the run (signal again to force the exit)\n";
 static const char msg_forcing[] =
@@ -61,7 +64,7 @@ static void say(const char *text) {
 static void on_signal(int sig) {
   int n = ++g_signals, cancel_at = g_serving ? 2 : 1;
   if (n < cancel_at) {
-    say(msg_stopping);
+    say(g_serving == 2 ? msg_worker_stopping : msg_stopping);
     if (g_runtime) flowlua_stop(g_runtime);
   } else if (n == cancel_at) {
     say(msg_cancelling);
@@ -509,6 +512,50 @@ static int cmd_report(flowlua *rt, const cli_args *args) {
   return print_result(rt, rc, text);
 }
 
+/* `flowlua workers`: the live workers of a PostgreSQL history. */
+static int cmd_workers(flowlua *rt, const cli_args *args) {
+  char *text = NULL;
+  int rc = flowlua_report_workers(rt, args->json, &text);
+  return print_result(rt, rc, text);
+}
+
+/* `flowlua worker SCRIPT...`: one runtime per script (rt has the first),
+   all serving the history's queues until a signal. */
+static int cmd_worker(flowlua *rt, const cli_args *args,
+                      const flowlua_options *opts) {
+  size_t n = args->n_scripts;
+  flowlua **rts = calloc(n, sizeof *rts);
+  if (!rts) {
+    say_error("out of memory");
+    return EXIT_RUN_FAILED;
+  }
+  rts[0] = rt;
+  int code = EXIT_OK;
+  for (size_t i = 0; i < n && code == EXIT_OK; i++) {
+    if (i > 0 && flowlua_new(opts, &rts[i]) != FLOWLUA_OK) {
+      say_error("cannot start a runtime: out of memory");
+      code = EXIT_RUN_FAILED;
+    } else if (flowlua_load_file(rts[i], args->scripts[i]) != FLOWLUA_OK) {
+      say_error(flowlua_errmsg(rts[i]));
+      code = EXIT_USAGE;
+    }
+  }
+  if (code == EXIT_OK) {
+    flowlua_queue_options q = {args->queues, args->n_queues, opts->workers,
+                               args->lease > 0 ? args->lease : 30.0};
+    int rc = flowlua_serve_queues(rts, n, &q);
+    if (rc != FLOWLUA_OK) {
+      say_error(flowlua_errmsg(rt));
+      code = rc == FLOWLUA_EINVAL ? EXIT_USAGE : EXIT_RUN_FAILED;
+    } else if (g_signals >= 2) {
+      code = EXIT_CANCELLED; /* abandoned: the jobs' leases lapse */
+    }
+  }
+  for (size_t i = 1; i < n; i++) flowlua_free(rts[i]);
+  free(rts);
+  return code;
+}
+
 /* "1.2 MB" for n bytes: what a prune gave back, as people read it. */
 static void print_bytes(FILE *f, long long n) {
   if (n < 10000)
@@ -665,6 +712,12 @@ int main(int argc, char **argv) {
     opts.concurrency = args.concurrency;
   opts.memory_limit = args.memory_limit;
   opts.workers = args.workers;
+  /* A worker's slots are its pool's size; by default the CPUs. */
+  if (args.command == CLI_WORKER) {
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    opts.workers = args.slots ? args.slots : cpus > 0 ? (int)cpus : 1;
+    g_serving = 2;
+  }
   opts.retention = args.retention;
   /* Workers are this program: `flowlua __worker SCRIPT`. */
   char self[4096];
@@ -708,6 +761,10 @@ int main(int argc, char **argv) {
   int code;
   if (args.command == CLI_RUNS || args.command == CLI_SHOW) {
     code = cmd_report(rt, &args);
+  } else if (args.command == CLI_WORKERS) {
+    code = cmd_workers(rt, &args);
+  } else if (args.command == CLI_WORKER) {
+    code = cmd_worker(rt, &args, &opts);
   } else if (args.command == CLI_PRUNE) {
     code = cmd_prune(rt, &args);
   } else if (args.command == CLI_STATE_COPY) {

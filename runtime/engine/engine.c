@@ -15,6 +15,7 @@
 
 #include "engine.h"
 #include "pool.h"
+#include "queue.h"
 #include "params.h"
 #include "record.h"
 #include "resume.h"
@@ -61,7 +62,9 @@ void fl_engine_free(flowlua *rt) {
     fl_sched_free(rt, s);
   }
   fl_resume_forget(rt);
-  fl_pool_free(rt->pool); /* after the runs: their jobs were given up */
+  fl_queue_free(rt->queue); /* after the runs: their jobs were given up */
+  rt->queue = NULL;
+  fl_pool_free(rt->pool);
   rt->pool = NULL;
   fl_record_close(rt); /* after the runs: it ends the ones left open */
   lua_close(rt->L); /* frees the requests Lua still held */

@@ -54,6 +54,8 @@ enum {
    store packs a result as a JSON string of its JSON, which may double it,
    and SQLite refuses a value over 1e9 bytes. */
 #define FL_DEFAULT_MAX_RESULT ((size_t)64 << 20)
+/* How long a job of a PostgreSQL queue waits for a worker by default. */
+#define FL_DEFAULT_QUEUE_TIMEOUT 3600.0
 #define FL_MAX_RESULT_LIMIT ((size_t)256 << 20)
 
 typedef struct fl_taskdef {
@@ -73,6 +75,8 @@ typedef struct fl_taskdef {
   uint8_t worker;    /* worker = true (or a queue): attempts run in a worker
                         process (pool.c, worker_call.c) */
   char *queue;       /* owned; NULL = "default" */
+  double queue_timeout; /* seconds a job of a PostgreSQL queue may wait for
+                           a worker; 0 = FL_DEFAULT_QUEUE_TIMEOUT */
   uint32_t graph_id; /* the build `calls` counts for */
   uint32_t calls;    /* calls in that build, for stable keys */
 } fl_taskdef;
@@ -208,6 +212,11 @@ struct fl_taskrun {
   uint8_t restored;  /* its result was kept from the run it resumes */
   int32_t worker_pid; /* the worker process running this attempt (pool.c),
                          named in its log lines; 0: inline */
+  uint8_t secret_result; /* its worker said the result holds a secret: not
+                            stored (queue_driver.c) */
+  /* While fl__sched_worker_took runs for a job of a PostgreSQL queue: the
+     host of the worker that took it (NULL: this host's pool). */
+  const char *worker_host;
 };
 
 typedef struct fl_tagcount {
@@ -308,6 +317,7 @@ struct flowlua {
   char *script_path;
   /* Worker processes (pool.c): opened by the first worker task. */
   struct fl_pool *pool;
+  struct fl_queue *queue; /* worker tasks through PostgreSQL (queue.h) */
   char *worker_program; /* owned copy of opts.worker_program, or NULL */
 
   char **param_names, **param_values;

@@ -86,6 +86,12 @@ int fl_pool_size(const flowlua *rt) {
 }
 
 int fl_pool_check(flowlua *rt) {
+  if (rt->opts.workers < 0) {
+    fl_set_error(rt, "worker tasks need workers, and this runtime starts "
+                     "none (--workers 0): with a PostgreSQL history, "
+                     "`flowlua worker` processes serve its queues");
+    return FLOWLUA_EINVAL;
+  }
   if (!rt->worker_program) {
     fl_set_error(rt, "worker tasks need the flowlua program to start "
                      "workers: set flowlua_options.worker_program or "
@@ -116,6 +122,8 @@ void fl_pool_job_free(fl_pool_job *job) {
   fl_buf_free(&job->value);
   fl_buf_free(&job->message);
   fl_buf_free(&job->traceback);
+  free(job->queue_name);
+  free(job->worker_label);
   free(job);
 }
 
@@ -216,7 +224,9 @@ static int spawn(fl_pool *p) {
 /* The job has its answer: its attempt resumes, or, abandoned, it is freed. */
 static void job_done(fl_pool_job *job) {
   job->state = FL_PJOB_DONE;
-  if (job->run)
+  if (job->on_answer)
+    job->on_answer(job);
+  else if (job->run)
     fl_sched_wake(job->run);
   else
     fl_pool_job_free(job);
@@ -403,13 +413,17 @@ static int take_log(worker *w, const fl_wire_frame *f, char *err) {
   if (fl_wire_get_log(f, &m, err) != 0) return -1;
   flowlua *rt = w->pool->rt;
   fl_pool_job *job = w->first && w->first->id == m.job_id ? w->first : NULL;
+  int level = m.level >= FLOWLUA_LOG_DEBUG && m.level <= FLOWLUA_LOG_ERROR
+                  ? (int)m.level
+                  : FLOWLUA_LOG_INFO;
+  if (job && job->on_log) {
+    job->on_log(job, level, m.text.p, m.text.n);
+    return 0;
+  }
   char *text = strndup(m.text.p, m.text.n);
   if (!text) return 0; /* a log line lost to memory, not the job */
   fl_taskrun *was = rt->current;
   rt->current = job ? job->run : NULL;
-  int level = m.level >= FLOWLUA_LOG_DEBUG && m.level <= FLOWLUA_LOG_ERROR
-                  ? (int)m.level
-                  : FLOWLUA_LOG_INFO;
   fl_sched_log(rt, level, text);
   rt->current = was;
   free(text);

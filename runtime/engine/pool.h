@@ -52,6 +52,19 @@ struct fl_pool_job {
   fl_buf value;        /* FL_WIRE_SUCCESS: the encoded result */
   fl_buf message;      /* otherwise: the error, the reason, or why lost */
   fl_buf traceback;    /* FL_WIRE_FAILED: the worker's traceback */
+  /* A job relayed from a PostgreSQL queue (queue_worker.c) has no
+     attempt here: its answer and its log lines go to these instead of to
+     a run. on_answer owns the job from then on. */
+  void (*on_answer)(fl_pool_job *job);
+  /* A job of a PostgreSQL queue, on the driver's side (queue_driver.c). */
+  char *queue_name;      /* owned */
+  char *worker_label;    /* owned: "host:pid" of the worker that took it */
+  double timeout_queue;  /* the task's queue_timeout, seconds */
+  double queue_deadline; /* monotonic: no worker took it by then */
+  uint8_t inserted;      /* in the database */
+  uint8_t holds_secret;  /* its result holds a secret: not to be stored */
+  void (*on_log)(fl_pool_job *job, int level, const char *text, size_t n);
+  void *owner;
 };
 
 /* Sends job (its frame built from m, whose job_id the pool sets) to a

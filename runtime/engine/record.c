@@ -200,7 +200,7 @@ void fl_record_state(fl_sched *s, fl_taskrun *r, int state, int final,
 
 void fl_record_worker(fl_sched *s, fl_taskrun *r) {
   if (!s->rec || r->worker_pid <= 0) return;
-  if (fl_store_task_worker(s->rec, r->rec_id, r->attempts, NULL,
+  if (fl_store_task_worker(s->rec, r->rec_id, r->attempts, r->worker_host,
                            r->worker_pid) != FLOWLUA_OK)
     store_failed(s, "recording where an attempt runs");
 }
@@ -236,7 +236,7 @@ void fl_record_result(fl_sched *s, fl_taskrun *r, int idx) {
   /* Not stored (store_result = false, or too large): recorded like a
      result that cannot be serialised, not resumable. The value still goes
      to the task's dependents in this run. */
-  int ok = !d->no_store_result && result_json(s->rt, idx, b) == 0 &&
+  int ok = !d->no_store_result && !r->secret_result && result_json(s->rt, idx, b) == 0 &&
            result_fits(s, d, b->len);
   if (fl_store_task_result(s->rec, r->rec_id, ok ? fl_buf_str(b) : NULL,
                            ok ? b->len : 0) != FLOWLUA_OK)

@@ -27,6 +27,7 @@
 
 #include "sched_internal.h"
 #include "pool.h"
+#include "queue.h"
 #include "record.h"
 #include "store.h"
 #include "states.h"
@@ -275,7 +276,9 @@ int fl_sched_start(flowlua *rt, fl_graph *g, fl_sched **out) {
      still the runtime's then, freed with it.) */
   for (uint32_t i = 0; i < g->n; i++)
     if (g->nodes[i].def->worker) {
-      int rc = fl_pool_check(rt);
+      /* Through a PostgreSQL queue, the jobs need only a script file:
+         `flowlua worker` processes anywhere may run them. */
+      int rc = fl_queue_in_use(rt) ? fl_queue_check(rt) : fl_pool_check(rt);
       if (rc != FLOWLUA_OK) {
         *out = NULL;
         return rc;

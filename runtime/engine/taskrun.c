@@ -7,6 +7,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -69,13 +70,20 @@ void fl__sched_worker_took(fl_taskrun *r) {
   fl__sched_note_state(s, r, FLOWLUA_TASK_RUNNING, 0, NULL);
   fl_record_worker(s, r);
   int retries = fl__sched_run_def(r)->retry.retries;
+  /* A worker of this host's pool is named by its pid; one of a
+     PostgreSQL queue by its host too. */
+  char who[300];
+  if (r->worker_host)
+    snprintf(who, sizeof who, "%s:%ld", r->worker_host, (long)r->worker_pid);
+  else
+    snprintf(who, sizeof who, "%ld", (long)r->worker_pid);
   if (retries > 0)
     fl__sched_log_task(s, r, (task_log){FLOWLUA_LOG_INFO, FLOWLUA_TASK_RUNNING, -1, NULL},
-                       "Running (attempt %d of %d, worker %ld)", r->attempts,
-                       retries + 1, (long)r->worker_pid);
+                       "Running (attempt %d of %d, worker %s)", r->attempts,
+                       retries + 1, who);
   else
     fl__sched_log_task(s, r, (task_log){FLOWLUA_LOG_INFO, FLOWLUA_TASK_RUNNING, -1, NULL},
-                       "Running (worker %ld)", (long)r->worker_pid);
+                       "Running (worker %s)", who);
 }
 
 void fl__sched_note_state(fl_sched *s, fl_taskrun *r, int state, int final,

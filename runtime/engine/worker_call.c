@@ -18,6 +18,7 @@
 
 #include "engine.h"
 #include "pool.h"
+#include "queue.h"
 #include "sched_internal.h"
 #include "value_wire.h"
 
@@ -66,6 +67,7 @@ static int worker_answer(lua_State *L, int status, lua_KContext ctx) {
     r->interrupt = FL_INT_TIMEOUT;
   switch (job->outcome) {
   case FL_WIRE_SUCCESS: {
+    if (r) r->secret_result = job->holds_secret;
     fl_buf why = FL_BUF_INIT;
     int rc = fl_wire_decode_lua(L, job->value.data, job->value.len, &why);
     fl_pool_job_free(job);
@@ -132,7 +134,11 @@ int fl_worker_call(lua_State *L) {
     job->run = r;
     job->timeout = d->timeout;
   }
-  int status = job ? fl_pool_submit(rt, job, &m) : FLOWLUA_ENOMEM;
+  /* With a PostgreSQL history the job goes through its queue, to any
+     `flowlua worker` serving it; else to this host's pool. */
+  int status = !job                  ? FLOWLUA_ENOMEM
+               : fl_queue_in_use(rt) ? fl_queue_submit(rt, job, &m, d)
+                                     : fl_pool_submit(rt, job, &m);
   fl_buf_free(&args);
   fl_buf_free(&params);
   fl_buf_free(&key);

@@ -116,12 +116,12 @@ static const char *const task_option_names[] = {
     "retry_jitter", "retry_if",  "timeout",    "trigger",
     "tags",       "on_success",  "on_failure", "on_retry",
     "cache_key",  "cache_for",   "store_result", "max_result",
-    "worker",     "queue",       NULL};
+    "worker",     "queue",       "queue_timeout", NULL};
 enum {
   OPT_RETRIES, OPT_RETRY_DELAY, OPT_BACKOFF, OPT_MAX_RETRY_DELAY,
   OPT_RETRY_JITTER, OPT_RETRY_IF, OPT_TIMEOUT, OPT_TRIGGER, OPT_TAGS,
   OPT_ON_SUCCESS, OPT_ON_FAILURE, OPT_ON_RETRY, OPT_CACHE_KEY, OPT_CACHE_FOR,
-  OPT_STORE_RESULT, OPT_MAX_RESULT, OPT_WORKER, OPT_QUEUE
+  OPT_STORE_RESULT, OPT_MAX_RESULT, OPT_WORKER, OPT_QUEUE, OPT_QUEUE_TIMEOUT
 };
 
 /* A function option kept as a user value of the task. */
@@ -205,6 +205,13 @@ static void parse_task_options(lua_State *L, fl_taskdef *d, int task_idx,
       d->worker = 1;
       break;
     }
+    case OPT_QUEUE_TIMEOUT:
+      /* How long a job may wait for a worker of a PostgreSQL queue. */
+      d->queue_timeout = fl_opt_number(L, v, who, key, 0, 1e9);
+      if (d->queue_timeout <= 0)
+        luaL_error(L, "%s: option 'queue_timeout' must be more than 0 "
+                      "seconds", who);
+      break;
     case OPT_RETRY_IF:
       set_task_function(L, task_idx, &o, FL_TASK_UV_RETRY_IF);
       break;
@@ -226,6 +233,9 @@ static void parse_task_options(lua_State *L, fl_taskdef *d, int task_idx,
     luaL_error(L, "%s: option 'queue' runs the task on a worker, but "
                   "'worker' is false", who);
   if (d->queue) d->worker = 1;
+  if (d->queue_timeout > 0 && !d->worker)
+    luaL_error(L, "%s: option 'queue_timeout' is how long a worker task's "
+                  "job waits for a worker: it needs 'worker' or 'queue'", who);
 }
 
 /* flow.task and flow.define take (name, [options], function): raises,

@@ -43,7 +43,9 @@ static char load_error[512];
   X(getvalue, PQgetvalue)                                                      \
   X(getlength, PQgetlength)                                                    \
   X(getisnull, PQgetisnull)                                                    \
-  X(clear, PQclear)
+  X(clear, PQclear)                                                            \
+  X(consume_input, PQconsumeInput)                                             \
+  X(notifies, PQnotifies)
 
 static void load(void) {
   /* The library stays loaded for the life of the process: a connection

@@ -48,6 +48,9 @@ typedef struct fl_pq_api {
   int (*getlength)(const PGresult *res, int tup_num, int field_num);
   int (*getisnull)(const PGresult *res, int tup_num, int field_num);
   void (*clear)(PGresult *res);
+  /* LISTEN/NOTIFY: the queue of worker tasks' jobs (pg_queue.c). */
+  int (*consume_input)(PGconn *conn);
+  PGnotify *(*notifies)(PGconn *conn);
 } fl_pq_api;
 
 /*

@@ -44,6 +44,7 @@ struct fl_pg {
   fl_buf err;
   int attempts;
   int lost;
+  char sqlstate[6]; /* of the last failed statement; "" when none */
 };
 
 static double mono_now(void) {
@@ -114,6 +115,8 @@ int fl_pg_attempts(const fl_pg *c) { return c->attempts; }
 PGconn *fl_pg_conn(fl_pg *c) { return c->pg; }
 
 int fl_pg_lost(const fl_pg *c) { return c->lost; }
+
+const char *fl_pg_sqlstate(const fl_pg *c) { return c->sqlstate; }
 
 /* ---- the handle ---------------------------------------------------------------- */
 
@@ -396,6 +399,8 @@ static int result_status(fl_pg *c, PGresult *r, const char *what) {
   if (s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK || s == PGRES_EMPTY_QUERY)
     return FLOWLUA_OK;
   if (pq->status(c->pg) == CONNECTION_BAD) c->lost = 1;
+  const char *state = r ? pq->result_error_field(r, PG_DIAG_SQLSTATE) : NULL;
+  snprintf(c->sqlstate, sizeof c->sqlstate, "%s", state ? state : "");
   const char *primary =
       r ? pq->result_error_field(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
   const char *detail =

@@ -109,6 +109,10 @@ PGconn *fl_pg_conn(fl_pg *c);
    server restarted, the network went): the caller reconnects. */
 int fl_pg_lost(const fl_pg *c);
 
+/* The SQLSTATE of the last statement that failed on the server ("40P01"
+   for a deadlock), "" when it failed on the way or none did. */
+const char *fl_pg_sqlstate(const fl_pg *c);
+
 /* Sets the handle's error: "state store 'NAME': <fmt...>", scrubbed. Returns
    status. */
 int fl_pg_set_err(fl_pg *c, int status, const char *fmt, ...)
@@ -131,7 +135,7 @@ PGresult *fl_pg_query(fl_pg *c, const char *what, const char *sql, int n,
 /* ---- the schema (pg_schema.c) ---------------------------------------------- */
 
 /* The schema version this flowlua writes. */
-#define FL_PG_SCHEMA_VERSION 1
+#define FL_PG_SCHEMA_VERSION 2
 
 /*
  * Brings schema `flowlua` to FL_PG_SCHEMA_VERSION: all steps in one

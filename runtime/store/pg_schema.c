@@ -172,6 +172,59 @@ static const char *const migrations[] = {
     "  pid     bigint NOT NULL,"
     "  PRIMARY KEY (run, n, attempt)"
     ");",
+    /* Version 2: worker tasks' jobs and the `flowlua worker` processes
+       that run them (pg_queue.c). A job is one attempt, named by its
+       driver (a token of the driver process) and the driver's own number
+       for it (seq), so that an insert whose answer was lost can run again.
+       Times are the server's clock, in seconds since the epoch; a job is
+       'queued', then 'running' under a worker's lease, then 'done' with
+       its answer (the worker's RESULT and LOG frames, as one worker wire
+       stream) until its driver has read it and deletes it. The frame is
+       the JOB frame a local worker would get: it names the task of the
+       script with SHA-256 script_sha, which only a worker that loaded that
+       script text takes. */
+    "CREATE TABLE flowlua.job ("
+    "  id          bigserial PRIMARY KEY,"
+    "  driver      text NOT NULL,"
+    "  seq         bigint NOT NULL,"
+    "  run_id      text NOT NULL,"
+    "  task        text NOT NULL,"
+    "  queue       text NOT NULL,"
+    "  script_sha  text NOT NULL,"
+    "  frame       bytea NOT NULL,"
+    "  state       text NOT NULL DEFAULT 'queued'"
+    "              CHECK (state IN ('queued', 'running', 'done')),"
+    "  enqueued_at double precision NOT NULL"
+    "              DEFAULT extract(epoch FROM clock_timestamp()),"
+    "  worker_id   bigint,"
+    "  worker      text,"
+    "  claimed_at  double precision,"
+    "  lease_until double precision,"
+    "  seen        boolean NOT NULL DEFAULT false,"
+    "  cancel      boolean NOT NULL DEFAULT false,"
+    "  answer      bytea,"
+    "  UNIQUE (driver, seq)"
+    ");"
+    "CREATE INDEX job_queued ON flowlua.job(queue, script_sha, id)"
+    "  WHERE state = 'queued';"
+    "CREATE INDEX job_news ON flowlua.job(driver)"
+    "  WHERE state = 'done' OR (state = 'running' AND NOT seen);"
+    "CREATE INDEX job_by_worker ON flowlua.job(worker_id)"
+    "  WHERE state = 'running';"
+    "CREATE TABLE flowlua.queue_worker ("
+    "  id           bigserial PRIMARY KEY,"
+    "  host         text NOT NULL,"
+    "  pid          bigint NOT NULL,"
+    "  queues       text[] NOT NULL,"
+    "  scripts      text[] NOT NULL,"
+    "  slots        integer NOT NULL,"
+    "  busy         integer NOT NULL DEFAULT 0,"
+    "  started_at   double precision NOT NULL"
+    "               DEFAULT extract(epoch FROM clock_timestamp()),"
+    "  heartbeat_at double precision NOT NULL"
+    "               DEFAULT extract(epoch FROM clock_timestamp()),"
+    "  lease_until  double precision NOT NULL"
+    ");",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == FL_PG_SCHEMA_VERSION,
