@@ -57,7 +57,7 @@ struct fl_queue {
   /* Given up by their attempts, to withdraw. */
   int64_t *gone;
   size_t n_gone, cap_gone;
-  fl_timer flush, tick;
+  fl_timer flush, tick, news;
   int fd; /* the socket watched, or -1 */
   unsigned reconnects;
   pid_t local; /* the local `flowlua worker`, or 0 */
@@ -277,6 +277,7 @@ static int withdraw(fl_queue *q, const int64_t *seqs, size_t n, int expired) {
 }
 
 static void read_news(fl_queue *q, int lapsed);
+static void notes_waiting(fl_queue *q);
 
 static void flush_now(fl_queue *q) {
   /* Queue what was submitted, except what was given up meanwhile. */
@@ -311,6 +312,7 @@ static void flush_now(fl_queue *q) {
     return;
   }
   for (size_t i = 0; i < n; i++) q->pending[i]->inserted = 1;
+  notes_waiting(q);
   if (q->n_gone) {
     size_t k = q->n_gone;
     q->n_gone = 0;
@@ -351,16 +353,10 @@ static void read_news(fl_queue *q, int lapsed) {
     fail_all(q);
     return;
   }
-  int64_t *forget = malloc((n + 1) * sizeof *forget);
-  size_t n_forget = 0;
   for (size_t i = 0; i < n; i++) {
     fl_pool_job *job = find(q, news[i].seq);
-    if (news[i].kind != FL_PGQ_TOOK && forget) forget[n_forget++] = news[i].seq;
     if (!job) continue;
     switch (news[i].kind) {
-    case FL_PGQ_TOOK:
-      took(q, job, news[i].worker);
-      break;
     case FL_PGQ_DONE:
       took(q, job, news[i].worker);
       answered(q, job, news[i].answer, news[i].answer_len);
@@ -373,10 +369,6 @@ static void read_news(fl_queue *q, int lapsed) {
       break;
     }
   }
-  if (forget && n_forget &&
-      fl_pgq_forget(q->pgq, q->token, forget, n_forget) != FLOWLUA_OK)
-    fail_all(q);
-  free(forget);
   /* A statement whose answer a reconnect lost may have taken news with
      it: the jobs the database no longer holds are lost. */
   if (fl_pgq_reconnects(q->pgq) != before || lapsed) {
@@ -398,13 +390,34 @@ static void read_news(fl_queue *q, int lapsed) {
   }
   rewatch(q);
   q->reconnects = fl_pgq_reconnects(q->pgq);
+  notes_waiting(q);
+}
+
+/* Notifications libpq read while a statement ran wait in its queue, and
+   the socket will not tell of them again: looked for after each
+   statement, and read at once (from the loop, not from here). */
+static void took_note(void *data, int64_t seq, const char *worker) {
+  fl_queue *q = data;
+  fl_pool_job *job = find(q, seq);
+  if (job) took(q, job, worker);
+}
+
+static void notes_waiting(fl_queue *q) {
+  if (fl_pgq_drain(q->pgq, q->token, took_note, q) > 0 && q->live &&
+      !fl_timer_armed(&q->news))
+    fl_timer_start(&q->rt->loop, &q->news, 0);
+}
+
+static void news_due(fl_timer *t) {
+  fl_queue *q = t->data;
+  if (q->live) read_news(q, 0);
 }
 
 static void on_notify(int fd, uint32_t events, void *data) {
   (void)fd;
   (void)events;
   fl_queue *q = data;
-  int got = fl_pgq_drain(q->pgq, q->token);
+  int got = fl_pgq_drain(q->pgq, q->token, took_note, q);
   if (got != 0 && q->live) read_news(q, 0);
   else if (got < 0) rewatch(q);
 }
@@ -534,6 +547,7 @@ static fl_queue *queue_open(flowlua *rt) {
            (long)getpid(), r);
   fl_timer_init(&q->flush, flush_due, q);
   fl_timer_init(&q->tick, tick, q);
+  fl_timer_init(&q->news, news_due, q);
   q->reconnects = fl_pgq_reconnects(q->pgq);
   rewatch(q);
   start_local(q);
@@ -614,6 +628,7 @@ void fl_queue_free(fl_queue *q) {
   flowlua *rt = q->rt;
   fl_timer_stop(&rt->loop, &q->flush);
   fl_timer_stop(&rt->loop, &q->tick);
+  fl_timer_stop(&rt->loop, &q->news);
   /* Nothing of ours stays queued: what was given up is withdrawn, and
      every job still out too (its run is over). */
   for (size_t i = 0; i < q->n_pending; i++) q->pending[i]->run = NULL;

@@ -45,7 +45,7 @@ typedef struct relayed {
   fl_pool_job *job; /* NULL once answered (or never submitted) */
   flowlua *rt;
   fl_buf answer;    /* its LOG frames, then its RESULT */
-  double started;
+  double started, answered_at;
   uint8_t answered, discard, stopping;
 } relayed;
 
@@ -124,6 +124,7 @@ static void on_answer(fl_pool_job *job) {
   fl_buf_free(&message);
   fl_buf_free(&traceback);
   r->answered = 1;
+  r->answered_at = fl_now();
   r->job = NULL;
   fl_pool_job_free(job);
 }
@@ -144,6 +145,7 @@ static void refuse(relayed *r, const char *fmt, ...) {
   fl_wire_put_result(&r->answer, &m, NULL);
   fl_buf_free(&why);
   r->answered = 1;
+  r->answered_at = fl_now();
 }
 
 /* ---- jobs in hand ------------------------------------------------------------ */
@@ -244,11 +246,19 @@ static size_t in_hand(const relay *w) {
   return n;
 }
 
+static int quick(const relay *w) {
+  return w->avg_job > 0 && w->avg_job < QUICK_JOB;
+}
+
+/* How many jobs it may hold at once. */
+static size_t limit_of(const relay *w) {
+  return (size_t)w->o->slots * (quick(w) ? PREFETCH : 1);
+}
+
 static int claim(relay *w) {
-  size_t busy = in_hand(w);
-  size_t limit = (size_t)w->o->slots *
-                 (w->avg_job > 0 && w->avg_job < QUICK_JOB ? PREFETCH : 1);
-  if (busy >= limit) return FLOWLUA_OK;
+  size_t busy = in_hand(w), limit = limit_of(w);
+  /* Quick jobs are claimed in batches: once half of the last are done. */
+  if (busy >= limit || (quick(w) && busy > limit / 2)) return FLOWLUA_OK;
   fl_pgq_job *jobs;
   size_t n;
   int want = (int)(limit - busy);
@@ -258,6 +268,27 @@ static int claim(relay *w) {
   /* All it asked for: there may be more. */
   w->want_claim = n == (size_t)want;
   return FLOWLUA_OK;
+}
+
+/* When the answers ready should be written (0: now; < 0: none ready):
+   a slow job's at once, quick ones in batches, none held longer than
+   BATCH_WAIT. */
+#define BATCH_WAIT 0.002
+static double answers_due(const relay *w, int stopping) {
+  size_t ready = 0, busy = 0;
+  double oldest = 0;
+  for (size_t i = 0; i < w->n_held; i++) {
+    const relayed *r = w->held[i];
+    if (!r->answered) {
+      busy++;
+    } else {
+      if (!ready || r->answered_at < oldest) oldest = r->answered_at;
+      ready++;
+    }
+  }
+  if (!ready) return -1;
+  if (stopping || busy == 0 || !quick(w) || ready >= limit_of(w) / 2) return 0;
+  return oldest + BATCH_WAIT;
 }
 
 /* Writes the answers ready, and forgets them. */
@@ -369,7 +400,8 @@ static int serve(relay *w, int ep) {
       log_to(first, FLOWLUA_LOG_INFO, "stopping: taking no more jobs%s",
              n ? "; finishing the ones in hand" : "");
     }
-    if ((rc = finish(w)) != FLOWLUA_OK) break;
+    double due = answers_due(w, stopping);
+    if (due >= 0 && due <= fl_now() && (rc = finish(w)) != FLOWLUA_OK) break;
     if (stopping && w->n_held == 0) break;
     double now = fl_now();
     if (now >= next_renew) {
@@ -398,11 +430,15 @@ static int serve(relay *w, int ep) {
     /* Sleep until news, the next renewal or poll, or a runtime's timer. */
     double until = next_renew < next_poll ? next_renew : next_poll;
     for (size_t i = 0; i < w->n_rts; i++) {
-      double due = fl_loop_next_due(&w->rts[i]->loop);
-      if (due >= 0 && due < until) until = due;
+      double next = fl_loop_next_due(&w->rts[i]->loop); /* from now */
+      if (next >= 0 && now + next < until) until = now + next;
     }
+    due = answers_due(w, stopping);
+    if (due >= 0 && due < until) until = due;
+    /* Notifications libpq read during a statement are in its queue, and
+       the socket will not tell of them again. */
+    if (fl_pgq_drain(w->pgq, NULL, NULL, NULL) > 0) w->want_claim = 1;
     int ready_now = w->want_claim || (stopping && w->n_held == 0);
-    for (size_t i = 0; i < w->n_held; i++) ready_now |= w->held[i]->answered;
     double wait = ready_now ? 0 : until - fl_now();
     int ms = wait <= 0 ? 0 : (int)(wait * 1000.0) + 1;
     struct epoll_event evs[16];
@@ -413,7 +449,7 @@ static int serve(relay *w, int ep) {
       break;
     }
     for (int i = 0; i < n; i++)
-      if (evs[i].data.u64 == 0 && fl_pgq_drain(w->pgq, NULL) != 0)
+      if (evs[i].data.u64 == 0 && fl_pgq_drain(w->pgq, NULL, NULL, NULL) != 0)
         w->want_claim = 1; /* new jobs, or a lost connection to mend */
     for (size_t i = 0; i < w->n_rts; i++) fl_loop_poll(&w->rts[i]->loop, 0);
   }

@@ -99,12 +99,25 @@ int fl_pgq_fd(const fl_pgq *q) {
 
 unsigned fl_pgq_reconnects(const fl_pgq *q) { return q->reconnects; }
 
-int fl_pgq_drain(fl_pgq *q, const char *driver) {
+int fl_pgq_drain(fl_pgq *q, const char *driver, fl_pgq_took_fn took,
+                 void *data) {
   PGconn *conn = fl_pg_conn(q->c);
   if (!conn || !fl_pq()->consume_input(conn)) return -1;
   int n = 0;
+  size_t len = driver ? strlen(driver) : 0;
   for (PGnotify *note; (note = fl_pq()->notifies(conn));) {
-    if (!driver || strcmp(note->extra, driver) == 0) n++;
+    /* A driver's notes: "TOKEN" (answers to read) or "TOKEN SEQ WORKER"
+       (a worker took job SEQ); a worker counts every note. */
+    const char *p = note->extra;
+    if (!driver) {
+      n++;
+    } else if (strncmp(p, driver, len) == 0 && p[len] == '\0') {
+      n++;
+    } else if (strncmp(p, driver, len) == 0 && p[len] == ' ' && took) {
+      char *end;
+      long long seq = strtoll(p + len + 1, &end, 10);
+      if (*end == ' ') took(data, (int64_t)seq, end + 1);
+    }
     fl_pq()->freemem(note);
   }
   return n;
@@ -292,20 +305,22 @@ int fl_pgq_news_read(fl_pgq *q, const char *driver, int lapsed,
   *news = NULL;
   *n = 0;
   const char *params[2] = {driver, lapsed ? "true" : "false"};
-  /* A claim is news once (seen); an answer until the driver forgets the
-     job, so that a lost answer to this statement loses nothing. */
+  /* Answers, and with lapsed the jobs whose lease lapsed, are read and
+     deleted at once: one statement per look. When its answer is lost
+     with the connection, the driver finds the jobs missing after the
+     reconnect (fl_pgq_missing) and fails their attempts: retried, never
+     waited for. Claims come as notifications (fl_pgq_drain), so that a
+     job's row changes no more than it must. Rows are locked in id order,
+     as the workers lock them. */
   int status = query(
       q, "cannot read the job queue",
-      "WITH t AS (UPDATE flowlua.job SET seen = true WHERE id IN"
-      "  (SELECT id FROM flowlua.job WHERE driver = $1 AND state = 'running'"
-      "   AND NOT seen ORDER BY id FOR UPDATE)"
-      "  RETURNING seq, worker)"
-      "SELECT seq, 0, worker, NULL::bytea FROM t"
-      " UNION ALL SELECT seq, 1, worker, answer FROM flowlua.job"
-      "  WHERE driver = $1 AND state = 'done'"
-      " UNION ALL SELECT seq, 2, worker, NULL FROM flowlua.job"
-      "  WHERE $2::boolean AND driver = $1 AND state = 'running'"
-      "  AND lease_until < " NOW_SQL,
+      "WITH d AS (DELETE FROM flowlua.job WHERE id IN"
+      "  (SELECT id FROM flowlua.job WHERE driver = $1 AND (state = 'done'"
+      "   OR ($2::boolean AND state = 'running' AND lease_until < " NOW_SQL "))"
+      "   ORDER BY id FOR UPDATE)"
+      "  RETURNING seq, state, worker, answer)"
+      "SELECT seq, CASE WHEN state = 'done' THEN 1 ELSE 2 END, worker, answer"
+      " FROM d",
       2, params);
   return status ? status : take_news(q, news, n);
 }
@@ -328,26 +343,6 @@ int fl_pgq_missing(fl_pgq *q, const char *driver, const int64_t *seqs,
                      2, params);
   fl_buf_free(&a);
   return status ? status : take_news(q, news, count);
-}
-
-int fl_pgq_forget(fl_pgq *q, const char *driver, const int64_t *seqs,
-                  size_t n) {
-  if (n == 0) return FLOWLUA_OK;
-  fl_buf a = FL_BUF_INIT;
-  add_seqs(&a, seqs, n);
-  if (a.oom) {
-    fl_buf_free(&a);
-    return out_of_memory(q, "cannot delete jobs");
-  }
-  const char *params[2] = {driver, fl_buf_str(&a)};
-  int status = query(q, "cannot delete finished jobs",
-                     "DELETE FROM flowlua.job WHERE id IN"
-                     " (SELECT id FROM flowlua.job WHERE driver = $1"
-                     "  AND seq = ANY($2::bigint[]) ORDER BY id FOR UPDATE)",
-                     2, params);
-  fl_buf_free(&a);
-  drop_last(q);
-  return status;
 }
 
 int fl_pgq_withdraw(fl_pgq *q, const char *driver, const int64_t *seqs,
@@ -457,9 +452,16 @@ int fl_pgq_claim(fl_pgq *q, int limit, fl_pgq_job **jobs, size_t *n) {
       "   AND EXISTS (SELECT 1 FROM flowlua.flow_run r"
       "    WHERE r.run_id = j.run_id AND r.state = 'Running'"
       "    AND r.lease_until > " NOW_SQL ")"
-      "   ORDER BY j.id LIMIT $5 FOR UPDATE SKIP LOCKED)"
-      "  RETURNING id, script_sha, frame, driver)"
-      "SELECT id, script_sha, frame, pg_notify('flowlua_done', driver) FROM c",
+      "   ORDER BY j.id LIMIT GREATEST(1, LEAST($5::int,"
+      "    ceil((SELECT count(*) FROM flowlua.job k WHERE k.state = 'queued'"
+      "     AND k.script_sha = ANY($4::text[]) AND (cardinality($3::text[]) = 0"
+      "     OR k.queue = ANY($3::text[])))::numeric / GREATEST(1,"
+      "     (SELECT count(*) FROM flowlua.queue_worker"
+      "      WHERE lease_until >= " NOW_SQL ")))::int))"
+      "   FOR UPDATE SKIP LOCKED)"
+      "  RETURNING id, script_sha, frame, driver, seq)"
+      "SELECT id, script_sha, frame,"
+      " pg_notify('flowlua_done', driver || ' ' || seq || ' ' || $2) FROM c",
       6, params);
   if (status) return status;
   int rows = fl_pq()->ntuples(q->last);

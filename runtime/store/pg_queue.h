@@ -41,10 +41,13 @@ const char *fl_pgq_errmsg(const fl_pgq *q);
 /* The socket to watch for notifications; it changes after a reconnect
    (-1 when there is no connection). */
 int fl_pgq_fd(const fl_pgq *q);
-/* Reads what the server sent: how many notifications came (for a driver,
-   only those naming driver); -1 when the connection is gone (the next
-   statement reconnects). */
-int fl_pgq_drain(fl_pgq *q, const char *driver);
+/* Reads what the server sent: how many notifications came (for a
+   driver, those that say answers of driver are ready, with took called
+   for each of its jobs a worker took: its seq and "host:pid"); -1 when
+   the connection is gone (the next statement reconnects). */
+typedef void (*fl_pgq_took_fn)(void *data, int64_t seq, const char *worker);
+int fl_pgq_drain(fl_pgq *q, const char *driver, fl_pgq_took_fn took,
+                 void *data);
 /* How many times the handle has reconnected: a caller that may have lost
    a statement's answer compares it before and after. */
 unsigned fl_pgq_reconnects(const fl_pgq *q);
@@ -62,7 +65,7 @@ typedef struct fl_pgq_new {
 int fl_pgq_enqueue(fl_pgq *q, const char *driver, const fl_pgq_new *jobs,
                    size_t n);
 
-enum { FL_PGQ_TOOK, FL_PGQ_DONE, FL_PGQ_LAPSED, FL_PGQ_MISSING };
+enum { FL_PGQ_DONE = 1, FL_PGQ_LAPSED, FL_PGQ_MISSING };
 
 typedef struct fl_pgq_news {
   int64_t seq;
@@ -73,10 +76,9 @@ typedef struct fl_pgq_news {
 } fl_pgq_news;
 
 /*
- * What happened to driver's jobs since the last call: claims (TOOK, once
- * each) and answers (DONE), and with lapsed, jobs whose worker stopped
- * renewing their lease (LAPSED). The array and its strings belong to q
- * until its next call. Rows DONE and LAPSED stay until fl_pgq_forget.
+ * What happened to driver's jobs since the last call: answers (DONE) and,
+ * with lapsed, jobs whose worker stopped renewing their lease (LAPSED),
+ * deleted as they are read (claims come as notifications). The array and its strings belong to q until its next call.
  */
 int fl_pgq_news_read(fl_pgq *q, const char *driver, int lapsed,
                      fl_pgq_news **news, size_t *n);
@@ -84,9 +86,6 @@ int fl_pgq_news_read(fl_pgq *q, const char *driver, int lapsed,
    longer holds (after a reconnect lost a statement's answer). */
 int fl_pgq_missing(fl_pgq *q, const char *driver, const int64_t *seqs,
                    size_t n, fl_pgq_news **news, size_t *count);
-/* Deletes driver's jobs seqs[0..n) (read, or given up). */
-int fl_pgq_forget(fl_pgq *q, const char *driver, const int64_t *seqs,
-                  size_t n);
 /* Deletes those of driver's jobs seqs[0..n) that no worker has taken,
    setting taken[i] to 0 for them and 1 for the others, whose workers are
    asked to stop them (cancel). */
@@ -121,6 +120,9 @@ typedef struct fl_pgq_job {
 
 /* Claims at most limit queued jobs of its queues and scripts, oldest
    first, under a lease (FOR UPDATE SKIP LOCKED), and tells their drivers.
+   Never more than its share of what is queued (among the live workers),
+   so that a worker whose jobs were quick does not take a whole batch of
+   slow ones from the others.
    The array belongs to q until its next call. */
 int fl_pgq_claim(fl_pgq *q, int limit, fl_pgq_job **jobs, size_t *n);
 
