@@ -454,6 +454,19 @@ static int check_combinations(cli_args *out, char *err, size_t errlen) {
     return fail(err, errlen, "%s", "--queue, --slots and --lease go with "
                                    "'flowlua worker'");
   if (out->command == CLI_WORKER || out->command == CLI_WORKERS) {
+    const char *cmd = out->command == CLI_WORKER ? "worker" : "workers";
+    /* Options of running, reporting and pruning mean nothing here. */
+    if (out->n_params || out->flow || out->resume || out->from_task ||
+        out->force || out->limit || out->format || out->run || out->once ||
+        out->concurrency || out->workers || out->max_runs || out->count ||
+        out->from || out->to || out->html ||
+        (out->memory_limit && out->command == CLI_WORKERS) ||
+        out->retention > 0 || out->older_than >= 0 || out->keep_failed ||
+        out->vacuum)
+      return fail(err, errlen, "'flowlua %s' takes --state, --log-level, "
+                               "--log-format and --quiet, and for 'worker' "
+                               "--queue, --slots, --lease and --memory-limit; "
+                               "see --help", cmd);
     if (out->json && out->command == CLI_WORKER)
       return fail(err, errlen, "%s", "--json goes with 'flowlua workers'");
     if (!out->limit) out->limit = 20;
@@ -467,8 +480,8 @@ static int check_combinations(cli_args *out, char *err, size_t errlen) {
     return fail(err, errlen, "%s", "no script given");
   if (out->json && out->command != CLI_RUNS && out->command != CLI_SHOW &&
       out->command != CLI_PRUNE)
-    return fail(err, errlen, "%s", "--json goes with 'flowlua runs', 'show' "
-                                   "and 'prune'");
+    return fail(err, errlen, "%s", "--json goes with 'flowlua runs', 'show', "
+                                   "'prune' and 'workers'");
   if (out->limit && out->command != CLI_RUNS && out->command != CLI_SHOW)
     return fail(err, errlen, "%s", "--json and --limit go with 'flowlua runs' "
                                    "and 'flowlua show'");

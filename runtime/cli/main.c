@@ -38,6 +38,9 @@ static const char msg_stopping[] = "flowlua: stopping after the run in "
 static const char msg_worker_stopping[] =
     "flowlua: stopping: taking no more jobs, finishing the ones in hand (a "
     "second signal abandons them)\n";
+static const char msg_worker_abandoning[] =
+    "flowlua: abandoning the jobs in hand: their leases lapse and their "
+    "drivers retry them elsewhere\n";
 static const char msg_cancelling[] =
     "flowlua: cancelling the run (signal again to force the exit)\n";
 static const char msg_forcing[] =
@@ -67,7 +70,7 @@ static void on_signal(int sig) {
     say(g_serving == 2 ? msg_worker_stopping : msg_stopping);
     if (g_runtime) flowlua_stop(g_runtime);
   } else if (n == cancel_at) {
-    say(msg_cancelling);
+    say(g_serving == 2 ? msg_worker_abandoning : msg_cancelling);
     if (g_runtime) flowlua_cancel(g_runtime);
   } else if (n == cancel_at + 1 && g_force_pipe[1] >= 0) {
     ssize_t w = write(g_force_pipe[1], "!", 1);

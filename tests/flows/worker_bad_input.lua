@@ -3,11 +3,11 @@
 -- run: --workers -1
 -- args: {script} --workers -1
 -- exit: 2
--- stderr: --workers expects a whole number >= 1, got '-1'
+-- stderr: --workers expects a whole number >= 0, got '-1'
 -- run: --workers abc
 -- args: {script} --workers abc
 -- exit: 2
--- stderr: --workers expects a whole number >= 1, got 'abc'
+-- stderr: --workers expects a whole number >= 0, got 'abc'
 -- run: a worker program that is missing
 -- args: {script}
 -- env: FLOWLUA_WORKER_PROGRAM=/nonexistent/flowlua
@@ -24,6 +24,11 @@
 -- args: {dir}/lib/worker_bad_queue.lua
 -- exit: 2
 -- stderr: option 'queue' must be a queue name \(a string of 1 to 200 bytes, no NUL\), got number
+-- run: --workers 0 without a PostgreSQL history: nobody would run the jobs
+-- args: {script} --workers 0 --state :memory:
+-- exit: 2
+-- stderr: this runtime starts none \(--workers 0\): with a PostgreSQL history
+-- not-stderr: Running
 local flow = require "flowlua"
 local t = flow.task("t", { worker = true }, function() return 1 end)
 return flow.define("worker_bad_input", function() t() end)

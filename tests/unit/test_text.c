@@ -623,6 +623,50 @@ static void test_cli_check(void) {
   cli_args_free(&a);
 }
 
+/* `flowlua worker SCRIPT...` and `flowlua workers` (issue 19). */
+static void test_cli_worker(void) {
+  cli_args a;
+  char err[ERRLEN];
+  CHECK_EQ_INT(parse(ARGV("worker", "a.lua", "--queue", "cpu", "b.lua",
+                          "--queue=io", "--slots", "4", "--lease", "2.5"),
+                     &a, err), 0);
+  CHECK_EQ_INT(a.command, CLI_WORKER);
+  CHECK_EQ_INT((int)a.n_scripts, 2);
+  CHECK_EQ_STR(a.scripts[0], "a.lua");
+  CHECK_EQ_STR(a.scripts[1], "b.lua");
+  CHECK_EQ_INT((int)a.n_queues, 2);
+  CHECK_EQ_STR(a.queues[1], "io");
+  CHECK_EQ_INT(a.slots, 4);
+  CHECK(a.lease == 2.5);
+  cli_args_free(&a);
+  CHECK_EQ_INT(parse(ARGV("worker"), &a, err), -1);
+  CHECK_CONTAINS(err, "worker needs the scripts");
+  cli_args_free(&a);
+  CHECK_EQ_INT(parse(ARGV("worker", "a.lua", "--slots", "0"), &a, err), -1);
+  CHECK_CONTAINS(err, "--slots expects a whole number >= 1");
+  cli_args_free(&a);
+  CHECK_EQ_INT(parse(ARGV("worker", "a.lua", "--lease", "0"), &a, err), -1);
+  CHECK_CONTAINS(err, "--lease expects seconds");
+  cli_args_free(&a);
+  CHECK_EQ_INT(parse(ARGV("worker", "a.lua", "--once"), &a, err), -1);
+  CHECK_CONTAINS(err, "'flowlua worker' takes --state");
+  cli_args_free(&a);
+  CHECK_EQ_INT(parse(ARGV("a.lua", "--slots", "2"), &a, err), -1);
+  CHECK_CONTAINS(err, "go with 'flowlua worker'");
+  cli_args_free(&a);
+  CHECK_EQ_INT(parse(ARGV("workers", "--json"), &a, err), 0);
+  CHECK_EQ_INT(a.command, CLI_WORKERS);
+  CHECK_EQ_INT(a.json, 1);
+  cli_args_free(&a);
+  CHECK_EQ_INT(parse(ARGV("workers", "a.lua"), &a, err), -1);
+  CHECK_CONTAINS(err, "'workers' takes no script");
+  cli_args_free(&a);
+  /* --workers 0: none here (a PostgreSQL state's workers run the jobs). */
+  CHECK_EQ_INT(parse(ARGV("a.lua", "--workers", "0"), &a, err), 0);
+  CHECK_EQ_INT(a.workers, -1);
+  cli_args_free(&a);
+}
+
 /* --help and --version need no script and win wherever they appear, as long
    as the arguments before them parse. */
 static void test_cli_help_version(void) {
@@ -777,5 +821,6 @@ int main(void) {
   RUN(test_cli_check);
   RUN(test_cli_help_version);
   RUN(test_cli_errors);
+  RUN(test_cli_worker);
   return check_summary();
 }

@@ -8,7 +8,7 @@ reference measured in the same run, in one table.
 Builds flowlua in Release into --build-dir (default build-bench in this
 repository; --no-build or --flowlua to skip), compiles the C references,
 runs the workloads (engine, store, startup, http, csv, json, schedule,
-workers) by
+workers, pg, pgworkers) by
 calling the scripts beside this one, prints one row per comparison —
 flowlua's figure, the reference's, their ratio, the target and whether it
 is met — and writes the same as JSON (--out; default
@@ -55,8 +55,10 @@ jsonbench = load("json/run.py", "bench_json")
 schedule = load("schedule/run.py", "bench_schedule")
 workers = load("workers/run.py", "bench_workers")
 pgbench = load("pg_store.py", "bench_pg")
+pgqueue = load("workers/pg_queue.py", "bench_pg_queue")
 
-WORKLOADS = ["engine", "store", "startup", "http", "csv", "json", "schedule", "workers", "pg"]
+WORKLOADS = ["engine", "store", "startup", "http", "csv", "json", "schedule", "workers", "pg",
+             "pgworkers"]
 
 # Sizes and repeat counts. "full" is issue 7's workloads, with repeats
 # chosen so that the whole suite, build included, takes under 7 minutes on
@@ -67,12 +69,14 @@ SIZES = {
              "http_n": 1000, "http_repeat": 5, "csv_rows": 1000000, "csv_runs": 3,
              "json_count": 100000, "json_big_mb": 50, "json_repeat": 1, "json_big_repeat": 3,
              "fires": 200, "idle_s": 60, "workers_spin_s": 0.25, "workers_repeat": 3,
-             "workers_noop": 10000, "workers_chain": 1000},
+             "workers_noop": 10000, "workers_chain": 1000, "pgq_noop": 10000,
+             "pgq_chain": 200},
     "quick": {"tasks": 2000, "engine_repeat": 1, "store_repeat": 1, "startup_repeat": 5,
               "http_n": 100, "http_repeat": 1, "csv_rows": 20000, "csv_runs": 1,
               "json_count": 200, "json_big_mb": 1, "json_repeat": 1, "json_big_repeat": 1,
               "fires": 10, "idle_s": 1, "workers_spin_s": 0.02, "workers_repeat": 1,
-              "workers_noop": 200, "workers_chain": 50},
+              "workers_noop": 200, "workers_chain": 50, "pgq_noop": 200,
+              "pgq_chain": 20},
 }
 
 
@@ -227,9 +231,31 @@ def run_pg(ctx):
     return doc, rows
 
 
+def run_pgworkers(ctx):
+    z = ctx.sizes
+    doc = pgqueue.measure(ctx.flowlua, ctx.path("pgworkers"), z["pgq_noop"], z["pgq_chain"],
+                          16, z["workers_spin_s"], log=print)
+    rows = []
+    for conc in (32, 1000):
+        rate = doc[f"noop_rate_c{conc}"]
+        rows.append(row("pgworkers", f"pg queue noop rate, concurrency {conc}", rate, None,
+                        "tasks/s", "", None, f">= {pgqueue.TARGET_RATE:,} tasks/s",
+                        rate >= pgqueue.TARGET_RATE))
+    for key, label, target in (("dispatch_median_ms", "pg queue dispatch median",
+                                pgqueue.TARGET_MEDIAN_MS),
+                               ("dispatch_p99_ms", "pg queue dispatch p99", pgqueue.TARGET_P99_MS)):
+        rows.append(row("pgworkers", label, doc[key], target, "ms", "target", doc[key] / target,
+                        f"<= {target} ms", doc[key] <= target))
+    rows.append(row("pgworkers", "pg queue cpu map on 2 workers", doc["cpu_pg_s"],
+                    doc["cpu_inline_s"], "s", "inline", doc["cpu_speedup"],
+                    f">= {pgqueue.TARGET_CPU_SPEEDUP}x faster",
+                    doc["cpu_speedup"] >= pgqueue.TARGET_CPU_SPEEDUP))
+    return doc, rows
+
+
 RUNNERS = {"engine": run_engine, "store": run_store, "startup": run_startup, "http": run_http,
            "csv": run_csv, "json": run_json, "schedule": run_schedule, "workers": run_workers,
-           "pg": run_pg}
+           "pg": run_pg, "pgworkers": run_pgworkers}
 
 # The C references and who needs them; compiled once, before any workload.
 REFERENCES = {
