@@ -497,17 +497,22 @@ int fl_pgq_renew(fl_pgq *q, int busy, const int64_t *held, size_t n,
   fmt_seconds(lease, sizeof lease, q->lease);
   const char *params[3] = {id, b, lease};
   /* A lapsed lease is never renewed: the job is another worker's now, or
-     given up. Jobs left behind by drivers that are gone are cleared on the
-     way (no worker takes them). */
+     given up. Jobs left behind by drivers that are gone (and by workers
+     gone with them) are cleared on the way: no worker takes them. */
   int status = query(
       q, "cannot renew the leases of its jobs",
       "WITH w AS (UPDATE flowlua.queue_worker SET busy = $2,"
       "  heartbeat_at = " NOW_SQL ", lease_until = " NOW_SQL " + $3"
       "  WHERE id = $1),"
-      " g AS (DELETE FROM flowlua.job j WHERE j.state <> 'running'"
-      "  AND j.enqueued_at < " NOW_SQL " - 3 * $3 AND NOT EXISTS"
+      " g AS (DELETE FROM flowlua.job j WHERE j.enqueued_at < " NOW_SQL
+      "  - 3 * $3 AND (j.state <> 'running' OR j.lease_until < " NOW_SQL
+      "  - 3 * $3) AND NOT EXISTS"
       "  (SELECT 1 FROM flowlua.flow_run r WHERE r.run_id = j.run_id"
-      "   AND r.state = 'Running'))"
+      "   AND r.state = 'Running')),"
+      /* Workers that died: listed no more once their lease lapsed, gone
+         from the table a day later. */
+      " x AS (DELETE FROM flowlua.queue_worker"
+      "  WHERE lease_until < " NOW_SQL " - 86400)"
       "UPDATE flowlua.job SET lease_until = " NOW_SQL " + $3"
       " WHERE worker_id = $1 AND state = 'running'"
       " AND lease_until >= " NOW_SQL " RETURNING id, cancel",
