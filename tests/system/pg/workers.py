@@ -147,6 +147,8 @@ def other_version(binary, cwd):
     with open(os.path.join(cwd, "one_v2.lua"), "w") as f:
         f.write(ONE + "-- version 2\n")
     w = start_worker(binary, cwd, "one_v2.lua", "v2")
+    # The right version, but serving another queue only: it takes none either.
+    other = start_worker(binary, cwd, "one.lua", "other_queue", "--queue", "other")
     done = pgtest.flowlua(binary, ["one.lua", "--workers", "0", "--no-status"], cwd)
     err = done.stderr.decode("utf-8", "replace")
     if done.returncode != 1:
@@ -156,7 +158,11 @@ def other_version(binary, cwd):
     if b"job" in open(w.log_path, "rb").read().split(b"serving", 1)[1]:
         fail("the worker with another version logged a job: "
              + open(w.log_path, "rb").read().decode())
+    listed = json.loads(pgtest.flowlua(binary, ["workers", "--json"], cwd).stdout)
+    if [r["queues"] for r in listed if r["pid"] == other.pid] != ["other"]:
+        fail(f"flowlua workers does not list the queue served: {listed}")
     stop(w)
+    stop(other)
 
 
 def driver_alone(binary, cwd):
