@@ -344,3 +344,17 @@ void fl_proc_free(fl_proc *p) {
   free(p->stdin_data);
   p->stdin_data = NULL;
 }
+
+int fl_proc_reap_by(pid_t pid, double until) {
+  int status = 0;
+  while (waitpid(pid, &status, WNOHANG) == 0) {
+    if (fl_now() >= until) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      break;
+    }
+    struct timespec ms = {0, 1000000};
+    nanosleep(&ms, NULL);
+  }
+  return status;
+}

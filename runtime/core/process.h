@@ -56,4 +56,9 @@ void fl_proc_kill(fl_proc *p);
 /* Kills if needed, closes descriptors and frees the buffers. */
 void fl_proc_free(fl_proc *p);
 
+/* Waits for child pid (already asked to stop) until the monotonic time
+   `until` (fl_now), then SIGKILLs it; reaps it either way. Its wait
+   status. For the runtime's own long-lived children (worker processes). */
+int fl_proc_reap_by(pid_t pid, double until);
+
 #endif

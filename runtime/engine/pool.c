@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "process.h"
 #include "sched_internal.h"
 
 extern char **environ;
@@ -720,16 +721,7 @@ void fl_pool_free(fl_pool *p) {
   }
   double until = fl_now() + STOP_GRACE;
   for (worker *w; (w = p->workers);) {
-    int status;
-    while (waitpid(w->pid, &status, WNOHANG) == 0) {
-      if (fl_now() >= until) {
-        kill(w->pid, SIGKILL);
-        waitpid(w->pid, &status, 0);
-        break;
-      }
-      struct timespec ms = {0, 1000000};
-      nanosleep(&ms, NULL);
-    }
+    fl_proc_reap_by(w->pid, until);
     for (fl_pool_job *j; (j = w->first);) {
       w->first = j->next;
       j->run = NULL;

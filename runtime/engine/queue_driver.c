@@ -31,6 +31,7 @@
 
 #include "log.h"
 #include "pg_queue.h"
+#include "process.h"
 #include "sched_internal.h"
 #include "wire.h"
 
@@ -466,7 +467,7 @@ static void tick(fl_timer *t) {
    the driver dies. Its output goes to the driver's stderr. */
 static void start_local(fl_queue *q) {
   flowlua *rt = q->rt;
-  if (rt->opts.workers < 0 || fl_pool_check(rt) != FLOWLUA_OK) return;
+  if (rt->opts.workers < 0) return;
   char slots[16];
   snprintf(slots, sizeof slots, "%d", fl_pool_size(rt));
   size_t n = 0;
@@ -495,25 +496,20 @@ static void start_local(fl_queue *q) {
     execve(rt->worker_program, argv, envp);
     _exit(127);
   }
+  int err = errno;
   free(state);
   free(envp);
-  if (pid > 0) q->local = pid;
+  if (pid > 0)
+    q->local = pid;
+  else /* its jobs wait for another worker, or their queue_timeout */
+    fl_log_printf(&rt->log, FLOWLUA_LOG_WARN, NULL,
+                  "cannot start the local `flowlua worker`: %s", strerror(err));
 }
 
 static void stop_local(fl_queue *q) {
   if (q->local <= 0) return;
   kill(q->local, SIGTERM);
-  double until = fl_now() + STOP_GRACE;
-  int status;
-  while (waitpid(q->local, &status, WNOHANG) == 0) {
-    if (fl_now() >= until) {
-      kill(q->local, SIGKILL);
-      waitpid(q->local, &status, 0);
-      break;
-    }
-    struct timespec ms = {0, 2000000};
-    nanosleep(&ms, NULL);
-  }
+  fl_proc_reap_by(q->local, fl_now() + STOP_GRACE);
   q->local = 0;
 }
 
@@ -555,6 +551,8 @@ static fl_queue *queue_open(flowlua *rt) {
 }
 
 int fl_queue_check(flowlua *rt) {
+  /* The driver's own worker is the flowlua program: it must be there. */
+  if (rt->opts.workers >= 0) return fl_pool_check(rt);
   if (rt->script_path) return FLOWLUA_OK;
   fl_set_error(rt, "worker tasks need a script loaded from a file (a "
                    "worker loads it too); this one was loaded from a "
