@@ -577,6 +577,9 @@ int fl_pgq_workers(fl_pgq *q, fl_pgq_worker_row **rows, size_t *n) {
                      " started_at, heartbeat_at FROM flowlua.queue_worker"
                      " WHERE lease_until >= " NOW_SQL " ORDER BY host, pid",
                      0, NULL);
+  /* No table yet (no flowlua has opened this history to write): no
+     workers, rather than the server's "does not exist". */
+  if (status && strcmp(fl_pg_sqlstate(q->c), "42P01") == 0) return FLOWLUA_OK;
   if (status) return status;
   int count = fl_pq()->ntuples(q->last);
   fl_pgq_worker_row *out = calloc((size_t)count + 1, sizeof *out);

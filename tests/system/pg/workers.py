@@ -82,6 +82,11 @@ def stop(p):
 def exactly_once(binary, cwd):
     with open(os.path.join(cwd, "map.lua"), "w") as f:
         f.write(MAP)
+    # A history nobody has written yet has no workers (and no error).
+    empty = pgtest.flowlua(binary, ["workers"], cwd)
+    if empty.returncode != 0 or b"no live workers" not in empty.stdout:
+        fail(f"flowlua workers on an empty database: exit {empty.returncode}, "
+             f"{empty.stdout!r} {empty.stderr!r}")
     workers = [start_worker(binary, cwd, "map.lua", f"w{k}") for k in range(3)]
     listed = pgtest.flowlua(binary, ["workers", "--json"], cwd)
     if listed.returncode != 0:
