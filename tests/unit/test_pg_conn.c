@@ -90,9 +90,11 @@ static char *schema_objects(fl_pg *c) {
                    " ('r', 'v')");
 }
 
-static const char *const SCHEMA_V1 =
-    "attempt_worker:r,cache:r,fire:r,fire_event:r,flow_run:r,run_graph:r,schema_version:r,"
-    "task_event:r,task_history:v,task_run:r";
+/* The relations of schema version FL_PG_SCHEMA_VERSION (2: version 1's
+   and the job queue's). */
+static const char *const SCHEMA_NOW =
+    "attempt_worker:r,cache:r,fire:r,fire_event:r,flow_run:r,job:r,queue_worker:r,"
+    "run_graph:r,schema_version:r,task_event:r,task_history:v,task_run:r";
 
 /* ---- names and redaction ------------------------------------------------ */
 
@@ -291,10 +293,23 @@ static void test_connect_and_migrate(void) {
   CHECK_EQ_INT(fl_pg_schema_version(c, &version), FLOWLUA_OK);
   CHECK_EQ_INT(version, FL_PG_SCHEMA_VERSION);
   v = schema_objects(c);
-  CHECK_EQ_STR(v, SCHEMA_V1);
+  CHECK_EQ_STR(v, SCHEMA_NOW);
   free(v);
-  v = one_value(c, "SELECT version || ' ' || flowlua FROM schema_version");
-  CHECK_EQ_STR(v, "1 " FLOWLUA_VERSION);
+  /* One row per step, each naming the flowlua that took it. */
+  v = one_value(c, "SELECT string_agg(version || ' ' || flowlua, ',' ORDER BY"
+                   " version) FROM schema_version");
+  CHECK_EQ_STR(v, "1 " FLOWLUA_VERSION ",2 " FLOWLUA_VERSION);
+  free(v);
+  /* A version 1 schema (an older flowlua's) is taken to version 2: the job
+     queue's tables are added, nothing else is touched. */
+  CHECK_EQ_INT(fl_pg_exec(c, "DROP TABLE flowlua.job, flowlua.queue_worker;"
+                             "DELETE FROM flowlua.schema_version WHERE version = 2",
+                          "back to version 1"), FLOWLUA_OK);
+  CHECK_EQ_INT(fl_pg_migrate(c), FLOWLUA_OK);
+  CHECK_EQ_INT(fl_pg_schema_version(c, &version), FLOWLUA_OK);
+  CHECK_EQ_INT(version, 2);
+  v = schema_objects(c);
+  CHECK_EQ_STR(v, SCHEMA_NOW);
   free(v);
 
   /* The tables read as the SQLite history's: unqualified (search_path),
@@ -329,12 +344,14 @@ static void test_connect_and_migrate(void) {
 static void test_migrate_again_does_nothing(void) {
   fl_pg *c = connect_ok();
   if (!c) return;
-  long long before = one_int(c, "SELECT xmin::text::bigint FROM schema_version");
+  long long before =
+      one_int(c, "SELECT max(xmin::text::bigint) FROM schema_version");
   CHECK_EQ_INT(fl_pg_migrate(c), FLOWLUA_OK);
   CHECK_EQ_INT(fl_pg_migrate(c), FLOWLUA_OK);
-  CHECK_EQ_INT(one_int(c, "SELECT count(*) FROM schema_version"), 1);
-  /* the same row, never rewritten */
-  CHECK_EQ_INT(one_int(c, "SELECT xmin::text::bigint FROM schema_version"),
+  CHECK_EQ_INT(one_int(c, "SELECT count(*) FROM schema_version"),
+               FL_PG_SCHEMA_VERSION);
+  /* the same rows, never rewritten */
+  CHECK_EQ_INT(one_int(c, "SELECT max(xmin::text::bigint) FROM schema_version"),
                before);
   CHECK_EQ_INT(one_int(c, "SELECT count(*) FROM flow_run"), 1);
   fl_pg_close(c);
@@ -386,11 +403,12 @@ static void test_two_processes_migrate(void) {
   }
   fl_pg *c = connect_ok();
   if (!c) return;
-  CHECK_EQ_INT(one_int(c, "SELECT count(*) FROM schema_version"), 1);
+  CHECK_EQ_INT(one_int(c, "SELECT count(*) FROM schema_version"),
+               FL_PG_SCHEMA_VERSION);
   CHECK_EQ_INT(one_int(c, "SELECT max(version) FROM schema_version"),
                FL_PG_SCHEMA_VERSION);
   char *v = schema_objects(c);
-  CHECK_EQ_STR(v, SCHEMA_V1);
+  CHECK_EQ_STR(v, SCHEMA_NOW);
   free(v);
   fl_pg_close(c);
 }
@@ -406,9 +424,10 @@ static void test_newer_schema_refused(void) {
   const char *m = fl_pg_errmsg(c);
   CHECK_CONTAINS(m, "state store 'postgresql://");
   CHECK_CONTAINS(m, "written by a newer flowlua (schema version 7; this one "
-                    "knows up to 1); refusing to touch it");
+                    "knows up to 2); refusing to touch it");
   CHECK_NOT_CONTAINS(m, password);
-  CHECK_EQ_INT(one_int(c, "SELECT count(*) FROM schema_version"), 2);
+  CHECK_EQ_INT(one_int(c, "SELECT count(*) FROM schema_version"),
+               FL_PG_SCHEMA_VERSION + 1);
   CHECK_EQ_INT(fl_pg_exec(c, "DELETE FROM schema_version WHERE version = 7",
                           "back to ours"), FLOWLUA_OK);
   fl_pg_close(c);
@@ -432,7 +451,7 @@ static void test_foreign_schema_refused(void) {
                FLOWLUA_OK);
   CHECK_EQ_INT(fl_pg_migrate(c), FLOWLUA_OK);
   v = schema_objects(c);
-  CHECK_EQ_STR(v, SCHEMA_V1);
+  CHECK_EQ_STR(v, SCHEMA_NOW);
   free(v);
   fl_pg_close(c);
 }
@@ -538,7 +557,8 @@ static void test_restart_during_backoff(void) {
   CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
   if (!c) return;
   CHECK(fl_pg_attempts(c) >= 2);
-  CHECK_EQ_INT(one_int(c, "SELECT count(*) FROM schema_version"), 1);
+  CHECK_EQ_INT(one_int(c, "SELECT count(*) FROM schema_version"),
+               FL_PG_SCHEMA_VERSION);
   fl_pg_close(c);
 }
 
