@@ -171,7 +171,10 @@ static void retry_due(fl_timer *t) {
    process, else "". */
 static const char *on_worker(const fl_taskrun *r, char *buf, size_t len) {
   if (!r->worker_pid) return "";
-  snprintf(buf, len, ", worker %ld", (long)r->worker_pid);
+  if (r->worker_host) /* a `flowlua worker` of a PostgreSQL queue */
+    snprintf(buf, len, ", worker %s:%ld", r->worker_host, (long)r->worker_pid);
+  else
+    snprintf(buf, len, ", worker %ld", (long)r->worker_pid);
   return buf;
 }
 
@@ -461,6 +464,8 @@ void fl__sched_start_attempt(fl_sched *s, fl_taskrun *r) {
   r->interrupt = FL_INT_NONE;
   r->retry_after = 0;
   r->worker_pid = 0;
+  free(r->worker_host);
+  r->worker_host = NULL;
   /* A worker task's attempt is Running once a worker takes it
      (fl__sched_worker_took), not while it waits for a free one. */
   if (!d->worker) {

@@ -214,9 +214,9 @@ struct fl_taskrun {
                          named in its log lines; 0: inline */
   uint8_t secret_result; /* its worker said the result holds a secret: not
                             stored (queue_driver.c) */
-  /* While fl__sched_worker_took runs for a job of a PostgreSQL queue: the
-     host of the worker that took it (NULL: this host's pool). */
-  const char *worker_host;
+  /* The host of the `flowlua worker` running this attempt, for a job of a
+     PostgreSQL queue (owned; NULL: this host's pool, or inline). */
+  char *worker_host;
 };
 
 typedef struct fl_tagcount {

@@ -155,10 +155,10 @@ static void took(fl_queue *q, fl_pool_job *job, const char *worker) {
   long pid = colon ? strtol(colon + 1, NULL, 10) : 0;
   if (colon) *colon = '\0';
   r->worker_pid = (int32_t)pid;
-  r->worker_host = job->worker_label;
-  fl__sched_worker_took(r);
-  r->worker_host = NULL;
+  free(r->worker_host);
+  r->worker_host = strdup(job->worker_label); /* NULL: named by pid only */
   if (colon) *colon = ':';
+  fl__sched_worker_took(r);
   if (job->timeout > 0) {
     r->deadline_at = fl_now() + job->timeout;
     fl_timer_start(&q->rt->loop, &r->deadline, job->timeout);

@@ -191,6 +191,7 @@ void fl_sched_free(flowlua *rt, fl_sched *s) {
     if (r->co) luaL_unref(L, LUA_REGISTRYINDEX, r->co_ref);
     free(r->error);
     free(r->cache_key);
+    free(r->worker_host);
     if (r->map) {
       for (uint32_t k = 0; k < r->map->n; k++) {
         fl_taskrun *c = &r->map->children[k];
@@ -199,6 +200,7 @@ void fl_sched_free(flowlua *rt, fl_sched *s) {
         if (c->co) luaL_unref(L, LUA_REGISTRYINDEX, c->co_ref);
         free(c->error);
         free(c->cache_key);
+        free(c->worker_host);
       }
       luaL_unref(L, LUA_REGISTRYINDEX, r->map->args_ref);
       if (r->map->children)
