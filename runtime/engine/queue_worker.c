@@ -233,7 +233,7 @@ static void start_job(relay *w, const fl_pgq_job *j) {
     if (r->job) { /* not answered inside the submit */
       r->job = NULL;
       fl_pool_job_free(job);
-      refuse(r, "%s", flowlua_errmsg(r->rt));
+      refuse(r, "%s", fl_buf_str(&r->rt->err));
     }
   }
 }
