@@ -156,6 +156,33 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
   return send_reply(c, &r);
 }
 
+/* Percent-decoding in place, as libmicrohttpd's own, except that "%00"
+   stays as it is: a decoded NUL would end the C string the routes see, and
+   "/static/ui.css%00.html" would be served as ui.css. */
+static int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+static size_t unescape(void *cls, struct MHD_Connection *c, char *s) {
+  (void)cls, (void)c;
+  char *out = s;
+  for (const char *in = s; *in; in++) {
+    int hi = in[0] == '%' ? hex_value(in[1]) : -1;
+    int lo = hi >= 0 ? hex_value(in[2]) : -1;
+    if (lo >= 0 && (hi || lo)) {
+      *out++ = (char)(hi << 4 | lo);
+      in += 2;
+    } else {
+      *out++ = *in;
+    }
+  }
+  *out = '\0';
+  return (size_t)(out - s);
+}
+
 static void log_mhd(void *cls, const char *fmt, va_list ap) {
   (void)cls;
   fputs("flowlua ui: ", stderr);
@@ -178,6 +205,7 @@ int fl_ui_server_start(flowlua *rt, int listen_fd, fl_ui_server **out,
       /* first, or libmicrohttpd logs the options before it on its own */
       MHD_OPTION_EXTERNAL_LOGGER, log_mhd, NULL,
       MHD_OPTION_LISTEN_SOCKET, (MHD_socket)listen_fd,
+      MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
       MHD_OPTION_CONNECTION_LIMIT, (unsigned)256,
       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
       MHD_OPTION_END);
