@@ -20,7 +20,8 @@ line, and checks with urllib:
 Then the refusals: beyond loopback without a token (exit 2), a port in
 use, a missing history, a file that is not a history (exit 1).
 
-No browser yet. Prints "N passed, N failed"; exits 1 on a failure.
+With FLOWLUA_TEST_PG set (tests/support/pg/with_pg.py), the history is
+that PostgreSQL server's. No browser yet. Prints "N passed, N failed"; exits 1 on a failure.
 
 Usage: api_test.py FLOWLUA_BINARY
 """
@@ -125,7 +126,9 @@ def raw_get(base, path):
 
 
 def make_history(binary, work):
-    state = os.path.join(work, "state.db")
+    # On a PostgreSQL history when run by with_pg.py (pg/ui_api), else in
+    # a SQLite file.
+    state = os.environ.get("FLOWLUA_TEST_PG") or os.path.join(work, "state.db")
     for name, text in (("ok.lua", OK_FLOW), ("bad.lua", BAD_FLOW)):
         with open(os.path.join(work, name), "w") as f:
             f.write(text)
@@ -305,6 +308,8 @@ def refused(binary, args, code, pattern, what, env=None, cwd=None):
     expect(p.returncode == code, f"{what}: exit {code}", (p.returncode, p.stderr))
     expect(re.search(pattern, p.stderr) is not None, f"{what}: says {pattern!r}", p.stderr)
     expect("listening on" not in p.stderr, f"{what}: never listens", p.stderr)
+    expect("Sanitizer" not in p.stderr and "runtime error" not in p.stderr,
+           f"{what}: no sanitizer report", p.stderr)
 
 
 def check_refusals(binary, work, state):
