@@ -11,7 +11,6 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include <fcntl.h>
-#include <microhttpd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +19,7 @@
 
 #include "ui_api.h"
 #include "ui_assets.h"
+#include "ui_mhd.h"
 #include "ui_server.h"
 
 /* Scripts only from our own files (no inline script: an injected <script>
@@ -83,7 +83,7 @@ static void route_api(fl_ui_server *s, struct MHD_Connection *c,
   const char *id;
   if (strcmp(url, "/api/runs") == 0) {
     param_list params = {.n = 0};
-    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_param, &params);
+    fl_ui_mhd()->get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_param, &params);
     if (params.overflow)
       fl_ui_reply_error(r, 400, "more than %d query parameters", MAX_PARAMS);
     else
@@ -111,32 +111,32 @@ static void route(fl_ui_server *s, struct MHD_Connection *c, const char *url,
 }
 
 static int add_headers(struct MHD_Response *resp, const fl_ui_reply *r) {
-  return MHD_add_response_header(resp, "Content-Type", r->type) == MHD_YES &&
-         MHD_add_response_header(resp, "Content-Security-Policy", CSP) == MHD_YES &&
-         MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff") == MHD_YES &&
-         MHD_add_response_header(resp, "Referrer-Policy", "no-referrer") == MHD_YES &&
-         MHD_add_response_header(resp, "X-Frame-Options", "DENY") == MHD_YES &&
-         /* The API's answers change with every run; the assets change
-            with the binary only, but must be checked again after an
-            upgrade. */
-         MHD_add_response_header(resp, "Cache-Control",
-                                 r->api ? "no-store" : "no-cache") == MHD_YES;
+  const fl_ui_mhd_api *m = fl_ui_mhd();
+  /* The API's answers change with every run; the assets change with the
+     binary only, but must be checked again after an upgrade. */
+  const char *cache = r->api ? "no-store" : "no-cache";
+  return m->add_response_header(resp, "Content-Type", r->type) == MHD_YES &&
+         m->add_response_header(resp, "Content-Security-Policy", CSP) == MHD_YES &&
+         m->add_response_header(resp, "X-Content-Type-Options", "nosniff") == MHD_YES &&
+         m->add_response_header(resp, "Referrer-Policy", "no-referrer") == MHD_YES &&
+         m->add_response_header(resp, "X-Frame-Options", "DENY") == MHD_YES &&
+         m->add_response_header(resp, "Cache-Control", cache) == MHD_YES;
 }
 
 static enum MHD_Result send_reply(struct MHD_Connection *c, fl_ui_reply *r) {
   struct MHD_Response *resp =
       r->release
-          ? MHD_create_response_from_buffer_with_free_callback(
+          ? fl_ui_mhd()->create_response_from_buffer_with_free_callback(
                 r->len, (void *)r->body, r->release)
-          : MHD_create_response_from_buffer(r->len, (void *)r->body,
+          : fl_ui_mhd()->create_response_from_buffer(r->len, (void *)r->body,
                                             MHD_RESPMEM_PERSISTENT);
   if (!resp) {
     if (r->release) r->release((void *)r->body);
     return MHD_NO; /* MHD closes the connection */
   }
   enum MHD_Result ok = MHD_NO;
-  if (add_headers(resp, r)) ok = MHD_queue_response(c, r->status, resp);
-  MHD_destroy_response(resp); /* the queue holds its own reference */
+  if (add_headers(resp, r)) ok = fl_ui_mhd()->queue_response(c, r->status, resp);
+  fl_ui_mhd()->destroy_response(resp); /* the queue holds its own reference */
   return ok;
 }
 
@@ -192,6 +192,10 @@ static void log_mhd(void *cls, const char *fmt, va_list ap) {
 int fl_ui_server_start(flowlua *rt, int listen_fd, fl_ui_server **out,
                        char *err, size_t errlen) {
   *out = NULL;
+  if (fl_ui_mhd_load(err, errlen) != 0) {
+    close(listen_fd);
+    return -1;
+  }
   fl_ui_server *s = calloc(1, sizeof *s);
   if (!s) {
     snprintf(err, errlen, "out of memory starting the server");
@@ -199,7 +203,7 @@ int fl_ui_server_start(flowlua *rt, int listen_fd, fl_ui_server **out,
     return -1;
   }
   s->rt = rt;
-  s->daemon = MHD_start_daemon(
+  s->daemon = fl_ui_mhd()->start_daemon(
       MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG, 0,
       NULL, NULL, on_request, s,
       /* first, or libmicrohttpd logs the options before it on its own */
@@ -223,6 +227,6 @@ int fl_ui_server_start(flowlua *rt, int listen_fd, fl_ui_server **out,
 
 void fl_ui_server_stop(fl_ui_server *s) {
   if (!s) return;
-  MHD_stop_daemon(s->daemon); /* closes the listening socket too */
+  fl_ui_mhd()->stop_daemon(s->daemon); /* closes the listening socket too */
   free(s);
 }

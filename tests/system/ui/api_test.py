@@ -18,7 +18,8 @@ line, and checks with urllib:
     unknown names: 404); POST is 405;
   - SIGTERM stops it with exit 0 (and, under the sanitizers, no leak).
 Then the refusals: beyond loopback without a token (exit 2), a port in
-use, a missing history, a file that is not a history (exit 1).
+use, a missing history, a file that is not a history, no libmicrohttpd
+(exit 1).
 
 With FLOWLUA_TEST_PG set (tests/support/pg/with_pg.py), the history is
 that PostgreSQL server's. No browser yet. Prints "N passed, N failed"; exits 1 on a failure.
@@ -343,6 +344,11 @@ def check_refusals(binary, work, state):
     refused(binary, ["--state", os.path.join(work, "none.db"), "--listen", "127.0.0.1:0"], 1,
             r"cannot read the history .*none\.db: No such file or directory",
             "a missing history", env=env)
+    # libmicrohttpd is loaded when `flowlua ui` starts: without it, a clear
+    # message (and every other command still works).
+    refused(binary, ["--state", state, "--listen", "127.0.0.1:0"], 1,
+            r"cannot load libmicrohttpd \(.*nowhere\.so.*\): install libmicrohttpd12",
+            "no libmicrohttpd", env=dict(env, FLOWLUA_LIBMICROHTTPD="/nowhere.so"))
     foreign = os.path.join(work, "foreign.db")
     with sqlite3.connect(foreign) as db:
         db.execute("CREATE TABLE songs (title TEXT)")
