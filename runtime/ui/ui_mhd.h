@@ -3,8 +3,8 @@
  *
  * Linked, it would bring libmicrohttpd and GnuTLS with some ten libraries
  * to every start of the flowlua command, a one-task flow included, which
- * never serves a page (measured: about twice the start time of `flowlua
- * --version`). Loaded here, only `flowlua ui` pays for it. Only the
+ * never serves a page (measured once, on a busy machine: about twice the
+ * start time of `flowlua --version`). Loaded here, only `flowlua ui` pays for it. Only the
  * functions the server calls are in the table; ui_server.c calls them as
  * fl_ui_mhd()->start_daemon(...), as curlapi.h does for libcurl.
  */
