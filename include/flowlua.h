@@ -384,6 +384,27 @@ FLOWLUA_API int flowlua_report_run(flowlua *rt, const char *run_ref, int json,
                                    char **out);
 
 /*
+ * One page of the runs list as JSON, for the web UI and other programs:
+ * {"runs": [...], "next_before": ID or null}, each run as
+ * flowlua_report_runs gives it, newest first, of one flow (NULL: all),
+ * in one state (-1: any), after the run `before` names in that order
+ * (NULL: from the newest), at most limit (<= 0: all). next_before is the
+ * last run's id when more runs follow: pass it as `before` for the next
+ * page. FLOWLUA_EINVAL, with the message set, for a state out of range or
+ * a `before` that names no run. The caller frees *out with
+ * flowlua_string_free(). Reading runs no script.
+ */
+typedef struct flowlua_runs_query {
+  const char *flow;
+  int state; /* flowlua_flow_state, or -1 */
+  const char *before;
+  int limit;
+} flowlua_runs_query;
+FLOWLUA_API int flowlua_report_runs_page(flowlua *rt,
+                                         const flowlua_runs_query *q,
+                                         char **out);
+
+/*
  * Deletes old runs from the run history (`flowlua prune`): every run that
  * ended more than older_than seconds ago — never one still Running — with
  * its task runs, state changes and graph; fire events and fire claims as

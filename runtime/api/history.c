@@ -7,6 +7,7 @@
  * so a report never shows a dead run as Running.
  */
 #define _POSIX_C_SOURCE 200809L
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -107,6 +108,64 @@ int flowlua_report_runs(flowlua *rt, const char *flow, int limit, int json,
   }
   fl_buf b = FL_BUF_INIT;
   fl_store_print_runs(&b, &list, json);
+  fl_store_run_list_free(&list);
+  fl_store_close(tmp);
+  return give_text(rt, &b, out);
+}
+
+/* The page's list, one run more than asked so that *more says whether a
+   next page exists; the extra run is not part of the page. */
+static int list_page(flowlua *rt, fl_store *st, const flowlua_runs_query *q,
+                     fl_store_run_list *list, int *more) {
+  fl_store_run_filter f = {.flow = q->flow, .state = q->state,
+                           .before = q->before,
+                           .limit = q->limit > 0 && q->limit < INT_MAX
+                                        ? q->limit + 1 : 0};
+  *more = 0;
+  int rc = fl_store_list_runs_where(st, &f, list);
+  if (rc != FLOWLUA_OK) {
+    fl_set_error(rt, "%s", fl_store_errmsg(st));
+    return rc == FLOWLUA_EINVAL ? rc : FLOWLUA_EIO;
+  }
+  if (q->limit > 0 && list->n > (size_t)q->limit) {
+    list->n = (size_t)q->limit;
+    *more = 1;
+  }
+  return FLOWLUA_OK;
+}
+
+int flowlua_report_runs_page(flowlua *rt, const flowlua_runs_query *q,
+                             char **out) {
+  if (!rt || !q || !out) return FLOWLUA_EINVAL;
+  *out = NULL;
+  if (q->state < -1 || q->state >= FLOWLUA_FLOW_STATE_COUNT) {
+    fl_set_error(rt, "flowlua_report_runs_page: no flow state %d", q->state);
+    return FLOWLUA_EINVAL;
+  }
+  fl_store *st, *tmp;
+  int rc = fl_history_open(rt, &st, &tmp);
+  if (rc) return rc;
+  fl_store_run_list list = {0};
+  int more = 0;
+  if (st && (rc = list_page(rt, st, q, &list, &more)) != FLOWLUA_OK) {
+    fl_store_run_list_free(&list);
+    fl_store_close(tmp);
+    return rc;
+  }
+  if (!st && q->before) { /* no history: no run to page from either */
+    fl_set_error(rt, "no run '%s' to list the runs before", q->before);
+    return FLOWLUA_EINVAL;
+  }
+  fl_buf b = FL_BUF_INIT;
+  fl_buf_adds(&b, "{\"runs\":");
+  fl_store_print_runs(&b, &list, 1);
+  while (b.len && b.data[b.len - 1] == '\n') b.len--; /* the CLI's newline */
+  fl_buf_adds(&b, ",\"next_before\":");
+  if (more)
+    fl_buf_add_json_string(&b, list.rows[list.n - 1].run_id);
+  else
+    fl_buf_adds(&b, "null");
+  fl_buf_adds(&b, "}\n");
   fl_store_run_list_free(&list);
   fl_store_close(tmp);
   return give_text(rt, &b, out);

@@ -27,6 +27,7 @@ const char *cli_usage(void) {
          "       flowlua worker SCRIPT.lua... --state URL [--queue NAME]...\n"
          "                      [--slots N] [--lease SECONDS]\n"
          "       flowlua workers --state URL [--json]\n"
+         "       flowlua ui [--state PATH|URL] [--listen ADDR:PORT] [--token T]\n"
          "\n"
          "Runs the flow that SCRIPT.lua returns (flow.define(...)): on its\n"
          "schedule until SIGINT/SIGTERM/SIGHUP (the run in progress\n"

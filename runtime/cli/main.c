@@ -22,6 +22,7 @@
 #include "status.h"
 #include "termtext.h"
 #include "utf8.h"
+#include "ui.h"
 #include "worker_cmd.h"
 
 enum { EXIT_OK = 0, EXIT_RUN_FAILED = 1, EXIT_USAGE = 2, EXIT_CANCELLED = 130 };
@@ -690,6 +691,9 @@ int main(int argc, char **argv) {
   /* A worker process, before anything else (worker_cmd.c). */
   if (argc >= 2 && strcmp(argv[1], CLI_WORKER_COMMAND) == 0)
     return cli_worker_main(argc, argv);
+  /* The web UI parses its own options (ui_main.c): they are its alone. */
+  if (argc >= 2 && strcmp(argv[1], FL_UI_COMMAND) == 0)
+    return fl_ui_main(argc, argv);
   cli_args args;
   char err[512];
   if (cli_parse(argc, argv, &args, err, sizeof err) != 0) {

@@ -229,21 +229,54 @@ static int list_refs(const res *q, run_ref **refs, fl_buf *ids) {
   return ids->oom ? -1 : 0;
 }
 
+/* store_read.c's check_page_start: `before` must name a run. */
+static int check_page_start(fl_pg *c, const char *before) {
+  static const char *const what = "cannot list runs";
+  if (valid_utf8(before)) {
+    res q;
+    const char *params[] = {before};
+    int status = query(c, &q, what, "SELECT 1 FROM flow_run WHERE run_id = $1",
+                       1, params);
+    if (status) return status;
+    int found = q.rows > 0;
+    res_clear(&q);
+    if (found) return FLOWLUA_OK;
+  }
+  return fl_pg_set_err(c, FLOWLUA_EINVAL,
+                       "no run '%s' to list the runs before", before);
+}
+
 int fl__pg_list_runs(fl_pg *c, const char *flow, int limit,
                      fl_store_run_list *out) {
+  fl_store_run_filter f = {.flow = flow, .state = -1, .limit = limit};
+  return fl__pg_list_runs_where(c, &f, out);
+}
+
+int fl__pg_list_runs_where(fl_pg *c, const fl_store_run_filter *f,
+                           fl_store_run_list *out) {
   static const char *const what = "cannot list runs";
   memset(out, 0, sizeof *out);
   if (!(out->arena_ = fl__store_arena_new())) return oom(c, what);
-  if (flow && !valid_utf8(flow)) return FLOWLUA_OK; /* no such flow */
+  if (f->before) {
+    int checked = check_page_start(c, f->before);
+    if (checked) return checked;
+  }
+  if (f->flow && !valid_utf8(f->flow)) return FLOWLUA_OK; /* no such flow */
   char lim[32];
-  snprintf(lim, sizeof lim, "%d", limit);
-  const char *params[] = {flow, limit > 0 ? lim : NULL}; /* NULL: LIMIT ALL */
+  snprintf(lim, sizeof lim, "%d", f->limit);
+  const char *params[] = {f->flow, f->limit > 0 ? lim : NULL, /* NULL: LIMIT ALL */
+                          f->state >= 0 ? fl__store_flow_state_name(f->state) : NULL,
+                          f->before};
   res q;
   int status = query(c, &q, what,
                      "SELECT " RUN_COLUMNS " FROM flow_run r"
-                     " WHERE $1::text IS NULL OR r.flow = $1"
+                     " WHERE ($1::text IS NULL OR r.flow = $1)"
+                     " AND ($3::text IS NULL OR r.state = $3)"
+                     " AND ($4::text IS NULL OR (r.started_at, r.id) <"
+                     " (SELECT b.started_at, b.id FROM flow_run b"
+                     " WHERE b.run_id = $4))"
                      " ORDER BY r.started_at DESC, r.id DESC LIMIT $2::bigint",
-                     2, params);
+                     4, params);
   if (status) return status;
   if (q.rows && !(out->rows = calloc((size_t)q.rows, sizeof *out->rows)))
     status = oom(c, what);

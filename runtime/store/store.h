@@ -480,6 +480,24 @@ typedef struct fl_store_run_list {
  */
 int fl_store_list_runs(fl_store *st, const char *flow, int limit,
                        fl_store_run_list *out);
+
+/* Which runs fl_store_list_runs_where lists (the web UI's filters). */
+typedef struct fl_store_run_filter {
+  const char *flow;   /* NULL: every flow */
+  int state;          /* flowlua_flow_state, or -1: any state */
+  const char *before; /* a full run id: only the runs listed after it in
+                         the newest-first order (older, or as old with a
+                         lower row id); NULL: from the newest */
+  int limit;          /* <= 0: no limit */
+} fl_store_run_filter;
+
+/*
+ * fl_store_list_runs with a state and a page: FLOWLUA_EINVAL, with a
+ * message, when `before` names no run. Pages by (started_at, row id), so
+ * runs that started in the same instant are neither lost nor repeated.
+ */
+int fl_store_list_runs_where(fl_store *st, const fl_store_run_filter *f,
+                             fl_store_run_list *out);
 void fl_store_run_list_free(fl_store_run_list *l);
 
 enum {

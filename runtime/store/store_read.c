@@ -85,23 +85,55 @@ static int read_counts(fl_store *st, int64_t rowid, const char *counts_json,
 
 int fl_store_list_runs(fl_store *st, const char *flow, int limit,
                        fl_store_run_list *out) {
-  if (st->pg)
-    return fl__pg_store_err(st, fl__pg_list_runs(st->pg, flow, limit, out));
+  fl_store_run_filter f = {.flow = flow, .state = -1, .limit = limit};
+  return fl_store_list_runs_where(st, &f, out);
+}
+
+/* FLOWLUA_EINVAL with a message unless `before` names a run: a page that
+   starts at no run is the caller's mistake, not an empty page. */
+static int check_page_start(fl_store *st, const char *before) {
+  sqlite3_stmt *s = NULL;
+  int status = fl__store_prepare(st, "SELECT 1 FROM flow_run WHERE run_id = ?1",
+                                 &s, "cannot list runs");
+  if (status) return status;
+  sqlite3_bind_text(s, 1, before, -1, SQLITE_STATIC);
+  int rc = sqlite3_step(s);
+  sqlite3_finalize(s);
+  if (rc == SQLITE_ROW) return FLOWLUA_OK;
+  if (rc != SQLITE_DONE) return fl__store_sql_err(st, rc, "cannot list runs");
+  return fl__store_set_err(st, FLOWLUA_EINVAL,
+                           "no run '%s' to list the runs before", before);
+}
+
+int fl_store_list_runs_where(fl_store *st, const fl_store_run_filter *f,
+                             fl_store_run_list *out) {
+  if (st->pg) return fl__pg_store_err(st, fl__pg_list_runs_where(st->pg, f, out));
   memset(out, 0, sizeof *out);
   /* What this handle handed to its writer (a run's end) is read back. */
   int drained = fl__store_writer_drain(st);
   if (drained) return drained;
   if (!(out->arena_ = fl__store_arena_new()))
     return fl__store_oom(st, "cannot list runs");
+  if (f->before) {
+    int checked = check_page_start(st, f->before);
+    if (checked) return checked;
+  }
   sqlite3_stmt *s = NULL;
   int status = fl__store_prepare(st,
                        "SELECT " RUN_COLUMNS " FROM flow_run r"
-                       " WHERE ?1 IS NULL OR r.flow = ?1"
+                       " WHERE (?1 IS NULL OR r.flow = ?1)"
+                       " AND (?3 IS NULL OR r.state = ?3)"
+                       " AND (?4 IS NULL OR (r.started_at, r.id) <"
+                       " (SELECT b.started_at, b.id FROM flow_run b"
+                       " WHERE b.run_id = ?4))"
                        " ORDER BY r.started_at DESC, r.id DESC LIMIT ?2",
                        &s, "cannot list runs");
   if (status) return status;
-  sqlite3_bind_text(s, 1, flow, -1, SQLITE_STATIC);
-  sqlite3_bind_int(s, 2, limit > 0 ? limit : -1);
+  sqlite3_bind_text(s, 1, f->flow, -1, SQLITE_STATIC);
+  sqlite3_bind_int(s, 2, f->limit > 0 ? f->limit : -1);
+  if (f->state >= 0)
+    sqlite3_bind_text(s, 3, fl__store_flow_state_name(f->state), -1, SQLITE_STATIC);
+  sqlite3_bind_text(s, 4, f->before, -1, SQLITE_STATIC);
   size_t cap = 0;
   int rc;
   while ((rc = sqlite3_step(s)) == SQLITE_ROW) {

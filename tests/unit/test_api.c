@@ -229,6 +229,67 @@ static void test_start_resume(void) {
   nftw(dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
 }
 
+static size_t count_of(const char *text, const char *what) {
+  size_t n = 0;
+  for (const char *p = text; p && (p = strstr(p, what)); p += strlen(what)) n++;
+  return n;
+}
+
+/* flowlua_report_runs_page: pages that cover every run once, a state
+   filter, and what is refused. */
+static void test_runs_page(void) {
+  char *text = (char *)"unchanged";
+  flowlua_runs_query q = {.state = -1, .limit = 2};
+  CHECK_EQ_INT(flowlua_report_runs_page(NULL, &q, &text), FLOWLUA_EINVAL);
+  char dir[] = "/tmp/flowlua-api-" MKDTEMP_SUFFIX;
+  if (!mkdtemp(dir)) {
+    CHECK(!"mkdtemp");
+    return;
+  }
+  char state[64];
+  snprintf(state, sizeof state, "%s/state.db", dir);
+  flowlua_options o;
+  flowlua_options_init(&o);
+  o.log_level = FLOWLUA_LOG_OFF;
+  o.state_path = state;
+  flowlua *rt = NULL;
+  CHECK_EQ_INT(flowlua_new(&o, &rt), FLOWLUA_OK);
+  if (!rt) return;
+  CHECK_EQ_INT(flowlua_report_runs_page(rt, NULL, &text), FLOWLUA_EINVAL);
+  CHECK_EQ_INT(flowlua_load_string(rt, good, "=good"), FLOWLUA_OK);
+  for (int i = 0; i < 3; i++) {
+    flowlua_outcome out = FLOWLUA_INIT(flowlua_outcome);
+    CHECK_EQ_INT(flowlua_run(rt, NULL, &out), FLOWLUA_OK);
+  }
+  text = NULL;
+  CHECK_EQ_INT(flowlua_report_runs_page(rt, &q, &text), FLOWLUA_OK);
+  CHECK_EQ_INT((int)count_of(text, "\"id\":"), 2);
+  const char *next = text ? strstr(text, "\"next_before\":\"") : NULL;
+  CHECK(next != NULL);
+  char before[64] = "";
+  if (next) sscanf(next + 15, "%63[^\"]", before);
+  flowlua_string_free(text);
+  q.before = before;
+  text = NULL;
+  CHECK_EQ_INT(flowlua_report_runs_page(rt, &q, &text), FLOWLUA_OK);
+  CHECK_EQ_INT((int)count_of(text, "\"id\":"), 1);
+  CHECK_CONTAINS(text, "\"next_before\":null");
+  flowlua_string_free(text);
+  q = (flowlua_runs_query){.state = FLOWLUA_FLOW_FAILED};
+  text = NULL;
+  CHECK_EQ_INT(flowlua_report_runs_page(rt, &q, &text), FLOWLUA_OK);
+  CHECK_EQ_STR(text, "{\"runs\":[],\"next_before\":null}\n");
+  flowlua_string_free(text);
+  q.state = FLOWLUA_FLOW_STATE_COUNT;
+  CHECK_EQ_INT(flowlua_report_runs_page(rt, &q, &text), FLOWLUA_EINVAL);
+  CHECK_CONTAINS(flowlua_errmsg(rt), "no flow state");
+  q = (flowlua_runs_query){.state = -1, .before = "nope"};
+  CHECK_EQ_INT(flowlua_report_runs_page(rt, &q, &text), FLOWLUA_EINVAL);
+  CHECK_CONTAINS(flowlua_errmsg(rt), "no run 'nope'");
+  flowlua_free(rt);
+  nftw(dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
+
 /* The names and numbers of the public header agree with the library. */
 static void test_names_and_version(void) {
   CHECK_EQ_INT(flowlua_version_number(), FLOWLUA_VERSION_NUMBER);
@@ -308,6 +369,7 @@ int main(void) {
   RUN(test_step_without_start);
   RUN(test_free_during_callback);
   RUN(test_start_resume);
+  RUN(test_runs_page);
   RUN(test_names_and_version);
   RUN(test_struct_sizes);
   return check_summary();

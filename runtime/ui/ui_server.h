@@ -1,0 +1,24 @@
+/*
+ * ui_server.h — the HTTP server of `flowlua ui`, on libmicrohttpd: one
+ * internal thread answers every request, so the flowlua handle it reads
+ * through is only ever used by that thread.
+ */
+#ifndef FL_UI_SERVER_H
+#define FL_UI_SERVER_H
+
+#include <stddef.h>
+
+#include "flowlua.h"
+
+typedef struct fl_ui_server fl_ui_server;
+
+/* Serves on listen_fd (ui_listen.h), which it takes over: closed by
+   fl_ui_server_stop, or here on failure. 0, or -1 with the reason in err. */
+int fl_ui_server_start(flowlua *rt, int listen_fd, fl_ui_server **out,
+                       char *err, size_t errlen);
+
+/* Stops answering, waits for the thread, closes the socket. NULL is
+   allowed. */
+void fl_ui_server_stop(fl_ui_server *s);
+
+#endif
