@@ -30,6 +30,7 @@ enum { EXIT_OK = 0, EXIT_RUN_FAILED = 1, EXIT_USAGE = 2, EXIT_CANCELLED = 130 };
 static flowlua *volatile g_runtime;
 static volatile sig_atomic_t g_signals;
 static volatile sig_atomic_t g_serving;
+static volatile sig_atomic_t g_quiet; /* --quiet */
 /* The live status is on screen: the loop that redraws it says what a
    signal did, above the status, instead of the handler. */
 static volatile sig_atomic_t g_status_says;
@@ -68,7 +69,9 @@ static void say(const char *text) {
 static void on_signal(int sig) {
   int n = ++g_signals, cancel_at = g_serving ? 2 : 1;
   if (n < cancel_at) {
-    say(g_serving == 2 ? msg_worker_stopping : msg_stopping);
+    /* A driver's own worker is told to stop at every driver's end: it
+       runs with --quiet, and says nothing then. */
+    if (g_serving != 2 || !g_quiet) say(g_serving == 2 ? msg_worker_stopping : msg_stopping);
     if (g_runtime) flowlua_stop(g_runtime);
   } else if (n == cancel_at) {
     say(g_serving == 2 ? msg_worker_abandoning : msg_cancelling);
@@ -724,6 +727,7 @@ int main(int argc, char **argv) {
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     opts.workers = args.slots ? args.slots : cpus > 0 ? (int)cpus : 1;
     g_serving = 2;
+    g_quiet = args.quiet;
   }
   opts.retention = args.retention;
   /* Workers are this program: `flowlua __worker SCRIPT`. */

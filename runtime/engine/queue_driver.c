@@ -483,8 +483,9 @@ static void start_local(fl_queue *q) {
     if (strncmp(environ[i], "FLOWLUA_STATE=", 14) != 0) envp[k++] = environ[i];
   envp[k++] = state;
   envp[k] = NULL;
+  /* Quiet: its start and stop are the driver's business, not news. */
   char *argv[] = {rt->worker_program, "worker", rt->script_path, "--slots",
-                  slots, NULL};
+                  slots, "--quiet", NULL};
   pid_t parent = getpid();
   pid_t pid = fork();
   if (pid == 0) {

@@ -4,7 +4,7 @@
 -- run: three served runs share one worker, which ends with the server
 -- args: --max-runs 3 --workers 1 {script} --flow served
 -- stderr: served 3 run\(s\): 0 failed
--- stderr: (?s)(where: Success \(attempt 1, [0-9.]+ s, worker (\d+)\).*){3}
+-- stderr: (?s)(where: Success \(attempt 1, [0-9.]+ s, worker (?:[^\s:()]+:)?(\d+)\).*){3}
 -- after: 0 {script} --flow check
 local flow = require "flowlua"
 

@@ -5,7 +5,7 @@
 -- naming the task, the argument and the path, before anything is sent.
 -- run: values cross unchanged, in a worker process
 -- args: {script} --workers 2
--- stderr: echo: Success \(attempt 1, [0-9.]+ s, worker \d+\)
+-- stderr: echo: Success \(attempt 1, [0-9.]+ s, worker (?:[^\s:()]+:)?\d+\)
 -- stderr: compare: Success \(attempt 1, [0-9.]+ s\)
 -- stderr: flow 'worker_values' run .*: Success
 -- run: a function in an argument is refused with its path
