@@ -20,7 +20,8 @@ static const char *const valued[] = {
     "--param",  "--flow",   "--concurrency", "--max-runs", "--log-level",
     "--log-format", "--count", "--from", "--state", "--resume", "--from-task",
     "--limit", "--format", "--run", "--memory-limit", "--html", "--workers",
-    "--older-than", "--retention", "--to", NULL};
+    "--older-than", "--retention", "--to", "--queue", "--slots", "--lease",
+    NULL};
 
 static int is_valued(const char *arg) {
   for (int i = 0; valued[i]; i++)
@@ -53,9 +54,22 @@ static void check_accepted(const cli_args *a, int argc, char **argv) {
      run (graph --run RUN_ID). */
   FUZZ_CHECK(a->script || a->command == CLI_RUNS || a->command == CLI_SHOW ||
                  a->command == CLI_REPORT || a->command == CLI_PRUNE ||
-                 a->command == CLI_STATE_COPY ||
+                 a->command == CLI_STATE_COPY || a->command == CLI_WORKERS ||
+                 (a->command == CLI_WORKER && a->n_scripts > 0) ||
                  (a->command == CLI_GRAPH && a->run),
              "command %d accepted without a script", (int)a->command);
+  /* worker: its scripts, queues, slots and lease, and those only there. */
+  FUZZ_CHECK(a->command == CLI_WORKER ||
+                 (!a->n_scripts && !a->n_queues && !a->slots && a->lease == 0),
+             "worker's options accepted with command %d", (int)a->command);
+  FUZZ_CHECK(a->slots >= 0 && a->lease >= 0 && a->lease <= 86400 &&
+                 a->workers >= -1,
+             "slots %d, lease %g, workers %d", a->slots, a->lease, a->workers);
+  for (size_t i = 0; i < a->n_scripts; i++)
+    FUZZ_CHECK(points_into_argv(a->scripts[i], argc, argv), "script %zu", i);
+  for (size_t i = 0; i < a->n_queues; i++)
+    FUZZ_CHECK(points_into_argv(a->queues[i], argc, argv) && a->queues[i][0],
+               "queue %zu", i);
   /* backfill: a script and both ends of the range; --to nowhere else. */
   FUZZ_CHECK(a->command != CLI_BACKFILL || (a->script && a->from && a->to),
              "backfill accepted without its script or range");
@@ -97,7 +111,19 @@ static void check_accepted(const cli_args *a, int argc, char **argv) {
   }
 }
 
+static void check_same_words(const char **a, size_t na, const char **b,
+                             size_t nb, const char *what) {
+  FUZZ_CHECK(na == nb, "%s: %zu and %zu once joined", what, na, nb);
+  for (size_t i = 0; i < na; i++)
+    FUZZ_CHECK(strcmp(a[i], b[i]) == 0, "%s %zu differs once joined", what, i);
+}
+
 static void check_same(const cli_args *a, const cli_args *b) {
+  check_same_words(a->scripts, a->n_scripts, b->scripts, b->n_scripts, "scripts");
+  check_same_words(a->queues, a->n_queues, b->queues, b->n_queues, "queues");
+  FUZZ_CHECK(a->slots == b->slots && a->lease == b->lease &&
+                 a->workers == b->workers,
+             "worker options differ once joined");
   FUZZ_CHECK(a->command == b->command && same_str(a->script, b->script) &&
                  same_str(a->run_ref, b->run_ref) && same_str(a->html, b->html) &&
                  same_str(a->flow, b->flow) && same_str(a->state, b->state) &&
