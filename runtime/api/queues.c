@@ -139,7 +139,7 @@ int flowlua_report_workers(flowlua *rt, int json, char **out) {
   }
   fl_pgq *q;
   char err[1024];
-  rc = fl_pgq_open(rt->state_path, FL_PGQ_READER, 10.0, &q, err, sizeof err);
+  rc = fl_pgq_open(rt->state_path, FL_PGQ_READER, &q, err, sizeof err);
   if (rc != FLOWLUA_OK) {
     fl_set_error(rt, "%s", err);
     return fl_api_leave(rt, rc);

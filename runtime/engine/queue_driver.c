@@ -527,10 +527,8 @@ static fl_queue *queue_open(flowlua *rt) {
   q->rt = rt;
   q->fd = -1;
   char err[1024];
-  const char *retry_env = getenv("FLOWLUA_PG_RETRY");
-  double retry = retry_env && atof(retry_env) > 0 ? atof(retry_env) : 60.0;
-  if (fl_pgq_open(rt->state_path, FL_PGQ_DRIVER, retry, &q->pgq, err,
-                  sizeof err) != FLOWLUA_OK) {
+  if (fl_pgq_open(rt->state_path, FL_PGQ_DRIVER, &q->pgq, err, sizeof err) !=
+      FLOWLUA_OK) {
     fl_set_error(rt, "%s", err);
     free(q);
     return NULL;

@@ -459,12 +459,9 @@ static int serve(relay *w, int ep) {
 int fl_queue_work(flowlua *const *rts, size_t n, const fl_queue_work_opts *o) {
   flowlua *first = rts[0];
   fl_buf_reset(&first->err);
-  const char *retry_env = getenv("FLOWLUA_PG_RETRY");
-  double retry = retry_env && atof(retry_env) > 0 ? atof(retry_env) : 60.0;
   relay w = {.rts = rts, .n_rts = n, .o = o};
   char err[1024];
-  int rc = fl_pgq_open(first->state_path, FL_PGQ_WORKER, retry, &w.pgq, err,
-                       sizeof err);
+  int rc = fl_pgq_open(first->state_path, FL_PGQ_WORKER, &w.pgq, err, sizeof err);
   if (rc != FLOWLUA_OK) {
     fl_set_error(first, "%s", err);
     return rc;

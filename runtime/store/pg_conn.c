@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <stdarg.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,6 +116,18 @@ int fl_pg_attempts(const fl_pg *c) { return c->attempts; }
 PGconn *fl_pg_conn(fl_pg *c) { return c->pg; }
 
 int fl_pg_lost(const fl_pg *c) { return c->lost; }
+
+double fl_pg_env_seconds(const char *name, double fallback) {
+  const char *v = getenv(name);
+  if (!v || !*v) return fallback;
+  char *end;
+  double d = strtod(v, &end);
+  return *end == '\0' && isfinite(d) && d > 0 ? d : fallback;
+}
+
+double fl_pg_retry_seconds(void) {
+  return fl_pg_env_seconds("FLOWLUA_PG_RETRY", FL_PG_RETRY_DEFAULT);
+}
 
 const char *fl_pg_sqlstate(const fl_pg *c) { return c->sqlstate; }
 

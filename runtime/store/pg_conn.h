@@ -88,6 +88,15 @@ int fl_pg_connect(const char *conninfo, double timeout, fl_pg **out,
    set; the handle stays usable for another try. */
 int fl_pg_reconnect(fl_pg *c, double timeout);
 
+/* Seconds from the environment variable name (FLOWLUA_PG_LEASE,
+   FLOWLUA_PG_RETRY): a finite number above 0, else fallback. */
+double fl_pg_env_seconds(const char *name, double fallback);
+
+/* How long a statement reconnects for when the server went away:
+   FLOWLUA_PG_RETRY, 60 s by default. */
+#define FL_PG_RETRY_DEFAULT 60.0
+double fl_pg_retry_seconds(void);
+
 /* Closes the connection and frees the handle. NULL-safe. */
 void fl_pg_close(fl_pg *c);
 

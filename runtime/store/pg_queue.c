@@ -59,8 +59,8 @@ static int listen_all(fl_pgq *q) {
                     "cannot listen for the queue's news");
 }
 
-int fl_pgq_open(const char *conninfo, int role, double retry, fl_pgq **out,
-                char *err, size_t errlen) {
+int fl_pgq_open(const char *conninfo, int role, fl_pgq **out, char *err,
+                size_t errlen) {
   *out = NULL;
   fl_pgq *q = calloc(1, sizeof *q);
   if (!q) {
@@ -68,7 +68,7 @@ int fl_pgq_open(const char *conninfo, int role, double retry, fl_pgq **out,
     return FLOWLUA_ENOMEM;
   }
   q->role = role;
-  q->retry = retry;
+  q->retry = fl_pg_retry_seconds();
   int status = fl_pg_connect(conninfo, CONNECT_TIMEOUT, &q->c, err, errlen);
   if (status == FLOWLUA_OK && (status = listen_all(q)) != FLOWLUA_OK)
     snprintf(err, errlen, "%s", fl_pg_errmsg(q->c));

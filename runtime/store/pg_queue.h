@@ -29,12 +29,12 @@ typedef struct fl_pgq fl_pgq;
 /* Who opens a queue: what it LISTENs to (a reader, to nothing). */
 enum { FL_PGQ_DRIVER, FL_PGQ_WORKER, FL_PGQ_READER };
 
-/* Connects to conninfo (within 10 s) and LISTENs as role says. retry:
-   how long a statement reconnects for when the server went away. The
-   schema must be there (the store's open migrates it). On failure *out
-   is NULL and err (errlen bytes) says why. */
-int fl_pgq_open(const char *conninfo, int role, double retry, fl_pgq **out,
-                char *err, size_t errlen);
+/* Connects to conninfo (within 10 s) and LISTENs as role says; its
+   statements reconnect for FLOWLUA_PG_RETRY seconds, as the history's
+   do. The schema must be there (the store's open migrates it). On
+   failure *out is NULL and err (errlen bytes) says why. */
+int fl_pgq_open(const char *conninfo, int role, fl_pgq **out, char *err,
+                size_t errlen);
 void fl_pgq_close(fl_pgq *q);
 const char *fl_pgq_errmsg(const fl_pgq *q);
 

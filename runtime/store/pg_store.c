@@ -40,7 +40,6 @@
    before the run fails (Crashed, resumable once the server is back):
    defaults, which FLOWLUA_PG_LEASE and FLOWLUA_PG_RETRY (seconds) change. */
 #define LEASE_SECONDS 30.0
-#define RETRY_SECONDS 60.0
 
 /* The server's clock, in seconds since the epoch, as the history's times. */
 #define PG_NOW "extract(epoch FROM clock_timestamp())::float8"
@@ -74,14 +73,6 @@ int fl__pg_store_err(fl_store *st, int status) {
   fl_buf_adds(&st->err, fl_pg_errmsg(st->pg));
   if (st->err.oom) fl_buf_reset(&st->err);
   return status;
-}
-
-static double env_seconds(const char *name, double fallback) {
-  const char *v = getenv(name);
-  if (!v || !*v) return fallback;
-  char *end;
-  double d = strtod(v, &end);
-  return *end == '\0' && isfinite(d) && d > 0 ? d : fallback;
 }
 
 static void fmt_double(char *out, size_t n, double v) {
@@ -292,8 +283,8 @@ int fl__pg_store_open(fl_store *st, const char *conninfo) {
   }
   pthread_mutex_init(&k->mu, NULL);
   pthread_cond_init(&k->cv, NULL);
-  k->lease = env_seconds("FLOWLUA_PG_LEASE", LEASE_SECONDS);
-  k->retry = env_seconds("FLOWLUA_PG_RETRY", RETRY_SECONDS);
+  k->lease = fl_pg_env_seconds("FLOWLUA_PG_LEASE", LEASE_SECONDS);
+  k->retry = fl_pg_retry_seconds();
   snprintf(k->owner, sizeof k->owner, "%s/%" PRId64 "/%" PRId64, st->self.host,
            st->self.pid, st->self.start_time);
   st->pg_keeper = k;
