@@ -399,10 +399,89 @@ typedef struct flowlua_runs_query {
   int state; /* flowlua_flow_state, or -1 */
   const char *before;
   int limit;
+  /* Runs that started at or after since and before until, in seconds
+     since the epoch (0: no bound). */
+  double since, until;
 } flowlua_runs_query;
 FLOWLUA_API int flowlua_report_runs_page(flowlua *rt,
                                          const flowlua_runs_query *q,
                                          char **out);
+
+/*
+ * One stored run, loaded once and read in parts: what the web UI's page
+ * of a run asks for, a piece at a time, without sending a 100,000-task
+ * run whole. flowlua_run_view_open loads the run (run_ref: an id, an
+ * unambiguous prefix, or "last"), its task runs, every attempt and the
+ * graph stored with it; FLOWLUA_EINVAL when no run matches. The view is a
+ * snapshot: it holds everything it read and never reads the history
+ * again (open another to see later changes; flowlua_run_mark_get says
+ * when there are any). It does not refer to rt after open returns, but
+ * like rt it is used by one thread at a time. Each part is JSON in *out,
+ * which the caller frees with flowlua_string_free(); FLOWLUA_ENOMEM (the
+ * message on rt) is their only failure. Reading runs no script.
+ */
+typedef struct flowlua_run_view flowlua_run_view;
+FLOWLUA_API int flowlua_run_view_open(flowlua *rt, const char *run_ref,
+                                      flowlua_run_view **out);
+/* NULL is allowed. */
+FLOWLUA_API void flowlua_run_view_free(flowlua_run_view *v);
+/* The run's full id (owned by the view) and its flowlua_flow_state (-1
+   for a state this flowlua does not know). */
+FLOWLUA_API const char *flowlua_run_view_id(const flowlua_run_view *v);
+FLOWLUA_API int flowlua_run_view_state(const flowlua_run_view *v);
+
+/* The run as `flowlua show --json` prints it, without "tasks" (whose
+   count is "task_runs"), with "graph": {"tasks": N, "edges": E} and
+   "attempts": A. */
+FLOWLUA_API int flowlua_run_view_summary(flowlua *rt,
+                                         const flowlua_run_view *v,
+                                         char **out);
+
+/* Which task runs flowlua_run_view_tasks lists: those in one state
+   (flowlua_task_state, -1: any), from the offset-th of them (0-based, in
+   the order the run declared them), at most limit (0: none, which still
+   counts them). */
+typedef struct flowlua_tasks_query {
+  int state;
+  size_t offset, limit;
+} flowlua_tasks_query;
+/* {"total": matching task runs, "offset": o, "tasks": [each as `show
+   --json` prints a task run]}. FLOWLUA_EINVAL for a state out of range. */
+FLOWLUA_API int flowlua_run_view_tasks(flowlua *rt, const flowlua_run_view *v,
+                                       const flowlua_tasks_query *q,
+                                       char **out);
+
+/* The graph laid out in layers, each node with its task run's state;
+   beyond max_nodes nodes, counts by layer and state instead. The shape is
+   in docs/manual/ui.md ("GET /api/runs/ID/graph"). */
+FLOWLUA_API int flowlua_run_view_graph(flowlua *rt, const flowlua_run_view *v,
+                                       size_t max_nodes, char **out);
+
+/* The timeline: rows offset..offset+limit of the task runs, each with one
+   bar per attempt in seconds from the run's start (docs/manual/ui.md,
+   "GET /api/runs/ID/timeline"). */
+FLOWLUA_API int flowlua_run_view_timeline(flowlua *rt,
+                                          const flowlua_run_view *v,
+                                          size_t offset, size_t limit,
+                                          char **out);
+
+/*
+ * What changes whenever a stored run or one of its task runs does,
+ * read without loading the run: its state, its end, how many task runs it
+ * has and the sum of their state changes. Two marks that differ mean the
+ * run changed in between; equal marks, that it did not (only a Running
+ * run's task runs are counted: an ended run changes no more). run_id is
+ * a full id. FLOWLUA_EINVAL when no run has it. Cheap enough to ask a few
+ * times a second (the web UI's live page).
+ */
+typedef struct flowlua_run_mark {
+  size_t size; /* sizeof (flowlua_run_mark): see FLOWLUA_INIT */
+  int state;   /* flowlua_flow_state, -1 unknown */
+  double ended_at;
+  long long task_runs, changes;
+} flowlua_run_mark;
+FLOWLUA_API int flowlua_run_mark_get(flowlua *rt, const char *run_id,
+                                     flowlua_run_mark *out);
 
 /*
  * Deletes old runs from the run history (`flowlua prune`): every run that

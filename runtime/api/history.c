@@ -118,7 +118,8 @@ int flowlua_report_runs(flowlua *rt, const char *flow, int limit, int json,
 static int list_page(flowlua *rt, fl_store *st, const flowlua_runs_query *q,
                      fl_store_run_list *list, int *more) {
   fl_store_run_filter f = {.flow = q->flow, .state = q->state,
-                           .before = q->before,
+                           .before = q->before, .since = q->since,
+                           .until = q->until,
                            .limit = q->limit > 0 && q->limit < INT_MAX
                                         ? q->limit + 1 : 0};
   *more = 0;

@@ -328,7 +328,7 @@ static void print_run_text(fl_buf *out, const fl_store_run_detail *d) {
   table_print(out, &t, (1u << 2) | (1u << 3) | (workers ? 1u << 4 : 0));
 }
 
-static void print_run_json(fl_buf *out, const fl_store_run_detail *d) {
+void fl_store_print_run_head(fl_buf *out, const fl_store_run_detail *d) {
   const fl_store_run_row *r = &d->run;
   fl_buf_adds(out, "{\"id\":");
   add_json_str(out, r->run_id);
@@ -354,34 +354,43 @@ static void print_run_json(fl_buf *out, const fl_store_run_detail *d) {
   add_json_str(out, r->resumed_from);
   fl_buf_adds(out, ",\"task_counts\":");
   add_json_counts(out, r);
+}
+
+void fl_store_print_task_json(fl_buf *out, const fl_store_task_row *t) {
+  fl_buf_adds(out, "{\"key\":");
+  add_json_str(out, t->key);
+  fl_buf_adds(out, ",\"task\":");
+  add_json_str(out, t->task);
+  fl_buf_addf(out, ",\"map_index\":%d,\"state\":", t->map_index);
+  add_json_str(out, fl_store_task_state_name(t->state));
+  fl_buf_addf(out, ",\"attempts\":%d,\"started_at\":", t->attempts);
+  add_json_time(out, t->started_at);
+  fl_buf_adds(out, ",\"ended_at\":");
+  add_json_time(out, t->ended_at);
+  fl_buf_adds(out, ",\"duration\":");
+  add_json_seconds(out, span(t->started_at, t->ended_at));
+  fl_buf_adds(out, ",\"error\":");
+  add_json_str(out, t->error);
+  fl_buf_adds(out, ",\"worker\":");
+  if (t->worker_pid > 0) {
+    fl_buf_adds(out, "{\"host\":");
+    add_json_str(out, t->worker_host);
+    fl_buf_addf(out, ",\"pid\":%lld}", (long long)t->worker_pid);
+  } else {
+    fl_buf_adds(out, "null");
+  }
+  fl_buf_addf(out, ",\"resumable\":%s}",
+              fl_store_task_reusable(t) ? "true" : "false");
+}
+
+void fl_store_add_json_time(fl_buf *out, double t) { add_json_time(out, t); }
+
+static void print_run_json(fl_buf *out, const fl_store_run_detail *d) {
+  fl_store_print_run_head(out, d);
   fl_buf_adds(out, ",\"tasks\":[");
   for (size_t i = 0; i < d->n_tasks; i++) {
-    const fl_store_task_row *t = &d->tasks[i];
-    fl_buf_adds(out, i ? ",\n  {" : "\n  {");
-    fl_buf_adds(out, "\"key\":");
-    add_json_str(out, t->key);
-    fl_buf_adds(out, ",\"task\":");
-    add_json_str(out, t->task);
-    fl_buf_addf(out, ",\"map_index\":%d,\"state\":", t->map_index);
-    add_json_str(out, fl_store_task_state_name(t->state));
-    fl_buf_addf(out, ",\"attempts\":%d,\"started_at\":", t->attempts);
-    add_json_time(out, t->started_at);
-    fl_buf_adds(out, ",\"ended_at\":");
-    add_json_time(out, t->ended_at);
-    fl_buf_adds(out, ",\"duration\":");
-    add_json_seconds(out, span(t->started_at, t->ended_at));
-    fl_buf_adds(out, ",\"error\":");
-    add_json_str(out, t->error);
-    fl_buf_adds(out, ",\"worker\":");
-    if (t->worker_pid > 0) {
-      fl_buf_adds(out, "{\"host\":");
-      add_json_str(out, t->worker_host);
-      fl_buf_addf(out, ",\"pid\":%lld}", (long long)t->worker_pid);
-    } else {
-      fl_buf_adds(out, "null");
-    }
-    fl_buf_addf(out, ",\"resumable\":%s}",
-                fl_store_task_reusable(t) ? "true" : "false");
+    fl_buf_adds(out, i ? ",\n  " : "\n  ");
+    fl_store_print_task_json(out, &d->tasks[i]);
   }
   fl_buf_adds(out, d->n_tasks ? "\n]}\n" : "]}\n");
 }

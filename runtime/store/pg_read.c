@@ -264,9 +264,13 @@ int fl__pg_list_runs_where(fl_pg *c, const fl_store_run_filter *f,
   if (f->flow && !valid_utf8(f->flow)) return FLOWLUA_OK; /* no such flow */
   char lim[32];
   snprintf(lim, sizeof lim, "%d", f->limit);
+  char since[40], until[40];
+  snprintf(since, sizeof since, "%.17g", f->since);
+  snprintf(until, sizeof until, "%.17g", f->until);
   const char *params[] = {f->flow, f->limit > 0 ? lim : NULL, /* NULL: LIMIT ALL */
                           f->state >= 0 ? fl__store_flow_state_name(f->state) : NULL,
-                          f->before};
+                          f->before, f->since > 0 ? since : NULL,
+                          f->until > 0 ? until : NULL};
   res q;
   int status = query(c, &q, what,
                      "SELECT " RUN_COLUMNS " FROM flow_run r"
@@ -275,8 +279,10 @@ int fl__pg_list_runs_where(fl_pg *c, const fl_store_run_filter *f,
                      " AND ($4::text IS NULL OR (r.started_at, r.id) <"
                      " (SELECT b.started_at, b.id FROM flow_run b"
                      " WHERE b.run_id = $4))"
+                     " AND ($5::float8 IS NULL OR r.started_at >= $5::float8)"
+                     " AND ($6::float8 IS NULL OR r.started_at < $6::float8)"
                      " ORDER BY r.started_at DESC, r.id DESC LIMIT $2::bigint",
-                     4, params);
+                     6, params);
   if (status) return status;
   if (q.rows && !(out->rows = calloc((size_t)q.rows, sizeof *out->rows)))
     status = oom(c, what);
@@ -929,4 +935,38 @@ int fl__pg_succeeded_fires(fl_pg *c, const char *flow, double from, double to,
     (*out)[(*n)++] = col_double(&q, i, 0);
   res_clear(&q);
   return status;
+}
+
+/* store_read.c's fl_store_run_mark_get: the task runs are counted only
+   while the run goes. */
+int fl__pg_run_mark(fl_pg *c, const char *run_id, fl_store_run_mark *out) {
+  static const char *const what = "cannot read a run's state";
+  memset(out, 0, sizeof *out);
+  out->state = -1;
+  int found = 0;
+  if (valid_utf8(run_id)) {
+    res q;
+    const char *params[] = {run_id};
+    int status = query(c, &q, what,
+                       "SELECT r.state, r.ended_at, CASE WHEN r.state ="
+                       " 'Running' THEN (SELECT count(*) || ' ' ||"
+                       " coalesce(sum(t.state_seq), 0) FROM task_run t"
+                       " WHERE t.run = r.id) END FROM flow_run r"
+                       " WHERE r.run_id = $1",
+                       1, params);
+    if (status) return status;
+    if ((found = q.rows > 0)) {
+      out->state = fl_store_flow_state_parse(col_text(&q, 0, 0));
+      out->ended_at = col_double(&q, 0, 1);
+      const char *counts = col_text(&q, 0, 2);
+      long long n = 0, sum = 0;
+      if (counts && sscanf(counts, "%lld %lld", &n, &sum) == 2) {
+        out->task_runs = n;
+        out->changes = sum;
+      }
+    }
+    res_clear(&q);
+  }
+  return found ? FLOWLUA_OK
+               : fl_pg_set_err(c, FLOWLUA_EINVAL, "no run '%s'", run_id);
 }

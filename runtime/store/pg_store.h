@@ -137,6 +137,7 @@ int fl__pg_list_runs(fl_pg *c, const char *flow, int limit,
                      fl_store_run_list *out);
 int fl__pg_list_runs_where(fl_pg *c, const fl_store_run_filter *f,
                            fl_store_run_list *out);
+int fl__pg_run_mark(fl_pg *c, const char *run_id, fl_store_run_mark *out);
 int fl__pg_load_run(fl_pg *c, const char *ref, const char *flow,
                     fl_store_run_detail **out);
 int fl__pg_load_attempts(fl_pg *c, const fl_store_run_detail *d,

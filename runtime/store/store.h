@@ -489,6 +489,9 @@ typedef struct fl_store_run_filter {
                          the newest-first order (older, or as old with a
                          lower row id); NULL: from the newest */
   int limit;          /* <= 0: no limit */
+  /* Runs that started at or after since and before until (wall clock;
+     0: no bound). */
+  double since, until;
 } fl_store_run_filter;
 
 /*
@@ -499,6 +502,25 @@ typedef struct fl_store_run_filter {
 int fl_store_list_runs_where(fl_store *st, const fl_store_run_filter *f,
                              fl_store_run_list *out);
 void fl_store_run_list_free(fl_store_run_list *l);
+
+/* What changes when a run or any of its task runs changes: what a watcher
+   (the web UI's live page) compares to learn that something did, without
+   loading the run. Each state change of a task run adds one to its
+   state_seq, so their sum only grows while the run goes. */
+typedef struct fl_store_run_mark {
+  int state;             /* flowlua_flow_state, or -1 unknown */
+  double ended_at;       /* 0 while it runs */
+  int64_t task_runs;     /* task runs recorded so far */
+  int64_t changes;       /* sum of their state_seq */
+} fl_store_run_mark;
+
+/*
+ * The mark of the run with this full id: FLOWLUA_EINVAL, with a message,
+ * when no run has it. A run that has ended changes no more (a resume is a
+ * new run), so only a Running one costs a pass over its task runs.
+ */
+int fl_store_run_mark_get(fl_store *st, const char *run_id,
+                          fl_store_run_mark *out);
 
 enum {
   FL_STORE_RESULT_NONE = 0,   /* none recorded: a task that succeeded
@@ -700,6 +722,14 @@ void fl_store_print_runs(fl_buf *out, const fl_store_run_list *l, int json);
 /* `flowlua show`: the run's header and one line per task run (state,
    attempts, duration, first line of its error), or one JSON object. */
 void fl_store_print_run(fl_buf *out, const fl_store_run_detail *d, int json);
+
+/* The pieces of `show --json`, for the web UI's pages of a run: the run's
+   object without its task runs and without the closing brace (the caller
+   adds fields, then '}'), one task run's object, and a time as JSON (UTC
+   ISO 8601 with milliseconds in quotes, or null). */
+void fl_store_print_run_head(fl_buf *out, const fl_store_run_detail *d);
+void fl_store_print_task_json(fl_buf *out, const fl_store_task_row *t);
+void fl_store_add_json_time(fl_buf *out, double t);
 
 /* A worker as `show` and the report name it: its pid, after "host:" when
    its host is not run_host (the run's driver's). With term, the host is

@@ -126,6 +126,8 @@ int fl_store_list_runs_where(fl_store *st, const fl_store_run_filter *f,
                        " AND (?4 IS NULL OR (r.started_at, r.id) <"
                        " (SELECT b.started_at, b.id FROM flow_run b"
                        " WHERE b.run_id = ?4))"
+                       " AND (?5 IS NULL OR r.started_at >= ?5)"
+                       " AND (?6 IS NULL OR r.started_at < ?6)"
                        " ORDER BY r.started_at DESC, r.id DESC LIMIT ?2",
                        &s, "cannot list runs");
   if (status) return status;
@@ -134,6 +136,8 @@ int fl_store_list_runs_where(fl_store *st, const fl_store_run_filter *f,
   if (f->state >= 0)
     sqlite3_bind_text(s, 3, fl__store_flow_state_name(f->state), -1, SQLITE_STATIC);
   sqlite3_bind_text(s, 4, f->before, -1, SQLITE_STATIC);
+  if (f->since > 0) sqlite3_bind_double(s, 5, f->since);
+  if (f->until > 0) sqlite3_bind_double(s, 6, f->until);
   size_t cap = 0;
   int rc;
   while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -153,6 +157,44 @@ int fl_store_list_runs_where(fl_store *st, const fl_store_run_filter *f,
   }
   if (status == FLOWLUA_OK && rc != SQLITE_DONE)
     status = fl__store_sql_err(st, rc, "cannot list runs");
+  sqlite3_finalize(s);
+  return status;
+}
+
+int fl_store_run_mark_get(fl_store *st, const char *run_id,
+                          fl_store_run_mark *out) {
+  if (st->pg) return fl__pg_store_err(st, fl__pg_run_mark(st->pg, run_id, out));
+  memset(out, 0, sizeof *out);
+  out->state = -1;
+  int status = fl__store_writer_drain(st);
+  if (status) return status;
+  sqlite3_stmt *s = NULL;
+  /* The task runs are counted only while the run goes: CASE evaluates the
+     subquery for a Running run alone. */
+  status = fl__store_prepare(
+      st,
+      "SELECT r.state, r.ended_at, CASE WHEN r.state = 'Running' THEN"
+      " (SELECT count(*) || ' ' || coalesce(sum(t.state_seq), 0)"
+      " FROM task_run t WHERE t.run = r.id) END"
+      " FROM flow_run r WHERE r.run_id = ?1",
+      &s, "cannot read a run's state");
+  if (status) return status;
+  sqlite3_bind_text(s, 1, run_id, -1, SQLITE_STATIC);
+  int rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW) {
+    out->state = fl_store_flow_state_parse((const char *)sqlite3_column_text(s, 0));
+    out->ended_at = sqlite3_column_double(s, 1);
+    const char *counts = (const char *)sqlite3_column_text(s, 2);
+    long long n = 0, sum = 0;
+    if (counts && sscanf(counts, "%lld %lld", &n, &sum) == 2) {
+      out->task_runs = n;
+      out->changes = sum;
+    }
+  } else if (rc == SQLITE_DONE) {
+    status = fl__store_set_err(st, FLOWLUA_EINVAL, "no run '%s'", run_id);
+  } else {
+    status = fl__store_sql_err(st, rc, "cannot read the state of run '%s'", run_id);
+  }
   sqlite3_finalize(s);
   return status;
 }

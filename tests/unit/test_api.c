@@ -290,6 +290,109 @@ static void test_runs_page(void) {
   nftw(dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
 }
 
+/* flowlua_run_view_*: one run read in parts, and flowlua_run_mark_get;
+   the runs page's time bounds. */
+static void test_run_view(void) {
+  char dir[] = "/tmp/flowlua-api-" MKDTEMP_SUFFIX;
+  if (!mkdtemp(dir)) {
+    CHECK(!"mkdtemp");
+    return;
+  }
+  char state[64];
+  snprintf(state, sizeof state, "%s/state.db", dir);
+  flowlua_options o;
+  flowlua_options_init(&o);
+  o.log_level = FLOWLUA_LOG_OFF;
+  o.state_path = state;
+  flowlua *rt = NULL;
+  CHECK_EQ_INT(flowlua_new(&o, &rt), FLOWLUA_OK);
+  if (!rt) return;
+  flowlua_run_view *v = (flowlua_run_view *)rt;
+  CHECK_EQ_INT(flowlua_run_view_open(rt, "last", &v), FLOWLUA_EINVAL);
+  CHECK(v == NULL);
+  CHECK_EQ_INT(flowlua_load_string(rt,
+      "local flow = require 'flowlua'\n"
+      "local a = flow.task('a', function() return 1 end)\n"
+      "local b = flow.task('b', function(x) error('b <broke>') end)\n"
+      "local c = flow.task('c', function() return 3 end)\n"
+      "return flow.define('three', function() b(a()); c() end)\n",
+      "=three"), FLOWLUA_OK);
+  flowlua_outcome out = FLOWLUA_INIT(flowlua_outcome);
+  CHECK_EQ_INT(flowlua_run(rt, NULL, &out), FLOWLUA_OK);
+  CHECK_EQ_INT(out.state, FLOWLUA_FLOW_FAILED);
+  CHECK_EQ_INT(flowlua_run_view_open(rt, "last", &v), FLOWLUA_OK);
+  if (!v) goto done;
+  CHECK_EQ_STR(flowlua_run_view_id(v), out.run_id);
+  CHECK_EQ_INT(flowlua_run_view_state(v), FLOWLUA_FLOW_FAILED);
+  char *text = NULL;
+  CHECK_EQ_INT(flowlua_run_view_summary(rt, v, &text), FLOWLUA_OK);
+  CHECK_CONTAINS(text, "\"state\":\"Failed\"");
+  CHECK_CONTAINS(text, "\"task_runs\":3,\"graph\":{\"tasks\":3,\"edges\":1}");
+  CHECK(text && !strstr(text, "\"tasks\":["));
+  flowlua_string_free(text);
+  /* Paging: all three, then one from the second, then by state. */
+  flowlua_tasks_query q = {.state = -1, .offset = 0, .limit = 10};
+  CHECK_EQ_INT(flowlua_run_view_tasks(rt, v, &q, &text), FLOWLUA_OK);
+  CHECK_EQ_INT((int)count_of(text, "\"key\":"), 3);
+  CHECK_CONTAINS(text, "\"total\":3,\"offset\":0");
+  flowlua_string_free(text);
+  q = (flowlua_tasks_query){.state = -1, .offset = 1, .limit = 1};
+  CHECK_EQ_INT(flowlua_run_view_tasks(rt, v, &q, &text), FLOWLUA_OK);
+  CHECK_EQ_INT((int)count_of(text, "\"key\":"), 1);
+  CHECK_CONTAINS(text, "\"key\":\"b\"");
+  flowlua_string_free(text);
+  q = (flowlua_tasks_query){.state = FLOWLUA_TASK_FAILED, .limit = 10};
+  CHECK_EQ_INT(flowlua_run_view_tasks(rt, v, &q, &text), FLOWLUA_OK);
+  CHECK_CONTAINS(text, "b <broke>");
+  CHECK_CONTAINS(text, "\"total\":1");
+  flowlua_string_free(text);
+  q.state = FLOWLUA_TASK_STATE_COUNT;
+  text = (char *)"unchanged";
+  CHECK_EQ_INT(flowlua_run_view_tasks(rt, v, &q, &text), FLOWLUA_EINVAL);
+  CHECK(text == NULL);
+  CHECK_CONTAINS(flowlua_errmsg(rt), "no task state");
+  /* The graph: nodes with states and the one edge; summed by layer past
+     max_nodes. */
+  CHECK_EQ_INT(flowlua_run_view_graph(rt, v, 100, &text), FLOWLUA_OK);
+  CHECK_CONTAINS(text, "\"aggregated\":false");
+  CHECK_CONTAINS(text, "{\"key\":\"b\",\"state\":\"Failed\",\"layer\":1");
+  CHECK_CONTAINS(text, "\"edges\":[[0,1,0]]");
+  flowlua_string_free(text);
+  CHECK_EQ_INT(flowlua_run_view_graph(rt, v, 2, &text), FLOWLUA_OK);
+  CHECK_CONTAINS(text, "\"by_layer\":[{\"tasks\":2,\"states\":{\"Success\":2}},"
+                       "{\"tasks\":1,\"states\":{\"Failed\":1}}]");
+  flowlua_string_free(text);
+  /* The timeline: one bar per attempt, rows paged. */
+  CHECK_EQ_INT(flowlua_run_view_timeline(rt, v, 1, 1, &text), FLOWLUA_OK);
+  CHECK_CONTAINS(text, "\"rows_total\":3,\"offset\":1,\"attempts\":3");
+  CHECK_EQ_INT((int)count_of(text, "\"key\":"), 1);
+  CHECK_CONTAINS(text, "\"state\":\"Failed\",\"bars\":[[");
+  flowlua_string_free(text);
+  /* The mark: an ended run's, and none for an id that is no run. */
+  flowlua_run_mark m = FLOWLUA_INIT(flowlua_run_mark);
+  CHECK_EQ_INT(flowlua_run_mark_get(rt, out.run_id, &m), FLOWLUA_OK);
+  CHECK_EQ_INT(m.state, FLOWLUA_FLOW_FAILED);
+  CHECK(m.ended_at > 0);
+  CHECK_EQ_INT(flowlua_run_mark_get(rt, "nope", &m), FLOWLUA_EINVAL);
+  CHECK_CONTAINS(flowlua_errmsg(rt), "no run 'nope'");
+  flowlua_run_mark bad = {.size = 1};
+  CHECK_EQ_INT(flowlua_run_mark_get(rt, out.run_id, &bad), FLOWLUA_EINVAL);
+  /* Time bounds of the runs page: the run started before now, not after. */
+  flowlua_runs_query rq = {.state = -1, .until = 4102444800.0 /* 2100 */};
+  CHECK_EQ_INT(flowlua_report_runs_page(rt, &rq, &text), FLOWLUA_OK);
+  CHECK_EQ_INT((int)count_of(text, "\"id\":"), 1);
+  flowlua_string_free(text);
+  rq = (flowlua_runs_query){.state = -1, .since = 4102444800.0};
+  CHECK_EQ_INT(flowlua_report_runs_page(rt, &rq, &text), FLOWLUA_OK);
+  CHECK_EQ_STR(text, "{\"runs\":[],\"next_before\":null}\n");
+  flowlua_string_free(text);
+done:
+  flowlua_run_view_free(v);
+  flowlua_run_view_free(NULL);
+  flowlua_free(rt);
+  nftw(dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
+
 /* The names and numbers of the public header agree with the library. */
 static void test_names_and_version(void) {
   CHECK_EQ_INT(flowlua_version_number(), FLOWLUA_VERSION_NUMBER);
@@ -370,6 +473,7 @@ int main(void) {
   RUN(test_free_during_callback);
   RUN(test_start_resume);
   RUN(test_runs_page);
+  RUN(test_run_view);
   RUN(test_names_and_version);
   RUN(test_struct_sizes);
   return check_summary();
