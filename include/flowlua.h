@@ -411,11 +411,11 @@ FLOWLUA_API int flowlua_report_runs_page(flowlua *rt,
  * One stored run, loaded once and read in parts: what the web UI's page
  * of a run asks for, a piece at a time, without sending a 100,000-task
  * run whole. flowlua_run_view_open loads the run (run_ref: an id, an
- * unambiguous prefix, or "last"), its task runs, every attempt and the
- * graph stored with it; FLOWLUA_EINVAL when no run matches. The view is a
- * snapshot: it holds everything it read and never reads the history
- * again (open another to see later changes; flowlua_run_mark_get says
- * when there are any). It does not refer to rt after open returns, but
+ * unambiguous prefix, or "last"), its task runs and the graph stored
+ * with it; FLOWLUA_EINVAL when no run matches. The view is a
+ * snapshot: it holds what it read and reads the history again only for
+ * the attempts, on the first timeline (open another view to see later
+ * changes; flowlua_run_mark_get says when there are any). It does not refer to rt after open returns, but
  * like rt it is used by one thread at a time. Each part is JSON in *out,
  * which the caller frees with flowlua_string_free(); FLOWLUA_ENOMEM (the
  * message on rt) is their only failure. Reading runs no script.
@@ -431,8 +431,7 @@ FLOWLUA_API const char *flowlua_run_view_id(const flowlua_run_view *v);
 FLOWLUA_API int flowlua_run_view_state(const flowlua_run_view *v);
 
 /* The run as `flowlua show --json` prints it, without "tasks" (whose
-   count is "task_runs"), with "graph": {"tasks": N, "edges": E} and
-   "attempts": A. */
+   count is "task_runs"), with "graph": {"tasks": N, "edges": E}. */
 FLOWLUA_API int flowlua_run_view_summary(flowlua *rt,
                                          const flowlua_run_view *v,
                                          char **out);
@@ -459,9 +458,10 @@ FLOWLUA_API int flowlua_run_view_graph(flowlua *rt, const flowlua_run_view *v,
 
 /* The timeline: rows offset..offset+limit of the task runs, each with one
    bar per attempt in seconds from the run's start (docs/manual/ui.md,
-   "GET /api/runs/ID/timeline"). */
-FLOWLUA_API int flowlua_run_view_timeline(flowlua *rt,
-                                          const flowlua_run_view *v,
+   "GET /api/runs/ID/timeline"). The attempts are read from rt's history
+   on the first call (they cost more than the run: every state change),
+   so this one may also fail as flowlua_run_view_open does. */
+FLOWLUA_API int flowlua_run_view_timeline(flowlua *rt, flowlua_run_view *v,
                                           size_t offset, size_t limit,
                                           char **out);
 

@@ -17,7 +17,10 @@
 
 struct flowlua_run_view {
   fl_store_run_detail *d;
+  /* Read on the first timeline: they cost more than the run itself (every
+     state change of every task run), and most requests never need them. */
   fl_store_attempt_list attempts;
+  int have_attempts;
 };
 
 /* Why the run's graph cannot be drawn, or NULL (report.c says the same
@@ -48,7 +51,6 @@ int flowlua_run_view_open(flowlua *rt, const char *run_ref,
     return FLOWLUA_ENOMEM;
   }
   rc = fl_store_load_run(st, run_ref, NULL, &v->d);
-  if (rc == FLOWLUA_OK) rc = fl_store_load_attempts(st, v->d, &v->attempts);
   if (rc != FLOWLUA_OK) {
     fl_set_error(rt, "%s", fl_store_errmsg(st));
     flowlua_run_view_free(v);
@@ -94,11 +96,9 @@ int flowlua_run_view_summary(flowlua *rt, const flowlua_run_view *v,
   const fl_store_run_detail *d = v->d;
   fl_buf b = FL_BUF_INIT;
   fl_store_print_run_head(&b, d);
-  fl_buf_addf(&b, ",\"task_runs\":%zu,\"graph\":{\"tasks\":%zu,\"edges\":%zu}"
-                  ",\"attempts\":%zu}\n",
+  fl_buf_addf(&b, ",\"task_runs\":%zu,\"graph\":{\"tasks\":%zu,\"edges\":%zu}}\n",
               d->n_tasks, d->n_graph_keys,
-              d->edges_state == FL_STORE_EDGES_RECORDED ? d->n_edges : 0,
-              v->attempts.n);
+              d->edges_state == FL_STORE_EDGES_RECORDED ? d->n_edges : 0);
   return give(rt, &b, "a run's summary", out);
 }
 
@@ -139,10 +139,30 @@ int flowlua_run_view_graph(flowlua *rt, const flowlua_run_view *v,
   return give(rt, &b, "a run's graph", out);
 }
 
-int flowlua_run_view_timeline(flowlua *rt, const flowlua_run_view *v,
+/* Reads the run's attempts once, from rt's history. A task run recorded
+   after the run was loaded has no row in the view: its attempts are left
+   out (fl_store_load_attempts maps them by key). */
+static int load_attempts(flowlua *rt, flowlua_run_view *v) {
+  if (v->have_attempts) return FLOWLUA_OK;
+  fl_store *st, *tmp;
+  int rc = fl_history_open_run(rt, "flowlua_run_view_timeline",
+                               v->d->run.run_id, &st, &tmp);
+  if (rc) return rc;
+  rc = fl_store_load_attempts(st, v->d, &v->attempts);
+  if (rc != FLOWLUA_OK)
+    fl_set_error(rt, "%s", fl_store_errmsg(st));
+  else
+    v->have_attempts = 1;
+  fl_store_close(tmp);
+  return rc;
+}
+
+int flowlua_run_view_timeline(flowlua *rt, flowlua_run_view *v,
                               size_t offset, size_t limit, char **out) {
   if (!rt || !v || !out) return FLOWLUA_EINVAL;
   *out = NULL;
+  int rc = load_attempts(rt, v);
+  if (rc) return rc;
   fl_buf b = FL_BUF_INIT;
   fl_run_json_timeline(&b, v->d, &v->attempts, fl_wall_time(), offset, limit);
   return give(rt, &b, "a run's timeline", out);

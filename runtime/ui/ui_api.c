@@ -13,6 +13,8 @@
 
 #include "buf.h"
 #include "ui_api.h"
+#include "ui_params.h"
+#include "ui_time.h"
 
 /* The page size when none is given, and the most one page may hold: a page
    is built in memory, whole, at each request. */
@@ -20,17 +22,6 @@
 #define RUNS_MAX_LIMIT 500
 
 static void release_flowlua(void *body) { flowlua_string_free(body); }
-static int parse_limit(const char *s, int *out) {
-  if (!s || !*s || strlen(s) > 4) return -1;
-  int v = 0;
-  for (const char *p = s; *p; p++) {
-    if (*p < '0' || *p > '9') return -1;
-    v = v * 10 + (*p - '0');
-  }
-  if (v < 1 || v > RUNS_MAX_LIMIT) return -1;
-  *out = v;
-  return 0;
-}
 
 static int parse_state(const char *s, int *out) {
   for (int i = 0; s && i < FLOWLUA_FLOW_STATE_COUNT; i++)
@@ -41,46 +32,47 @@ static int parse_state(const char *s, int *out) {
   return -1;
 }
 
+static int parse_bound(const char *key, const char *value, double *out,
+                       fl_ui_reply *r) {
+  if (!value) return 1;
+  if (fl_ui_parse_time(value, out) == 0) return 1;
+  fl_ui_reply_error(r, 400, "%s '%.100s' is not a time in UTC as the API "
+                            "writes them (2026-12-05T12:00:00Z, or with "
+                            ".mmm milliseconds)", key, value);
+  return 0;
+}
+
 /* The filter of the query string, or 0 with a 400 answer in r. */
 static int read_query(const fl_ui_param *params, size_t n,
                       flowlua_runs_query *q, fl_ui_reply *r) {
-  static const char *const keys[] = {"flow", "state", "limit", "before"};
-  const char *seen[4] = {0};
-  for (size_t i = 0; i < n; i++) {
-    size_t k = 0;
-    while (k < 4 && strcmp(params[i].key, keys[k]) != 0) k++;
-    if (k == 4) {
-      fl_ui_reply_error(r, 400, "unknown parameter '%.100s' (known: flow, "
-                                "state, limit, before)", params[i].key);
-      return 0;
-    }
-    if (seen[k]) {
-      fl_ui_reply_error(r, 400, "parameter '%s' given twice", keys[k]);
-      return 0;
-    }
-    if (!params[i].value || !*params[i].value) {
-      fl_ui_reply_error(r, 400, "parameter '%s' is empty", keys[k]);
-      return 0;
-    }
-    seen[k] = params[i].value;
-  }
-  *q = (flowlua_runs_query){.flow = seen[0], .state = -1, .before = seen[3],
+  static const char *const keys[] = {"flow", "state", "limit", "before",
+                                     "since", "until"};
+  const char *v[6];
+  if (!fl_ui_params_take(params, n, keys, 6, v, r)) return 0;
+  *q = (flowlua_runs_query){.flow = v[0], .state = -1, .before = v[3],
                             .limit = RUNS_DEFAULT_LIMIT};
-  if (seen[1] && parse_state(seen[1], &q->state) != 0) {
+  if (v[1] && parse_state(v[1], &q->state) != 0) {
     fl_ui_reply_error(r, 400, "state '%.100s' is not a run state (Scheduled, "
                               "Running, Success, Failed, Cancelled, Crashed)",
-                      seen[1]);
+                      v[1]);
     return 0;
   }
-  if (seen[2] && parse_limit(seen[2], &q->limit) != 0) {
-    fl_ui_reply_error(r, 400, "limit '%.100s' is not a whole number from 1 "
-                              "to %d", seen[2], RUNS_MAX_LIMIT);
+  long limit;
+  if (v[2]) {
+    if (fl_ui_param_number("limit", v[2], 1, RUNS_MAX_LIMIT, &limit, r)) return 0;
+    q->limit = (int)limit;
+  }
+  if (!parse_bound("since", v[4], &q->since, r) ||
+      !parse_bound("until", v[5], &q->until, r))
+    return 0;
+  if (v[4] && v[5] && q->until <= q->since) {
+    fl_ui_reply_error(r, 400, "until (%s) is not after since (%s)", v[5], v[4]);
     return 0;
   }
   return 1;
 }
 
-static void reply_json(fl_ui_reply *r, char *text) {
+void fl_ui_reply_json(fl_ui_reply *r, char *text) {
   *r = (fl_ui_reply){.status = 200, .type = "application/json",
                      .body = text, .len = strlen(text),
                      .release = release_flowlua, .api = 1};
@@ -93,7 +85,7 @@ void fl_ui_api_runs(flowlua *rt, const fl_ui_param *params, size_t n,
   char *text = NULL;
   int rc = flowlua_report_runs_page(rt, &q, &text);
   if (rc == FLOWLUA_OK)
-    reply_json(r, text);
+    fl_ui_reply_json(r, text);
   else
     fl_ui_reply_error(r, rc == FLOWLUA_EINVAL ? 400 : 500, "%s",
                       flowlua_errmsg(rt));
@@ -103,7 +95,7 @@ void fl_ui_api_run(flowlua *rt, const char *run_ref, fl_ui_reply *r) {
   char *text = NULL;
   int rc = flowlua_report_run(rt, run_ref, 1, &text);
   if (rc == FLOWLUA_OK)
-    reply_json(r, text);
+    fl_ui_reply_json(r, text);
   else /* EINVAL: no such run, or a prefix of several */
     fl_ui_reply_error(r, rc == FLOWLUA_EINVAL ? 404 : 500, "%s",
                       flowlua_errmsg(rt));

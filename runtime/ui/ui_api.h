@@ -8,7 +8,12 @@
 #include "flowlua.h"
 #include "ui_reply.h"
 
-/* GET /api/runs?flow=&state=&limit=&before=: one page of runs. 400 for a
+/* A 200 JSON answer of text the API handed out (flowlua_string_free
+   releases it). */
+void fl_ui_reply_json(fl_ui_reply *r, char *text);
+
+/* GET /api/runs?flow=&state=&limit=&before=&since=&until=: one page of
+   runs (since/until: ISO 8601 UTC, ui_time.h). 400 for a
    parameter that is unknown, repeated, empty or out of range, or a
    `before` that names no run. */
 void fl_ui_api_runs(flowlua *rt, const fl_ui_param *params, size_t n,

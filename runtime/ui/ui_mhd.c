@@ -50,7 +50,9 @@ int fl_ui_mhd_load(char *err, size_t errlen) {
       BIND(add_response_header, "MHD_add_response_header") ||
       BIND(queue_response, "MHD_queue_response") ||
       BIND(destroy_response, "MHD_destroy_response") ||
-      BIND(get_connection_values, "MHD_get_connection_values")) {
+      BIND(get_connection_values, "MHD_get_connection_values") ||
+      BIND(create_response_from_callback, "MHD_create_response_from_callback") ||
+      BIND(get_connection_info, "MHD_get_connection_info")) {
     dlclose(lib);
     memset(&api, 0, sizeof api);
     return -1;

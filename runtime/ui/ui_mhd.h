@@ -37,6 +37,12 @@ typedef struct fl_ui_mhd_api {
                                enum MHD_ValueKind kind,
                                MHD_KeyValueIterator iterator,
                                void *iterator_cls);
+  struct MHD_Response *(*create_response_from_callback)(
+      uint64_t size, size_t block_size, MHD_ContentReaderCallback crc,
+      void *crc_cls, MHD_ContentReaderFreeCallback crfc);
+  const union MHD_ConnectionInfo *(*get_connection_info)(
+      struct MHD_Connection *connection, enum MHD_ConnectionInfoType info_type,
+      ...);
 } fl_ui_mhd_api;
 
 /* Loads libmicrohttpd.so.12 (or the file FLOWLUA_LIBMICROHTTPD names) once;

@@ -16,6 +16,7 @@ typedef struct fl_ui_reply {
   size_t len;
   void (*release)(void *body); /* frees body; NULL: static */
   int api;            /* API answers: Cache-Control no-store */
+  const char *allow;  /* a 405's Allow header; NULL: none */
 } fl_ui_reply;
 
 /* One query parameter, as the request gave it (value NULL: "?flow"). */

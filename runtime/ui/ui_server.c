@@ -4,22 +4,39 @@
  *
  * Routes (GET and HEAD only; this slice has no action):
  *   /                 the runs page        /runs/ID    a run's page
- *   /static/NAME      a compiled-in asset  /api/...    ui_api.c
+ *   /static/NAME      a compiled-in asset  /api/...    ui_api.c, ui_run.c
+ *   /api/runs/ID/events                    a run's changes (ui_events.c)
  * The pages are static: they hold nothing from the history, which their
  * script fetches from /api/ and writes as text, never as HTML (an error
  * or a task name is untrusted).
+ *
+ * Threads: one per connection (MHD_USE_THREAD_PER_CONNECTION), not one
+ * thread for all. An event stream waits for the run to change for as
+ * long as the page is open; on a single polling thread it would have to
+ * be suspended and resumed by a watcher thread of our own, which then
+ * reads the history for every stream anyway. A thread per connection
+ * lets the stream's reader simply wait on its own thread. The price is
+ * that requests now run on several threads, and the flowlua handle and
+ * the loaded runs (ui_run.c) are not thread-safe: every use of them is
+ * under `lock`. Reads of the history are short (a page of runs, a mark)
+ * but for loading a large run; the connection limit bounds the threads.
  */
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE /* eventfd flags */
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "ui_api.h"
 #include "ui_assets.h"
+#include "ui_events.h"
 #include "ui_mhd.h"
+#include "ui_run.h"
 #include "ui_server.h"
 
 /* Scripts only from our own files (no inline script: an injected <script>
@@ -31,10 +48,17 @@
 
 /* At most this many query parameters are looked at; more is a 400. */
 #define MAX_PARAMS 16
+/* Connections (each a thread) and, among them, event streams: a stream
+   holds its connection for as long as its page is open. */
+#define MAX_CONNECTIONS 64
+#define MAX_STREAMS 32
 
 struct fl_ui_server {
   struct MHD_Daemon *daemon;
   flowlua *rt;
+  pthread_mutex_t lock; /* every use of rt and runs */
+  fl_ui_runs *runs;
+  fl_ui_streams streams;
 };
 
 static void reply_text(fl_ui_reply *r, unsigned status, const char *text) {
@@ -78,21 +102,64 @@ static const char *tail_of(const char *url, const char *prefix) {
   return *tail && !strchr(tail, '/') ? tail : NULL;
 }
 
+/* The query's parameters, or 0 with a 400 in r. */
+static int get_params(struct MHD_Connection *c, param_list *params,
+                      fl_ui_reply *r) {
+  params->n = 0;
+  params->overflow = 0;
+  fl_ui_mhd()->get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_param,
+                                     params);
+  if (!params->overflow) return 1;
+  fl_ui_reply_error(r, 400, "more than %d query parameters", MAX_PARAMS);
+  return 0;
+}
+
+/* "/api/runs/ID/PART": ID copied into id (NUL-terminated) and PART, or
+   NULL when url is not of that form. */
+static const char *run_part(const char *url, char *id, size_t idlen) {
+  static const char prefix[] = "/api/runs/";
+  if (strncmp(url, prefix, sizeof prefix - 1) != 0) return NULL;
+  const char *start = url + sizeof prefix - 1, *slash = strchr(start, '/');
+  if (!slash || slash == start || (size_t)(slash - start) >= idlen ||
+      !slash[1] || strchr(slash + 1, '/'))
+    return NULL;
+  memcpy(id, start, (size_t)(slash - start));
+  id[slash - start] = '\0';
+  return slash + 1;
+}
+
 static void route_api(fl_ui_server *s, struct MHD_Connection *c,
                       const char *url, fl_ui_reply *r) {
-  const char *id;
+  const char *id, *part;
+  char run_id[128];
+  param_list params;
   if (strcmp(url, "/api/runs") == 0) {
-    param_list params = {.n = 0};
-    fl_ui_mhd()->get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_param, &params);
-    if (params.overflow)
-      fl_ui_reply_error(r, 400, "more than %d query parameters", MAX_PARAMS);
-    else
+    if (get_params(c, &params, r))
       fl_ui_api_runs(s->rt, params.items, params.n, r);
   } else if ((id = tail_of(url, "/api/runs/"))) {
     fl_ui_api_run(s->rt, id, r);
+  } else if ((part = run_part(url, run_id, sizeof run_id))) {
+    if (get_params(c, &params, r))
+      fl_ui_api_run_part(s->runs, s->rt, run_id, part, params.items, params.n, r);
   } else {
     fl_ui_reply_error(r, 404, "no such API path");
   }
+}
+
+/* The run page, or a 404 page when the run is not there: a link to a
+   pruned run says so at once, with the status a crawler or a script
+   understands. Loading the run here is no waste: the page's first
+   requests then find it loaded. */
+static void route_run_page(fl_ui_server *s, const char *id, fl_ui_reply *r) {
+  fl_ui_reply err;
+  if (fl_ui_runs_get(s->runs, s->rt, id, &err)) {
+    reply_asset(r, "run.html");
+    return;
+  }
+  unsigned status = err.status;
+  if (err.release) err.release((void *)err.body);
+  reply_asset(r, status == 404 ? "norun.html" : "run.html");
+  r->status = status == 404 ? 404 : 200;
 }
 
 static void route(fl_ui_server *s, struct MHD_Connection *c, const char *url,
@@ -102,8 +169,8 @@ static void route(fl_ui_server *s, struct MHD_Connection *c, const char *url,
     route_api(s, c, url, r);
   else if (strcmp(url, "/") == 0)
     reply_asset(r, "index.html");
-  else if (tail_of(url, "/runs/")) /* the page fetches the run itself */
-    reply_asset(r, "run.html");
+  else if ((name = tail_of(url, "/runs/")))
+    route_run_page(s, name, r);
   else if ((name = tail_of(url, "/static/")))
     reply_asset(r, name);
   else
@@ -120,7 +187,8 @@ static int add_headers(struct MHD_Response *resp, const fl_ui_reply *r) {
          m->add_response_header(resp, "X-Content-Type-Options", "nosniff") == MHD_YES &&
          m->add_response_header(resp, "Referrer-Policy", "no-referrer") == MHD_YES &&
          m->add_response_header(resp, "X-Frame-Options", "DENY") == MHD_YES &&
-         m->add_response_header(resp, "Cache-Control", cache) == MHD_YES;
+         m->add_response_header(resp, "Cache-Control", cache) == MHD_YES &&
+         (!r->allow || m->add_response_header(resp, "Allow", r->allow) == MHD_YES);
 }
 
 static enum MHD_Result send_reply(struct MHD_Connection *c, fl_ui_reply *r) {
@@ -140,18 +208,46 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, fl_ui_reply *r) {
   return ok;
 }
 
+/* GET /api/runs/ID/events: a response that streams (ui_events.c). */
+static enum MHD_Result send_events(fl_ui_server *s, struct MHD_Connection *c,
+                                   const char *run_id) {
+  fl_ui_reply r = {0};
+  param_list params;
+  struct MHD_Response *resp = NULL;
+  pthread_mutex_lock(&s->lock);
+  if (get_params(c, &params, &r) && params.n)
+    fl_ui_reply_error(&r, 400, "the events take no parameter");
+  else if (params.n == 0)
+    resp = fl_ui_events_response(&s->streams, c, run_id, &r);
+  pthread_mutex_unlock(&s->lock);
+  if (!resp) return send_reply(c, &r);
+  r = (fl_ui_reply){.status = 200, .type = "text/event-stream", .api = 1};
+  enum MHD_Result ok = MHD_NO;
+  if (add_headers(resp, &r)) ok = fl_ui_mhd()->queue_response(c, 200, resp);
+  fl_ui_mhd()->destroy_response(resp); /* frees the stream if not queued */
+  return ok;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
                                   const char *url, const char *method,
                                   const char *version, const char *upload,
                                   size_t *upload_size, void **req) {
   (void)version, (void)upload, (void)upload_size, (void)req;
   fl_ui_server *s = cls;
-  fl_ui_reply r;
+  fl_ui_reply r = {0};
+  char run_id[128];
+  const char *part;
   if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
       strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
     fl_ui_reply_error(&r, 405, "only GET and HEAD: this UI has no action yet");
+    r.allow = "GET, HEAD";
+  } else if ((part = run_part(url, run_id, sizeof run_id)) &&
+             strcmp(part, "events") == 0) {
+    return send_events(s, c, run_id);
   } else {
+    pthread_mutex_lock(&s->lock);
     route(s, c, url, &r);
+    pthread_mutex_unlock(&s->lock);
   }
   return send_reply(c, &r);
 }
@@ -189,6 +285,13 @@ static void log_mhd(void *cls, const char *fmt, va_list ap) {
   vfprintf(stderr, fmt, ap);
 }
 
+static void server_free(fl_ui_server *s) {
+  if (s->streams.stop_fd >= 0) close(s->streams.stop_fd);
+  fl_ui_runs_free(s->runs);
+  pthread_mutex_destroy(&s->lock);
+  free(s);
+}
+
 int fl_ui_server_start(flowlua *rt, int listen_fd, fl_ui_server **out,
                        char *err, size_t errlen) {
   *out = NULL;
@@ -202,15 +305,27 @@ int fl_ui_server_start(flowlua *rt, int listen_fd, fl_ui_server **out,
     close(listen_fd);
     return -1;
   }
+  pthread_mutex_init(&s->lock, NULL);
   s->rt = rt;
+  s->runs = fl_ui_runs_new();
+  s->streams = (fl_ui_streams){.lock = &s->lock, .rt = rt, .max = MAX_STREAMS,
+                               .stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)};
+  if (!s->runs || s->streams.stop_fd < 0) {
+    snprintf(err, errlen, "cannot start the server: %s",
+             s->runs ? "no eventfd for stopping streams" : "out of memory");
+    close(listen_fd);
+    server_free(s);
+    return -1;
+  }
   s->daemon = fl_ui_mhd()->start_daemon(
-      MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG, 0,
-      NULL, NULL, on_request, s,
+      MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+          MHD_USE_AUTO | MHD_USE_ERROR_LOG,
+      0, NULL, NULL, on_request, s,
       /* first, or libmicrohttpd logs the options before it on its own */
       MHD_OPTION_EXTERNAL_LOGGER, log_mhd, NULL,
       MHD_OPTION_LISTEN_SOCKET, (MHD_socket)listen_fd,
       MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
-      MHD_OPTION_CONNECTION_LIMIT, (unsigned)256,
+      MHD_OPTION_CONNECTION_LIMIT, (unsigned)MAX_CONNECTIONS,
       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
       MHD_OPTION_END);
   if (!s->daemon) {
@@ -218,7 +333,7 @@ int fl_ui_server_start(flowlua *rt, int listen_fd, fl_ui_server **out,
     /* Whether a failed start closed the socket is not said: close it only
        if it is still ours. */
     if (fcntl(listen_fd, F_GETFD) != -1) close(listen_fd);
-    free(s);
+    server_free(s);
     return -1;
   }
   *out = s;
@@ -227,6 +342,11 @@ int fl_ui_server_start(flowlua *rt, int listen_fd, fl_ui_server **out,
 
 void fl_ui_server_stop(fl_ui_server *s) {
   if (!s) return;
+  /* Streams wait on this: they end, so that their threads can be joined. */
+  uint64_t one = 1;
+  if (write(s->streams.stop_fd, &one, sizeof one) != sizeof one)
+    fprintf(stderr, "flowlua ui: cannot wake the event streams (they end "
+                    "as their connections are closed)\n");
   fl_ui_mhd()->stop_daemon(s->daemon); /* closes the listening socket too */
-  free(s);
+  server_free(s);
 }

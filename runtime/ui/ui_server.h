@@ -1,7 +1,7 @@
 /*
- * ui_server.h — the HTTP server of `flowlua ui`, on libmicrohttpd: one
- * internal thread answers every request, so the flowlua handle it reads
- * through is only ever used by that thread.
+ * ui_server.h — the HTTP server of `flowlua ui`, on libmicrohttpd: a
+ * thread per connection, and one lock over the flowlua handle it reads
+ * through (ui_server.c says why).
  */
 #ifndef FL_UI_SERVER_H
 #define FL_UI_SERVER_H
@@ -17,8 +17,8 @@ typedef struct fl_ui_server fl_ui_server;
 int fl_ui_server_start(flowlua *rt, int listen_fd, fl_ui_server **out,
                        char *err, size_t errlen);
 
-/* Stops answering, waits for the thread, closes the socket. NULL is
-   allowed. */
+/* Stops answering, ends the event streams, waits for the threads,
+   closes the socket. NULL is allowed. */
 void fl_ui_server_stop(fl_ui_server *s);
 
 #endif
