@@ -1,6 +1,7 @@
-// flowlua ui: fills the static pages from the JSON API. Everything from
-// the history (flow and task names, errors, params) is untrusted: it goes
-// into the page through textContent only, never parsed as markup.
+// flowlua ui: what every page shares (loaded first), and the runs page.
+// Everything from the history (flow and task names, errors, params) is
+// untrusted: it goes into the page through textContent only, never parsed
+// as markup.
 "use strict";
 
 function el(tag, text, cls) {
@@ -38,8 +39,12 @@ function seconds(s) {
   return Math.floor(s / 60) + " min " + Math.round(s % 60) + " s";
 }
 
+function stateClass(state) {
+  return "state state-" + String(state).replace(/[^A-Za-z]/g, "");
+}
+
 function stateCell(state) {
-  return el("td", state, "state state-" + String(state).replace(/[^A-Za-z]/g, ""));
+  return el("td", state, stateClass(state));
 }
 
 function counts(obj) {
@@ -48,13 +53,45 @@ function counts(obj) {
   return parts.length ? parts.join(", ") : "-";
 }
 
+// The URL keeps times as the API takes them (ISO 8601 UTC); the form's
+// inputs show them in local time, as people type them.
+function localInput(iso) {
+  if (!iso) return "";
+  const d = new Date(iso);
+  if (isNaN(d)) return "";
+  const pad = (n) => String(n).padStart(2, "0");
+  return d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) +
+    "T" + pad(d.getHours()) + ":" + pad(d.getMinutes());
+}
+
+// The filter goes into the page's URL, so that a filtered list can be
+// linked and reloaded; an empty field is left out (the API refuses empty
+// parameters).
+function filterSubmit(ev) {
+  ev.preventDefault();
+  const f = new URLSearchParams();
+  const flow = document.getElementById("f-flow").value.trim();
+  const state = document.getElementById("f-state").value;
+  if (flow) f.set("flow", flow);
+  if (state) f.set("state", state);
+  for (const k of ["since", "until"]) {
+    const v = document.getElementById("f-" + k).value;
+    const d = v ? new Date(v) : null;
+    if (d && !isNaN(d)) f.set(k, d.toISOString());
+  }
+  location.href = "/" + (f.toString() ? "?" + f : "");
+}
+
 async function runsPage() {
   const q = new URLSearchParams(location.search);
   const api = new URLSearchParams();
-  for (const k of ["flow", "state", "limit", "before"])
+  for (const k of ["flow", "state", "limit", "before", "since", "until"])
     if (q.get(k)) api.set(k, q.get(k));
   document.getElementById("f-flow").value = q.get("flow") || "";
   document.getElementById("f-state").value = q.get("state") || "";
+  document.getElementById("f-since").value = localInput(q.get("since"));
+  document.getElementById("f-until").value = localInput(q.get("until"));
+  document.getElementById("filter").addEventListener("submit", filterSubmit);
   let page;
   try {
     page = await getJSON("/api/runs" + (api.toString() ? "?" + api : ""));
@@ -87,44 +124,7 @@ async function runsPage() {
   }
 }
 
-async function runPage() {
-  const id = decodeURIComponent(location.pathname.replace(/^\/runs\//, ""));
-  let run;
-  try {
-    run = await getJSON("/api/runs/" + encodeURIComponent(id));
-  } catch (e) {
-    say(e.message, true);
-    return;
-  }
-  document.title = "flowlua: " + run.flow + " " + run.state;
-  const set = (elId, v) => { document.getElementById(elId).textContent = v === null || v === undefined ? "-" : String(v); };
-  set("r-flow", run.flow);
-  set("r-state", run.state);
-  document.getElementById("r-state").className = "state state-" + String(run.state).replace(/[^A-Za-z]/g, "");
-  set("r-id", run.id);
-  set("r-script", run.script);
-  set("r-started", when(run.started_at));
-  set("r-duration", seconds(run.duration));
-  set("r-resumed", run.resumed_from);
-  set("r-error", run.error);
-  set("r-params", JSON.stringify(run.params, null, 2));
-  const body = document.querySelector("#tasks tbody");
-  for (const t of run.tasks) {
-    const tr = el("tr");
-    tr.appendChild(el("td", t.key));
-    tr.appendChild(stateCell(t.state));
-    tr.appendChild(el("td", t.attempts, "num"));
-    tr.appendChild(el("td", seconds(t.duration), "num"));
-    const err = el("td");
-    if (t.error) err.appendChild(el("pre", t.error));
-    tr.appendChild(err);
-    body.appendChild(tr);
-  }
-  document.getElementById("summary").hidden = false;
-}
-
 document.addEventListener("DOMContentLoaded", () => {
-  const page = document.body.dataset.page;
-  if (page === "runs") runsPage();
-  else if (page === "run") runPage();
+  // Each page's own script (run.js...) starts its page; this one the runs.
+  if (document.body.dataset.page === "runs") runsPage();
 });

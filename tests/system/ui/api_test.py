@@ -237,6 +237,11 @@ def check_pages(base, runs):
              "/static/index.html", "/static/run.html"]
     for path in pages:
         code, headers, body = get(base + path)
+        if path == "/runs/nothing":  # no such run: a 404 page that says so
+            expect(code == 404 and "No such run" in body,
+                   f"GET {path} is a 404 page saying so", (code, body[:300]))
+            check_headers(headers, f"GET {path}", api=False)
+            continue
         expect(code == 200, f"GET {path} is 200", code)
         expect(headers.get("Content-Type", "").startswith("text/html"),
                f"GET {path} is HTML", headers.get("Content-Type"))
@@ -274,6 +279,8 @@ def check_not_found(base):
                f"GET {path}: no file of the disk", body[:200])
     code, headers, body = get(base + "/api/runs", method="POST")
     expect(code == 405, "POST /api/runs is 405 (no action yet)", (code, body[:200]))
+    expect(headers.get("Allow") == "GET, HEAD", "a 405 says what is allowed",
+           headers.get("Allow"))
     check_headers(headers, "POST /api/runs", api=True)
 
 
