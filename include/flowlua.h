@@ -408,6 +408,18 @@ FLOWLUA_API int flowlua_report_runs_page(flowlua *rt,
                                          char **out);
 
 /*
+ * Keeps the run history open for reading until flowlua_free: the reports
+ * (flowlua_report_*, flowlua_run_view_open, flowlua_run_mark_get) then
+ * read through it instead of opening the history at each call, which is
+ * what a server answering many requests needs (the web UI: a PostgreSQL
+ * history costs a connection per open). Runs of processes that are gone
+ * are still marked Crashed at each report. FLOWLUA_EINVAL when there is
+ * no history yet (no file: run a flow first), FLOWLUA_EIO when it cannot
+ * be opened; the message says why. Calling it again does nothing.
+ */
+FLOWLUA_API int flowlua_history_keep_open(flowlua *rt);
+
+/*
  * One stored run, loaded once and read in parts: what the web UI's page
  * of a run asks for, a piece at a time, without sending a 100,000-task
  * run whole. flowlua_run_view_open loads the run (run_ref: an id, an

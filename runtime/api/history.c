@@ -26,6 +26,17 @@ int fl_history_open_for(flowlua *rt, int writing, fl_store **st,
     *st = rt->store;
     return FLOWLUA_OK;
   }
+  if (rt->history && !writing) {
+    /* Kept open: what a fresh handle does first, marking the runs of
+       processes that are gone, is done at each use instead. */
+    if (fl_store_mark_crashed(rt->history, fl_wall_time(), NULL) != FLOWLUA_OK) {
+      fl_set_error(rt, "%s", fl_store_errmsg(rt->history));
+      return FLOWLUA_EIO;
+    }
+    fl_record_log_notices(rt, rt->history);
+    *st = rt->history;
+    return FLOWLUA_OK;
+  }
   const char *path = rt->state_path;
   if (!path || !*path || strcmp(path, ":memory:") == 0) {
     fl_set_error(rt, "no run history%s: the runtime keeps none (state path "
@@ -52,6 +63,21 @@ int fl_history_open_for(flowlua *rt, int writing, fl_store **st,
     return FLOWLUA_EIO;
   }
   *st = *tmp;
+  return FLOWLUA_OK;
+}
+
+int flowlua_history_keep_open(flowlua *rt) {
+  if (!rt) return FLOWLUA_EINVAL;
+  if (rt->history) return FLOWLUA_OK;
+  fl_store *st, *tmp;
+  int rc = fl_history_open_for(rt, 0, &st, &tmp);
+  if (rc) return rc;
+  if (!st) {
+    fl_set_error(rt, "no run history at %s to keep open (run a flow first)",
+                 rt->state_name);
+    return FLOWLUA_EINVAL;
+  }
+  rt->history = tmp; /* NULL when st is rt's own store: nothing to keep */
   return FLOWLUA_OK;
 }
 

@@ -19,6 +19,7 @@
 #include "params.h"
 #include "record.h"
 #include "resume.h"
+#include "store.h"
 
 /* ---- a run's leftovers --------------------------------------------------- */
 
@@ -67,6 +68,8 @@ void fl_engine_free(flowlua *rt) {
   fl_pool_free(rt->pool);
   rt->pool = NULL;
   fl_record_close(rt); /* after the runs: it ends the ones left open */
+  fl_store_close(rt->history);
+  rt->history = NULL;
   lua_close(rt->L); /* frees the requests Lua still held */
   if (rt->http_ready) fl_http_close(&rt->http);
   fl_loop_close(&rt->loop);

@@ -339,6 +339,9 @@ struct flowlua {
      before that, 1 open, -1 when there is none (no path, ":memory:"). */
   struct fl_store *store;
   int store_state;
+  /* The history kept open for reading (flowlua_history_keep_open), which
+     the reports read through when store is not open; NULL otherwise. */
+  struct fl_store *history;
   char *state_path;     /* owned copy of opts.state_path */
   char *state_name;     /* as messages name it: a URI's password masked */
   uint32_t flush_epoch; /* counts the store's flushes, from 1 */

@@ -110,7 +110,10 @@ static flowlua *open_history(const char *state) {
   }
   flowlua_runs_query probe = {.state = -1, .limit = 1};
   char *text = NULL;
-  if (flowlua_report_runs_page(rt, &probe, &text) != FLOWLUA_OK) {
+  /* Kept open: every request reads through the same handle (under the
+     server's lock), not a new connection or file handle each. */
+  if (flowlua_history_keep_open(rt) != FLOWLUA_OK ||
+      flowlua_report_runs_page(rt, &probe, &text) != FLOWLUA_OK) {
     fprintf(stderr, "flowlua ui: cannot read the history: %s\n",
             flowlua_errmsg(rt));
     flowlua_free(rt);

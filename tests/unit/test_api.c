@@ -386,6 +386,33 @@ static void test_run_view(void) {
   CHECK_EQ_INT(flowlua_report_runs_page(rt, &rq, &text), FLOWLUA_OK);
   CHECK_EQ_STR(text, "{\"runs\":[],\"next_before\":null}\n");
   flowlua_string_free(text);
+  /* A second handle keeps the history open and reads through it, as the
+     web UI does; before any history exists that is refused. */
+  flowlua_options o2;
+  flowlua_options_init(&o2);
+  o2.log_level = FLOWLUA_LOG_OFF;
+  o2.state_path = state;
+  flowlua *reader = NULL;
+  CHECK_EQ_INT(flowlua_new(&o2, &reader), FLOWLUA_OK);
+  if (reader) {
+    CHECK_EQ_INT(flowlua_history_keep_open(reader), FLOWLUA_OK);
+    CHECK_EQ_INT(flowlua_history_keep_open(reader), FLOWLUA_OK);
+    m = FLOWLUA_INIT(flowlua_run_mark);
+    CHECK_EQ_INT(flowlua_run_mark_get(reader, out.run_id, &m), FLOWLUA_OK);
+    CHECK_EQ_INT(m.state, FLOWLUA_FLOW_FAILED);
+    flowlua_free(reader);
+  }
+  char missing[80];
+  snprintf(missing, sizeof missing, "%s/none.db", dir);
+  o2.state_path = missing;
+  reader = NULL;
+  CHECK_EQ_INT(flowlua_new(&o2, &reader), FLOWLUA_OK);
+  if (reader) {
+    CHECK_EQ_INT(flowlua_history_keep_open(reader), FLOWLUA_EINVAL);
+    CHECK_CONTAINS(flowlua_errmsg(reader), "no run history");
+    flowlua_free(reader);
+  }
+  CHECK_EQ_INT(flowlua_history_keep_open(NULL), FLOWLUA_EINVAL);
 done:
   flowlua_run_view_free(v);
   flowlua_run_view_free(NULL);
