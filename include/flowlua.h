@@ -413,7 +413,8 @@ FLOWLUA_API int flowlua_report_runs_page(flowlua *rt,
  * read through it instead of opening the history at each call, which is
  * what a server answering many requests needs (the web UI: a PostgreSQL
  * history costs a connection per open). Runs of processes that are gone
- * are still marked Crashed at each report. FLOWLUA_EINVAL when there is
+ * are still marked Crashed, at most a second after a report first sees
+ * them. FLOWLUA_EINVAL when there is
  * no history yet (no file: run a flow first), FLOWLUA_EIO when it cannot
  * be opened; the message says why. Calling it again does nothing.
  */

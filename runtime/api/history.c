@@ -28,12 +28,18 @@ int fl_history_open_for(flowlua *rt, int writing, fl_store **st,
   }
   if (rt->history && !writing) {
     /* Kept open: what a fresh handle does first, marking the runs of
-       processes that are gone, is done at each use instead. */
-    if (fl_store_mark_crashed(rt->history, fl_wall_time(), NULL) != FLOWLUA_OK) {
-      fl_set_error(rt, "%s", fl_store_errmsg(rt->history));
-      return FLOWLUA_EIO;
+       processes that are gone, is done again at most once a second (it
+       costs a query, and a server may answer thousands of requests a
+       second; a crash is not noticed sooner than that anyway). */
+    double now = fl_wall_time();
+    if (!(now - rt->history_marked_at < 1.0 && now >= rt->history_marked_at)) {
+      if (fl_store_mark_crashed(rt->history, now, NULL) != FLOWLUA_OK) {
+        fl_set_error(rt, "%s", fl_store_errmsg(rt->history));
+        return FLOWLUA_EIO;
+      }
+      fl_record_log_notices(rt, rt->history);
+      rt->history_marked_at = now;
     }
-    fl_record_log_notices(rt, rt->history);
     *st = rt->history;
     return FLOWLUA_OK;
   }
@@ -78,6 +84,7 @@ int flowlua_history_keep_open(flowlua *rt) {
     return FLOWLUA_EINVAL;
   }
   rt->history = tmp; /* NULL when st is rt's own store: nothing to keep */
+  rt->history_marked_at = fl_wall_time(); /* opening marked them */
   return FLOWLUA_OK;
 }
 

@@ -342,6 +342,7 @@ struct flowlua {
   /* The history kept open for reading (flowlua_history_keep_open), which
      the reports read through when store is not open; NULL otherwise. */
   struct fl_store *history;
+  double history_marked_at; /* its last fl_store_mark_crashed, wall clock */
   char *state_path;     /* owned copy of opts.state_path */
   char *state_name;     /* as messages name it: a URI's password masked */
   uint32_t flush_epoch; /* counts the store's flushes, from 1 */

@@ -49,37 +49,55 @@ static int read_run_row(struct fl_store_arena *a, sqlite3_stmt *s,
   return ok;
 }
 
+/* The statements read_counts uses, prepared on first use and kept for
+   the rows of one list: preparing costs more than running them, and a
+   page of runs is read a few thousand times a second by the web UI. */
+typedef struct counts_stmts {
+  sqlite3_stmt *recorded, *counted;
+} counts_stmts;
+
+static void counts_stmts_free(counts_stmts *c) {
+  sqlite3_finalize(c->recorded);
+  sqlite3_finalize(c->counted);
+}
+
 /* Fills the counts of task runs by state: from the counts recorded at the
    run's end, or, for a run without them (still running) or with counts
    that are not a JSON object of counts (a damaged or forged file), by
    counting its task runs. */
-static int read_counts(fl_store *st, int64_t rowid, const char *counts_json,
-                       fl_store_run_row *r) {
-  sqlite3_stmt *s = NULL;
-  int status = fl__store_prepare(
-      st,
-      counts_json ? "SELECT key, value FROM json_each(CASE WHEN"
-                    " json_valid(?2) THEN CASE WHEN json_type(?2) = 'object'"
-                    " THEN ?2 END END)"
-                  : FL_STORE_COUNT_TASK_RUNS_SQL,
-      &s, "cannot count a run's task runs");
-  if (status) return status;
-  sqlite3_bind_int64(s, 1, rowid);
-  if (counts_json) sqlite3_bind_text(s, 2, counts_json, -1, SQLITE_STATIC);
+static int read_counts(fl_store *st, counts_stmts *c, int64_t rowid,
+                       const char *counts_json, fl_store_run_row *r) {
+  sqlite3_stmt **s = counts_json ? &c->recorded : &c->counted;
+  int status = FLOWLUA_OK;
+  if (*s) {
+    sqlite3_reset(*s);
+    sqlite3_clear_bindings(*s);
+  } else {
+    status = fl__store_prepare(
+        st,
+        counts_json ? "SELECT key, value FROM json_each(CASE WHEN"
+                      " json_valid(?2) THEN CASE WHEN json_type(?2) = 'object'"
+                      " THEN ?2 END END)"
+                    : FL_STORE_COUNT_TASK_RUNS_SQL,
+        s, "cannot count a run's task runs");
+    if (status) return status;
+  }
+  sqlite3_bind_int64(*s, 1, rowid);
+  if (counts_json) sqlite3_bind_text(*s, 2, counts_json, -1, SQLITE_STATIC);
   int rc, rows = 0;
-  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+  while ((rc = sqlite3_step(*s)) == SQLITE_ROW) {
     rows++;
-    int state = fl_store_task_state_parse((const char *)sqlite3_column_text(s, 0));
-    int64_t n = sqlite3_column_int64(s, 1);
+    int state = fl_store_task_state_parse((const char *)sqlite3_column_text(*s, 0));
+    int64_t n = sqlite3_column_int64(*s, 1);
     if (n <= 0) continue;
     r->n_tasks += (size_t)n;
     if (state >= 0) r->by_state[state] += (size_t)n;
   }
   if (rc != SQLITE_DONE) status = fl__store_sql_err(st, rc, "cannot count a run's task runs");
-  sqlite3_finalize(s);
+  sqlite3_reset(*s); /* no read left open on the file */
   if (status == FLOWLUA_OK && counts_json && rows == 0 &&
       strcmp(counts_json, "{}") != 0)
-    return read_counts(st, rowid, NULL, r); /* not counts: count the rows */
+    return read_counts(st, c, rowid, NULL, r); /* not counts: count the rows */
   return status;
 }
 
@@ -140,6 +158,7 @@ int fl_store_list_runs_where(fl_store *st, const fl_store_run_filter *f,
   if (f->until > 0) sqlite3_bind_double(s, 6, f->until);
   size_t cap = 0;
   int rc;
+  counts_stmts counts = {0};
   while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
     if (GROW(out->rows, cap, out->n)) {
       status = fl__store_oom(st, "cannot list runs");
@@ -151,13 +170,14 @@ int fl_store_list_runs_where(fl_store *st, const fl_store_run_filter *f,
       break;
     }
     out->n++;
-    status = read_counts(st, sqlite3_column_int64(s, 0),
+    status = read_counts(st, &counts, sqlite3_column_int64(s, 0),
                          (const char *)sqlite3_column_text(s, 13), r);
     if (status) break;
   }
   if (status == FLOWLUA_OK && rc != SQLITE_DONE)
     status = fl__store_sql_err(st, rc, "cannot list runs");
   sqlite3_finalize(s);
+  counts_stmts_free(&counts);
   return status;
 }
 
@@ -585,10 +605,12 @@ int fl_store_load_run(fl_store *st, const char *ref, const char *flow,
   if (status == FLOWLUA_OK) status = load_tasks(st, x, rowid);
   /* Counted as runs lists them: the engine's counts recorded at the end,
      else by the same rule as FL_STORE_COUNT_TASK_RUNS_SQL. */
+  counts_stmts stmts = {0};
   if (status == FLOWLUA_OK && counts)
-    status = read_counts(st, rowid, counts, &x->pub.run);
+    status = read_counts(st, &stmts, rowid, counts, &x->pub.run);
   else if (status == FLOWLUA_OK && fl__store_detail_count(x))
     status = fl__store_oom(st, "cannot count a run's task runs");
+  counts_stmts_free(&stmts);
   if (status) {
     fl_store_run_detail_free(&x->pub);
     return status;

@@ -232,7 +232,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
                                   const char *url, const char *method,
                                   const char *version, const char *upload,
                                   size_t *upload_size, void **req) {
-  (void)version, (void)upload, (void)upload_size, (void)req;
+  (void)version, (void)upload, (void)upload_size;
+  /* The first call comes with the headers only: answering then is an
+     early response, after which libmicrohttpd closes the connection
+     (Connection: close, a new TCP connection and thread per request).
+     The answer is given on the second call, once the request is whole. */
+  static char headers_seen;
+  if (!*req) {
+    *req = &headers_seen;
+    return MHD_YES;
+  }
   fl_ui_server *s = cls;
   fl_ui_reply r = {0};
   char run_id[128];

@@ -9,6 +9,7 @@ then 'bad'), starts `flowlua ui --listen 127.0.0.1:0` on it and checks:
     parameter strict (unknown, repeated, empty, out of range: 400), an
     unknown run 404 for every part, an unknown part 404;
   - /api/runs?since=&until=: ISO 8601 UTC bounds, malformed ones 400;
+  - requests on one connection are answered on it (keep-alive);
   - /api/runs/ID/events: a run that waits for a file this test creates
     (flow.shell polling for it) is followed from Running to its end: a
     `run` event first, an `end` event with Success last, then the stream
@@ -170,6 +171,26 @@ def check_time_filter(base, runs):
     body = api_json(base, "/api/runs?since=2026-12-05T12:00:00Z&until=2026-12-05T12:00:00Z",
                     status=400)
     expect("is not after since" in body.get("error", ""), "until == since: 400", body)
+
+
+def check_keep_alive(base):
+    """Requests on one connection are answered on it (an answer given with
+    the headers only used to close the connection after each request)."""
+    import http.client
+    host, port = base[len("http://"):-1].rsplit(":", 1)
+    conn = http.client.HTTPConnection(host, int(port), timeout=LIMIT)
+    socks = []
+    for path in ("/api/runs?limit=1", "/", "/api/runs/last/summary"):
+        conn.request("GET", path)
+        r = conn.getresponse()
+        r.read()
+        expect(r.status == 200 and (r.getheader("Connection") or "").lower() != "close",
+               f"GET {path} on a kept connection: 200, not closed",
+               (r.status, r.getheader("Connection")))
+        socks.append(conn.sock)
+    expect(socks[0] is not None and all(x is socks[0] for x in socks),
+           "three requests on one connection")
+    conn.close()
 
 
 class Stream:
@@ -340,6 +361,7 @@ def main():
                 check_parts(base, binary, state, runs)
                 check_part_refusals(base, runs)
                 check_time_filter(base, runs)
+                check_keep_alive(base)
                 check_live(base, ui, binary, work, state)
                 proc, go, stream = check_streams_bounded(base, ui, binary, work, state)
                 # SIGTERM with a stream open: the server ends it and exits.
