@@ -148,18 +148,18 @@ static void route_api(fl_ui_server *s, struct MHD_Connection *c,
 
 /* The run page, or a 404 page when the run is not there: a link to a
    pruned run says so at once, with the status a crawler or a script
-   understands. Loading the run here is no waste: the page's first
-   requests then find it loaded. */
+   understands. A full id is checked by its mark (one indexed row); only
+   a prefix or "last" loads the run to resolve it. */
 static void route_run_page(fl_ui_server *s, const char *id, fl_ui_reply *r) {
-  fl_ui_reply err;
-  if (fl_ui_runs_get(s->runs, s->rt, id, &err)) {
-    reply_asset(r, "run.html");
-    return;
-  }
-  unsigned status = err.status;
+  flowlua_run_mark mark = FLOWLUA_INIT(flowlua_run_mark);
+  int rc = flowlua_run_mark_get(s->rt, id, &mark);
+  fl_ui_reply err = {0};
+  if (rc == FLOWLUA_EINVAL && fl_ui_runs_get(s->runs, s->rt, id, &err))
+    rc = FLOWLUA_OK;
   if (err.release) err.release((void *)err.body);
-  reply_asset(r, status == 404 ? "norun.html" : "run.html");
-  r->status = status == 404 ? 404 : 200;
+  reply_asset(r, rc == FLOWLUA_EINVAL || err.status == 404 ? "norun.html"
+                                                            : "run.html");
+  if (rc == FLOWLUA_EINVAL || err.status == 404) r->status = 404;
 }
 
 static void route(fl_ui_server *s, struct MHD_Connection *c, const char *url,
