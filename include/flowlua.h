@@ -465,8 +465,9 @@ FLOWLUA_API int flowlua_run_view_tasks(flowlua *rt, const flowlua_run_view *v,
 
 /* The graph laid out in layers, each node with its task run's state;
    beyond max_nodes nodes, counts by layer and state instead. The shape is
-   in docs/manual/ui.md ("GET /api/runs/ID/graph"). */
-FLOWLUA_API int flowlua_run_view_graph(flowlua *rt, const flowlua_run_view *v,
+   in docs/manual/ui.md ("GET /api/runs/ID/graph"). Made once per
+   max_nodes and kept by the view. */
+FLOWLUA_API int flowlua_run_view_graph(flowlua *rt, flowlua_run_view *v,
                                        size_t max_nodes, char **out);
 
 /* The timeline: rows offset..offset+limit of the task runs, each with one

@@ -56,9 +56,10 @@ schedule = load("schedule/run.py", "bench_schedule")
 workers = load("workers/run.py", "bench_workers")
 pgbench = load("pg_store.py", "bench_pg")
 pgqueue = load("workers/pg_queue.py", "bench_pg_queue")
+uibench = load("ui/run.py", "bench_ui")
 
 WORKLOADS = ["engine", "store", "startup", "http", "csv", "json", "schedule", "workers", "pg",
-             "pgworkers"]
+             "pgworkers", "ui"]
 
 # Sizes and repeat counts. "full" is issue 7's workloads, with repeats
 # chosen so that the whole suite, build included, takes under 7 minutes on
@@ -70,13 +71,13 @@ SIZES = {
              "json_count": 100000, "json_big_mb": 50, "json_repeat": 1, "json_big_repeat": 3,
              "fires": 200, "idle_s": 60, "workers_spin_s": 0.25, "workers_repeat": 3,
              "workers_noop": 10000, "workers_chain": 1000, "pgq_noop": 10000,
-             "pgq_chain": 200},
+             "pgq_chain": 200, "ui_runs": 100000, "ui_tasks": 100000, "ui_seconds": 3},
     "quick": {"tasks": 2000, "engine_repeat": 1, "store_repeat": 1, "startup_repeat": 5,
               "http_n": 100, "http_repeat": 1, "csv_rows": 20000, "csv_runs": 1,
               "json_count": 200, "json_big_mb": 1, "json_repeat": 1, "json_big_repeat": 1,
               "fires": 10, "idle_s": 1, "workers_spin_s": 0.02, "workers_repeat": 1,
               "workers_noop": 200, "workers_chain": 50, "pgq_noop": 200,
-              "pgq_chain": 20},
+              "pgq_chain": 20, "ui_runs": 1000, "ui_tasks": 1000, "ui_seconds": 0.5},
 }
 
 
@@ -253,9 +254,31 @@ def run_pgworkers(ctx):
     return doc, rows
 
 
+def run_ui(ctx):
+    z = ctx.sizes
+    doc = uibench.measure(ctx.flowlua, ctx.path("ui"), z["ui_runs"], z["ui_tasks"], z["ui_seconds"])
+    uibench.print_table(doc)
+    cold, warm = doc["big_run_cold_ms"], doc["big_run_warm_ms"]
+    rows = [row("ui", "ui runs page GET /", doc["runs_page_ms"], None, "ms", "", None,
+                f"<= {uibench.TARGET_RUNS_MS:g} ms", doc["runs_page_ms"] <= uibench.TARGET_RUNS_MS),
+            row("ui", f"ui GET /api/runs (50 of {z['ui_runs']:,})", doc["api_runs_50_ms"], None, "ms",
+                "", None, f"<= {uibench.TARGET_RUNS_MS:g} ms",
+                doc["api_runs_50_ms"] <= uibench.TARGET_RUNS_MS),
+            row("ui", "ui /api/runs (20) 2 clients", doc["api_runs_20_rps"], None, "req/s", "", None,
+                f">= {uibench.TARGET_RPS:g}", doc["api_runs_20_rps"] >= uibench.TARGET_RPS),
+            row("ui", f"ui {z['ui_tasks']:,}-task run page, cold", cold["total"], warm["total"], "ms",
+                "the same, warm", cold["total"] / warm["total"] if warm["total"] else None,
+                f"<= {uibench.TARGET_RUN_PAGE_MS:g} ms", cold["total"] <= uibench.TARGET_RUN_PAGE_MS)]
+    if doc["big_run_elements"] is not None:
+        rows.append(row("ui", "ui run page elements", doc["big_run_elements"], None, "elements", "",
+                        None, f"< {uibench.TARGET_ELEMENTS}",
+                        doc["big_run_elements"] < uibench.TARGET_ELEMENTS))
+    return doc, rows
+
+
 RUNNERS = {"engine": run_engine, "store": run_store, "startup": run_startup, "http": run_http,
            "csv": run_csv, "json": run_json, "schedule": run_schedule, "workers": run_workers,
-           "pg": run_pg, "pgworkers": run_pgworkers}
+           "pg": run_pg, "pgworkers": run_pgworkers, "ui": run_ui}
 
 # The C references and who needs them; compiled once, before any workload.
 REFERENCES = {
