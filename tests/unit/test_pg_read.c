@@ -398,6 +398,39 @@ static void test_same_as_sqlite(void) {
     fl_store_run_detail_free(y);
   }
 
+  /* The marks (the UI's change marker), of ended runs and of the one
+     still Running, and a page bounded by start times, read the same. */
+  for (int k = 0; k < 3; k++) {
+    fl_store_run_mark ma, mb;
+    CHECK_EQ_INT(fl_store_run_mark_get(st, ids[k], &ma), FLOWLUA_OK);
+    CHECK_EQ_INT(fl__pg_run_mark(conn, ids[k], &mb), FLOWLUA_OK);
+    CHECK_EQ_INT(ma.state, k == 2 ? FLOWLUA_FLOW_RUNNING : mb.state);
+    CHECK_EQ_INT(ma.state, mb.state);
+    CHECK(ma.ended_at == mb.ended_at);
+    CHECK_EQ_INT((int)ma.task_runs, (int)mb.task_runs);
+    CHECK_EQ_INT((int)ma.changes, (int)mb.changes);
+    if (k == 2) {
+      CHECK_EQ_INT((int)ma.task_runs, 5);
+      CHECK(ma.changes >= 9); /* every change of its task runs counts */
+    }
+  }
+  fl_store_run_mark none;
+  CHECK_EQ_INT(fl_store_run_mark_get(st, "zzzz", &none), FLOWLUA_EINVAL);
+  CHECK_EQ_INT(fl__pg_run_mark(conn, "zzzz", &none), FLOWLUA_EINVAL);
+  CHECK_EQ_STR(message(), sqlite_message(st));
+  fl_store_run_filter window = {.state = -1, .since = 1764900000.123456 + 50,
+                                .until = 1764900000.123456 + 150};
+  CHECK_EQ_INT(fl_store_list_runs_where(st, &window, &a), FLOWLUA_OK);
+  CHECK_EQ_INT(fl__pg_list_runs_where(conn, &window, &b), FLOWLUA_OK);
+  CHECK_EQ_INT(a.n, 1);
+  CHECK_EQ_INT(a.n, b.n);
+  if (a.n == 1 && b.n == 1) {
+    CHECK_EQ_STR(a.rows[0].run_id, ids[1]);
+    same_run_row(&a.rows[0], &b.rows[0]);
+  }
+  fl_store_run_list_free(&a);
+  fl_store_run_list_free(&b);
+
   double *fa = NULL, *fb = NULL;
   size_t na = 0, nb = 0;
   CHECK_EQ_INT(fl_store_succeeded_fires(st, "etl", 1764899000, 1764901000, &fa, &na),
