@@ -67,21 +67,9 @@ static int64_t col_int64(const res *q, int row, int col) {
   return v ? strtoll(v, NULL, 10) : 0;
 }
 
-/* A JSON scalar read as an integer, as SQLite's column_int64 reads what
-   json_each hands it: true is 1, a number is truncated (and saturated), a
-   string is read for a leading number, anything else is 0. For counts and
-   the ordering flag of an edge, which a damaged history may hold as
-   anything. */
-static int64_t json_int(const char *v) {
-  if (!v) return 0;
-  if (strcmp(v, "true") == 0) return 1;
-  char *end;
-  double x = strtod(v, &end);
-  if (end == v || isnan(x)) return 0;
-  if (x >= 9223372036854775807.0) return INT64_MAX;
-  if (x <= -9223372036854775808.0) return INT64_MIN;
-  return (int64_t)x;
-}
+/* A JSON scalar read as an integer, as SQLite's column_int64 reads it
+   (store_edges.c). */
+#define json_int fl__store_json_int
 
 /* A text column copied into the arena, by its length; NULL for SQL NULL.
    *ok is cleared when memory runs out. */
@@ -395,148 +383,7 @@ static int load_graph(fl_pg *c, fl__store_detail *x, const char *rowid) {
   return ok ? FLOWLUA_OK : oom(c, what);
 }
 
-/* ---- a run's edges: the common form parsed here ---------------------------
- *
- * store_read.c believes an edge only when it is an array of three whose
- * first two elements are integers that index the keys (else the edges are
- * damaged). Checking that in SQL costs some 2 µs an edge; the edges as
- * jsonb prints them ([[0, 1, false], [1, 2, true]]), parsed here, cost a
- * tenth of it. A third element this parser does not read as the SQLite
- * store would (a string, an array, an object) sends the run to the SQL
- * route (edges_by_sql), which reads any form.
- */
-
-typedef struct edge_parse {
-  const char *p, *end;
-} edge_parse;
-
-static void skip_ws(edge_parse *e) {
-  while (e->p < e->end && (*e->p == ' ' || *e->p == '\n' || *e->p == '\t' ||
-                           *e->p == '\r'))
-    e->p++;
-}
-
-static int take(edge_parse *e, char ch) {
-  skip_ws(e);
-  if (e->p < e->end && *e->p == ch) {
-    e->p++;
-    return 1;
-  }
-  return 0;
-}
-
-/* Whether the token at e->p ends here (a delimiter or the end). */
-static int at_delim(const edge_parse *e) {
-  return e->p == e->end || *e->p == ',' || *e->p == ']' || *e->p == ' ' ||
-         *e->p == '\n' || *e->p == '\t' || *e->p == '\r';
-}
-
-/* An index into the keys: 1 with *v set, 0 when the element is anything
-   else (not an integer, or out of range: the edges are damaged). */
-static int take_index(edge_parse *e, int64_t n_keys, uint32_t *v) {
-  skip_ws(e);
-  int64_t n = 0;
-  const char *start = e->p;
-  int neg = e->p < e->end && *e->p == '-';
-  if (neg) e->p++;
-  while (e->p < e->end && *e->p >= '0' && *e->p <= '9') {
-    if (n > n_keys) return 0; /* out of range long before it overflows */
-    n = n * 10 + (*e->p++ - '0');
-  }
-  if (e->p == start + neg || !at_delim(e)) return 0;
-  if (neg && n != 0) return 0;
-  if (n >= n_keys) return 0;
-  *v = (uint32_t)n;
-  return 1;
-}
-
-/* The third element as SQLite's column_int reads it: 1 with *ordering
-   set for true, false, null or a number; 0 for anything else. */
-static int take_flag(edge_parse *e, int *ordering) {
-  skip_ws(e);
-  const char *start = e->p;
-  while (e->p < e->end && !at_delim(e)) e->p++;
-  size_t len = (size_t)(e->p - start);
-  if (len == 0) return 0;
-  if ((len == 4 && memcmp(start, "true", 4) == 0)) {
-    *ordering = 1;
-    return 1;
-  }
-  if ((len == 5 && memcmp(start, "false", 5) == 0) ||
-      (len == 4 && memcmp(start, "null", 4) == 0)) {
-    *ordering = 0;
-    return 1;
-  }
-  if (!(*start == '-' || (*start >= '0' && *start <= '9'))) return 0;
-  char num[64];
-  if (len >= sizeof num) return 0;
-  memcpy(num, start, len);
-  num[len] = '\0';
-  *ordering = json_int(num) != 0;
-  return 1;
-}
-
-enum { EDGES_SQL = 0, EDGES_DONE = 1, EDGES_OOM = -1 };
-
-/*
- * Parses edges (jsonb's text of an array) against n_keys keys into x:
- * EDGES_DONE with x->pub.edges_state RECORDED (and the edges) or DAMAGED;
- * EDGES_SQL for a form left to the SQL route; EDGES_OOM.
- */
-static int parse_edges(const char *text, size_t len, int64_t n_keys,
-                       fl__store_detail *x) {
-  edge_parse e = {text, text + len};
-  fl_store_run_detail *d = &x->pub;
-  size_t cap = 0;
-  int result = EDGES_SQL;
-  if (!take(&e, '[')) return EDGES_SQL;
-  if (take(&e, ']')) {
-    result = EDGES_DONE; /* no edges */
-  } else {
-    for (;;) {
-      fl_store_edge edge = {0, 0, 0};
-      if (!take(&e, '[') || !take_index(&e, n_keys, &edge.from) ||
-          !take(&e, ',') || !take_index(&e, n_keys, &edge.to) ||
-          !take(&e, ',')) {
-        result = -2; /* not an array of three that starts with two indexes */
-        break;
-      }
-      skip_ws(&e);
-      if (e.p < e.end && (*e.p == '"' || *e.p == '[' || *e.p == '{'))
-        break; /* EDGES_SQL */
-      if (!take_flag(&e, &edge.ordering)) break;
-      if (!take(&e, ']')) {
-        result = -2; /* more than three */
-        break;
-      }
-      if (GROW(x->edges, cap, d->n_edges)) {
-        result = EDGES_OOM;
-        break;
-      }
-      x->edges[d->n_edges++] = edge;
-      if (take(&e, ']')) {
-        result = EDGES_DONE;
-        break;
-      }
-      if (!take(&e, ',')) break;
-    }
-  }
-  skip_ws(&e);
-  if (result == EDGES_DONE && e.p != e.end) result = EDGES_SQL;
-  if (result == -2) {
-    d->edges_state = FL_STORE_EDGES_DAMAGED;
-    result = EDGES_DONE;
-  } else if (result == EDGES_DONE) {
-    d->edges_state = FL_STORE_EDGES_RECORDED;
-  }
-  if (result != EDGES_DONE || d->edges_state != FL_STORE_EDGES_RECORDED) {
-    free(x->edges);
-    x->edges = NULL;
-    d->n_edges = 0;
-  }
-  d->edges = x->edges;
-  return result;
-}
+/* ---- a run's edges: the common form is parsed by store_edges.c -------- */
 
 /* Whether the run recorded edges, and whether they can be used, by SQL:
    the database may have been written by anyone, so an edge is checked
@@ -611,14 +458,14 @@ static int load_edges(fl_pg *c, fl__store_detail *x, const char *rowid) {
                      1, &rowid);
   if (status) return status;
   x->pub.edges_state = FL_STORE_EDGES_NONE;
-  int parsed = EDGES_DONE;
+  int parsed = FL__EDGES_DONE;
   if (q.rows > 0)
-    parsed = parse_edges(q.pq->getvalue(q.r, 0, 0),
+    parsed = fl__store_parse_edges(q.pq->getvalue(q.r, 0, 0),
                          (size_t)q.pq->getlength(q.r, 0, 0),
                          (int64_t)x->pub.n_graph_keys, x);
   res_clear(&q);
-  if (parsed == EDGES_OOM) return oom(c, what);
-  return parsed == EDGES_SQL ? edges_by_sql(c, x, rowid) : FLOWLUA_OK;
+  if (parsed == FL__EDGES_OOM) return oom(c, what);
+  return parsed == FL__EDGES_SQL ? edges_by_sql(c, x, rowid) : FLOWLUA_OK;
 }
 
 /* ---- a run's task runs --------------------------------------------------- */

@@ -690,4 +690,17 @@ typedef struct fl__store_task_number {
 int fl__store_cmp_task_number(const void *a, const void *b);
 int fl__store_cmp_attempt(const void *a, const void *b);
 
+/* store_edges.c: a run's edges parsed from their text (a JSON array of
+   [from, to, ordering]) against n_keys keys into x: FL__EDGES_DONE with
+   x->pub.edges_state RECORDED (and the edges) or DAMAGED; FL__EDGES_SQL
+   for a form left to the store's SQL route (x untouched but for its
+   edges freed); FL__EDGES_OOM. */
+enum { FL__EDGES_SQL = 0, FL__EDGES_DONE = 1, FL__EDGES_OOM = -1 };
+int fl__store_parse_edges(const char *text, size_t len, int64_t n_keys,
+                          fl__store_detail *x);
+/* A JSON scalar read as an integer, as SQLite's column_int64 reads what
+   json_each hands it: true is 1, a number is truncated (and saturated), a
+   string is read for a leading number, anything else is 0. */
+int64_t fl__store_json_int(const char *v);
+
 #endif

@@ -334,7 +334,8 @@ static int edges_state(fl_store *st, int64_t rowid, int *state) {
   return status;
 }
 
-static int load_edges(fl_store *st, fl__store_detail *x, int64_t rowid) {
+/* The edges by SQL alone, whatever their form. */
+static int edges_by_sql(fl_store *st, fl__store_detail *x, int64_t rowid) {
   int state = FL_STORE_EDGES_NONE;
   int status = edges_state(st, rowid, &state);
   x->pub.edges_state = state;
@@ -376,6 +377,30 @@ static int load_edges(fl_store *st, fl__store_detail *x, int64_t rowid) {
   sqlite3_finalize(s);
   x->pub.edges = x->edges;
   return status;
+}
+
+/* The run's edges: their text parsed in C in the form flowlua writes
+   (store_edges.c), else by SQL. */
+static int load_edges(fl_store *st, fl__store_detail *x, int64_t rowid) {
+  sqlite3_stmt *s = NULL;
+  int status = fl__store_prepare(st, "SELECT edges FROM run_graph WHERE run = ?1",
+                                 &s, "cannot read a run's graph");
+  if (status) return status;
+  sqlite3_bind_int64(s, 1, rowid);
+  int rc = sqlite3_step(s), parsed = FL__EDGES_DONE;
+  x->pub.edges_state = FL_STORE_EDGES_NONE;
+  if (rc == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL) {
+    const char *text = (const char *)sqlite3_column_text(s, 0);
+    parsed = text ? fl__store_parse_edges(text, (size_t)sqlite3_column_bytes(s, 0),
+                                          (int64_t)x->pub.n_graph_keys, x)
+                  : FL__EDGES_OOM;
+  } else if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+    status = fl__store_sql_err(st, rc, "cannot read a run's graph");
+  }
+  sqlite3_finalize(s);
+  if (status) return status;
+  if (parsed == FL__EDGES_OOM) return fl__store_oom(st, "cannot read a run's graph");
+  return parsed == FL__EDGES_SQL ? edges_by_sql(st, x, rowid) : FLOWLUA_OK;
 }
 
 /* A task run as loaded, before the runs are put in order. */
