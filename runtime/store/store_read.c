@@ -774,67 +774,161 @@ static int add_change(change_list *l, change c) {
   return 0;
 }
 
+/* A task run's latest change and first Running, as task_row or a pack
+   holds them, with its place in the detail (SIZE_MAX: none). */
+typedef struct raw_task {
+  uint32_t n;
+  int packed; /* a task_row row of the same n wins, as in the view */
+  int state, attempts;
+  int64_t state_seq, started_seq; /* started_seq 0: none */
+  double state_at, started_at;
+  const char *error; /* in the attempt list's arena */
+  size_t index;
+} raw_task;
+
+typedef struct raw_reader {
+  const fl_store_run_detail *d;
+  struct fl_store_arena *arena;
+  raw_task *items;
+  size_t n, cap;
+} raw_reader;
+
+static int cmp_raw(const void *a, const void *b) {
+  const raw_task *x = a, *y = b;
+  if (x->n != y->n) return x->n < y->n ? -1 : 1;
+  return x->packed - y->packed;
+}
+
+/* Adds a task run; 1 when out of memory. */
+static int raw_add(raw_reader *r, raw_task t, const char *key, const char *error) {
+  const fl_store_task_row *row = key ? fl_store_detail_find(r->d, key) : NULL;
+  t.index = row ? (size_t)(row - r->d->tasks) : SIZE_MAX;
+  t.error = NULL;
+  if (error && !(t.error = fl__store_arena_dup(r->arena, error, strlen(error))))
+    return 1;
+  if (GROW(r->items, r->cap, r->n)) return 1;
+  r->items[r->n++] = t;
+  return 0;
+}
+
+/* store_pack_fn: a packed task run. */
+static int raw_packed(void *ctx, const store_pack_row *p) {
+  return raw_add(ctx, (raw_task){.n = p->n, .packed = 1, .state = p->state,
+                                 .attempts = p->attempts,
+                                 .state_seq = p->state_seq,
+                                 .started_seq = p->started_seq,
+                                 .state_at = p->state_at,
+                                 .started_at = p->started_at},
+                 p->key, p->error);
+}
+
+/* Every task run's row, from task_row and from the packs, parsed here as
+   load_tasks does (the view task_run parses each pack's JSON in SQL, for
+   every column). */
+static int read_raw(fl_store *st, int64_t rowid, raw_reader *r) {
+  static const char *const what = "cannot read a run's attempts";
+  sqlite3_stmt *s = NULL;
+  int status = fl__store_prepare(st,
+                                 "SELECT n, key, state, state_at, state_seq,"
+                                 " attempts, error, started_at, started_seq"
+                                 " FROM task_row WHERE run = ?1",
+                                 &s, what);
+  if (status) return status;
+  sqlite3_bind_int64(s, 1, rowid);
+  int rc, oom = 0;
+  while (!oom && (rc = sqlite3_step(s)) == SQLITE_ROW)
+    oom = raw_add(r, (raw_task){.n = (uint32_t)sqlite3_column_int64(s, 0),
+                                .state = fl_store_task_state_parse(
+                                    (const char *)sqlite3_column_text(s, 2)),
+                                .state_at = sqlite3_column_double(s, 3),
+                                .state_seq = sqlite3_column_int64(s, 4),
+                                .attempts = sqlite3_column_int(s, 5),
+                                .started_at = sqlite3_column_double(s, 7),
+                                .started_seq = sqlite3_column_int64(s, 8)},
+                  (const char *)sqlite3_column_text(s, 1),
+                  (const char *)sqlite3_column_text(s, 6));
+  if (!oom && rc != SQLITE_DONE) status = fl__store_sql_err(st, rc, "%s", what);
+  sqlite3_finalize(s);
+  if (oom) return fl__store_oom(st, what);
+  if (status) return status;
+  status = fl__store_prepare(st, "SELECT id, rows FROM task_pack WHERE run = ?1",
+                             &s, what);
+  if (status) return status;
+  sqlite3_bind_int64(s, 1, rowid);
+  fl_buf scratch = FL_BUF_INIT;
+  while (status == FLOWLUA_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+    const char *json = (const char *)sqlite3_column_text(s, 1);
+    size_t len = (size_t)sqlite3_column_bytes(s, 1);
+    int got = json ? fl__store_pack_read(json, len, &scratch, raw_packed, r) : -1;
+    if (got == 1 || scratch.oom)
+      status = fl__store_oom(st, what);
+    else if (got != 0)
+      status = fl__store_set_err(st, FLOWLUA_EIO, "task_pack row %lld is damaged:"
+                                 " not a list of task runs",
+                                 (long long)sqlite3_column_int64(s, 0));
+  }
+  if (status == FLOWLUA_OK && rc != SQLITE_DONE)
+    status = fl__store_sql_err(st, rc, "%s", what);
+  fl_buf_free(&scratch);
+  sqlite3_finalize(s);
+  return status;
+}
+
 /*
  * Every state change of d's task runs, sorted by task run and seq, with
  * the numbers of d's task runs (sorted) in *numbers: what the view
- * task_history gives, built here from one pass over task_run and one over
- * task_event. The view, sorted, read the packed task runs twice and
- * sorted all their changes in SQL: 1.8 s for a 100,000-task run, which
- * the web UI's timeline waits for.
+ * task_history gives, built here from the rows (as load_tasks reads them)
+ * and task_event. The view, sorted, parsed the packed task runs in SQL
+ * twice and sorted all their changes there: 1.8 s for a 100,000-task run,
+ * which the web UI's timeline waits for.
  */
 static int read_changes(fl_store *st, const fl_store_run_detail *d,
                         struct fl_store_arena *arena, change_list *out,
                         task_number **numbers, size_t *n_numbers) {
   static const char *const what = "cannot read a run's attempts";
   sqlite3_stmt *s = NULL;
-  int status = fl__store_prepare(
-      st,
-      "SELECT t.n, t.key, t.state, t.state_at, t.state_seq, t.attempts,"
-      " t.error, t.started_at, t.started_seq FROM flow_run r JOIN task_run t"
-      " ON t.run = r.id WHERE r.run_id = ?1",
-      &s, what);
+  int status = fl__store_prepare(st, "SELECT id FROM flow_run WHERE run_id = ?1",
+                                 &s, what);
   if (status) return status;
   sqlite3_bind_text(s, 1, d->run.run_id, -1, SQLITE_STATIC);
+  int rc = sqlite3_step(s);
+  int64_t rowid = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : -1;
+  sqlite3_finalize(s);
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+    return fl__store_sql_err(st, rc, "%s", what);
+  raw_reader raw = {d, arena, NULL, 0, 0};
+  if (rowid >= 0) status = read_raw(st, rowid, &raw);
+  qsort(raw.items, raw.n, sizeof *raw.items, cmp_raw);
   size_t cap = 0;
-  int rc, ok = 1;
-  while (ok && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-    const char *key = (const char *)sqlite3_column_text(s, 1);
-    const fl_store_task_row *t = key ? fl_store_detail_find(d, key) : NULL;
-    if (!t) continue; /* written since the detail was read */
-    int64_t n = sqlite3_column_int64(s, 0), state_seq = sqlite3_column_int64(s, 4);
+  int ok = 1;
+  for (size_t k = 0; status == FLOWLUA_OK && ok && k < raw.n; k++) {
+    const raw_task *t = &raw.items[k];
+    if ((k && raw.items[k - 1].n == t->n) || t->index == SIZE_MAX) continue;
     if (GROW(*numbers, cap, *n_numbers)) {
       ok = 0;
       break;
     }
-    (*numbers)[(*n_numbers)++] = (task_number){n, (size_t)(t - d->tasks)};
+    (*numbers)[(*n_numbers)++] = (task_number){t->n, t->index};
     /* The first Running, when a later change is the row's latest. */
-    if (sqlite3_column_type(s, 8) != SQLITE_NULL &&
-        sqlite3_column_int64(s, 8) != state_seq &&
-        add_change(out, (change){n, sqlite3_column_int64(s, 8),
-                                 sqlite3_column_double(s, 7),
+    if (t->started_seq > 0 && t->started_seq != t->state_seq &&
+        add_change(out, (change){t->n, t->started_seq, t->started_at,
                                  FLOWLUA_TASK_RUNNING, 1, NULL}))
       ok = 0;
-    if (ok && state_seq > 0) {
-      const char *error = col_str(arena, s, 6, &ok);
-      if (ok && add_change(out, (change){n, state_seq, sqlite3_column_double(s, 3),
-                                         fl_store_task_state_parse(
-                                             (const char *)sqlite3_column_text(s, 2)),
-                                         sqlite3_column_int(s, 5), error}))
-        ok = 0;
-    }
+    if (ok && t->state_seq > 0 &&
+        add_change(out, (change){t->n, t->state_seq, t->state_at, t->state,
+                                 t->attempts, t->error}))
+      ok = 0;
   }
-  if (ok && rc != SQLITE_DONE) status = fl__store_sql_err(st, rc, "%s", what);
-  sqlite3_finalize(s);
+  free(raw.items);
   if (!ok) return fl__store_oom(st, what);
   if (status) return status;
   /* The changes a row does not tell, in the key's order: few or none. */
   status = fl__store_prepare(st,
                              "SELECT e.n, e.seq, e.at, e.state, e.attempt,"
-                             " e.error FROM flow_run r JOIN task_event e"
-                             " ON e.run = r.id WHERE r.run_id = ?1",
+                             " e.error FROM task_event e WHERE e.run = ?1",
                              &s, what);
   if (status) return status;
-  sqlite3_bind_text(s, 1, d->run.run_id, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(s, 1, rowid);
   while (ok && (rc = sqlite3_step(s)) == SQLITE_ROW) {
     const char *error = col_str(arena, s, 5, &ok);
     if (ok && add_change(out, (change){sqlite3_column_int64(s, 0),
