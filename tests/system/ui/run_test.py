@@ -114,6 +114,17 @@ def check_parts(base, binary, state, runs):
     expect(prefix.get("id") == bad["id"], "a unique prefix names the run", prefix)
 
 
+def check_run_script(base):
+    code, headers, js = get(base + "/static/run.js")
+    expect(code == 200 and "javascript" in headers.get("Content-Type", ""),
+           "/static/run.js is served as JavaScript", (code, headers.get("Content-Type")))
+    expect("innerHTML" not in js and "outerHTML" not in js and "insertAdjacentHTML" not in js
+           and "textContent" in js,
+           "the run page's script writes history text as text, never as HTML")
+    expect(js.count("new EventSource(") == 1 and "es.close()" in js,
+           "the run page opens one EventSource and closes it at the end")
+
+
 def check_part_refusals(base, runs):
     rid = runs[1]["id"]
     for query, says in (("x=1", "unknown parameter 'x'"), ("limit=1&limit=2", "given twice"),
@@ -360,6 +371,7 @@ def main():
             try:
                 check_parts(base, binary, state, runs)
                 check_part_refusals(base, runs)
+                check_run_script(base)
                 check_time_filter(base, runs)
                 check_keep_alive(base)
                 check_live(base, ui, binary, work, state)
