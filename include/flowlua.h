@@ -481,12 +481,14 @@ FLOWLUA_API int flowlua_run_view_timeline(flowlua *rt, flowlua_run_view *v,
 
 /*
  * What changes whenever a stored run or one of its task runs does,
- * read without loading the run: its state, its end, how many task runs it
- * has and the sum of their state changes. Two marks that differ mean the
- * run changed in between; equal marks, that it did not (only a Running
- * run's task runs are counted: an ended run changes no more). run_id is
- * a full id. FLOWLUA_EINVAL when no run has it. Cheap enough to ask a few
- * times a second (the web UI's live page).
+ * read without loading the run: its state, its end, and two counters
+ * that grow with every task run recorded and every change of one while
+ * the run goes (0 once it has ended: an ended run changes no more). Two
+ * marks that differ mean the run changed in between; equal marks, that it
+ * did not. The counters' values are the history's own, not counts to
+ * show (SQLite and PostgreSQL store task runs differently). run_id is a
+ * full id. FLOWLUA_EINVAL when no run has it. Cheap enough to ask a few
+ * times a second, however large the run (the web UI's live page).
  */
 typedef struct flowlua_run_mark {
   size_t size; /* sizeof (flowlua_run_mark): see FLOWLUA_INIT */

@@ -505,13 +505,18 @@ void fl_store_run_list_free(fl_store_run_list *l);
 
 /* What changes when a run or any of its task runs changes: what a watcher
    (the web UI's live page) compares to learn that something did, without
-   loading the run. Each state change of a task run adds one to its
-   state_seq, so their sum only grows while the run goes. */
+   loading the run. The two counters grow with every change while the run
+   goes; their values are each backend's own (compare marks, do not read
+   them): PostgreSQL counts task_run rows and sums their state_seq (each
+   change of a task run adds one to it); SQLite does the same over
+   task_row and adds the packs' count and highest id (a pack is written
+   once, never changed: parsing them, as the view task_run does, would
+   cost a 100,000-task run a good part of a second at each look). */
 typedef struct fl_store_run_mark {
   int state;             /* flowlua_flow_state, or -1 unknown */
   double ended_at;       /* 0 while it runs */
-  int64_t task_runs;     /* task runs recorded so far */
-  int64_t changes;       /* sum of their state_seq */
+  int64_t task_runs;     /* grows as task runs are recorded */
+  int64_t changes;       /* grows with every change of them */
 } fl_store_run_mark;
 
 /*

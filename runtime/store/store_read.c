@@ -189,13 +189,18 @@ int fl_store_run_mark_get(fl_store *st, const char *run_id,
   int status = fl__store_writer_drain(st);
   if (status) return status;
   sqlite3_stmt *s = NULL;
-  /* The task runs are counted only while the run goes: CASE evaluates the
-     subquery for a Running run alone. */
+  /* Only while the run goes (CASE evaluates the subqueries for a Running
+     run alone), and from the tables, not the view task_run, which parses
+     every pack: a pack is written once and never changes, so a new one
+     (a higher id) is all there is to see of them. A task_row row's
+     state_seq grows with each of its changes. */
   status = fl__store_prepare(
       st,
       "SELECT r.state, r.ended_at, CASE WHEN r.state = 'Running' THEN"
       " (SELECT count(*) || ' ' || coalesce(sum(t.state_seq), 0)"
-      " FROM task_run t WHERE t.run = r.id) END"
+      " FROM task_row t WHERE t.run = r.id) || ' ' ||"
+      " (SELECT count(*) || ' ' || coalesce(max(p.id), 0)"
+      " FROM task_pack p WHERE p.run = r.id) END"
       " FROM flow_run r WHERE r.run_id = ?1",
       &s, "cannot read a run's state");
   if (status) return status;
@@ -205,10 +210,11 @@ int fl_store_run_mark_get(fl_store *st, const char *run_id,
     out->state = fl_store_flow_state_parse((const char *)sqlite3_column_text(s, 0));
     out->ended_at = sqlite3_column_double(s, 1);
     const char *counts = (const char *)sqlite3_column_text(s, 2);
-    long long n = 0, sum = 0;
-    if (counts && sscanf(counts, "%lld %lld", &n, &sum) == 2) {
-      out->task_runs = n;
-      out->changes = sum;
+    long long rows = 0, seqs = 0, packs = 0, last_pack = 0;
+    if (counts && sscanf(counts, "%lld %lld %lld %lld", &rows, &seqs, &packs,
+                         &last_pack) == 4) {
+      out->task_runs = rows + packs;
+      out->changes = seqs + last_pack;
     }
   } else if (rc == SQLITE_DONE) {
     status = fl__store_set_err(st, FLOWLUA_EINVAL, "no run '%s'", run_id);

@@ -238,6 +238,61 @@ static void flush_ok(fl_store *st) {
   if (rc) fprintf(stderr, "  flush: %s\n", fl_store_errmsg(st));
 }
 
+/* ---- run marks --------------------------------------------------------------- */
+
+static int same_mark(const fl_store_run_mark *a, const fl_store_run_mark *b) {
+  return a->state == b->state && a->ended_at == b->ended_at &&
+         a->task_runs == b->task_runs && a->changes == b->changes;
+}
+
+/* A run's mark changes with each change a reader can see: a task run in
+   task_row changing state, a pack of task runs that ended in one batch,
+   the run's end; and not without one. */
+static void test_run_mark(void) {
+  fl_store *st = open_store(tmp_path("mark.db"));
+  if (!st) return;
+  static const char *const keys[] = {"slow"};
+  fl_store_run *run = begin(st, "r-mark", "f", T0, keys, 1, NULL);
+  if (!run) {
+    fl_store_close(st);
+    return;
+  }
+  uint32_t slow = add_task(run, "slow", "slow", 0);
+  state(run, slow, FLOWLUA_TASK_RUNNING, 1, T0 + 1, NULL);
+  flush_ok(st);
+  fl_store_run_mark m1, m2, m3, m4, again;
+  CHECK_EQ_INT(fl_store_run_mark_get(st, "r-mark", &m1), FLOWLUA_OK);
+  CHECK_EQ_INT(m1.state, FLOWLUA_FLOW_RUNNING);
+  CHECK(m1.task_runs > 0);
+  CHECK_EQ_INT(fl_store_run_mark_get(st, "r-mark", &again), FLOWLUA_OK);
+  CHECK(same_mark(&m1, &again)); /* nothing changed: the same mark */
+  state(run, slow, FLOWLUA_TASK_RETRYING, 1, T0 + 2, "try again");
+  flush_ok(st);
+  CHECK_EQ_INT(fl_store_run_mark_get(st, "r-mark", &m2), FLOWLUA_OK);
+  CHECK(!same_mark(&m1, &m2));
+  /* Task runs declared and ended in one batch: written as a pack. */
+  for (int i = 0; i < 40; i++) {
+    char key[16];
+    snprintf(key, sizeof key, "quick#%d", i);
+    uint32_t t = add_task(run, key, "quick", 0);
+    state(run, t, FLOWLUA_TASK_RUNNING, 1, T0 + 3, NULL);
+    state(run, t, FLOWLUA_TASK_SUCCESS, 1, T0 + 3.5, NULL);
+  }
+  flush_ok(st);
+  CHECK_QUERY(tmp_path("mark.db"), "SELECT count(*) > 0 FROM task_pack", "1");
+  CHECK_EQ_INT(fl_store_run_mark_get(st, "r-mark", &m3), FLOWLUA_OK);
+  CHECK(!same_mark(&m2, &m3));
+  state(run, slow, FLOWLUA_TASK_SUCCESS, 2, T0 + 4, NULL);
+  CHECK_EQ_INT(fl_store_run_end(run, FLOWLUA_FLOW_SUCCESS, T0 + 5, NULL), FLOWLUA_OK);
+  flush_ok(st);
+  CHECK_EQ_INT(fl_store_run_mark_get(st, "r-mark", &m4), FLOWLUA_OK);
+  CHECK_EQ_INT(m4.state, FLOWLUA_FLOW_SUCCESS);
+  CHECK(m4.ended_at == T0 + 5);
+  CHECK_EQ_INT(fl_store_run_mark_get(st, "no-such", &again), FLOWLUA_EINVAL);
+  CHECK_CONTAINS(fl_store_errmsg(st), "no run 'no-such'");
+  fl_store_close(st);
+}
+
 /* ---- opening ------------------------------------------------------------------ */
 
 static void test_create_and_reopen(void) {
@@ -2129,6 +2184,7 @@ int main(void) {
     return 1;
   }
   RUN(test_create_and_reopen);
+  RUN(test_run_mark);
   RUN(test_missing_folders);
   RUN(test_memory_store);
   RUN(test_migrate_from_empty);
