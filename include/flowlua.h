@@ -316,6 +316,17 @@ FLOWLUA_API const char *flowlua_flow_name(const flowlua *rt, size_t i);
  * converted to the type of the flow's default when the flow is built; a name
  * the flow does not declare is FLOWLUA_EPARAM then. Both strings are copied.
  */
+/*
+ * The id the next run started on rt (flowlua_run, flowlua_start, a resume,
+ * a served run) gets instead of a new random UUID, for a caller that must
+ * name the run before it is recorded (flowlua ui starts runs so). Used
+ * once. It must be a UUID in lower-case hex, 8-4-4-4-12 digits
+ * (flowlua_run_id_valid says whether it is), else FLOWLUA_EINVAL. A run id
+ * the history already holds fails that run's start (FLOWLUA_EINVAL).
+ */
+FLOWLUA_API int flowlua_set_run_id(flowlua *rt, const char *run_id);
+FLOWLUA_API int flowlua_run_id_valid(const char *run_id);
+
 FLOWLUA_API int flowlua_set_param(flowlua *rt, const char *name,
                                   const char *value);
 /* Forgets every parameter override. */

@@ -35,7 +35,7 @@ void fl_record_log_notices(flowlua *rt, fl_store *st) {
   fl_store_notices_clear(st);
 }
 
-int fl_record_open(flowlua *rt) {
+int fl_record_open_history(flowlua *rt) {
   if (rt->store_state) return FLOWLUA_OK;
   const char *path = rt->state_path;
   if (!path || !*path || strcmp(path, ":memory:") == 0) {
@@ -69,7 +69,15 @@ int fl_record_open(flowlua *rt) {
   return FLOWLUA_OK;
 }
 
+int fl_record_open(flowlua *rt) {
+  int first = !rt->store_state;
+  int rc = fl_record_open_history(rt);
+  if (rc == FLOWLUA_OK && first) fl_record_flows(rt);
+  return rc;
+}
+
 void fl_record_close(flowlua *rt) {
+  fl_cancel_poll_stop(rt);
   fl_buf_free(&rt->result_json);
   fl_store_close(rt->store);
   rt->store = NULL;
@@ -143,6 +151,7 @@ int fl_record_run_begin(fl_sched *s) {
       .resumed_from = from ? from->run_id : NULL,
       .owner = NULL};
   rc = fl_store_run_begin(rt->store, &info, &s->rec);
+  if (rc == FLOWLUA_OK) fl_cancel_poll_arm(rt);
   if (rc == FLOWLUA_OK && from) /* recorded: the run is claimed */
     fl_log_printf(&rt->log, FLOWLUA_LOG_INFO, g->flow->name,
                   "resuming run %s (%s): tasks that succeeded keep their "

@@ -62,7 +62,7 @@
 
 /* The schema this code writes; older files are migrated on open, newer ones
    refused. */
-#define FL_STORE_SCHEMA_VERSION 6
+#define FL_STORE_SCHEMA_VERSION 7
 /* PRAGMA application_id of a flowlua store: "flLS" in ASCII. */
 #define FL_STORE_APPLICATION_ID 0x666c4c53
 
@@ -453,6 +453,50 @@ int fl_store_cache_get(fl_store *st, const char *task, const char *key,
 int fl_store_cache_put(fl_store *st, const char *task, const char *key,
                        const char *json, size_t len, double at);
 
+/* ---- flows and cancels asked for from outside (store_flows.c) ------------ */
+
+/* A flow as its script defines it: what the history alone tells of it
+   (flowlua ui's flows page and start form). Strings are owned by whoever
+   fills the struct: the caller for fl_store_put_flows, the list for
+   fl_store_list_flows. */
+typedef struct fl_store_flow_def {
+  const char *flow;
+  const char *script;        /* absolute path, on host */
+  const char *host;          /* where the script was loaded */
+  const char *script_sha256; /* of the script's bytes */
+  const char *params_json;   /* the flow's defaults, masked: a JSON object */
+  const char *schedule_json; /* the schedule as JSON, or NULL: none */
+  double updated_at;         /* wall clock */
+} fl_store_flow_def;
+
+typedef struct fl_store_flow_list {
+  fl_store_flow_def *items;
+  size_t n;
+  char *strings; /* what items' strings point into */
+} fl_store_flow_list;
+
+/* Records (replacing) the definitions of n flows in one transaction.
+   Written directly, not buffered: call it before
+   fl_store_write_in_background. */
+int fl_store_put_flows(fl_store *st, const fl_store_flow_def *defs, size_t n);
+
+/* Every recorded flow, by name. *out is zeroed first; free it with
+   fl_store_flow_list_free (also after a failure). */
+int fl_store_list_flows(fl_store *st, fl_store_flow_list *out);
+void fl_store_flow_list_free(fl_store_flow_list *l);
+
+/* Asks the process running run `run_id` (a full id) to cancel it: 0 when
+   asked (again: the first time stays), FLOWLUA_EINVAL when there is no such
+   run, FLOWLUA_ESTATE when it is not Running (the message says its state).
+   `by` says who asked ("flowlua ui on HOST"). */
+int fl_store_request_cancel(fl_store *st, const char *run_id, const char *by,
+                            double now);
+
+/* Which of the n runs (full ids) someone asked to cancel: asked[i] set to
+   1 or 0. For the process running them, which looks about once a second. */
+int fl_store_cancel_requests(fl_store *st, const char *const *run_ids,
+                             size_t n, unsigned char *asked);
+
 /* ---- reading runs back (runs, show, resume) ------------------------------- */
 
 /* One flow run. Every string is owned by the list or detail that holds it;
@@ -662,7 +706,7 @@ void fl_store_prune_free(fl_store_prune *p);
 /* What a copy moved: the source's counts, which the target's matched. */
 typedef struct fl_store_copy_counts {
   size_t runs, task_runs, state_changes, fire_claims, fire_events;
-  size_t cache_entries;
+  size_t cache_entries, flow_defs;
   size_t cache_skipped; /* cached values PostgreSQL cannot hold as text (not
                            UTF-8): left out, a cache miss there */
 } fl_store_copy_counts;

@@ -55,7 +55,7 @@ typedef struct copy_table {
 } copy_table;
 
 enum { C_RUNS, C_GRAPHS, C_TASKS, C_EVENTS, C_WORKERS, C_FIRES, C_FIRE_EVENTS,
-       C_CACHE, C_TABLES };
+       C_CACHE, C_FLOWS, C_TABLES };
 
 #define RUN_COLS                                                              \
   "id, run_id, flow, script, params, state, scheduled_at, started_at,"        \
@@ -167,6 +167,21 @@ static const copy_table tables[C_TABLES] = {
         "INSERT INTO cache(task, key, result, stored_at)"
         " SELECT unnest($1::text[]), unnest($2::text[]), unnest($3::text[]),"
         " unnest($4::float8[]) ON CONFLICT (task, key) DO NOTHING"},
+    /* Flow definitions, as the cache. A cancel asked for is not copied:
+       it is for a Running run, and a copy holds none. */
+    [C_FLOWS] = {
+        "flow_def", "flow definitions", "ttttttr", -1,
+        "SELECT flow, script, host, script_sha256, params, schedule,"
+        " updated_at FROM flow_def",
+        "SELECT flow, script, host, script_sha256, params, schedule::text,"
+        " updated_at FROM flow_def",
+        "INSERT OR IGNORE INTO flow_def(flow, script, host, script_sha256,"
+        " params, schedule, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO flow_def(flow, script, host, script_sha256, params,"
+        " schedule, updated_at) SELECT unnest($1::text[]), unnest($2::text[]),"
+        " unnest($3::text[]), unnest($4::text[]), unnest($5::text[]),"
+        " unnest($6::jsonb[]), unnest($7::float8[]) ON CONFLICT (flow)"
+        " DO NOTHING"},
 };
 
 /* ---- errors ------------------------------------------------------------------- */
@@ -504,6 +519,7 @@ static int copy_all(fl_store *from, fl_store *to, fl_store_copy_counts *out) {
         .fire_claims = src[C_FIRES],
         .fire_events = src[C_FIRE_EVENTS],
         .cache_entries = src[C_CACHE] - skipped[C_CACHE],
+        .flow_defs = src[C_FLOWS],
         .cache_skipped = skipped[C_CACHE]};
   }
   return status;

@@ -220,6 +220,26 @@ static const char *const migrations[] = {
     "  pid     INTEGER NOT NULL,"
     "  PRIMARY KEY (run, n, attempt)"
     ") WITHOUT ROWID;",
+    /* 6 -> 7: what `flowlua ui` reads and asks for without a script.
+       flow_def: each flow as its script last defined it, written when a
+       process opens the history to run or serve it, so that the history
+       alone shows its schedule and params (a flows page, a start form).
+       run_cancel: a cancel asked for by another process; the process
+       running the run polls for it (record.c) and cancels that run only. */
+    "CREATE TABLE flow_def ("
+    "  flow          TEXT PRIMARY KEY,"
+    "  script        TEXT NOT NULL," /* an absolute path on host */
+    "  host          TEXT NOT NULL,"
+    "  script_sha256 TEXT NOT NULL,"
+    "  params        TEXT NOT NULL CHECK (json_valid(params)),"
+    "  schedule      TEXT CHECK (schedule IS NULL OR json_valid(schedule)),"
+    "  updated_at    REAL NOT NULL"
+    ") WITHOUT ROWID;"
+    "CREATE TABLE run_cancel ("
+    "  run          INTEGER PRIMARY KEY REFERENCES flow_run(id) ON DELETE CASCADE,"
+    "  requested_at REAL NOT NULL,"
+    "  requested_by TEXT NOT NULL"
+    ");",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] ==

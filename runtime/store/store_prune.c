@@ -175,6 +175,9 @@ static int delete_run(fl_store_prune *p) {
   run_sql(p, "DELETE FROM run_graph WHERE run = ?1", p->current, 0,
           NULL, &status);
   if (status == FLOWLUA_OK)
+    run_sql(p, "DELETE FROM run_cancel WHERE run = ?1", p->current, 0,
+            NULL, &status);
+  if (status == FLOWLUA_OK)
     run_sql(p, "DELETE FROM flow_run WHERE id = ?1", p->current, 0,
             NULL, &status);
   if (status == FLOWLUA_OK) {

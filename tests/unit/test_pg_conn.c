@@ -90,11 +90,12 @@ static char *schema_objects(fl_pg *c) {
                    " ('r', 'v')");
 }
 
-/* The relations of schema version FL_PG_SCHEMA_VERSION (2: version 1's
-   and the job queue's). */
+/* The relations of schema version FL_PG_SCHEMA_VERSION (3: version 1's,
+   the job queue's, and flow definitions and cancels asked for). */
 static const char *const SCHEMA_NOW =
-    "attempt_worker:r,cache:r,fire:r,fire_event:r,flow_run:r,job:r,queue_worker:r,"
-    "run_graph:r,schema_version:r,task_event:r,task_history:v,task_run:r";
+    "attempt_worker:r,cache:r,fire:r,fire_event:r,flow_def:r,flow_run:r,job:r,"
+    "queue_worker:r,run_cancel:r,run_graph:r,schema_version:r,task_event:r,"
+    "task_history:v,task_run:r";
 
 /* ---- names and redaction ------------------------------------------------ */
 
@@ -298,16 +299,18 @@ static void test_connect_and_migrate(void) {
   /* One row per step, each naming the flowlua that took it. */
   v = one_value(c, "SELECT string_agg(version || ' ' || flowlua, ',' ORDER BY"
                    " version) FROM schema_version");
-  CHECK_EQ_STR(v, "1 " FLOWLUA_VERSION ",2 " FLOWLUA_VERSION);
+  CHECK_EQ_STR(v, "1 " FLOWLUA_VERSION ",2 " FLOWLUA_VERSION ",3 " FLOWLUA_VERSION);
   free(v);
-  /* A version 1 schema (an older flowlua's) is taken to version 2: the job
-     queue's tables are added, nothing else is touched. */
-  CHECK_EQ_INT(fl_pg_exec(c, "DROP TABLE flowlua.job, flowlua.queue_worker;"
-                             "DELETE FROM flowlua.schema_version WHERE version = 2",
+  /* A version 1 schema (an older flowlua's) is taken to the current one:
+     the job queue's tables, then flow definitions and cancels, are added,
+     nothing else is touched. */
+  CHECK_EQ_INT(fl_pg_exec(c, "DROP TABLE flowlua.job, flowlua.queue_worker,"
+                             " flowlua.flow_def, flowlua.run_cancel;"
+                             "DELETE FROM flowlua.schema_version WHERE version >= 2",
                           "back to version 1"), FLOWLUA_OK);
   CHECK_EQ_INT(fl_pg_migrate(c), FLOWLUA_OK);
   CHECK_EQ_INT(fl_pg_schema_version(c, &version), FLOWLUA_OK);
-  CHECK_EQ_INT(version, 2);
+  CHECK_EQ_INT(version, FL_PG_SCHEMA_VERSION);
   v = schema_objects(c);
   CHECK_EQ_STR(v, SCHEMA_NOW);
   free(v);
@@ -424,7 +427,7 @@ static void test_newer_schema_refused(void) {
   const char *m = fl_pg_errmsg(c);
   CHECK_CONTAINS(m, "state store 'postgresql://");
   CHECK_CONTAINS(m, "written by a newer flowlua (schema version 7; this one "
-                    "knows up to 2); refusing to touch it");
+                    "knows up to 3); refusing to touch it");
   CHECK_NOT_CONTAINS(m, password);
   CHECK_EQ_INT(one_int(c, "SELECT count(*) FROM schema_version"),
                FL_PG_SCHEMA_VERSION + 1);
