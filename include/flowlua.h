@@ -416,6 +416,40 @@ FLOWLUA_API int flowlua_report_runs_page(flowlua *rt,
                                          char **out);
 
 /*
+ * The flows the history knows, as JSON (*out, free with
+ * flowlua_string_free): {"flows": [{"name", "script", "host",
+ * "script_sha256", "params" (the defaults), "schedule" (an object with
+ * "kind", "text" and its fields, or null), "updated_at", "next_fires"
+ * (the next 5 fire times, ISO 8601 in the schedule's zone; or
+ * "next_fires_error"), "recent_runs" (the last 10, as `runs --json`),
+ * "fire_events" (the last 10 fire times that started no run: "outcome"
+ * skipped, missed, ..., "scheduled_at", "count", "detail", "at")}]}, by
+ * name. A flow is known once a process ran or served its script with this
+ * history (its definition is recorded then), or by its runs alone ("script"
+ * null). Never runs a script.
+ */
+FLOWLUA_API int flowlua_report_flows(flowlua *rt, char **out);
+
+/*
+ * The script file the history records for flow_name (*script, free with
+ * flowlua_string_free): FLOWLUA_ENOFLOW when none is recorded,
+ * FLOWLUA_ESTATE when it was recorded on another host.
+ */
+FLOWLUA_API int flowlua_flow_script(flowlua *rt, const char *flow_name,
+                                    char **script);
+
+/*
+ * Asks the process running run run_ref (an id, a prefix of one, or "last")
+ * to cancel it, through the history: that process looks about once a
+ * second and cancels that run only, as its first SIGINT would (a task
+ * busy in Lua code is stopped when it yields or ends). `by` names who asks
+ * (kept in the history). FLOWLUA_EINVAL: no such run; FLOWLUA_ESTATE: it is
+ * not Running.
+ */
+FLOWLUA_API int flowlua_request_cancel(flowlua *rt, const char *run_ref,
+                                       const char *by);
+
+/*
  * Deletes old runs from the run history (`flowlua prune`): every run that
  * ended more than older_than seconds ago — never one still Running — with
  * its task runs, state changes and graph; fire events and fire claims as

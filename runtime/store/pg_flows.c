@@ -50,7 +50,11 @@ int fl__pg_list_flows(fl_store *st, fl_store_flow_list *out) {
   PGresult *r = fl__pg_query_retry(
       st, "cannot read the recorded flows",
       "SELECT flow, script, host, script_sha256, params, schedule::text,"
-      " updated_at FROM flow_def ORDER BY flow",
+      " updated_at, schedule ->> 'kind', schedule ->> 'cron',"
+      " schedule ->> 'timezone', schedule ->> 'dst_missing',"
+      " schedule ->> 'dst_repeated', schedule ->> 'every',"
+      " schedule ->> 'start', schedule ->> 'until'"
+      " FROM flow_def ORDER BY flow",
       0, NULL);
   if (!r) return fl__pg_store_err(st, FLOWLUA_EIO);
   int rows = fl_pq()->ntuples(r), oom = 0;
@@ -65,6 +69,14 @@ int fl__pg_list_flows(fl_store *st, fl_store_flow_list *out) {
     d->params_json = dup_value(r, i, 4, &oom);
     d->schedule_json = dup_value(r, i, 5, &oom);
     d->updated_at = strtod(fl_pq()->getvalue(r, i, 6), NULL);
+    d->sched.kind = dup_value(r, i, 7, &oom);
+    d->sched.cron = dup_value(r, i, 8, &oom);
+    d->sched.timezone = dup_value(r, i, 9, &oom);
+    d->sched.dst_missing = dup_value(r, i, 10, &oom);
+    d->sched.dst_repeated = dup_value(r, i, 11, &oom);
+    d->sched.every = strtod(fl_pq()->getvalue(r, i, 12), NULL);
+    d->sched.start = strtod(fl_pq()->getvalue(r, i, 13), NULL);
+    d->sched.until = strtod(fl_pq()->getvalue(r, i, 14), NULL);
   }
   fl_pq()->clear(r);
   /* What was read so far stays in out: the caller frees it. */
@@ -116,4 +128,45 @@ int fl__pg_cancel_requests(fl_store *st, const char *const *run_ids, size_t n,
     fl_pq()->clear(r);
   }
   return FLOWLUA_OK;
+}
+
+int fl__pg_run_flows(fl_store *st, const char *sql, fl_store_name_list *out) {
+  PGresult *r = fl__pg_query_retry(st, "cannot read the flows that have runs",
+                                   sql, 0, NULL);
+  if (!r) return fl__pg_store_err(st, FLOWLUA_EIO);
+  int rows = fl_pq()->ntuples(r), oom = 0;
+  out->names = rows ? calloc((size_t)rows, sizeof *out->names) : NULL;
+  if (rows && !out->names) oom = 1;
+  for (int i = 0; i < rows && !oom; i++)
+    if (!(out->names[out->n++] = dup_value(r, i, 0, &oom))) oom = 1;
+  fl_pq()->clear(r);
+  return oom ? fl__store_oom(st, "cannot read the flows that have runs")
+             : FLOWLUA_OK;
+}
+
+int fl__pg_fire_events(fl_store *st, const char *flow, int limit,
+                       fl_store_fire_event_list *out) {
+  char n[16];
+  snprintf(n, sizeof n, "%d", limit);
+  const char *params[2] = {flow, n};
+  PGresult *r = fl__pg_query_retry(
+      st, "cannot read the fire events",
+      "SELECT outcome, detail, scheduled_at, coalesce(last_at, 0), at, count"
+      " FROM fire_event WHERE flow = $1 ORDER BY id DESC LIMIT $2::int",
+      2, params);
+  if (!r) return fl__pg_store_err(st, FLOWLUA_EIO);
+  int rows = fl_pq()->ntuples(r), oom = 0;
+  out->rows = rows ? calloc((size_t)rows, sizeof *out->rows) : NULL;
+  if (rows && !out->rows) oom = 1;
+  for (int i = 0; i < rows && !oom; i++) {
+    fl_store_fire_event_row *e = &out->rows[out->n++];
+    e->outcome = dup_value(r, i, 0, &oom);
+    e->detail = dup_value(r, i, 1, &oom);
+    e->scheduled_at = strtod(fl_pq()->getvalue(r, i, 2), NULL);
+    e->last_at = strtod(fl_pq()->getvalue(r, i, 3), NULL);
+    e->at = strtod(fl_pq()->getvalue(r, i, 4), NULL);
+    e->count = strtoll(fl_pq()->getvalue(r, i, 5), NULL, 10);
+  }
+  fl_pq()->clear(r);
+  return oom ? fl__store_oom(st, "cannot read the fire events") : FLOWLUA_OK;
 }

@@ -159,5 +159,8 @@ int fl__pg_request_cancel(fl_store *st, const char *run_id, const char *by,
                           double now);
 int fl__pg_cancel_requests(fl_store *st, const char *const *run_ids, size_t n,
                            unsigned char *asked);
+int fl__pg_run_flows(fl_store *st, const char *sql, fl_store_name_list *out);
+int fl__pg_fire_events(fl_store *st, const char *flow, int limit,
+                       fl_store_fire_event_list *out);
 
 #endif

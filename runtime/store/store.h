@@ -467,6 +467,12 @@ typedef struct fl_store_flow_def {
   const char *params_json;   /* the flow's defaults, masked: a JSON object */
   const char *schedule_json; /* the schedule as JSON, or NULL: none */
   double updated_at;         /* wall clock */
+  /* Read back only (fl_store_list_flows): the schedule's fields, taken
+     out of schedule_json by the database, NULL / 0 when absent. */
+  struct {
+    const char *kind, *cron, *timezone, *dst_missing, *dst_repeated;
+    double every, start, until;
+  } sched;
 } fl_store_flow_def;
 
 typedef struct fl_store_flow_list {
@@ -484,6 +490,30 @@ int fl_store_put_flows(fl_store *st, const fl_store_flow_def *defs, size_t n);
    fl_store_flow_list_free (also after a failure). */
 int fl_store_list_flows(fl_store *st, fl_store_flow_list *out);
 void fl_store_flow_list_free(fl_store_flow_list *l);
+
+/* The names of the flows that have runs, in order (a flow run by an older
+   flowlua, or from a script given as a string, has no definition). */
+typedef struct fl_store_name_list {
+  char **names;
+  size_t n;
+} fl_store_name_list;
+int fl_store_run_flows(fl_store *st, fl_store_name_list *out);
+void fl_store_name_list_free(fl_store_name_list *l);
+
+/* What became of flow's latest fire times that started no run (skipped,
+   missed, ...), newest first, at most limit. */
+typedef struct fl_store_fire_event_row {
+  char *outcome, *detail;
+  double scheduled_at, last_at, at;
+  int64_t count;
+} fl_store_fire_event_row;
+typedef struct fl_store_fire_event_list {
+  fl_store_fire_event_row *rows;
+  size_t n;
+} fl_store_fire_event_list;
+int fl_store_fire_events(fl_store *st, const char *flow, int limit,
+                         fl_store_fire_event_list *out);
+void fl_store_fire_event_list_free(fl_store_fire_event_list *l);
 
 /* Asks the process running run `run_id` (a full id) to cancel it: 0 when
    asked (again: the first time stays), FLOWLUA_EINVAL when there is no such

@@ -61,6 +61,11 @@ void fl_store_flow_list_free(fl_store_flow_list *l) {
     free((char *)d->script_sha256);
     free((char *)d->params_json);
     free((char *)d->schedule_json);
+    free((char *)d->sched.kind);
+    free((char *)d->sched.cron);
+    free((char *)d->sched.timezone);
+    free((char *)d->sched.dst_missing);
+    free((char *)d->sched.dst_repeated);
   }
   free(l->items);
   memset(l, 0, sizeof *l);
@@ -85,7 +90,11 @@ int fl_store_list_flows(fl_store *st, fl_store_flow_list *out) {
   sqlite3_stmt *s = NULL;
   int status = fl__store_prepare(
       st, "SELECT flow, script, host, script_sha256, params, schedule,"
-          " updated_at FROM flow_def ORDER BY flow",
+          " updated_at, schedule ->> '$.kind', schedule ->> '$.cron',"
+          " schedule ->> '$.timezone', schedule ->> '$.dst_missing',"
+          " schedule ->> '$.dst_repeated', schedule ->> '$.every',"
+          " schedule ->> '$.start', schedule ->> '$.until'"
+          " FROM flow_def ORDER BY flow",
       &s, what);
   size_t cap = 0;
   int rc = SQLITE_DONE;
@@ -109,6 +118,14 @@ int fl_store_list_flows(fl_store *st, fl_store_flow_list *out) {
     d->params_json = dup_col(s, 4, &oom);
     d->schedule_json = dup_col(s, 5, &oom);
     d->updated_at = sqlite3_column_double(s, 6);
+    d->sched.kind = dup_col(s, 7, &oom);
+    d->sched.cron = dup_col(s, 8, &oom);
+    d->sched.timezone = dup_col(s, 9, &oom);
+    d->sched.dst_missing = dup_col(s, 10, &oom);
+    d->sched.dst_repeated = dup_col(s, 11, &oom);
+    d->sched.every = sqlite3_column_double(s, 12);
+    d->sched.start = sqlite3_column_double(s, 13);
+    d->sched.until = sqlite3_column_double(s, 14);
     if (oom || !d->flow) status = fl__store_oom(st, what);
   }
   if (status == FLOWLUA_OK && rc != SQLITE_DONE)
@@ -188,5 +205,104 @@ int fl_store_cancel_requests(fl_store *st, const char *const *run_ids,
       status = fl__store_sql_err(st, rc, "%s", what);
   }
   sqlite3_finalize(s);
+  return status;
+}
+
+/* ---- flows with runs, fire events ------------------------------------------- */
+
+/* The distinct names by the flow_run_by_flow index, one probe each (a
+   skip scan: a history of 100,000 runs of three flows reads three keys). */
+#define RUN_FLOWS_SQL                                                          \
+  "WITH RECURSIVE f(name) AS (SELECT min(flow) FROM flow_run UNION ALL"       \
+  " SELECT (SELECT min(flow) FROM flow_run WHERE flow > f.name) FROM f"        \
+  " WHERE f.name IS NOT NULL) SELECT name FROM f WHERE name IS NOT NULL"
+
+void fl_store_name_list_free(fl_store_name_list *l) {
+  if (!l) return;
+  for (size_t i = 0; i < l->n; i++) free(l->names[i]);
+  free(l->names);
+  memset(l, 0, sizeof *l);
+}
+
+static int name_add(fl_store_name_list *l, const char *name) {
+  char **p = realloc(l->names, (l->n + 1) * sizeof *p);
+  if (!p) return -1;
+  l->names = p;
+  if (!(l->names[l->n] = strdup(name))) return -1;
+  l->n++;
+  return 0;
+}
+
+int fl_store_run_flows(fl_store *st, fl_store_name_list *out) {
+  memset(out, 0, sizeof *out);
+  int status = FLOWLUA_OK;
+  if (st->pg) {
+    status = fl__pg_run_flows(st, RUN_FLOWS_SQL, out);
+  } else {
+    const char *what = "cannot read the flows that have runs";
+    sqlite3_stmt *s = NULL;
+    status = fl__store_prepare(st, RUN_FLOWS_SQL, &s, what);
+    int rc = SQLITE_DONE;
+    while (status == FLOWLUA_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+      const char *name = (const char *)sqlite3_column_text(s, 0);
+      if (name && name_add(out, name) != 0)
+        status = fl__store_oom(st, what);
+    }
+    if (status == FLOWLUA_OK && rc != SQLITE_DONE)
+      status = fl__store_sql_err(st, rc, "%s", what);
+    sqlite3_finalize(s);
+  }
+  if (status != FLOWLUA_OK) fl_store_name_list_free(out);
+  return status;
+}
+
+void fl_store_fire_event_list_free(fl_store_fire_event_list *l) {
+  if (!l) return;
+  for (size_t i = 0; i < l->n; i++) {
+    free(l->rows[i].outcome);
+    free(l->rows[i].detail);
+  }
+  free(l->rows);
+  memset(l, 0, sizeof *l);
+}
+
+int fl_store_fire_events(fl_store *st, const char *flow, int limit,
+                         fl_store_fire_event_list *out) {
+  memset(out, 0, sizeof *out);
+  if (limit <= 0) return FLOWLUA_OK;
+  int status = FLOWLUA_OK;
+  if (st->pg) {
+    status = fl__pg_fire_events(st, flow, limit, out);
+  } else {
+    const char *what = "cannot read the fire events";
+    sqlite3_stmt *s = NULL;
+    status = fl__store_prepare(
+        st, "SELECT outcome, detail, scheduled_at, last_at, at, count"
+            " FROM fire_event WHERE flow = ?1 ORDER BY id DESC LIMIT ?2",
+        &s, what);
+    if (status == FLOWLUA_OK) {
+      sqlite3_bind_text(s, 1, flow, -1, SQLITE_STATIC);
+      sqlite3_bind_int(s, 2, limit);
+      out->rows = calloc((size_t)limit, sizeof *out->rows);
+      if (!out->rows) status = fl__store_oom(st, what);
+    }
+    int rc = SQLITE_DONE;
+    while (status == FLOWLUA_OK && (rc = sqlite3_step(s)) == SQLITE_ROW &&
+           out->n < (size_t)limit) {
+      int oom = 0;
+      fl_store_fire_event_row *e = &out->rows[out->n++];
+      e->outcome = dup_col(s, 0, &oom);
+      e->detail = dup_col(s, 1, &oom);
+      e->scheduled_at = sqlite3_column_double(s, 2);
+      e->last_at = sqlite3_column_double(s, 3);
+      e->at = sqlite3_column_double(s, 4);
+      e->count = sqlite3_column_int64(s, 5);
+      if (oom || !e->outcome) status = fl__store_oom(st, what);
+    }
+    if (status == FLOWLUA_OK && rc != SQLITE_DONE && rc != SQLITE_ROW)
+      status = fl__store_sql_err(st, rc, "%s", what);
+    sqlite3_finalize(s);
+  }
+  if (status != FLOWLUA_OK) fl_store_fire_event_list_free(out);
   return status;
 }

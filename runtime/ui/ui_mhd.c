@@ -50,7 +50,11 @@ int fl_ui_mhd_load(char *err, size_t errlen) {
       BIND(add_response_header, "MHD_add_response_header") ||
       BIND(queue_response, "MHD_queue_response") ||
       BIND(destroy_response, "MHD_destroy_response") ||
-      BIND(get_connection_values, "MHD_get_connection_values")) {
+      BIND(get_connection_values, "MHD_get_connection_values") ||
+      BIND(lookup_connection_value, "MHD_lookup_connection_value") ||
+      BIND(create_post_processor, "MHD_create_post_processor") ||
+      BIND(post_process, "MHD_post_process") ||
+      BIND(destroy_post_processor, "MHD_destroy_post_processor")) {
     dlclose(lib);
     memset(&api, 0, sizeof api);
     return -1;

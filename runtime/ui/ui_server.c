@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ui_actions.h"
 #include "ui_api.h"
 #include "ui_assets.h"
 #include "ui_mhd.h"
@@ -35,6 +36,7 @@
 struct fl_ui_server {
   struct MHD_Daemon *daemon;
   flowlua *rt;
+  fl_ui_actions *actions;
 };
 
 static void reply_text(fl_ui_reply *r, unsigned status, const char *text) {
@@ -81,7 +83,11 @@ static const char *tail_of(const char *url, const char *prefix) {
 static void route_api(fl_ui_server *s, struct MHD_Connection *c,
                       const char *url, fl_ui_reply *r) {
   const char *id;
-  if (strcmp(url, "/api/runs") == 0) {
+  if (strcmp(url, "/api/session") == 0) {
+    fl_ui_actions_session(s->actions, r);
+  } else if (strcmp(url, "/api/flows") == 0) {
+    fl_ui_api_flows(s->rt, r);
+  } else if (strcmp(url, "/api/runs") == 0) {
     param_list params = {.n = 0};
     fl_ui_mhd()->get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_param, &params);
     if (params.overflow)
@@ -102,6 +108,8 @@ static void route(fl_ui_server *s, struct MHD_Connection *c, const char *url,
     route_api(s, c, url, r);
   else if (strcmp(url, "/") == 0)
     reply_asset(r, "index.html");
+  else if (strcmp(url, "/flows") == 0)
+    reply_asset(r, "flows.html");
   else if (tail_of(url, "/runs/")) /* the page fetches the run itself */
     reply_asset(r, "run.html");
   else if ((name = tail_of(url, "/static/")))
@@ -144,12 +152,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
                                   const char *url, const char *method,
                                   const char *version, const char *upload,
                                   size_t *upload_size, void **req) {
-  (void)version, (void)upload, (void)upload_size, (void)req;
+  (void)version;
   fl_ui_server *s = cls;
   fl_ui_reply r;
-  if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
-      strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
-    fl_ui_reply_error(&r, 405, "only GET and HEAD: this UI has no action yet");
+  if (strcmp(method, MHD_HTTP_METHOD_POST) == 0) {
+    /* An action: its form comes over several calls (ui_actions.c). */
+    if (!fl_ui_action_step(s->actions, s->rt, c, url, upload, upload_size,
+                           req, &r))
+      return MHD_YES;
+  } else if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
+             strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
+    fl_ui_reply_error(&r, 405, "only GET and HEAD, and POST for actions");
   } else {
     route(s, c, url, &r);
   }
@@ -183,14 +196,22 @@ static size_t unescape(void *cls, struct MHD_Connection *c, char *s) {
   return (size_t)(out - s);
 }
 
+/* A request ended (answered or not): what its action held is freed. */
+static void on_completed(void *cls, struct MHD_Connection *c, void **req,
+                         enum MHD_RequestTerminationCode why) {
+  (void)cls, (void)c, (void)why;
+  fl_ui_action_done(*req);
+  *req = NULL;
+}
+
 static void log_mhd(void *cls, const char *fmt, va_list ap) {
   (void)cls;
   fputs("flowlua ui: ", stderr);
   vfprintf(stderr, fmt, ap);
 }
 
-int fl_ui_server_start(flowlua *rt, int listen_fd, fl_ui_server **out,
-                       char *err, size_t errlen) {
+int fl_ui_server_start(flowlua *rt, fl_ui_actions *actions, int listen_fd,
+                       fl_ui_server **out, char *err, size_t errlen) {
   *out = NULL;
   if (fl_ui_mhd_load(err, errlen) != 0) {
     close(listen_fd);
@@ -203,6 +224,7 @@ int fl_ui_server_start(flowlua *rt, int listen_fd, fl_ui_server **out,
     return -1;
   }
   s->rt = rt;
+  s->actions = actions;
   s->daemon = fl_ui_mhd()->start_daemon(
       MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG, 0,
       NULL, NULL, on_request, s,
@@ -210,6 +232,7 @@ int fl_ui_server_start(flowlua *rt, int listen_fd, fl_ui_server **out,
       MHD_OPTION_EXTERNAL_LOGGER, log_mhd, NULL,
       MHD_OPTION_LISTEN_SOCKET, (MHD_socket)listen_fd,
       MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
+      MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
       MHD_OPTION_CONNECTION_LIMIT, (unsigned)256,
       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
       MHD_OPTION_END);
