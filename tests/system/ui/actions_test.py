@@ -222,6 +222,22 @@ def check_refusals(base, csrf, work, state):
         with sqlite3.connect(state) as db:
             db.execute("UPDATE flow_def SET script = ? WHERE flow = 'adder'",
                        (os.path.join(work, "adder.lua"),))
+        # A hostile schedule (a copied history): reported, never trusted.
+        hostile = (('{"kind":"cron","cron":"61 * * * *","timezone":"UTC"}', "minute"),
+                   ('{"kind":"cron","cron":"0 3 * * *","timezone":"../../etc/passwd"}',
+                    "passwd"),
+                   ('{"kind":"interval","every":-5}', "positive"),
+                   ('{"kind":"warp"}', "kind"),
+                   ('[1,2]', "kind"))
+        for sched, words in hostile:
+            with sqlite3.connect(state) as db:
+                db.execute("UPDATE flow_def SET schedule = ? WHERE flow = 'nightly'",
+                           (sched,))
+            code, page = request(base + "api/flows")
+            nightly = [f for f in page.get("flows", []) if f["name"] == "nightly"]
+            err = nightly[0].get("next_fires_error", "") if nightly else ""
+            expect(code == 200 and words in err and "next_fires" not in nightly[0],
+                   f"a hostile schedule {sched}: next_fires_error", (code, nightly))
     expect(runs_now() == before, "no refused action started a run", (before, runs_now()))
 
 
