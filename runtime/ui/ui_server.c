@@ -110,6 +110,8 @@ static void route(fl_ui_server *s, struct MHD_Connection *c, const char *url,
     reply_asset(r, "index.html");
   else if (strcmp(url, "/flows") == 0)
     reply_asset(r, "flows.html");
+  else if (strcmp(url, "/favicon.ico") == 0) /* browsers ask: none, quietly */
+    *r = (fl_ui_reply){.status = 204, .type = "image/x-icon", .body = "", .len = 0};
   else if (tail_of(url, "/runs/")) /* the page fetches the run itself */
     reply_asset(r, "run.html");
   else if ((name = tail_of(url, "/static/")))
