@@ -198,6 +198,24 @@ void fl_record_state(fl_sched *s, fl_taskrun *r, int state, int final,
   if (final) r->rec_epoch = s->rt->flush_epoch;
 }
 
+void fl_record_log(fl_sched *s, fl_taskrun *r, int level, const char *msg) {
+  if (!s->rec || !msg) return;
+  flowlua *rt = s->rt;
+  /* The same masking as the printed line's: a secret never reaches the
+     history, and the history holds what the log showed. */
+  fl_buf masked = FL_BUF_INIT;
+  fl_log_mask(&rt->log, msg, &masked);
+  if (masked.oom) {
+    fl_buf_free(&masked);
+    return; /* a line lost to memory, not the run */
+  }
+  if (fl_store_task_log(s->rec, r->rec_id, r->attempts > 0 ? r->attempts : 1,
+                        level, fl_wall_time(), masked.data ? masked.data : "",
+                        masked.len) != FLOWLUA_OK)
+    store_failed(s, "recording a log line");
+  fl_buf_free(&masked);
+}
+
 void fl_record_worker(fl_sched *s, fl_taskrun *r) {
   if (!s->rec || r->worker_pid <= 0) return;
   if (fl_store_task_worker(s->rec, r->rec_id, r->attempts, r->worker_host,

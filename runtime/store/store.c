@@ -64,6 +64,7 @@ static void batch_drop_run(fl_store *st, fl_store_run *run) {
   for (size_t i = 0; i < st->n_workers; i++)
     if (st->workers[i].rowid != run->rowid) st->workers[k++] = st->workers[i];
   st->n_workers = k;
+  fl__store_logs_drop_run(st, run);
 }
 
 
@@ -642,6 +643,7 @@ int fl__store_run_restore(fl_store_run *run, uint32_t n, const char *key,
   e->error = err_copy;
   e->touched = e->result_kind = 0;
   e->result_off = e->result_len = 0;
+  e->logs = NULL; /* lines are not journalled: none to restore */
   return FLOWLUA_OK;
 }
 
