@@ -35,6 +35,8 @@ static int sqlite_rows(fl_store *st, const char *sql, const char *const *params,
   sqlite3_stmt *s = NULL;
   int status = fl__store_prepare(st, sql, &s, what);
   if (status) return status;
+  /* Text, as libpq's parameters are: the statements cast the numbers
+     (a view's columns have no affinity to convert them). */
   for (int i = 0; i < n_params; i++)
     sqlite3_bind_text(s, i + 1, params[i], -1, SQLITE_STATIC);
   int rc;
@@ -118,7 +120,7 @@ static int run_rowid(fl_store *st, const fl_store_run_detail *d,
 static int task_number(fl_store *st, const char *rowid, const char *key,
                        one_value *n) {
   static const char *const sql[2] = {
-      "SELECT n FROM task_run WHERE run = ?1 AND key = ?2",
+      "SELECT n FROM task_run WHERE run = CAST(?1 AS INTEGER) AND key = ?2",
       "SELECT n FROM task_run WHERE run = $1::bigint AND key = $2"};
   memset(n, 0, sizeof *n);
   const char *params[] = {rowid, key};
@@ -146,7 +148,7 @@ static int take_number(void *ctx, const char *const *v, const size_t *len) {
 
 static int number_tasks(fl_store *st, const char *rowid, numbering *x) {
   static const char *const sql[2] = {
-      "SELECT n, key FROM task_run WHERE run = ?1",
+      "SELECT n, key FROM task_run WHERE run = CAST(?1 AS INTEGER)",
       "SELECT n, key FROM task_run WHERE run = $1::bigint"};
   const char *params[] = {rowid};
   int status = rows(st, sql, params, 1, 2, take_number, x,
@@ -229,20 +231,21 @@ static int read_logs(fl_store *st, const char *rowid, const char *n,
                      log_reader *r) {
   static const char *const all_lines[2] = {
       "SELECT n, seq, attempt, at, level, line FROM task_log"
-      " WHERE run = ?1",
+      " WHERE run = CAST(?1 AS INTEGER)",
       "SELECT n, seq, attempt, at, level, line FROM task_log"
       " WHERE run = $1::bigint"};
   static const char *const one_lines[2] = {
       "SELECT n, seq, attempt, at, level, line FROM task_log"
-      " WHERE run = ?1 AND n = ?2",
+      " WHERE run = CAST(?1 AS INTEGER) AND n = CAST(?2 AS INTEGER)",
       "SELECT n, seq, attempt, at, level, line FROM task_log"
       " WHERE run = $1::bigint AND n = $2::int"};
   static const char *const all_drops[2] = {
-      "SELECT n, lines, bytes FROM task_log_dropped WHERE run = ?1",
+      "SELECT n, lines, bytes FROM task_log_dropped"
+      " WHERE run = CAST(?1 AS INTEGER)",
       "SELECT n, lines, bytes FROM task_log_dropped WHERE run = $1::bigint"};
   static const char *const one_drops[2] = {
-      "SELECT n, lines, bytes FROM task_log_dropped WHERE run = ?1"
-      " AND n = ?2",
+      "SELECT n, lines, bytes FROM task_log_dropped"
+      " WHERE run = CAST(?1 AS INTEGER) AND n = CAST(?2 AS INTEGER)",
       "SELECT n, lines, bytes FROM task_log_dropped WHERE run = $1::bigint"
       " AND n = $2::int"};
   const char *params[] = {rowid, n};
@@ -364,12 +367,13 @@ int fl_store_load_task_events(fl_store *st, const fl_store_run_detail *d,
                               const char *key, fl_store_event_list *out) {
   static const char *const events_sql[2] = {
       "SELECT seq, at, state, attempt, error FROM task_history"
-      " WHERE run = ?1 AND n = ?2 ORDER BY seq",
+      " WHERE run = CAST(?1 AS INTEGER) AND n = CAST(?2 AS INTEGER)"
+      " ORDER BY seq",
       "SELECT seq, at, state, attempt, error FROM task_history"
       " WHERE run = $1::bigint AND n = $2::int ORDER BY seq"};
   static const char *const workers_sql[2] = {
       "SELECT attempt, host, pid FROM attempt_worker"
-      " WHERE run = ?1 AND n = ?2",
+      " WHERE run = CAST(?1 AS INTEGER) AND n = CAST(?2 AS INTEGER)",
       "SELECT attempt, host, pid FROM attempt_worker"
       " WHERE run = $1::bigint AND n = $2::int"};
   memset(out, 0, sizeof *out);
