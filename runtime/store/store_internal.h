@@ -16,6 +16,9 @@
  *   store_arena.c    the strings of what the readers hand back
  *   store_detail.c   a loaded run: its layout, index and counts (shared
  *                    with pg_read.c)
+ *   store_log.c      task runs' log lines: bounded, buffered, frozen
+ *   store_logs.c     reading log lines and a task run's state changes
+ *                    back (both backends)
  */
 #ifndef FL_STORE_INTERNAL_H
 #define FL_STORE_INTERNAL_H
