@@ -727,6 +727,11 @@ typedef struct fl__store_detail {
   const char **graph;
   fl_store_edge *edges;
   fl__store_key_index *by_key; /* tasks sorted by key, for fl_store_detail_find */
+  /* Each task run's number in the history (task_run.n), ascending with
+     the tasks' order, so that what names a task run by number (its log
+     lines) finds it without reading the task runs again; NULL when the
+     reader did not keep them. */
+  uint32_t *numbers;
 } fl__store_detail;
 
 /* An empty detail with its arena, or NULL when out of memory. Freed with

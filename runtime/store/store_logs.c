@@ -128,6 +128,22 @@ static int task_number(fl_store *st, const char *rowid, const char *key,
               "cannot read a run's task runs");
 }
 
+/* The number of task run key of d: kept with the detail by its reader,
+   else read. */
+static int key_number(fl_store *st, const fl_store_run_detail *d,
+                      const char *rowid, const char *key, one_value *n) {
+  const fl__store_detail *det = (const fl__store_detail *)d;
+  const fl_store_task_row *t = fl_store_detail_find(d, key);
+  if (!t) {
+    memset(n, 0, sizeof *n);
+    return FLOWLUA_OK;
+  }
+  if (!det->numbers) return task_number(st, rowid, key, n);
+  snprintf(n->text, sizeof n->text, "%u", det->numbers[t - d->tasks]);
+  n->found = 1;
+  return FLOWLUA_OK;
+}
+
 /* The numbers of d's task runs and their indexes in d, by number. */
 typedef struct numbering {
   const fl_store_run_detail *d;
@@ -146,7 +162,23 @@ static int take_number(void *ctx, const char *const *v, const size_t *len) {
   return 0;
 }
 
+/* The numbers the reader kept with the detail (fl__store_detail.numbers):
+   no query, so that `show` of a 100,000-task run does not read its task
+   runs twice. 0, or -1 when the detail has none. */
+static int detail_numbers(numbering *x) {
+  const fl__store_detail *det = (const fl__store_detail *)x->d;
+  if (!det->numbers) return -1;
+  if (!x->d->n_tasks) return 0;
+  x->items = malloc(x->d->n_tasks * sizeof *x->items);
+  if (!x->items) return -1;
+  for (size_t i = 0; i < x->d->n_tasks; i++)
+    x->items[i] = (fl__store_task_number){det->numbers[i], i};
+  x->n = x->cap = x->d->n_tasks;
+  return 0;
+}
+
 static int number_tasks(fl_store *st, const char *rowid, numbering *x) {
+  if (detail_numbers(x) == 0) return FLOWLUA_OK;
   static const char *const sql[2] = {
       "SELECT n, key FROM task_run WHERE run = CAST(?1 AS INTEGER)",
       "SELECT n, key FROM task_run WHERE run = $1::bigint"};
@@ -273,7 +305,7 @@ int fl_store_load_logs(fl_store *st, const fl_store_run_detail *d,
     const fl_store_task_row *t = fl_store_detail_find(d, key);
     if (!t) return FLOWLUA_OK;
     r.only = (size_t)(t - d->tasks);
-    status = task_number(st, id.text, key, &n);
+    status = key_number(st, d, id.text, key, &n);
     if (status == FLOWLUA_OK && n.found)
       status = read_logs(st, id.text, n.text, &r);
   } else {
@@ -383,7 +415,7 @@ int fl_store_load_task_events(fl_store *st, const fl_store_run_detail *d,
   one_value id, n;
   if (status == FLOWLUA_OK) status = run_rowid(st, d, &id);
   if (status || !id.found) return status;
-  status = task_number(st, id.text, key, &n);
+  status = key_number(st, d, id.text, key, &n);
   if (status || !n.found) return status;
   const char *params[] = {id.text, n.text};
   event_reader r = {.out = out};
