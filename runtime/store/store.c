@@ -796,7 +796,10 @@ int fl_store_task_state(fl_store_run *run, uint32_t task, int state,
     e->started = at;
     e->started_seq = e->n_changes;
   }
-  if (store_is_final_state(state)) e->ended = at;
+  if (store_is_final_state(state)) {
+    e->ended = at;
+    if (e->logs) fl__store_logs_close(e->logs);
+  }
   size_t err_len = error ? strlen(error) : 0;
   j_state js = {at, state, attempt, error ? (uint32_t)err_len : J_NONE,
                 e->n_changes};

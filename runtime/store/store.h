@@ -321,7 +321,8 @@ int fl_store_task_worker(fl_store_run *run, uint32_t task, int attempt,
  * loses the lines since the last one, never a state change). Lines that
  * the bounds above push out are dropped from the buffer too, so a task
  * that logs a million lines between two flushes holds no more memory than
- * the bound. A run that logs nothing costs nothing.
+ * the bound. A run that logs nothing costs nothing. A line recorded after
+ * the task run's final state (nothing in the engine does) is not kept.
  */
 int fl_store_task_log(fl_store_run *run, uint32_t task, int attempt,
                       int level, double at, const char *text, size_t len);

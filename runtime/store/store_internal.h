@@ -69,6 +69,7 @@ typedef struct task_logs {
   int64_t dropped_lines, dropped_bytes;
   int64_t trimmed_lines, trimmed_bytes; /* the drops a batch last wrote */
   uint64_t trim_batch;     /* the batch that trimmed last (its seq) */
+  int closed;              /* the task run ended: len freed, no more lines */
 } task_logs;
 
 /* The seq of a task run's oldest kept line. */
@@ -390,6 +391,10 @@ int fl__store_freeze_logs(fl_store *st, fbatch *b);
 /* Forgets the buffered lines of run (about to be freed) and frees its
    task runs' bounds. */
 void fl__store_logs_drop_run(fl_store *st, fl_store_run *run);
+/* The task run ended: its ring goes (a map of 10,000 elements that each
+   logged 1,000 lines would keep 40 MB of lengths), its counts stay for
+   the lines still buffered. */
+void fl__store_logs_close(task_logs *l);
 void fl__store_logs_free(fl_store *st);
 
 /* ---- writing batches to the file (store_sqlite_write.c) ------------------ */

@@ -99,6 +99,7 @@ int fl_store_task_log(fl_store_run *run, uint32_t task, int attempt,
                              "run '%s': no log level number %d", run->run_id,
                              level);
   task_entry *e = &run->tasks[task];
+  if (e->logs && e->logs->closed) return FLOWLUA_OK; /* see store.h */
   task_logs *l = logs_of(e);
   if (!l || ring_room(l) || GROW(st->logs, st->cap_logs, st->n_logs))
     return fl__store_oom(st, "cannot buffer a log line");
@@ -168,6 +169,13 @@ oom:
   free(logs);
   free(trims);
   return -1;
+}
+
+void fl__store_logs_close(task_logs *l) {
+  free(l->len);
+  l->len = NULL;
+  l->cap = l->head = 0; /* count stays: where the kept lines start */
+  l->closed = 1;
 }
 
 void fl__store_logs_drop_run(fl_store *st, fl_store_run *run) {

@@ -294,7 +294,8 @@ static void test_buffer_bounded(void) {
   fl_store_close(st);
 }
 
-/* Bad calls are refused, naming what is wrong. */
+/* Bad calls are refused, naming what is wrong; a line after the task
+   run ended is not kept. */
 static void test_refusals(void) {
   const char *where = fresh("refusals.db");
   fl_store *st = open_at(where);
@@ -307,9 +308,21 @@ static void test_refusals(void) {
     CHECK_CONTAINS(fl_store_errmsg(st), "no task run number 7");
     CHECK_EQ_INT(fl_store_task_log(run, 0, 1, 42, T0, "x", 1), FLOWLUA_EINVAL);
     CHECK_CONTAINS(fl_store_errmsg(st), "no log level number 42");
+    /* A line after the task run's final state is not kept. */
+    log_ok(run, 0, 1, "before", 6, T0 + 0.1);
+    CHECK_EQ_INT(fl_store_task_state(run, 0, FLOWLUA_TASK_SUCCESS, 1, T0 + 0.2,
+                                     NULL), FLOWLUA_OK);
+    log_ok(run, 0, 1, "after", 5, T0 + 0.3);
     CHECK_EQ_INT(fl_store_run_end(run, FLOWLUA_FLOW_SUCCESS, T0 + 1, NULL),
                  FLOWLUA_OK);
   }
+  fl_store_run_detail *d = load(st, "refused");
+  fl_store_log_list l;
+  CHECK_EQ_INT(d ? fl_store_load_logs(st, d, "t", &l) : -1, FLOWLUA_OK);
+  CHECK_EQ_INT(l.n, 1);
+  if (l.n == 1) CHECK_EQ_STR(l.lines[0].line, "before");
+  fl_store_log_list_free(&l);
+  fl_store_run_detail_free(d);
   fl_store_close(st);
 }
 
