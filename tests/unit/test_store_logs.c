@@ -11,7 +11,8 @@
  * 1 and 2; a task logging 100,000 lines between two flushes holds no
  * more than the bound in its buffer; a task run's state changes with
  * where its attempt ran; what is read after reopening; a run that logs
- * nothing reads none; a copy keeps the lines; prune deletes them; a
+ * nothing reads none; a copy keeps the lines (SQLite to either backend,
+ * and back); prune deletes them; a
  * version 6 file (before log lines) is migrated and keeps its runs.
  */
 #define _GNU_SOURCE
@@ -370,6 +371,29 @@ static void test_copy_and_prune(void) {
   fl_store_close(st);
 }
 
+/* A SQLite history copied into the backend under test keeps every line
+   and count (on PostgreSQL: the other direction of test_copy_and_prune). */
+static void test_copy_into(void) {
+  const char *src = tmp_path("copy_into_src.db");
+  unlink(src);
+  fl_store *from = open_at(src);
+  if (!from) return;
+  record_bounds_run(from);
+  const char *where = fresh("copy_into_dst.db");
+  fl_store *to = open_at(where);
+  if (to) {
+    fl_store_copy_counts counts;
+    int rc = fl_store_copy(from, to, &counts);
+    CHECK_EQ_INT(rc, FLOWLUA_OK);
+    if (rc) fprintf(stderr, "  copy: %s\n", fl_store_errmsg(to));
+    CHECK_EQ_INT(counts.log_lines, 1069);
+    CHECK_EQ_INT(counts.log_drops, 3);
+    check_bounds_run(to);
+    fl_store_close(to);
+  }
+  fl_store_close(from);
+}
+
 static void raw_exec(const char *path, const char *sql) {
   sqlite3 *db = NULL;
   char *msg = NULL;
@@ -452,6 +476,7 @@ int main(void) {
   RUN(test_buffer_bounded);
   RUN(test_refusals);
   RUN(test_copy_and_prune);
+  RUN(test_copy_into);
   if (strcmp(backend, "sqlite") == 0) RUN(test_migrate_from_v6);
   char cmd[600];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_root);
