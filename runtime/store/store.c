@@ -864,6 +864,21 @@ int fl_store_task_worker(fl_store_run *run, uint32_t task, int attempt,
                  host, host_len, NULL, 0);
 }
 
+int fl_store_task_log(fl_store_run *run, uint32_t task, int attempt,
+                      int level, double at, const char *text, size_t len) {
+  fl_store *st = run->st;
+  j_log jl;
+  int status = fl__store_log_buffer(run, task, attempt, level, at, text, len,
+                                    &jl);
+  if (status <= 0) return status;
+  /* Journalled as a state change is: the lines that tell why a task
+     broke are the ones a crash must not lose. */
+  status = redeclare(st, run, task);
+  if (status) return status;
+  return journal(st, (j_head){run->rowid, task, J_LOG}, &jl, sizeof jl, text,
+                 jl.len, NULL, 0);
+}
+
 /* ---- cache --------------------------------------------------------------------- */
 
 int fl_store_cache_put(fl_store *st, const char *task, const char *key,

@@ -317,11 +317,12 @@ int fl_store_task_worker(fl_store_run *run, uint32_t task, int attempt,
  * its attempt (1-based), its time, its level (a FLOWLUA_LOG_* value), and
  * its text (len bytes, already masked by the caller: a secret never
  * reaches the store). Buffered and written with the task run's changes by
- * the same batches; not journalled (a process killed between flushes
- * loses the lines since the last one, never a state change). Lines that
- * the bounds above push out are dropped from the buffer too, so a task
- * that logs a million lines between two flushes holds no more memory than
- * the bound. A run that logs nothing costs nothing. A line recorded after
+ * the same batches, and journalled as they are (a process killed before a
+ * flush leaves its lines to the replay: they are often what says why it
+ * died). Lines that the bounds above push out are dropped from the buffer
+ * too, so a task that logs a million lines between two flushes holds no
+ * more memory than the bound (its journal holds them until the next
+ * flush). A run that logs nothing costs nothing. A line recorded after
  * the task run's final state (nothing in the engine does) is not kept.
  */
 int fl_store_task_log(fl_store_run *run, uint32_t task, int attempt,

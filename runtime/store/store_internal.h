@@ -120,7 +120,7 @@ int fl__store_owner_gone(const fl_store_owner *self, const char *host,
    a journal is replayed on the machine that wrote it. */
 enum { J_ADD = 'A', J_ADDS = 'N', J_STATE = 'S', J_RESULT = 'R', J_END = 'E',
        J_FIRE = 'F', J_BEGIN = 'B', J_CLAIM = 'C', J_COUNT = 'K',
-       J_WORKER = 'W' };
+       J_WORKER = 'W', J_LOG = 'L' };
 /* J_COUNT (no fields): at the start of a journal's turn, how many task
    runs the head's run has declared so far (head's task). A replay bounds
    the task numbers the journal may name with it: a turned journal does not
@@ -472,6 +472,28 @@ typedef struct j_worker {
   int32_t attempt;
   uint32_t host_len;
 } j_worker;
+/* J_LOG: a task run's log line (store_log.c), then its text (len bytes),
+   with where its kept lines start and what was dropped once it was
+   recorded, so that a replay writes the line, the trim and the counts as
+   the dead process would have. */
+typedef struct j_log {
+  double at;
+  int64_t seq, first_seq, dropped_lines, dropped_bytes;
+  int32_t attempt, level;
+  uint32_t len, pad;
+} j_log;
+/* store_log.c: a task run's log line bounded and buffered (what
+   fl_store_task_log does but the journal, which store.c writes): 1 with
+   *jl describing it (its text is text[0..jl->len), cut to the bound), 0
+   when the task run has ended (the line is not kept), or a negative
+   status. */
+int fl__store_log_buffer(fl_store_run *run, uint32_t task, int attempt,
+                         int level, double at, const char *text, size_t len,
+                         j_log *jl);
+/* A replay's J_LOG: the line buffered at its own seq, and the task run's
+   bounds set from the record (no ring: a replayed run logs no more). */
+int fl__store_log_restore(fl_store_run *run, uint32_t task, const j_log *jl,
+                          const char *text);
 /* J_CLAIM (head's run 0): a fire time claimed in the claims file, then
    the flow's name (flow_len bytes). */
 typedef struct j_claim {

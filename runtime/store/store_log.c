@@ -11,9 +11,10 @@
  * buffer purges them once they outnumber the live ones, so a task logging
  * in a tight loop holds the bound's memory, not its output.
  *
- * What it must not do: journal (lines are not state; see store.h), decide
- * anything about masking (the engine masks before it records), or cost a
- * task run that never logs anything but a NULL pointer.
+ * What it must not do: write the journal (store.c does, as for every
+ * change), decide anything about masking (the engine masks before it
+ * records), or cost a task run that never logs anything but a NULL
+ * pointer.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -86,8 +87,9 @@ static void compact(fl_store *st) {
   st->log_compact = 2 * k > LOG_COMPACT_MIN ? 2 * k : LOG_COMPACT_MIN;
 }
 
-int fl_store_task_log(fl_store_run *run, uint32_t task, int attempt,
-                      int level, double at, const char *text, size_t len) {
+int fl__store_log_buffer(fl_store_run *run, uint32_t task, int attempt,
+                         int level, double at, const char *text, size_t len,
+                         j_log *jl) {
   fl_store *st = run->st;
   /* fl__store_task_known's test, here: store.c calls this file. */
   if (task >= run->n_tasks || run->tasks[task].key_off == SIZE_MAX)
@@ -99,7 +101,7 @@ int fl_store_task_log(fl_store_run *run, uint32_t task, int attempt,
                              "run '%s': no log level number %d", run->run_id,
                              level);
   task_entry *e = &run->tasks[task];
-  if (e->logs && e->logs->closed) return FLOWLUA_OK; /* see store.h */
+  if (e->logs && e->logs->closed) return 0; /* see store.h */
   task_logs *l = logs_of(e);
   if (!l || ring_room(l) || GROW(st->logs, st->cap_logs, st->n_logs))
     return fl__store_oom(st, "cannot buffer a log line");
@@ -116,12 +118,46 @@ int fl_store_task_log(fl_store_run *run, uint32_t task, int attempt,
   l->kept_bytes += len - cut;
   l->dropped_bytes += (int64_t)cut;
   enforce_bounds(l);
+  int64_t seq = l->next_seq++;
   st->logs[st->n_logs++] = (pending_log){
-      .run = run, .rowid = run->rowid, .seq = l->next_seq++, .task = task,
+      .run = run, .rowid = run->rowid, .seq = seq, .task = task,
       .attempt = attempt, .level = level, .at = at, .text_off = off,
       .text_len = len - cut};
+  *jl = (j_log){.at = at, .seq = seq, .first_seq = task_logs_first(l),
+                .dropped_lines = l->dropped_lines,
+                .dropped_bytes = l->dropped_bytes, .attempt = attempt,
+                .level = level, .len = (uint32_t)(len - cut)};
   if (!st->log_compact) st->log_compact = LOG_COMPACT_MIN;
   if (st->n_logs >= st->log_compact) compact(st);
+  return 1;
+}
+
+int fl__store_log_restore(fl_store_run *run, uint32_t task, const j_log *jl,
+                          const char *text) {
+  fl_store *st = run->st;
+  task_entry *e = &run->tasks[task];
+  task_logs *l = logs_of(e);
+  if (!l || GROW(st->logs, st->cap_logs, st->n_logs))
+    return fl__store_oom(st, "cannot replay a log line");
+  size_t off = st->log_text.len;
+  fl_buf_add(&st->log_text, text, jl->len);
+  if (st->log_text.oom) {
+    st->log_text.len = off;
+    st->log_text.oom = 0;
+    return fl__store_oom(st, "cannot replay a log line");
+  }
+  free(l->len); /* the record's bounds stand for the ring's */
+  l->len = NULL;
+  l->cap = l->head = 0;
+  l->closed = 1;
+  l->next_seq = jl->seq + 1;
+  l->count = (uint32_t)(jl->seq + 1 - jl->first_seq);
+  l->dropped_lines = jl->dropped_lines;
+  l->dropped_bytes = jl->dropped_bytes;
+  st->logs[st->n_logs++] = (pending_log){
+      .run = run, .rowid = run->rowid, .seq = jl->seq, .task = task,
+      .attempt = jl->attempt, .level = jl->level, .at = jl->at,
+      .text_off = off, .text_len = jl->len};
   return FLOWLUA_OK;
 }
 
