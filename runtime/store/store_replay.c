@@ -301,6 +301,7 @@ static int log_apply(fl_store *st, fl_store_run *run, const j_record *r) {
   const j_log *l = &r->u.log;
   if (!fl__store_task_known(run, r->h.task) || l->level < FLOWLUA_LOG_DEBUG ||
       l->level > FLOWLUA_LOG_ERROR || l->attempt < 0 || l->seq < 1 ||
+      l->seq > ((int64_t)1 << 53) || /* next_seq = seq + 1 must not wrap */
       l->first_seq < 1 || l->first_seq > l->seq ||
       l->seq - l->first_seq >= FL_STORE_LOG_LINES || l->dropped_lines < 0 ||
       l->dropped_bytes < 0 || l->len > FL_STORE_LOG_BYTES || r->n1 != l->len)
