@@ -2,9 +2,8 @@
 -- kept with its task run (the last 1,000 lines and 64 KiB of each, with a
 -- count of what was dropped), masked as the printed log is, for inline
 -- and worker tasks and each attempt of a retried one, and shown by
--- `show`, `show --json` and the HTML report, whatever --quiet printed;
--- the lines of a process killed before they reached the file are in its
--- journal, and replayed.
+-- `show`, `show --json` and the HTML report, whatever --quiet printed.
+-- (A process killed before its lines reached the file: task_logs_crash.)
 -- run: 2,000 lines keep the last 1,000, and show says what was dropped
 -- before: 0 {script} --flow task_logs --param lines=2000 --quiet
 -- args: show last
@@ -50,11 +49,6 @@
 -- before: 0 {script} --flow task_logs --workers 1 --quiet
 -- args: show last --json
 -- stdout: "key":"remote",.*"worker":\{"host":"[^"]+","pid":\d+\},.*"logs":\[\{"at":"[^"]+","attempt":1,"level":"INFO","line":"from a worker process"\}\]
--- run: lines of a process killed before they reached the file are replayed from its journal
--- before: -9 {script} --flow dies --quiet
--- args: show last --json
--- stdout: "state":"Crashed"
--- stdout: "key":"dying",.*"logs":\[\{"at":"[^"]+","attempt":1,"level":"INFO","line":"line 501 of 1500"\},.*"line":"line 1500 of 1500"\}\],"logs_dropped":\{"lines":500,"bytes":7892\}
 -- run: the HTML report shows them, escaped
 -- before: 0 {script} --flow task_logs --quiet
 -- args: report last --html report.html
@@ -101,17 +95,6 @@ local task_logs = flow.define("task_logs", { params = { lines = 3, width = 0 } }
     remote()
   end)
 
--- A task that logs, then kills its own process with SIGKILL: its lines
--- are in the journal only (the loop never waited, nothing was flushed).
-local dying = flow.task("dying", function()
-  for i = 1, 1500 do flow.log.info("line %d of 1500", i) end
-  local stat = assert(io.open("/proc/self/stat")):read("l")
-  os.execute("kill -KILL " .. stat:match("^(%d+)"))
-  for _ = 1, 1e9 do end -- the signal lands first
-  error("not killed")
-end)
-local dies = flow.define("dies", {}, function() dying() end)
-
 -- The report of the last run: its Log section holds each task run's
 -- lines, the HTML in them escaped.
 local html_check = flow.define("html_check", {}, function()
@@ -127,4 +110,4 @@ local html_check = flow.define("html_check", {}, function()
   assert(page:find("INFO  #1  line 3\n", 1, true), "noisy's last line")
 end)
 
-return { task_logs = task_logs, html_check = html_check, dies = dies }
+return { task_logs = task_logs, html_check = html_check }
