@@ -395,6 +395,24 @@ FLOWLUA_API int flowlua_report_run(flowlua *rt, const char *run_ref, int json,
                                    char **out);
 
 /*
+ * One task run of a stored run as JSON, for the web UI and other
+ * programs: the fields a task has in flowlua_report_run's JSON ("key",
+ * "task", "map_index", "state", "attempts", "started_at", "ended_at",
+ * "duration", "error", "worker", "resumable", "logs" and, when its bounds
+ * dropped some, "logs_dropped": {"lines": N, "bytes": N}), then "run": the
+ * run's id, and "events": every state change in order, [{"seq", "at",
+ * "state", "attempt", "error", "worker"}] (worker: {"host", "pid"} of the
+ * worker process its attempt ran in, or null). "logs" are the task run's
+ * kept log lines, [{"at", "attempt", "level", "line"}], masked as the log
+ * printed them. run_ref is as for flowlua_report_run; task_key is a task
+ * key as `show` lists it ("fetch", "fetch#2", "fetch[3]"). An unknown run
+ * or task key is FLOWLUA_EINVAL with a message naming it. The caller frees
+ * *out with flowlua_string_free(). Reading runs no script.
+ */
+FLOWLUA_API int flowlua_report_task_run(flowlua *rt, const char *run_ref,
+                                        const char *task_key, char **out);
+
+/*
  * One page of the runs list as JSON, for the web UI and other programs:
  * {"runs": [...], "next_before": ID or null}, each run as
  * flowlua_report_runs gives it, newest first, of one flow (NULL: all),

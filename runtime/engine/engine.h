@@ -581,6 +581,11 @@ void fl_hook_reset(lua_State *co);
 /* Logs a message from Lua under the current task (in a worker's job: a LOG
    frame for the driver, whatever the worker's own log level). */
 void fl_sched_log(flowlua *rt, int level, const char *msg);
+/* Whether a line at level is wanted at all: the log prints it, or the
+   history keeps it (a task's line at INFO or above when the run is
+   recorded, whatever --quiet or --log-level print), or a worker's job
+   sends it to its driver. */
+int fl_sched_log_wanted(flowlua *rt, int level);
 /* flow.secret read value (already masked in rt's own log): a worker's job
    also tells its driver, so that the driver masks it everywhere. */
 void fl_sched_note_secret(flowlua *rt, const char *value);

@@ -207,6 +207,30 @@ void fl_record_state(fl_sched *s, fl_taskrun *r, int state, int final,
   if (final) r->rec_epoch = s->rt->flush_epoch;
 }
 
+void fl_record_log(fl_sched *s, fl_taskrun *r, int level, const char *msg) {
+  if (!s->rec || !msg) return;
+  flowlua *rt = s->rt;
+  /* The same masking as the printed line's: a secret never reaches the
+     history, and the history holds what the log showed. Without secrets
+     the text is the message itself (no copy). */
+  fl_buf masked = FL_BUF_INIT;
+  const char *text = msg;
+  size_t len = strlen(msg);
+  if (rt->log.n_secrets) {
+    fl_log_mask(&rt->log, msg, &masked);
+    if (masked.oom) {
+      fl_buf_free(&masked);
+      return; /* a line lost to memory, not the run */
+    }
+    text = masked.data ? masked.data : "";
+    len = masked.len;
+  }
+  if (fl_store_task_log(s->rec, r->rec_id, r->attempts > 0 ? r->attempts : 1,
+                        level, fl_wall_time(), text, len) != FLOWLUA_OK)
+    store_failed(s, "recording a log line");
+  fl_buf_free(&masked);
+}
+
 void fl_record_worker(fl_sched *s, fl_taskrun *r) {
   if (!s->rec || r->worker_pid <= 0) return;
   if (fl_store_task_worker(s->rec, r->rec_id, r->attempts, r->worker_host,

@@ -56,6 +56,11 @@ void fl_record_task_add(fl_sched *s, fl_taskrun *r);
    host's pool), for show and the report to name it. */
 void fl_record_worker(fl_sched *s, fl_taskrun *r);
 
+/* A log line of r's current attempt (what flow.log.* wrote in it):
+   masked as the printed log masks it, then kept in the history, bounded
+   (store.h, FL_STORE_LOG_LINES). */
+void fl_record_log(fl_sched *s, fl_taskrun *r, int level, const char *msg);
+
 /* A state change of r (attempt r->attempts; err may be NULL); final when
    r will not change again, which its dependents then wait on. */
 void fl_record_state(fl_sched *s, fl_taskrun *r, int state, int final,

@@ -5,6 +5,7 @@
  * Routes (GET and HEAD only; this slice has no action):
  *   /                 the runs page        /runs/ID    a run's page
  *   /static/NAME      a compiled-in asset  /api/...    ui_api.c
+ *   /runs/ID/tasks/KEY and /api/runs/ID/tasks/KEY: a task run (ui_task.c)
  * The pages are static: they hold nothing from the history, which their
  * script fetches from /api/ and writes as text, never as HTML (an error
  * or a task name is untrusted).
@@ -22,6 +23,7 @@
 #include "ui_assets.h"
 #include "ui_mhd.h"
 #include "ui_server.h"
+#include "ui_task.h"
 
 /* Scripts only from our own files (no inline script: an injected <script>
    would not run), nothing fetched from elsewhere, never framed. */
@@ -104,6 +106,8 @@ static void route_api(fl_ui_server *s, struct MHD_Connection *c,
 static void route(fl_ui_server *s, struct MHD_Connection *c, const char *url,
                   fl_ui_reply *r) {
   const char *name;
+  if (fl_ui_task_route(s->rt, url, r)) /* before /runs/ID and /api/ */
+    return;
   if (strncmp(url, "/api/", 5) == 0)
     route_api(s, c, url, r);
   else if (strcmp(url, "/") == 0)

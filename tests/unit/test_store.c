@@ -256,7 +256,7 @@ static void test_create_and_reopen(void) {
   CHECK_QUERY(path,
               "SELECT group_concat(name, ' ') FROM (SELECT name FROM"
               " sqlite_schema WHERE type = 'table' ORDER BY name)",
-              "attempt_worker cache fire fire_event flow_def flow_run run_cancel run_graph run_ids task_event task_pack task_row");
+              "attempt_worker cache fire fire_event flow_def flow_run run_cancel run_graph run_ids task_event task_log task_log_dropped task_pack task_row");
 
   /* Reopened: the schema is kept, nothing is migrated again. */
   st = open_store(path);
@@ -1484,7 +1484,7 @@ static void test_show_run(void) {
   CHECK(fl_store_detail_find(d, "nope") == NULL);
 
   fl_buf out = FL_BUF_INIT;
-  fl_store_print_run(&out, d, 0);
+  fl_store_print_run(&out, d, NULL, 0);
   CHECK_EQ_STR(fl_buf_str(&out),
                "Run       aaaa2222-0000-4000-8000-000000000002\n"
                "Flow      etl\n"
@@ -1500,7 +1500,7 @@ static void test_show_run(void) {
                "extract  Success         1      1.0s\n"
                "load     Failed          3      2.5s  csv.write: disk full\n");
   fl_buf_reset(&out);
-  fl_store_print_run(&out, d, 1);
+  fl_store_print_run(&out, d, NULL, 1);
   const char *j = fl_buf_str(&out);
   CHECK(json_ok(j));
   CHECK_JSON(j, "$.id", "aaaa2222-0000-4000-8000-000000000002");
@@ -1579,13 +1579,13 @@ static void test_attempt_workers(void) {
   fl_store_attempt_list_free(&at);
 
   fl_buf out = FL_BUF_INIT;
-  fl_store_print_run(&out, d, 0);
+  fl_store_print_run(&out, d, NULL, 0);
   CHECK_CONTAINS(fl_buf_str(&out),
                  "TASK  STATE    ATTEMPTS  DURATION  WORKER  ERROR\n"
                  "a     Success         2      3.0s     502\n"
                  "b     Success         1      1.0s\n");
   fl_buf_reset(&out);
-  fl_store_print_run(&out, d, 1);
+  fl_store_print_run(&out, d, NULL, 1);
   const char *j = fl_buf_str(&out);
   CHECK(json_ok(j));
   CHECK_JSON(j, "$.tasks[0].worker.pid", "502");
