@@ -316,6 +316,17 @@ FLOWLUA_API const char *flowlua_flow_name(const flowlua *rt, size_t i);
  * converted to the type of the flow's default when the flow is built; a name
  * the flow does not declare is FLOWLUA_EPARAM then. Both strings are copied.
  */
+/*
+ * The id the next run started on rt (flowlua_run, flowlua_start, a resume,
+ * a served run) gets instead of a new random UUID, for a caller that must
+ * name the run before it is recorded (flowlua ui starts runs so). Used
+ * once. It must be a UUID in lower-case hex, 8-4-4-4-12 digits
+ * (flowlua_run_id_valid says whether it is), else FLOWLUA_EINVAL. A run id
+ * the history already holds fails that run's start (FLOWLUA_EINVAL).
+ */
+FLOWLUA_API int flowlua_set_run_id(flowlua *rt, const char *run_id);
+FLOWLUA_API int flowlua_run_id_valid(const char *run_id);
+
 FLOWLUA_API int flowlua_set_param(flowlua *rt, const char *name,
                                   const char *value);
 /* Forgets every parameter override. */
@@ -382,6 +393,24 @@ FLOWLUA_API int flowlua_report_runs(flowlua *rt, const char *flow, int limit,
                                     int json, char **out);
 FLOWLUA_API int flowlua_report_run(flowlua *rt, const char *run_ref, int json,
                                    char **out);
+
+/*
+ * One task run of a stored run as JSON, for the web UI and other
+ * programs: the fields a task has in flowlua_report_run's JSON ("key",
+ * "task", "map_index", "state", "attempts", "started_at", "ended_at",
+ * "duration", "error", "worker", "resumable", "logs" and, when its bounds
+ * dropped some, "logs_dropped": {"lines": N, "bytes": N}), then "run": the
+ * run's id, and "events": every state change in order, [{"seq", "at",
+ * "state", "attempt", "error", "worker"}] (worker: {"host", "pid"} of the
+ * worker process its attempt ran in, or null). "logs" are the task run's
+ * kept log lines, [{"at", "attempt", "level", "line"}], masked as the log
+ * printed them. run_ref is as for flowlua_report_run; task_key is a task
+ * key as `show` lists it ("fetch", "fetch#2", "fetch[3]"). An unknown run
+ * or task key is FLOWLUA_EINVAL with a message naming it. The caller frees
+ * *out with flowlua_string_free(). Reading runs no script.
+ */
+FLOWLUA_API int flowlua_report_task_run(flowlua *rt, const char *run_ref,
+                                        const char *task_key, char **out);
 
 /*
  * One page of the runs list as JSON, for the web UI and other programs:
@@ -498,6 +527,40 @@ typedef struct flowlua_run_mark {
 } flowlua_run_mark;
 FLOWLUA_API int flowlua_run_mark_get(flowlua *rt, const char *run_id,
                                      flowlua_run_mark *out);
+
+/*
+ * The flows the history knows, as JSON (*out, free with
+ * flowlua_string_free): {"flows": [{"name", "script", "host",
+ * "script_sha256", "params" (the defaults), "schedule" (an object with
+ * "kind", "text" and its fields, or null), "updated_at", "next_fires"
+ * (the next 5 fire times, ISO 8601 in the schedule's zone; or
+ * "next_fires_error"), "recent_runs" (the last 10, as `runs --json`),
+ * "fire_events" (the last 10 fire times that started no run: "outcome"
+ * skipped, missed, ..., "scheduled_at", "count", "detail", "at")}]}, by
+ * name. A flow is known once a process ran or served its script with this
+ * history (its definition is recorded then), or by its runs alone ("script"
+ * null). Never runs a script.
+ */
+FLOWLUA_API int flowlua_report_flows(flowlua *rt, char **out);
+
+/*
+ * The script file the history records for flow_name (*script, free with
+ * flowlua_string_free): FLOWLUA_ENOFLOW when none is recorded,
+ * FLOWLUA_ESTATE when it was recorded on another host.
+ */
+FLOWLUA_API int flowlua_flow_script(flowlua *rt, const char *flow_name,
+                                    char **script);
+
+/*
+ * Asks the process running run run_ref (an id, a prefix of one, or "last")
+ * to cancel it, through the history: that process looks about once a
+ * second and cancels that run only, as its first SIGINT would (a task
+ * busy in Lua code is stopped when it yields or ends). `by` names who asks
+ * (kept in the history). FLOWLUA_EINVAL: no such run; FLOWLUA_ESTATE: it is
+ * not Running.
+ */
+FLOWLUA_API int flowlua_request_cancel(flowlua *rt, const char *run_ref,
+                                       const char *by);
 
 /*
  * Deletes old runs from the run history (`flowlua prune`): every run that

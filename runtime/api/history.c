@@ -219,9 +219,105 @@ int flowlua_report_run(flowlua *rt, const char *run_ref, int json,
     fl_store_close(tmp);
     return rc;
   }
+  /* Its tasks' log lines: a run that logged nothing costs two empty
+     queries. */
+  fl_store_log_list logs;
+  rc = fl_store_load_logs(st, d, NULL, &logs);
+  if (rc != FLOWLUA_OK) {
+    fl_set_error(rt, "%s", fl_store_errmsg(st));
+    fl_store_log_list_free(&logs);
+    fl_store_run_detail_free(d);
+    fl_store_close(tmp);
+    return rc;
+  }
   fl_buf b = FL_BUF_INIT;
-  fl_store_print_run(&b, d, json);
+  fl_store_print_run(&b, d, &logs, json);
+  fl_store_log_list_free(&logs);
   fl_store_run_detail_free(d);
   fl_store_close(tmp);
   return give_text(rt, &b, out);
+}
+
+/* "events": [...] of a task run, for flowlua_report_task_run. */
+static void add_events_json(fl_buf *b, const fl_store_event_list *ev) {
+  fl_buf_adds(b, "\"events\":[");
+  for (size_t i = 0; i < ev->n; i++) {
+    const fl_store_task_event *e = &ev->items[i];
+    fl_buf_addf(b, "%s{\"seq\":%lld,\"at\":", i ? "," : "",
+                (long long)e->seq);
+    fl_store_add_json_time(b, e->at);
+    fl_buf_adds(b, ",\"state\":");
+    fl_buf_add_json_string(b, fl_store_task_state_name(e->state));
+    fl_buf_addf(b, ",\"attempt\":%d,\"error\":", e->attempt);
+    if (e->error)
+      fl_buf_add_json_string(b, e->error);
+    else
+      fl_buf_adds(b, "null");
+    fl_buf_adds(b, ",\"worker\":");
+    if (e->worker_pid > 0) {
+      fl_buf_adds(b, "{\"host\":");
+      fl_buf_add_json_string(b, e->worker_host ? e->worker_host : "");
+      fl_buf_addf(b, ",\"pid\":%lld}", (long long)e->worker_pid);
+    } else {
+      fl_buf_adds(b, "null");
+    }
+    fl_buf_addc(b, '}');
+  }
+  fl_buf_addc(b, ']');
+}
+
+int flowlua_report_task_run(flowlua *rt, const char *run_ref,
+                            const char *task_key, char **out) {
+  if (!rt || !out) return FLOWLUA_EINVAL;
+  *out = NULL;
+  if (!task_key || !*task_key) {
+    fl_set_error(rt, "flowlua_report_task_run: a task key is required");
+    return FLOWLUA_EINVAL;
+  }
+  fl_store *st, *tmp;
+  int rc = fl_history_open_run(rt, "flowlua_report_task_run", run_ref, &st,
+                               &tmp);
+  if (rc) return rc;
+  fl_store_run_detail *d = NULL;
+  fl_store_log_list logs = {0};
+  fl_store_event_list events = {0};
+  fl_buf b = FL_BUF_INIT, more = FL_BUF_INIT;
+  rc = fl_store_load_run(st, run_ref, NULL, &d);
+  if (rc != FLOWLUA_OK) {
+    fl_set_error(rt, "%s", fl_store_errmsg(st));
+    goto done;
+  }
+  const fl_store_task_row *t = fl_store_detail_find(d, task_key);
+  if (!t) {
+    fl_set_error(rt, "run %s has no task run '%s' (%zu task run%s: keys as "
+                     "`flowlua show` lists them)",
+                 d->run.run_id, task_key, d->n_tasks,
+                 d->n_tasks == 1 ? "" : "s");
+    rc = FLOWLUA_EINVAL;
+    goto done;
+  }
+  rc = fl_store_load_logs(st, d, task_key, &logs);
+  if (rc == FLOWLUA_OK)
+    rc = fl_store_load_task_events(st, d, task_key, &events);
+  if (rc != FLOWLUA_OK) {
+    fl_set_error(rt, "%s", fl_store_errmsg(st));
+    goto done;
+  }
+  fl_buf_adds(&more, "\"run\":");
+  fl_buf_add_json_string(&more, d->run.run_id);
+  fl_buf_addc(&more, ',');
+  add_events_json(&more, &events);
+  if (more.oom) b.oom = 1;
+  fl_store_print_task_json(&b, d, (size_t)(t - d->tasks), &logs,
+                           fl_buf_str(&more));
+  fl_buf_addc(&b, '\n');
+  rc = give_text(rt, &b, out);
+done:
+  fl_buf_free(&b);
+  fl_buf_free(&more);
+  fl_store_event_list_free(&events);
+  fl_store_log_list_free(&logs);
+  fl_store_run_detail_free(d);
+  fl_store_close(tmp);
+  return rc;
 }

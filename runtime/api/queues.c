@@ -60,7 +60,7 @@ int flowlua_serve_queues(flowlua *const *rts, size_t n,
   }
   /* The history opened (and its schema brought up to date) before any
      claim. */
-  if (rc == FLOWLUA_OK) rc = fl_record_open(first);
+  if (rc == FLOWLUA_OK) rc = fl_record_open_history(first);
   if (rc == FLOWLUA_OK) {
     fl_queue_work_opts o = {opts->queues, opts->n_queues, opts->slots,
                             opts->lease};

@@ -1,7 +1,8 @@
 /*
  * report.c — flowlua_report_html: one stored run as a self-contained HTML
  * page. Gathers what report_html.c draws from the history alone: the run,
- * every attempt and the graph's edges stored with the run. It never loads
+ * every attempt, the graph's edges stored with the run, and the task
+ * runs' kept log lines. It never loads
  * the script the run names: a history may be copied from elsewhere, and
  * reading one must not run code.
  */
@@ -38,10 +39,13 @@ int flowlua_report_html(flowlua *rt, const char *run_ref, char **out) {
   if (rc) return rc;
   fl_store_run_detail *d = NULL;
   fl_store_attempt_list attempts = {0};
-  fl_report report = {.attempts = &attempts, .now = fl_wall_time()};
+  fl_store_log_list logs = {0};
+  fl_report report = {.attempts = &attempts, .logs = &logs,
+                      .now = fl_wall_time()};
   fl_buf page = FL_BUF_INIT;
   rc = fl_store_load_run(st, run_ref, NULL, &d);
   if (rc == FLOWLUA_OK) rc = fl_store_load_attempts(st, d, &attempts);
+  if (rc == FLOWLUA_OK) rc = fl_store_load_logs(st, d, NULL, &logs);
   if (rc != FLOWLUA_OK) {
     fl_set_error(rt, "%s", fl_store_errmsg(st));
     goto done;
@@ -64,6 +68,7 @@ int flowlua_report_html(flowlua *rt, const char *run_ref, char **out) {
 done:
   fl_buf_free(&page);
   fl_store_attempt_list_free(&attempts);
+  fl_store_log_list_free(&logs);
   fl_store_run_detail_free(d);
   fl_store_close(tmp);
   return rc;

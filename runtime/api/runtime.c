@@ -204,6 +204,30 @@ int flowlua_set_param(flowlua *rt, const char *name, const char *value) {
   return fl_params_set(rt, name, value);
 }
 
+int flowlua_run_id_valid(const char *id) {
+  if (!id || strlen(id) != 36) return 0;
+  for (int i = 0; i < 36; i++) {
+    int dash = i == 8 || i == 13 || i == 18 || i == 23;
+    char c = id[i];
+    if (dash ? c != '-' : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+      return 0;
+  }
+  return 1;
+}
+
+int flowlua_set_run_id(flowlua *rt, const char *run_id) {
+  if (!rt) return FLOWLUA_EINVAL;
+  if (fl_api_reentered(rt, "flowlua_set_run_id")) return FLOWLUA_ESTATE;
+  if (!flowlua_run_id_valid(run_id)) {
+    fl_set_error(rt, "flowlua_set_run_id: '%.80s' is not a UUID in "
+                     "lower-case hex (8-4-4-4-12 digits)",
+                 run_id ? run_id : "(null)");
+    return FLOWLUA_EINVAL;
+  }
+  memcpy(rt->next_run_id, run_id, 37);
+  return FLOWLUA_OK;
+}
+
 void flowlua_clear_params(flowlua *rt) {
   if (rt && !fl_api_reentered(rt, "flowlua_clear_params")) fl_params_clear(rt);
 }

@@ -124,7 +124,7 @@ int flowlua_run_view_tasks(flowlua *rt, const flowlua_run_view *v,
     if (q->state >= 0 && t->state != q->state) continue;
     if (total++ < q->offset || listed == q->limit) continue;
     fl_buf_adds(&b, listed++ ? ",\n" : "\n");
-    fl_store_print_task_json(&b, t);
+    fl_store_print_task_json(&b, d, i, NULL, NULL);
   }
   fl_buf_addf(&b, "],\"total\":%zu,\"offset\":%zu}\n", total, q->offset);
   return give(rt, &b, "a run's task runs", out);

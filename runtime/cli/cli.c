@@ -71,6 +71,9 @@ const char *cli_usage(void) {
          "  --resume RUN_ID|last run a Failed, Cancelled or Crashed run again:\n"
          "                       tasks that succeeded keep their results\n"
          "  --force              resume even though the graph has changed\n"
+         "  --run-id UUID        the id of the run (or resume) to start, instead\n"
+         "                       of a new one: for a caller that must know it\n"
+         "                       before the run is recorded\n"
          "  --from-task NAME     with --resume: run NAME and everything\n"
          "                       downstream of it again\n"
          "  --limit N            runs: at most N runs (default 20)\n"
@@ -137,7 +140,7 @@ static const char *const valued[] = {
     "--format",    "--run",        "--memory-limit",
     "--html",      "--workers",    "--older-than", "--retention",
     "--to",        "--queue",      "--slots",      "--lease",
-    NULL};
+    "--run-id",    NULL};
 
 static int takes_value(const char *name, size_t len) {
   for (int i = 0; valued[i]; i++)
@@ -247,6 +250,12 @@ static int apply(cli_args *a, const char *name, const char *value, char *err,
     if (!*value)
       return fail(err, errlen, "%s", "--resume expects a run id or 'last'");
     a->resume = value;
+  } else if (strcmp(name, "--run-id") == 0) {
+    if (!flowlua_run_id_valid(value))
+      return fail(err, errlen, "--run-id expects a UUID in lower-case hex "
+                               "(8-4-4-4-12 digits, as uuidgen prints), got "
+                               "'%.80s'", value);
+    a->run_id = value;
   } else if (strcmp(name, "--from-task") == 0) {
     if (!*value)
       return fail(err, errlen, "%s", "--from-task expects a task name");
@@ -446,6 +455,8 @@ static int check_combinations(cli_args *out, char *err, size_t errlen) {
       out->command != CLI_PRUNE)
     return fail(err, errlen, "%s", "--older-than, --keep-failed and --vacuum "
                                    "go with 'flowlua prune'");
+  if (out->run_id && out->command != CLI_RUN)
+    return fail(err, errlen, "%s", "--run-id goes with running a script");
   if (out->command == CLI_WORKER && out->n_scripts == 0)
     return fail(err, errlen, "%s", "worker needs the scripts whose worker "
                                    "tasks it runs: 'flowlua worker SCRIPT... "

@@ -41,6 +41,7 @@ typedef struct cli_args {
   const char *state;   /* --state PATH; NULL = the default */
   const char *resume;  /* --resume RUN_ID|last */
   const char *from_task;
+  const char *run_id;  /* --run-id UUID: the next run's id */
   int force, json;
   int limit;           /* runs: at most this many (default 20) */
   const char *format;  /* graph: "dot" (default) or "mermaid" */

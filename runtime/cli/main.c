@@ -436,6 +436,10 @@ static int set_params(flowlua *rt, const cli_args *args) {
 static int cmd_run(flowlua *rt, const cli_args *args,
                    fl_status_term *status) {
   if (set_params(rt, args) != 0) return EXIT_USAGE;
+  if (args->run_id && flowlua_set_run_id(rt, args->run_id) != FLOWLUA_OK) {
+    say_error(flowlua_errmsg(rt));
+    return EXIT_USAGE;
+  }
   int scheduled = flowlua_flow_scheduled(rt, args->flow);
   if (scheduled < 0) {
     say_error(flowlua_errmsg(rt));

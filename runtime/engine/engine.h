@@ -253,6 +253,9 @@ struct fl_sched {
   double started, started_wall, ended;
   double scheduled_at; /* the fire time it ran for, else started_wall */
   int cancelling;
+  /* A cancel of this run only, asked for through the history by another
+     process (flowlua ui) and seen by cancel_poll.c. */
+  uint8_t cancel_asked;
   int state; /* flowlua_flow_state */
   /* Runs in progress are linked from rt->active (several at once when a
      schedule lets runs overlap); a run that is no longer rt->sched is an
@@ -302,11 +305,17 @@ struct flowlua {
   volatile sig_atomic_t cancel_requested; /* cancel the run in progress */
   volatile sig_atomic_t stop_requested;   /* start no new scheduled run */
   int cancel_current;  /* cancel the run in progress only (overlap policy) */
+  /* Looks in the history, about once a second while runs are recorded,
+     for cancels asked for by another process (cancel_poll.c). */
+  fl_timer cancel_poll;
+  uint8_t cancel_poll_ready;
   double scheduled_at; /* the fire time of the next run; 0: not scheduled */
 
   int flows_ref;   /* Lua list of the loaded script's flow userdatas */
   size_t n_flows;
   char *script_name;
+  /* The id the next run gets (flowlua_set_run_id), used once; "" none. */
+  char next_run_id[40];
   /* SHA-256 of the loaded script file's bytes, as Lua compiled them (64
      lower-case hex digits); "" when it came from a string. A worker says it
      in HELLO, and a driver sends jobs only to workers that loaded the same
@@ -363,6 +372,12 @@ struct flowlua {
 /* Whether the run in progress is to be cancelled. */
 static inline int fl_cancelling(const flowlua *rt) {
   return rt->cancel_requested || rt->cancel_current;
+}
+
+/* Whether run s is to be cancelled: the whole runtime is, or someone asked
+   for s alone through the history. */
+static inline int fl_sched_cancelling(const fl_sched *s) {
+  return fl_cancelling(s->rt) || s->cancel_asked;
 }
 
 /* The runtime that owns a Lua state (kept in the state's extra space). */
@@ -570,6 +585,11 @@ void fl_hook_reset(lua_State *co);
 /* Logs a message from Lua under the current task (in a worker's job: a LOG
    frame for the driver, whatever the worker's own log level). */
 void fl_sched_log(flowlua *rt, int level, const char *msg);
+/* Whether a line at level is wanted at all: the log prints it, or the
+   history keeps it (a task's line at INFO or above when the run is
+   recorded, whatever --quiet or --log-level print), or a worker's job
+   sends it to its driver. */
+int fl_sched_log_wanted(flowlua *rt, int level);
 /* flow.secret read value (already masked in rt's own log): a worker's job
    also tells its driver, so that the driver masks it everywhere. */
 void fl_sched_note_secret(flowlua *rt, const char *value);

@@ -35,7 +35,7 @@ void fl_record_log_notices(flowlua *rt, fl_store *st) {
   fl_store_notices_clear(st);
 }
 
-int fl_record_open(flowlua *rt) {
+int fl_record_open_history(flowlua *rt) {
   if (rt->store_state) return FLOWLUA_OK;
   const char *path = rt->state_path;
   if (!path || !*path || strcmp(path, ":memory:") == 0) {
@@ -69,7 +69,15 @@ int fl_record_open(flowlua *rt) {
   return FLOWLUA_OK;
 }
 
+int fl_record_open(flowlua *rt) {
+  int first = !rt->store_state;
+  int rc = fl_record_open_history(rt);
+  if (rc == FLOWLUA_OK && first) fl_record_flows(rt);
+  return rc;
+}
+
 void fl_record_close(flowlua *rt) {
+  fl_cancel_poll_stop(rt);
   fl_buf_free(&rt->result_json);
   fl_store_close(rt->store);
   rt->store = NULL;
@@ -143,6 +151,7 @@ int fl_record_run_begin(fl_sched *s) {
       .resumed_from = from ? from->run_id : NULL,
       .owner = NULL};
   rc = fl_store_run_begin(rt->store, &info, &s->rec);
+  if (rc == FLOWLUA_OK) fl_cancel_poll_arm(rt);
   if (rc == FLOWLUA_OK && from) /* recorded: the run is claimed */
     fl_log_printf(&rt->log, FLOWLUA_LOG_INFO, g->flow->name,
                   "resuming run %s (%s): tasks that succeeded keep their "
@@ -196,6 +205,30 @@ void fl_record_state(fl_sched *s, fl_taskrun *r, int state, int final,
     store_failed(s, "recording a state change");
   free(masked);
   if (final) r->rec_epoch = s->rt->flush_epoch;
+}
+
+void fl_record_log(fl_sched *s, fl_taskrun *r, int level, const char *msg) {
+  if (!s->rec || !msg) return;
+  flowlua *rt = s->rt;
+  /* The same masking as the printed line's: a secret never reaches the
+     history, and the history holds what the log showed. Without secrets
+     the text is the message itself (no copy). */
+  fl_buf masked = FL_BUF_INIT;
+  const char *text = msg;
+  size_t len = strlen(msg);
+  if (rt->log.n_secrets) {
+    fl_log_mask(&rt->log, msg, &masked);
+    if (masked.oom) {
+      fl_buf_free(&masked);
+      return; /* a line lost to memory, not the run */
+    }
+    text = masked.data ? masked.data : "";
+    len = masked.len;
+  }
+  if (fl_store_task_log(s->rec, r->rec_id, r->attempts > 0 ? r->attempts : 1,
+                        level, fl_wall_time(), text, len) != FLOWLUA_OK)
+    store_failed(s, "recording a log line");
+  fl_buf_free(&masked);
 }
 
 void fl_record_worker(fl_sched *s, fl_taskrun *r) {

@@ -28,6 +28,21 @@ void fl_record_log_notices(flowlua *rt, struct fl_store *st);
    FLOWLUA_OK with rt->store NULL when there is none; an error, set on rt,
    when the file cannot be used. */
 int fl_record_open(flowlua *rt);
+/* The same, without recording the script's flows: for a process that runs
+   other processes' jobs (flowlua worker), whose script is not where runs
+   are started from. */
+int fl_record_open_history(flowlua *rt);
+
+/* flow_catalog.c: the loaded script's flows recorded in the history (its
+   path, defaults, schedules), for readers that must not run it. A failure
+   is logged as a warning, not returned: the run does not depend on it. */
+void fl_record_flows(flowlua *rt);
+
+/* cancel_poll.c: looks in the history for cancels of the recorded runs
+   asked for by another process, about once a second while there are
+   any. Armed by each recorded run; stopped when the history closes. */
+void fl_cancel_poll_arm(flowlua *rt);
+void fl_cancel_poll_stop(flowlua *rt);
 
 /* A new run: recorded, with one task run per graph node, and committed
    before any task starts. An error (set on rt) means the run must not
@@ -40,6 +55,11 @@ void fl_record_task_add(fl_sched *s, fl_taskrun *r);
 /* That r's current attempt runs in worker process r->worker_pid (of this
    host's pool), for show and the report to name it. */
 void fl_record_worker(fl_sched *s, fl_taskrun *r);
+
+/* A log line of r's current attempt (what flow.log.* wrote in it):
+   masked as the printed log masks it, then kept in the history, bounded
+   (store.h, FL_STORE_LOG_LINES). */
+void fl_record_log(fl_sched *s, fl_taskrun *r, int level, const char *msg);
 
 /* A state change of r (attempt r->attempts; err may be NULL); final when
    r will not change again, which its dependents then wait on. */

@@ -129,7 +129,7 @@ static int pump(fl_sched *s) {
       /* A task that does not wait runs to its end inside this loop, so a
          cancel (a signal) may arrive between two starts: it is looked for
          before each one, and none starts after it. */
-      if (fl_cancelling(s->rt) && !s->cancelling) cancel_all(s);
+      if (fl_sched_cancelling(s) && !s->cancelling) cancel_all(s);
       if (s->cancelling) {
         fl__sched_log_task(s, r, (task_log){FLOWLUA_LOG_WARN, FLOWLUA_TASK_CANCELLED,
                                   -1, NULL},
@@ -154,7 +154,7 @@ static int pump(fl_sched *s) {
       fl__sched_settle(s);
       progress = 1;
     }
-    if (fl_cancelling(s->rt) && !s->cancelling) {
+    if (fl_sched_cancelling(s) && !s->cancelling) {
       cancel_all(s); /* its wake-ups are handled in the next pass */
       progress = 1;
     }
@@ -165,6 +165,11 @@ static int pump(fl_sched *s) {
 
 static void make_run_id(flowlua *rt, char out[40]) {
   static const char hex[] = "0123456789abcdef";
+  if (rt->next_run_id[0]) { /* the caller's, once */
+    memcpy(out, rt->next_run_id, sizeof rt->next_run_id);
+    rt->next_run_id[0] = '\0';
+    return;
+  }
   unsigned char b[16];
   for (int i = 0; i < 16; i += 8) {
     uint64_t x = fl_random_u64(rt);
@@ -387,7 +392,9 @@ int fl_sched_pump_all(flowlua *rt) {
 }
 
 int fl_sched_stalled(flowlua *rt) {
-  if (rt->loop.n) return 0;
+  /* The history's cancel poll wakes the loop but starts nothing: it does
+     not count as something to wait for. */
+  if (rt->loop.n > (fl_timer_armed(&rt->cancel_poll) ? 1u : 0u)) return 0;
   for (fl_sched *s = rt->active; s; s = s->next_active)
     if (s->running || s->start_q.head || s->tag_wait.head ||
         s->resume_q.head || s->n_settle)
@@ -399,7 +406,7 @@ int fl_sched_has_ready_work(const flowlua *rt) {
   for (const fl_sched *s = rt->active; s; s = s->next_active) {
     int can_start = s->cancelling || s->running < s->concurrency;
     if (s->resume_q.head || s->n_settle || (s->start_q.head && can_start) ||
-        s->final_nodes == s->g->n || (fl_cancelling(rt) && !s->cancelling))
+        s->final_nodes == s->g->n || (fl_sched_cancelling(s) && !s->cancelling))
       return 1;
   }
   return 0;

@@ -169,6 +169,12 @@ void fl__sched_log_flow(fl_sched *s, int level, int flow_state, double duration,
   va_end(ap);
 }
 
+int fl_sched_log_wanted(flowlua *rt, int level) {
+  if (fl_log_enabled(&rt->log, level)) return 1;
+  if (!rt->current) return rt->job != NULL; /* the driver's level decides */
+  return level >= FLOWLUA_LOG_INFO && rt->current->sched->rec != NULL;
+}
+
 void fl_sched_log(flowlua *rt, int level, const char *msg) {
   fl_taskrun *r = rt->current;
   if (!r && rt->job) {
@@ -176,6 +182,11 @@ void fl_sched_log(flowlua *rt, int level, const char *msg) {
     return;
   }
   if (r) {
+    /* Kept at INFO and above whatever the log prints, so that a run
+       served with --quiet still has its tasks' lines in the history;
+       DEBUG only when printed, as it is asked for. */
+    if (level >= FLOWLUA_LOG_INFO || fl_log_enabled(&rt->log, level))
+      fl_record_log(r->sched, r, level, msg);
     fl__sched_log_task(r->sched, r, (task_log){level, -1, -1, NULL}, "%s", msg);
     return;
   }

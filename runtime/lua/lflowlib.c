@@ -725,8 +725,9 @@ static void push_log_piece(lua_State *L, int i) {
    tables as JSON. */
 static int log_at(lua_State *L, int level) {
   flowlua *rt = fl_rt(L);
-  /* A worker's job sends every line: its driver's level decides. */
-  if (!fl_log_enabled(&rt->log, level) && !(rt->job && !rt->current)) return 0;
+  /* A worker's job sends every line (its driver's level decides), and a
+     task's lines are kept in the history whatever is printed. */
+  if (!fl_sched_log_wanted(rt, level)) return 0;
   int n = lua_gettop(L);
   if (n > 1 && lua_type(L, 1) == LUA_TSTRING && strchr(lua_tostring(L, 1), '%')) {
     lua_getglobal(L, "string");

@@ -25,6 +25,9 @@
 #define MAX_GRAPH_NODES 400
 #define MAX_TIMELINE_ROWS 3000
 #define MAX_FAILURES 1000
+/* Task runs whose log lines the page shows, at most: each keeps up to
+   64 KiB, and a page of a 100,000-task run must stay a page. */
+#define MAX_LOG_TASKS 200
 
 /* Geometry, in CSS pixels. */
 enum {
@@ -179,6 +182,7 @@ static void add_style(fl_buf *b) {
       "font-size:11px}.bar,.mark{stroke:#fff;stroke-width:.5}.span{opacity:"
       ".5}\n"
       ".failure{margin:10px 0;border-left:4px solid;padding-left:10px}\n"
+      ".log{margin:10px 0}\n"
       "footer{margin-top:32px;color:#9e9e9e;font-size:12px}\n");
   for (size_t i = 0; i < sizeof palette / sizeof palette[0]; i++) {
     const char *name = fl_store_task_state_name(palette[i].state);
@@ -778,6 +782,59 @@ static void add_failures(fl_buf *b, const view *v) {
   fl_buf_adds(b, "</section>\n");
 }
 
+/* ---- log lines --------------------------------------------------------------- */
+
+/* A task run's kept lines, escaped, with what its bounds dropped. */
+static void add_task_log(fl_buf *b, const fl_store_task_row *t,
+                         const fl_store_log_line *lines, size_t n,
+                         const fl_store_log_drop *drop) {
+  fl_buf_adds(b, "<article class=\"log\" data-task=\"");
+  add_text(b, t->key);
+  fl_buf_addf(b, "\" data-lines=\"%zu\"><h3><code>", n);
+  add_text(b, t->key);
+  fl_buf_addf(b, "</code> <span class=\"sub\">%zu line%s", n,
+              n == 1 ? "" : "s");
+  if (drop)
+    fl_buf_addf(b, " \xC2\xB7 %lld earlier line%s (%lld bytes) dropped",
+                (long long)drop->lines, drop->lines == 1 ? "" : "s",
+                (long long)drop->bytes);
+  fl_buf_adds(b, "</span></h3><pre>");
+  for (size_t i = 0; i < n; i++) {
+    add_time(b, lines[i].at);
+    fl_buf_addf(b, " %-5s #%d  ", fl_store_log_level_name(lines[i].level),
+                lines[i].attempt);
+    add_text(b, lines[i].line);
+    fl_buf_addc(b, '\n');
+  }
+  fl_buf_adds(b, "</pre></article>\n");
+}
+
+static void add_logs(fl_buf *b, const view *v) {
+  const fl_store_log_list *logs = v->r->logs;
+  if (!logs) return;
+  const fl_store_run_detail *d = v->d;
+  size_t shown = 0, total = 0;
+  fl_buf_adds(b, "<section id=\"logs\"><h2>Log</h2>\n");
+  for (size_t k = 0; k < d->n_tasks; k++) {
+    size_t i = v->order[k], n = 0;
+    const fl_store_log_line *lines = fl_store_log_lines_of(logs, i, &n);
+    const fl_store_log_drop *drop = fl_store_log_drop_of(logs, i);
+    if (!n && !drop) continue;
+    if (shown < MAX_LOG_TASKS) {
+      add_task_log(b, &d->tasks[i], lines, n, drop);
+      shown++;
+    }
+    total++;
+  }
+  if (total == 0)
+    fl_buf_adds(b, "<p>No task logged a line.</p>\n");
+  else if (shown < total)
+    fl_buf_addf(b, "<p class=\"note\">The lines of %zu more task runs are "
+                   "not shown (<code>flowlua show</code> lists them).</p>\n",
+                total - shown);
+  fl_buf_adds(b, "</section>\n");
+}
+
 /* ---- the page ------------------------------------------------------------ */
 
 void fl_report_html(fl_buf *b, const fl_report *r) {
@@ -815,6 +872,7 @@ void fl_report_html(fl_buf *b, const fl_report *r) {
   add_graph(b, &v);
   add_timeline(b, &v);
   add_failures(b, &v);
+  add_logs(b, &v);
   fl_buf_addf(b, "<footer>Written by flowlua %s from the run history.</footer>\n"
                  "</body></html>\n",
               FLOWLUA_VERSION);

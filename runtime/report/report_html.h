@@ -1,7 +1,7 @@
 /*
  * report_html.h — one stored run as a self-contained HTML page: its
  * summary, its task graph and a timeline of every attempt (both inline
- * SVG), and each failure's message.
+ * SVG), each failure's message, and each task run's log lines.
  *
  * Formatting only: no SQLite, no Lua, no I/O. report.c gathers what is
  * drawn (the run, its attempts, the graph stored with it) into an
@@ -30,6 +30,8 @@ typedef struct fl_report {
   size_t n_edges;
   const char *graph_note;
   double now; /* wall clock: where the timeline of an unfinished run ends */
+  /* The task runs' kept log lines (NULL: no Log section). */
+  const fl_store_log_list *logs;
 } fl_report;
 
 /* Appends the page to out (check out->oom once at the end). */

@@ -48,6 +48,8 @@ static void add_json_time(fl_buf *out, double t) {
   fl_buf_addf(out, "\"%s.%03dZ\"", stamp, (int)(ms_total % 1000));
 }
 
+void fl_store_add_json_time(fl_buf *out, double t) { add_json_time(out, t); }
+
 /* Seconds as a JSON number rounded to the millisecond, or null. */
 static void add_json_seconds(fl_buf *out, double d) {
   if (!(d >= 0) || isinf(d)) {
@@ -109,6 +111,10 @@ typedef struct table {
   size_t n, cap;
   int cols;
   int oom;
+  /* Text printed under a row (its log lines), by row (the header is row
+     0); NULL when no row has any. */
+  fl_buf *after;
+  size_t n_after;
 } table;
 
 /* Starts a cell: what is appended to t->text until the next call is in it. */
@@ -179,12 +185,17 @@ static void table_print(fl_buf *out, table *t, unsigned right_align) {
          padding before an empty last cell would be: trim them. */
       while (out->len && out->data[out->len - 1] == ' ') out->len--;
       fl_buf_addc(out, '\n');
+      size_t row = i / (size_t)cols;
+      if (row < t->n_after && t->after[row].len)
+        fl_buf_add(out, t->after[row].data, t->after[row].len);
     } else {
       fl_buf_adds(out, "  ");
     }
   }
   free(t->cells);
   fl_buf_free(&t->text);
+  for (size_t i = 0; i < t->n_after; i++) fl_buf_free(&t->after[i]);
+  free(t->after);
 }
 
 /* ---- runs --------------------------------------------------------------------- */
@@ -267,7 +278,48 @@ static void add_field(fl_buf *out, const char *label, const char *value) {
   fl_buf_addc(out, '\n');
 }
 
-static void print_run_text(fl_buf *out, const fl_store_run_detail *d) {
+/* "12:01:02.123", local time, as the log prints it. */
+static void add_log_time(fl_buf *out, double t) {
+  long long ms_total = llround(t * 1000.0);
+  time_t secs = (time_t)(ms_total / 1000);
+  struct tm tm;
+  char stamp[16];
+  localtime_r(&secs, &tm);
+  strftime(stamp, sizeof stamp, "%H:%M:%S", &tm);
+  fl_buf_addf(out, "%s.%03d", stamp, (int)(ms_total % 1000));
+}
+
+/* A task run's kept log lines, indented under its row, the count of what
+   was dropped first (the dropped lines are the oldest). */
+static void add_task_logs(fl_buf *out, const fl_store_log_list *logs,
+                          size_t task) {
+  const fl_store_log_drop *drop = fl_store_log_drop_of(logs, task);
+  if (drop)
+    fl_buf_addf(out, "    (%lld earlier line%s, %lld bytes, dropped: a task "
+                     "run keeps its last %d lines and %d KiB)\n",
+                (long long)drop->lines, drop->lines == 1 ? "" : "s",
+                (long long)drop->bytes, FL_STORE_LOG_LINES,
+                FL_STORE_LOG_BYTES / 1024);
+  size_t n = 0;
+  const fl_store_log_line *line = fl_store_log_lines_of(logs, task, &n);
+  for (size_t i = 0; i < n; i++, line++) {
+    fl_buf_adds(out, "    ");
+    add_log_time(out, line->at);
+    fl_buf_addf(out, " %-5s #%d  ", fl_store_log_level_name(line->level),
+                line->attempt);
+    /* A line of several lines: the rest under its text. */
+    for (const char *p = line->line; *p;) {
+      size_t k = strcspn(p, "\n");
+      fl_term_escape(out, p, k);
+      p += k;
+      if (*p == '\n' && *++p) fl_buf_adds(out, "\n        ");
+    }
+    fl_buf_addc(out, '\n');
+  }
+}
+
+static void print_run_text(fl_buf *out, const fl_store_run_detail *d,
+                           const fl_store_log_list *logs) {
   const fl_store_run_row *r = &d->run;
   fl_buf v = FL_BUF_INIT;
   add_field(out, "Run", r->run_id);
@@ -305,6 +357,11 @@ static void print_run_text(fl_buf *out, const fl_store_run_detail *d) {
   for (size_t i = 0; i < d->n_tasks && !workers; i++)
     workers = d->tasks[i].worker_pid > 0;
   table t = {.text = FL_BUF_INIT, .cols = workers ? 6 : 5};
+  if (logs && (logs->n || logs->n_drops)) {
+    t.after = calloc(d->n_tasks + 1, sizeof *t.after);
+    if (t.after) t.n_after = d->n_tasks + 1;
+    else t.oom = 1;
+  }
   static const char *const head[] = {"TASK", "STATE", "ATTEMPTS", "DURATION",
                                      "WORKER", "ERROR"};
   for (int c = 0; c < 6; c++)
@@ -324,6 +381,7 @@ static void print_run_text(fl_buf *out, const fl_store_run_detail *d) {
                             r->owner_host, 1);
     }
     cell_first_line(&t, task->error);
+    if (t.after) add_task_logs(&t.after[i + 1], logs, i);
   }
   table_print(out, &t, (1u << 2) | (1u << 3) | (workers ? 1u << 4 : 0));
 }
@@ -356,7 +414,43 @@ void fl_store_print_run_head(fl_buf *out, const fl_store_run_detail *d) {
   add_json_counts(out, r);
 }
 
-void fl_store_print_task_json(fl_buf *out, const fl_store_task_row *t) {
+static void print_run_json(fl_buf *out, const fl_store_run_detail *d,
+                           const fl_store_log_list *logs) {
+  fl_store_print_run_head(out, d);
+  fl_buf_adds(out, ",\"tasks\":[");
+  for (size_t i = 0; i < d->n_tasks; i++) {
+    fl_buf_adds(out, i ? ",\n  " : "\n  ");
+    fl_store_print_task_json(out, d, i, logs, NULL);
+  }
+  fl_buf_adds(out, d->n_tasks ? "\n]}\n" : "]}\n");
+}
+
+/* "logs": [...] and, when some were dropped, "logs_dropped". */
+static void add_json_logs(fl_buf *out, const fl_store_log_list *logs,
+                          size_t task) {
+  size_t n = 0;
+  const fl_store_log_line *line = fl_store_log_lines_of(logs, task, &n);
+  fl_buf_adds(out, ",\"logs\":[");
+  for (size_t i = 0; i < n; i++, line++) {
+    fl_buf_adds(out, i ? ",{\"at\":" : "{\"at\":");
+    add_json_time(out, line->at);
+    fl_buf_addf(out, ",\"attempt\":%d,\"level\":", line->attempt);
+    add_json_str(out, fl_store_log_level_name(line->level));
+    fl_buf_adds(out, ",\"line\":");
+    add_json_str(out, line->line);
+    fl_buf_addc(out, '}');
+  }
+  fl_buf_addc(out, ']');
+  const fl_store_log_drop *drop = fl_store_log_drop_of(logs, task);
+  if (drop)
+    fl_buf_addf(out, ",\"logs_dropped\":{\"lines\":%lld,\"bytes\":%lld}",
+                (long long)drop->lines, (long long)drop->bytes);
+}
+
+void fl_store_print_task_json(fl_buf *out, const fl_store_run_detail *d,
+                              size_t task, const fl_store_log_list *logs,
+                              const char *more) {
+  const fl_store_task_row *t = &d->tasks[task];
   fl_buf_adds(out, "{\"key\":");
   add_json_str(out, t->key);
   fl_buf_adds(out, ",\"task\":");
@@ -379,20 +473,14 @@ void fl_store_print_task_json(fl_buf *out, const fl_store_task_row *t) {
   } else {
     fl_buf_adds(out, "null");
   }
-  fl_buf_addf(out, ",\"resumable\":%s}",
+  fl_buf_addf(out, ",\"resumable\":%s",
               fl_store_task_reusable(t) ? "true" : "false");
-}
-
-void fl_store_add_json_time(fl_buf *out, double t) { add_json_time(out, t); }
-
-static void print_run_json(fl_buf *out, const fl_store_run_detail *d) {
-  fl_store_print_run_head(out, d);
-  fl_buf_adds(out, ",\"tasks\":[");
-  for (size_t i = 0; i < d->n_tasks; i++) {
-    fl_buf_adds(out, i ? ",\n  " : "\n  ");
-    fl_store_print_task_json(out, &d->tasks[i]);
+  if (logs) add_json_logs(out, logs, task);
+  if (more && *more) {
+    fl_buf_addc(out, ',');
+    fl_buf_adds(out, more);
   }
-  fl_buf_adds(out, d->n_tasks ? "\n]}\n" : "]}\n");
+  fl_buf_addc(out, '}');
 }
 
 void fl_store_add_worker(fl_buf *out, const char *host, int64_t pid,
@@ -407,9 +495,10 @@ void fl_store_add_worker(fl_buf *out, const char *host, int64_t pid,
   fl_buf_addf(out, "%lld", (long long)pid);
 }
 
-void fl_store_print_run(fl_buf *out, const fl_store_run_detail *d, int json) {
+void fl_store_print_run(fl_buf *out, const fl_store_run_detail *d,
+                        const fl_store_log_list *logs, int json) {
   if (json)
-    print_run_json(out, d);
+    print_run_json(out, d, logs);
   else
-    print_run_text(out, d);
+    print_run_text(out, d, logs);
 }

@@ -548,7 +548,7 @@ static int load_tasks(fl_pg *c, fl__store_detail *x, const char *rowid) {
   res_clear(&q);
   if (status == FLOWLUA_OK && d->n_tasks)
     status = load_workers(c, x, rowid, ns);
-  free(ns);
+  x->numbers = ns; /* kept: store_logs.c names task runs by number */
   if (status == FLOWLUA_OK && fl__store_detail_index(x))
     status = oom(c, what);
   return status;

@@ -223,6 +223,45 @@ static const char *const migrations[] = {
     "               DEFAULT extract(epoch FROM clock_timestamp()),"
     "  lease_until  double precision NOT NULL"
     ");",
+    /* Version 3: task runs' log lines and what their bounds dropped, as
+       SQLite's schema 7 (store_open.c). */
+    "CREATE TABLE flowlua.task_log ("
+    "  run     bigint NOT NULL"
+    "          REFERENCES flowlua.flow_run(id) ON DELETE CASCADE,"
+    "  n       integer NOT NULL,"
+    "  seq     bigint NOT NULL,"
+    "  attempt integer NOT NULL,"
+    "  at      double precision NOT NULL,"
+    "  level   text NOT NULL,"
+    "  line    text NOT NULL,"
+    "  PRIMARY KEY (run, n, seq)"
+    ");"
+    "CREATE TABLE flowlua.task_log_dropped ("
+    "  run     bigint NOT NULL"
+    "          REFERENCES flowlua.flow_run(id) ON DELETE CASCADE,"
+    "  n       integer NOT NULL,"
+    "  lines   bigint NOT NULL,"
+    "  bytes   bigint NOT NULL,"
+    "  PRIMARY KEY (run, n)"
+    ");"
+    /* Also in version 3: flows as their scripts last defined them, and
+       cancels asked for by another process (store_open.c, 6 -> 7, says
+       why). */
+    "CREATE TABLE flowlua.flow_def ("
+    "  flow          text PRIMARY KEY,"
+    "  script        text NOT NULL,"
+    "  host          text NOT NULL,"
+    "  script_sha256 text NOT NULL,"
+    "  params        text NOT NULL,"
+    "  schedule      jsonb,"
+    "  updated_at    double precision NOT NULL"
+    ");"
+    "CREATE TABLE flowlua.run_cancel ("
+    "  run          bigint PRIMARY KEY"
+    "               REFERENCES flowlua.flow_run(id) ON DELETE CASCADE,"
+    "  requested_at double precision NOT NULL,"
+    "  requested_by text NOT NULL"
+    ");",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == FL_PG_SCHEMA_VERSION,

@@ -121,7 +121,7 @@ static void count_wait(fl_store *st, double t0) {
 /* One statement, again after a reconnect when the server went away; the
    statement must be one that may run twice. NULL on failure, with the
    error set. */
-static PGresult *query_retry(fl_store *st, const char *what, const char *sql,
+PGresult *fl__pg_query_retry(fl_store *st, const char *what, const char *sql,
                              int n, const char *const *params) {
   double t0 = fl__store_mono_now(), deadline = t0 + st->pg_keeper->retry;
   for (int tries = 0;; tries++) {
@@ -559,7 +559,7 @@ static int mark_crashed_tx(fl_store *st, void *ctx) {
    with its row locks only when there is one. 1, 0, or a status < 0. */
 static int any_candidate(fl_store *st) {
   const char *host[1] = {st->self.host};
-  PGresult *r = query_retry(
+  PGresult *r = fl__pg_query_retry(
       st, "cannot look for crashed runs",
       "SELECT EXISTS (SELECT 1 FROM flow_run WHERE state = 'Running' AND"
       " (coalesce(lease_until, 0) < " PG_NOW " OR owner_host = $1))",
@@ -590,7 +590,7 @@ int fl__pg_claim_fire(fl_store *st, const char *flow, int64_t ms, double now) {
   const char *params[5] = {flow, ms_s, at, st->self.host, pid};
   /* The key makes the claim once, whichever host gets there first; a
      claim whose answer was lost is found again as ours. */
-  PGresult *r = query_retry(
+  PGresult *r = fl__pg_query_retry(
       st, "cannot claim a scheduled fire",
       "WITH ins AS (INSERT INTO fire(flow, scheduled_ms, claimed_at,"
       " owner_host, owner_pid) VALUES ($1, $2::bigint, $3::float8, $4,"
@@ -607,7 +607,7 @@ int fl__pg_claim_fire(fl_store *st, const char *flow, int64_t ms, double now) {
 
 int fl__pg_last_fire(fl_store *st, const char *flow, double *out) {
   const char *params[1] = {flow};
-  PGresult *r = query_retry(st, "cannot read the last fire time",
+  PGresult *r = fl__pg_query_retry(st, "cannot read the last fire time",
                             "SELECT max(scheduled_ms) FROM fire WHERE flow = $1",
                             1, params);
   if (!r) return fl__pg_store_err(st, FLOWLUA_EIO);
@@ -630,7 +630,7 @@ int fl__pg_fire_event(fl_store *st, const char *flow, const char *outcome,
                            count_s, detail, at,      pid,
                            st->self.host};
   /* Written again after a lost answer, it stays one row. */
-  PGresult *r = query_retry(
+  PGresult *r = fl__pg_query_retry(
       st, "cannot record what became of a fire time",
       "INSERT INTO fire_event(flow, outcome, scheduled_at, last_at, count,"
       " detail, at, owner_pid, owner_host) SELECT $1, $2, $3::float8,"
@@ -649,7 +649,7 @@ int fl__pg_fire_event(fl_store *st, const char *flow, const char *outcome,
 int fl__pg_cache_get(fl_store *st, const char *task, const char *key,
                      double *stored_at, fl_buf *json) {
   const char *params[2] = {task, key};
-  PGresult *r = query_retry(st, "cannot read the cache",
+  PGresult *r = fl__pg_query_retry(st, "cannot read the cache",
                             "SELECT result, stored_at FROM cache WHERE task = $1"
                             " AND key = $2",
                             2, params);

@@ -10,6 +10,7 @@
  *   pg_write.c   a chain of frozen batches in one transaction
  *   pg_read.c    reading runs back (runs, show, report, resume)
  *   pg_copy.c    a whole history read and written (fl_store_copy)
+ *   pg_flows.c   flow definitions and cancels asked for (store_flows.c)
  *
  * Every function here returns 0 or a FLOWLUA_* status with the reason in
  * fl_pg_errmsg(c) ("state store 'postgresql://ann:***@h/db': what: why",
@@ -34,6 +35,12 @@ int fl__pg_store_err(fl_store *st, int status);
    connects (fl__pg_store_empty then says so). 0, or the status with st's
    error set. fl__pg_store_close undoes it (NULL-safe parts). */
 int fl__pg_store_open(fl_store *st, const char *conninfo);
+
+/* One statement on st's connection, again after a reconnect when the
+   server went away (so one that may run twice). NULL on failure, with
+   st->pg's error set. */
+PGresult *fl__pg_query_retry(fl_store *st, const char *what, const char *sql,
+                             int n, const char *const *params);
 int fl__pg_store_empty(const fl_store *st);
 void fl__pg_store_close(fl_store *st);
 
@@ -144,5 +151,17 @@ int fl__pg_load_attempts(fl_pg *c, const fl_store_run_detail *d,
                          fl_store_attempt_list *out);
 int fl__pg_succeeded_fires(fl_pg *c, const char *flow, double from, double to,
                            double **out, size_t *n);
+
+/* ---- pg_flows.c: store_flows.c's statements ------------------------------ */
+
+int fl__pg_put_flows(fl_store *st, const fl_store_flow_def *defs, size_t n);
+int fl__pg_list_flows(fl_store *st, fl_store_flow_list *out);
+int fl__pg_request_cancel(fl_store *st, const char *run_id, const char *by,
+                          double now);
+int fl__pg_cancel_requests(fl_store *st, const char *const *run_ids, size_t n,
+                           unsigned char *asked);
+int fl__pg_run_flows(fl_store *st, const char *sql, fl_store_name_list *out);
+int fl__pg_fire_events(fl_store *st, const char *flow, int limit,
+                       fl_store_fire_event_list *out);
 
 #endif

@@ -263,6 +263,87 @@ static int write_workers(fl_pg *c, const fbatch *b) {
   return status;
 }
 
+/* Log lines as SQLite writes them (store_sqlite_write.c): a line already
+   there is the same one, from an earlier try of this chain; then the
+   trims, after every line of the chain, each deleting what its task run's
+   bounds pushed out (a later batch's trim deletes at least as much as an
+   earlier one's), and the counts of what was dropped, which only grow. */
+static const char log_insert_sql[] =
+    "INSERT INTO task_log(run, n, seq, attempt, at, level, line)"
+    " SELECT unnest($1::bigint[]), unnest($2::int[]), unnest($3::bigint[]),"
+    " unnest($4::int[]), unnest($5::float8[]), unnest($6::text[]),"
+    " unnest($7::text[])"
+    " ON CONFLICT (run, n, seq) DO NOTHING";
+static const char log_trim_sql[] =
+    "DELETE FROM task_log l USING unnest($1::bigint[], $2::int[],"
+    " $3::bigint[]) AS t(run, n, first_seq) WHERE l.run = t.run"
+    " AND l.n = t.n AND l.seq < t.first_seq";
+static const char log_dropped_sql[] =
+    "INSERT INTO task_log_dropped(run, n, lines, bytes)"
+    " SELECT run, n, max(lines), max(bytes) FROM unnest($1::bigint[],"
+    " $2::int[], $3::bigint[], $4::bigint[]) AS t(run, n, lines, bytes)"
+    " GROUP BY run, n"
+    " ON CONFLICT (run, n) DO UPDATE SET"
+    " lines = greatest(task_log_dropped.lines, excluded.lines),"
+    " bytes = greatest(task_log_dropped.bytes, excluded.bytes)";
+
+static int write_log_lines(fl_pg *c, const fbatch *b) {
+  const pg_statement s = {log_insert_sql, NULL,
+                          "cannot record a task's log line"};
+  pg_columns t;
+  fl__pg_cols_init(&t, 7);
+  int status = FLOWLUA_OK;
+  for (; b && status == FLOWLUA_OK; b = b->next)
+    for (size_t i = 0; i < b->n_logs && status == FLOWLUA_OK; i++) {
+      const pending_log *pl = &b->logs[i];
+      fl__pg_cols_row(&t);
+      fl__pg_add_i64(&t.col[0], pl->rowid);
+      fl__pg_add_i64(&t.col[1], pl->task);
+      fl__pg_add_i64(&t.col[2], pl->seq);
+      fl__pg_add_i64(&t.col[3], pl->attempt);
+      fl__pg_add_dbl(&t.col[4], pl->at);
+      fl__pg_add_str(&t.col[5], fl_store_log_level_name(pl->level));
+      fl__pg_add_text(&t.col[6], fstr(b, pl->text_off), pl->text_len);
+      status = fl__pg_run_if_full(c, &t, &s);
+    }
+  if (status == FLOWLUA_OK) status = fl__pg_run_columns(c, &t, &s);
+  fl__pg_cols_free(&t);
+  return status;
+}
+
+/* The trims of the chain (dropped = 0) or their counts (1). */
+static int write_log_trims(fl_pg *c, const fbatch *b, int dropped) {
+  const pg_statement s = {dropped ? log_dropped_sql : log_trim_sql, NULL,
+                          "cannot trim a task's log lines"};
+  pg_columns t;
+  fl__pg_cols_init(&t, dropped ? 4 : 3);
+  int status = FLOWLUA_OK;
+  for (; b && status == FLOWLUA_OK; b = b->next)
+    for (size_t i = 0; i < b->n_trims && status == FLOWLUA_OK; i++) {
+      const pending_trim *tr = &b->trims[i];
+      fl__pg_cols_row(&t);
+      fl__pg_add_i64(&t.col[0], tr->rowid);
+      fl__pg_add_i64(&t.col[1], tr->task);
+      if (dropped) {
+        fl__pg_add_i64(&t.col[2], tr->lines);
+        fl__pg_add_i64(&t.col[3], tr->bytes);
+      } else {
+        fl__pg_add_i64(&t.col[2], tr->first_seq);
+      }
+      status = fl__pg_run_if_full(c, &t, &s);
+    }
+  if (status == FLOWLUA_OK) status = fl__pg_run_columns(c, &t, &s);
+  fl__pg_cols_free(&t);
+  return status;
+}
+
+static int write_logs(fl_pg *c, const fbatch *b) {
+  int status = write_log_lines(c, b);
+  if (status == FLOWLUA_OK) status = write_log_trims(c, b, 0);
+  if (status == FLOWLUA_OK) status = write_log_trims(c, b, 1);
+  return status;
+}
+
 static const char cache_upsert_sql[] =
     "INSERT INTO cache(task, key, result, stored_at)"
     " SELECT DISTINCT ON (task, key) task, key, result, stored_at"
@@ -395,7 +476,7 @@ static int chain_check(const fbatch *b) {
   for (; b; b = b->next) {
     if (b->n_begins || b->n_claims) return -1;
     any |= b->n_rows || b->n_events || b->n_workers || b->n_puts ||
-           b->n_ends || b->n_fires;
+           b->n_ends || b->n_fires || b->n_logs || b->n_trims;
   }
   return any;
 }
@@ -405,7 +486,7 @@ static int chain_check(const fbatch *b) {
    transaction, and BEGIN and COMMIT would only cost two more round trips:
    a chain of tasks writes one task run's row at a time, and waits. */
 static int one_statement(const fbatch *b) {
-  size_t kind[6] = {0}, bytes = 0;
+  size_t kind[8] = {0}, bytes = 0;
   for (; b; b = b->next) {
     kind[0] += b->n_rows;
     kind[1] += b->n_events;
@@ -413,11 +494,13 @@ static int one_statement(const fbatch *b) {
     kind[3] += b->n_puts;
     kind[4] += b->n_ends;
     kind[5] += b->n_fires;
+    kind[6] += b->n_logs;
+    kind[7] += b->n_trims; /* two statements more: never alone */
     bytes += b->strings.len;
   }
   int kinds = 0;
   size_t rows = 0;
-  for (int k = 0; k < 6; k++) {
+  for (int k = 0; k < 8; k++) {
     kinds += kind[k] > 0;
     rows += kind[k];
   }
@@ -440,6 +523,7 @@ int fl__pg_write_batches(fl_pg *c, const fbatch *b) {
   if (status == FLOWLUA_OK) status = write_task_runs(c, b);
   if (status == FLOWLUA_OK) status = write_events(c, b);
   if (status == FLOWLUA_OK) status = write_workers(c, b);
+  if (status == FLOWLUA_OK) status = write_logs(c, b);
   if (status == FLOWLUA_OK) status = write_puts(c, b);
   if (status == FLOWLUA_OK) status = write_ends(c, b);
   if (status == FLOWLUA_OK) status = write_fires(c, b);

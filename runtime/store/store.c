@@ -64,6 +64,7 @@ static void batch_drop_run(fl_store *st, fl_store_run *run) {
   for (size_t i = 0; i < st->n_workers; i++)
     if (st->workers[i].rowid != run->rowid) st->workers[k++] = st->workers[i];
   st->n_workers = k;
+  fl__store_logs_drop_run(st, run);
 }
 
 
@@ -642,6 +643,7 @@ int fl__store_run_restore(fl_store_run *run, uint32_t n, const char *key,
   e->error = err_copy;
   e->touched = e->result_kind = 0;
   e->result_off = e->result_len = 0;
+  e->logs = NULL; /* lines are not journalled: none to restore */
   return FLOWLUA_OK;
 }
 
@@ -794,7 +796,10 @@ int fl_store_task_state(fl_store_run *run, uint32_t task, int state,
     e->started = at;
     e->started_seq = e->n_changes;
   }
-  if (store_is_final_state(state)) e->ended = at;
+  if (store_is_final_state(state)) {
+    e->ended = at;
+    if (e->logs) fl__store_logs_close(e->logs);
+  }
   size_t err_len = error ? strlen(error) : 0;
   j_state js = {at, state, attempt, error ? (uint32_t)err_len : J_NONE,
                 e->n_changes};
@@ -857,6 +862,21 @@ int fl_store_task_worker(fl_store_run *run, uint32_t task, int attempt,
   if (status) return status;
   return journal(st, (j_head){run->rowid, task, J_WORKER}, &jw, sizeof jw,
                  host, host_len, NULL, 0);
+}
+
+int fl_store_task_log(fl_store_run *run, uint32_t task, int attempt,
+                      int level, double at, const char *text, size_t len) {
+  fl_store *st = run->st;
+  j_log jl;
+  int status = fl__store_log_buffer(run, task, attempt, level, at, text, len,
+                                    &jl);
+  if (status <= 0) return status;
+  /* Journalled as a state change is: the lines that tell why a task
+     broke are the ones a crash must not lose. */
+  status = redeclare(st, run, task);
+  if (status) return status;
+  return journal(st, (j_head){run->rowid, task, J_LOG}, &jl, sizeof jl, text,
+                 jl.len, NULL, 0);
 }
 
 /* ---- cache --------------------------------------------------------------------- */

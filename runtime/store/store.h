@@ -62,7 +62,7 @@
 
 /* The schema this code writes; older files are migrated on open, newer ones
    refused. */
-#define FL_STORE_SCHEMA_VERSION 6
+#define FL_STORE_SCHEMA_VERSION 7
 /* PRAGMA application_id of a flowlua store: "flLS" in ASCII. */
 #define FL_STORE_APPLICATION_ID 0x666c4c53
 
@@ -82,6 +82,10 @@ const char *fl_store_task_state_name(int state);
 /* The inverse of the name functions; -1 for an unknown name. */
 int fl_store_task_state_parse(const char *name);
 int fl_store_flow_state_parse(const char *name);
+/* A log level (FLOWLUA_LOG_DEBUG..ERROR) as task_log stores it: "DEBUG",
+   "INFO", "WARN", "ERROR"; "?" out of range. The parse: -1 unknown. */
+const char *fl_store_log_level_name(int level);
+int fl_store_log_level_parse(const char *name);
 
 typedef struct fl_store fl_store;
 
@@ -294,6 +298,36 @@ int fl_store_task_result(fl_store_run *run, uint32_t task, const char *json,
 int fl_store_task_worker(fl_store_run *run, uint32_t task, int attempt,
                          const char *host, int64_t pid);
 
+/*
+ * Log lines a task run keeps in the history (table task_log): the last
+ * FL_STORE_LOG_LINES of them, and of those only the latest that fit in
+ * FL_STORE_LOG_BYTES bytes of text. Bounded so that a task that logs in a
+ * loop costs the history (and `show`, and the UI's pages) what one page
+ * of text costs, not its whole output; the last lines, because the end
+ * of a log is what tells why a task failed. What is dropped is counted
+ * (lines and bytes, table task_log_dropped). A single line longer than
+ * the byte bound keeps its first FL_STORE_LOG_BYTES bytes; the rest of it
+ * counts as dropped bytes.
+ */
+#define FL_STORE_LOG_LINES 1000
+#define FL_STORE_LOG_BYTES (64 * 1024)
+
+/*
+ * Records a log line of a task run (what flow.log.* wrote inside it):
+ * its attempt (1-based), its time, its level (a FLOWLUA_LOG_* value), and
+ * its text (len bytes, already masked by the caller: a secret never
+ * reaches the store). Buffered and written with the task run's changes by
+ * the same batches, and journalled as they are (a process killed before a
+ * flush leaves its lines to the replay: they are often what says why it
+ * died). Lines that the bounds above push out are dropped from the buffer
+ * too, so a task that logs a million lines between two flushes holds no
+ * more memory than the bound (its journal holds them until the next
+ * flush). A run that logs nothing costs nothing. A line recorded after
+ * the task run's final state (nothing in the engine does) is not kept.
+ */
+int fl_store_task_log(fl_store_run *run, uint32_t task, int attempt,
+                      int level, double at, const char *text, size_t len);
+
 /* 1 when every change is durable as soon as it is recorded (a journal:
    see "Durability"), so fl_store_flush only keeps the file current; 0
    for ":memory:". */
@@ -452,6 +486,80 @@ int fl_store_cache_get(fl_store *st, const char *task, const char *key,
    and flushed with the task's state changes. Everything is copied. */
 int fl_store_cache_put(fl_store *st, const char *task, const char *key,
                        const char *json, size_t len, double at);
+
+/* ---- flows and cancels asked for from outside (store_flows.c) ------------ */
+
+/* A flow as its script defines it: what the history alone tells of it
+   (flowlua ui's flows page and start form). Strings are owned by whoever
+   fills the struct: the caller for fl_store_put_flows, the list for
+   fl_store_list_flows. */
+typedef struct fl_store_flow_def {
+  const char *flow;
+  const char *script;        /* absolute path, on host */
+  const char *host;          /* where the script was loaded */
+  const char *script_sha256; /* of the script's bytes */
+  const char *params_json;   /* the flow's defaults, masked: a JSON object */
+  const char *schedule_json; /* the schedule as JSON, or NULL: none */
+  double updated_at;         /* wall clock */
+  /* Read back only (fl_store_list_flows): the schedule's fields, taken
+     out of schedule_json by the database, NULL / 0 when absent. */
+  struct {
+    const char *kind, *cron, *timezone, *dst_missing, *dst_repeated;
+    double every, start, until;
+  } sched;
+} fl_store_flow_def;
+
+typedef struct fl_store_flow_list {
+  fl_store_flow_def *items;
+  size_t n;
+  char *strings; /* what items' strings point into */
+} fl_store_flow_list;
+
+/* Records (replacing) the definitions of n flows in one transaction.
+   Written directly, not buffered: call it before
+   fl_store_write_in_background. */
+int fl_store_put_flows(fl_store *st, const fl_store_flow_def *defs, size_t n);
+
+/* Every recorded flow, by name. *out is zeroed first; free it with
+   fl_store_flow_list_free (also after a failure). */
+int fl_store_list_flows(fl_store *st, fl_store_flow_list *out);
+void fl_store_flow_list_free(fl_store_flow_list *l);
+
+/* The names of the flows that have runs, in order (a flow run by an older
+   flowlua, or from a script given as a string, has no definition). */
+typedef struct fl_store_name_list {
+  char **names;
+  size_t n;
+} fl_store_name_list;
+int fl_store_run_flows(fl_store *st, fl_store_name_list *out);
+void fl_store_name_list_free(fl_store_name_list *l);
+
+/* What became of flow's latest fire times that started no run (skipped,
+   missed, ...), newest first, at most limit. */
+typedef struct fl_store_fire_event_row {
+  char *outcome, *detail;
+  double scheduled_at, last_at, at;
+  int64_t count;
+} fl_store_fire_event_row;
+typedef struct fl_store_fire_event_list {
+  fl_store_fire_event_row *rows;
+  size_t n;
+} fl_store_fire_event_list;
+int fl_store_fire_events(fl_store *st, const char *flow, int limit,
+                         fl_store_fire_event_list *out);
+void fl_store_fire_event_list_free(fl_store_fire_event_list *l);
+
+/* Asks the process running run `run_id` (a full id) to cancel it: 0 when
+   asked (again: the first time stays), FLOWLUA_EINVAL when there is no such
+   run, FLOWLUA_ESTATE when it is not Running (the message says its state).
+   `by` says who asked ("flowlua ui on HOST"). */
+int fl_store_request_cancel(fl_store *st, const char *run_id, const char *by,
+                            double now);
+
+/* Which of the n runs (full ids) someone asked to cancel: asked[i] set to
+   1 or 0. For the process running them, which looks about once a second. */
+int fl_store_cancel_requests(fl_store *st, const char *const *run_ids,
+                             size_t n, unsigned char *asked);
 
 /* ---- reading runs back (runs, show, resume) ------------------------------- */
 
@@ -621,6 +729,72 @@ int fl_store_load_attempts(fl_store *st, const fl_store_run_detail *d,
                            fl_store_attempt_list *out);
 void fl_store_attempt_list_free(fl_store_attempt_list *l);
 
+/* ---- a task run's log lines and state changes (store_logs.c) ------------- */
+
+/* One kept log line of a task run. */
+typedef struct fl_store_log_line {
+  size_t task;       /* its task run: an index into the detail's tasks */
+  int64_t seq;       /* 1-based, in the task run's order, dropped included */
+  int attempt;       /* 1-based */
+  int level;         /* FLOWLUA_LOG_*; -1 for a name this code does not know */
+  double at;         /* wall clock */
+  const char *line;  /* masked when it was recorded */
+} fl_store_log_line;
+
+/* What a task run's bounds dropped (none listed when nothing was). */
+typedef struct fl_store_log_drop {
+  size_t task;
+  int64_t lines, bytes;
+} fl_store_log_drop;
+
+typedef struct fl_store_log_list {
+  fl_store_log_line *lines; /* by task run (the detail's order), then seq */
+  size_t n;
+  fl_store_log_drop *drops; /* by task run */
+  size_t n_drops;
+  struct fl_store_arena *arena_; /* private: holds the lines' text */
+} fl_store_log_list;
+
+/*
+ * Reads the kept log lines of the run d holds, of one task run (key) or,
+ * with key NULL, of all. A key the run does not have reads as none.
+ * *out is overwritten; free it with fl_store_log_list_free even on
+ * failure.
+ */
+int fl_store_load_logs(fl_store *st, const fl_store_run_detail *d,
+                       const char *key, fl_store_log_list *out);
+void fl_store_log_list_free(fl_store_log_list *l);
+/* The lines of task run `task` in l (a run of *n lines, or NULL with *n 0)
+   and its drop (NULL when nothing was dropped). */
+const fl_store_log_line *fl_store_log_lines_of(const fl_store_log_list *l,
+                                               size_t task, size_t *n);
+const fl_store_log_drop *fl_store_log_drop_of(const fl_store_log_list *l,
+                                              size_t task);
+
+/* One state change of a task run (the view task_history). */
+typedef struct fl_store_task_event {
+  int64_t seq;
+  double at;
+  int state;          /* as in fl_store_task_state_name; -1 unknown */
+  int attempt;        /* 0 when no attempt ran (Skipped, Cached) */
+  const char *error;  /* NULL when none */
+  const char *worker_host; /* where its attempt ran, for a worker task's */
+  int64_t worker_pid;      /* (fl_store_task_worker); else NULL and 0 */
+} fl_store_task_event;
+
+typedef struct fl_store_event_list {
+  fl_store_task_event *items; /* in order (seq) */
+  size_t n;
+  struct fl_store_arena *arena_;
+} fl_store_event_list;
+
+/* Reads every state change of task run `key` of the run d holds, in
+   order. A key the run does not have reads as none. *out is overwritten;
+   free it with fl_store_event_list_free even on failure. */
+int fl_store_load_task_events(fl_store *st, const fl_store_run_detail *d,
+                              const char *key, fl_store_event_list *out);
+void fl_store_event_list_free(fl_store_event_list *l);
+
 /* Whether a resume may keep this task run's result instead of running it:
    it ended Success or Cached with a JSON result, or with none recorded,
    which is nil (the engine records no result for nil: most tasks that
@@ -689,7 +863,8 @@ void fl_store_prune_free(fl_store_prune *p);
 /* What a copy moved: the source's counts, which the target's matched. */
 typedef struct fl_store_copy_counts {
   size_t runs, task_runs, state_changes, fire_claims, fire_events;
-  size_t cache_entries;
+  size_t log_lines, log_drops; /* task_log and task_log_dropped rows */
+  size_t cache_entries, flow_defs;
   size_t cache_skipped; /* cached values PostgreSQL cannot hold as text (not
                            UTF-8): left out, a cache miss there */
 } fl_store_copy_counts;
@@ -725,16 +900,28 @@ char *fl_store_display_name(const char *path);
 void fl_store_print_runs(fl_buf *out, const fl_store_run_list *l, int json);
 
 /* `flowlua show`: the run's header and one line per task run (state,
-   attempts, duration, first line of its error), or one JSON object. */
-void fl_store_print_run(fl_buf *out, const fl_store_run_detail *d, int json);
+   attempts, duration, first line of its error), each followed by its kept
+   log lines when logs is not NULL (indented, with what was dropped), or
+   one JSON object (each task with "logs" and, when some were dropped,
+   "logs_dropped"). */
+void fl_store_print_run(fl_buf *out, const fl_store_run_detail *d,
+                        const fl_store_log_list *logs, int json);
 
-/* The pieces of `show --json`, for the web UI's pages of a run: the run's
-   object without its task runs and without the closing brace (the caller
-   adds fields, then '}'), one task run's object, and a time as JSON (UTC
-   ISO 8601 with milliseconds in quotes, or null). */
-void fl_store_print_run_head(fl_buf *out, const fl_store_run_detail *d);
-void fl_store_print_task_json(fl_buf *out, const fl_store_task_row *t);
+/* One task run as a JSON object, as `show --json` lists it (logs may be
+   NULL: no "logs"); `more` (may be NULL) is appended inside the object,
+   after a comma: the caller's extra fields. */
+void fl_store_print_task_json(fl_buf *out, const fl_store_run_detail *d,
+                              size_t task, const fl_store_log_list *logs,
+                              const char *more);
+
+/* A time as JSON: an ISO 8601 UTC string with milliseconds, or null for
+   0. */
 void fl_store_add_json_time(fl_buf *out, double t);
+
+/* The run's object as `show --json` prints it, without its task runs and
+   without the closing brace (the caller adds fields, then '}'): the web
+   UI's summary of a run. */
+void fl_store_print_run_head(fl_buf *out, const fl_store_run_detail *d);
 
 /* A worker as `show` and the report name it: its pid, after "host:" when
    its host is not run_host (the run's driver's). With term, the host is

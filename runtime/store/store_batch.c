@@ -18,13 +18,15 @@ void fl__store_fbatch_free(fbatch *b) {
   free(b->begins);
   free(b->claims);
   free(b->workers);
+  free(b->logs);
+  free(b->trims);
   fl_buf_free(&b->strings);
   free(b);
 }
 
 size_t fl__store_fbatch_size(const fbatch *b) {
   return b->n_rows + b->n_events + b->n_puts + b->n_ends + b->n_fires +
-         b->n_begins + b->n_claims + b->n_workers;
+         b->n_begins + b->n_claims + b->n_workers + b->n_logs + b->n_trims;
 }
 
 /* Copies s (n bytes) and a NUL into b's strings. */
@@ -75,7 +77,7 @@ fbatch *fl__store_freeze(fl_store *st) {
       r->res_len = e->result_len;
     }
   }
-  if (b->strings.oom) {
+  if (b->strings.oom || fl__store_freeze_logs(st, b)) {
     b->strings.len = keep;
     b->strings.oom = 0;
     st->batch = b->strings;

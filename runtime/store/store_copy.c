@@ -3,7 +3,7 @@
  * to another, SQLite or PostgreSQL on either side (`flowlua state copy`).
  *
  * How: table by table (runs, graphs, task runs, state changes, workers,
- * fire claims, fire events, the cache), each row read from the source in
+ * log lines and their drops, fire claims, fire events, the cache), each row read from the source in
  * one read transaction (a snapshot: a flow writing meanwhile changes
  * nothing of what is copied) and written to the target in one
  * transaction, which the counts of both must then agree with before it
@@ -54,8 +54,8 @@ typedef struct copy_table {
   const char *sqlite_insert, *pg_insert;
 } copy_table;
 
-enum { C_RUNS, C_GRAPHS, C_TASKS, C_EVENTS, C_WORKERS, C_FIRES, C_FIRE_EVENTS,
-       C_CACHE, C_TABLES };
+enum { C_RUNS, C_GRAPHS, C_TASKS, C_EVENTS, C_WORKERS, C_LOGS, C_LOG_DROPS,
+       C_FIRES, C_FIRE_EVENTS, C_CACHE, C_FLOWS, C_TABLES };
 
 #define RUN_COLS                                                              \
   "id, run_id, flow, script, params, state, scheduled_at, started_at,"        \
@@ -126,6 +126,27 @@ static const copy_table tables[C_TABLES] = {
         "INSERT INTO attempt_worker(run, n, attempt, host, pid)"
         " SELECT unnest($1::bigint[]), unnest($2::int[]), unnest($3::int[]),"
         " unnest($4::text[]), unnest($5::bigint[])"},
+    [C_LOGS] = {
+        "task_log", "log lines", "iiiirtt", 0,
+        "SELECT run, n, seq, attempt, at, level, line FROM task_log"
+        " ORDER BY run, n, seq",
+        "SELECT run, n, seq, attempt, at, level, line FROM task_log"
+        " ORDER BY run, n, seq",
+        "INSERT INTO task_log(run, n, seq, attempt, at, level, line)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO task_log(run, n, seq, attempt, at, level, line)"
+        " SELECT unnest($1::bigint[]), unnest($2::int[]),"
+        " unnest($3::bigint[]), unnest($4::int[]), unnest($5::float8[]),"
+        " unnest($6::text[]), unnest($7::text[])"},
+    [C_LOG_DROPS] = {
+        "task_log_dropped", "counts of dropped log lines", "iiii", 0,
+        "SELECT run, n, lines, bytes FROM task_log_dropped",
+        "SELECT run, n, lines, bytes FROM task_log_dropped",
+        "INSERT INTO task_log_dropped(run, n, lines, bytes)"
+        " VALUES (?1, ?2, ?3, ?4)",
+        "INSERT INTO task_log_dropped(run, n, lines, bytes)"
+        " SELECT unnest($1::bigint[]), unnest($2::int[]),"
+        " unnest($3::bigint[]), unnest($4::bigint[])"},
     /* A fire claim or cached result the target holds already stays, and
        the counts then tell (a target with no runs seldom has either). */
     [C_FIRES] = {
@@ -167,6 +188,21 @@ static const copy_table tables[C_TABLES] = {
         "INSERT INTO cache(task, key, result, stored_at)"
         " SELECT unnest($1::text[]), unnest($2::text[]), unnest($3::text[]),"
         " unnest($4::float8[]) ON CONFLICT (task, key) DO NOTHING"},
+    /* Flow definitions, as the cache. A cancel asked for is not copied:
+       it is for a Running run, and a copy holds none. */
+    [C_FLOWS] = {
+        "flow_def", "flow definitions", "ttttttr", -1,
+        "SELECT flow, script, host, script_sha256, params, schedule,"
+        " updated_at FROM flow_def",
+        "SELECT flow, script, host, script_sha256, params, schedule::text,"
+        " updated_at FROM flow_def",
+        "INSERT OR IGNORE INTO flow_def(flow, script, host, script_sha256,"
+        " params, schedule, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO flow_def(flow, script, host, script_sha256, params,"
+        " schedule, updated_at) SELECT unnest($1::text[]), unnest($2::text[]),"
+        " unnest($3::text[]), unnest($4::text[]), unnest($5::text[]),"
+        " unnest($6::jsonb[]), unnest($7::float8[]) ON CONFLICT (flow)"
+        " DO NOTHING"},
 };
 
 /* ---- errors ------------------------------------------------------------------- */
@@ -501,9 +537,12 @@ static int copy_all(fl_store *from, fl_store *to, fl_store_copy_counts *out) {
         .runs = src[C_RUNS],
         .task_runs = src[C_TASKS],
         .state_changes = src[C_EVENTS],
+        .log_lines = src[C_LOGS],
+        .log_drops = src[C_LOG_DROPS],
         .fire_claims = src[C_FIRES],
         .fire_events = src[C_FIRE_EVENTS],
         .cache_entries = src[C_CACHE] - skipped[C_CACHE],
+        .flow_defs = src[C_FLOWS],
         .cache_skipped = skipped[C_CACHE]};
   }
   return status;

@@ -26,6 +26,7 @@ void fl_store_run_detail_free(fl_store_run_detail *d) {
   fl_store_run_detail_free(d->resumed);
   fl__store_detail *x = (fl__store_detail *)d;
   free(x->by_key);
+  free(x->numbers);
   free(x->graph);
   free(x->edges);
   free(x->pub.tasks);

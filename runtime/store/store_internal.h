@@ -16,6 +16,9 @@
  *   store_arena.c    the strings of what the readers hand back
  *   store_detail.c   a loaded run: its layout, index and counts (shared
  *                    with pg_read.c)
+ *   store_log.c      task runs' log lines: bounded, buffered, frozen
+ *   store_logs.c     reading log lines and a task run's state changes
+ *                    back (both backends)
  */
 #ifndef FL_STORE_INTERNAL_H
 #define FL_STORE_INTERNAL_H
@@ -50,7 +53,29 @@ typedef struct task_entry {
   uint8_t in_set;           /* its key is in run->slots (not an element's) */
   uint32_t jgen;            /* the journal generation that declares it */
   uint8_t result_kind;      /* a result set since the last flush, or 0 */
+  struct task_logs *logs;   /* its log lines' bounds (store_log.c), NULL
+                               until it logs: most task runs never do */
 } task_entry;
+
+/* What the store knows of a task run's log lines as it records them
+   (store_log.c): the lengths of the lines kept, in a ring, so that the
+   bounds (FL_STORE_LOG_LINES, FL_STORE_LOG_BYTES) are kept without
+   reading the file back. */
+typedef struct task_logs {
+  uint32_t *len;           /* the kept lines' lengths, oldest at head */
+  uint32_t cap, head, count;
+  int64_t next_seq;        /* the seq of the next line (1-based) */
+  uint64_t kept_bytes;
+  int64_t dropped_lines, dropped_bytes;
+  int64_t trimmed_lines, trimmed_bytes; /* the drops a batch last wrote */
+  uint64_t trim_batch;     /* the batch that trimmed last (its seq) */
+  int closed;              /* the task run ended: len freed, no more lines */
+} task_logs;
+
+/* The seq of a task run's oldest kept line. */
+static inline int64_t task_logs_first(const task_logs *l) {
+  return l->next_seq - (int64_t)l->count;
+}
 
 struct fl_store_run {
   fl_store *st;
@@ -95,7 +120,7 @@ int fl__store_owner_gone(const fl_store_owner *self, const char *host,
    a journal is replayed on the machine that wrote it. */
 enum { J_ADD = 'A', J_ADDS = 'N', J_STATE = 'S', J_RESULT = 'R', J_END = 'E',
        J_FIRE = 'F', J_BEGIN = 'B', J_CLAIM = 'C', J_COUNT = 'K',
-       J_WORKER = 'W' };
+       J_WORKER = 'W', J_LOG = 'L' };
 /* J_COUNT (no fields): at the start of a journal's turn, how many task
    runs the head's run has declared so far (head's task). A replay bounds
    the task numbers the journal may name with it: a turned journal does not
@@ -168,6 +193,25 @@ typedef struct pending_worker {
    a damaged record). */
 #define FL_STORE_MAX_HOST 255
 
+/* A task run's log line (fl_store_task_log), buffered; its text in
+   st->log_text while buffered, in the frozen batch's strings after. */
+typedef struct pending_log {
+  fl_store_run *run; /* only while buffered: a frozen batch uses rowid */
+  int64_t rowid, seq;
+  uint32_t task;
+  int32_t attempt, level;
+  double at;
+  size_t text_off, text_len;
+} pending_log;
+
+/* Where a task run's kept lines now start, and what it dropped so far:
+   the writer deletes its lines before first_seq and records the counts
+   (both idempotent: a batch written again does the same). */
+typedef struct pending_trim {
+  int64_t rowid, first_seq, lines, bytes;
+  uint32_t task;
+} pending_trim;
+
 typedef struct touched_task {
   fl_store_run *run;
   uint32_t task;
@@ -222,6 +266,10 @@ struct fl_store {
   size_t n_claims, cap_claims;
   pending_worker *workers;
   size_t n_workers, cap_workers;
+  pending_log *logs;
+  size_t n_logs, cap_logs;
+  fl_buf log_text;    /* the buffered lines' text (store_log.c) */
+  size_t log_compact; /* buffered lines at which dropped ones are purged */
   fl_buf batch;      /* the batch's strings, NUL-terminated, by offset */
   fl_buf cache_json; /* the last cache hit, for fl_store_cache_get */
   /* Every change to a task run, as it happens (journal.h): durable at
@@ -320,6 +368,10 @@ typedef struct fbatch {
   size_t n_claims;
   pending_worker *workers;
   size_t n_workers;
+  pending_log *logs; /* text in strings */
+  size_t n_logs;
+  pending_trim *trims; /* after the logs: a trim may delete them */
+  size_t n_trims;
   fl_buf strings;
 } fbatch;
 
@@ -329,6 +381,21 @@ fbatch *fl__store_freeze(fl_store *st);
 void fl__store_fbatch_free(fbatch *b);
 /* The changes b holds, as fl_store_pending counts them. */
 size_t fl__store_fbatch_size(const fbatch *b);
+
+/* store_log.c: moves the buffered log lines that are still kept into b
+   (their text into b->strings) with a trim for each task run that dropped
+   lines since its last; 0, or -1 when out of memory (b and the buffer
+   then unchanged). Called by fl__store_freeze once nothing else can fail:
+   it cannot fail after it changed anything. */
+int fl__store_freeze_logs(fl_store *st, fbatch *b);
+/* Forgets the buffered lines of run (about to be freed) and frees its
+   task runs' bounds. */
+void fl__store_logs_drop_run(fl_store *st, fl_store_run *run);
+/* The task run ended: its ring goes (a map of 10,000 elements that each
+   logged 1,000 lines would keep 40 MB of lengths), its counts stay for
+   the lines still buffered. */
+void fl__store_logs_close(task_logs *l);
+void fl__store_logs_free(fl_store *st);
 
 /* ---- writing batches to the file (store_sqlite_write.c) ------------------ */
 
@@ -405,6 +472,28 @@ typedef struct j_worker {
   int32_t attempt;
   uint32_t host_len;
 } j_worker;
+/* J_LOG: a task run's log line (store_log.c), then its text (len bytes),
+   with where its kept lines start and what was dropped once it was
+   recorded, so that a replay writes the line, the trim and the counts as
+   the dead process would have. */
+typedef struct j_log {
+  double at;
+  int64_t seq, first_seq, dropped_lines, dropped_bytes;
+  int32_t attempt, level;
+  uint32_t len, pad;
+} j_log;
+/* store_log.c: a task run's log line bounded and buffered (what
+   fl_store_task_log does but the journal, which store.c writes): 1 with
+   *jl describing it (its text is text[0..jl->len), cut to the bound), 0
+   when the task run has ended (the line is not kept), or a negative
+   status. */
+int fl__store_log_buffer(fl_store_run *run, uint32_t task, int attempt,
+                         int level, double at, const char *text, size_t len,
+                         j_log *jl);
+/* A replay's J_LOG: the line buffered at its own seq, and the task run's
+   bounds set from the record (no ring: a replayed run logs no more). */
+int fl__store_log_restore(fl_store_run *run, uint32_t task, const j_log *jl,
+                          const char *text);
 /* J_CLAIM (head's run 0): a fire time claimed in the claims file, then
    the flow's name (flow_len bytes). */
 typedef struct j_claim {
@@ -665,6 +754,11 @@ typedef struct fl__store_detail {
   const char **graph;
   fl_store_edge *edges;
   fl__store_key_index *by_key; /* tasks sorted by key, for fl_store_detail_find */
+  /* Each task run's number in the history (task_run.n), ascending with
+     the tasks' order, so that what names a task run by number (its log
+     lines) finds it without reading the task runs again; NULL when the
+     reader did not keep them. */
+  uint32_t *numbers;
 } fl__store_detail;
 
 /* An empty detail with its arena, or NULL when out of memory. Freed with

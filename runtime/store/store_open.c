@@ -220,6 +220,48 @@ static const char *const migrations[] = {
     "  pid     INTEGER NOT NULL,"
     "  PRIMARY KEY (run, n, attempt)"
     ") WITHOUT ROWID;",
+    /* 6 -> 7: task runs' log lines (what flow.log.* wrote inside them,
+       masked), the last FL_STORE_LOG_LINES and FL_STORE_LOG_BYTES of each
+       (store_log.c), and what those bounds dropped. seq counts a task
+       run's lines from 1, dropped ones included; level is DEBUG, INFO,
+       WARN or ERROR. Rows only for task runs that logged. */
+    "CREATE TABLE task_log ("
+    "  run     INTEGER NOT NULL REFERENCES flow_run(id) ON DELETE CASCADE,"
+    "  n       INTEGER NOT NULL,"
+    "  seq     INTEGER NOT NULL,"
+    "  attempt INTEGER NOT NULL,"
+    "  at      REAL NOT NULL,"
+    "  level   TEXT NOT NULL,"
+    "  line    TEXT NOT NULL,"
+    "  PRIMARY KEY (run, n, seq)"
+    ") WITHOUT ROWID;"
+    "CREATE TABLE task_log_dropped ("
+    "  run     INTEGER NOT NULL REFERENCES flow_run(id) ON DELETE CASCADE,"
+    "  n       INTEGER NOT NULL,"
+    "  lines   INTEGER NOT NULL,"
+    "  bytes   INTEGER NOT NULL,"
+    "  PRIMARY KEY (run, n)"
+    ") WITHOUT ROWID;"
+    /* Also 6 -> 7: what `flowlua ui` reads and asks for without a script.
+       flow_def: each flow as its script last defined it, written when a
+       process opens the history to run or serve it, so that the history
+       alone shows its schedule and params (a flows page, a start form).
+       run_cancel: a cancel asked for by another process; the process
+       running the run polls for it (record.c) and cancels that run only. */
+    "CREATE TABLE flow_def ("
+    "  flow          TEXT PRIMARY KEY,"
+    "  script        TEXT NOT NULL," /* an absolute path on host */
+    "  host          TEXT NOT NULL,"
+    "  script_sha256 TEXT NOT NULL,"
+    "  params        TEXT NOT NULL CHECK (json_valid(params)),"
+    "  schedule      TEXT CHECK (schedule IS NULL OR json_valid(schedule)),"
+    "  updated_at    REAL NOT NULL"
+    ") WITHOUT ROWID;"
+    "CREATE TABLE run_cancel ("
+    "  run          INTEGER PRIMARY KEY REFERENCES flow_run(id) ON DELETE CASCADE,"
+    "  requested_at REAL NOT NULL,"
+    "  requested_by TEXT NOT NULL"
+    ");",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] ==
@@ -709,6 +751,7 @@ static void destroy(fl_store *st) {
   free(st->begins);
   free(st->claims);
   free(st->workers);
+  fl__store_logs_free(st);
   fl__store_claims_close(st);
   fl_buf_free(&st->batch);
   fl_buf_free(&st->cache_json);

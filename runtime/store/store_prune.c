@@ -54,7 +54,7 @@ struct fl_store_prune {
   int64_t budget;      /* rows per step */
   int64_t vacuum_pages; /* pages per incremental vacuum step */
   int checkpoints;      /* tries at the end to copy the whole WAL */
-  double rate[4];       /* rows per second each kind of child is deleted at
+  double rate[6];       /* rows per second each kind of child is deleted at
                            (delete_children's K_*), as measured */
   fl_store_prune_result r;
 };
@@ -113,13 +113,18 @@ static int next_run(fl_store_prune *p, int64_t *id) {
    reads it), each at its own rate: a packed row (up to 1,024 task runs in
    some 100 KB of JSON, whose pages are freed one by one) costs a hundred
    times a row. */
-enum { K_EVENT, K_WORKER, K_PACK, K_ROW, K_COUNT };
+enum { K_EVENT, K_WORKER, K_LOG, K_LOG_DROPPED, K_PACK, K_ROW, K_COUNT };
 static const char *const child_sql[K_COUNT] = {
     [K_EVENT] = "DELETE FROM task_event WHERE (run, n, seq) IN (SELECT run, n,"
                 " seq FROM task_event WHERE run = ?1 LIMIT ?2)",
     [K_WORKER] = "DELETE FROM attempt_worker WHERE (run, n, attempt) IN"
                  " (SELECT run, n, attempt FROM attempt_worker WHERE run = ?1"
                  " LIMIT ?2)",
+    [K_LOG] = "DELETE FROM task_log WHERE (run, n, seq) IN (SELECT run, n,"
+              " seq FROM task_log WHERE run = ?1 LIMIT ?2)",
+    [K_LOG_DROPPED] = "DELETE FROM task_log_dropped WHERE (run, n) IN"
+                      " (SELECT run, n FROM task_log_dropped WHERE run = ?1"
+                      " LIMIT ?2)",
     [K_PACK] = "DELETE FROM task_pack WHERE id IN (SELECT id FROM task_pack"
                " WHERE run = ?1 LIMIT ?2)",
     [K_ROW] = "DELETE FROM task_row WHERE (run, n) IN (SELECT run, n FROM"
@@ -128,7 +133,8 @@ _Static_assert(K_COUNT == sizeof ((fl_store_prune *)0)->rate /
                               sizeof ((fl_store_prune *)0)->rate[0],
                "a rate for each kind of child");
 /* Rows per second to start from, before a step has measured them. */
-static const double start_rate[K_COUNT] = {50000, 50000, 500, 50000};
+static const double start_rate[K_COUNT] = {50000, 50000, 20000, 50000, 500,
+                                           50000};
 
 /* Deletes what fits before the step's deadline of run p->current's
    children; *whole once none are left. */
@@ -174,6 +180,9 @@ static int delete_run(fl_store_prune *p) {
   int status;
   run_sql(p, "DELETE FROM run_graph WHERE run = ?1", p->current, 0,
           NULL, &status);
+  if (status == FLOWLUA_OK)
+    run_sql(p, "DELETE FROM run_cancel WHERE run = ?1", p->current, 0,
+            NULL, &status);
   if (status == FLOWLUA_OK)
     run_sql(p, "DELETE FROM flow_run WHERE id = ?1", p->current, 0,
             NULL, &status);

@@ -592,7 +592,7 @@ static int load_tasks(fl_store *st, fl__store_detail *x, int64_t rowid) {
   }
   free(l.items);
   status = d->n_tasks ? load_workers(st, x, rowid, ns) : FLOWLUA_OK;
-  free(ns);
+  x->numbers = ns; /* kept: store_logs.c names task runs by number */
   if (status) return status;
   if (fl__store_detail_index(x))
     return fl__store_oom(st, "cannot read a run's task runs");

@@ -76,6 +76,7 @@ typedef struct j_record {
     j_begin begin;
     j_claim claim;
     j_worker worker;
+    j_log log;
   } u;
   const char *s1, *s2; /* not NUL-terminated */
   size_t n1, n2;
@@ -102,6 +103,8 @@ static int times_sane(const j_record *r) {
            sane_time(r->u.begin.started_at);
   case J_CLAIM:
     return sane_time(r->u.claim.at);
+  case J_LOG:
+    return sane_time(r->u.log.at);
   default:
     return 1;
   }
@@ -124,6 +127,7 @@ static int j_decode(const unsigned char *rec, size_t len, j_record *r) {
                  : r->h.type == J_BEGIN  ? sizeof r->u.begin
                  : r->h.type == J_CLAIM  ? sizeof r->u.claim
                  : r->h.type == J_WORKER ? sizeof r->u.worker
+                 : r->h.type == J_LOG    ? sizeof r->u.log
                  : r->h.type == J_COUNT  ? 0
                                          : SIZE_MAX;
   if (fixed == SIZE_MAX || len < fixed) return -1;
@@ -152,6 +156,7 @@ static int j_decode(const unsigned char *rec, size_t len, j_record *r) {
                     ? r->u.fire.flow_len + r->u.fire.outcome_len
                 : r->h.type == J_CLAIM ? r->u.claim.flow_len
                 : r->h.type == J_WORKER ? r->u.worker.host_len
+                : r->h.type == J_LOG    ? r->u.log.len
                     : J_NONE;
   uint32_t n2 = r->h.type == J_ADD ? r->u.add.task_len
                 : full_end         ? r->u.end.counts_len
@@ -288,6 +293,23 @@ static int json_valid(fl_store *st, const char *text, size_t len) {
   return valid;
 }
 
+/* A log line (J_LOG). One a writer of this code could not have made (a
+   damaged record), or of a task run nothing declared, is dropped: a log
+   line is worth no failed replay. A line the file holds already (the same
+   seq) is left as it is by the writer. */
+static int log_apply(fl_store *st, fl_store_run *run, const j_record *r) {
+  const j_log *l = &r->u.log;
+  if (!fl__store_task_known(run, r->h.task) || l->level < FLOWLUA_LOG_DEBUG ||
+      l->level > FLOWLUA_LOG_ERROR || l->attempt < 0 || l->seq < 1 ||
+      l->seq > ((int64_t)1 << 53) || /* next_seq = seq + 1 must not wrap */
+      l->first_seq < 1 || l->first_seq > l->seq ||
+      l->seq - l->first_seq >= FL_STORE_LOG_LINES || l->dropped_lines < 0 ||
+      l->dropped_bytes < 0 || l->len > FL_STORE_LOG_BYTES || r->n1 != l->len)
+    return FLOWLUA_OK;
+  (void)st;
+  return fl__store_log_restore(run, r->h.task, l, r->s1 ? r->s1 : "");
+}
+
 /* Applies one decoded record to the run being rebuilt. With `merge`, the
    run starts from what the file holds (load_known) and the record may be
    one the file holds already: a declaration of a known task run, or a
@@ -303,6 +325,7 @@ static int j_apply(fl_store *st, fl_store_run *run, const j_record *r,
       (r->h.type == J_STATE || r->h.type == J_RESULT || r->h.type == J_WORKER) &&
       !fl__store_task_known(run, r->h.task))
     return FLOWLUA_OK;
+  if (r->h.type == J_LOG) return log_apply(st, run, r);
   switch (r->h.type) {
   case J_ADD:
     fl_buf_add(&a, r->s1, r->n1);

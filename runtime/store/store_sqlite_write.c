@@ -52,6 +52,19 @@ static const char worker_insert_sql[] =
     "INSERT OR REPLACE INTO attempt_worker(run, n, attempt, host, pid)"
     " VALUES (?1, ?2, ?3, ?4, ?5)";
 
+/* A line already there is the same line, written by an earlier try of
+   the batch; a trim deletes what the task run's bounds pushed out, and
+   the counts only grow. */
+static const char log_insert_sql[] =
+    "INSERT OR IGNORE INTO task_log(run, n, seq, attempt, at, level, line)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+static const char log_trim_sql[] =
+    "DELETE FROM task_log WHERE run = ?1 AND n = ?2 AND seq < ?3";
+static const char log_dropped_sql[] =
+    "INSERT INTO task_log_dropped(run, n, lines, bytes) VALUES (?1, ?2, ?4,"
+    " ?5) ON CONFLICT(run, n) DO UPDATE SET lines = max(lines,"
+    " excluded.lines), bytes = max(bytes, excluded.bytes)";
+
 static const char cache_put_sql[] =
     "INSERT OR REPLACE INTO cache(task, key, result, stored_at)"
     " VALUES (?1, ?2, ?3, ?4)";
@@ -73,6 +86,7 @@ enum {
   W_RUN, W_GRAPH,         /* a run's start (store_begin.c) */
   W_CLAIM,                /* a claimed fire time (store_claims.c) */
   W_WORKER,               /* where an attempt ran (fl_store_task_worker) */
+  W_LOG, W_LOG_TRIM, W_LOG_DROPPED, /* log lines (store_log.c) */
   W_COUNT
 };
 
@@ -143,7 +157,8 @@ static sqlite3_stmt *wstmt(wconn *w, int i, int *rc) {
       [W_FIRE] = fl__store_fire_event_sql, [W_RUN] = fl__store_run_insert_sql,
       [W_GRAPH] = fl__store_graph_insert_sql,
       [W_CLAIM] = fl__store_claim_insert_sql,
-      [W_WORKER] = worker_insert_sql};
+      [W_WORKER] = worker_insert_sql, [W_LOG] = log_insert_sql,
+      [W_LOG_TRIM] = log_trim_sql, [W_LOG_DROPPED] = log_dropped_sql};
   char *built = i == W_INSERT        ? row_sql(1, 0)
                 : i == W_INSERT_MANY ? row_sql(TASK_ROWS, 0)
                 : i == W_UPSERT      ? row_sql(1, 1)
@@ -318,6 +333,42 @@ static int write_packs(wconn *w, const fbatch *b, fl_buf *j) {
   return SQLITE_DONE;
 }
 
+/* Writes the log lines of b, then its trims: lines its task runs' bounds
+   pushed out (in this batch's or earlier ones) go, and the counts of
+   what was dropped are kept. */
+static int write_logs(wconn *w, const fbatch *b) {
+  int rc = SQLITE_DONE;
+  sqlite3_stmt *s = b->n_logs ? wstmt(w, W_LOG, &rc) : NULL;
+  if (b->n_logs && !s) return rc;
+  for (size_t i = 0; i < b->n_logs; i++) {
+    const pending_log *pl = &b->logs[i];
+    const char *level = fl_store_log_level_name(pl->level);
+    sqlite3_bind_int64(s, 1, pl->rowid);
+    sqlite3_bind_int64(s, 2, pl->task);
+    sqlite3_bind_int64(s, 3, pl->seq);
+    sqlite3_bind_int(s, 4, pl->attempt);
+    sqlite3_bind_double(s, 5, pl->at);
+    fl__store_bind_text(s, 6, level, strlen(level));
+    fl__store_bind_text(s, 7, fstr(b, pl->text_off), pl->text_len);
+    if ((rc = wstep(s)) != SQLITE_DONE) return rc;
+  }
+  for (size_t i = 0; i < b->n_trims; i++) {
+    const pending_trim *t = &b->trims[i];
+    for (int k = W_LOG_TRIM; k <= W_LOG_DROPPED; k++) {
+      if (!(s = wstmt(w, k, &rc))) return rc;
+      sqlite3_bind_int64(s, 1, t->rowid);
+      sqlite3_bind_int64(s, 2, t->task);
+      if (k == W_LOG_TRIM) sqlite3_bind_int64(s, 3, t->first_seq);
+      if (k == W_LOG_DROPPED) {
+        sqlite3_bind_int64(s, 4, t->lines);
+        sqlite3_bind_int64(s, 5, t->bytes);
+      }
+      if ((rc = wstep(s)) != SQLITE_DONE) return rc;
+    }
+  }
+  return SQLITE_DONE;
+}
+
 /* Writes the runs' starts and the fire claims of b. */
 static int write_begins(wconn *w, const fbatch *b, const char **what) {
   int rc = SQLITE_DONE;
@@ -423,6 +474,8 @@ static int write_one(wconn *w, const fbatch *b, const char **what) {
     sqlite3_bind_int64(s, 5, pw->pid);
     if ((rc = wstep(s)) != SQLITE_DONE) goto fail;
   }
+  *what = "cannot record a task's log line";
+  if ((rc = write_logs(w, b)) != SQLITE_DONE) goto fail;
   *what = "cannot store a cached result";
   s = b->n_puts ? wstmt(w, W_PUT, &rc) : NULL;
   if (b->n_puts && !s) goto fail;

@@ -40,3 +40,19 @@ int fl_store_flow_state_parse(const char *name) {
   return -1;
 }
 
+
+/* Log levels as task_log stores them: what the log prints, in capitals. */
+static const char *const log_level_names[] = {"DEBUG", "INFO", "WARN",
+                                              "ERROR"};
+
+const char *fl_store_log_level_name(int level) {
+  return level >= FLOWLUA_LOG_DEBUG && level <= FLOWLUA_LOG_ERROR
+             ? log_level_names[level - FLOWLUA_LOG_DEBUG]
+             : "?";
+}
+
+int fl_store_log_level_parse(const char *name) {
+  for (int i = FLOWLUA_LOG_DEBUG; name && i <= FLOWLUA_LOG_ERROR; i++)
+    if (strcmp(name, log_level_names[i - FLOWLUA_LOG_DEBUG]) == 0) return i;
+  return -1;
+}

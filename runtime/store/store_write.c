@@ -17,7 +17,7 @@
 
 size_t fl_store_buffered(const fl_store *st) {
   return st->n_events + st->n_puts + st->n_touched + st->n_ends + st->n_fires +
-         st->n_begins + st->n_claims + st->n_workers;
+         st->n_begins + st->n_claims + st->n_workers + st->n_logs;
 }
 
 size_t fl_store_pending(const fl_store *st) {

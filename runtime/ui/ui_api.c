@@ -100,3 +100,11 @@ void fl_ui_api_run(flowlua *rt, const char *run_ref, fl_ui_reply *r) {
     fl_ui_reply_error(r, rc == FLOWLUA_EINVAL ? 404 : 500, "%s",
                       flowlua_errmsg(rt));
 }
+
+void fl_ui_api_flows(flowlua *rt, fl_ui_reply *r) {
+  char *text = NULL;
+  if (flowlua_report_flows(rt, &text) == FLOWLUA_OK)
+    fl_ui_reply_json(r, text);
+  else
+    fl_ui_reply_error(r, 500, "%s", flowlua_errmsg(rt));
+}

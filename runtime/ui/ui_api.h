@@ -23,4 +23,7 @@ void fl_ui_api_runs(flowlua *rt, const fl_ui_param *params, size_t n,
    404 when no run has that id (or unique prefix, or "last"). */
 void fl_ui_api_run(flowlua *rt, const char *run_ref, fl_ui_reply *r);
 
+/* GET /api/flows: the flows the history knows (flowlua_report_flows). */
+void fl_ui_api_flows(flowlua *rt, fl_ui_reply *r);
+
 #endif

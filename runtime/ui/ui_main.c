@@ -131,7 +131,7 @@ static void wait_for_stop(const sigset_t *stop) {
   }
 }
 
-static int serve(flowlua *rt, const fl_ui_addr *addr) {
+static int serve(flowlua *rt, fl_ui_actions *actions, const fl_ui_addr *addr) {
   char err[512];
   int fd = fl_ui_listen(addr, err, sizeof err);
   if (fd < 0) {
@@ -147,7 +147,7 @@ static int serve(flowlua *rt, const fl_ui_addr *addr) {
   sigaddset(&stop, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &stop, &old);
   fl_ui_server *server = NULL;
-  if (fl_ui_server_start(rt, fd, &server, err, sizeof err) != 0) {
+  if (fl_ui_server_start(rt, actions, fd, &server, err, sizeof err) != 0) {
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     fprintf(stderr, "flowlua ui: %s\n", err);
     return UI_FAILED;
@@ -184,7 +184,14 @@ int fl_ui_main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN); /* a client gone mid-answer is not our death */
   flowlua *rt = open_history(state);
   if (!rt) return UI_FAILED;
-  int code = serve(rt, &addr);
+  fl_ui_actions *actions = NULL;
+  if (fl_ui_actions_new(state, token, &actions, err, sizeof err) != 0) {
+    fprintf(stderr, "flowlua ui: %s\n", err);
+    flowlua_free(rt);
+    return UI_FAILED;
+  }
+  int code = serve(rt, actions, &addr);
+  fl_ui_actions_free(actions);
   flowlua_free(rt);
   return code;
 }

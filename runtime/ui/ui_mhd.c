@@ -52,7 +52,11 @@ int fl_ui_mhd_load(char *err, size_t errlen) {
       BIND(destroy_response, "MHD_destroy_response") ||
       BIND(get_connection_values, "MHD_get_connection_values") ||
       BIND(create_response_from_callback, "MHD_create_response_from_callback") ||
-      BIND(get_connection_info, "MHD_get_connection_info")) {
+      BIND(get_connection_info, "MHD_get_connection_info") ||
+      BIND(lookup_connection_value, "MHD_lookup_connection_value") ||
+      BIND(create_post_processor, "MHD_create_post_processor") ||
+      BIND(post_process, "MHD_post_process") ||
+      BIND(destroy_post_processor, "MHD_destroy_post_processor")) {
     dlclose(lib);
     memset(&api, 0, sizeof api);
     return -1;

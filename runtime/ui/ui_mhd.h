@@ -43,6 +43,16 @@ typedef struct fl_ui_mhd_api {
   const union MHD_ConnectionInfo *(*get_connection_info)(
       struct MHD_Connection *connection, enum MHD_ConnectionInfoType info_type,
       ...);
+  /* actions (POST): a header, and the form's fields */
+  const char *(*lookup_connection_value)(struct MHD_Connection *connection,
+                                         enum MHD_ValueKind kind,
+                                         const char *key);
+  struct MHD_PostProcessor *(*create_post_processor)(
+      struct MHD_Connection *connection, size_t buffer_size,
+      MHD_PostDataIterator iter, void *iter_cls);
+  enum MHD_Result (*post_process)(struct MHD_PostProcessor *pp,
+                                  const char *post_data, size_t post_data_len);
+  enum MHD_Result (*destroy_post_processor)(struct MHD_PostProcessor *pp);
 } fl_ui_mhd_api;
 
 /* Loads libmicrohttpd.so.12 (or the file FLOWLUA_LIBMICROHTTPD names) once;

@@ -6,6 +6,7 @@
  *   /                 the runs page        /runs/ID    a run's page
  *   /static/NAME      a compiled-in asset  /api/...    ui_api.c, ui_run.c
  *   /api/runs/ID/events                    a run's changes (ui_events.c)
+ *   /runs/ID/tasks/KEY and /api/runs/ID/tasks/KEY: a task run (ui_task.c)
  * The pages are static: they hold nothing from the history, which their
  * script fetches from /api/ and writes as text, never as HTML (an error
  * or a task name is untrusted).
@@ -32,12 +33,14 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "ui_actions.h"
 #include "ui_api.h"
 #include "ui_assets.h"
 #include "ui_events.h"
 #include "ui_mhd.h"
 #include "ui_run.h"
 #include "ui_server.h"
+#include "ui_task.h"
 
 /* Scripts only from our own files (no inline script: an injected <script>
    would not run), nothing fetched from elsewhere, never framed. */
@@ -56,9 +59,10 @@
 struct fl_ui_server {
   struct MHD_Daemon *daemon;
   flowlua *rt;
-  pthread_mutex_t lock; /* every use of rt and runs */
+  pthread_mutex_t lock; /* every use of rt, runs and actions */
   fl_ui_runs *runs;
   fl_ui_streams streams;
+  fl_ui_actions *actions;
 };
 
 static void reply_text(fl_ui_reply *r, unsigned status, const char *text) {
@@ -133,7 +137,11 @@ static void route_api(fl_ui_server *s, struct MHD_Connection *c,
   const char *id, *part;
   char run_id[128];
   param_list params;
-  if (strcmp(url, "/api/runs") == 0) {
+  if (strcmp(url, "/api/session") == 0) {
+    fl_ui_actions_session(s->actions, r);
+  } else if (strcmp(url, "/api/flows") == 0) {
+    fl_ui_api_flows(s->rt, r);
+  } else if (strcmp(url, "/api/runs") == 0) {
     if (get_params(c, &params, r))
       fl_ui_api_runs(s->rt, params.items, params.n, r);
   } else if ((id = tail_of(url, "/api/runs/"))) {
@@ -165,10 +173,16 @@ static void route_run_page(fl_ui_server *s, const char *id, fl_ui_reply *r) {
 static void route(fl_ui_server *s, struct MHD_Connection *c, const char *url,
                   fl_ui_reply *r) {
   const char *name;
+  if (fl_ui_task_route(s->rt, url, r)) /* before /runs/ID and /api/ */
+    return;
   if (strncmp(url, "/api/", 5) == 0)
     route_api(s, c, url, r);
   else if (strcmp(url, "/") == 0)
     reply_asset(r, "index.html");
+  else if (strcmp(url, "/flows") == 0)
+    reply_asset(r, "flows.html");
+  else if (strcmp(url, "/favicon.ico") == 0) /* browsers ask: none, quietly */
+    *r = (fl_ui_reply){.status = 204, .type = "image/x-icon", .body = "", .len = 0};
   else if ((name = tail_of(url, "/runs/")))
     route_run_page(s, name, r);
   else if ((name = tail_of(url, "/static/")))
@@ -208,6 +222,10 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, fl_ui_reply *r) {
   return ok;
 }
 
+/* What *req holds for a GET or HEAD once its headers were seen (an
+   action's request holds its own state there instead). */
+static char headers_seen;
+
 /* GET /api/runs/ID/events: a response that streams (ui_events.c). */
 static enum MHD_Result send_events(fl_ui_server *s, struct MHD_Connection *c,
                                    const char *run_id) {
@@ -232,24 +250,33 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
                                   const char *url, const char *method,
                                   const char *version, const char *upload,
                                   size_t *upload_size, void **req) {
-  (void)version, (void)upload, (void)upload_size;
-  /* The first call comes with the headers only: answering then is an
-     early response, after which libmicrohttpd closes the connection
-     (Connection: close, a new TCP connection and thread per request).
-     The answer is given on the second call, once the request is whole. */
-  static char headers_seen;
-  if (!*req) {
-    *req = &headers_seen;
-    return MHD_YES;
-  }
+  (void)version;
   fl_ui_server *s = cls;
   fl_ui_reply r = {0};
   char run_id[128];
   const char *part;
+  if (strcmp(method, MHD_HTTP_METHOD_POST) == 0) {
+    /* An action: its form comes over several calls (ui_actions.c), which
+       keep their state in *req. */
+    pthread_mutex_lock(&s->lock);
+    int answered = fl_ui_action_step(s->actions, s->rt, c, url, upload,
+                                     upload_size, req, &r);
+    pthread_mutex_unlock(&s->lock);
+    if (!answered) return MHD_YES;
+    return send_reply(c, &r);
+  }
+  /* The first call comes with the headers only: answering then is an
+     early response, after which libmicrohttpd closes the connection
+     (Connection: close, a new TCP connection and thread per request).
+     The answer is given on the second call, once the request is whole. */
+  if (!*req) {
+    *req = &headers_seen;
+    return MHD_YES;
+  }
   if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
       strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
-    fl_ui_reply_error(&r, 405, "only GET and HEAD: this UI has no action yet");
-    r.allow = "GET, HEAD";
+    fl_ui_reply_error(&r, 405, "only GET and HEAD, and POST for actions");
+    r.allow = "GET, HEAD, POST";
   } else if ((part = run_part(url, run_id, sizeof run_id)) &&
              strcmp(part, "events") == 0) {
     return send_events(s, c, run_id);
@@ -288,6 +315,14 @@ static size_t unescape(void *cls, struct MHD_Connection *c, char *s) {
   return (size_t)(out - s);
 }
 
+/* A request ended (answered or not): what its action held is freed. */
+static void on_completed(void *cls, struct MHD_Connection *c, void **req,
+                         enum MHD_RequestTerminationCode why) {
+  (void)cls, (void)c, (void)why;
+  if (*req != &headers_seen) fl_ui_action_done(*req);
+  *req = NULL;
+}
+
 static void log_mhd(void *cls, const char *fmt, va_list ap) {
   (void)cls;
   fputs("flowlua ui: ", stderr);
@@ -301,8 +336,8 @@ static void server_free(fl_ui_server *s) {
   free(s);
 }
 
-int fl_ui_server_start(flowlua *rt, int listen_fd, fl_ui_server **out,
-                       char *err, size_t errlen) {
+int fl_ui_server_start(flowlua *rt, fl_ui_actions *actions, int listen_fd,
+                       fl_ui_server **out, char *err, size_t errlen) {
   *out = NULL;
   if (fl_ui_mhd_load(err, errlen) != 0) {
     close(listen_fd);
@@ -316,6 +351,7 @@ int fl_ui_server_start(flowlua *rt, int listen_fd, fl_ui_server **out,
   }
   pthread_mutex_init(&s->lock, NULL);
   s->rt = rt;
+  s->actions = actions;
   s->runs = fl_ui_runs_new();
   s->streams = (fl_ui_streams){.lock = &s->lock, .rt = rt, .max = MAX_STREAMS,
                                .stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)};
@@ -334,6 +370,7 @@ int fl_ui_server_start(flowlua *rt, int listen_fd, fl_ui_server **out,
       MHD_OPTION_EXTERNAL_LOGGER, log_mhd, NULL,
       MHD_OPTION_LISTEN_SOCKET, (MHD_socket)listen_fd,
       MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
+      MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
       MHD_OPTION_CONNECTION_LIMIT, (unsigned)MAX_CONNECTIONS,
       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
       MHD_OPTION_END);

@@ -9,13 +9,14 @@
 #include <stddef.h>
 
 #include "flowlua.h"
+#include "ui_actions.h"
 
 typedef struct fl_ui_server fl_ui_server;
 
 /* Serves on listen_fd (ui_listen.h), which it takes over: closed by
    fl_ui_server_stop, or here on failure. 0, or -1 with the reason in err. */
-int fl_ui_server_start(flowlua *rt, int listen_fd, fl_ui_server **out,
-                       char *err, size_t errlen);
+int fl_ui_server_start(flowlua *rt, fl_ui_actions *actions, int listen_fd,
+                       fl_ui_server **out, char *err, size_t errlen);
 
 /* Stops answering, ends the event streams, waits for the threads,
    closes the socket. NULL is allowed. */

@@ -20,6 +20,12 @@
 -- json-lines: stderr
 -- stderr: "message":"sending \*\*\* to the server"
 -- not-stderr: s3cr3t
+-- run: the history keeps the task's log lines masked
+-- args: show last --json
+-- before: 1 {script} --flow secrets
+-- env: API_TOKEN=s3cr3t-t0ken
+-- stdout: "line":"sending \*\*\* to the server"
+-- not-stdout: s3cr3t
 -- run: a missing secret is an error naming it
 -- env: CASE=missing
 -- exit: 2
@@ -33,6 +39,7 @@
 -- stderr: keyed: Cached \(key 'tok:\*\*\*'\)
 -- stderr: query: fetched http://127.0.0.1:\d+/status/500\?token=\*\*\*
 -- stderr: query: Failed .*GET http://127.0.0.1:\d+/status/500\?token=\*\*\*: HTTP 500
+-- stderr: result: the token is \*\*\*
 -- stderr: result: Success
 -- not-stderr: w0rdXYZ
 -- after: 0 {script} --flow store_check --state :memory:
@@ -60,6 +67,7 @@ local secret = os.getenv("API_TOKEN") and flow.secret("API_TOKEN")
 
 -- The result holds the secret: JSON-escaped it must not be stored.
 local result = flow.task("result", function(token)
+  flow.log.info("the token is %s", token) -- kept in the history, masked
   return { token = token, also = flow.json.encode({ token }) }
 end)
 

@@ -21,7 +21,7 @@ static const char *const valued[] = {
     "--log-format", "--count", "--from", "--state", "--resume", "--from-task",
     "--limit", "--format", "--run", "--memory-limit", "--html", "--workers",
     "--older-than", "--retention", "--to", "--queue", "--slots", "--lease",
-    NULL};
+    "--run-id", NULL};
 
 static int is_valued(const char *arg) {
   for (int i = 0; valued[i]; i++)

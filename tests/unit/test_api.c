@@ -290,6 +290,64 @@ static void test_runs_page(void) {
   nftw(dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
 }
 
+/* flowlua_report_task_run: one task run's JSON with its state changes and
+   log lines (both attempts of a retried task), and the refusals. */
+static void test_report_task_run(void) {
+  static const char *const logs =
+      "local flow = require 'flowlua'\n"
+      "local n = 0\n"
+      "local t = flow.task('t', {retries = 1, retry_delay = 0}, function()\n"
+      "  n = n + 1\n"
+      "  flow.log.info('try %d <b>', n)\n"
+      "  if n == 1 then error('first') end\n"
+      "end)\n"
+      "return flow.define('logs', function() t() end)\n";
+  char *text = (char *)"unchanged";
+  CHECK_EQ_INT(flowlua_report_task_run(NULL, "last", "t", &text),
+               FLOWLUA_EINVAL);
+  char dir[] = "/tmp/flowlua-api-" MKDTEMP_SUFFIX;
+  if (!mkdtemp(dir)) {
+    CHECK(!"mkdtemp");
+    return;
+  }
+  char state[64];
+  snprintf(state, sizeof state, "%s/state.db", dir);
+  flowlua_options o;
+  flowlua_options_init(&o);
+  o.log_level = FLOWLUA_LOG_OFF; /* printed nothing; kept all the same */
+  o.state_path = state;
+  flowlua *rt = NULL;
+  CHECK_EQ_INT(flowlua_new(&o, &rt), FLOWLUA_OK);
+  if (!rt) return;
+  CHECK_EQ_INT(flowlua_load_string(rt, logs, "=logs"), FLOWLUA_OK);
+  flowlua_outcome out = FLOWLUA_INIT(flowlua_outcome);
+  CHECK_EQ_INT(flowlua_run(rt, NULL, &out), FLOWLUA_OK);
+  text = NULL;
+  CHECK_EQ_INT(flowlua_report_task_run(rt, "last", "t", &text), FLOWLUA_OK);
+  CHECK_CONTAINS(text, "{\"key\":\"t\",\"task\":\"t\",\"map_index\":0,"
+                       "\"state\":\"Success\",\"attempts\":2,");
+  CHECK_CONTAINS(text, "\"attempt\":1,\"level\":\"INFO\",\"line\":\"try 1 <b>\"}");
+  CHECK_CONTAINS(text, "\"attempt\":2,\"level\":\"INFO\",\"line\":\"try 2 <b>\"}");
+  CHECK_CONTAINS(text, "\"events\":[{\"seq\":1,");
+  CHECK_CONTAINS(text, "\"state\":\"Retrying\",\"attempt\":1,\"error\":\"");
+  CHECK_CONTAINS(text, "\"state\":\"Success\",\"attempt\":2,\"error\":null,"
+                       "\"worker\":null}]}\n");
+  CHECK(text && !strstr(text, "logs_dropped"));
+  flowlua_string_free(text);
+  text = (char *)"unchanged";
+  CHECK_EQ_INT(flowlua_report_task_run(rt, "last", "nope", &text),
+               FLOWLUA_EINVAL);
+  CHECK(text == NULL);
+  CHECK_CONTAINS(flowlua_errmsg(rt), "has no task run 'nope'");
+  CHECK_EQ_INT(flowlua_report_task_run(rt, "ffffffff", "t", &text),
+               FLOWLUA_EINVAL);
+  CHECK_CONTAINS(flowlua_errmsg(rt), "ffffffff");
+  CHECK_EQ_INT(flowlua_report_task_run(rt, "last", "", &text), FLOWLUA_EINVAL);
+  CHECK_CONTAINS(flowlua_errmsg(rt), "a task key is required");
+  flowlua_free(rt);
+  nftw(dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
+
 /* flowlua_run_view_*: one run read in parts, and flowlua_run_mark_get;
    the runs page's time bounds. */
 static void test_run_view(void) {
@@ -501,6 +559,7 @@ int main(void) {
   RUN(test_start_resume);
   RUN(test_runs_page);
   RUN(test_run_view);
+  RUN(test_report_task_run);
   RUN(test_names_and_version);
   RUN(test_struct_sizes);
   return check_summary();

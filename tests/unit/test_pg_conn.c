@@ -90,11 +90,12 @@ static char *schema_objects(fl_pg *c) {
                    " ('r', 'v')");
 }
 
-/* The relations of schema version FL_PG_SCHEMA_VERSION (2: version 1's
-   and the job queue's). */
+/* The relations of schema version FL_PG_SCHEMA_VERSION (3: version 1's,
+   the job queue's, and flow definitions and cancels asked for). */
 static const char *const SCHEMA_NOW =
-    "attempt_worker:r,cache:r,fire:r,fire_event:r,flow_run:r,job:r,queue_worker:r,"
-    "run_graph:r,schema_version:r,task_event:r,task_history:v,task_run:r";
+    "attempt_worker:r,cache:r,fire:r,fire_event:r,flow_def:r,flow_run:r,job:r,"
+    "queue_worker:r,run_cancel:r,run_graph:r,schema_version:r,task_event:r,"
+    "task_history:v,task_log:r,task_log_dropped:r,task_run:r";
 
 /* ---- names and redaction ------------------------------------------------ */
 
@@ -298,18 +299,55 @@ static void test_connect_and_migrate(void) {
   /* One row per step, each naming the flowlua that took it. */
   v = one_value(c, "SELECT string_agg(version || ' ' || flowlua, ',' ORDER BY"
                    " version) FROM schema_version");
-  CHECK_EQ_STR(v, "1 " FLOWLUA_VERSION ",2 " FLOWLUA_VERSION);
+  CHECK_EQ_STR(v, "1 " FLOWLUA_VERSION ",2 " FLOWLUA_VERSION
+                  ",3 " FLOWLUA_VERSION);
   free(v);
-  /* A version 1 schema (an older flowlua's) is taken to version 2: the job
-     queue's tables are added, nothing else is touched. */
-  CHECK_EQ_INT(fl_pg_exec(c, "DROP TABLE flowlua.job, flowlua.queue_worker;"
-                             "DELETE FROM flowlua.schema_version WHERE version = 2",
+  /* A version 1 schema (an older flowlua's) is taken to the current one:
+     the job queue's tables, then log lines, flow definitions and cancels,
+     are added, nothing else is touched. */
+  CHECK_EQ_INT(fl_pg_exec(c, "DROP TABLE flowlua.job, flowlua.queue_worker,"
+                             " flowlua.task_log, flowlua.task_log_dropped,"
+                             " flowlua.flow_def, flowlua.run_cancel;"
+                             "DELETE FROM flowlua.schema_version WHERE version >= 2",
                           "back to version 1"), FLOWLUA_OK);
   CHECK_EQ_INT(fl_pg_migrate(c), FLOWLUA_OK);
   CHECK_EQ_INT(fl_pg_schema_version(c, &version), FLOWLUA_OK);
-  CHECK_EQ_INT(version, 2);
+  CHECK_EQ_INT(version, FL_PG_SCHEMA_VERSION);
   v = schema_objects(c);
   CHECK_EQ_STR(v, SCHEMA_NOW);
+  free(v);
+  /* A version 2 schema (runs recorded before log lines were kept) is taken
+     to version 3: the log, flow and cancel tables are added, its runs stay, and a run of
+     it can be deleted with its lines (ON DELETE CASCADE). */
+  CHECK_EQ_INT(fl_pg_exec(c, "DROP TABLE flowlua.task_log,"
+                             " flowlua.task_log_dropped, flowlua.flow_def,"
+                             " flowlua.run_cancel;"
+                             "DELETE FROM flowlua.schema_version WHERE version = 3;"
+                             "INSERT INTO flowlua.flow_run(run_id, flow, state,"
+                             " started_at, lease_owner, lease_until) VALUES"
+                             " ('v2run', 'etl', 'Success', 1, 'h:1:x', 2)",
+                          "back to version 2"), FLOWLUA_OK);
+  CHECK_EQ_INT(fl_pg_migrate(c), FLOWLUA_OK);
+  CHECK_EQ_INT(fl_pg_schema_version(c, &version), FLOWLUA_OK);
+  CHECK_EQ_INT(version, 3);
+  v = schema_objects(c);
+  CHECK_EQ_STR(v, SCHEMA_NOW);
+  free(v);
+  CHECK_EQ_INT(fl_pg_exec(c,
+      "INSERT INTO flowlua.task_log(run, n, seq, attempt, at, level, line)"
+      "  SELECT id, 0, 1, 1, 1.5, 'INFO', 'kept' FROM flowlua.flow_run"
+      "  WHERE run_id = 'v2run';"
+      "INSERT INTO flowlua.task_log_dropped(run, n, lines, bytes)"
+      "  SELECT id, 0, 3, 30 FROM flowlua.flow_run WHERE run_id = 'v2run'",
+      "log lines of a migrated run"), FLOWLUA_OK);
+  v = one_value(c, "SELECT count(*) FROM flowlua.task_log");
+  CHECK_EQ_STR(v, "1");
+  free(v);
+  CHECK_EQ_INT(fl_pg_exec(c, "DELETE FROM flowlua.flow_run WHERE run_id ="
+                             " 'v2run'", "deleting the run"), FLOWLUA_OK);
+  v = one_value(c, "SELECT (SELECT count(*) FROM flowlua.task_log) +"
+                   " (SELECT count(*) FROM flowlua.task_log_dropped)");
+  CHECK_EQ_STR(v, "0");
   free(v);
 
   /* The tables read as the SQLite history's: unqualified (search_path),
@@ -424,7 +462,7 @@ static void test_newer_schema_refused(void) {
   const char *m = fl_pg_errmsg(c);
   CHECK_CONTAINS(m, "state store 'postgresql://");
   CHECK_CONTAINS(m, "written by a newer flowlua (schema version 7; this one "
-                    "knows up to 2); refusing to touch it");
+                    "knows up to 3); refusing to touch it");
   CHECK_NOT_CONTAINS(m, password);
   CHECK_EQ_INT(one_int(c, "SELECT count(*) FROM schema_version"),
                FL_PG_SCHEMA_VERSION + 1);

@@ -311,7 +311,7 @@ static void test_create_and_reopen(void) {
   CHECK_QUERY(path,
               "SELECT group_concat(name, ' ') FROM (SELECT name FROM"
               " sqlite_schema WHERE type = 'table' ORDER BY name)",
-              "attempt_worker cache fire fire_event flow_run run_graph run_ids task_event task_pack task_row");
+              "attempt_worker cache fire fire_event flow_def flow_run run_cancel run_graph run_ids task_event task_log task_log_dropped task_pack task_row");
 
   /* Reopened: the schema is kept, nothing is migrated again. */
   st = open_store(path);
@@ -540,7 +540,7 @@ static void test_refuse_newer(void) {
   fl_store_close(open_store(path));
   raw_exec(path, "PRAGMA user_version = 99");
   /* Closing the last connection checkpointed the WAL: one file. */
-  check_refused(path, "newer flowlua (schema version 99; this one knows up to 6)");
+  check_refused(path, "newer flowlua (schema version 99; this one knows up to 7)");
 }
 
 /* A file that claims to be SQLite but whose schema page is garbage. */
@@ -1539,7 +1539,7 @@ static void test_show_run(void) {
   CHECK(fl_store_detail_find(d, "nope") == NULL);
 
   fl_buf out = FL_BUF_INIT;
-  fl_store_print_run(&out, d, 0);
+  fl_store_print_run(&out, d, NULL, 0);
   CHECK_EQ_STR(fl_buf_str(&out),
                "Run       aaaa2222-0000-4000-8000-000000000002\n"
                "Flow      etl\n"
@@ -1555,7 +1555,7 @@ static void test_show_run(void) {
                "extract  Success         1      1.0s\n"
                "load     Failed          3      2.5s  csv.write: disk full\n");
   fl_buf_reset(&out);
-  fl_store_print_run(&out, d, 1);
+  fl_store_print_run(&out, d, NULL, 1);
   const char *j = fl_buf_str(&out);
   CHECK(json_ok(j));
   CHECK_JSON(j, "$.id", "aaaa2222-0000-4000-8000-000000000002");
@@ -1634,13 +1634,13 @@ static void test_attempt_workers(void) {
   fl_store_attempt_list_free(&at);
 
   fl_buf out = FL_BUF_INIT;
-  fl_store_print_run(&out, d, 0);
+  fl_store_print_run(&out, d, NULL, 0);
   CHECK_CONTAINS(fl_buf_str(&out),
                  "TASK  STATE    ATTEMPTS  DURATION  WORKER  ERROR\n"
                  "a     Success         2      3.0s     502\n"
                  "b     Success         1      1.0s\n");
   fl_buf_reset(&out);
-  fl_store_print_run(&out, d, 1);
+  fl_store_print_run(&out, d, NULL, 1);
   const char *j = fl_buf_str(&out);
   CHECK(json_ok(j));
   CHECK_JSON(j, "$.tasks[0].worker.pid", "502");
@@ -2043,6 +2043,69 @@ static void test_resume_support(void) {
 
 /* ---- cache --------------------------------------------------------------------------------- */
 
+/* Flow definitions replace by name; a cancel is asked once, for a Running
+   run only, and read back by whoever runs it; prune takes it away. */
+static void test_flows_and_cancels(void) {
+  const char *path = tmp_path("flows.db");
+  fl_store *st = open_store(path);
+  fl_store_flow_list l;
+  CHECK_EQ_INT(fl_store_list_flows(st, &l), FLOWLUA_OK);
+  CHECK_EQ_INT(l.n, 0);
+  fl_store_flow_list_free(&l);
+  fl_store_flow_def defs[2] = {
+      {"nightly", "/srv/a.lua", "h1", "ab", "{\"n\":1}",
+       "{\"kind\":\"interval\",\"every\":60}", T0},
+      {"adhoc", "/srv/a.lua", "h1", "ab", "{}", NULL, T0}};
+  CHECK_EQ_INT(fl_store_put_flows(st, defs, 2), FLOWLUA_OK);
+  defs[0].params_json = "{\"n\":2}";
+  defs[0].script = "/srv/b.lua";
+  CHECK_EQ_INT(fl_store_put_flows(st, defs, 1), FLOWLUA_OK);
+  CHECK_EQ_INT(fl_store_list_flows(st, &l), FLOWLUA_OK);
+  CHECK_EQ_INT(l.n, 2);
+  if (l.n == 2) {
+    CHECK_EQ_STR(l.items[0].flow, "adhoc"); /* by name */
+    CHECK(l.items[0].schedule_json == NULL);
+    CHECK_EQ_STR(l.items[1].flow, "nightly");
+    CHECK_EQ_STR(l.items[1].script, "/srv/b.lua");
+    CHECK_EQ_STR(l.items[1].params_json, "{\"n\":2}");
+    CHECK_EQ_STR(l.items[1].host, "h1");
+  }
+  fl_store_flow_list_free(&l);
+  defs[0].params_json = "not json";
+  CHECK(fl_store_put_flows(st, defs, 1) != FLOWLUA_OK); /* CHECK (json_valid) */
+  CHECK_CONTAINS(fl_store_errmsg(st), "cannot record the script's flows");
+
+  CHECK_EQ_INT(fl_store_request_cancel(st, "nope", "test", T0), FLOWLUA_EINVAL);
+  CHECK_CONTAINS(fl_store_errmsg(st), "no run 'nope'");
+  fl_store_run *a = begin(st, "run-a", "nightly", T0, NULL, 0, NULL);
+  fl_store_run *b = begin(st, "run-b", "nightly", T0, NULL, 0, NULL);
+  const char *ids[3] = {"run-a", "run-b", "run-c"};
+  unsigned char asked[3] = {9, 9, 9};
+  CHECK_EQ_INT(fl_store_cancel_requests(st, ids, 3, asked), FLOWLUA_OK);
+  CHECK(!asked[0] && !asked[1] && !asked[2]);
+  CHECK_EQ_INT(fl_store_request_cancel(st, "run-b", "ui on h2", T0 + 1), FLOWLUA_OK);
+  CHECK_EQ_INT(fl_store_request_cancel(st, "run-b", "ui again", T0 + 2), FLOWLUA_OK);
+  CHECK_EQ_INT(fl_store_cancel_requests(st, ids, 3, asked), FLOWLUA_OK);
+  CHECK(!asked[0] && asked[1] && !asked[2]);
+  CHECK_QUERY(path, "SELECT group_concat(requested_by) FROM run_cancel", "ui on h2");
+  CHECK_EQ_INT(fl_store_run_end(a, FLOWLUA_FLOW_SUCCESS, T0 + 3, NULL), FLOWLUA_OK);
+  CHECK_EQ_INT(fl_store_run_end(b, FLOWLUA_FLOW_CANCELLED, T0 + 3, NULL), FLOWLUA_OK);
+  CHECK_EQ_INT(fl_store_request_cancel(st, "run-a", "test", T0 + 4), FLOWLUA_ESTATE);
+  CHECK_CONTAINS(fl_store_errmsg(st), "run run-a is Success, not Running");
+
+  fl_store_prune_opts po = {.older_than = 0};
+  fl_store_prune *p = NULL;
+  CHECK_EQ_INT(fl_store_prune_begin(st, &po, T0 + 100, &p), FLOWLUA_OK);
+  int rc;
+  while ((rc = fl_store_prune_step(p)) == 1) {}
+  CHECK_EQ_INT(rc, FLOWLUA_OK);
+  fl_store_prune_free(p);
+  CHECK_QUERY(path, "SELECT count(*) FROM run_cancel", "0");
+  CHECK_QUERY(path, "SELECT count(*) FROM flow_def", "2"); /* not runs */
+  fl_store_close(st);
+  check_integrity(path);
+}
+
 static void test_cache(void) {
   const char *path = tmp_path("cache.db");
   fl_store *st = open_store(path);
@@ -2213,6 +2276,7 @@ int main(void) {
   RUN(test_resume_claim);
   RUN(test_resume_support);
   RUN(test_cache);
+  RUN(test_flows_and_cancels);
   RUN(test_timing);
   /* FLOWLUA_TEST_KEEP=1 keeps the files, to look at them with sqlite3. */
   if (getenv("FLOWLUA_TEST_KEEP"))

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """`flowlua worker` over the harness's PostgreSQL (issue 19): three workers
 and a driver that runs none itself (--workers 0) share a map of 2,000
-worker tasks, and every element runs exactly once; `flowlua workers`
+worker tasks, and every element runs exactly once (its log line, relayed
+by its worker, kept with it); `flowlua workers`
 lists them; a worker with another version of the script takes none of the
 jobs, whose attempt then fails after queue_timeout naming the queue and
 the version; a driver on its own (no --workers 0) runs its jobs on its own
@@ -24,6 +25,7 @@ TEST = "pg/workers"
 MAP = r'''
 local flow = require "flowlua"
 local work = flow.task("work", { queue = "q" }, function(i)
+  flow.log.info("work on %d <i>", i)
   local out = assert(io.open("ran.txt", "a"))
   out:write(i, "\n")
   out:close()
@@ -132,6 +134,13 @@ def exactly_once(binary, cwd):
                                  for t in named):
         fail(f"show --json names a worker (host:pid of a `flowlua worker`) for "
              f"{len(named)} of 2000 elements: {named[:2]}")
+    # Each element's log line, relayed by the worker that ran it, is kept
+    # with its task run.
+    wrong = [t for t in tasks if t["task"] == "work" and t["map_index"] > 0 and
+             [(l["attempt"], l["level"], l["line"]) for l in t.get("logs", [])]
+             != [(1, "INFO", f"work on {t['map_index']} <i>")]]
+    if wrong:
+        fail(f"{len(wrong)} elements lack their relayed log line: {wrong[:2]}")
     text = pgtest.flowlua(binary, ["show", "last"], cwd).stdout.decode()
     if not any(f"{w.pid}" in text for w in workers):
         fail("show does not name the workers:\n" + text[:2000])

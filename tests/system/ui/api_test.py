@@ -15,7 +15,7 @@ line, and checks with urllib:
   - no page holds the error's HTML (the pages are static and their script
     writes history text with textContent);
   - /static/ serves the compiled-in assets and nothing else (../, %2e%2e,
-    unknown names: 404); POST is 405;
+    unknown names: 404); PUT is 405, a POST without a form 400;
   - SIGTERM stops it with exit 0 (and, under the sanitizers, no leak).
 Then the refusals: beyond loopback without a token (exit 2), a port in
 use, a missing history, a file that is not a history, no libmicrohttpd
@@ -228,7 +228,7 @@ def check_run(base, binary, state, runs):
     expect(last.get("id") == bad_id, "/api/runs/last is the newest run", last.get("id"))
     missing = api_json(base, "/api/runs/no-such-run", status=404)
     expect("no-such-run" in missing.get("error", ""), "an unknown run: 404 naming it", missing)
-    other = api_json(base, "/api/flows", status=404)
+    other = api_json(base, "/api/no-such-thing", status=404)
     expect("error" in other, "an unknown API path: 404 with a JSON error", other)
 
 
@@ -277,10 +277,12 @@ def check_not_found(base):
         check_headers(headers, f"GET {path}", api=False)
         expect("root:" not in body and "cmake_minimum_required" not in body,
                f"GET {path}: no file of the disk", body[:200])
+    code, headers, body = get(base + "/api/runs", method="PUT")
+    expect(code == 405, "PUT /api/runs is 405", (code, body[:200]))
+    check_headers(headers, "PUT /api/runs", api=True)
+    # A POST is an action (actions_test.py): one without a form is refused.
     code, headers, body = get(base + "/api/runs", method="POST")
-    expect(code == 405, "POST /api/runs is 405 (no action yet)", (code, body[:200]))
-    expect(headers.get("Allow") == "GET, HEAD", "a 405 says what is allowed",
-           headers.get("Allow"))
+    expect(code == 400 and "form" in body, "POST without a form is 400", (code, body[:200]))
     check_headers(headers, "POST /api/runs", api=True)
 
 

@@ -1,0 +1,116 @@
+/*
+ * flow_catalog.c — the loaded script's flows written into the history
+ * (table flow_def) when a process opens it to run or serve them: the
+ * script's absolute path and host, its SHA-256, each flow's default params
+ * (masked) and its schedule as JSON. Readers that must not run a script
+ * (flowlua ui: the flows page, next fire times, the start form) read them
+ * there.
+ *
+ * A failure here is not the run's: the definitions are a convenience for
+ * readers, so it is logged as a warning and the run goes on.
+ */
+#define _XOPEN_SOURCE 700
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+
+#include "engine.h"
+#include "json.h"
+#include "record.h"
+#include "schedule.h"
+#include "store.h"
+
+/* The flow's defaults as a JSON object, masked: "{}" when they hold what
+   JSON cannot (they then cannot come from --param either). */
+static char *defaults_json(flowlua *rt, int flow_idx) {
+  lua_State *L = rt->L;
+  fl_buf b = FL_BUF_INIT;
+  lua_getiuservalue(L, flow_idx, FL_FLOW_UV_PARAMS);
+  int ok = lua_istable(L, -1) && fl_json_encode_value(L, -1, &b, NULL) == 0;
+  lua_pop(L, 1);
+  char *out = fl_log_mask_dup(&rt->log, ok ? fl_buf_str(&b) : "{}");
+  fl_buf_free(&b);
+  return out;
+}
+
+static void add_field(fl_buf *b, const char *key, const char *value) {
+  fl_buf_addf(b, ",\"%s\":", key);
+  fl_json_add_string(b, value, strlen(value));
+}
+
+/* The schedule as the history keeps it: what fl_schedule holds that a
+   reader needs to compute fire times again, and its description. */
+static void schedule_json(const fl_schedule *sc, fl_buf *b) {
+  char text[512];
+  fl_schedule_describe(sc, text, sizeof text);
+  if (sc->kind == FL_SCHEDULE_CRON) {
+    fl_buf_adds(b, "{\"kind\":\"cron\"");
+    add_field(b, "cron", sc->expr ? sc->expr : "");
+    add_field(b, "timezone", sc->tz ? fl_tz_name(sc->tz) : "UTC");
+    add_field(b, "dst_missing", fl_dst_missing_name(sc->dst.missing));
+    add_field(b, "dst_repeated", fl_dst_repeated_name(sc->dst.repeated));
+  } else {
+    fl_buf_addf(b, "{\"kind\":\"interval\",\"every\":%.17g,\"start\":%.17g",
+                sc->interval, sc->start);
+  }
+  add_field(b, "overlap", fl_overlap_name(sc->overlap));
+  fl_buf_addf(b, ",\"catchup\":%s", sc->catchup ? "true" : "false");
+  if (sc->max_runs > 0) fl_buf_addf(b, ",\"max_runs\":%d", sc->max_runs);
+  if (sc->until > 0) fl_buf_addf(b, ",\"until\":%.17g", sc->until);
+  add_field(b, "text", text);
+  fl_buf_addc(b, '}');
+}
+
+void fl_record_flows(flowlua *rt) {
+  if (!rt->store || !rt->script_path || rt->flows_ref == LUA_NOREF ||
+      rt->n_flows == 0)
+    return;
+  char script[PATH_MAX];
+  if (!realpath(rt->script_path, script)) return; /* moved since: nothing to name */
+  fl_store_owner self;
+  fl_store_owner_self(&self);
+  lua_State *L = rt->L;
+  size_t n = rt->n_flows;
+  fl_store_flow_def *defs = calloc(n, sizeof *defs);
+  fl_buf *schedules = calloc(n, sizeof *schedules);
+  int ok = defs && schedules;
+  double now = fl_wall_time();
+  lua_rawgeti(L, LUA_REGISTRYINDEX, rt->flows_ref);
+  for (size_t i = 0; ok && i < n; i++) {
+    lua_rawgeti(L, -1, (lua_Integer)i + 1);
+    fl_flowdef *f = lua_touserdata(L, -1);
+    char *params = f ? defaults_json(rt, lua_gettop(L)) : NULL;
+    lua_pop(L, 1);
+    if (!f || !params) {
+      free(params);
+      ok = 0;
+      break;
+    }
+    if (f->schedule) schedule_json(f->schedule, &schedules[i]);
+    defs[i] = (fl_store_flow_def){
+        .flow = f->name,
+        .script = script,
+        .host = self.host,
+        .script_sha256 = rt->script_sha256,
+        .params_json = params,
+        .schedule_json = f->schedule ? fl_buf_str(&schedules[i]) : NULL,
+        .updated_at = now};
+    if (schedules[i].oom) ok = 0;
+  }
+  lua_pop(L, 1);
+  if (!ok)
+    fl_log_printf(&rt->log, FLOWLUA_LOG_WARN, NULL,
+                  "out of memory recording the flows of %s in the history",
+                  rt->script_name);
+  else if (fl_store_put_flows(rt->store, defs, n) != FLOWLUA_OK)
+    fl_log_printf(&rt->log, FLOWLUA_LOG_WARN, NULL,
+                  "the flows of %s are not recorded in the history "
+                  "(flowlua ui will not list them): %s",
+                  rt->script_name, fl_store_errmsg(rt->store));
+  for (size_t i = 0; defs && i < n; i++) free((char *)defs[i].params_json);
+  for (size_t i = 0; schedules && i < n; i++) fl_buf_free(&schedules[i]);
+  free(defs);
+  free(schedules);
+}
