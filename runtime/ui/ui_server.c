@@ -2,8 +2,9 @@
  * ui_server.c — libmicrohttpd's side of `flowlua ui`: the daemon, the
  * routes, and the headers every response carries.
  *
- * Routes (GET and HEAD only; this slice has no action):
+ * Routes (GET and HEAD; POST for the actions, ui_actions.c):
  *   /                 the runs page        /runs/ID    a run's page
+ *   /flows            the flows page       /api/flows, /api/session
  *   /static/NAME      a compiled-in asset  /api/...    ui_api.c, ui_run.c
  *   /api/runs/ID/events                    a run's changes (ui_events.c)
  *   /runs/ID/tasks/KEY and /api/runs/ID/tasks/KEY: a task run (ui_task.c)
@@ -19,8 +20,9 @@
  * lets the stream's reader simply wait on its own thread. The price is
  * that requests now run on several threads, and the flowlua handle and
  * the loaded runs (ui_run.c) are not thread-safe: every use of them is
- * under `lock`. Reads of the history are short (a page of runs, a mark)
- * but for loading a large run; the connection limit bounds the threads.
+ * under `lock`, the actions' included. Reads of the history are short (a
+ * page of runs, a mark) but for loading a large run; the connection limit
+ * bounds the threads.
  */
 #define _GNU_SOURCE /* eventfd flags */
 #include <fcntl.h>
