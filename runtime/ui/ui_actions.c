@@ -9,6 +9,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,7 @@ struct fl_ui_actions {
   char exe[PATH_MAX];     /* this flowlua program: what runs start with */
   char host[256];
   fl_ui_children *children;
+  pthread_mutex_t *lock; /* the server's, held by every action */
 };
 
 /* One POST's state between libmicrohttpd's calls. */
@@ -72,6 +74,10 @@ int fl_ui_actions_new(const char *state, const char *token,
   random_hex(a->csrf, 32);
   *out = a;
   return 0;
+}
+
+void fl_ui_actions_set_lock(fl_ui_actions *a, pthread_mutex_t *lock) {
+  a->lock = lock;
 }
 
 void fl_ui_actions_free(fl_ui_actions *a) {
@@ -266,7 +272,7 @@ static void start_run(fl_ui_actions *a, flowlua *rt, const char *flow,
   if (!bad) {
     char msg[2048];
     pid_t pid;
-    if (fl_ui_spawn_run(a->children, rt, a->exe, a->state, argv, run_id, &pid,
+    if (fl_ui_spawn_run(a->children, rt, a->lock, a->exe, a->state, argv, run_id, &pid,
                         msg, sizeof msg) == 0)
       reply_started(a, r, run_id, pid);
     else
@@ -302,7 +308,7 @@ static void resume_run(fl_ui_actions *a, flowlua *rt, const char *run_ref,
                   (char *)from_task, NULL};
   char msg[2048];
   pid_t pid;
-  if (fl_ui_spawn_run(a->children, rt, a->exe, a->state, argv, run_id, &pid,
+  if (fl_ui_spawn_run(a->children, rt, a->lock, a->exe, a->state, argv, run_id, &pid,
                       msg, sizeof msg) == 0)
     reply_started(a, r, run_id, pid);
   else

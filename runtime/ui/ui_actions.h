@@ -17,6 +17,8 @@
 #ifndef FL_UI_ACTIONS_H
 #define FL_UI_ACTIONS_H
 
+#include <pthread.h>
+
 #include <microhttpd.h>
 
 #include "flowlua.h"
@@ -30,6 +32,9 @@ typedef struct fl_ui_actions fl_ui_actions;
 int fl_ui_actions_new(const char *state, const char *token,
                       fl_ui_actions **out, char *err, size_t errlen);
 void fl_ui_actions_free(fl_ui_actions *a);
+/* The lock the server holds around every action (it guards the flowlua
+   handle): released while a start waits for its run to be recorded. */
+void fl_ui_actions_set_lock(fl_ui_actions *a, pthread_mutex_t *lock);
 
 /* GET /api/session: {"csrf": ..., "token_required": bool, "host": ...}. */
 void fl_ui_actions_session(fl_ui_actions *a, fl_ui_reply *r);

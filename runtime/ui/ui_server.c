@@ -352,6 +352,7 @@ int fl_ui_server_start(flowlua *rt, fl_ui_actions *actions, int listen_fd,
     return -1;
   }
   pthread_mutex_init(&s->lock, NULL);
+  if (actions) fl_ui_actions_set_lock(actions, &s->lock);
   s->rt = rt;
   s->actions = actions;
   s->runs = fl_ui_runs_new();

@@ -9,6 +9,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -30,6 +31,14 @@ struct fl_ui_children {
 };
 
 fl_ui_children *fl_ui_children_new(void) { return calloc(1, sizeof(fl_ui_children)); }
+
+static void forget(fl_ui_children *k, pid_t pid) {
+  for (size_t i = 0; i < k->n; i++)
+    if (k->pids[i] == pid) {
+      k->pids[i] = k->pids[--k->n];
+      return;
+    }
+}
 
 /* Reaps the children that ended; those still going are left to run. */
 static void reap(fl_ui_children *k) {
@@ -112,9 +121,9 @@ static int run_recorded(flowlua *rt, const char *run_id) {
   return rc == FLOWLUA_OK;
 }
 
-int fl_ui_spawn_run(fl_ui_children *k, flowlua *rt, const char *exe,
-                    const char *state, char *const argv[], const char *run_id,
-                    pid_t *pid, char *msg, size_t msglen) {
+int fl_ui_spawn_run(fl_ui_children *k, flowlua *rt, pthread_mutex_t *lock,
+                    const char *exe, const char *state, char *const argv[],
+                    const char *run_id, pid_t *pid, char *msg, size_t msglen) {
   reap(k);
   if (k->n == MAX_CHILDREN) {
     snprintf(msg, msglen, "%d runs started by this UI are still going: "
@@ -159,7 +168,7 @@ int fl_ui_spawn_run(fl_ui_children *k, flowlua *rt, const char *exe,
     }
     int status;
     if (waitpid(child, &status, WNOHANG) == child) {
-      k->n--; /* it was the last added */
+      forget(k, child);
       if (run_recorded(rt, run_id)) { /* a run that ended at once */
         rc = 0;
       } else {
@@ -172,7 +181,10 @@ int fl_ui_spawn_run(fl_ui_children *k, flowlua *rt, const char *exe,
       close(err_fd);
       return rc;
     }
+    /* The server's other requests and streams go on meanwhile. */
+    if (lock) pthread_mutex_unlock(lock);
     sleep_ms(20);
+    if (lock) pthread_mutex_lock(lock);
   }
   if (rc != 0)
     snprintf(msg, msglen, "run %s is not in the history after %d s; its "

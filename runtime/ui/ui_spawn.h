@@ -6,6 +6,7 @@
 #ifndef FL_UI_SPAWN_H
 #define FL_UI_SPAWN_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -28,10 +29,12 @@ void fl_ui_children_free(fl_ui_children *k);
  * in the history read through rt. 0 with *pid set once it is; -1 with why
  * in msg (the process's own message when it ended first, with its stderr,
  * cut to msglen). The process is not stopped on a timeout: it may still
- * record its run, which the message says.
+ * record its run, which the message says. Called holding lock (the
+ * server's, which guards rt and k; may be NULL), which is released while
+ * it sleeps between two looks.
  */
-int fl_ui_spawn_run(fl_ui_children *k, flowlua *rt, const char *exe,
-                    const char *state, char *const argv[], const char *run_id,
-                    pid_t *pid, char *msg, size_t msglen);
+int fl_ui_spawn_run(fl_ui_children *k, flowlua *rt, pthread_mutex_t *lock,
+                    const char *exe, const char *state, char *const argv[],
+                    const char *run_id, pid_t *pid, char *msg, size_t msglen);
 
 #endif
