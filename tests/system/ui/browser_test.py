@@ -130,6 +130,19 @@ def check_runs_page(d, base, shots):
     wait(d, "the runs page lists the runs",
          lambda: len(d.find_elements(By.CSS_SELECTOR, "#runs tbody tr")) == 3)
     shot(d, shots, "runs.png")
+    # A phone's width: the page fits it, nothing to scroll sideways.
+    d.set_window_size(390, 844)
+    d.get(base)
+    wait(d, "the runs page on a phone's width",
+         lambda: len(d.find_elements(By.CSS_SELECTOR, "#runs tbody tr")) == 3)
+    wide = d.execute_script("return document.documentElement.scrollWidth - "
+                            "document.documentElement.clientWidth;")
+    expect(wide <= 0, "the runs page fits a phone's width", wide)
+    shot(d, shots, "runs-phone.png")
+    d.set_window_size(1280, 900)
+    d.get(base)
+    wait(d, "the runs page again",
+         lambda: len(d.find_elements(By.CSS_SELECTOR, "#runs tbody tr")) == 3)
     box = d.find_element(By.ID, "f-flow")
     box.clear()
     box.send_keys("flaky")
