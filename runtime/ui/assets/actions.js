@@ -1,26 +1,11 @@
 // flowlua ui: the flows page, and the actions of every page (start a run,
-// resume one, cancel one). Untrusted text from the history goes in through
+// resume one, cancel one); ui.js, loaded first, has the shared helpers. Untrusted text from the history goes in through
 // textContent only. Every action is a form POST carrying the server's CSRF
 // token (GET /api/session) and, when the server asks for one, the token
 // the user typed (kept for this tab only, in sessionStorage).
 "use strict";
 
 const flowlua = (() => {
-  function el(tag, text, cls) {
-    const e = document.createElement(tag);
-    if (text !== undefined && text !== null) e.textContent = String(text);
-    if (cls) e.className = cls;
-    return e;
-  }
-
-  function say(text, isError) {
-    const m = document.getElementById("message");
-    if (!m) return;
-    m.textContent = text;
-    m.className = isError ? "message error" : "message";
-    m.hidden = false;
-  }
-
   async function answer(r) {
     let body = null;
     try { body = await r.json(); } catch (e) { body = null; }
@@ -79,12 +64,6 @@ const flowlua = (() => {
     location.href = "/runs/" + encodeURIComponent(started.run_id);
   }
 
-  function when(iso) {
-    if (!iso) return "-";
-    const d = new Date(iso);
-    return isNaN(d) ? iso : d.toLocaleString();
-  }
-
   // ---- the flows page ----------------------------------------------------
 
   function paramText(v) {
@@ -139,7 +118,7 @@ const flowlua = (() => {
     recent.appendChild(el("span", "Recent runs: ", "muted"));
     if (!flow.recent_runs.length) recent.appendChild(el("span", "none"));
     for (const run of flow.recent_runs) {
-      const a = el("a", run.state, "state state-" + String(run.state).replace(/[^A-Za-z]/g, ""));
+      const a = el("a", run.state, stateClass(run.state));
       a.href = "/runs/" + encodeURIComponent(run.id);
       a.title = run.id + " " + when(run.started_at);
       recent.appendChild(a);

@@ -1,43 +1,12 @@
 // flowlua ui: the task run page. Fills task.html from
 // /api/runs/ID/tasks/KEY. Everything from the history (names, errors,
 // tracebacks, log lines) is untrusted: it goes into the page through
-// textContent only, never parsed as markup. A file of its own (not
-// ui.js), so that the run page's script can change without this one.
+// textContent only, never parsed as markup. ui.js, loaded first, has the
+// helpers every page shares (el, say, when, seconds, stateCell).
 "use strict";
-
-function el(tag, text, cls) {
-  const e = document.createElement(tag);
-  if (text !== undefined && text !== null) e.textContent = String(text);
-  if (cls) e.className = cls;
-  return e;
-}
-
-function say(text, isError) {
-  const m = document.getElementById("message");
-  m.textContent = text;
-  m.className = isError ? "message error" : "message";
-  m.hidden = false;
-}
-
-function when(iso) {
-  if (!iso) return "-";
-  const d = new Date(iso);
-  return isNaN(d) ? iso : d.toLocaleString();
-}
-
-function seconds(s) {
-  if (s === null || s === undefined || !(s >= 0)) return "-";
-  if (s < 1) return Math.round(s * 1000) + " ms";
-  if (s < 120) return s.toFixed(1) + " s";
-  return Math.floor(s / 60) + " min " + Math.round(s % 60) + " s";
-}
 
 function worker(w) {
   return w ? w.host + ":" + w.pid : "-";
-}
-
-function stateCell(state) {
-  return el("td", state, "state state-" + String(state).replace(/[^A-Za-z]/g, ""));
 }
 
 function preCell(text) {

@@ -33,7 +33,7 @@ function when(iso) {
 }
 
 function seconds(s) {
-  if (s === null || s === undefined) return "-";
+  if (s === null || s === undefined || !(s >= 0)) return "-";
   if (s < 1) return Math.round(s * 1000) + " ms";
   if (s < 120) return s.toFixed(1) + " s";
   return Math.floor(s / 60) + " min " + Math.round(s % 60) + " s";
