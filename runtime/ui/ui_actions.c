@@ -197,6 +197,20 @@ static void reply_started(fl_ui_actions *a, fl_ui_reply *r, const char *run_id,
   reply_buf(r, 201, &b);
 }
 
+/* Starts the run (ui_spawn.c) and answers with where it runs, or with a
+   422 saying what (the action) failed and why. */
+static void spawn_and_reply(fl_ui_actions *a, flowlua *rt, char *const argv[],
+                            const char *run_id, const char *what,
+                            fl_ui_reply *r) {
+  char msg[2048];
+  pid_t pid;
+  if (fl_ui_spawn_run(a->children, rt, a->lock, a->exe, a->state, argv,
+                      run_id, &pid, msg, sizeof msg) == 0)
+    reply_started(a, r, run_id, pid);
+  else
+    fl_ui_reply_error(r, 422, "%s: %s", what, msg);
+}
+
 /* A param's name as a flow declares it: what --param NAME=VALUE takes. */
 static int param_name_ok(const char *s) {
   if (!*s || strlen(s) > 128) return 0;
@@ -270,13 +284,9 @@ static void start_run(fl_ui_actions *a, flowlua *rt, const char *flow,
   }
   argv[n] = NULL;
   if (!bad) {
-    char msg[2048];
-    pid_t pid;
-    if (fl_ui_spawn_run(a->children, rt, a->lock, a->exe, a->state, argv, run_id, &pid,
-                        msg, sizeof msg) == 0)
-      reply_started(a, r, run_id, pid);
-    else
-      fl_ui_reply_error(r, 422, "flow '%s': %s", flow, msg);
+    char what[600];
+    snprintf(what, sizeof what, "flow '%s'", flow);
+    spawn_and_reply(a, rt, argv, run_id, what, r);
   }
   for (size_t i = 0; i < n_owned; i++) free(owned[i]);
   flowlua_string_free(script);
@@ -306,13 +316,9 @@ static void resume_run(fl_ui_actions *a, flowlua *rt, const char *run_ref,
                   (char *)run_ref, "--no-status", "--run-id", run_id,
                   from_task && *from_task ? "--from-task" : NULL,
                   (char *)from_task, NULL};
-  char msg[2048];
-  pid_t pid;
-  if (fl_ui_spawn_run(a->children, rt, a->lock, a->exe, a->state, argv, run_id, &pid,
-                      msg, sizeof msg) == 0)
-    reply_started(a, r, run_id, pid);
-  else
-    fl_ui_reply_error(r, 422, "resuming run %s: %s", run_ref, msg);
+  char what[600];
+  snprintf(what, sizeof what, "resuming run %s", run_ref);
+  spawn_and_reply(a, rt, argv, run_id, what, r);
   flowlua_string_free(script);
 }
 
