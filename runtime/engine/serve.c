@@ -364,10 +364,11 @@ static int claim(serve *sv, double fire) {
   }
   if (got == 0) {
     sv->res.skipped++;
+    /* Paused, the other process recorded it as paused, not ran it. */
     sv_log(sv, FLOWLUA_LOG_WARN,
            "flow '%s': fire time %s skipped: another flowlua process "
-           "serving this flow on the same run history has run it",
-           sv->name, when);
+           "serving this flow on the same run history has %s",
+           sv->name, when, sv->paused ? "recorded it as paused" : "run it");
     record_fire(sv, "taken", fire, 0, 1);
   } else {
     skip_fire(sv, fire, FLOWLUA_LOG_ERROR,
