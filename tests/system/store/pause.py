@@ -7,9 +7,10 @@ schedule off and on through the history, with a real serving process.
 
 The flow fires every second. Before it was ever served, pausing it is
 refused (exit 2: the history knows no such flow). While served: after a
-run, `pause` (and a second `pause`, which changes nothing); then the fire
-times that come are recorded as fire events with outcome "paused" and
-start no run; `unpause`; then runs start again, and the fire times that
+run, a run is held going, and `pause` (and a second `pause`, which
+changes nothing); then the fire times that come are recorded as fire
+events with outcome "paused" (not skipped by the overlap policy) and start
+no run, while the held run goes on to Success once let go; `unpause`; then runs start again, and the fire times that
 passed while paused were not run later either. A flow the history does
 not know is refused, naming the flows it knows. Every wait is for an
 event in the history, bounded only so that a broken build fails.
@@ -24,7 +25,17 @@ import time
 
 FLOW = r'''
 local flow = require "flowlua"
-local work = flow.task("work", function() return 1 end)
+local hold = os.getenv("HOLD")
+local function held()
+  local f = io.open(hold)
+  if f then f:close() end
+  return f ~= nil
+end
+-- Waits while the file HOLD exists: a run the test keeps going.
+local work = flow.task("work", function()
+  while held() do flow.sleep(0.05) end
+  return 1
+end)
 return flow.define("ticker", {
   schedule = flow.interval { seconds = 1 },
 }, function() work() end)
@@ -105,8 +116,10 @@ def main():
             fail(f"pause before any serving: exit {done.returncode}, {done.stderr!r}")
 
         log = open(os.path.join(tmp, "serve.log"), "w")
+        hold = os.path.join(tmp, "hold")
         server = subprocess.Popen([flowlua, "ticker.lua", "--state", h.state],
                                   cwd=tmp, stdin=subprocess.DEVNULL,
+                                  env=dict(os.environ, HOLD=hold),
                                   stdout=log, stderr=subprocess.STDOUT)
         try:
             def runs():
@@ -120,6 +133,10 @@ def main():
                     " AND outcome = 'paused'"))
 
             wait_for("a first run", runs)
+            open(hold, "w").close()
+            going = wait_for("a run held going", lambda: h.rows(
+                "SELECT run_id FROM {flow_run} WHERE flow = 'ticker'"
+                " AND state = 'Running'"))[0][0]
             done = cli("pause", "ticker")
             if done.returncode != 0 or "flow 'ticker' paused" not in done.stdout:
                 fail(f"pause: exit {done.returncode}, {done.stdout!r} {done.stderr!r}")
@@ -132,6 +149,20 @@ def main():
 
             stopped = wait_for("two fire times recorded as paused",
                                lambda: paused() if len(paused()) >= 2 else None)
+            # The run going when paused goes on: still Running, then, let
+            # go, Success.
+            state = h.rows(f"SELECT state FROM {{flow_run}} WHERE run_id = '{going}'")
+            if state != [("Running",)]:
+                fail(f"the run going when paused is {state}, not Running")
+            os.unlink(hold)
+            wait_for("the held run to succeed", lambda: h.rows(
+                f"SELECT 1 FROM {{flow_run}} WHERE run_id = '{going}'"
+                " AND state = 'Success'"))
+            skipped = h.rows("SELECT count(*) FROM {fire_event} WHERE flow = 'ticker'"
+                             " AND outcome = 'skipped' AND scheduled_at >= "
+                             + repr(stopped[0]))
+            if skipped != [("0",)]:
+                fail(f"fire times skipped by overlap while paused: {skipped}")
             # No run for a fire time at or after the first paused one (a
             # run that started before the pause may still have ended).
             late = [t for t in runs() if t >= stopped[0]]
