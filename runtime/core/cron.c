@@ -225,7 +225,10 @@ static int parse_item(const field_ctx *f, const char **p, const char *end,
     }
     if ((rc = read_step(f, p, end, &step)) != 0) return rc;
     if (step && !ranged && lo <= fs->star_max) hi = fs->star_max; /* a/n */
-    if (ranged && lo == 7 && hi < lo) lo = 0; /* 7 is Sunday, as 0 is */
+    /* In the day of the week, where 7 is Sunday as 0 is (the one field
+       whose max is past what * covers), 7-1 is Sunday to Monday; in the
+       day of the month 7-1 wraps from the 7th past the 31st. */
+    if (ranged && lo == 7 && hi < lo && fs->max > fs->star_max) lo = 0;
     if (ranged && hi < lo) {
       /* A range that wraps past the field's end, as crontab users write
          them: 22-2 is hours 22, 23, 0, 1, 2; FRI-MON is Friday to Monday.

@@ -124,6 +124,13 @@ static void test_parse_names_and_sunday(void) {
        range(1, 12), range(0, 6), 1, 1},
       {"0 0 30-2 * *", BITS(0), BITS(0), BITS(30, 31, 1, 2), range(1, 12),
        range(0, 6), 0, 1},
+      /* 7 is Sunday in the day of the week only: in the day of the month
+         7-1 wraps from the 7th (fuzz_cron found it read as day 0) */
+      {"0 0 7-1/7 * *", BITS(0), BITS(0), BITS(7, 14, 21, 28), range(1, 12),
+       range(0, 6), 0, 1},
+      {"0 7-1 * * *", BITS(0), BITS(7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18,
+                                     19, 20, 21, 22, 23, 0, 1),
+       range(1, 31), range(1, 12), range(0, 6), 1, 1},
       {"0 0 1 DEC-JAN *", BITS(0), BITS(0), BITS(1), BITS(12, 1),
        range(0, 6), 0, 1},
   };
