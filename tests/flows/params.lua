@@ -17,11 +17,11 @@
 -- run: not a number
 -- args: --param n=abc {script}
 -- exit: 2
--- stderr: parameter 'n' must be a number, got 'abc'
+-- stderr: parameter 'n' must be an integer \(its default is 1\), got 'abc'
 -- run: not a boolean
 -- args: --param on=maybe {script}
 -- exit: 2
--- stderr: parameter 'on' must be true or false, got 'maybe'
+-- stderr: parameter 'on' must be true or false \(true/false, yes/no, on/off, 1/0, in any case\), got 'maybe'
 -- run: not JSON
 -- args: --param list={nope {script}
 -- exit: 2
