@@ -531,7 +531,12 @@ FLOWLUA_API int flowlua_run_mark_get(flowlua *rt, const char *run_id,
 /*
  * The flows the history knows, as JSON (*out, free with
  * flowlua_string_free): {"flows": [{"name", "script", "host",
- * "script_sha256", "params" (the defaults), "schedule" (an object with
+ * "script_sha256", "params" (the defaults; a required typed param, which
+ * has none, is absent), "param_types" (each param by name: {"type":
+ * "integer"|"number"|"string"|"boolean"|"date"|"enum"|"json",
+ * "default": value or "required": true, and "min", "max", "choices" when
+ * the flow.param gave them; null for a flow recorded before flowlua
+ * described them), "schedule" (an object with
  * "kind", "text" and its fields, or null), "updated_at", "next_fires"
  * (the next 5 fire times, ISO 8601 in the schedule's zone; or
  * "next_fires_error"), "recent_runs" (the last 10, as `runs --json`),

@@ -262,6 +262,12 @@ static const char *const migrations[] = {
     "  requested_at REAL NOT NULL,"
     "  requested_by TEXT NOT NULL"
     ");",
+    /* 7 -> 8: each param's type, default and constraints beside params
+       (which stays the defaults alone, as the start form reads it), so
+       that a reader shows typed params (flow.param.*) as such. NULL for a
+       flow recorded before. */
+    "ALTER TABLE flow_def ADD COLUMN param_types TEXT"
+    "  CHECK (param_types IS NULL OR json_valid(param_types));",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] ==
