@@ -312,6 +312,17 @@ FLOWLUA_API size_t flowlua_flow_count(const flowlua *rt);
 FLOWLUA_API const char *flowlua_flow_name(const flowlua *rt, size_t i);
 
 /*
+ * The params of the loaded flow flow_name (NULL: the only one) as
+ * `flowlua script.lua --help` lists them: one line per param, by name,
+ * "  NAME  TYPE, default VALUE (JSON) or required, CONSTRAINTS\n"
+ * ("  n  integer, default 5, >= 1"); empty for a flow without params. On
+ * success *out is a NUL-terminated string the caller frees with
+ * flowlua_string_free(). Runs nothing of the flow: no body, no task.
+ */
+FLOWLUA_API int flowlua_flow_params_text(flowlua *rt, const char *flow_name,
+                                         char **out);
+
+/*
  * Sets a parameter override for the next runs, as text ("--param k=v"). It is
  * converted to the type of the flow's default when the flow is built; a name
  * the flow does not declare is FLOWLUA_EPARAM then. Both strings are copied.

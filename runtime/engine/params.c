@@ -190,6 +190,55 @@ static int check_typed(flowlua *rt, const char *flow, int defaults,
   return 0;
 }
 
+static int by_name(const void *a, const void *b) {
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+int fl_params_describe(flowlua *rt, const char *flow, fl_buf *out) {
+  lua_State *L = rt->L;
+  int top = lua_gettop(L);
+  int rc = fl_push_flow(rt, flow);
+  if (rc) return rc;
+  lua_getiuservalue(L, -1, FL_FLOW_UV_PARAMS);
+  int defaults = lua_gettop(L);
+  /* By name, so that the help reads the same every time (lua_next's
+     order is the table's). The names live in the table on the stack. */
+  size_t n = 0, width = 0;
+  lua_pushnil(L);
+  while (lua_next(L, defaults)) n++, lua_pop(L, 1);
+  const char **names = n ? malloc(n * sizeof *names) : NULL;
+  if (n && !names) {
+    lua_settop(L, top);
+    fl_set_error(rt, "describing the params of flow '%s': out of memory",
+                 flow ? flow : "");
+    return FLOWLUA_ENOMEM;
+  }
+  size_t i = 0;
+  lua_pushnil(L);
+  while (lua_next(L, defaults)) {
+    names[i] = lua_tostring(L, -2); /* flow.define took string keys only */
+    if (strlen(names[i]) > width) width = strlen(names[i]);
+    i++;
+    lua_pop(L, 1);
+  }
+  if (n) qsort(names, n, sizeof *names, by_name);
+  for (i = 0; i < n; i++) {
+    fl_buf_addf(out, "  %-*s  ", (int)width, names[i]);
+    lua_getfield(L, defaults, names[i]);
+    fl_param_describe_text(L, -1, out);
+    lua_pop(L, 1);
+    fl_buf_addc(out, '\n');
+  }
+  free(names);
+  lua_settop(L, top);
+  if (out->oom) {
+    fl_set_error(rt, "describing the params of flow '%s': out of memory",
+                 flow ? flow : "");
+    return FLOWLUA_ENOMEM;
+  }
+  return FLOWLUA_OK;
+}
+
 /* Pushes the params for the flow at flow_idx: defaults, then overrides. */
 int fl_params_push(flowlua *rt, int flow_idx) {
   lua_State *L = rt->L;

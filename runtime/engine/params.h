@@ -4,6 +4,7 @@
 #ifndef FL_PARAMS_H
 #define FL_PARAMS_H
 
+#include "buf.h"
 #include "flowlua.h"
 
 /* Sets the text override of one parameter (name and value required, the
@@ -16,5 +17,9 @@ void fl_params_clear(flowlua *rt);
    of the defaults. A status, with the error set and nothing pushed, when
    an override names no parameter or does not convert. */
 int fl_params_push(flowlua *rt, int flow_idx);
+/* The params of the flow named flow (NULL: the only one) as --help lists
+   them, one line each, by name: "  n     integer, default 5, >= 1\n";
+   nothing for a flow without params. A status with the error set. */
+int fl_params_describe(flowlua *rt, const char *flow, fl_buf *out);
 
 #endif
