@@ -339,7 +339,12 @@ static int cmd_next(flowlua *rt, const cli_args *args) {
   return code;
 }
 
+static int set_params(flowlua *rt, const cli_args *args);
+
 static int cmd_check(flowlua *rt, const cli_args *args) {
+  /* --param values are checked too, and reach a body that needs them
+     (a required param has none otherwise). */
+  if (set_params(rt, args) != 0) return EXIT_USAGE;
   if (args->flow) return check_one(rt, args->flow);
   int code = EXIT_OK;
   for (size_t i = 0; i < flowlua_flow_count(rt); i++)
@@ -509,6 +514,7 @@ static int print_result(flowlua *rt, int rc, char *text) {
 /* `flowlua graph`: the task graph. */
 static int cmd_graph(flowlua *rt, const cli_args *args) {
   char *text = NULL;
+  if (set_params(rt, args) != 0) return EXIT_USAGE; /* as check's */
   int rc = flowlua_graph(rt, args->flow, args->format, args->run, &text);
   return print_result(rt, rc, text);
 }

@@ -143,9 +143,10 @@ static int push_param_value(flowlua *rt, const char *flow, const char *name,
 /* The typed params once defaults, a resume's stored params and the
    overrides are in: each present (a required one has no default) and
    accepted (a resumed run's stored value is checked as --param text is),
-   and set as the body receives it. 0, or -1 with the reason set. */
+   and set as the body receives it; when checking, a missing one is let
+   be. 0, or -1 with the reason set. */
 static int check_typed(flowlua *rt, const char *flow, int defaults,
-                       int params) {
+                       int params, int checking) {
   lua_State *L = rt->L;
   lua_pushnil(L);
   while (lua_next(L, defaults)) {
@@ -157,7 +158,9 @@ static int check_typed(flowlua *rt, const char *flow, int defaults,
     fl_buf want = FL_BUF_INIT;
     fl_param_expected(L, -1, &want);
     int rc = 0;
-    if (lua_getfield(L, params, name) == LUA_TNIL) {
+    if (lua_getfield(L, params, name) == LUA_TNIL && checking) {
+      /* nothing to check: a check builds the flow without it */
+    } else if (lua_isnil(L, -1)) {
       fl_set_error(rt, "flow '%s': parameter '%s' is required (%s) and has "
                        "no default: give it with --param %s=VALUE",
                    flow, name, fl_buf_str(&want), name);
@@ -240,7 +243,7 @@ int fl_params_describe(flowlua *rt, const char *flow, fl_buf *out) {
 }
 
 /* Pushes the params for the flow at flow_idx: defaults, then overrides. */
-int fl_params_push(flowlua *rt, int flow_idx) {
+int fl_params_push(flowlua *rt, int flow_idx, int checking) {
   lua_State *L = rt->L;
   fl_flowdef *f = lua_touserdata(L, flow_idx);
   lua_newtable(L);
@@ -290,7 +293,7 @@ int fl_params_push(flowlua *rt, int flow_idx) {
     lua_setfield(L, params, name);
     lua_pop(L, 1);
   }
-  if (check_typed(rt, f->name, defaults, params) != 0) {
+  if (check_typed(rt, f->name, defaults, params, checking) != 0) {
     lua_settop(L, params - 1);
     return FLOWLUA_EPARAM;
   }

@@ -67,6 +67,13 @@
 -- args: --help {script}
 -- stdout: Options:
 -- not-stdout: Flow 'typed'
+-- run: check builds the flow without its required param
+-- args: check {script}
+-- stdout: ok: flow 'typed'
+-- run: check refuses a --param the flow refuses
+-- args: check {script} --param n=0
+-- exit: 2
+-- stderr: parameter 'n' must be an integer >= 1 and <= 10, got '0'
 -- run: a resume runs with the typed params stored for the run
 -- before: 1 {script} --param day=2024-03-01 --param n=7 --param mode=full
 -- args: --resume last {script}
