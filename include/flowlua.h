@@ -315,7 +315,8 @@ FLOWLUA_API const char *flowlua_flow_name(const flowlua *rt, size_t i);
  * The params of the loaded flow flow_name (NULL: the only one) as
  * `flowlua script.lua --help` lists them: one line per param, by name,
  * "  NAME  TYPE, default VALUE (JSON) or required, CONSTRAINTS\n"
- * ("  n  integer, default 5, >= 1"); empty for a flow without params. On
+ * ("  n  integer, default 5, >= 1"); empty for a flow without params;
+ * secrets (flow.secret) masked as in log lines. On
  * success *out is a NUL-terminated string the caller frees with
  * flowlua_string_free(). Runs nothing of the flow: no body, no task.
  */
@@ -324,8 +325,9 @@ FLOWLUA_API int flowlua_flow_params_text(flowlua *rt, const char *flow_name,
 
 /*
  * Sets a parameter override for the next runs, as text ("--param k=v"). It is
- * converted to the type of the flow's default when the flow is built; a name
- * the flow does not declare is FLOWLUA_EPARAM then. Both strings are copied.
+ * converted to the type of the flow's default (or by a typed param's rules,
+ * flow.param.*) when the flow is built; a name the flow does not declare, or
+ * a value it refuses, is FLOWLUA_EPARAM then. Both strings are copied.
  */
 /*
  * The id the next run started on rt (flowlua_run, flowlua_start, a resume,

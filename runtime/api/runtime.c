@@ -212,8 +212,8 @@ int flowlua_flow_params_text(flowlua *rt, const char *flow_name,
   fl_buf b = FL_BUF_INIT;
   int rc = fl_params_describe(rt, flow_name, &b);
   if (rc == FLOWLUA_OK) {
-    *out = b.data ? b.data : strdup("");
-    b.data = NULL;
+    /* A default read with flow.secret is shown masked, as logs show it. */
+    *out = fl_log_mask_dup(&rt->log, fl_buf_str(&b));
     if (!*out) {
       fl_set_error(rt, "flowlua_flow_params_text: out of memory");
       rc = FLOWLUA_ENOMEM;
