@@ -554,7 +554,9 @@ FLOWLUA_API int flowlua_run_mark_get(flowlua *rt, const char *run_id,
  * (the next 5 fire times, ISO 8601 in the schedule's zone; or
  * "next_fires_error"), "recent_runs" (the last 10, as `runs --json`),
  * "fire_events" (the last 10 fire times that started no run: "outcome"
- * skipped, missed, ..., "scheduled_at", "count", "detail", "at")}]}, by
+ * skipped, missed, paused, ..., "scheduled_at", "count", "detail", "at"),
+ * "paused" (true or false: flowlua_pause_flow), and when paused
+ * "paused_since" and "paused_by"}]}, by
  * name. A flow is known once a process ran or served its script with this
  * history (its definition is recorded then), or by its runs alone ("script"
  * null). Never runs a script.
@@ -579,6 +581,21 @@ FLOWLUA_API int flowlua_flow_script(flowlua *rt, const char *flow_name,
  */
 FLOWLUA_API int flowlua_request_cancel(flowlua *rt, const char *run_ref,
                                        const char *by);
+
+/*
+ * Pauses (paused 1) or unpauses (paused 0) flow_name's schedule through the
+ * history (`flowlua pause` / `flowlua unpause`): a process serving the flow
+ * on this history, on any host, reads it at each fire time; while paused,
+ * each fire time is recorded as a fire event with outcome "paused" and
+ * starts no run (a run already going goes on). After an unpause the next
+ * fire time runs; those that passed while paused are not caught up.
+ * `by` names who asks (kept in the history). *changed (may be NULL) is 1
+ * when this changed the flow, 0 when it already was so (a second pause
+ * keeps the first one's time and author). FLOWLUA_ENOFLOW: the history
+ * knows no such flow (no recorded definition, no run).
+ */
+FLOWLUA_API int flowlua_pause_flow(flowlua *rt, const char *flow_name,
+                                   int paused, const char *by, int *changed);
 
 /*
  * Deletes old runs from the run history (`flowlua prune`): every run that

@@ -3,7 +3,8 @@
  * (flowlua_report_flows: the UI's flows page and its start form, with
  * next fire times computed from the recorded schedule), where a flow's
  * script is (flowlua_flow_script: what the UI starts), and cancels asked
- * for through the history (flowlua_request_cancel).
+ * for through the history (flowlua_request_cancel). Pauses are asked for
+ * in pause.c; the report shows them.
  *
  * Everything read here may come from a copied, hostile history: a
  * schedule that does not parse, a zone that does not load, is reported as
@@ -144,6 +145,20 @@ static int add_recent(fl_store *st, const char *flow, fl_buf *b) {
   return 0;
 }
 
+/* "paused", and when it is, since when and by whom. */
+static int add_pause(fl_store *st, const char *flow, fl_buf *b) {
+  fl_store_pause p;
+  if (fl_store_get_pause(st, flow, &p) != FLOWLUA_OK) return -1;
+  fl_buf_addf(b, ",\"paused\":%s", p.paused ? "true" : "false");
+  if (p.paused) {
+    fl_buf_adds(b, ",\"paused_since\":");
+    add_time(b, p.since);
+    add_key_string(b, "paused_by", p.by);
+  }
+  fl_store_pause_clear(&p);
+  return 0;
+}
+
 /* One flow's object; d NULL for a flow known by its runs only. */
 static int add_flow(fl_store *st, const char *name,
                     const fl_store_flow_def *d, double now, fl_buf *b) {
@@ -174,7 +189,8 @@ static int add_flow(fl_store *st, const char *name,
   fl_buf_adds(b, ",\"updated_at\":");
   add_time(b, d ? d->updated_at : 0);
   if (d) add_next_fires(b, d, now);
-  int rc = add_recent(st, name, b);
+  int rc = add_pause(st, name, b);
+  if (rc == 0) rc = add_recent(st, name, b);
   fl_buf_addc(b, '}');
   return rc;
 }

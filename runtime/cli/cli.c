@@ -27,6 +27,8 @@ const char *cli_usage(void) {
          "       flowlua worker SCRIPT.lua... --state URL [--queue NAME]...\n"
          "                      [--slots N] [--lease SECONDS]\n"
          "       flowlua workers --state URL [--json]\n"
+         "       flowlua pause FLOW [--state PATH|URL]\n"
+         "       flowlua unpause FLOW [--state PATH|URL]\n"
          "       flowlua ui [--state PATH|URL] [--listen ADDR:PORT] [--token T]\n"
          "\n"
          "Runs the flow that SCRIPT.lua returns (flow.define(...)): on its\n"
@@ -56,6 +58,10 @@ const char *cli_usage(void) {
          "at once (default: the number of CPUs), until SIGINT/SIGTERM (the\n"
          "jobs in hand finish; a second signal abandons them). 'workers'\n"
          "lists the live workers.\n"
+         "'pause' switches a flow's schedule off through the history: the\n"
+         "process serving it records each fire time as paused instead of\n"
+         "running it (a run in progress goes on); 'unpause' switches it on\n"
+         "again, from the next fire time.\n"
          "\n"
          "Options:\n"
          "  --once               run the flow once, now, ignoring its schedule\n"
@@ -376,7 +382,8 @@ static int parse_positional(const char *arg, int *positional, cli_args *out,
                   {"graph", CLI_GRAPH}, {"report", CLI_REPORT},
                   {"prune", CLI_PRUNE}, {"backfill", CLI_BACKFILL},
                   {"state", CLI_STATE_COPY}, {"worker", CLI_WORKER},
-                  {"workers", CLI_WORKERS}};
+                  {"workers", CLI_WORKERS}, {"pause", CLI_PAUSE},
+                  {"unpause", CLI_UNPAUSE}};
   for (size_t c = 0; *positional == 0 && !out->script &&
                      c < sizeof commands / sizeof commands[0];
        c++)
@@ -401,6 +408,14 @@ static int parse_positional(const char *arg, int *positional, cli_args *out,
   if (out->command == CLI_WORKER) {
     ++*positional;
     return push_word(&out->scripts, &out->n_scripts, arg, err, errlen);
+  }
+  if (out->command == CLI_PAUSE || out->command == CLI_UNPAUSE) {
+    if (out->flow)
+      return fail(err, errlen, "unexpected argument '%s' (one flow at a "
+                               "time)", arg);
+    out->flow = arg;
+    ++*positional;
+    return 0;
   }
   if (out->command == CLI_WORKERS)
     return fail(err, errlen, "unexpected argument '%s' ('workers' takes no "
@@ -483,6 +498,28 @@ static int check_combinations(cli_args *out, char *err, size_t errlen) {
       return fail(err, errlen, "%s", "--json goes with 'flowlua workers'");
     if (!out->limit) out->limit = 20;
     if (!out->count) out->count = 10;
+    return 0;
+  }
+  if (out->command == CLI_PAUSE || out->command == CLI_UNPAUSE) {
+    const char *cmd = out->command == CLI_PAUSE ? "pause" : "unpause";
+    if (!out->flow)
+      return fail(err, errlen, out->command == CLI_PAUSE
+                                   ? "%s expects a flow name: 'flowlua pause "
+                                     "FLOW'"
+                                   : "%s expects a flow name: 'flowlua "
+                                     "unpause FLOW'",
+                  cmd);
+    if (out->n_params || out->resume || out->from_task || out->force ||
+        out->limit || out->json || out->format || out->run || out->once ||
+        out->no_status || out->concurrency || out->workers ||
+        out->max_runs || out->count || out->from || out->to ||
+        out->memory_limit || out->retention > 0 || out->older_than >= 0 ||
+        out->keep_failed || out->vacuum || out->run_id || out->html)
+      return fail(err, errlen, "'flowlua %s' takes a flow name, --state, "
+                               "--log-level, --log-format and --quiet; see "
+                               "--help", cmd);
+    out->limit = 20;
+    out->count = 10;
     return 0;
   }
   /* graph --run without a script draws the graph stored with the run. */

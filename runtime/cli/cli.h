@@ -22,6 +22,8 @@ typedef enum cli_command {
   CLI_STATE_COPY, /* flowlua state copy FROM TO: a history copied whole */
   CLI_WORKER,  /* flowlua worker SCRIPT...: serve PostgreSQL queues */
   CLI_WORKERS, /* flowlua workers: the live workers */
+  CLI_PAUSE,   /* flowlua pause FLOW: its schedule off, through the history */
+  CLI_UNPAUSE, /* flowlua unpause FLOW: its schedule on again */
   CLI_HELP,
   CLI_VERSION
 } cli_command;
@@ -37,7 +39,7 @@ typedef struct cli_args {
   const char *script;
   const char *run_ref; /* show, report: RUN_ID or "last" */
   const char *html;    /* report: --html PATH, the page to write */
-  const char *flow;
+  const char *flow;    /* --flow NAME; pause, unpause: FLOW */
   const char *state;   /* --state PATH; NULL = the default */
   const char *resume;  /* --resume RUN_ID|last */
   const char *from_task;

@@ -652,6 +652,39 @@ static int cmd_prune(flowlua *rt, const cli_args *args) {
   return EXIT_OK;
 }
 
+/* `flowlua pause FLOW` and `flowlua unpause FLOW`: the flow's schedule
+   switched off or on in the history, for whichever process serves it;
+   what was done on stdout. 2 for a flow the history does not know. */
+static int cmd_pause(flowlua *rt, const cli_args *args) {
+  int paused = args->command == CLI_PAUSE, changed = 0;
+  char by[320], host[256] = "";
+  const char *user = getenv("USER");
+  gethostname(host, sizeof host - 1);
+  if (user && *user)
+    snprintf(by, sizeof by, "%s@%s (flowlua %s)", user, host,
+             paused ? "pause" : "unpause");
+  else
+    snprintf(by, sizeof by, "flowlua %s on %s", paused ? "pause" : "unpause",
+             host);
+  int rc = flowlua_pause_flow(rt, args->flow, paused, by, &changed);
+  if (rc != FLOWLUA_OK) {
+    say_error(flowlua_errmsg(rt));
+    return status_exit_code(rc);
+  }
+  if (paused)
+    printf(changed ? "flow '%s' paused: its fire times start no run until "
+                     "'flowlua unpause %s'\n"
+                   : "flow '%s' was paused already (unpause with "
+                     "'flowlua unpause %s')\n",
+           args->flow, args->flow);
+  else
+    printf(changed ? "flow '%s' unpaused: it runs again from its next fire "
+                     "time\n"
+                   : "flow '%s' was not paused\n",
+           args->flow);
+  return EXIT_OK;
+}
+
 /* `flowlua backfill SCRIPT --from T1 --to T2 [--concurrency N]`: every
    fire time in the range, N runs at once; a summary on stderr. 0 when
    every run succeeded, 1 when one failed, 130 when a signal stopped it. */
@@ -862,6 +895,8 @@ int main(int argc, char **argv) {
     code = cmd_worker(rt, &args, &opts);
   } else if (args.command == CLI_PRUNE) {
     code = cmd_prune(rt, &args);
+  } else if (args.command == CLI_PAUSE || args.command == CLI_UNPAUSE) {
+    code = cmd_pause(rt, &args);
   } else if (args.command == CLI_STATE_COPY) {
     code = cmd_state_copy(rt, &args);
   } else if (args.command == CLI_REPORT) {

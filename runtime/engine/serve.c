@@ -20,6 +20,10 @@
  * (one waiting run, or all of them), cancels the run so that its own
  * starts, or starts a run beside it — the schedule's overlap policy; each
  * decision is logged when it is taken.
+ *
+ * Pause. A flow paused through the history (flowlua pause) is looked up at
+ * each fire time: while paused, fire times are claimed and recorded as
+ * paused, no run starts, and a run in progress goes on.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <limits.h>
@@ -98,6 +102,7 @@ typedef struct serve {
   fl_buf msg;
   int status; /* FLOWLUA_OK, or why serving stopped */
   fl_retention retention; /* the daily prune (--retention) */
+  int paused; /* the flow's pause as last read (flowlua pause) */
 } serve;
 
 /* Now on the schedule's timeline. */
@@ -360,10 +365,11 @@ static int claim(serve *sv, double fire) {
   }
   if (got == 0) {
     sv->res.skipped++;
+    /* Paused, the other process recorded it as paused, not ran it. */
     sv_log(sv, FLOWLUA_LOG_WARN,
            "flow '%s': fire time %s skipped: another flowlua process "
-           "serving this flow on the same run history has run it",
-           sv->name, when);
+           "serving this flow on the same run history has %s",
+           sv->name, when, sv->paused ? "recorded it as paused" : "run it");
     record_fire(sv, "taken", fire, 0, 1);
   } else {
     skip_fire(sv, fire, FLOWLUA_LOG_ERROR,
@@ -391,6 +397,53 @@ static void start_run(serve *sv, double fire) {
 static const char *running_id(const serve *sv) {
   fl_sched *s = sv->rt->active;
   return s ? s->run_id : "?";
+}
+
+/* Whether the flow is paused in the history (flowlua pause), read at each
+   fire time rather than polled: a pause asked for on any host is obeyed at
+   the next fire time, and a flow that fires rarely costs no reads between.
+   Each change is logged once. When the read fails, the state last read
+   holds (logged): a history that cannot be read cannot be claimed from
+   either, and claim() reports that. */
+static int paused_now(serve *sv) {
+  flowlua *rt = sv->rt;
+  if (!rt->store) return 0; /* --state :memory: keeps no pause */
+  fl_store_pause p;
+  if (fl_store_get_pause(rt->store, sv->name, &p) != FLOWLUA_OK) {
+    sv_log(sv, FLOWLUA_LOG_ERROR, "flow '%s': %s; serving on as %s",
+           sv->name, fl_store_errmsg(rt->store),
+           sv->paused ? "paused" : "not paused");
+    return sv->paused;
+  }
+  if (p.paused && !sv->paused) {
+    char since[64];
+    format_time(sv, p.since, since, sizeof since);
+    sv_log(sv, FLOWLUA_LOG_WARN,
+           "flow '%s': paused by %s since %s: its fire times start no run "
+           "and are recorded as paused until 'flowlua unpause %s'",
+           sv->name, p.by, since, sv->name);
+  } else if (!p.paused && sv->paused) {
+    sv_log(sv, FLOWLUA_LOG_INFO,
+           "flow '%s': unpaused: its fire times run again (those that "
+           "passed while paused are not caught up)",
+           sv->name);
+  }
+  sv->paused = p.paused;
+  fl_store_pause_clear(&p);
+  return sv->paused;
+}
+
+/* A fire time of a paused flow: claimed like one that runs, so that of
+   several processes serving the flow one records it and a later catchup
+   does not run it, then recorded as paused. */
+static void pause_fire(serve *sv, double fire) {
+  if (claim(sv, fire) != 0) return; /* taken or missed: recorded so */
+  char when[64];
+  format_time(sv, fire, when, sizeof when);
+  sv_log(sv, FLOWLUA_LOG_INFO,
+         "flow '%s': fire time %s not run: the flow is paused", sv->name,
+         when);
+  record_fire(sv, "paused", fire, 0, 1);
 }
 
 /* A fire time came due while a run goes: the overlap policy decides. */
@@ -462,6 +515,11 @@ static void fire_due(serve *sv) {
   double fire = sv->due;
   advance(sv, fire);
   if (!may_start(sv)) return;
+  /* Paused: no run, whatever is going (a run in progress goes on). */
+  if (paused_now(sv)) {
+    pause_fire(sv, fire);
+    return;
+  }
   char when[64];
   format_time(sv, fire, when, sizeof when);
   if (sv->running == 0 && sv->n_queue == 0)
@@ -594,7 +652,11 @@ static int serve_loop(lua_State *L) {
     }
     int starting = may_start(sv);
     if (starting && sv->running == 0 && sv->n_queue) {
-      start_run(sv, pop_queue(sv));
+      double fire = pop_queue(sv);
+      if (paused_now(sv))
+        pause_fire(sv, fire); /* queued or caught up: paused all the same */
+      else
+        start_run(sv, fire);
       continue;
     }
     if (!starting || (sv->no_more && !sv->n_queue)) {

@@ -244,9 +244,9 @@ static const char *const migrations[] = {
     "  bytes   bigint NOT NULL,"
     "  PRIMARY KEY (run, n)"
     ");"
-    /* Also in version 3: flows as their scripts last defined them, and
-       cancels asked for by another process (store_open.c, 6 -> 7, says
-       why). */
+    /* Also in version 3: flows as their scripts last defined them,
+       cancels asked for by another process, and paused flows (store_open.c,
+       6 -> 7, says why). */
     "CREATE TABLE flowlua.flow_def ("
     "  flow          text PRIMARY KEY,"
     "  script        text NOT NULL,"
@@ -261,6 +261,11 @@ static const char *const migrations[] = {
     "               REFERENCES flowlua.flow_run(id) ON DELETE CASCADE,"
     "  requested_at double precision NOT NULL,"
     "  requested_by text NOT NULL"
+    ");"
+    "CREATE TABLE flowlua.flow_pause ("
+    "  flow      text PRIMARY KEY,"
+    "  paused_at double precision NOT NULL,"
+    "  paused_by text NOT NULL"
     ");",
     /* Version 4: the params described (store_open.c, 7 -> 8, says why);
        text, as params, byte for byte as the engine wrote it. */

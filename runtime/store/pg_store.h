@@ -11,6 +11,7 @@
  *   pg_read.c    reading runs back (runs, show, report, resume)
  *   pg_copy.c    a whole history read and written (fl_store_copy)
  *   pg_flows.c   flow definitions and cancels asked for (store_flows.c)
+ *   pg_pause.c   paused flows (store_pause.c)
  *
  * Every function here returns 0 or a FLOWLUA_* status with the reason in
  * fl_pg_errmsg(c) ("state store 'postgresql://ann:***@h/db': what: why",
@@ -160,6 +161,9 @@ int fl__pg_request_cancel(fl_store *st, const char *run_id, const char *by,
                           double now);
 int fl__pg_cancel_requests(fl_store *st, const char *const *run_ids, size_t n,
                            unsigned char *asked);
+int fl__pg_set_pause(fl_store *st, const char *flow, int paused,
+                     const char *by, double now, int *changed);
+int fl__pg_get_pause(fl_store *st, const char *flow, fl_store_pause *out);
 int fl__pg_run_flows(fl_store *st, const char *sql, fl_store_name_list *out);
 int fl__pg_fire_events(fl_store *st, const char *flow, int limit,
                        fl_store_fire_event_list *out);

@@ -460,9 +460,10 @@ int fl_store_last_fire(fl_store *st, const char *flow, double *out);
 /*
  * Records what became of fire times that did not simply start a run:
  * `outcome` is "skipped" (overlap), "queued", "missed" (passed unseen, or
- * beyond catchup_window), "dropped" (still queued when serving stopped) or
- * "taken" (another process on this file ran it); `first` is the fire time
- * (the first of `count`, `last` the last, 0 for one), `detail` the message
+ * beyond catchup_window), "dropped" (still queued when serving stopped),
+ * "taken" (another process on this file ran it) or "paused" (the flow is
+ * paused: flowlua pause); `first` is the fire time (the first of `count`,
+ * `last` the last, 0 for one), `detail` the message
  * that was logged. Written at once, in its own transaction.
  */
 int fl_store_fire_event(fl_store *st, const char *flow, const char *outcome,
@@ -565,6 +566,26 @@ int fl_store_request_cancel(fl_store *st, const char *run_id, const char *by,
    1 or 0. For the process running them, which looks about once a second. */
 int fl_store_cancel_requests(fl_store *st, const char *const *run_ids,
                              size_t n, unsigned char *asked);
+
+/* ---- paused flows (store_pause.c) ------------------------------------------ */
+
+/* A flow's pause as the history holds it; by is owned (fl_store_pause_clear). */
+typedef struct fl_store_pause {
+  int paused;
+  double since; /* when it was paused (the first pause of several) */
+  char *by;     /* who paused it ("ann@host") */
+} fl_store_pause;
+
+/* Pauses (paused 1) or unpauses (0) flow's schedule: *changed 1 when that
+   changed something, 0 when the flow already was so. A second pause keeps
+   the first one's time and author. Per flow, not per run: prune leaves it. */
+int fl_store_set_pause(fl_store *st, const char *flow, int paused,
+                       const char *by, double now, int *changed);
+
+/* Whether flow is paused (out->paused 0 when not), for the serving process
+   at each fire time and for the flows report. */
+int fl_store_get_pause(fl_store *st, const char *flow, fl_store_pause *out);
+void fl_store_pause_clear(fl_store_pause *p);
 
 /* ---- reading runs back (runs, show, resume) ------------------------------- */
 

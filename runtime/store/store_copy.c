@@ -55,7 +55,7 @@ typedef struct copy_table {
 } copy_table;
 
 enum { C_RUNS, C_GRAPHS, C_TASKS, C_EVENTS, C_WORKERS, C_LOGS, C_LOG_DROPS,
-       C_FIRES, C_FIRE_EVENTS, C_CACHE, C_FLOWS, C_TABLES };
+       C_FIRES, C_FIRE_EVENTS, C_CACHE, C_FLOWS, C_PAUSES, C_TABLES };
 
 #define RUN_COLS                                                              \
   "id, run_id, flow, script, params, state, scheduled_at, started_at,"        \
@@ -204,6 +204,17 @@ static const copy_table tables[C_TABLES] = {
         " unnest($2::text[]), unnest($3::text[]), unnest($4::text[]),"
         " unnest($5::text[]), unnest($6::jsonb[]), unnest($7::float8[]),"
         " unnest($8::text[]) ON CONFLICT (flow) DO NOTHING"},
+    /* Paused flows: a pause is the flow's, not a run's, and a history
+       copied to move servers keeps its paused schedules off. */
+    [C_PAUSES] = {
+        "flow_pause", "flow pauses", "trt", -1,
+        "SELECT flow, paused_at, paused_by FROM flow_pause",
+        "SELECT flow, paused_at, paused_by FROM flow_pause",
+        "INSERT OR IGNORE INTO flow_pause(flow, paused_at, paused_by)"
+        " VALUES (?1, ?2, ?3)",
+        "INSERT INTO flow_pause(flow, paused_at, paused_by)"
+        " SELECT unnest($1::text[]), unnest($2::float8[]),"
+        " unnest($3::text[]) ON CONFLICT (flow) DO NOTHING"},
 };
 
 /* ---- errors ------------------------------------------------------------------- */

@@ -247,7 +247,11 @@ static const char *const migrations[] = {
        process opens the history to run or serve it, so that the history
        alone shows its schedule and params (a flows page, a start form).
        run_cancel: a cancel asked for by another process; the process
-       running the run polls for it (record.c) and cancels that run only. */
+       running the run polls for it (record.c) and cancels that run only.
+       flow_pause: a flow whose schedule is switched off (flowlua pause):
+       a serving process reads it at each fire time and records the fire
+       as paused instead of running it. Per flow, not per run: prune
+       leaves it, state copy copies it. */
     "CREATE TABLE flow_def ("
     "  flow          TEXT PRIMARY KEY,"
     "  script        TEXT NOT NULL," /* an absolute path on host */
@@ -261,7 +265,12 @@ static const char *const migrations[] = {
     "  run          INTEGER PRIMARY KEY REFERENCES flow_run(id) ON DELETE CASCADE,"
     "  requested_at REAL NOT NULL,"
     "  requested_by TEXT NOT NULL"
-    ");",
+    ");"
+    "CREATE TABLE flow_pause ("
+    "  flow      TEXT PRIMARY KEY,"
+    "  paused_at REAL NOT NULL,"
+    "  paused_by TEXT NOT NULL"
+    ") WITHOUT ROWID;",
     /* 7 -> 8: each param's type, default and constraints beside params
        (which stays the defaults alone, as the start form reads it), so
        that a reader shows typed params (flow.param.*) as such. NULL for a

@@ -20,6 +20,22 @@
 -- args: {script} --flow
 -- exit: 2
 -- stderr: option '--flow' needs a value
+-- run: help names pause and unpause
+-- args: --help
+-- stdout: flowlua pause FLOW \[--state PATH\|URL\]
+-- stdout: flowlua unpause FLOW \[--state PATH\|URL\]
+-- run: pause without a flow
+-- args: pause
+-- exit: 2
+-- stderr: pause expects a flow name: 'flowlua pause FLOW'
+-- run: unpause of two flows
+-- args: unpause first second
+-- exit: 2
+-- stderr: unexpected argument 'second' \(one flow at a time\)
+-- run: pause with an option of running
+-- args: pause first --once
+-- exit: 2
+-- stderr: 'flowlua pause' takes a flow name, --state, --log-level
 -- run: no script
 -- args: --once
 -- exit: 2

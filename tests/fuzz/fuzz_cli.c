@@ -69,7 +69,9 @@ static void check_accepted(const cli_args *a, int argc, char **argv) {
                  a->command == CLI_REPORT || a->command == CLI_PRUNE ||
                  a->command == CLI_STATE_COPY || a->command == CLI_WORKERS ||
                  (a->command == CLI_WORKER && a->n_scripts > 0) ||
-                 (a->command == CLI_GRAPH && a->run),
+                 (a->command == CLI_GRAPH && a->run) ||
+                 ((a->command == CLI_PAUSE || a->command == CLI_UNPAUSE) &&
+                  a->flow),
              "command %d accepted without a script", (int)a->command);
   /* worker: its scripts, queues, slots and lease, and those only there. */
   FUZZ_CHECK(a->command == CLI_WORKER ||
@@ -94,6 +96,12 @@ static void check_accepted(const cli_args *a, int argc, char **argv) {
              "state copy accepted without FROM and TO, or with a script");
   FUZZ_CHECK(a->command == CLI_STATE_COPY || (!a->copy_from && !a->copy_to),
              "state copy's FROM and TO set with command %d", (int)a->command);
+  /* pause, unpause: a flow name, no script, none of running's options. */
+  FUZZ_CHECK((a->command != CLI_PAUSE && a->command != CLI_UNPAUSE) ||
+                 (a->flow && !a->script && !a->n_params && !a->resume &&
+                  !a->once && !a->max_runs && !a->json && !a->run_id),
+             "pause or unpause accepted without a flow, or with a script or "
+             "an option of another command");
   /* prune: an age, never negative or NaN; --retention only when serving. */
   FUZZ_CHECK(a->command != CLI_PRUNE || (a->older_than >= 0 && !a->script),
              "prune accepted with age %g", a->older_than);

@@ -91,10 +91,11 @@ static char *schema_objects(fl_pg *c) {
 }
 
 /* The relations of schema version FL_PG_SCHEMA_VERSION (4: version 1's,
-   the job queue's, flow definitions and cancels asked for, and the
-   described params of flow_def, a column). */
+   the job queue's, flow definitions, cancels asked for and paused flows,
+   and the described params of flow_def, a column). */
 static const char *const SCHEMA_NOW =
-    "attempt_worker:r,cache:r,fire:r,fire_event:r,flow_def:r,flow_run:r,job:r,"
+    "attempt_worker:r,cache:r,fire:r,fire_event:r,flow_def:r,flow_pause:r,"
+    "flow_run:r,job:r,"
     "queue_worker:r,run_cancel:r,run_graph:r,schema_version:r,task_event:r,"
     "task_history:v,task_log:r,task_log_dropped:r,task_run:r";
 
@@ -308,7 +309,8 @@ static void test_connect_and_migrate(void) {
      are added, nothing else is touched. */
   CHECK_EQ_INT(fl_pg_exec(c, "DROP TABLE flowlua.job, flowlua.queue_worker,"
                              " flowlua.task_log, flowlua.task_log_dropped,"
-                             " flowlua.flow_def, flowlua.run_cancel;"
+                             " flowlua.flow_def, flowlua.run_cancel,"
+                             " flowlua.flow_pause;"
                              "DELETE FROM flowlua.schema_version WHERE version >= 2",
                           "back to version 1"), FLOWLUA_OK);
   CHECK_EQ_INT(fl_pg_migrate(c), FLOWLUA_OK);
@@ -322,7 +324,7 @@ static void test_connect_and_migrate(void) {
      it can be deleted with its lines (ON DELETE CASCADE). */
   CHECK_EQ_INT(fl_pg_exec(c, "DROP TABLE flowlua.task_log,"
                              " flowlua.task_log_dropped, flowlua.flow_def,"
-                             " flowlua.run_cancel;"
+                             " flowlua.run_cancel, flowlua.flow_pause;"
                              "DELETE FROM flowlua.schema_version WHERE version >= 3;"
                              "INSERT INTO flowlua.flow_run(run_id, flow, state,"
                              " started_at, lease_owner, lease_until) VALUES"

@@ -341,6 +341,15 @@ static void test_round_trip(void) {
   sqlite3_finalize(q);
   sqlite3_close(db);
   CHECK(packs > 0);
+  /* A paused flow is copied paused, both ways. */
+  fl_store *paused = open_store(src);
+  int changed = 0;
+  if (paused) {
+    CHECK_EQ_INT(fl_store_set_pause(paused, "etl", 1, "ann@h1", T0 + 7, &changed),
+                 FLOWLUA_OK);
+    CHECK_EQ_INT(changed, 1);
+    fl_store_close(paused);
+  }
   flowlua *rt = runtime();
   flowlua_state_copy_result r = FLOWLUA_INIT(flowlua_state_copy_result);
   CHECK_EQ_INT(copy(rt, src, uri, &r), FLOWLUA_OK);
@@ -356,6 +365,18 @@ static void test_round_trip(void) {
   CHECK_EQ_INT(r.runs, 3);
   CHECK_EQ_INT(r.task_runs, 3 + 3 + 1 + 2 + BIG_TASKS);
   compare_histories(src, back);
+  const char *copies[2] = {uri, back};
+  for (int i = 0; i < 2; i++) {
+    fl_store *c = open_store(copies[i]);
+    fl_store_pause p;
+    if (!c) continue;
+    CHECK_EQ_INT(fl_store_get_pause(c, "etl", &p), FLOWLUA_OK);
+    CHECK_EQ_INT(p.paused, 1);
+    CHECK(p.since == T0 + 7);
+    CHECK_EQ_STR(p.by ? p.by : "", "ann@h1");
+    fl_store_pause_clear(&p);
+    fl_store_close(c);
+  }
   /* A run started after the copy, on either side, is a run of its own. */
   fl_store *st = open_store(uri);
   if (st) {

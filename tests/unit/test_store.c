@@ -311,7 +311,7 @@ static void test_create_and_reopen(void) {
   CHECK_QUERY(path,
               "SELECT group_concat(name, ' ') FROM (SELECT name FROM"
               " sqlite_schema WHERE type = 'table' ORDER BY name)",
-              "attempt_worker cache fire fire_event flow_def flow_run run_cancel run_graph run_ids task_event task_log task_log_dropped task_pack task_row");
+              "attempt_worker cache fire fire_event flow_def flow_pause flow_run run_cancel run_graph run_ids task_event task_log task_log_dropped task_pack task_row");
 
   /* Reopened: the schema is kept, nothing is migrated again. */
   st = open_store(path);
@@ -2110,6 +2110,65 @@ static void test_flows_and_cancels(void) {
   check_integrity(path);
 }
 
+/* A pause is the flow's: a second one keeps the first's time and author,
+   prune leaves it, a copy carries it, unpause removes it once. */
+static void test_pauses(void) {
+  const char *path = tmp_path("pauses.db");
+  unlink(path);
+  fl_store *st = open_store(path);
+  fl_store_pause p;
+  int changed = 9;
+  CHECK_EQ_INT(fl_store_get_pause(st, "nightly", &p), FLOWLUA_OK);
+  CHECK_EQ_INT(p.paused, 0);
+  CHECK(p.by == NULL);
+  CHECK_EQ_INT(fl_store_set_pause(st, "nightly", 1, "ann@h1", T0 + 5, &changed),
+               FLOWLUA_OK);
+  CHECK_EQ_INT(changed, 1);
+  CHECK_EQ_INT(fl_store_set_pause(st, "nightly", 1, "bob@h2", T0 + 9, &changed),
+               FLOWLUA_OK);
+  CHECK_EQ_INT(changed, 0);
+  CHECK_EQ_INT(fl_store_get_pause(st, "nightly", &p), FLOWLUA_OK);
+  CHECK_EQ_INT(p.paused, 1);
+  CHECK(p.since == T0 + 5);
+  CHECK_EQ_STR(p.by, "ann@h1");
+  fl_store_pause_clear(&p);
+  CHECK_EQ_INT(fl_store_get_pause(st, "adhoc", &p), FLOWLUA_OK);
+  CHECK_EQ_INT(p.paused, 0); /* per flow */
+
+  fl_store_run *a = begin(st, "run-a", "nightly", T0, NULL, 0, NULL);
+  CHECK_EQ_INT(fl_store_run_end(a, FLOWLUA_FLOW_SUCCESS, T0 + 3, NULL), FLOWLUA_OK);
+  fl_store_prune_opts po = {.older_than = 0};
+  fl_store_prune *pr = NULL;
+  CHECK_EQ_INT(fl_store_prune_begin(st, &po, T0 + 100, &pr), FLOWLUA_OK);
+  int rc;
+  while ((rc = fl_store_prune_step(pr)) == 1) {}
+  CHECK_EQ_INT(rc, FLOWLUA_OK);
+  fl_store_prune_free(pr);
+  CHECK_QUERY(path, "SELECT flow || ' ' || paused_by FROM flow_pause",
+              "nightly ann@h1");
+
+  const char *copy = tmp_path("pauses_copy.db");
+  unlink(copy);
+  fl_store *to = open_store(copy);
+  CHECK_EQ_INT(fl_store_copy(st, to, NULL), FLOWLUA_OK);
+  CHECK_EQ_INT(fl_store_get_pause(to, "nightly", &p), FLOWLUA_OK);
+  CHECK_EQ_INT(p.paused, 1);
+  CHECK_EQ_STR(p.by, "ann@h1");
+  fl_store_pause_clear(&p);
+  fl_store_close(to);
+
+  CHECK_EQ_INT(fl_store_set_pause(st, "nightly", 0, "ann@h1", T0 + 20, &changed),
+               FLOWLUA_OK);
+  CHECK_EQ_INT(changed, 1);
+  CHECK_EQ_INT(fl_store_set_pause(st, "nightly", 0, "ann@h1", T0 + 21, &changed),
+               FLOWLUA_OK);
+  CHECK_EQ_INT(changed, 0);
+  CHECK_EQ_INT(fl_store_get_pause(st, "nightly", &p), FLOWLUA_OK);
+  CHECK_EQ_INT(p.paused, 0);
+  fl_store_close(st);
+  check_integrity(path);
+}
+
 static void test_cache(void) {
   const char *path = tmp_path("cache.db");
   fl_store *st = open_store(path);
@@ -2281,6 +2340,7 @@ int main(void) {
   RUN(test_resume_support);
   RUN(test_cache);
   RUN(test_flows_and_cancels);
+  RUN(test_pauses);
   RUN(test_timing);
   /* FLOWLUA_TEST_KEEP=1 keeps the files, to look at them with sqlite3. */
   if (getenv("FLOWLUA_TEST_KEEP"))

@@ -117,6 +117,11 @@ def make_history(binary, work):
                             *extra], cwd=work, capture_output=True, text=True)
         if p.returncode != rc:
             sys.exit(f"setting up: {name} exited {p.returncode}, not {rc}:\n{p.stderr}")
+    # nightly's schedule switched off (flowlua pause): /api/flows says so.
+    p = subprocess.run([binary, "pause", "nightly", "--state", state], cwd=work,
+                       capture_output=True, text=True)
+    if p.returncode != 0:
+        sys.exit(f"setting up: pause nightly exited {p.returncode}:\n{p.stderr}")
     return state, marker
 
 
@@ -170,6 +175,11 @@ def check_flows(base):
     expect(len(fires) == 5 and all(re.fullmatch(r"\d{4}-\d\d-\d\dT03:00:00\+0[12]:00", f)
                                    for f in fires),
            "nightly: its next 5 fires at 03:00 Madrid time", fires)
+    expect(nightly.get("paused") is True and "flowlua pause" in nightly.get("paused_by", "")
+           and re.fullmatch(r"\d{4}-.*Z", nightly.get("paused_since") or ""),
+           "nightly: paused, since when and by whom", nightly)
+    expect(adder.get("paused") is False and "paused_by" not in adder,
+           "adder: not paused", adder)
     return session["csrf"]
 
 

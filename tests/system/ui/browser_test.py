@@ -198,6 +198,16 @@ def check_resume(d, marker, shots):
          lambda: text_of(d, "#r-state") == "Success")
     expect(d.execute_script("return window.__flowluaNoReload === 1;"),
            "the page was not reloaded on the way")
+    # The graph and the timeline are drawn: each canvas sized past its
+    # placeholder (10 x 10) and holding pixels that are not all blank.
+    for canvas in ("graph", "timeline"):
+        drawn = wait(d, f"the run's {canvas} is drawn", lambda: d.execute_script(
+            "const c = document.getElementById(arguments[0]);"
+            "if (!c || c.width <= 10 || c.height <= 10) return false;"
+            "const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
+            "for (let i = 3; i < px.length; i += 4) if (px[i]) return true;"
+            "return false;", canvas))
+        expect(drawn, f"the {canvas} canvas holds a drawing")
     shot(d, shots, "run-resumed.png")
 
 
