@@ -312,9 +312,22 @@ FLOWLUA_API size_t flowlua_flow_count(const flowlua *rt);
 FLOWLUA_API const char *flowlua_flow_name(const flowlua *rt, size_t i);
 
 /*
+ * The params of the loaded flow flow_name (NULL: the only one) as
+ * `flowlua script.lua --help` lists them: one line per param, by name,
+ * "  NAME  TYPE, default VALUE (JSON) or required, CONSTRAINTS\n"
+ * ("  n  integer, default 5, >= 1"); empty for a flow without params;
+ * secrets (flow.secret) masked as in log lines. On
+ * success *out is a NUL-terminated string the caller frees with
+ * flowlua_string_free(). Runs nothing of the flow: no body, no task.
+ */
+FLOWLUA_API int flowlua_flow_params_text(flowlua *rt, const char *flow_name,
+                                         char **out);
+
+/*
  * Sets a parameter override for the next runs, as text ("--param k=v"). It is
- * converted to the type of the flow's default when the flow is built; a name
- * the flow does not declare is FLOWLUA_EPARAM then. Both strings are copied.
+ * converted to the type of the flow's default (or by a typed param's rules,
+ * flow.param.*) when the flow is built; a name the flow does not declare, or
+ * a value it refuses, is FLOWLUA_EPARAM then. Both strings are copied.
  */
 /*
  * The id the next run started on rt (flowlua_run, flowlua_start, a resume,
@@ -531,7 +544,12 @@ FLOWLUA_API int flowlua_run_mark_get(flowlua *rt, const char *run_id,
 /*
  * The flows the history knows, as JSON (*out, free with
  * flowlua_string_free): {"flows": [{"name", "script", "host",
- * "script_sha256", "params" (the defaults), "schedule" (an object with
+ * "script_sha256", "params" (the defaults; a required typed param, which
+ * has none, is absent), "param_types" (each param by name: {"type":
+ * "integer"|"number"|"string"|"boolean"|"date"|"enum"|"json",
+ * "default": value or "required": true, and "min", "max", "choices" when
+ * the flow.param gave them; null for a flow recorded before flowlua
+ * described them), "schedule" (an object with
  * "kind", "text" and its fields, or null), "updated_at", "next_fires"
  * (the next 5 fire times, ISO 8601 in the schedule's zone; or
  * "next_fires_error"), "recent_runs" (the last 10, as `runs --json`),

@@ -146,6 +146,44 @@ function flow.env(name, default) end
 ---@return string
 function flow.secret(name) end
 
+---A typed flow parameter: a value of `params` in flow.define. Checked
+---before anything runs; the body receives the plain value.
+---@class flowlua.Param
+
+---@class flowlua.ParamBounds
+---@field min number?
+---@field max number?
+
+---Typed params: a default of nil makes the param required.
+flow.param = {}
+
+---@param default integer?
+---@param opts flowlua.ParamBounds?
+---@return flowlua.Param
+function flow.param.int(default, opts) end
+
+---@param default number?
+---@param opts flowlua.ParamBounds?
+---@return flowlua.Param
+function flow.param.number(default, opts) end
+
+---@param default string?
+---@return flowlua.Param
+function flow.param.string(default) end
+
+---@param default boolean?
+---@return flowlua.Param
+function flow.param.bool(default) end
+
+---@param default string? a calendar date, "YYYY-MM-DD"
+---@return flowlua.Param
+function flow.param.date(default) end
+
+---@param choices string[]
+---@param default string? one of the choices
+---@return flowlua.Param
+function flow.param.enum(choices, default) end
+
 ---@param opts flowlua.IntervalOptions
 ---@return flowlua.Schedule
 function flow.interval(opts) end

@@ -176,6 +176,11 @@ static int add_flow(fl_store *st, const char *name,
     fl_buf_adds(b, params);
   else
     fl_buf_adds(b, "{}");
+  /* Each param's type, default and constraints; null when the flow was
+     recorded by a flowlua that did not describe them. */
+  const char *types = d ? d->param_types_json : NULL;
+  fl_buf_adds(b, ",\"param_types\":");
+  fl_buf_adds(b, types && types[0] == '{' ? types : "null");
   fl_buf_adds(b, ",\"schedule\":");
   if (d && d->schedule_json && d->schedule_json[0] == '{')
     fl_buf_adds(b, d->schedule_json);

@@ -204,6 +204,25 @@ int flowlua_set_param(flowlua *rt, const char *name, const char *value) {
   return fl_params_set(rt, name, value);
 }
 
+int flowlua_flow_params_text(flowlua *rt, const char *flow_name,
+                             char **out) {
+  if (!rt || !out) return FLOWLUA_EINVAL;
+  *out = NULL;
+  if (fl_api_reentered(rt, "flowlua_flow_params_text")) return FLOWLUA_ESTATE;
+  fl_buf b = FL_BUF_INIT;
+  int rc = fl_params_describe(rt, flow_name, &b);
+  if (rc == FLOWLUA_OK) {
+    /* A default read with flow.secret is shown masked, as logs show it. */
+    *out = fl_log_mask_dup(&rt->log, fl_buf_str(&b));
+    if (!*out) {
+      fl_set_error(rt, "flowlua_flow_params_text: out of memory");
+      rc = FLOWLUA_ENOMEM;
+    }
+  }
+  fl_buf_free(&b);
+  return rc;
+}
+
 int flowlua_run_id_valid(const char *id) {
   if (!id || strlen(id) != 36) return 0;
   for (int i = 0; i < 36; i++) {

@@ -339,7 +339,12 @@ static int cmd_next(flowlua *rt, const cli_args *args) {
   return code;
 }
 
+static int set_params(flowlua *rt, const cli_args *args);
+
 static int cmd_check(flowlua *rt, const cli_args *args) {
+  /* --param values are checked too, and reach a body that needs them
+     (a required param has none otherwise). */
+  if (set_params(rt, args) != 0) return EXIT_USAGE;
   if (args->flow) return check_one(rt, args->flow);
   int code = EXIT_OK;
   for (size_t i = 0; i < flowlua_flow_count(rt); i++)
@@ -509,6 +514,7 @@ static int print_result(flowlua *rt, int rc, char *text) {
 /* `flowlua graph`: the task graph. */
 static int cmd_graph(flowlua *rt, const cli_args *args) {
   char *text = NULL;
+  if (set_params(rt, args) != 0) return EXIT_USAGE; /* as check's */
   int rc = flowlua_graph(rt, args->flow, args->format, args->run, &text);
   return print_result(rt, rc, text);
 }
@@ -727,6 +733,75 @@ static int cmd_report_html(flowlua *rt, const cli_args *args) {
   return EXIT_OK;
 }
 
+/* Text from a script, for stdout: control characters made visible on a
+   terminal, as log lines are. */
+static void print_text(const char *text) {
+  fl_buf safe = FL_BUF_INIT;
+  if (isatty(1) && fl_term_needs_escape(text, strlen(text))) {
+    fl_term_escape(&safe, text, strlen(text));
+    if (!safe.oom) text = fl_buf_str(&safe);
+  }
+  fputs(text, stdout);
+  fl_buf_free(&safe);
+}
+
+/* `flowlua SCRIPT.lua --help`: the usage line, then each flow's params
+   (of the --flow one only, when given) with type, default and
+   constraints. The script's top level runs (it defines the flows); no
+   flow body, no task, no history. */
+static int cmd_script_help(const cli_args *args) {
+  const char *usage = cli_usage();
+  printf("%.*s\n", (int)strcspn(usage, "\n"), usage);
+  flowlua_options opts;
+  flowlua_options_init(&opts);
+  opts.state_path = ":memory:";
+  opts.log_level = FLOWLUA_LOG_WARN;
+  flowlua *rt = NULL;
+  int rc = flowlua_new(&opts, &rt);
+  if (rc != FLOWLUA_OK) {
+    fprintf(stderr, "flowlua: cannot start the runtime: %s\n",
+            flowlua_strstatus(rc));
+    return EXIT_RUN_FAILED;
+  }
+  int code = EXIT_OK;
+  if (flowlua_load_file(rt, args->script) != FLOWLUA_OK) {
+    say_error(flowlua_errmsg(rt));
+    code = EXIT_USAGE;
+  }
+  size_t n = code == EXIT_OK ? flowlua_flow_count(rt) : 0;
+  for (size_t i = 0; i < n && code == EXIT_OK; i++) {
+    const char *name = flowlua_flow_name(rt, i);
+    if (args->flow && strcmp(args->flow, name) != 0) continue;
+    char *text = NULL;
+    if (flowlua_flow_params_text(rt, name, &text) != FLOWLUA_OK) {
+      say_error(flowlua_errmsg(rt));
+      code = EXIT_USAGE;
+      break;
+    }
+    fputs("\nFlow '", stdout);
+    print_text(name);
+    if (*text) {
+      fputs("' params (--param NAME=VALUE):\n", stdout);
+      print_text(text);
+    } else {
+      fputs("' takes no params.\n", stdout);
+    }
+    flowlua_string_free(text);
+  }
+  if (code == EXIT_OK && args->flow) {
+    int found = 0;
+    for (size_t i = 0; i < n; i++)
+      found |= strcmp(args->flow, flowlua_flow_name(rt, i)) == 0;
+    if (!found) {
+      fprintf(stderr, "flowlua: %s has no flow named '%s'\n", args->script,
+              args->flow);
+      code = EXIT_USAGE;
+    }
+  }
+  flowlua_free(rt);
+  return code;
+}
+
 int main(int argc, char **argv) {
   /* A worker process, before anything else (worker_cmd.c). */
   if (argc >= 2 && strcmp(argv[1], CLI_WORKER_COMMAND) == 0)
@@ -740,6 +815,11 @@ int main(int argc, char **argv) {
     fprintf(stderr, "flowlua: %s\nTry 'flowlua --help'.\n", err);
     cli_args_free(&args);
     return EXIT_USAGE;
+  }
+  if (args.command == CLI_HELP && args.script) {
+    int code = cmd_script_help(&args);
+    cli_args_free(&args);
+    return code;
   }
   if (args.command == CLI_HELP) {
     fputs(cli_usage(), stdout);

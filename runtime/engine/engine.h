@@ -94,6 +94,31 @@ typedef struct fl_limit {
   int limit;
 } fl_limit;
 
+/* A typed parameter (flow.param.int(...), lparamlib.c): the default and
+   constraints a flow's params table holds in place of a plain default.
+   Its uservalue 1 is the default (nil: the param is required), 2 the
+   choices of an enum (a list of strings). Checked by param_types.c. */
+#define FL_PARAM_MT "flowlua.param"
+
+typedef enum fl_param_kind {
+  FL_PARAM_INT,
+  FL_PARAM_NUMBER,
+  FL_PARAM_STRING,
+  FL_PARAM_BOOL,
+  FL_PARAM_DATE,
+  FL_PARAM_ENUM
+} fl_param_kind;
+
+enum { FL_PARAM_UV_DEFAULT = 1, FL_PARAM_UV_CHOICES, FL_PARAM_NUV = 2 };
+
+typedef struct fl_paramdef {
+  fl_param_kind kind;
+  uint8_t has_min, has_max;
+  /* Bounds of INT (exact) and NUMBER. */
+  lua_Integer imin, imax;
+  double min, max;
+} fl_paramdef;
+
 #define FL_SCHEDULE_MT "flowlua.schedule"
 
 typedef struct fl_schedule fl_schedule; /* schedule.h */

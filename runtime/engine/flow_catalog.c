@@ -18,20 +18,48 @@
 
 #include "engine.h"
 #include "json.h"
+#include "param_types.h"
 #include "record.h"
 #include "schedule.h"
 #include "store.h"
 
-/* The flow's defaults as a JSON object, masked: "{}" when they hold what
-   JSON cannot (they then cannot come from --param either). */
-static char *defaults_json(flowlua *rt, int flow_idx) {
+/* The flow's defaults as a JSON object, masked: a typed param's default
+   in place of the param (none when it is required), so that "params"
+   keeps meaning the defaults a start form fills in; "{}" when they hold
+   what JSON cannot (they then cannot come from --param either). And
+   *types, each param described (param_types.c), or NULL likewise. */
+static char *defaults_json(flowlua *rt, int flow_idx, char **types) {
   lua_State *L = rt->L;
-  fl_buf b = FL_BUF_INIT;
+  fl_buf b = FL_BUF_INIT, t = FL_BUF_INIT;
+  *types = NULL;
   lua_getiuservalue(L, flow_idx, FL_FLOW_UV_PARAMS);
-  int ok = lua_istable(L, -1) && fl_json_encode_value(L, -1, &b, NULL) == 0;
-  lua_pop(L, 1);
+  int defaults = lua_gettop(L);
+  int ok = lua_istable(L, defaults);
+  lua_newtable(L);
+  fl_buf_addc(&t, '{');
+  lua_pushnil(L);
+  while (ok && lua_next(L, defaults)) {
+    size_t len;
+    const char *name = lua_tolstring(L, -2, &len); /* flow.define checked */
+    if (t.len > 1) fl_buf_addc(&t, ',');
+    fl_json_add_string(&t, name, len);
+    fl_buf_addc(&t, ':');
+    ok = fl_param_describe_json(L, -1, &t) == 0;
+    if (fl_param_test(L, -1)) {
+      lua_getiuservalue(L, -1, FL_PARAM_UV_DEFAULT);
+      lua_remove(L, -2);
+    }
+    lua_pushvalue(L, -2);
+    lua_insert(L, -2);
+    lua_rawset(L, defaults + 1);
+  }
+  fl_buf_addc(&t, '}');
+  ok = ok && fl_json_encode_value(L, defaults + 1, &b, NULL) == 0 && !t.oom;
+  lua_settop(L, defaults - 1);
   char *out = fl_log_mask_dup(&rt->log, ok ? fl_buf_str(&b) : "{}");
+  if (ok) *types = fl_log_mask_dup(&rt->log, fl_buf_str(&t));
   fl_buf_free(&b);
+  fl_buf_free(&t);
   return out;
 }
 
@@ -81,10 +109,12 @@ void fl_record_flows(flowlua *rt) {
   for (size_t i = 0; ok && i < n; i++) {
     lua_rawgeti(L, -1, (lua_Integer)i + 1);
     fl_flowdef *f = lua_touserdata(L, -1);
-    char *params = f ? defaults_json(rt, lua_gettop(L)) : NULL;
+    char *types = NULL;
+    char *params = f ? defaults_json(rt, lua_gettop(L), &types) : NULL;
     lua_pop(L, 1);
     if (!f || !params) {
       free(params);
+      free(types);
       ok = 0;
       break;
     }
@@ -96,6 +126,7 @@ void fl_record_flows(flowlua *rt) {
         .script_sha256 = rt->script_sha256,
         .params_json = params,
         .schedule_json = f->schedule ? fl_buf_str(&schedules[i]) : NULL,
+        .param_types_json = types,
         .updated_at = now};
     if (schedules[i].oom) ok = 0;
   }
@@ -109,7 +140,10 @@ void fl_record_flows(flowlua *rt) {
                   "the flows of %s are not recorded in the history "
                   "(flowlua ui will not list them): %s",
                   rt->script_name, fl_store_errmsg(rt->store));
-  for (size_t i = 0; defs && i < n; i++) free((char *)defs[i].params_json);
+  for (size_t i = 0; defs && i < n; i++) {
+    free((char *)defs[i].params_json);
+    free((char *)defs[i].param_types_json);
+  }
   for (size_t i = 0; schedules && i < n; i++) fl_buf_free(&schedules[i]);
   free(defs);
   free(schedules);

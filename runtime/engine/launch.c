@@ -31,7 +31,7 @@ static int protected_run(lua_State *L) {
   lua_settop(L, 0);
   ctx->status = fl_push_flow(rt, ctx->flow_name);
   if (ctx->status) return 0;
-  ctx->status = fl_params_push(rt, 1);
+  ctx->status = fl_params_push(rt, 1, ctx->mode == FL_RUN_CHECK);
   if (ctx->status) return 0;
   ctx->status = fl_graph_build(rt, 1, 2);
   if (ctx->status || ctx->mode == FL_RUN_CHECK) return 0;

@@ -16,7 +16,9 @@
 #include <lua.h>
 
 #include "engine.h"
+#include "param_types.h"
 #include "resume.h"
+#include "store.h"
 
 int fl_params_set(flowlua *rt, const char *name, const char *value) {
   for (size_t i = 0; i < rt->n_params; i++)
@@ -69,14 +71,35 @@ static const char *quote_value(char *out, size_t size, const char *value) {
   return out;
 }
 
-/* Converts the text `value` to the type of the default at def_idx and
-   pushes it; returns 0, or -1 with the reason set on rt. */
+/* Converts the text `value` to the type of the default at def_idx (a
+   typed param's own rules, or a plain default's type) and pushes it;
+   returns 0, or -1 with the reason set on rt. */
 static int push_param_value(flowlua *rt, const char *flow, const char *name,
                             const char *value, int def_idx) {
   lua_State *L = rt->L;
   char shown[128];
+  def_idx = lua_absindex(L, def_idx);
+  if (fl_param_test(L, def_idx)) {
+    if (fl_param_from_text(L, def_idx, value)) return 0;
+    fl_buf want = FL_BUF_INIT;
+    fl_param_expected(L, def_idx, &want);
+    fl_set_error(rt, "flow '%s': parameter '%s' must be %s, got %s", flow,
+                 name, fl_buf_str(&want),
+                 quote_value(shown, sizeof shown, value));
+    fl_buf_free(&want);
+    return -1;
+  }
   switch (lua_type(L, def_idx)) {
   case LUA_TNUMBER:
+    /* An integer default keeps integers: 3.7 would change its meaning. */
+    if (lua_isinteger(L, def_idx)) {
+      if (fl_param_text_integer(L, value)) return 0;
+      fl_set_error(rt, "flow '%s': parameter '%s' must be an integer (its "
+                       "default is %lld), got %s",
+                   flow, name, (long long)lua_tointeger(L, def_idx),
+                   quote_value(shown, sizeof shown, value));
+      return -1;
+    }
     if (lua_stringtonumber(L, value) == 0) {
       fl_set_error(rt, "flow '%s': parameter '%s' must be a number, got %s",
                    flow, name, quote_value(shown, sizeof shown, value));
@@ -91,13 +114,10 @@ static int push_param_value(flowlua *rt, const char *flow, const char *name,
     }
     return 0;
   case LUA_TBOOLEAN: {
-    static const char *const yes[] = {"true", "yes", "1", "on"};
-    static const char *const no[] = {"false", "no", "0", "off"};
-    for (int i = 0; i < 4; i++) {
-      if (strcmp(value, yes[i]) == 0) return lua_pushboolean(L, 1), 0;
-      if (strcmp(value, no[i]) == 0) return lua_pushboolean(L, 0), 0;
-    }
-    fl_set_error(rt, "flow '%s': parameter '%s' must be true or false, got %s",
+    int b;
+    if (fl_param_text_boolean(value, &b)) return lua_pushboolean(L, b), 0;
+    fl_set_error(rt, "flow '%s': parameter '%s' must be true or false ("
+                     FL_BOOL_WORDS "), got %s",
                  flow, name, quote_value(shown, sizeof shown, value));
     return -1;
   }
@@ -120,8 +140,110 @@ static int push_param_value(flowlua *rt, const char *flow, const char *name,
   }
 }
 
+/* The typed params once defaults, a resume's stored params and the
+   overrides are in: each present (a required one has no default) and
+   accepted (a resumed run's stored value is checked as --param text is),
+   and set as the body receives it; when checking, a missing one is let
+   be. 0, or -1 with the reason set. */
+static int check_typed(flowlua *rt, const char *flow, int defaults,
+                       int params, int checking) {
+  lua_State *L = rt->L;
+  lua_pushnil(L);
+  while (lua_next(L, defaults)) {
+    if (!fl_param_test(L, -1) || lua_type(L, -2) != LUA_TSTRING) {
+      lua_pop(L, 1);
+      continue;
+    }
+    const char *name = lua_tostring(L, -2);
+    fl_buf want = FL_BUF_INIT;
+    fl_param_expected(L, -1, &want);
+    int rc = 0;
+    if (lua_getfield(L, params, name) == LUA_TNIL && checking) {
+      /* nothing to check: a check builds the flow without it */
+    } else if (lua_isnil(L, -1)) {
+      fl_set_error(rt, "flow '%s': parameter '%s' is required (%s) and has "
+                       "no default: give it with --param %s=VALUE",
+                   flow, name, fl_buf_str(&want), name);
+      rc = -1;
+    } else if (fl_param_normalize(L, -2, -1)) {
+      lua_setfield(L, params, name);
+    } else {
+      fl_buf got = FL_BUF_INIT;
+      char shown[128];
+      if (fl_json_encode_value(L, -1, &got, NULL) != 0) {
+        fl_buf_reset(&got);
+        fl_buf_adds(&got, luaL_typename(L, -1));
+      }
+      if (rt->resume)
+        fl_set_error(rt, "cannot resume run %s: flow '%s': its stored "
+                         "parameter '%s' must be %s, got %s",
+                     rt->resume->run.run_id, flow, name, fl_buf_str(&want),
+                     quote_value(shown, sizeof shown, fl_buf_str(&got)));
+      else
+        fl_set_error(rt, "flow '%s': parameter '%s' must be %s, got %s",
+                     flow, name, fl_buf_str(&want),
+                     quote_value(shown, sizeof shown, fl_buf_str(&got)));
+      fl_buf_free(&got);
+      rc = -1;
+    }
+    fl_buf_free(&want);
+    if (rc) return lua_pop(L, 3), -1;
+    lua_pop(L, 2);
+  }
+  return 0;
+}
+
+static int by_name(const void *a, const void *b) {
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+int fl_params_describe(flowlua *rt, const char *flow, fl_buf *out) {
+  lua_State *L = rt->L;
+  int top = lua_gettop(L);
+  int rc = fl_push_flow(rt, flow);
+  if (rc) return rc;
+  lua_getiuservalue(L, -1, FL_FLOW_UV_PARAMS);
+  int defaults = lua_gettop(L);
+  /* By name, so that the help reads the same every time (lua_next's
+     order is the table's). The names live in the table on the stack. */
+  size_t n = 0, width = 0;
+  lua_pushnil(L);
+  while (lua_next(L, defaults)) n++, lua_pop(L, 1);
+  const char **names = n ? malloc(n * sizeof *names) : NULL;
+  if (n && !names) {
+    lua_settop(L, top);
+    fl_set_error(rt, "describing the params of flow '%s': out of memory",
+                 flow ? flow : "");
+    return FLOWLUA_ENOMEM;
+  }
+  size_t i = 0;
+  lua_pushnil(L);
+  while (lua_next(L, defaults)) {
+    names[i] = lua_tostring(L, -2); /* flow.define took string keys only */
+    if (strlen(names[i]) > width) width = strlen(names[i]);
+    i++;
+    lua_pop(L, 1);
+  }
+  if (n) qsort(names, n, sizeof *names, by_name);
+  for (i = 0; i < n; i++) {
+    fl_buf_addf(out, "  %-*s  ", (int)width, names[i]);
+    lua_getfield(L, defaults, names[i]);
+    fl_param_describe_text(L, -1, out);
+    lua_pop(L, 1);
+    fl_buf_addc(out, '\n');
+  }
+  free(names);
+  lua_settop(L, top);
+  if (out->oom) {
+    fl_set_error(rt, "describing the params of flow '%s': out of memory",
+                 flow ? flow : "");
+    return FLOWLUA_ENOMEM;
+  }
+  return FLOWLUA_OK;
+}
+
 /* Pushes the params for the flow at flow_idx: defaults, then overrides. */
-int fl_params_push(flowlua *rt, int flow_idx) {
+int fl_params_push(flowlua *rt, int flow_idx, int checking) {
   lua_State *L = rt->L;
   fl_flowdef *f = lua_touserdata(L, flow_idx);
   lua_newtable(L);
@@ -130,6 +252,10 @@ int fl_params_push(flowlua *rt, int flow_idx) {
   int defaults = lua_gettop(L);
   lua_pushnil(L);
   while (lua_next(L, defaults)) {
+    if (fl_param_test(L, -1)) { /* a typed param: its default, if any */
+      lua_getiuservalue(L, -1, FL_PARAM_UV_DEFAULT);
+      lua_remove(L, -2);
+    }
     lua_pushvalue(L, -2);
     lua_insert(L, -2);
     lua_rawset(L, params);
@@ -166,6 +292,10 @@ int fl_params_push(flowlua *rt, int flow_idx) {
     }
     lua_setfield(L, params, name);
     lua_pop(L, 1);
+  }
+  if (check_typed(rt, f->name, defaults, params, checking) != 0) {
+    lua_settop(L, params - 1);
+    return FLOWLUA_EPARAM;
   }
   lua_settop(L, params);
   return FLOWLUA_OK;

@@ -37,6 +37,7 @@
 #include <lauxlib.h>
 
 #include "engine.h"
+#include "params.h"
 #include "record.h"
 #include "retention.h"
 #include "schedule.h"
@@ -698,6 +699,37 @@ static int serve_loop(lua_State *L) {
   return 0;
 }
 
+/* lua_pcall'd: the params of the flow named by argument 2 made as a run
+   makes them, then dropped; returns the status. */
+static int params_ok(lua_State *L) {
+  flowlua *rt = lua_touserdata(L, 1);
+  const char *name = lua_tostring(L, 2);
+  lua_settop(L, 0);
+  int rc = fl_push_flow(rt, name);
+  if (rc == FLOWLUA_OK) rc = fl_params_push(rt, 1, 0);
+  lua_settop(L, 0);
+  lua_pushinteger(L, rc);
+  return 1;
+}
+
+/* The params checked before serving, not at the first fire (a day away
+   for a daily cron): a required one missing or a --param refused is bad
+   usage now. They are made again for each run, as ever. */
+static int check_params(flowlua *rt, const char *name) {
+  lua_State *L = rt->L;
+  lua_pushcfunction(L, params_ok);
+  lua_pushlightuserdata(L, rt);
+  lua_pushstring(L, name);
+  if (lua_pcall(L, 2, 1, 0) != LUA_OK) {
+    fl_set_error(rt, "flow '%s': %s", name, lua_tostring(L, -1));
+    lua_pop(L, 1);
+    return FLOWLUA_ENOMEM; /* lua_newtable and the like, only */
+  }
+  int rc = (int)lua_tointeger(L, -1);
+  lua_pop(L, 1);
+  return rc;
+}
+
 int fl_serve(flowlua *rt, const char *flow_name, int max_runs,
                   flowlua_serve_result *out) {
   if (!rt || max_runs < 0) return FLOWLUA_EINVAL;
@@ -711,6 +743,8 @@ int fl_serve(flowlua *rt, const char *flow_name, int max_runs,
     fl_set_error(rt, "flow '%s' has no schedule to serve", f->name);
     return FLOWLUA_EINVAL;
   }
+  rc = check_params(rt, f->name);
+  if (rc) return rc;
   serve sv = {.rt = rt, .sc = f->schedule, .msg = FL_BUF_INIT};
   char err[256];
   if (fl_tz_load(NULL, &sv.local, err, sizeof err) != 0) {

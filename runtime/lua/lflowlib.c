@@ -882,6 +882,7 @@ int luaopen_flowlua(lua_State *L) {
 
   luaL_newlib(L, funcs);
   fl_open_schedules(L);
+  fl_open_params(L);
   /* The log functions show tables as JSON, with flow.json.encode. */
   lua_newtable(L);
   luaopen_flowlua_json(L);

@@ -41,6 +41,10 @@ int luaopen_flowlua_csv(lua_State *L);
 int luaopen_flowlua_json(lua_State *L);
 int luaopen_flowlua_fs(lua_State *L);
 
+/* lparamlib.c: flow.param (typed params), set into the module table on
+   top. */
+void fl_open_params(lua_State *L);
+
 /* lschedlib.c: flow.interval and flow.cron, set into the module table on
    top; fl_check_schedule raises unless idx holds a schedule. */
 struct fl_schedule;

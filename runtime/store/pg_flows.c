@@ -21,18 +21,19 @@ int fl__pg_put_flows(fl_store *st, const fl_store_flow_def *defs, size_t n) {
     const fl_store_flow_def *d = &defs[i];
     char at[40];
     fmt_time(at, sizeof at, d->updated_at);
-    const char *params[7] = {d->flow,        d->script,      d->host,
+    const char *params[8] = {d->flow,          d->script,      d->host,
                              d->script_sha256, d->params_json,
-                             d->schedule_json, at};
+                             d->schedule_json, at, d->param_types_json};
     PGresult *r = fl__pg_query_retry(
         st, "cannot record the script's flows",
         "INSERT INTO flow_def(flow, script, host, script_sha256, params,"
-        " schedule, updated_at) VALUES ($1, $2, $3, $4, $5, $6::jsonb,"
-        " $7::float8) ON CONFLICT (flow) DO UPDATE SET script ="
+        " schedule, updated_at, param_types) VALUES ($1, $2, $3, $4, $5,"
+        " $6::jsonb, $7::float8, $8) ON CONFLICT (flow) DO UPDATE SET script ="
         " excluded.script, host = excluded.host, script_sha256 ="
         " excluded.script_sha256, params = excluded.params, schedule ="
-        " excluded.schedule, updated_at = excluded.updated_at",
-        7, params);
+        " excluded.schedule, updated_at = excluded.updated_at,"
+        " param_types = excluded.param_types",
+        8, params);
     if (!r) return fl__pg_store_err(st, FLOWLUA_EIO);
     fl_pq()->clear(r);
   }
@@ -53,7 +54,7 @@ int fl__pg_list_flows(fl_store *st, fl_store_flow_list *out) {
       " updated_at, schedule ->> 'kind', schedule ->> 'cron',"
       " schedule ->> 'timezone', schedule ->> 'dst_missing',"
       " schedule ->> 'dst_repeated', schedule ->> 'every',"
-      " schedule ->> 'start', schedule ->> 'until'"
+      " schedule ->> 'start', schedule ->> 'until', param_types"
       " FROM flow_def ORDER BY flow",
       0, NULL);
   if (!r) return fl__pg_store_err(st, FLOWLUA_EIO);
@@ -77,6 +78,7 @@ int fl__pg_list_flows(fl_store *st, fl_store_flow_list *out) {
     d->sched.every = strtod(fl_pq()->getvalue(r, i, 12), NULL);
     d->sched.start = strtod(fl_pq()->getvalue(r, i, 13), NULL);
     d->sched.until = strtod(fl_pq()->getvalue(r, i, 14), NULL);
+    d->param_types_json = dup_value(r, i, 15, &oom);
   }
   fl_pq()->clear(r);
   /* What was read so far stays in out: the caller frees it. */

@@ -267,6 +267,9 @@ static const char *const migrations[] = {
     "  paused_at double precision NOT NULL,"
     "  paused_by text NOT NULL"
     ");",
+    /* Version 4: the params described (store_open.c, 7 -> 8, says why);
+       text, as params, byte for byte as the engine wrote it. */
+    "ALTER TABLE flowlua.flow_def ADD COLUMN param_types text;",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == FL_PG_SCHEMA_VERSION,

@@ -62,7 +62,7 @@
 
 /* The schema this code writes; older files are migrated on open, newer ones
    refused. */
-#define FL_STORE_SCHEMA_VERSION 7
+#define FL_STORE_SCHEMA_VERSION 8
 /* PRAGMA application_id of a flowlua store: "flLS" in ASCII. */
 #define FL_STORE_APPLICATION_ID 0x666c4c53
 
@@ -502,6 +502,11 @@ typedef struct fl_store_flow_def {
   const char *params_json;   /* the flow's defaults, masked: a JSON object */
   const char *schedule_json; /* the schedule as JSON, or NULL: none */
   double updated_at;         /* wall clock */
+  /* Each param described, a JSON object by name: {"n": {"type":
+     "integer", "default": 5, "min": 1}, "day": {"type": "date",
+     "required": true}}, masked; NULL when recorded by a flowlua that did
+     not describe them (before schema 8). */
+  const char *param_types_json;
   /* Read back only (fl_store_list_flows): the schedule's fields, taken
      out of schedule_json by the database, NULL / 0 when absent. */
   struct {

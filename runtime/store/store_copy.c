@@ -191,18 +191,19 @@ static const copy_table tables[C_TABLES] = {
     /* Flow definitions, as the cache. A cancel asked for is not copied:
        it is for a Running run, and a copy holds none. */
     [C_FLOWS] = {
-        "flow_def", "flow definitions", "ttttttr", -1,
+        "flow_def", "flow definitions", "ttttttrt", -1,
         "SELECT flow, script, host, script_sha256, params, schedule,"
-        " updated_at FROM flow_def",
+        " updated_at, param_types FROM flow_def",
         "SELECT flow, script, host, script_sha256, params, schedule::text,"
-        " updated_at FROM flow_def",
+        " updated_at, param_types FROM flow_def",
         "INSERT OR IGNORE INTO flow_def(flow, script, host, script_sha256,"
-        " params, schedule, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        " params, schedule, updated_at, param_types) VALUES (?1, ?2, ?3, ?4,"
+        " ?5, ?6, ?7, ?8)",
         "INSERT INTO flow_def(flow, script, host, script_sha256, params,"
-        " schedule, updated_at) SELECT unnest($1::text[]), unnest($2::text[]),"
-        " unnest($3::text[]), unnest($4::text[]), unnest($5::text[]),"
-        " unnest($6::jsonb[]), unnest($7::float8[]) ON CONFLICT (flow)"
-        " DO NOTHING"},
+        " schedule, updated_at, param_types) SELECT unnest($1::text[]),"
+        " unnest($2::text[]), unnest($3::text[]), unnest($4::text[]),"
+        " unnest($5::text[]), unnest($6::jsonb[]), unnest($7::float8[]),"
+        " unnest($8::text[]) ON CONFLICT (flow) DO NOTHING"},
     /* Paused flows: a pause is the flow's, not a run's, and a history
        copied to move servers keeps its paused schedules off. */
     [C_PAUSES] = {

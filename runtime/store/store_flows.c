@@ -19,11 +19,11 @@
 
 static const char put_sql[] =
     "INSERT INTO flow_def(flow, script, host, script_sha256, params, schedule,"
-    " updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+    " updated_at, param_types) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
     " ON CONFLICT(flow) DO UPDATE SET script = excluded.script,"
     " host = excluded.host, script_sha256 = excluded.script_sha256,"
     " params = excluded.params, schedule = excluded.schedule,"
-    " updated_at = excluded.updated_at";
+    " updated_at = excluded.updated_at, param_types = excluded.param_types";
 
 int fl_store_put_flows(fl_store *st, const fl_store_flow_def *defs, size_t n) {
   if (n == 0) return FLOWLUA_OK;
@@ -43,6 +43,7 @@ int fl_store_put_flows(fl_store *st, const fl_store_flow_def *defs, size_t n) {
     sqlite3_bind_text(s, 5, d->params_json, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 6, d->schedule_json, -1, SQLITE_STATIC);
     sqlite3_bind_double(s, 7, d->updated_at);
+    sqlite3_bind_text(s, 8, d->param_types_json, -1, SQLITE_STATIC);
     status = fl__store_exec(st, s, what);
   }
   sqlite3_finalize(s);
@@ -61,6 +62,7 @@ void fl_store_flow_list_free(fl_store_flow_list *l) {
     free((char *)d->script_sha256);
     free((char *)d->params_json);
     free((char *)d->schedule_json);
+    free((char *)d->param_types_json);
     free((char *)d->sched.kind);
     free((char *)d->sched.cron);
     free((char *)d->sched.timezone);
@@ -93,7 +95,7 @@ int fl_store_list_flows(fl_store *st, fl_store_flow_list *out) {
           " updated_at, schedule ->> '$.kind', schedule ->> '$.cron',"
           " schedule ->> '$.timezone', schedule ->> '$.dst_missing',"
           " schedule ->> '$.dst_repeated', schedule ->> '$.every',"
-          " schedule ->> '$.start', schedule ->> '$.until'"
+          " schedule ->> '$.start', schedule ->> '$.until', param_types"
           " FROM flow_def ORDER BY flow",
       &s, what);
   size_t cap = 0;
@@ -126,6 +128,7 @@ int fl_store_list_flows(fl_store *st, fl_store_flow_list *out) {
     d->sched.every = sqlite3_column_double(s, 12);
     d->sched.start = sqlite3_column_double(s, 13);
     d->sched.until = sqlite3_column_double(s, 14);
+    d->param_types_json = dup_col(s, 15, &oom);
     if (oom || !d->flow) status = fl__store_oom(st, what);
   }
   if (status == FLOWLUA_OK && rc != SQLITE_DONE)

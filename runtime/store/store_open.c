@@ -271,6 +271,12 @@ static const char *const migrations[] = {
     "  paused_at REAL NOT NULL,"
     "  paused_by TEXT NOT NULL"
     ") WITHOUT ROWID;",
+    /* 7 -> 8: each param's type, default and constraints beside params
+       (which stays the defaults alone, as the start form reads it), so
+       that a reader shows typed params (flow.param.*) as such. NULL for a
+       flow recorded before. */
+    "ALTER TABLE flow_def ADD COLUMN param_types TEXT"
+    "  CHECK (param_types IS NULL OR json_valid(param_types));",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] ==

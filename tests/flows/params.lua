@@ -17,11 +17,11 @@
 -- run: not a number
 -- args: --param n=abc {script}
 -- exit: 2
--- stderr: parameter 'n' must be a number, got 'abc'
+-- stderr: parameter 'n' must be an integer \(its default is 1\), got 'abc'
 -- run: not a boolean
 -- args: --param on=maybe {script}
 -- exit: 2
--- stderr: parameter 'on' must be true or false, got 'maybe'
+-- stderr: parameter 'on' must be true or false \(true/false, yes/no, on/off, 1/0, in any case\), got 'maybe'
 -- run: not JSON
 -- args: --param list={nope {script}
 -- exit: 2
@@ -30,6 +30,22 @@
 -- args: --param list=5 {script}
 -- exit: 2
 -- stderr: parameter 'list' must be a JSON object or array, got '5' \(not a table\)
+-- run: an integer default refuses a fraction
+-- args: --param n=3.7 {script}
+-- exit: 2
+-- stderr: parameter 'n' must be an integer \(its default is 1\), got '3.7'
+-- not-stderr: Running
+-- run: a whole number written as a float is an integer
+-- args: --param n=42.0 --param ratio=0.5 --param name=x=y --param on=false --param list=[1,2,3] {script}
+-- env: EXPECT=overrides
+-- stderr: verify: Success
+-- run: boolean words in any case
+-- args: --param on=OFF {script}
+-- env: EXPECT=off
+-- stderr: verify: Success
+-- run: boolean words in any case, yes
+-- args: --param on=Yes {script}
+-- stderr: verify: Success
 -- run: missing equals sign
 -- args: --param n {script}
 -- exit: 2
@@ -46,6 +62,8 @@ local verify = flow.task("verify", function(p)
     check.eq(p.on, false, "on")
     check.list(p.list, { 1, 2, 3 }, "list")
     check.eq(math.type(p.list[1]), "integer", "JSON integers in a table param are integers")
+  elseif os.getenv("EXPECT") == "off" then
+    check.eq(p.on, false, "on=OFF")
   else
     check.eq(p.n, 1, "n")
     check.eq(p.name, "default", "name")

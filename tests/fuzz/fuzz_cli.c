@@ -49,6 +49,19 @@ static void check_accepted(const cli_args *a, int argc, char **argv) {
   for (size_t i = 0; i < sizeof strs / sizeof *strs; i++)
     FUZZ_CHECK(points_into_argv(strs[i], argc, argv),
                "string %zu of the result is not in argv", i);
+  /* A help with a script (its params are listed) read the script before
+     the -h/--help: nothing after a help is read. */
+  if (a->command == CLI_HELP && a->script) {
+    int help_at = -1, script_at = -1;
+    for (int i = 1; i < argc; i++) {
+      if (argv[i] == a->script) script_at = i;
+      if (script_at > 0 && (strcmp(argv[i], "-h") == 0 ||
+                            strcmp(argv[i], "--help") == 0))
+        help_at = i; /* a help after the script */
+    }
+    FUZZ_CHECK(script_at > 0 && help_at > script_at,
+               "help's script (argv[%d]) is not before a help", script_at);
+  }
   if (a->command == CLI_HELP || a->command == CLI_VERSION) return;
   /* Reading a history needs no script; nor does the graph stored with a
      run (graph --run RUN_ID). */

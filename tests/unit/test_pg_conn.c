@@ -90,9 +90,9 @@ static char *schema_objects(fl_pg *c) {
                    " ('r', 'v')");
 }
 
-/* The relations of schema version FL_PG_SCHEMA_VERSION (3: version 1's,
-   the job queue's, and flow definitions, cancels asked for and paused
-   flows). */
+/* The relations of schema version FL_PG_SCHEMA_VERSION (4: version 1's,
+   the job queue's, flow definitions, cancels asked for and paused flows,
+   and the described params of flow_def, a column). */
 static const char *const SCHEMA_NOW =
     "attempt_worker:r,cache:r,fire:r,fire_event:r,flow_def:r,flow_pause:r,"
     "flow_run:r,job:r,"
@@ -302,7 +302,7 @@ static void test_connect_and_migrate(void) {
   v = one_value(c, "SELECT string_agg(version || ' ' || flowlua, ',' ORDER BY"
                    " version) FROM schema_version");
   CHECK_EQ_STR(v, "1 " FLOWLUA_VERSION ",2 " FLOWLUA_VERSION
-                  ",3 " FLOWLUA_VERSION);
+                  ",3 " FLOWLUA_VERSION ",4 " FLOWLUA_VERSION);
   free(v);
   /* A version 1 schema (an older flowlua's) is taken to the current one:
      the job queue's tables, then log lines, flow definitions and cancels,
@@ -325,17 +325,35 @@ static void test_connect_and_migrate(void) {
   CHECK_EQ_INT(fl_pg_exec(c, "DROP TABLE flowlua.task_log,"
                              " flowlua.task_log_dropped, flowlua.flow_def,"
                              " flowlua.run_cancel, flowlua.flow_pause;"
-                             "DELETE FROM flowlua.schema_version WHERE version = 3;"
+                             "DELETE FROM flowlua.schema_version WHERE version >= 3;"
                              "INSERT INTO flowlua.flow_run(run_id, flow, state,"
                              " started_at, lease_owner, lease_until) VALUES"
                              " ('v2run', 'etl', 'Success', 1, 'h:1:x', 2)",
                           "back to version 2"), FLOWLUA_OK);
   CHECK_EQ_INT(fl_pg_migrate(c), FLOWLUA_OK);
   CHECK_EQ_INT(fl_pg_schema_version(c, &version), FLOWLUA_OK);
-  CHECK_EQ_INT(version, 3);
+  CHECK_EQ_INT(version, FL_PG_SCHEMA_VERSION);
   v = schema_objects(c);
   CHECK_EQ_STR(v, SCHEMA_NOW);
   free(v);
+  /* A version 3 schema (flows recorded before their params were
+     described) gains flow_def.param_types, NULL for what it held. */
+  CHECK_EQ_INT(fl_pg_exec(c, "ALTER TABLE flowlua.flow_def DROP COLUMN"
+                             " param_types;"
+                             "DELETE FROM flowlua.schema_version WHERE version = 4;"
+                             "INSERT INTO flowlua.flow_def(flow, script, host,"
+                             " script_sha256, params, updated_at) VALUES"
+                             " ('old', '/s.lua', 'h', 'ab', '{\"n\":1}', 1)",
+                          "back to version 3"), FLOWLUA_OK);
+  CHECK_EQ_INT(fl_pg_migrate(c), FLOWLUA_OK);
+  CHECK_EQ_INT(fl_pg_schema_version(c, &version), FLOWLUA_OK);
+  CHECK_EQ_INT(version, FL_PG_SCHEMA_VERSION);
+  v = one_value(c, "SELECT coalesce(param_types, 'null') || ' ' || params"
+                   " FROM flowlua.flow_def WHERE flow = 'old'");
+  CHECK_EQ_STR(v, "null {\"n\":1}");
+  free(v);
+  CHECK_EQ_INT(fl_pg_exec(c, "DELETE FROM flowlua.flow_def",
+                          "the old flow gone"), FLOWLUA_OK);
   CHECK_EQ_INT(fl_pg_exec(c,
       "INSERT INTO flowlua.task_log(run, n, seq, attempt, at, level, line)"
       "  SELECT id, 0, 1, 1, 1.5, 'INFO', 'kept' FROM flowlua.flow_run"
@@ -465,7 +483,7 @@ static void test_newer_schema_refused(void) {
   const char *m = fl_pg_errmsg(c);
   CHECK_CONTAINS(m, "state store 'postgresql://");
   CHECK_CONTAINS(m, "written by a newer flowlua (schema version 7; this one "
-                    "knows up to 3); refusing to touch it");
+                    "knows up to 4); refusing to touch it");
   CHECK_NOT_CONTAINS(m, password);
   CHECK_EQ_INT(one_int(c, "SELECT count(*) FROM schema_version"),
                FL_PG_SCHEMA_VERSION + 1);

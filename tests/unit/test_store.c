@@ -540,7 +540,7 @@ static void test_refuse_newer(void) {
   fl_store_close(open_store(path));
   raw_exec(path, "PRAGMA user_version = 99");
   /* Closing the last connection checkpointed the WAL: one file. */
-  check_refused(path, "newer flowlua (schema version 99; this one knows up to 7)");
+  check_refused(path, "newer flowlua (schema version 99; this one knows up to 8)");
 }
 
 /* A file that claims to be SQLite but whose schema page is garbage. */
@@ -2059,15 +2059,19 @@ static void test_flows_and_cancels(void) {
   CHECK_EQ_INT(fl_store_put_flows(st, defs, 2), FLOWLUA_OK);
   defs[0].params_json = "{\"n\":2}";
   defs[0].script = "/srv/b.lua";
+  defs[0].param_types_json = "{\"n\":{\"type\":\"integer\",\"default\":2}}";
   CHECK_EQ_INT(fl_store_put_flows(st, defs, 1), FLOWLUA_OK);
   CHECK_EQ_INT(fl_store_list_flows(st, &l), FLOWLUA_OK);
   CHECK_EQ_INT(l.n, 2);
   if (l.n == 2) {
     CHECK_EQ_STR(l.items[0].flow, "adhoc"); /* by name */
     CHECK(l.items[0].schedule_json == NULL);
+    CHECK(l.items[0].param_types_json == NULL); /* none given */
     CHECK_EQ_STR(l.items[1].flow, "nightly");
     CHECK_EQ_STR(l.items[1].script, "/srv/b.lua");
     CHECK_EQ_STR(l.items[1].params_json, "{\"n\":2}");
+    CHECK_EQ_STR(l.items[1].param_types_json,
+                 "{\"n\":{\"type\":\"integer\",\"default\":2}}");
     CHECK_EQ_STR(l.items[1].host, "h1");
   }
   fl_store_flow_list_free(&l);

@@ -692,6 +692,19 @@ static void test_cli_help_version(void) {
   }
   CHECK_CONTAINS(cli_usage(), "Usage: flowlua");
   CHECK_CONTAINS(cli_usage(), "--param NAME=VALUE");
+  /* A script before --help asks for its params (main lists them), with
+     --flow when given; --help first is the general usage, as before. */
+  cli_args a;
+  char err[ERRLEN];
+  CHECK_EQ_INT(parse(ARGV("etl.lua", "--flow", "daily", "--help"), &a, err), 0);
+  CHECK_EQ_INT(a.command, CLI_HELP);
+  CHECK_EQ_STR(a.script, "etl.lua");
+  CHECK_EQ_STR(a.flow, "daily");
+  cli_args_free(&a);
+  CHECK_EQ_INT(parse(ARGV("--help", "etl.lua"), &a, err), 0);
+  CHECK_EQ_INT(a.command, CLI_HELP);
+  CHECK(a.script == NULL);
+  cli_args_free(&a);
 }
 
 /* Every error names the problem and the offending text. */

@@ -70,15 +70,34 @@ const flowlua = (() => {
     return typeof v === "string" ? v : JSON.stringify(v);
   }
 
+  // A param as param_types describes it: "integer >= 1 <= 10",
+  // "enum: full, delta", "date YYYY-MM-DD".
+  function typeText(t) {
+    let s = t.type === "date" ? "date YYYY-MM-DD" : String(t.type);
+    if (t.min !== undefined) s += " >= " + t.min;
+    if (t.max !== undefined) s += " <= " + t.max;
+    if (Array.isArray(t.choices)) s += ": " + t.choices.join(", ");
+    return s + (t.required ? " (required)" : "");
+  }
+
   function startForm(flow) {
     const form = el("form", null, "start");
-    const names = Object.keys(flow.params || {}).sort();
+    const defaults = flow.params || {};
+    // A required typed param has no default: param_types names it.
+    const types = flow.param_types && typeof flow.param_types === "object" ? flow.param_types : {};
+    const names = Array.from(new Set(Object.keys(defaults).concat(Object.keys(types)))).sort();
     for (const name of names) {
       const label = el("label", name);
       const input = el("input");
       input.name = "param." + name;
-      input.value = paramText(flow.params[name]);
+      input.value = name in defaults ? paramText(defaults[name]) : "";
       input.dataset.default = input.value;
+      const t = types[name];
+      if (t && typeof t === "object") {
+        input.title = typeText(t);
+        input.placeholder = typeText(t);
+        input.required = t.required === true;
+      }
       label.appendChild(input);
       form.appendChild(label);
     }

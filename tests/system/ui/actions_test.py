@@ -63,7 +63,11 @@ end)
     "slow.lua": """
 local flow = require "flowlua"
 local wait = flow.task("wait", function(s) flow.sleep(s) return s end)
-return flow.define("slow", { params = { seconds = 600 } }, function(p)
+return flow.define("slow", { params = {
+  seconds = flow.param.int(600, { min = 0 }),
+  mode = flow.param.enum({ "full", "delta" }, "delta"),
+  day = flow.param.date("2024-02-29"),
+} }, function(p)
   wait(p.seconds)
 end)
 """,
@@ -152,6 +156,17 @@ def check_flows(base):
            "adder: its script, no schedule", adder)
     expect(len(adder.get("recent_runs", [])) == 1 and
            adder["recent_runs"][0]["state"] == "Success", "adder: its one run", adder)
+    expect(adder.get("param_types") == {"n": {"type": "integer", "default": 1},
+                                        "label": {"type": "string", "default": "x"}},
+           "adder's params described by their defaults' types", adder.get("param_types"))
+    slow = flows.get("slow", {})
+    expect(slow.get("params") == {"seconds": 600, "mode": "delta", "day": "2024-02-29"},
+           "slow's typed params: their defaults in params", slow.get("params"))
+    expect(slow.get("param_types") == {
+        "seconds": {"type": "integer", "default": 600, "min": 0},
+        "mode": {"type": "enum", "default": "delta", "choices": ["full", "delta"]},
+        "day": {"type": "date", "default": "2024-02-29"}},
+        "slow's typed params described", slow.get("param_types"))
     nightly = flows.get("nightly", {})
     sched = nightly.get("schedule") or {}
     expect(sched.get("kind") == "cron" and sched.get("cron") == "0 3 * * *" and
@@ -204,7 +219,7 @@ def check_refusals(base, csrf, work, state):
         ("a bad param name", dict(form={"csrf": csrf, "param.a b": "2"}), 400,
          "unknown field"),
         ("a value the flow refuses", dict(form={"csrf": csrf, "param.n": "many"}), 422,
-         "parameter 'n' must be a number"),
+         "parameter 'n' must be an integer"),
         ("an unknown param", dict(form={"csrf": csrf, "param.zz": "1"}), 422,
          "has no parameter 'zz'"),
     ]

@@ -66,7 +66,9 @@ end)
     "adder.lua": """
 local flow = require "flowlua"
 local double = flow.task("double", function(n) return n * 2 end)
-return flow.define("adder", { params = { n = 1 } }, function(p) double(p.n) end)
+return flow.define("adder", {
+  params = { n = flow.param.int(1, { min = 1 }), tag = flow.param.string() },
+}, function(p) double(p.n) end)
 """,
     "slow.lua": """
 local flow = require "flowlua"
@@ -84,7 +86,8 @@ def make_history(binary, work):
         with open(os.path.join(work, name), "w") as f:
             f.write(text)
     marker = os.path.join(work, "marker")
-    for name, extra, rc in (("adder.lua", [], 0), ("slow.lua", ["--param", "seconds=0"], 0),
+    for name, extra, rc in (("adder.lua", ["--param", "tag=setup"], 0),
+                            ("slow.lua", ["--param", "seconds=0"], 0),
                             ("flaky.lua", ["--param", "marker=" + marker], 1)):
         p = subprocess.run([binary, name, "--state", state, "--no-status", "--quiet", *extra],
                            cwd=work, capture_output=True, text=True)
@@ -227,7 +230,23 @@ def check_start_and_cancel(d, base, shots):
     wait(d, "the flows page lists the three flows",
          lambda: len(d.find_elements(By.CSS_SELECTOR, "section.flow")) == 3)
     shot(d, shots, "flows.png")
-    if start_from_form(d, base, "adder", {"n": "5"}):
+    # Typed params: described on their inputs; a required one (no default)
+    # has an empty, required input.
+    d.get(base + "flows")
+    boxes = wait(d, "adder's form has its typed params", lambda: d.find_elements(
+        By.CSS_SELECTOR, "section.flow[id='flow-adder'] form.start input[name='param.tag']"))
+    if boxes:
+        tag = boxes[0]
+        n = d.find_element(By.CSS_SELECTOR,
+                           "section.flow[id='flow-adder'] form.start input[name='param.n']")
+        expect(n.get_attribute("value") == "1" and n.get_attribute("title") == "integer >= 1",
+               "n: its default and its type", (n.get_attribute("value"), n.get_attribute("title")))
+        expect(tag.get_attribute("value") == "" and tag.get_attribute("required") is not None
+               and tag.get_attribute("placeholder") == "string (required)",
+               "tag: empty, required", (tag.get_attribute("value"),
+                                        tag.get_attribute("required"),
+                                        tag.get_attribute("placeholder")))
+    if start_from_form(d, base, "adder", {"n": "5", "tag": "from the form"}):
         wait(d, "the started run shows Success", lambda: text_of(d, "#r-state") == "Success")
         params = text_of(d, "#r-params") or ""
         expect('"n": 5' in params, "the run has n = 5", params)
