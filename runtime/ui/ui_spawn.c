@@ -1,7 +1,7 @@
 /*
  * ui_spawn.c — starting a run as a `flowlua` process (ui_spawn.h).
  *
- * The process's stderr goes to an unlinked file of the UI's own (never a
+ * The process's stderr goes to a nameless file of the UI's own (never a
  * pipe: a pipe the UI stops reading would kill the run with SIGPIPE), read
  * back only when the process ends before its run is recorded. Its
  * environment is built before fork(): after it, in a process with
@@ -130,14 +130,14 @@ int fl_ui_spawn_run(fl_ui_children *k, flowlua *rt, pthread_mutex_t *lock,
                           "wait for some to end", MAX_CHILDREN);
     return -1;
   }
-  char tmpl[] = "/tmp/flowlua-ui-XXXXXX";
-  int err_fd = mkostemp(tmpl, O_CLOEXEC); /* 0600 */
+  /* A file with no name at all (O_TMPFILE): nothing to unlink, nothing
+     another user could open, nothing left behind by a crash. */
+  int err_fd = open("/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
   if (err_fd < 0) {
     snprintf(msg, msglen, "cannot create a file for the run's errors in "
                           "/tmp: %s", strerror(errno));
     return -1;
   }
-  unlink(tmpl);
   char *owned = NULL;
   char **env = child_environment(state, &owned);
   if (!env) {
