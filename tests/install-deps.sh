@@ -6,7 +6,7 @@ packages=(build-essential cmake pkg-config python3 lua5.4 liblua5.4-dev
           lua-cjson lua-cjson-dev libcsv-dev libcurl4-openssl-dev libsqlite3-dev
           libpq-dev postgresql # the PostgreSQL history; the tests' own servers
           libmicrohttpd-dev # flowlua ui's HTTP server
-          chromium-driver python3-selenium # flowlua ui's browser tests (to come)
+          chromium-driver python3-selenium # flowlua ui's browser test (ui/browser)
           openssl tzdata graphviz nginx chromium tmux
           clang libclang-rt-14-dev) # the fuzz targets: clang 14 and its libFuzzer
 missing=()
