@@ -62,6 +62,15 @@ function Task:map(...) end
 
 ---@class flowlua.Flow
 ---@field name string
+---@field params table<string, any> its params' defaults
+---Called in another flow's body: a subflow, run as a task run of that
+---flow; the node's result is the child's result table.
+---@overload fun(params: table?): flowlua.Node
+local Flow = {}
+---One run of the flow as a subflow per params table of the list.
+---@param list table[]|flowlua.Node
+---@return flowlua.Node
+function Flow:map(list) end
 
 ---@class flowlua.Context
 ---@field flow string
@@ -107,6 +116,14 @@ function flow.task(name, opts, fn) end
 ---@param body fun(params: table)
 ---@return flowlua.Flow
 function flow.define(name, opts, body) end
+
+---Calls a flow as a subflow inside a flow body, with task options for the
+---call (retries, timeout, trigger, hooks...; not worker, queue).
+---@param child flowlua.Flow
+---@param params table?
+---@param opts flowlua.TaskOptions?
+---@return flowlua.Node
+function flow.subflow(child, params, opts) end
 
 ---Passes a list whole to task:map instead of mapping over it.
 ---@param value any

@@ -135,6 +135,15 @@ int fl__sched_push_node_args(fl_sched *s, uint32_t node) {
   return n->nargs;
 }
 
+void fl__sched_push_resolved(fl_sched *s, int idx) {
+  lua_State *L = s->rt->L;
+  idx = lua_absindex(L, idx);
+  lua_newtable(L);
+  int memo = lua_gettop(L);
+  push_resolved(s, idx, 1, memo);
+  lua_remove(L, memo);
+}
+
 /* Pushes the arguments of element i of a map. */
 int fl__sched_push_map_args(fl_sched *s, fl_taskrun *parent, int i) {
   lua_State *L = s->rt->L;

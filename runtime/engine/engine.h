@@ -79,6 +79,12 @@ typedef struct fl_taskdef {
                            a worker; 0 = FL_DEFAULT_QUEUE_TIMEOUT */
   uint32_t graph_id; /* the build `calls` counts for */
   uint32_t calls;    /* calls in that build, for stable keys */
+  /* A subflow call (runtime/lua/lsubflow.c): its body runs a flow. One
+     made by flow.subflow with options counts its calls with the flow's
+     own subflow task (count_as, kept alive by its body's closure), so
+     that both forms key their runs "child", "child#2"... */
+  uint8_t subflow;
+  struct fl_taskdef *count_as;
 } fl_taskdef;
 
 enum {
@@ -86,7 +92,8 @@ enum {
   FL_FLOW_UV_PARAMS,
   FL_FLOW_UV_SCHEDULE,
   FL_FLOW_UV_HOOKS, /* { on_success = fn, on_failure = fn, on_cancel = fn } */
-  FL_FLOW_NUV = FL_FLOW_UV_HOOKS
+  FL_FLOW_UV_SUBTASK, /* the task that runs it as a subflow, made on first use */
+  FL_FLOW_NUV = FL_FLOW_UV_SUBTASK
 };
 
 typedef struct fl_limit {
@@ -155,6 +162,8 @@ typedef struct fl_graph {
   int args_ref;   /* Lua table: node+1 -> packed arguments */
   int params_ref; /* the params table the body received */
   int hooks_ref;  /* the flow's hooks table (FL_FLOW_UV_HOOKS), or LUA_NOREF */
+  int returns_ref; /* what the body returned (nodes in it resolved at the
+                      end: a subflow's result), or LUA_NOREF for nil */
 } fl_graph;
 
 /* ---- a run --------------------------------------------------------------- */
@@ -295,6 +304,15 @@ struct fl_sched {
   struct fl_store_run_detail *resume;
   uint8_t *rerun; /* per node: run again even if stored Success (from_task) */
   char *store_error; /* why the store failed this run, owned */
+  /* A subflow's run (subflow.c): the run whose task run called it, that
+     task run's key (owned), and the call waiting for its end (NULL once
+     that attempt has ended: timed out, cancelled). A run does not end
+     while runs it called as subflows are going (children). */
+  fl_sched *parent;
+  char *parent_task;
+  struct fl_subflow *subflow;
+  uint32_t children;
+  uint32_t depth; /* 0 for a run no flow called; a subflow's parent's + 1 */
 };
 
 /* Closes a coroutine for reuse (its to-be-closed variables run): Lua 5.4.6
@@ -388,6 +406,12 @@ struct flowlua {
   int busy;           /* public calls in progress (fl_api_enter) */
   const char *busy_doing; /* what the outermost of them is doing */
   int free_requested; /* flowlua_free was called from a callback */
+
+  /* Subflow calls waiting for their run to start (subflow.c): started
+     between tasks by fl_sched_pump_all, oldest first; and the task run
+     whose call the run fl_sched_start starts now belongs to. */
+  struct fl_subflow *subflow_head, *subflow_tail;
+  fl_taskrun *start_parent;
 
   char **task_keys; /* lazily built for flowlua_task_get */
   fl_taskrun **task_runs;
@@ -493,6 +517,12 @@ int fl_resume_run(flowlua *rt, const char *who, fl_run_mode mode,
                   const char *flow_name, const char *run_ref, int force,
                   const char *from_task);
 
+/* subflow.c: the body of a subflow call's task run (its upvalue 1 is the
+   child flow; lsubflow.c makes the closure): starts a run of the child with
+   the params it is given and returns that run's result, or raises its
+   failure. */
+int fl_subflow_body(lua_State *L);
+
 /* serve.c: serving the flow's schedule until stopped (flowlua_serve). */
 int fl_serve(flowlua *rt, const char *flow_name, int max_runs,
              flowlua_serve_result *out);
@@ -518,9 +548,13 @@ int fl_msgh(lua_State *L);
    alive), or 0 for any other error. */
 enum { FL_SIGNAL_FAIL = 1, FL_SIGNAL_SKIP = 2, FL_SIGNAL_WORKER = 3 };
 /* FL_SIGNAL_WORKER: a worker task's attempt failed in its worker (an error,
-   or the worker died); the signal's message is the whole error text, the
-   worker's traceback included, recorded as it is (retries apply). */
+   or the worker died), or a subflow's run failed; the signal's message is
+   the whole error text, the worker's traceback included, recorded as it is
+   (retries apply). */
 int fl_signal_kind(lua_State *L, int idx, const char **msg);
+/* Raises a signal of that kind with text[0..n) as its message (what a
+   worker's failure is raised as, and a subflow's that cannot start). */
+int fl_raise_signal(lua_State *L, int kind, const char *text, size_t n);
 
 /* value_json.c: Lua values as the history stores them. fl_json_encode_value
    appends the JSON of the value at idx to out: 0, or -1 when it cannot be

@@ -92,3 +92,11 @@ int fl_signal_kind(lua_State *L, int idx, const char **msg) {
   return *k;
 }
 
+int fl_raise_signal(lua_State *L, int kind, const char *text, size_t n) {
+  int *k = lua_newuserdatauv(L, sizeof(int), 1);
+  *k = kind;
+  lua_pushlstring(L, text, n);
+  lua_setiuservalue(L, -2, 1);
+  luaL_setmetatable(L, FL_SIGNAL_MT);
+  return lua_error(L);
+}

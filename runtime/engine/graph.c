@@ -30,6 +30,7 @@ fl_graph *fl_graph_new(flowlua *rt, fl_flowdef *flow) {
   g->args_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   g->params_ref = LUA_NOREF;
   g->hooks_ref = LUA_NOREF;
+  g->returns_ref = LUA_NOREF;
   return g;
 }
 
@@ -39,6 +40,7 @@ void fl_graph_free(flowlua *rt, fl_graph *g) {
   luaL_unref(rt->L, LUA_REGISTRYINDEX, g->args_ref);
   luaL_unref(rt->L, LUA_REGISTRYINDEX, g->params_ref);
   luaL_unref(rt->L, LUA_REGISTRYINDEX, g->hooks_ref);
+  luaL_unref(rt->L, LUA_REGISTRYINDEX, g->returns_ref);
   fl_dag_free(&g->dag);
   free(g->nodes);
   free(g);
@@ -114,15 +116,17 @@ int fl_graph_add_node(lua_State *L, fl_graph *g, int task_idx, int first_arg,
   }
   int64_t index = fl_dag_add_node(&g->dag);
   if (index < 0) luaL_error(L, "too many tasks in one flow");
-  if (d->graph_id != g->id) {
-    d->graph_id = g->id;
-    d->calls = 0;
+  /* A subflow call made with options counts with the flow's own. */
+  fl_taskdef *counter = d->count_as ? d->count_as : d;
+  if (counter->graph_id != g->id) {
+    counter->graph_id = g->id;
+    counter->calls = 0;
   }
   lua_Debug ar;
   int line = -1;
   if (lua_getstack(L, 1, &ar) && lua_getinfo(L, "l", &ar)) line = ar.currentline;
   fl_node *n = &g->nodes[g->n++];
-  *n = (fl_node){.def = d, .ordinal = ++d->calls, .line = line,
+  *n = (fl_node){.def = d, .ordinal = ++counter->calls, .line = line,
                  .nargs = (uint16_t)nargs, .flags = is_map ? FL_NODE_MAP : 0};
   uint32_t to = (uint32_t)index;
 
@@ -153,6 +157,39 @@ int fl_graph_add_node(lua_State *L, fl_graph *g, int task_idx, int first_arg,
   lua_rawseti(L, args - 1, (lua_Integer)to + 1); /* args_ref table */
   lua_settop(L, top);
   return (int)to;
+}
+
+/* 1 when the value at idx holds a node of another graph than g (directly,
+   in flow.unmapped, or in plain tables, as arguments may): what a body
+   returns must be its own nodes, resolved from its own run's results. */
+static int holds_foreign_node(lua_State *L, const fl_graph *g, int idx,
+                              int seen, int depth) {
+  idx = lua_absindex(L, idx);
+  uint32_t *node = fl_testudata(L, idx, fl_rt(L)->node_mt);
+  if (node) return node[0] != g->id;
+  if (fl_testudata(L, idx, fl_rt(L)->unmapped_mt)) {
+    lua_getiuservalue(L, idx, 1);
+    int found = holds_foreign_node(L, g, -1, seen, depth + 1);
+    lua_pop(L, 1);
+    return found;
+  }
+  if (lua_type(L, idx) != LUA_TTABLE || depth > FL_MAX_ARG_DEPTH) return 0;
+  if (lua_getmetatable(L, idx)) return lua_pop(L, 1), 0;
+  luaL_checkstack(L, 4, "the body's return nested too deeply");
+  lua_pushvalue(L, idx);
+  if (lua_rawget(L, seen) != LUA_TNIL) return lua_pop(L, 1), 0;
+  lua_pop(L, 1);
+  lua_pushvalue(L, idx);
+  lua_pushboolean(L, 1);
+  lua_rawset(L, seen);
+  int found = 0;
+  lua_pushnil(L);
+  while (!found && lua_next(L, idx)) {
+    found = holds_foreign_node(L, g, -1, seen, depth + 1);
+    lua_pop(L, 1);
+  }
+  if (found) lua_pop(L, 1); /* the key lua_next left */
+  return found;
 }
 
 /* "a (line 3) → b (line 5) → a" */
@@ -188,7 +225,7 @@ int fl_graph_build(flowlua *rt, int flow_idx, int params_idx) {
   lua_getiuservalue(L, flow_idx, FL_FLOW_UV_BODY);
   lua_pushvalue(L, params_idx);
   rt->building = g;
-  int status = lua_pcall(L, 1, 0, -3);
+  int status = lua_pcall(L, 1, 1, -3);
   rt->building = NULL;
   if (status != LUA_OK) {
     fl_set_error(rt, "flow '%s': the flow body failed: %s", f->name,
@@ -197,6 +234,23 @@ int fl_graph_build(flowlua *rt, int flow_idx, int params_idx) {
     fl_graph_free(rt, g);
     return FLOWLUA_EBUILD;
   }
+  /* What the body returns is what the flow returns as a subflow (its
+     nodes replaced by their results at the end): kept unless nil. */
+  lua_newtable(L);
+  int foreign = holds_foreign_node(L, g, -2, lua_gettop(L), 0);
+  lua_pop(L, 1);
+  if (foreign) {
+    fl_set_error(rt, "flow '%s': the flow body returned a node of another "
+                     "flow (a body returns its own nodes, or plain values)",
+                 f->name);
+    lua_pop(L, 2);
+    fl_graph_free(rt, g);
+    return FLOWLUA_EBUILD;
+  }
+  if (!lua_isnil(L, -1))
+    g->returns_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  else
+    lua_pop(L, 1);
   lua_pop(L, 1);
 
   uint32_t *cycle = NULL;

@@ -146,7 +146,7 @@ static int push_param_value(flowlua *rt, const char *flow, const char *name,
    and set as the body receives it; when checking, a missing one is let
    be. 0, or -1 with the reason set. */
 static int check_typed(flowlua *rt, const char *flow, int defaults,
-                       int params, int checking) {
+                       int params, int checking, int from_lua) {
   lua_State *L = rt->L;
   lua_pushnil(L);
   while (lua_next(L, defaults)) {
@@ -161,9 +161,14 @@ static int check_typed(flowlua *rt, const char *flow, int defaults,
     if (lua_getfield(L, params, name) == LUA_TNIL && checking) {
       /* nothing to check: a check builds the flow without it */
     } else if (lua_isnil(L, -1)) {
-      fl_set_error(rt, "flow '%s': parameter '%s' is required (%s) and has "
-                       "no default: give it with --param %s=VALUE",
-                   flow, name, fl_buf_str(&want), name);
+      if (from_lua)
+        fl_set_error(rt, "flow '%s': parameter '%s' is required (%s) and "
+                         "has no default: give it in the params of the call",
+                     flow, name, fl_buf_str(&want));
+      else
+        fl_set_error(rt, "flow '%s': parameter '%s' is required (%s) and "
+                         "has no default: give it with --param %s=VALUE",
+                     flow, name, fl_buf_str(&want), name);
       rc = -1;
     } else if (fl_param_normalize(L, -2, -1)) {
       lua_setfield(L, params, name);
@@ -242,10 +247,9 @@ int fl_params_describe(flowlua *rt, const char *flow, fl_buf *out) {
   return FLOWLUA_OK;
 }
 
-/* Pushes the params for the flow at flow_idx: defaults, then overrides. */
-int fl_params_push(flowlua *rt, int flow_idx, int checking) {
-  lua_State *L = rt->L;
-  fl_flowdef *f = lua_touserdata(L, flow_idx);
+/* Pushes a table of the flow's defaults (a typed param's default, if any)
+   and returns its index; the flow's params table is pushed above it. */
+static int push_defaults(lua_State *L, int flow_idx) {
   lua_newtable(L);
   int params = lua_gettop(L);
   lua_getiuservalue(L, flow_idx, FL_FLOW_UV_PARAMS);
@@ -260,6 +264,34 @@ int fl_params_push(flowlua *rt, int flow_idx, int checking) {
     lua_insert(L, -2);
     lua_rawset(L, params);
   }
+  return params;
+}
+
+/* The error for a name the flow's params (the table at defaults) lack. */
+static int unknown_param(flowlua *rt, const char *flow, int defaults,
+                         const char *name) {
+  lua_State *L = rt->L;
+  fl_buf known = FL_BUF_INIT;
+  lua_pushnil(L);
+  while (lua_next(L, defaults)) {
+    fl_buf_addf(&known, "%s%s", known.len ? ", " : "", lua_tostring(L, -2));
+    lua_pop(L, 1);
+  }
+  if (known.len)
+    fl_set_error(rt, "flow '%s' has no parameter '%s' (its parameters: %s)",
+                 flow, name, fl_buf_str(&known));
+  else
+    fl_set_error(rt, "flow '%s' has no parameter '%s' (it takes none)", flow,
+                 name);
+  fl_buf_free(&known);
+  return FLOWLUA_EPARAM;
+}
+
+/* Pushes the params for the flow at flow_idx: defaults, then overrides. */
+int fl_params_push(flowlua *rt, int flow_idx, int checking) {
+  lua_State *L = rt->L;
+  fl_flowdef *f = lua_touserdata(L, flow_idx);
+  int params = push_defaults(L, flow_idx), defaults = params + 1;
   if (rt->resume) {
     int rc = fl_resume_push_params(rt, f->name, defaults, params);
     if (rc) {
@@ -270,19 +302,7 @@ int fl_params_push(flowlua *rt, int flow_idx, int checking) {
   for (size_t i = 0; i < rt->n_params; i++) {
     const char *name = rt->param_names[i];
     if (lua_getfield(L, defaults, name) == LUA_TNIL) {
-      fl_buf known = FL_BUF_INIT;
-      lua_pushnil(L);
-      while (lua_next(L, defaults)) {
-        fl_buf_addf(&known, "%s%s", known.len ? ", " : "", lua_tostring(L, -2));
-        lua_pop(L, 1);
-      }
-      if (known.len)
-        fl_set_error(rt, "flow '%s' has no parameter '%s' (its parameters: %s)",
-                     f->name, name, fl_buf_str(&known));
-      else
-        fl_set_error(rt, "flow '%s' has no parameter '%s' (it takes none)",
-                     f->name, name);
-      fl_buf_free(&known);
+      unknown_param(rt, f->name, defaults, name);
       lua_settop(L, params - 1);
       return FLOWLUA_EPARAM;
     }
@@ -293,7 +313,42 @@ int fl_params_push(flowlua *rt, int flow_idx, int checking) {
     lua_setfield(L, params, name);
     lua_pop(L, 1);
   }
-  if (check_typed(rt, f->name, defaults, params, checking) != 0) {
+  if (check_typed(rt, f->name, defaults, params, checking, 0) != 0) {
+    lua_settop(L, params - 1);
+    return FLOWLUA_EPARAM;
+  }
+  lua_settop(L, params);
+  return FLOWLUA_OK;
+}
+
+int fl_params_push_given(flowlua *rt, int flow_idx, int given_idx) {
+  lua_State *L = rt->L;
+  fl_flowdef *f = lua_touserdata(L, flow_idx);
+  given_idx = lua_absindex(L, given_idx);
+  int params = push_defaults(L, flow_idx), defaults = params + 1;
+  if (lua_type(L, given_idx) == LUA_TTABLE) {
+    lua_pushnil(L);
+    while (lua_next(L, given_idx)) {
+      if (lua_type(L, -2) != LUA_TSTRING) {
+        fl_set_error(rt, "flow '%s': params must be keyed by parameter "
+                         "names, got a %s key",
+                     f->name, luaL_typename(L, -2));
+        lua_settop(L, params - 1);
+        return FLOWLUA_EPARAM;
+      }
+      const char *name = lua_tostring(L, -2);
+      if (lua_getfield(L, defaults, name) == LUA_TNIL) {
+        unknown_param(rt, f->name, defaults, name);
+        lua_settop(L, params - 1);
+        return FLOWLUA_EPARAM;
+      }
+      lua_pop(L, 1);
+      lua_pushvalue(L, -2);
+      lua_insert(L, -2);
+      lua_rawset(L, params); /* typed ones are checked below */
+    }
+  }
+  if (check_typed(rt, f->name, defaults, params, 0, 1) != 0) {
     lua_settop(L, params - 1);
     return FLOWLUA_EPARAM;
   }

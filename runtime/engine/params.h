@@ -19,6 +19,12 @@ void fl_params_clear(flowlua *rt);
    typed param has no value, unless checking (a check or a graph builds
    the flow without running it: the body gets nil for that param). */
 int fl_params_push(flowlua *rt, int flow_idx, int checking);
+/* Pushes the params table of the flow at flow_idx for a run another flow
+   calls as a subflow: its defaults, then the Lua values of the table at
+   given_idx (nil: none). A name the flow lacks, a typed param that refuses
+   its value and a required one missing are FLOWLUA_EPARAM, with the error
+   set and nothing pushed; a plain default takes the value as it is. */
+int fl_params_push_given(flowlua *rt, int flow_idx, int given_idx);
 /* The params of the flow named flow (NULL: the only one) as --help lists
    them, one line each, by name: "  n     integer, default 5, >= 1\n";
    nothing for a flow without params. A status with the error set. */

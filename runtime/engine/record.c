@@ -142,7 +142,10 @@ int fl_record_run_begin(fl_sched *s) {
       .flow = g->flow->name,
       .script = rt->script_name,
       .params_json = params,
-      .scheduled_at = rt->scheduled_at > 0 ? rt->scheduled_at : 0,
+      /* A subflow's run is no fire of its own flow's schedule (a backfill
+         of that flow must not count it), though its tasks see the
+         parent's scheduled_at. */
+      .scheduled_at = rt->scheduled_at > 0 && !s->parent ? rt->scheduled_at : 0,
       .started_at = s->started_wall,
       .keys = ptrs,
       .n_keys = g->n,

@@ -163,170 +163,6 @@ static int pump(fl_sched *s) {
   return any;
 }
 
-static void make_run_id(flowlua *rt, char out[40]) {
-  static const char hex[] = "0123456789abcdef";
-  if (rt->next_run_id[0]) { /* the caller's, once */
-    memcpy(out, rt->next_run_id, sizeof rt->next_run_id);
-    rt->next_run_id[0] = '\0';
-    return;
-  }
-  unsigned char b[16];
-  for (int i = 0; i < 16; i += 8) {
-    uint64_t x = fl_random_u64(rt);
-    for (int k = 0; k < 8; k++) b[i + k] = (unsigned char)(x >> (8 * k));
-  }
-  b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* UUID version 4 */
-  b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-  int o = 0;
-  for (int i = 0; i < 16; i++) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) out[o++] = '-';
-    out[o++] = hex[b[i] >> 4];
-    out[o++] = hex[b[i] & 15];
-  }
-  out[o] = '\0';
-}
-
-void fl_sched_free(flowlua *rt, fl_sched *s) {
-  if (!s) return;
-  lua_State *L = rt->L;
-  for (uint32_t i = 0; s->runs && i < s->g->n; i++) {
-    fl_taskrun *r = &s->runs[i];
-    fl_timer_stop(&rt->loop, &r->wake);
-    fl_timer_stop(&rt->loop, &r->deadline);
-    if (r->co) luaL_unref(L, LUA_REGISTRYINDEX, r->co_ref);
-    free(r->error);
-    free(r->cache_key);
-    free(r->worker_host);
-    if (r->map) {
-      for (uint32_t k = 0; k < r->map->n; k++) {
-        fl_taskrun *c = &r->map->children[k];
-        fl_timer_stop(&rt->loop, &c->wake);
-        fl_timer_stop(&rt->loop, &c->deadline);
-        if (c->co) luaL_unref(L, LUA_REGISTRYINDEX, c->co_ref);
-        free(c->error);
-        free(c->cache_key);
-        free(c->worker_host);
-      }
-      luaL_unref(L, LUA_REGISTRYINDEX, r->map->args_ref);
-      if (r->map->children)
-        fl_mem_uncharge(&rt->mem, (size_t)r->map->n * sizeof *r->map->children);
-      free(r->map->children);
-      free(r->map->mapped);
-      free(r->map);
-    }
-  }
-  luaL_unref(L, LUA_REGISTRYINDEX, s->results_ref);
-  for (int i = 0; i < s->pool_n; i++)
-    luaL_unref(L, LUA_REGISTRYINDEX, s->pool_refs[i]);
-  free(s->pool);
-  free(s->pool_refs);
-  free(s->runs);
-  free(s->waiting);
-  free(s->settle);
-  free(s->tags);
-  fl_store_run_detail_free(s->resume);
-  free(s->rerun);
-  free(s->store_error);
-  fl_graph_free(rt, s->g);
-  free(s);
-}
-
-/* A run of g, which it owns from now on, even when it fails (NULL). */
-static fl_sched *sched_new(flowlua *rt, fl_graph *g) {
-  fl_sched *s = calloc(1, sizeof *s);
-  if (!s) {
-    fl_graph_free(rt, g);
-    return NULL;
-  }
-  s->rt = rt;
-  s->g = g;
-  s->results_ref = LUA_NOREF;
-  size_t n = g->n ? g->n : 1;
-  s->runs = calloc(n, sizeof *s->runs);
-  s->waiting = calloc(n, sizeof *s->waiting);
-  s->settle = calloc(n, sizeof *s->settle);
-  fl_flowdef *f = g->flow;
-  s->tags = calloc((size_t)(f->n_limits ? f->n_limits : 1), sizeof *s->tags);
-  s->pool = calloc(FL_POOL_MAX, sizeof *s->pool);
-  s->pool_refs = calloc(FL_POOL_MAX, sizeof *s->pool_refs);
-  if (!s->runs || !s->waiting || !s->settle || !s->tags || !s->pool ||
-      !s->pool_refs) {
-    fl_sched_free(rt, s);
-    return NULL;
-  }
-  for (int i = 0; i < f->n_limits; i++)
-    s->tags[s->n_tags++] = (fl_tagcount){f->limits[i].tag, f->limits[i].limit, 0};
-  s->concurrency = rt->opts.concurrency > 0 ? rt->opts.concurrency
-                   : f->concurrency > 0     ? f->concurrency
-                                            : FL_DEFAULT_CONCURRENCY;
-  for (uint32_t i = 0; i < g->n; i++) {
-    fl_taskrun *r = &s->runs[i];
-    r->sched = s;
-    r->node = i;
-    r->state = FLOWLUA_TASK_PENDING;
-    r->co_ref = LUA_NOREF;
-    fl_timer_init(&r->wake, NULL, r);
-    fl_timer_init(&r->deadline, NULL, r);
-    s->waiting[i] = fl_dag_n_up(&g->dag, i);
-  }
-  s->total_runs = g->n;
-  lua_newtable(rt->L);
-  s->results_ref = luaL_ref(rt->L, LUA_REGISTRYINDEX);
-  fl__sched_guard_coroutines(rt->L);
-  return s;
-}
-
-int fl_sched_start(flowlua *rt, fl_graph *g, fl_sched **out) {
-  const char *name = g->flow->name; /* the flow outlives the graph */
-  /* Worker tasks need a program to run them: refused before anything is
-     recorded or started, rather than failing each attempt. (The graph is
-     still the runtime's then, freed with it.) */
-  for (uint32_t i = 0; i < g->n; i++)
-    if (g->nodes[i].def->worker) {
-      /* Through a PostgreSQL queue, the jobs need only a script file:
-         `flowlua worker` processes anywhere may run them. */
-      int rc = fl_queue_in_use(rt) ? fl_queue_check(rt) : fl_pool_check(rt);
-      if (rc != FLOWLUA_OK) {
-        *out = NULL;
-        return rc;
-      }
-      break;
-    }
-  if (rt->graph == g) rt->graph = NULL; /* the run owns it now */
-  fl_sched *s = sched_new(rt, g);
-  *out = s;
-  if (!s) {
-    fl_set_error(rt, "flow '%s': out of memory starting the run", name);
-    return FLOWLUA_ENOMEM;
-  }
-  make_run_id(rt, s->run_id);
-  s->started = fl_now();
-  s->started_wall = fl_wall_time();
-  s->scheduled_at = rt->scheduled_at > 0 ? rt->scheduled_at : s->started_wall;
-  s->state = FLOWLUA_FLOW_RUNNING;
-  s->resume = rt->resume; /* the run owns what it resumes */
-  s->rerun = rt->resume_rerun;
-  rt->resume = NULL;
-  rt->resume_rerun = NULL;
-  int rc = fl_record_open(rt);
-  if (rc == FLOWLUA_OK) rc = fl_record_run_begin(s);
-  if (rc != FLOWLUA_OK) {
-    fl_sched_free(rt, s);
-    *out = NULL;
-    return rc;
-  }
-  s->active = 1;
-  s->next_active = rt->active;
-  rt->active = s;
-  if (rt->opts.event_fn) fl__sched_emit(s, NULL, -1, FLOWLUA_FLOW_RUNNING, 0, NULL, 0, 0);
-  fl__sched_log_flow(s, FLOWLUA_LOG_INFO, FLOWLUA_FLOW_RUNNING, -1,
-           "flow '%s' run %s: Running (%u tasks)", g->flow->name, s->run_id,
-           (unsigned)g->n);
-  for (uint32_t i = 0; i < g->n; i++)
-    if (s->waiting[i] == 0) fl__sched_ready(s, i);
-  return FLOWLUA_OK;
-}
-
 /* "6 task runs: 3 Success, 2 Failed, 1 TriggerFailed": the counts the
    summary, runs, show and report give too (fl_fill_outcome). */
 static void add_counts(fl_buf *b, const fl_sched *s) {
@@ -369,6 +205,7 @@ static void sched_end(fl_sched *s) {
   s->active = 0;
   s->next_active = NULL;
   fl__sched_flow_hook(s);
+  if (s->parent || s->subflow) fl__subflow_ended(s);
   if (s->orphan) {
     s->next_active = rt->retired;
     rt->retired = s;
@@ -376,13 +213,21 @@ static void sched_end(fl_sched *s) {
   if (s->on_end) s->on_end(s, s->on_end_data);
 }
 
+/* Every task run of s is final, and no run it called as a subflow is
+   still going. */
+static int sched_over(const fl_sched *s) {
+  return s->final_nodes == s->g->n && s->children == 0;
+}
+
 int fl_sched_pump_all(flowlua *rt) {
-  int any = 0;
+  /* Subflow calls start their runs first: new runs go to the head of
+     rt->active, so the walk below reaches them at the next pass. */
+  int any = fl__subflow_start_pending(rt);
   fl_sched *next;
   for (fl_sched *s = rt->active; s; s = next) {
     any |= pump(s);
     next = s->next_active;
-    if (s->final_nodes == s->g->n) {
+    if (sched_over(s)) {
       sched_end(s);
       any = 1;
     }
@@ -395,6 +240,7 @@ int fl_sched_stalled(flowlua *rt) {
   /* The history's cancel poll wakes the loop but starts nothing: it does
      not count as something to wait for. */
   if (rt->loop.n > (fl_timer_armed(&rt->cancel_poll) ? 1u : 0u)) return 0;
+  if (rt->subflow_head) return 0;
   for (fl_sched *s = rt->active; s; s = s->next_active)
     if (s->running || s->start_q.head || s->tag_wait.head ||
         s->resume_q.head || s->n_settle)
@@ -403,10 +249,11 @@ int fl_sched_stalled(flowlua *rt) {
 }
 
 int fl_sched_has_ready_work(const flowlua *rt) {
+  if (rt->subflow_head) return 1;
   for (const fl_sched *s = rt->active; s; s = s->next_active) {
     int can_start = s->cancelling || s->running < s->concurrency;
     if (s->resume_q.head || s->n_settle || (s->start_q.head && can_start) ||
-        s->final_nodes == s->g->n || (fl_sched_cancelling(s) && !s->cancelling))
+        sched_over(s) || (fl_sched_cancelling(s) && !s->cancelling))
       return 1;
   }
   return 0;
@@ -426,7 +273,10 @@ int fl_sched_run(flowlua *rt, fl_graph *g, fl_sched **out) {
   if (rc) return rc;
   fl_sched *s = *out;
   while (s->active) {
-    if (fl_sched_pump_all(rt)) continue;
+    if (fl_sched_pump_all(rt)) {
+      fl_sched_collect(rt); /* subflows' runs that ended */
+      continue;
+    }
     if (fl_sched_stalled(rt)) {
       fl_set_error(rt, "flow '%s': scheduler stalled with %u task(s) "
                        "unfinished",

@@ -50,6 +50,33 @@ int fl__sched_tags_available(fl_sched *s, const fl_taskdef *d);
 fl_taskdef *fl__sched_run_def(const fl_taskrun *r);
 void fl__sched_tags_take(fl_sched *s, const fl_taskdef *d, int delta);
 
+/* args.c: pushes the value at idx with every node of s's graph in it
+   replaced by its result (inside plain tables and flow.unmapped too). */
+void fl__sched_push_resolved(fl_sched *s, int idx);
+
+/* subflow.c: a subflow call, the userdata its task run's coroutine holds
+   while it waits for the child run (uservalues: 1 the child flow, 2 the
+   params given, 3 the result or the error message). */
+typedef struct fl_subflow {
+  fl_wait wait;            /* the scheduler's handle (first member) */
+  fl_taskrun *run;         /* the calling task run, parked on it */
+  fl_sched *child;         /* its run while it goes; NULL before, after */
+  struct fl_subflow *next; /* in rt's list of calls to start */
+  uint8_t pending;         /* in that list */
+  uint8_t outcome;         /* FL_SUBFLOW_* once known */
+} fl_subflow;
+enum {
+  FL_SUBFLOW_WAITING,
+  FL_SUBFLOW_DONE,   /* the child run succeeded: uservalue 3 is its result */
+  FL_SUBFLOW_FAILED, /* it failed or was cancelled: retries apply */
+  FL_SUBFLOW_REFUSED /* it could not start (params, body): no retry */
+};
+/* Starts the runs of the calls waiting to start; 1 if there were any. */
+int fl__subflow_start_pending(flowlua *rt);
+/* Run s, a subflow's, has ended: its call gets the result or the error,
+   and its parent one child fewer. */
+void fl__subflow_ended(fl_sched *s);
+
 /* args.c, attempt.c */
 void fl__sched_end_interrupted(fl_sched *s, fl_taskrun *r);
 void fl__sched_guard_coroutines(lua_State *L);

@@ -396,6 +396,7 @@ static void start_run(serve *sv, double fire) {
 /* The id of a run in progress, for messages. */
 static const char *running_id(const serve *sv) {
   fl_sched *s = sv->rt->active;
+  while (s && s->parent) s = s->next_active; /* a subflow's run: not one */
   return s ? s->run_id : "?";
 }
 

@@ -22,17 +22,6 @@
 #include "sched_internal.h"
 #include "value_wire.h"
 
-/* The signal a worker's failure is raised as: the scheduler records its
-   text (the worker's error and traceback) as it is, with retries. */
-static int raise_signal(lua_State *L, int kind, const char *text, size_t n) {
-  int *k = lua_newuserdatauv(L, sizeof(int), 1);
-  *k = kind;
-  lua_pushlstring(L, text, n);
-  lua_setiuservalue(L, -2, 1);
-  luaL_setmetatable(L, FL_SIGNAL_MT);
-  return lua_error(L);
-}
-
 /* Raises the job's failure (the job is freed first: lua_error does not
    return). */
 static int raise_failure(lua_State *L, fl_pool_job *job, int kind) {
@@ -51,7 +40,7 @@ static int raise_failure(lua_State *L, fl_pool_job *job, int kind) {
   fl_buf_free(&text);
   size_t n;
   const char *s = lua_tolstring(L, -1, &n);
-  return raise_signal(L, kind, s, n);
+  return fl_raise_signal(L, kind, s, n);
 }
 
 /* After the wait: the worker's answer, as the body's return or error. */

@@ -16,7 +16,7 @@
 /* lflowlib.c: the `flowlua` module */
 int luaopen_flowlua(lua_State *L);
 
-/* lflowlib.c: while a script loads (between these two calls), flow.task
+/* ltask.c: while a script loads (between these two calls), flow.task
    remembers where each task name was defined and raises when a name is
    defined a second time, naming both places. The table lives in the
    registry, so modules the script requires are covered too. */
@@ -27,6 +27,28 @@ void fl_task_names_end(lua_State *L);
    not tasks made later inside a flow body) and returns 1; returns 0 with
    nothing pushed when there is none. A worker finds a job's task so. */
 int fl_push_defined_task(lua_State *L, const char *name);
+
+/* ltask.c: while a script loads, fl_claim_task_name records where task
+   `name` is defined (the caller's line) and raises when it was defined
+   before in this script; fl_keep_defined_task keeps the task at idx under
+   its name, for fl_push_defined_task. Outside a load, both do nothing. */
+void fl_claim_task_name(lua_State *L, const char *name);
+void fl_keep_defined_task(lua_State *L, int idx, const char *name);
+/* ltask.c: pushes a new task named name, with the options table at
+   opts_idx (0: none; `who` names the caller in their errors) and the body
+   at fn_idx, and returns it. Raises on a bad option. It claims no name:
+   flow.task does that for the tasks a script defines. */
+struct fl_taskdef;
+struct fl_taskdef *fl_task_new(lua_State *L, const char *name, int opts_idx,
+                               int fn_idx, const char *who);
+
+/* lsubflow.c: a flow called in another flow's body (a subflow): the flow
+   metatable's __call and :map, and flow.subflow(child, [params], [opts]).
+   Each records a task run of the body's graph whose body runs the child
+   flow (runtime/engine/subflow.c). */
+int fl_flow_call(lua_State *L);
+int fl_flow_map(lua_State *L);
+int fl_flow_subflow(lua_State *L);
 
 /* liocloexec.c: after luaL_openlibs, makes io.open, io.lines, io.tmpfile,
    io.popen, io.input and io.output return files whose descriptors are

@@ -26,6 +26,24 @@
 -- exit: 1
 -- stderr: would post: flow 'notify' run [0-9a-f]{8}: Failed in
 -- stderr: check Failed: .*check: 5 rows, but the totals do not match
+-- run: regions: one subflow run per region, combined
+-- args: {scripts}/regions.lua --state regions.db
+-- stderr: region\[4\]: subflow 'region' run [0-9a-f-]{36} started
+-- stderr: region: Success \(map of 4,
+-- stderr: combine: all regions: 400 rows, total 20200
+-- stderr: regions' Success in
+-- after: 0 runs --state regions.db --flow region
+-- run: regions: a region that fails fails the parent, and on_failure posts it
+-- server: http
+-- args: {scripts}/regions.lua --state :memory: --param broken=east --param webhook={http}/echo
+-- exit: 1
+-- stderr: region\[3\]: Failed .*subflow 'region' run [0-9a-f-]{36} ended Failed: task 'extract' Failed: .*region east: the source file is truncated
+-- stderr: posted the failure to the webhook \(200\)
+-- run: regions: offline, the hook says what it would send
+-- args: {scripts}/regions.lua --state :memory: --param broken=west
+-- exit: 1
+-- stderr: would post: flow 'regions' run [0-9a-f]{8}: Failed in
+-- stderr:   region\[4\] Failed: subflow 'region' run
 -- run: disk_report: df through flow.shell, to CSV and JSON
 -- args: {scripts}/disk_report.lua --param threshold=0
 -- stderr: report: (\d+) file systems, \1 at or above 0%
