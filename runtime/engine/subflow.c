@@ -169,7 +169,6 @@ static int start_protected(lua_State *L) {
     rt->graph = NULL;
     status = fl_graph_build(rt, 2, 4);
     fl_graph *g = rt->graph;
-    rt->graph = saved;
     if (status == FLOWLUA_OK) {
       fl_sched *parent = c->run->sched, *child = NULL;
       double scheduled_at = rt->scheduled_at;
@@ -178,6 +177,9 @@ static int start_protected(lua_State *L) {
       status = fl_sched_start(rt, g, &child);
       rt->start_parent = NULL;
       rt->scheduled_at = scheduled_at;
+      /* A start refused before the run took the graph (worker tasks with
+         no program to run them) leaves it to the runtime. */
+      if (rt->graph == g) fl_graph_free(rt, g);
       if (status == FLOWLUA_OK) {
         child->orphan = 1; /* freed once it has ended */
         child->subflow = c;
@@ -189,6 +191,7 @@ static int start_protected(lua_State *L) {
                            child->run_id);
       }
     }
+    rt->graph = saved;
   }
   lua_pushinteger(L, status);
   return 1;

@@ -72,6 +72,10 @@
 -- args: {script} --flow returns_foreign
 -- exit: 1
 -- stderr: flow 'grab': the flow body returned a node of another flow
+-- run: a child run that cannot start fails the call, freeing what it built
+-- args: {script} --flow uses_worker --workers 0
+-- exit: 1
+-- stderr: subflow 'on_worker' could not start: .*worker
 -- run: params of a call must be a table
 -- args: {script} --flow not_table
 -- exit: 2
@@ -203,6 +207,10 @@ main(flow.define("returns_foreign", function()
   stolen = double(1)
   grab()
 end))
+
+local remote = flow.task("remote", { worker = true }, function() return 1 end)
+local on_worker = flow.define("on_worker", function() remote() end)
+main(flow.define("uses_worker", function() on_worker() end))
 
 main(flow.define("not_table", function() child("n=1") end))
 
