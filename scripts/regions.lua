@@ -57,19 +57,19 @@ local combine = flow.task("combine", function(results)
   return { rows = rows, total = total }
 end)
 
--- The parent's on_failure: a chat message and the summary for machines.
+-- The parent's on_failure: which regions failed, and why, in one message.
 local function notify(summary)
-  local lines = { ("flow '%s' run %s: %s in %.1f s"):format(summary.flow,
-    summary.run_id:sub(1, 8), summary.state, summary.duration) }
+  local failed = {}
   for _, f in ipairs(summary.failed) do
-    lines[#lines + 1] = ("  %s %s: %s"):format(f.task, f.state, f.error or "")
+    failed[#failed + 1] = f.task .. " " .. f.state .. ": " .. (f.error or "")
   end
-  local body = { text = table.concat(lines, "\n"), summary = summary }
-  if summary.params.webhook == "" then
-    flow.log.warn("no webhook given; would post: %s", body.text)
-    return
+  local text = ("regions run %s failed after %.1f s\n%s"):format(
+    summary.run_id:sub(1, 8), summary.duration, table.concat(failed, "\n"))
+  local hook = summary.params.webhook
+  if hook == "" then
+    return flow.log.warn("no webhook given; would post: %s", text)
   end
-  local r = flow.http.post(summary.params.webhook, { json = body, timeout = 10 })
+  local r = flow.http.post(hook, { json = { text = text, summary = summary }, timeout = 10 })
   r:raise_for_status()
   flow.log.info("posted the failure to the webhook (%d)", r.status)
 end

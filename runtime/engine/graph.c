@@ -46,6 +46,18 @@ void fl_graph_free(flowlua *rt, fl_graph *g) {
   free(g);
 }
 
+/* 1 the first time the table at idx is seen (marked in the table at
+   seen), 0 after: a table that contains itself is walked once. */
+static int first_visit(lua_State *L, int idx, int seen) {
+  lua_pushvalue(L, idx);
+  if (lua_rawget(L, seen) != LUA_TNIL) return lua_pop(L, 1), 0;
+  lua_pop(L, 1);
+  lua_pushvalue(L, idx);
+  lua_pushboolean(L, 1);
+  lua_rawset(L, seen);
+  return 1;
+}
+
 /*
  * Records an edge for every node inside the value at idx. Returns 1 if a
  * node was found inside a table (the argument then needs substituting when
@@ -80,15 +92,7 @@ static int scan_value(lua_State *L, fl_graph *g, uint32_t to, int idx,
     luaL_error(L, "arguments of task '%s' are nested more than %d tables deep",
                g->nodes[to].def->name, FL_MAX_ARG_DEPTH);
   luaL_checkstack(L, 4, "arguments nested too deeply");
-  lua_pushvalue(L, idx);
-  if (lua_rawget(L, seen) != LUA_TNIL) {
-    lua_pop(L, 1);
-    return 0;
-  }
-  lua_pop(L, 1);
-  lua_pushvalue(L, idx);
-  lua_pushboolean(L, 1);
-  lua_rawset(L, seen);
+  if (!first_visit(L, idx, seen)) return 0;
 
   int found = 0;
   lua_pushnil(L);
@@ -176,12 +180,7 @@ static int holds_foreign_node(lua_State *L, const fl_graph *g, int idx,
   if (lua_type(L, idx) != LUA_TTABLE || depth > FL_MAX_ARG_DEPTH) return 0;
   if (lua_getmetatable(L, idx)) return lua_pop(L, 1), 0;
   luaL_checkstack(L, 4, "the body's return nested too deeply");
-  lua_pushvalue(L, idx);
-  if (lua_rawget(L, seen) != LUA_TNIL) return lua_pop(L, 1), 0;
-  lua_pop(L, 1);
-  lua_pushvalue(L, idx);
-  lua_pushboolean(L, 1);
-  lua_rawset(L, seen);
+  if (!first_visit(L, idx, seen)) return 0;
   int found = 0;
   lua_pushnil(L);
   while (!found && lua_next(L, idx)) {

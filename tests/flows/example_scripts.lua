@@ -42,7 +42,7 @@
 -- run: regions: offline, the hook says what it would send
 -- args: {scripts}/regions.lua --state :memory: --param broken=west
 -- exit: 1
--- stderr: would post: flow 'regions' run [0-9a-f]{8}: Failed in
+-- stderr: would post: regions run [0-9a-f]{8} failed after
 -- stderr:   region\[4\] Failed: subflow 'region' run
 -- run: disk_report: df through flow.shell, to CSV and JSON
 -- args: {scripts}/disk_report.lua --param threshold=0
