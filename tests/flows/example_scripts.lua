@@ -43,7 +43,7 @@
 -- args: {scripts}/regions.lua --state :memory: --param broken=west
 -- exit: 1
 -- stderr: would post: regions run [0-9a-f]{8} failed after
--- stderr:   region\[4\] Failed: subflow 'region' run
+-- stderr: ^region\[4\] Failed: subflow .region. run
 -- run: disk_report: df through flow.shell, to CSV and JSON
 -- args: {scripts}/disk_report.lua --param threshold=0
 -- stderr: report: (\d+) file systems, \1 at or above 0%
