@@ -72,8 +72,8 @@
 -- args: {script} --flow returns_foreign
 -- exit: 1
 -- stderr: flow 'grab': the flow body returned a node of another flow
--- run: a child run that cannot start fails the call, freeing what it built
--- args: {script} --flow uses_worker --workers 0
+-- run: a child run that cannot start fails the call, freeing what it built (in memory: with PostgreSQL, --workers 0 leaves worker tasks to `flowlua worker` processes)
+-- args: {script} --flow uses_worker --workers 0 --state :memory:
 -- exit: 1
 -- stderr: subflow 'on_worker' could not start: .*worker
 -- run: params of a call must be a table
