@@ -366,16 +366,17 @@ static int subflow_cells_build(subflow_cells *c, const fl_store_run_detail *d) {
     return 1;
   }
   for (size_t i = 0; i < d->n_tasks; i++) c->first[i] = SIZE_MAX;
-  size_t *last = c->next; /* filled back to front: no tail pointers */
+  /* Back to front, each put at the head of its task run's list: the
+     lists come out in the order the subflows began. */
   for (size_t k = d->n_subflows; k-- > 0;) {
     const fl_store_task_row *t = fl_store_detail_find(d, d->subflows[k].task);
-    last[k] = SIZE_MAX;
+    c->next[k] = SIZE_MAX;
     if (!t) {
       c->stray = 1;
       continue;
     }
     size_t i = (size_t)(t - d->tasks);
-    last[k] = c->first[i];
+    c->next[k] = c->first[i];
     c->first[i] = k;
   }
   return 1;
@@ -493,8 +494,8 @@ static void print_run_text(fl_buf *out, const fl_store_run_detail *d,
     if (t.after) add_task_logs(&t.after[i + 1], logs, i);
   }
   table_print(out, &t, (1u << 2) | (1u << 3) | (workers ? 1u << 4 : 0));
-  subflow_cells_free(&sub);
   add_stray_subflows(out, d, &sub);
+  subflow_cells_free(&sub);
 }
 
 void fl_store_print_run_head(fl_buf *out, const fl_store_run_detail *d) {

@@ -11,7 +11,8 @@
  * of no family: the link read back by list, list with a filter, and load;
  * the parent's subflows in the order they began; a link with one end
  * refused; `show` (text and JSON), `runs` (text and JSON) and the HTML
- * report of both ends; a child whose parent was pruned keeps naming it;
+ * report of both ends; a subflow naming a task run its parent lacks is
+ * listed under the table; a child whose parent was pruned keeps naming it;
  * a copy (SQLite to the backend under test, and back) keeps the links.
  * On SQLite only: a subflow's start journalled by a serving process (the
  * writer thread inserts it), and replayed from the journal of a process
@@ -430,6 +431,25 @@ static void test_printed(void) {
   fl_store_close(st);
 }
 
+/* A subflow that names a task run its parent does not hold (a history
+   from elsewhere, a forged one) is not hidden: show lists it under the
+   table, with its full id. */
+static void test_stray_subflow(void) {
+  fl_store *st = open_at(fresh("stray.db"));
+  if (!st) return;
+  fl_store_run *p = begin(st, "lone", "etl", T0, NULL, NULL);
+  if (p) task_ends(p, "a", 0, FLOWLUA_TASK_SUCCESS, T0 + 1);
+  end(p, FLOWLUA_FLOW_SUCCESS, T0 + 3);
+  fl_store_run *kid = begin(st, "kid-x", "load", T0 + 1, "lone", "b");
+  end(kid, FLOWLUA_FLOW_SUCCESS, T0 + 2);
+  char *text = print_run(st, "lone", 0);
+  CHECK_LINE(text, "TASK", "TASK  STATE    ATTEMPTS  DURATION  SUBFLOW  ERROR");
+  CHECK_LINE(text, "a ", "a     Success         1      1.0s");
+  CHECK_CONTAINS(text, "\nSubflows\n  b  kid-x  Success\n");
+  free(text);
+  fl_store_close(st);
+}
+
 /* ---- prune ------------------------------------------------------------------- */
 
 /* Pruning the parent's flow leaves its subflows' runs (another flow, and
@@ -722,6 +742,7 @@ int main(void) {
   fprintf(stderr, "backend: %s\n", pg && *pg ? "postgresql" : "sqlite");
   RUN(test_link_read_back);
   RUN(test_printed);
+  RUN(test_stray_subflow);
   RUN(test_parent_pruned);
   RUN(test_copied);
   if (on_sqlite()) {
