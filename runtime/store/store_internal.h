@@ -24,6 +24,7 @@
 #define FL_STORE_INTERNAL_H
 
 #include <sqlite3.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -479,6 +480,9 @@ typedef struct j_begin_plain {
   int64_t pid, start;
   uint32_t len[J_BEGIN_PLAIN_STRINGS];
 } j_begin_plain;
+_Static_assert(offsetof(j_begin_plain, len) == offsetof(j_begin, len) &&
+                   sizeof(j_begin_plain) <= sizeof(j_begin),
+               "a J_BEGIN's fields are the head of a J_BEGIN_CHILD's");
 /* J_WORKER: attempt `attempt` of the head's task run runs in worker pid,
    then its host (host_len bytes). */
 typedef struct j_worker {
