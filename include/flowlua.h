@@ -634,7 +634,8 @@ FLOWLUA_API int flowlua_prune(flowlua *rt, const flowlua_prune_options *opts,
  * Copies a whole run history from one state to another (`flowlua state
  * copy FROM TO`): from a SQLite file into PostgreSQL (a postgresql://
  * URI), back into a new SQLite file, or between two SQLite files. Every
- * run (params, graph, owner, resumed_from, error, counts), its task runs
+ * run (params, graph, owner, resumed_from, a subflow's parent, error,
+ * counts), its task runs
  * with their results, state changes and worker attempts, every fire claim,
  * fire event and cached result; run ids are kept. One transaction on TO,
  * from one snapshot of FROM; the counts of both sides are compared before

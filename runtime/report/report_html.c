@@ -307,6 +307,41 @@ static void row_open(fl_buf *b, const char *name) {
   fl_buf_addf(b, "<tr><th>%s</th><td>", name);
 }
 
+/* The runs a subflow link names, as text (the report is one file: no
+   other run's page to link to), the summary showing this many subflows at
+   most: a map over a subflow may have called thousands. */
+#define SUBFLOWS_SHOWN 100
+
+/* A subflow's run: the run and task run that called it. A run that
+   called subflows: each, with the task run that called it and its state. */
+static void add_links(fl_buf *b, const fl_store_run_detail *d) {
+  const fl_store_run_row *run = &d->run;
+  if (run->parent_run_id) {
+    row_open(b, "Parent");
+    fl_buf_adds(b, "<code>");
+    add_text(b, run->parent_run_id);
+    fl_buf_adds(b, "</code> (task <code>");
+    add_text(b, run->parent_task ? run->parent_task : "?");
+    fl_buf_adds(b, "</code>)</td></tr>\n");
+  }
+  if (d->n_subflows == 0) return;
+  row_open(b, "Subflows");
+  for (size_t k = 0; k < d->n_subflows && k < SUBFLOWS_SHOWN; k++) {
+    const fl_store_subflow *s = &d->subflows[k];
+    fl_buf_adds(b, k ? "<br>\n<code>" : "<code>");
+    add_text(b, s->task);
+    fl_buf_adds(b, "</code> &rarr; <code>");
+    add_text(b, s->run_id);
+    const char *state = s->state >= 0 ? fl_flow_state_name(s->state) : NULL;
+    fl_buf_addf(b, "</code> <span class=\"badge s-%s\">%s</span>",
+                state ? state : "Unknown", state ? state : "?");
+  }
+  if (d->n_subflows > SUBFLOWS_SHOWN)
+    fl_buf_addf(b, "<br>\n&hellip; and %zu more",
+                d->n_subflows - SUBFLOWS_SHOWN);
+  fl_buf_adds(b, "</td></tr>\n");
+}
+
 static void add_summary(fl_buf *b, const view *v) {
   const fl_store_run_row *run = &v->d->run;
   const fl_store_attempt_list *a = v->r->attempts;
@@ -342,6 +377,7 @@ static void add_summary(fl_buf *b, const view *v) {
     add_text(b, run->resumed_from);
     fl_buf_adds(b, "</code></td></tr>\n");
   }
+  add_links(b, v->d);
   row_open(b, "Script");
   fl_buf_adds(b, "<code>");
   add_text(b, run->script ? run->script : "(not recorded)");

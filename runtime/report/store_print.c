@@ -200,6 +200,22 @@ static void table_print(fl_buf *out, table *t, unsigned right_align) {
 
 /* ---- runs --------------------------------------------------------------------- */
 
+/* A subflow's link, "parent_run_id" and "parent_task", only when the run
+   is one: what every other run prints stays as it was. */
+static void add_json_parent(fl_buf *out, const fl_store_run_row *r) {
+  if (!r->parent_run_id) return;
+  fl_buf_adds(out, ",\"parent_run_id\":");
+  add_json_str(out, r->parent_run_id);
+  fl_buf_adds(out, ",\"parent_task\":");
+  add_json_str(out, r->parent_task);
+}
+
+/* The first eight characters of a run id, as `runs` shows ids: unique in
+   any history a person reads, and `show` takes a prefix. */
+static void add_short_id(fl_buf *out, const char *id) {
+  fl_term_escape(out, id, strnlen(id, 8));
+}
+
 static void print_runs_json(fl_buf *out, const fl_store_run_list *l) {
   fl_buf_addc(out, '[');
   for (size_t i = 0; i < l->n; i++) {
@@ -225,6 +241,7 @@ static void print_runs_json(fl_buf *out, const fl_store_run_list *l) {
     add_json_str(out, r->error);
     fl_buf_adds(out, ",\"resumed_from\":");
     add_json_str(out, r->resumed_from);
+    add_json_parent(out, r);
     fl_buf_addc(out, '}');
   }
   fl_buf_adds(out, "]\n");
@@ -246,6 +263,11 @@ void fl_store_print_runs(fl_buf *out, const fl_store_run_list *l, int json) {
     cell(&t);
     fl_buf_add(&t.text, r->run_id, strnlen(r->run_id, 8));
     cell_str(&t, r->flow);
+    if (r->parent_run_id) { /* a subflow's run, with the run that called it */
+      fl_buf_adds(&t.text, " (subflow of ");
+      add_short_id(&t.text, r->parent_run_id);
+      fl_buf_addc(&t.text, ')');
+    }
     cell_str(&t, flow_state(r->state));
     cell(&t);
     add_local_time(&t.text, r->started_at);
@@ -318,6 +340,79 @@ static void add_task_logs(fl_buf *out, const fl_store_log_list *logs,
   }
 }
 
+/* Which subflow runs belong in which task run's SUBFLOW cell: a task run
+   that retried its subflow call began a run per attempt, so a cell may
+   hold several, in the order they began. Built once with the detail's
+   index by key, not a search of every subflow per task run: a map of a
+   subflow over 10,000 elements is 10,000 of each. */
+typedef struct subflow_cells {
+  size_t *first; /* by task run: its first subflow's index, or SIZE_MAX */
+  size_t *next;  /* by subflow: the next of the same task run, or SIZE_MAX */
+  int stray;     /* some subflow names a task run the run does not hold */
+} subflow_cells;
+
+/* 1 when the run called subflows (the cells are built), else 0. Out of
+   memory, the cells are left empty and every subflow is shown below the
+   table instead. */
+static int subflow_cells_build(subflow_cells *c, const fl_store_run_detail *d) {
+  if (d->n_subflows == 0) return 0;
+  c->first = malloc(d->n_tasks * sizeof *c->first);
+  c->next = malloc(d->n_subflows * sizeof *c->next);
+  if (!c->first || !c->next) {
+    free(c->first);
+    free(c->next);
+    c->first = c->next = NULL;
+    c->stray = 1;
+    return 1;
+  }
+  for (size_t i = 0; i < d->n_tasks; i++) c->first[i] = SIZE_MAX;
+  /* Back to front, each put at the head of its task run's list: the
+     lists come out in the order the subflows began. */
+  for (size_t k = d->n_subflows; k-- > 0;) {
+    const fl_store_task_row *t = fl_store_detail_find(d, d->subflows[k].task);
+    c->next[k] = SIZE_MAX;
+    if (!t) {
+      c->stray = 1;
+      continue;
+    }
+    size_t i = (size_t)(t - d->tasks);
+    c->next[k] = c->first[i];
+    c->first[i] = k;
+  }
+  return 1;
+}
+
+static void subflow_cell(fl_buf *out, const subflow_cells *c,
+                         const fl_store_run_detail *d, size_t task) {
+  if (!c->first) return;
+  for (size_t k = c->first[task]; k != SIZE_MAX; k = c->next[k]) {
+    if (k != c->first[task]) fl_buf_adds(out, ", ");
+    add_short_id(out, d->subflows[k].run_id);
+  }
+}
+
+static void subflow_cells_free(subflow_cells *c) {
+  free(c->first);
+  free(c->next);
+  c->first = c->next = NULL;
+}
+
+/* Subflows whose task run is not in the table (a history from elsewhere,
+   or cells that could not be built), listed under it so none is hidden. */
+static void add_stray_subflows(fl_buf *out, const fl_store_run_detail *d,
+                               const subflow_cells *c) {
+  if (!c->stray) return;
+  fl_buf_adds(out, "\nSubflows\n");
+  for (size_t k = 0; k < d->n_subflows; k++) {
+    const fl_store_subflow *s = &d->subflows[k];
+    fl_buf_adds(out, "  ");
+    fl_term_escape(out, s->task, strlen(s->task));
+    fl_buf_adds(out, "  ");
+    fl_term_escape(out, s->run_id, strlen(s->run_id));
+    fl_buf_addf(out, "  %s\n", flow_state(s->state));
+  }
+}
+
 static void print_run_text(fl_buf *out, const fl_store_run_detail *d,
                            const fl_store_log_list *logs) {
   const fl_store_run_row *r = &d->run;
@@ -342,6 +437,14 @@ static void print_run_text(fl_buf *out, const fl_store_run_detail *d,
     add_field(out, "Ended", fl_buf_str(&v));
   }
   add_field(out, "Resumes", r->resumed_from);
+  if (r->parent_run_id) {
+    fl_buf_reset(&v);
+    fl_buf_adds(&v, r->parent_run_id);
+    fl_buf_adds(&v, " (task ");
+    fl_buf_adds(&v, r->parent_task ? r->parent_task : "?");
+    fl_buf_addc(&v, ')');
+    add_field(out, "Parent", fl_buf_str(&v));
+  }
   add_field(out, "Params", r->params_json);
   add_field(out, "Error", r->error);
   fl_buf_reset(&v);
@@ -356,16 +459,19 @@ static void print_run_text(fl_buf *out, const fl_store_run_detail *d,
   int workers = 0;
   for (size_t i = 0; i < d->n_tasks && !workers; i++)
     workers = d->tasks[i].worker_pid > 0;
-  table t = {.text = FL_BUF_INIT, .cols = workers ? 6 : 5};
+  /* A SUBFLOW column, the same way, only when the run called subflows. */
+  subflow_cells sub = {0};
+  int subflows = subflow_cells_build(&sub, d);
+  table t = {.text = FL_BUF_INIT, .cols = 5 + workers + subflows};
   if (logs && (logs->n || logs->n_drops)) {
     t.after = calloc(d->n_tasks + 1, sizeof *t.after);
     if (t.after) t.n_after = d->n_tasks + 1;
     else t.oom = 1;
   }
   static const char *const head[] = {"TASK", "STATE", "ATTEMPTS", "DURATION",
-                                     "WORKER", "ERROR"};
-  for (int c = 0; c < 6; c++)
-    if (c != 4 || workers) cell_str(&t, head[c]);
+                                     "WORKER", "SUBFLOW", "ERROR"};
+  for (int c = 0; c < 7; c++)
+    if ((c != 4 || workers) && (c != 5 || subflows)) cell_str(&t, head[c]);
   for (size_t i = 0; i < d->n_tasks; i++) {
     const fl_store_task_row *task = &d->tasks[i];
     cell_str(&t, task->key);
@@ -380,10 +486,16 @@ static void print_run_text(fl_buf *out, const fl_store_run_detail *d,
         fl_store_add_worker(&t.text, task->worker_host, task->worker_pid,
                             r->owner_host, 1);
     }
+    if (subflows) {
+      cell(&t);
+      subflow_cell(&t.text, &sub, d, i);
+    }
     cell_first_line(&t, task->error);
     if (t.after) add_task_logs(&t.after[i + 1], logs, i);
   }
   table_print(out, &t, (1u << 2) | (1u << 3) | (workers ? 1u << 4 : 0));
+  add_stray_subflows(out, d, &sub);
+  subflow_cells_free(&sub);
 }
 
 void fl_store_print_run_head(fl_buf *out, const fl_store_run_detail *d) {
@@ -410,6 +522,18 @@ void fl_store_print_run_head(fl_buf *out, const fl_store_run_detail *d) {
   add_json_str(out, r->error);
   fl_buf_adds(out, ",\"resumed_from\":");
   add_json_str(out, r->resumed_from);
+  add_json_parent(out, r);
+  /* The runs it called as subflows, only when any (as parent_*). */
+  for (size_t k = 0; k < d->n_subflows; k++) {
+    const fl_store_subflow *s = &d->subflows[k];
+    fl_buf_adds(out, k ? ",{\"task\":" : ",\"subflows\":[{\"task\":");
+    add_json_str(out, s->task);
+    fl_buf_adds(out, ",\"run_id\":");
+    add_json_str(out, s->run_id);
+    fl_buf_adds(out, ",\"state\":");
+    add_json_str(out, flow_state(s->state));
+    fl_buf_adds(out, k + 1 < d->n_subflows ? "}" : "}]");
+  }
   fl_buf_adds(out, ",\"task_counts\":");
   add_json_counts(out, r);
 }

@@ -32,7 +32,7 @@
  * A table's rows as columns: cols[k] is column k's array literal, built
  * one element per row. */
 
-#define MAX_COLS 16
+#define MAX_COLS 18 /* as FL_COPY_MAX_COLS: flow_run's columns */
 
 typedef struct pg_columns {
   fl_buf col[MAX_COLS];

@@ -144,7 +144,7 @@ PGresult *fl_pg_query(fl_pg *c, const char *what, const char *sql, int n,
 /* ---- the schema (pg_schema.c) ---------------------------------------------- */
 
 /* The schema version this flowlua writes. */
-#define FL_PG_SCHEMA_VERSION 4
+#define FL_PG_SCHEMA_VERSION 5
 
 /*
  * Brings schema `flowlua` to FL_PG_SCHEMA_VERSION: all steps in one

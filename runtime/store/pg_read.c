@@ -117,7 +117,8 @@ static int oom(fl_pg *c, const char *what) {
 #define RUN_COLUMNS                                                            \
   "r.id, r.run_id, r.flow, r.script, r.params, r.state, r.scheduled_at,"       \
   " r.started_at, r.ended_at, r.error, r.resumed_from, r.owner_pid,"           \
-  " r.owner_host, jsonb_typeof(r.task_counts) = 'object'"
+  " r.owner_host, jsonb_typeof(r.task_counts) = 'object', r.parent_run,"   \
+  " r.parent_task"
 enum { COL_ID = 0, COL_RUN_ID = 1, COL_HAS_COUNTS = 13 };
 
 static int read_run_row(struct fl_store_arena *a, const res *q, int i,
@@ -136,6 +137,8 @@ static int read_run_row(struct fl_store_arena *a, const res *q, int i,
   r->resumed_from = col_str(a, q, i, 10, &ok);
   r->owner_pid = col_int64(q, i, 11);
   r->owner_host = col_str(a, q, i, 12, &ok);
+  r->parent_run_id = col_str(a, q, i, 14, &ok);
+  r->parent_task = col_str(a, q, i, 15, &ok);
   return ok;
 }
 
@@ -554,6 +557,28 @@ static int load_tasks(fl_pg *c, fl__store_detail *x, const char *rowid) {
   return status;
 }
 
+/* The runs this one called as subflows, in the order they began: one
+   query on the index flow_run_by_parent (as store_read.c's). */
+static int load_subflows(fl_pg *c, fl__store_detail *x) {
+  res q;
+  const char *id = x->pub.run.run_id;
+  int status = query(c, &q, "cannot read a run's subflows",
+                     "SELECT parent_task, run_id, state FROM flow_run"
+                     " WHERE parent_run = $1 ORDER BY started_at, id",
+                     1, &id);
+  if (status) return status;
+  for (int i = 0; status == FLOWLUA_OK && i < q.rows; i++) {
+    const char *task = col_text(&q, i, 0), *run_id = col_text(&q, i, 1);
+    if (fl__store_detail_add_subflow(
+            x, task, task ? (size_t)q.pq->getlength(q.r, i, 0) : 0, run_id,
+            run_id ? (size_t)q.pq->getlength(q.r, i, 1) : 0,
+            fl_store_flow_state_parse(col_text(&q, i, 2))))
+      status = oom(c, "cannot read a run's subflows");
+  }
+  res_clear(&q);
+  return status;
+}
+
 int fl__pg_load_run(fl_pg *c, const char *ref, const char *flow,
                     fl_store_run_detail **out) {
   *out = NULL;
@@ -570,6 +595,7 @@ int fl__pg_load_run(fl_pg *c, const char *ref, const char *flow,
   if (status == FLOWLUA_OK) status = load_graph(c, x, rowid);
   if (status == FLOWLUA_OK) status = load_edges(c, x, rowid);
   if (status == FLOWLUA_OK) status = load_tasks(c, x, rowid);
+  if (status == FLOWLUA_OK) status = load_subflows(c, x);
   /* Counted as runs lists them: the engine's counts recorded at the end,
      else by the same rule as FL_STORE_COUNT_TASK_RUNS_SQL, from the task
      runs just loaded. */

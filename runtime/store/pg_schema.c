@@ -270,6 +270,12 @@ static const char *const migrations[] = {
     /* Version 4: the params described (store_open.c, 7 -> 8, says why);
        text, as params, byte for byte as the engine wrote it. */
     "ALTER TABLE flowlua.flow_def ADD COLUMN param_types text;",
+    /* Version 5: a subflow's run linked to its parent run and the
+       parent's task run that called it (store_open.c, 8 -> 9, says why). */
+    "ALTER TABLE flowlua.flow_run ADD COLUMN parent_run text;"
+    "ALTER TABLE flowlua.flow_run ADD COLUMN parent_task text;"
+    "CREATE INDEX flow_run_by_parent ON flowlua.flow_run(parent_run)"
+    "  WHERE parent_run IS NOT NULL;",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == FL_PG_SCHEMA_VERSION,

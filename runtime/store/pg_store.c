@@ -420,12 +420,13 @@ static int insert_begin(fl_store *st, void *ctx) {
   snprintf(pid, sizeof pid, "%" PRId64, b->pid);
   fmt_double(lease, sizeof lease, t->lease);
   snprintf(start, sizeof start, "%" PRId64, b->start);
-  const char *params[13] = {
+  const char *params[15] = {
       run_id,           b->str[JB_FLOW],   b->str[JB_SCRIPT],
       b->str[JB_PARAMS], b->scheduled_at > 0 ? scheduled : NULL,
       started,          b->str[JB_RESUMED], b->str[JB_HOST] ? b->str[JB_HOST] : "",
       pid,              t->owner,          lease,
-      b->str[JB_BOOT],  start};
+      b->str[JB_BOOT],  start,             b->str[JB_PARENT],
+      b->str[JB_PARENT_TASK]};
   /* A start whose COMMIT was sent but not answered is found again, ours
      by its lease token and still Running, when the transaction runs a
      second time; any other row with the id is another run's. */
@@ -433,13 +434,14 @@ static int insert_begin(fl_store *st, void *ctx) {
       st->pg, "cannot record the run",
       "WITH ins AS (INSERT INTO flow_run(run_id, flow, script, params, state,"
       " scheduled_at, started_at, resumed_from, owner_host, owner_pid,"
-      " lease_owner, lease_until, owner_boot, owner_start) VALUES ($1, $2,"
+      " lease_owner, lease_until, owner_boot, owner_start, parent_run,"
+      " parent_task) VALUES ($1, $2,"
       " $3, $4, 'Running', $5::float8, $6::float8, $7, $8, $9::bigint, $10,"
-      " " PG_NOW " + $11::float8, $12, $13::bigint) ON CONFLICT (run_id)"
-      " DO NOTHING RETURNING id)"
+      " " PG_NOW " + $11::float8, $12, $13::bigint, $14, $15)"
+      " ON CONFLICT (run_id) DO NOTHING RETURNING id)"
       " SELECT id, 1 FROM ins UNION ALL SELECT id, 0 FROM flow_run"
       " WHERE run_id = $1 AND lease_owner = $10 AND state = 'Running'",
-      13, params);
+      15, params);
   if (!r) return FLOWLUA_EIO;
   const fl_pq_api *pq = fl_pq();
   int n = pq->ntuples(r);

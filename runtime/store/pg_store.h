@@ -92,7 +92,7 @@ int fl__pg_prune_step(fl_store *st, const fl_store_prune_opts *o, double cutoff,
 /* A row of a table being copied (store_copy.c): each column's value as
    text, the same on both backends (integers in decimal, doubles that read
    back to the bit), v[k] NULL for SQL NULL; len[k] its bytes. */
-#define FL_COPY_MAX_COLS 16
+#define FL_COPY_MAX_COLS 18 /* flow_run's columns, the widest table */
 typedef struct fl__copy_row {
   const char *v[FL_COPY_MAX_COLS];
   size_t len[FL_COPY_MAX_COLS];

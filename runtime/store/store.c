@@ -268,6 +268,16 @@ int fl_store_run_begin(fl_store *st, const fl_store_run_info *info,
   if (!info->run_id || !*info->run_id || !info->flow || !*info->flow)
     return fl__store_set_err(st, FLOWLUA_EINVAL,
                    "cannot record a run without a run id and a flow name");
+  /* A link names both ends, or it is no link: a reader shows the pair. */
+  if (!info->parent_run_id != !info->parent_task ||
+      (info->parent_run_id && (!*info->parent_run_id || !*info->parent_task)))
+    return fl__store_set_err(st, FLOWLUA_EINVAL,
+                             "run '%s': a subflow's run needs both its "
+                             "parent's run id and the parent's task key "
+                             "(got %s and %s)",
+                             info->run_id,
+                             info->parent_run_id ? "a run id" : "none",
+                             info->parent_task ? "a task key" : "none");
   for (size_t i = 0; i < info->n_edges; i++)
     if (info->edges[i].from >= info->n_keys || info->edges[i].to >= info->n_keys)
       return fl__store_set_err(st, FLOWLUA_EINVAL,
@@ -296,7 +306,9 @@ int fl_store_run_begin(fl_store *st, const fl_store_run_info *info,
       [JB_SCRIPT] = info->script, [JB_PARAMS] = info->params_json,
       [JB_RESUMED] = info->resumed_from,
       [JB_GRAPH] = graph.data,    [JB_EDGES] = edges.data,
-      [JB_HOST] = owner->host,    [JB_BOOT] = owner->boot_id};
+      [JB_HOST] = owner->host,    [JB_BOOT] = owner->boot_id,
+      [JB_PARENT] = info->parent_run_id,
+      [JB_PARENT_TASK] = info->parent_task};
   for (int i = 0; i < J_BEGIN_STRINGS; i++) {
     ctx.b.str[i] = str[i];
     ctx.b.len[i] = str[i] ? strlen(str[i]) : 0;

@@ -62,7 +62,7 @@
 
 /* The schema this code writes; older files are migrated on open, newer ones
    refused. */
-#define FL_STORE_SCHEMA_VERSION 8
+#define FL_STORE_SCHEMA_VERSION 9
 /* PRAGMA application_id of a flowlua store: "flLS" in ASCII. */
 #define FL_STORE_APPLICATION_ID 0x666c4c53
 
@@ -205,6 +205,11 @@ typedef struct fl_store_run_info {
   const fl_store_edge *edges;
   size_t n_edges;
   const char *resumed_from; /* the run id this run resumes, or NULL */
+  /* A subflow's run: the run id of the flow run that called it and the key
+     of that run's task run that made the call ("child", "child#2",
+     "child[3]"). Both NULL for every other run; both or neither. */
+  const char *parent_run_id;
+  const char *parent_task;
   /* Who runs it; NULL = this process. Tests pass another owner. */
   const fl_store_owner *owner;
 } fl_store_run_info;
@@ -593,6 +598,10 @@ void fl_store_pause_clear(fl_store_pause *p);
    NULL when not recorded. Times are wall clock; 0 = not recorded. */
 typedef struct fl_store_run_row {
   const char *run_id, *flow, *script, *params_json, *error, *resumed_from;
+  /* A subflow's run: its parent's run id and the parent's task run that
+     called it (fl_store_run_info); both NULL for every other run. The
+     parent may have been pruned since: the id is kept as text. */
+  const char *parent_run_id, *parent_task;
   int state; /* flowlua_flow_state, or -1 for a name this code does not know */
   double scheduled_at, started_at, ended_at;
   size_t n_tasks;                          /* task runs recorded */
@@ -690,6 +699,13 @@ enum {
   FL_STORE_EDGES_DAMAGED = 2   /* not JSON, or an edge names no graph key */
 };
 
+/* A run that a run called as a subflow (fl_store_run_info.parent_*). */
+typedef struct fl_store_subflow {
+  const char *task;   /* the calling run's task run key ("child#2") */
+  const char *run_id; /* the subflow's own run */
+  int state;          /* its flowlua_flow_state, or -1 unknown */
+} fl_store_subflow;
+
 typedef struct fl_store_run_detail {
   fl_store_run_row run;
   const char *const *graph_keys; /* as given to fl_store_run_begin */
@@ -701,6 +717,10 @@ typedef struct fl_store_run_detail {
   int edges_state; /* FL_STORE_EDGES_* */
   fl_store_task_row *tasks;      /* in the order they were declared */
   size_t n_tasks;
+  /* The runs this one called as subflows, by the child's started_at then
+     its row id (the order they began). Strings owned by the detail. */
+  fl_store_subflow *subflows;
+  size_t n_subflows;
   /* The run this one resumes, when the caller loaded it too (a resume of
      a resume that crashed before recording what it kept); owned, and
      freed with this one. NULL otherwise. */

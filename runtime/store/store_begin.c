@@ -23,8 +23,9 @@
 const char fl__store_run_insert_sql[] =
     "INSERT INTO flow_run(id, run_id, flow, script, params, resumed_from,"
     " state, scheduled_at, started_at, owner_host, owner_boot, owner_pid,"
-    " owner_start) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'Running', ?7, ?8, ?9,"
-    " ?10, ?11, ?12) ON CONFLICT(id) DO NOTHING";
+    " owner_start, parent_run, parent_task) VALUES (?1, ?2, ?3, ?4, ?5, ?6,"
+    " 'Running', ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+    " ON CONFLICT(id) DO NOTHING";
 const char fl__store_graph_insert_sql[] =
     "INSERT INTO run_graph(run, keys, edges) VALUES (?1, ?2, ?3)"
     " ON CONFLICT(run) DO NOTHING";
@@ -66,6 +67,8 @@ int fl__store_insert_begin(sqlite3_stmt *run, sqlite3_stmt *graph,
   fl__store_bind_text(run, 10, str[JB_BOOT], len[JB_BOOT]);
   sqlite3_bind_int64(run, 11, b->pid);
   sqlite3_bind_int64(run, 12, b->start);
+  fl__store_bind_text(run, 13, str[JB_PARENT], len[JB_PARENT]);
+  fl__store_bind_text(run, 14, str[JB_PARENT_TASK], len[JB_PARENT_TASK]);
   int rc = sqlite3_step(run);
   sqlite3_reset(run);
   sqlite3_clear_bindings(run);
@@ -84,10 +87,15 @@ int fl__store_begin_in_background(fl_store *st, fl_store_run *run,
   const char *what = "cannot record the run";
   j_begin jb = {b->scheduled_at, b->started_at, b->pid, b->start, {0}};
   fl_journal_part parts[2 + J_BEGIN_STRINGS];
-  j_head h = {b->rowid, 0, J_BEGIN};
+  /* Only a subflow's start needs the longer record (store_internal.h). */
+  int child = b->str[JB_PARENT] || b->str[JB_PARENT_TASK];
+  int n_str = child ? J_BEGIN_STRINGS : J_BEGIN_PLAIN_STRINGS;
+  j_head h = {b->rowid, 0, child ? J_BEGIN_CHILD : J_BEGIN};
   parts[0] = (fl_journal_part){&h, sizeof h};
-  parts[1] = (fl_journal_part){&jb, sizeof jb};
-  for (int i = 0; i < J_BEGIN_STRINGS; i++) {
+  parts[1] = (fl_journal_part){&jb, child ? sizeof jb : sizeof(j_begin_plain)};
+  for (int i = J_BEGIN_PLAIN_STRINGS; i < J_BEGIN_STRINGS; i++)
+    jb.len[i] = J_NONE; /* beyond a J_BEGIN's fields: what its padding holds */
+  for (int i = 0; i < n_str; i++) {
     if (b->len[i] >= J_NONE)
       return fl__store_set_err(st, FLOWLUA_EINVAL,
                                "run '%s': its params or graph are too large "
@@ -114,7 +122,7 @@ int fl__store_begin_in_background(fl_store *st, fl_store_run *run,
   }
   /* Journalled last: a failure above leaves no record of a run that did
      not start. */
-  if (fl_journal_append(st->journal, parts, 2 + J_BEGIN_STRINGS) != 0) {
+  if (fl_journal_append(st->journal, parts, 2 + (size_t)n_str) != 0) {
     st->batch.len = keep;
     return fl__store_set_err(st, FLOWLUA_EIO, "cannot write its journal: %s",
                              strerror(errno));

@@ -60,30 +60,31 @@ enum { C_RUNS, C_GRAPHS, C_TASKS, C_EVENTS, C_WORKERS, C_LOGS, C_LOG_DROPS,
 #define RUN_COLS                                                              \
   "id, run_id, flow, script, params, state, scheduled_at, started_at,"        \
   " ended_at, error, task_counts, resumed_from, owner_host, owner_boot,"      \
-  " owner_pid, owner_start"
+  " owner_pid, owner_start, parent_run, parent_task"
 #define TASK_COLS                                                             \
   "run, n, key, task, map_index, state, state_at, state_seq, attempts,"       \
   " error, started_at, started_seq, ended_at, result_kind, result"
 
 static const copy_table tables[C_TABLES] = {
     [C_RUNS] = {
-        "flow_run", "runs", "itttttrrrtttttii", 0,
+        "flow_run", "runs", "itttttrrrtttttiitt", 0,
         "SELECT " RUN_COLS " FROM flow_run ORDER BY id",
         "SELECT id, run_id, flow, script, params, state, scheduled_at,"
         " started_at, ended_at, error, task_counts::text, resumed_from,"
-        " owner_host, owner_boot, owner_pid, owner_start FROM flow_run"
-        " ORDER BY id",
+        " owner_host, owner_boot, owner_pid, owner_start, parent_run,"
+        " parent_task FROM flow_run ORDER BY id",
         /* SQLite's owner columns are NOT NULL; PostgreSQL's boot and start
            may be NULL (a run started by a driver that could not tell). */
         "INSERT INTO flow_run(" RUN_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6,"
         " ?7, ?8, ?9, ?10, ?11, ?12, coalesce(?13, ''), coalesce(?14, ''),"
-        " coalesce(?15, 0), coalesce(?16, 0))",
+        " coalesce(?15, 0), coalesce(?16, 0), ?17, ?18)",
         "INSERT INTO flow_run(" RUN_COLS ") SELECT unnest($1::bigint[]),"
         " unnest($2::text[]), unnest($3::text[]), unnest($4::text[]),"
         " unnest($5::text[]), unnest($6::text[]), unnest($7::float8[]),"
         " unnest($8::float8[]), unnest($9::float8[]), unnest($10::text[]),"
         " unnest($11::jsonb[]), unnest($12::text[]), unnest($13::text[]),"
-        " unnest($14::text[]), unnest($15::bigint[]), unnest($16::bigint[])"},
+        " unnest($14::text[]), unnest($15::bigint[]), unnest($16::bigint[]),"
+        " unnest($17::text[]), unnest($18::text[])"},
     [C_GRAPHS] = {
         "run_graph", "run graphs", "itt", 0,
         "SELECT run, keys, edges FROM run_graph ORDER BY run",

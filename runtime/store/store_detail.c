@@ -30,8 +30,28 @@ void fl_store_run_detail_free(fl_store_run_detail *d) {
   free(x->graph);
   free(x->edges);
   free(x->pub.tasks);
+  free(x->pub.subflows);
   fl__store_arena_free(x->arena);
   free(x);
+}
+
+int fl__store_detail_add_subflow(fl__store_detail *x, const char *task,
+                                 size_t task_len, const char *run_id,
+                                 size_t run_id_len, int state) {
+  if (x->pub.n_subflows == x->cap_subflows) {
+    size_t cap = x->cap_subflows ? 2 * x->cap_subflows : 4;
+    fl_store_subflow *grown = realloc(x->pub.subflows, cap * sizeof *grown);
+    if (!grown) return -1;
+    x->pub.subflows = grown;
+    x->cap_subflows = cap;
+  }
+  const char *t = fl__store_arena_dup(x->arena, task ? task : "",
+                                      task ? task_len : 0);
+  const char *id = fl__store_arena_dup(x->arena, run_id ? run_id : "",
+                                       run_id ? run_id_len : 0);
+  if (!t || !id) return -1;
+  x->pub.subflows[x->pub.n_subflows++] = (fl_store_subflow){t, id, state};
+  return 0;
 }
 
 static int cmp_key_index(const void *a, const void *b) {

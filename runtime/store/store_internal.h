@@ -24,6 +24,7 @@
 #define FL_STORE_INTERNAL_H
 
 #include <sqlite3.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,7 +121,7 @@ int fl__store_owner_gone(const fl_store_owner *self, const char *host,
    a journal is replayed on the machine that wrote it. */
 enum { J_ADD = 'A', J_ADDS = 'N', J_STATE = 'S', J_RESULT = 'R', J_END = 'E',
        J_FIRE = 'F', J_BEGIN = 'B', J_CLAIM = 'C', J_COUNT = 'K',
-       J_WORKER = 'W', J_LOG = 'L' };
+       J_WORKER = 'W', J_LOG = 'L', J_BEGIN_CHILD = 'P' };
 /* J_COUNT (no fields): at the start of a journal's turn, how many task
    runs the head's run has declared so far (head's task). A replay bounds
    the task numbers the journal may name with it: a turned journal does not
@@ -128,9 +129,15 @@ enum { J_ADD = 'A', J_ADDS = 'N', J_STATE = 'S', J_RESULT = 'R', J_END = 'E',
    any declared in it are legitimate up to this count, and no further. */
 #define J_NONE UINT32_MAX /* a string that is NULL */
 
-/* The strings of a run's start (J_BEGIN, pending_begin), in this order. */
+/* The strings of a run's start (J_BEGIN, pending_begin), in this order.
+   A subflow's link to its parent (JB_PARENT, JB_PARENT_TASK) came last,
+   and only a subflow's start journals it (J_BEGIN_CHILD): every other
+   start is a J_BEGIN record as a flowlua before the link wrote it, so
+   journals left by either version replay in the other. */
 enum { JB_RUN_ID, JB_FLOW, JB_SCRIPT, JB_PARAMS, JB_RESUMED, JB_GRAPH,
-       JB_EDGES, JB_HOST, JB_BOOT, J_BEGIN_STRINGS };
+       JB_EDGES, JB_HOST, JB_BOOT, JB_PARENT, JB_PARENT_TASK,
+       J_BEGIN_STRINGS };
+#define J_BEGIN_PLAIN_STRINGS JB_PARENT /* the strings a J_BEGIN holds */
 
 /* One buffered state change for task_event: a change that stopped being
    its task run's latest. */
@@ -465,6 +472,17 @@ typedef struct j_begin {
   int64_t pid, start; /* the owner's; its host and boot id are strings */
   uint32_t len[J_BEGIN_STRINGS];
 } j_begin;
+/* J_BEGIN's fixed fields are j_begin's up to len[J_BEGIN_PLAIN_STRINGS]:
+   this layout, whose size (padding included) is what a J_BEGIN holds.
+   J_BEGIN_CHILD (a subflow's start) holds a whole j_begin. */
+typedef struct j_begin_plain {
+  double scheduled_at, started_at;
+  int64_t pid, start;
+  uint32_t len[J_BEGIN_PLAIN_STRINGS];
+} j_begin_plain;
+_Static_assert(offsetof(j_begin_plain, len) == offsetof(j_begin, len) &&
+                   sizeof(j_begin_plain) <= sizeof(j_begin),
+               "a J_BEGIN's fields are the head of a J_BEGIN_CHILD's");
 /* J_WORKER: attempt `attempt` of the head's task run runs in worker pid,
    then its host (host_len bytes). */
 typedef struct j_worker {
@@ -759,8 +777,15 @@ typedef struct fl__store_detail {
      lines) finds it without reading the task runs again; NULL when the
      reader did not keep them. */
   uint32_t *numbers;
+  size_t cap_subflows;
 } fl__store_detail;
 
+/* Appends a subflow the run called (pub.subflows), its strings copied
+   into the arena; the readers add them in the order they are shown. NULL
+   strings read as "". 0, or -1 when out of memory. */
+int fl__store_detail_add_subflow(fl__store_detail *x, const char *task,
+                                 size_t task_len, const char *run_id,
+                                 size_t run_id_len, int state);
 /* An empty detail with its arena, or NULL when out of memory. Freed with
    fl_store_run_detail_free(&x->pub). */
 fl__store_detail *fl__store_detail_new(void);

@@ -277,6 +277,17 @@ static const char *const migrations[] = {
        flow recorded before. */
     "ALTER TABLE flow_def ADD COLUMN param_types TEXT"
     "  CHECK (param_types IS NULL OR json_valid(param_types));",
+    /* 8 -> 9: a subflow's run is linked to the run that called it: the
+       parent's run id and the key of the parent's task run that made the
+       call ("child", "child#2", "child[3]"); NULL for every other run.
+       Text, as resumed_from, not a foreign key: a child is a run of its
+       own, pruned by its own age, and keeps naming a parent pruned before
+       it. The index finds a parent's subflows (show) without a scan of
+       every run. */
+    "ALTER TABLE flow_run ADD COLUMN parent_run TEXT;"
+    "ALTER TABLE flow_run ADD COLUMN parent_task TEXT;"
+    "CREATE INDEX flow_run_by_parent ON flow_run(parent_run)"
+    "  WHERE parent_run IS NOT NULL;",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] ==

@@ -28,7 +28,7 @@ static const char *col_str(struct fl_store_arena *a, sqlite3_stmt *s, int i,
 #define RUN_COLUMNS                                                            \
   "r.id, r.run_id, r.flow, r.script, r.params, r.state, r.scheduled_at,"       \
   " r.started_at, r.ended_at, r.error, r.resumed_from, r.owner_pid,"           \
-  " r.owner_host, r.task_counts"
+  " r.owner_host, r.task_counts, r.parent_run, r.parent_task"
 
 static int read_run_row(struct fl_store_arena *a, sqlite3_stmt *s,
                         fl_store_run_row *r) {
@@ -46,6 +46,8 @@ static int read_run_row(struct fl_store_arena *a, sqlite3_stmt *s,
   r->resumed_from = col_str(a, s, 10, &ok);
   r->owner_pid = sqlite3_column_int64(s, 11);
   r->owner_host = col_str(a, s, 12, &ok);
+  r->parent_run_id = col_str(a, s, 14, &ok);
+  r->parent_task = col_str(a, s, 15, &ok);
   return ok;
 }
 
@@ -599,6 +601,37 @@ static int load_tasks(fl_store *st, fl__store_detail *x, int64_t rowid) {
   return FLOWLUA_OK;
 }
 
+/* The runs this one called as subflows, in the order they began: one
+   query on the index flow_run_by_parent. */
+static int load_subflows(fl_store *st, fl__store_detail *x) {
+  sqlite3_stmt *s = NULL;
+  int status = fl__store_prepare(
+      st,
+      "SELECT parent_task, run_id, state FROM flow_run"
+      " WHERE parent_run = ?1 ORDER BY started_at, id",
+      &s, "cannot read a run's subflows");
+  if (status) return status;
+  sqlite3_bind_text(s, 1, x->pub.run.run_id, -1, SQLITE_STATIC);
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    if (fl__store_detail_add_subflow(
+            x, (const char *)sqlite3_column_text(s, 0),
+            (size_t)sqlite3_column_bytes(s, 0),
+            (const char *)sqlite3_column_text(s, 1),
+            (size_t)sqlite3_column_bytes(s, 1),
+            fl_store_flow_state_parse(
+                (const char *)sqlite3_column_text(s, 2)))) {
+      status = fl__store_oom(st, "cannot read a run's subflows");
+      break;
+    }
+  }
+  if (status == FLOWLUA_OK && rc != SQLITE_DONE)
+    status = fl__store_sql_err(st, rc, "cannot read the subflows of run '%s'",
+                               x->pub.run.run_id);
+  sqlite3_finalize(s);
+  return status;
+}
+
 int fl_store_load_run(fl_store *st, const char *ref, const char *flow,
                       fl_store_run_detail **out) {
   if (st->pg)
@@ -634,6 +667,7 @@ int fl_store_load_run(fl_store *st, const char *ref, const char *flow,
   if (status == FLOWLUA_OK) status = load_graph(st, x, rowid);
   if (status == FLOWLUA_OK) status = load_edges(st, x, rowid);
   if (status == FLOWLUA_OK) status = load_tasks(st, x, rowid);
+  if (status == FLOWLUA_OK) status = load_subflows(st, x);
   /* Counted as runs lists them: the engine's counts recorded at the end,
      else by the same rule as FL_STORE_COUNT_TASK_RUNS_SQL. */
   counts_stmts stmts = {0};

@@ -124,7 +124,8 @@ static int j_decode(const unsigned char *rec, size_t len, j_record *r) {
                  : r->h.type == J_RESULT ? sizeof r->u.result
                  : r->h.type == J_END    ? (len ? sizeof r->u.end : 0)
                  : r->h.type == J_FIRE   ? sizeof r->u.fire
-                 : r->h.type == J_BEGIN  ? sizeof r->u.begin
+                 : r->h.type == J_BEGIN  ? sizeof(j_begin_plain)
+                 : r->h.type == J_BEGIN_CHILD ? sizeof r->u.begin
                  : r->h.type == J_CLAIM  ? sizeof r->u.claim
                  : r->h.type == J_WORKER ? sizeof r->u.worker
                  : r->h.type == J_LOG    ? sizeof r->u.log
@@ -132,6 +133,11 @@ static int j_decode(const unsigned char *rec, size_t len, j_record *r) {
                                          : SIZE_MAX;
   if (fixed == SIZE_MAX || len < fixed) return -1;
   memcpy(&r->u, rec, fixed);
+  if (r->h.type == J_BEGIN) /* no link to a parent: not a subflow's */
+    for (int i = J_BEGIN_PLAIN_STRINGS; i < J_BEGIN_STRINGS; i++)
+      r->u.begin.len[i] = J_NONE;
+  /* Read alike from here: a subflow's start is a start with its link. */
+  if (r->h.type == J_BEGIN_CHILD) r->h.type = J_BEGIN;
   if (!times_sane(r)) return -1;
   rec += fixed;
   len -= fixed;

@@ -90,9 +90,10 @@ static char *schema_objects(fl_pg *c) {
                    " ('r', 'v')");
 }
 
-/* The relations of schema version FL_PG_SCHEMA_VERSION (4: version 1's,
+/* The relations of schema version FL_PG_SCHEMA_VERSION (5: version 1's,
    the job queue's, flow definitions, cancels asked for and paused flows,
-   and the described params of flow_def, a column). */
+   the described params of flow_def, a column, and flow_run's link of a
+   subflow's run to its parent, two columns). */
 static const char *const SCHEMA_NOW =
     "attempt_worker:r,cache:r,fire:r,fire_event:r,flow_def:r,flow_pause:r,"
     "flow_run:r,job:r,"
@@ -302,7 +303,8 @@ static void test_connect_and_migrate(void) {
   v = one_value(c, "SELECT string_agg(version || ' ' || flowlua, ',' ORDER BY"
                    " version) FROM schema_version");
   CHECK_EQ_STR(v, "1 " FLOWLUA_VERSION ",2 " FLOWLUA_VERSION
-                  ",3 " FLOWLUA_VERSION ",4 " FLOWLUA_VERSION);
+                  ",3 " FLOWLUA_VERSION ",4 " FLOWLUA_VERSION
+                  ",5 " FLOWLUA_VERSION);
   free(v);
   /* A version 1 schema (an older flowlua's) is taken to the current one:
      the job queue's tables, then log lines, flow definitions and cancels,
@@ -311,6 +313,8 @@ static void test_connect_and_migrate(void) {
                              " flowlua.task_log, flowlua.task_log_dropped,"
                              " flowlua.flow_def, flowlua.run_cancel,"
                              " flowlua.flow_pause;"
+                             "ALTER TABLE flowlua.flow_run DROP COLUMN"
+                             " parent_run, DROP COLUMN parent_task;"
                              "DELETE FROM flowlua.schema_version WHERE version >= 2",
                           "back to version 1"), FLOWLUA_OK);
   CHECK_EQ_INT(fl_pg_migrate(c), FLOWLUA_OK);
@@ -325,6 +329,8 @@ static void test_connect_and_migrate(void) {
   CHECK_EQ_INT(fl_pg_exec(c, "DROP TABLE flowlua.task_log,"
                              " flowlua.task_log_dropped, flowlua.flow_def,"
                              " flowlua.run_cancel, flowlua.flow_pause;"
+                             "ALTER TABLE flowlua.flow_run DROP COLUMN"
+                             " parent_run, DROP COLUMN parent_task;"
                              "DELETE FROM flowlua.schema_version WHERE version >= 3;"
                              "INSERT INTO flowlua.flow_run(run_id, flow, state,"
                              " started_at, lease_owner, lease_until) VALUES"
@@ -340,7 +346,9 @@ static void test_connect_and_migrate(void) {
      described) gains flow_def.param_types, NULL for what it held. */
   CHECK_EQ_INT(fl_pg_exec(c, "ALTER TABLE flowlua.flow_def DROP COLUMN"
                              " param_types;"
-                             "DELETE FROM flowlua.schema_version WHERE version = 4;"
+                             "ALTER TABLE flowlua.flow_run DROP COLUMN"
+                             " parent_run, DROP COLUMN parent_task;"
+                             "DELETE FROM flowlua.schema_version WHERE version >= 4;"
                              "INSERT INTO flowlua.flow_def(flow, script, host,"
                              " script_sha256, params, updated_at) VALUES"
                              " ('old', '/s.lua', 'h', 'ab', '{\"n\":1}', 1)",
@@ -354,6 +362,30 @@ static void test_connect_and_migrate(void) {
   free(v);
   CHECK_EQ_INT(fl_pg_exec(c, "DELETE FROM flowlua.flow_def",
                           "the old flow gone"), FLOWLUA_OK);
+  /* A version 4 schema (runs recorded before subflows were linked to
+     their parents) gains flow_run.parent_run and parent_task, NULL for the
+     runs it held, and the index that finds a run's subflows. */
+  CHECK_EQ_INT(fl_pg_exec(c, "ALTER TABLE flowlua.flow_run DROP COLUMN"
+                             " parent_run, DROP COLUMN parent_task;"
+                             "DELETE FROM flowlua.schema_version WHERE version = 5;"
+                             "INSERT INTO flowlua.flow_run(run_id, flow, state,"
+                             " started_at, lease_owner, lease_until) VALUES"
+                             " ('v4run', 'etl', 'Success', 1, 'h:1:x', 2)",
+                          "back to version 4"), FLOWLUA_OK);
+  CHECK_EQ_INT(fl_pg_migrate(c), FLOWLUA_OK);
+  CHECK_EQ_INT(fl_pg_schema_version(c, &version), FLOWLUA_OK);
+  CHECK_EQ_INT(version, FL_PG_SCHEMA_VERSION);
+  v = one_value(c, "SELECT coalesce(parent_run, 'null') || ' ' ||"
+                   " coalesce(parent_task, 'null') FROM flowlua.flow_run"
+                   " WHERE run_id = 'v4run'");
+  CHECK_EQ_STR(v, "null null");
+  free(v);
+  v = one_value(c, "SELECT indexdef FROM pg_indexes WHERE schemaname ="
+                   " 'flowlua' AND indexname = 'flow_run_by_parent'");
+  CHECK_CONTAINS(v, "(parent_run) WHERE (parent_run IS NOT NULL)");
+  free(v);
+  CHECK_EQ_INT(fl_pg_exec(c, "DELETE FROM flowlua.flow_run WHERE run_id ="
+                             " 'v4run'", "the old run gone"), FLOWLUA_OK);
   CHECK_EQ_INT(fl_pg_exec(c,
       "INSERT INTO flowlua.task_log(run, n, seq, attempt, at, level, line)"
       "  SELECT id, 0, 1, 1, 1.5, 'INFO', 'kept' FROM flowlua.flow_run"
@@ -483,7 +515,7 @@ static void test_newer_schema_refused(void) {
   const char *m = fl_pg_errmsg(c);
   CHECK_CONTAINS(m, "state store 'postgresql://");
   CHECK_CONTAINS(m, "written by a newer flowlua (schema version 7; this one "
-                    "knows up to 4); refusing to touch it");
+                    "knows up to 5); refusing to touch it");
   CHECK_NOT_CONTAINS(m, password);
   CHECK_EQ_INT(one_int(c, "SELECT count(*) FROM schema_version"),
                FL_PG_SCHEMA_VERSION + 1);

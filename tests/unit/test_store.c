@@ -540,7 +540,7 @@ static void test_refuse_newer(void) {
   fl_store_close(open_store(path));
   raw_exec(path, "PRAGMA user_version = 99");
   /* Closing the last connection checkpointed the WAL: one file. */
-  check_refused(path, "newer flowlua (schema version 99; this one knows up to 8)");
+  check_refused(path, "newer flowlua (schema version 99; this one knows up to 9)");
 }
 
 /* A file that claims to be SQLite but whose schema page is garbage. */

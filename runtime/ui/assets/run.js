@@ -61,10 +61,44 @@ function showSummary(run) {
   } else {
     resumed.textContent = "-";
   }
+  showLinks(run);
   text("r-counts", run.task_runs + " (" + counts(run.task_counts) + ")");
   text("r-error", run.error);
   text("r-params", JSON.stringify(run.params, null, 2));
   document.getElementById("summary").hidden = false;
+}
+
+function runLink(id) {
+  const a = el("a", id);
+  a.href = "/runs/" + encodeURIComponent(id);
+  return a;
+}
+
+// A subflow's run links to the run that called it; a run that called
+// subflows lists them (the calling task run, the run, its state), the
+// first SUBFLOWS_SHOWN of them: a map over a subflow may call thousands.
+const SUBFLOWS_SHOWN = 100;
+
+function showLinks(run) {
+  const parent = document.getElementById("r-parent");
+  parent.replaceChildren();
+  if (run.parent_run_id) {
+    parent.append(runLink(run.parent_run_id), " (task " + run.parent_task + ")");
+  }
+  for (const e of document.querySelectorAll(".r-parent")) e.hidden = !run.parent_run_id;
+  const subflows = run.subflows || [];
+  const list = document.getElementById("r-subflows");
+  const lines = [];
+  for (const s of subflows.slice(0, SUBFLOWS_SHOWN)) {
+    const line = el("div");
+    line.append(s.task + " \u2192 ", runLink(s.run_id), " ");
+    line.appendChild(el("span", s.state, stateClass(s.state)));
+    lines.push(line);
+  }
+  if (subflows.length > SUBFLOWS_SHOWN)
+    lines.push(el("div", "\u2026 and " + (subflows.length - SUBFLOWS_SHOWN) + " more"));
+  list.replaceChildren(...lines);
+  for (const e of document.querySelectorAll(".r-subflows")) e.hidden = !subflows.length;
 }
 
 // ---- task runs: one page at a time ---------------------------------------
