@@ -152,6 +152,9 @@ int fl_record_run_begin(fl_sched *s) {
       .edges = edges,
       .n_edges = n_edges,
       .resumed_from = from ? from->run_id : NULL,
+      /* A subflow's run: the run and task run that called it. */
+      .parent_run_id = s->parent ? s->parent->run_id : NULL,
+      .parent_task = s->parent ? s->parent_task : NULL,
       .owner = NULL};
   rc = fl_store_run_begin(rt->store, &info, &s->rec);
   if (rc == FLOWLUA_OK) fl_cancel_poll_arm(rt);

@@ -325,7 +325,8 @@ static int resolve_run(fl_pg *c, const char *ref, const char *flow, res *q) {
   int status =
       last ? query(c, q, fl_buf_str(&what),
                    "SELECT " RUN_COLUMNS " FROM flow_run r"
-                   " WHERE $1::text IS NULL OR r.flow = $1"
+                   " WHERE ($1::text IS NULL AND r.parent_run IS NULL)"
+                   " OR r.flow = $1"
                    " ORDER BY r.started_at DESC, r.id DESC LIMIT 1",
                    1, params + 1)
            : query(c, q, fl_buf_str(&what),

@@ -244,7 +244,10 @@ static int resolve_run(fl_store *st, const char *ref, const char *flow,
   /* An exact id wins over the ids it is a prefix of. */
   int status = fl__store_prepare(
       st,
-      last ? "SELECT id, run_id FROM flow_run WHERE ?2 IS NULL OR flow = ?2"
+      /* "last" of any flow is the newest run no flow called: a parent
+         starts before the subflows it calls. */
+      last ? "SELECT id, run_id FROM flow_run"
+             " WHERE (?2 IS NULL AND parent_run IS NULL) OR flow = ?2"
              " ORDER BY started_at DESC, id DESC LIMIT 1"
            : "SELECT id, run_id FROM flow_run WHERE (?2 IS NULL OR flow = ?2)"
              " AND substr(run_id, 1, length(?1)) = ?1"

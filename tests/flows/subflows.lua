@@ -12,6 +12,23 @@
 -- stderr: flow 'outer' run [0-9a-f-]{36}: Success
 -- stderr: check: checked 7 results
 -- stderr: flow 'parent' run .*: Success .*8 task runs: 8 Success
+-- run: runs and show link a parent and its subflows' runs
+-- before: 0 {script} --flow parent
+-- args: runs
+-- stdout: (?m)^[0-9a-f]{8}  child \(subflow of [0-9a-f]{8}\) +Success
+-- stdout: (?m)^[0-9a-f]{8}  outer \(subflow of [0-9a-f]{8}\) +Success
+-- stdout: (?m)^[0-9a-f]{8}  parent +Success
+-- run: show last is the parent, with the run each subflow call made
+-- before: 0 {script} --flow parent
+-- args: show last
+-- stdout: (?m)^Flow +parent$
+-- stdout: (?m)^child#2 +Success +1 +\S+ +[0-9a-f]{8}
+-- stdout: (?m)^child#3\[2\] +Success +1 +\S+ +[0-9a-f]{8}
+-- run: show --json lists the subflows' runs
+-- before: 0 {script} --flow parent
+-- args: show last --json
+-- stdout: "subflows":\[\{"task":"[^"]+","run_id":"[0-9a-f-]{36}","state":"Success"\}
+-- stdout: \{"task":"child#3\[2\]","run_id":"[0-9a-f-]{36}","state":"Success"\}
 -- run: a child that fails fails the call, after the call's retries
 -- args: {script} --flow failing_parent
 -- exit: 1
