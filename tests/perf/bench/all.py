@@ -155,7 +155,12 @@ def run_csv(ctx):
               ("read", "libcsv read"): ("csv.read vs libcsv", "libcsv (C)"),
               ("read", "lua tables"): ("csv.read vs tables", "Lua table-building floor"),
               ("rows", "libcsv read"): ("csv.rows vs libcsv", "libcsv (C)"),
-              ("rows", "lua tables"): ("csv.rows vs tables", "Lua table-building floor")}
+              ("rows", "lua tables"): ("csv.rows vs tables", "Lua table-building floor"),
+              ("stream", "python csv.reader"): ("csv.rows stream vs Python", "Python csv.reader"),
+              ("stream_holding", "python csv.reader holding"):
+                  ("csv.rows stream holding a table vs Python", "Python csv.reader, same"),
+              ("read", "python list(csv.reader)"): ("csv.read vs Python", "Python list(csv.reader)"),
+              ("records", "python DictReader"): ("csv.rows header vs Python", "Python csv.DictReader")}
     rows = []
     for p in doc["pairs"]:
         label, reference = labels[(p["op"], p["ref"])]

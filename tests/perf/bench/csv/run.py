@@ -16,8 +16,15 @@ References (the C ones compiled here; needs cc, libcsv-dev, liblua5.4-dev, lua5.
   ref_lua_tables.c  libcsv callbacks filling Lua tables in a bare lua_State
                     (for the record: a C binding's floor)
 
+  ref_python.py     Python's csv module (Debian's python3): csv.reader
+                    streamed (adding up field lengths, as bench.lua's
+                    stream does), the same while holding the file read
+                    whole, list(csv.reader), csv.DictReader
+
 Prints rows/s for each side and the ratio flowlua/reference (issue 7:
-write >= 0.7x libcsv; read >= 0.4x libcsv and >= 0.9x the table floor).
+write >= 0.7x libcsv; read >= 0.4x libcsv and >= 0.9x the table floor;
+issue 22: streaming >= 2x Python, >= 1.5x while holding a table, read
+>= 3x list(csv.reader), records >= 2.5x DictReader).
 """
 import argparse
 import filecmp
@@ -35,6 +42,13 @@ REPO = benchlib.REPO
 TARGET_WRITE = 0.7        # of libcsv's rows/s
 TARGET_READ_C = 0.4       # of libcsv's rows/s
 TARGET_READ_TABLES = 0.9  # of the table-building floor's rows/s
+# Issue 22: ahead of Python's csv module (ref_python.py), same file, same run.
+TARGET_PY_STREAM = 2.0          # csv.rows vs for row in csv.reader(f)
+TARGET_PY_STREAM_HOLDING = 1.5  # the same while each holds the file read whole
+TARGET_PY_READ = 3.0            # csv.read vs list(csv.reader(f))
+TARGET_PY_RECORDS = 2.5         # csv.rows{header=true} vs csv.DictReader
+# Debian's python3, the one a user of the machine has (not a pyenv's).
+PYTHON = os.environ.get("DEBIAN_PYTHON3", "/usr/bin/python3")
 
 
 def compile_refs(outdir, cc=None):
@@ -76,7 +90,9 @@ def measure(flowlua, workdir, lua="lua5.4", rows=1000000, runs=5, refs=None, log
         env = dict(os.environ, CSV_BENCH_OP=op, CSV_BENCH_FILE=path, CSV_BENCH_ROWS=str(rows))
         return median_rate([flowlua, "--quiet", "--state", ":memory:", os.path.join(HERE, "bench.lua")], env)
 
-    mine = {"write": flowlua_op("write", out), "read": flowlua_op("read", data), "rows": flowlua_op("rows", data)}
+    mine = {"write": flowlua_op("write", out), "read": flowlua_op("read", data), "rows": flowlua_op("rows", data),
+            "stream": flowlua_op("stream", data), "stream_holding": flowlua_op("stream_holding", data),
+            "records": flowlua_op("records", data)}
     # Writing the same rows means writing the same file, byte for byte.
     if not filecmp.cmp(out, data, shallow=False):
         raise BenchError(f"csv.write's file {out} differs from libcsv's {data}: not the same rows")
@@ -88,15 +104,24 @@ def measure(flowlua, workdir, lua="lua5.4", rows=1000000, runs=5, refs=None, log
         "lua tables": median_rate([lua, os.path.join(HERE, "ref_tables.lua"), str(rows)]),
         "libcsv into lua_State": median_rate([refs["lua_tables"], data]),
     }
+    python = benchlib.require_program(PYTHON, "apt-get install python3")
+    ref_py = os.path.join(HERE, "ref_python.py")
+    for name, op in (("python csv.reader", "stream"), ("python csv.reader holding", "stream_holding"),
+                     ("python list(csv.reader)", "read"), ("python DictReader", "records")):
+        theirs[name] = median_rate([python, ref_py, op, data, str(rows)])
     comparisons = [("write", "libcsv writebuf", TARGET_WRITE), ("read", "libcsv read", TARGET_READ_C),
                    ("read", "lua tables", TARGET_READ_TABLES), ("rows", "libcsv read", TARGET_READ_C),
-                   ("rows", "lua tables", TARGET_READ_TABLES)]
+                   ("rows", "lua tables", TARGET_READ_TABLES),
+                   ("stream", "python csv.reader", TARGET_PY_STREAM),
+                   ("stream_holding", "python csv.reader holding", TARGET_PY_STREAM_HOLDING),
+                   ("read", "python list(csv.reader)", TARGET_PY_READ),
+                   ("records", "python DictReader", TARGET_PY_RECORDS)]
     pairs = []
     for op, ref, target in comparisons:
         ratio = mine[op][0] / theirs[ref][0]
         pairs.append({"op": op, "ref": ref, "flowlua_rows_per_s": mine[op][0], "ref_rows_per_s": theirs[ref][0],
                       "ratio": ratio, "target_min": target, "meets_target": ratio >= target})
-        log(f"  csv.{op:<5} {mine[op][0]:>11,.0f} rows/s  vs  {ref:<18} {theirs[ref][0]:>12,.0f} rows/s"
+        log(f"  csv.{op:<14} {mine[op][0]:>11,.0f} rows/s  vs  {ref:<26} {theirs[ref][0]:>12,.0f} rows/s"
             f"  ratio {ratio:.2f}  (target >= {target})")
     return {"rows": rows, "runs": runs,
             "flowlua": {op: {"rows_per_s": m, "samples": s} for op, (m, s) in mine.items()},
