@@ -493,9 +493,12 @@ int fl_resume_run(flowlua *rt, const char *who, fl_run_mode mode,
                   const char *flow_name, const char *run_ref, int force,
                   const char *from_task);
 
-/* serve.c: serving the flow's schedule until stopped (flowlua_serve). */
+/* serve.c: serving the flow's schedule until stopped (flowlua_serve);
+   ops (NULL: none) reload the script when its file changes
+   (serve_reload.h). */
+struct fl_reload_ops;
 int fl_serve(flowlua *rt, const char *flow_name, int max_runs,
-             flowlua_serve_result *out);
+             const struct fl_reload_ops *ops, flowlua_serve_result *out);
 
 /* errors.c: error values of Lua code. Error text longer than
    FL_ERROR_HEAD + FL_ERROR_TAIL bytes keeps only its first and last bytes
