@@ -315,6 +315,41 @@ def main():
             f.write(BETA.replace('flow.interval { seconds = 0.6 }', 'nil'))
         refused(["none"], ["nothing to serve"])
         refused(["missing.lua"], ["cannot serve missing.lua"])
+        # Reload serving one script (`flowlua SCRIPT.lua`) as well.
+        solo = os.path.join(tmp, "solo")
+        os.makedirs(solo)
+        with open(os.path.join(solo, "edit.lua"), "w") as f:
+            f.write(EDIT.replace("VERSION", "v1"))
+        solo_log = open(os.path.join(solo, "serve.log"), "w")
+        one = subprocess.Popen([flowlua, "edit.lua", "--state", h.state],
+                               cwd=solo, stdin=subprocess.DEVNULL,
+                               stdout=solo_log, stderr=subprocess.STDOUT)
+
+        def solo_values():
+            try:
+                with open(os.path.join(solo, "values.txt")) as f:
+                    return [line.split()[0] for line in f]
+            except FileNotFoundError:
+                return []
+        try:
+            wait_for("a v1 run serving one script", lambda: "v1" in solo_values())
+            write_atomic(os.path.join(solo, "edit.lua"), EDIT.replace("VERSION", "v3"))
+            wait_for("a v3 run serving one script", lambda: "v3" in solo_values())
+            one.send_signal(signal.SIGTERM)
+            code = one.wait(timeout=60)
+        finally:
+            if one.poll() is None:
+                one.kill()
+                one.wait()
+            solo_log.close()
+        with open(os.path.join(solo, "serve.log")) as f:
+            text = f.read()
+        if code != 0 or text.count("reloaded") != 1:
+            fail(f"serving one script: exit {code}, log:\n{text}")
+        got = solo_values()
+        if got != sorted(got) or got[-1] != "v3":
+            fail(f"serving one script ran {got}: v1 then v3 expected")
+
         print(f"{TEST}: ok: {len(runs('alpha'))} alpha, {len(runs('beta'))} beta, "
               f"{len(values())} edited runs; {len(paused)} paused fire times")
 
