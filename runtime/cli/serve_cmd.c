@@ -270,6 +270,11 @@ static void *serve_thread(void *arg) {
   server *sv = f->owner;
   f->res = (flowlua_serve_result){.size = sizeof f->res};
   f->rc = flowlua_serve(f->rt, f->flow, sv->args->max_runs, &f->res);
+  /* Said now, not at the exit: the other flows go on being served, and a
+     flow that stopped must not go unnoticed until then. */
+  if (f->rc != FLOWLUA_OK)
+    fprintf(stderr, "flowlua: flow '%s' (%s) is no longer served: %s\n",
+            f->flow, f->script, flowlua_errmsg(f->rt));
   pthread_mutex_lock(&sv->lock);
   int last = ++sv->ended == sv->n_flows;
   pthread_mutex_unlock(&sv->lock);
@@ -324,8 +329,8 @@ static int wait_for_threads(server *sv, const sigset_t *set) {
     if (sigwait(set, &sig) != 0 || sig == SIGUSR1) continue;
     signals++;
     if (signals == 1) {
-      say(sv, "stopping after the runs in progress (signal again to cancel "
-              "them)");
+      fputs("flowlua: stopping after the runs in progress (signal again to "
+            "cancel them)\n", stderr);
       stop_all(sv, 0);
     } else if (signals == 2) {
       fputs("flowlua: cancelling the runs in progress (signal again to force "
@@ -347,9 +352,7 @@ static int finish(server *sv, int signals) {
   int code = EXIT_OK, cancelled_by_signal = 0;
   for (size_t i = 0; i < sv->n_flows; i++) {
     served *f = &sv->flows[i];
-    if (f->rc != FLOWLUA_OK) {
-      fprintf(stderr, "flowlua: flow '%s' (%s): %s\n", f->flow, f->script,
-              flowlua_errmsg(f->rt));
+    if (f->rc != FLOWLUA_OK) { /* said by its thread */
       int c = f->rc == FLOWLUA_ENOMEM || f->rc == FLOWLUA_EIO
                   ? EXIT_RUN_FAILED : EXIT_USAGE;
       if (c > code) code = c;
