@@ -84,7 +84,7 @@ static void check_accepted(const cli_args *a, int argc, char **argv) {
   FUZZ_CHECK(a->command != CLI_SERVE ||
                  (a->n_scripts > 0 && !a->script && !a->n_params && !a->flow &&
                   !a->resume && !a->once && !a->run_id && !a->json &&
-                  !a->from && !a->count),
+                  !a->from),
              "serve accepted without a path, or with an option of another "
              "command");
   FUZZ_CHECK(a->slots >= 0 && a->lease >= 0 && a->lease <= 86400 &&
