@@ -234,10 +234,11 @@ def main():
                                    "flow = 'alpha' AND state = 'Success'")
                  if float(t[0]) > paused[-1]]) > 0)
 
-            # Reload: the edited script writes v2 from its next fire time.
+            # Reload: the edited script writes v2 from its next fire time,
+            # and fires every 0.3 s instead of 0.5 s from the one after.
             edit = os.path.join(tmp, "flows", "edit.lua")
             old_sha = h.rows("SELECT script_sha256 FROM {flow_def} WHERE flow = 'edited'")
-            v2 = EDIT.replace("VERSION", "v2")
+            v2 = EDIT.replace("VERSION", "v2").replace("seconds = 0.5", "seconds = 0.3")
             write_atomic(edit, v2)
             wait_for("a run writing v2", lambda: any(v[0] == "v2" for v in values()))
             new_sha = hashlib.sha256(v2.encode()).hexdigest()
@@ -266,6 +267,12 @@ def main():
             times = [v[1] for v in values()]
             if len(times) != len(set(times)):
                 fail(f"a fire time of 'edited' ran twice: {sorted(times)}")
+            # The new schedule's fire times (k x 0.3 s) after the first v2
+            # run, which ran the fire time that noticed the change.
+            later = [round(float(v[1]) * 1000) for v in values() if v[0] == "v2"][1:]
+            if not later or any(ms % 300 for ms in later) or \
+                    all(ms % 500 == 0 for ms in later):
+                fail(f"v2's fire times are not its 0.3 s schedule: {later}")
 
             # SIGTERM while a run of 'held' is kept going: it finishes.
             open(hold, "w").close()
