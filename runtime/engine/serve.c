@@ -817,6 +817,7 @@ static void swap_in(serve *sv) {
   lua_pop(next->L, 1);
   sv->sc = f->schedule;
   sv->rt = next;
+  take_mark(sv); /* the store's busy waits are the new handle's from now */
   if (fl_versions_retire(&sv->versions, old, &next->loop, sv->ops) != 0)
     sv_log(sv, FLOWLUA_LOG_ERROR,
            "flow '%s': out of memory keeping the runs of the earlier "
