@@ -760,6 +760,16 @@ typedef struct flowlua_serve_result {
  * A fire time that comes due while a run is still going is handled by the
  * schedule's overlap policy (skipped, queued, or the run cancelled), and
  * logged.
+ * When rt loaded a script file (flowlua_load_file), the file is looked at
+ * before each fire time (a stat, then its SHA-256): new text is loaded
+ * into a new runtime made like rt (its options, params and host
+ * functions), which runs that fire time and the next ones, on its
+ * schedule, once it still defines the flow with a schedule; runs going on
+ * the earlier version finish there, and the runtimes this call made are
+ * freed before it returns (rt stays the caller's, with the version it
+ * loaded). New text that does not load, or lacks the flow or its
+ * schedule, is logged as an error once and the served version goes on.
+ * flowlua_stop and flowlua_cancel on rt reach the reloaded runtimes.
  * Returns FLOWLUA_OK when serving ended normally, with *out (may be NULL)
  * filled; an error code when the flow cannot be served.
  */

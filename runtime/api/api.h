@@ -28,4 +28,9 @@ int fl_api_sized(flowlua *rt, const char *who, const char *what, size_t have,
 #define FL_API_SIZED(rt, who, p)                                               \
   (!(p) || fl_api_sized((rt), (who), #p, (p)->size, sizeof *(p)))
 
+/* reload.c: what serving needs to reload an edited script (a new handle
+   like the served one, and freeing it): serve_reload.h. */
+struct fl_reload_ops;
+const struct fl_reload_ops *fl_api_reload_ops(void);
+
 #endif

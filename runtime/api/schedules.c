@@ -114,6 +114,6 @@ int flowlua_serve(flowlua *rt, const char *flow_name, int max_runs,
   if (!FL_API_SIZED(rt, "flowlua_serve", out)) return FLOWLUA_EINVAL;
   int rc = fl_api_enter(rt, "flowlua_serve", FL_API_RUN);
   if (rc) return rc;
-  rc = fl_serve(rt, flow_name, max_runs, out);
+  rc = fl_serve(rt, flow_name, max_runs, fl_api_reload_ops(), out);
   return fl_api_leave(rt, rc);
 }

@@ -27,6 +27,7 @@ const char *cli_usage(void) {
          "       flowlua worker SCRIPT.lua... --state URL [--queue NAME]...\n"
          "                      [--slots N] [--lease SECONDS]\n"
          "       flowlua workers --state URL [--json]\n"
+         "       flowlua serve PATH... [--state PATH|URL] [--max-runs N]\n"
          "       flowlua pause FLOW [--state PATH|URL]\n"
          "       flowlua unpause FLOW [--state PATH|URL]\n"
          "       flowlua ui [--state PATH|URL] [--listen ADDR:PORT] [--token T]\n"
@@ -58,6 +59,10 @@ const char *cli_usage(void) {
          "at once (default: the number of CPUs), until SIGINT/SIGTERM (the\n"
          "jobs in hand finish; a second signal abandons them). 'workers'\n"
          "lists the live workers.\n"
+         "'serve' serves every scheduled flow of the scripts and folders\n"
+         "(each *.lua directly in a folder) in one process, each on its own\n"
+         "schedule, into one history, until SIGINT/SIGTERM/SIGHUP; an\n"
+         "edited script is reloaded at its flow's next fire time.\n"
          "'pause' switches a flow's schedule off through the history: the\n"
          "process serving it records each fire time as paused instead of\n"
          "running it (a run in progress goes on); 'unpause' switches it on\n"
@@ -383,7 +388,7 @@ static int parse_positional(const char *arg, int *positional, cli_args *out,
                   {"prune", CLI_PRUNE}, {"backfill", CLI_BACKFILL},
                   {"state", CLI_STATE_COPY}, {"worker", CLI_WORKER},
                   {"workers", CLI_WORKERS}, {"pause", CLI_PAUSE},
-                  {"unpause", CLI_UNPAUSE}};
+                  {"unpause", CLI_UNPAUSE}, {"serve", CLI_SERVE}};
   for (size_t c = 0; *positional == 0 && !out->script &&
                      c < sizeof commands / sizeof commands[0];
        c++)
@@ -405,7 +410,7 @@ static int parse_positional(const char *arg, int *positional, cli_args *out,
     ++*positional;
     return 0;
   }
-  if (out->command == CLI_WORKER) {
+  if (out->command == CLI_WORKER || out->command == CLI_SERVE) {
     ++*positional;
     return push_word(&out->scripts, &out->n_scripts, arg, err, errlen);
   }
@@ -442,6 +447,30 @@ static int parse_positional(const char *arg, int *positional, cli_args *out,
   return 0;
 }
 
+/* `flowlua serve PATH...`: the options of serving that make sense for
+   many flows at once. Not --param, --flow, --once, --resume or --run-id:
+   each flow runs with its own defaults, on its schedule. */
+static int check_serve(cli_args *out, char *err, size_t errlen) {
+  if (out->n_scripts == 0)
+    return fail(err, errlen, "%s", "serve needs the scripts or folders whose "
+                                   "scheduled flows it serves: 'flowlua serve "
+                                   "PATH...'");
+  if (out->n_params || out->flow || out->resume || out->from_task ||
+      out->force || out->limit || out->json || out->format || out->run ||
+      out->once || out->count || out->from || out->to || out->html ||
+      out->older_than >= 0 || out->keep_failed || out->vacuum ||
+      out->run_id || out->n_queues || out->slots || out->lease > 0)
+    return fail(err, errlen, "%s", "'flowlua serve' takes --state, "
+                                   "--max-runs, --concurrency, "
+                                   "--memory-limit, --workers, --retention, "
+                                   "--log-level, --log-format, --quiet and "
+                                   "--no-status (each flow runs with its own "
+                                   "params' defaults); see --help");
+  out->limit = 20;
+  out->count = 10;
+  return 0;
+}
+
 /* What the options mean together: each that goes with another command or
    option is an error naming both; then the defaults of --limit and
    --count. */
@@ -461,7 +490,8 @@ static int check_combinations(cli_args *out, char *err, size_t errlen) {
                                    "write the page to");
   if (out->html && out->command != CLI_REPORT)
     return fail(err, errlen, "%s", "--html goes with 'flowlua report'");
-  if (out->retention > 0 && out->command != CLI_RUN)
+  if (out->retention > 0 && out->command != CLI_RUN &&
+      out->command != CLI_SERVE)
     return fail(err, errlen, "%s", "--retention goes with serving a script");
   if (out->command == CLI_PRUNE && out->older_than < 0)
     return fail(err, errlen, "%s", "prune needs --older-than AGE (30d, 12h): "
@@ -472,6 +502,7 @@ static int check_combinations(cli_args *out, char *err, size_t errlen) {
                                    "go with 'flowlua prune'");
   if (out->run_id && out->command != CLI_RUN)
     return fail(err, errlen, "%s", "--run-id goes with running a script");
+  if (out->command == CLI_SERVE) return check_serve(out, err, errlen);
   if (out->command == CLI_WORKER && out->n_scripts == 0)
     return fail(err, errlen, "%s", "worker needs the scripts whose worker "
                                    "tasks it runs: 'flowlua worker SCRIPT... "

@@ -24,6 +24,7 @@ typedef enum cli_command {
   CLI_WORKERS, /* flowlua workers: the live workers */
   CLI_PAUSE,   /* flowlua pause FLOW: its schedule off, through the history */
   CLI_UNPAUSE, /* flowlua unpause FLOW: its schedule on again */
+  CLI_SERVE,   /* flowlua serve PATH...: every scheduled flow, one process */
   CLI_HELP,
   CLI_VERSION
 } cli_command;
@@ -66,7 +67,7 @@ typedef struct cli_args {
   int keep_failed;     /* prune: --keep-failed */
   int vacuum;          /* prune: --vacuum */
   const char *copy_from, *copy_to; /* state copy FROM TO */
-  /* worker: its scripts (owned array), --queue (owned array), --slots,
+  /* worker, serve: its scripts (owned array; serve: files and folders), --queue (owned array), --slots,
      --lease (seconds; 0 = not given) */
   const char **scripts;
   size_t n_scripts;

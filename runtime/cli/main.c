@@ -23,6 +23,7 @@
 #include "termtext.h"
 #include "utf8.h"
 #include "ui.h"
+#include "serve_cmd.h"
 #include "worker_cmd.h"
 
 enum { EXIT_OK = 0, EXIT_RUN_FAILED = 1, EXIT_USAGE = 2, EXIT_CANCELLED = 130 };
@@ -866,6 +867,12 @@ int main(int argc, char **argv) {
   opts.state_path = args.state                  ? args.state
                     : state_env && *state_env ? state_env
                                               : ".flowlua/state.db";
+  if (args.command == CLI_SERVE) {
+    /* Its own handles, threads and signals (serve_cmd.c). */
+    int code = cli_serve(&args, &opts);
+    cli_args_free(&args);
+    return code;
+  }
   fl_status_term *status = status_for(&args);
   if (status) {
     opts.log_fn = fl_status_term_on_log;

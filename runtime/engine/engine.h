@@ -11,6 +11,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include <lua.h>
@@ -345,8 +346,12 @@ struct flowlua {
   pthread_mutex_t task_gate;
   pthread_cond_t task_entered; /* signalled when in_task becomes 1 */
   int in_task, abandoned;
-  volatile sig_atomic_t cancel_requested; /* cancel the run in progress */
-  volatile sig_atomic_t stop_requested;   /* start no new scheduled run */
+  /* Set by flowlua_stop and flowlua_cancel, from a signal handler or
+     another thread (`flowlua serve` stops each flow's thread from its main
+     thread): lock-free atomics, safe in a handler as sig_atomic_t was and
+     ordered across threads, where a volatile is a data race. */
+  _Atomic int cancel_requested; /* cancel the run in progress */
+  _Atomic int stop_requested;   /* start no new scheduled run */
   int cancel_current;  /* cancel the run in progress only (overlap policy) */
   /* Looks in the history, about once a second while runs are recorded,
      for cancels asked for by another process (cancel_poll.c). */
@@ -417,6 +422,9 @@ struct flowlua {
   fl_taskrun **task_runs;
   size_t n_task_keys;
 };
+
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2,
+               "flowlua_stop and flowlua_cancel need lock-free atomics");
 
 /* Whether the run in progress is to be cancelled. */
 static inline int fl_cancelling(const flowlua *rt) {
@@ -523,9 +531,12 @@ int fl_resume_run(flowlua *rt, const char *who, fl_run_mode mode,
    failure. */
 int fl_subflow_body(lua_State *L);
 
-/* serve.c: serving the flow's schedule until stopped (flowlua_serve). */
+/* serve.c: serving the flow's schedule until stopped (flowlua_serve);
+   ops (NULL: none) reload the script when its file changes
+   (serve_reload.h). */
+struct fl_reload_ops;
 int fl_serve(flowlua *rt, const char *flow_name, int max_runs,
-             flowlua_serve_result *out);
+             const struct fl_reload_ops *ops, flowlua_serve_result *out);
 
 /* errors.c: error values of Lua code. Error text longer than
    FL_ERROR_HEAD + FL_ERROR_TAIL bytes keeps only its first and last bytes

@@ -24,6 +24,14 @@
  * Pause. A flow paused through the history (flowlua pause) is looked up at
  * each fire time: while paused, fire times are claimed and recorded as
  * paused, no run starts, and a run in progress goes on.
+ *
+ * Reload. Before each fire time the script file is looked at (a stat, and
+ * its SHA-256 when that changed): an edited script is loaded into a new
+ * handle, which runs that fire time and the ones after, on its schedule;
+ * the runs going on the earlier handle finish there (serve_reload.h). A
+ * new version that does not load is refused once, logged, and the old one
+ * serves on. The loop runs in a protected call on the current handle's
+ * Lua state, so a swap leaves it and enters it again on the new one.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <limits.h>
@@ -41,6 +49,7 @@
 #include "record.h"
 #include "retention.h"
 #include "schedule.h"
+#include "serve_reload.h"
 #include "store.h"
 #include "tz.h"
 
@@ -81,7 +90,8 @@ static double wall_clock_hold(double fire) {
 }
 
 typedef struct serve {
-  flowlua *rt;
+  flowlua *rt;   /* the handle that starts the next runs */
+  flowlua *host; /* the caller's: its stop and cancel rule them all */
   const fl_schedule *sc;
   const char *name;
   fl_tz *local;  /* the zone times are logged in, for interval schedules */
@@ -103,6 +113,11 @@ typedef struct serve {
   int status; /* FLOWLUA_OK, or why serving stopped */
   fl_retention retention; /* the daily prune (--retention) */
   int paused; /* the flow's pause as last read (flowlua pause) */
+  const fl_reload_ops *ops; /* NULL: no reload */
+  fl_reload reload;     /* the script file as last seen */
+  fl_versions versions; /* handles of earlier versions, runs going */
+  flowlua *next;        /* a reloaded handle waiting to be swapped in */
+  int entered;          /* serve_loop's start (catch-up...) is done */
 } serve;
 
 /* Now on the schedule's timeline. */
@@ -288,7 +303,8 @@ static void run_ended(fl_sched *s, void *data) {
 }
 
 static int may_start(const serve *sv) {
-  return !sv->rt->stop_requested && !sv->rt->cancel_requested &&
+  return !sv->host->stop_requested && !sv->host->cancel_requested &&
+         !sv->rt->stop_requested && !sv->rt->cancel_requested &&
          (!sv->max_runs || sv->started < (size_t)sv->max_runs);
 }
 
@@ -396,7 +412,13 @@ static void start_run(serve *sv, double fire) {
 /* The id of a run in progress, for messages. */
 static const char *running_id(const serve *sv) {
   fl_sched *s = sv->rt->active;
-  while (s && s->parent) s = s->next_active; /* a subflow's run: not one */
+  /* Not a subflow's run; or one of an earlier version of the script,
+     still going. */
+  while (s && s->parent) s = s->next_active;
+  for (size_t i = 0; !s && i < sv->versions.n; i++) {
+    s = sv->versions.old[i]->active;
+    while (s && s->parent) s = s->next_active;
+  }
   return s ? s->run_id : "?";
 }
 
@@ -486,6 +508,7 @@ static void overlap(serve *sv, double fire, const char *when) {
            "(overlap = cancel_other)",
            sv->name, when, running_id(sv));
     sv->rt->cancel_current = 1;
+    fl_versions_cancel_current(&sv->versions); /* a run of an older version */
     break;
   case FL_OVERLAP_SKIP:
     skip_fire(sv, fire, FLOWLUA_LOG_WARN,
@@ -624,6 +647,7 @@ static void catch_up(serve *sv) {
 
 /* Waits for the loop's events, at most `wait` seconds (-1: no limit). */
 static void wait_on_loop(serve *sv, double wait) {
+  wait = fl_versions_wait(&sv->versions, wait);
   take_mark(sv);
   if (fl_loop_poll(&sv->rt->loop, wait) < 0) {
     fl_set_error(sv->rt, "flow '%s': waiting on the event loop failed",
@@ -632,25 +656,77 @@ static void wait_on_loop(serve *sv, double wait) {
   }
 }
 
+static int check_params(flowlua *rt, const char *name);
+
+/* Before a fire time: when the script file holds new text, the new
+   version is loaded into a new handle that must still define the flow
+   with a schedule, take its params and open the history (which records
+   its flow_def); then it waits in sv->next to be swapped in (1). Else the
+   refusal is logged once, until the file changes again, and the old
+   version serves on (0). */
+static int reload_due(serve *sv) {
+  if (!sv->ops) return 0;
+  flowlua *rt = sv->rt;
+  char sha[65], err[2048];
+  int changed = fl_reload_changed(&sv->reload, rt, sha, err, sizeof err);
+  if (changed < 0)
+    sv_log(sv, FLOWLUA_LOG_ERROR,
+           "flow '%s': %s; serving on with the version loaded (sha %.12s)",
+           sv->name, err, rt->script_sha256);
+  if (changed <= 0) return 0;
+  flowlua *next = sv->ops->load(rt, sv->name, err, sizeof err);
+  int rc = next ? check_params(next, sv->name) : FLOWLUA_ELOAD;
+  if (next && rc == FLOWLUA_OK) rc = fl_record_open(next);
+  if (next && rc != FLOWLUA_OK)
+    snprintf(err, sizeof err, "%s", fl_buf_str(&next->err));
+  if (rc != FLOWLUA_OK) {
+    memcpy(sv->reload.refused, sha, sizeof sha);
+    sv_log(sv, FLOWLUA_LOG_ERROR,
+           "flow '%s': script %s changed (sha %.12s) but is refused: %s; "
+           "serving on with the version loaded (sha %.12s) until the file "
+           "changes again",
+           sv->name, rt->script_path, sha, err, rt->script_sha256);
+    if (next) sv->ops->free(next);
+    return 0;
+  }
+  sv_log(sv, FLOWLUA_LOG_INFO, "flow '%s': script %s changed (sha %.12s), "
+                               "reloaded",
+         sv->name, rt->script_path, sha);
+  sv->next = next;
+  return 1;
+}
+
 /* The loop, in a protected call: runs execute Lua. */
 static int serve_loop(lua_State *L) {
   serve *sv = lua_touserdata(L, 1);
   flowlua *rt = sv->rt;
-  /* Open the history now, not at the first fire time, which would then
-     start late by the time it takes to create the file. */
-  if (fl_record_open(rt) != FLOWLUA_OK) {
-    sv->status = FLOWLUA_EIO;
-    return 0;
+  if (!sv->entered) {
+    /* Open the history now, not at the first fire time, which would then
+       start late by the time it takes to create the file. */
+    if (fl_record_open(rt) != FLOWLUA_OK) {
+      sv->status = FLOWLUA_EIO;
+      return 0;
+    }
+    catch_up(sv);
+    advance(sv, sv_now(sv));
+    take_mark(sv);
+    fl_retention_start(&sv->retention, rt);
+    sv->entered = 1;
   }
-  catch_up(sv);
-  advance(sv, sv_now(sv));
-  take_mark(sv);
-  fl_retention_start(&sv->retention, rt);
   while (sv->status == FLOWLUA_OK) {
+    fl_versions_sync(&sv->versions, rt);
     if (fl_sched_pump_all(rt)) {
       fl_sched_collect(rt);
       continue;
     }
+    char err[1024];
+    int moved = fl_versions_pump(&sv->versions, sv->ops, err, sizeof err);
+    if (moved < 0) {
+      fl_set_error(rt, "flow '%s': %s", sv->name, err);
+      sv->status = FLOWLUA_EIO;
+      break;
+    }
+    if (moved) continue;
     int starting = may_start(sv);
     if (starting && sv->running == 0 && sv->n_queue) {
       double fire = pop_queue(sv);
@@ -665,6 +741,7 @@ static int serve_loop(lua_State *L) {
     } else if (sv_now(sv) >= sv->due) {
       double hold = wall_clock_hold(sv->due);
       if (hold <= 0) {
+        if (reload_due(sv)) return 0; /* entered again on the new handle */
         fire_due(sv);
         continue;
       }
@@ -731,8 +808,61 @@ static int check_params(flowlua *rt, const char *name) {
   return rc;
 }
 
+/* Swaps the reloaded handle in (outside any protected call): the flow's
+   schedule is the new version's from now on, and the current handle
+   joins the earlier versions, its runs going on there. */
+static void swap_in(serve *sv) {
+  flowlua *next = sv->next, *old = sv->rt;
+  sv->next = NULL;
+  if (fl_push_flow(next, sv->name) != FLOWLUA_OK) { /* checked by load */
+    sv->ops->free(next);
+    return;
+  }
+  fl_flowdef *f = lua_touserdata(next->L, -1);
+  lua_pop(next->L, 1);
+  sv->sc = f->schedule;
+  sv->rt = next;
+  take_mark(sv); /* the store's busy waits are the new handle's from now */
+  if (fl_versions_retire(&sv->versions, old, &next->loop, sv->ops) != 0)
+    sv_log(sv, FLOWLUA_LOG_ERROR,
+           "flow '%s': out of memory keeping the runs of the earlier "
+           "version going: they end with the process",
+           sv->name);
+}
+
+/* The loop on the current handle's Lua state, entered again after each
+   swap. */
+static void serve_versions(serve *sv) {
+  for (;;) {
+    lua_State *L = sv->rt->L;
+    lua_pushcfunction(L, serve_loop);
+    lua_pushlightuserdata(L, sv);
+    if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+      fl_set_error(sv->rt, "flow '%s': serving failed: %s", sv->name,
+                   lua_tostring(L, -1));
+      lua_pop(L, 1);
+      sv->status = FLOWLUA_EIO;
+    }
+    if (!sv->next) break;
+    if (sv->status != FLOWLUA_OK) {
+      sv->ops->free(sv->next);
+      sv->next = NULL;
+      break;
+    }
+    swap_in(sv);
+  }
+  /* The caller reads the error on its own handle. */
+  if (sv->status != FLOWLUA_OK && sv->rt != sv->host)
+    fl_set_error(sv->host, "%s", fl_buf_str(&sv->rt->err));
+  if (sv->rt != sv->host) {
+    fl_versions_retire(&sv->versions, sv->rt, NULL, sv->ops);
+    sv->rt = sv->host;
+  }
+  fl_versions_free(&sv->versions, sv->ops);
+}
+
 int fl_serve(flowlua *rt, const char *flow_name, int max_runs,
-                  flowlua_serve_result *out) {
+             const fl_reload_ops *ops, flowlua_serve_result *out) {
   if (!rt || max_runs < 0) return FLOWLUA_EINVAL;
   if (fl_host_run_going(rt, "flowlua_serve")) return FLOWLUA_ESTATE;
   if (out) *out = (flowlua_serve_result){.size = sizeof *out};
@@ -746,7 +876,8 @@ int fl_serve(flowlua *rt, const char *flow_name, int max_runs,
   }
   rc = check_params(rt, f->name);
   if (rc) return rc;
-  serve sv = {.rt = rt, .sc = f->schedule, .msg = FL_BUF_INIT};
+  serve sv = {.rt = rt, .host = rt, .sc = f->schedule, .msg = FL_BUF_INIT,
+              .ops = ops, .versions = {.host = rt}};
   char err[256];
   if (fl_tz_load(NULL, &sv.local, err, sizeof err) != 0) {
     fl_set_error(rt, "the local time zone: %s", err);
@@ -760,15 +891,7 @@ int fl_serve(flowlua *rt, const char *flow_name, int max_runs,
   sv.offset = fl_wall_time() - fl_now();
   sv.max_runs = f->schedule->max_runs;
   if (max_runs && (!sv.max_runs || max_runs < sv.max_runs)) sv.max_runs = max_runs;
-  lua_State *L = rt->L;
-  lua_pushcfunction(L, serve_loop);
-  lua_pushlightuserdata(L, &sv);
-  if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
-    fl_set_error(rt, "flow '%s': serving failed: %s", sv.name,
-                 lua_tostring(L, -1));
-    lua_pop(L, 1);
-    sv.status = FLOWLUA_EIO;
-  }
+  serve_versions(&sv);
   fl_retention_stop(&sv.retention); /* also when the loop raised */
   rt->cancel_current = 0;
   if (out) {
@@ -781,4 +904,3 @@ int fl_serve(flowlua *rt, const char *flow_name, int max_runs,
   fl_tz_free(sv.local);
   return sv.status;
 }
-

@@ -409,18 +409,62 @@ static void file_uri(fl_buf *uri, const char *path, const char *query) {
   fl_buf_addf(uri, "?%s", query);
 }
 
+/*
+ * Reads the first n bytes of the database file through SQLite's own VFS,
+ * never with open() and close() of our own: closing any descriptor of a
+ * file drops every POSIX lock the process holds on it, and another store
+ * of this process (a second handle on the same history: `flowlua serve`,
+ * a reloaded script, an embedder's threads) holds SQLite's. Its writer
+ * then lost its locks behind SQLite's back and stalled, and runs' ends
+ * never reached the file. SQLite's unix VFS defers such a close while the
+ * file is locked. Returns the bytes read (fewer at the end of the file),
+ * or -1 with errno set.
+ */
+static ssize_t read_head(const char *path, unsigned char *buf, size_t n) {
+  sqlite3_vfs *vfs = sqlite3_vfs_find(NULL);
+  sqlite3_file *f = vfs ? calloc(1, (size_t)vfs->szOsFile) : NULL;
+  if (!f) {
+    errno = ENOMEM;
+    return -1;
+  }
+  int flags = 0;
+  errno = 0;
+  if (vfs->xOpen(vfs, path, f, SQLITE_OPEN_READONLY | SQLITE_OPEN_MAIN_DB,
+                 &flags) != SQLITE_OK) {
+    if (!errno) errno = EIO;
+    int saved = errno;
+    if (f->pMethods) f->pMethods->xClose(f);
+    free(f);
+    errno = saved;
+    return -1;
+  }
+  sqlite3_int64 size = 0;
+  ssize_t got = -1;
+  if (f->pMethods->xFileSize(f, &size) == SQLITE_OK) {
+    size_t want = size < (sqlite3_int64)n ? (size_t)size : n;
+    errno = 0;
+    got = want == 0 || f->pMethods->xRead(f, buf, (int)want, 0) == SQLITE_OK
+              ? (ssize_t)want : -1;
+    if (got < 0 && !errno) errno = EIO;
+  } else if (!errno) {
+    errno = EIO;
+  }
+  int saved = errno;
+  f->pMethods->xClose(f);
+  free(f);
+  errno = saved;
+  return got;
+}
+
 /* Checks an existing, non-empty file without writing to it: its first bytes
    must be SQLite's, and its identity acceptable. */
 static int inspect_file(fl_store *st) {
   unsigned char head[100]; /* SQLite's file header */
-  int fd = open(st->path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
+  if (access(st->path, R_OK) != 0)
     return fl__store_set_err(st, FLOWLUA_EIO, "cannot open it: %s", strerror(errno));
-  ssize_t n = read(fd, head, sizeof head);
-  int saved = errno;
-  close(fd);
+  ssize_t n = read_head(st->path, head, sizeof head);
   if (n < 0)
-    return fl__store_set_err(st, FLOWLUA_EIO, "cannot read it: %s", strerror(saved));
+    return fl__store_set_err(st, FLOWLUA_EIO, "cannot read it: %s", strerror(errno));
   if (n < (ssize_t)sizeof head || memcmp(head, "SQLite format 3", 16) != 0)
     return fl__store_set_err(st, FLOWLUA_EIO,
                    "not a flowlua state store: the file is not a SQLite "

@@ -68,15 +68,25 @@ static void check_accepted(const cli_args *a, int argc, char **argv) {
   FUZZ_CHECK(a->script || a->command == CLI_RUNS || a->command == CLI_SHOW ||
                  a->command == CLI_REPORT || a->command == CLI_PRUNE ||
                  a->command == CLI_STATE_COPY || a->command == CLI_WORKERS ||
-                 (a->command == CLI_WORKER && a->n_scripts > 0) ||
+                 ((a->command == CLI_WORKER || a->command == CLI_SERVE) &&
+                  a->n_scripts > 0) ||
                  (a->command == CLI_GRAPH && a->run) ||
                  ((a->command == CLI_PAUSE || a->command == CLI_UNPAUSE) &&
                   a->flow),
              "command %d accepted without a script", (int)a->command);
   /* worker: its scripts, queues, slots and lease, and those only there. */
   FUZZ_CHECK(a->command == CLI_WORKER ||
-                 (!a->n_scripts && !a->n_queues && !a->slots && a->lease == 0),
+                 ((!a->n_scripts || a->command == CLI_SERVE) && !a->n_queues &&
+                  !a->slots && a->lease == 0),
              "worker's options accepted with command %d", (int)a->command);
+  /* serve: its paths, none of a single run's options (each flow runs with
+     its own defaults, on its schedule). */
+  FUZZ_CHECK(a->command != CLI_SERVE ||
+                 (a->n_scripts > 0 && !a->script && !a->n_params && !a->flow &&
+                  !a->resume && !a->once && !a->run_id && !a->json &&
+                  !a->from),
+             "serve accepted without a path, or with an option of another "
+             "command");
   FUZZ_CHECK(a->slots >= 0 && a->lease >= 0 && a->lease <= 86400 &&
                  a->workers >= -1,
              "slots %d, lease %g, workers %d", a->slots, a->lease, a->workers);
@@ -108,7 +118,9 @@ static void check_accepted(const cli_args *a, int argc, char **argv) {
   FUZZ_CHECK(a->command == CLI_PRUNE || (a->older_than == -1 && !a->keep_failed &&
                                          !a->vacuum),
              "prune's options accepted with command %d", (int)a->command);
-  FUZZ_CHECK(a->retention == 0 || (a->retention > 0 && a->command == CLI_RUN),
+  FUZZ_CHECK(a->retention == 0 ||
+                 (a->retention > 0 &&
+                  (a->command == CLI_RUN || a->command == CLI_SERVE)),
              "retention %g with command %d", a->retention, (int)a->command);
   FUZZ_CHECK(a->count >= 1 && a->count <= 100000, "count %d", a->count);
   FUZZ_CHECK(a->limit >= 1, "limit %d", a->limit);

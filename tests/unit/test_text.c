@@ -667,6 +667,47 @@ static void test_cli_worker(void) {
   cli_args_free(&a);
 }
 
+/* `flowlua serve PATH...` (issue 21): files and folders, the serving
+   options that make sense for many flows, and not a single run's. */
+static void test_cli_serve(void) {
+  cli_args a;
+  char err[ERRLEN];
+  CHECK_EQ_INT(parse(ARGV("serve", "a.lua", "flows", "--state", "s.db",
+                          "--max-runs=3", "b.lua", "--retention", "30d",
+                          "--concurrency", "4", "--quiet"),
+                     &a, err), 0);
+  CHECK_EQ_INT(a.command, CLI_SERVE);
+  CHECK_EQ_INT((int)a.n_scripts, 3);
+  CHECK_EQ_STR(a.scripts[0], "a.lua");
+  CHECK_EQ_STR(a.scripts[1], "flows");
+  CHECK_EQ_STR(a.scripts[2], "b.lua");
+  CHECK_EQ_STR(a.state, "s.db");
+  CHECK_EQ_INT(a.max_runs, 3);
+  CHECK_EQ_INT(a.concurrency, 4);
+  CHECK(a.retention == 30 * 86400.0);
+  CHECK(a.script == NULL);
+  cli_args_free(&a);
+  CHECK_EQ_INT(parse(ARGV("serve"), &a, err), -1);
+  CHECK_CONTAINS(err, "serve needs the scripts or folders");
+  cli_args_free(&a);
+  CHECK_EQ_INT(parse(ARGV("serve", "a.lua", "--param", "n=1"), &a, err), -1);
+  CHECK_CONTAINS(err, "'flowlua serve' takes --state");
+  cli_args_free(&a);
+  CHECK_EQ_INT(parse(ARGV("serve", "a.lua", "--flow", "x"), &a, err), -1);
+  CHECK_CONTAINS(err, "'flowlua serve' takes --state");
+  cli_args_free(&a);
+  CHECK_EQ_INT(parse(ARGV("serve", "a.lua", "--once"), &a, err), -1);
+  CHECK_CONTAINS(err, "'flowlua serve' takes --state");
+  cli_args_free(&a);
+  CHECK_EQ_INT(parse(ARGV("serve", "a.lua", "--slots", "2"), &a, err), -1);
+  CHECK_CONTAINS(err, "'flowlua serve' takes --state");
+  cli_args_free(&a);
+  CHECK_EQ_INT(parse(ARGV("serve", "a.lua", "--run-id",
+                          "01234567-89ab-cdef-0123-456789abcdef"), &a, err), -1);
+  CHECK_CONTAINS(err, "--run-id goes with running a script");
+  cli_args_free(&a);
+}
+
 /* --help and --version need no script and win wherever they appear, as long
    as the arguments before them parse. */
 static void test_cli_help_version(void) {
@@ -835,5 +876,6 @@ int main(void) {
   RUN(test_cli_help_version);
   RUN(test_cli_errors);
   RUN(test_cli_worker);
+  RUN(test_cli_serve);
   return check_summary();
 }
