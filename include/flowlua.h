@@ -406,6 +406,13 @@ FLOWLUA_API int flowlua_report_runs(flowlua *rt, const char *flow, int limit,
                                     int json, char **out);
 FLOWLUA_API int flowlua_report_run(flowlua *rt, const char *run_ref, int json,
                                    char **out);
+/* flowlua_report_run among the runs of one flow (NULL: every flow): "last"
+   is that flow's newest run, a subflow's included (without a flow, "last"
+   is the newest run no flow called as a subflow), and a prefix matches its
+   runs only. */
+FLOWLUA_API int flowlua_report_flow_run(flowlua *rt, const char *run_ref,
+                                        const char *flow, int json,
+                                        char **out);
 
 /*
  * One task run of a stored run as JSON, for the web UI and other

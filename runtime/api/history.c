@@ -207,13 +207,18 @@ int flowlua_report_runs_page(flowlua *rt, const flowlua_runs_query *q,
 
 int flowlua_report_run(flowlua *rt, const char *run_ref, int json,
                        char **out) {
+  return flowlua_report_flow_run(rt, run_ref, NULL, json, out);
+}
+
+int flowlua_report_flow_run(flowlua *rt, const char *run_ref,
+                            const char *flow, int json, char **out) {
   if (!rt || !out) return FLOWLUA_EINVAL;
   *out = NULL;
   fl_store *st, *tmp;
   int rc = fl_history_open_run(rt, "flowlua_report_run", run_ref, &st, &tmp);
   if (rc) return rc;
   fl_store_run_detail *d = NULL;
-  rc = fl_store_load_run(st, run_ref, NULL, &d);
+  rc = fl_store_load_run(st, run_ref, flow, &d);
   if (rc != FLOWLUA_OK) {
     fl_set_error(rt, "%s", fl_store_errmsg(st));
     fl_store_close(tmp);

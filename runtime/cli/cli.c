@@ -16,7 +16,7 @@ const char *cli_usage(void) {
          "       flowlua check [options] SCRIPT.lua\n"
          "       flowlua next [--count N] [--from TIME] SCRIPT.lua\n"
          "       flowlua runs [--flow NAME] [--limit N] [--json]\n"
-         "       flowlua show RUN_ID|last [--json]\n"
+         "       flowlua show RUN_ID|last [--flow NAME] [--json]\n"
          "       flowlua graph [--format dot|mermaid] [--run RUN_ID|last] SCRIPT.lua\n"
          "       flowlua graph [--format dot|mermaid] --run RUN_ID|last\n"
          "       flowlua report RUN_ID|last --html OUT.html\n"

@@ -526,7 +526,8 @@ static int cmd_report(flowlua *rt, const cli_args *args) {
   int rc = args->command == CLI_RUNS
                ? flowlua_report_runs(rt, args->flow, args->limit, args->json,
                                      &text)
-               : flowlua_report_run(rt, args->run_ref, args->json, &text);
+               : flowlua_report_flow_run(rt, args->run_ref, args->flow,
+                                         args->json, &text);
   return print_result(rt, rc, text);
 }
 

@@ -24,6 +24,11 @@
 -- stdout: (?m)^Flow +parent$
 -- stdout: (?m)^child#2 +Success +1 +\S+ +[0-9a-f]{8}
 -- stdout: (?m)^child#3\[2\] +Success +1 +\S+ +[0-9a-f]{8}
+-- run: show last --flow shows that flow's newest run, a subflow's too, with its parent
+-- before: 0 {script} --flow parent
+-- args: show last --flow outer
+-- stdout: (?m)^Flow +outer$
+-- stdout: (?m)^Parent +[0-9a-f-]{36} \(task outer\)$
 -- run: show --json lists the subflows' runs
 -- before: 0 {script} --flow parent
 -- args: show last --json
