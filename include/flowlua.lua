@@ -343,6 +343,9 @@ flow.json.array_mt = {}
 ---@field delimiter string?
 ---@field quote string?
 
+---@class flowlua.CsvRowsOptions: flowlua.CsvOptions
+---@field reuse boolean? every record in one table, refilled
+
 ---@class flowlua.CsvWriter
 local CsvWriter = {}
 ---@param row table
@@ -365,7 +368,7 @@ flow.csv = {}
 function flow.csv.read(path, opts) end
 ---Streams records in constant memory: for record, line in csv.rows(path) do ... end
 ---@param path string
----@param opts flowlua.CsvOptions?
+---@param opts flowlua.CsvRowsOptions?
 ---@return fun(): table?, integer?
 function flow.csv.rows(path, opts) end
 ---@param path string

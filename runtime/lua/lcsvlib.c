@@ -52,6 +52,7 @@ typedef struct opts {
   fl_csv_dialect d;
   int header;     /* reading: the first record names the columns */
   int header_idx; /* writing: stack index of the list of names, or 0 */
+  int reuse;      /* csv.rows: one row table for every record */
 } opts;
 
 static unsigned char opt_char(lua_State *L, int v, const char *fn,
@@ -88,16 +89,22 @@ static void check_header_list(lua_State *L, int v, const char *fn) {
    header is a list of names, left on the stack at o->header_idx. */
 static void get_opts(lua_State *L, int idx, const char *fn, int writing,
                      opts *o) {
-  *o = (opts){FL_CSV_DIALECT_DEFAULT, 0, 0};
+  *o = (opts){FL_CSV_DIALECT_DEFAULT, 0, 0, 0};
   if (lua_isnoneornil(L, idx)) return;
   if (!lua_istable(L, idx))
     luaL_error(L, "%s: the options must be a table, got %s", fn,
                luaL_typename(L, idx));
-  static const char *const names[] = {"header", "delimiter", "quote", NULL};
-  enum { HEADER, DELIMITER, QUOTE };
+  /* reuse is csv.rows' alone: only an iterator can hand out one table
+     again and again. */
+  static const char *const names[] = {"header", "delimiter", "quote",
+                                      "reuse", NULL};
+  static const char *const names_no_reuse[] = {"header", "delimiter",
+                                               "quote", NULL};
+  enum { HEADER, DELIMITER, QUOTE, REUSE };
+  int rows = strcmp(fn, "csv.rows") == 0;
   int has_header = 0;
   fl_opts it;
-  fl_opts_begin(&it, L, idx, fn, "option", names);
+  fl_opts_begin(&it, L, idx, fn, "option", rows ? names : names_no_reuse);
   for (int k; (k = fl_opts_next(&it)) >= 0;) {
     int v = it.value;
     switch (k) {
@@ -106,6 +113,12 @@ static void get_opts(lua_State *L, int idx, const char *fn, int writing,
       break;
     case QUOTE:
       o->d.quote = opt_char(L, v, fn, it.key);
+      break;
+    case REUSE:
+      if (!lua_isboolean(L, v))
+        luaL_error(L, "%s: option 'reuse' must be true or false, got %s", fn,
+                   luaL_typename(L, v));
+      o->reuse = lua_toboolean(L, v);
       break;
     case HEADER:
       if (writing) {
@@ -135,6 +148,9 @@ static void get_opts(lua_State *L, int idx, const char *fn, int writing,
 
 typedef struct lreader {
   fl_csv_reader *r;
+  /* csv.rows with reuse = true: the fields the reused row table (the
+     userdata's uservalue 2) holds from the last record; -1 without reuse. */
+  int reused_n;
 } lreader;
 
 static void reader_release(lreader *lr) {
@@ -149,8 +165,9 @@ static int reader_gc(lua_State *L) {
 
 /* A reader userdata (pushed) with no input yet. */
 static lreader *new_reader(lua_State *L, const opts *o) {
-  lreader *lr = lua_newuserdatauv(L, sizeof *lr, 1);
+  lreader *lr = lua_newuserdatauv(L, sizeof *lr, 2);
   lr->r = NULL;
+  lr->reused_n = -1;
   luaL_setmetatable(L, READER_MT);
   lr->r = fl_csv_reader_new(&o->d, o->header);
   if (!lr->r) luaL_error(L, "out of memory");
@@ -269,6 +286,36 @@ static int csv_decode(lua_State *L) {
   return read_all_paused(L, lua_gettop(L), o.header, "csv.decode");
 }
 
+/* Pushes the reader's reused row table (its uservalue 2) filled with the
+   record: fields of the last record beyond this one's are cleared, so it
+   reads as a fresh row would. No table is made per record, and the
+   collector has that much less to do. */
+static void refill_row(lua_State *L, lreader *lr, const fl_csv_row *row,
+                       int header_idx) {
+  lua_getiuservalue(L, 1, 2);
+  int t = lua_gettop(L);
+  int n = (int)row->n;
+  for (int i = 0; i < n; i++) {
+    if (header_idx) lua_rawgeti(L, header_idx, i + 1);
+    lua_pushlstring(L, row->fields[i].data, row->fields[i].len);
+    if (header_idx)
+      lua_rawset(L, t);
+    else
+      lua_rawseti(L, t, i + 1);
+  }
+  for (int i = n; i < lr->reused_n; i++) {
+    if (header_idx) {
+      lua_rawgeti(L, header_idx, i + 1);
+      lua_pushnil(L);
+      lua_rawset(L, t);
+    } else {
+      lua_pushnil(L);
+      lua_rawseti(L, t, i + 1);
+    }
+  }
+  lr->reused_n = n;
+}
+
 /* The iterator of csv.rows: (reader) -> record, line | nil */
 static int rows_next(lua_State *L) {
   lreader *lr = luaL_checkudata(L, 1, READER_MT);
@@ -282,7 +329,10 @@ static int rows_next(lua_State *L) {
   }
   int header_idx = 0;
   if (lua_getiuservalue(L, 1, 1) == LUA_TTABLE) header_idx = lua_gettop(L);
-  push_row(L, &row, header_idx);
+  if (lr->reused_n >= 0)
+    refill_row(L, lr, &row, header_idx);
+  else
+    push_row(L, &row, header_idx);
   lua_pushinteger(L, row.line);
   return 2;
 }
@@ -298,6 +348,11 @@ static int csv_rows(lua_State *L) {
   if (o.header) {
     push_header(L, lr, "csv.rows");
     lua_setiuservalue(L, ud, 1);
+  }
+  if (o.reuse) {
+    lua_newtable(L);
+    lua_setiuservalue(L, ud, 2);
+    lr->reused_n = 0;
   }
   lua_pushcfunction(L, rows_next);
   lua_pushvalue(L, ud);

@@ -114,6 +114,24 @@ for rec in csv.rows("out.csv", { header = true }) do seen[#seen + 1] = rec.State
 check.list(seen, { "CA/Mortgage" }, "rows with header")
 for _ in csv.rows("empty.csv", { header = true }) do error("a header-only file has no records") end
 
+-- rows with reuse = true: one table, refilled; a shorter record leaves no
+-- field (or key) of a longer one behind.
+spit("ragged.csv", "a,b,c\nd\ne,f\n")
+local tables, rows = {}, {}
+for row in csv.rows("ragged.csv", { reuse = true }) do
+  tables[row] = true
+  rows[#rows + 1] = #row .. ":" .. table.concat(row, "|")
+  check.eq(row[#row + 1], nil, "nothing past the record's last field")
+end
+check.list(rows, { "3:a|b|c", "1:d", "2:e|f" }, "reused rows")
+check.eq(next(tables, next(tables)), nil, "reuse hands out one table")
+spit("ragged_h.csv", "x,y,z\n1,2,3\n4\n")
+rows = {}
+for rec in csv.rows("ragged_h.csv", { header = true, reuse = true }) do
+  rows[#rows + 1] = tostring(rec.x) .. tostring(rec.y) .. tostring(rec.z)
+end
+check.list(rows, { "123", "4nilnil" }, "reused records")
+
 -- writer: rows one by one, committed by close.
 local w = csv.writer("w.csv", { header = { "k", "v" } })
 check.eq(tostring(w), "csv.writer (w.csv, open)", "writer tostring")

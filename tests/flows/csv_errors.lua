@@ -105,6 +105,9 @@ local verify = flow.task("verify", function()
   fails("csv.encode: option 'delimiter' must not be a line break", csv.encode, {}, { delimiter = "\n" })
   fails([[csv.write: options 'delimiter' and 'quote' must differ (both are '"')]], csv.write, "x.csv", {},
     { delimiter = '"' })
+  fails("csv.read: unknown option 'reuse' (options: header, delimiter, quote)", csv.read, "data.csv",
+    { reuse = true })
+  fails("csv.rows: option 'reuse' must be true or false, got number", csv.rows, "data.csv", { reuse = 1 })
   fails("csv.read: option 'header' must be true or false when reading, got table", csv.read, "data.csv",
     { header = { "a" } })
   fails("csv.write: option 'header' must be a list of column names, got boolean", csv.write, "x.csv", {},
