@@ -228,8 +228,8 @@ int fl__subflow_start_pending(flowlua *rt) {
                       why ? why : "an error that is not a string");
       lua_setiuservalue(L, call, 3);
       c->outcome = FL_SUBFLOW_REFUSED;
-      lua_pushnil(L);
-      lua_rawsetp(L, calls, c);
+      take_call(L, c);
+      lua_pop(L, 1);
       fl_sched_wake(c->run);
     }
     lua_settop(L, call - 1);

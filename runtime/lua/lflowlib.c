@@ -110,12 +110,6 @@ static fl_graph *graph_or_raise(lua_State *L, const char *what) {
   return NULL;
 }
 
-static void push_node(lua_State *L, fl_graph *g, uint32_t index) {
-  uint32_t *n = lua_newuserdatauv(L, 2 * sizeof(uint32_t), 0);
-  n[0] = g->id;
-  n[1] = index;
-  luaL_setmetatable(L, FL_NODE_MT);
-}
 
 /* task(...) in a flow body: records the call, returns its node. */
 static int task_call(lua_State *L) {
@@ -124,7 +118,7 @@ static int task_call(lua_State *L) {
   fl_graph *g = fl_rt(L)->building;
   if (!g) graph_or_raise(L, lua_pushfstring(L, "task '%s' called", d->name));
   int idx = fl_graph_add_node(L, g, 1, 2, lua_gettop(L) - 1, 0);
-  push_node(L, g, (uint32_t)idx);
+  fl_push_node(L, g, (uint32_t)idx);
   return 1;
 }
 
@@ -137,7 +131,7 @@ static int task_map(lua_State *L) {
     return luaL_error(L, "task '%s':map needs a list (or a node) to map over",
                       d->name);
   int idx = fl_graph_add_node(L, g, 1, 2, lua_gettop(L) - 1, 1);
-  push_node(L, g, (uint32_t)idx);
+  fl_push_node(L, g, (uint32_t)idx);
   return 1;
 }
 

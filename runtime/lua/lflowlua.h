@@ -8,6 +8,8 @@
 #ifndef FL_LFLOWLUA_H
 #define FL_LFLOWLUA_H
 
+#include <stdint.h>
+
 #include <lua.h>
 
 #include "buf.h"
@@ -41,6 +43,11 @@ void fl_keep_defined_task(lua_State *L, int idx, const char *name);
 struct fl_taskdef;
 struct fl_taskdef *fl_task_new(lua_State *L, const char *name, int opts_idx,
                                int fn_idx, const char *who);
+
+/* ltask.c: pushes the node of a graph's call number index (what a task
+   call, a map and a subflow call return). */
+struct fl_graph;
+void fl_push_node(lua_State *L, const struct fl_graph *g, uint32_t index);
 
 /* lsubflow.c: a flow called in another flow's body (a subflow): the flow
    metatable's __call and :map, and flow.subflow(child, [params], [opts]).

@@ -82,10 +82,7 @@ static int add_call(lua_State *L, fl_graph *g, int task_idx, int params_idx,
   }
   int node = fl_graph_add_node(L, g, task_idx, first, nargs, is_map);
   lua_settop(L, first - 1);
-  uint32_t *n = lua_newuserdatauv(L, 2 * sizeof(uint32_t), 0);
-  n[0] = g->id;
-  n[1] = (uint32_t)node;
-  luaL_setmetatable(L, FL_NODE_MT);
+  fl_push_node(L, g, (uint32_t)node);
   return 1;
 }
 

@@ -315,3 +315,10 @@ fl_taskdef *fl_task_new(lua_State *L, const char *name, int opts_idx,
   lua_settop(L, task_idx);
   return d;
 }
+
+void fl_push_node(lua_State *L, const fl_graph *g, uint32_t index) {
+  uint32_t *n = lua_newuserdatauv(L, 2 * sizeof(uint32_t), 0);
+  n[0] = g->id;
+  n[1] = index;
+  luaL_setmetatable(L, FL_NODE_MT);
+}
