@@ -9,6 +9,8 @@
  * Properties:
  *  - reading from memory and from a file give the same records, header and
  *    error (the file's message names the file where memory says "line L");
+ *  - splitting plain lines without libcsv changes nothing: a reader that
+ *    parses every line with libcsv gives the same records, lines and error;
  *  - records have at least one field and start on nondecreasing lines;
  *  - write(read(x)) reads back as the same header and records, and every
  *    written record ends with LF (unless a dialect made of UTF-8 BOM bytes
@@ -32,6 +34,7 @@ typedef struct table {
   fl_csv_field *fields; /* all records' fields, copied, one after another */
   size_t n_fields;
   size_t *rec_len; /* fields per record */
+  long *rec_line;  /* where each record starts */
   size_t n_recs;
 } table;
 
@@ -49,17 +52,20 @@ static void table_free(table *t) {
   free(t->fields);
   free(t->header);
   free(t->rec_len);
+  free(t->rec_line);
 }
 
 static void add_record(table *t, const fl_csv_row *row) {
   t->fields = realloc(t->fields, (t->n_fields + row->n) * sizeof *t->fields);
   t->rec_len = realloc(t->rec_len, (t->n_recs + 1) * sizeof *t->rec_len);
-  if (!t->fields || !t->rec_len) abort();
+  t->rec_line = realloc(t->rec_line, (t->n_recs + 1) * sizeof *t->rec_line);
+  if (!t->fields || !t->rec_len || !t->rec_line) abort();
   for (size_t i = 0; i < row->n; i++) {
     t->fields[t->n_fields + i].data = dup_bytes(row->fields[i].data, row->fields[i].len);
     t->fields[t->n_fields + i].len = row->fields[i].len;
   }
   t->n_fields += row->n;
+  t->rec_line[t->n_recs] = row->line;
   t->rec_len[t->n_recs++] = row->n;
 }
 
@@ -161,9 +167,10 @@ static void read_file(const fl_csv_dialect *d, int header, const char *text,
 }
 
 static void read_memory(const fl_csv_dialect *d, int header, const char *text,
-                        size_t len, table *t) {
+                        size_t len, int libcsv_only, table *t) {
   fl_csv_reader *r = fl_csv_reader_new(d, header);
   if (!r) abort();
+  if (libcsv_only) fl_csv_reader_libcsv_only(r);
   fl_csv_reader_set_data(r, text, len);
   read_table(r, header, t);
   fl_csv_reader_free(r);
@@ -218,9 +225,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   memcpy(text, in.p, in.left);
   size_t len = in.left;
 
-  table mem, file;
-  read_memory(&d, header, text, len, &mem);
+  table mem, file, slow;
+  read_memory(&d, header, text, len, 0, &mem);
   read_file(&d, header, text, len, &file);
+  read_memory(&d, header, text, len, 1, &slow);
+  FUZZ_CHECK(mem.rc == slow.rc && strcmp(mem.err, slow.err) == 0,
+             "with plain lines split: '%s'; all through libcsv: '%s'",
+             mem.rc ? mem.err : "ok", slow.rc ? slow.err : "ok");
+  check_same_records(&mem, &slow, "plain lines split and all through libcsv");
+  for (size_t i = 0; i < mem.n_recs; i++)
+    FUZZ_CHECK(mem.rec_line[i] == slow.rec_line[i],
+               "record %zu starts on line %ld, through libcsv on line %ld",
+               i + 1, mem.rec_line[i], slow.rec_line[i]);
+  table_free(&slow);
   FUZZ_CHECK(mem.rc == file.rc, "memory read %s, file read %s",
              mem.rc ? "failed" : "succeeded", file.rc ? "failed" : "succeeded");
   if (mem.rc) {
@@ -236,7 +253,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                "written text does not end with LF");
     if (!bom_from_dialect(&d, &o.buf)) {
       table again;
-      read_memory(&d, header, o.buf.data ? o.buf.data : "", o.buf.len, &again);
+      read_memory(&d, header, o.buf.data ? o.buf.data : "", o.buf.len, 0,
+                  &again);
       FUZZ_CHECK(again.rc == 0, "written text does not read back: %s\n  text: %s",
                  again.err, fuzz_show(o.buf.data, o.buf.len));
       check_same_records(&mem, &again, "read, written and read again");
