@@ -149,7 +149,7 @@ static void get_opts(lua_State *L, int idx, const char *fn, int writing,
 typedef struct lreader {
   fl_csv_reader *r;
   /* csv.rows with reuse = true: the fields the reused row table (the
-     userdata's uservalue 2) holds from the last record; -1 without reuse. */
+     iterator's upvalue 3) holds from the last record; -1 without reuse. */
   int reused_n;
 } lreader;
 
@@ -165,7 +165,7 @@ static int reader_gc(lua_State *L) {
 
 /* A reader userdata (pushed) with no input yet. */
 static lreader *new_reader(lua_State *L, const opts *o) {
-  lreader *lr = lua_newuserdatauv(L, sizeof *lr, 2);
+  lreader *lr = lua_newuserdatauv(L, sizeof *lr, 0);
   lr->r = NULL;
   lr->reused_n = -1;
   luaL_setmetatable(L, READER_MT);
@@ -286,13 +286,13 @@ static int csv_decode(lua_State *L) {
   return read_all_paused(L, lua_gettop(L), o.header, "csv.decode");
 }
 
-/* Pushes the reader's reused row table (its uservalue 2) filled with the
+/* Pushes the iterator's reused row table (its upvalue 3) filled with the
    record: fields of the last record beyond this one's are cleared, so it
    reads as a fresh row would. No table is made per record, and the
    collector has that much less to do. */
 static void refill_row(lua_State *L, lreader *lr, const fl_csv_row *row,
                        int header_idx) {
-  lua_getiuservalue(L, 1, 2);
+  lua_pushvalue(L, lua_upvalueindex(3));
   int t = lua_gettop(L);
   int n = (int)row->n;
   for (int i = 0; i < n; i++) {
@@ -316,9 +316,13 @@ static void refill_row(lua_State *L, lreader *lr, const fl_csv_row *row,
   lr->reused_n = n;
 }
 
-/* The iterator of csv.rows: (reader) -> record, line | nil */
+/* The iterator of csv.rows: () -> record, line | nil. Its upvalues are the
+   reader, the list of column names (or nil) and the reused row (or nil):
+   upvalues, rather than the generic for's state argument and the reader's
+   user values, because this runs once per record and an upvalue costs no
+   lookup (luaL_checkudata finds the metatable by name in the registry). */
 static int rows_next(lua_State *L) {
-  lreader *lr = luaL_checkudata(L, 1, READER_MT);
+  lreader *lr = lua_touserdata(L, lua_upvalueindex(1));
   if (!lr->r) return 0;
   fl_csv_row row;
   int rc = fl_csv_reader_next(lr->r, &row);
@@ -327,8 +331,8 @@ static int rows_next(lua_State *L) {
     reader_release(lr);
     return 0;
   }
-  int header_idx = 0;
-  if (lua_getiuservalue(L, 1, 1) == LUA_TTABLE) header_idx = lua_gettop(L);
+  int header_idx =
+      lua_type(L, lua_upvalueindex(2)) == LUA_TTABLE ? lua_upvalueindex(2) : 0;
   if (lr->reused_n >= 0)
     refill_row(L, lr, &row, header_idx);
   else
@@ -345,16 +349,18 @@ static int csv_rows(lua_State *L) {
   lreader *lr = new_reader(L, &o);
   int ud = lua_gettop(L);
   if (fl_csv_reader_open(lr->r, path) != 0) return reader_fail(L, lr, "csv.rows");
-  if (o.header) {
+  lua_pushvalue(L, ud);
+  if (o.header)
     push_header(L, lr, "csv.rows");
-    lua_setiuservalue(L, ud, 1);
-  }
+  else
+    lua_pushnil(L);
   if (o.reuse) {
     lua_newtable(L);
-    lua_setiuservalue(L, ud, 2);
     lr->reused_n = 0;
+  } else {
+    lua_pushnil(L);
   }
-  lua_pushcfunction(L, rows_next);
+  lua_pushcclosure(L, rows_next, 3);
   lua_pushvalue(L, ud);
   lua_pushnil(L);
   lua_pushvalue(L, ud);
