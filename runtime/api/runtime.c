@@ -122,6 +122,7 @@ int flowlua_new(const flowlua_options *opts, flowlua **out) {
 
 fail_libs:
   lua_close(rt->L);
+  fl_mem_release(&rt->mem);
 fail_lua:
   fl_loop_close(&rt->loop);
 fail_loop:

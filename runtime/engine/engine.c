@@ -71,6 +71,7 @@ void fl_engine_free(flowlua *rt) {
   fl_store_close(rt->history);
   rt->history = NULL;
   lua_close(rt->L); /* frees the requests Lua still held */
+  fl_mem_release(&rt->mem);
   if (rt->http_ready) fl_http_close(&rt->http);
   fl_loop_close(&rt->loop);
   fl_logger_free(&rt->log);

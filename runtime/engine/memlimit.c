@@ -50,7 +50,7 @@ static void *counting_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     m->hit = 1;
     return NULL;
   }
-  void *p = m->base(m->base_ud, ptr, osize, nsize);
+  void *p = fl_block_cache_alloc(&m->cache, ptr, osize, nsize);
   if (p || nsize == 0) count(m, old_size, nsize);
   return p;
 }
@@ -59,7 +59,7 @@ int fl_mem_install(fl_mem *m, lua_State *L, size_t limit) {
   size_t now = (size_t)lua_gc(L, LUA_GCCOUNT) * 1024 +
                (size_t)lua_gc(L, LUA_GCCOUNTB);
   if (limit && now > limit) return -1;
-  m->base = lua_getallocf(L, &m->base_ud);
+  m->cache = (fl_block_cache)FL_BLOCK_CACHE_INIT;
   m->used = m->peak = now;
   m->limit = limit;
   m->grace = 0;
@@ -68,6 +68,8 @@ int fl_mem_install(fl_mem *m, lua_State *L, size_t limit) {
   lua_setallocf(L, counting_alloc, m);
   return 0;
 }
+
+void fl_mem_release(fl_mem *m) { fl_block_cache_release(&m->cache); }
 
 int fl_mem_charge(fl_mem *m, size_t bytes) {
   if (m->limit && (bytes > allowance(m) || m->used > allowance(m) - bytes)) {

@@ -22,6 +22,8 @@
 
 #include <lua.h>
 
+#include "blockcache.h"
+
 /* The smallest limit accepted. An empty runtime's Lua heap is some 32 KiB,
    but a limit below a MiB is far more likely a slip ("512" for 512 MiB)
    than a plan. */
@@ -31,8 +33,7 @@
 #define FL_MEM_GRACE ((size_t)1 << 20)
 
 typedef struct fl_mem {
-  lua_Alloc base; /* the allocator the state was created with */
-  void *base_ud;
+  fl_block_cache cache; /* what the counted blocks come from */
   size_t used;    /* bytes counted: the Lua heap plus charges */
   size_t peak;    /* the most `used` has been */
   size_t limit;   /* 0: no limit */
@@ -46,11 +47,17 @@ typedef struct fl_mem {
 } fl_mem;
 
 /*
- * Puts the counting allocator in front of L's own, starting from what L
- * holds now, with the given limit (0: none). m must outlive L. Returns 0,
- * or -1 when L already uses more than the limit (nothing is changed then).
+ * Makes the counting allocator L's, starting from what L holds now, with
+ * the given limit (0: none). Its blocks come from malloc through m's block
+ * cache (blockcache.h), so L must have been made by luaL_newstate (whose
+ * blocks are malloc's). m must outlive L; fl_mem_release after lua_close.
+ * Returns 0, or -1 when L already uses more than the limit (nothing is
+ * changed then).
  */
 int fl_mem_install(fl_mem *m, lua_State *L, size_t limit);
+
+/* Frees the blocks m's cache kept: after lua_close of its state. */
+void fl_mem_release(fl_mem *m);
 
 /*
  * Charges `bytes` of C memory to the count: 0, or -1 (nothing charged, hit
