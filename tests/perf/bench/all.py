@@ -156,6 +156,8 @@ def run_csv(ctx):
               ("read", "lua tables"): ("csv.read vs tables", "Lua table-building floor"),
               ("rows", "libcsv read"): ("csv.rows vs libcsv", "libcsv (C)"),
               ("rows", "lua tables"): ("csv.rows vs tables", "Lua table-building floor"),
+              ("stream", "libcsv into a Lua function"):
+                  ("csv.rows stream vs a plain binding", "libcsv rows into a Lua function"),
               ("stream", "python csv.reader"): ("csv.rows stream vs Python", "Python csv.reader"),
               ("stream_holding", "python csv.reader holding"):
                   ("csv.rows stream holding a table vs Python", "Python csv.reader, same"),

@@ -12,7 +12,7 @@ Three commands, interleaved, after one warm-up run each, --repeat times:
       from its second run on (opening, recording the run, closing)
 Each is timed from fork to wait4 by rss_probe (run.py's Runner), so that
 Python's own process start costs nothing. Prints the medians and the
-ratios to the interpreter (targets: at most 5 ms, at most 3x).
+ratios to the interpreter (targets: at most 5 ms, at most 1.5x).
 """
 import argparse
 import os
@@ -27,8 +27,8 @@ import run as engine  # noqa: E402
 from benchlib import BenchError  # noqa: E402
 
 REPO = benchlib.REPO
-TARGET_MS = 5.0
-TARGET_RATIO = 3.0
+TARGET_MS = 5.0      # issue 7
+TARGET_RATIO = 1.5   # issue 22 (issue 7 asked for 3): whole process, with the store
 
 ONE_TASK_FLOW = """
 local flow = require "flowlua"

@@ -14,7 +14,9 @@ References (the C ones compiled here; needs cc, libcsv-dev, liblua5.4-dev, lua5.
   ref_tables.lua    a plain Lua 5.4 loop building the same row tables from
                     pre-split strings: the table-building floor
   ref_lua_tables.c  libcsv callbacks filling Lua tables in a bare lua_State
-                    (for the record: a C binding's floor)
+                    (for the record: a C binding's floor); with "stream",
+                    each row handed to a Lua function instead (a plain
+                    streaming binding, against csv.rows)
 
   ref_python.py     Python's csv module (Debian's python3): csv.reader
                     streamed (adding up field lengths, as bench.lua's
@@ -47,6 +49,7 @@ TARGET_PY_STREAM = 2.0          # csv.rows vs for row in csv.reader(f)
 TARGET_PY_STREAM_HOLDING = 1.5  # the same while each holds the file read whole
 TARGET_PY_READ = 3.0            # csv.read vs list(csv.reader(f))
 TARGET_PY_RECORDS = 2.5         # csv.rows{header=true} vs csv.DictReader
+TARGET_STREAM_BINDING = 1.0     # csv.rows vs a plain libcsv-to-Lua streaming binding
 # Debian's python3, the one a user of the machine has (not a pyenv's).
 PYTHON = os.environ.get("DEBIAN_PYTHON3", "/usr/bin/python3")
 
@@ -103,6 +106,7 @@ def measure(flowlua, workdir, lua="lua5.4", rows=1000000, runs=5, refs=None, log
         "libcsv count": median_rate([refs["libcsv"], "count", data]),
         "lua tables": median_rate([lua, os.path.join(HERE, "ref_tables.lua"), str(rows)]),
         "libcsv into lua_State": median_rate([refs["lua_tables"], data]),
+        "libcsv into a Lua function": median_rate([refs["lua_tables"], data, "stream"]),
     }
     python = benchlib.require_program(PYTHON, "apt-get install python3")
     ref_py = os.path.join(HERE, "ref_python.py")
@@ -112,6 +116,7 @@ def measure(flowlua, workdir, lua="lua5.4", rows=1000000, runs=5, refs=None, log
     comparisons = [("write", "libcsv writebuf", TARGET_WRITE), ("read", "libcsv read", TARGET_READ_C),
                    ("read", "lua tables", TARGET_READ_TABLES), ("rows", "libcsv read", TARGET_READ_C),
                    ("rows", "lua tables", TARGET_READ_TABLES),
+                   ("stream", "libcsv into a Lua function", TARGET_STREAM_BINDING),
                    ("stream", "python csv.reader", TARGET_PY_STREAM),
                    ("stream_holding", "python csv.reader holding", TARGET_PY_STREAM_HOLDING),
                    ("read", "python list(csv.reader)", TARGET_PY_READ),
