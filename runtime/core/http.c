@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "curlapi.h"
@@ -322,13 +323,50 @@ static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp,
   (void)easy, (void)socketp;
   fl_http *h = userp;
   if (what == CURL_POLL_REMOVE) {
-    fl_loop_unwatch(h->loop, s);
+    /* A connection going back to curl's cache between two transfers stays
+       in epoll, to be watched again without a system call: close_socket
+       unwatches it for good. */
+    if (s < h->n_own && h->own[s])
+      fl_loop_pause(h->loop, s);
+    else
+      fl_loop_unwatch(h->loop, s);
     return 0;
   }
   uint32_t ev = 0;
   if (what == CURL_POLL_IN || what == CURL_POLL_INOUT) ev |= EPOLLIN;
   if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT) ev |= EPOLLOUT;
   return fl_loop_watch(h->loop, s, ev, on_fd, h) == 0 ? 0 : -1;
+}
+
+/* Every socket curl opens is created close-on-exec, in one step, so that
+   no program flowlua starts (flow.shell), nor one its host starts on
+   another thread at the same moment, inherits a connection to a server.
+   It is marked as one whose close close_socket will see. */
+static curl_socket_t open_socket(void *userp, curlsocktype purpose,
+                                 struct curl_sockaddr *address) {
+  (void)purpose;
+  fl_http *h = userp;
+  curl_socket_t s = socket(address->family, address->socktype | SOCK_CLOEXEC,
+                           address->protocol);
+  if (s < 0) return CURL_SOCKET_BAD;
+  if (s >= h->n_own) {
+    int n = h->n_own ? h->n_own : 64;
+    while (n <= s) n *= 2;
+    unsigned char *own = realloc(h->own, (size_t)n);
+    if (!own) return s; /* not marked: unwatched, not paused, when idle */
+    memset(own + h->n_own, 0, (size_t)(n - h->n_own));
+    h->own = own;
+    h->n_own = n;
+  }
+  h->own[s] = 1;
+  return s;
+}
+
+static int close_socket(void *userp, curl_socket_t s) {
+  fl_http *h = userp;
+  fl_loop_unwatch(h->loop, s); /* also when paused: before the close */
+  if (s < h->n_own) h->own[s] = 0;
+  return close(s);
 }
 
 static void on_timer_due(fl_timer *t) {
@@ -375,6 +413,9 @@ void fl_http_close(fl_http *h) {
   fl_curl()->multi_cleanup(h->multi); /* requests still in flight were freed by
                                    their owners' __gc before this */
   h->multi = NULL;
+  free(h->own); /* after the cleanup: it closes the cached connections */
+  h->own = NULL;
+  h->n_own = 0;
 }
 
 /* ---- one request --------------------------------------------------------- */
@@ -481,7 +522,10 @@ int fl_http_req_prepare(fl_http_req *req, const fl_http_opts *o) {
     /* The options every request shares. Set once per handle: the encoding
        list and the protocol names are parsed and copied at each setting. */
     SET(CURLOPT_NOSIGNAL, 1L);
-    if (rc == CURLE_OK) rc = fl_curl_sockets_cloexec(e);
+    SET(CURLOPT_OPENSOCKETFUNCTION, open_socket);
+    SET(CURLOPT_OPENSOCKETDATA, (void *)req->http);
+    SET(CURLOPT_CLOSESOCKETFUNCTION, close_socket);
+    SET(CURLOPT_CLOSESOCKETDATA, (void *)req->http);
     SET(CURLOPT_PROTOCOLS_STR, "http,https,file");
     SET(CURLOPT_WRITEFUNCTION, on_body);
     SET(CURLOPT_HEADERFUNCTION, on_header);

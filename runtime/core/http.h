@@ -34,6 +34,12 @@ typedef struct fl_http {
   CURL *idle[FL_HTTP_IDLE_MAX];
   unsigned char idle_has_base[FL_HTTP_IDLE_MAX];
   int n_idle;
+  /* By descriptor: 1 for a socket curl opened and will close through
+     http.c's callbacks, so that it may stay in epoll between transfers
+     (fl_loop_pause); any other descriptor curl reports (its resolver's)
+     is unwatched at once. */
+  unsigned char *own;
+  int n_own;
 } fl_http;
 
 typedef struct fl_http_req fl_http_req;

@@ -77,6 +77,10 @@ said otherwise; any method works on any endpoint, HEAD sends no body):
                           that redirect status (default 302) with
                           Location: PATH (default /json).
   /headers                200 with X-Custom: yes and two Set-Cookie lines.
+  /idle-close?seconds=S   200 {"ok":true}, keep-alive; then, if no request
+                          comes on the connection within S seconds
+                          (default 0.2), the server closes it: an idle
+                          connection in the client's cache goes dead.
   anything else           404 {"error":"no such endpoint: PATH"}.
 """
 import argparse
@@ -417,6 +421,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
             raise BadRequest("redirect code must be 300..399")
         to = self.param("to", "/json")
         self.send(code, {"location": to}, headers=[("Location", to)])
+
+    def ep_idle_close(self, _):
+        seconds = self.param("seconds", 0.2, float)
+        self.send(200, {"ok": True})
+        # The wait for the next request times out: handle_one_request then
+        # closes the connection.
+        self.connection.settimeout(seconds)
 
     def ep_headers(self, _):
         self.send(200, {"ok": True}, headers=[("X-Custom", "yes"),
