@@ -409,7 +409,12 @@ int fl_http_init(fl_http *h, fl_loop *loop, const char **why) {
 void fl_http_close(fl_http *h) {
   if (!h->multi) return;
   fl_timer_stop(h->loop, &h->timer);
-  while (h->n_idle > 0) fl_curl()->easy_cleanup(h->idle[--h->n_idle]);
+  while (h->n_idle > 0) {
+    h->n_idle--;
+    fl_curl()->easy_cleanup(h->idle[h->n_idle]);
+    fl_buf_free(&h->idle_body[h->n_idle]);
+    fl_buf_free(&h->idle_headers[h->n_idle]);
+  }
   fl_curl()->multi_cleanup(h->multi); /* requests still in flight were freed by
                                    their owners' __gc before this */
   h->multi = NULL;
@@ -423,8 +428,9 @@ void fl_http_close(fl_http *h) {
 static size_t on_body(char *data, size_t size, size_t n, void *userp) {
   fl_http_req *req = userp;
   size_t len = size * n;
-  if (req->resp_body.cap == 0) {
-    /* One allocation for the whole body when its length is announced. */
+  if (req->resp_body.len == 0) {
+    /* One allocation for the whole body when its length is announced (or
+       none, in a kept buffer large enough). */
     curl_off_t announced = -1;
     fl_curl()->easy_getinfo(req->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &announced);
     if (announced > 0 && (size_t)announced <= req->max_body)
@@ -481,6 +487,10 @@ fl_http_req *fl_http_req_new(fl_http *h) {
     h->n_idle--;
     req->easy = h->idle[h->n_idle];
     req->has_base = h->idle_has_base[h->n_idle];
+    req->resp_body = h->idle_body[h->n_idle];
+    req->resp_headers = h->idle_headers[h->n_idle];
+    h->idle_body[h->n_idle] = (fl_buf)FL_BUF_INIT;
+    h->idle_headers[h->n_idle] = (fl_buf)FL_BUF_INIT;
   } else {
     req->easy = fl_curl()->easy_init();
   }
@@ -646,6 +656,16 @@ void fl_http_req_free(fl_http_req *req) {
     }
     h->idle[h->n_idle] = e;
     h->idle_has_base[h->n_idle] = (unsigned char)keep_base;
+    if (req->resp_body.cap <= FL_HTTP_KEEP_BODY) {
+      fl_buf_reset(&req->resp_body);
+      h->idle_body[h->n_idle] = req->resp_body;
+      req->resp_body = (fl_buf)FL_BUF_INIT;
+    }
+    if (req->resp_headers.cap <= FL_HTTP_KEEP_BODY) {
+      fl_buf_reset(&req->resp_headers);
+      h->idle_headers[h->n_idle] = req->resp_headers;
+      req->resp_headers = (fl_buf)FL_BUF_INIT;
+    }
     h->n_idle++;
   } else {
     fl_curl()->easy_cleanup(req->easy);

@@ -17,6 +17,7 @@
 #include "loop.h"
 
 #define FL_HTTP_IDLE_MAX 64
+#define FL_HTTP_KEEP_BODY ((size_t)64 << 10)
 
 typedef struct fl_http {
   CURLM *multi;
@@ -33,6 +34,11 @@ typedef struct fl_http {
      the next request skips the reset and the options all requests share. */
   CURL *idle[FL_HTTP_IDLE_MAX];
   unsigned char idle_has_base[FL_HTTP_IDLE_MAX];
+  /* With each kept handle, the memory of its last response's body and
+     headers (emptied; a buffer larger than FL_HTTP_KEEP_BODY is freed
+     instead): the next response is read into it, without a
+     malloc, a free and the growth of the header buffer per request. */
+  fl_buf idle_body[FL_HTTP_IDLE_MAX], idle_headers[FL_HTTP_IDLE_MAX];
   int n_idle;
   /* By descriptor: 1 for a socket curl opened and will close through
      http.c's callbacks, so that it may stay in epoll between transfers
