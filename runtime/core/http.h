@@ -105,6 +105,8 @@ typedef struct fl_http_opts {
   int allow_downgrade;  /* follow a redirect from https to http */
   int verify;           /* verify TLS peers and host names */
   const char *ca_file;  /* CA bundle, or NULL for the system's */
+  int compressed;       /* send Accept-Encoding (what libcurl decodes) and
+                           decode the body */
   size_t max_body;
 } fl_http_opts;
 

@@ -291,7 +291,7 @@ static int finish_request(lua_State *L, int status, lua_KContext ctx) {
 static const char *const request_options[] = {
     "query",  "headers", "body",    "json",     "timeout",
     "follow", "verify",  "ca_file", "max_body", "keep_headers_on_redirect",
-    "allow_https_downgrade", NULL};
+    "allow_https_downgrade", "compressed", NULL};
 
 /* A request as its options build it: the transfer's options, the URL
    with its query, and the header lines (kept in a Lua table at
@@ -305,7 +305,7 @@ typedef struct request {
 /* Reads the options table at opts_idx into rq. */
 static void read_request_options(lua_State *L, int opts_idx, request *rq) {
   enum { QUERY, HEADERS, BODY, JSON, TIMEOUT, FOLLOW, VERIFY, CA_FILE,
-         MAX_BODY, KEEP_HEADERS, ALLOW_DOWNGRADE };
+         MAX_BODY, KEEP_HEADERS, ALLOW_DOWNGRADE, COMPRESSED };
   fl_opts it;
   fl_opts_begin(&it, L, opts_idx, "http", "option", request_options);
   for (int k; (k = fl_opts_next(&it)) >= 0;) {
@@ -352,6 +352,9 @@ static void read_request_options(lua_State *L, int opts_idx, request *rq) {
       break;
     case ALLOW_DOWNGRADE:
       rq->o.allow_downgrade = lua_toboolean(L, v);
+      break;
+    case COMPRESSED:
+      rq->o.compressed = lua_toboolean(L, v);
       break;
     case MAX_BODY: {
       lua_Integer mb = luaL_checkinteger(L, v);

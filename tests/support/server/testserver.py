@@ -22,7 +22,10 @@ said otherwise; any method works on any endpoint, HEAD sends no body):
   /json?bytes=N           200 application/json, an object of exactly N bytes
                           (default 10240; 67 at least): {"id":1,"name":..,
                           "count":K,"items":[{"n":1,"label":..},..],"pad":..}
-                          where count == #items, all integers.
+                          where count == #items, all integers. With
+                          &gzip=1 the body goes gzip-compressed
+                          (Content-Encoding: gzip) when the request's
+                          Accept-Encoding names gzip.
   /complaints?size=N      200 application/json, an Elasticsearch-style body
                           from tests/support/fixtures/complaints.json with
                           its first N hits (default 10; beyond the fixture's
@@ -84,6 +87,7 @@ said otherwise; any method works on any endpoint, HEAD sends no body):
   anything else           404 {"error":"no such endpoint: PATH"}.
 """
 import argparse
+import gzip
 import http.server
 import json
 import os
@@ -278,7 +282,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
     # --- endpoints ----------------------------------------------------------
 
     def ep_json(self, _):
-        self.send(200, json_bytes(self.param("bytes", 10240, int)))
+        body = json_bytes(self.param("bytes", 10240, int))
+        accepted = [e.split(";")[0].strip().lower()
+                    for e in self.headers.get("Accept-Encoding", "").split(",")]
+        if self.param("gzip", "0") == "1" and "gzip" in accepted:
+            return self.send(200, gzip.compress(body), headers=[("Content-Encoding", "gzip")])
+        self.send(200, body)
 
     def ep_complaints(self, _):
         key = self.param("key", None)
