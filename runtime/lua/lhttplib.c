@@ -403,16 +403,23 @@ static int do_request(lua_State *L, const char *method, int url_idx,
   request rq = {.o = {.method = method, .follow = 1, .verify = 1,
                       .timeout = FL_HTTP_DEFAULT_TIMEOUT,
                       .max_body = FL_HTTP_DEFAULT_MAX_BODY}};
-  rq.url = push_url_buffer(L);
-  fl_buf_adds(rq.url, url);
-  lua_newtable(L);
-  rq.header_list = lua_gettop(L);
-  if (lua_istable(L, opts_idx)) read_request_options(L, opts_idx, &rq);
-  if (rq.json_idx) add_json_body(L, &rq);
-  push_header_lines(L, &rq);
-  lua_pushstring(L, fl_buf_str(rq.url));
-  fl_buf_free(rq.url);
-  rq.o.url = lua_tostring(L, -1);
+  if (lua_istable(L, opts_idx)) {
+    rq.url = push_url_buffer(L);
+    fl_buf_adds(rq.url, url);
+    lua_newtable(L);
+    rq.header_list = lua_gettop(L);
+    read_request_options(L, opts_idx, &rq);
+    if (rq.json_idx) add_json_body(L, &rq);
+    if (rq.n_headers > 0) push_header_lines(L, &rq);
+    lua_pushstring(L, fl_buf_str(rq.url));
+    fl_buf_free(rq.url);
+    rq.o.url = lua_tostring(L, -1);
+  } else {
+    /* No options: the URL as given (the argument keeps it alive) and no
+       header lines, without the three objects the options need, which the
+       collector would have to free after every plain GET. */
+    rq.o.url = url;
+  }
   fl_http_opts o = rq.o;
 
   fl_http *h = runtime_http(L);
