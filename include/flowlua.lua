@@ -264,6 +264,7 @@ function flow.log.error(fmt, ...) end
 ---@field verify boolean? TLS verification (default true)
 ---@field ca_file string?
 ---@field max_body integer? bytes
+---@field compressed boolean? send Accept-Encoding and decode a compressed body (default false)
 
 ---@class flowlua.Response
 ---@field status integer

@@ -11,7 +11,6 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/socket.h>
 
 #define LIBCURL_SONAME "libcurl.so.4"
 
@@ -75,19 +74,3 @@ const fl_curl_api *fl_curl_load(const char **why) {
 }
 
 const fl_curl_api *fl_curl(void) { return loaded; }
-
-/* Every socket curl opens is created close-on-exec, in one step, so that
-   no program flowlua starts (flow.shell), nor one its host starts on
-   another thread at the same moment, inherits a connection to a server. */
-static curl_socket_t open_socket_cloexec(void *unused, curlsocktype purpose,
-                                         struct curl_sockaddr *address) {
-  (void)unused, (void)purpose;
-  return socket(address->family, address->socktype | SOCK_CLOEXEC,
-                address->protocol);
-}
-
-CURLcode fl_curl_sockets_cloexec(CURL *e) {
-  return loaded ? loaded->easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION,
-                                      open_socket_cloexec)
-                : CURLE_FAILED_INIT;
-}

@@ -45,7 +45,5 @@ typedef struct fl_curl_api {
  */
 const fl_curl_api *fl_curl_load(const char **why);
 const fl_curl_api *fl_curl(void);
-/* Makes the handle open its sockets close-on-exec (SOCK_CLOEXEC). */
-CURLcode fl_curl_sockets_cloexec(CURL *e);
 
 #endif

@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "curlapi.h"
@@ -322,13 +323,50 @@ static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp,
   (void)easy, (void)socketp;
   fl_http *h = userp;
   if (what == CURL_POLL_REMOVE) {
-    fl_loop_unwatch(h->loop, s);
+    /* A connection going back to curl's cache between two transfers stays
+       in epoll, to be watched again without a system call: close_socket
+       unwatches it for good. */
+    if (s < h->n_own && h->own[s])
+      fl_loop_pause(h->loop, s);
+    else
+      fl_loop_unwatch(h->loop, s);
     return 0;
   }
   uint32_t ev = 0;
   if (what == CURL_POLL_IN || what == CURL_POLL_INOUT) ev |= EPOLLIN;
   if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT) ev |= EPOLLOUT;
   return fl_loop_watch(h->loop, s, ev, on_fd, h) == 0 ? 0 : -1;
+}
+
+/* Every socket curl opens is created close-on-exec, in one step, so that
+   no program flowlua starts (flow.shell), nor one its host starts on
+   another thread at the same moment, inherits a connection to a server.
+   It is marked as one whose close close_socket will see. */
+static curl_socket_t open_socket(void *userp, curlsocktype purpose,
+                                 struct curl_sockaddr *address) {
+  (void)purpose;
+  fl_http *h = userp;
+  curl_socket_t s = socket(address->family, address->socktype | SOCK_CLOEXEC,
+                           address->protocol);
+  if (s < 0) return CURL_SOCKET_BAD;
+  if (s >= h->n_own) {
+    int n = h->n_own ? h->n_own : 64;
+    while (n <= s) n *= 2;
+    unsigned char *own = realloc(h->own, (size_t)n);
+    if (!own) return s; /* not marked: unwatched, not paused, when idle */
+    memset(own + h->n_own, 0, (size_t)(n - h->n_own));
+    h->own = own;
+    h->n_own = n;
+  }
+  h->own[s] = 1;
+  return s;
+}
+
+static int close_socket(void *userp, curl_socket_t s) {
+  fl_http *h = userp;
+  fl_loop_unwatch(h->loop, s); /* also when paused: before the close */
+  if (s < h->n_own) h->own[s] = 0;
+  return close(s);
 }
 
 static void on_timer_due(fl_timer *t) {
@@ -371,10 +409,18 @@ int fl_http_init(fl_http *h, fl_loop *loop, const char **why) {
 void fl_http_close(fl_http *h) {
   if (!h->multi) return;
   fl_timer_stop(h->loop, &h->timer);
-  while (h->n_idle > 0) fl_curl()->easy_cleanup(h->idle[--h->n_idle]);
+  while (h->n_idle > 0) {
+    h->n_idle--;
+    fl_curl()->easy_cleanup(h->idle[h->n_idle]);
+    fl_buf_free(&h->idle_body[h->n_idle]);
+    fl_buf_free(&h->idle_headers[h->n_idle]);
+  }
   fl_curl()->multi_cleanup(h->multi); /* requests still in flight were freed by
                                    their owners' __gc before this */
   h->multi = NULL;
+  free(h->own); /* after the cleanup: it closes the cached connections */
+  h->own = NULL;
+  h->n_own = 0;
 }
 
 /* ---- one request --------------------------------------------------------- */
@@ -382,8 +428,9 @@ void fl_http_close(fl_http *h) {
 static size_t on_body(char *data, size_t size, size_t n, void *userp) {
   fl_http_req *req = userp;
   size_t len = size * n;
-  if (req->resp_body.cap == 0) {
-    /* One allocation for the whole body when its length is announced. */
+  if (req->resp_body.len == 0) {
+    /* One allocation for the whole body when its length is announced (or
+       none, in a kept buffer large enough). */
     curl_off_t announced = -1;
     fl_curl()->easy_getinfo(req->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &announced);
     if (announced > 0 && (size_t)announced <= req->max_body)
@@ -440,6 +487,10 @@ fl_http_req *fl_http_req_new(fl_http *h) {
     h->n_idle--;
     req->easy = h->idle[h->n_idle];
     req->has_base = h->idle_has_base[h->n_idle];
+    req->resp_body = h->idle_body[h->n_idle];
+    req->resp_headers = h->idle_headers[h->n_idle];
+    h->idle_body[h->n_idle] = (fl_buf)FL_BUF_INIT;
+    h->idle_headers[h->n_idle] = (fl_buf)FL_BUF_INIT;
   } else {
     req->easy = fl_curl()->easy_init();
   }
@@ -481,12 +532,14 @@ int fl_http_req_prepare(fl_http_req *req, const fl_http_opts *o) {
     /* The options every request shares. Set once per handle: the encoding
        list and the protocol names are parsed and copied at each setting. */
     SET(CURLOPT_NOSIGNAL, 1L);
-    if (rc == CURLE_OK) rc = fl_curl_sockets_cloexec(e);
+    SET(CURLOPT_OPENSOCKETFUNCTION, open_socket);
+    SET(CURLOPT_OPENSOCKETDATA, (void *)req->http);
+    SET(CURLOPT_CLOSESOCKETFUNCTION, close_socket);
+    SET(CURLOPT_CLOSESOCKETDATA, (void *)req->http);
     SET(CURLOPT_PROTOCOLS_STR, "http,https,file");
     SET(CURLOPT_WRITEFUNCTION, on_body);
     SET(CURLOPT_HEADERFUNCTION, on_header);
     SET(CURLOPT_USERAGENT, "flowlua/" FLOWLUA_VERSION);
-    SET(CURLOPT_ACCEPT_ENCODING, "");
     req->has_base = rc == CURLE_OK;
   }
   /* Every request sets these, so a reused handle keeps nothing of the
@@ -505,9 +558,13 @@ int fl_http_req_prepare(fl_http_req *req, const fl_http_opts *o) {
   req->timeout_ms = o->timeout > 0 ? (long)ceil(o->timeout * 1000.0) : 0L;
   SET(CURLOPT_TIMEOUT_MS, req->timeout_ms);
   /* The rest only some requests set: the handle is reset after them. */
-  req->dirty = o->ca_file || req->headers ||
+  req->dirty = o->ca_file || req->headers || o->compressed ||
                strcmp(req->method, "GET") != 0 || req->body;
   if (o->ca_file) SET(CURLOPT_CAINFO, o->ca_file);
+  /* Only when asked: curl formats the header again for every request,
+     about 10,000 instructions of the 145,000 a plain GET of the bench
+     costs, and on a fast network the compression saves less than that. */
+  if (o->compressed) SET(CURLOPT_ACCEPT_ENCODING, "");
   if (req->headers) SET(CURLOPT_HTTPHEADER, req->headers);
   if (strcmp(req->method, "GET") == 0 && !req->body) {
     SET(CURLOPT_HTTPGET, 1L);
@@ -602,6 +659,16 @@ void fl_http_req_free(fl_http_req *req) {
     }
     h->idle[h->n_idle] = e;
     h->idle_has_base[h->n_idle] = (unsigned char)keep_base;
+    if (req->resp_body.cap <= FL_HTTP_KEEP_BODY) {
+      fl_buf_reset(&req->resp_body);
+      h->idle_body[h->n_idle] = req->resp_body;
+      req->resp_body = (fl_buf)FL_BUF_INIT;
+    }
+    if (req->resp_headers.cap <= FL_HTTP_KEEP_BODY) {
+      fl_buf_reset(&req->resp_headers);
+      h->idle_headers[h->n_idle] = req->resp_headers;
+      req->resp_headers = (fl_buf)FL_BUF_INIT;
+    }
     h->n_idle++;
   } else {
     fl_curl()->easy_cleanup(req->easy);

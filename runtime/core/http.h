@@ -17,6 +17,7 @@
 #include "loop.h"
 
 #define FL_HTTP_IDLE_MAX 64
+#define FL_HTTP_KEEP_BODY ((size_t)64 << 10)
 
 typedef struct fl_http {
   CURLM *multi;
@@ -33,7 +34,18 @@ typedef struct fl_http {
      the next request skips the reset and the options all requests share. */
   CURL *idle[FL_HTTP_IDLE_MAX];
   unsigned char idle_has_base[FL_HTTP_IDLE_MAX];
+  /* With each kept handle, the memory of its last response's body and
+     headers (emptied; a buffer larger than FL_HTTP_KEEP_BODY is freed
+     instead): the next response is read into it, without a
+     malloc, a free and the growth of the header buffer per request. */
+  fl_buf idle_body[FL_HTTP_IDLE_MAX], idle_headers[FL_HTTP_IDLE_MAX];
   int n_idle;
+  /* By descriptor: 1 for a socket curl opened and will close through
+     http.c's callbacks, so that it may stay in epoll between transfers
+     (fl_loop_pause); any other descriptor curl reports (its resolver's)
+     is unwatched at once. */
+  unsigned char *own;
+  int n_own;
 } fl_http;
 
 typedef struct fl_http_req fl_http_req;
@@ -93,6 +105,8 @@ typedef struct fl_http_opts {
   int allow_downgrade;  /* follow a redirect from https to http */
   int verify;           /* verify TLS peers and host names */
   const char *ca_file;  /* CA bundle, or NULL for the system's */
+  int compressed;       /* send Accept-Encoding (what libcurl decodes) and
+                           decode the body */
   size_t max_body;
 } fl_http_opts;
 

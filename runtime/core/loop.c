@@ -138,8 +138,14 @@ int fl_loop_watch(fl_loop *loop, int fd, uint32_t events, fl_watch_cb cb,
     loop->n_watches = n;
   }
   fl_watch *w = &loop->watches[fd];
+  if (!w->cb && w->in_epoll && w->events == events) {
+    /* paused (fl_loop_pause): epoll holds it as asked */
+    w->cb = cb;
+    w->data = data;
+    return 0;
+  }
   struct epoll_event ev = {.events = events, .data.fd = fd};
-  int op = w->cb ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+  int op = w->in_epoll ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
   if (epoll_ctl(loop->epfd, op, fd, &ev) != 0) {
     /* The descriptor was closed and its number reused without an unwatch
        (epoll forgot it), or added behind our back: try the other way. */
@@ -148,14 +154,20 @@ int fl_loop_watch(fl_loop *loop, int fd, uint32_t events, fl_watch_cb cb,
         epoll_ctl(loop->epfd, other, fd, &ev) != 0)
       return FLOWLUA_EIO;
   }
-  *w = (fl_watch){cb, data, events};
+  *w = (fl_watch){cb, data, events, 1};
   return 0;
 }
 
 void fl_loop_unwatch(fl_loop *loop, int fd) {
-  if (fd < 0 || fd >= loop->n_watches || !loop->watches[fd].cb) return;
+  if (fd < 0 || fd >= loop->n_watches || !loop->watches[fd].in_epoll) return;
   epoll_ctl(loop->epfd, EPOLL_CTL_DEL, fd, NULL);
-  loop->watches[fd] = (fl_watch){NULL, NULL, 0};
+  loop->watches[fd] = (fl_watch){NULL, NULL, 0, 0};
+}
+
+void fl_loop_pause(fl_loop *loop, int fd) {
+  if (fd < 0 || fd >= loop->n_watches) return;
+  loop->watches[fd].cb = NULL;
+  loop->watches[fd].data = NULL;
 }
 
 static void drain_wake_pipe(fl_loop *loop) {
@@ -201,6 +213,11 @@ int fl_loop_poll(fl_loop *loop, double max_wait) {
     } else if (fd < loop->n_watches && loop->watches[fd].cb) {
       fl_watch w = loop->watches[fd];
       w.cb(fd, events[i].events, w.data);
+    } else if (fd < loop->n_watches && loop->watches[fd].in_epoll) {
+      /* Paused and ready: level-triggered, it would be reported at every
+         poll until its owner watches it again or closes it. */
+      epoll_ctl(loop->epfd, EPOLL_CTL_DEL, fd, NULL);
+      loop->watches[fd].in_epoll = 0;
     }
   }
 

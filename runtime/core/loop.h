@@ -30,9 +30,11 @@ struct fl_timer {
 typedef void (*fl_watch_cb)(int fd, uint32_t events, void *data);
 
 typedef struct fl_watch {
-  fl_watch_cb cb; /* NULL when the descriptor is not watched */
+  fl_watch_cb cb; /* NULL when no one is called for the descriptor */
   void *data;
   uint32_t events;
+  int in_epoll; /* epoll holds the descriptor with `events` (also while
+                   paused: fl_loop_pause) */
 } fl_watch;
 
 typedef struct fl_loop {
@@ -90,6 +92,15 @@ int fl_loop_watch(fl_loop *loop, int fd, uint32_t events, fl_watch_cb cb,
 /* Stops watching fd; harmless when it is not watched. Call it before
    closing the descriptor. */
 void fl_loop_unwatch(fl_loop *loop, int fd);
+/* Stops calling back for fd but leaves it in epoll, so that watching it
+   again with the same events costs no system call (curl parks a kept-alive
+   connection between two transfers this way, each park and reuse two
+   epoll_ctl calls otherwise). If it becomes ready meanwhile (the peer
+   closed it), the loop takes it out of epoll then. The owner must call
+   fl_loop_unwatch before closing it: epoll would forget a closed
+   descriptor, and a new one given the same number and watched with the
+   same events would never be added. Harmless when fd is not watched. */
+void fl_loop_pause(fl_loop *loop, int fd);
 
 /* Interrupts a blocked fl_loop_poll. Async-signal-safe, any thread. */
 void fl_loop_wake(fl_loop *loop);

@@ -291,7 +291,7 @@ static int finish_request(lua_State *L, int status, lua_KContext ctx) {
 static const char *const request_options[] = {
     "query",  "headers", "body",    "json",     "timeout",
     "follow", "verify",  "ca_file", "max_body", "keep_headers_on_redirect",
-    "allow_https_downgrade", NULL};
+    "allow_https_downgrade", "compressed", NULL};
 
 /* A request as its options build it: the transfer's options, the URL
    with its query, and the header lines (kept in a Lua table at
@@ -305,7 +305,7 @@ typedef struct request {
 /* Reads the options table at opts_idx into rq. */
 static void read_request_options(lua_State *L, int opts_idx, request *rq) {
   enum { QUERY, HEADERS, BODY, JSON, TIMEOUT, FOLLOW, VERIFY, CA_FILE,
-         MAX_BODY, KEEP_HEADERS, ALLOW_DOWNGRADE };
+         MAX_BODY, KEEP_HEADERS, ALLOW_DOWNGRADE, COMPRESSED };
   fl_opts it;
   fl_opts_begin(&it, L, opts_idx, "http", "option", request_options);
   for (int k; (k = fl_opts_next(&it)) >= 0;) {
@@ -352,6 +352,9 @@ static void read_request_options(lua_State *L, int opts_idx, request *rq) {
       break;
     case ALLOW_DOWNGRADE:
       rq->o.allow_downgrade = lua_toboolean(L, v);
+      break;
+    case COMPRESSED:
+      rq->o.compressed = lua_toboolean(L, v);
       break;
     case MAX_BODY: {
       lua_Integer mb = luaL_checkinteger(L, v);
@@ -400,16 +403,23 @@ static int do_request(lua_State *L, const char *method, int url_idx,
   request rq = {.o = {.method = method, .follow = 1, .verify = 1,
                       .timeout = FL_HTTP_DEFAULT_TIMEOUT,
                       .max_body = FL_HTTP_DEFAULT_MAX_BODY}};
-  rq.url = push_url_buffer(L);
-  fl_buf_adds(rq.url, url);
-  lua_newtable(L);
-  rq.header_list = lua_gettop(L);
-  if (lua_istable(L, opts_idx)) read_request_options(L, opts_idx, &rq);
-  if (rq.json_idx) add_json_body(L, &rq);
-  push_header_lines(L, &rq);
-  lua_pushstring(L, fl_buf_str(rq.url));
-  fl_buf_free(rq.url);
-  rq.o.url = lua_tostring(L, -1);
+  if (lua_istable(L, opts_idx)) {
+    rq.url = push_url_buffer(L);
+    fl_buf_adds(rq.url, url);
+    lua_newtable(L);
+    rq.header_list = lua_gettop(L);
+    read_request_options(L, opts_idx, &rq);
+    if (rq.json_idx) add_json_body(L, &rq);
+    if (rq.n_headers > 0) push_header_lines(L, &rq);
+    lua_pushstring(L, fl_buf_str(rq.url));
+    fl_buf_free(rq.url);
+    rq.o.url = lua_tostring(L, -1);
+  } else {
+    /* No options: the URL as given (the argument keeps it alive) and no
+       header lines, without the three objects the options need, which the
+       collector would have to free after every plain GET. */
+    rq.o.url = url;
+  }
   fl_http_opts o = rq.o;
 
   fl_http *h = runtime_http(L);

@@ -1,16 +1,20 @@
 /*
- * test_loop.c — the event loop's timers and wake-up.
+ * test_loop.c — the event loop's timers, wake-up and watched descriptors.
  *
  * Delays are a few milliseconds so the file runs fast; bounds on elapsed
  * time are generous (a loaded CI machine or the sanitizer build may be slow),
  * and ordering, not timing, is what most tests assert.
  */
-#define _POSIX_C_SOURCE 200809L /* nanosleep */
+#define _GNU_SOURCE /* nanosleep, pipe2 */
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/epoll.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "flowlua.h"
@@ -370,6 +374,56 @@ static void test_many_random_timers(void) {
   free(t);
 }
 
+static int n_readable;
+static void count_readable(int fd, uint32_t events, void *data) {
+  (void)fd, (void)data;
+  if (events & EPOLLIN) n_readable++;
+}
+
+/* Whether epoll still holds fd: deleting it again tells. */
+static int epoll_holds(fl_loop *loop, int fd) {
+  struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
+  return epoll_ctl(loop->epfd, EPOLL_CTL_MOD, fd, &ev) == 0;
+}
+
+/* A paused descriptor stays in epoll and calls no one; watched again it
+   is reported at once; ready while paused, the loop takes it out of epoll
+   (it would be reported at every poll), and a later watch adds it again;
+   unwatched while paused, epoll forgets it. */
+static void test_pause(void) {
+  fl_loop loop;
+  int p[2];
+  CHECK_EQ_INT(fl_loop_init(&loop), 0);
+  CHECK_EQ_INT(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
+  n_readable = 0;
+  CHECK_EQ_INT(fl_loop_watch(&loop, p[0], EPOLLIN, count_readable, NULL), 0);
+  fl_loop_pause(&loop, p[0]);
+  CHECK(epoll_holds(&loop, p[0]));
+  CHECK_EQ_INT(fl_loop_watch(&loop, p[0], EPOLLIN, count_readable, NULL), 0);
+  CHECK_EQ_INT((int)write(p[1], "x", 1), 1);
+  fl_loop_poll(&loop, 0);
+  CHECK_EQ_INT(n_readable, 1);
+
+  fl_loop_pause(&loop, p[0]); /* still readable: nobody is called */
+  fl_loop_poll(&loop, 0);
+  CHECK_EQ_INT(n_readable, 1);
+  CHECK(!epoll_holds(&loop, p[0]));
+  CHECK_EQ_INT(fl_loop_watch(&loop, p[0], EPOLLIN, count_readable, NULL), 0);
+  fl_loop_poll(&loop, 0);
+  CHECK_EQ_INT(n_readable, 2);
+
+  fl_loop_pause(&loop, p[0]);
+  fl_loop_unwatch(&loop, p[0]);
+  CHECK(!epoll_holds(&loop, p[0]));
+  fl_loop_pause(&loop, p[0]); /* not watched: harmless */
+  fl_loop_pause(&loop, 100000);
+  fl_loop_poll(&loop, 0);
+  CHECK_EQ_INT(n_readable, 2);
+  close(p[0]);
+  close(p[1]);
+  fl_loop_close(&loop);
+}
+
 int main(void) {
   RUN(test_fire_in_due_order);
   RUN(test_ties_in_arming_order);
@@ -380,5 +434,6 @@ int main(void) {
   RUN(test_poll_zero_does_not_block);
   RUN(test_wake_from_thread);
   RUN(test_many_random_timers);
+  RUN(test_pause);
   return check_summary();
 }

@@ -22,7 +22,10 @@ said otherwise; any method works on any endpoint, HEAD sends no body):
   /json?bytes=N           200 application/json, an object of exactly N bytes
                           (default 10240; 67 at least): {"id":1,"name":..,
                           "count":K,"items":[{"n":1,"label":..},..],"pad":..}
-                          where count == #items, all integers.
+                          where count == #items, all integers. With
+                          &gzip=1 the body goes gzip-compressed
+                          (Content-Encoding: gzip) when the request's
+                          Accept-Encoding names gzip.
   /complaints?size=N      200 application/json, an Elasticsearch-style body
                           from tests/support/fixtures/complaints.json with
                           its first N hits (default 10; beyond the fixture's
@@ -77,9 +80,14 @@ said otherwise; any method works on any endpoint, HEAD sends no body):
                           that redirect status (default 302) with
                           Location: PATH (default /json).
   /headers                200 with X-Custom: yes and two Set-Cookie lines.
+  /idle-close?seconds=S   200 {"ok":true}, keep-alive; then, if no request
+                          comes on the connection within S seconds
+                          (default 0.2), the server closes it: an idle
+                          connection in the client's cache goes dead.
   anything else           404 {"error":"no such endpoint: PATH"}.
 """
 import argparse
+import gzip
 import http.server
 import json
 import os
@@ -274,7 +282,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
     # --- endpoints ----------------------------------------------------------
 
     def ep_json(self, _):
-        self.send(200, json_bytes(self.param("bytes", 10240, int)))
+        body = json_bytes(self.param("bytes", 10240, int))
+        accepted = [e.split(";")[0].strip().lower()
+                    for e in self.headers.get("Accept-Encoding", "").split(",")]
+        if self.param("gzip", "0") == "1" and "gzip" in accepted:
+            return self.send(200, gzip.compress(body), headers=[("Content-Encoding", "gzip")])
+        self.send(200, body)
 
     def ep_complaints(self, _):
         key = self.param("key", None)
@@ -417,6 +430,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
             raise BadRequest("redirect code must be 300..399")
         to = self.param("to", "/json")
         self.send(code, {"location": to}, headers=[("Location", to)])
+
+    def ep_idle_close(self, _):
+        seconds = self.param("seconds", 0.2, float)
+        self.send(200, {"ok": True})
+        # The wait for the next request times out: handle_one_request then
+        # closes the connection.
+        self.connection.settimeout(seconds)
 
     def ep_headers(self, _):
         self.send(200, {"ok": True}, headers=[("X-Custom", "yes"),
