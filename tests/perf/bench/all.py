@@ -143,7 +143,8 @@ def run_http(ctx):
     rows = [row("http", "http GET", g["flowlua_rps"], g["ref_rps"], "req/s", "libcurl multi", g["ratio"],
                 target, g["ratio"] >= http.TARGET_RATIO),
             row("http", "http GET + :json()", gj["flowlua_rps"], gj["ref_rps"], "req/s",
-                "libcurl multi + lua-cjson", gj["ratio"], target, gj["ratio"] >= http.TARGET_RATIO)]
+                "libcurl multi + lua-cjson", gj["ratio"], f">= {http.TARGET_JSON_RATIO}x",
+                gj["ratio"] >= http.TARGET_JSON_RATIO)]
     return doc, rows
 
 
