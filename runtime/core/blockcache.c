@@ -28,17 +28,16 @@ static void give_back(fl_block_cache *c, void *ptr) {
      was asked for), rounded down: every block of list k holds >= 16k bytes,
      whoever made it, so a block made before the cache was installed is as
      good as one made by it. */
-  size_t usable = malloc_usable_size(ptr);
-  size_t k = usable / 16;
+  size_t k = malloc_usable_size(ptr) / 16;
   if (PASS_THROUGH || k == 0 || k >= CLASSES ||
-      c->kept + usable > FL_BLOCK_CACHE_KEEP) {
+      c->kept + k * 16 > FL_BLOCK_CACHE_KEEP) {
     free(ptr);
     return;
   }
   block *b = ptr;
   b->next = c->head[k];
   c->head[k] = b;
-  c->kept += usable;
+  c->kept += k * 16;
 }
 
 static void *take(fl_block_cache *c, size_t nsize) {
@@ -47,7 +46,7 @@ static void *take(fl_block_cache *c, size_t nsize) {
   block *b = c->head[k];
   if (!b) return malloc(k * 16); /* a full class's size, to be reusable */
   c->head[k] = b->next;
-  c->kept -= malloc_usable_size(b);
+  c->kept -= k * 16;
   return b;
 }
 

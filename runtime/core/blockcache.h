@@ -27,12 +27,12 @@
 
 /* Blocks of at most this many bytes are cached, in classes of 16 bytes. */
 #define FL_BLOCK_CACHE_MAX 256
-/* The most the lists hold, in bytes (malloc's usable sizes). */
+/* The most the lists hold, in bytes (16k for a block of class k). */
 #define FL_BLOCK_CACHE_KEEP ((size_t)16 << 20)
 
 typedef struct fl_block_cache {
   void *head[FL_BLOCK_CACHE_MAX / 16 + 1]; /* head[c]: blocks of >= 16c bytes */
-  size_t kept;                             /* bytes in the lists */
+  size_t kept; /* bytes in the lists, counting 16k for a block of list k */
 } fl_block_cache;
 
 #define FL_BLOCK_CACHE_INIT {{0}, 0}
