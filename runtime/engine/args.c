@@ -118,15 +118,13 @@ int fl__sched_push_node_args(fl_sched *s, uint32_t node) {
   luaL_checkstack(L, n->nargs + 8, "too many arguments");
   int deep = (n->flags & FL_NODE_NESTED) != 0, memo = 0;
   lua_rawgeti(L, LUA_REGISTRYINDEX, s->g->args_ref);
-  lua_rawgeti(L, -1, (lua_Integer)node + 1);
-  lua_remove(L, -2);
   if (deep) {
     lua_newtable(L);
     memo = lua_gettop(L);
   }
   int args = lua_gettop(L) - (deep ? 1 : 0), base = lua_gettop(L);
   for (int i = 1; i <= n->nargs; i++) {
-    lua_rawgeti(L, args, i);
+    lua_rawgeti(L, args, (lua_Integer)n->arg_at + i);
     push_resolved(s, -1, deep, memo);
     lua_remove(L, -2);
   }

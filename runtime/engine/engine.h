@@ -149,6 +149,7 @@ typedef struct fl_node {
   fl_taskdef *def;
   uint32_t ordinal; /* 1 for the task's first call in the body */
   int32_t line;     /* line of the call in the script */
+  uint32_t arg_at;  /* its arguments are args_ref[arg_at + 1 .. + nargs] */
   uint16_t nargs;
   uint8_t flags;
 } fl_node;
@@ -160,7 +161,11 @@ typedef struct fl_graph {
   fl_node *nodes;
   uint32_t n, cap;
   int tasks_ref;  /* Lua table: node+1 -> task userdata (keeps defs alive) */
-  int args_ref;   /* Lua table: node+1 -> packed arguments */
+  /* Lua table: every node's arguments in one flat list, node after node
+     (fl_node.arg_at), not a table per node: one table per call was two
+     allocations per task, and the collector's walk over them. */
+  int args_ref;
+  uint32_t n_args; /* values in it so far */
   int params_ref; /* the params table the body received */
   int hooks_ref;  /* the flow's hooks table (FL_FLOW_UV_HOOKS), or LUA_NOREF */
   int returns_ref; /* what the body returned (nodes in it resolved at the

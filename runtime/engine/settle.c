@@ -104,12 +104,12 @@ static lua_Integer push_map_args(fl_sched *s, fl_taskrun *p, fl_mapinfo *m) {
   int args = lua_gettop(L);
   lua_Integer len = -1;
   int first_mapped = 0;
+  uint32_t arg_at = s->g->nodes[p->node].arg_at;
   for (int j = 1; j <= nargs; j++) {
     lua_rawgeti(L, LUA_REGISTRYINDEX, s->g->args_ref);
-    lua_rawgeti(L, -1, (lua_Integer)p->node + 1);
-    lua_rawgeti(L, -1, j);
+    lua_rawgeti(L, -1, (lua_Integer)arg_at + j);
     int whole = fl_testudata(L, -1, fl_rt(L)->unmapped_mt) != NULL;
-    lua_pop(L, 3);
+    lua_pop(L, 2);
     lua_pushvalue(L, top + j);
     lua_rawseti(L, args, j);
     if (whole || lua_type(L, top + j) != LUA_TTABLE) continue;
