@@ -344,13 +344,16 @@ struct flowlua {
   fl_mem mem; /* the Lua heap's count and limit (memlimit.h) */
   flowlua_options opts;
   fl_buf err;
-  /* Whether the runtime's thread is inside a task's Lua code (in_task),
-     under task_gate: flowlua_abandon, from another thread, may record the
-     runs' end only then; the runtime's thread stops when it leaves that
-     code (abandoned). */
+  /* Whether the runtime's thread is inside a task's Lua code, whether
+     flowlua_abandon took the runtime, and how many such calls wait for
+     the first (abandon.c's FL_GATE_* bits): flowlua_abandon, from another
+     thread, may record the runs' end only while the runtime's thread is
+     in a task; that thread stops when it leaves the code. An atomic word,
+     so that entering and leaving a task cost one atomic operation each;
+     task_gate and task_entered only serve a waiting flowlua_abandon. */
+  _Atomic unsigned gate;
   pthread_mutex_t task_gate;
-  pthread_cond_t task_entered; /* signalled when in_task becomes 1 */
-  int in_task, abandoned;
+  pthread_cond_t task_entered; /* signalled on entering a task if waited for */
   /* Set by flowlua_stop and flowlua_cancel, from a signal handler or
      another thread (`flowlua serve` stops each flow's thread from its main
      thread): lock-free atomics, safe in a handler as sig_atomic_t was and
