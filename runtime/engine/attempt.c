@@ -31,23 +31,36 @@
    result, in a global): resuming or closing it from another task would run
    or kill a parked task behind the scheduler's back, and a pooled one runs
    the next tasks. So the runtime marks its coroutines in a weak table
-   (thread -> its run as a light userdata, or false while pooled), and
-   coroutine.resume and coroutine.close refuse them. */
+   (thread -> true) once, when it makes them, and coroutine.resume and
+   coroutine.close refuse them. Which run a coroutine serves now is not
+   marked there: that would be two table writes per task for an error
+   message; the message looks for the run instead (find_run_of). */
 
 static const char task_threads_key = 0;
 
-/* Marks the coroutine held by registry reference co_ref as r's, or as
-   pooled when r is NULL. */
-static void mark_thread(lua_State *L, int co_ref, fl_taskrun *r) {
+/* Marks co, at the top of L, as the runtime's for good. */
+static void mark_thread(lua_State *L) {
   if (lua_rawgetp(L, LUA_REGISTRYINDEX, &task_threads_key) != LUA_TTABLE) {
     lua_pop(L, 1);
     return; /* not guarded (no run started yet): nothing to mark */
   }
-  lua_rawgeti(L, LUA_REGISTRYINDEX, co_ref);
-  if (r) lua_pushlightuserdata(L, r);
-  else lua_pushboolean(L, 0);
+  lua_pushvalue(L, -2);
+  lua_pushboolean(L, 1);
   lua_rawset(L, -3);
   lua_pop(L, 1);
+}
+
+/* The task run of a run in progress whose coroutine co is, or NULL (it is
+   pooled, or it ran a task that has ended). */
+static fl_taskrun *find_run_of(flowlua *rt, const lua_State *co) {
+  for (fl_sched *s = rt->active; s; s = s->next_active)
+    for (uint32_t i = 0; i < s->g->n; i++) {
+      fl_taskrun *r = &s->runs[i];
+      if (r->co == co) return r;
+      for (uint32_t k = 0; r->map && k < r->map->n; k++)
+        if (r->map->children[k].co == co) return &r->map->children[k];
+    }
+  return NULL;
 }
 
 /* Raises when the thread at idx is one of the runtime's task coroutines. */
@@ -56,8 +69,9 @@ static void refuse_task_thread(lua_State *L, int idx, const char *fn) {
   lua_rawgetp(L, LUA_REGISTRYINDEX, &task_threads_key);
   lua_pushvalue(L, idx);
   int kind = lua_rawget(L, -2);
-  if (kind == LUA_TLIGHTUSERDATA) {
-    fl_taskrun *r = lua_touserdata(L, -1);
+  fl_taskrun *r =
+      kind == LUA_TNIL ? NULL : find_run_of(fl_rt(L), lua_tothread(L, idx));
+  if (r) {
     fl_buf key = FL_BUF_INIT;
     fl_taskrun_add_key(&key, r);
     lua_pushstring(L, fl_buf_str(&key));
@@ -67,7 +81,7 @@ static void refuse_task_thread(lua_State *L, int idx, const char *fn) {
                   "coroutine.running() to other code)",
                fn, lua_tostring(L, -1));
   }
-  if (kind == LUA_TBOOLEAN)
+  if (kind != LUA_TNIL)
     luaL_error(L, "%s: that coroutine ran a flowlua task that has ended, and "
                   "flowlua keeps it for its next tasks: only flowlua may "
                   "resume or close it (do not hand coroutine.running() to "
@@ -120,17 +134,16 @@ static void take_thread(fl_sched *s, fl_taskrun *r) {
     r->co_ref = s->pool_refs[s->pool_n];
   } else {
     r->co = lua_newthread(s->rt->L);
+    mark_thread(s->rt->L);
     r->co_ref = luaL_ref(s->rt->L, LUA_REGISTRYINDEX);
   }
   fl_hook_reset(r->co); /* no hook a previous task (or the script) set */
-  mark_thread(s->rt->L, r->co_ref, r);
 }
 
 /* Keeps a coroutine that returned normally for reuse; any other (failed,
    or abandoned while suspended) is closed, running its __close handlers. */
 static void give_thread(fl_sched *s, fl_taskrun *r) {
   lua_State *L = s->rt->L, *co = r->co;
-  mark_thread(L, r->co_ref, NULL);
   lua_Debug ar;
   int clean = lua_status(co) == LUA_OK && !lua_getstack(co, 0, &ar);
   if (clean && s->pool_n < FL_POOL_MAX && s->pool) {
