@@ -576,7 +576,8 @@ int luaopen_flowlua(lua_State *L) {
   for (int i = 0; i < 3; i++) {
     luaL_getmetatable(L, names[i]);
     *slots[i] = lua_topointer(L, -1); /* alive: the registry holds it */
-    lua_pop(L, 1);
+    /* Also under its own address, for fl_push_node's lookup by pointer. */
+    lua_rawsetp(L, LUA_REGISTRYINDEX, *slots[i]);
   }
   luaL_getmetatable(L, FL_NODE_MT);
   luaL_newlib(L, node_methods);
