@@ -193,7 +193,7 @@ static const char *on_worker(const fl_taskrun *r, char *buf, size_t len) {
 
 void fl__sched_succeed(fl_sched *s, fl_taskrun *r) {
   lua_State *L = s->rt->L; /* the result is on top of L */
-  double took = fl_now() - r->attempt_start;
+  double now = fl_now(), took = now - r->attempt_start;
   fl__sched_keep_result(s, r);
   fl_record_result(s, r, -1);
   fl_record_cache_put(s, r, -1);
@@ -208,13 +208,14 @@ void fl__sched_succeed(fl_sched *s, fl_taskrun *r) {
     lua_pushvalue(L, -2);
     lua_setfield(L, -2, "result");
     fl__sched_call_hook(s, r, FL_TASK_UV_ON_SUCCESS, "on_success");
+    now = fl_now(); /* the run ends after its hook */
   }
   lua_pop(L, 1);
   /* Earlier attempts' errors are history (their Retrying changes hold
      them); the run itself succeeded, and finish_run would report r->error. */
   free(r->error);
   r->error = NULL;
-  fl__sched_finish_run(s, r, FLOWLUA_TASK_SUCCESS, NULL);
+  fl__sched_finish_run_at(s, r, FLOWLUA_TASK_SUCCESS, NULL, now);
 }
 
 /* Asks retry_if(err) whether to retry; the error value is on top of L. */

@@ -192,13 +192,16 @@ static void sched_end(fl_sched *s) {
   fl_record_run_end(s);
   if (rt->opts.event_fn) fl__sched_emit(s, NULL, -1, state, 0, s->store_error, 0, 0);
   double took = s->ended - s->started;
-  fl_buf counts = FL_BUF_INIT;
-  add_counts(&counts, s);
-  fl__sched_log_flow(s, state == FLOWLUA_FLOW_SUCCESS ? FLOWLUA_LOG_INFO
-                                            : FLOWLUA_LOG_ERROR,
-           state, took, "flow '%s' run %s: %s in %.3f s (%s)", g->flow->name,
-           s->run_id, fl_flow_state_name(state), took, fl_buf_str(&counts));
-  fl_buf_free(&counts);
+  int level = state == FLOWLUA_FLOW_SUCCESS ? FLOWLUA_LOG_INFO : FLOWLUA_LOG_ERROR;
+  if (fl_log_enabled(&rt->log, level)) { /* the counts walk every run */
+    fl_buf counts = FL_BUF_INIT;
+    add_counts(&counts, s);
+    fl__sched_log_flow(s, level, state, took,
+                       "flow '%s' run %s: %s in %.3f s (%s)", g->flow->name,
+                       s->run_id, fl_flow_state_name(state), took,
+                       fl_buf_str(&counts));
+    fl_buf_free(&counts);
+  }
   fl_sched **p = &rt->active;
   while (*p && *p != s) p = &(*p)->next_active;
   if (*p) *p = s->next_active;

@@ -90,6 +90,10 @@ void fl__sched_succeed(fl_sched *s, fl_taskrun *r);
 
 /* settle.c */
 void fl__sched_finish_run(fl_sched *s, fl_taskrun *r, int state, const char *err);
+/* The same, with the time it ended (fl_now()) read already by the caller:
+   a clock read per task less on the way of a task that succeeded. */
+void fl__sched_finish_run_at(fl_sched *s, fl_taskrun *r, int state,
+                             const char *err, double now);
 void fl__sched_ready(fl_sched *s, uint32_t node);
 void fl__sched_settle(fl_sched *s);
 

@@ -59,8 +59,13 @@ static void finish_map(fl_sched *s, fl_taskrun *p) {
 }
 
 void fl__sched_finish_run(fl_sched *s, fl_taskrun *r, int state, const char *err) {
+  fl__sched_finish_run_at(s, r, state, err, fl_now());
+}
+
+void fl__sched_finish_run_at(fl_sched *s, fl_taskrun *r, int state,
+                             const char *err, double now) {
   r->state = (uint8_t)state;
-  r->ended = fl_now();
+  r->ended = now;
   if (err && !r->error) r->error = fl__sched_keep_error(s, err);
   fl__sched_note_state(s, r, state, 1, err ? err : r->error);
   if (r->map_index) {
