@@ -160,10 +160,10 @@ static void give_thread(fl_sched *s, fl_taskrun *r) {
 
 /* Ends an attempt's hold on the coroutine, the slot and the timeout. */
 void fl__sched_release(fl_sched *s, fl_taskrun *r) {
-  fl_timer_stop(&s->rt->loop, &r->deadline);
+  if (r->timers) fl_timer_stop(&s->rt->loop, &r->timers->deadline);
   if (r->parked && r->wait && r->wait->cancel) r->wait->cancel(r->wait);
   r->wait = NULL;
-  fl_timer_stop(&s->rt->loop, &r->wake);
+  if (r->timers) fl_timer_stop(&s->rt->loop, &r->timers->wake);
   r->deadline_at = 0;
   r->parked = 0;
   if (r->co) {
@@ -318,8 +318,9 @@ static void fail_attempt(fl_sched *s, fl_taskrun *r, int final_state,
     fl__sched_call_hook(s, r, FL_TASK_UV_ON_RETRY, "on_retry");
   }
   lua_pop(L, 1);
-  r->wake.cb = retry_due;
-  if (fl_timer_start(&s->rt->loop, &r->wake, delay) != 0)
+  fl_runtimers *t = fl__sched_timers(r);
+  if (t) t->wake.cb = retry_due;
+  if (!t || fl_timer_start(&s->rt->loop, &t->wake, delay) != 0)
     fl__sched_finish_run(s, r, FLOWLUA_TASK_FAILED, "out of memory arming a retry");
 }
 
@@ -457,15 +458,6 @@ void fl__sched_resume(fl_sched *s, fl_taskrun *r, int nargs) {
   fl_buf_free(&text);
 }
 
-static void deadline_hit(fl_timer *t) {
-  fl_taskrun *r = t->data;
-  r->interrupt = FL_INT_TIMEOUT;
-  if (r->parked && !r->queued) {
-    r->queued = 1;
-    fl__sched_q_push(&r->sched->resume_q, r);
-  }
-}
-
 void fl__sched_start_attempt(fl_sched *s, fl_taskrun *r) {
   flowlua *rt = s->rt;
   lua_State *L = rt->L;
@@ -511,12 +503,9 @@ void fl__sched_start_attempt(fl_sched *s, fl_taskrun *r) {
                            : fl__sched_push_node_args(s, r->node);
   lua_xmove(L, r->co, nargs + 1);
 
-  r->deadline.cb = deadline_hit;
   /* A worker task's timeout counts from when a worker takes the job
      (pool.c), not while it waits for a free worker. */
-  if (d->timeout > 0 && !d->worker) {
-    r->deadline_at = now + d->timeout;
-    fl_timer_start(&rt->loop, &r->deadline, d->timeout);
-  }
+  if (d->timeout > 0 && !d->worker)
+    fl__sched_arm_deadline(&rt->loop, r, now, d->timeout);
   fl__sched_resume(s, r, nargs);
 }

@@ -224,39 +224,47 @@ typedef struct fl_mapinfo {
   uint8_t *mapped;  /* per argument: 1 = iterate, 0 = pass whole */
 } fl_mapinfo;
 
+/* A task run's two timers, made when one is first armed (fl__sched_timers):
+   most runs never arm one, and inline they were a third of a run's record,
+   which a flow has one of per task (memory, page faults, cache). */
+typedef struct fl_runtimers {
+  fl_timer wake;     /* retry delay, or a parked primitive's wait */
+  fl_timer deadline; /* the attempt's timeout */
+} fl_runtimers;
+
+/* Fields ordered by size, so that none is padded. */
 struct fl_taskrun {
   fl_sched *sched;
   fl_taskrun *next; /* queue link */
-  uint32_t node;
-  int32_t map_index; /* 1-based element of a map; 0 for a graph node */
-  uint8_t state;
-  uint8_t interrupt; /* FL_INT_*: set by the hook or the deadline timer */
-  uint8_t parked;    /* waiting inside a primitive */
-  uint8_t queued;    /* in the resume queue */
-  int attempts;
   double first_start, attempt_start, ended; /* monotonic */
   double deadline_at; /* monotonic; 0 = no timeout */
   double retry_after; /* seconds a server asked for (Retry-After), or 0 */
   fl_wait *wait;      /* what a parked task waits on */
   lua_State *co;
-  int co_ref;
-  fl_timer wake;     /* retry delay, or a parked primitive's wait */
-  fl_timer deadline; /* the attempt's timeout */
+  fl_runtimers *timers; /* NULL until one is armed; owned */
   char *error;       /* last error, owned */
   fl_mapinfo *map;   /* for a map node once expanded */
   char *cache_key;   /* this run's cache key (cache_key option), owned */
+  /* The host of the `flowlua worker` running this attempt, for a job of a
+     PostgreSQL queue (owned; NULL: this host's pool, or inline). */
+  char *worker_host;
+  uint32_t node;
+  int32_t map_index; /* 1-based element of a map; 0 for a graph node */
+  int attempts;
+  int co_ref;
   uint32_t rec_id;   /* its task run in the state store */
   /* The store's flush epoch in which its final state was recorded: a
      dependent may start once the store has flushed past it (record.c). */
   uint32_t rec_epoch;
-  uint8_t restored;  /* its result was kept from the run it resumes */
   int32_t worker_pid; /* the worker process running this attempt (pool.c),
                          named in its log lines; 0: inline */
+  uint8_t state;
+  uint8_t interrupt; /* FL_INT_*: set by the hook or the deadline timer */
+  uint8_t parked;    /* waiting inside a primitive */
+  uint8_t queued;    /* in the resume queue */
+  uint8_t restored;  /* its result was kept from the run it resumes */
   uint8_t secret_result; /* its worker said the result holds a secret: not
                             stored (queue_driver.c) */
-  /* The host of the `flowlua worker` running this attempt, for a job of a
-     PostgreSQL queue (owned; NULL: this host's pool, or inline). */
-  char *worker_host;
 };
 
 typedef struct fl_tagcount {

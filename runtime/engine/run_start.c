@@ -46,8 +46,7 @@ void fl_sched_free(flowlua *rt, fl_sched *s) {
   lua_State *L = rt->L;
   for (uint32_t i = 0; s->runs && i < s->g->n; i++) {
     fl_taskrun *r = &s->runs[i];
-    fl_timer_stop(&rt->loop, &r->wake);
-    fl_timer_stop(&rt->loop, &r->deadline);
+    fl__sched_free_timers(&rt->loop, r);
     if (r->co) luaL_unref(L, LUA_REGISTRYINDEX, r->co_ref);
     free(r->error);
     free(r->cache_key);
@@ -55,8 +54,7 @@ void fl_sched_free(flowlua *rt, fl_sched *s) {
     if (r->map) {
       for (uint32_t k = 0; k < r->map->n; k++) {
         fl_taskrun *c = &r->map->children[k];
-        fl_timer_stop(&rt->loop, &c->wake);
-        fl_timer_stop(&rt->loop, &c->deadline);
+        fl__sched_free_timers(&rt->loop, c);
         if (c->co) luaL_unref(L, LUA_REGISTRYINDEX, c->co_ref);
         free(c->error);
         free(c->cache_key);
@@ -122,8 +120,6 @@ static fl_sched *sched_new(flowlua *rt, fl_graph *g) {
     r->node = i;
     r->state = FLOWLUA_TASK_PENDING;
     r->co_ref = LUA_NOREF;
-    fl_timer_init(&r->wake, NULL, r);
-    fl_timer_init(&r->deadline, NULL, r);
     s->waiting[i] = fl_dag_n_up(&g->dag, i);
   }
   s->total_runs = g->n;

@@ -40,8 +40,9 @@ static void cancel_one(fl_sched *s, fl_taskrun *r) {
     r->interrupt = FL_INT_CANCEL;
     r->queued = 1;
     fl__sched_q_push(&s->resume_q, r);
-  } else if (r->state == FLOWLUA_TASK_RETRYING && fl_timer_armed(&r->wake)) {
-    fl_timer_stop(&s->rt->loop, &r->wake);
+  } else if (r->state == FLOWLUA_TASK_RETRYING && r->timers &&
+             fl_timer_armed(&r->timers->wake)) {
+    fl_timer_stop(&s->rt->loop, &r->timers->wake);
     fl__sched_log_task(s, r, (task_log){FLOWLUA_LOG_WARN, FLOWLUA_TASK_CANCELLED, -1,
                               NULL},
              "Cancelled (while waiting to retry)");

@@ -25,6 +25,14 @@ typedef struct task_log {
 } task_log;
 
 /* taskrun.c */
+/* r's timers, made on first use (their data is r); NULL when out of
+   memory. fl__sched_free_timers stops and frees them. */
+fl_runtimers *fl__sched_timers(fl_taskrun *r);
+void fl__sched_free_timers(fl_loop *loop, fl_taskrun *r);
+/* The attempt's deadline: now + timeout, when its timer ends it if it is
+   parked (the count hook ends it if it is busy in Lua code). */
+void fl__sched_arm_deadline(fl_loop *loop, fl_taskrun *r, double now,
+                            double timeout);
 void fl__sched_call_hook(fl_sched *s, fl_taskrun *r, int uv, const char *name);
 int fl__sched_is_ok_state(int state);
 char *fl__sched_keep_error(fl_sched *s, const char *msg);

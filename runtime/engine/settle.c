@@ -181,8 +181,6 @@ static void start_elements(fl_sched *s, fl_taskrun *p) {
     c->map_index = (int32_t)i + 1;
     c->state = FLOWLUA_TASK_PENDING;
     c->co_ref = LUA_NOREF;
-    fl_timer_init(&c->wake, NULL, c);
-    fl_timer_init(&c->deadline, NULL, c);
     fl_record_task_add(s, c);
   }
   for (uint32_t i = 0; i < m->n; i++) {

@@ -93,6 +93,44 @@ void fl__sched_note_state(fl_sched *s, fl_taskrun *r, int state, int final,
 
 /* ---- small helpers ------------------------------------------------------- */
 
+fl_runtimers *fl__sched_timers(fl_taskrun *r) {
+  if (r->timers) return r->timers;
+  r->timers = malloc(sizeof *r->timers);
+  if (!r->timers) return NULL;
+  fl_timer_init(&r->timers->wake, NULL, r);
+  fl_timer_init(&r->timers->deadline, NULL, r);
+  return r->timers;
+}
+
+static void deadline_hit(fl_timer *t) {
+  fl_taskrun *r = t->data;
+  r->interrupt = FL_INT_TIMEOUT;
+  if (r->parked && !r->queued) {
+    r->queued = 1;
+    fl__sched_q_push(&r->sched->resume_q, r);
+  }
+}
+
+void fl__sched_arm_deadline(fl_loop *loop, fl_taskrun *r, double now,
+                            double timeout) {
+  r->deadline_at = now + timeout;
+  /* Without its timer (out of memory) a parked attempt outlives its
+     deadline, as when fl_timer_start fails; the hook still ends one that
+     runs Lua code. */
+  fl_runtimers *t = fl__sched_timers(r);
+  if (!t) return;
+  t->deadline.cb = deadline_hit;
+  fl_timer_start(loop, &t->deadline, timeout);
+}
+
+void fl__sched_free_timers(fl_loop *loop, fl_taskrun *r) {
+  if (!r->timers) return;
+  fl_timer_stop(loop, &r->timers->wake);
+  fl_timer_stop(loop, &r->timers->deadline);
+  free(r->timers);
+  r->timers = NULL;
+}
+
 void fl__sched_q_push(fl_runq *q, fl_taskrun *r) {
   r->next = NULL;
   if (q->tail)
