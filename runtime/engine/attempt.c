@@ -223,11 +223,7 @@ static int retry_allowed(fl_sched *s, fl_taskrun *r) {
   lua_State *L = s->rt->L;
   int err = lua_gettop(L);
   lua_pushcfunction(L, fl_msgh);
-  lua_rawgeti(L, LUA_REGISTRYINDEX, s->g->tasks_ref);
-  lua_rawgeti(L, -1, (lua_Integer)r->node + 1);
-  lua_getiuservalue(L, -1, FL_TASK_UV_RETRY_IF);
-  lua_replace(L, -3);
-  lua_pop(L, 1);
+  fl__sched_push_task_uv(s, r->node, FL_TASK_UV_RETRY_IF);
   lua_pushvalue(L, err);
   fl_taskrun *saved = s->rt->current;
   s->rt->current = r;
@@ -493,11 +489,7 @@ void fl__sched_start_attempt(fl_sched *s, fl_taskrun *r) {
        and waits for the answer (worker_call.c). */
     lua_pushcfunction(L, fl_worker_call);
   } else {
-    lua_rawgeti(L, LUA_REGISTRYINDEX, s->g->tasks_ref);
-    lua_rawgeti(L, -1, (lua_Integer)r->node + 1);
-    lua_getiuservalue(L, -1, FL_TASK_UV_FN);
-    lua_replace(L, -3);
-    lua_pop(L, 1);
+    fl__sched_push_task_uv(s, r->node, FL_TASK_UV_FN);
   }
   int nargs = r->map_index ? fl__sched_push_map_args(s, &s->runs[r->node], r->map_index)
                            : fl__sched_push_node_args(s, r->node);

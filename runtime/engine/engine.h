@@ -160,7 +160,11 @@ typedef struct fl_graph {
   fl_dag dag;
   fl_node *nodes;
   uint32_t n, cap;
-  int tasks_ref;  /* Lua table: node+1 -> task userdata (keeps defs alive) */
+  /* Lua table: each task the graph calls, under the address of its
+     fl_taskdef (fl_node.def): keeps the defs alive, and finds a task's
+     functions. One entry per task, not per node (a 2 MB array for
+     100,000 nodes, written at every call). */
+  int tasks_ref;
   /* Lua table: every node's arguments in one flat list, node after node
      (fl_node.arg_at), not a table per node: one table per call was two
      allocations per task, and the collector's walk over them. */

@@ -138,9 +138,11 @@ int fl_graph_add_node(lua_State *L, fl_graph *g, int task_idx, int first_arg,
   uint32_t to = (uint32_t)index;
 
   lua_rawgeti(L, LUA_REGISTRYINDEX, g->tasks_ref);
-  lua_pushvalue(L, task_idx);
-  lua_rawseti(L, -2, (lua_Integer)to + 1);
-  lua_pop(L, 1);
+  if (lua_rawgetp(L, -1, d) == LUA_TNIL) {
+    lua_pushvalue(L, task_idx);
+    lua_rawsetp(L, -3, d);
+  }
+  lua_pop(L, 2);
   if (nargs == 0) return (int)to;
 
   int top = lua_gettop(L), seen = 0;

@@ -73,11 +73,7 @@ static int cached(fl_sched *s, fl_taskrun *r) {
   lua_State *L = s->rt->L;
   int top = lua_gettop(L);
   lua_pushcfunction(L, fl_msgh);
-  lua_rawgeti(L, LUA_REGISTRYINDEX, s->g->tasks_ref);
-  lua_rawgeti(L, -1, (lua_Integer)r->node + 1);
-  lua_getiuservalue(L, -1, FL_TASK_UV_CACHE_KEY);
-  lua_replace(L, -3);
-  lua_pop(L, 1);
+  fl__sched_push_task_uv(s, r->node, FL_TASK_UV_CACHE_KEY);
   int nargs = r->map_index ? fl__sched_push_map_args(s, &s->runs[r->node], r->map_index)
                            : fl__sched_push_node_args(s, r->node);
   const char *problem = NULL;

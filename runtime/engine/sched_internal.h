@@ -25,6 +25,9 @@ typedef struct task_log {
 } task_log;
 
 /* taskrun.c */
+/* Pushes user value uv (FL_TASK_UV_*: its body, hooks...) of the task that
+   graph node `node` calls. */
+void fl__sched_push_task_uv(fl_sched *s, uint32_t node, int uv);
 /* r's timers, made on first use (their data is r); NULL when out of
    memory. fl__sched_free_timers stops and frees them. */
 fl_runtimers *fl__sched_timers(fl_taskrun *r);

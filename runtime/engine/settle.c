@@ -258,11 +258,7 @@ static fl_decision decide_by_function(fl_sched *s, uint32_t node,
   const fl_dag *d = &s->g->dag;
   int top = lua_gettop(L);
   lua_pushcfunction(L, fl_msgh);
-  lua_rawgeti(L, LUA_REGISTRYINDEX, s->g->tasks_ref);
-  lua_rawgeti(L, -1, (lua_Integer)node + 1);
-  lua_getiuservalue(L, -1, FL_TASK_UV_TRIGGER);
-  lua_replace(L, -3);
-  lua_pop(L, 1);
+  fl__sched_push_task_uv(s, node, FL_TASK_UV_TRIGGER);
   lua_createtable(L, 0, (int)fl_dag_n_up(d, node));
   for (uint32_t k = d->up_off[node]; k < d->up_off[node + 1]; k++) {
     fl__sched_push_key(L, &s->runs[d->up[k]]);

@@ -93,6 +93,15 @@ void fl__sched_note_state(fl_sched *s, fl_taskrun *r, int state, int final,
 
 /* ---- small helpers ------------------------------------------------------- */
 
+void fl__sched_push_task_uv(fl_sched *s, uint32_t node, int uv) {
+  lua_State *L = s->rt->L;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, s->g->tasks_ref);
+  lua_rawgetp(L, -1, s->g->nodes[node].def);
+  lua_getiuservalue(L, -1, uv);
+  lua_replace(L, -3);
+  lua_pop(L, 1);
+}
+
 fl_runtimers *fl__sched_timers(fl_taskrun *r) {
   if (r->timers) return r->timers;
   r->timers = malloc(sizeof *r->timers);
@@ -320,11 +329,7 @@ void fl__sched_call_hook(fl_sched *s, fl_taskrun *r, int uv, const char *name) {
   lua_State *L = s->rt->L;
   int info = lua_gettop(L);
   lua_pushcfunction(L, fl_msgh);
-  lua_rawgeti(L, LUA_REGISTRYINDEX, s->g->tasks_ref);
-  lua_rawgeti(L, -1, (lua_Integer)r->node + 1);
-  lua_getiuservalue(L, -1, uv);
-  lua_replace(L, -3);
-  lua_pop(L, 1);
+  fl__sched_push_task_uv(s, r->node, uv);
   fl_taskrun *saved = s->rt->current;
   s->rt->current = r; /* so flow.context() and flow.log work in the hook */
   fl_sched_push_context(L, s->rt);
