@@ -200,9 +200,13 @@ void fl__sched_succeed(fl_sched *s, fl_taskrun *r) {
   fl__sched_release(s, r);
   r->state = FLOWLUA_TASK_SUCCESS;
   char w[40];
-  fl__sched_log_task(s, r, (task_log){FLOWLUA_LOG_INFO, FLOWLUA_TASK_SUCCESS, took, NULL},
-           "Success (attempt %d, %.3f s%s)", r->attempts, took,
-           on_worker(r, w, sizeof w));
+  /* Looked at here, not only in the call: a task's line wanted by nobody
+     (--quiet) was two variadic calls per task for nothing. */
+  if (fl_log_enabled(&s->rt->log, FLOWLUA_LOG_INFO))
+    fl__sched_log_task(s, r, (task_log){FLOWLUA_LOG_INFO, FLOWLUA_TASK_SUCCESS,
+                                        took, NULL},
+                       "Success (attempt %d, %.3f s%s)", r->attempts, took,
+                       on_worker(r, w, sizeof w));
   if (fl__sched_run_def(r)->has_on_success) {
     fl__sched_push_info(L, r, FLOWLUA_TASK_SUCCESS, NULL);
     lua_pushvalue(L, -2);
@@ -472,12 +476,14 @@ void fl__sched_start_attempt(fl_sched *s, fl_taskrun *r) {
      (fl__sched_worker_took), not while it waits for a free one. */
   if (!d->worker) {
     fl__sched_note_state(s, r, FLOWLUA_TASK_RUNNING, 0, NULL);
-    if (d->retry.retries > 0)
-      fl__sched_log_task(s, r, (task_log){FLOWLUA_LOG_INFO, FLOWLUA_TASK_RUNNING, -1, NULL},
-               "Running (attempt %d of %d)", r->attempts, d->retry.retries + 1);
-    else
-      fl__sched_log_task(s, r, (task_log){FLOWLUA_LOG_INFO, FLOWLUA_TASK_RUNNING, -1, NULL},
-               "Running");
+    if (fl_log_enabled(&rt->log, FLOWLUA_LOG_INFO)) { /* as in _succeed */
+      if (d->retry.retries > 0)
+        fl__sched_log_task(s, r, (task_log){FLOWLUA_LOG_INFO, FLOWLUA_TASK_RUNNING, -1, NULL},
+                 "Running (attempt %d of %d)", r->attempts, d->retry.retries + 1);
+      else
+        fl__sched_log_task(s, r, (task_log){FLOWLUA_LOG_INFO, FLOWLUA_TASK_RUNNING, -1, NULL},
+                 "Running");
+    }
   }
 
   take_thread(s, r);
