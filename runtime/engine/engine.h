@@ -165,6 +165,7 @@ typedef struct fl_graph {
      functions. One entry per task, not per node (a 2 MB array for
      100,000 nodes, written at every call). */
   int tasks_ref;
+  const fl_taskdef *last_def; /* the last task added to it */
   /* Lua table: every node's arguments in one flat list, node after node
      (fl_node.arg_at), not a table per node: one table per call was two
      allocations per task, and the collector's walk over them. */

@@ -137,12 +137,15 @@ int fl_graph_add_node(lua_State *L, fl_graph *g, int task_idx, int first_arg,
                  .flags = is_map ? FL_NODE_MAP : 0};
   uint32_t to = (uint32_t)index;
 
-  lua_rawgeti(L, LUA_REGISTRYINDEX, g->tasks_ref);
-  if (lua_rawgetp(L, -1, d) == LUA_TNIL) {
-    lua_pushvalue(L, task_idx);
-    lua_rawsetp(L, -3, d);
+  if (d != g->last_def) { /* a body mostly calls one task many times */
+    lua_rawgeti(L, LUA_REGISTRYINDEX, g->tasks_ref);
+    if (lua_rawgetp(L, -1, d) == LUA_TNIL) {
+      lua_pushvalue(L, task_idx);
+      lua_rawsetp(L, -3, d);
+    }
+    lua_pop(L, 2);
+    g->last_def = d;
   }
-  lua_pop(L, 2);
   if (nargs == 0) return (int)to;
 
   int top = lua_gettop(L), seen = 0;
