@@ -494,8 +494,13 @@ void fl__sched_start_attempt(fl_sched *s, fl_taskrun *r) {
     /* Its attempt runs in a worker process: the coroutine sends the job
        and waits for the answer (worker_call.c). */
     lua_pushcfunction(L, fl_worker_call);
+  } else if (d == s->fn_def) { /* a task's body never changes */
+    lua_rawgeti(L, LUA_REGISTRYINDEX, s->fn_ref);
   } else {
     fl__sched_push_task_uv(s, r->node, FL_TASK_UV_FN);
+    lua_pushvalue(L, -1);
+    lua_rawseti(L, LUA_REGISTRYINDEX, s->fn_ref);
+    s->fn_def = d;
   }
   int nargs = r->map_index ? fl__sched_push_map_args(s, &s->runs[r->node], r->map_index)
                            : fl__sched_push_node_args(s, r->node);

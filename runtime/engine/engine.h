@@ -297,6 +297,11 @@ struct fl_sched {
   fl_tagcount *tags;
   int n_tags;
   int results_ref; /* Lua table: node+1 -> result */
+  /* The body of task fn_def, in registry slot fn_ref: consecutive starts
+     of one task (the common case) fetch it with one lookup, not through
+     the graph's tasks (fl__sched_push_task_uv). */
+  const fl_taskdef *fn_def;
+  int fn_ref;
   /* Coroutines that ended cleanly, kept for the next attempts: creating
      one per attempt is most of a no-op task's cost. */
   lua_State **pool;
@@ -408,6 +413,7 @@ struct flowlua {
   fl_sched *retired;  /* ended orphans, freed by fl_sched_collect */
   /* The module's metatables, for fl_testudata on hot paths. */
   const void *task_mt, *node_mt, *unmapped_mt;
+  int node_mt_ref; /* registry slot of node_mt, for fl_push_node; 0: none */
   fl_taskrun *current; /* the task whose Lua code runs now */
   fl_job *job;         /* a worker's job whose Lua code runs now */
   uint32_t next_graph_id;

@@ -69,6 +69,7 @@ void fl_sched_free(flowlua *rt, fl_sched *s) {
     }
   }
   luaL_unref(L, LUA_REGISTRYINDEX, s->results_ref);
+  luaL_unref(L, LUA_REGISTRYINDEX, s->fn_ref);
   for (int i = 0; i < s->pool_n; i++)
     luaL_unref(L, LUA_REGISTRYINDEX, s->pool_refs[i]);
   free(s->pool);
@@ -95,7 +96,7 @@ static fl_sched *sched_new(flowlua *rt, fl_graph *g) {
   }
   s->rt = rt;
   s->g = g;
-  s->results_ref = LUA_NOREF;
+  s->results_ref = s->fn_ref = LUA_NOREF;
   size_t n = g->n ? g->n : 1;
   s->runs = calloc(n, sizeof *s->runs);
   s->waiting = calloc(n, sizeof *s->waiting);
@@ -125,6 +126,8 @@ static fl_sched *sched_new(flowlua *rt, fl_graph *g) {
   s->total_runs = g->n;
   lua_newtable(rt->L);
   s->results_ref = luaL_ref(rt->L, LUA_REGISTRYINDEX);
+  lua_pushboolean(rt->L, 0); /* a placeholder: luaL_ref keeps no slot for nil */
+  s->fn_ref = luaL_ref(rt->L, LUA_REGISTRYINDEX);
   fl__sched_guard_coroutines(rt->L);
   return s;
 }

@@ -576,8 +576,13 @@ int luaopen_flowlua(lua_State *L) {
   for (int i = 0; i < 3; i++) {
     luaL_getmetatable(L, names[i]);
     *slots[i] = lua_topointer(L, -1); /* alive: the registry holds it */
-    /* Also under its own address, for fl_push_node's lookup by pointer. */
-    lua_rawsetp(L, LUA_REGISTRYINDEX, *slots[i]);
+    lua_pop(L, 1);
+  }
+  /* In a registry slot of its own too, for fl_push_node: once per state
+     (opening the module again finds the same metatable). */
+  if (rt->node_mt_ref <= 0) {
+    luaL_getmetatable(L, FL_NODE_MT);
+    rt->node_mt_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   }
   luaL_getmetatable(L, FL_NODE_MT);
   luaL_newlib(L, node_methods);
