@@ -58,7 +58,11 @@ void fl__sched_log_flow(fl_sched *s, int level, int flow_state,
                         double duration, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 int fl__sched_tags_available(fl_sched *s, const fl_taskdef *d);
-fl_taskdef *fl__sched_run_def(const fl_taskrun *r);
+/* The task r runs: inline, as the scheduler asks for it several times
+   per task (tags, cache, hooks), each a call into another file before. */
+static inline fl_taskdef *fl__sched_run_def(const fl_taskrun *r) {
+  return r->sched->g->nodes[r->node].def;
+}
 void fl__sched_tags_take(fl_sched *s, const fl_taskdef *d, int delta);
 
 /* args.c: pushes the value at idx with every node of s's graph in it

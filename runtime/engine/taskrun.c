@@ -168,10 +168,6 @@ void fl__sched_q_prepend(fl_runq *dst, fl_runq *src) {
   src->head = src->tail = NULL;
 }
 
-fl_taskdef *fl__sched_run_def(const fl_taskrun *r) {
-  return r->sched->g->nodes[r->node].def;
-}
-
 int fl__sched_is_ok_state(int state) {
   return state == FLOWLUA_TASK_SUCCESS || state == FLOWLUA_TASK_CACHED ||
          state == FLOWLUA_TASK_SKIPPED;
