@@ -22,7 +22,13 @@
    no task within this is not stuck in one: it ends the run itself. */
 #define ABANDON_WAIT_SECONDS 5
 
+/* rt->gate: the runtime's thread is in a task; flowlua_abandon took the
+   runtime; and, in the bits above, how many flowlua_abandon calls wait
+   for the thread to enter a task (only then does entering signal). */
+enum { FL_GATE_IN_TASK = 1u, FL_GATE_ABANDONED = 2u, FL_GATE_WAITER = 4u };
+
 int fl_task_gate_init(flowlua *rt) {
+  atomic_init(&rt->gate, 0u);
   pthread_condattr_t attr;
   if (pthread_condattr_init(&attr) != 0) return -1;
   pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
@@ -41,20 +47,26 @@ void fl_task_gate_free(flowlua *rt) {
   pthread_cond_destroy(&rt->task_entered);
 }
 
+/* Per task resumed, so one atomic operation and no lock (a mutex taken
+   twice per task was a few percent of a no-op task's cost). A waiting
+   flowlua_abandon counted itself in the gate before it looked at it,
+   under the mutex, so either it saw the thread in a task or the thread
+   sees it waiting here and wakes it: the mutex taken before the signal
+   makes sure it is waiting by then. */
 void fl_task_gate_enter(flowlua *rt) {
-  pthread_mutex_lock(&rt->task_gate);
-  rt->in_task = 1;
-  pthread_cond_broadcast(&rt->task_entered);
-  pthread_mutex_unlock(&rt->task_gate);
+  unsigned was = atomic_fetch_or(&rt->gate, FL_GATE_IN_TASK);
+  if (was >= FL_GATE_WAITER) {
+    pthread_mutex_lock(&rt->task_gate);
+    pthread_cond_broadcast(&rt->task_entered);
+    pthread_mutex_unlock(&rt->task_gate);
+  }
 }
 
 void fl_task_gate_leave(flowlua *rt) {
-  pthread_mutex_lock(&rt->task_gate);
-  rt->in_task = 0;
-  int abandoned = rt->abandoned;
-  pthread_mutex_unlock(&rt->task_gate);
+  unsigned was = atomic_fetch_and(&rt->gate, ~FL_GATE_IN_TASK);
   /* The other thread owns the runtime now, and exits the process. */
-  while (abandoned) pause();
+  if (was & FL_GATE_ABANDONED)
+    for (;;) pause();
 }
 
 static int is_unended(int state) {
@@ -80,11 +92,24 @@ int fl_abandon_runs(flowlua *rt, const char *why) {
   clock_gettime(CLOCK_MONOTONIC, &until);
   until.tv_sec += ABANDON_WAIT_SECONDS;
   pthread_mutex_lock(&rt->task_gate);
-  while (!rt->in_task && !rt->abandoned &&
-         pthread_cond_timedwait(&rt->task_entered, &rt->task_gate, &until) == 0) {
+  atomic_fetch_add(&rt->gate, FL_GATE_WAITER);
+  int owned = 0;
+  for (;;) {
+    unsigned g = atomic_load(&rt->gate);
+    if (g & FL_GATE_ABANDONED) break; /* another call took it */
+    if (g & FL_GATE_IN_TASK) {
+      /* Taken only if the thread is still in the task: if it left in
+         between, the exchange fails and the gate is looked at again. */
+      if (atomic_compare_exchange_strong(&rt->gate, &g, g | FL_GATE_ABANDONED)) {
+        owned = 1;
+        break;
+      }
+      continue;
+    }
+    if (pthread_cond_timedwait(&rt->task_entered, &rt->task_gate, &until) != 0)
+      break; /* no task entered in time (or the wait failed) */
   }
-  int owned = rt->in_task && !rt->abandoned;
-  if (owned) rt->abandoned = 1;
+  atomic_fetch_sub(&rt->gate, FL_GATE_WAITER);
   pthread_mutex_unlock(&rt->task_gate);
   if (!owned) return FLOWLUA_ESTATE;
   for (fl_sched *s = rt->active; s; s = s->next_active) abandon_run(s, why);

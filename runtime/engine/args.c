@@ -20,20 +20,15 @@
 
 
 /*
- * Pushes the value at idx with every node replaced by its result: directly,
- * inside flow.unmapped, and (when `deep`) inside plain tables. A table that
+ * Pushes the value at idx with every node replaced by its result (from the
+ * results table at stack index `results`): directly, inside
+ * flow.unmapped, and (when `deep`) inside plain tables. A table that
  * holds nodes is copied, so the body's table is left as it was; a table
  * without nodes is passed as it is. `memo` maps each table seen to its copy,
  * or to a boolean: whether it holds nodes.
  */
-static void push_resolved(fl_sched *s, int idx, int deep, int memo);
-
-static void push_result(fl_sched *s, uint32_t node) {
-  lua_State *L = s->rt->L;
-  lua_rawgeti(L, LUA_REGISTRYINDEX, s->results_ref);
-  lua_rawgeti(L, -1, (lua_Integer)node + 1);
-  lua_remove(L, -2);
-}
+static void push_resolved(fl_sched *s, int idx, int deep, int memo,
+                          int results);
 
 static int is_plain_table(lua_State *L, int idx) {
   if (lua_type(L, idx) != LUA_TTABLE) return 0;
@@ -72,7 +67,7 @@ static int holds_nodes(lua_State *L, int idx, int memo) {
   return found;
 }
 
-static void push_table_copy(fl_sched *s, int idx, int memo) {
+static void push_table_copy(fl_sched *s, int idx, int memo, int results) {
   lua_State *L = s->rt->L;
   luaL_checkstack(L, 6, "arguments nested too deeply");
   lua_pushvalue(L, idx);
@@ -85,7 +80,7 @@ static void push_table_copy(fl_sched *s, int idx, int memo) {
   lua_rawset(L, memo);
   lua_pushnil(L);
   while (lua_next(L, idx)) {
-    push_resolved(s, -1, 1, memo);
+    push_resolved(s, -1, 1, memo, results);
     lua_pushvalue(L, -3);
     lua_insert(L, -2);
     lua_rawset(L, copy);
@@ -93,18 +88,19 @@ static void push_table_copy(fl_sched *s, int idx, int memo) {
   }
 }
 
-static void push_resolved(fl_sched *s, int idx, int deep, int memo) {
+static void push_resolved(fl_sched *s, int idx, int deep, int memo,
+                          int results) {
   lua_State *L = s->rt->L;
   idx = lua_absindex(L, idx);
   uint32_t *node = fl_testudata(L, idx, fl_rt(L)->node_mt);
   if (node) {
-    push_result(s, node[1]);
+    lua_rawgeti(L, results, (lua_Integer)node[1] + 1);
   } else if (fl_testudata(L, idx, fl_rt(L)->unmapped_mt)) {
     lua_getiuservalue(L, idx, 1);
-    push_resolved(s, -1, deep, memo);
+    push_resolved(s, -1, deep, memo, results);
     lua_remove(L, -2);
   } else if (deep && is_plain_table(L, idx) && holds_nodes(L, idx, memo)) {
-    push_table_copy(s, idx, memo);
+    push_table_copy(s, idx, memo, results);
   } else {
     lua_pushvalue(L, idx);
   }
@@ -117,31 +113,35 @@ int fl__sched_push_node_args(fl_sched *s, uint32_t node) {
   if (n->nargs == 0) return 0;
   luaL_checkstack(L, n->nargs + 8, "too many arguments");
   int deep = (n->flags & FL_NODE_NESTED) != 0, memo = 0;
+  /* The tables it reads are fetched once for all the arguments, and
+     dropped at once from under them. */
+  int args = lua_gettop(L) + 1, results = args + 1;
   lua_rawgeti(L, LUA_REGISTRYINDEX, s->g->args_ref);
-  lua_rawgeti(L, -1, (lua_Integer)node + 1);
-  lua_remove(L, -2);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, s->results_ref);
   if (deep) {
     lua_newtable(L);
     memo = lua_gettop(L);
   }
-  int args = lua_gettop(L) - (deep ? 1 : 0), base = lua_gettop(L);
+  int helpers = lua_gettop(L) - args + 1;
   for (int i = 1; i <= n->nargs; i++) {
-    lua_rawgeti(L, args, i);
-    push_resolved(s, -1, deep, memo);
+    lua_rawgeti(L, args, (lua_Integer)n->arg_at + i);
+    push_resolved(s, -1, deep, memo, results);
     lua_remove(L, -2);
   }
-  /* drop the args table (and memo) from under the pushed values */
-  for (int i = base; i >= args; i--) lua_remove(L, i);
+  lua_rotate(L, args, -helpers);
+  lua_pop(L, helpers);
   return n->nargs;
 }
 
 void fl__sched_push_resolved(fl_sched *s, int idx) {
   lua_State *L = s->rt->L;
   idx = lua_absindex(L, idx);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, s->results_ref);
   lua_newtable(L);
   int memo = lua_gettop(L);
-  push_resolved(s, idx, 1, memo);
-  lua_remove(L, memo);
+  push_resolved(s, idx, 1, memo, memo - 1);
+  lua_rotate(L, memo - 1, -2);
+  lua_pop(L, 2);
 }
 
 /* Pushes the arguments of element i of a map. */

@@ -31,23 +31,36 @@
    result, in a global): resuming or closing it from another task would run
    or kill a parked task behind the scheduler's back, and a pooled one runs
    the next tasks. So the runtime marks its coroutines in a weak table
-   (thread -> its run as a light userdata, or false while pooled), and
-   coroutine.resume and coroutine.close refuse them. */
+   (thread -> true) once, when it makes them, and coroutine.resume and
+   coroutine.close refuse them. Which run a coroutine serves now is not
+   marked there: that would be two table writes per task for an error
+   message; the message looks for the run instead (find_run_of). */
 
 static const char task_threads_key = 0;
 
-/* Marks the coroutine held by registry reference co_ref as r's, or as
-   pooled when r is NULL. */
-static void mark_thread(lua_State *L, int co_ref, fl_taskrun *r) {
+/* Marks co, at the top of L, as the runtime's for good. */
+static void mark_thread(lua_State *L) {
   if (lua_rawgetp(L, LUA_REGISTRYINDEX, &task_threads_key) != LUA_TTABLE) {
     lua_pop(L, 1);
     return; /* not guarded (no run started yet): nothing to mark */
   }
-  lua_rawgeti(L, LUA_REGISTRYINDEX, co_ref);
-  if (r) lua_pushlightuserdata(L, r);
-  else lua_pushboolean(L, 0);
+  lua_pushvalue(L, -2);
+  lua_pushboolean(L, 1);
   lua_rawset(L, -3);
   lua_pop(L, 1);
+}
+
+/* The task run of a run in progress whose coroutine co is, or NULL (it is
+   pooled, or it ran a task that has ended). */
+static fl_taskrun *find_run_of(flowlua *rt, const lua_State *co) {
+  for (fl_sched *s = rt->active; s; s = s->next_active)
+    for (uint32_t i = 0; i < s->g->n; i++) {
+      fl_taskrun *r = &s->runs[i];
+      if (r->co == co) return r;
+      for (uint32_t k = 0; r->map && k < r->map->n; k++)
+        if (r->map->children[k].co == co) return &r->map->children[k];
+    }
+  return NULL;
 }
 
 /* Raises when the thread at idx is one of the runtime's task coroutines. */
@@ -56,8 +69,9 @@ static void refuse_task_thread(lua_State *L, int idx, const char *fn) {
   lua_rawgetp(L, LUA_REGISTRYINDEX, &task_threads_key);
   lua_pushvalue(L, idx);
   int kind = lua_rawget(L, -2);
-  if (kind == LUA_TLIGHTUSERDATA) {
-    fl_taskrun *r = lua_touserdata(L, -1);
+  fl_taskrun *r =
+      kind == LUA_TNIL ? NULL : find_run_of(fl_rt(L), lua_tothread(L, idx));
+  if (r) {
     fl_buf key = FL_BUF_INIT;
     fl_taskrun_add_key(&key, r);
     lua_pushstring(L, fl_buf_str(&key));
@@ -67,7 +81,7 @@ static void refuse_task_thread(lua_State *L, int idx, const char *fn) {
                   "coroutine.running() to other code)",
                fn, lua_tostring(L, -1));
   }
-  if (kind == LUA_TBOOLEAN)
+  if (kind != LUA_TNIL)
     luaL_error(L, "%s: that coroutine ran a flowlua task that has ended, and "
                   "flowlua keeps it for its next tasks: only flowlua may "
                   "resume or close it (do not hand coroutine.running() to "
@@ -120,17 +134,16 @@ static void take_thread(fl_sched *s, fl_taskrun *r) {
     r->co_ref = s->pool_refs[s->pool_n];
   } else {
     r->co = lua_newthread(s->rt->L);
+    mark_thread(s->rt->L);
     r->co_ref = luaL_ref(s->rt->L, LUA_REGISTRYINDEX);
   }
   fl_hook_reset(r->co); /* no hook a previous task (or the script) set */
-  mark_thread(s->rt->L, r->co_ref, r);
 }
 
 /* Keeps a coroutine that returned normally for reuse; any other (failed,
    or abandoned while suspended) is closed, running its __close handlers. */
 static void give_thread(fl_sched *s, fl_taskrun *r) {
   lua_State *L = s->rt->L, *co = r->co;
-  mark_thread(L, r->co_ref, NULL);
   lua_Debug ar;
   int clean = lua_status(co) == LUA_OK && !lua_getstack(co, 0, &ar);
   if (clean && s->pool_n < FL_POOL_MAX && s->pool) {
@@ -147,10 +160,10 @@ static void give_thread(fl_sched *s, fl_taskrun *r) {
 
 /* Ends an attempt's hold on the coroutine, the slot and the timeout. */
 void fl__sched_release(fl_sched *s, fl_taskrun *r) {
-  fl_timer_stop(&s->rt->loop, &r->deadline);
+  if (r->timers) fl_timer_stop(&s->rt->loop, &r->timers->deadline);
   if (r->parked && r->wait && r->wait->cancel) r->wait->cancel(r->wait);
   r->wait = NULL;
-  fl_timer_stop(&s->rt->loop, &r->wake);
+  if (r->timers) fl_timer_stop(&s->rt->loop, &r->timers->wake);
   r->deadline_at = 0;
   r->parked = 0;
   if (r->co) {
@@ -180,28 +193,33 @@ static const char *on_worker(const fl_taskrun *r, char *buf, size_t len) {
 
 void fl__sched_succeed(fl_sched *s, fl_taskrun *r) {
   lua_State *L = s->rt->L; /* the result is on top of L */
-  double took = fl_now() - r->attempt_start;
+  double now = fl_now(), took = now - r->attempt_start;
   fl__sched_keep_result(s, r);
   fl_record_result(s, r, -1);
   fl_record_cache_put(s, r, -1);
   fl__sched_release(s, r);
   r->state = FLOWLUA_TASK_SUCCESS;
   char w[40];
-  fl__sched_log_task(s, r, (task_log){FLOWLUA_LOG_INFO, FLOWLUA_TASK_SUCCESS, took, NULL},
-           "Success (attempt %d, %.3f s%s)", r->attempts, took,
-           on_worker(r, w, sizeof w));
+  /* Looked at here, not only in the call: a task's line wanted by nobody
+     (--quiet) was two variadic calls per task for nothing. */
+  if (fl_log_enabled(&s->rt->log, FLOWLUA_LOG_INFO))
+    fl__sched_log_task(s, r, (task_log){FLOWLUA_LOG_INFO, FLOWLUA_TASK_SUCCESS,
+                                        took, NULL},
+                       "Success (attempt %d, %.3f s%s)", r->attempts, took,
+                       on_worker(r, w, sizeof w));
   if (fl__sched_run_def(r)->has_on_success) {
     fl__sched_push_info(L, r, FLOWLUA_TASK_SUCCESS, NULL);
     lua_pushvalue(L, -2);
     lua_setfield(L, -2, "result");
     fl__sched_call_hook(s, r, FL_TASK_UV_ON_SUCCESS, "on_success");
+    now = fl_now(); /* the run ends after its hook */
   }
   lua_pop(L, 1);
   /* Earlier attempts' errors are history (their Retrying changes hold
      them); the run itself succeeded, and finish_run would report r->error. */
   free(r->error);
   r->error = NULL;
-  fl__sched_finish_run(s, r, FLOWLUA_TASK_SUCCESS, NULL);
+  fl__sched_finish_run_at(s, r, FLOWLUA_TASK_SUCCESS, NULL, now);
 }
 
 /* Asks retry_if(err) whether to retry; the error value is on top of L. */
@@ -209,11 +227,7 @@ static int retry_allowed(fl_sched *s, fl_taskrun *r) {
   lua_State *L = s->rt->L;
   int err = lua_gettop(L);
   lua_pushcfunction(L, fl_msgh);
-  lua_rawgeti(L, LUA_REGISTRYINDEX, s->g->tasks_ref);
-  lua_rawgeti(L, -1, (lua_Integer)r->node + 1);
-  lua_getiuservalue(L, -1, FL_TASK_UV_RETRY_IF);
-  lua_replace(L, -3);
-  lua_pop(L, 1);
+  fl__sched_push_task_uv(s, r->node, FL_TASK_UV_RETRY_IF);
   lua_pushvalue(L, err);
   fl_taskrun *saved = s->rt->current;
   s->rt->current = r;
@@ -304,8 +318,9 @@ static void fail_attempt(fl_sched *s, fl_taskrun *r, int final_state,
     fl__sched_call_hook(s, r, FL_TASK_UV_ON_RETRY, "on_retry");
   }
   lua_pop(L, 1);
-  r->wake.cb = retry_due;
-  if (fl_timer_start(&s->rt->loop, &r->wake, delay) != 0)
+  fl_runtimers *t = fl__sched_timers(r);
+  if (t) t->wake.cb = retry_due;
+  if (!t || fl_timer_start(&s->rt->loop, &t->wake, delay) != 0)
     fl__sched_finish_run(s, r, FLOWLUA_TASK_FAILED, "out of memory arming a retry");
 }
 
@@ -443,15 +458,6 @@ void fl__sched_resume(fl_sched *s, fl_taskrun *r, int nargs) {
   fl_buf_free(&text);
 }
 
-static void deadline_hit(fl_timer *t) {
-  fl_taskrun *r = t->data;
-  r->interrupt = FL_INT_TIMEOUT;
-  if (r->parked && !r->queued) {
-    r->queued = 1;
-    fl__sched_q_push(&r->sched->resume_q, r);
-  }
-}
-
 void fl__sched_start_attempt(fl_sched *s, fl_taskrun *r) {
   flowlua *rt = s->rt;
   lua_State *L = rt->L;
@@ -470,12 +476,14 @@ void fl__sched_start_attempt(fl_sched *s, fl_taskrun *r) {
      (fl__sched_worker_took), not while it waits for a free one. */
   if (!d->worker) {
     fl__sched_note_state(s, r, FLOWLUA_TASK_RUNNING, 0, NULL);
-    if (d->retry.retries > 0)
-      fl__sched_log_task(s, r, (task_log){FLOWLUA_LOG_INFO, FLOWLUA_TASK_RUNNING, -1, NULL},
-               "Running (attempt %d of %d)", r->attempts, d->retry.retries + 1);
-    else
-      fl__sched_log_task(s, r, (task_log){FLOWLUA_LOG_INFO, FLOWLUA_TASK_RUNNING, -1, NULL},
-               "Running");
+    if (fl_log_enabled(&rt->log, FLOWLUA_LOG_INFO)) { /* as in _succeed */
+      if (d->retry.retries > 0)
+        fl__sched_log_task(s, r, (task_log){FLOWLUA_LOG_INFO, FLOWLUA_TASK_RUNNING, -1, NULL},
+                 "Running (attempt %d of %d)", r->attempts, d->retry.retries + 1);
+      else
+        fl__sched_log_task(s, r, (task_log){FLOWLUA_LOG_INFO, FLOWLUA_TASK_RUNNING, -1, NULL},
+                 "Running");
+    }
   }
 
   take_thread(s, r);
@@ -486,23 +494,21 @@ void fl__sched_start_attempt(fl_sched *s, fl_taskrun *r) {
     /* Its attempt runs in a worker process: the coroutine sends the job
        and waits for the answer (worker_call.c). */
     lua_pushcfunction(L, fl_worker_call);
+  } else if (d == s->fn_def) { /* a task's body never changes */
+    lua_rawgeti(L, LUA_REGISTRYINDEX, s->fn_ref);
   } else {
-    lua_rawgeti(L, LUA_REGISTRYINDEX, s->g->tasks_ref);
-    lua_rawgeti(L, -1, (lua_Integer)r->node + 1);
-    lua_getiuservalue(L, -1, FL_TASK_UV_FN);
-    lua_replace(L, -3);
-    lua_pop(L, 1);
+    fl__sched_push_task_uv(s, r->node, FL_TASK_UV_FN);
+    lua_pushvalue(L, -1);
+    lua_rawseti(L, LUA_REGISTRYINDEX, s->fn_ref);
+    s->fn_def = d;
   }
   int nargs = r->map_index ? fl__sched_push_map_args(s, &s->runs[r->node], r->map_index)
                            : fl__sched_push_node_args(s, r->node);
   lua_xmove(L, r->co, nargs + 1);
 
-  r->deadline.cb = deadline_hit;
   /* A worker task's timeout counts from when a worker takes the job
      (pool.c), not while it waits for a free worker. */
-  if (d->timeout > 0 && !d->worker) {
-    r->deadline_at = now + d->timeout;
-    fl_timer_start(&rt->loop, &r->deadline, d->timeout);
-  }
+  if (d->timeout > 0 && !d->worker)
+    fl__sched_arm_deadline(&rt->loop, r, now, d->timeout);
   fl__sched_resume(s, r, nargs);
 }

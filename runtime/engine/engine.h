@@ -149,6 +149,7 @@ typedef struct fl_node {
   fl_taskdef *def;
   uint32_t ordinal; /* 1 for the task's first call in the body */
   int32_t line;     /* line of the call in the script */
+  uint32_t arg_at;  /* its arguments are args_ref[arg_at + 1 .. + nargs] */
   uint16_t nargs;
   uint8_t flags;
 } fl_node;
@@ -159,8 +160,17 @@ typedef struct fl_graph {
   fl_dag dag;
   fl_node *nodes;
   uint32_t n, cap;
-  int tasks_ref;  /* Lua table: node+1 -> task userdata (keeps defs alive) */
-  int args_ref;   /* Lua table: node+1 -> packed arguments */
+  /* Lua table: each task the graph calls, under the address of its
+     fl_taskdef (fl_node.def): keeps the defs alive, and finds a task's
+     functions. One entry per task, not per node (a 2 MB array for
+     100,000 nodes, written at every call). */
+  int tasks_ref;
+  const fl_taskdef *last_def; /* the last task added to it */
+  /* Lua table: every node's arguments in one flat list, node after node
+     (fl_node.arg_at), not a table per node: one table per call was two
+     allocations per task, and the collector's walk over them. */
+  int args_ref;
+  uint32_t n_args; /* values in it so far */
   int params_ref; /* the params table the body received */
   int hooks_ref;  /* the flow's hooks table (FL_FLOW_UV_HOOKS), or LUA_NOREF */
   int returns_ref; /* what the body returned (nodes in it resolved at the
@@ -219,39 +229,47 @@ typedef struct fl_mapinfo {
   uint8_t *mapped;  /* per argument: 1 = iterate, 0 = pass whole */
 } fl_mapinfo;
 
+/* A task run's two timers, made when one is first armed (fl__sched_timers):
+   most runs never arm one, and inline they were a third of a run's record,
+   which a flow has one of per task (memory, page faults, cache). */
+typedef struct fl_runtimers {
+  fl_timer wake;     /* retry delay, or a parked primitive's wait */
+  fl_timer deadline; /* the attempt's timeout */
+} fl_runtimers;
+
+/* Fields ordered by size, so that none is padded. */
 struct fl_taskrun {
   fl_sched *sched;
   fl_taskrun *next; /* queue link */
-  uint32_t node;
-  int32_t map_index; /* 1-based element of a map; 0 for a graph node */
-  uint8_t state;
-  uint8_t interrupt; /* FL_INT_*: set by the hook or the deadline timer */
-  uint8_t parked;    /* waiting inside a primitive */
-  uint8_t queued;    /* in the resume queue */
-  int attempts;
   double first_start, attempt_start, ended; /* monotonic */
   double deadline_at; /* monotonic; 0 = no timeout */
   double retry_after; /* seconds a server asked for (Retry-After), or 0 */
   fl_wait *wait;      /* what a parked task waits on */
   lua_State *co;
-  int co_ref;
-  fl_timer wake;     /* retry delay, or a parked primitive's wait */
-  fl_timer deadline; /* the attempt's timeout */
+  fl_runtimers *timers; /* NULL until one is armed; owned */
   char *error;       /* last error, owned */
   fl_mapinfo *map;   /* for a map node once expanded */
   char *cache_key;   /* this run's cache key (cache_key option), owned */
+  /* The host of the `flowlua worker` running this attempt, for a job of a
+     PostgreSQL queue (owned; NULL: this host's pool, or inline). */
+  char *worker_host;
+  uint32_t node;
+  int32_t map_index; /* 1-based element of a map; 0 for a graph node */
+  int attempts;
+  int co_ref;
   uint32_t rec_id;   /* its task run in the state store */
   /* The store's flush epoch in which its final state was recorded: a
      dependent may start once the store has flushed past it (record.c). */
   uint32_t rec_epoch;
-  uint8_t restored;  /* its result was kept from the run it resumes */
   int32_t worker_pid; /* the worker process running this attempt (pool.c),
                          named in its log lines; 0: inline */
+  uint8_t state;
+  uint8_t interrupt; /* FL_INT_*: set by the hook or the deadline timer */
+  uint8_t parked;    /* waiting inside a primitive */
+  uint8_t queued;    /* in the resume queue */
+  uint8_t restored;  /* its result was kept from the run it resumes */
   uint8_t secret_result; /* its worker said the result holds a secret: not
                             stored (queue_driver.c) */
-  /* The host of the `flowlua worker` running this attempt, for a job of a
-     PostgreSQL queue (owned; NULL: this host's pool, or inline). */
-  char *worker_host;
 };
 
 typedef struct fl_tagcount {
@@ -279,6 +297,11 @@ struct fl_sched {
   fl_tagcount *tags;
   int n_tags;
   int results_ref; /* Lua table: node+1 -> result */
+  /* The body of task fn_def, in registry slot fn_ref: consecutive starts
+     of one task (the common case) fetch it with one lookup, not through
+     the graph's tasks (fl__sched_push_task_uv). */
+  const fl_taskdef *fn_def;
+  int fn_ref;
   /* Coroutines that ended cleanly, kept for the next attempts: creating
      one per attempt is most of a no-op task's cost. */
   lua_State **pool;
@@ -339,13 +362,16 @@ struct flowlua {
   fl_mem mem; /* the Lua heap's count and limit (memlimit.h) */
   flowlua_options opts;
   fl_buf err;
-  /* Whether the runtime's thread is inside a task's Lua code (in_task),
-     under task_gate: flowlua_abandon, from another thread, may record the
-     runs' end only then; the runtime's thread stops when it leaves that
-     code (abandoned). */
+  /* Whether the runtime's thread is inside a task's Lua code, whether
+     flowlua_abandon took the runtime, and how many such calls wait for
+     the first (abandon.c's FL_GATE_* bits): flowlua_abandon, from another
+     thread, may record the runs' end only while the runtime's thread is
+     in a task; that thread stops when it leaves the code. An atomic word,
+     so that entering and leaving a task cost one atomic operation each;
+     task_gate and task_entered only serve a waiting flowlua_abandon. */
+  _Atomic unsigned gate;
   pthread_mutex_t task_gate;
-  pthread_cond_t task_entered; /* signalled when in_task becomes 1 */
-  int in_task, abandoned;
+  pthread_cond_t task_entered; /* signalled on entering a task if waited for */
   /* Set by flowlua_stop and flowlua_cancel, from a signal handler or
      another thread (`flowlua serve` stops each flow's thread from its main
      thread): lock-free atomics, safe in a handler as sig_atomic_t was and
@@ -387,6 +413,7 @@ struct flowlua {
   fl_sched *retired;  /* ended orphans, freed by fl_sched_collect */
   /* The module's metatables, for fl_testudata on hot paths. */
   const void *task_mt, *node_mt, *unmapped_mt;
+  int node_mt_ref; /* registry slot of node_mt, for fl_push_node; 0: none */
   fl_taskrun *current; /* the task whose Lua code runs now */
   fl_job *job;         /* a worker's job whose Lua code runs now */
   uint32_t next_graph_id;

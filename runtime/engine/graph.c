@@ -106,8 +106,8 @@ static int scan_value(lua_State *L, fl_graph *g, uint32_t to, int idx,
 
 int fl_graph_add_node(lua_State *L, fl_graph *g, int task_idx, int first_arg,
                       int nargs, int is_map) {
-  /* The callers have checked it is a task. */
-  fl_taskdef *d = fl_testudata(L, task_idx, fl_rt(L)->task_mt);
+  /* The callers have checked it is a task: not tested again. */
+  fl_taskdef *d = lua_touserdata(L, task_idx);
   if (nargs > 250)
     luaL_error(L, "task '%s' called with %d arguments (at most 250)", d->name,
                nargs);
@@ -118,6 +118,8 @@ int fl_graph_add_node(lua_State *L, fl_graph *g, int task_idx, int first_arg,
     g->nodes = nodes;
     g->cap = cap;
   }
+  if ((uint32_t)nargs > UINT32_MAX - g->n_args)
+    luaL_error(L, "too many task arguments in one flow");
   int64_t index = fl_dag_add_node(&g->dag);
   if (index < 0) luaL_error(L, "too many tasks in one flow");
   /* A subflow call made with options counts with the flow's own. */
@@ -131,13 +133,19 @@ int fl_graph_add_node(lua_State *L, fl_graph *g, int task_idx, int first_arg,
   if (lua_getstack(L, 1, &ar) && lua_getinfo(L, "l", &ar)) line = ar.currentline;
   fl_node *n = &g->nodes[g->n++];
   *n = (fl_node){.def = d, .ordinal = ++counter->calls, .line = line,
-                 .nargs = (uint16_t)nargs, .flags = is_map ? FL_NODE_MAP : 0};
+                 .arg_at = g->n_args, .nargs = (uint16_t)nargs,
+                 .flags = is_map ? FL_NODE_MAP : 0};
   uint32_t to = (uint32_t)index;
 
-  lua_rawgeti(L, LUA_REGISTRYINDEX, g->tasks_ref);
-  lua_pushvalue(L, task_idx);
-  lua_rawseti(L, -2, (lua_Integer)to + 1);
-  lua_pop(L, 1);
+  if (d != g->last_def) { /* a body mostly calls one task many times */
+    lua_rawgeti(L, LUA_REGISTRYINDEX, g->tasks_ref);
+    if (lua_rawgetp(L, -1, d) == LUA_TNIL) {
+      lua_pushvalue(L, task_idx);
+      lua_rawsetp(L, -3, d);
+    }
+    lua_pop(L, 2);
+    g->last_def = d;
+  }
   if (nargs == 0) return (int)to;
 
   int top = lua_gettop(L), seen = 0;
@@ -147,18 +155,18 @@ int fl_graph_add_node(lua_State *L, fl_graph *g, int task_idx, int first_arg,
       lua_newtable(L);
       seen = lua_gettop(L);
     }
+  /* The slots are the node's before anything below may raise (a node of
+     another flow, memory), so that the next node's never overlap them. */
+  g->n_args += (uint32_t)nargs;
   lua_rawgeti(L, LUA_REGISTRYINDEX, g->args_ref);
-  lua_createtable(L, nargs, 0);
   int args = lua_gettop(L);
   for (int i = 0; i < nargs; i++) {
     lua_pushvalue(L, first_arg + i);
-    lua_rawseti(L, args, i + 1);
+    lua_rawseti(L, args, (lua_Integer)n->arg_at + i + 1);
   }
   for (int i = 0; i < nargs; i++)
     if (scan_value(L, g, to, first_arg + i, seen, 0))
       n->flags |= FL_NODE_NESTED;
-  lua_pushvalue(L, args);
-  lua_rawseti(L, args - 1, (lua_Integer)to + 1); /* args_ref table */
   lua_settop(L, top);
   return (int)to;
 }

@@ -54,8 +54,10 @@ int fl_sched_sleep(lua_State *L, double seconds) {
   fl_taskrun *r = fl_sched_parkable(L);
   if (r) {
     /* The wake timer is stopped by fl__sched_release() if the attempt ends early. */
-    r->wake.cb = sleep_over;
-    if (fl_timer_start(&rt->loop, &r->wake, seconds) != 0)
+    fl_runtimers *t = fl__sched_timers(r);
+    if (!t) return luaL_error(L, "flow.sleep: out of memory");
+    t->wake.cb = sleep_over;
+    if (fl_timer_start(&rt->loop, &t->wake, seconds) != 0)
       return luaL_error(L, "flow.sleep: out of memory");
     return fl_sched_park(L, r, &sleep_wait, 0, sleep_done);
   }

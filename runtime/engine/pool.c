@@ -597,8 +597,7 @@ static void send_job(fl_pool *p, worker *w, fl_pool_job *job) {
   if (job->timeout > 0) w->timed = 1;
   /* The attempt's timeout starts now that a worker has it. */
   if (job->run && job->timeout > 0) {
-    job->run->deadline_at = fl_now() + job->timeout;
-    fl_timer_start(&p->rt->loop, &job->run->deadline, job->timeout);
+    fl__sched_arm_deadline(&p->rt->loop, job->run, fl_now(), job->timeout);
   }
   /* The job keeps its frame: if the worker dies before it starts the
      job, the job goes to another worker as it is. */

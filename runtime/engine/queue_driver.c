@@ -160,8 +160,7 @@ static void took(fl_queue *q, fl_pool_job *job, const char *worker) {
   if (colon) *colon = ':';
   fl__sched_worker_took(r);
   if (job->timeout > 0) {
-    r->deadline_at = fl_now() + job->timeout;
-    fl_timer_start(&q->rt->loop, &r->deadline, job->timeout);
+    fl__sched_arm_deadline(&q->rt->loop, r, fl_now(), job->timeout);
   }
 }
 

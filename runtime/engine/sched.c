@@ -40,8 +40,9 @@ static void cancel_one(fl_sched *s, fl_taskrun *r) {
     r->interrupt = FL_INT_CANCEL;
     r->queued = 1;
     fl__sched_q_push(&s->resume_q, r);
-  } else if (r->state == FLOWLUA_TASK_RETRYING && fl_timer_armed(&r->wake)) {
-    fl_timer_stop(&s->rt->loop, &r->wake);
+  } else if (r->state == FLOWLUA_TASK_RETRYING && r->timers &&
+             fl_timer_armed(&r->timers->wake)) {
+    fl_timer_stop(&s->rt->loop, &r->timers->wake);
     fl__sched_log_task(s, r, (task_log){FLOWLUA_LOG_WARN, FLOWLUA_TASK_CANCELLED, -1,
                               NULL},
              "Cancelled (while waiting to retry)");
@@ -72,11 +73,7 @@ static int cached(fl_sched *s, fl_taskrun *r) {
   lua_State *L = s->rt->L;
   int top = lua_gettop(L);
   lua_pushcfunction(L, fl_msgh);
-  lua_rawgeti(L, LUA_REGISTRYINDEX, s->g->tasks_ref);
-  lua_rawgeti(L, -1, (lua_Integer)r->node + 1);
-  lua_getiuservalue(L, -1, FL_TASK_UV_CACHE_KEY);
-  lua_replace(L, -3);
-  lua_pop(L, 1);
+  fl__sched_push_task_uv(s, r->node, FL_TASK_UV_CACHE_KEY);
   int nargs = r->map_index ? fl__sched_push_map_args(s, &s->runs[r->node], r->map_index)
                            : fl__sched_push_node_args(s, r->node);
   const char *problem = NULL;
@@ -192,13 +189,16 @@ static void sched_end(fl_sched *s) {
   fl_record_run_end(s);
   if (rt->opts.event_fn) fl__sched_emit(s, NULL, -1, state, 0, s->store_error, 0, 0);
   double took = s->ended - s->started;
-  fl_buf counts = FL_BUF_INIT;
-  add_counts(&counts, s);
-  fl__sched_log_flow(s, state == FLOWLUA_FLOW_SUCCESS ? FLOWLUA_LOG_INFO
-                                            : FLOWLUA_LOG_ERROR,
-           state, took, "flow '%s' run %s: %s in %.3f s (%s)", g->flow->name,
-           s->run_id, fl_flow_state_name(state), took, fl_buf_str(&counts));
-  fl_buf_free(&counts);
+  int level = state == FLOWLUA_FLOW_SUCCESS ? FLOWLUA_LOG_INFO : FLOWLUA_LOG_ERROR;
+  if (fl_log_enabled(&rt->log, level)) { /* the counts walk every run */
+    fl_buf counts = FL_BUF_INIT;
+    add_counts(&counts, s);
+    fl__sched_log_flow(s, level, state, took,
+                       "flow '%s' run %s: %s in %.3f s (%s)", g->flow->name,
+                       s->run_id, fl_flow_state_name(state), took,
+                       fl_buf_str(&counts));
+    fl_buf_free(&counts);
+  }
   fl_sched **p = &rt->active;
   while (*p && *p != s) p = &(*p)->next_active;
   if (*p) *p = s->next_active;

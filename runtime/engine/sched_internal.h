@@ -25,6 +25,17 @@ typedef struct task_log {
 } task_log;
 
 /* taskrun.c */
+/* Pushes user value uv (FL_TASK_UV_*: its body, hooks...) of the task that
+   graph node `node` calls. */
+void fl__sched_push_task_uv(fl_sched *s, uint32_t node, int uv);
+/* r's timers, made on first use (their data is r); NULL when out of
+   memory. fl__sched_free_timers stops and frees them. */
+fl_runtimers *fl__sched_timers(fl_taskrun *r);
+void fl__sched_free_timers(fl_loop *loop, fl_taskrun *r);
+/* The attempt's deadline: now + timeout, when its timer ends it if it is
+   parked (the count hook ends it if it is busy in Lua code). */
+void fl__sched_arm_deadline(fl_loop *loop, fl_taskrun *r, double now,
+                            double timeout);
 void fl__sched_call_hook(fl_sched *s, fl_taskrun *r, int uv, const char *name);
 int fl__sched_is_ok_state(int state);
 char *fl__sched_keep_error(fl_sched *s, const char *msg);
@@ -47,7 +58,11 @@ void fl__sched_log_flow(fl_sched *s, int level, int flow_state,
                         double duration, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 int fl__sched_tags_available(fl_sched *s, const fl_taskdef *d);
-fl_taskdef *fl__sched_run_def(const fl_taskrun *r);
+/* The task r runs: inline, as the scheduler asks for it several times
+   per task (tags, cache, hooks), each a call into another file before. */
+static inline fl_taskdef *fl__sched_run_def(const fl_taskrun *r) {
+  return r->sched->g->nodes[r->node].def;
+}
 void fl__sched_tags_take(fl_sched *s, const fl_taskdef *d, int delta);
 
 /* args.c: pushes the value at idx with every node of s's graph in it
@@ -90,6 +105,10 @@ void fl__sched_succeed(fl_sched *s, fl_taskrun *r);
 
 /* settle.c */
 void fl__sched_finish_run(fl_sched *s, fl_taskrun *r, int state, const char *err);
+/* The same, with the time it ended (fl_now()) read already by the caller:
+   a clock read per task less on the way of a task that succeeded. */
+void fl__sched_finish_run_at(fl_sched *s, fl_taskrun *r, int state,
+                             const char *err, double now);
 void fl__sched_ready(fl_sched *s, uint32_t node);
 void fl__sched_settle(fl_sched *s);
 

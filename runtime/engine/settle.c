@@ -59,8 +59,13 @@ static void finish_map(fl_sched *s, fl_taskrun *p) {
 }
 
 void fl__sched_finish_run(fl_sched *s, fl_taskrun *r, int state, const char *err) {
+  fl__sched_finish_run_at(s, r, state, err, fl_now());
+}
+
+void fl__sched_finish_run_at(fl_sched *s, fl_taskrun *r, int state,
+                             const char *err, double now) {
   r->state = (uint8_t)state;
-  r->ended = fl_now();
+  r->ended = now;
   if (err && !r->error) r->error = fl__sched_keep_error(s, err);
   fl__sched_note_state(s, r, state, 1, err ? err : r->error);
   if (r->map_index) {
@@ -104,12 +109,12 @@ static lua_Integer push_map_args(fl_sched *s, fl_taskrun *p, fl_mapinfo *m) {
   int args = lua_gettop(L);
   lua_Integer len = -1;
   int first_mapped = 0;
+  uint32_t arg_at = s->g->nodes[p->node].arg_at;
   for (int j = 1; j <= nargs; j++) {
     lua_rawgeti(L, LUA_REGISTRYINDEX, s->g->args_ref);
-    lua_rawgeti(L, -1, (lua_Integer)p->node + 1);
-    lua_rawgeti(L, -1, j);
+    lua_rawgeti(L, -1, (lua_Integer)arg_at + j);
     int whole = fl_testudata(L, -1, fl_rt(L)->unmapped_mt) != NULL;
-    lua_pop(L, 3);
+    lua_pop(L, 2);
     lua_pushvalue(L, top + j);
     lua_rawseti(L, args, j);
     if (whole || lua_type(L, top + j) != LUA_TTABLE) continue;
@@ -176,8 +181,6 @@ static void start_elements(fl_sched *s, fl_taskrun *p) {
     c->map_index = (int32_t)i + 1;
     c->state = FLOWLUA_TASK_PENDING;
     c->co_ref = LUA_NOREF;
-    fl_timer_init(&c->wake, NULL, c);
-    fl_timer_init(&c->deadline, NULL, c);
     fl_record_task_add(s, c);
   }
   for (uint32_t i = 0; i < m->n; i++) {
@@ -255,11 +258,7 @@ static fl_decision decide_by_function(fl_sched *s, uint32_t node,
   const fl_dag *d = &s->g->dag;
   int top = lua_gettop(L);
   lua_pushcfunction(L, fl_msgh);
-  lua_rawgeti(L, LUA_REGISTRYINDEX, s->g->tasks_ref);
-  lua_rawgeti(L, -1, (lua_Integer)node + 1);
-  lua_getiuservalue(L, -1, FL_TASK_UV_TRIGGER);
-  lua_replace(L, -3);
-  lua_pop(L, 1);
+  fl__sched_push_task_uv(s, node, FL_TASK_UV_TRIGGER);
   lua_createtable(L, 0, (int)fl_dag_n_up(d, node));
   for (uint32_t k = d->up_off[node]; k < d->up_off[node + 1]; k++) {
     fl__sched_push_key(L, &s->runs[d->up[k]]);

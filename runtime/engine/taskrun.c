@@ -93,6 +93,53 @@ void fl__sched_note_state(fl_sched *s, fl_taskrun *r, int state, int final,
 
 /* ---- small helpers ------------------------------------------------------- */
 
+void fl__sched_push_task_uv(fl_sched *s, uint32_t node, int uv) {
+  lua_State *L = s->rt->L;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, s->g->tasks_ref);
+  lua_rawgetp(L, -1, s->g->nodes[node].def);
+  lua_getiuservalue(L, -1, uv);
+  lua_replace(L, -3);
+  lua_pop(L, 1);
+}
+
+fl_runtimers *fl__sched_timers(fl_taskrun *r) {
+  if (r->timers) return r->timers;
+  r->timers = malloc(sizeof *r->timers);
+  if (!r->timers) return NULL;
+  fl_timer_init(&r->timers->wake, NULL, r);
+  fl_timer_init(&r->timers->deadline, NULL, r);
+  return r->timers;
+}
+
+static void deadline_hit(fl_timer *t) {
+  fl_taskrun *r = t->data;
+  r->interrupt = FL_INT_TIMEOUT;
+  if (r->parked && !r->queued) {
+    r->queued = 1;
+    fl__sched_q_push(&r->sched->resume_q, r);
+  }
+}
+
+void fl__sched_arm_deadline(fl_loop *loop, fl_taskrun *r, double now,
+                            double timeout) {
+  r->deadline_at = now + timeout;
+  /* Without its timer (out of memory) a parked attempt outlives its
+     deadline, as when fl_timer_start fails; the hook still ends one that
+     runs Lua code. */
+  fl_runtimers *t = fl__sched_timers(r);
+  if (!t) return;
+  t->deadline.cb = deadline_hit;
+  fl_timer_start(loop, &t->deadline, timeout);
+}
+
+void fl__sched_free_timers(fl_loop *loop, fl_taskrun *r) {
+  if (!r->timers) return;
+  fl_timer_stop(loop, &r->timers->wake);
+  fl_timer_stop(loop, &r->timers->deadline);
+  free(r->timers);
+  r->timers = NULL;
+}
+
 void fl__sched_q_push(fl_runq *q, fl_taskrun *r) {
   r->next = NULL;
   if (q->tail)
@@ -119,10 +166,6 @@ void fl__sched_q_prepend(fl_runq *dst, fl_runq *src) {
   if (!dst->head) dst->tail = src->tail;
   dst->head = src->head;
   src->head = src->tail = NULL;
-}
-
-fl_taskdef *fl__sched_run_def(const fl_taskrun *r) {
-  return r->sched->g->nodes[r->node].def;
 }
 
 int fl__sched_is_ok_state(int state) {
@@ -282,11 +325,7 @@ void fl__sched_call_hook(fl_sched *s, fl_taskrun *r, int uv, const char *name) {
   lua_State *L = s->rt->L;
   int info = lua_gettop(L);
   lua_pushcfunction(L, fl_msgh);
-  lua_rawgeti(L, LUA_REGISTRYINDEX, s->g->tasks_ref);
-  lua_rawgeti(L, -1, (lua_Integer)r->node + 1);
-  lua_getiuservalue(L, -1, uv);
-  lua_replace(L, -3);
-  lua_pop(L, 1);
+  fl__sched_push_task_uv(s, r->node, uv);
   fl_taskrun *saved = s->rt->current;
   s->rt->current = r; /* so flow.context() and flow.log work in the hook */
   fl_sched_push_context(L, s->rt);

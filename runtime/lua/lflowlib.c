@@ -578,6 +578,12 @@ int luaopen_flowlua(lua_State *L) {
     *slots[i] = lua_topointer(L, -1); /* alive: the registry holds it */
     lua_pop(L, 1);
   }
+  /* In a registry slot of its own too, for fl_push_node: once per state
+     (opening the module again finds the same metatable). */
+  if (rt->node_mt_ref <= 0) {
+    luaL_getmetatable(L, FL_NODE_MT);
+    rt->node_mt_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  }
   luaL_getmetatable(L, FL_NODE_MT);
   luaL_newlib(L, node_methods);
   lua_setfield(L, -2, "__index");

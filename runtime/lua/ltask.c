@@ -320,5 +320,9 @@ void fl_push_node(lua_State *L, const fl_graph *g, uint32_t index) {
   uint32_t *n = lua_newuserdatauv(L, 2 * sizeof(uint32_t), 0);
   n[0] = g->id;
   n[1] = index;
-  luaL_setmetatable(L, FL_NODE_MT);
+  /* From its registry slot (luaopen_flowlua), not by name:
+     luaL_setmetatable compares the name's bytes at every node, a tenth
+     of a task call's cost. */
+  lua_rawgeti(L, LUA_REGISTRYINDEX, fl_rt(L)->node_mt_ref);
+  lua_setmetatable(L, -2);
 }

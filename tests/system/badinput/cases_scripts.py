@@ -142,6 +142,16 @@ CASES = [
                              '  local n = co(); sleeper():after(n); use(n)\nend)\n')},
          exit=1, stderr=[r"use: Failed .*flow\.lua:6: .*coroutine of task 'sleeper'",
                          r"sleeper: Success"]),
+    Case("a task resumes a coroutine another task returned, once the runtime keeps it for reuse",
+         {"flow.lua": script('local co = flow.task("co", function() return { coroutine.running() } end)\n'
+                             'local short = flow.task("short", function() flow.sleep(0.05) end)\n'
+                             'local use = flow.task("use", function(c)\n  flow.sleep(0.3)\n'
+                             '  assert(coroutine.resume(c[1]))\nend)\n'
+                             'return flow.define("f", function()\n'
+                             '  local n = co(); short():after(n); use(n)\nend)\n')},
+         exit=1, stderr=[r"use: Failed .*flow\.lua:6: coroutine\.resume: that coroutine ran a flowlua "
+                         r"task that has ended, and flowlua keeps it for its next tasks",
+                         r"short: Success"]),
     Case("a task returns a suspended coroutine it made (no JSON for the history)",
          {"flow.lua": script('local co = flow.task("co", function()\n'
                              '  return coroutine.create(function() coroutine.yield(1) end)\nend)\n'
