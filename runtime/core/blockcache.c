@@ -1,8 +1,6 @@
 /* blockcache.c — freed small blocks kept for reuse; see blockcache.h. */
-#define _GNU_SOURCE /* malloc_usable_size */
 #include "blockcache.h"
 
-#include <malloc.h>
 #include <stdlib.h>
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -16,44 +14,40 @@
 #define PASS_THROUGH 0
 #endif
 
-#define CLASSES (FL_BLOCK_CACHE_MAX / 16 + 1)
-
 /* A cached block's first bytes hold the next one of its list. */
 typedef struct block {
   struct block *next;
 } block;
 
-static void give_back(fl_block_cache *c, void *ptr) {
-  /* The class is what the block holds (malloc's usable size, at least what
-     was asked for), rounded down: every block of list k holds >= 16k bytes,
-     whoever made it, so a block made before the cache was installed is as
-     good as one made by it. */
-  size_t k = malloc_usable_size(ptr) / 16;
-  if (PASS_THROUGH || k == 0 || k >= CLASSES ||
-      c->kept + k * 16 > FL_BLOCK_CACHE_KEEP) {
+/* A block freed with its size (what it was made or last resized to, so it
+   holds at least that many bytes, whoever made it) goes to the list of
+   that size; one too small to hold the link, too large, or past the cap
+   to free(). */
+static void give_back(fl_block_cache *c, void *ptr, size_t size) {
+  if (PASS_THROUGH || size < sizeof(block) || size > FL_BLOCK_CACHE_MAX ||
+      c->kept + size > FL_BLOCK_CACHE_KEEP) {
     free(ptr);
     return;
   }
   block *b = ptr;
-  b->next = c->head[k];
-  c->head[k] = b;
-  c->kept += k * 16;
+  b->next = c->head[size];
+  c->head[size] = b;
+  c->kept += size;
 }
 
-static void *take(fl_block_cache *c, size_t nsize) {
-  size_t k = (nsize + 15) / 16; /* the smallest class that holds nsize */
-  if (PASS_THROUGH || k >= CLASSES) return malloc(nsize);
-  block *b = c->head[k];
-  if (!b) return malloc(k * 16); /* a full class's size, to be reusable */
-  c->head[k] = b->next;
-  c->kept -= k * 16;
+static void *take(fl_block_cache *c, size_t size) {
+  if (PASS_THROUGH || size > FL_BLOCK_CACHE_MAX) return malloc(size);
+  block *b = c->head[size];
+  if (!b) return malloc(size);
+  c->head[size] = b->next;
+  c->kept -= size;
   return b;
 }
 
 void *fl_block_cache_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   fl_block_cache *c = ud;
   if (nsize == 0) {
-    if (ptr) give_back(c, ptr);
+    if (ptr) give_back(c, ptr, osize);
     return NULL;
   }
   if (!ptr) return take(c, nsize);
@@ -64,7 +58,7 @@ void *fl_block_cache_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
 }
 
 void fl_block_cache_release(fl_block_cache *c) {
-  for (size_t k = 0; k < CLASSES; k++) {
+  for (size_t k = 0; k <= FL_BLOCK_CACHE_MAX; k++) {
     while (c->head[k]) {
       block *b = c->head[k];
       c->head[k] = b->next;

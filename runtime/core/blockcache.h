@@ -6,15 +6,20 @@
  * thousands. glibc's per-thread cache keeps at most 7 freed blocks of a
  * size; the rest of a burst goes through its slower bins and comes back
  * out of them one by one, which cost a quarter of the time of streaming a
- * CSV file (docs/performance.md, "CSV against Python's csv module"). A
- * cache keeps every freed block up to FL_BLOCK_CACHE_MAX bytes in a LIFO
- * list per size class, and hands it out again for the next allocation of
- * that class.
+ * CSV file (docs/performance.md, "Issue 22"). A cache keeps every freed
+ * block of up to FL_BLOCK_CACHE_MAX bytes in a LIFO list per size, and
+ * hands it out again for the next allocation of that very size. Lua frees
+ * a block with the size it asked for it, so a list per size needs no
+ * header and no question to malloc, and a Lua heap's small objects come
+ * in few sizes (a table, an array of three values, strings of similar
+ * lengths).
  *
  * Every block is an ordinary malloc block: the cache only delays free()
- * (so realloc() and free() of any block stay valid). The trade-off is that
- * up to FL_BLOCK_CACHE_KEEP bytes of freed blocks stay with their heap
- * until fl_block_cache_release; beyond that, frees go straight to free().
+ * (so realloc() and free() of any block stay valid, one made before the
+ * cache was installed too: it holds the size Lua frees it with). The
+ * trade-off is that up to FL_BLOCK_CACHE_KEEP bytes of freed blocks stay
+ * with their heap until fl_block_cache_release; beyond that, frees go
+ * straight to free().
  *
  * One cache per Lua state, used by the one thread that drives that state:
  * no locking. Under AddressSanitizer the cache passes every call through,
@@ -25,14 +30,14 @@
 
 #include <stddef.h>
 
-/* Blocks of at most this many bytes are cached, in classes of 16 bytes. */
+/* Blocks of at most this many bytes are cached. */
 #define FL_BLOCK_CACHE_MAX 256
-/* The most the lists hold, in bytes (16k for a block of class k). */
+/* The most the lists hold, in bytes. */
 #define FL_BLOCK_CACHE_KEEP ((size_t)16 << 20)
 
 typedef struct fl_block_cache {
-  void *head[FL_BLOCK_CACHE_MAX / 16 + 1]; /* head[c]: blocks of >= 16c bytes */
-  size_t kept; /* bytes in the lists, counting 16k for a block of list k */
+  void *head[FL_BLOCK_CACHE_MAX + 1]; /* head[n]: freed blocks of n bytes */
+  size_t kept;                        /* bytes in the lists */
 } fl_block_cache;
 
 #define FL_BLOCK_CACHE_INIT {{0}, 0}
