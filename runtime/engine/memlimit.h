@@ -1,6 +1,7 @@
 /*
  * memlimit.h — the runtime's memory limit: a counting lua_Alloc in front of
- * Lua's own allocator, and a charge for the scheduler's large C arrays.
+ * malloc (through a cache of freed small blocks, blockcache.h), and a
+ * charge for the scheduler's large C arrays.
  *
  * One fl_mem per runtime (per lua_State); no global state, no locking: a
  * runtime is driven by one thread at a time. What it counts is the Lua heap
