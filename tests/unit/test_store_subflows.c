@@ -217,6 +217,19 @@ static char *subflows_text(const fl_store_run_detail *d) {
   return s;
 }
 
+/* The subflows run_id's record lists, as subflows_text writes them. */
+static void check_subflows_of(fl_store *st, const char *run_id,
+                              const char *expected) {
+  fl_store_run_detail *d = load(st, run_id);
+  CHECK(d != NULL);
+  if (d) {
+    char *got = subflows_text(d);
+    CHECK_EQ_STR(got, expected);
+    free(got);
+  }
+  fl_store_run_detail_free(d);
+}
+
 #define FAMILY_SUBFLOWS                                                        \
   "child=kid-a:Success,child#2=kid-b1:Failed,each[2]=kid-e2:Success,"          \
   "each[1]=kid-e1:Success,child#2=kid-b2:Failed"
@@ -536,14 +549,8 @@ static void test_journalled_start(void) {
   end(kid, FLOWLUA_FLOW_SUCCESS, T0 + 2);
   end(p, FLOWLUA_FLOW_SUCCESS, T0 + 3);
   CHECK_EQ_INT(fl_store_flush(st), FLOWLUA_OK);
-  fl_store_run_detail *d = load(st, "parent-run");
-  if (d) {
-    char *got = subflows_text(d);
-    CHECK_EQ_STR(got, "child=kid-a:Success");
-    free(got);
-  }
-  fl_store_run_detail_free(d);
-  d = load(st, "kid-a");
+  check_subflows_of(st, "parent-run", "child=kid-a:Success");
+  fl_store_run_detail *d = load(st, "kid-a");
   if (d) {
     CHECK_EQ_STR(d->run.parent_run_id, "parent-run");
     CHECK_EQ_STR(d->run.parent_task, "child");
@@ -646,13 +653,7 @@ static void test_journal_replayed(void) {
     CHECK_EQ_INT(d->n_tasks, 1);
   }
   fl_store_run_detail_free(d);
-  d = load(st, "parent-run");
-  if (d) {
-    char *got = subflows_text(d);
-    CHECK_EQ_STR(got, "child=kid-a:Crashed");
-    free(got);
-  }
-  fl_store_run_detail_free(d);
+  check_subflows_of(st, "parent-run", "child=kid-a:Crashed");
   fl_store_close(st);
 }
 
@@ -721,13 +722,7 @@ static void test_migrate_from_v8(void) {
   fl_store_run_detail_free(d);
   fl_store_run *kid = begin(st, "new", "load", T0 + 10, "old", "a");
   end(kid, FLOWLUA_FLOW_SUCCESS, T0 + 11);
-  d = load(st, "old");
-  if (d) {
-    char *got = subflows_text(d);
-    CHECK_EQ_STR(got, "a=new:Success");
-    free(got);
-  }
-  fl_store_run_detail_free(d);
+  check_subflows_of(st, "old", "a=new:Success");
   fl_store_close(st);
 }
 
